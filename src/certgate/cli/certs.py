@@ -1,0 +1,350 @@
+"""``certgate cert ...``: list, show, create, import, export, delete, chain, rename."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import emit_json, fields, table
+from certgate.cli.secrets_input import read_secret
+from certgate.pki.diagnostics import format_time
+from certgate.pki.export import ExportOptions
+from certgate.pki.keys import KeySpec
+from certgate.pki.names import SubjectFields
+from certgate.service import certificates, exports, imports
+from certgate.service.views import CertificateView
+
+MAX_IMPORT_FILE = 16 * 1024 * 1024  # read cap; the loader refuses above its own limit
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@click.group()
+def cert() -> None:
+    """Certificates: the guide's Security > Certificates."""
+
+
+@cert.command("list")
+@json_option
+@click.pass_obj
+def list_(options: Options, as_json: bool) -> None:
+    """Every certificate with its warnings, addresses and whether its key is available."""
+    with options.appliance() as app:
+        views = certificates.list_certificates(app)
+    if as_json:
+        emit_json([view.to_json() for view in views])
+        return
+    table(
+        [
+            "ID",
+            "Friendly Name",
+            "Issued To",
+            "Issued By",
+            "Expiration",
+            "IP Address(es)",
+            "Private Key?",
+            "Warnings",
+        ],
+        [
+            [
+                view.id,
+                view.friendly_name + (" (factory)" if view.is_factory else ""),
+                view.issued_to,
+                view.issued_by,
+                format_time(view.not_after),
+                " ".join(view.ip_addresses) or "N/A",
+                "Yes" if view.has_private_key else "No",
+                f"{len(view.warnings)} Warning(s)" if view.warnings else "",
+            ]
+            for view in views
+        ],
+    )
+
+
+@cert.command()
+@click.argument("reference")
+@json_option
+@click.pass_obj
+def show(options: Options, reference: str, as_json: bool) -> None:
+    """The Edit Certificate Configuration fields of one certificate (id or fingerprint)."""
+    with options.appliance() as app:
+        view = certificates.show_certificate(app, reference)
+    if as_json:
+        emit_json(view.to_json())
+        return
+    _print_view(view)
+
+
+def _print_view(view: CertificateView) -> None:
+    fields(
+        [
+            ("ID", view.id),
+            ("Certificate Friendly Name", view.friendly_name),
+            ("Subject Name", view.subject),
+            ("Issuer Name", view.issuer),
+            ("Serial Number", view.serial),
+            ("Signature Type", view.signature_type),
+            ("Not Valid Before", format_time(view.not_before)),
+            ("Not Valid After", format_time(view.not_after)),
+            ("Public Key", view.public_key),
+            ("Private Key", "Available" if view.has_private_key else "Not available"),
+            ("Subject Alternative Names", view.sans or ["No Supported Names"]),
+            ("Authority Info Access", view.authority_info_access or ["None"]),
+            ("Role", view.role),
+            ("Certificate Chain", [view.chain_mode.title(), *view.chain_subjects]),
+            ("IP Addresses", view.ip_addresses or ["N/A"]),
+            ("SHA-256 Fingerprint", view.fingerprint_sha256),
+            ("Warnings", [f"[{w.code}] {w.message}" for w in view.warnings] or ["None"]),
+        ]
+    )
+
+
+@cert.command()
+@click.option("--name", "friendly_name", required=True, help="Certificate Friendly Name.")
+@click.option(
+    "--key",
+    "key_spec",
+    default=KeySpec.RSA_2048.value,
+    show_default=True,
+    type=click.Choice([spec.value for spec in KeySpec]),
+    help="Key type and size.",
+)
+@click.option("--cn", "common_name", required=True, help="Name (Common Name).")
+@click.option("--country", default="", help="Two-letter ISO 3166 country code.")
+@click.option("--state", default="", help="State/Province, the full name.")
+@click.option("--city", default="", help="City (Locality).")
+@click.option("--org", "organization", default="", help="Organization.")
+@click.option("--ou", "organizational_unit", default="", help="Organizational Unit.")
+@click.option("--san", "sans", multiple=True, help="Subject alternative name (repeatable).")
+@click.option("--days", default=397, show_default=True, help="Validity (self-signed).")
+@click.option(
+    "--self-signed",
+    "kind",
+    flag_value="self-signed",
+    default=True,
+    help="Create a self-signed certificate (default).",
+)
+@click.option(
+    "--request", "kind", flag_value="request", help="Create a certificate signing request instead."
+)
+@json_option
+@click.pass_obj
+def create(
+    options: Options,
+    friendly_name: str,
+    key_spec: str,
+    common_name: str,
+    country: str,
+    state: str,
+    city: str,
+    organization: str,
+    organizational_unit: str,
+    sans: tuple[str, ...],
+    days: int,
+    kind: str,
+    as_json: bool,
+) -> None:
+    """Create a key with a self-signed certificate or a certificate signing request."""
+    form = certificates.CreateForm(
+        friendly_name=friendly_name,
+        subject=SubjectFields(
+            common_name=common_name,
+            country=country,
+            state=state,
+            city=city,
+            organization=organization,
+            organizational_unit=organizational_unit,
+        ),
+        sans=list(sans),
+        key=KeySpec(key_spec),
+        days=days,
+    )
+    with options.appliance() as app:
+        created = certificates.create(app, form, "request" if kind == "request" else "self-signed")
+    if as_json:
+        emit_json(created.__dict__)
+        return
+    click.echo(f"created {created.kind} {created.id} ({created.fingerprint_sha256})")
+    for notice in created.notices:
+        click.echo(f"note: {notice}")
+
+
+@cert.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File whose first line is the password. Env: CERTGATE_IMPORT_PASSWORD.",
+)
+@json_option
+@click.pass_obj
+def import_(
+    options: Options, files: tuple[Path, ...], password_file: Path | None, as_json: bool
+) -> None:
+    """Import certificates, keys and requests from files in any supported format."""
+    contents: list[tuple[str, bytes]] = []
+    for path in files:
+        try:
+            with path.open("rb") as handle:
+                contents.append((str(path), handle.read(MAX_IMPORT_FILE + 1)))
+        except OSError as error:
+            raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
+    password = read_secret(password_file, "CERTGATE_IMPORT_PASSWORD", None)
+    with options.appliance() as app:
+        entries = imports.import_files(app, contents, password)
+        if password is None and any(e.error_code == "password-required" for e in entries):
+            password = read_secret(None, "CERTGATE_IMPORT_PASSWORD", "Password")
+            if password is not None:
+                entries = imports.import_files(app, contents, password)
+    if as_json:
+        emit_json([entry.to_json() for entry in entries])
+    else:
+        table(
+            ["File", "Status", "Kind", "ID", "Message"],
+            [[e.file, e.status, e.kind, e.id or "", e.message] for e in entries],
+        )
+    if any(entry.status == "error" for entry in entries):
+        raise SystemExit(1)
+
+
+@cert.command()
+@click.argument("reference")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File to write.",
+)
+@click.option("--no-certificate", is_flag=True, help="Leave the certificate out.")
+@click.option("--key", "include_key", is_flag=True, help="Include the private key.")
+@click.option("--chain", "include_chain", is_flag=True, help="Include the certificate chain.")
+@click.option("--pem", is_flag=True, help="PEM instead of binary formats.")
+@click.option("--legacy", is_flag=True, help="PKCS#12 with 3DES/SHA-1 for old Windows.")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File whose first line is the passphrase. Env: CERTGATE_EXPORT_PASSPHRASE.",
+)
+@click.option(
+    "--unencrypted-private-key",
+    is_flag=True,
+    help="Explicit opt-in: write the private key without a passphrase.",
+)
+@json_option
+@click.pass_obj
+def export(
+    options: Options,
+    reference: str,
+    output: Path,
+    no_certificate: bool,
+    include_key: bool,
+    include_chain: bool,
+    pem: bool,
+    legacy: bool,
+    passphrase_file: Path | None,
+    unencrypted_private_key: bool,
+    as_json: bool,
+) -> None:
+    """Export a certificate (DER), its key (PKCS#8), its chain (PKCS#7) or all (PKCS#12)."""
+    passphrase = None
+    if include_key:
+        passphrase = read_secret(
+            passphrase_file,
+            "CERTGATE_EXPORT_PASSPHRASE",
+            None if unencrypted_private_key else "Passphrase",
+        )
+    export_options = ExportOptions(
+        include_certificate=not no_certificate,
+        include_private_key=include_key,
+        include_chain=include_chain,
+        passphrase=passphrase or None,
+        pem=pem,
+        legacy_pkcs12=legacy,
+        unencrypted_private_key=unencrypted_private_key,
+    )
+    with options.appliance() as app:
+        exported = exports.export_certificate(app, reference, export_options)
+    _write_private(output, exported.data)
+    result = {
+        "file": str(output),
+        "format": exported.format.value,
+        "bytes": len(exported.data),
+        "media_type": exported.media_type,
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"wrote {output} ({exported.format.value}, {len(exported.data)} bytes)")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Exports may hold a private key: create the file readable by its owner only."""
+    import os
+
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise click.UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+@cert.command()
+@click.argument("reference")
+@click.option(
+    "--reassign-to-factory",
+    is_flag=True,
+    help="Confirm: hand the addresses it secures to the factory certificate.",
+)
+@json_option
+@click.pass_obj
+def delete(options: Options, reference: str, reassign_to_factory: bool, as_json: bool) -> None:
+    """Delete a certificate (never the factory certificate)."""
+    with options.appliance() as app:
+        deleted = certificates.delete_certificate(
+            app, reference, reassign_to_factory=reassign_to_factory
+        )
+    if as_json:
+        emit_json(deleted.__dict__)
+        return
+    click.echo(f"deleted certificate {deleted.id} ({deleted.friendly_name})")
+    if deleted.addresses_moved_to_factory:
+        moved = ", ".join(deleted.addresses_moved_to_factory)
+        click.echo(f"{moved} now served by the factory certificate")
+
+
+@cert.command()
+@click.argument("reference")
+@click.option("--automatic", "mode", flag_value="automatic", help="Build the chain from the store.")
+@click.option(
+    "--manual",
+    "manual_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use this PEM chain (nearest issuer first).",
+)
+@click.pass_obj
+def chain(options: Options, reference: str, mode: str | None, manual_file: Path | None) -> None:
+    """Choose the certificate chain: automatic or manually specified (PEM)."""
+    if (mode is None) == (manual_file is None):
+        raise click.UsageError("give exactly one of --automatic or --manual PEMFILE")
+    with options.appliance() as app:
+        if manual_file is not None:
+            certificates.set_manual_chain(app, reference, manual_file.read_bytes())
+        else:
+            certificates.set_automatic_chain(app, reference)
+        view = certificates.show_certificate(app, reference)
+    click.echo(f"chain of {view.id}: {view.chain_mode}")
+    for subject in view.chain_subjects:
+        click.echo(f"  {subject}")
+
+
+@cert.command()
+@click.argument("reference")
+@click.argument("friendly_name")
+@click.pass_obj
+def rename(options: Options, reference: str, friendly_name: str) -> None:
+    """Change a certificate's friendly name."""
+    with options.appliance() as app:
+        certificates.rename(app, reference, friendly_name)

@@ -1,0 +1,24 @@
+"""The options every command shares, and opening the appliance they name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from certgate.service.appliance import Appliance
+
+
+@dataclass(frozen=True)
+class Options:
+    data_dir: Path
+    database_url: str | None
+
+    @contextmanager
+    def appliance(self) -> Iterator[Appliance]:
+        app = Appliance.open(self.data_dir, self.database_url)
+        try:
+            yield app
+        finally:
+            app.close()

@@ -1,0 +1,83 @@
+"""``certgate``: init, cert, request. Thin: every rule lives in the service layer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from certgate import __version__
+from certgate.cli.certs import cert
+from certgate.cli.context import Options
+from certgate.cli.output import emit_json
+from certgate.cli.requests import request
+from certgate.errors import CertgateError
+from certgate.service.setup import initialise
+
+
+@click.group()
+@click.version_option(__version__, prog_name="certgate")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="CERTGATE_DATA_DIR",
+    default=Path("data"),
+    show_default=True,
+    help="Data directory (master key, SQLite database). Env: CERTGATE_DATA_DIR.",
+)
+@click.option(
+    "--database-url",
+    envvar="CERTGATE_DATABASE_URL",
+    default=None,
+    help="Use this database instead of the SQLite file (postgresql://...).",
+)
+@click.pass_context
+def cli(context: click.Context, data_dir: Path, database_url: str | None) -> None:
+    """certgate: the certificate subsystem of a network appliance."""
+    context.obj = Options(data_dir, database_url)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def init(options: Options, as_json: bool) -> None:
+    """Create the data directory, the database and the factory certificate (idempotent)."""
+    done = initialise(options.data_dir, options.database_url)
+    if as_json:
+        emit_json(
+            {
+                "data_dir": str(done.data_dir),
+                "created": done.created,
+                "factory_certificate_id": done.factory_certificate_id,
+                "serial_number": done.serial_number,
+                "guid": done.guid,
+            }
+        )
+        return
+    state = "initialised" if done.created else "already initialised"
+    click.echo(f"{done.data_dir}: {state}; factory certificate id {done.factory_certificate_id}")
+
+
+cli.add_command(cert)
+cli.add_command(request)
+
+
+def main() -> None:
+    """Run the CLI; a CertgateError becomes one line on stderr, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except CertgateError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # the promise: no traceback reaches a user
+        click.echo(f"internal error ({type(error).__name__}); please report it", err=True)
+        sys.exit(70)

@@ -1,0 +1,103 @@
+"""Who issued whom: issuer selection confirmed by signature, chain walking, roles.
+
+The store keeps, per certificate, the issuer this module chose (a cached signature check), so
+building a chain on read is a walk along those links with a depth bound and loop check.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
+from certgate.pki.certinfo import CertInfo
+
+#: Longest chain walked; real chains are 2-5 long, longer is a loop or an attack.
+MAX_CHAIN_DEPTH = 16
+#: Most issuer candidates checked by signature for one certificate (bounds pathological input).
+MAX_SIGNATURE_CHECKS = 16
+
+
+class Role(enum.Enum):
+    """How the guide tells the parts of a chain apart."""
+
+    SERVER = "server"
+    INTERMEDIATE = "intermediate"
+    ROOT = "root"
+
+
+def role_of(info: CertInfo) -> Role:
+    if not info.is_ca:
+        return Role.SERVER
+    return Role.ROOT if info.self_issued else Role.INTERMEDIATE
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s name and key issued ``cert`` (signature verified)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.subject == cert.issuer and signed_by(cert, cert)
+
+
+Candidate = TypeVar("Candidate")
+
+
+def choose_issuer(
+    cert: x509.Certificate,
+    info: CertInfo,
+    candidates: Iterable[Candidate],
+    describe: Callable[[Candidate], tuple[x509.Certificate, CertInfo]],
+) -> Candidate | None:
+    """Pick the issuer of ``cert`` among ``candidates`` (already matched by issuer name).
+
+    Candidates whose subject key id matches the authority key id, that are CAs, and that
+    expire last are tried first; at most MAX_SIGNATURE_CHECKS signatures are checked.
+    """
+
+    def preference(candidate: Candidate) -> tuple[bool, bool, float]:
+        _, candidate_info = describe(candidate)
+        key_id_match = (
+            info.authority_key_id is None
+            or candidate_info.subject_key_id is None
+            or info.authority_key_id == candidate_info.subject_key_id
+        )
+        return (not key_id_match, not candidate_info.is_ca, -candidate_info.not_after.timestamp())
+
+    ranked = sorted(
+        (c for c in candidates if describe(c)[1].fingerprint_sha256 != info.fingerprint_sha256),
+        key=preference,
+    )
+    for candidate in ranked[:MAX_SIGNATURE_CHECKS]:
+        if signed_by(cert, describe(candidate)[0]):
+            return candidate
+    return None
+
+
+Node = TypeVar("Node", bound=Hashable)
+
+
+def walk_chain(start: Node, issuer_of: Callable[[Node], Node | None]) -> list[Node]:
+    """The issuers above ``start``, nearest first, stopping at a root, a loop or the bound."""
+    chain: list[Node] = []
+    seen: set[Node] = {start}
+    current = issuer_of(start)
+    while current is not None and len(chain) < MAX_CHAIN_DEPTH and current not in seen:
+        chain.append(current)
+        seen.add(current)
+        current = issuer_of(current)
+    return chain
+
+
+def chain_links(chain: Sequence[x509.Certificate]) -> bool:
+    """True when each certificate of a manually given chain signed the one before it."""
+    return all(signed_by(child, parent) for child, parent in itertools.pairwise(chain))

@@ -1,0 +1,160 @@
+"""Warnings about a certificate, derived when it is read (never stored).
+
+Each warning has a stable code (for scripts, filters and the API) and a message for people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from certgate.pki.certinfo import CertInfo
+from certgate.pki.chain import Role, role_of
+
+EXPIRING_SOON = dt.timedelta(days=30)
+_WEAK_HASHES = {"sha1", "md5", "md2", "md4"}
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """What chain building found above a certificate."""
+
+    issuers: Sequence[CertInfo]  # nearest first
+    complete: bool  # ends at a self-signed root (or the certificate is one)
+    manual: bool = False
+    manual_links: bool = True  # a manual chain whose every link is a real signature
+
+
+def derive_warnings(
+    info: CertInfo, chain: ChainState, *, has_private_key: bool, now: dt.datetime
+) -> list[Warning]:
+    role = role_of(info)
+    found: list[Warning] = []
+    found += _chain_warnings(info, chain, role)
+    found += _validity_warnings(info, now)
+    found += _chain_validity_warnings(chain, now)
+    found += _strength_warnings(info)
+    if role is Role.SERVER:
+        found += _name_warnings(info)
+        if not has_private_key:
+            found.append(
+                Warning(
+                    "private-key-missing",
+                    "the private key of this certificate is not available: it cannot be "
+                    "assigned to an IP address until its key is imported",
+                )
+            )
+    found += [Warning("unusual-content", problem) for problem in info.parse_warnings]
+    return found
+
+
+def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warning]:
+    if info.self_issued and not chain.issuers:
+        if role is Role.ROOT:
+            return []
+        return [
+            Warning(
+                "self-signed",
+                "self-signed: clients will warn that the site is untrusted; "
+                "use a certificate signed by a certificate authority",
+            )
+        ]
+    if chain.manual and not chain.manual_links:
+        return [
+            Warning(
+                "chain-invalid",
+                "the manually specified chain does not link: a certificate in it did not "
+                "sign the one before it",
+            )
+        ]
+    if not chain.complete:
+        last = chain.issuers[-1] if chain.issuers else info
+        return [
+            Warning(
+                "chain-incomplete",
+                f"the chain is incomplete: the issuer {last.issuer!r} of {last.subject!r} "
+                "is not in the store; import the intermediate and root certificates",
+            )
+        ]
+    return []
+
+
+def _validity_warnings(info: CertInfo, now: dt.datetime) -> list[Warning]:
+    if now > info.not_after:
+        return [Warning("expired", f"expired on {format_time(info.not_after)}")]
+    if now < info.not_before:
+        return [Warning("not-yet-valid", f"not valid before {format_time(info.not_before)}")]
+    if info.not_after - now <= EXPIRING_SOON:
+        days = (info.not_after - now).days
+        return [
+            Warning("expiring-soon", f"expires in {days} day(s), on {format_time(info.not_after)}")
+        ]
+    return []
+
+
+def _chain_validity_warnings(chain: ChainState, now: dt.datetime) -> list[Warning]:
+    return [
+        Warning("chain-expired", f"the chain certificate {issuer.subject!r} has expired")
+        for issuer in chain.issuers
+        if now > issuer.not_after
+    ]
+
+
+def _strength_warnings(info: CertInfo) -> list[Warning]:
+    found: list[Warning] = []
+    if info.public_key_algorithm == "DSA":
+        found.append(Warning("weak-key", f"weak key: {info.public_key}; DSA is obsolete"))
+    elif info.public_key_algorithm == "RSA" and info.public_key_bits < 2048:
+        found.append(Warning("weak-key", f"weak key: {info.public_key}; use at least 2048 bits"))
+    if info.signature_hash in _WEAK_HASHES and not info.self_issued:
+        found.append(
+            Warning("weak-signature", f"weak signature: {info.signature_type}; ask for SHA-256")
+        )
+    return found
+
+
+def _name_warnings(info: CertInfo) -> list[Warning]:
+    found: list[Warning] = []
+    dns_names = [san.value.lower() for san in info.sans if san.type == "dNSName"]
+    if not info.sans:
+        found.append(
+            Warning(
+                "no-san",
+                "no subject alternative names: browsers ignore the Common Name and will "
+                "not match any hostname",
+            )
+        )
+    elif (
+        info.common_name
+        and "." in info.common_name
+        and " " not in info.common_name
+        and info.common_name.lower() not in dns_names
+    ):
+        found.append(
+            Warning(
+                "cn-not-in-san",
+                f"the Common Name {info.common_name!r} is not among the subject alternative "
+                "names; it must be repeated there as the first SAN",
+            )
+        )
+    if any(san.type == "iPAddress" for san in info.sans):
+        found.append(
+            Warning(
+                "ip-san",
+                "the certificate names IP addresses; certificates should name the DNS "
+                "hostnames that resolve to the appliance",
+            )
+        )
+    return found
+
+
+def format_time(moment: dt.datetime) -> str:
+    """The guide's time format: ``2013-04-11 09:30:16 GMT``."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S GMT")

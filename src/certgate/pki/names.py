@@ -1,0 +1,210 @@
+"""Subject names and subject alternative names: what the administrator types, checked.
+
+Errors name the field and the reason. Soft problems (a two-letter state, an IP address SAN)
+are returned as notices: the guide allows them but warns.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import idna
+import pycountry
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from certgate.errors import ValidationError
+
+SanType = Literal["dNSName", "iPAddress", "rfc822Name", "uniformResourceIdentifier", "other"]
+
+
+@dataclass(frozen=True)
+class SubjectAltName:
+    """One SAN as the guide lists it: ``dNSName - support.example.com``."""
+
+    type: SanType
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.type} - {self.value}"
+
+
+@dataclass(frozen=True)
+class SubjectFields:
+    """The guide's Subject Name fields, as typed (empty string = not given)."""
+
+    common_name: str
+    country: str = ""
+    state: str = ""
+    city: str = ""
+    organization: str = ""
+    organizational_unit: str = ""
+
+
+# RFC 5280 upper bounds (ub-*), so a CA never refuses what certgate accepted.
+_MAX_LENGTHS = {
+    "common_name": 64,
+    "state": 128,
+    "city": 128,
+    "organization": 64,
+    "organizational_unit": 64,
+}
+_LABELS = {
+    "common_name": "Name (Common Name)",
+    "country": "Country",
+    "state": "State/Province",
+    "city": "City (Locality)",
+    "organization": "Organization",
+    "organizational_unit": "Organizational Unit",
+}
+
+
+def build_subject(fields: SubjectFields) -> tuple[x509.Name, list[str]]:
+    """Check every field and build the X.509 name; returns (name, notices)."""
+    notices: list[str] = []
+    common_name = _checked_text("common_name", fields.common_name, required=True)
+    country = _checked_country(fields.country)
+    state = _checked_text("state", fields.state)
+    if len(state) == 2 and state.isalpha():
+        notices.append(
+            f"State/Province {state!r} looks like an abbreviation: enter the full name, "
+            "as some certificate authorities will not accept a state abbreviation"
+        )
+    attributes: list[x509.NameAttribute[str]] = []
+    if country:
+        attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
+    parts = [
+        (NameOID.STATE_OR_PROVINCE_NAME, state),
+        (NameOID.LOCALITY_NAME, _checked_text("city", fields.city)),
+        (NameOID.ORGANIZATION_NAME, _checked_text("organization", fields.organization)),
+        (
+            NameOID.ORGANIZATIONAL_UNIT_NAME,
+            _checked_text("organizational_unit", fields.organizational_unit),
+        ),
+        (NameOID.COMMON_NAME, common_name),
+    ]
+    attributes.extend(x509.NameAttribute(oid, value) for oid, value in parts if value)
+    return x509.Name(attributes), notices
+
+
+def _checked_text(field: str, value: str, *, required: bool = False) -> str:
+    label = _LABELS[field]
+    text = value.strip()
+    if not text:
+        if required:
+            raise ValidationError(label, "is required")
+        return ""
+    if len(text) > _MAX_LENGTHS[field]:
+        raise ValidationError(label, f"is longer than {_MAX_LENGTHS[field]} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise ValidationError(label, "contains control characters")
+    return text
+
+
+def _checked_country(value: str) -> str:
+    code = value.strip().upper()
+    if not code:
+        return ""
+    if len(code) != 2 or not code.isalpha():
+        raise ValidationError("Country", f"{value!r} is not a two-letter ISO 3166 country code")
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValidationError("Country", f"{code!r} is not an ISO 3166 country code")
+    return code
+
+
+# --- subject alternative names -------------------------------------------------------------
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_san(text: str) -> tuple[x509.GeneralName, SubjectAltName]:
+    """Parse ``access.example.com``, ``*.example.com``, ``bücher.example``, ``12.12.1.52``,
+    ``DNS:...`` or ``IP:...`` into a GeneralName and its display form."""
+    raw = text.strip()
+    kind: str | None = None
+    if ":" in raw and raw.split(":", 1)[0].upper() in ("DNS", "IP"):
+        kind, raw = raw.split(":", 1)
+        kind, raw = kind.upper(), raw.strip()
+    if not raw:
+        raise ValidationError("Subject Alternative Names", "an entry is empty")
+    if kind != "DNS":
+        try:
+            address = ipaddress.ip_address(raw)
+        except ValueError:
+            if kind == "IP":
+                raise ValidationError(
+                    "Subject Alternative Names", f"{raw!r} is not an IP address"
+                ) from None
+        else:
+            return x509.IPAddress(address), SubjectAltName("iPAddress", str(address))
+    a_label = dns_name_to_ascii(raw)
+    return x509.DNSName(a_label), SubjectAltName("dNSName", a_label)
+
+
+def dns_name_to_ascii(name: str) -> str:
+    """Validate a DNS name (wildcard only as the whole leftmost label) and return its
+    ASCII (A-label) form, which is what a certificate carries."""
+    field = "Subject Alternative Names"
+    host = name.strip().rstrip(".")
+    wildcard = host.startswith("*.")
+    if wildcard:
+        host = host[2:]
+    if "*" in host:
+        raise ValidationError(
+            field,
+            f"{name!r}: a wildcard is only allowed as the whole leftmost label (*.example.com)",
+        )
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode("ascii") if host else ""
+    except idna.IDNAError as error:
+        raise ValidationError(field, f"{name!r} is not a valid DNS name ({error})") from None
+    labels = ascii_host.split(".") if ascii_host else []
+    if not labels or len(ascii_host) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise ValidationError(field, f"{name!r} is not a valid DNS name")
+    if wildcard and len(labels) < 2:
+        raise ValidationError(field, f"{name!r}: a wildcard needs at least two labels after '*.'")
+    return ("*." if wildcard else "") + ascii_host
+
+
+def looks_like_dns_name(text: str) -> bool:
+    """True for names a Common Name could mean as a host (has a dot, parses as DNS)."""
+    if "." not in text or " " in text:
+        return False
+    try:
+        dns_name_to_ascii(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def san_notices(sans: list[SubjectAltName]) -> list[str]:
+    if any(san.type == "iPAddress" for san in sans):
+        return [
+            "IP address SANs are not recommended: clients should reach the appliance by a DNS "
+            "name, and the certificate should name that DNS name"
+        ]
+    return []
+
+
+def describe_san(general_name: x509.GeneralName) -> SubjectAltName:
+    """Display form of a SAN read from a certificate or request."""
+    if isinstance(general_name, x509.DNSName):
+        return SubjectAltName("dNSName", general_name.value)
+    if isinstance(general_name, x509.IPAddress):
+        return SubjectAltName("iPAddress", str(general_name.value))
+    if isinstance(general_name, x509.RFC822Name):
+        return SubjectAltName("rfc822Name", general_name.value)
+    if isinstance(general_name, x509.UniformResourceIdentifier):
+        return SubjectAltName("uniformResourceIdentifier", general_name.value)
+    return SubjectAltName("other", str(general_name.value))
+
+
+def unicode_form(dns_name: str) -> str:
+    """The U-label form of an IDNA name, for display beside the A-label."""
+    try:
+        return idna.decode(dns_name.removeprefix("*."))
+    except idna.IDNAError:
+        return dns_name

@@ -1,0 +1,262 @@
+"""Certificates: list, show, create (self-signed or request), delete, set the chain."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cryptography import x509
+
+from certgate.errors import InUseError, ProtectedError, ValidationError
+from certgate.pki.builders import DEFAULT_VALIDITY_DAYS, build_request, build_self_signed
+from certgate.pki.certinfo import read_certificate
+from certgate.pki.chain import signed_by
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
+from certgate.pki.loader import load_file
+from certgate.pki.names import (
+    SubjectFields,
+    build_subject,
+    looks_like_dns_name,
+    parse_san,
+    san_notices,
+)
+from certgate.service.appliance import Appliance
+from certgate.service.keystore import put_private_key, remove_unused_key
+from certgate.service.linking import link_issuers, new_certificate_row, relink_children
+from certgate.service.lookup import find_certificate
+from certgate.service.requests import new_request_row
+from certgate.service.views import CertificateView, RowInfoCache, certificate_view, chain_rows
+from certgate.store.models import CertificateRow
+from certgate.store.repository import Repository
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def list_certificates(app: Appliance) -> list[CertificateView]:
+    """Every certificate with its chain and warnings, read in a handful of queries."""
+    with app.store.reading() as repository:
+        rows = repository.all_certificates()
+        by_id = {row.id: row for row in rows}
+        by_fingerprint = {row.fingerprint: row for row in rows}
+        keys = repository.key_fingerprints()
+        addresses: dict[int, list[str]] = defaultdict(list)
+        for address in repository.ip_addresses():
+            addresses[address.certificate_id].append(address.address)
+        infos = RowInfoCache()
+        now = app.now()
+        return [
+            certificate_view(
+                row,
+                chain_rows(row, by_id.get, by_fingerprint.get),
+                has_private_key=row.public_key_fingerprint in keys,
+                ip_addresses=addresses.get(row.id, []),
+                infos=infos,
+                now=now,
+            )
+            for row in rows
+        ]
+
+
+def show_certificate(app: Appliance, reference: str | int) -> CertificateView:
+    with app.store.reading() as repository:
+        return view_of(app, repository, find_certificate(repository, reference))
+
+
+def view_of(app: Appliance, repository: Repository, row: CertificateRow) -> CertificateView:
+    """One certificate's view, its chain walked through the store."""
+    return certificate_view(
+        row,
+        chain_rows(row, repository.certificate, repository.certificate_by_fingerprint),
+        has_private_key=repository.key(row.public_key_fingerprint) is not None,
+        ip_addresses=[address.address for address in repository.ip_addresses_of(row.id)],
+        infos=RowInfoCache(),
+        now=app.now(),
+    )
+
+
+# --- creating --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateForm:
+    """The guide's Create page."""
+
+    friendly_name: str
+    subject: SubjectFields
+    sans: list[str] = field(default_factory=list)
+    key: KeySpec = DEFAULT_KEY_SPEC
+    days: int = DEFAULT_VALIDITY_DAYS
+
+
+@dataclass(frozen=True)
+class Created:
+    kind: Literal["certificate", "request"]
+    id: int
+    fingerprint_sha256: str
+    notices: list[str]
+
+
+def create(
+    app: Appliance,
+    form: CreateForm,
+    kind: Literal["self-signed", "request"],
+    actor: str = "system",
+) -> Created:
+    """Make a key and a self-signed certificate or a certificate signing request.
+
+    Everything is checked before the (slow) key generation; the key and the new object are
+    stored in one transaction.
+    """
+    friendly_name = form.friendly_name.strip()
+    if not friendly_name:
+        raise ValidationError("Certificate Friendly Name", "is required")
+    if len(friendly_name) > 200:
+        raise ValidationError("Certificate Friendly Name", "is longer than 200 characters")
+    if not 1 <= form.days <= 3650:
+        raise ValidationError("days", "validity must be between 1 and 3650 days")
+    subject, notices = build_subject(form.subject)
+    parsed = [parse_san(text) for text in form.sans if text.strip()]
+    common_name = form.subject.common_name.strip()
+    if looks_like_dns_name(common_name):
+        cn_san = parse_san(common_name)
+        if cn_san[1] not in [display for _, display in parsed]:
+            parsed.insert(0, cn_san)
+            notices.append(f"the Common Name {cn_san[1].value} was added as the first SAN")
+    general_names = _unique([name for name, _ in parsed])
+    notices += san_notices([display for _, display in parsed])
+    key = generate_private_key(form.key)
+    with app.store.transaction(actor) as repository:
+        put_private_key(repository, app.sealer, key)
+        if kind == "request":
+            csr = build_request(key, subject, general_names)
+            request_row = new_request_row(csr, friendly_name)
+            repository.add(request_row)
+            repository.flush()
+            repository.audit("request.create", f"{friendly_name} ({request_row.fingerprint})")
+            return Created("request", request_row.id, request_row.fingerprint, notices)
+        cert = build_self_signed(key, subject, general_names, days=form.days, now=app.now())
+        row = new_certificate_row(cert, read_certificate(cert), friendly_name)
+        repository.add(row)
+        repository.flush()
+        repository.audit("certificate.create", f"{friendly_name} ({row.fingerprint})")
+        return Created("certificate", row.id, row.fingerprint, notices)
+
+
+def _unique(values: list[x509.GeneralName]) -> list[x509.GeneralName]:
+    seen: list[x509.GeneralName] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+# --- deleting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deleted:
+    id: int
+    friendly_name: str
+    addresses_moved_to_factory: list[str]
+    private_key_deleted: bool
+
+
+def delete_certificate(
+    app: Appliance,
+    reference: str | int,
+    *,
+    reassign_to_factory: bool = False,
+    actor: str = "system",
+) -> Deleted:
+    """Delete a certificate. The factory certificate is protected; a certificate that secures
+    addresses is refused unless the caller confirms handing them to the factory certificate."""
+    with app.store.transaction(actor) as repository:
+        row = find_certificate(repository, reference)
+        if row.is_factory:
+            raise ProtectedError("the factory default certificate may not be removed")
+        users = [other for other in repository.certificates_in_manual_chains(row.fingerprint)]
+        if users:
+            names = ", ".join(repr(other.friendly_name) for other in users)
+            raise InUseError(f"the certificate is part of the manual chain of {names}")
+        addresses = [address.address for address in repository.ip_addresses_of(row.id)]
+        if addresses and not reassign_to_factory:
+            raise InUseError(
+                f"the certificate secures {', '.join(addresses)}: assign those addresses to "
+                "another certificate first, or confirm handing them to the factory certificate"
+            )
+        if addresses:
+            factory = repository.factory_certificate()
+            assert factory is not None  # made by init, never deletable
+            repository.reassign_addresses(row.id, factory.id)
+        relink_children(repository, row)
+        repository.delete(row)
+        repository.flush()
+        key_deleted = remove_unused_key(repository, row.public_key_fingerprint)
+        repository.audit("certificate.delete", f"{row.friendly_name} ({row.fingerprint})")
+        return Deleted(row.id, row.friendly_name, addresses, key_deleted)
+
+
+# --- renaming and the chain ------------------------------------------------------------------
+
+
+def rename(app: Appliance, reference: str | int, friendly_name: str, actor: str = "system") -> None:
+    name = friendly_name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("Certificate Friendly Name", "must be 1 to 200 characters")
+    with app.store.transaction(actor) as repository:
+        row = find_certificate(repository, reference)
+        row.friendly_name = name
+        repository.changed = True
+        repository.audit("certificate.rename", f"{row.fingerprint} -> {name}")
+
+
+def set_automatic_chain(app: Appliance, reference: str | int, actor: str = "system") -> None:
+    with app.store.transaction(actor) as repository:
+        row = find_certificate(repository, reference)
+        row.chain_mode, row.manual_chain = "automatic", None
+        repository.changed = True
+        repository.audit("certificate.chain", f"{row.fingerprint}: automatic")
+
+
+def set_manual_chain(
+    app: Appliance, reference: str | int, pem_chain: bytes, actor: str = "system"
+) -> None:
+    """Use the given PEM chain (nearest issuer first). Each link must really have signed the
+    certificate before it; chain certificates are added to the store."""
+    field_name = "Manually Specified"
+    loaded = load_file(pem_chain)
+    if loaded.format != "PEM" or loaded.private_keys or loaded.requests:
+        raise ValidationError(field_name, "only certificate chains in PEM format are accepted")
+    with app.store.transaction(actor) as repository:
+        row = find_certificate(repository, reference)
+        chain = [
+            c
+            for c in loaded.certificates
+            if read_certificate(c).fingerprint_sha256 != row.fingerprint
+        ]
+        if not chain:
+            raise ValidationError(field_name, "the file holds no chain certificate")
+        previous = x509.load_der_x509_certificate(row.der)
+        for position, link in enumerate(chain, start=1):
+            if not signed_by(previous, link):
+                raise ValidationError(
+                    field_name,
+                    f"certificate {position} of the chain ({read_certificate(link).subject}) "
+                    "did not sign the certificate before it",
+                )
+            previous = link
+        added = []
+        fingerprints = []
+        for link in chain:
+            info = read_certificate(link)
+            fingerprints.append(info.fingerprint_sha256)
+            if repository.certificate_by_fingerprint(info.fingerprint_sha256) is None:
+                link_row = new_certificate_row(link, info, info.issued_to)
+                repository.add(link_row)
+                added.append((link_row, link))
+        repository.flush()
+        link_issuers(repository, added)
+        row.chain_mode, row.manual_chain = "manual", fingerprints
+        repository.changed = True
+        repository.audit("certificate.chain", f"{row.fingerprint}: manual, {len(chain)} link(s)")

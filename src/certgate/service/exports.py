@@ -1,0 +1,37 @@
+"""Exporting a certificate, with or without its private key and chain. Nothing is removed."""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+from certgate.pki.export import ExportedFile, ExportOptions, export
+from certgate.pki.keys import PrivateKey
+from certgate.service.appliance import Appliance
+from certgate.service.keystore import get_private_key
+from certgate.service.lookup import find_certificate
+from certgate.service.views import chain_rows
+
+
+def export_certificate(
+    app: Appliance, reference: str | int, options: ExportOptions, actor: str = "system"
+) -> ExportedFile:
+    """Encode the certificate as the guide's rules say; the export is written to the audit."""
+    with app.store.transaction(actor) as repository:
+        row = find_certificate(repository, reference)
+        chain = [
+            x509.load_der_x509_certificate(link.der)
+            for link in chain_rows(
+                row, repository.certificate, repository.certificate_by_fingerprint
+            )
+        ]
+        key: PrivateKey | None = None
+        if options.include_private_key:
+            key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
+        exported = export(
+            x509.load_der_x509_certificate(row.der), key, chain, options, row.friendly_name
+        )
+        what = "with private key" if options.include_private_key else "certificate only"
+        repository.audit(
+            "certificate.export", f"{row.fingerprint}: {exported.format.value}, {what}"
+        )
+        return exported

@@ -1,0 +1,117 @@
+"""The appliance's IP addresses and which certificate each one presents.
+
+Every address has exactly one certificate (the factory certificate when added); one
+certificate may secure several addresses; only a certificate whose private key is available
+can be assigned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from certgate.errors import ConflictError, KeyMissingError, NotFoundError, ValidationError
+from certgate.service.appliance import Appliance
+from certgate.service.lookup import find_certificate
+from certgate.store.models import CertificateRow, IpAddressRow
+from certgate.store.repository import Repository
+
+
+@dataclass(frozen=True)
+class AddressView:
+    address: str
+    certificate_id: int
+    certificate_name: str
+    certificate_fingerprint: str
+    is_factory_certificate: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def normalise_address(text: str) -> str:
+    """The canonical text of an IPv4 or IPv6 address (so ``::1`` and ``0::1`` are one)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise ValidationError("IP address", f"{text!r} is not an IPv4 or IPv6 address") from None
+
+
+def _view(address: IpAddressRow, certificate: CertificateRow) -> AddressView:
+    return AddressView(
+        address.address,
+        certificate.id,
+        certificate.friendly_name,
+        certificate.fingerprint,
+        certificate.is_factory,
+    )
+
+
+def list_addresses(app: Appliance) -> list[AddressView]:
+    with app.store.reading() as repository:
+        rows = repository.ip_addresses()
+        certificates = repository.certificates_by_id(row.certificate_id for row in rows)
+        return [_view(row, certificates[row.certificate_id]) for row in rows]
+
+
+def add_address(app: Appliance, text: str, actor: str = "system") -> AddressView:
+    """A new address is assigned to the factory default certificate, as the guide says."""
+    address = normalise_address(text)
+    with app.store.transaction(actor) as repository:
+        if repository.ip_address(address) is not None:
+            raise ConflictError(f"the address {address} is already configured")
+        factory = repository.factory_certificate()
+        if factory is None:
+            raise ConflictError("the appliance has no factory certificate: run 'certgate init'")
+        row = IpAddressRow(address=address, certificate_id=factory.id)
+        repository.add(row)
+        repository.audit("address.add", address)
+        return _view(row, factory)
+
+
+def remove_address(app: Appliance, text: str, actor: str = "system") -> None:
+    address = normalise_address(text)
+    with app.store.transaction(actor) as repository:
+        row = _existing(repository, address)
+        repository.delete(row)
+        repository.audit("address.remove", address)
+
+
+def assign(
+    app: Appliance, addresses: Sequence[str], reference: str | int, actor: str = "system"
+) -> list[AddressView]:
+    """Make ``reference`` the certificate of each address, all or none."""
+    if not addresses:
+        raise ValidationError("IP addresses", "name at least one address")
+    wanted = [normalise_address(text) for text in addresses]
+    with app.store.transaction(actor) as repository:
+        certificate = find_certificate(repository, reference)
+        require_assignable(repository, certificate)
+        rows = [_existing(repository, address) for address in wanted]
+        for row in rows:
+            row.certificate_id = certificate.id
+        repository.changed = True
+        repository.audit(
+            "address.assign",
+            f"{', '.join(wanted)} -> {certificate.friendly_name} ({certificate.id})",
+        )
+        return [_view(row, certificate) for row in rows]
+
+
+def require_assignable(repository: Repository, certificate: CertificateRow) -> None:
+    if repository.key(certificate.public_key_fingerprint) is None:
+        raise KeyMissingError(
+            f"certificate {certificate.friendly_name!r} cannot be assigned: its Private Key is "
+            "not Available. Import the private key (or the PKCS#12 file that holds it), or ask "
+            "your certificate authority to re-key the certificate"
+        )
+
+
+def _existing(repository: Repository, address: str) -> IpAddressRow:
+    row = repository.ip_address(address)
+    if row is None:
+        raise NotFoundError(f"the address {address} is not configured: add it first")
+    return row

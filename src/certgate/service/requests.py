@@ -1,0 +1,75 @@
+"""Certificate signing requests: list, show (with the PEM "Request Data"), delete."""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certgate.pki.certinfo import format_name
+from certgate.pki.keys import public_key_fingerprint
+from certgate.pki.names import describe_san
+from certgate.service.appliance import Appliance
+from certgate.service.keystore import remove_unused_key
+from certgate.service.lookup import find_request
+from certgate.service.views import RequestView
+from certgate.store.models import RequestRow
+from certgate.store.repository import Repository
+
+
+def new_request_row(csr: x509.CertificateSigningRequest, friendly_name: str) -> RequestRow:
+    der = csr.public_bytes(Encoding.DER)
+    return RequestRow(
+        fingerprint=hashlib.sha256(der).hexdigest(),
+        der=der,
+        friendly_name=friendly_name[:200],
+        public_key_fingerprint=public_key_fingerprint(csr.public_key()),
+        subject=format_name(csr.subject),
+        sans=[[san.type, san.value] for san in (describe_san(n) for n in request_sans(csr))],
+    )
+
+
+def request_sans(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
+    try:
+        extension = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return list(extension.value)
+
+
+def _view(repository: Repository, row: RequestRow) -> RequestView:
+    csr = x509.load_der_x509_csr(row.der)
+    return RequestView(
+        id=row.id,
+        fingerprint_sha256=row.fingerprint,
+        friendly_name=row.friendly_name,
+        subject=row.subject,
+        sans=[f"{kind} - {value}" for kind, value in row.sans],
+        has_private_key=repository.key(row.public_key_fingerprint) is not None,
+        certificate_ids=[
+            cert.id for cert in repository.certificates_with_public_key(row.public_key_fingerprint)
+        ],
+        created_at=row.created_at,
+        pem=csr.public_bytes(Encoding.PEM).decode("ascii"),
+    )
+
+
+def list_requests(app: Appliance) -> list[RequestView]:
+    with app.store.reading() as repository:
+        return [_view(repository, row) for row in repository.all_requests()]
+
+
+def show_request(app: Appliance, reference: str | int) -> RequestView:
+    with app.store.reading() as repository:
+        return _view(repository, find_request(repository, reference))
+
+
+def delete_request(app: Appliance, reference: str | int, actor: str = "system") -> bool:
+    """Delete a request; its key goes too unless a certificate uses it. True if key deleted."""
+    with app.store.transaction(actor) as repository:
+        row = find_request(repository, reference)
+        repository.delete(row)
+        repository.flush()
+        repository.audit("request.delete", f"{row.friendly_name} ({row.fingerprint})")
+        return remove_unused_key(repository, row.public_key_fingerprint)

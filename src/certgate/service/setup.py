@@ -1,0 +1,76 @@
+"""First start: the data directory, the schema, the appliance's identity and the factory
+certificate (self-signed, the guide's "Appliance" certificate, never deletable)."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from certgate.errors import ValidationError
+from certgate.pki.builders import build_self_signed
+from certgate.pki.certinfo import read_certificate
+from certgate.pki.keys import KeySpec, generate_private_key
+from certgate.pki.names import SubjectFields, build_subject, parse_san
+from certgate.service.appliance import Appliance
+from certgate.service.keystore import put_private_key
+from certgate.service.linking import new_certificate_row
+
+FACTORY_NAME = "certgate Appliance"
+FACTORY_VALIDITY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Initialised:
+    data_dir: Path
+    created: bool  # False when it was initialised already
+    factory_certificate_id: int
+    serial_number: str
+    guid: str
+
+
+def initialise(data_dir: Path, database_url: str | None = None) -> Initialised:
+    """Idempotent: a second run changes nothing and reports what is there."""
+    app = Appliance.create(data_dir, database_url)
+    try:
+        with app.store.transaction("init") as repository:
+            factory = repository.factory_certificate()
+            if factory is not None:
+                return Initialised(
+                    data_dir,
+                    False,
+                    factory.id,
+                    repository.setting("appliance.serial"),
+                    repository.setting("appliance.guid"),
+                )
+            serial = "CG" + secrets.token_hex(6).upper()
+            guid = uuid.uuid4().hex
+            repository.set_setting("appliance.serial", serial)
+            repository.set_setting("appliance.guid", guid)
+            key = generate_private_key(KeySpec.RSA_2048)
+            subject, _ = build_subject(SubjectFields(common_name=FACTORY_NAME))
+            sans = _factory_sans()
+            cert = build_self_signed(key, subject, sans, days=FACTORY_VALIDITY_DAYS, now=app.now())
+            put_private_key(repository, app.sealer, key)
+            row = new_certificate_row(cert, read_certificate(cert), FACTORY_NAME, is_factory=True)
+            repository.add(row)
+            repository.flush()
+            repository.audit("appliance.init", f"factory certificate {row.fingerprint}")
+            return Initialised(data_dir, True, row.id, serial, guid)
+    finally:
+        app.close()
+
+
+def _factory_sans() -> list[x509.GeneralName]:
+    """The host's name, when it is a usable DNS name, so a first connection can match it."""
+    names: list[x509.GeneralName] = []
+    for candidate in (socket.gethostname(), "localhost"):
+        try:
+            names.append(parse_san(candidate)[0])
+        except ValidationError:
+            continue
+    return names

@@ -1,0 +1,169 @@
+"""What the faces show: frozen views built from store rows, with derived chain and warnings."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from certgate.pki.certinfo import CertInfo
+from certgate.pki.chain import role_of, walk_chain
+from certgate.pki.diagnostics import ChainState, Warning, derive_warnings
+from certgate.pki.names import SubjectAltName
+from certgate.store.models import CertificateRow
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    id: int
+    fingerprint_sha256: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class CertificateView:
+    id: int
+    fingerprint_sha256: str
+    friendly_name: str
+    subject: str
+    issuer: str
+    issued_to: str
+    issued_by: str
+    serial: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    sans: list[str]
+    role: str
+    has_private_key: bool
+    chain_mode: str
+    chain: list[str]  # fingerprints, leaf first
+    chain_subjects: list[str]  # subjects of the issuers, nearest first
+    warnings: list[Warning]
+    is_factory: bool
+    signature_type: str
+    public_key: str
+    authority_info_access: list[str]
+    ip_addresses: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = jsonable(dataclasses.asdict(self))
+        return data
+
+
+@dataclass(frozen=True)
+class RequestView:
+    id: int
+    fingerprint_sha256: str
+    friendly_name: str
+    subject: str
+    sans: list[str]
+    has_private_key: bool
+    certificate_ids: list[int]  # certificates issued for this request's key
+    created_at: dt.datetime
+    pem: str
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = jsonable(dataclasses.asdict(self))
+        return data
+
+
+def jsonable(value: Any) -> Any:
+    """Datetimes as ISO 8601 text; everything else as is (for --json and the API)."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
+# --- CertInfo <-> the row's cached ``info`` --------------------------------------------------
+
+
+def info_to_json(info: CertInfo) -> dict[str, Any]:
+    data = dataclasses.asdict(info)
+    data["not_before"] = info.not_before.isoformat()
+    data["not_after"] = info.not_after.isoformat()
+    data["sans"] = [[san.type, san.value] for san in info.sans]
+    return data
+
+
+def info_from_json(data: dict[str, Any]) -> CertInfo:
+    values = dict(data)
+    values["not_before"] = dt.datetime.fromisoformat(values["not_before"])
+    values["not_after"] = dt.datetime.fromisoformat(values["not_after"])
+    values["sans"] = tuple(SubjectAltName(kind, value) for kind, value in values["sans"])
+    values["authority_info_access"] = tuple(values["authority_info_access"])
+    values["parse_warnings"] = tuple(values["parse_warnings"])
+    return CertInfo(**values)
+
+
+class RowInfoCache:
+    """Parses each row's ``info`` once per operation."""
+
+    def __init__(self) -> None:
+        self._infos: dict[int, CertInfo] = {}
+
+    def __call__(self, row: CertificateRow) -> CertInfo:
+        info = self._infos.get(row.id)
+        if info is None:
+            info = self._infos[row.id] = info_from_json(row.info)
+        return info
+
+
+def chain_rows(
+    row: CertificateRow,
+    lookup: Callable[[int], CertificateRow | None],
+    by_fingerprint: Callable[[str], CertificateRow | None],
+) -> list[CertificateRow]:
+    """The issuers of ``row`` nearest first: its manual chain, or the automatic links."""
+    if row.chain_mode == "manual" and row.manual_chain:
+        found = [by_fingerprint(fingerprint) for fingerprint in row.manual_chain]
+        return [link for link in found if link is not None]
+    return walk_chain(row, lambda node: lookup(node.issuer_id) if node.issuer_id else None)
+
+
+def certificate_view(
+    row: CertificateRow,
+    chain: list[CertificateRow],
+    *,
+    has_private_key: bool,
+    ip_addresses: list[str],
+    infos: RowInfoCache,
+    now: dt.datetime,
+) -> CertificateView:
+    info = infos(row)
+    chain_infos = [infos(link) for link in chain]
+    top = chain_infos[-1] if chain_infos else info
+    state = ChainState(
+        issuers=chain_infos,
+        complete=top.self_issued,
+        manual=row.chain_mode == "manual",
+    )
+    return CertificateView(
+        id=row.id,
+        fingerprint_sha256=row.fingerprint,
+        friendly_name=row.friendly_name,
+        subject=info.subject,
+        issuer=info.issuer,
+        issued_to=info.issued_to,
+        issued_by=info.issued_by,
+        serial=info.serial,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        sans=[str(san) for san in info.sans],
+        role=role_of(info).value,
+        has_private_key=has_private_key,
+        chain_mode=row.chain_mode,
+        chain=[row.fingerprint] + [link.fingerprint for link in chain],
+        chain_subjects=[link_info.subject for link_info in chain_infos],
+        warnings=derive_warnings(info, state, has_private_key=has_private_key, now=now),
+        is_factory=row.is_factory,
+        signature_type=info.signature_type,
+        public_key=info.public_key,
+        authority_info_access=list(info.authority_info_access),
+        ip_addresses=ip_addresses,
+    )

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, Alembic migrations, sealing of private keys, one repository."""

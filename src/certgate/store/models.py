@@ -1,0 +1,111 @@
+"""The tables. Display fields of a certificate are cached beside its DER (``info``) so that
+listing 10,000 certificates never re-parses DER; warnings are never stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class KeyRow(Base):
+    """A private key, sealed; found by the SHA-256 of its SubjectPublicKeyInfo."""
+
+    __tablename__ = "private_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_key_fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    friendly_name: Mapped[str] = mapped_column(String(200))
+    public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    subject_name_hash: Mapped[str] = mapped_column(String(64), index=True)
+    issuer_name_hash: Mapped[str] = mapped_column(String(64), index=True)
+    #: The issuer chosen by signature check (a cache of pki.chain.choose_issuer).
+    issuer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL"), index=True
+    )
+    not_after: Mapped[dt.datetime] = mapped_column(index=True)
+    is_ca: Mapped[bool] = mapped_column(Boolean)
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    chain_mode: Mapped[str] = mapped_column(String(16), default="automatic")
+    #: Fingerprints of the manually specified chain, nearest issuer first.
+    manual_chain: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    is_factory: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RequestRow(Base):
+    __tablename__ = "certificate_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    friendly_name: Mapped[str] = mapped_column(String(200))
+    public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    sans: Mapped[list[list[str]]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IpAddressRow(Base):
+    """An address of the appliance; it always has a certificate (the factory one by default)."""
+
+    __tablename__ = "ip_addresses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SettingRow(Base):
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class RevisionRow(Base):
+    """One row whose number grows with every committed change: listeners watch only it."""
+
+    __tablename__ = "revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEventRow(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,263 @@
+"""The one API the service layer uses to read and change the store.
+
+``Store.transaction()`` is the unit of work: everything done through the yielded
+``Repository`` commits together or not at all, and a committed change bumps the revision
+that running listeners watch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from certgate.store.database import is_current, make_engine, migrate
+from certgate.store.models import (
+    AuditEventRow,
+    Base,
+    CertificateRow,
+    IpAddressRow,
+    KeyRow,
+    RequestRow,
+    RevisionRow,
+    SettingRow,
+)
+
+_CHUNK = 500  # bound on IN (...) lists, under every backend's parameter limit
+RowT = TypeVar("RowT", bound=Base)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        # Writers on SQLite take the write lock at BEGIN, so two writers queue instead of
+        # failing on upgrade; readers never block.
+        self._writer: Engine = (
+            make_engine(url, immediate=True) if url.startswith("sqlite") else self.engine
+        )
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def is_ready(self) -> bool:
+        return is_current(self.engine)
+
+    @contextmanager
+    def transaction(self, actor: str = "system") -> Iterator[Repository]:
+        with self._write_sessions.begin() as session:
+            repository = Repository(session, actor)
+            yield repository
+            if repository.changed:
+                repository.bump_revision()
+
+    @contextmanager
+    def reading(self) -> Iterator[Repository]:
+        with self._read_sessions.begin() as session:
+            yield Repository(session, "reader")
+
+    def revision(self) -> int:
+        """The committed revision: one primary-key read, cheap enough to poll."""
+        with self.engine.connect() as connection:
+            value = connection.execute(select(RevisionRow.value).where(RevisionRow.id == 1))
+            return value.scalar_one_or_none() or 0
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._writer.dispose()
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class Repository:
+    def __init__(self, session: Session, actor: str) -> None:
+        self.session = session
+        self.actor = actor
+        self.changed = False
+
+    # --- generic ---------------------------------------------------------------------------
+
+    def add(self, row: Base) -> None:
+        self.session.add(row)
+        self.changed = True
+
+    def add_all(self, rows: Iterable[Base]) -> None:
+        self.session.add_all(list(rows))
+        self.changed = True
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def delete(self, row: Base) -> None:
+        self.session.delete(row)
+        self.changed = True
+
+    def audit(self, action: str, detail: str) -> None:
+        self.add(AuditEventRow(actor=self.actor, action=action, detail=detail))
+
+    def bump_revision(self) -> None:
+        updated = self.session.execute(
+            update(RevisionRow).where(RevisionRow.id == 1).values(value=RevisionRow.value + 1)
+        )
+        if updated.rowcount == 0:  # type: ignore[attr-defined]
+            self.session.add(RevisionRow(id=1, value=1))
+
+    # --- certificates ----------------------------------------------------------------------
+
+    def certificate(self, certificate_id: int) -> CertificateRow | None:
+        return self.session.get(CertificateRow, certificate_id)
+
+    def certificate_by_fingerprint(self, fingerprint: str) -> CertificateRow | None:
+        return self.session.scalar(
+            select(CertificateRow).where(CertificateRow.fingerprint == fingerprint)
+        )
+
+    def certificates_by_fingerprint_prefix(self, prefix: str) -> list[CertificateRow]:
+        query = select(CertificateRow).where(CertificateRow.fingerprint.startswith(prefix))
+        return list(self.session.scalars(query.limit(2)))
+
+    def all_certificates(self) -> list[CertificateRow]:
+        return list(self.session.scalars(select(CertificateRow).order_by(CertificateRow.id)))
+
+    def certificates_by_id(self, ids: Iterable[int]) -> dict[int, CertificateRow]:
+        wanted = sorted(set(ids))
+        found: dict[int, CertificateRow] = {}
+        for chunk in _chunks(wanted):
+            query = select(CertificateRow).where(CertificateRow.id.in_(chunk))
+            found.update((row.id, row) for row in self.session.scalars(query))
+        return found
+
+    def certificates_with_fingerprints(self, fingerprints: Sequence[str]) -> list[CertificateRow]:
+        return self._rows_where_in(CertificateRow, CertificateRow.fingerprint, fingerprints)
+
+    def certificates_with_subject_hashes(self, hashes: Sequence[str]) -> list[CertificateRow]:
+        """Issuer candidates: certificates whose subject is one of these names."""
+        return self._rows_where_in(CertificateRow, CertificateRow.subject_name_hash, hashes)
+
+    def orphans_issued_by(self, subject_hashes: Sequence[str]) -> list[CertificateRow]:
+        """Certificates with no issuer yet whose issuer name is one of these subjects."""
+        rows = self._rows_where_in(CertificateRow, CertificateRow.issuer_name_hash, subject_hashes)
+        return [row for row in rows if row.issuer_id is None]
+
+    def certificates_with_public_key(self, fingerprint: str) -> list[CertificateRow]:
+        query = select(CertificateRow).where(CertificateRow.public_key_fingerprint == fingerprint)
+        return list(self.session.scalars(query))
+
+    def children_of(self, certificate_id: int) -> list[CertificateRow]:
+        query = select(CertificateRow).where(CertificateRow.issuer_id == certificate_id)
+        return list(self.session.scalars(query))
+
+    def certificates_in_manual_chains(self, fingerprint: str) -> list[CertificateRow]:
+        query = select(CertificateRow).where(CertificateRow.manual_chain.is_not(None))
+        return [
+            row for row in self.session.scalars(query) if fingerprint in (row.manual_chain or [])
+        ]
+
+    def set_issuers(self, links: dict[int, int]) -> None:
+        """Record chosen issuers (certificate id -> issuer id) in bulk."""
+        for certificate_id, issuer_id in links.items():
+            self.session.execute(
+                update(CertificateRow)
+                .where(CertificateRow.id == certificate_id)
+                .values(issuer_id=issuer_id)
+            )
+        self.changed = self.changed or bool(links)
+
+    def factory_certificate(self) -> CertificateRow | None:
+        return self.session.scalar(select(CertificateRow).where(CertificateRow.is_factory))
+
+    def count_certificates(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(CertificateRow)) or 0
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def key(self, public_key_fingerprint: str) -> KeyRow | None:
+        return self.session.scalar(
+            select(KeyRow).where(KeyRow.public_key_fingerprint == public_key_fingerprint)
+        )
+
+    def key_fingerprints(self, among: Sequence[str] | None = None) -> set[str]:
+        """Which of these public keys have a private key (every one, if ``among`` is None)."""
+        if among is None:
+            return set(self.session.scalars(select(KeyRow.public_key_fingerprint)))
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(among))):
+            query = select(KeyRow.public_key_fingerprint).where(
+                KeyRow.public_key_fingerprint.in_(chunk)
+            )
+            found.update(self.session.scalars(query))
+        return found
+
+    # --- requests --------------------------------------------------------------------------
+
+    def request(self, request_id: int) -> RequestRow | None:
+        return self.session.get(RequestRow, request_id)
+
+    def request_by_fingerprint(self, fingerprint: str) -> RequestRow | None:
+        return self.session.scalar(select(RequestRow).where(RequestRow.fingerprint == fingerprint))
+
+    def requests_by_fingerprint_prefix(self, prefix: str) -> list[RequestRow]:
+        query = select(RequestRow).where(RequestRow.fingerprint.startswith(prefix))
+        return list(self.session.scalars(query.limit(2)))
+
+    def all_requests(self) -> list[RequestRow]:
+        return list(self.session.scalars(select(RequestRow).order_by(RequestRow.id)))
+
+    def requests_with_public_key(self, fingerprint: str) -> list[RequestRow]:
+        query = select(RequestRow).where(RequestRow.public_key_fingerprint == fingerprint)
+        return list(self.session.scalars(query))
+
+    # --- IP addresses ----------------------------------------------------------------------
+
+    def ip_addresses(self) -> list[IpAddressRow]:
+        return list(self.session.scalars(select(IpAddressRow).order_by(IpAddressRow.id)))
+
+    def ip_address(self, address: str) -> IpAddressRow | None:
+        return self.session.scalar(select(IpAddressRow).where(IpAddressRow.address == address))
+
+    def ip_addresses_of(self, certificate_id: int) -> list[IpAddressRow]:
+        query = select(IpAddressRow).where(IpAddressRow.certificate_id == certificate_id)
+        return list(self.session.scalars(query.order_by(IpAddressRow.id)))
+
+    def reassign_addresses(self, from_certificate_id: int, to_certificate_id: int) -> int:
+        result = self.session.execute(
+            update(IpAddressRow)
+            .where(IpAddressRow.certificate_id == from_certificate_id)
+            .values(certificate_id=to_certificate_id)
+        )
+        self.changed = True
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- settings --------------------------------------------------------------------------
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        row = self.session.get(SettingRow, name)
+        return default if row is None else row.value
+
+    def set_setting(self, name: str, value: Any) -> None:
+        row = self.session.get(SettingRow, name)
+        if row is None:
+            self.session.add(SettingRow(name=name, value=value))
+        else:
+            row.value = value
+        self.changed = True
+
+    def delete_setting(self, name: str) -> None:
+        self.session.execute(delete(SettingRow).where(SettingRow.name == name))
+        self.changed = True
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _rows_where_in(self, model: type[RowT], column: Any, values: Sequence[str]) -> list[RowT]:
+        rows: list[RowT] = []
+        for chunk in _chunks(sorted(set(values))):
+            rows.extend(self.session.scalars(select(model).where(column.in_(chunk))))
+        return rows
