@@ -1,0 +1,304 @@
+"""Turn one decoded object into certificates, keys or requests, or say what it is instead.
+
+cryptography reports problems with ValueError, TypeError, UnsupportedAlgorithm and a few x509
+exception classes, some only when a field is first read; this module is the one place that
+knows which of those means a wrong password, a damaged file or an unsupported object.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from certgate.errors import (
+    CorruptDataError,
+    ImportFormatError,
+    PasswordRequiredError,
+    UnsupportedKeyError,
+    WrongPasswordError,
+)
+from certgate.pki.der import Shape
+from certgate.pki.foreign import (
+    PKCS7_OTHER,
+    Foreign,
+    describe_pem_label,
+    describe_shape,
+    nothing_loaded_error,
+)
+from certgate.pki.keys import PrivateKey, as_supported_private_key
+
+KEY_SHAPES = frozenset(
+    {Shape.PKCS8, Shape.ENCRYPTED_PKCS8, Shape.RSA_KEY, Shape.EC_KEY, Shape.DSA_KEY}
+)
+
+# What cryptography raises when a field of an already-loaded object is first read.
+_FIELD_ERRORS = (
+    ValueError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+# Long runs of hex or base64 in a library message could be key bytes: never echo them.
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/=:]{40,}")
+
+
+@dataclass
+class Found:
+    """What a file held so far, and what to tell the user about it."""
+
+    certificates: list[x509.Certificate] = field(default_factory=list)
+    private_keys: list[PrivateKey] = field(default_factory=list)
+    requests: list[x509.CertificateSigningRequest] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[Foreign] = field(default_factory=list)
+
+    def skip_pem_label(self, label: str) -> None:
+        self.skipped.append(describe_pem_label(label))
+
+    def skipped_warnings(self) -> list[str]:
+        return [
+            f"skipped {item.noun}: only certificates, private keys and requests are imported"
+            for item in dict.fromkeys(self.skipped)
+        ]
+
+    def nothing_loaded_error(self) -> ImportFormatError:
+        return nothing_loaded_error(self.skipped)
+
+
+@contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """Collect Python warnings (cryptography's notes on odd-but-accepted input) as text.
+
+    The list is filled when the block ends.
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield notes
+    notes.extend(_clean(str(item.message)) for item in caught)
+
+
+def _clean(text: str) -> str:
+    """A library message made safe and short enough to show to a user."""
+    text = text.split(" Please file an issue")[0]  # cryptography's plea is not for our users
+    text = _LONG_RUN.sub("...", " ".join(text.split()))
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    return _clean(str(exc)) or type(exc).__name__
+
+
+def add_object(found: Found, blob: bytes, shape: Shape, password: bytes | None) -> None:
+    """Load one DER object of the given shape into ``found``, or note it as skipped."""
+    reader = _READERS.get(shape)
+    if reader is None:
+        found.skipped.append(describe_shape(blob, shape))
+    else:
+        reader(found, blob, password)
+
+
+def _add_certificate(found: Found, blob: bytes, password: bytes | None) -> None:
+    with recorded_warnings() as notes:
+        try:
+            certificate = x509.load_der_x509_certificate(blob)
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise CorruptDataError(
+                f"a certificate in the file cannot be read: {_reason(exc)}"
+            ) from exc
+    _accept_certificate(found, certificate, notes)
+
+
+def _accept_certificate(found: Found, certificate: x509.Certificate, notes: list[str]) -> None:
+    """Keep a parsed certificate; anything odd about it becomes a warning, not a failure."""
+    with recorded_warnings() as more:
+        name = _certificate_name(certificate, len(found.certificates) + 1)
+        problems = _unreadable_fields(
+            {
+                "subject": lambda: certificate.subject,
+                "issuer": lambda: certificate.issuer,
+                "validity": lambda: certificate.not_valid_after_utc,
+                "extensions": lambda: certificate.extensions,
+                "public key": certificate.public_key,
+                "signature algorithm": lambda: certificate.signature_hash_algorithm,
+            }
+        )
+        serial = certificate.serial_number  # cryptography warns here, not when loading
+    library_notes = notes + more
+    if serial <= 0:
+        sign = "zero" if serial == 0 else "negative"
+        problems.append(
+            f"its serial number is {sign}, which RFC 5280 forbids; clients may refuse it"
+        )
+        # cryptography says the same in words meant for developers
+        library_notes = [note for note in library_notes if "serial number" not in note]
+    found.certificates.append(certificate)
+    found.warnings.extend(f"{name}: {text}" for text in library_notes + problems)
+
+
+def _certificate_name(certificate: x509.Certificate, index: int) -> str:
+    try:
+        subject = certificate.subject.rfc4514_string()[:80]
+    except _FIELD_ERRORS:
+        subject = ""
+    return f"certificate {index} ({subject})" if subject else f"certificate {index}"
+
+
+def _unreadable_fields(reads: dict[str, Callable[[], object]]) -> list[str]:
+    """Read each field once now, so that a malformed one is reported here, not later."""
+    problems = []
+    for what, read in reads.items():
+        try:
+            read()
+        except _FIELD_ERRORS as exc:
+            problems.append(f"its {what} cannot be read ({_reason(exc)})")
+    return problems
+
+
+def _add_request(found: Found, blob: bytes, password: bytes | None) -> None:
+    with recorded_warnings() as notes:
+        try:
+            request = x509.load_der_x509_csr(blob)
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise CorruptDataError(f"a certificate request cannot be read: {_reason(exc)}") from exc
+        problems = _unreadable_fields(
+            {
+                "subject": lambda: request.subject,
+                "extensions": lambda: request.extensions,
+                "public key": request.public_key,
+                "signature algorithm": lambda: request.signature_hash_algorithm,
+            }
+        )
+    found.requests.append(request)
+    name = f"certificate request {len(found.requests)}"
+    found.warnings.extend(f"{name}: {text}" for text in notes + problems)
+
+
+def _add_pkcs7(found: Found, blob: bytes, password: bytes | None) -> None:
+    try:
+        certificates = pkcs7.load_der_pkcs7_certificates(blob)
+    except UnsupportedAlgorithm:  # cryptography: "Only basic signed structures are supported"
+        found.skipped.append(PKCS7_OTHER)
+        return
+    except ValueError as exc:
+        raise CorruptDataError(f"the PKCS#7 data cannot be read: {_reason(exc)}") from exc
+    if not certificates:
+        found.skipped.append(Foreign("a PKCS#7 file without certificates"))
+    for certificate in certificates:
+        _accept_certificate(found, certificate, [])
+
+
+def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
+    bundle = _open_pkcs12(found, blob, password)
+    if bundle.key is not None:
+        found.private_keys.append(as_supported_private_key(bundle.key))
+    items = ([bundle.cert] if bundle.cert is not None else []) + list(bundle.additional_certs)
+    for item in items:
+        _accept_certificate(found, item.certificate, [])
+    if bundle.key is None and not items:
+        found.skipped.append(Foreign("an empty PKCS#12 file"))
+
+
+def _open_pkcs12(
+    found: Found, blob: bytes, password: bytes | None
+) -> pkcs12.PKCS12KeyAndCertificates:
+    """Open a bundle whose outer PFX structure is intact: a failure is a password problem.
+
+    cryptography raises the same ValueError for a wrong password and a damaged MAC or
+    encrypted part; only "Could not deserialize" means the ASN.1 inside is broken.
+    """
+    try:
+        return pkcs12.load_pkcs12(blob, password)
+    except TypeError as exc:  # cryptography 50 raises TypeError for a password that is not UTF-8
+        raise WrongPasswordError("the password does not open the PKCS#12 file") from exc
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKeyError(
+            f"the PKCS#12 file uses an unsupported algorithm ({_reason(exc)})"
+        ) from exc
+    except ValueError as exc:
+        if "deserialize" in str(exc):
+            raise CorruptDataError(f"the PKCS#12 file is damaged: {_reason(exc)}") from exc
+        if password is None:
+            raise PasswordRequiredError(
+                "the PKCS#12 file is protected by a password; enter it"
+            ) from exc
+    try:
+        bundle = pkcs12.load_pkcs12(blob, None)  # the password may simply not be needed
+    except ValueError as exc:
+        raise WrongPasswordError("the password does not open the PKCS#12 file") from exc
+    found.warnings.append("the PKCS#12 file has no password; the password given was not needed")
+    return bundle
+
+
+def _add_der_key(found: Found, blob: bytes, password: bytes | None) -> None:
+    _add_key(
+        found, lambda pw: serialization.load_der_private_key(blob, pw), password, encrypted=False
+    )
+
+
+def _add_encrypted_der_key(found: Found, blob: bytes, password: bytes | None) -> None:
+    _add_key(
+        found, lambda pw: serialization.load_der_private_key(blob, pw), password, encrypted=True
+    )
+
+
+def add_private_key_pem(found: Found, pem_block: bytes, password: bytes | None) -> None:
+    """An OpenSSL traditional key with ``Proc-Type: 4,ENCRYPTED`` (only the PEM form exists)."""
+    _add_key(
+        found,
+        lambda pw: serialization.load_pem_private_key(pem_block, pw),
+        password,
+        encrypted=True,
+    )
+
+
+_KeyReader = Callable[[bytes | None], PrivateKeyTypes]
+
+
+def _add_key(found: Found, load: _KeyReader, password: bytes | None, *, encrypted: bool) -> None:
+    found.private_keys.append(
+        as_supported_private_key(_open_key(load, password, encrypted=encrypted))
+    )
+
+
+def _open_key(load: _KeyReader, password: bytes | None, *, encrypted: bool) -> PrivateKeyTypes:
+    """Map cryptography's key errors; a password given for a plain key is simply not used."""
+    try:
+        return load(password)
+    except TypeError as exc:  # "Password was not given but..." / "Password was given but..."
+        if password is None:
+            raise PasswordRequiredError("the private key is encrypted; enter its password") from exc
+        return _open_key(load, None, encrypted=False)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKeyError(
+            f"the private key is of an unsupported kind ({_reason(exc)})"
+        ) from exc
+    except ValueError as exc:
+        # "Incorrect password, could not decrypt key"; other messages (a missing DEK-Info,
+        # an unsupported cipher) mean the file itself is the problem
+        if encrypted and password is not None and "password" in str(exc).lower():
+            raise WrongPasswordError("the password does not open the private key") from exc
+        raise CorruptDataError(f"the private key cannot be read: {_reason(exc)}") from exc
+
+
+_Reader = Callable[[Found, bytes, bytes | None], None]
+_READERS: dict[Shape, _Reader] = {
+    Shape.CERTIFICATE: _add_certificate,
+    Shape.REQUEST: _add_request,
+    Shape.PKCS7: _add_pkcs7,
+    Shape.PKCS12: _add_pkcs12,
+    Shape.PKCS8: _add_der_key,
+    Shape.ENCRYPTED_PKCS8: _add_encrypted_der_key,
+    Shape.RSA_KEY: _add_der_key,
+    Shape.EC_KEY: _add_der_key,
+    Shape.DSA_KEY: _add_der_key,
+}
