@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from certgate.errors import CertgateError
 from certgate.store.database import default_url
@@ -34,6 +35,8 @@ class Appliance:
     store: Store
     sealer: Sealer
     clock: Callable[[], dt.datetime] = field(default=_utcnow)
+    #: Per-process caches keyed by the store's revision (see certificates.cached_...).
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, data_dir: Path, database_url: str | None = None) -> Appliance:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
@@ -260,3 +262,90 @@ def set_manual_chain(
         row.chain_mode, row.manual_chain = "manual", fingerprints
         repository.changed = True
         repository.audit("certificate.chain", f"{row.fingerprint}: manual, {len(chain)} link(s)")
+
+
+# --- querying (the Certificates table and the API's list) -------------------------------------
+
+SORT_KEYS = {
+    "friendly_name": lambda v: v.friendly_name.lower(),
+    "issued_to": lambda v: v.issued_to.lower(),
+    "issued_by": lambda v: v.issued_by.lower(),
+    "expiration": lambda v: v.not_after,
+    "id": lambda v: v.id,
+}
+
+
+@dataclass(frozen=True)
+class CertificateQuery:
+    """Filters, sort and page of the Certificates table / ``GET /api/v1/certificates``."""
+
+    text: str = ""  # in friendly name, subject, issuer, SANs, addresses or fingerprint
+    role: str | None = None  # server | intermediate | root
+    has_private_key: bool | None = None
+    warning: str | None = None  # a warning code, or "any"
+    expiring_before: dt.datetime | None = None
+    sort: str = "id"
+    descending: bool = False
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class CertificatePage:
+    total: int  # matching certificates, before paging
+    items: list[CertificateView]
+
+
+def query_certificates(app: Appliance, query: CertificateQuery) -> CertificatePage:
+    """Filter, sort and page over the (cached) views of every certificate."""
+    if query.sort not in SORT_KEYS:
+        raise ValidationError("sort", f"choose one of {', '.join(SORT_KEYS)}")
+    if not query.offset >= 0 or not 1 <= query.limit <= 1000:
+        raise ValidationError("limit", "offset must be >= 0 and limit between 1 and 1000")
+    views = [view for view in cached_certificate_views(app) if _matches(view, query)]
+    views.sort(key=SORT_KEYS[query.sort], reverse=query.descending)
+    return CertificatePage(len(views), views[query.offset : query.offset + query.limit])
+
+
+def _matches(view: CertificateView, query: CertificateQuery) -> bool:
+    if query.role and view.role != query.role:
+        return False
+    if query.has_private_key is not None and view.has_private_key != query.has_private_key:
+        return False
+    if query.warning:
+        codes = {warning.code for warning in view.warnings}
+        if not codes if query.warning == "any" else query.warning not in codes:
+            return False
+    if query.expiring_before and view.not_after >= query.expiring_before:
+        return False
+    if query.text:
+        needle = query.text.strip().lower()
+        haystack = " ".join(
+            [
+                view.friendly_name,
+                view.subject,
+                view.issuer,
+                view.fingerprint_sha256,
+                *view.sans,
+                *view.ip_addresses,
+            ]
+        ).lower()
+        return needle in haystack
+    return True
+
+
+_CACHE_SECONDS = 30.0  # warnings depend on the clock: recompute at least this often
+
+
+def cached_certificate_views(app: Appliance) -> list[CertificateView]:
+    """Every certificate's view, rebuilt only when the store's revision moved (a commit from
+    any process) or the cache is older than ``_CACHE_SECONDS``."""
+    revision = app.store.revision()
+    now = time.monotonic()
+    cached = app.cache.get("certificate_views")
+    if cached is not None and cached[0] == revision and now - cached[1] < _CACHE_SECONDS:
+        views: list[CertificateView] = cached[2]
+        return views
+    views = list_certificates(app)
+    app.cache["certificate_views"] = (revision, now, views)
+    return views

@@ -3,6 +3,7 @@ certificate (self-signed, the guide's "Appliance" certificate, never deletable).
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import socket
 import uuid
@@ -19,6 +20,7 @@ from certgate.pki.names import SubjectFields, build_subject, parse_san
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import new_certificate_row
+from certgate.service.users import create_user, list_users
 
 FACTORY_NAME = "certgate Appliance"
 FACTORY_VALIDITY_DAYS = 3650
@@ -31,38 +33,59 @@ class Initialised:
     factory_certificate_id: int
     serial_number: str
     guid: str
+    admin_password: str | None = None  # set only when init generated it: shown once
 
 
-def initialise(data_dir: Path, database_url: str | None = None) -> Initialised:
-    """Idempotent: a second run changes nothing and reports what is there."""
+def initialise(
+    data_dir: Path, database_url: str | None = None, admin_password: str | None = None
+) -> Initialised:
+    """Idempotent: a second run changes nothing and reports what is there.
+
+    The first administrator, ``admin``, gets ``admin_password`` or a generated one.
+    """
     app = Appliance.create(data_dir, database_url)
     try:
-        with app.store.transaction("init") as repository:
-            factory = repository.factory_certificate()
-            if factory is not None:
-                return Initialised(
-                    data_dir,
-                    False,
-                    factory.id,
-                    repository.setting("appliance.serial"),
-                    repository.setting("appliance.guid"),
-                )
-            serial = "CG" + secrets.token_hex(6).upper()
-            guid = uuid.uuid4().hex
-            repository.set_setting("appliance.serial", serial)
-            repository.set_setting("appliance.guid", guid)
-            key = generate_private_key(KeySpec.RSA_2048)
-            subject, _ = build_subject(SubjectFields(common_name=FACTORY_NAME))
-            sans = _factory_sans()
-            cert = build_self_signed(key, subject, sans, days=FACTORY_VALIDITY_DAYS, now=app.now())
-            put_private_key(repository, app.sealer, key)
-            row = new_certificate_row(cert, read_certificate(cert), FACTORY_NAME, is_factory=True)
-            repository.add(row)
-            repository.flush()
-            repository.audit("appliance.init", f"factory certificate {row.fingerprint}")
-            return Initialised(data_dir, True, row.id, serial, guid)
+        generated = _ensure_admin(app, admin_password)
+        return dataclasses.replace(_ensure_factory(app), admin_password=generated)
     finally:
         app.close()
+
+
+def _ensure_admin(app: Appliance, password: str | None) -> str | None:
+    """Create ``admin`` if there is no user yet; returns the password if it was generated."""
+    if list_users(app):
+        return None
+    generated = None if password else secrets.token_urlsafe(15)
+    create_user(app, "admin", password or str(generated), "admin", actor="init")
+    return generated
+
+
+def _ensure_factory(app: Appliance) -> Initialised:
+    data_dir = app.data_dir
+    with app.store.transaction("init") as repository:
+        factory = repository.factory_certificate()
+        if factory is not None:
+            return Initialised(
+                data_dir,
+                False,
+                factory.id,
+                repository.setting("appliance.serial"),
+                repository.setting("appliance.guid"),
+            )
+        serial = "CG" + secrets.token_hex(6).upper()
+        guid = uuid.uuid4().hex
+        repository.set_setting("appliance.serial", serial)
+        repository.set_setting("appliance.guid", guid)
+        key = generate_private_key(KeySpec.RSA_2048)
+        subject, _ = build_subject(SubjectFields(common_name=FACTORY_NAME))
+        sans = _factory_sans()
+        cert = build_self_signed(key, subject, sans, days=FACTORY_VALIDITY_DAYS, now=app.now())
+        put_private_key(repository, app.sealer, key)
+        row = new_certificate_row(cert, read_certificate(cert), FACTORY_NAME, is_factory=True)
+        repository.add(row)
+        repository.flush()
+        repository.audit("appliance.init", f"factory certificate {row.fingerprint}")
+        return Initialised(data_dir, True, row.id, serial, guid)
 
 
 def _factory_sans() -> list[x509.GeneralName]:

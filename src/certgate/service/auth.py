@@ -1,0 +1,251 @@
+"""Who is calling: browser sessions (login, idle and absolute expiry, CSRF token), API
+tokens (Bearer), throttling of failed logins, and what each role may do."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from certgate.errors import CertgateError, NotFoundError, ValidationError
+from certgate.service.appliance import Appliance
+from certgate.service.users import Role, check_role, password_matches
+from certgate.store import accounts
+from certgate.store.models import ApiTokenRow, SessionRow
+
+SESSION_IDLE = dt.timedelta(minutes=30)
+SESSION_ABSOLUTE = dt.timedelta(hours=12)
+TOKEN_PREFIX = "cgt_"
+_TOUCH_EVERY = dt.timedelta(seconds=60)  # how stale last_seen/last_used may get
+
+
+class AuthenticationError(CertgateError):
+    code = "unauthenticated"
+
+
+class ForbiddenError(CertgateError):
+    code = "forbidden"
+
+
+class ThrottledError(AuthenticationError):
+    code = "throttled"
+
+
+@dataclass(frozen=True)
+class Principal:
+    username: str
+    role: Role
+    via: Literal["session", "token", "cli"]
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.username} ({self.via})"
+
+    def require_admin(self, what: str) -> None:
+        """Auditors see everything but change nothing and export no private key."""
+        if self.role != "admin":
+            raise ForbiddenError(f"{what} needs an administrator; {self.username} is an auditor")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# --- throttling ------------------------------------------------------------------------------
+
+
+class LoginThrottle:
+    """After 5 failures for one username or client within 15 minutes, refuse for a while."""
+
+    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                recent = [t for t in self._failures.get(key, []) if now - t < self.window]
+                self._failures[key] = recent
+                if len(recent) >= self.limit:
+                    wait = int(self.window - (now - recent[0])) + 1
+                    raise ThrottledError(
+                        f"too many failed logins: try again in {wait // 60 + 1} minute(s)"
+                    )
+
+    def fail(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.setdefault(key, []).append(time.monotonic())
+
+    def clear(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSession:
+    cookie_value: str
+    principal: Principal
+
+
+def login(
+    app: Appliance, username: str, password: str, client: str, throttle: LoginThrottle
+) -> NewSession:
+    """Check the password (throttled per user and per client) and open a session."""
+    keys = (f"user:{username.lower()}", f"client:{client}")
+    throttle.check(*keys)
+    with app.store.transaction(username) as repository:
+        user = accounts.user_by_name(repository, username.strip())
+        if user is None or not password_matches(user.password_hash, password):
+            throttle.fail(*keys)
+            raise AuthenticationError("wrong username or password")
+        throttle.clear(*keys)
+        now = app.now()
+        accounts.delete_sessions_before(repository, now - SESSION_IDLE)
+        cookie_value = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        session = SessionRow(
+            token_hash=_digest(cookie_value),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            last_seen_at=now,
+        )
+        user.last_login_at = now
+        accounts.add_quietly(repository, session)
+        return NewSession(
+            cookie_value, Principal(user.username, check_role(user.role), "session", csrf)
+        )
+
+
+def resolve_session(app: Appliance, cookie_value: str) -> Principal | None:
+    """The session's user, or None if unknown or expired (idle or absolute)."""
+    now = app.now()
+    with app.store.transaction("session") as repository:
+        session = accounts.session_by_hash(repository, _digest(cookie_value))
+        if session is None:
+            return None
+        if (
+            now - _aware(session.last_seen_at) > SESSION_IDLE
+            or now - _aware(session.created_at) > SESSION_ABSOLUTE
+        ):
+            accounts.delete_quietly(repository, session)
+            return None
+        user = accounts.user_by_id(repository, session.user_id)
+        if user is None:
+            return None
+        if now - _aware(session.last_seen_at) > _TOUCH_EVERY:
+            session.last_seen_at = now
+        return Principal(user.username, check_role(user.role), "session", session.csrf_token)
+
+
+def logout(app: Appliance, cookie_value: str) -> None:
+    with app.store.transaction("session") as repository:
+        session = accounts.session_by_hash(repository, _digest(cookie_value))
+        if session is not None:
+            accounts.delete_quietly(repository, session)
+
+
+def csrf_matches(principal: Principal, presented: str | None) -> bool:
+    if principal.via != "session":
+        return True  # Bearer tokens are not sent by browsers on their own
+    return bool(presented and principal.csrf_token) and hmac.compare_digest(
+        str(presented), str(principal.csrf_token)
+    )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    name: str
+    role: Role
+    created_by: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["last_used_at"] = self.last_used_at.isoformat() if self.last_used_at else None
+        return data
+
+
+def _token_view(row: ApiTokenRow) -> TokenView:
+    return TokenView(
+        row.id,
+        row.name,
+        check_role(row.role),
+        row.created_by,
+        row.created_at,
+        row.last_used_at,
+        row.revoked_at is not None,
+    )
+
+
+def create_token(
+    app: Appliance, name: str, role: str, created_by: str = "system"
+) -> tuple[str, TokenView]:
+    """A new token; its value is returned once and only its hash is kept."""
+    label = name.strip()
+    if not 1 <= len(label) <= 100:
+        raise ValidationError("name", "give the token a name of 1 to 100 characters")
+    value = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiTokenRow(
+        name=label, token_hash=_digest(value), role=check_role(role), created_by=created_by
+    )
+    with app.store.transaction(created_by) as repository:
+        accounts.add_quietly(repository, row)
+        repository.audit("token.create", f"{label} ({row.role})")
+        return value, _token_view(row)
+
+
+def list_tokens(app: Appliance) -> list[TokenView]:
+    with app.store.reading() as repository:
+        return [_token_view(row) for row in accounts.all_tokens(repository)]
+
+
+def revoke_token(app: Appliance, token_id: int, actor: str = "system") -> TokenView:
+    with app.store.transaction(actor) as repository:
+        row = accounts.token_by_id(repository, token_id)
+        if row is None:
+            raise NotFoundError(f"no API token with id {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = app.now()
+            repository.audit("token.revoke", row.name)
+        return _token_view(row)
+
+
+def resolve_token(app: Appliance, value: str) -> Principal | None:
+    """The token's principal, or None if unknown or revoked; records when it was last used."""
+    if not value.startswith(TOKEN_PREFIX):
+        return None
+    now = app.now()
+    with app.store.transaction("token") as repository:
+        row = accounts.token_by_hash(repository, _digest(value))
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.last_used_at is None or now - _aware(row.last_used_at) > _TOUCH_EVERY:
+            row.last_used_at = now
+        return Principal(f"token:{row.name}", check_role(row.role), "token")

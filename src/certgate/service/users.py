@@ -1,0 +1,117 @@
+"""Accounts of the /appliance interface: administrators and read-only auditors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from certgate.errors import ConflictError, NotFoundError, ValidationError
+from certgate.service.appliance import Appliance
+from certgate.store import accounts
+from certgate.store.models import UserRow
+from certgate.store.repository import Repository
+
+Role = Literal["admin", "auditor"]
+ROLES: tuple[Role, ...] = ("admin", "auditor")
+MIN_PASSWORD_LENGTH = 10
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    role: Role
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["last_login_at"] = self.last_login_at.isoformat() if self.last_login_at else None
+        return data
+
+
+def user_view(row: UserRow) -> UserView:
+    return UserView(row.id, row.username, check_role(row.role), row.created_at, row.last_login_at)
+
+
+def check_role(role: str) -> Role:
+    if role == "admin":
+        return "admin"
+    if role == "auditor":
+        return "auditor"
+    raise ValidationError("role", "choose admin or auditor")
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise ValidationError("password", "is longer than 1024 characters")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(check_password(password))
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def list_users(app: Appliance) -> list[UserView]:
+    with app.store.reading() as repository:
+        return [user_view(row) for row in accounts.all_users(repository)]
+
+
+def create_user(
+    app: Appliance, username: str, password: str, role: str, actor: str = "system"
+) -> UserView:
+    name = username.strip()
+    if not _USERNAME.match(name):
+        raise ValidationError("username", "use 1 to 64 letters, digits or . _ @ -")
+    row = UserRow(username=name, password_hash=hash_password(password), role=check_role(role))
+    with app.store.transaction(actor) as repository:
+        if accounts.user_by_name(repository, name) is not None:
+            raise ConflictError(f"the user {name!r} already exists")
+        accounts.add_quietly(repository, row)
+        repository.audit("user.create", f"{name} ({row.role})")
+        return user_view(row)
+
+
+def delete_user(app: Appliance, username: str, actor: str = "system") -> None:
+    with app.store.transaction(actor) as repository:
+        row = _existing(repository, username)
+        if row.role == "admin" and accounts.count_admins(repository) == 1:
+            raise ConflictError("the last administrator cannot be removed")
+        accounts.delete_sessions_of(repository, row.id)
+        accounts.delete_quietly(repository, row)
+        repository.audit("user.delete", row.username)
+
+
+def change_password(app: Appliance, username: str, password: str, actor: str = "system") -> None:
+    """Set a new password; every session of that user ends."""
+    password_hash = hash_password(password)
+    with app.store.transaction(actor) as repository:
+        row = _existing(repository, username)
+        row.password_hash = password_hash
+        accounts.delete_sessions_of(repository, row.id)
+        repository.audit("user.password", row.username)
+
+
+def _existing(repository: Repository, username: str) -> UserRow:
+    row = accounts.user_by_name(repository, username.strip())
+    if row is None:
+        raise NotFoundError(f"no user named {username!r}")
+    return row

@@ -1,0 +1,67 @@
+"""Queries for users, browser sessions and API tokens.
+
+These rows never affect what the listeners serve, so writing them does not bump the
+revision that ``certgate serve`` watches (a login must not rebuild the TLS contexts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, func, select
+
+from certgate.store.models import ApiTokenRow, Base, SessionRow, UserRow
+from certgate.store.repository import Repository
+
+
+def add_quietly(repository: Repository, row: Base) -> None:
+    repository.session.add(row)
+    repository.session.flush()
+
+
+def delete_quietly(repository: Repository, row: Base) -> None:
+    repository.session.delete(row)
+    repository.session.flush()
+
+
+def user_by_name(repository: Repository, username: str) -> UserRow | None:
+    return repository.session.scalar(select(UserRow).where(UserRow.username == username))
+
+
+def user_by_id(repository: Repository, user_id: int) -> UserRow | None:
+    return repository.session.get(UserRow, user_id)
+
+
+def all_users(repository: Repository) -> list[UserRow]:
+    return list(repository.session.scalars(select(UserRow).order_by(UserRow.username)))
+
+
+def count_admins(repository: Repository) -> int:
+    query = select(func.count()).select_from(UserRow).where(UserRow.role == "admin")
+    return repository.session.scalar(query) or 0
+
+
+def session_by_hash(repository: Repository, token_hash: str) -> SessionRow | None:
+    return repository.session.scalar(select(SessionRow).where(SessionRow.token_hash == token_hash))
+
+
+def delete_sessions_of(repository: Repository, user_id: int) -> None:
+    repository.session.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
+
+
+def delete_sessions_before(repository: Repository, moment: dt.datetime) -> None:
+    repository.session.execute(delete(SessionRow).where(SessionRow.last_seen_at < moment))
+
+
+def token_by_hash(repository: Repository, token_hash: str) -> ApiTokenRow | None:
+    return repository.session.scalar(
+        select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash)
+    )
+
+
+def token_by_id(repository: Repository, token_id: int) -> ApiTokenRow | None:
+    return repository.session.get(ApiTokenRow, token_id)
+
+
+def all_tokens(repository: Repository) -> list[ApiTokenRow]:
+    return list(repository.session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id)))

@@ -1,0 +1,104 @@
+"""Users, sessions and API tokens, on both store backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from certgate.errors import ConflictError, ValidationError
+from certgate.service import auth, users
+from certgate.service.appliance import Appliance
+from certgate.store.models import UserRow
+
+PASSWORD = "correct horse battery"
+
+
+def test_init_made_one_administrator(appliance: Appliance) -> None:
+    [admin] = users.list_users(appliance)
+    assert (admin.username, admin.role) == ("admin", "admin")
+
+
+def test_passwords_are_stored_only_as_argon2_hashes(appliance: Appliance) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "auditor")
+    with appliance.store.reading() as repository:
+        stored = repository.session.query(UserRow).filter_by(username="alice").one()
+    assert stored.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in stored.password_hash
+
+
+def test_user_rules(appliance: Appliance) -> None:
+    with pytest.raises(ValidationError, match="at least 10"):
+        users.create_user(appliance, "bob", "short", "admin")
+    with pytest.raises(ValidationError, match="admin or auditor"):
+        users.create_user(appliance, "bob", PASSWORD, "root")
+    users.create_user(appliance, "bob", PASSWORD, "auditor")
+    with pytest.raises(ConflictError):
+        users.create_user(appliance, "bob", PASSWORD, "auditor")
+    with pytest.raises(ConflictError, match="last administrator"):
+        users.delete_user(appliance, "admin")
+
+
+def test_login_session_and_logout(appliance: Appliance) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "auditor")
+    throttle = auth.LoginThrottle()
+    session = auth.login(appliance, "alice", PASSWORD, "127.0.0.1", throttle)
+    principal = auth.resolve_session(appliance, session.cookie_value)
+    assert principal is not None and principal.role == "auditor"
+    assert auth.csrf_matches(principal, principal.csrf_token)
+    assert not auth.csrf_matches(principal, "forged")
+    assert not auth.csrf_matches(principal, None)
+    with pytest.raises(auth.ForbiddenError):
+        principal.require_admin("deleting a certificate")
+    auth.logout(appliance, session.cookie_value)
+    assert auth.resolve_session(appliance, session.cookie_value) is None
+
+
+def test_sessions_expire_when_idle(appliance: Appliance) -> None:
+    session = auth.login(appliance, "admin", _admin_password(appliance), "c", auth.LoginThrottle())
+    later = appliance.now() + auth.SESSION_IDLE + dt.timedelta(seconds=1)
+    appliance.clock = lambda: later
+    assert auth.resolve_session(appliance, session.cookie_value) is None
+
+
+def _admin_password(appliance: Appliance) -> str:
+    users.change_password(appliance, "admin", PASSWORD)
+    return PASSWORD
+
+
+def test_failed_logins_are_throttled(appliance: Appliance) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    throttle = auth.LoginThrottle(limit=3)
+    for _ in range(3):
+        with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+            auth.login(appliance, "alice", "wrong password!", "10.0.0.1", throttle)
+    with pytest.raises(auth.ThrottledError):
+        auth.login(appliance, "alice", PASSWORD, "10.0.0.1", throttle)
+
+
+def test_changing_a_password_ends_sessions(appliance: Appliance) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    session = auth.login(appliance, "alice", PASSWORD, "c", auth.LoginThrottle())
+    users.change_password(appliance, "alice", "another long password")
+    assert auth.resolve_session(appliance, session.cookie_value) is None
+
+
+def test_api_tokens(appliance: Appliance) -> None:
+    value, view = auth.create_token(appliance, "deploy bot", "auditor", created_by="admin")
+    assert value.startswith(auth.TOKEN_PREFIX) and view.last_used_at is None
+    principal = auth.resolve_token(appliance, value)
+    assert principal is not None and principal.role == "auditor" and principal.via == "token"
+    [listed] = auth.list_tokens(appliance)
+    assert listed.last_used_at is not None
+    assert value not in repr(listed)  # only the hash is kept
+    auth.revoke_token(appliance, view.id)
+    assert auth.resolve_token(appliance, value) is None
+    assert auth.resolve_token(appliance, "cgt_not-a-token") is None
+
+
+def test_logins_do_not_bump_the_listeners_revision(appliance: Appliance) -> None:
+    users.change_password(appliance, "admin", PASSWORD)
+    before = appliance.store.revision()
+    session = auth.login(appliance, "admin", PASSWORD, "c", auth.LoginThrottle())
+    auth.resolve_session(appliance, session.cookie_value)
+    assert appliance.store.revision() == before

@@ -1,0 +1,96 @@
+"""Start a real ``certgate serve`` process on a loopback address for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+CERTGATE = str(Path(sys.executable).with_name("certgate"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_cli(
+    data_dir: Path, *args: str, check: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "CERTGATE_DATA_DIR": str(data_dir), **env}
+    return subprocess.run(
+        [CERTGATE, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=check,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+@dataclass
+class RunningAppliance:
+    data_dir: Path
+    address: str
+    port: int
+    admin_password: str
+    process: subprocess.Popen[str]
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"https://{host}:{self.port}"
+
+
+def wait_for_tls(address: str, port: int, timeout: float = 20.0) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with (
+                socket.create_connection((address, port), timeout=1) as raw,
+                context.wrap_socket(raw),
+            ):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"certgate serve did not listen on {address}:{port}")
+
+
+@contextmanager
+def running_appliance(
+    data_dir: Path, address: str = "127.0.0.2", admin_password: str = "correct horse battery"
+) -> Iterator[RunningAppliance]:
+    """``certgate init`` + ``ip add ADDRESS`` + ``serve`` on a free port; stopped with SIGTERM."""
+    run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password)
+    run_cli(data_dir, "ip", "add", address, check=False)
+    port = free_port()
+    process = subprocess.Popen(
+        [CERTGATE, "serve", "--https-port", str(port)],
+        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_tls(address, port)
+        yield RunningAppliance(data_dir, address, port, admin_password, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
