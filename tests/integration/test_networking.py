@@ -13,7 +13,7 @@ from certgate.errors import (
     ValidationError,
 )
 from certgate.pki.names import SubjectFields
-from certgate.service import certificates, imports, networking, tls_settings
+from certgate.service import certificates, configuration, imports, networking, tls_settings
 from certgate.service.appliance import Appliance
 from tests.support.pki import make_chain
 
@@ -72,7 +72,7 @@ def test_deleting_a_certificate_that_secures_addresses(appliance: Appliance) -> 
     networking.add_address(appliance, "127.0.0.2")
     site = _self_signed(appliance, "site")
     networking.assign(appliance, ["127.0.0.2"], site)
-    with pytest.raises(InUseError, match="127.0.0.2"):
+    with pytest.raises(InUseError, match=r"127\.0\.0\.2"):
         certificates.delete_certificate(appliance, site)
     assert networking.list_addresses(appliance)[0].certificate_id == site
     deleted = certificates.delete_certificate(appliance, site, reassign_to_factory=True)
@@ -97,3 +97,28 @@ def test_every_change_bumps_the_revision_listeners_watch(appliance: Appliance) -
     assert appliance.store.revision() == before + 1
     certificates.list_certificates(appliance)  # reading changes nothing
     assert appliance.store.revision() == before + 1
+
+
+def test_odd_input_is_refused_with_a_clear_error(appliance: Appliance) -> None:
+    with pytest.raises(ValidationError, match="neither an id nor a fingerprint"):
+        certificates.show_certificate(appliance, "²")
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        tls_settings.update_settings(appliance, tls12_ciphers="ECDHE\x00")
+
+
+def test_save_configuration_is_all_or_nothing(appliance: Appliance) -> None:
+    chain = make_chain()
+    networking.add_address(appliance, "127.0.0.2")
+    [entry] = imports.import_files(appliance, [("leaf.crt", chain.leaf.public_bytes(Encoding.PEM))])
+    keyless = entry.id or 0
+    wanted = configuration.Configuration("renamed", "automatic", ["127.0.0.2"])
+    with pytest.raises(KeyMissingError):
+        configuration.save_configuration(appliance, keyless, wanted)
+    assert certificates.show_certificate(appliance, keyless).friendly_name != "renamed"
+    site = _self_signed(appliance, "site")
+    changed = configuration.save_configuration(
+        appliance, site, configuration.Configuration("site 2026", "automatic", ["127.0.0.2"])
+    )
+    assert changed == ["name", "addresses"]
+    view = certificates.show_certificate(appliance, site)
+    assert (view.friendly_name, view.ip_addresses) == ("site 2026", ["127.0.0.2"])

@@ -43,7 +43,14 @@ class RunningAppliance:
     address: str
     port: int
     admin_password: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "serve.log"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     @property
     def base_url(self) -> str:
@@ -76,12 +83,13 @@ def running_appliance(
     run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password)
     run_cli(data_dir, "ip", "add", address, check=False)
     port = free_port()
+    # The server's log goes to a file: a pipe nobody reads would stall a chatty server.
+    log = (data_dir / "serve.log").open("w")
     process = subprocess.Popen(
         [CERTGATE, "serve", "--https-port", str(port)],
         env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        text=True,
         stdin=subprocess.DEVNULL,
     )
     try:
@@ -94,3 +102,4 @@ def running_appliance(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()

@@ -12,11 +12,11 @@ from certgate.cli.secrets_input import read_secret
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
 from certgate.pki.keys import KeySpec
+from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.pki.names import SubjectFields
 from certgate.service import certificates, exports, imports
 from certgate.service.views import CertificateView
 
-MAX_IMPORT_FILE = 16 * 1024 * 1024  # read cap; the loader refuses above its own limit
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
@@ -187,7 +187,8 @@ def import_(
     for path in files:
         try:
             with path.open("rb") as handle:
-                contents.append((str(path), handle.read(MAX_IMPORT_FILE + 1)))
+                # One byte over the limit is enough for the loader to say "too large".
+                contents.append((str(path), handle.read(MAX_FILE_SIZE + 1)))
         except OSError as error:
             raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
     password = read_secret(password_file, "CERTGATE_IMPORT_PASSWORD", None)
@@ -286,6 +287,8 @@ def _write_private(path: Path, data: bytes) -> None:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
+            # O_CREAT's mode applies to new files only: an existing 0644 file would keep it
+            os.fchmod(handle.fileno(), 0o600)
             handle.write(data)
     except OSError as error:
         raise click.UsageError(f"cannot write {path}: {error.strerror}") from None
@@ -329,9 +332,15 @@ def chain(options: Options, reference: str, mode: str | None, manual_file: Path 
     """Choose the certificate chain: automatic or manually specified (PEM)."""
     if (mode is None) == (manual_file is None):
         raise click.UsageError("give exactly one of --automatic or --manual PEMFILE")
+    chain_pem = None
+    if manual_file is not None:
+        try:
+            chain_pem = manual_file.read_bytes()
+        except OSError as error:
+            raise click.UsageError(f"cannot read {manual_file}: {error.strerror}") from None
     with options.appliance() as app:
-        if manual_file is not None:
-            certificates.set_manual_chain(app, reference, manual_file.read_bytes())
+        if chain_pem is not None:
+            certificates.set_manual_chain(app, reference, chain_pem)
         else:
             certificates.set_automatic_chain(app, reference)
         view = certificates.show_certificate(app, reference)

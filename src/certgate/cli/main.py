@@ -8,10 +8,13 @@ from pathlib import Path
 import click
 
 from certgate import __version__
+from certgate.cli.accounts import token, user
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
+from certgate.cli.network import ip, serve, status_command, tls
 from certgate.cli.output import emit_json
 from certgate.cli.requests import request
+from certgate.cli.secrets_input import read_secret
 from certgate.errors import CertgateError
 from certgate.service.setup import initialise
 
@@ -39,11 +42,21 @@ def cli(context: click.Context, data_dir: Path, database_url: str | None) -> Non
 
 
 @cli.command()
+@click.option(
+    "--admin-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Password of the first administrator, 'admin'. Env: CERTGATE_ADMIN_PASSWORD. "
+    "Without either, one is generated and printed once.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def init(options: Options, as_json: bool) -> None:
-    """Create the data directory, the database and the factory certificate (idempotent)."""
-    done = initialise(options.data_dir, options.database_url)
+def init(options: Options, admin_password_file: Path | None, as_json: bool) -> None:
+    """Create the data directory, the database, the factory certificate and the first
+    administrator (idempotent)."""
+    secret = read_secret(admin_password_file, "CERTGATE_ADMIN_PASSWORD", None)
+    done = initialise(
+        options.data_dir, options.database_url, secret.decode() if secret is not None else None
+    )
     if as_json:
         emit_json(
             {
@@ -52,15 +65,20 @@ def init(options: Options, as_json: bool) -> None:
                 "factory_certificate_id": done.factory_certificate_id,
                 "serial_number": done.serial_number,
                 "guid": done.guid,
+                "admin_password": done.admin_password,
             }
         )
         return
     state = "initialised" if done.created else "already initialised"
     click.echo(f"{done.data_dir}: {state}; factory certificate id {done.factory_certificate_id}")
+    if done.admin_password:
+        click.echo(f"administrator 'admin', password (shown only now): {done.admin_password}")
 
 
 cli.add_command(cert)
 cli.add_command(request)
+for command in (ip, tls, status_command, serve, user, token):
+    cli.add_command(command)
 
 
 def main() -> None:

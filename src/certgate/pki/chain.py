@@ -12,11 +12,12 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 
-from certgate.pki.certinfo import CertInfo
+from certgate.pki.certinfo import CertInfo, names_match, signature_verifies
 
-#: Longest chain walked; real chains are 2-5 long, longer is a loop or an attack.
+#: Longest chain, the certificate itself included; real chains are 2-5 long, longer is a
+#: loop or an attack.
 MAX_CHAIN_DEPTH = 16
 #: Most issuer candidates checked by signature for one certificate (bounds pathological input).
 MAX_SIGNATURE_CHECKS = 16
@@ -33,20 +34,25 @@ class Role(enum.Enum):
 def role_of(info: CertInfo) -> Role:
     if not info.is_ca:
         return Role.SERVER
-    return Role.ROOT if info.self_issued else Role.INTERMEDIATE
+    return Role.ROOT if info.self_signed else Role.INTERMEDIATE
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s name and key issued ``cert`` (signature verified)."""
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    """True when ``issuer``'s name and key issued ``cert`` (signature verified).
+
+    Names match as RFC 5280 compares them (case and white space do not count).
+    """
+    if not names_match(cert.issuer, issuer.subject):
         return False
-    return True
+    try:
+        public_key = issuer.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return signature_verifies(cert, public_key)
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    return cert.subject == cert.issuer and signed_by(cert, cert)
+    return signed_by(cert, cert)
 
 
 Candidate = TypeVar("Candidate")
@@ -60,38 +66,60 @@ def choose_issuer(
 ) -> Candidate | None:
     """Pick the issuer of ``cert`` among ``candidates`` (already matched by issuer name).
 
-    Candidates whose subject key id matches the authority key id, that are CAs, and that
-    expire last are tried first; at most MAX_SIGNATURE_CHECKS signatures are checked.
+    Candidates whose subject key id matches the authority key id, that are CAs, that are not
+    key rollover certificates (self-issued, signed by another key: preferring the CA's own
+    certificate keeps chains short and out of rollover loops) and that expire last are tried
+    first; at most MAX_SIGNATURE_CHECKS signatures are checked.
     """
 
-    def preference(candidate: Candidate) -> tuple[bool, bool, float]:
+    def preference(candidate: Candidate) -> tuple[bool, bool, bool, float]:
         _, candidate_info = describe(candidate)
         key_id_match = (
             info.authority_key_id is None
             or candidate_info.subject_key_id is None
             or info.authority_key_id == candidate_info.subject_key_id
         )
-        return (not key_id_match, not candidate_info.is_ca, -candidate_info.not_after.timestamp())
+        rollover = candidate_info.self_issued and not candidate_info.self_signed
+        return (
+            not key_id_match,
+            not candidate_info.is_ca,
+            rollover,
+            -candidate_info.not_after.timestamp(),
+        )
 
-    ranked = sorted(
-        (c for c in candidates if describe(c)[1].fingerprint_sha256 != info.fingerprint_sha256),
-        key=preference,
-    )
+    ranked = [c for c in candidates if describe(c)[1].fingerprint_sha256 != info.fingerprint_sha256]
+    if len(ranked) > 1:  # the usual single candidate needs no ranking
+        ranked.sort(key=preference)
     for candidate in ranked[:MAX_SIGNATURE_CHECKS]:
-        if signed_by(cert, describe(candidate)[0]):
+        if _issued(cert, info, *describe(candidate)):
             return candidate
     return None
+
+
+def _issued(
+    cert: x509.Certificate, info: CertInfo, issuer: x509.Certificate, issuer_info: CertInfo
+) -> bool:
+    """:func:`signed_by`, with the names compared by the hashes already read (hashing both
+    names again cost as much as a fifth of the signature check)."""
+    if info.issuer_name_hash != issuer_info.subject_name_hash:
+        return False
+    try:
+        public_key = issuer.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return signature_verifies(cert, public_key)
 
 
 Node = TypeVar("Node", bound=Hashable)
 
 
 def walk_chain(start: Node, issuer_of: Callable[[Node], Node | None]) -> list[Node]:
-    """The issuers above ``start``, nearest first, stopping at a root, a loop or the bound."""
+    """The issuers above ``start``, nearest first, stopping at a root, a loop or the bound
+    (``start`` and its issuers are at most MAX_CHAIN_DEPTH certificates)."""
     chain: list[Node] = []
     seen: set[Node] = {start}
     current = issuer_of(start)
-    while current is not None and len(chain) < MAX_CHAIN_DEPTH and current not in seen:
+    while current is not None and len(chain) < MAX_CHAIN_DEPTH - 1 and current not in seen:
         chain.append(current)
         seen.add(current)
         current = issuer_of(current)

@@ -56,7 +56,7 @@ def derive_warnings(
 
 
 def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warning]:
-    if info.self_issued and not chain.issuers:
+    if info.self_signed and not chain.issuers:
         if role is Role.ROOT:
             return []
         return [
@@ -113,7 +113,7 @@ def _strength_warnings(info: CertInfo) -> list[Warning]:
         found.append(Warning("weak-key", f"weak key: {info.public_key}; DSA is obsolete"))
     elif info.public_key_algorithm == "RSA" and info.public_key_bits < 2048:
         found.append(Warning("weak-key", f"weak key: {info.public_key}; use at least 2048 bits"))
-    if info.signature_hash in _WEAK_HASHES and not info.self_issued:
+    if info.signature_hash in _WEAK_HASHES and not info.self_signed:
         found.append(
             Warning("weak-signature", f"weak signature: {info.signature_type}; ask for SHA-256")
         )

@@ -24,7 +24,7 @@ from certgate.pki.readers import (
 )
 
 #: Files larger than this are refused with FileTooLargeError before any parsing.
-MAX_FILE_SIZE = 4 * 1024 * 1024
+MAX_FILE_SIZE = 32 * 1024 * 1024  # a 10,000-certificate RSA bundle is ~15 MiB
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ KEY_SHAPES = frozenset(
 # What cryptography raises when a field of an already-loaded object is first read.
 _FIELD_ERRORS = (
     ValueError,
+    TypeError,  # e.g. a malformed IP name constraint
     UnsupportedAlgorithm,
     x509.DuplicateExtension,
     x509.UnsupportedGeneralNameType,

@@ -132,24 +132,39 @@ def login(
 
 
 def resolve_session(app: Appliance, cookie_value: str) -> Principal | None:
-    """The session's user, or None if unknown or expired (idle or absolute)."""
+    """The session's user, or None if unknown or expired (idle or absolute).
+
+    A read transaction answers most requests; a write happens only to end an expired
+    session or to record activity at most once a minute, so pages never queue behind
+    a long import for the database's write lock.
+    """
     now = app.now()
-    with app.store.transaction("session") as repository:
-        session = accounts.session_by_hash(repository, _digest(cookie_value))
+    token_hash = _digest(cookie_value)
+    with app.store.reading() as repository:
+        session = accounts.session_by_hash(repository, token_hash)
         if session is None:
             return None
-        if (
-            now - _aware(session.last_seen_at) > SESSION_IDLE
-            or now - _aware(session.created_at) > SESSION_ABSOLUTE
-        ):
-            accounts.delete_quietly(repository, session)
-            return None
         user = accounts.user_by_id(repository, session.user_id)
-        if user is None:
-            return None
-        if now - _aware(session.last_seen_at) > _TOUCH_EVERY:
-            session.last_seen_at = now
-        return Principal(user.username, check_role(user.role), "session", session.csrf_token)
+        last_seen, created = _aware(session.last_seen_at), _aware(session.created_at)
+    expired = now - last_seen > SESSION_IDLE or now - created > SESSION_ABSOLUTE
+    if expired or user is None:
+        _write_session(app, token_hash, None)
+        return None
+    if now - last_seen > _TOUCH_EVERY:
+        _write_session(app, token_hash, now)
+    return Principal(user.username, check_role(user.role), "session", session.csrf_token)
+
+
+def _write_session(app: Appliance, token_hash: str, seen: dt.datetime | None) -> None:
+    """Record activity at ``seen``, or end the session when ``seen`` is None."""
+    with app.store.transaction("session") as repository:
+        session = accounts.session_by_hash(repository, token_hash)
+        if session is None:
+            return
+        if seen is None:
+            accounts.delete_quietly(repository, session)
+        else:
+            session.last_seen_at = seen
 
 
 def logout(app: Appliance, cookie_value: str) -> None:

@@ -17,6 +17,7 @@ from certgate.pki.chain import signed_by
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.loader import load_file
 from certgate.pki.names import (
+    SubjectAltName,
     SubjectFields,
     build_subject,
     looks_like_dns_name,
@@ -121,10 +122,7 @@ def create(
     parsed = [parse_san(text) for text in form.sans if text.strip()]
     common_name = form.subject.common_name.strip()
     if looks_like_dns_name(common_name):
-        cn_san = parse_san(common_name)
-        if cn_san[1] not in [display for _, display in parsed]:
-            parsed.insert(0, cn_san)
-            notices.append(f"the Common Name {cn_san[1].value} was added as the first SAN")
+        parsed = _common_name_first(parse_san(common_name), parsed, notices)
     general_names = _unique([name for name, _ in parsed])
     notices += san_notices([display for _, display in parsed])
     key = generate_private_key(form.key)
@@ -143,6 +141,21 @@ def create(
         repository.flush()
         repository.audit("certificate.create", f"{friendly_name} ({row.fingerprint})")
         return Created("certificate", row.id, row.fingerprint, notices)
+
+
+def _common_name_first(
+    cn_san: tuple[x509.GeneralName, SubjectAltName],
+    parsed: list[tuple[x509.GeneralName, SubjectAltName]],
+    notices: list[str],
+) -> list[tuple[x509.GeneralName, SubjectAltName]]:
+    """The guide: a DNS name entered as the Common Name must be the first SAN. Clients match
+    SANs only, and some CAs copy only the first SAN into the Common Name they issue."""
+    others = [item for item in parsed if item[1] != cn_san[1]]
+    if len(others) == len(parsed):
+        notices.append(f"the Common Name {cn_san[1].value} was added as the first SAN")
+    elif parsed[0][1] != cn_san[1]:
+        notices.append(f"the Common Name {cn_san[1].value} was moved to the first SAN")
+    return [cn_san, *others]
 
 
 def _unique(values: list[x509.GeneralName]) -> list[x509.GeneralName]:
@@ -203,22 +216,13 @@ def delete_certificate(
 
 
 def rename(app: Appliance, reference: str | int, friendly_name: str, actor: str = "system") -> None:
-    name = friendly_name.strip()
-    if not name or len(name) > 200:
-        raise ValidationError("Certificate Friendly Name", "must be 1 to 200 characters")
     with app.store.transaction(actor) as repository:
-        row = find_certificate(repository, reference)
-        row.friendly_name = name
-        repository.changed = True
-        repository.audit("certificate.rename", f"{row.fingerprint} -> {name}")
+        rename_row(repository, find_certificate(repository, reference), friendly_name)
 
 
 def set_automatic_chain(app: Appliance, reference: str | int, actor: str = "system") -> None:
     with app.store.transaction(actor) as repository:
-        row = find_certificate(repository, reference)
-        row.chain_mode, row.manual_chain = "automatic", None
-        repository.changed = True
-        repository.audit("certificate.chain", f"{row.fingerprint}: automatic")
+        use_automatic_chain(repository, find_certificate(repository, reference))
 
 
 def set_manual_chain(
@@ -226,42 +230,70 @@ def set_manual_chain(
 ) -> None:
     """Use the given PEM chain (nearest issuer first). Each link must really have signed the
     certificate before it; chain certificates are added to the store."""
-    field_name = "Manually Specified"
+    chain = read_manual_chain(pem_chain)
+    with app.store.transaction(actor) as repository:
+        use_manual_chain(repository, find_certificate(repository, reference), chain)
+
+
+# The steps below work inside a caller's transaction, so that one page's Save Configuration
+# (name, chain and addresses) commits as a whole.
+
+
+def rename_row(repository: Repository, row: CertificateRow, friendly_name: str) -> None:
+    name = friendly_name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("Certificate Friendly Name", "must be 1 to 200 characters")
+    row.friendly_name = name
+    repository.changed = True
+    repository.audit("certificate.rename", f"{row.fingerprint} -> {name}")
+
+
+def use_automatic_chain(repository: Repository, row: CertificateRow) -> None:
+    row.chain_mode, row.manual_chain = "automatic", None
+    repository.changed = True
+    repository.audit("certificate.chain", f"{row.fingerprint}: automatic")
+
+
+def read_manual_chain(pem_chain: bytes) -> list[x509.Certificate]:
+    """The certificates of a manually specified chain; only PEM is accepted, as in the guide."""
     loaded = load_file(pem_chain)
     if loaded.format != "PEM" or loaded.private_keys or loaded.requests:
-        raise ValidationError(field_name, "only certificate chains in PEM format are accepted")
-    with app.store.transaction(actor) as repository:
-        row = find_certificate(repository, reference)
-        chain = [
-            c
-            for c in loaded.certificates
-            if read_certificate(c).fingerprint_sha256 != row.fingerprint
-        ]
-        if not chain:
-            raise ValidationError(field_name, "the file holds no chain certificate")
-        previous = x509.load_der_x509_certificate(row.der)
-        for position, link in enumerate(chain, start=1):
-            if not signed_by(previous, link):
-                raise ValidationError(
-                    field_name,
-                    f"certificate {position} of the chain ({read_certificate(link).subject}) "
-                    "did not sign the certificate before it",
-                )
-            previous = link
-        added = []
-        fingerprints = []
-        for link in chain:
-            info = read_certificate(link)
-            fingerprints.append(info.fingerprint_sha256)
-            if repository.certificate_by_fingerprint(info.fingerprint_sha256) is None:
-                link_row = new_certificate_row(link, info, info.issued_to)
-                repository.add(link_row)
-                added.append((link_row, link))
-        repository.flush()
-        link_issuers(repository, added)
-        row.chain_mode, row.manual_chain = "manual", fingerprints
-        repository.changed = True
-        repository.audit("certificate.chain", f"{row.fingerprint}: manual, {len(chain)} link(s)")
+        raise ValidationError(_MANUAL, "only certificate chains in PEM format are accepted")
+    return list(loaded.certificates)
+
+
+_MANUAL = "Manually Specified"
+
+
+def use_manual_chain(
+    repository: Repository, row: CertificateRow, certificates: list[x509.Certificate]
+) -> None:
+    chain = [c for c in certificates if read_certificate(c).fingerprint_sha256 != row.fingerprint]
+    if not chain:
+        raise ValidationError(_MANUAL, "the file holds no chain certificate")
+    previous = x509.load_der_x509_certificate(row.der)
+    for position, link in enumerate(chain, start=1):
+        if not signed_by(previous, link):
+            raise ValidationError(
+                _MANUAL,
+                f"certificate {position} of the chain ({read_certificate(link).subject}) "
+                "did not sign the certificate before it",
+            )
+        previous = link
+    added = []
+    fingerprints = []
+    for link in chain:
+        info = read_certificate(link)
+        fingerprints.append(info.fingerprint_sha256)
+        if repository.certificate_by_fingerprint(info.fingerprint_sha256) is None:
+            link_row = new_certificate_row(link, info, info.issued_to)
+            repository.add(link_row)
+            added.append((link_row, link))
+    repository.flush()
+    link_issuers(repository, added)
+    row.chain_mode, row.manual_chain = "manual", fingerprints
+    repository.changed = True
+    repository.audit("certificate.chain", f"{row.fingerprint}: manual, {len(chain)} link(s)")
 
 
 # --- querying (the Certificates table and the API's list) -------------------------------------

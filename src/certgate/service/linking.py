@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -19,22 +21,39 @@ from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 
 
+def certificate_values(
+    cert: x509.Certificate, info: CertInfo, friendly_name: str, *, is_factory: bool = False
+) -> dict[str, Any]:
+    """The columns of a new certificate row, for :func:`new_certificate_row` or for
+    ``Repository.insert_certificates`` (a bulk import, without an ORM object per row)."""
+    return {
+        "fingerprint": info.fingerprint_sha256,
+        "der": cert.public_bytes(Encoding.DER),
+        "friendly_name": friendly_name[:200],
+        "public_key_fingerprint": info.public_key_fingerprint,
+        "subject_name_hash": info.subject_name_hash,
+        "issuer_name_hash": info.issuer_name_hash,
+        "not_after": info.not_after,
+        "is_ca": info.is_ca,
+        "info": info_to_json(info),
+        "chain_mode": "automatic",
+        "is_factory": is_factory,
+    }
+
+
 def new_certificate_row(
     cert: x509.Certificate, info: CertInfo, friendly_name: str, *, is_factory: bool = False
 ) -> CertificateRow:
-    return CertificateRow(
-        fingerprint=info.fingerprint_sha256,
-        der=cert.public_bytes(Encoding.DER),
-        friendly_name=friendly_name[:200],
-        public_key_fingerprint=info.public_key_fingerprint,
-        subject_name_hash=info.subject_name_hash,
-        issuer_name_hash=info.issuer_name_hash,
-        not_after=info.not_after,
-        is_ca=info.is_ca,
-        info=info_to_json(info),
-        chain_mode="automatic",
-        is_factory=is_factory,
-    )
+    return CertificateRow(**certificate_values(cert, info, friendly_name, is_factory=is_factory))
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A certificate as linking works on it: its id (stored, or reserved for it), parsed."""
+
+    id: int
+    cert: x509.Certificate
+    info: CertInfo
 
 
 class _Parsed:
@@ -42,16 +61,26 @@ class _Parsed:
 
     def __init__(self, infos: RowInfoCache) -> None:
         self._certs: dict[int, x509.Certificate] = {}
+        self._known: dict[int, CertInfo] = {}
         self._infos = infos
 
-    def remember(self, row: CertificateRow, cert: x509.Certificate) -> None:
-        self._certs[row.id] = cert
+    def remember(self, new: _Node) -> None:
+        self._certs[new.id] = new.cert
+        self._known[new.id] = new.info
+
+    def info(self, row: CertificateRow) -> CertInfo:
+        """The row's info without its DER: known from the caller, else read from the row."""
+        known = self._known.get(row.id)
+        return known if known is not None else self._infos(row)
 
     def __call__(self, row: CertificateRow) -> tuple[x509.Certificate, CertInfo]:
         cert = self._certs.get(row.id)
         if cert is None:
             cert = self._certs[row.id] = x509.load_der_x509_certificate(row.der)
-        return cert, self._infos(row)
+        return cert, self.info(row)
+
+    def node(self, row: CertificateRow) -> _Node:
+        return _Node(row.id, *self(row))
 
 
 def link_issuers(
@@ -61,19 +90,107 @@ def link_issuers(
 ) -> None:
     """Choose issuers for newly added rows (already flushed), and for stored certificates
     that were waiting for one of them."""
-    infos = infos or RowInfoCache()
-    parsed = _Parsed(infos)
-    for row, cert in added:
-        parsed.remember(row, cert)
-    added_ids = {row.id for row, _ in added}
-    waiting = [row for row, _ in added if not infos(row).self_issued]
-    subjects = sorted({row.subject_name_hash for row, _ in added})
-    waiting += [
-        row
-        for row in repository.orphans_issued_by(subjects)
-        if row.id not in added_ids and not infos(row).self_issued
-    ]
-    _link(repository, waiting, parsed)
+    parsed = _Parsed(infos or RowInfoCache())
+    nodes = [_Node(row.id, cert, parsed.info(row)) for row, cert in added]
+    for node in nodes:
+        parsed.remember(node)
+    added_ids = {node.id for node in nodes}
+    waiting = [node for node in nodes if not node.info.self_signed]
+    subjects = [node.info.subject_name_hash for node in nodes]
+    stored_ids = [i for i in repository.orphan_ids_issued_by(subjects) if i not in added_ids]
+    _link(repository, waiting + _waiting_nodes(repository, stored_ids, parsed), parsed)
+
+
+def add_certificates(
+    repository: Repository, new: Sequence[tuple[x509.Certificate, CertInfo, dict[str, Any]]]
+) -> list[int]:
+    """Store new certificates (``certificate_values`` of each) linked to their issuers, and
+    link stored certificates that were waiting for one of them; returns the new ids, in order.
+
+    The same links as :func:`link_issuers` after adding the rows, but each issuer is chosen
+    before its certificate is written, so that the row is written once, link included: an
+    UPDATE per row afterwards cost more than the INSERT itself (SQLite rewrites the record).
+    """
+    ids = repository.reserve_certificate_ids(len(new))
+    nodes = [_Node(row_id, cert, info) for row_id, (cert, info, _) in zip(ids, new, strict=True)]
+    parsed = _Parsed(RowInfoCache())
+    for node in nodes:
+        parsed.remember(node)
+    stored_waiting = repository.orphan_ids_issued_by([n.info.subject_name_hash for n in nodes])
+    links = _choose_issuers(repository, nodes, parsed)
+    order, loops = _parents_first(nodes, links)
+    values = [values for _, _, values in new]
+    position = {row_id: index for index, row_id in enumerate(ids)}
+    repository.insert_certificates(
+        [
+            values[position[node.id]]
+            | {"id": node.id, "issuer_id": None if node.id in loops else links.get(node.id)}
+            for node in order
+        ]
+    )
+    repository.set_issuers(loops)
+    _link(repository, _waiting_nodes(repository, stored_waiting, parsed), parsed)
+    return ids
+
+
+def _choose_issuers(
+    repository: Repository, nodes: Sequence[_Node], parsed: _Parsed
+) -> dict[int, int]:
+    """Issuers of certificates about to be stored (roots excepted), among stored rows and
+    each other; candidates are in id order, as a query after storing them would give them."""
+    waiting = [node for node in nodes if not node.info.self_signed]
+    wanted = {node.info.issuer_name_hash for node in waiting}
+    candidates: dict[str, list[CertificateRow | _Node]] = defaultdict(list)
+    stored = repository.certificates_with_subject_hashes(sorted(wanted))
+    for row in sorted(stored, key=lambda row: row.id):
+        candidates[row.subject_name_hash].append(row)
+    for node in nodes:
+        if node.info.subject_name_hash in wanted:
+            candidates[node.info.subject_name_hash].append(node)
+
+    def describe(candidate: CertificateRow | _Node) -> tuple[x509.Certificate, CertInfo]:
+        if isinstance(candidate, _Node):
+            return candidate.cert, candidate.info
+        return parsed(candidate)
+
+    links: dict[int, int] = {}
+    for node in waiting:
+        options = candidates.get(node.info.issuer_name_hash, [])
+        issuer = choose_issuer(node.cert, node.info, options, describe)
+        if issuer is not None:
+            links[node.id] = issuer.id
+    return links
+
+
+def _parents_first(
+    nodes: Sequence[_Node], links: dict[int, int]
+) -> tuple[list[_Node], dict[int, int]]:
+    """An order in which each new certificate comes after the new issuer it links to (the
+    foreign key is checked as each row is written), and the links that close a loop (two
+    CAs that cross-signed each other), to be set once both rows exist."""
+    by_id = {node.id: node for node in nodes}
+    placed: set[int] = set()
+    order: list[_Node] = []
+    loops: dict[int, int] = {}
+    for node in nodes:
+        path: dict[int, None] = {}  # ordered, and a set: a chain may be thousands long
+        current: int | None = node.id
+        while current is not None and current in by_id and current not in placed:
+            if current in path:
+                loops[next(reversed(path))] = current
+                break
+            path[current] = None
+            current = links.get(current)
+        for row_id in reversed(path):
+            order.append(by_id[row_id])
+            placed.add(row_id)
+    return order, loops
+
+
+def _waiting_nodes(repository: Repository, ids: Sequence[int], parsed: _Parsed) -> list[_Node]:
+    """Stored certificates without an issuer (the orphans found earlier), roots excepted."""
+    rows = repository.certificates_by_id(ids).values()
+    return [parsed.node(row) for row in rows if not parsed.info(row).self_signed]
 
 
 def relink_children(repository: Repository, issuer: CertificateRow) -> None:
@@ -82,27 +199,29 @@ def relink_children(repository: Repository, issuer: CertificateRow) -> None:
     for child in children:
         child.issuer_id = None
     repository.flush()
-    _link(repository, children, _Parsed(RowInfoCache()), excluded=issuer.id)
+    parsed = _Parsed(RowInfoCache())
+    _link(repository, [parsed.node(child) for child in children], parsed, excluded=issuer.id)
 
 
 def _link(
     repository: Repository,
-    rows: Sequence[CertificateRow],
+    waiting: Sequence[_Node],
     parsed: _Parsed,
     excluded: int | None = None,
 ) -> None:
-    if not rows:
+    if not waiting:
         return
     candidates: dict[str, list[CertificateRow]] = defaultdict(list)
     for candidate in repository.certificates_with_subject_hashes(
-        sorted({row.issuer_name_hash for row in rows})
+        sorted({node.info.issuer_name_hash for node in waiting})
     ):
         if candidate.id != excluded:
             candidates[candidate.subject_name_hash].append(candidate)
     links: dict[int, int] = {}
-    for row in rows:
-        cert, info = parsed(row)
-        issuer = choose_issuer(cert, info, candidates.get(row.issuer_name_hash, []), parsed)
+    for node in waiting:
+        issuer = choose_issuer(
+            node.cert, node.info, candidates.get(node.info.issuer_name_hash, []), parsed
+        )
         if issuer is not None:
-            links[row.id] = issuer.id
+            links[node.id] = issuer.id
     repository.set_issuers(links)

@@ -120,25 +120,30 @@ def _existing(repository: Repository, address: str) -> IpAddressRow:
 def set_certificate_addresses(
     app: Appliance, reference: str | int, addresses: Sequence[str], actor: str = "system"
 ) -> list[AddressView]:
-    """The Edit Certificate Configuration page's IP Addresses checkboxes: the checked addresses
-    present this certificate; unchecked ones that did go back to the factory certificate
-    (an address never stays without a certificate)."""
-    wanted = {normalise_address(text) for text in addresses}
+    """The Edit Certificate Configuration page's IP Addresses checkboxes."""
     with app.store.transaction(actor) as repository:
-        certificate = find_certificate(repository, reference)
-        if wanted:
-            require_assignable(repository, certificate)
-        factory = repository.factory_certificate()
-        assert factory is not None  # made by init, never deletable
-        for address in wanted:
-            _existing(repository, address).certificate_id = certificate.id
-        for row in repository.ip_addresses_of(certificate.id):
-            if row.address not in wanted and certificate.id != factory.id:
-                row.certificate_id = factory.id
-        repository.changed = True
-        repository.audit(
-            "address.assign", f"{certificate.friendly_name} ({certificate.id}): {sorted(wanted)}"
-        )
+        set_addresses_of(repository, find_certificate(repository, reference), addresses)
         rows = repository.ip_addresses()
         certificates = repository.certificates_by_id(row.certificate_id for row in rows)
         return [_view(row, certificates[row.certificate_id]) for row in rows]
+
+
+def set_addresses_of(
+    repository: Repository, certificate: CertificateRow, addresses: Sequence[str]
+) -> None:
+    """The checked addresses present this certificate; unchecked ones that did go back to
+    the factory certificate (an address never stays without a certificate)."""
+    wanted = {normalise_address(text) for text in addresses}
+    if wanted:
+        require_assignable(repository, certificate)
+    factory = repository.factory_certificate()
+    assert factory is not None  # made by init, never deletable
+    for address in wanted:
+        _existing(repository, address).certificate_id = certificate.id
+    for row in repository.ip_addresses_of(certificate.id):
+        if row.address not in wanted and certificate.id != factory.id:
+            row.certificate_id = factory.id
+    repository.changed = True
+    repository.audit(
+        "address.assign", f"{certificate.friendly_name} ({certificate.id}): {sorted(wanted)}"
+    )

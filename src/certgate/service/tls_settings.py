@@ -79,6 +79,8 @@ def validate(settings: TlsSettings) -> None:
         raise ValidationError("minimum version", "must not be above the maximum version")
     if not 1 <= settings.https_port <= 65535:
         raise ValidationError("HTTPS port", "must be between 1 and 65535")
+    if not settings.tls12_ciphers.isascii() or not settings.tls12_ciphers.isprintable():
+        raise ValidationError("TLS 1.2 ciphers", "use an OpenSSL cipher list (printable ASCII)")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.set_ciphers(settings.tls12_ciphers)

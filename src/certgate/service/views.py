@@ -83,8 +83,13 @@ def jsonable(value: Any) -> Any:
 # --- CertInfo <-> the row's cached ``info`` --------------------------------------------------
 
 
+_INFO_FIELDS = tuple(field.name for field in dataclasses.fields(CertInfo))
+
+
 def info_to_json(info: CertInfo) -> dict[str, Any]:
-    data = dataclasses.asdict(info)
+    """Shallow on purpose (every field is immutable): ``dataclasses.asdict`` deep-copies,
+    which cost a fifth of a 10,000-certificate import."""
+    data = {name: getattr(info, name) for name in _INFO_FIELDS}
     data["not_before"] = info.not_before.isoformat()
     data["not_after"] = info.not_after.isoformat()
     data["sans"] = [[san.type, san.value] for san in info.sans]
@@ -98,6 +103,7 @@ def info_from_json(data: dict[str, Any]) -> CertInfo:
     values["sans"] = tuple(SubjectAltName(kind, value) for kind, value in values["sans"])
     values["authority_info_access"] = tuple(values["authority_info_access"])
     values["parse_warnings"] = tuple(values["parse_warnings"])
+    values.setdefault("self_signed", values["self_issued"])  # cached before the field existed
     return CertInfo(**values)
 
 
@@ -140,7 +146,7 @@ def certificate_view(
     top = chain_infos[-1] if chain_infos else info
     state = ChainState(
         issuers=chain_infos,
-        complete=top.self_issued,
+        complete=top.self_signed,
         manual=row.chain_mode == "manual",
     )
     return CertificateView(

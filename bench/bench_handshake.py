@@ -1,0 +1,178 @@
+"""Handshake benchmark: server CPU per full TLS 1.3 handshake, certgate's TlsServer vs nginx.
+
+Printed, never asserted. Each server runs pinned to core 0 (certgate: one process on uvloop;
+nginx: Debian's package, one worker, same certificate chain, same ciphers, no session
+tickets); ``openssl s_time -new`` processes pinned to core 1 make full handshakes (never
+resumed) to it. The figure is the server process's CPU time (utime + stime from /proc) over
+the run divided by the handshakes completed. Rounds alternate between the servers so that
+drift on the machine hits all of them; the median round is printed.
+
+Run: ``.venv/bin/python bench/bench_handshake.py`` (``--help`` for options; about 2 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _nginx import (
+    SERVER_CPU,
+    Material,
+    cpu_seconds,
+    free_port,
+    make_material,
+    running_nginx,
+    s_time,
+    wait_listening,
+)
+
+ADDRESS = "127.0.0.2"
+KINDS = {"rsa": "RSA-2048", "p256": "P-256"}
+
+
+class _Quiet(asyncio.Protocol):
+    """The plaintext protocol run over each connection: s_time sends nothing and hangs up."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
+
+
+def serve(chain: Path, key: Path, fingerprint: str, port: int) -> None:
+    """The certgate side: a TlsServer on uvloop with one address, until SIGTERM."""
+    import uvloop
+
+    from certgate.tls import ListenerPlan, ServedCertificate, TlsPolicy, TlsServer
+
+    async def main() -> None:
+        server = TlsServer(_Quiet)
+        certificate = ServedCertificate(fingerprint, chain.read_bytes(), key.read_bytes())
+        statuses = await server.apply(ListenerPlan(port, TlsPolicy(), {ADDRESS: certificate}))
+        assert statuses[0].state == "listening", statuses
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("ready", flush=True)
+        await stop.wait()
+        await server.close()
+
+    uvloop.run(main())
+
+
+@contextlib.contextmanager
+def certgate_server(material: Material, port: int) -> Iterator[subprocess.Popen[str]]:
+    """This script's ``--serve`` in its own process, pinned to the server core."""
+    process = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            str(SERVER_CPU),
+            sys.executable,
+            __file__,
+            "--serve",
+            str(material.chain),
+            str(material.key),
+            material.fingerprint,
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the certgate server did not start")
+        wait_listening(ADDRESS, port)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def measure(pids: list[int], port: int, seconds: float, clients: int) -> float:
+    """Server CPU microseconds per completed handshake."""
+    before = sum(cpu_seconds(pid) for pid in pids)
+    done = s_time(ADDRESS, port, seconds, clients)
+    after = sum(cpu_seconds(pid) for pid in pids)
+    if done == 0:
+        raise RuntimeError(f"no handshake completed on port {port}")
+    return (after - before) / done * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per measurement")
+    parser.add_argument("--clients", type=int, default=4, help="s_time processes (default 4)")
+    parser.add_argument(
+        "--serve", nargs=4, metavar=("CHAIN", "KEY", "FP", "PORT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.serve:
+        chain, key, fingerprint, port = args.serve
+        serve(Path(chain), Path(key), fingerprint, int(port))
+        return
+    if len(os.sched_getaffinity(0)) < 2:
+        sys.exit("needs two cores: one for the server, one for the load generator")
+
+    from certgate.tls import DEFAULT_TLS12_CIPHERS
+
+    with tempfile.TemporaryDirectory(prefix="certgate-bench-") as temporary:
+        materials = {kind: make_material(Path(temporary), kind, kind) for kind in KINDS}
+        results: dict[tuple[str, str], list[float]] = {}
+        with contextlib.ExitStack() as stack:
+            targets: list[tuple[str, str, list[int], int]] = []
+            for kind, material in materials.items():
+                port = free_port(ADDRESS)
+                process = stack.enter_context(certgate_server(material, port))
+                targets.append((kind, "certgate", [process.pid], port))
+                port = free_port(ADDRESS)
+                workers = stack.enter_context(
+                    running_nginx(material, ADDRESS, port, DEFAULT_TLS12_CIPHERS)
+                )
+                targets.append((kind, "nginx", workers, port))
+            for _kind, _name, pids, port in targets:  # warm-up: caches, page faults
+                measure(pids, port, 1, args.clients)
+            for round_number in range(args.rounds):
+                for kind, name, pids, port in targets:
+                    figure = measure(pids, port, args.seconds, args.clients)
+                    results.setdefault((kind, name), []).append(figure)
+                print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
+
+    print("server CPU per full TLS 1.3 handshake (µs, median of rounds; lower is better)")
+    print(
+        f"{'key':<9} {'certgate':>9} {'nginx':>9} {'nginx/certgate':>15}   rounds certgate | nginx"
+    )
+    for kind, label in KINDS.items():
+        ours = statistics.median(results[(kind, "certgate")])
+        theirs = statistics.median(results[(kind, "nginx")])
+        spread = " ".join(f"{v:.0f}" for v in results[(kind, "certgate")])
+        spread += " | " + " ".join(f"{v:.0f}" for v in results[(kind, "nginx")])
+        print(f"{label:<9} {ours:>9.0f} {theirs:>9.0f} {theirs / ours:>15.2f}   {spread}")
+    print("target: nginx/certgate >= 0.90")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""``certgate user ...`` and ``certgate token ...``: accounts and API tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import emit_json, table
+from certgate.cli.secrets_input import read_secret
+from certgate.service import auth, users
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@click.group()
+def user() -> None:
+    """Accounts of the /appliance interface."""
+
+
+@user.command("list")
+@json_option
+@click.pass_obj
+def user_list(options: Options, as_json: bool) -> None:
+    with options.appliance() as app:
+        views = users.list_users(app)
+    if as_json:
+        emit_json([view.to_json() for view in views])
+        return
+    table(
+        ["Username", "Role", "Last login"],
+        [[v.username, v.role, v.last_login_at or "never"] for v in views],
+    )
+
+
+def _password(password_file: Path | None) -> str:
+    secret = read_secret(password_file, "CERTGATE_USER_PASSWORD", "Password")
+    if secret is None:
+        raise click.UsageError("give --password-file, CERTGATE_USER_PASSWORD or a terminal")
+    return secret.decode()
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def user_add(options: Options, username: str, role: str, password_file: Path | None) -> None:
+    """Add an administrator or a read-only auditor."""
+    with options.appliance() as app:
+        view = users.create_user(app, username, _password(password_file), role)
+    click.echo(f"added {view.username} ({view.role})")
+
+
+@user.command("remove")
+@click.argument("username")
+@click.pass_obj
+def user_remove(options: Options, username: str) -> None:
+    with options.appliance() as app:
+        users.delete_user(app, username)
+    click.echo(f"removed {username}")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def user_password(options: Options, username: str, password_file: Path | None) -> None:
+    """Set a new password (ends that user's sessions)."""
+    with options.appliance() as app:
+        users.change_password(app, username, _password(password_file))
+    click.echo(f"password of {username} changed")
+
+
+@click.group()
+def token() -> None:
+    """API tokens for automation (Authorization: Bearer ...)."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="What the token is for.")
+@click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
+@json_option
+@click.pass_obj
+def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
+    """Create a token; its value is printed once and never stored."""
+    with options.appliance() as app:
+        value, view = auth.create_token(app, name, role, created_by="cli")
+    if as_json:
+        emit_json({**view.to_json(), "token": value})
+    else:
+        click.echo(value)
+
+
+@token.command("list")
+@json_option
+@click.pass_obj
+def token_list(options: Options, as_json: bool) -> None:
+    with options.appliance() as app:
+        views = auth.list_tokens(app)
+    if as_json:
+        emit_json([view.to_json() for view in views])
+        return
+    table(
+        ["ID", "Name", "Role", "Created", "Last used", "State"],
+        [
+            [
+                v.id,
+                v.name,
+                v.role,
+                v.created_at.strftime("%Y-%m-%d %H:%M"),
+                v.last_used_at.strftime("%Y-%m-%d %H:%M") if v.last_used_at else "never",
+                "revoked" if v.revoked else "active",
+            ]
+            for v in views
+        ],
+    )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_obj
+def token_revoke(options: Options, token_id: int) -> None:
+    with options.appliance() as app:
+        view = auth.revoke_token(app, token_id)
+    click.echo(f"revoked token {view.id} ({view.name})")

@@ -1,0 +1,213 @@
+"""``certgate ip``, ``certgate tls``, ``certgate status`` and ``certgate serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import emit_json, fields, table
+from certgate.service import networking, status, tls_settings
+
+if TYPE_CHECKING:
+    from certgate.service.serving import ApplianceServer
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@click.group()
+def ip() -> None:
+    """The appliance's IP addresses and the certificate each presents."""
+
+
+@ip.command("list")
+@json_option
+@click.pass_obj
+def ip_list(options: Options, as_json: bool) -> None:
+    """Each address and the certificate it is currently assigned to."""
+    with options.appliance() as app:
+        views = networking.list_addresses(app)
+    if as_json:
+        emit_json([view.to_json() for view in views])
+        return
+    table(
+        ["IP Address", "Currently assigned to Certificate", "ID"],
+        [
+            [
+                v.address,
+                v.certificate_name + (" (factory)" if v.is_factory_certificate else ""),
+                v.certificate_id,
+            ]
+            for v in views
+        ],
+    )
+
+
+@ip.command("add")
+@click.argument("address")
+@json_option
+@click.pass_obj
+def ip_add(options: Options, address: str, as_json: bool) -> None:
+    """Add an address; it presents the factory certificate until you assign another."""
+    with options.appliance() as app:
+        view = networking.add_address(app, address)
+    if as_json:
+        emit_json(view.to_json())
+    else:
+        click.echo(f"added {view.address}, assigned to {view.certificate_name}")
+
+
+@ip.command("remove")
+@click.argument("address")
+@click.pass_obj
+def ip_remove(options: Options, address: str) -> None:
+    """Remove an address; its listener closes."""
+    with options.appliance() as app:
+        networking.remove_address(app, address)
+    click.echo(f"removed {address}")
+
+
+@ip.command("assign")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--cert", "reference", required=True, help="Certificate id or fingerprint.")
+@json_option
+@click.pass_obj
+def ip_assign(options: Options, addresses: tuple[str, ...], reference: str, as_json: bool) -> None:
+    """Assign a certificate (its private key must be available) to addresses."""
+    with options.appliance() as app:
+        views = networking.assign(app, list(addresses), reference)
+    if as_json:
+        emit_json([view.to_json() for view in views])
+    else:
+        for view in views:
+            click.echo(f"{view.address} now presents {view.certificate_name}")
+
+
+@click.group()
+def tls() -> None:
+    """SSL configuration: TLS versions, TLS 1.2 ciphers, HTTPS port."""
+
+
+@tls.command("show")
+@json_option
+@click.pass_obj
+def tls_show(options: Options, as_json: bool) -> None:
+    with options.appliance() as app:
+        settings = tls_settings.get_settings(app)
+    if as_json:
+        emit_json(settings.to_json())
+        return
+    fields(
+        [
+            ("Minimum TLS version", settings.minimum_version),
+            ("Maximum TLS version", settings.maximum_version),
+            ("TLS 1.2 ciphers", settings.tls12_ciphers),
+            ("HTTPS port", settings.https_port),
+        ]
+    )
+
+
+@tls.command("set")
+@click.option("--min-version", type=click.Choice(list(tls_settings.VERSIONS)))
+@click.option("--max-version", type=click.Choice(list(tls_settings.VERSIONS)))
+@click.option("--ciphers", help="OpenSSL cipher list for TLS 1.2.")
+@click.option("--https-port", type=int)
+@json_option
+@click.pass_obj
+def tls_set(
+    options: Options,
+    min_version: str | None,
+    max_version: str | None,
+    ciphers: str | None,
+    https_port: int | None,
+    as_json: bool,
+) -> None:
+    """Change the SSL configuration; running listeners apply it on the next handshake."""
+    with options.appliance() as app:
+        settings = tls_settings.update_settings(
+            app,
+            minimum_version=min_version,
+            maximum_version=max_version,
+            tls12_ciphers=ciphers,
+            https_port=https_port,
+        )
+    if as_json:
+        emit_json(settings.to_json())
+    else:
+        click.echo("saved")
+
+
+@click.command("status")
+@json_option
+@click.pass_obj
+def status_command(options: Options, as_json: bool) -> None:
+    """Status > Basics: the appliance's statistics and what each listener serves."""
+    with options.appliance() as app:
+        report = status.appliance_status(app)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    fields(
+        [
+            ("Appliance Version", report.appliance_version),
+            ("Appliance Serial Number", report.serial_number),
+            ("Appliance GUID", report.guid),
+            ("Software Version", report.software_version),
+            ("System Up-Time", report.uptime),
+            ("Processes (load)", report.load),
+            ("System Time", report.system_time),
+            ("Time Zone", report.time_zone),
+        ]
+    )
+    if report.listeners is None:
+        click.echo("\nNo 'certgate serve' is running on this data directory.")
+        return
+    click.echo("")
+    table(
+        ["Address", "Port", "State", "Certificate", "Error"],
+        [
+            [
+                s["address"],
+                s["port"],
+                s["state"],
+                str(s.get("fingerprint") or "")[:16],
+                s.get("error") or "",
+            ]
+            for s in report.listeners
+        ],
+    )
+
+
+@click.command()
+@click.option(
+    "--https-port",
+    type=int,
+    default=None,
+    help="Port of the TLS listeners (default: the setting, 8443).",
+)
+@click.pass_obj
+def serve(options: Options, https_port: int | None) -> None:
+    """Run the appliance: a TLS listener on every configured address."""
+    # Imported here: the web stack costs every other command ~0.3 s of start-up.
+    import uvloop
+
+    from certgate.service.serving import ApplianceServer
+    from certgate.web.server import asgi_protocol_factory
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with options.appliance() as app:
+        server = ApplianceServer(app, asgi_protocol_factory(app), https_port)
+        uvloop.run(_serve(server))  # the event loop the handshake benchmark measures
+
+
+async def _serve(server: ApplianceServer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    await server.run(stop)

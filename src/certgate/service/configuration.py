@@ -1,0 +1,53 @@
+"""Save Configuration of the Edit Certificate Configuration page: name, chain and IP
+addresses of one certificate, committed together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from certgate.errors import ValidationError
+from certgate.service import certificates, networking
+from certgate.service.appliance import Appliance
+from certgate.service.lookup import find_certificate
+
+
+@dataclass(frozen=True)
+class Configuration:
+    friendly_name: str
+    chain_mode: Literal["automatic", "manual"]
+    addresses: Sequence[str]
+    manual_chain_pem: bytes | None = None  # a new PEM chain; None keeps the current one
+
+
+def save_configuration(
+    app: Appliance, reference: str | int, wanted: Configuration, actor: str = "system"
+) -> list[str]:
+    """Apply what differs from the stored configuration, in one transaction; returns the
+    names of the parts that changed ("name", "chain", "addresses")."""
+    new_chain = (
+        certificates.read_manual_chain(wanted.manual_chain_pem)
+        if wanted.chain_mode == "manual" and wanted.manual_chain_pem
+        else None
+    )
+    with app.store.transaction(actor) as repository:
+        row = find_certificate(repository, reference)
+        changed: list[str] = []
+        if new_chain is not None:
+            certificates.use_manual_chain(repository, row, new_chain)
+            changed.append("chain")
+        elif wanted.chain_mode == "manual" and row.chain_mode != "manual":
+            raise ValidationError("Manually Specified", "choose the PEM file of the chain")
+        elif wanted.chain_mode == "automatic" and row.chain_mode == "manual":
+            certificates.use_automatic_chain(repository, row)
+            changed.append("chain")
+        if wanted.friendly_name.strip() != row.friendly_name:
+            certificates.rename_row(repository, row, wanted.friendly_name)
+            changed.append("name")
+        current = {address.address for address in repository.ip_addresses_of(row.id)}
+        wanted_addresses = {networking.normalise_address(a) for a in wanted.addresses}
+        if wanted_addresses != current:
+            networking.set_addresses_of(repository, row, wanted.addresses)
+            changed.append("addresses")
+        return changed

@@ -1,0 +1,141 @@
+"""The running appliance: turns the committed store into a listener plan and keeps the TLS
+listeners on it, noticing commits from any process by watching the one-row revision."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certgate.errors import CertgateError
+from certgate.service.appliance import Appliance
+from certgate.service.keystore import get_private_key
+from certgate.service.tls_settings import read_settings
+from certgate.service.views import chain_rows
+from certgate.store.repository import Repository
+from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPolicy, TlsServer
+
+log = logging.getLogger("certgate.serve")
+WATCH_INTERVAL = 0.05  # seconds between revision reads (one primary-key lookup)
+STATUS_FILE = "listeners.json"
+
+
+def build_plan(app: Appliance, port_override: int | None = None) -> ListenerPlan:
+    """Everything the listeners need, read in one transaction: the last committed state."""
+    with app.store.reading() as repository:
+        settings = read_settings(repository)
+        served: dict[str, ServedCertificate] = {}
+        cache: dict[int, ServedCertificate] = {}
+        for address in repository.ip_addresses():
+            if address.certificate_id not in cache:
+                cache[address.certificate_id] = _served(app, repository, address.certificate_id)
+            served[address.address] = cache[address.certificate_id]
+        policy = TlsPolicy(
+            minimum_version=settings.tls_version(settings.minimum_version),
+            maximum_version=settings.tls_version(settings.maximum_version),
+            tls12_ciphers=settings.tls12_ciphers,
+        )
+        return ListenerPlan(port_override or settings.https_port, policy, served)
+
+
+def _served(app: Appliance, repository: Repository, certificate_id: int) -> ServedCertificate:
+    row = repository.certificate(certificate_id)
+    assert row is not None  # the foreign key guarantees it
+    links = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
+    pem = b"".join(
+        x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+        for der in [row.der, *(link.der for link in links)]
+    )
+    key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return ServedCertificate(fingerprint=row.fingerprint, chain_pem=pem, key_pem=key_pem)
+
+
+class ApplianceServer:
+    """``certgate serve``: apply the plan, then follow every committed change."""
+
+    def __init__(
+        self,
+        app: Appliance,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        port_override: int | None = None,
+    ) -> None:
+        self.app = app
+        self.port_override = port_override
+        self.server = TlsServer(protocol_factory)
+        self.revision = -1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._apply_if_changed()
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), WATCH_INTERVAL)
+                except TimeoutError:
+                    await self._apply_if_changed()
+        finally:
+            await self.server.close()
+            _status_path(self.app).unlink(missing_ok=True)
+
+    async def _apply_if_changed(self) -> None:
+        revision = await asyncio.to_thread(self.app.store.revision)
+        if revision == self.revision:
+            return
+        try:
+            plan = await asyncio.to_thread(build_plan, self.app, self.port_override)
+        except CertgateError as error:
+            log.error("keeping the current listeners: %s", error)
+            return
+        statuses = await self.server.apply(plan)
+        self.revision = revision
+        _report(statuses)
+        _write_status(self.app, statuses)
+
+
+def _report(statuses: list[ListenerStatus]) -> None:
+    for status in statuses:
+        where = (
+            f"[{status.address}]:{status.port}"
+            if ":" in status.address
+            else (f"{status.address}:{status.port}")
+        )
+        if status.state == "listening":
+            log.info("listening on %s, presenting %s", where, (status.fingerprint or "")[:16])
+        else:
+            log.error("cannot listen on %s: %s", where, status.error)
+
+
+def _status_path(app: Appliance) -> Path:
+    return app.data_dir / STATUS_FILE
+
+
+def _write_status(app: Appliance, statuses: list[ListenerStatus]) -> None:
+    """Publish what is being served for ``certgate status`` (atomic replace)."""
+    path = _status_path(app)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(
+        json.dumps({"pid": os.getpid(), "listeners": [asdict(s) for s in statuses]}, indent=2)
+    )
+    temporary.replace(path)
+
+
+def read_status(app: Appliance) -> list[dict[str, object]] | None:
+    """The listeners of a running ``certgate serve`` on this data directory, if any."""
+    try:
+        data = json.loads(_status_path(app).read_text())
+        os.kill(int(data["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    listeners: list[dict[str, object]] = data["listeners"]
+    return listeners

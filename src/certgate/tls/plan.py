@@ -1,0 +1,53 @@
+"""The desired state the tls layer is handed, and what it reports back.
+
+The service layer decides everything (which address presents which certificate, under which
+policy); these value objects carry that decision down without any rule of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from certgate.tls.policy import TlsPolicy
+
+
+@dataclass(frozen=True)
+class ServedCertificate:
+    """A certificate with its chain and key, ready to present.
+
+    ``key_pem`` is unencrypted PKCS#8 PEM held in memory only: it is never written to disk,
+    never logged, and kept out of ``repr`` so that no traceback or debug print shows it.
+    """
+
+    fingerprint: str  # SHA-256 of the leaf: how operators and the status name what is served
+    chain_pem: bytes  # leaf first, then intermediates (and the root if given)
+    key_pem: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ListenerPlan:
+    """Everything the listeners must look like: one HTTPS port, one policy, and the
+    certificate of each address (IPv4 or IPv6 text)."""
+
+    port: int
+    policy: TlsPolicy
+    assignments: Mapping[str, ServedCertificate]
+
+
+@dataclass(frozen=True)
+class ListenerStatus:
+    """What one address is doing now.
+
+    ``state`` says whether the address accepts connections; ``fingerprint`` is the certificate
+    it presents (``None`` when not listening). ``error`` is set whenever the plan could not be
+    carried out for this address: a bind failure (``failed``), or a certificate that could not
+    be loaded while the previous one goes on being served (``listening``, old fingerprint).
+    """
+
+    address: str
+    port: int
+    state: Literal["listening", "failed"]
+    error: str | None
+    fingerprint: str | None

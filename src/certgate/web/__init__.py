@@ -1,0 +1,1 @@
+"""The faces served over the appliance's TLS listeners."""

@@ -1,0 +1,23 @@
+"""The JSON API under /api/v1: every operation of the /appliance pages, through the service
+layer, for scripts. Errors are RFC 9457 problem+json (see ``errors``)."""
+
+from fastapi import APIRouter
+
+from certgate.web.api import (
+    addresses,
+    certificates,
+    exports,
+    imports,
+    requests,
+    status,
+    tls,
+    tokens,
+    users,
+)
+
+#: JSON bodies are small (a manual PEM chain is the largest); imports set their own limit.
+MAX_JSON_BODY = 4 * 1024 * 1024
+
+router = APIRouter(prefix="/api/v1", max_body_size=MAX_JSON_BODY)
+for module in (certificates, exports, requests, imports, addresses, tls, status, users, tokens):
+    router.include_router(module.router)

@@ -1,0 +1,77 @@
+"""/addresses: Networking's IP addresses and which certificate each presents.
+
+A new address presents the factory certificate until it is assigned; the listeners follow
+every change at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from certgate.service import networking
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.openapi import problem_responses
+from certgate.web.api.schemas import Address, Assignment, NewAddress
+
+router = APIRouter(prefix="/addresses", tags=["addresses"])
+
+AddressPath = Annotated[
+    str,
+    Path(
+        max_length=64,
+        description="An IPv4 or IPv6 address of the appliance.",
+        examples=["192.0.2.10"],
+    ),
+]
+
+
+@router.get(
+    "",
+    summary="List IP addresses",
+    response_model=list[Address],
+    responses=problem_responses(401),
+)
+def list_addresses(app: App, _: Viewer) -> list[Address]:
+    """Each address with the certificate it is currently assigned to."""
+    return [Address.model_validate(view) for view in networking.list_addresses(app)]
+
+
+@router.post(
+    "",
+    summary="Add an IP address",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Address,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def add_address(app: App, principal: Admin, body: NewAddress, response: Response) -> Address:
+    """The new address presents the factory certificate until a certificate is assigned."""
+    view = networking.add_address(app, body.address, principal.actor)
+    response.headers["Location"] = f"{router.prefix}/{view.address}"
+    return Address.model_validate(view)
+
+
+@router.put(
+    "/{address}",
+    summary="Assign a certificate to an IP address",
+    response_model=Address,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def assign_address(app: App, principal: Admin, address: AddressPath, body: Assignment) -> Address:
+    """The address presents the certificate at once. Only a certificate whose private key is
+    available can be assigned (422 key-missing otherwise)."""
+    (view,) = networking.assign(app, [address], body.certificate, principal.actor)
+    return Address.model_validate(view)
+
+
+@router.delete(
+    "/{address}",
+    summary="Remove an IP address",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def remove_address(app: App, principal: Admin, address: AddressPath) -> Response:
+    networking.remove_address(app, address, principal.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

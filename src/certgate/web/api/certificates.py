@@ -1,0 +1,222 @@
+"""/certificates: the Certificates table (filters, paging), Create (self-signed), and the Edit
+Certificate Configuration page (rename, chain, IP addresses), Delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from certgate.errors import ValidationError
+from certgate.service import certificates, networking
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.forms import create_form
+from certgate.web.api.openapi import problem_responses
+from certgate.web.api.schemas import (
+    REFERENCE_DESCRIPTION,
+    REFERENCE_PATTERN,
+    Address,
+    Certificate,
+    CertificateAddresses,
+    CertificatePage,
+    CertificateRole,
+    ChainBody,
+    CreateCertificateBody,
+    CreatedCertificate,
+    DeletedCertificate,
+    Rename,
+)
+
+router = APIRouter(prefix="/certificates", tags=["certificates"])
+
+#: The path parameter naming one certificate.
+CertificateRef = Annotated[
+    str, Path(pattern=REFERENCE_PATTERN, description=REFERENCE_DESCRIPTION, examples=["1"])
+]
+SortKey = Literal["id", "friendly_name", "issued_to", "issued_by", "expiration"]
+
+
+MOMENT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
+)
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    """An RFC 3339 moment; without an offset it is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError("expiring_before", f"{text!r} is not a valid moment") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@router.get(
+    "",
+    summary="List certificates",
+    response_model=CertificatePage,
+    responses=problem_responses(401, 422),
+)
+def list_certificates(
+    app: App,
+    _: Viewer,
+    q: Annotated[
+        str,
+        Query(
+            max_length=500,
+            description="Text in the friendly name, subject, issuer, SANs, addresses or "
+            "fingerprint (case-insensitive).",
+        ),
+    ] = "",
+    role: Annotated[CertificateRole | None, Query()] = None,
+    has_private_key: Annotated[bool | None, Query()] = None,
+    warning: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="A warning code (e.g. chain-incomplete, expiring-soon), or 'any'.",
+        ),
+    ] = None,
+    expiring_before: Annotated[
+        str | None,
+        Query(
+            pattern=MOMENT_PATTERN,
+            description="Only certificates whose Not Valid After is before this moment: "
+            "RFC 3339 (2027-01-31T00:00:00Z); without an offset, UTC.",
+            examples=["2027-01-31T00:00:00Z"],
+        ),
+    ] = None,
+    sort: SortKey = "id",
+    descending: bool = False,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CertificatePage:
+    """The Security :: Certificates table, filtered, sorted and paged."""
+    page = certificates.query_certificates(
+        app,
+        certificates.CertificateQuery(
+            text=q,
+            role=role,
+            has_private_key=has_private_key,
+            warning=warning or None,
+            expiring_before=_moment(expiring_before),
+            sort=sort,
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        ),
+    )
+    return CertificatePage(
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        items=[Certificate.model_validate(view) for view in page.items],
+    )
+
+
+@router.post(
+    "",
+    summary="Create a self-signed certificate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedCertificate,
+    responses=problem_responses(401, 403, 422),
+)
+def create_self_signed(
+    app: App, principal: Admin, body: CreateCertificateBody, response: Response
+) -> CreatedCertificate:
+    """The Create page's "Create Self-Signed Certificate": a new key and certificate. It
+    secures no address until assigned."""
+    created = certificates.create(app, create_form(body), "self-signed", principal.actor)
+    response.headers["Location"] = f"{router.prefix}/{created.id}"
+    view = certificates.show_certificate(app, created.id)
+    return CreatedCertificate(certificate=Certificate.model_validate(view), notices=created.notices)
+
+
+@router.get(
+    "/{reference}",
+    summary="Show a certificate",
+    response_model=Certificate,
+    responses=problem_responses(401, 404, 422),
+)
+def show_certificate(app: App, _: Viewer, reference: CertificateRef) -> Certificate:
+    """Every field of the Edit Certificate Configuration page, with chain and warnings."""
+    return Certificate.model_validate(certificates.show_certificate(app, reference))
+
+
+@router.patch(
+    "/{reference}",
+    summary="Rename a certificate",
+    response_model=Certificate,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def rename_certificate(
+    app: App, principal: Admin, reference: CertificateRef, body: Rename
+) -> Certificate:
+    """Change the Certificate Friendly Name."""
+    certificates.rename(app, reference, body.friendly_name, principal.actor)
+    return Certificate.model_validate(certificates.show_certificate(app, reference))
+
+
+@router.delete(
+    "/{reference}",
+    summary="Delete a certificate",
+    response_model=DeletedCertificate,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def delete_certificate(
+    app: App,
+    principal: Admin,
+    reference: CertificateRef,
+    reassign_to_factory: Annotated[
+        bool,
+        Query(
+            description="Hand the addresses this certificate secures to the factory "
+            "certificate. Without it, deleting a certificate in use is refused (409 in-use)."
+        ),
+    ] = False,
+) -> DeletedCertificate:
+    """Delete a certificate (its private key too, unless another certificate or request uses
+    it). The factory certificate is protected."""
+    deleted = certificates.delete_certificate(
+        app, reference, reassign_to_factory=reassign_to_factory, actor=principal.actor
+    )
+    return DeletedCertificate.model_validate(deleted)
+
+
+@router.put(
+    "/{reference}/chain",
+    summary="Set the certificate chain",
+    response_model=Certificate,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def set_chain(
+    app: App, principal: Admin, reference: CertificateRef, body: ChainBody
+) -> Certificate:
+    """Certificate Chain: Automatic (built from the certificates in the store) or Manually
+    Specified (a PEM chain, nearest issuer first, each link checked)."""
+    if body.mode == "automatic":
+        certificates.set_automatic_chain(app, reference, principal.actor)
+    else:
+        if not body.pem:
+            raise ValidationError("pem", "give the chain in PEM for a manually specified chain")
+        certificates.set_manual_chain(app, reference, body.pem.encode(), principal.actor)
+    return Certificate.model_validate(certificates.show_certificate(app, reference))
+
+
+@router.put(
+    "/{reference}/addresses",
+    summary="Set the addresses of a certificate",
+    response_model=list[Address],
+    responses=problem_responses(401, 403, 404, 422),
+)
+def set_addresses(
+    app: App, principal: Admin, reference: CertificateRef, body: CertificateAddresses
+) -> list[Address]:
+    """The IP Addresses checkboxes and Save Configuration: the listed addresses present this
+    certificate at once; those it had and are not listed go back to the factory certificate.
+    Answers every address with its certificate."""
+    views = networking.set_certificate_addresses(app, reference, body.addresses, principal.actor)
+    return [Address.model_validate(view) for view in views]

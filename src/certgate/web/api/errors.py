@@ -1,0 +1,187 @@
+"""Every failure under /api/v1 as RFC 9457 problem+json.
+
+``web/problems.py`` turns a ``CertgateError`` into a problem. This module adds what the API
+needs on top: FastAPI's own request validation (422, with the field named), Starlette's HTTP
+errors (unknown path, wrong method, body too large), ``WWW-Authenticate`` on 401, and API
+field names for the service layer's validation errors (which name the pages' labels). Paths
+outside /api/v1 keep whatever handler was registered before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from certgate.errors import CertgateError, ValidationError
+from certgate.service.auth import AuthenticationError
+from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE, document_problems
+from certgate.web.problems import PROBLEM_BASE, problem, status_for
+
+API_PREFIX = "/api/v1"
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+#: The service layer names fields by the pages' labels; the API names them by its own fields.
+API_FIELDS = {
+    "Certificate Friendly Name": "friendly_name",
+    "Name (Common Name)": "subject.common_name",
+    "Country": "subject.country",
+    "State/Province": "subject.state",
+    "City (Locality)": "subject.city",
+    "Organization": "subject.organization",
+    "Organizational Unit": "subject.organizational_unit",
+    "Subject Alternative Names": "subject_alternative_names",
+    "Manually Specified": "pem",
+    "IP address": "address",
+    "IP addresses": "addresses",
+    "minimum version": "minimum_version",
+    "maximum version": "maximum_version",
+    "TLS 1.2 ciphers": "tls12_ciphers",
+    "HTTPS port": "https_port",
+}
+
+_HTTP_CODES = {
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+}
+
+
+def is_api(request: Request) -> bool:
+    path: str = request.url.path
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def problem_response(
+    body: dict[str, object], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    status = body["status"]
+    assert isinstance(status, int)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _field_of(location: Sequence[int | str]) -> str:
+    """``("body", "subject", "common_name")`` -> ``subject.common_name``; list items as [n]."""
+    path = ""
+    for part in location[1:]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or str(location[0] if location else "body")
+
+
+def validation_problem(error: RequestValidationError) -> dict[str, object]:
+    """FastAPI's 422, as a problem. Never echoes the input (it may be a password)."""
+    errors = [
+        {
+            "field": "body"
+            if item.get("type") == "json_invalid"
+            else _field_of(item.get("loc", ())),
+            "location": str(item.get("loc", ("body",))[0]),
+            "message": str(item.get("msg", "is not valid")),
+        }
+        for item in error.errors()
+    ] or [{"field": "body", "location": "body", "message": "is not valid"}]
+    first = errors[0]
+    return {
+        "type": PROBLEM_BASE + ValidationError.code,
+        "title": HTTPStatus.UNPROCESSABLE_ENTITY.phrase,
+        "status": int(HTTPStatus.UNPROCESSABLE_ENTITY),
+        "detail": f"{first['field']}: {first['message']}",
+        "field": first["field"],
+        "errors": errors,
+    }
+
+
+def http_problem(request: Request, error: StarletteHTTPException) -> Response:
+    """Starlette's and FastAPI's own HTTP errors as problems."""
+    if error.status_code == HTTPStatus.BAD_REQUEST:  # FastAPI could not read the body
+        body = validation_problem(
+            RequestValidationError(
+                [{"type": "body", "loc": ("body",), "msg": "cannot be read as JSON"}]
+            )
+        )
+        return problem_response(body)
+    status = HTTPStatus(error.status_code)
+    headers = dict(error.headers or {})
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem_response(
+        {
+            "type": PROBLEM_BASE + _HTTP_CODES.get(status, f"http-{int(status)}"),
+            "title": status.phrase,
+            "status": int(status),
+            "detail": str(error.detail) if error.detail else status.description,
+        },
+        headers,
+    )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of every route on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def certgate_problem(error: CertgateError) -> dict[str, object]:
+    body = problem(error)
+    if isinstance(error, ValidationError):
+        body["field"] = API_FIELDS.get(error.field, error.field)
+        body["label"] = error.field
+    return body
+
+
+def register_api_error_handlers(app: FastAPI) -> None:
+    """Install the API's problem handlers (call after the app's own handlers are registered)."""
+    before_validation = cast(
+        Handler,
+        app.exception_handlers.get(RequestValidationError, request_validation_exception_handler),
+    )
+    before_http = cast(
+        Handler, app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+    )
+    before_certgate = cast(Handler | None, app.exception_handlers.get(CertgateError))
+
+    async def on_validation(request: Request, error: Exception) -> Response:
+        if not is_api(request):
+            return await before_validation(request, error)
+        assert isinstance(error, RequestValidationError)
+        return problem_response(validation_problem(error))
+
+    async def on_http(request: Request, error: Exception) -> Response:
+        if not is_api(request):
+            return await before_http(request, error)
+        assert isinstance(error, StarletteHTTPException)
+        return http_problem(request, error)
+
+    async def on_certgate(request: Request, error: Exception) -> Response:
+        assert isinstance(error, CertgateError)
+        if not is_api(request) and before_certgate is not None:
+            return await before_certgate(request, error)
+        headers = {}
+        if isinstance(error, AuthenticationError) and status_for(error) == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="certgate"'
+        return problem_response(certgate_problem(error), headers)
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(AuthenticationError, on_certgate)
+    app.add_exception_handler(ValidationError, on_certgate)
+    document_problems(app)

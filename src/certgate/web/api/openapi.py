@@ -1,0 +1,85 @@
+"""The problems in the OpenAPI document: each route's error responses, with the Problem
+schema and the problem types each status carries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from certgate.web.api.schemas import Problem
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_API_PREFIX = "/api/v1"
+
+#: What each status means here, and the problem types it carries (the OpenAPI descriptions).
+PROBLEM_STATUSES: dict[int, str] = {
+    400: "The request cannot be served as asked (type `export`: nothing to export, no "
+    "passphrase for a private key...).",
+    401: "No valid credentials (type `unauthenticated`): send `Authorization: Bearer <token>` "
+    "or the `certgate_session` cookie; a revoked token is refused.",
+    403: "Not allowed (type `forbidden`): an auditor changes nothing and exports no private "
+    "key; a session-authenticated change needs its `X-CSRF-Token` header.",
+    404: "Not found (type `not-found`).",
+    409: "Conflicts with the store (types `conflict`, `in-use`: the certificate secures "
+    "addresses or is part of a manual chain, `protected`: the factory certificate).",
+    413: "The request body is too large (type `payload-too-large`).",
+    422: "Invalid input. Type `validation` names the field at fault in `field` (and, for "
+    "malformed requests, every field in `errors`); reading files gives `wrong-password`, "
+    "`password-required`, `not-a-certificate`, `corrupt-data`, `file-too-large`, "
+    "`unsupported-key` or `import-format`; assigning or exporting a key the store does not "
+    "hold gives `key-missing`.",
+}
+
+
+OVERVIEW = (
+    "Every operation of the /appliance pages, for scripts. Authenticate with an API token "
+    "(`Authorization: Bearer cgt_...`, made by `certgate token create` or POST /api/v1/tokens) "
+    "or the pages' session cookie plus the `X-CSRF-Token` header for changes. Tokens and users "
+    "are administrators or auditors; auditors see everything, change nothing and export no "
+    "private key. Every failure is an RFC 9457 problem (`application/problem+json`) whose "
+    "`type` is stable: https://certgate.invalid/problems/ followed by `validation` (with the "
+    "field at fault in `field`), `not-found`, `conflict`, `in-use`, `protected`, "
+    "`key-missing`, `wrong-password`, `password-required`, `not-a-certificate`, "
+    "`corrupt-data`, `file-too-large`, `unsupported-key`, `import-format`, `export`, "
+    "`unauthenticated`, `forbidden`, `method-not-allowed` or `payload-too-large`."
+)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status with the Problem schema."""
+    return {
+        status: {
+            "description": PROBLEM_STATUSES[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in sorted(set(statuses))
+    }
+
+
+def document_problems(app: FastAPI) -> None:
+    """Put the Problem schema (and what it refers to) into the OpenAPI components, the 413 of
+    the body size limit on every operation with a body, and an overview into ``info``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        problem_schema = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="serialization"
+        )
+        for name, definition in problem_schema.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas["Problem"] = problem_schema
+        for path, item in document.get("paths", {}).items():
+            for operation in item.values() if path.startswith(_API_PREFIX) else ():
+                if "requestBody" in operation:  # every body has a size limit
+                    for status, response in problem_responses(413).items():
+                        operation["responses"].setdefault(str(status), response)
+        document["info"].setdefault("description", OVERVIEW)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,117 @@
+"""/requests: Create Certificate Request, the Certificate Requests table, the Request Data (PEM)
+and its .csr download, Delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import APIRouter, Path, Query, Response, status
+
+from certgate.service import certificates, requests
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.downloads import binary_responses, content_disposition, download
+from certgate.web.api.forms import create_form
+from certgate.web.api.openapi import problem_responses
+from certgate.web.api.schemas import (
+    REFERENCE_PATTERN,
+    CertificateRequest,
+    CreatedRequest,
+    CreateRequestBody,
+    DeletedRequest,
+)
+
+router = APIRouter(prefix="/requests", tags=["requests"])
+
+RequestRef = Annotated[
+    str,
+    Path(
+        pattern=REFERENCE_PATTERN,
+        description="The request's id, or its SHA-256 fingerprint (or an unambiguous prefix "
+        "of at least 8 hex digits).",
+        examples=["1"],
+    ),
+]
+CSR_MEDIA_TYPES = {"pem": "application/x-pem-file", "der": "application/pkcs10"}
+
+
+@router.get(
+    "",
+    summary="List certificate requests",
+    response_model=list[CertificateRequest],
+    responses=problem_responses(401),
+)
+def list_requests(app: App, _: Viewer) -> list[CertificateRequest]:
+    return [CertificateRequest.model_validate(view) for view in requests.list_requests(app)]
+
+
+@router.post(
+    "",
+    summary="Create a certificate request",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedRequest,
+    responses=problem_responses(401, 403, 422),
+)
+def create_request(
+    app: App, principal: Admin, body: CreateRequestBody, response: Response
+) -> CreatedRequest:
+    """The Create page's "Create Certificate Request": a new key (kept on the appliance) and
+    a CSR to give a certificate authority. Importing the signed certificate links it to the
+    key."""
+    created = certificates.create(app, create_form(body), "request", principal.actor)
+    response.headers["Location"] = f"{router.prefix}/{created.id}"
+    view = requests.show_request(app, created.id)
+    return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)
+
+
+@router.get(
+    "/{reference}",
+    summary="Show a certificate request",
+    response_model=CertificateRequest,
+    responses=problem_responses(401, 404, 422),
+)
+def show_request(app: App, _: Viewer, reference: RequestRef) -> CertificateRequest:
+    """The request with its Request Data (PEM)."""
+    return CertificateRequest.model_validate(requests.show_request(app, reference))
+
+
+@router.get(
+    "/{reference}/csr",
+    summary="Download a certificate request",
+    response_class=Response,
+    responses={
+        **binary_responses(list(CSR_MEDIA_TYPES.values()), "The request as a .csr file."),
+        **problem_responses(401, 404, 422),
+    },
+)
+def download_request(
+    app: App,
+    _: Viewer,
+    reference: RequestRef,
+    format: Annotated[
+        Literal["pem", "der"], Query(description="PEM (what most CAs ask for) or DER.")
+    ] = "pem",
+) -> Response:
+    view = requests.show_request(app, reference)
+    data = view.pem.encode("ascii")
+    if format == "der":
+        data = x509.load_pem_x509_csr(data).public_bytes(Encoding.DER)
+    return download(
+        data,
+        CSR_MEDIA_TYPES[format],
+        content_disposition(view.friendly_name, ".csr", "request"),
+    )
+
+
+@router.delete(
+    "/{reference}",
+    summary="Delete a certificate request",
+    response_model=DeletedRequest,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def delete_request(app: App, principal: Admin, reference: RequestRef) -> DeletedRequest:
+    """Delete the request; its private key goes too unless a certificate uses it."""
+    request_id = requests.show_request(app, reference).id
+    key_deleted = requests.delete_request(app, request_id, principal.actor)
+    return DeletedRequest(id=request_id, private_key_deleted=key_deleted)

@@ -1,0 +1,364 @@
+"""The JSON shapes of /api/v1: every request body and response, so the OpenAPI document is
+complete. Responses are built from the service layer's views (``from_attributes``); request
+bodies reject unknown fields, so a typo is a 422 that names it rather than a silent default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from certgate.pki.builders import DEFAULT_VALIDITY_DAYS
+from certgate.pki.keys import KeySpec
+from certgate.service.imports import Kind, Status
+from certgate.service.users import MIN_PASSWORD_LENGTH
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+#: A moment in time, always with its offset (RFC 3339).
+Instant = Annotated[dt.datetime, AfterValidator(_utc)]
+Role = Literal["admin", "auditor"]
+CertificateRole = Literal["server", "intermediate", "root"]
+KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "p256", "p384"]
+TlsVersion = Literal["1.0", "1.1", "1.2", "1.3"]
+#: An id (up to 7 digits), or a SHA-256 fingerprint in hex (colons allowed) or an unambiguous
+#: prefix of it of at least 8 hex digits: what ``service.lookup`` accepts.
+REFERENCE_PATTERN = r"^([0-9]{1,7}|[0-9A-Fa-f:]{8,95})$"
+REFERENCE_DESCRIPTION = (
+    "An id, or a SHA-256 fingerprint (or an unambiguous prefix of at least 8 hex digits)."
+)
+Reference = Annotated[
+    int | Annotated[str, Field(pattern=REFERENCE_PATTERN)],
+    Field(description=REFERENCE_DESCRIPTION, examples=[3, "5f0c3a9e"]),
+]
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+assert {spec.value for spec in KeySpec} == set(get_args(KeyType))
+
+
+class Out(BaseModel):
+    """A response: read from the service layer's frozen dataclasses."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class In(BaseModel):
+    """A request body: unknown fields are refused, and so is text for a boolean or a number
+    (``"yes"`` is not ``true``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The field, as a dotted path ('subject.common_name').")
+    location: str = Field(description="Where the field was: body, query, path or header.")
+    message: str
+
+
+class ImportEntry(Out):
+    """One object (or one unreadable file) of an import, exactly as ``certgate cert import
+    --json`` prints it."""
+
+    file: str = Field(description="The uploaded file's name (only for messages).")
+    status: Status = Field(
+        description="added: new in the store; present: already stored (nothing changed); "
+        "linked: added and joined to its certificate or private key; error: not imported."
+    )
+    kind: Kind
+    id: int | None = Field(description="The certificate's, key's or request's id.")
+    message: str
+    fingerprint_sha256: str | None = None
+    error_code: str | None = Field(
+        default=None, description="For status 'error': the problem type's last segment."
+    )
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. ``type`` is stable per failure; ``detail`` is for people."""
+
+    type: str = Field(examples=["https://certgate.invalid/problems/not-found"])
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(
+        default=None, description="For validation problems: the field at fault."
+    )
+    label: str | None = Field(
+        default=None, description="The field's name in the /appliance pages, when it has one."
+    )
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="For request validation problems: every field at fault."
+    )
+    entries: list[ImportEntry] | None = Field(
+        default=None, description="For an import that added nothing: what happened to each file."
+    )
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+
+class CertificateWarning(Out):
+    code: str = Field(examples=["chain-incomplete", "self-signed", "expiring-soon"])
+    message: str
+
+
+class Certificate(Out):
+    """The Edit Certificate Configuration page's fields, and the table's columns."""
+
+    id: int
+    fingerprint_sha256: str
+    friendly_name: str
+    subject: str
+    issuer: str
+    issued_to: str
+    issued_by: str
+    serial: str
+    not_before: Instant
+    not_after: Instant
+    sans: list[str] = Field(description="Subject alternative names, 'dNSName - a.example'.")
+    role: CertificateRole
+    has_private_key: bool
+    chain_mode: Literal["automatic", "manual"]
+    chain: list[str] = Field(description="SHA-256 fingerprints, this certificate first.")
+    chain_subjects: list[str] = Field(description="The issuers' subjects, nearest first.")
+    warnings: list[CertificateWarning]
+    is_factory: bool
+    signature_type: str
+    public_key: str
+    authority_info_access: list[str]
+    ip_addresses: list[str] = Field(description="The addresses presenting this certificate.")
+
+
+class CertificatePage(BaseModel):
+    total: int = Field(description="Certificates matching the filters, before paging.")
+    offset: int
+    limit: int
+    items: list[Certificate]
+
+
+class SubjectName(In):
+    """The guide's Subject Name fields; empty means not given."""
+
+    common_name: str = Field(max_length=256, description="Name (Common Name).")
+    country: str = Field(default="", max_length=16, description="Two-letter ISO 3166 code.")
+    state: str = Field(default="", max_length=256, description="State/Province, in full.")
+    city: str = Field(default="", max_length=256, description="City (Locality).")
+    organization: str = Field(default="", max_length=256)
+    organizational_unit: str = Field(default="", max_length=256)
+
+
+class CreateRequestBody(In):
+    friendly_name: str = Field(min_length=1, max_length=200, pattern=_NO_CONTROL)
+    key: KeyType = Field(default="rsa2048", description="Key type and size.")
+    subject: SubjectName
+    subject_alternative_names: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="DNS names ('access.example.com', '*.example.com') or IP addresses; "
+        "'DNS:' or 'IP:' prefixes are accepted.",
+    )
+
+
+class CreateCertificateBody(CreateRequestBody):
+    days: int = Field(default=DEFAULT_VALIDITY_DAYS, ge=1, le=3650, description="Validity.")
+
+
+class CreatedCertificate(BaseModel):
+    certificate: Certificate
+    notices: list[str] = Field(description="What certgate changed or advises about the input.")
+
+
+class Rename(In):
+    friendly_name: str = Field(min_length=1, max_length=200, pattern=_NO_CONTROL)
+
+
+class ChainBody(In):
+    mode: Literal["automatic", "manual"]
+    pem: str | None = Field(
+        default=None,
+        max_length=200_000,
+        description="For 'manual': the chain in PEM, nearest issuer first.",
+    )
+
+
+class CertificateAddresses(In):
+    addresses: list[Annotated[str, Field(max_length=64)]] = Field(
+        max_length=1000,
+        description="Exactly the addresses that present this certificate; addresses it had "
+        "and that are not listed go back to the factory certificate.",
+    )
+
+
+class DeletedCertificate(Out):
+    id: int
+    friendly_name: str
+    addresses_moved_to_factory: list[str]
+    private_key_deleted: bool
+
+
+class ExportBody(In):
+    """The Export page. The guide's rules pick the format: DER (the certificate alone),
+    PKCS#8 (the key alone), PKCS#7 (several certificates), PKCS#12 (with the key)."""
+
+    include_certificate: bool = True
+    include_private_key: bool = False
+    include_chain: bool = False
+    passphrase: SecretStr | None = Field(
+        default=None, max_length=1024, description="Encrypts the private key."
+    )
+    pem: bool = Field(default=False, description="PEM variants instead of binary files.")
+    legacy_pkcs12: bool = Field(
+        default=False, description="3DES and a SHA-1 MAC, for old Windows releases."
+    )
+    unencrypted_private_key: bool = Field(
+        default=False, description="The explicit opt-in to export a key without a passphrase."
+    )
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+class CertificateRequest(Out):
+    id: int
+    fingerprint_sha256: str
+    friendly_name: str
+    subject: str
+    sans: list[str]
+    has_private_key: bool
+    certificate_ids: list[int] = Field(description="Certificates issued for this request's key.")
+    created_at: Instant
+    pem: str = Field(description="The Request Data to give the certificate authority.")
+
+
+class CreatedRequest(BaseModel):
+    request: CertificateRequest
+    notices: list[str]
+
+
+class DeletedRequest(BaseModel):
+    id: int
+    private_key_deleted: bool
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+class ImportResult(BaseModel):
+    entries: list[ImportEntry]
+
+
+# --- addresses, TLS, status ------------------------------------------------------------------
+
+
+class Address(Out):
+    address: str
+    certificate_id: int
+    certificate_name: str
+    certificate_fingerprint: str
+    is_factory_certificate: bool
+
+
+class NewAddress(In):
+    address: str = Field(max_length=64, examples=["192.0.2.10", "2001:db8::10"])
+
+
+class Assignment(In):
+    certificate: Reference
+
+
+class TlsSettings(Out):
+    minimum_version: TlsVersion
+    maximum_version: TlsVersion
+    tls12_ciphers: str = Field(description="OpenSSL cipher list for TLS 1.2 and below.")
+    https_port: int
+
+
+class TlsSettingsChange(In):
+    """Omitted fields keep their value; the result is checked as a whole."""
+
+    minimum_version: TlsVersion | None = None
+    maximum_version: TlsVersion | None = None
+    tls12_ciphers: str | None = Field(
+        default=None, min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9+:!@=_.,\- ]*$"
+    )
+    https_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class Listener(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    address: str
+    port: int
+    state: str = Field(examples=["listening", "error"])
+    fingerprint: str | None = None
+    error: str | None = None
+
+
+class ApplianceStatus(Out):
+    """Status > Basics: the Appliance Statistics table."""
+
+    appliance_version: str
+    serial_number: str
+    guid: str
+    software_version: str
+    uptime: str
+    load: str
+    system_time: str
+    time_zone: str
+    listeners: list[Listener] | None = Field(
+        description="What each listener serves; null when no 'certgate serve' runs."
+    )
+
+
+# --- users and tokens ------------------------------------------------------------------------
+
+
+class User(Out):
+    id: int
+    username: str
+    role: Role
+    created_at: Instant
+    last_login_at: Instant | None
+
+
+class NewUser(In):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    role: Role
+
+
+class NewPassword(In):
+    password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+
+
+class Token(Out):
+    id: int
+    name: str
+    role: Role
+    created_by: str
+    created_at: Instant
+    last_used_at: Instant | None = Field(description="Updated at most once a minute.")
+    revoked: bool
+
+
+class NewToken(In):
+    name: str = Field(min_length=1, max_length=100, pattern=_NO_CONTROL)
+    role: Role
+
+
+class CreatedToken(Token):
+    token: str = Field(description="The token itself: shown only in this response.")
+
+
+class Me(Out):
+    username: str
+    role: Role
+    via: Literal["session", "token", "cli"]

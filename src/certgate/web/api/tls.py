@@ -1,0 +1,42 @@
+"""/tls: the SSL Configuration page (TLS versions, the TLS 1.2 ciphers, the HTTPS port)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from certgate.service import tls_settings
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.openapi import problem_responses
+from certgate.web.api.schemas import TlsSettings, TlsSettingsChange
+
+router = APIRouter(prefix="/tls", tags=["tls"])
+
+
+@router.get(
+    "",
+    summary="Show the TLS settings",
+    response_model=TlsSettings,
+    responses=problem_responses(401),
+)
+def get_tls_settings(app: App, _: Viewer) -> TlsSettings:
+    return TlsSettings.model_validate(tls_settings.get_settings(app))
+
+
+@router.put(
+    "",
+    summary="Change the TLS settings",
+    response_model=TlsSettings,
+    responses=problem_responses(401, 403, 422),
+)
+def put_tls_settings(app: App, principal: Admin, body: TlsSettingsChange) -> TlsSettings:
+    """Fields left out keep their value; the whole result is checked before it is stored,
+    and the listeners apply it to new connections at once."""
+    updated = tls_settings.update_settings(
+        app,
+        minimum_version=body.minimum_version,
+        maximum_version=body.maximum_version,
+        tls12_ciphers=body.tls12_ciphers,
+        https_port=body.https_port,
+        actor=principal.actor,
+    )
+    return TlsSettings.model_validate(updated)

@@ -1,0 +1,53 @@
+"""/tokens: API tokens for automation. The token is shown once, only its hash is kept; each
+has a role and shows when it was last used; a revoked token is refused at once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from certgate.service import auth
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.openapi import problem_responses
+from certgate.web.api.schemas import CreatedToken, NewToken, Token
+
+router = APIRouter(prefix="/tokens", tags=["tokens"])
+
+TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get(
+    "",
+    summary="List API tokens",
+    response_model=list[Token],
+    responses=problem_responses(401),
+)
+def list_tokens(app: App, _: Viewer) -> list[Token]:
+    return [Token.model_validate(view) for view in auth.list_tokens(app)]
+
+
+@router.post(
+    "",
+    summary="Create an API token",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedToken,
+    responses=problem_responses(401, 403, 422),
+)
+def create_token(app: App, principal: Admin, body: NewToken, response: Response) -> CreatedToken:
+    """The response holds the token itself; it cannot be shown again."""
+    value, view = auth.create_token(app, body.name, body.role, created_by=principal.actor)
+    response.headers["Location"] = f"{router.prefix}/{view.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return CreatedToken.model_validate({**Token.model_validate(view).model_dump(), "token": value})
+
+
+@router.delete(
+    "/{token_id}",
+    summary="Revoke an API token",
+    response_model=Token,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def revoke_token(app: App, principal: Admin, token_id: TokenId) -> Token:
+    """The token is refused from now on; it stays listed as revoked."""
+    return Token.model_validate(auth.revoke_token(app, token_id, principal.actor))

@@ -1,0 +1,67 @@
+"""/users: the accounts of the /appliance interface (administrators, read-only auditors)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from certgate.service import users
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.openapi import problem_responses
+from certgate.web.api.schemas import NewPassword, NewUser, User
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+Username = Annotated[str, Path(min_length=1, max_length=64, examples=["auditor"])]
+
+
+@router.get(
+    "",
+    summary="List users",
+    response_model=list[User],
+    responses=problem_responses(401),
+)
+def list_users(app: App, _: Viewer) -> list[User]:
+    return [User.model_validate(view) for view in users.list_users(app)]
+
+
+@router.post(
+    "",
+    summary="Add a user",
+    status_code=status.HTTP_201_CREATED,
+    response_model=User,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> User:
+    view = users.create_user(
+        app, body.username, body.password.get_secret_value(), body.role, principal.actor
+    )
+    response.headers["Location"] = f"{router.prefix}/{view.username}"
+    return User.model_validate(view)
+
+
+@router.delete(
+    "/{username}",
+    summary="Remove a user",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def remove_user(app: App, principal: Admin, username: Username) -> Response:
+    """The user's sessions end. The last administrator cannot be removed (409 conflict)."""
+    users.delete_user(app, username, principal.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/{username}/password",
+    summary="Change a user's password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def change_password(app: App, principal: Admin, username: Username, body: NewPassword) -> Response:
+    """Every session of that user ends."""
+    users.change_password(app, username, body.password.get_secret_value(), principal.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,36 @@
+"""The /appliance pages (server-rendered Jinja2 + htmx), one module per page of the guide."""
+
+from fastapi import APIRouter
+
+from certgate.web.pages import (
+    certificates,
+    create,
+    edit,
+    export,
+    import_,
+    login,
+    networking,
+    requests,
+    ssl,
+    status,
+    tokens,
+    users,
+)
+
+router = APIRouter(include_in_schema=False)
+# Fixed paths (create, import, action) before the ones with a certificate id.
+for module in (
+    login,
+    status,
+    users,
+    networking,
+    certificates,
+    create,
+    import_,
+    export,
+    edit,
+    requests,
+    ssl,
+    tokens,
+):
+    router.include_router(module.router)

@@ -1,0 +1,203 @@
+"""What every page shares: templates, the login and CSRF dependencies, flash messages,
+form reading and the response headers of an HTML page."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from certgate import __version__
+from certgate.errors import ValidationError
+from certgate.pki.diagnostics import format_time
+from certgate.service.appliance import Appliance
+from certgate.service.auth import AuthenticationError, Principal
+from certgate.web.security import CSRF_FIELD, appliance_of, check_csrf, principal_of
+
+PREFIX = "/appliance"
+STATIC = PREFIX + "/static"
+FLASH_COOKIE = "certgate_flash"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # per file; the loader refuses larger files anyway
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+TEMPLATES.env.trim_blocks = True
+TEMPLATES.env.lstrip_blocks = True
+TEMPLATES.env.filters["gmt"] = format_time
+TEMPLATES.env.filters["thousands"] = lambda number: f"{number:,}"
+#: An RFC 4514 name, one attribute per line (an escaped comma stays inside its value).
+TEMPLATES.env.filters["rdns"] = lambda name: re.split(r"(?<!\\), ", name) if name else []
+TEMPLATES.env.globals.update(static=STATIC, version=__version__, csrf_field=CSRF_FIELD)
+
+#: Pages: no framing, no inline script, no caching of what may be sensitive.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+# --- who is calling --------------------------------------------------------------------------
+
+
+async def viewer(request: Request) -> Principal:
+    """Any logged-in user; otherwise the page answers with the login page."""
+    principal = await run_in_threadpool(principal_of, request)
+    if principal is None:
+        raise AuthenticationError("log in to continue")
+    return principal
+
+
+async def poster(request: Request) -> Principal:
+    """A logged-in user whose form carries the session's CSRF token."""
+    principal = await viewer(request)
+    await read_form(request)  # parsed once, here, with this module's limits
+    await check_csrf(request, principal)
+    return principal
+
+
+Viewer = Annotated[Principal, Depends(viewer)]
+Poster = Annotated[Principal, Depends(poster)]
+
+
+def appliance(request: Request) -> Appliance:
+    return appliance_of(request)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A whole page (or, for htmx, a fragment template); consumes the pending flash message."""
+    values: dict[str, Any] = {
+        "principal": principal,
+        "is_admin": principal is not None and principal.role == "admin",
+        "csrf_token": principal.csrf_token if principal else None,
+        "flash": None if is_htmx(request) else _read_flash(request),
+        "path": request.url.path,
+        **(context or {}),
+    }
+    response = TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
+    response.headers.update(PAGE_HEADERS)
+    if values["flash"] is not None:
+        response.delete_cookie(FLASH_COOKIE, path=PREFIX, secure=True, httponly=True)
+    return response
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def redirect(url: str, flash: str | None = None, kind: str = "ok") -> RedirectResponse:
+    """See Other, with an optional message shown once on the next page."""
+    response = RedirectResponse(url, status_code=303)
+    if flash:
+        payload = base64.urlsafe_b64encode(json.dumps([kind, flash[:1500]]).encode()).decode()
+        response.set_cookie(
+            FLASH_COOKIE, payload, path=PREFIX, secure=True, httponly=True, samesite="strict"
+        )
+    return response
+
+
+def _read_flash(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        kind, message = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except ValueError:
+        return None
+    return {"kind": "error" if kind == "error" else "ok", "message": str(message)}
+
+
+def download(data: bytes, filename: str, media_type: str) -> Response:
+    """An attachment; the name is kept to safe characters (and given as RFC 6266 UTF-8)."""
+    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in filename).strip("._")
+    disposition = f"attachment; filename=\"{safe or 'download'}\"; filename*=UTF-8''" + quote(
+        filename, safe=""
+    )
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": disposition,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form (already parsed by the CSRF check, so read once)."""
+    return await request.form(max_part_size=MAX_UPLOAD_BYTES)
+
+
+def text(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else default
+
+
+def texts(form: FormData, name: str) -> list[str]:
+    return [value for value in form.getlist(name) if isinstance(value, str)]
+
+
+def checked(form: FormData, name: str) -> bool:
+    return text(form, name) not in ("", "0", "off", "false")
+
+
+async def uploads(form: FormData, name: str) -> list[tuple[str, bytes]]:
+    """The files of a file input (browsers send one empty part when none was chosen)."""
+    files: list[tuple[str, bytes]] = []
+    for value in form.getlist(name):
+        if isinstance(value, UploadFile) and (value.filename or value.size):
+            files.append((value.filename or "upload", await value.read()))
+    return files
+
+
+def integer(value: str, field: str, default: int) -> int:
+    if not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not a number") from None
+
+
+def sentence(message: str) -> str:
+    """A service message (lower-case, no full stop) as a sentence for a page."""
+    message = message.strip()
+    return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
+
+
+def field_errors(error: ValidationError, fields: Mapping[str, str]) -> dict[str, str]:
+    """Place a validation error beside its input: ``fields`` maps the service's field name
+    (case-insensitive) to the input's id; an unknown field shows at the top of the form."""
+    lookup = {name.lower(): input_id for name, input_id in fields.items()}
+    return {lookup.get(error.field.lower(), "form"): error.reason}
+
+
+TEMPLATES.env.filters["sentence"] = sentence

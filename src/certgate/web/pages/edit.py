@@ -1,0 +1,131 @@
+"""Edit Certificate Configuration: every field of the guide's screenshot, the Certificate
+Chain (Automatic / Manually Specified) and the IP Addresses, saved with Save Configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import KeyMissingError, ValidationError
+from certgate.service import certificates, configuration, networking
+from certgate.service.appliance import Appliance
+from certgate.service.auth import Principal
+from certgate.service.views import CertificateView
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    field_errors,
+    read_form,
+    redirect,
+    render,
+    text,
+    texts,
+    uploads,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/security/certificates/{certificate_id}"
+FIELDS = {
+    "Certificate Friendly Name": "friendly_name",
+    "Manually Specified": "chain_file",
+    "IP address": "addresses",
+    "IP addresses": "addresses",
+}
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """What the form holds (or, first, what is stored)."""
+
+    friendly_name: str
+    chain_mode: str
+    addresses: list[str] = field(default_factory=list)
+
+
+async def _render(
+    request: Request,
+    principal: Principal,
+    view: CertificateView,
+    *,
+    values: Configuration | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    addresses = await run_in_threadpool(networking.list_addresses, appliance(request))
+    return render(
+        request,
+        "edit.html",
+        {
+            "title": "Security :: Certificates :: Edit Certificate Configuration",
+            "section": "security",
+            "subsection": "certificates",
+            "view": view,
+            "addresses": addresses,
+            "values": values
+            or Configuration(view.friendly_name, view.chain_mode, view.ip_addresses),
+            "errors": errors or {},
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get(PAGE)
+async def edit_page(request: Request, certificate_id: int, principal: Viewer) -> Response:
+    app = appliance(request)
+    view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
+    return await _render(request, principal, view)
+
+
+@router.post(PAGE)
+async def save_configuration(request: Request, certificate_id: int, principal: Poster) -> Response:
+    principal.require_admin("changing a certificate's configuration")
+    app = appliance(request)
+    view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
+    form = await read_form(request)
+    chain_files = await uploads(form, "chain_file")
+    values = Configuration(
+        text(form, "friendly_name").strip(),
+        "manual" if text(form, "chain_mode") == "manual" else "automatic",
+        texts(form, "addresses"),
+    )
+    try:
+        changed = await run_in_threadpool(_save, app, view, values, chain_files, principal.actor)
+    except ValidationError as error:
+        errors = field_errors(error, FIELDS)
+        return await _render(
+            request, principal, view, values=values, errors=errors, status_code=422
+        )
+    except KeyMissingError as error:
+        return await _render(
+            request,
+            principal,
+            view,
+            values=values,
+            errors={"addresses": str(error)},
+            status_code=422,
+        )
+    message = "Configuration saved." if changed else "Nothing changed."
+    return redirect(PAGE.format(certificate_id=certificate_id), message)
+
+
+def _save(
+    app: Appliance,
+    view: CertificateView,
+    values: Configuration,
+    chain_files: list[tuple[str, bytes]],
+    actor: str,
+) -> list[str]:
+    """One service operation, one transaction: a refused part leaves every part unsaved."""
+    pem = b"\n".join(content for _, content in chain_files) or None
+    mode: Literal["automatic", "manual"] = (
+        "manual" if values.chain_mode == "manual" else "automatic"
+    )
+    wanted = configuration.Configuration(values.friendly_name, mode, values.addresses, pem)
+    return configuration.save_configuration(app, view.id, wanted, actor)

@@ -1,0 +1,52 @@
+"""Errors of /appliance pages answered as pages: the login page when not logged in, an error
+page otherwise (the API keeps answering problem+json)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from certgate.errors import CertgateError
+from certgate.service.auth import AuthenticationError, ThrottledError
+from certgate.web.pages.common import PREFIX, is_htmx, redirect, render
+from certgate.web.problems import status_for
+
+
+def is_page(request: Request) -> bool:
+    path = request.url.path
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path
+    if request.method == "GET" and request.url.query:
+        target += "?" + request.url.query
+    return f"{PREFIX}/login?next={quote(target, safe='')}"
+
+
+def page_error(request: Request, error: CertgateError) -> Response:
+    if isinstance(error, AuthenticationError) and not isinstance(error, ThrottledError):
+        url = login_url(request)
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": url})
+        return redirect(url)
+    return error_page(request, status_for(error), str(error))
+
+
+def error_page(request: Request, status_code: int, message: str) -> Response:
+    # The caller is known when the error came from a view (resolved once per request).
+    principal = getattr(request.state, "principal", None)
+    return render(
+        request,
+        "error.html",
+        {
+            "title": HTTPStatus(status_code).phrase,
+            "status_code": status_code,
+            "message": message,
+        },
+        principal=principal,
+        status_code=status_code,
+    )

@@ -1,0 +1,108 @@
+"""Login and logout.
+
+The login form has no session yet, so its CSRF token is a double-submit cookie (SameSite=
+Strict: another site cannot post a login into someone's browser)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.service import auth
+from certgate.service.auth import AuthenticationError
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    appliance,
+    read_form,
+    redirect,
+    render,
+    sentence,
+    text,
+)
+from certgate.web.security import CSRF_FIELD, SESSION_COOKIE, principal_of
+
+router = APIRouter()
+LOGIN_CSRF_COOKIE = "certgate_login_csrf"
+
+
+def safe_next(target: str) -> str:
+    """Only a path of this interface: never another site (``//host``, ``/\\host``)."""
+    if target.startswith(PREFIX) and not target.startswith(("//", "/\\")) and "\\" not in target:
+        return target
+    return PREFIX
+
+
+def _login_page(request: Request, next_url: str, error: str = "", status: int = 200) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "login.html",
+        {"title": "Log in", "login_csrf": token, "next_url": next_url, "error": error},
+        status_code=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        path=PREFIX + "/login",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.get(PREFIX + "/login")
+async def login_form(request: Request, next: str = PREFIX) -> Response:
+    if await run_in_threadpool(principal_of, request) is not None:
+        return redirect(safe_next(next))
+    return _login_page(request, safe_next(next))
+
+
+@router.post(PREFIX + "/login")
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    next_url = safe_next(text(form, "next", PREFIX))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    presented = text(form, CSRF_FIELD)
+    if not (expected and presented and hmac.compare_digest(expected, presented)):
+        return _login_page(
+            request, next_url, "The login form had expired. Please try again.", status=403
+        )
+    client = request.client.host if request.client else "unknown"
+    try:
+        session = await run_in_threadpool(
+            auth.login,
+            appliance(request),
+            text(form, "username"),
+            text(form, "password"),
+            client,
+            request.app.state.throttle,
+        )
+    except AuthenticationError as error:  # wrong password, or throttled
+        return _login_page(request, next_url, sentence(str(error)), 401)
+    response = redirect(next_url)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.cookie_value,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=PREFIX + "/login", secure=True, httponly=True)
+    return response
+
+
+@router.post(PREFIX + "/logout")
+async def logout(request: Request, _: Poster) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await run_in_threadpool(auth.logout, appliance(request), cookie)
+    response = redirect(PREFIX + "/login", "You have logged out.")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
+    return response

@@ -1,0 +1,72 @@
+"""Certificate requests: the Request Data (PEM) to copy or download as .csr, and delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import CertgateError
+from certgate.service import requests
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    download,
+    read_form,
+    redirect,
+    render,
+    text,
+    texts,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/security/requests/{request_id}"
+CERTIFICATES = PREFIX + "/security/certificates"
+
+
+@router.get(PAGE)
+async def request_page(request: Request, request_id: int, principal: Viewer) -> Response:
+    view = await run_in_threadpool(requests.show_request, appliance(request), request_id)
+    return render(
+        request,
+        "request.html",
+        {
+            "title": "Security :: Certificate Requests :: Request Data",
+            "section": "security",
+            "subsection": "certificates",
+            "view": view,
+        },
+        principal=principal,
+    )
+
+
+@router.get(PAGE + "/csr")
+async def download_request(request: Request, request_id: int, _: Viewer) -> Response:
+    view = await run_in_threadpool(requests.show_request, appliance(request), request_id)
+    return download(view.pem.encode("ascii"), view.friendly_name + ".csr", "application/pkcs10")
+
+
+@router.post(PREFIX + "/security/requests/action")
+async def request_action(request: Request, principal: Poster) -> Response:
+    """The Certificate Requests table's Select Action: Delete (the key goes too, unless a
+    certificate uses it)."""
+    form = await read_form(request)
+    ids = sorted({int(value) for value in texts(form, "id") if value.isdigit()})
+    if text(form, "action") != "delete" or not ids:
+        return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
+    principal.require_admin("deleting certificate requests")
+    notes: list[str] = []
+    failed = False
+    for request_id in ids:
+        try:
+            key_gone = await run_in_threadpool(
+                requests.delete_request, appliance(request), request_id, principal.actor
+            )
+            key = "and its private key" if key_gone else "(a certificate still uses its key)"
+            notes.append(f"Request {request_id} deleted {key}.")
+        except CertgateError as error:
+            failed = True
+            notes.append(f"Request {request_id} not deleted: {error}.")
+    return redirect(CERTIFICATES, " ".join(notes), "error" if failed else "ok")

@@ -1,0 +1,84 @@
+"""Security > SSL Configuration: TLS versions, the TLS 1.2 ciphers and the HTTPS port."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import ValidationError
+from certgate.service import tls_settings
+from certgate.service.auth import Principal
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    field_errors,
+    integer,
+    read_form,
+    redirect,
+    render,
+    text,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/security/ssl"
+FIELDS = {
+    "minimum version": "minimum_version",
+    "maximum version": "maximum_version",
+    "TLS 1.2 ciphers": "tls12_ciphers",
+    "HTTPS port": "https_port",
+}
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    if values is None:
+        current = await run_in_threadpool(tls_settings.get_settings, appliance(request))
+        values = {name: str(value) for name, value in current.to_json().items()}
+    return render(
+        request,
+        "ssl.html",
+        {
+            "title": "Security :: SSL Configuration",
+            "section": "security",
+            "subsection": "ssl",
+            "values": values,
+            "versions": list(tls_settings.VERSIONS),
+            "default_ciphers": tls_settings.DEFAULT_CIPHERS,
+            "errors": errors or {},
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get(PAGE)
+async def ssl_page(request: Request, principal: Viewer) -> Response:
+    return await _page(request, principal)
+
+
+@router.post(PAGE)
+async def save_ssl(request: Request, principal: Poster) -> Response:
+    principal.require_admin("changing the SSL configuration")
+    form = await read_form(request)
+    values = {name: text(form, name).strip() for name in FIELDS.values()}
+    try:
+        await run_in_threadpool(
+            tls_settings.update_settings,
+            appliance(request),
+            minimum_version=values["minimum_version"],
+            maximum_version=values["maximum_version"],
+            tls12_ciphers=values["tls12_ciphers"],
+            https_port=integer(values["https_port"], "HTTPS port", -1),
+            actor=principal.actor,
+        )
+    except ValidationError as error:
+        return await _page(request, principal, values, field_errors(error, FIELDS), 422)
+    return redirect(PAGE, "SSL configuration saved; the listeners use it for new connections.")

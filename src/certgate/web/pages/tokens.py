@@ -1,0 +1,87 @@
+"""API tokens: create (the value is shown once), name, role, last used, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import ValidationError
+from certgate.service import auth
+from certgate.service.auth import Principal
+from certgate.service.users import ROLES
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    field_errors,
+    integer,
+    read_form,
+    redirect,
+    render,
+    text,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/security/tokens"
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    *,
+    new_token: str = "",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    tokens = await run_in_threadpool(auth.list_tokens, appliance(request))
+    return render(
+        request,
+        "tokens.html",
+        {
+            "title": "Security :: API Tokens",
+            "section": "security",
+            "subsection": "tokens",
+            "tokens": tokens,
+            "roles": ROLES,
+            "new_token": new_token,
+            "errors": errors or {},
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get(PAGE)
+async def tokens_page(request: Request, principal: Viewer) -> Response:
+    return await _page(request, principal)
+
+
+@router.post(PAGE)
+async def create_token(request: Request, principal: Poster) -> Response:
+    principal.require_admin("creating an API token")
+    form = await read_form(request)
+    try:
+        value, _ = await run_in_threadpool(
+            auth.create_token,
+            appliance(request),
+            text(form, "name"),
+            text(form, "role", "auditor"),
+            principal.username,
+        )
+    except ValidationError as error:
+        errors = field_errors(error, {"name": "token-name", "role": "token-role"})
+        return await _page(request, principal, errors=errors, status_code=422)
+    # Shown once, in this response only (never stored, never redirected through a cookie).
+    return await _page(request, principal, new_token=value)
+
+
+@router.post(PAGE + "/{token_id}/revoke")
+async def revoke_token(request: Request, token_id: str, principal: Poster) -> Response:
+    principal.require_admin("revoking an API token")
+    number = integer(token_id, "token", -1)
+    revoked = await run_in_threadpool(
+        auth.revoke_token, appliance(request), number, principal.actor
+    )
+    return redirect(PAGE, f"API token {revoked.name} revoked.")

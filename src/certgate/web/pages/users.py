@@ -1,0 +1,106 @@
+"""Users: administrators and read-only auditors; add, remove, change a password."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import ConflictError, ValidationError
+from certgate.service import users
+from certgate.service.auth import Principal
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    field_errors,
+    read_form,
+    redirect,
+    render,
+    sentence,
+    text,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/users"
+ADD_FIELDS = {"username": "username", "password": "password", "role": "role"}
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    accounts = await run_in_threadpool(users.list_users, appliance(request))
+    return render(
+        request,
+        "users.html",
+        {
+            "title": "Users",
+            "section": "users",
+            "users": accounts,
+            "roles": users.ROLES,
+            "errors": errors or {},
+            "values": values or {},
+            "min_password": users.MIN_PASSWORD_LENGTH,
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get(PAGE)
+async def users_page(request: Request, principal: Viewer) -> Response:
+    return await _page(request, principal)
+
+
+@router.post(PAGE)
+async def add_user(request: Request, principal: Poster) -> Response:
+    principal.require_admin("adding a user")
+    form = await read_form(request)
+    values = {"username": text(form, "username"), "role": text(form, "role", "admin")}
+    try:
+        added = await run_in_threadpool(
+            users.create_user,
+            appliance(request),
+            values["username"],
+            text(form, "password"),
+            values["role"],
+            principal.actor,
+        )
+    except ValidationError as error:
+        errors = field_errors(error, ADD_FIELDS)
+        return await _page(request, principal, errors, values, 422)
+    return redirect(PAGE, f"User {added.username} ({added.role}) added.")
+
+
+@router.post(PAGE + "/{username}/delete")
+async def remove_user(request: Request, username: str, principal: Poster) -> Response:
+    principal.require_admin("removing a user")
+    try:
+        await run_in_threadpool(users.delete_user, appliance(request), username, principal.actor)
+    except ConflictError as error:  # the last administrator
+        return redirect(PAGE, sentence(str(error)), "error")
+    return redirect(PAGE, f"User {username} removed.")
+
+
+@router.post(PAGE + "/{username}/password")
+async def change_password(request: Request, username: str, principal: Poster) -> Response:
+    principal.require_admin("changing a password")
+    form = await read_form(request)
+    try:
+        await run_in_threadpool(
+            users.change_password,
+            appliance(request),
+            username,
+            text(form, "password"),
+            principal.actor,
+        )
+    except ValidationError as error:
+        return await _page(request, principal, {f"password-{username}": error.reason}, {}, 422)
+    if username == principal.username:
+        return redirect(PREFIX + "/login", "Your password was changed: log in again.")
+    return redirect(PAGE, f"The password of {username} was changed; their sessions ended.")

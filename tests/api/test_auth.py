@@ -1,0 +1,151 @@
+"""Who may call what: no credentials, a revoked token, an auditor's token, the browser session
+with its CSRF token; and the tokens' "last used"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certgate.service import auth
+from tests.api.client import Server, ok, problem
+from tests.api.workflows import self_signed, upload
+from tests.support.pki import make_chain
+
+SAMPLE_BODY = {"friendly_name": "x", "subject": {"common_name": "x.example.test"}}
+
+
+def operations(api: httpx.Client) -> list[tuple[str, str]]:
+    """Every (method, path) of the OpenAPI document, path parameters filled in."""
+    document = ok(api.get("/openapi.json"))
+    found = []
+    for path, item in document["paths"].items():
+        concrete = path.replace("/api/v1", "", 1)
+        for name in ("reference", "address", "username", "token_id"):
+            concrete = concrete.replace("{" + name + "}", "1")
+        found += [(method.upper(), concrete) for method in item]
+    return found
+
+
+def test_every_operation_refuses_a_caller_without_credentials(primary: Server) -> None:
+    with primary.client(token="") as api:
+        for method, path in operations(api):
+            response = api.request(method, path, json={} if method != "GET" else None)
+            problem(response, 401, "unauthenticated")
+            assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_revoked_token_is_refused(primary: Server) -> None:
+    with primary.client() as admin:
+        created = ok(admin.post("/tokens", json={"name": "ci job", "role": "admin"}), 201)
+        assert created["token"].startswith("cgt_") and not created["revoked"]
+        with primary.client(created["token"]) as job:
+            assert ok(job.get("/me")) == {
+                "username": "token:ci job",
+                "role": "admin",
+                "via": "token",
+            }
+            revoked = ok(admin.delete(f"/tokens/{created['id']}"))
+            assert revoked["revoked"] is True and revoked["last_used_at"] is not None
+            problem(job.get("/certificates"), 401, "unauthenticated")
+            problem(job.post("/addresses", json={"address": "127.0.0.99"}), 401, "unauthenticated")
+        listed = {token["id"]: token for token in ok(admin.get("/tokens"))}
+        assert listed[created["id"]]["revoked"] is True
+        assert "token" not in listed[created["id"]]  # the value is shown only once
+    with primary.client("cgt_not-a-token") as stranger:
+        problem(stranger.get("/me"), 401, "unauthenticated")
+
+
+def test_token_last_used_is_shown(primary: Server) -> None:
+    with primary.client() as admin:
+        created = ok(admin.post("/tokens", json={"name": "monitoring", "role": "auditor"}), 201)
+        assert created["last_used_at"] is None
+        with primary.client(created["token"]) as monitor:
+            ok(monitor.get("/status"))
+        shown = next(t for t in ok(admin.get("/tokens")) if t["id"] == created["id"])
+        assert shown["last_used_at"] is not None and shown["created_by"] == "token:tests (token)"
+        assert shown["last_used_at"] >= shown["created_at"]
+
+
+@pytest.fixture(scope="module")
+def auditor(primary: Server) -> str:
+    with primary.client() as admin:
+        token: str = ok(admin.post("/tokens", json={"name": "audit", "role": "auditor"}), 201)[
+            "token"
+        ]
+    return token
+
+
+def test_an_auditor_sees_everything(primary: Server, auditor: str) -> None:
+    with primary.client(auditor) as api:
+        for path in ("/certificates", "/requests", "/addresses", "/tls", "/status", "/users"):
+            ok(api.get(path))
+        ok(api.get("/tokens"))
+        factory = ok(api.get("/certificates", params={"q": "certgate Appliance"}))["items"][0]
+        ok(api.get(f"/certificates/{factory['id']}"))
+        assert api.get(f"/certificates/{factory['id']}/export").status_code == 200
+        certificate_only = api.post(f"/certificates/{factory['id']}/export", json={"pem": True})
+        assert certificate_only.headers["content-type"] == "application/x-pem-file"
+
+
+def test_an_auditor_changes_nothing_and_exports_no_private_key(
+    primary: Server, auditor: str
+) -> None:
+    with primary.client() as admin:
+        target = self_signed(admin, "audited", "audited.example.test")
+    ref = target["id"]
+    chain = make_chain()
+    pem = chain.leaf.public_bytes(Encoding.PEM)
+    attempts: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("POST", "/certificates", SAMPLE_BODY),
+        ("POST", "/requests", SAMPLE_BODY),
+        ("PATCH", f"/certificates/{ref}", {"friendly_name": "renamed"}),
+        ("DELETE", f"/certificates/{ref}", None),
+        ("PUT", f"/certificates/{ref}/chain", {"mode": "automatic"}),
+        ("PUT", f"/certificates/{ref}/addresses", {"addresses": []}),
+        ("POST", f"/certificates/{ref}/export", {"include_private_key": True, "passphrase": "p"}),
+        ("POST", "/addresses", {"address": "127.0.0.98"}),
+        ("PUT", f"/addresses/{primary.address}", {"certificate": ref}),
+        ("DELETE", f"/addresses/{primary.address}", None),
+        ("PUT", "/tls", {"minimum_version": "1.3"}),
+        ("POST", "/users", {"username": "mallory", "password": "0123456789ab", "role": "admin"}),
+        ("DELETE", "/users/admin", None),
+        ("PUT", "/users/admin/password", {"password": "0123456789ab"}),
+        ("POST", "/tokens", {"name": "escalate", "role": "admin"}),
+        ("DELETE", "/tokens/1", None),
+    ]
+    with primary.client(auditor) as api:
+        for method, path, body in attempts:
+            body_problem = problem(api.request(method, path, json=body), 403, "forbidden")
+            assert "administrator" in body_problem["detail"]
+        problem(upload(api, [("leaf.pem", pem)]), 403, "forbidden")
+    with primary.client() as admin:
+        assert ok(admin.get(f"/certificates/{ref}"))["friendly_name"] == "audited"
+
+
+def test_the_browser_session_needs_its_csrf_token(primary: Server) -> None:
+    app = primary.service()
+    try:
+        session = auth.login(
+            app, "admin", primary.running.admin_password, "tests", auth.LoginThrottle()
+        )
+    finally:
+        app.close()
+    cookies = {"certgate_session": session.cookie_value}
+    with httpx.Client(
+        base_url=primary.base_url + "/api/v1", verify=False, cookies=cookies, timeout=30
+    ) as browser:
+        assert ok(browser.get("/me")) == {"username": "admin", "role": "admin", "via": "session"}
+        body = {"address": "127.0.0.97"}
+        problem(browser.post("/addresses", json=body), 403, "forbidden")
+        problem(
+            browser.post("/addresses", json=body, headers={"X-CSRF-Token": "forged"}),
+            403,
+            "forbidden",
+        )
+        headers = {"X-CSRF-Token": str(session.principal.csrf_token)}
+        added = ok(browser.post("/addresses", json=body, headers=headers), 201)
+        assert added["is_factory_certificate"] is True
+        ok(browser.delete("/addresses/127.0.0.97", headers=headers), 204)

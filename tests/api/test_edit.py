@@ -1,0 +1,79 @@
+"""The Edit Certificate Configuration page through the API: rename, Certificate Chain
+(Automatic / Manually Specified), and the requests it keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.api.client import Server, ok, problem
+from tests.api.workflows import ca_signed, self_signed
+from tests.support.openssl import OpensslCA
+
+
+def test_rename(primary: Server) -> None:
+    with primary.client() as api:
+        certificate = self_signed(api, "before", "rename.example.test")
+        renamed = ok(
+            api.patch(f"/certificates/{certificate['id']}", json={"friendly_name": "after"})
+        )
+        assert renamed["friendly_name"] == "after"
+        found = problem(
+            api.patch(f"/certificates/{certificate['id']}", json={"friendly_name": "   "}),
+            422,
+            "validation",
+        )
+        assert found["field"] == "friendly_name"
+
+
+def test_manual_and_automatic_chain(primary: Server, ca: OpensslCA, tmp_path: Path) -> None:
+    with primary.client() as api:
+        leaf, _ = ca_signed(api, ca, "manual-chain.example.test", tmp_path)
+        pem = ca.intermediate.read_text() + ca.root.read_text()
+        manual = ok(
+            api.put(f"/certificates/{leaf['id']}/chain", json={"mode": "manual", "pem": pem})
+        )
+        assert manual["chain_mode"] == "manual" and manual["chain"] == leaf["chain"]
+
+        # A certificate of a manual chain is in use.
+        intermediate = manual["chain"][1]
+        problem(api.delete(f"/certificates/{intermediate}"), 409, "in-use")
+
+        wrong = problem(
+            api.put(
+                f"/certificates/{leaf['id']}/chain",
+                json={"mode": "manual", "pem": ca.root.read_text()},
+            ),
+            422,
+            "validation",
+        )
+        assert wrong["field"] == "pem" and wrong["label"] == "Manually Specified"
+        missing = problem(
+            api.put(f"/certificates/{leaf['id']}/chain", json={"mode": "manual"}), 422, "validation"
+        )
+        assert missing["field"] == "pem"
+
+        automatic = ok(api.put(f"/certificates/{leaf['id']}/chain", json={"mode": "automatic"}))
+        assert automatic["chain_mode"] == "automatic" and automatic["chain"] == leaf["chain"]
+
+
+def test_requests_list_show_delete(primary: Server) -> None:
+    body = {
+        "friendly_name": "delete me",
+        "key": "p256",
+        "subject": {"common_name": "delete-me.example.test"},
+        "subject_alternative_names": ["delete-me.example.test", "IP:192.0.2.7"],
+    }
+    with primary.client() as api:
+        created = ok(api.post("/requests", json=body), 201)
+        request = created["request"]
+        assert request["sans"] == ["dNSName - delete-me.example.test", "iPAddress - 192.0.2.7"]
+        assert any("IP" in notice for notice in created["notices"])
+        assert request["id"] in [item["id"] for item in ok(api.get("/requests"))]
+        shown = ok(api.get(f"/requests/{request['fingerprint_sha256'][:12]}"))
+        assert shown["pem"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+        der = api.get(f"/requests/{request['id']}/csr", params={"format": "der"})
+        assert der.headers["content-type"] == "application/pkcs10"
+        assert der.content[:1] == b"\x30"
+        deleted = ok(api.delete(f"/requests/{request['id']}"))
+        assert deleted == {"id": request["id"], "private_key_deleted": True}
+        problem(api.get(f"/requests/{request['id']}"), 404, "not-found")

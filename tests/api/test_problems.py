@@ -1,0 +1,168 @@
+"""Every failure is an RFC 9457 problem with a stable type, the field named for bad input;
+bad input is never a 500."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.api.client import Server, ok, problem
+from tests.api.workflows import self_signed, upload
+from tests.support.openssl import OpensslCA, pkcs12
+
+
+def test_not_found(primary: Server) -> None:
+    with primary.client() as api:
+        problem(api.get("/certificates/9999999"), 404, "not-found")
+        problem(api.get("/certificates/abcdef0123456789"), 404, "not-found")
+        problem(api.get("/requests/9999999/csr"), 404, "not-found")
+        problem(api.delete("/addresses/192.0.2.200"), 404, "not-found")
+        problem(api.delete("/users/nobody"), 404, "not-found")
+        problem(api.delete("/tokens/999999"), 404, "not-found")
+        problem(api.get("/no-such-resource"), 404, "not-found")
+        assert problem(api.patch("/tokens"), 405, "method-not-allowed")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"friendly_name": "x", "subject": {}}, "subject.common_name"),
+        ({"friendly_name": "", "subject": {"common_name": "a"}}, "friendly_name"),
+        (
+            {"friendly_name": "x", "subject": {"common_name": "a", "country": "ZZ"}},
+            "subject.country",
+        ),
+        ({"friendly_name": "x", "subject": {"common_name": "a"}, "key": "dsa"}, "key"),
+        ({"friendly_name": "x", "subject": {"common_name": "a"}, "days": 0}, "days"),
+        ({"friendly_name": "x", "subject": {"common_name": "a"}, "days": "many"}, "days"),
+        (
+            {
+                "friendly_name": "x",
+                "subject": {"common_name": "a"},
+                "subject_alternative_names": ["a..b"],
+            },
+            "subject_alternative_names",
+        ),
+        (
+            {"friendly_name": "x", "subject": {"common_name": "a"}, "friendlyName": "y"},
+            "friendlyName",
+        ),
+        ([1, 2], "body"),
+    ],
+)
+def test_validation_names_the_field(primary: Server, body: object, field: str) -> None:
+    with primary.client() as api:
+        found = problem(api.post("/certificates", json=body), 422, "validation")
+    assert found["field"] == field, found
+    for error in found.get("errors") or []:  # never the input: it may be a password
+        assert set(error) == {"field", "location", "message"}
+
+
+def test_malformed_requests(primary: Server) -> None:
+    with primary.client() as api:
+        broken = api.post(
+            "/certificates",
+            content=b'{"friendly_name": ',
+            headers={"content-type": "application/json"},
+        )
+        assert problem(broken, 422, "validation")["field"] == "body"
+        problem(api.post("/certificates", content=b"friendly_name=x"), 422, "validation")
+        assert (
+            problem(api.get("/certificates", params={"limit": 0}), 422, "validation")["field"]
+            == "limit"
+        )
+        assert (
+            problem(
+                api.get("/certificates", params={"expiring_before": "soon"}), 422, "validation"
+            )["field"]
+            == "expiring_before"
+        )
+        problem(api.get("/certificates/not-a-reference"), 422, "validation")
+        problem(api.get("/tokens/x"), 405, "method-not-allowed")
+        problem(api.delete("/tokens/0"), 422, "validation")
+        problem(api.post("/addresses", json={"address": "999.1.1.1"}), 422, "validation")
+        problem(api.put("/tls", json={"tls12_ciphers": "NOTHING-KNOWN"}), 422, "validation")
+        problem(
+            api.put("/tls", json={"minimum_version": "1.3", "maximum_version": "1.2"}),
+            422,
+            "validation",
+        )
+        problem(
+            api.post("/users", json={"username": "x", "password": "short", "role": "admin"}),
+            422,
+            "validation",
+        )
+        naive = ok(api.get("/certificates", params={"expiring_before": "2000-01-01T00:00:00"}))
+        assert naive["total"] == 0
+
+
+def test_conflicts(primary: Server) -> None:
+    with primary.client() as api:
+        factory = ok(api.get("/certificates", params={"q": "certgate Appliance"}))["items"][0]
+        assert factory["is_factory"]
+        problem(api.delete(f"/certificates/{factory['id']}"), 409, "protected")
+        problem(api.post("/addresses", json={"address": primary.address}), 409, "conflict")
+        problem(api.delete("/users/admin"), 409, "conflict")
+
+        # A certificate in use is refused unless its addresses go to the factory certificate.
+        ok(api.post("/addresses", json={"address": "127.0.0.96"}), 201)
+        in_use = self_signed(api, "in use", "in-use.example.test")
+        ok(api.put("/addresses/127.0.0.96", json={"certificate": in_use["fingerprint_sha256"]}))
+        problem(api.delete(f"/certificates/{in_use['id']}"), 409, "in-use")
+        deleted = ok(
+            api.delete(f"/certificates/{in_use['id']}", params={"reassign_to_factory": True})
+        )
+        assert deleted["addresses_moved_to_factory"] == ["127.0.0.96"]
+        moved = next(a for a in ok(api.get("/addresses")) if a["address"] == "127.0.0.96")
+        assert moved["is_factory_certificate"]
+        ok(api.delete("/addresses/127.0.0.96"), 204)
+
+
+def test_key_missing(primary: Server, ca: OpensslCA) -> None:
+    with primary.client() as api:
+        (root,) = ok(upload(api, [("root.pem", ca.root.read_bytes())]))["entries"]
+        found = problem(
+            api.put(f"/addresses/{primary.address}", json={"certificate": root["id"]}),
+            422,
+            "key-missing",
+        )
+        assert "Private Key" in found["detail"]
+
+
+def test_files_that_cannot_be_imported(primary: Server, ca: OpensslCA, tmp_path: Path) -> None:
+    leaf, key = ca.issue("p12.example.test", ["p12.example.test"], tmp_path / "p12")
+    bundle = pkcs12(tmp_path / "bundle.p12", leaf, key, password="right password")
+    crl = ca.crl(tmp_path / "root.crl")
+    with primary.client() as api:
+        wrong = problem(
+            upload(api, [("bundle.p12", bundle.read_bytes())], "wrong"), 422, "wrong-password"
+        )
+        assert wrong["entries"] == [
+            {
+                "file": "bundle.p12",
+                "status": "error",
+                "kind": "file",
+                "id": None,
+                "message": wrong["entries"][0]["message"],
+                "fingerprint_sha256": None,
+                "error_code": "wrong-password",
+            }
+        ]
+        problem(upload(api, [("bundle.p12", bundle.read_bytes())]), 422, "password-required")
+        problem(upload(api, [("root.crl", crl.read_bytes())]), 422, "not-a-certificate")
+        problem(upload(api, [("noise.bin", os.urandom(300))]), 422, "import-format")
+        mixed = problem(
+            upload(api, [("root.crl", crl.read_bytes()), ("noise.bin", os.urandom(300))]),
+            422,
+            "import-format",
+        )
+        assert [entry["error_code"] for entry in mixed["entries"]] == [
+            "not-a-certificate",
+            "import-format",
+        ]
+        # One good file among bad ones: 200, an entry per object, errors included.
+        partial = ok(upload(api, [("root.crl", crl.read_bytes()), ("leaf.pem", leaf.read_bytes())]))
+        assert sorted(entry["status"] for entry in partial["entries"]) == ["added", "error"]
+        problem(api.post("/imports", data={"password": "x"}), 422, "validation")

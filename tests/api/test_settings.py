@@ -1,0 +1,99 @@
+"""SSL Configuration, Status > Basics, Users and Networking through the API."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import pytest
+
+from certgate.service import auth
+from tests.api.client import Server, ok, problem, wait_until
+
+
+def _handshake_with(server: Server, version: ssl.TLSVersion) -> bool:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = version
+    try:
+        with (
+            socket.create_connection((server.address, server.running.port), timeout=5) as raw,
+            context.wrap_socket(raw),
+        ):
+            return True
+    except (ssl.SSLError, OSError):
+        return False
+
+
+def test_tls_settings_reach_the_listeners(primary: Server) -> None:
+    with primary.client() as api:
+        before = ok(api.get("/tls"))
+        assert before["minimum_version"] == "1.2" and before["maximum_version"] == "1.3"
+        try:
+            changed = ok(api.put("/tls", json={"minimum_version": "1.3"}))
+            assert changed == {**before, "minimum_version": "1.3"}
+            wait_until(
+                lambda: not _handshake_with(primary, ssl.TLSVersion.TLSv1_2),
+                "TLS 1.2 is refused",
+            )
+            assert _handshake_with(primary, ssl.TLSVersion.TLSv1_3)
+        finally:
+            ok(api.put("/tls", json={"minimum_version": before["minimum_version"]}))
+        wait_until(lambda: _handshake_with(primary, ssl.TLSVersion.TLSv1_2), "TLS 1.2 is back")
+        assert ok(api.get("/tls")) == before
+        found = problem(
+            api.put("/tls", json={"tls12_ciphers": "NO-SUCH-CIPHER"}), 422, "validation"
+        )
+        assert found["field"] == "tls12_ciphers"
+
+
+def test_status_shows_the_listeners(primary: Server) -> None:
+    with primary.client() as api:
+        status = ok(api.get("/status"))
+    assert status["serial_number"] and status["guid"] and status["software_version"]
+    listening = [
+        listener
+        for listener in status["listeners"] or []
+        if listener["address"] == primary.address and listener["state"] == "listening"
+    ]
+    assert listening and listening[0]["port"] == primary.running.port
+
+
+def test_users(primary: Server) -> None:
+    first, second = "first password 1", "second password 2"
+    with primary.client() as api:
+        created = ok(
+            api.post("/users", json={"username": "carol", "password": first, "role": "auditor"}),
+            201,
+        )
+        assert created["role"] == "auditor" and created["last_login_at"] is None
+        assert "carol" in [user["username"] for user in ok(api.get("/users"))]
+        problem(
+            api.post("/users", json={"username": "carol", "password": first, "role": "admin"}),
+            409,
+            "conflict",
+        )
+        ok(api.put("/users/carol/password", json={"password": second}), 204)
+        app = primary.service()
+        try:
+            with pytest.raises(auth.AuthenticationError):
+                auth.login(app, "carol", first, "tests", auth.LoginThrottle())
+            assert auth.login(
+                app, "carol", second, "tests", auth.LoginThrottle()
+            ).principal.role == ("auditor")
+        finally:
+            app.close()
+        ok(api.delete("/users/carol"), 204)
+        assert "carol" not in [user["username"] for user in ok(api.get("/users"))]
+        problem(api.delete("/users/carol"), 404, "not-found")
+
+
+def test_ip_addresses(primary: Server) -> None:
+    with primary.client() as api:
+        added = ok(api.post("/addresses", json={"address": "2001:db8::5"}), 201)
+        assert added["address"] == "2001:db8::5" and added["is_factory_certificate"]
+        listed = {a["address"]: a for a in ok(api.get("/addresses"))}
+        assert primary.address in listed and "2001:db8::5" in listed
+        ok(api.delete("/addresses/2001:db8::5"), 204)
+        assert "2001:db8::5" not in {a["address"] for a in ok(api.get("/addresses"))}

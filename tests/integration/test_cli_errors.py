@@ -1,0 +1,112 @@
+"""Bad input never produces a traceback: the installed ``certgate`` answers every mistake with
+one ``error:`` line (or click's usage message) and a non-zero exit code, and changes nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Certgate, Run
+
+NOT_FOUND = "/nonexistent/certgate-test/file.pem"
+
+
+def assert_one_clear_error(run: Run, *, says: str | None = None) -> None:
+    """One ``error: ...`` line, or click's usage block ending in one ``Error: ...`` line."""
+    assert run.returncode in (1, 2), run
+    lines = run.error_lines
+    if lines[0].startswith("Usage:"):
+        assert run.returncode == 2
+        assert lines[-1].startswith("Error: ") and len([ln for ln in lines if "Error" in ln]) == 1
+    else:
+        assert run.returncode == 1
+        assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    if says is not None:
+        assert re.search(says, lines[-1]), lines[-1]
+
+
+#: Run by the installed executable (what a shell user sees); the rest run the same ``main()``
+#: in-process, which is equivalent except for failures at import time, covered here.
+BY_EXECUTABLE = [
+    (["cert", "show", "999"], "no certificate with id 999"),
+    (["cert", "show", "zzz"], "'zzz' is neither an id nor a fingerprint"),
+    (["cert", "import", NOT_FOUND], "cannot read"),
+    (["cert", "chain", "1", "--manual", NOT_FOUND], "cannot read"),
+    (["certificate", "list"], "No such command"),
+]
+IN_PROCESS = [
+    (["cert", "export", "1", "-o", "/nonexistent/dir/out.cer"], "cannot write"),
+    (["cert", "show", "deadbeefdeadbeef"], "no certificate with fingerprint deadbeefdeadbeef"),
+    (["cert", "delete", "999"], "no certificate with id 999"),
+    (["cert", "rename", "zzz", "New name"], "neither an id nor a fingerprint"),
+    (["cert", "rename", "1", "   "], "Certificate Friendly Name"),
+    (["cert", "chain", "999", "--automatic"], "no certificate with id 999"),
+    (["cert", "chain", "1"], "exactly one of --automatic or --manual"),
+    (["cert", "export", "999", "-o", "out.cer"], "no certificate with id 999"),
+    (["cert", "export", "1", "--key", "--passphrase-file", NOT_FOUND, "-o", "k"], "cannot"),
+    (["cert", "import", "--password-file", NOT_FOUND, "."], None),
+    (["cert", "create", "--name", "x", "--cn", "x", "--key", "dsa1024"], "dsa1024"),
+    (["cert", "create", "--name", "x", "--cn", "x", "--days", "0"], "days"),
+    (["cert", "create", "--name", "x", "--cn", "x", "--days", "many"], "many"),
+    (["request", "show", "999"], "no certificate request with id 999"),
+    (["request", "show", "zzz"], "neither an id nor a fingerprint"),
+    (["request", "delete", "999"], "no certificate request with id 999"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "executable"),
+    [pytest.param(a, s, True, id="exe: " + " ".join(a)) for a, s in BY_EXECUTABLE]
+    + [pytest.param(a, s, False, id=" ".join(a)) for a, s in IN_PROCESS],
+)
+def test_bad_references_and_arguments(
+    certgate_exe: Certgate, args: list[str], says: str | None, executable: bool
+) -> None:
+    before = certgate_exe.reader.certificates()
+
+    run = (certgate_exe if executable else certgate_exe.reader)(*args, expect=None)
+
+    assert_one_clear_error(run, says=says)
+    assert run.stdout == ""
+    assert certgate_exe.reader.certificates() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cert", "list"],
+        ["cert", "show", "1"],
+        ["request", "list"],
+        ["cert", "create", "--name", "x", "--cn", "x"],
+    ],
+    ids=" ".join,
+)
+def test_uninitialised_data_directory_says_run_init(tmp_path: Path, args: list[str]) -> None:
+    certgate = Certgate(tmp_path / "never-initialised", subprocess=args == ["cert", "list"])
+
+    run = certgate(*args, expect=1)
+
+    assert_one_clear_error(
+        run, says=r"not an initialised certgate data directory: run 'certgate init'"
+    )
+    assert not (tmp_path / "never-initialised").exists()  # reading does not create it
+
+
+def test_broken_data_directories_are_explained(certgate_exe: Certgate) -> None:
+    data_dir = certgate_exe.data_dir
+    master = data_dir / "master.key"
+
+    master.chmod(0o644)
+    assert_one_clear_error(certgate_exe("cert", "list", expect=1), says="0600")
+    in_process = certgate_exe.reader
+    master.chmod(0o600)
+
+    original = master.read_bytes()
+    master.write_bytes(original[:16])
+    assert_one_clear_error(in_process("cert", "list", expect=1), says="32 bytes")
+    master.write_bytes(original)
+
+    (data_dir / "certgate.db").rename(data_dir / "moved.db")
+    assert_one_clear_error(in_process("cert", "list", expect=1), says="database is not initialised")

@@ -1,0 +1,491 @@
+"""``cert import`` and ``cert export`` against the openssl CLI: the guide's CSR round trip with
+a CA, "Import the Certificate" in every format a CA or another server hands over, "Export the
+Certificate" read back by openssl, and the failover copy to a second appliance."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Certgate
+from tests.support.openssl import (
+    OpensslCA,
+    fingerprint,
+    openssl,
+    pkcs7,
+    pkcs12,
+    subjects,
+    to_der,
+)
+
+PASSWORD = "Corr3ct horse!"
+
+
+def codes(view: dict[str, Any]) -> set[str]:
+    return {warning["code"] for warning in view["warnings"]}
+
+
+def imported(
+    certgate: Certgate, *args: str | Path, expect: int = 0, env: dict[str, str] | None = None
+) -> list[Any]:
+    """``cert import --json`` with these files and options; the per-file entries."""
+    result: list[Any] = certgate("cert", "import", "--json", *args, expect=expect, env=env).json()
+    return result
+
+
+def certificate_entry(entries: list[Any], certificate: Path) -> dict[str, Any]:
+    """The import entry of this certificate (found by fingerprint, as a file may hold many)."""
+    wanted = fingerprint(certificate)
+    (entry,) = [e for e in entries if e["fingerprint_sha256"] == wanted]
+    assert entry["kind"] == "certificate"
+    return dict(entry)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def secret_file(tmp_path: Path, secret: str, name: str = "secret.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(secret + "\n")  # first line only: the newline is not part of it
+    return path
+
+
+def public_key_of_certificate(certificate: Path) -> str:
+    return openssl("x509", "-in", certificate, "-noout", "-pubkey")
+
+
+# --- the guide's round trip: request, CA, import ------------------------------------------------
+
+
+def request_signed_by(
+    certgate: Certgate, ca: OpensslCA, tmp_path: Path, name: str = "Support Portal 2026"
+) -> tuple[int, Path]:
+    """Create a request with certgate, have the openssl CA sign it; (request id, leaf file)."""
+    created = certgate.json(
+        "cert", "create", "--request", "--name", name, "--key", "rsa2048",
+        "--cn", "Support Portal", "--country", "US", "--org", "Bomgar",
+        "--san", "support.example.com", "--san", "remote.example.com",
+    )  # fmt: skip
+    csr = tmp_path / "request.csr"
+    csr.write_text(certgate.json("request", "show", str(created["id"]))["pem"])
+    return created["id"], ca.sign(csr, tmp_path / "signed.pem")
+
+
+@pytest.mark.parametrize("order", ["intermediate, then root", "root, then intermediate"])
+def test_signed_request_links_to_its_key_and_its_chain_completes(
+    certgate: Certgate,
+    certgate_exe: Certgate,
+    openssl_ca: OpensslCA,
+    tmp_path: Path,
+    order: str,
+) -> None:
+    cli = certgate_exe if order.startswith("intermediate") else certgate
+    request_id, leaf = request_signed_by(cli.reader, openssl_ca, tmp_path)
+    before = len(cli.reader.certificates())
+
+    (entry,) = imported(cli, leaf)
+
+    assert (entry["status"], entry["kind"]) == ("linked", "certificate")
+    view = cli.reader.show(entry["id"])
+    assert view["friendly_name"] == "Support Portal 2026"  # the request's name, not the CN
+    assert view["has_private_key"] is True
+    assert view["chain"] == [fingerprint(leaf)]
+    assert "chain-incomplete" in codes(view)
+    assert view["sans"] == ["dNSName - support.example.com", "dNSName - remote.example.com"]
+    assert cli.reader.json("request", "show", str(request_id))["certificate_ids"] == [entry["id"]]
+
+    first, second = (openssl_ca.intermediate, openssl_ca.root)
+    if order.startswith("root"):
+        first, second = second, first
+    assert [e["status"] for e in imported(cli, first)] == ["added"]
+    assert "chain-incomplete" in codes(cli.reader.show(entry["id"]))
+    assert [e["status"] for e in imported(cli, second)] == ["added"]
+
+    view = cli.reader.show(entry["id"])
+    assert view["chain"] == [
+        fingerprint(p) for p in (leaf, openssl_ca.intermediate, openssl_ca.root)
+    ]
+    assert view["warnings"] == []
+    assert view["has_private_key"] is True
+    assert view["role"] == "server"
+    roles = {v["fingerprint_sha256"]: v["role"] for v in cli.reader.certificates()}
+    assert roles[fingerprint(openssl_ca.intermediate)] == "intermediate"
+    assert roles[fingerprint(openssl_ca.root)] == "root"
+
+    (again,) = imported(cli.reader, leaf)
+    assert (again["status"], again["id"]) == ("present", entry["id"])
+    assert len(cli.reader.certificates()) == before + 3
+
+
+# --- import formats -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def outside_leaf(
+    openssl_ca: OpensslCA, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A certificate and RSA key made outside certgate (moved from another server); shared,
+    read-only."""
+    return openssl_ca.issue(
+        "iis.example.com", ["iis.example.com"], tmp_path_factory.mktemp("iis") / "iis"
+    )
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["aes-256", "legacy-rc2"])
+@pytest.mark.parametrize("source", ["password-file", "environment"])
+def test_pkcs12_from_openssl_imports_with_its_password(
+    certgate: Certgate,
+    openssl_ca: OpensslCA,
+    outside_leaf: tuple[Path, Path],
+    tmp_path: Path,
+    legacy: bool,
+    source: str,
+) -> None:
+    leaf, key = outside_leaf
+    chain = [openssl_ca.intermediate, openssl_ca.root]
+    p12 = pkcs12(tmp_path / "iis.pfx", leaf, key, chain, password=PASSWORD, legacy=legacy)
+    before = certgate.certificates()
+
+    wrong = secret_file(tmp_path, "not the password", "wrong.txt")
+    (refused,) = imported(certgate, "--password-file", wrong, p12, expect=1)
+    assert (refused["status"], refused["error_code"]) == ("error", "wrong-password")
+    (missing,) = imported(certgate, p12, expect=1)  # no terminal: no prompt, a clear error
+    assert (missing["status"], missing["error_code"]) == ("error", "password-required")
+    assert certgate.certificates() == before
+
+    if source == "password-file":
+        entries = imported(certgate, "--password-file", secret_file(tmp_path, PASSWORD), p12)
+    else:
+        entries = imported(certgate, p12, env={"CERTGATE_IMPORT_PASSWORD": PASSWORD})
+
+    assert sorted(e["kind"] for e in entries) == ["certificate"] * 3 + ["private-key"]
+    entry = certificate_entry(entries, leaf)
+    assert entry["status"] == "linked"
+    view = certgate.show(entry["id"])
+    assert view["has_private_key"] is True
+    assert view["chain"] == [fingerprint(p) for p in (leaf, *chain)]
+    assert view["warnings"] == []
+    assert len(certgate.certificates()) == len(before) + 3
+
+
+@pytest.mark.parametrize("der", [False, True], ids=["pem", "der"])
+def test_pkcs7_bundle_imports_every_certificate(
+    certgate: Certgate,
+    openssl_ca: OpensslCA,
+    outside_leaf: tuple[Path, Path],
+    tmp_path: Path,
+    der: bool,
+) -> None:
+    leaf, _ = outside_leaf
+    everything = [leaf, openssl_ca.intermediate, openssl_ca.root]
+    p7b = pkcs7(tmp_path / "bundle.p7b", everything, der=der)
+
+    entries = [e for e in imported(certgate, p7b) if e["kind"] == "certificate"]
+
+    assert {e["status"] for e in entries} == {"added"}, entries
+    assert sorted(e["fingerprint_sha256"] for e in entries) == sorted(map(fingerprint, everything))
+    view = certgate.show(fingerprint(leaf))
+    assert view["chain"] == [fingerprint(p) for p in everything]
+    assert view["has_private_key"] is False
+    assert codes(view) == {"private-key-missing"}
+
+
+def key_file(key: Path, form: str, tmp_path: Path) -> Path:
+    """The RSA key as other servers store it."""
+    out = tmp_path / f"key.{form}"
+    if form == "traditional-pem":  # BEGIN RSA PRIVATE KEY
+        openssl("rsa", "-in", key, "-traditional", "-out", out)
+    elif form == "pkcs8-der":
+        openssl("pkcs8", "-topk8", "-nocrypt", "-in", key, "-outform", "DER", "-out", out)
+    else:  # encrypted PKCS#8 PEM, AES-256
+        openssl(
+            "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", key, "-out", out,
+            "-passout", f"pass:{PASSWORD}",
+        )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("form", ["traditional-pem", "pkcs8-der", "encrypted-pkcs8"])
+@pytest.mark.parametrize("key_first", [True, False], ids=["key-first", "certificate-first"])
+def test_key_and_certificate_link_in_either_order(
+    certgate: Certgate,
+    outside_leaf: tuple[Path, Path],
+    tmp_path: Path,
+    form: str,
+    key_first: bool,
+) -> None:
+    leaf, key = outside_leaf
+    key = key_file(key, form, tmp_path)
+    env = {"CERTGATE_IMPORT_PASSWORD": PASSWORD} if form == "encrypted-pkcs8" else {}
+    count = len(certgate.certificates())
+
+    if key_first:
+        (key_entry,) = imported(certgate, key, env=env)
+        assert (key_entry["kind"], key_entry["status"]) == ("private-key", "added")
+        assert len(certgate.certificates()) == count  # a key alone is not a certificate
+        (cert_entry,) = imported(certgate, leaf)
+        assert cert_entry["status"] == "linked"
+    else:
+        (cert_entry,) = imported(certgate, leaf)
+        assert cert_entry["status"] == "added"
+        assert "private-key-missing" in codes(certgate.show(cert_entry["id"]))
+        (key_entry,) = imported(certgate, key, env=env)
+        assert (key_entry["kind"], key_entry["status"]) == ("private-key", "linked")
+        assert "iis.example.com" in key_entry["message"]
+
+    view = certgate.show(cert_entry["id"])
+    assert view["has_private_key"] is True
+    assert "private-key-missing" not in codes(view)
+
+
+@pytest.mark.parametrize("der", [False, True], ids=["pem", "der"])
+def test_crl_is_refused_by_name(
+    certgate: Certgate, openssl_ca: OpensslCA, tmp_path: Path, der: bool
+) -> None:
+    crl = openssl_ca.crl(tmp_path / "root.crl", der=der)
+    before = certgate.certificates()
+
+    run = certgate("cert", "import", crl, expect=1)
+
+    assert re.search(rf"{re.escape(str(crl))}\s+error\s+file\s+.*\bCRL\b", run.stdout), run.stdout
+    (entry,) = imported(certgate, crl, expect=1)
+    assert (entry["status"], entry["error_code"]) == ("error", "not-a-certificate")
+    assert certgate.certificates() == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"hello, this is not a certificate\n", bytes(range(256)) * 4, b"\x30\x82\x05\x00\x02\x01"],
+    ids=["text", "binary", "truncated-der"],
+)
+def test_garbage_is_refused(certgate: Certgate, tmp_path: Path, content: bytes) -> None:
+    garbage = tmp_path / "garbage.cer"
+    garbage.write_bytes(content)
+
+    (entry,) = imported(certgate, garbage, expect=1)
+
+    assert entry["status"] == "error" and entry["error_code"]
+    assert entry["message"] and "\n" not in entry["message"]
+
+
+def test_several_files_one_bad_the_good_ones_import(
+    certgate_exe: Certgate,
+    openssl_ca: OpensslCA,
+    outside_leaf: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    leaf, key = outside_leaf
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("the root is attached\n")
+    before = len(certgate_exe.reader.certificates())
+
+    run = certgate_exe("cert", "import", leaf, garbage, key, openssl_ca.root, expect=1)
+
+    assert run.stderr == ""  # the per-file outcome is the output; the exit code says "not all"
+    status = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()[1:]}
+    assert status.keys() == {str(leaf), str(garbage), str(key), str(openssl_ca.root)}
+    assert status[str(leaf)] == "linked"
+    assert status[str(garbage)] == "error"
+    assert status[str(key)] in ("added", "linked")
+    assert status[str(openssl_ca.root)] == "added"
+    assert len(certgate_exe.reader.certificates()) == before + 2
+    assert certgate_exe.reader.show(fingerprint(leaf))["has_private_key"] is True
+
+
+# --- export, read back by openssl ---------------------------------------------------------------
+
+
+@pytest.fixture
+def installed(
+    certgate: Certgate, openssl_ca: OpensslCA, outside_leaf: tuple[Path, Path], tmp_path: Path
+) -> tuple[int, Path, Path]:
+    """A CA-signed certificate with its key and full chain in the store: (id, leaf, key)."""
+    leaf, key = outside_leaf
+    imported(certgate, leaf, key, openssl_ca.intermediate, openssl_ca.root)
+    return certgate.show(fingerprint(leaf))["id"], leaf, key
+
+
+def test_manual_chain_must_link_and_automatic_restores(
+    certgate: Certgate, openssl_ca: OpensslCA, installed: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    """The guide's Certificate Chain: Automatic, or Manually Specified (PEM only)."""
+    certificate_id, leaf, _ = installed
+    automatic = certgate.show(certificate_id)
+    assert automatic["chain_mode"] == "automatic" and len(automatic["chain"]) == 3
+    wrong_order = tmp_path / "wrong.pem"
+    wrong_order.write_text(openssl_ca.root.read_text() + openssl_ca.intermediate.read_text())
+    as_der = to_der(openssl_ca.intermediate, tmp_path / "intermediate.cer")
+
+    for wrong, says in ((wrong_order, "did not sign"), (as_der, "PEM")):
+        run = certgate("cert", "chain", str(certificate_id), "--manual", wrong, expect=1)
+        assert run.error_lines[0].startswith("error: Manually Specified: ")
+        assert says in run.error_lines[0]
+        assert certgate.show(certificate_id) == automatic
+
+    certgate("cert", "chain", str(certificate_id), "--manual", openssl_ca.intermediate)
+
+    manual = certgate.show(certificate_id)
+    assert manual["chain_mode"] == "manual"
+    assert manual["chain"] == [fingerprint(leaf), fingerprint(openssl_ca.intermediate)]
+    assert "chain-incomplete" in codes(manual)  # the administrator left the root out
+
+    certgate("cert", "chain", str(certificate_id), "--automatic")
+
+    assert certgate.show(certificate_id) == automatic
+
+
+def test_certificate_alone_exports_as_der(
+    certgate_exe: Certgate, openssl_ca: OpensslCA, outside_leaf: tuple[Path, Path], tmp_path: Path
+) -> None:
+    leaf, key = outside_leaf
+    imported(certgate_exe.reader, leaf, key, openssl_ca.intermediate, openssl_ca.root)
+    out = tmp_path / "export" / "support.cer"
+    out.parent.mkdir()
+
+    result = certgate_exe.json("cert", "export", fingerprint(leaf)[:20], "-o", out)
+
+    assert result["format"] == "der"
+    assert fingerprint(out, der=True) == fingerprint(leaf)
+    assert mode(out) == 0o600
+    assert "PRIVATE KEY" not in out.read_bytes().decode("latin-1")
+
+
+def test_chain_exports_as_pkcs7_openssl_lists(
+    certgate: Certgate, openssl_ca: OpensslCA, installed: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    certificate_id, leaf, _ = installed
+    out = tmp_path / "chain.p7b"
+
+    assert certgate.json("cert", "export", str(certificate_id), "--chain", "-o", out)["format"] == (
+        "pkcs7"
+    )
+
+    listed = subjects(openssl("pkcs7", "-inform", "DER", "-in", out, "-print_certs"))
+    expected = [openssl("x509", "-in", p, "-noout", "-subject").split("=", 1)[1].strip()
+                for p in (leaf, openssl_ca.intermediate, openssl_ca.root)]  # fmt: skip
+    assert sorted(listed) == sorted(expected)
+    assert mode(out) == 0o600
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["aes-256", "legacy-3des"])
+def test_key_and_chain_export_as_pkcs12_openssl_3_reads(
+    certgate: Certgate, installed: tuple[int, Path, Path], tmp_path: Path, legacy: bool
+) -> None:
+    certificate_id, leaf, _ = installed
+    passphrase = secret_file(tmp_path, PASSWORD)
+    out = tmp_path / "failover.p12"
+    out.write_bytes(b"old contents")
+    out.chmod(0o644)  # an earlier export someone left readable
+
+    certgate(
+        "cert", "export", str(certificate_id), "--key", "--chain", "--passphrase-file",
+        passphrase, "-o", out, *(["--legacy"] if legacy else []),
+    )  # fmt: skip
+
+    assert mode(out) == 0o600
+    info = openssl("pkcs12", "-in", out, "-info", "-nokeys", "-passin", f"file:{passphrase}")
+    assert len(subjects(info)) == 3
+    structure = openssl(
+        "pkcs12", "-in", out, "-info", "-noout", "-passin", f"file:{passphrase}", stderr=True
+    )
+    if legacy:  # what Windows Server 2016 reads; OpenSSL 3 still reads it without -legacy
+        assert "MAC: sha1" in structure and "3-KeyTripleDES" in structure
+    else:
+        assert "MAC: sha256" in structure and "PBES2" in structure and "AES-256" in structure
+    key_pem = openssl("pkcs12", "-in", out, "-nocerts", "-nodes", "-passin", f"file:{passphrase}")
+    public = openssl("pkey", "-pubout", stdin=key_pem.encode())
+    assert public == public_key_of_certificate(leaf)
+
+
+def test_key_alone_exports_as_encrypted_pkcs8(
+    certgate: Certgate, installed: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    certificate_id, leaf, _ = installed
+    passphrase = secret_file(tmp_path, PASSWORD)
+    out = tmp_path / "key.p8"
+
+    result = certgate.json(
+        "cert", "export", str(certificate_id), "--key", "--no-certificate",
+        "--passphrase-file", passphrase, "-o", out,
+    )  # fmt: skip
+
+    assert result["format"] == "pkcs8"
+    assert mode(out) == 0o600
+    public = openssl("pkey", "-inform", "DER", "-in", out, "-passin", f"file:{passphrase}",
+                     "-pubout")  # fmt: skip
+    assert public == public_key_of_certificate(leaf)
+    with pytest.raises(AssertionError, match="exited"):  # encrypted: the wrong passphrase fails
+        openssl("pkey", "-inform", "DER", "-in", out, "-passin", "pass:wrong", "-noout")
+
+
+def test_key_export_without_passphrase_is_refused_and_writes_nothing(
+    certgate_exe: Certgate, outside_leaf: tuple[Path, Path], tmp_path: Path
+) -> None:
+    leaf, key = outside_leaf
+    imported(certgate_exe.reader, leaf, key)
+    out = tmp_path / "key.p12"
+
+    run = certgate_exe("cert", "export", fingerprint(leaf), "--key", "-o", out, expect=1)
+
+    assert run.error_lines[0].startswith("error: a private key is never exported unencrypted")
+    assert len(run.error_lines) == 1
+    assert not out.exists()
+    empty = secret_file(tmp_path, "")
+    certgate_exe.reader("cert", "export", fingerprint(leaf), "--key", "--passphrase-file", empty,
+                 "-o", out, expect=1)  # fmt: skip
+    assert not out.exists()
+
+
+def test_unencrypted_private_key_is_an_explicit_choice(
+    certgate: Certgate, installed: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    certificate_id, leaf, _ = installed
+    out = tmp_path / "plain.p8"
+
+    certgate(
+        "cert", "export", str(certificate_id), "--key", "--no-certificate",
+        "--unencrypted-private-key", "-o", out,
+    )  # fmt: skip
+
+    assert mode(out) == 0o600
+    public = openssl("pkey", "-inform", "DER", "-in", out, "-pubout", "-passin", "pass:")
+    assert public == public_key_of_certificate(leaf)
+
+
+def test_failover_copy_to_a_second_appliance(
+    certgate_exe: Certgate, openssl_ca: OpensslCA, tmp_path: Path
+) -> None:
+    """The guide's "Copy the SSL Certificate to ... Failover": export certificate, key and
+    chain with a passphrase on the primary, import the file on the backup."""
+    _, leaf = request_signed_by(certgate_exe.reader, openssl_ca, tmp_path, "Primary site")
+    imported(certgate_exe.reader, leaf, openssl_ca.intermediate, openssl_ca.root)
+    primary = certgate_exe.reader.show(fingerprint(leaf))
+    passphrase = secret_file(tmp_path, PASSWORD)
+    copy = tmp_path / "copy.p12"
+    certgate_exe(
+        "cert", "export", str(primary["id"]), "--key", "--chain", "--passphrase-file",
+        passphrase, "-o", copy,
+    )  # fmt: skip
+    backup = Certgate(tmp_path / "backup", subprocess=True)
+    backup("init")
+
+    entries = imported(backup, "--password-file", passphrase, copy)
+
+    assert {e["status"] for e in entries} <= {"added", "linked"}
+    copied = backup.reader.show(primary["fingerprint_sha256"])
+    assert copied["fingerprint_sha256"] == primary["fingerprint_sha256"]
+    assert copied["has_private_key"] is True
+    assert copied["chain"] == primary["chain"]
+    assert copied["warnings"] == []
+    keys = [tmp_path / "primary.p8", tmp_path / "backup.p8"]
+    for node, out in zip((certgate_exe.reader, backup.reader), keys, strict=True):
+        node("cert", "export", primary["fingerprint_sha256"], "--key", "--no-certificate",
+             "--unencrypted-private-key", "-o", out)  # fmt: skip
+    assert keys[0].read_bytes() == keys[1].read_bytes()
+    master_keys = [node.data_dir / "master.key" for node in (certgate_exe, backup)]
+    assert master_keys[0].read_bytes() != master_keys[1].read_bytes()  # re-sealed, not copied
