@@ -10,7 +10,6 @@ import hashlib
 import os
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, cast
@@ -73,15 +72,24 @@ def test_megabytes_echo_back_whole_and_in_order(
 ) -> None:
     _, port = serve(Echo)
     payload = os.urandom(8 * 1024 * 1024)
-    with _connect(pki, port) as tls:
-        sender = threading.Thread(target=tls.sendall, args=(payload,))
-        sender.start()  # both directions at once: the server's writes must block and resume
-        received = bytearray()
-        while len(received) < len(payload):
-            chunk = tls.recv(1 << 20)
-            assert chunk, "connection ended early"
-            received += chunk
-        sender.join(30)
+
+    async def exchange() -> bytes:
+        # One client thread drives both directions: Python's ssl.SSLSocket is not safe to
+        # read and write from two threads at once, which made an earlier version flaky.
+        reader, writer = await asyncio.open_connection(A, port, ssl=verifying_context(pki.root_pem))
+
+        async def send() -> None:
+            for start in range(0, len(payload), 1 << 16):
+                writer.write(payload[start : start + (1 << 16)])
+                await writer.drain()  # the server's writes must block and resume meanwhile
+
+        sending = asyncio.create_task(send())
+        received = await asyncio.wait_for(reader.readexactly(len(payload)), 60)
+        await sending
+        writer.close()
+        return received
+
+    received = asyncio.run(exchange())
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
 
 
