@@ -27,7 +27,6 @@ INTERMEDIATE_CN = "certgate test intermediate"
 LEAF_CN = "appliance.example.test"
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
-needs_openssl = pytest.mark.skipif(not Path(OPENSSL).exists(), reason="openssl CLI not installed")
 
 
 # --- a root -> intermediate -> leaf chain -------------------------------------------------
@@ -472,7 +471,6 @@ def _passin(passphrase: bytes) -> str:
     return "pass:" + passphrase.decode()
 
 
-@needs_openssl
 @pytest.mark.parametrize("pem", [False, True], ids=["der", "pem"])
 def test_openssl_reads_the_certificate_with_the_same_fingerprint(
     rsa_pki: Pki, tmp_path: Path, pem: bool
@@ -485,7 +483,6 @@ def test_openssl_reads_the_certificate_with_the_same_fingerprint(
     assert output.stdout.strip() == f"sha256 Fingerprint={expected}"
 
 
-@needs_openssl
 @pytest.mark.parametrize("pem", [False, True], ids=["der", "pem"])
 def test_openssl_lists_every_certificate_of_the_pkcs7(
     rsa_pki: Pki, tmp_path: Path, pem: bool
@@ -498,7 +495,6 @@ def test_openssl_lists_every_certificate_of_the_pkcs7(
     assert sorted(_listed_subjects(output)) == sorted([LEAF_CN, INTERMEDIATE_CN, ROOT_CN])
 
 
-@needs_openssl
 @pytest.mark.parametrize(
     ("legacy", "expected_algorithms", "refused_algorithms"),
     [
@@ -533,7 +529,6 @@ def test_openssl3_reads_pkcs12_without_legacy_provider(
         assert algorithm not in result.stderr
 
 
-@needs_openssl
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy-3des"])
 def test_openssl_extracts_the_key_that_matches_the_certificate(
     pki: Pki, tmp_path: Path, legacy: bool
@@ -550,7 +545,6 @@ def test_openssl_extracts_the_key_that_matches_the_certificate(
     assert public_key == _certificate_public_key(tmp_path, pki.leaf)
 
 
-@needs_openssl
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy-3des"])
 def test_openssl_refuses_pkcs12_with_a_wrong_passphrase(
     rsa_pki: Pki, tmp_path: Path, legacy: bool
@@ -566,7 +560,6 @@ def test_openssl_refuses_pkcs12_with_a_wrong_passphrase(
         assert "PRIVATE KEY" not in result.stdout
 
 
-@needs_openssl
 def test_openssl_reads_unencrypted_pkcs12_after_opt_in(rsa_pki: Pki, tmp_path: Path) -> None:
     data = _export(rsa_pki, ExportOptions(include_private_key=True, unencrypted_private_key=True))
     p12 = _write(tmp_path, "server.p12", data)
@@ -576,7 +569,6 @@ def test_openssl_reads_unencrypted_pkcs12_after_opt_in(rsa_pki: Pki, tmp_path: P
     assert public_key == _certificate_public_key(tmp_path, rsa_pki.leaf)
 
 
-@needs_openssl
 @pytest.mark.parametrize("pem", [False, True], ids=["der", "pem"])
 def test_openssl_opens_pkcs8_only_with_the_passphrase(pki: Pki, tmp_path: Path, pem: bool) -> None:
     exported = export(
@@ -601,7 +593,6 @@ def test_openssl_opens_pkcs8_only_with_the_passphrase(pki: Pki, tmp_path: Path, 
         assert "PUBLIC KEY" not in refused.stdout
 
 
-@needs_openssl
 def test_openssl_sees_pkcs8_encrypted_with_pbes2_aes256(rsa_pki: Pki, tmp_path: Path) -> None:
     data = _export(
         rsa_pki,
@@ -613,7 +604,6 @@ def test_openssl_sees_pkcs8_encrypted_with_pbes2_aes256(rsa_pki: Pki, tmp_path: 
         assert algorithm in structure
 
 
-@needs_openssl
 def test_openssl_reads_the_pem_bundle(pki: Pki, tmp_path: Path) -> None:
     data = _export(
         pki,
