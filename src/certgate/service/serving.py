@@ -23,7 +23,7 @@ from certgate.store.repository import Repository
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPolicy, TlsServer
 
 log = logging.getLogger("certgate.serve")
-WATCH_INTERVAL = 0.05  # seconds between revision reads (one primary-key lookup)
+WATCH_INTERVAL = 0.01  # seconds between revision reads (one primary-key lookup, ~0.1 ms)
 STATUS_FILE = "listeners.json"
 
 
