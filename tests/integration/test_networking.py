@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -122,3 +124,18 @@ def test_save_configuration_is_all_or_nothing(appliance: Appliance) -> None:
     assert changed == ["name", "addresses"]
     view = certificates.show_certificate(appliance, site)
     assert (view.friendly_name, view.ip_addresses) == ("site 2026", ["127.0.0.2"])
+
+
+def test_the_certificates_table_follows_every_commit(appliance: Appliance) -> None:
+    query = certificates.CertificateQuery(text="fresh")
+    assert certificates.query_certificates(appliance, query).total == 0
+    _self_signed(appliance, "fresh")  # committed: the next read must show it
+    assert certificates.query_certificates(appliance, query).total == 1
+    revision, _, views = appliance.cache["certificate_views"]
+    appliance.cache["certificate_views"] = (revision, 0.0, views)  # only the clock aged it
+    assert certificates.query_certificates(appliance, query).total == 1  # served, then rebuilt
+    for _ in range(100):
+        if appliance.cache["certificate_views"][1] > 0.0:
+            break
+        time.sleep(0.05)
+    assert appliance.cache["certificate_views"][1] > 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -370,14 +371,38 @@ _CACHE_SECONDS = 30.0  # warnings depend on the clock: recompute at least this o
 
 
 def cached_certificate_views(app: Appliance) -> list[CertificateView]:
-    """Every certificate's view, rebuilt only when the store's revision moved (a commit from
-    any process) or the cache is older than ``_CACHE_SECONDS``."""
+    """Every certificate's view, rebuilt when the store's revision moved (a commit from any
+    process). When only the clock made it old (over ``_CACHE_SECONDS``), the old views are
+    served once more while a background thread rebuilds them: expiry warnings may lag by
+    seconds, but no page waits for a rebuild that no change asked for."""
     revision = app.store.revision()
-    now = time.monotonic()
     cached = app.cache.get("certificate_views")
-    if cached is not None and cached[0] == revision and now - cached[1] < _CACHE_SECONDS:
+    if cached is not None and cached[0] == revision:
         views: list[CertificateView] = cached[2]
+        if time.monotonic() - cached[1] >= _CACHE_SECONDS:
+            _refresh_in_background(app, revision)
         return views
+    return _rebuild_views(app, revision)
+
+
+def _rebuild_views(app: Appliance, revision: int) -> list[CertificateView]:
+    started = time.monotonic()
     views = list_certificates(app)
-    app.cache["certificate_views"] = (revision, now, views)
+    app.cache["certificate_views"] = (revision, started, views)
     return views
+
+
+_refreshing = threading.Lock()
+
+
+def _refresh_in_background(app: Appliance, revision: int) -> None:
+    if not _refreshing.acquire(blocking=False):
+        return  # one refresh at a time
+
+    def refresh() -> None:
+        try:
+            _rebuild_views(app, revision)
+        finally:
+            _refreshing.release()
+
+    threading.Thread(target=refresh, name="certificate-views", daemon=True).start()
