@@ -62,6 +62,7 @@ def issue(
 
 @dataclass
 class TestChain:
+    __test__ = False  # a fixture's data, not a test class
     root_key: Key
     root: x509.Certificate
     intermediate_key: Key

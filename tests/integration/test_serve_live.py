@@ -1,0 +1,141 @@
+"""`certgate serve` follows what the CLI commits in another process: addresses open and close,
+assignments, chains and TLS settings apply on the next handshake; a restart serves exactly
+the last committed state. The openssl CLI is the client."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.support.openssl import OPENSSL
+from tests.support.pki import TestChain, make_chain
+from tests.support.server import RunningAppliance, run_cli, running_appliance
+
+
+@pytest.fixture
+def appliance(tmp_path: Path) -> Iterator[RunningAppliance]:
+    with running_appliance(tmp_path / "data", address="127.0.0.2") as running:
+        yield running
+
+
+def s_client(address: str, port: int, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OPENSSL, "s_client", "-connect", f"{address}:{port}", "-showcerts", *options],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def leaf_subject(address: str, port: int) -> str:
+    output = s_client(address, port).stdout
+    for line in output.splitlines():
+        if line.strip().startswith("0 s:"):
+            return line.strip()[4:]
+    return ""
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """A change is applied within a fraction of a second; allow slack for a busy machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def refused(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain) -> int:
+    bundle = tmp_path / "site.pem"
+    key = chain.leaf_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    bundle.write_bytes(chain.leaf.public_bytes(serialization.Encoding.PEM) + key)
+    entries = json.loads(run_cli(running.data_dir, "cert", "import", str(bundle), "--json").stdout)
+    [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
+    return int(certificate["id"])
+
+
+def test_addresses_added_and_removed_by_the_cli_open_and_close(
+    appliance: RunningAppliance,
+) -> None:
+    port = appliance.port
+    assert refused("127.0.0.3", port)
+    run_cli(appliance.data_dir, "ip", "add", "127.0.0.3")
+    assert eventually(lambda: "certgate Appliance" in leaf_subject("127.0.0.3", port))
+    run_cli(appliance.data_dir, "ip", "remove", "127.0.0.3")
+    assert eventually(lambda: refused("127.0.0.3", port))
+    assert "certgate Appliance" in leaf_subject("127.0.0.2", port)  # the other one still runs
+
+
+def test_an_assignment_serves_the_leaf_and_full_chain(
+    appliance: RunningAppliance, tmp_path: Path
+) -> None:
+    chain = make_chain("shop.example.test")
+    site = import_with_key(appliance, tmp_path, chain)
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(
+        b"".join(
+            c.public_bytes(serialization.Encoding.PEM) for c in (chain.intermediate, chain.root)
+        )
+    )
+    run_cli(appliance.data_dir, "cert", "import", str(ca))
+    run_cli(appliance.data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site))
+    assert eventually(lambda: "shop.example.test" in leaf_subject("127.0.0.2", appliance.port))
+    root = tmp_path / "root.pem"
+    root.write_bytes(chain.root.public_bytes(serialization.Encoding.PEM))
+    verified = s_client("127.0.0.2", appliance.port, "-verify_return_error", "-CAfile", str(root))
+    assert verified.returncode == 0, verified.stderr
+    assert "Verify return code: 0 (ok)" in verified.stdout
+    assert "1 s:CN = Test Intermediate" in verified.stdout  # the chain is sent, not just the leaf
+    status = json.loads(run_cli(appliance.data_dir, "status", "--json").stdout)
+    [listener] = status["listeners"]
+    assert listener["state"] == "listening"
+    assert (
+        listener["fingerprint"]
+        == json.loads(run_cli(appliance.data_dir, "cert", "show", str(site), "--json").stdout)[
+            "fingerprint_sha256"
+        ]
+    )
+
+
+def test_tls_versions_follow_the_setting(appliance: RunningAppliance) -> None:
+    port = appliance.port
+    assert s_client("127.0.0.2", port, "-tls1_1").returncode != 0  # refused by default
+    assert s_client("127.0.0.2", port, "-tls1_2").returncode == 0
+    run_cli(appliance.data_dir, "tls", "set", "--min-version", "1.3")
+    assert eventually(lambda: s_client("127.0.0.2", port, "-tls1_2").returncode != 0)
+    assert s_client("127.0.0.2", port, "-tls1_3").returncode == 0
+
+
+def test_a_restart_serves_the_last_committed_state(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    chain = make_chain("restart.example.test")
+    with running_appliance(data_dir, address="127.0.0.2") as first:
+        site = import_with_key(first, tmp_path, chain)
+        run_cli(data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site))
+        assert eventually(lambda: "restart.example.test" in leaf_subject("127.0.0.2", first.port))
+        first.process.send_signal(signal.SIGTERM)
+        assert first.process.wait(timeout=10) == 0  # a clean shutdown
+    with running_appliance(data_dir, address="127.0.0.2") as second:
+        assert "restart.example.test" in leaf_subject("127.0.0.2", second.port)
