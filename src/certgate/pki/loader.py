@@ -18,6 +18,7 @@ from certgate.pki.keys import PrivateKey
 from certgate.pki.readers import (
     KEY_SHAPES,
     Found,
+    add_certificate_if_readable,
     add_object,
     add_private_key_pem,
     recorded_warnings,
@@ -148,6 +149,8 @@ def _load_pem_block(found: Found, block: pem.PemBlock, password: bytes | None) -
     blob = block.der()
     if block.label == "TRUSTED CERTIFICATE":
         blob = _without_trust_settings(found, blob)
+    if expected is Shape.CERTIFICATE and add_certificate_if_readable(found, blob):
+        return expected
     shape = der.sniff(blob)
     if shape in (Shape.UNKNOWN, Shape.INTEGERS):  # the label knows better than an ambiguous shape
         shape = expected
