@@ -121,12 +121,13 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def running_nginx(
-    material: Material, address: str, port: int, ciphers: str, workers: int = 1
+    material: Material, address: str, port: int, ciphers: str, workers: int = 1, pin: bool = True
 ) -> Iterator[list[int]]:
     """Debian's nginx on ``address:port`` with its own prefix under /tmp; yields worker pids.
 
     Configured for the same TLS work as certgate: TLS 1.2-1.3, the same TLS 1.2 ciphers and
     no session tickets (nginx's default sends them, which costs it CPU per handshake).
+    ``pin`` runs it on the server core only; otherwise its workers may use every core.
     """
     prefix = Path(
         subprocess.run(
@@ -164,8 +165,9 @@ http {{
 }}
 """
     )
+    pinning = ["taskset", "-c", str(SERVER_CPU)] if pin else []
     master = subprocess.Popen(
-        ["taskset", "-c", str(SERVER_CPU), NGINX, "-c", str(conf), "-p", str(prefix)],
+        [*pinning, NGINX, "-c", str(conf), "-p", str(prefix)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -188,15 +190,15 @@ http {{
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-def s_time(address: str, port: int, seconds: float, clients: int) -> int:
+def s_time(address: str, port: int, seconds: float, clients: int, pin: bool = True) -> int:
     """Full TLS 1.3 handshakes (``-new``: never resumed) from ``clients`` openssl s_time
-    processes on the client core for ``seconds``; returns how many completed."""
+    processes for ``seconds``, on the client core (``pin``) or on any; returns how many
+    completed."""
+    pinning = ["taskset", "-c", str(CLIENT_CPU)] if pin else []
     processes = [
         subprocess.Popen(
             [
-                "taskset",
-                "-c",
-                str(CLIENT_CPU),
+                *pinning,
                 OPENSSL,
                 "s_time",
                 "-connect",

@@ -8,16 +8,21 @@ import json
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.support.openssl import OPENSSL
-from tests.support.pki import TestChain, make_chain
-from tests.support.server import RunningAppliance, run_cli, running_appliance
+from tests.support.pki import make_chain
+from tests.support.server import (
+    RunningAppliance,
+    eventually,
+    import_with_key,
+    run_cli,
+    running_appliance,
+)
 
 
 @pytest.fixture
@@ -45,35 +50,12 @@ def leaf_subject(address: str, port: int) -> str:
     return ""
 
 
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """A change is applied within a fraction of a second; allow slack for a busy machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def refused(address: str, port: int) -> bool:
     try:
         socket.create_connection((address, port), timeout=1).close()
     except ConnectionRefusedError:
         return True
     return False
-
-
-def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain) -> int:
-    bundle = tmp_path / "site.pem"
-    key = chain.leaf_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    bundle.write_bytes(chain.leaf.public_bytes(serialization.Encoding.PEM) + key)
-    entries = json.loads(run_cli(running.data_dir, "cert", "import", str(bundle), "--json").stdout)
-    [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
-    return int(certificate["id"])
 
 
 def test_addresses_added_and_removed_by_the_cli_open_and_close(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from tests.support.pki import TestChain
 
 CERTGATE = str(Path(sys.executable).with_name("certgate"))
 
@@ -58,6 +63,30 @@ class RunningAppliance:
         return f"https://{host}:{self.port}"
 
 
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """A change is applied within a fraction of a second; allow slack for a busy machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain) -> int:
+    """Import ``chain``'s leaf with its private key through the CLI; returns its id."""
+    bundle = tmp_path / "site.pem"
+    key = chain.leaf_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    bundle.write_bytes(chain.leaf.public_bytes(serialization.Encoding.PEM) + key)
+    entries = json.loads(run_cli(running.data_dir, "cert", "import", str(bundle), "--json").stdout)
+    [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
+    return int(certificate["id"])
+
+
 def wait_for_tls(address: str, port: int, timeout: float = 20.0) -> None:
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -77,7 +106,10 @@ def wait_for_tls(address: str, port: int, timeout: float = 20.0) -> None:
 
 @contextmanager
 def running_appliance(
-    data_dir: Path, address: str = "127.0.0.2", admin_password: str = "correct horse battery"
+    data_dir: Path,
+    address: str = "127.0.0.2",
+    admin_password: str = "correct horse battery",
+    serve_options: tuple[str, ...] = (),
 ) -> Iterator[RunningAppliance]:
     """``certgate init`` + ``ip add ADDRESS`` + ``serve`` on a free port; stopped with SIGTERM."""
     run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password)
@@ -86,7 +118,7 @@ def running_appliance(
     # The server's log goes to a file: a pipe nobody reads would stall a chatty server.
     log = (data_dir / "serve.log").open("w")
     process = subprocess.Popen(
-        [CERTGATE, "serve", "--https-port", str(port)],
+        [CERTGATE, "serve", "--https-port", str(port), *serve_options],
         env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
         stdout=log,
         stderr=subprocess.STDOUT,

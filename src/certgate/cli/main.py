@@ -11,10 +11,11 @@ from certgate import __version__
 from certgate.cli.accounts import token, user
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
-from certgate.cli.network import ip, serve, status_command, tls
+from certgate.cli.network import ip, status_command, tls
 from certgate.cli.output import emit_json
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
+from certgate.cli.serve import serve
 from certgate.errors import CertgateError
 from certgate.service.setup import initialise
 

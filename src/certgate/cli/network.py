@@ -1,20 +1,12 @@
-"""``certgate ip``, ``certgate tls``, ``certgate status`` and ``certgate serve``."""
+"""``certgate ip``, ``certgate tls`` and ``certgate status``."""
 
 from __future__ import annotations
-
-import asyncio
-import logging
-import signal
-from typing import TYPE_CHECKING
 
 import click
 
 from certgate.cli.context import Options
 from certgate.cli.output import emit_json, fields, table
 from certgate.service import networking, status, tls_settings
-
-if TYPE_CHECKING:
-    from certgate.service.serving import ApplianceServer
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
@@ -180,34 +172,3 @@ def status_command(options: Options, as_json: bool) -> None:
             for s in report.listeners
         ],
     )
-
-
-@click.command()
-@click.option(
-    "--https-port",
-    type=int,
-    default=None,
-    help="Port of the TLS listeners (default: the setting, 8443).",
-)
-@click.pass_obj
-def serve(options: Options, https_port: int | None) -> None:
-    """Run the appliance: a TLS listener on every configured address."""
-    # Imported here: the web stack costs every other command ~0.3 s of start-up.
-    import uvloop
-
-    from certgate.service.serving import ApplianceServer
-    from certgate.web.server import asgi_protocol_factory
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    with options.appliance() as app:
-        server = ApplianceServer(app, asgi_protocol_factory(app), https_port)
-        uvloop.run(_serve(server))  # the event loop the handshake benchmark measures
-
-
-async def _serve(server: ApplianceServer) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, stop.set)
-    await server.run(stop)

@@ -4,17 +4,19 @@ listeners on it, noticing commits from any process by watching the one-row revis
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certgate.errors import CertgateError
+from certgate.errors import CertgateError, ConflictError
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.tls_settings import read_settings
@@ -25,6 +27,7 @@ from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPol
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between revision reads (one primary-key lookup, ~0.1 ms)
 STATUS_FILE = "listeners.json"
+LOCK_FILE = "serve.lock"
 
 
 def build_plan(app: Appliance, port_override: int | None = None) -> ListenerPlan:
@@ -62,6 +65,47 @@ def _served(app: Appliance, repository: Repository, certificate_id: int) -> Serv
     return ServedCertificate(fingerprint=row.fingerprint, chain_pem=pem, key_pem=key_pem)
 
 
+@dataclass(frozen=True)
+class Worker:
+    """Which of the ``count`` processes of one ``certgate serve`` this one is.
+
+    Every worker applies the same committed plan on its own listeners (bound with
+    ``SO_REUSEPORT`` when there are several); the first one publishes the status file.
+    """
+
+    index: int
+    count: int
+
+    @property
+    def publishes_status(self) -> bool:
+        return self.index == 0
+
+
+class AlreadyServingError(ConflictError):
+    code = "already-serving"
+
+
+@contextmanager
+def serving_lock(app: Appliance) -> Iterator[None]:
+    """Held while ``certgate serve`` runs: a second one on the same data directory would
+    bind the same addresses beside the first (with ``SO_REUSEPORT``) or fail half-way."""
+    path = app.data_dir / LOCK_FILE
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
+            raise AlreadyServingError(
+                f"certgate serve is already running on {app.data_dir} (process {holder})"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 class ApplianceServer:
     """``certgate serve``: apply the plan, then follow every committed change."""
 
@@ -70,10 +114,12 @@ class ApplianceServer:
         app: Appliance,
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         port_override: int | None = None,
+        worker: Worker | None = None,
     ) -> None:
         self.app = app
         self.port_override = port_override
-        self.server = TlsServer(protocol_factory)
+        self.worker = worker or Worker(0, 1)
+        self.server = TlsServer(protocol_factory, reuse_port=self.worker.count > 1)
         self.revision = -1
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -86,7 +132,8 @@ class ApplianceServer:
                     await self._apply_if_changed()
         finally:
             await self.server.close()
-            _status_path(self.app).unlink(missing_ok=True)
+            if self.worker.publishes_status:
+                _status_path(self.app).unlink(missing_ok=True)
 
     async def _apply_if_changed(self) -> None:
         revision = await asyncio.to_thread(self.app.store.revision)
@@ -100,7 +147,8 @@ class ApplianceServer:
         statuses = await self.server.apply(plan)
         self.revision = revision
         _report(statuses)
-        _write_status(self.app, statuses)
+        if self.worker.publishes_status:
+            _write_status(self.app, statuses)
 
 
 def _report(statuses: list[ListenerStatus]) -> None:

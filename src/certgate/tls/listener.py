@@ -45,8 +45,12 @@ class Listener:
         self._server: asyncio.AbstractServer | None = None
 
     @classmethod
-    def bind(cls, address: str, port: int, backlog: int) -> Listener:
-        """Bind and listen (accepting starts with :meth:`serve`), or raise :class:`BindError`."""
+    def bind(cls, address: str, port: int, backlog: int, reuse_port: bool = False) -> Listener:
+        """Bind and listen (accepting starts with :meth:`serve`), or raise :class:`BindError`.
+
+        ``reuse_port`` lets the worker processes of one ``certgate serve`` each bind the
+        address; the kernel then spreads new connections over them.
+        """
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -57,6 +61,8 @@ class Listener:
         try:
             # Rebinding right after a restart must not wait for TIME_WAIT connections.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind((address, port))

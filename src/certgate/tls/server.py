@@ -21,7 +21,9 @@ class TlsServer:
     """TLS listeners presenting, on each address, the certificate the plan assigns to it.
 
     ``protocol_factory`` makes the plaintext application protocol run over each connection;
-    it is called once per completed handshake. Every method runs on the event loop thread.
+    it is called once per completed handshake. ``reuse_port`` binds with ``SO_REUSEPORT``, so
+    that several worker processes serve the same addresses. Every method runs on the event
+    loop thread.
     """
 
     def __init__(
@@ -30,10 +32,12 @@ class TlsServer:
         *,
         handshake_timeout: float = 10.0,
         backlog: int = 1024,
+        reuse_port: bool = False,
     ) -> None:
         self._tracker = HandshakeTracker(protocol_factory)
         self._handshake_timeout = handshake_timeout
         self._backlog = backlog
+        self._reuse_port = reuse_port
         self._contexts = ContextCache()
         self._listeners: dict[str, Listener] = {}
         self._statuses: dict[str, ListenerStatus] = {}
@@ -88,7 +92,7 @@ class TlsServer:
                     statuses[address] = _failed(address, plan.port, str(built))
                     continue
                 try:
-                    listener = Listener.bind(address, plan.port, self._backlog)
+                    listener = Listener.bind(address, plan.port, self._backlog, self._reuse_port)
                 except BindError as error:
                     statuses[address] = _failed(address, plan.port, str(error))
                     continue

@@ -1,0 +1,117 @@
+"""``certgate serve``: the appliance's TLS listeners, in one process or several workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.supervisor import Supervisor
+
+if TYPE_CHECKING:  # imported when serving: the web stack costs other commands ~0.3 s
+    from certgate.service.appliance import Appliance
+    from certgate.service.serving import ApplianceServer, Worker
+
+#: How often a worker checks that its supervisor still runs (it stops when orphaned).
+ORPHAN_CHECK_INTERVAL = 0.5
+
+
+def _worker_count(context: click.Context, parameter: click.Parameter, value: str) -> int:
+    """A number of worker processes, or ``auto``: one per CPU this process may run on."""
+    text = value.strip().lower()
+    if text == "auto":
+        return len(os.sched_getaffinity(0))
+    if text.isdigit() and 1 <= int(text) <= 256:
+        return int(text)
+    raise click.BadParameter(f"{value!r} is not a number of workers from 1 to 256, nor 'auto'")
+
+
+@click.command()
+@click.option(
+    "--https-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the TLS listeners (default: the setting, 8443).",
+)
+@click.option(
+    "--workers",
+    metavar="N|auto",
+    default="1",
+    callback=_worker_count,
+    show_default=True,
+    help="Serving processes sharing every address (SO_REUSEPORT), to use more cores; "
+    "'auto' starts one per CPU.",
+)
+@click.option("--worker-index", type=int, default=None, hidden=True)
+@click.pass_obj
+def serve(options: Options, https_port: int | None, workers: int, worker_index: int | None) -> None:
+    """Run the appliance: a TLS listener on every configured address."""
+    from certgate.service.serving import serving_lock
+
+    prefix = "" if worker_index is None or workers == 1 else f"[worker {worker_index}] "
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {prefix}%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if worker_index is not None:  # started by a supervisor, which holds the lock
+        _run_worker(options, https_port, worker_index, workers)
+        return
+    with options.appliance() as app, serving_lock(app):
+        if workers == 1:
+            _serve_in_this_process(app, https_port)
+            return
+        command = [sys.executable, "-m", "certgate", "serve", "--workers", str(workers)]
+        if https_port is not None:
+            command += ["--https-port", str(https_port)]
+        environment = {**os.environ, "CERTGATE_DATA_DIR": str(options.data_dir)}
+        if options.database_url:  # by environment: a command line is visible to every user
+            environment["CERTGATE_DATABASE_URL"] = options.database_url
+        code = Supervisor(command, workers, environment).run()
+    if code:
+        sys.exit(code)
+
+
+def _run_worker(options: Options, https_port: int | None, index: int, count: int) -> None:
+    from certgate.service.serving import Worker
+
+    with options.appliance() as app:
+        _serve_in_this_process(app, https_port, Worker(index, count))
+
+
+def _serve_in_this_process(
+    app: Appliance, https_port: int | None, worker: Worker | None = None
+) -> None:
+    import uvloop
+
+    from certgate.service.serving import ApplianceServer
+    from certgate.web.server import asgi_protocol_factory
+
+    server = ApplianceServer(app, asgi_protocol_factory(app), https_port, worker)
+    uvloop.run(_serve(server, orphan_check=worker is not None))  # as the benchmark measures
+
+
+async def _serve(server: ApplianceServer, orphan_check: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    watch = asyncio.create_task(_stop_when_orphaned(stop)) if orphan_check else None
+    try:
+        await server.run(stop)
+    finally:
+        if watch is not None:
+            watch.cancel()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A worker whose supervisor was killed must not serve on unsupervised."""
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(ORPHAN_CHECK_INTERVAL)
+        if os.getppid() != parent:
+            logging.getLogger("certgate.serve").warning("supervisor gone; stopping")
+            stop.set()

@@ -1,0 +1,173 @@
+"""`certgate serve --workers N`: several processes serve every address (SO_REUSEPORT), all
+follow each commit, a dead worker is replaced, and one data directory has one `serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tests.support.pki import make_chain
+from tests.support.server import (
+    CERTGATE,
+    RunningAppliance,
+    eventually,
+    free_port,
+    import_with_key,
+    run_cli,
+    running_appliance,
+)
+
+ADDRESS = "127.0.0.2"
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[RunningAppliance]:
+    with running_appliance(tmp_path / "data", ADDRESS, serve_options=("--workers", "2")) as app:
+        assert eventually(lambda: len(worker_pids(app)) == 2, timeout=20)
+        assert eventually(lambda: listening_sockets(ADDRESS, app.port) == 2, timeout=20)
+        yield app
+
+
+def presented_name(address: str, port: int) -> str:
+    """The common name of the leaf presented by one fresh handshake."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, port), timeout=5) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    name = x509.load_der_x509_certificate(der).subject
+    return str(name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def worker_pids(app: RunningAppliance) -> list[int]:
+    """The worker processes of the supervisor ``app.process``."""
+    children = Path(f"/proc/{app.process.pid}/task/{app.process.pid}/children")
+    try:
+        return [int(pid) for pid in children.read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def listening_sockets(address: str, port: int) -> int:
+    """How many sockets listen on ``address:port`` (one per worker with SO_REUSEPORT)."""
+    packed = socket.inet_aton(address)[::-1].hex().upper()
+    wanted = f"{packed}:{port:04X}"
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
+            count += 1
+    return count
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) is not serving either.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_every_worker_serves_each_committed_assignment(
+    two_workers: RunningAppliance, tmp_path: Path
+) -> None:
+    assert presented_name(ADDRESS, two_workers.port) == "certgate Appliance"
+    site = import_with_key(two_workers, tmp_path, make_chain("workers.example.test"))
+    run_cli(two_workers.data_dir, "ip", "assign", ADDRESS, "--cert", str(site))
+    # Connections are spread over the workers by the kernel: 40 in a row reach both of
+    # them (all on one would happen with probability 2**-39), and every one has the new leaf.
+    assert eventually(lambda: presented_name(ADDRESS, two_workers.port) == "workers.example.test")
+    time.sleep(0.2)  # the other worker's 10 ms watch
+    names = {presented_name(ADDRESS, two_workers.port) for _ in range(40)}
+    assert names == {"workers.example.test"}
+
+
+def test_a_killed_worker_is_replaced_and_the_address_keeps_answering(
+    two_workers: RunningAppliance,
+) -> None:
+    victim = worker_pids(two_workers)[1]
+    os.kill(victim, signal.SIGKILL)
+    assert eventually(
+        lambda: len(worker_pids(two_workers)) == 2 and victim not in worker_pids(two_workers),
+        timeout=20,
+    )
+    assert eventually(lambda: listening_sockets(ADDRESS, two_workers.port) == 2, timeout=20)
+    assert all(presented_name(ADDRESS, two_workers.port) == "certgate Appliance" for _ in range(20))
+    assert f"worker 1 (process {victim}) was killed by signal 9; restarting" in (
+        two_workers.log_text()
+    )
+
+
+def test_sigterm_stops_every_worker_and_frees_the_data_directory(
+    two_workers: RunningAppliance,
+) -> None:
+    workers = worker_pids(two_workers)
+    two_workers.process.send_signal(signal.SIGTERM)
+    assert two_workers.process.wait(timeout=20) == 0
+    assert not any(alive(pid) for pid in workers)
+    assert listening_sockets(ADDRESS, two_workers.port) == 0
+    assert not (two_workers.data_dir / "listeners.json").exists()
+    status = run_cli(two_workers.data_dir, "status")
+    assert "No 'certgate serve' is running" in status.stdout
+
+
+def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
+    two_workers: RunningAppliance,
+) -> None:
+    workers = worker_pids(two_workers)
+    two_workers.process.kill()
+    two_workers.process.wait()
+    assert eventually(lambda: not any(alive(pid) for pid in workers), timeout=10)
+    assert eventually(lambda: listening_sockets(ADDRESS, two_workers.port) == 0)
+
+
+def test_a_second_serve_on_the_same_data_directory_is_refused(
+    two_workers: RunningAppliance,
+) -> None:
+    second = run_cli(
+        two_workers.data_dir,
+        "serve",
+        "--https-port",
+        str(free_port()),
+        "--workers",
+        "2",
+        check=False,
+    )
+    assert second.returncode == 1
+    assert (
+        f"certgate serve is already running on {two_workers.data_dir} "
+        f"(process {two_workers.process.pid})" in second.stderr
+    )
+    assert "Traceback" not in second.stderr
+    assert presented_name(ADDRESS, two_workers.port) == "certgate Appliance"  # untouched
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "257"])
+def test_a_bad_worker_count_is_refused(tmp_path: Path, value: str) -> None:
+    run_cli(tmp_path, "init")
+    result = subprocess.run(
+        [CERTGATE, "serve", "--workers", value],
+        env={**os.environ, "CERTGATE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "is not a number of workers from 1 to 256, nor 'auto'" in result.stderr
+    assert "Traceback" not in result.stderr
