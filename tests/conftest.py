@@ -24,11 +24,17 @@ POSTGRES_URL = os.environ.get(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None means the embedded default (SQLite in the data directory)."""
     if request.param == "sqlite":
         yield None
         return
+    yield request.getfixturevalue("postgresql_url")
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A PostgreSQL URL whose objects live in a schema of their own, dropped afterwards."""
     schema = "t_" + uuid.uuid4().hex[:12]
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -171,3 +171,17 @@ def test_a_bad_worker_count_is_refused(tmp_path: Path, value: str) -> None:
     assert result.returncode == 2
     assert "is not a number of workers from 1 to 256, nor 'auto'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_workers_on_postgresql_follow_commits_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgresql_url: str
+) -> None:
+    monkeypatch.setenv("CERTGATE_DATABASE_URL", postgresql_url)
+    with running_appliance(tmp_path / "data", ADDRESS, serve_options=("--workers", "2")) as app:
+        assert eventually(lambda: listening_sockets(ADDRESS, app.port) == 2, timeout=20)
+        site = import_with_key(app, tmp_path, make_chain("postgres.example.test"))
+        run_cli(app.data_dir, "ip", "assign", ADDRESS, "--cert", str(site))
+        assert eventually(lambda: presented_name(ADDRESS, app.port) == "postgres.example.test")
+        time.sleep(0.2)
+        assert {presented_name(ADDRESS, app.port) for _ in range(40)} == {"postgres.example.test"}
+        assert "cannot read the store's revision" not in app.log_text()

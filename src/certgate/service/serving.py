@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy.exc import SQLAlchemyError
 
 from certgate.errors import CertgateError, ConflictError
 from certgate.service.appliance import Appliance
@@ -22,10 +23,12 @@ from certgate.service.keystore import get_private_key
 from certgate.service.tls_settings import read_settings
 from certgate.service.views import chain_rows
 from certgate.store.repository import Repository
+from certgate.store.watch import RevisionWatch
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPolicy, TlsServer
 
 log = logging.getLogger("certgate.serve")
-WATCH_INTERVAL = 0.01  # seconds between revision reads (one primary-key lookup, ~0.1 ms)
+WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
+RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
 STATUS_FILE = "listeners.json"
 LOCK_FILE = "serve.lock"
 
@@ -123,32 +126,51 @@ class ApplianceServer:
         self.revision = -1
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Serve the committed state until ``stop`` is set, applying every new commit."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        watch = RevisionWatch(
+            self.app.store.engine, lambda: loop.call_soon_threadsafe(wake.set), WATCH_INTERVAL
+        )
+        stopping = asyncio.create_task(_set_when(stop, wake))
         try:
             await self._apply_if_changed()
-            while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), WATCH_INTERVAL)
-                except TimeoutError:
-                    await self._apply_if_changed()
+            watch.start()
+            while True:
+                await wake.wait()
+                wake.clear()
+                if stop.is_set():
+                    break
+                if not await self._apply_if_changed():
+                    loop.call_later(RETRY_INTERVAL, wake.set)
         finally:
+            stopping.cancel()
+            await asyncio.to_thread(watch.stop)
             await self.server.close()
             if self.worker.publishes_status:
                 _status_path(self.app).unlink(missing_ok=True)
 
-    async def _apply_if_changed(self) -> None:
-        revision = await asyncio.to_thread(self.app.store.revision)
-        if revision == self.revision:
-            return
+    async def _apply_if_changed(self) -> bool:
+        """Apply the committed state if it changed; False when it could not be read."""
         try:
+            revision = await asyncio.to_thread(self.app.store.revision)
+            if revision == self.revision:
+                return True
             plan = await asyncio.to_thread(build_plan, self.app, self.port_override)
-        except CertgateError as error:
+        except (CertgateError, SQLAlchemyError) as error:
             log.error("keeping the current listeners: %s", error)
-            return
+            return isinstance(error, CertgateError)  # a store error is retried
         statuses = await self.server.apply(plan)
         self.revision = revision
         _report(statuses)
         if self.worker.publishes_status:
             _write_status(self.app, statuses)
+        return True
+
+
+async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 def _report(statuses: list[ListenerStatus]) -> None:
