@@ -48,6 +48,16 @@ class Server:
             base_url=self.base_url + "/api/v1", verify=False, headers=headers, timeout=60
         )
 
+    def login(self) -> auth.NewSession:
+        """A browser session of the administrator, as the login page opens it."""
+        app = self.service()
+        try:
+            return auth.login(
+                app, "admin", self.running.admin_password, "tests", auth.LoginThrottle()
+            )
+        finally:
+            app.close()
+
     def service(self) -> Appliance:
         """The same data directory, opened in this process (to mint tokens and sessions the
         way the CLI and the login page do)."""

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certgate.service import auth
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed, upload
 from tests.support.pki import make_chain
@@ -126,13 +125,7 @@ def test_an_auditor_changes_nothing_and_exports_no_private_key(
 
 
 def test_the_browser_session_needs_its_csrf_token(primary: Server) -> None:
-    app = primary.service()
-    try:
-        session = auth.login(
-            app, "admin", primary.running.admin_password, "tests", auth.LoginThrottle()
-        )
-    finally:
-        app.close()
+    session = primary.login()
     cookies = {"certgate_session": session.cookie_value}
     with httpx.Client(
         base_url=primary.base_url + "/api/v1", verify=False, cookies=cookies, timeout=30

@@ -23,9 +23,11 @@ from certgate.service.appliance import Appliance
 from certgate.service.auth import LoginThrottle
 from certgate.web.api import router as api_router
 from certgate.web.api.errors import register_api_error_handlers
+from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
 from certgate.web.pages import router as pages_router
 from certgate.web.pages.common import STATIC
 from certgate.web.pages.errors import error_page, is_page, page_error
+from certgate.web.pages.import_ import PAGE as IMPORT_PAGE
 from certgate.web.problems import problem, status_for
 
 
@@ -69,4 +71,13 @@ def create_app(appliance: Appliance) -> FastAPI:
     app.mount(STATIC, StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(pages_router)
     app.include_router(api_router)
+    app.add_middleware(BodyLimit, limit_for=_body_limit)
     return app
+
+
+#: The two views that take files; every other body is a form or a JSON document.
+_UPLOADS = frozenset({"/api/v1/imports", IMPORT_PAGE})
+
+
+def _body_limit(path: str) -> int:
+    return MAX_IMPORT_BODY if path.rstrip("/") in _UPLOADS else MAX_FORM_BODY

@@ -15,9 +15,6 @@ from certgate.web.api import (
     users,
 )
 
-#: JSON bodies are small (a manual PEM chain is the largest); imports set their own limit.
-MAX_JSON_BODY = 4 * 1024 * 1024
-
-router = APIRouter(prefix="/api/v1", max_body_size=MAX_JSON_BODY)
+router = APIRouter(prefix="/api/v1")
 for module in (certificates, exports, requests, imports, addresses, tls, status, users, tokens):
     router.include_router(module.router)

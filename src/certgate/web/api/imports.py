@@ -15,11 +15,11 @@ from certgate.web.api.deps import Admin, App
 from certgate.web.api.errors import problem_response
 from certgate.web.api.openapi import problem_responses
 from certgate.web.api.schemas import ImportEntry, ImportResult
+from certgate.web.limits import MAX_IMPORT_BODY, MAX_IMPORT_FILES, mebibytes
 from certgate.web.problems import PROBLEM_BASE
 
 router = APIRouter(tags=["import"])
 
-MAX_FILES = 64
 _FORMATS = (
     "Accepted, as in the guide: DER or PEM X.509 certificates (.cer, .der, .crt, .pem, .b64), "
     "PKCS#7 certificates (.p7, .p7b, .p7c), PKCS#8 private keys (.p8), PKCS#12 certificates "
@@ -39,15 +39,17 @@ _FORMATS = (
     "anything could be read; when no file could be read, a 422 problem whose `type` is the "
     "files' common failure (e.g. `wrong-password`, `not-a-certificate`) and whose `entries` "
     "say what happened to each file.",
-    max_body_size=MAX_FILES * (MAX_FILE_SIZE + 64 * 1024),
-    form_limits={"max_files": MAX_FILES, "max_fields": 16},
+    form_limits={"max_files": MAX_IMPORT_FILES, "max_fields": 16},
 )
 async def import_files(
     app: App,
     principal: Admin,
     files: Annotated[
         list[UploadFile],
-        File(description=f"One or more files, each at most {MAX_FILE_SIZE // 2**20} MiB."),
+        File(
+            description=f"Up to {MAX_IMPORT_FILES} files, each at most "
+            f"{mebibytes(MAX_FILE_SIZE)}, {mebibytes(MAX_IMPORT_BODY)} in all."
+        ),
     ],
     password: Annotated[
         str | None,

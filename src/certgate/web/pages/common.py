@@ -20,14 +20,15 @@ from starlette.datastructures import FormData, UploadFile
 from certgate import __version__
 from certgate.errors import ValidationError
 from certgate.pki.diagnostics import format_time
+from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.service.appliance import Appliance
 from certgate.service.auth import AuthenticationError, Principal
+from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_FILES
 from certgate.web.security import CSRF_FIELD, appliance_of, check_csrf, principal_of
 
 PREFIX = "/appliance"
 STATIC = PREFIX + "/static"
 FLASH_COOKIE = "certgate_flash"
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # per file; the loader refuses larger files anyway
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 TEMPLATES.env.trim_blocks = True
@@ -153,7 +154,7 @@ def download(data: bytes, filename: str, media_type: str) -> Response:
 
 async def read_form(request: Request) -> FormData:
     """The posted form (already parsed by the CSRF check, so read once)."""
-    return await request.form(max_part_size=MAX_UPLOAD_BYTES)
+    return await request.form(max_files=MAX_IMPORT_FILES, max_part_size=MAX_FORM_BODY)
 
 
 def text(form: FormData, name: str, default: str = "") -> str:
@@ -174,7 +175,8 @@ async def uploads(form: FormData, name: str) -> list[tuple[str, bytes]]:
     files: list[tuple[str, bytes]] = []
     for value in form.getlist(name):
         if isinstance(value, UploadFile) and (value.filename or value.size):
-            files.append((value.filename or "upload", await value.read()))
+            # One byte over the loader's limit is enough for it to say "file too large".
+            files.append((value.filename or "upload", await value.read(MAX_FILE_SIZE + 1)))
     return files
 
 
