@@ -48,15 +48,30 @@ class Server:
             base_url=self.base_url + "/api/v1", verify=False, headers=headers, timeout=60
         )
 
-    def login(self) -> auth.NewSession:
-        """A browser session of the administrator, as the login page opens it."""
+    def login(self, username: str = "admin", password: str | None = None) -> auth.NewSession:
+        """A browser session (the administrator's by default), as the login page opens it."""
         app = self.service()
         try:
             return auth.login(
-                app, "admin", self.running.admin_password, "tests", auth.LoginThrottle()
+                app,
+                username,
+                self.running.admin_password if password is None else password,
+                "tests",
+                auth.LoginThrottle(),
             )
         finally:
             app.close()
+
+    def browser(self, session: auth.NewSession) -> httpx.Client:
+        """An API client authenticated by ``session``'s cookie and CSRF token, as the
+        pages' scripts call the API."""
+        return httpx.Client(
+            base_url=self.base_url + "/api/v1",
+            verify=False,
+            cookies={"certgate_session": session.cookie_value},
+            headers={"X-CSRF-Token": str(session.principal.csrf_token)},
+            timeout=60,
+        )
 
     def service(self) -> Appliance:
         """The same data directory, opened in this process (to mint tokens and sessions the

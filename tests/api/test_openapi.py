@@ -32,6 +32,7 @@ EXPECTED = {
     ("PUT", "/tls"),
     ("GET", "/status"),
     ("GET", "/me"),
+    ("PUT", "/me/password"),
     ("GET", "/users"),
     ("POST", "/users"),
     ("DELETE", "/users/{username}"),

@@ -89,6 +89,40 @@ def test_users(primary: Server) -> None:
         problem(api.delete("/users/carol"), 404, "not-found")
 
 
+def test_every_user_changes_their_own_password_with_the_current_one(primary: Server) -> None:
+    first, second = "first password 1", "second password 2"
+    with primary.client() as api:
+        ok(api.post("/users", json={"username": "dora", "password": first, "role": "auditor"}), 201)
+        wrong = problem(
+            api.put("/me/password", json={"current_password": first, "password": second}),
+            403,
+            "forbidden",
+        )
+        assert "an API token has no password" in wrong["detail"]
+    session = primary.login("dora", first)
+    with primary.browser(session) as dora:
+        refused = problem(
+            dora.put("/me/password", json={"current_password": "guess 123456", "password": second}),
+            422,
+            "validation",
+        )
+        assert refused["field"] == "current_password"
+        assert refused["detail"] == "current password: is not your current password"
+        short = problem(
+            dora.put("/me/password", json={"current_password": first, "password": "short"}),
+            422,
+            "validation",
+        )
+        assert short["field"] == "password"
+        ok(dora.put("/me/password", json={"current_password": first, "password": second}), 204)
+        problem(dora.get("/me"), 401, "unauthenticated")  # every session of hers ended
+    assert primary.login("dora", second).principal.username == "dora"
+    with pytest.raises(auth.AuthenticationError):
+        primary.login("dora", first)
+    with primary.client() as api:
+        ok(api.delete("/users/dora"), 204)
+
+
 def test_ip_addresses(primary: Server) -> None:
     with primary.client() as api:
         added = ok(api.post("/addresses", json={"address": "2001:db8::5"}), 201)

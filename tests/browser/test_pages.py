@@ -243,6 +243,34 @@ def test_users_are_added_given_new_passwords_and_removed(
     expect(page.locator(".flash.error")).to_have_text("The last administrator cannot be removed.")
 
 
+def test_an_auditor_changes_their_own_password_with_the_current_one(
+    appliance: RunningAppliance, new_context: Callable[[], BrowserContext]
+) -> None:
+    run_cli(
+        appliance.data_dir,
+        "user",
+        "add",
+        "olga",
+        "--role",
+        "auditor",
+        CERTGATE_USER_PASSWORD="olga's first password",
+    )
+    olga = UI(new_context().new_page(), appliance)
+    olga.login("olga", "olga's first password")
+    page = olga.page
+    olga.goto("/appliance/users")
+    expect(page.get_by_role("button", name="Change", exact=True)).to_have_count(0)
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password").fill("olga's second password")
+    page.get_by_role("button", name="Change Password").click()
+    expect(page.locator("#current-password-error")).to_contain_text("is not your current password")
+    page.get_by_label("Current password").fill("olga's first password")
+    page.get_by_label("New password").fill("olga's second password")
+    page.get_by_role("button", name="Change Password").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Your password was changed: log in again.")
+    olga.login("olga", "olga's second password")
+
+
 def test_api_tokens_are_shown_once_record_their_last_use_and_can_be_revoked(
     ui: UI, appliance: RunningAppliance, screenshot: Shot
 ) -> None:

@@ -110,6 +110,26 @@ def change_password(app: Appliance, username: str, password: str, actor: str = "
         repository.audit("user.password", row.username)
 
 
+def change_own_password(
+    app: Appliance, username: str, current: str, password: str, actor: str = "system"
+) -> None:
+    """Any user, auditors included, changes their own password by giving the current one
+    (so that a session left open cannot be used to lock its owner out); every session of
+    theirs ends."""
+    with app.store.reading() as repository:
+        current_hash = _existing(repository, username).password_hash
+    if not password_matches(current_hash, current):
+        raise ValidationError("current password", "is not your current password")
+    password_hash = hash_password(password)
+    with app.store.transaction(actor) as repository:
+        row = _existing(repository, username)
+        if row.password_hash != current_hash:  # changed meanwhile: the check no longer holds
+            raise ConflictError("the password was changed meanwhile; log in again")
+        row.password_hash = password_hash
+        accounts.delete_sessions_of(repository, row.id)
+        repository.audit("user.password", row.username)
+
+
 def _existing(repository: Repository, username: str) -> UserRow:
     row = accounts.user_by_name(repository, username.strip())
     if row is None:

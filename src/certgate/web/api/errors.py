@@ -45,6 +45,7 @@ API_FIELDS = {
     "Manually Specified": "pem",
     "IP address": "address",
     "IP addresses": "addresses",
+    "current password": "current_password",
     "minimum version": "minimum_version",
     "maximum version": "maximum_version",
     "TLS 1.2 ciphers": "tls12_ciphers",

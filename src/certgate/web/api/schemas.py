@@ -339,6 +339,10 @@ class NewPassword(In):
     password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
 
 
+class OwnPassword(NewPassword):
+    current_password: SecretStr = Field(min_length=1, max_length=1024)
+
+
 class Token(Out):
     id: int
     name: str

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from fastapi import status as http_status
 
-from certgate.service import status
-from certgate.web.api.deps import App, Viewer
+from certgate.service import status, users
+from certgate.service.auth import ForbiddenError
+from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import ApplianceStatus, Me
+from certgate.web.api.schemas import ApplianceStatus, Me, OwnPassword
 
 router = APIRouter(tags=["status"])
 
@@ -31,3 +33,25 @@ def get_status(app: App, _: Viewer) -> ApplianceStatus:
 def who_am_i(principal: Viewer) -> Me:
     """The caller's name (``token:NAME`` for an API token), role and how it authenticated."""
     return Me.model_validate(principal)
+
+
+@router.put(
+    "/me/password",
+    summary="Change your own password",
+    status_code=http_status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def change_own_password(app: App, principal: Caller, body: OwnPassword) -> Response:
+    """Any user, auditors included, with the current password; every session of theirs
+    ends. An API token has no password (403)."""
+    if principal.via == "token":
+        raise ForbiddenError("an API token has no password; revoke it and create another")
+    users.change_own_password(
+        app,
+        principal.username,
+        body.current_password.get_secret_value(),
+        body.password.get_secret_value(),
+        principal.actor,
+    )
+    return Response(status_code=http_status.HTTP_204_NO_CONTENT)

@@ -87,6 +87,27 @@ async def remove_user(request: Request, username: str, principal: Poster) -> Res
     return redirect(PAGE, f"User {username} removed.")
 
 
+OWN_PASSWORD_FIELDS = {"current password": "current-password", "password": "new-password"}
+
+
+@router.post(PAGE + "/password")
+async def change_own_password(request: Request, principal: Poster) -> Response:
+    """Every user, auditors included: the current password, then the new one."""
+    form = await read_form(request)
+    try:
+        await run_in_threadpool(
+            users.change_own_password,
+            appliance(request),
+            principal.username,
+            text(form, "current_password"),
+            text(form, "password"),
+            principal.actor,
+        )
+    except ValidationError as error:
+        return await _page(request, principal, field_errors(error, OWN_PASSWORD_FIELDS), {}, 422)
+    return redirect(PREFIX + "/login", "Your password was changed: log in again.")
+
+
 @router.post(PAGE + "/{username}/password")
 async def change_password(request: Request, username: str, principal: Poster) -> Response:
     principal.require_admin("changing a password")
