@@ -7,9 +7,7 @@ Expiration, Alternative Name(s), Signature Type, Public Key, Authority Info Acce
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 
@@ -18,9 +16,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtensionOID
 
 from certgate.pki import der
+from certgate.pki.der import certificate_parts
+from certgate.pki.dnames import NameFields, read_name
+from certgate.pki.dnames import format_name as format_name  # where service/requests.py looks
 from certgate.pki.keys import describe_public_key, public_key_fingerprint
 from certgate.pki.names import SubjectAltName, describe_san
 
@@ -61,38 +63,17 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def name_hash(name: x509.Name) -> str:
-    """SHA-256 of the name in the form RFC 5280 (7.1) compares names in: string values
-    case-folded, white space trimmed and collapsed, the string type ignored. CAs do issue
-    certificates whose issuer is "GOOD CA" or a UTF8String for their PrintableString
-    "Good CA", and clients (OpenSSL's canonical encoding) accept them; issuers are found
-    by this hash, so an exact DER hash would leave those chains incomplete."""
-    canonical = [
-        sorted(
-            [attribute.oid.dotted_string, *_canonical_value(attribute.value)] for attribute in rdn
-        )
-        for rdn in name.rdns
-    ]
-    return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
-
-
-def _canonical_value(value: str | bytes) -> tuple[str, str]:
-    if isinstance(value, bytes):  # x500UniqueIdentifier and the like: compared as bytes
-        return "bytes", value.hex()
-    return "text", " ".join(value.split()).casefold()
-
-
-def names_match(one: x509.Name, other: x509.Name) -> bool:
-    return name_hash(one) == name_hash(other)
-
-
-def signature_verifies(cert: x509.Certificate, public_key: CertificatePublicKeyTypes) -> bool:
+def signature_verifies(
+    cert: x509.Certificate, public_key: CertificatePublicKeyTypes, tbs: bytes | None = None
+) -> bool:
     """True when ``public_key`` made ``cert``'s signature.
 
     Names are not compared here (cryptography's ``verify_directly_issued_by`` wants them
-    byte-identical, which RFC 5280 does not); DSA signatures are checked too.
+    byte-identical, which RFC 5280 does not); DSA signatures are checked too. ``tbs`` is
+    the signed part when the caller has it (see :func:`der.certificate_parts`).
     """
-    signature, tbs = cert.signature, cert.tbs_certificate_bytes
+    signature = cert.signature
+    tbs = cert.tbs_certificate_bytes if tbs is None else tbs
     try:
         parameters = cert.signature_algorithm_parameters
         algorithm = cert.signature_hash_algorithm
@@ -115,35 +96,37 @@ def signature_verifies(cert: x509.Certificate, public_key: CertificatePublicKeyT
     return True
 
 
-def format_name(name: x509.Name) -> str:
-    """RFC 4514 with a space after each comma, the way the guide prints names."""
-    return ", ".join(rdn.rfc4514_string() for rdn in reversed(name.rdns))
+def read_certificate(
+    cert: x509.Certificate, encoded: bytes | None = None, *, warning_free: bool = False
+) -> CertInfo:
+    """Read every displayed field. Odd but parseable certificates give warnings, not errors.
 
-
-def common_name(name: x509.Name) -> str | None:
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if not values:
-        return None
-    value = values[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
-
-
-def read_certificate(cert: x509.Certificate) -> CertInfo:
-    """Read every displayed field. Odd but parseable certificates give warnings, not errors."""
+    ``encoded`` is ``cert``'s DER when the caller has it already (an import stores it):
+    cryptography re-encodes the certificate for each fingerprint or TBS part it is asked for.
+    ``warning_free``: every field was read already and none warned (the loader's bulk path),
+    so the serial number, which warns when negative, is read without recording warnings.
+    """
     problems: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    if warning_free:
         serial = cert.serial_number
-    problems.extend(str(w.message) for w in caught)
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            serial = cert.serial_number
+        problems.extend(str(w.message) for w in caught)
     if serial <= 0:
         problems.append(f"unusual serial number {serial} (RFC 5280 requires a positive serial)")
     public_key = _public_key(cert, problems)
-    subject = _read_name(cert.subject)
-    issuer = _read_issuer_name(cert.issuer)
+    if encoded is None:
+        encoded = cert.public_bytes(Encoding.DER)
+    parts = certificate_parts(encoded)
+    subject = read_name(cert.subject)
+    issuer = _issuer_fields(cert, parts[1] if parts else None)
     self_issued = subject.hash == issuer.hash  # names_match(subject, issuer)
     description = describe_public_key(public_key) if public_key else "unreadable public key"
+    extensions = _extension_values(cert, problems)
     return CertInfo(
-        fingerprint_sha256=fingerprint(cert),
+        fingerprint_sha256=hashlib.sha256(encoded).hexdigest(),
         subject=subject.text,
         issuer=issuer.text,
         issued_to=subject.common_name or subject.text,
@@ -151,40 +134,43 @@ def read_certificate(cert: x509.Certificate) -> CertInfo:
         serial=str(serial),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        sans=_read_sans(cert, problems),
+        sans=_read_sans(extensions),
         signature_type=_signature_type(cert),
         public_key=description,
         public_key_fingerprint=_spki_fingerprint(cert, public_key),
         public_key_bits=_key_bits(public_key),
         public_key_algorithm=description.split(" ")[0] if public_key else "unknown",
         signature_hash=_signature_hash(cert),
-        is_ca=_is_ca(cert, problems),
+        is_ca=_is_ca(cert, extensions),
         self_issued=self_issued,
-        subject_key_id=_subject_key_id(cert, problems),
-        authority_key_id=_authority_key_id(cert, problems),
-        authority_info_access=_aia(cert, problems),
+        subject_key_id=_subject_key_id(extensions),
+        authority_key_id=_authority_key_id(extensions),
+        authority_info_access=_aia(extensions),
         subject_name_hash=subject.hash,
         issuer_name_hash=issuer.hash,
         common_name=subject.common_name,
         parse_warnings=tuple(problems),
-        self_signed=self_issued and public_key is not None and signature_verifies(cert, public_key),
+        self_signed=self_issued
+        and public_key is not None
+        and signature_verifies(cert, public_key, parts[0] if parts else None),
     )
 
 
-@dataclass(frozen=True)
-class _NameFields:
-    text: str
-    common_name: str | None
-    hash: str
-
-
-def _read_name(name: x509.Name) -> _NameFields:
-    return _NameFields(format_name(name), common_name(name), name_hash(name))
-
-
 #: A bundle names a few issuers thousands of times; their text and hash are worked out once
-#: (equal Names give equal fields; a Name hashes and compares in well under a microsecond).
-_read_issuer_name = functools.lru_cache(maxsize=1024)(_read_name)
+#: per encoding (equal bytes are equal names), without building the Name to look it up.
+_ISSUERS: dict[bytes, NameFields] = {}
+_MAX_ISSUERS = 1024
+
+
+def _issuer_fields(cert: x509.Certificate, encoded: bytes | None) -> NameFields:
+    if encoded is None:
+        return read_name(cert.issuer)
+    fields = _ISSUERS.get(encoded)
+    if fields is None:
+        if len(_ISSUERS) >= _MAX_ISSUERS:
+            _ISSUERS.clear()
+        fields = _ISSUERS[encoded] = read_name(cert.issuer)
+    return fields
 
 
 def _public_key(cert: x509.Certificate, problems: list[str]) -> CertificatePublicKeyTypes | None:
@@ -213,51 +199,50 @@ def _spki_fingerprint(cert: x509.Certificate, public_key: CertificatePublicKeyTy
     return hashlib.sha256(tbs).hexdigest()
 
 
-def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier, problems: list[str]) -> object:
-    """The extension's value, or None when absent; an unparseable one becomes a warning."""
+_Extensions = dict[x509.ObjectIdentifier, x509.ExtensionType]
+
+
+def _extension_values(cert: x509.Certificate, problems: list[str]) -> _Extensions:
+    """Each extension's value by OID (empty when they cannot be read: a warning)."""
     try:
-        return cert.extensions.get_extension_for_oid(oid).value
-    except x509.ExtensionNotFound:
-        return None
+        return {extension.oid: extension.value for extension in cert.extensions}
     except (ValueError, TypeError, x509.DuplicateExtension) as error:
         # cryptography parses all extensions at once, so one bad extension fails every read:
         # say it once. TypeError: how it refuses some values (an IP name constraint without
         # a netmask).
-        problem = f"the extensions cannot be read: {error}"
-        if problem not in problems:
-            problems.append(problem)
-        return None
+        problems.append(f"the extensions cannot be read: {error}")
+        return {}
 
 
-def _read_sans(cert: x509.Certificate, problems: list[str]) -> tuple[SubjectAltName, ...]:
-    value = _extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME, problems)
+def _read_sans(extensions: _Extensions) -> tuple[SubjectAltName, ...]:
+    value = extensions.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     if not isinstance(value, x509.SubjectAlternativeName):
         return ()
     return tuple(describe_san(general_name) for general_name in value)
 
 
-def _is_ca(cert: x509.Certificate, problems: list[str]) -> bool:
-    value = _extension(cert, ExtensionOID.BASIC_CONSTRAINTS, problems)
+def _is_ca(cert: x509.Certificate, extensions: _Extensions) -> bool:
+    value = extensions.get(ExtensionOID.BASIC_CONSTRAINTS)
     if isinstance(value, x509.BasicConstraints):
         return value.ca
     # v1 certificates have no extensions: a self-issued one is a root by tradition.
     return cert.version is x509.Version.v1 and cert.subject == cert.issuer
 
 
-def _subject_key_id(cert: x509.Certificate, problems: list[str]) -> str | None:
-    value = _extension(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER, problems)
+def _subject_key_id(extensions: _Extensions) -> str | None:
+    value = extensions.get(ExtensionOID.SUBJECT_KEY_IDENTIFIER)
     return value.digest.hex() if isinstance(value, x509.SubjectKeyIdentifier) else None
 
 
-def _authority_key_id(cert: x509.Certificate, problems: list[str]) -> str | None:
-    value = _extension(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER, problems)
+def _authority_key_id(extensions: _Extensions) -> str | None:
+    value = extensions.get(ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
     if isinstance(value, x509.AuthorityKeyIdentifier) and value.key_identifier is not None:
         return value.key_identifier.hex()
     return None
 
 
-def _aia(cert: x509.Certificate, problems: list[str]) -> tuple[str, ...]:
-    value = _extension(cert, ExtensionOID.AUTHORITY_INFORMATION_ACCESS, problems)
+def _aia(extensions: _Extensions) -> tuple[str, ...]:
+    value = extensions.get(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
     if not isinstance(value, x509.AuthorityInformationAccess):
         return ()
     return tuple(
@@ -286,25 +271,28 @@ def _signature_hash(cert: x509.Certificate) -> str | None:
     return algorithm.name if algorithm is not None else None
 
 
+#: The guide's "Signature Type" names, by cryptography's name of the signature algorithm.
+_SIGNATURE_TYPES = {
+    "sha1WithRSAEncryption": "RSA-SHA1",
+    "sha224WithRSAEncryption": "RSA-SHA224",
+    "sha256WithRSAEncryption": "RSA-SHA256",
+    "sha384WithRSAEncryption": "RSA-SHA384",
+    "sha512WithRSAEncryption": "RSA-SHA512",
+    "md5WithRSAEncryption": "RSA-MD5",
+    "ecdsa-with-SHA1": "ECDSA-SHA1",
+    "ecdsa-with-SHA224": "ECDSA-SHA224",
+    "ecdsa-with-SHA256": "ECDSA-SHA256",
+    "ecdsa-with-SHA384": "ECDSA-SHA384",
+    "ecdsa-with-SHA512": "ECDSA-SHA512",
+    "dsa-with-sha1": "DSA-SHA1",
+    "dsa-with-sha256": "DSA-SHA256",
+    "RSASSA-PSS": "RSA-PSS",
+    "ed25519": "Ed25519",
+    "ed448": "Ed448",
+}
+
+
 def _signature_type(cert: x509.Certificate) -> str:
     """The guide's "Signature Type", e.g. RSA-SHA256."""
     name = cert.signature_algorithm_oid._name
-    known = {
-        "sha1WithRSAEncryption": "RSA-SHA1",
-        "sha224WithRSAEncryption": "RSA-SHA224",
-        "sha256WithRSAEncryption": "RSA-SHA256",
-        "sha384WithRSAEncryption": "RSA-SHA384",
-        "sha512WithRSAEncryption": "RSA-SHA512",
-        "md5WithRSAEncryption": "RSA-MD5",
-        "ecdsa-with-SHA1": "ECDSA-SHA1",
-        "ecdsa-with-SHA224": "ECDSA-SHA224",
-        "ecdsa-with-SHA256": "ECDSA-SHA256",
-        "ecdsa-with-SHA384": "ECDSA-SHA384",
-        "ecdsa-with-SHA512": "ECDSA-SHA512",
-        "dsa-with-sha1": "DSA-SHA1",
-        "dsa-with-sha256": "DSA-SHA256",
-        "RSASSA-PSS": "RSA-PSS",
-        "ed25519": "Ed25519",
-        "ed448": "Ed448",
-    }
-    return known.get(name, name or cert.signature_algorithm_oid.dotted_string)
+    return _SIGNATURE_TYPES.get(name, name or cert.signature_algorithm_oid.dotted_string)

@@ -14,7 +14,8 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from certgate.pki.certinfo import CertInfo, names_match, signature_verifies
+from certgate.pki.certinfo import CertInfo, signature_verifies
+from certgate.pki.dnames import names_match
 
 #: Longest chain, the certificate itself included; real chains are 2-5 long, longer is a
 #: loop or an attack.
@@ -63,8 +64,10 @@ def choose_issuer(
     info: CertInfo,
     candidates: Iterable[Candidate],
     describe: Callable[[Candidate], tuple[x509.Certificate, CertInfo]],
+    tbs: bytes | None = None,
 ) -> Candidate | None:
-    """Pick the issuer of ``cert`` among ``candidates`` (already matched by issuer name).
+    """Pick the issuer of ``cert`` among ``candidates`` (already matched by issuer name);
+    ``tbs``: its signed part, when the caller has it.
 
     Candidates whose subject key id matches the authority key id, that are CAs, that are not
     key rollover certificates (self-issued, signed by another key: preferring the CA's own
@@ -91,13 +94,17 @@ def choose_issuer(
     if len(ranked) > 1:  # the usual single candidate needs no ranking
         ranked.sort(key=preference)
     for candidate in ranked[:MAX_SIGNATURE_CHECKS]:
-        if _issued(cert, info, *describe(candidate)):
+        if _issued(cert, info, *describe(candidate), tbs):
             return candidate
     return None
 
 
 def _issued(
-    cert: x509.Certificate, info: CertInfo, issuer: x509.Certificate, issuer_info: CertInfo
+    cert: x509.Certificate,
+    info: CertInfo,
+    issuer: x509.Certificate,
+    issuer_info: CertInfo,
+    tbs: bytes | None,
 ) -> bool:
     """:func:`signed_by`, with the names compared by the hashes already read (hashing both
     names again cost as much as a fifth of the signature check)."""
@@ -107,7 +114,7 @@ def _issued(
         public_key = issuer.public_key()
     except (ValueError, UnsupportedAlgorithm):
         return False
-    return signature_verifies(cert, public_key)
+    return signature_verifies(cert, public_key, tbs)
 
 
 Node = TypeVar("Node", bound=Hashable)

@@ -141,6 +141,40 @@ def oid(data: bytes, tlv: Tlv) -> str:
     return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
+def certificate_parts(data: bytes) -> tuple[bytes, bytes] | None:
+    """The TBS part and the issuer name (whole elements) of a DER certificate, or None if it
+    is not shaped like one. cryptography re-encodes the TBS part each time it is asked for
+    it, and builds the issuer's Python objects to compare names: a bundle names a few
+    issuers thousands of times, so their bytes tell which were read already."""
+    try:
+        tbs_start, _ = _definite(data, 0, SEQUENCE)
+        pos, tbs_end = _definite(data, tbs_start, SEQUENCE)
+        before_issuer = (CONTEXT_0, INTEGER, SEQUENCE)  # [0] version, serial, algorithm
+        for tag in before_issuer if data[pos] == CONTEXT_0 else before_issuer[1:]:
+            pos = _definite(data, pos, tag)[1]
+        issuer_end = _definite(data, pos, SEQUENCE)[1]
+    except (IndexError, ValueError):
+        return None
+    if issuer_end > tbs_end or tbs_end > len(data):
+        return None
+    return data[tbs_start:tbs_end], data[pos:issuer_end]
+
+
+def _definite(data: bytes, pos: int, tag: int) -> tuple[int, int]:
+    """Content start and end of the element at ``pos``, which must have this one-octet tag
+    and a definite length (as DER always has); the lean reader for :func:`certificate_parts`."""
+    if data[pos] != tag:
+        raise ValueError("unexpected tag")
+    first = data[pos + 1]
+    if first < 0x80:
+        return pos + 2, pos + 2 + first
+    count = first & 0x7F
+    if not 0 < count <= 4:
+        raise ValueError("unsupported length")
+    start = pos + 2 + count
+    return start, start + int.from_bytes(data[pos + 2 : start], "big")
+
+
 def outer_end(data: bytes) -> int | None:
     """Where the outermost element ends, or None if it is malformed or cut short."""
     tlv = read_tlv(data, 0)

@@ -6,7 +6,7 @@ file name, and every failure is a CertgateError that says what the file is inste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
@@ -21,6 +21,7 @@ from certgate.pki.readers import (
     add_certificate_if_readable,
     add_object,
     add_private_key_pem,
+    load_plain_certificates,
     recorded_warnings,
 )
 
@@ -37,6 +38,9 @@ class LoadedFile:
     private_keys: tuple[PrivateKey, ...] = ()
     requests: tuple[x509.CertificateSigningRequest, ...] = ()
     warnings: tuple[str, ...] = ()  # unusual-but-accepted content, skipped PEM blocks...
+    #: The DER of each certificate when the bulk path loaded them (a PEM file of nothing but
+    #: certificates, every field read without a warning), else ().
+    certificate_ders: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
 
 
 _DER_FORMATS = {
@@ -130,6 +134,11 @@ def _load_der(found: Found, data: bytes, password: bytes | None) -> str:
 
 
 def _load_pem(found: Found, data: bytes, password: bytes | None) -> str:
+    plain = load_plain_certificates(pem.as_text(data))
+    if plain is not None:
+        found.certificates.extend(certificate for certificate, _ in plain)
+        found.certificate_ders.extend(encoded for _, encoded in plain)
+        return "PEM"
     shapes = [_load_pem_block(found, block, password) for block in pem.scan(data)]
     loaded = [shape for shape in shapes if shape is not None]
     return "PKCS#7 (PEM)" if loaded and set(loaded) == {Shape.PKCS7} else "PEM"
@@ -176,5 +185,6 @@ def _result(format_name: str, found: Found) -> LoadedFile:
         certificates=tuple(found.certificates),
         private_keys=tuple(found.private_keys),
         requests=tuple(found.requests),
+        certificate_ders=tuple(found.certificate_ders),
         warnings=tuple(dict.fromkeys(found.warnings + found.skipped_warnings())),
     )

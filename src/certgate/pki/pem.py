@@ -16,6 +16,8 @@ from certgate.errors import CorruptDataError
 
 # RFC 7468 labels: printable ASCII except '-'.
 _MARKER = re.compile(rb"-----(BEGIN|END) ([\x20-\x2c\x2e-\x7e]*)-----")
+_PLAIN_BEGIN = (b"BEGIN", b"CERTIFICATE")
+_PLAIN_END = (b"END", b"CERTIFICATE")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -70,6 +72,16 @@ def as_text(data: bytes) -> bytes:
 def has_markers(data: bytes) -> bool:
     """True if the file contains any PEM BEGIN or END line."""
     return _MARKER.search(as_text(data)) is not None
+
+
+def plain_certificate_count(text: bytes) -> int:
+    """How many blocks ``text`` holds when every one is a ``CERTIFICATE`` block, else 0.
+
+    Such a file (a CA bundle) can be read by one cryptography call instead of block by block.
+    """
+    markers = _MARKER.findall(text)
+    count = len(markers) // 2
+    return count if markers == [_PLAIN_BEGIN, _PLAIN_END] * count else 0
 
 
 def scan(data: bytes) -> list[PemBlock]:

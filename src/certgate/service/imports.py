@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.errors import CertgateError
-from certgate.pki.certinfo import CertInfo, common_name, format_name, read_certificate
+from certgate.pki.certinfo import CertInfo, read_certificate
+from certgate.pki.dnames import common_name, format_name
 from certgate.pki.keys import PrivateKey, public_key_fingerprint
 from certgate.pki.loader import LoadedFile, load_file
 from certgate.service.appliance import Appliance
@@ -104,6 +106,8 @@ class _Batch:
         self.new: dict[str, tuple[x509.Certificate, CertInfo, dict[str, Any]]] = {}
         self.request_names: dict[str, str] = {}  # public key -> name, stored or added so far
         self.certificate_names: dict[str, str] = {}  # the same for certificates
+        #: id(certificate) -> its DER, when the loader's bulk path made it
+        self.ders: dict[int, bytes] = {}
 
     def add_file(self, name: str, content: LoadedFile) -> None:
         for warning in content.warnings:
@@ -114,10 +118,18 @@ class _Batch:
             self.entries.append((name, "request", csr, ""))
         for cert in content.certificates:
             self.entries.append((name, "certificate", cert, ""))
+        for cert, der in zip(content.certificates, content.certificate_ders, strict=False):
+            self.ders[id(cert)] = der
 
     def finish(self) -> list[ImportEntry]:
-        certs = [item for item in self.entries if item[1] == "certificate"]
-        infos = {id(item[2]): read_certificate(item[2]) for item in certs}
+        certs = [item[2] for item in self.entries if item[1] == "certificate"]
+        ders = {
+            id(cert): self.ders.get(id(cert)) or cert.public_bytes(Encoding.DER) for cert in certs
+        }
+        infos = {
+            id(cert): read_certificate(cert, ders[id(cert)], warning_free=id(cert) in self.ders)
+            for cert in certs
+        }
         existing = self.repository.certificate_ids_with_fingerprints(
             [info.fingerprint_sha256 for info in infos.values()]
         )
@@ -135,7 +147,8 @@ class _Batch:
                 results.append(self._add_request(name, obj))
             else:
                 info = infos[id(obj)]
-                pending.append((name, info, self._add_certificate(obj, info, existing)))
+                added = self._add_certificate(obj, ders[id(obj)], info, existing)
+                pending.append((name, info, added))
         new_ids = self._store_certificates()
         for name, info, added in pending:
             fingerprint = info.fingerprint_sha256
@@ -148,13 +161,13 @@ class _Batch:
         return key_results + results
 
     def _add_certificate(
-        self, cert: x509.Certificate, info: CertInfo, existing: dict[str, int]
+        self, cert: x509.Certificate, der: bytes, info: CertInfo, existing: dict[str, int]
     ) -> bool:
         """Queue a new certificate (stored at the end of the batch); False when its
         fingerprint is already stored or earlier in the batch."""
         if info.fingerprint_sha256 in existing or info.fingerprint_sha256 in self.new:
             return False
-        values = certificate_values(cert, info, self._friendly_name(info))
+        values = certificate_values(cert, info, self._friendly_name(info), der=der)
         self.new[info.fingerprint_sha256] = (cert, info, values)
         self.certificate_names.setdefault(info.public_key_fingerprint, values["friendly_name"])
         return True

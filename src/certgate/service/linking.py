@@ -16,19 +16,26 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import choose_issuer
+from certgate.pki.der import certificate_parts
 from certgate.service.views import RowInfoCache, info_to_json
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 
 
 def certificate_values(
-    cert: x509.Certificate, info: CertInfo, friendly_name: str, *, is_factory: bool = False
+    cert: x509.Certificate,
+    info: CertInfo,
+    friendly_name: str,
+    *,
+    is_factory: bool = False,
+    der: bytes | None = None,
 ) -> dict[str, Any]:
     """The columns of a new certificate row, for :func:`new_certificate_row` or for
-    ``Repository.insert_certificates`` (a bulk import, without an ORM object per row)."""
+    ``Repository.insert_certificates`` (a bulk import, without an ORM object per row);
+    ``der`` when the caller has encoded ``cert`` already."""
     return {
         "fingerprint": info.fingerprint_sha256,
-        "der": cert.public_bytes(Encoding.DER),
+        "der": cert.public_bytes(Encoding.DER) if der is None else der,
         "friendly_name": friendly_name[:200],
         "public_key_fingerprint": info.public_key_fingerprint,
         "subject_name_hash": info.subject_name_hash,
@@ -54,6 +61,7 @@ class _Node:
     id: int
     cert: x509.Certificate
     info: CertInfo
+    tbs: bytes | None = None  # the signed part, when known without asking cryptography
 
 
 class _Parsed:
@@ -112,7 +120,10 @@ def add_certificates(
     UPDATE per row afterwards cost more than the INSERT itself (SQLite rewrites the record).
     """
     ids = repository.reserve_certificate_ids(len(new))
-    nodes = [_Node(row_id, cert, info) for row_id, (cert, info, _) in zip(ids, new, strict=True)]
+    nodes = [
+        _Node(row_id, cert, info, _signed_part(values["der"]))
+        for row_id, (cert, info, values) in zip(ids, new, strict=True)
+    ]
     parsed = _Parsed(RowInfoCache())
     for node in nodes:
         parsed.remember(node)
@@ -156,10 +167,15 @@ def _choose_issuers(
     links: dict[int, int] = {}
     for node in waiting:
         options = candidates.get(node.info.issuer_name_hash, [])
-        issuer = choose_issuer(node.cert, node.info, options, describe)
+        issuer = choose_issuer(node.cert, node.info, options, describe, node.tbs)
         if issuer is not None:
             links[node.id] = issuer.id
     return links
+
+
+def _signed_part(der: bytes) -> bytes | None:
+    parts = certificate_parts(der)
+    return parts[0] if parts else None
 
 
 def _parents_first(
