@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -20,9 +19,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
 from certgate.pki import der
+from certgate.pki.captured import captured_warnings
 from certgate.pki.der import certificate_parts
 from certgate.pki.dnames import NameFields, read_name
-from certgate.pki.dnames import format_name as format_name  # where service/requests.py looks
 from certgate.pki.keys import describe_public_key, public_key_fingerprint
 from certgate.pki.names import SubjectAltName, describe_san
 
@@ -110,8 +109,7 @@ def read_certificate(
     if warning_free:
         serial = cert.serial_number
     else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with captured_warnings() as caught:
             serial = cert.serial_number
         problems.extend(str(w.message) for w in caught)
     if serial <= 0:

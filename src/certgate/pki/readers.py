@@ -8,7 +8,6 @@ knows which of those means a wrong password, a damaged file or an unsupported ob
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from certgate.errors import (
     WrongPasswordError,
 )
 from certgate.pki import der, pem
+from certgate.pki.captured import captured_warnings
 from certgate.pki.der import Shape
 from certgate.pki.foreign import (
     PKCS7_OTHER,
@@ -84,8 +84,7 @@ def recorded_warnings() -> Iterator[list[str]]:
     The list is filled when the block ends.
     """
     notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with captured_warnings() as caught:
         yield notes
     notes.extend(_clean(str(item.message)) for item in caught)
 
@@ -152,8 +151,7 @@ def load_plain_certificates(text: bytes) -> list[tuple[x509.Certificate, bytes]]
         return None
     loaded: list[tuple[x509.Certificate, bytes]] = []
     issuers: set[bytes] = set()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with captured_warnings() as caught:
         try:
             for certificate in x509.load_pem_x509_certificates(text):
                 encoded = certificate.public_bytes(serialization.Encoding.DER)
@@ -205,8 +203,7 @@ def _certificate_name(certificate: x509.Certificate, index: int) -> str:
     """Only built for a certificate with warnings: rendering the subject of every certificate
     took a third of a large bundle's load. Warnings raised while rendering are dropped: the
     subject was already read (and its warnings kept) with the other fields."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with captured_warnings(keep=False):
         return _subject_label(certificate, index)
 
 

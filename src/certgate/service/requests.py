@@ -7,7 +7,7 @@ import hashlib
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certgate.pki.certinfo import format_name
+from certgate.pki.dnames import format_name
 from certgate.pki.keys import public_key_fingerprint
 from certgate.pki.names import describe_san
 from certgate.service.appliance import Appliance

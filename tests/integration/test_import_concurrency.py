@@ -1,0 +1,110 @@
+"""Imports in parallel: a large bundle's issuers are checked on several threads with the same
+links as one thread finds, and two imports in two threads keep their own warnings."""
+
+from __future__ import annotations
+
+import base64
+import random
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certgate.pki.loader import LoadedFile, load_file
+from certgate.service import linking
+from certgate.service.appliance import Appliance
+from certgate.service.certificates import list_certificates
+from certgate.service.imports import import_files
+from certgate.service.setup import initialise
+from tests.support.pki import issue, name, new_key
+
+LEAVES = 300  # over linking.PARALLEL_BATCH: the threads are used
+
+
+def _bundle() -> tuple[bytes, dict[str, list[str]]]:
+    """A root, three intermediates and LEAVES leaves, shuffled; the expected chain subjects
+    of each leaf."""
+    root_key = new_key()
+    root = issue(name("Bulk Root"), root_key.public_key(), name("Bulk Root"), root_key, ca=True)
+    certificates = [root]
+    intermediates = []
+    for number in range(3):
+        key = new_key()
+        subject = name(f"Bulk Intermediate {number}")
+        intermediates.append(
+            (subject, key, issue(subject, key.public_key(), root.subject, root_key, ca=True))
+        )
+        certificates.append(intermediates[-1][2])
+    expected: dict[str, list[str]] = {}
+    leaf_key = new_key()  # one key for all leaves: key generation is not what is tested
+    for number in range(LEAVES):
+        subject_name, issuer_key, _ = intermediates[number % 3]
+        host = f"leaf-{number}.bulk.test"
+        certificates.append(
+            issue(name(host), leaf_key.public_key(), subject_name, issuer_key, ca=False)
+        )
+        expected[host] = [f"CN=Bulk Intermediate {number % 3}", "CN=Bulk Root"]
+    random.Random(7).shuffle(certificates)
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates), expected
+
+
+def _chains(data_dir: Path, bundle: bytes) -> dict[str, list[str]]:
+    initialise(data_dir, None)
+    app = Appliance.open(data_dir)
+    try:
+        import_files(app, [("bundle.pem", bundle)])
+        return {view.issued_to: view.chain_subjects for view in list_certificates(app)}
+    finally:
+        app.close()
+
+
+def test_threads_link_a_large_bundle_as_one_thread_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle, expected = _bundle()
+    threaded = _chains(tmp_path / "threaded", bundle)
+    monkeypatch.setattr(linking, "PARALLEL_BATCH", 10**9)  # everything in the calling thread
+    single = _chains(tmp_path / "single", bundle)
+    assert threaded == single
+    for host, chain in expected.items():
+        assert threaded[host] == chain, host
+
+
+def _odd_certificate(host: str) -> bytes:
+    """A PEM certificate with a negative serial number: cryptography warns as it reads it."""
+    key = new_key()
+    der = issue(name(host), key.public_key(), name(host), key, ca=False).public_bytes(Encoding.DER)
+    cert = x509.load_der_x509_certificate(der)
+    serial = cert.serial_number.to_bytes(20, "big").lstrip(b"\x00")
+    header = bytes([0x02, len(serial)]) + serial
+    negative = der.replace(header, bytes([0x02, len(serial)]) + b"\x80" + serial[1:], 1)
+    body = base64.encodebytes(negative)
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+
+
+def test_two_threads_loading_odd_files_keep_their_own_warnings() -> None:
+    files = {host: _odd_certificate(host) for host in ("first.odd.test", "second.odd.test")}
+    alone = {host: load_file(data) for host, data in files.items()}
+    for host, loaded in alone.items():
+        assert any(host in note and "negative" in note for note in loaded.warnings), host
+    results: dict[str, list[LoadedFile]] = {host: [] for host in files}
+
+    def load_many(host: str) -> None:
+        for _ in range(200):
+            results[host].append(load_file(files[host]))
+
+    threads = [threading.Thread(target=load_many, args=(host,)) for host in files]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: inside the captures
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for host, loads in results.items():
+        assert all(loaded.warnings == alone[host].warnings for loaded in loads), host
