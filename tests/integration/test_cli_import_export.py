@@ -148,7 +148,10 @@ def test_pkcs12_from_openssl_imports_with_its_password(
 ) -> None:
     leaf, key = outside_leaf
     chain = [openssl_ca.intermediate, openssl_ca.root]
-    p12 = pkcs12(tmp_path / "iis.pfx", leaf, key, chain, password=PASSWORD, legacy=legacy)
+    p12 = pkcs12(
+        tmp_path / "iis.pfx", leaf, key, chain, password=PASSWORD, legacy=legacy,
+        name="IIS site \u2013 2026",
+    )  # fmt: skip
     before = certgate.certificates()
 
     wrong = secret_file(tmp_path, "not the password", "wrong.txt")
@@ -170,6 +173,7 @@ def test_pkcs12_from_openssl_imports_with_its_password(
     assert view["has_private_key"] is True
     assert view["chain"] == [fingerprint(p) for p in (leaf, *chain)]
     assert view["warnings"] == []
+    assert view["friendly_name"] == "IIS site \u2013 2026"  # the name the file gives it
     assert len(certgate.certificates()) == len(before) + 3
 
 
@@ -481,6 +485,7 @@ def test_failover_copy_to_a_second_appliance(
     assert copied["fingerprint_sha256"] == primary["fingerprint_sha256"]
     assert copied["has_private_key"] is True
     assert copied["chain"] == primary["chain"]
+    assert copied["friendly_name"] == primary["friendly_name"] == "Primary site"
     assert copied["warnings"] == []
     keys = [tmp_path / "primary.p8", tmp_path / "backup.p8"]
     for node, out in zip((certgate_exe.reader, backup.reader), keys, strict=True):

@@ -41,6 +41,8 @@ class LoadedFile:
     #: The DER of each certificate when the bulk path loaded them (a PEM file of nothing but
     #: certificates, every field read without a warning), else ().
     certificate_ders: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+    #: The friendly name a PKCS#12 file gave each certificate ("" for none), else ().
+    friendly_names: tuple[str, ...] = ()
 
 
 _DER_FORMATS = {
@@ -186,5 +188,10 @@ def _result(format_name: str, found: Found) -> LoadedFile:
         private_keys=tuple(found.private_keys),
         requests=tuple(found.requests),
         certificate_ders=tuple(found.certificate_ders),
+        friendly_names=tuple(
+            found.friendly_names.get(i, "") for i in range(len(found.certificates))
+        )
+        if found.friendly_names
+        else (),
         warnings=tuple(dict.fromkeys(found.warnings + found.skipped_warnings())),
     )

@@ -61,6 +61,8 @@ class Found:
     private_keys: list[PrivateKey] = field(default_factory=list)
     requests: list[x509.CertificateSigningRequest] = field(default_factory=list)
     certificate_ders: list[bytes] = field(default_factory=list)  # see LoadedFile
+    #: position in ``certificates`` -> the friendly name a PKCS#12 file gave it
+    friendly_names: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     skipped: list[Foreign] = field(default_factory=list)
 
@@ -265,9 +267,21 @@ def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
         found.private_keys.append(as_supported_private_key(bundle.key))
     items = ([bundle.cert] if bundle.cert is not None else []) + list(bundle.additional_certs)
     for item in items:
+        name = _friendly_name(item.friendly_name)
+        if name:
+            found.friendly_names[len(found.certificates)] = name
         _accept_certificate(found, item.certificate, [])
     if bundle.key is None and not items:
         found.skipped.append(Foreign("an empty PKCS#12 file"))
+
+
+def _friendly_name(value: bytes | None) -> str:
+    """A PKCS#12 bag's friendly name (how the exporting system called the certificate),
+    printable and at most 200 characters; "" when there is none."""
+    if not value:
+        return ""
+    text = value.decode("utf-8", errors="replace")
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:200]
 
 
 def _open_pkcs12(

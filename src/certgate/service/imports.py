@@ -108,6 +108,8 @@ class _Batch:
         self.certificate_names: dict[str, str] = {}  # the same for certificates
         #: id(certificate) -> its DER, when the loader's bulk path made it
         self.ders: dict[int, bytes] = {}
+        #: id(certificate) -> the friendly name its PKCS#12 file gave it
+        self.given_names: dict[int, str] = {}
 
     def add_file(self, name: str, content: LoadedFile) -> None:
         for warning in content.warnings:
@@ -120,6 +122,9 @@ class _Batch:
             self.entries.append((name, "certificate", cert, ""))
         for cert, der in zip(content.certificates, content.certificate_ders, strict=False):
             self.ders[id(cert)] = der
+        for cert, friendly_name in zip(content.certificates, content.friendly_names, strict=False):
+            if friendly_name:
+                self.given_names[id(cert)] = friendly_name
 
     def finish(self) -> list[ImportEntry]:
         certs = [item[2] for item in self.entries if item[1] == "certificate"]
@@ -167,7 +172,8 @@ class _Batch:
         fingerprint is already stored or earlier in the batch."""
         if info.fingerprint_sha256 in existing or info.fingerprint_sha256 in self.new:
             return False
-        values = certificate_values(cert, info, self._friendly_name(info), der=der)
+        name = self._friendly_name(info, self.given_names.get(id(cert)))
+        values = certificate_values(cert, info, name, der=der)
         self.new[info.fingerprint_sha256] = (cert, info, values)
         self.certificate_names.setdefault(info.public_key_fingerprint, values["friendly_name"])
         return True
@@ -178,11 +184,15 @@ class _Batch:
         ids = add_certificates(self.repository, list(self.new.values()))
         return dict(zip(self.new, ids, strict=True))
 
-    def _friendly_name(self, info: CertInfo) -> str:
-        """A CA-signed certificate takes its request's name; a renewal its predecessor's."""
+    def _friendly_name(self, info: CertInfo, given: str | None) -> str:
+        """A CA-signed certificate takes its request's name; one from a PKCS#12 file the
+        name the file gives it (a copy from another appliance keeps its name); a renewal its
+        predecessor's."""
         request_name = self.request_names.get(info.public_key_fingerprint)
         if request_name is not None:
             return request_name
+        if given:
+            return given
         if not info.is_ca:
             other_name = self.certificate_names.get(info.public_key_fingerprint)
             if other_name is not None:
