@@ -55,13 +55,6 @@ IMPORT_BOUND = 20.0
 
 T = TypeVar("T")
 
-# Design: the issuer is chosen once, locally, when a certificate arrives; given two candidates
-# for the same intermediate, one chaining to a root and one to nothing, certgate may keep the
-# dead end (chain-incomplete) although a complete chain is stored.
-LIMBO_DEAD_END_CHOSEN = {
-    "rfc5280::nc::nc-forbids-alternate-chain-ica": "design: issuer chosen without lookahead",
-}
-
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -213,13 +206,6 @@ def test_pkits_bad_ca_signature_is_not_linked_but_the_good_leaf_link_is(
 # --- x509-limbo ---------------------------------------------------------------------------------
 
 
-def _limbo_param(case: dict[str, Any]) -> Any:
-    marks = []
-    if case["id"] in LIMBO_DEAD_END_CHOSEN:
-        marks.append(pytest.mark.xfail(reason=LIMBO_DEAD_END_CHOSEN[case["id"]], strict=True))
-    return pytest.param(case, id=case["id"], marks=marks)
-
-
 def _pem_fingerprint(pem: str) -> str:
     return sha256_hex(x509.load_pem_x509_certificate(pem.encode()).public_bytes(_DER))
 
@@ -228,7 +214,7 @@ _DER = serialization.Encoding.DER
 
 
 @pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
-@pytest.mark.parametrize("case", [_limbo_param(case) for case in LIMBO_CASES])
+@pytest.mark.parametrize("case", LIMBO_CASES, ids=[case["id"] for case in LIMBO_CASES])
 def test_limbo_import_is_bounded_and_never_crashes(
     case: dict[str, Any], new_appliance: Callable[[], Appliance]
 ) -> None:

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.pki.certinfo import CertInfo
-from certgate.pki.chain import choose_issuer
+from certgate.pki.chain import MAX_CHAIN_DEPTH, choose_issuer
 from certgate.pki.der import certificate_parts
 from certgate.service.views import RowInfoCache, info_to_json
 from certgate.store.models import CertificateRow
@@ -115,7 +115,9 @@ def link_issuers(
     waiting = [node for node in nodes if not node.info.self_signed]
     subjects = [node.info.subject_name_hash for node in nodes]
     stored_ids = [i for i in repository.orphan_ids_issued_by(subjects) if i not in added_ids]
-    _link(repository, waiting + _waiting_nodes(repository, stored_ids, parsed), parsed)
+    linked = _waiting_nodes(repository, stored_ids, parsed)
+    _link(repository, waiting + linked, parsed)
+    _reroute_dead_ends(repository, [*nodes, *linked], parsed)
 
 
 def add_certificates(
@@ -149,7 +151,9 @@ def add_certificates(
         ]
     )
     repository.set_issuers(loops)
-    _link(repository, _waiting_nodes(repository, stored_waiting, parsed), parsed)
+    linked = _waiting_nodes(repository, stored_waiting, parsed)
+    _link(repository, linked, parsed)
+    _reroute_dead_ends(repository, [*nodes, *linked], parsed)
     return ids
 
 
@@ -180,7 +184,78 @@ def _choose_issuers(
     for row in stored:  # parsed here, so that no two threads parse the same row
         describe(row)
     chosen = _in_parallel(issuer_of, waiting)
-    return {node.id: issuer.id for node, issuer in zip(waiting, chosen, strict=True) if issuer}
+    links = {node.id: issuer.id for node, issuer in zip(waiting, chosen, strict=True) if issuer}
+    # Lookahead, only where it matters: a certificate whose chain ends short of a root while
+    # another of its candidates (a cross-signed twin) leads to one takes that one instead.
+    reach = _RootReach(repository, {node.id: node for node in nodes}, links, parsed)
+    for node in waiting:
+        options = candidates.get(node.info.issuer_name_hash, [])
+        if len(options) > 1 and not reach(node.id):
+            better = _issuer_reaching_root(node, options, describe, reach)
+            if better is not None and better.id != links.get(node.id):
+                links[node.id] = better.id
+                reach.forget()
+    return links
+
+
+Option = TypeVar("Option", CertificateRow, "CertificateRow | _Node")
+
+
+def _issuer_reaching_root(
+    node: _Node,
+    options: Sequence[Option],
+    describe: Callable[[Option], tuple[x509.Certificate, CertInfo]],
+    reach: _RootReach,
+) -> Option | None:
+    """The issuer ``choose_issuer`` prefers among the candidates whose chain ends at a root."""
+    complete = [option for option in options if reach(option.id)]
+    return choose_issuer(node.cert, node.info, complete, describe, node.tbs) if complete else None
+
+
+class _RootReach:
+    """Whether a certificate's chain, along the links chosen so far (new ones first, then
+    those stored), ends at a self-signed root; remembered until a link changes."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        new: dict[int, _Node],
+        links: dict[int, int],
+        parsed: _Parsed,
+    ) -> None:
+        self._repository = repository
+        self._new = new
+        self._links = links
+        self._parsed = parsed
+        self._known: dict[int, bool] = {}
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def __call__(self, certificate_id: int) -> bool:
+        path: list[int] = []
+        current: int | None = certificate_id
+        reaches = False
+        while current is not None and len(path) < MAX_CHAIN_DEPTH and current not in path:
+            if current in self._known:
+                reaches = self._known[current]
+                break
+            path.append(current)
+            node = self._new.get(current)
+            if node is not None:
+                info, issuer = node.info, self._links.get(current)
+            else:
+                row = self._repository.certificate(current)
+                if row is None:
+                    break
+                info, issuer = self._parsed.info(row), row.issuer_id
+            if info.self_signed:
+                reaches = True
+                break
+            current = issuer
+        for visited in path:
+            self._known[visited] = reaches
+        return reaches
 
 
 def _in_parallel(function: Callable[[_Node], _Result], nodes: Sequence[_Node]) -> list[_Result]:
@@ -231,6 +306,33 @@ def _waiting_nodes(repository: Repository, ids: Sequence[int], parsed: _Parsed) 
     return [parsed.node(row) for row in rows if not parsed.info(row).self_signed]
 
 
+def _reroute_dead_ends(repository: Repository, changed: Sequence[_Node], parsed: _Parsed) -> None:
+    """Certificates stored earlier whose chain ends short of a root, under a subject that
+    ``changed`` (new or newly linked certificates) gave a twin leading to one, take it: the
+    leaf that arrived when only the cross-signed copy of its intermediate was there finds the
+    root once the other copy and the root are imported."""
+    done = {node.id for node in changed}
+    twins = repository.twin_subjects(sorted({node.info.subject_name_hash for node in changed}))
+    if not twins:
+        return
+    children = [row for row in repository.linked_children_of(sorted(twins)) if row.id not in done]
+    if not children:
+        return
+    candidates: dict[str, list[CertificateRow]] = defaultdict(list)
+    for row in repository.certificates_with_subject_hashes(sorted(twins)):
+        candidates[row.subject_name_hash].append(row)
+    reach = _RootReach(repository, {}, {}, parsed)
+    links: dict[int, int] = {}
+    for row in children:
+        if reach(row.id):
+            continue
+        options = [c for c in candidates[row.issuer_name_hash] if c.id != row.id]
+        better = _issuer_reaching_root(parsed.node(row), options, parsed, reach)
+        if better is not None and better.id != row.issuer_id:
+            links[row.id] = better.id
+    repository.set_issuers(links)
+
+
 def relink_children(repository: Repository, issuer: CertificateRow) -> None:
     """Before ``issuer`` is deleted: its children may find another issuer (a cross-sign)."""
     children = repository.children_of(issuer.id)
@@ -256,10 +358,12 @@ def _link(
         if candidate.id != excluded:
             candidates[candidate.subject_name_hash].append(candidate)
     links: dict[int, int] = {}
+    reach = _RootReach(repository, {}, {}, parsed)
     for node in waiting:
-        issuer = choose_issuer(
-            node.cert, node.info, candidates.get(node.info.issuer_name_hash, []), parsed
-        )
+        options = candidates.get(node.info.issuer_name_hash, [])
+        issuer = _issuer_reaching_root(node, options, parsed, reach) if len(options) > 1 else None
+        if issuer is None:
+            issuer = choose_issuer(node.cert, node.info, options, parsed)
         if issuer is not None:
             links[node.id] = issuer.id
     repository.set_issuers(links)

@@ -190,6 +190,23 @@ class Repository:
         """Issuer candidates: certificates whose subject is one of these names."""
         return self._rows_where_in(CertificateRow, CertificateRow.subject_name_hash, hashes)
 
+    def twin_subjects(self, subject_hashes: Sequence[str]) -> set[str]:
+        """Which of these subjects more than one certificate has (a cross-signed or
+        re-issued CA): only below those can a chain go another way. One grouped scan of the
+        subject index, whatever the number of subjects asked about."""
+        query = (
+            select(CertificateRow.subject_name_hash)
+            .group_by(CertificateRow.subject_name_hash)
+            .having(func.count() > 1)
+        )
+        wanted = set(subject_hashes)
+        return {subject for subject in self.session.scalars(query) if subject in wanted}
+
+    def linked_children_of(self, subject_hashes: Sequence[str]) -> list[CertificateRow]:
+        """Certificates with an issuer already whose issuer name is one of these subjects."""
+        rows = self._rows_where_in(CertificateRow, CertificateRow.issuer_name_hash, subject_hashes)
+        return [row for row in rows if row.issuer_id is not None]
+
     def orphans_issued_by(self, subject_hashes: Sequence[str]) -> list[CertificateRow]:
         """Certificates with no issuer yet whose issuer name is one of these subjects."""
         rows = self._rows_where_in(CertificateRow, CertificateRow.issuer_name_hash, subject_hashes)
