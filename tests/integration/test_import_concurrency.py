@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.pki.loader import LoadedFile, load_file
-from certgate.service import linking
+from certgate.service import linking, prechecks
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import list_certificates
 from certgate.service.imports import import_files
@@ -61,13 +61,44 @@ def _chains(data_dir: Path, bundle: bytes) -> dict[str, list[str]]:
         app.close()
 
 
-def test_threads_link_a_large_bundle_as_one_thread_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _forged(bundle: bytes) -> tuple[bytes, str]:
+    """The bundle plus a leaf that names an intermediate of it as issuer but was signed by
+    another key: no chain may be built for it."""
+    impostor = new_key()
+    forged = issue(
+        name("forged.bulk.test"), impostor.public_key(), name("Bulk Intermediate 1"), impostor,
+        ca=False,
+    )  # fmt: skip
+    return bundle + forged.public_bytes(Encoding.PEM), "forged.bulk.test"
+
+
+@pytest.mark.parametrize("precheck", ["process", "failing process", "none"])
+def test_threads_and_prechecks_link_a_large_bundle_as_one_thread_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precheck: str
 ) -> None:
     bundle, expected = _bundle()
-    threaded = _chains(tmp_path / "threaded", bundle)
-    monkeypatch.setattr(linking, "PARALLEL_BATCH", 10**9)  # everything in the calling thread
-    single = _chains(tmp_path / "single", bundle)
+    bundle, forged = _forged(bundle)
+    expected[forged] = []
+    answers: list[int] = []
+    collect = prechecks.SignaturePrecheck._collect
+
+    def counted(self: prechecks.SignaturePrecheck) -> dict[tuple[str, str], bool]:
+        found = collect(self)
+        answers.append(len(found))
+        return found
+
+    with monkeypatch.context() as patch:
+        patch.setattr(prechecks, "MIN_CERTIFICATES", 1 if precheck != "none" else 10**9)
+        patch.setattr(prechecks.SignaturePrecheck, "_collect", counted)
+        if precheck == "failing process":
+            patch.setattr(prechecks, "WORKER_MODULE", "certgate.no_such_module")
+        threaded = _chains(tmp_path / "threaded", bundle)
+    # every leaf and intermediate was checked in advance (the forged leaf too: False)
+    assert answers == {"process": [LEAVES + 3 + 1], "failing process": [0], "none": [0]}[precheck]
+    with monkeypatch.context() as patch:  # everything in the calling thread, nothing before
+        patch.setattr(linking, "PARALLEL_BATCH", 10**9)
+        patch.setattr(prechecks, "MIN_CERTIFICATES", 10**9)
+        single = _chains(tmp_path / "single", bundle)
     assert threaded == single
     for host, chain in expected.items():
         assert threaded[host] == chain, host

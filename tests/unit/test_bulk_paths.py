@@ -84,6 +84,7 @@ def test_certificate_parts_are_what_cryptography_encodes(chains: list[TestChain]
             assert parts == (
                 certificate.tbs_certificate_bytes,
                 certificate.issuer.public_bytes(),
+                certificate.subject.public_bytes(),
             )
     assert certificate_parts(b"") is None
     assert certificate_parts(b"\x30\x03\x02\x01\x01") is None

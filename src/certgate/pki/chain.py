@@ -45,11 +45,7 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """
     if not names_match(cert.issuer, issuer.subject):
         return False
-    try:
-        public_key = issuer.public_key()
-    except (ValueError, UnsupportedAlgorithm):
-        return False
-    return signature_verifies(cert, public_key)
+    return issued_by_key(cert, issuer)
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
@@ -59,15 +55,21 @@ def is_self_signed(cert: x509.Certificate) -> bool:
 Candidate = TypeVar("Candidate")
 
 
+#: Signature checks made already, elsewhere: whether the certificate with the first
+#: fingerprint was signed by the one with the second (None: not known).
+KnownSignatures = Callable[[str, str], bool | None]
+
+
 def choose_issuer(
     cert: x509.Certificate,
     info: CertInfo,
     candidates: Iterable[Candidate],
     describe: Callable[[Candidate], tuple[x509.Certificate, CertInfo]],
     tbs: bytes | None = None,
+    known: KnownSignatures | None = None,
 ) -> Candidate | None:
     """Pick the issuer of ``cert`` among ``candidates`` (already matched by issuer name);
-    ``tbs``: its signed part, when the caller has it.
+    ``tbs``: its signed part, when the caller has it; ``known``: checks made already.
 
     Candidates whose subject key id matches the authority key id, that are CAs, that are not
     key rollover certificates (self-issued, signed by another key: preferring the CA's own
@@ -94,7 +96,7 @@ def choose_issuer(
     if len(ranked) > 1:  # the usual single candidate needs no ranking
         ranked.sort(key=preference)
     for candidate in ranked[:MAX_SIGNATURE_CHECKS]:
-        if _issued(cert, info, *describe(candidate), tbs):
+        if _issued(cert, info, *describe(candidate), tbs, known):
             return candidate
     return None
 
@@ -105,11 +107,23 @@ def _issued(
     issuer: x509.Certificate,
     issuer_info: CertInfo,
     tbs: bytes | None,
+    known: KnownSignatures | None,
 ) -> bool:
     """:func:`signed_by`, with the names compared by the hashes already read (hashing both
     names again cost as much as a fifth of the signature check)."""
     if info.issuer_name_hash != issuer_info.subject_name_hash:
         return False
+    if known is not None:
+        answer = known(info.fingerprint_sha256, issuer_info.fingerprint_sha256)
+        if answer is not None:
+            return answer
+    return issued_by_key(cert, issuer, tbs)
+
+
+def issued_by_key(
+    cert: x509.Certificate, issuer: x509.Certificate, tbs: bytes | None = None
+) -> bool:
+    """Whether ``issuer``'s key made ``cert``'s signature (names are not compared)."""
     try:
         public_key = issuer.public_key()
     except (ValueError, UnsupportedAlgorithm):

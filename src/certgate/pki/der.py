@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SEQUENCE = 0x30
 INTEGER = 0x02
@@ -141,11 +142,20 @@ def oid(data: bytes, tlv: Tlv) -> str:
     return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
-def certificate_parts(data: bytes) -> tuple[bytes, bytes] | None:
-    """The TBS part and the issuer name (whole elements) of a DER certificate, or None if it
-    is not shaped like one. cryptography re-encodes the TBS part each time it is asked for
-    it, and builds the issuer's Python objects to compare names: a bundle names a few
-    issuers thousands of times, so their bytes tell which were read already."""
+class CertificateParts(NamedTuple):
+    """Byte ranges of a DER certificate, as found without asking cryptography."""
+
+    tbs: bytes  # the signed part
+    issuer: bytes  # the issuer Name, whole element
+    subject: bytes  # the subject Name, whole element
+
+
+def certificate_parts(data: bytes) -> CertificateParts | None:
+    """The TBS part and the issuer and subject names (whole elements) of a DER certificate,
+    or None if it is not shaped like one. cryptography re-encodes the TBS part each time it
+    is asked for it, and builds the names' Python objects to compare them: a bundle names a
+    few issuers thousands of times, so their bytes tell which were read already, and which
+    certificate names which as its issuer before anything else is read."""
     try:
         tbs_start, _ = _definite(data, 0, SEQUENCE)
         pos, tbs_end = _definite(data, tbs_start, SEQUENCE)
@@ -153,11 +163,15 @@ def certificate_parts(data: bytes) -> tuple[bytes, bytes] | None:
         for tag in before_issuer if data[pos] == CONTEXT_0 else before_issuer[1:]:
             pos = _definite(data, pos, tag)[1]
         issuer_end = _definite(data, pos, SEQUENCE)[1]
+        subject_start = _definite(data, issuer_end, SEQUENCE)[1]  # after the validity
+        subject_end = _definite(data, subject_start, SEQUENCE)[1]
     except (IndexError, ValueError):
         return None
-    if issuer_end > tbs_end or tbs_end > len(data):
+    if subject_end > tbs_end or tbs_end > len(data):
         return None
-    return data[tbs_start:tbs_end], data[pos:issuer_end]
+    return CertificateParts(
+        data[tbs_start:tbs_end], data[pos:issuer_end], data[subject_start:subject_end]
+    )
 
 
 def _definite(data: bytes, pos: int, tag: int) -> tuple[int, int]:

@@ -19,12 +19,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.errors import CertgateError
 from certgate.pki.certinfo import CertInfo, read_certificate
+from certgate.pki.chain import KnownSignatures
 from certgate.pki.dnames import common_name, format_name
 from certgate.pki.keys import PrivateKey, public_key_fingerprint
 from certgate.pki.loader import LoadedFile, load_file
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import add_certificates, certificate_values
+from certgate.service.prechecks import precheck_for
 from certgate.service.requests import new_request_row
 from certgate.store.repository import Repository
 
@@ -75,6 +77,18 @@ def _collector_paused() -> Iterator[None]:
 def _import_files(
     app: Appliance, files: Sequence[tuple[str, bytes]], password: bytes | None, actor: str
 ) -> list[ImportEntry]:
+    # A large bundle's signatures are checked on another core while this thread reads it.
+    with precheck_for(files) as precheck:
+        return _import_loaded(app, files, password, actor, precheck.known)
+
+
+def _import_loaded(
+    app: Appliance,
+    files: Sequence[tuple[str, bytes]],
+    password: bytes | None,
+    actor: str,
+    known: KnownSignatures,
+) -> list[ImportEntry]:
     entries: list[ImportEntry] = []
     loaded: list[tuple[str, LoadedFile]] = []
     for name, data in files:
@@ -85,7 +99,7 @@ def _import_files(
     if not loaded:
         return entries
     with app.store.transaction(actor) as repository:
-        batch = _Batch(repository, app)
+        batch = _Batch(repository, app, known)
         for name, content in loaded:
             batch.add_file(name, content)
         entries = batch.finish() + entries
@@ -97,9 +111,10 @@ class _Batch:
     and the new certificates are stored together (a query, an ORM object and an INSERT per
     certificate made 10,000-certificate bundles slow)."""
 
-    def __init__(self, repository: Repository, app: Appliance) -> None:
+    def __init__(self, repository: Repository, app: Appliance, known: KnownSignatures) -> None:
         self.repository = repository
         self.app = app
+        self.known = known  # signature checks made in advance
         self.entries: list[tuple[str, Kind, Any, str]] = []  # resolved in finish()
         self.new_keys: list[tuple[str, PrivateKey]] = []
         #: fingerprint -> (certificate, info, column values) of each new certificate
@@ -181,7 +196,7 @@ class _Batch:
     def _store_certificates(self) -> dict[str, int]:
         """Store the new certificates linked to their issuers (and link stored ones that
         were waiting for them); returns fingerprint -> id."""
-        ids = add_certificates(self.repository, list(self.new.values()))
+        ids = add_certificates(self.repository, list(self.new.values()), self.known)
         return dict(zip(self.new, ids, strict=True))
 
     def _friendly_name(self, info: CertInfo, given: str | None) -> str:

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.pki.certinfo import CertInfo
-from certgate.pki.chain import MAX_CHAIN_DEPTH, choose_issuer
+from certgate.pki.chain import MAX_CHAIN_DEPTH, KnownSignatures, choose_issuer
 from certgate.pki.der import certificate_parts
 from certgate.service.views import RowInfoCache, info_to_json
 from certgate.store.models import CertificateRow
@@ -121,7 +121,9 @@ def link_issuers(
 
 
 def add_certificates(
-    repository: Repository, new: Sequence[tuple[x509.Certificate, CertInfo, dict[str, Any]]]
+    repository: Repository,
+    new: Sequence[tuple[x509.Certificate, CertInfo, dict[str, Any]]],
+    known: KnownSignatures | None = None,
 ) -> list[int]:
     """Store new certificates (``certificate_values`` of each) linked to their issuers, and
     link stored certificates that were waiting for one of them; returns the new ids, in order.
@@ -139,7 +141,7 @@ def add_certificates(
     for node in nodes:
         parsed.remember(node)
     stored_waiting = repository.orphan_ids_issued_by([n.info.subject_name_hash for n in nodes])
-    links = _choose_issuers(repository, nodes, parsed)
+    links = _choose_issuers(repository, nodes, parsed, known)
     order, loops = _parents_first(nodes, links)
     values = [values for _, _, values in new]
     position = {row_id: index for index, row_id in enumerate(ids)}
@@ -158,7 +160,10 @@ def add_certificates(
 
 
 def _choose_issuers(
-    repository: Repository, nodes: Sequence[_Node], parsed: _Parsed
+    repository: Repository,
+    nodes: Sequence[_Node],
+    parsed: _Parsed,
+    known: KnownSignatures | None = None,
 ) -> dict[int, int]:
     """Issuers of certificates about to be stored (roots excepted), among stored rows and
     each other; candidates are in id order, as a query after storing them would give them."""
@@ -179,7 +184,7 @@ def _choose_issuers(
 
     def issuer_of(node: _Node) -> CertificateRow | _Node | None:
         options = candidates.get(node.info.issuer_name_hash, [])
-        return choose_issuer(node.cert, node.info, options, describe, node.tbs)
+        return choose_issuer(node.cert, node.info, options, describe, node.tbs, known)
 
     for row in stored:  # parsed here, so that no two threads parse the same row
         describe(row)
