@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +75,35 @@ def test_failed_logins_are_throttled(appliance: Appliance) -> None:
             auth.login(appliance, "alice", "wrong password!", "10.0.0.1", throttle)
     with pytest.raises(auth.ThrottledError):
         auth.login(appliance, "alice", PASSWORD, "10.0.0.1", throttle)
+
+
+def test_failed_logins_count_in_every_process_and_expire(
+    appliance: Appliance, data_dir: Path, database_url: str | None
+) -> None:
+    """Each worker of `certgate serve` has its own Appliance on the same store: failures
+    made through one refuse logins through another, until the window has passed."""
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    throttle = auth.LoginThrottle(limit=3)
+    other = Appliance.open(data_dir, database_url)
+    try:
+        for worker in (appliance, other, appliance):
+            with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+                auth.login(worker, "alice", "wrong password!", "10.0.0.9", throttle)
+        with pytest.raises(auth.ThrottledError, match="try again in 15 minute"):
+            auth.login(other, "alice", PASSWORD, "10.0.0.9", throttle)
+        later = appliance.now() + throttle.window + dt.timedelta(seconds=1)
+        other.clock = lambda: later
+        assert auth.login(other, "alice", PASSWORD, "10.0.0.9", throttle).principal.username
+        # a success forgets the failures: two, a success, two more, and no refusal
+        for attempt in range(5):
+            if attempt == 2:
+                auth.login(other, "alice", PASSWORD, "10.0.0.9", throttle)
+                continue
+            with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+                auth.login(other, "alice", "wrong password!", "10.0.0.9", throttle)
+        assert auth.login(other, "alice", PASSWORD, "10.0.0.9", throttle).principal.username
+    finally:
+        other.close()
 
 
 def test_changing_a_password_ends_sessions(appliance: Appliance) -> None:

@@ -8,8 +8,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +16,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.users import Role, check_role, password_matches
 from certgate.store import accounts
 from certgate.store.models import ApiTokenRow, SessionRow
+from certgate.store.repository import Repository
 
 SESSION_IDLE = dt.timedelta(minutes=30)
 SESSION_ABSOLUTE = dt.timedelta(hours=12)
@@ -61,35 +60,38 @@ def _digest(secret: str) -> str:
 # --- throttling ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class LoginThrottle:
-    """After 5 failures for one username or client within 15 minutes, refuse for a while."""
+    """After ``limit`` failures for one username or one client within ``window``, refuse
+    until the oldest of them is out of it.
 
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
+    The failures are kept in the store, so that every worker process of ``certgate serve``
+    (and a restart) counts the same ones: kept in each process, N workers would allow N
+    times as many guesses.
+    """
 
-    def check(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-                self._failures[key] = recent
-                if len(recent) >= self.limit:
-                    wait = int(self.window - (now - recent[0])) + 1
-                    raise ThrottledError(
-                        f"too many failed logins: try again in {wait // 60 + 1} minute(s)"
-                    )
+    limit: int = 5
+    window: dt.timedelta = dt.timedelta(minutes=15)
 
-    def fail(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, []).append(time.monotonic())
+    def check(self, app: Appliance, keys: tuple[str, ...]) -> None:
+        now = app.now()
+        with app.store.reading() as repository:
+            failures = accounts.login_failures_since(repository, keys, now - self.window)
+        for times in failures.values():
+            if len(times) >= self.limit:
+                wait = self.window - (now - _aware(times[0]))
+                minutes = int(wait.total_seconds()) // 60 + 1
+                raise ThrottledError(f"too many failed logins: try again in {minutes} minute(s)")
 
-    def clear(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+    def fail(self, app: Appliance, keys: tuple[str, ...]) -> None:
+        """Count a failure (its own transaction: the login's was not committed)."""
+        now = app.now()
+        with app.store.transaction("login") as repository:
+            accounts.delete_login_failures(repository, before=now - self.window)
+            accounts.add_login_failures(repository, keys, now)
+
+    def clear(self, repository: Repository, keys: tuple[str, ...]) -> None:
+        accounts.delete_login_failures(repository, keys)
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -105,14 +107,19 @@ def login(
     app: Appliance, username: str, password: str, client: str, throttle: LoginThrottle
 ) -> NewSession:
     """Check the password (throttled per user and per client) and open a session."""
-    keys = (f"user:{username.lower()}", f"client:{client}")
-    throttle.check(*keys)
+    keys = (f"user:{username.strip().lower()}"[:300], f"client:{client}"[:300])
+    throttle.check(app, keys)
+    with app.store.reading() as repository:
+        user = accounts.user_by_name(repository, username.strip())
+        known = user is not None and password_matches(user.password_hash, password)
+    if not known:
+        throttle.fail(app, keys)
+        raise AuthenticationError("wrong username or password")
     with app.store.transaction(username) as repository:
         user = accounts.user_by_name(repository, username.strip())
-        if user is None or not password_matches(user.password_hash, password):
-            throttle.fail(*keys)
+        if user is None:  # removed in the meantime
             raise AuthenticationError("wrong username or password")
-        throttle.clear(*keys)
+        throttle.clear(repository, keys)
         now = app.now()
         accounts.delete_sessions_before(repository, now - SESSION_IDLE)
         cookie_value = secrets.token_urlsafe(32)

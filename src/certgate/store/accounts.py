@@ -1,4 +1,4 @@
-"""Queries for users, browser sessions and API tokens.
+"""Queries for users, browser sessions, API tokens and failed logins.
 
 These rows never affect what the listeners serve, so writing them does not bump the
 revision that ``certgate serve`` watches (a login must not rebuild the TLS contexts).
@@ -7,10 +7,11 @@ revision that ``certgate serve`` watches (a login must not rebuild the TLS conte
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select
 
-from certgate.store.models import ApiTokenRow, Base, SessionRow, UserRow
+from certgate.store.models import ApiTokenRow, Base, LoginFailureRow, SessionRow, UserRow
 from certgate.store.repository import Repository
 
 
@@ -65,3 +66,34 @@ def token_by_id(repository: Repository, token_id: int) -> ApiTokenRow | None:
 
 def all_tokens(repository: Repository) -> list[ApiTokenRow]:
     return list(repository.session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id)))
+
+
+def login_failures_since(
+    repository: Repository, keys: Sequence[str], moment: dt.datetime
+) -> dict[str, list[dt.datetime]]:
+    """When each of these keys failed to log in since ``moment``, oldest first."""
+    query = (
+        select(LoginFailureRow.key, LoginFailureRow.at)
+        .where(LoginFailureRow.key.in_(list(keys)), LoginFailureRow.at >= moment)
+        .order_by(LoginFailureRow.at)
+    )
+    found: dict[str, list[dt.datetime]] = {key: [] for key in keys}
+    for key, at in repository.session.execute(query):
+        found[key].append(at)
+    return found
+
+
+def add_login_failures(repository: Repository, keys: Sequence[str], at: dt.datetime) -> None:
+    repository.session.add_all(LoginFailureRow(key=key, at=at) for key in keys)
+
+
+def delete_login_failures(
+    repository: Repository, keys: Sequence[str] = (), before: dt.datetime | None = None
+) -> None:
+    """Forget the failures of ``keys`` (a successful login), or all older than ``before``."""
+    statement = delete(LoginFailureRow)
+    if keys:
+        statement = statement.where(LoginFailureRow.key.in_(list(keys)))
+    if before is not None:
+        statement = statement.where(LoginFailureRow.at < before)
+    repository.session.execute(statement)

@@ -135,6 +135,16 @@ class SessionRow(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class LoginFailureRow(Base):
+    """A failed login, once per username and once per client, kept for the throttle's
+    window: every worker process of ``certgate serve`` counts the same failures."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class ApiTokenRow(Base):
     """An API token for automation; only the SHA-256 of the token is stored."""
 
