@@ -3,14 +3,12 @@ links as one thread finds, and two imports in two threads keep their own warning
 
 from __future__ import annotations
 
-import base64
 import random
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.pki.loader import LoadedFile, load_file
@@ -19,7 +17,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.certificates import list_certificates
 from certgate.service.imports import import_files
 from certgate.service.setup import initialise
-from tests.support.pki import issue, name, new_key
+from tests.support.pki import issue, name, negative_serial_pem, new_key
 
 LEAVES = 300  # over linking.PARALLEL_BATCH: the threads are used
 
@@ -104,20 +102,8 @@ def test_threads_and_prechecks_link_a_large_bundle_as_one_thread_does(
         assert threaded[host] == chain, host
 
 
-def _odd_certificate(host: str) -> bytes:
-    """A PEM certificate with a negative serial number: cryptography warns as it reads it."""
-    key = new_key()
-    der = issue(name(host), key.public_key(), name(host), key, ca=False).public_bytes(Encoding.DER)
-    cert = x509.load_der_x509_certificate(der)
-    serial = cert.serial_number.to_bytes(20, "big").lstrip(b"\x00")
-    header = bytes([0x02, len(serial)]) + serial
-    negative = der.replace(header, bytes([0x02, len(serial)]) + b"\x80" + serial[1:], 1)
-    body = base64.encodebytes(negative)
-    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
-
-
 def test_two_threads_loading_odd_files_keep_their_own_warnings() -> None:
-    files = {host: _odd_certificate(host) for host in ("first.odd.test", "second.odd.test")}
+    files = {host: negative_serial_pem(host) for host in ("first.odd.test", "second.odd.test")}
     alone = {host: load_file(data) for host, data in files.items()}
     for host, loaded in alone.items():
         assert any(host in note and "negative" in note for note in loaded.warnings), host

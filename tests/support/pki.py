@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
@@ -88,3 +89,26 @@ def make_chain(host: str = "www.example.com", kind: str = "p256") -> TestChain:
         sans=[host],
     )
     return TestChain(root_key, root, intermediate_key, intermediate, leaf_key, leaf)
+
+
+def negative_serial_pem(host: str) -> bytes:
+    """A PEM certificate for ``host`` whose serial number is -1: cryptography reads it with a
+    warning (its signature no longer verifies, which does not matter for that)."""
+    key = new_key()
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name(host))
+        .issuer_name(name(host))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    version_and_serial = b"\xa0\x03\x02\x01\x02\x02\x01"  # [0] v3, INTEGER of one octet
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    assert der.count(version_and_serial + b"\x01") == 1
+    der = der.replace(version_and_serial + b"\x01", version_and_serial + b"\xff")
+    body = base64.encodebytes(der)
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"

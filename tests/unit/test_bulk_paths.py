@@ -8,7 +8,6 @@ it stands in for.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import warnings
@@ -20,11 +19,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from certgate.pki import dnames, readers
+from certgate.pki import dnames, pem, readers
 from certgate.pki.certinfo import read_certificate
 from certgate.pki.der import certificate_parts
 from certgate.pki.loader import LoadedFile, load_file
-from tests.support.pki import TestChain, make_chain
+from tests.support.pki import TestChain, make_chain, negative_serial_pem
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def _bundle(certificates: list[x509.Certificate]) -> bytes:
 
 def _block_by_block(data: bytes, monkeypatch: pytest.MonkeyPatch) -> LoadedFile:
     with monkeypatch.context() as patch:
-        patch.setattr(readers.pem, "plain_certificate_count", lambda text: 0)
+        patch.setattr(pem, "plain_certificate_count", lambda text: 0)
         return load_file(data)
 
 
@@ -56,15 +55,7 @@ def test_plain_bundle_loads_as_block_by_block_and_keeps_the_der(
 def test_an_odd_certificate_sends_the_whole_bundle_block_by_block(
     chains: list[TestChain], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    der = chains[0].leaf.public_bytes(Encoding.DER)
-    serial = chains[0].leaf.serial_number.to_bytes(20, "big").lstrip(b"\x00")
-    header = bytes([0x02, len(serial)]) + serial
-    # 0x80 first: negative, and minimal whatever follows (0xff would not be before a byte
-    # with its high bit set, and cryptography would refuse it as corrupt).
-    negative = der.replace(header, bytes([0x02, len(serial)]) + b"\x80" + serial[1:], 1)
-    odd = base64.encodebytes(negative).replace(b"\n", b"")
-    data = _bundle([chains[1].leaf]) + b"-----BEGIN CERTIFICATE-----\n" + odd
-    data += b"\n-----END CERTIFICATE-----\n"
+    data = _bundle([chains[1].leaf]) + negative_serial_pem("odd.example")
     loaded = load_file(data)
     assert loaded.certificate_ders == ()
     assert loaded == _block_by_block(data, monkeypatch)
