@@ -64,7 +64,8 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
         if workers == 1:
             _serve_in_this_process(app, https_port)
             return
-        command = [sys.executable, "-m", "certgate", "serve", "--workers", str(workers)]
+        # -I: never import code from the working directory (nor PYTHON* variables)
+        command = [sys.executable, "-I", "-m", "certgate", "serve", "--workers", str(workers)]
         if https_port is not None:
             command += ["--https-port", str(https_port)]
         environment = {**os.environ, "CERTGATE_DATA_DIR": str(options.data_dir)}

@@ -58,7 +58,7 @@ class SignaturePrecheck:
             return
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", WORKER_MODULE],
+                [sys.executable, "-I", "-m", WORKER_MODULE],  # -I: never code from the cwd
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
