@@ -136,6 +136,41 @@ def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
     assert eventually(lambda: listening_sockets(ADDRESS, two_workers.port) == 0)
 
 
+def _workers_of(data_dir: Path) -> list[int]:
+    """Worker processes of a ``certgate serve`` on ``data_dir``, wherever their parent is."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environment = (entry / "environ").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if b"--worker-index" in command and f"CERTGATE_DATA_DIR={data_dir}".encode() in (
+            environment
+        ):
+            found.append(int(entry.name))
+    return [pid for pid in found if alive(pid)]
+
+
+@pytest.mark.parametrize("after", [0.3, 1.0])
+def test_workers_stop_when_the_supervisor_is_killed_while_they_start(
+    tmp_path: Path, after: float
+) -> None:
+    data_dir = tmp_path / "data"
+    run_cli(data_dir, "init")
+    run_cli(data_dir, "ip", "add", ADDRESS)
+    supervisor = subprocess.Popen(
+        [CERTGATE, "serve", "--https-port", str(free_port()), "--workers", "2"],
+        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(after)
+    supervisor.kill()
+    supervisor.wait()
+    assert eventually(lambda: not _workers_of(data_dir), timeout=20), _workers_of(data_dir)
+
+
 def test_a_second_serve_on_the_same_data_directory_is_refused(
     two_workers: RunningAppliance,
 ) -> None:
@@ -155,6 +190,13 @@ def test_a_second_serve_on_the_same_data_directory_is_refused(
     )
     assert "Traceback" not in second.stderr
     assert presented_name(ADDRESS, two_workers.port) == "certgate Appliance"  # untouched
+
+
+def test_the_worker_option_is_only_for_the_supervisor(tmp_path: Path) -> None:
+    run_cli(tmp_path, "init")
+    result = run_cli(tmp_path, "serve", "--worker-index", "0", check=False)
+    assert result.returncode == 2
+    assert "--worker-index is for the workers 'certgate serve' starts" in result.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "many", "257"])

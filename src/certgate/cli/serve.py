@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.supervisor import Supervisor
+from certgate.cli.supervisor import SUPERVISOR_VARIABLE, Supervisor
 
 if TYPE_CHECKING:  # imported when serving: the web stack costs other commands ~0.3 s
     from certgate.service.appliance import Appliance
@@ -79,12 +79,23 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
 def _run_worker(options: Options, https_port: int | None, index: int, count: int) -> None:
     from certgate.service.serving import Worker
 
+    supervisor = _supervisor_pid()
+    if supervisor is None or os.getppid() != supervisor:
+        raise click.UsageError("--worker-index is for the workers 'certgate serve' starts")
     with options.appliance() as app:
-        _serve_in_this_process(app, https_port, Worker(index, count))
+        _serve_in_this_process(app, https_port, Worker(index, count), supervisor)
+
+
+def _supervisor_pid() -> int | None:
+    value = os.environ.get(SUPERVISOR_VARIABLE, "")
+    return int(value) if value.isdigit() else None
 
 
 def _serve_in_this_process(
-    app: Appliance, https_port: int | None, worker: Worker | None = None
+    app: Appliance,
+    https_port: int | None,
+    worker: Worker | None = None,
+    supervisor: int | None = None,
 ) -> None:
     import uvloop
 
@@ -92,15 +103,15 @@ def _serve_in_this_process(
     from certgate.web.server import asgi_protocol_factory
 
     server = ApplianceServer(app, asgi_protocol_factory(app), https_port, worker)
-    uvloop.run(_serve(server, orphan_check=worker is not None))  # as the benchmark measures
+    uvloop.run(_serve(server, supervisor))  # the event loop the benchmark measures
 
 
-async def _serve(server: ApplianceServer, orphan_check: bool) -> None:
+async def _serve(server: ApplianceServer, supervisor: int | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
-    watch = asyncio.create_task(_stop_when_orphaned(stop)) if orphan_check else None
+    watch = None if supervisor is None else asyncio.create_task(_orphaned(stop, supervisor))
     try:
         await server.run(stop)
     finally:
@@ -108,11 +119,12 @@ async def _serve(server: ApplianceServer, orphan_check: bool) -> None:
             watch.cancel()
 
 
-async def _stop_when_orphaned(stop: asyncio.Event) -> None:
-    """A worker whose supervisor was killed must not serve on unsupervised."""
-    parent = os.getppid()
+async def _orphaned(stop: asyncio.Event, supervisor: int) -> None:
+    """A worker whose supervisor is gone (its parent is another process now) must not serve
+    on unsupervised: a new ``certgate serve`` would share its addresses."""
     while not stop.is_set():
-        await asyncio.sleep(ORPHAN_CHECK_INTERVAL)
-        if os.getppid() != parent:
+        if os.getppid() != supervisor:
             logging.getLogger("certgate.serve").warning("supervisor gone; stopping")
             stop.set()
+            return
+        await asyncio.sleep(ORPHAN_CHECK_INTERVAL)

@@ -8,6 +8,7 @@ supervisor only starts them, restarts one that dies, and stops them all on SIGTE
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -23,6 +24,9 @@ QUICK_DEATHS = 3
 #: How long stopping workers may take before they are killed.
 STOP_TIMEOUT = 15.0
 POLL_INTERVAL = 0.1
+#: Tells each worker its supervisor's pid: it stops as soon as its parent is another one,
+#: even if the supervisor died before the worker first looked.
+SUPERVISOR_VARIABLE = "CERTGATE_SUPERVISOR_PID"
 
 
 class Supervisor:
@@ -44,7 +48,8 @@ class Supervisor:
             for number in (signal.SIGTERM, signal.SIGINT)
         }
         try:
-            self.workers = [self._start(index) for index in range(self.count)]
+            for index in range(self.count):  # one by one: a failed start stops the others
+                self.workers.append(self._start(index))
             self.started = [time.monotonic()] * self.count
             self.quick_deaths = [0] * self.count
             log.info("started %d workers", self.count)
@@ -57,7 +62,7 @@ class Supervisor:
     def _start(self, index: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [*self.command, "--worker-index", str(index)],
-            env=self.environment,
+            env={**self.environment, SUPERVISOR_VARIABLE: str(os.getpid())},
             stdin=subprocess.DEVNULL,
         )
 

@@ -241,7 +241,9 @@ class _RootReach:
         path: list[int] = []
         current: int | None = certificate_id
         reaches = False
-        while current is not None and len(path) < MAX_CHAIN_DEPTH and current not in path:
+        while current is not None and current not in path:
+            if len(path) == MAX_CHAIN_DEPTH:  # too long to tell: remember nothing
+                return False
             if current in self._known:
                 reaches = self._known[current]
                 break

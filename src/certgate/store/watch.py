@@ -41,7 +41,8 @@ class RevisionWatch:
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join()
+        if self._thread.is_alive():  # never started when the first plan failed
+            self._thread.join()
 
     def _follow(self) -> None:
         failing = False
