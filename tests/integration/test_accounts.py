@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,30 @@ def test_failed_logins_count_in_every_process_and_expire(
         assert auth.login(other, "alice", PASSWORD, "10.0.0.9", throttle).principal.username
     finally:
         other.close()
+
+
+def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
+    appliance: Appliance,
+) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    throttle = auth.LoginThrottle(limit=5)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        try:
+            auth.login(appliance, "alice", "wrong password!", "10.0.0.66", throttle)
+        except auth.ThrottledError:
+            outcomes.append("throttled")
+        except auth.AuthenticationError:
+            outcomes.append("checked")
+
+    threads = [threading.Thread(target=guess) for _ in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("checked") == throttle.limit
+    assert outcomes.count("throttled") == 24 - throttle.limit
 
 
 def test_changing_a_password_ends_sessions(appliance: Appliance) -> None:

@@ -62,35 +62,36 @@ def _digest(secret: str) -> str:
 
 @dataclass(frozen=True)
 class LoginThrottle:
-    """After ``limit`` failures for one username or one client within ``window``, refuse
-    until the oldest of them is out of it.
+    """At most ``limit`` attempts that fail, per username and per client, within ``window``;
+    then every attempt is refused until the oldest failure is out of it.
 
-    The failures are kept in the store, so that every worker process of ``certgate serve``
+    The attempts are kept in the store, so that every worker process of ``certgate serve``
     (and a restart) counts the same ones: kept in each process, N workers would allow N
-    times as many guesses.
+    times as many guesses. Each attempt is counted before its password is checked, in one
+    serialised transaction, so that parallel guesses cannot all pass a count made before
+    any of them failed; a successful login forgets them.
     """
 
     limit: int = 5
     window: dt.timedelta = dt.timedelta(minutes=15)
 
-    def check(self, app: Appliance, keys: tuple[str, ...]) -> None:
-        now = app.now()
-        with app.store.reading() as repository:
-            failures = accounts.login_failures_since(repository, keys, now - self.window)
-        for times in failures.values():
-            if len(times) >= self.limit:
-                wait = self.window - (now - _aware(times[0]))
-                minutes = int(wait.total_seconds()) // 60 + 1
-                raise ThrottledError(f"too many failed logins: try again in {minutes} minute(s)")
-
-    def fail(self, app: Appliance, keys: tuple[str, ...]) -> None:
-        """Count a failure (its own transaction: the login's was not committed)."""
+    def attempt(self, app: Appliance, keys: tuple[str, ...]) -> None:
+        """Count an attempt, or refuse it (ThrottledError) when the keys are over the limit."""
         now = app.now()
         with app.store.transaction("login") as repository:
+            accounts.lock_login_failures(repository)
             accounts.delete_login_failures(repository, before=now - self.window)
+            failures = accounts.login_failures_since(repository, keys, now - self.window)
+            for times in failures.values():
+                if len(times) >= self.limit:
+                    wait = self.window - (now - _aware(times[0]))
+                    minutes = int(wait.total_seconds()) // 60 + 1
+                    raise ThrottledError(
+                        f"too many failed logins: try again in {minutes} minute(s)"
+                    )
             accounts.add_login_failures(repository, keys, now)
 
-    def clear(self, repository: Repository, keys: tuple[str, ...]) -> None:
+    def succeeded(self, repository: Repository, keys: tuple[str, ...]) -> None:
         accounts.delete_login_failures(repository, keys)
 
 
@@ -108,18 +109,17 @@ def login(
 ) -> NewSession:
     """Check the password (throttled per user and per client) and open a session."""
     keys = (f"user:{username.strip().lower()}"[:300], f"client:{client}"[:300])
-    throttle.check(app, keys)
+    throttle.attempt(app, keys)
     with app.store.reading() as repository:
         user = accounts.user_by_name(repository, username.strip())
         known = user is not None and password_matches(user.password_hash, password)
-    if not known:
-        throttle.fail(app, keys)
+    if not known:  # the attempt stays counted
         raise AuthenticationError("wrong username or password")
     with app.store.transaction(username) as repository:
         user = accounts.user_by_name(repository, username.strip())
         if user is None:  # removed in the meantime
             raise AuthenticationError("wrong username or password")
-        throttle.clear(repository, keys)
+        throttle.succeeded(repository, keys)
         now = app.now()
         accounts.delete_sessions_before(repository, now - SESSION_IDLE)
         cookie_value = secrets.token_urlsafe(32)

@@ -83,6 +83,16 @@ def login_failures_since(
     return found
 
 
+def lock_login_failures(repository: Repository) -> None:
+    """Serialise the throttle's count-then-record: SQLite writers already are (BEGIN
+    IMMEDIATE); on PostgreSQL, a transaction-scoped advisory lock."""
+    if repository.session.get_bind().dialect.name == "postgresql":
+        repository.session.execute(select(func.pg_advisory_xact_lock(_LOGIN_LOCK)))
+
+
+_LOGIN_LOCK = 0x63657274  # "cert": the advisory lock's key, one for the whole throttle
+
+
 def add_login_failures(repository: Repository, keys: Sequence[str], at: dt.datetime) -> None:
     repository.session.add_all(LoginFailureRow(key=key, at=at) for key in keys)
 
