@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certgate.errors import CertgateError
 from certgate.pki.certinfo import CertInfo, read_certificate
 from certgate.pki.chain import KnownSignatures
+from certgate.pki.der import certificate_parts
 from certgate.pki.dnames import common_name, format_name
 from certgate.pki.keys import PrivateKey, public_key_fingerprint
 from certgate.pki.loader import LoadedFile, load_file
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key
-from certgate.service.linking import add_certificates, certificate_values
+from certgate.service.linking import NewCertificate, add_certificates, certificate_values
 from certgate.service.prechecks import precheck_for
 from certgate.service.requests import new_request_row
 from certgate.store.repository import Repository
@@ -79,31 +80,21 @@ def _import_files(
 ) -> list[ImportEntry]:
     # A large bundle's signatures are checked on another core while this thread reads it.
     with precheck_for(files) as precheck:
-        return _import_loaded(app, files, password, actor, precheck.known)
-
-
-def _import_loaded(
-    app: Appliance,
-    files: Sequence[tuple[str, bytes]],
-    password: bytes | None,
-    actor: str,
-    known: KnownSignatures,
-) -> list[ImportEntry]:
-    entries: list[ImportEntry] = []
-    loaded: list[tuple[str, LoadedFile]] = []
-    for name, data in files:
-        try:
-            loaded.append((name, load_file(data, password)))
-        except CertgateError as error:
-            entries.append(ImportEntry(name, "error", "file", None, str(error), None, error.code))
-    if not loaded:
-        return entries
-    with app.store.transaction(actor) as repository:
-        batch = _Batch(repository, app, known)
-        for name, content in loaded:
-            batch.add_file(name, content)
-        entries = batch.finish() + entries
-    return entries
+        entries: list[ImportEntry] = []
+        batch = _Batch(app, precheck.known if precheck.active else None)
+        for name, data in files:
+            try:
+                batch.add_file(name, load_file(data, password))
+            except CertgateError as error:
+                entries.append(
+                    ImportEntry(name, "error", "file", None, str(error), None, error.code)
+                )
+        if not batch.files:
+            return entries
+        batch.read()
+        precheck.collect()  # waited for here, not while holding the store's write lock
+        with app.store.transaction(actor) as repository:
+            return batch.finish(repository) + entries
 
 
 class _Batch:
@@ -111,14 +102,17 @@ class _Batch:
     and the new certificates are stored together (a query, an ORM object and an INSERT per
     certificate made 10,000-certificate bundles slow)."""
 
-    def __init__(self, repository: Repository, app: Appliance, known: KnownSignatures) -> None:
-        self.repository = repository
+    def __init__(self, app: Appliance, known: KnownSignatures | None) -> None:
         self.app = app
+        self.files = 0
+        #: id(certificate) -> its DER, fields, row values and signed part, read before the
+        #: transaction (the friendly name is set in it, once the store is asked)
+        self.read_certificates: dict[int, NewCertificate] = {}
         self.known = known  # signature checks made in advance
         self.entries: list[tuple[str, Kind, Any, str]] = []  # resolved in finish()
         self.new_keys: list[tuple[str, PrivateKey]] = []
         #: fingerprint -> (certificate, info, column values) of each new certificate
-        self.new: dict[str, tuple[x509.Certificate, CertInfo, dict[str, Any]]] = {}
+        self.new: dict[str, NewCertificate] = {}
         self.request_names: dict[str, str] = {}  # public key -> name, stored or added so far
         self.certificate_names: dict[str, str] = {}  # the same for certificates
         #: id(certificate) -> its DER, when the loader's bulk path made it
@@ -127,6 +121,7 @@ class _Batch:
         self.given_names: dict[int, str] = {}
 
     def add_file(self, name: str, content: LoadedFile) -> None:
+        self.files += 1
         for warning in content.warnings:
             self.entries.append((name, "file", None, warning))
         for key in content.private_keys:
@@ -141,15 +136,23 @@ class _Batch:
             if friendly_name:
                 self.given_names[id(cert)] = friendly_name
 
-    def finish(self) -> list[ImportEntry]:
-        certs = [item[2] for item in self.entries if item[1] == "certificate"]
-        ders = {
-            id(cert): self.ders.get(id(cert)) or cert.public_bytes(Encoding.DER) for cert in certs
-        }
-        infos = {
-            id(cert): read_certificate(cert, ders[id(cert)], warning_free=id(cert) in self.ders)
-            for cert in certs
-        }
+    def read(self) -> None:
+        """Every certificate's DER and fields: no store needed, so done before the write
+        transaction begins (a large bundle takes a second to read)."""
+        for _, kind, cert, _ in self.entries:
+            if kind == "certificate" and id(cert) not in self.read_certificates:
+                der = self.ders.get(id(cert)) or cert.public_bytes(Encoding.DER)
+                info = read_certificate(cert, der, warning_free=id(cert) in self.ders)
+                values = certificate_values(cert, info, info.issued_to, der=der)
+                parts = certificate_parts(der)
+                self.read_certificates[id(cert)] = NewCertificate(
+                    cert, info, values, parts[0] if parts else None
+                )
+
+    def finish(self, repository: Repository) -> list[ImportEntry]:
+        self.repository = repository
+        self.read()
+        infos = {key: item.info for key, item in self.read_certificates.items()}
         existing = self.repository.certificate_ids_with_fingerprints(
             [info.fingerprint_sha256 for info in infos.values()]
         )
@@ -167,7 +170,7 @@ class _Batch:
                 results.append(self._add_request(name, obj))
             else:
                 info = infos[id(obj)]
-                added = self._add_certificate(obj, ders[id(obj)], info, existing)
+                added = self._add_certificate(self.read_certificates[id(obj)], existing)
                 pending.append((name, info, added))
         new_ids = self._store_certificates()
         for name, info, added in pending:
@@ -180,17 +183,16 @@ class _Batch:
         key_results = [self._add_key(name, key) for name, key in self.new_keys]
         return key_results + results
 
-    def _add_certificate(
-        self, cert: x509.Certificate, der: bytes, info: CertInfo, existing: dict[str, int]
-    ) -> bool:
+    def _add_certificate(self, item: NewCertificate, existing: dict[str, int]) -> bool:
         """Queue a new certificate (stored at the end of the batch); False when its
         fingerprint is already stored or earlier in the batch."""
+        info = item.info
         if info.fingerprint_sha256 in existing or info.fingerprint_sha256 in self.new:
             return False
-        name = self._friendly_name(info, self.given_names.get(id(cert)))
-        values = certificate_values(cert, info, name, der=der)
-        self.new[info.fingerprint_sha256] = (cert, info, values)
-        self.certificate_names.setdefault(info.public_key_fingerprint, values["friendly_name"])
+        name = self._friendly_name(info, self.given_names.get(id(item.cert)))
+        item.values["friendly_name"] = name[:200]
+        self.new[info.fingerprint_sha256] = item
+        self.certificate_names.setdefault(info.public_key_fingerprint, item.values["friendly_name"])
         return True
 
     def _store_certificates(self) -> dict[str, int]:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -120,9 +120,19 @@ def link_issuers(
     _reroute_dead_ends(repository, [*nodes, *linked], parsed)
 
 
+class NewCertificate(NamedTuple):
+    """A certificate about to be stored: parsed, read, its row's values and its signed part
+    (None: sliced here from the DER)."""
+
+    cert: x509.Certificate
+    info: CertInfo
+    values: dict[str, Any]
+    tbs: bytes | None = None
+
+
 def add_certificates(
     repository: Repository,
-    new: Sequence[tuple[x509.Certificate, CertInfo, dict[str, Any]]],
+    new: Sequence[NewCertificate],
     known: KnownSignatures | None = None,
 ) -> list[int]:
     """Store new certificates (``certificate_values`` of each) linked to their issuers, and
@@ -134,8 +144,8 @@ def add_certificates(
     """
     ids = repository.reserve_certificate_ids(len(new))
     nodes = [
-        _Node(row_id, cert, info, _signed_part(values["der"]))
-        for row_id, (cert, info, values) in zip(ids, new, strict=True)
+        _Node(row_id, item.cert, item.info, item.tbs or _signed_part(item.values["der"]))
+        for row_id, item in zip(ids, new, strict=True)
     ]
     parsed = _Parsed(RowInfoCache())
     for node in nodes:
@@ -143,7 +153,7 @@ def add_certificates(
     stored_waiting = repository.orphan_ids_issued_by([n.info.subject_name_hash for n in nodes])
     links = _choose_issuers(repository, nodes, parsed, known)
     order, loops = _parents_first(nodes, links)
-    values = [values for _, _, values in new]
+    values = [item.values for item in new]
     position = {row_id: index for index, row_id in enumerate(ids)}
     repository.insert_certificates(
         [
@@ -188,7 +198,8 @@ def _choose_issuers(
 
     for row in stored:  # parsed here, so that no two threads parse the same row
         describe(row)
-    chosen = _in_parallel(issuer_of, waiting)
+    # Checked in advance, the choice is Python work only: threads would just take turns.
+    chosen = [issuer_of(node) for node in waiting] if known else _in_parallel(issuer_of, waiting)
     links = {node.id: issuer.id for node, issuer in zip(waiting, chosen, strict=True) if issuer}
     # Lookahead, only where it matters: a certificate whose chain ends short of a root while
     # another of its candidates (a cross-signed twin) leads to one takes that one instead.

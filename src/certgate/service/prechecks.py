@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -71,25 +72,38 @@ class SignaturePrecheck:
             log.warning("signatures are checked in this process: %s", error)
             self._stop()
 
+    @property
+    def active(self) -> bool:
+        """Whether a process checks this import's signatures (else :meth:`known` knows none)."""
+        return self._process is not None or bool(self._answers)
+
+    def collect(self) -> None:
+        """Wait for the answers (at most TIMEOUT; none if the process failed)."""
+        with self._lock:  # known() may be asked from several linking threads at once
+            if self._answers is None:
+                self._answers = self._collect()
+
     def known(self, child: str, issuer: str) -> bool | None:
         """Whether the certificate with fingerprint ``child`` was signed by ``issuer``, if
-        checked in advance (waits for the answers the first time)."""
-        answers = self._answers
-        if answers is None:
-            with self._lock:  # asked from several linking threads at once
-                if self._answers is None:
-                    self._answers = self._collect()
-                answers = self._answers
-        return answers.get((child, issuer))
+        checked in advance (waits for the answers if :meth:`collect` was not called)."""
+        if self._answers is None:
+            self.collect()
+        assert self._answers is not None
+        return self._answers.get((child, issuer))
 
     def _collect(self) -> dict[tuple[str, str], bool]:
         if self._process is None or self._process.stdout is None:
             return {}
+        deadline = time.monotonic() + TIMEOUT
         if self._feeder is not None:
-            self._feeder.join()  # the process has read the whole bundle
+            self._feeder.join(TIMEOUT)  # until the process has read the whole bundle
+            if self._feeder.is_alive():
+                log.warning("the signature checks in advance did not start; checking here")
+                self._stop()
+                return {}
         self._process.stdin = None  # closed by the feeder; nothing more to send
         try:
-            output, _ = self._process.communicate(timeout=TIMEOUT)
+            output, _ = self._process.communicate(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log.warning("signature checks in advance took too long; checking here")
             self._stop()
