@@ -8,6 +8,7 @@ already stored), or any failure of the process, leaves the checks to the import 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -33,9 +34,11 @@ def _feed(process: subprocess.Popen[bytes], bundle: bytes) -> None:
     assert stdin is not None
     try:
         stdin.write(bundle)
-        stdin.close()
     except (OSError, ValueError):  # stopped meanwhile (the import failed or finished)
         pass
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            stdin.close()
 
 
 def precheck_for(files: Sequence[tuple[str, bytes]]) -> SignaturePrecheck:
