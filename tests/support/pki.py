@@ -34,6 +34,7 @@ def issue(
     sans: list[str] | None = None,
     days: int = 365,
     not_before: dt.datetime | None = None,
+    serial: int | None = None,
 ) -> x509.Certificate:
     start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     builder = (
@@ -41,7 +42,7 @@ def issue(
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)  # type: ignore[arg-type]
-        .serial_number(x509.random_serial_number())
+        .serial_number(x509.random_serial_number() if serial is None else serial)
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -95,17 +96,7 @@ def negative_serial_pem(host: str) -> bytes:
     """A PEM certificate for ``host`` whose serial number is -1: cryptography reads it with a
     warning (its signature no longer verifies, which does not matter for that)."""
     key = new_key()
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name(host))
-        .issuer_name(name(host))
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    certificate = issue(name(host), key.public_key(), name(host), key, ca=False, serial=1)
     version_and_serial = b"\xa0\x03\x02\x01\x02\x02\x01"  # [0] v3, INTEGER of one octet
     der = certificate.public_bytes(serialization.Encoding.DER)
     assert der.count(version_and_serial + b"\x01") == 1
