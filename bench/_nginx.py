@@ -190,10 +190,17 @@ http {{
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-def s_time(address: str, port: int, seconds: float, clients: int, pin: bool = True) -> int:
+def s_time(
+    address: str,
+    port: int,
+    seconds: float,
+    clients: int,
+    pin: bool = True,
+    request: str | None = None,
+) -> int:
     """Full TLS 1.3 handshakes (``-new``: never resumed) from ``clients`` openssl s_time
     processes for ``seconds``, on the client core (``pin``) or on any; returns how many
-    completed."""
+    completed. With ``request`` (a path), each connection also GETs it over HTTP/1.0."""
     pinning = ["taskset", "-c", str(CLIENT_CPU)] if pin else []
     processes = [
         subprocess.Popen(
@@ -207,6 +214,7 @@ def s_time(address: str, port: int, seconds: float, clients: int, pin: bool = Tr
                 "-tls1_3",
                 "-time",
                 str(max(1, round(seconds))),
+                *(["-www", request] if request else []),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -168,6 +168,14 @@ class ServerThread:
         self.loop.close()
 
 
+def wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Wait until ``condition()`` holds; fail the test if it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert condition()
+
+
 def plan(
     port: int, assignments: Mapping[str, ServedCertificate], policy: TlsPolicy | None = None
 ) -> ListenerPlan:

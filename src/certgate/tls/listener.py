@@ -1,31 +1,23 @@
-"""One address's listening socket, and the server that accepts on it with one context.
+"""One address's listening socket, and the context the front end presents on it.
 
-Why a new server per change instead of an ``sni_callback`` that swaps ``ssl_object.context``:
-OpenSSL fixes the version range (and the options) of a connection when the connection object
-is made, from the context the server was created with, and a context set in the callback only
-brings its certificate, key, chain and TLS 1.2 ciphers. A policy change could not be enforced
-that way. So each change starts a new server with the new context on a duplicate of the same
-listening socket, then closes the old server: the socket and its accept queue never go away,
-every connection accepted from then on gets the new context, and connections already accepted
-finish under the old one. It also costs no Python callback during handshakes.
-
-Why the event loop's own TLS transport: a hand-written one on ``add_reader`` with OpenSSL doing
-the socket I/O was measured too. It cost the same CPU per handshake and, unlike the loops'
-transports, sent the TLS alert of a refused handshake ("protocol version") instead of just
-closing; but uvloop closes an ``add_reader`` poller silently when its socket reports an error
-(a client's reset), so such a connection is never told and its descriptor number stays broken
-for the next accept (MagicStack/uvloop#552). The loops' transports have no such hole.
+Why a context per listener that is swapped instead of an ``sni_callback`` that swaps
+``ssl_object.context``: OpenSSL fixes the version range (and the options) of a connection when
+the connection object is made, from the context it is made with, and a context set in the
+callback only brings its certificate, key, chain and TLS 1.2 ciphers. A policy change could not
+be enforced that way. So each change hands the front end the new context for the same listening
+socket: the socket and its accept queue never go away, every connection accepted from then on
+gets the new context, and connections already accepted finish under the old one.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
 import ssl
 
-from certgate.tls.handshakes import HandshakeTracker
+from certgate.tls._front import Front
 
 
 class BindError(Exception):
@@ -35,14 +27,14 @@ class BindError(Exception):
 class Listener:
     """The TLS listener of one address on the HTTPS port."""
 
-    def __init__(self, address: str, port: int, sock: socket.socket, backlog: int) -> None:
+    def __init__(self, address: str, port: int, sock: socket.socket) -> None:
         self.address = address
         self.port = port
         self.fingerprint: str | None = None
         self.context: ssl.SSLContext | None = None
         self._socket = sock
-        self._backlog = backlog
-        self._server: asyncio.AbstractServer | None = None
+        self._front: Front | None = None
+        self._front_id: int | None = None
 
     @classmethod
     def bind(cls, address: str, port: int, backlog: int, reuse_port: bool = False) -> Listener:
@@ -71,48 +63,34 @@ class Listener:
         except OSError as error:
             sock.close()
             raise BindError(f"cannot listen on {where}: {_explain(error, address, port)}") from None
-        return cls(address, port, sock, backlog)
+        return cls(address, port, sock)
 
     @property
     def serving(self) -> bool:
-        return self._server is not None
+        return self._front_id is not None
 
-    async def serve(
-        self,
-        context: ssl.SSLContext,
-        fingerprint: str,
-        protocol_factory: HandshakeTracker,
-        handshake_timeout: float,
-    ) -> None:
+    def serve(self, front: Front, context: ssl.SSLContext, fingerprint: str) -> None:
         """Present ``context`` to every connection accepted from now on."""
-        if context is self.context:
-            self.fingerprint = fingerprint
-            return
-        loop = asyncio.get_running_loop()
-        duplicate = self._socket.dup()
-        try:
-            server = await loop.create_server(
-                protocol_factory,
-                sock=duplicate,
-                ssl=context,
-                backlog=self._backlog,
-                ssl_handshake_timeout=handshake_timeout,
-            )
-        except BaseException:
-            duplicate.close()
-            raise
-        previous, self._server = self._server, server
+        if self._front_id is None:
+            self._front_id = front.listen(self._socket.fileno(), context)
+            self._front = front
+        elif context is not self.context:
+            front.set_context(self._front_id, context)
         self.context = context
         self.fingerprint = fingerprint
-        if previous is not None:
-            # Stops accepting on the old duplicate only; its connections go on.
-            previous.close()
+
+    @property
+    def front_id(self) -> int | None:
+        """The front end's name for this listener, once it serves."""
+        return self._front_id
 
     def close(self) -> None:
         """Stop accepting; connections already accepted may finish."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._front is not None and self._front_id is not None:
+            with contextlib.suppress(KeyError, RuntimeError):  # the front end closed first
+                self._front.unlisten(self._front_id)
+        self._front = None
+        self._front_id = None
         self._socket.close()
         self.context = None
         self.fingerprint = None

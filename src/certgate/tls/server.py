@@ -11,8 +11,9 @@ import ipaddress
 import ssl
 import time
 
+from certgate.tls._front import Front
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
-from certgate.tls.handshakes import HandshakeTracker, ProtocolFactory
+from certgate.tls.handoff import Handoff, ProtocolFactory
 from certgate.tls.listener import BindError, Listener
 from certgate.tls.plan import ListenerPlan, ListenerStatus
 
@@ -20,10 +21,13 @@ from certgate.tls.plan import ListenerPlan, ListenerStatus
 class TlsServer:
     """TLS listeners presenting, on each address, the certificate the plan assigns to it.
 
-    ``protocol_factory`` makes the plaintext application protocol run over each connection;
-    it is called once per completed handshake. ``reuse_port`` binds with ``SO_REUSEPORT``, so
-    that several worker processes serve the same addresses. Every method runs on the event
-    loop thread.
+    The TLS layer runs in the front end's native thread (``_front.c``): accepting, handshakes
+    and records. ``protocol_factory`` makes the plaintext application protocol run over each
+    connection; it is called once a client completed its handshake and sent data, so scanners,
+    failed handshakes and clients that never speak never reach it. A client must complete its
+    handshake within ``handshake_timeout`` seconds and then send within ``idle_timeout``.
+    ``reuse_port`` binds with ``SO_REUSEPORT``, so that several worker processes serve the
+    same addresses. Every method runs on the event loop thread.
     """
 
     def __init__(
@@ -31,11 +35,16 @@ class TlsServer:
         protocol_factory: ProtocolFactory,
         *,
         handshake_timeout: float = 10.0,
+        idle_timeout: float = 60.0,
         backlog: int = 1024,
         reuse_port: bool = False,
     ) -> None:
-        self._tracker = HandshakeTracker(protocol_factory)
+        self._protocol_factory = protocol_factory
         self._handshake_timeout = handshake_timeout
+        self._idle_timeout = idle_timeout
+        self._front: Front | None = None
+        self._handoff: Handoff | None = None
+        self._served: dict[int, ssl.SSLContext] = {}  # front listener id -> context
         self._backlog = backlog
         self._reuse_port = reuse_port
         self._contexts = ContextCache()
@@ -54,11 +63,12 @@ class TlsServer:
         async with self._lock:
             if self._closed:
                 raise RuntimeError("this TlsServer is closed")
+            front = self._start()
             contexts = await self._contexts.prepare(plan.assignments.values(), plan.policy)
             previous = self._listeners
             kept: dict[str, Listener] = {}
             try:
-                statuses = await self._reconcile(plan, contexts, previous, kept)
+                statuses = self._reconcile(front, plan, contexts, previous, kept)
             except BaseException:
                 # Cancelled or broken half-way: keep what ran before, drop what was new.
                 for address, listener in kept.items():
@@ -71,10 +81,26 @@ class TlsServer:
                     listener.close()
             self._listeners = kept
             self._statuses = statuses
+            self._served.clear()
+            self._served.update(
+                (listener.front_id, listener.context)
+                for listener in kept.values()
+                if listener.front_id is not None and listener.context is not None
+            )
             return self.status()
 
-    async def _reconcile(
+    def _start(self) -> Front:
+        """The front end, started on the first plan (it needs the running loop)."""
+        if self._front is None:
+            front = Front(self._handshake_timeout, self._idle_timeout)
+            handoff = Handoff(front, self._protocol_factory, self._served)
+            handoff.start(asyncio.get_running_loop())
+            self._front, self._handoff = front, handoff
+        return self._front
+
+    def _reconcile(
         self,
+        front: Front,
         plan: ListenerPlan,
         contexts: dict[ContextKey, ssl.SSLContext | ContextError],
         previous: dict[str, Listener],
@@ -102,9 +128,7 @@ class TlsServer:
                 problem = f"{built}; still presenting {listener.fingerprint}"
             else:
                 try:
-                    await listener.serve(
-                        built, certificate.fingerprint, self._tracker, self._handshake_timeout
-                    )
+                    listener.serve(front, built, certificate.fingerprint)
                 except OSError as error:
                     problem = f"cannot start serving: {error.strerror or error}"
             if listener.serving:
@@ -133,9 +157,14 @@ class TlsServer:
             self._listeners = {}
             self._statuses = {}
             self._contexts.clear()
+            front, handoff = self._front, self._handoff
+            if front is None or handoff is None:
+                return
             deadline = time.monotonic() + grace
-            while self._tracker.in_flight and time.monotonic() < deadline:
+            while front.in_flight and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+            handoff.stop()  # what completed meanwhile still reaches the application
+            front.close()  # ends the handshakes still in flight
 
 
 def _failed(address: str, port: int, error: str) -> ListenerStatus:

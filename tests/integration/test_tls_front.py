@@ -1,0 +1,202 @@
+"""The native TLS front end as the application and its clients see it: who reaches the
+application, what it learns of the TLS connection, how connections end, and what the front
+end accepts to serve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Iterator
+from typing import ClassVar, cast
+
+import pytest
+
+from certgate.tls._front import Front
+from tests.integration._tls_helpers import (
+    Pki,
+    ServerThread,
+    free_port,
+    handshake,
+    ipv6_loopback,
+    make_pki,
+    plan,
+    verifying_context,
+    wait_for,
+)
+
+A = "127.0.0.2"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"), {"front.test": "p256"})
+
+
+class Recorder(asyncio.Protocol):
+    """Echoes, and records every protocol made and how each connection ended."""
+
+    made: ClassVar[int] = 0
+    lost: ClassVar[list[str]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        Recorder.made += 1
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if data == b"who am I?":
+            info = self.transport.get_extra_info
+            cipher = info("cipher")
+            self.transport.write(
+                repr(
+                    (
+                        info("peername"),
+                        info("sockname"),
+                        cipher[1],
+                        cipher[0],
+                        isinstance(info("sslcontext"), ssl.SSLContext),
+                        info("socket"),
+                    )
+                ).encode()
+            )
+        else:
+            self.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        Recorder.lost.append(type(exc).__name__ if exc else "clean")
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    Recorder.made = 0
+    Recorder.lost = []
+    running = ServerThread(protocol_factory=Recorder, idle_timeout=0.5)
+    yield running
+    running.close()
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_clients_that_only_shake_hands_never_reach_the_application(
+    server: ServerThread, pki: Pki
+) -> None:
+    port = free_port()
+    server.apply(plan(port, {A: pki["front.test"].served}))
+    context = verifying_context(pki.root_pem)
+    for _ in range(20):
+        assert handshake(A, port, context).common_name == "front.test"
+    with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
+        tls.unwrap()  # close_notify right after the handshake
+    assert Recorder.made == 0
+    with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
+        tls.sendall(b"ping")
+        assert tls.recv(10) == b"ping"
+    assert Recorder.made == 1
+
+
+def test_the_application_sees_the_client_and_the_tls_connection(
+    server: ServerThread, pki: Pki
+) -> None:
+    port = free_port()
+    addresses = [A, "::1"] if ipv6_loopback() else [A]
+    server.apply(plan(port, dict.fromkeys(addresses, pki["front.test"].served)))
+    for address in addresses:
+        with (
+            socket.create_connection((address, port)) as raw,
+            verifying_context(pki.root_pem).wrap_socket(raw) as tls,
+        ):
+            tls.sendall(b"who am I?")
+            seen = tls.recv(1000).decode()
+            cipher = tls.cipher()
+            assert cipher is not None
+            expected = (
+                tls.getsockname()[:2],
+                (address, port),
+                tls.version(),
+                cipher[0],
+                True,  # an SSLContext: uvicorn's scheme is https
+                None,  # no socket object: uvicorn takes the addresses above instead
+            )
+            assert seen == repr(expected)
+
+
+def test_a_client_silent_after_its_handshake_is_let_go(server: ServerThread, pki: Pki) -> None:
+    port = free_port()
+    server.apply(plan(port, {A: pki["front.test"].served}))
+    started = time.monotonic()
+    with (
+        socket.create_connection((A, port), timeout=5) as raw,
+        verifying_context(pki.root_pem).wrap_socket(raw) as tls,
+    ):
+        assert tls.recv(10) == b""  # idle_timeout=0.5
+    assert time.monotonic() - started < 3
+    assert Recorder.made == 0
+
+
+def test_a_client_reset_ends_its_connection_in_the_application(
+    server: ServerThread, pki: Pki
+) -> None:
+    port = free_port()
+    server.apply(plan(port, {A: pki["front.test"].served}))
+    raw = socket.create_connection((A, port), timeout=5)
+    tls = verifying_context(pki.root_pem).wrap_socket(raw)
+    tls.sendall(b"ping")
+    assert tls.recv(10) == b"ping"
+    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    tls.close()  # a reset, no close_notify
+    wait_for(lambda: len(Recorder.lost) == 1)
+
+
+def test_connections_live_on_after_the_server_closes_and_nothing_leaks(pki: Pki) -> None:
+    Recorder.made = 0
+    Recorder.lost = []
+    running = ServerThread(protocol_factory=Recorder)
+    port = free_port()
+    running.apply(plan(port, {A: pki["front.test"].served}))
+    context = verifying_context(pki.root_pem)
+    with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
+        tls.sendall(b"warm-up")
+        assert tls.recv(10) == b"warm-up"
+    wait_for(lambda: Recorder.lost == ["clean"])
+    before = _open_descriptors()
+    for _ in range(30):
+        with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
+            tls.sendall(b"ping")
+            assert tls.recv(10) == b"ping"
+    wait_for(lambda: len(Recorder.lost) == 31)
+    wait_for(lambda: _open_descriptors() <= before)
+
+    established = context.wrap_socket(socket.create_connection((A, port), timeout=5))
+    established.sendall(b"before close")
+    assert established.recv(20) == b"before close"
+    running.call(running.server.close(grace=0.1))
+    established.sendall(b"after close")  # the connection is the application's, not the server's
+    assert established.recv(20) == b"after close"
+    established.close()
+    wait_for(lambda: len(Recorder.lost) == 32)
+    running.close()
+
+
+def test_only_plain_ssl_contexts_are_served() -> None:
+    front = Front(1.0, 1.0)
+    try:
+        with socket.socket() as listening:
+            listening.bind((A, 0))
+            listening.listen()
+            with pytest.raises(TypeError, match=r"must be an ssl\.SSLContext"):
+                front.listen(listening.fileno(), object())  # type: ignore[arg-type]
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.sni_callback = lambda *_: None
+            with pytest.raises(ValueError, match="sni_callback"):
+                front.listen(listening.fileno(), context)
+            with pytest.raises(KeyError):
+                front.unlisten(12345)
+    finally:
+        front.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        front.listen(0, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
