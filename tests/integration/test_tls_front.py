@@ -5,6 +5,7 @@ end accepts to serve."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
@@ -200,3 +201,37 @@ def test_only_plain_ssl_contexts_are_served() -> None:
         front.close()
     with pytest.raises(RuntimeError, match="closed"):
         front.listen(0, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+
+
+def test_hostile_clients_are_dropped_and_the_others_served(server: ServerThread, pki: Pki) -> None:
+    port = free_port()
+    server.apply(plan(port, {A: pki["front.test"].served}))
+    context = verifying_context(pki.root_pem)
+    hello = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(*hello)
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    client_hello = hello[1].read()
+    hostile = [
+        os.urandom(4096),  # not TLS at all
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # plain HTTP to the TLS port
+        client_hello[: len(client_hello) // 2],  # a truncated ClientHello, then gone
+        client_hello + os.urandom(2048),  # a ClientHello followed by garbage records
+        b"\x16\x03\x01\xff\xff" + os.urandom(300),  # a record header announcing too much
+    ]
+    for payload in hostile:
+        with socket.create_connection((A, port), timeout=5) as raw:
+            raw.sendall(payload)
+            raw.shutdown(socket.SHUT_WR)
+            with contextlib.suppress(ConnectionResetError):  # closed with unread data
+                while raw.recv(4096):  # an alert perhaps, then the server closes
+                    pass
+    for _ in range(3):
+        with socket.create_connection((A, port), timeout=5) as raw:
+            raw.sendall(client_hello)  # and never the Finished: a reset mid-handshake
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert handshake(A, port, context).common_name == "front.test"
+    front = server.server._front
+    assert front is not None
+    wait_for(lambda: front.connections == 0)
+    assert Recorder.made == 0
