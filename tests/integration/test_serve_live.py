@@ -92,6 +92,7 @@ def test_an_assignment_serves_the_leaf_and_full_chain(
     assert "1 s:CN = Test Intermediate" in verified.stdout  # the chain is sent, not just the leaf
     status = json.loads(run_cli(appliance.data_dir, "status", "--json").stdout)
     [listener] = status["listeners"]
+    assert status["serve_workers"] == 1
     assert listener["state"] == "listening"
     assert (
         listener["fingerprint"]

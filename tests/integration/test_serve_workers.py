@@ -95,6 +95,7 @@ def test_every_worker_serves_each_committed_assignment(
     time.sleep(0.2)  # the other worker's 10 ms watch
     names = {presented_name(ADDRESS, two_workers.port) for _ in range(40)}
     assert names == {"workers.example.test"}
+    assert "certgate serve: 2 worker processes" in run_cli(two_workers.data_dir, "status").stdout
 
 
 def test_a_killed_worker_is_replaced_and_the_address_keeps_answering(

@@ -158,7 +158,8 @@ def status_command(options: Options, as_json: bool) -> None:
     if report.listeners is None:
         click.echo("\nNo 'certgate serve' is running on this data directory.")
         return
-    click.echo("")
+    workers = report.serve_workers or 1
+    click.echo(f"\ncertgate serve: {workers} worker process{'es' if workers != 1 else ''}")
     table(
         ["Address", "Port", "State", "Certificate", "Error"],
         [

@@ -164,7 +164,7 @@ class ApplianceServer:
         self.revision = revision
         _report(statuses)
         if self.worker.publishes_status:
-            _write_status(self.app, statuses)
+            _write_status(self.app, statuses, self.worker.count)
         return True
 
 
@@ -190,22 +190,32 @@ def _status_path(app: Appliance) -> Path:
     return app.data_dir / STATUS_FILE
 
 
-def _write_status(app: Appliance, statuses: list[ListenerStatus]) -> None:
+def _write_status(app: Appliance, statuses: list[ListenerStatus], workers: int) -> None:
     """Publish what is being served for ``certgate status`` (atomic replace)."""
     path = _status_path(app)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(
-        json.dumps({"pid": os.getpid(), "listeners": [asdict(s) for s in statuses]}, indent=2)
-    )
+    report = {
+        "pid": os.getpid(),
+        "workers": workers,
+        "listeners": [asdict(s) for s in statuses],
+    }
+    temporary.write_text(json.dumps(report, indent=2))
     temporary.replace(path)
 
 
-def read_status(app: Appliance) -> list[dict[str, object]] | None:
-    """The listeners of a running ``certgate serve`` on this data directory, if any."""
+@dataclass(frozen=True)
+class ServeReport:
+    """What a running ``certgate serve`` publishes: its worker processes and listeners."""
+
+    workers: int
+    listeners: list[dict[str, object]]
+
+
+def read_status(app: Appliance) -> ServeReport | None:
+    """The report of a running ``certgate serve`` on this data directory, if any."""
     try:
         data = json.loads(_status_path(app).read_text())
         os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError):
+        return ServeReport(int(data.get("workers", 1)), list(data["listeners"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    listeners: list[dict[str, object]] = data["listeners"]
-    return listeners

@@ -25,6 +25,7 @@ class ApplianceStatus:
     system_time: str
     time_zone: str
     listeners: list[dict[str, Any]] | None  # None: no 'certgate serve' runs on this data dir
+    serve_workers: int | None  # the worker processes of that 'certgate serve'
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,6 +36,7 @@ def appliance_status(app: Appliance) -> ApplianceStatus:
         serial = repository.setting("appliance.serial", "")
         guid = repository.setting("appliance.guid", "")
     now = dt.datetime.now().astimezone()
+    serving = read_status(app)
     return ApplianceStatus(
         appliance_version=f"certgate {__version__}",
         serial_number=serial,
@@ -44,7 +46,8 @@ def appliance_status(app: Appliance) -> ApplianceStatus:
         load=", ".join(f"{value:.2f}" for value in os.getloadavg()),
         system_time=now.strftime("%a %b %d, %Y %H:%M:%S %Z"),
         time_zone=time.tzname[0] if not time.daylight else "/".join(time.tzname),
-        listeners=read_status(app),
+        listeners=serving.listeners if serving else None,
+        serve_workers=serving.workers if serving else None,
     )
 
 

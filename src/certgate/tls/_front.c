@@ -113,6 +113,7 @@ typedef struct {
     atomic_int refs;
     atomic_int in_flight;   /* handshakes not finished */
     atomic_int connections; /* every connection the thread holds */
+    atomic_int command_posted; /* checked between events: a command never waits for a batch */
     /* under mutex: */
     int command, command_done, command_status, exited;
     int command_fd;
@@ -446,8 +447,11 @@ static void pause_listener(front *f, listener *l, double now) {
     l->paused_until = now + PAUSE_SECONDS;
 }
 
+static void on_wake(front *f);
+
 static void accept_on(front *f, listener *l, double now) {
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && l->ctx; i++) {
+        if (atomic_load(&f->command_posted)) on_wake(f); /* may retire this listener */
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
@@ -599,6 +603,7 @@ static void on_wake(front *f) {
     uint64_t count;
     ssize_t ignored = read(f->wake_fd, &count, sizeof count);
     (void)ignored;
+    atomic_store(&f->command_posted, 0);
     pthread_mutex_lock(&f->mutex);
     if (f->command != C_NONE && !f->command_done) {
         f->command_status = run_command(f);
@@ -664,6 +669,8 @@ static void *run(void *argument) {
         double now = now_seconds();
         for (int i = 0; i < n; i++) {
             item *it = events[i].data.ptr;
+            /* A batch of handshakes takes milliseconds; a swap must not wait for it. */
+            if (atomic_load(&f->command_posted)) on_wake(f);
             if (it->kind == K_WAKE) {
                 on_wake(f);
             } else if (it->kind == K_LISTENER) {
@@ -717,6 +724,7 @@ static int post(front *f, int command, int fd, long *id, SSL_CTX *ctx) {
         f->command_fd = fd;
         f->command_id = id ? *id : 0;
         f->command_ctx = ctx;
+        atomic_store(&f->command_posted, 1);
         uint64_t one = 1;
         ssize_t ignored = write(f->wake_fd, &one, sizeof one);
         (void)ignored;

@@ -316,6 +316,9 @@ class ApplianceStatus(Out):
     listeners: list[Listener] | None = Field(
         description="What each listener serves; null when no 'certgate serve' runs."
     )
+    serve_workers: int | None = Field(
+        description="The worker processes of the running 'certgate serve'; null when none runs."
+    )
 
 
 # --- users and tokens ------------------------------------------------------------------------
