@@ -47,10 +47,11 @@ KINDS = {"rsa": "RSA-2048", "p256": "P-256"}
 
 
 class _Answer(asyncio.Protocol):
-    """The plaintext protocol: made only when s_time sends a request (``--with-request``),
-    answered like nginx's ``return 200 "ok\\n"`` over HTTP/1.0, then the connection closed."""
+    """The plaintext protocol: made only when a client sends a request, answered like nginx's
+    ``return 200 "ok\\n"``; an HTTP/1.0 request (s_time's ``-www``) then closes, an HTTP/1.1
+    one is kept alive (bench_memory.py)."""
 
-    RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
+    RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -58,15 +59,13 @@ class _Answer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received += data
-        if b"\r\n\r\n" in self.received:
-            self.transport.write(self.RESPONSE)
+        head, found, self.received = self.received.partition(b"\r\n\r\n")
+        if not found:
+            self.received = head
+            return
+        self.transport.write(self.RESPONSE)
+        if head.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0"):
             self.transport.close()
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass
 
 
 def serve(chain: Path, key: Path, fingerprint: str, port: int) -> None:

@@ -83,9 +83,9 @@ struct conn {
     conn *prev, *next; /* in the list of its state */
     uint32_t tls_events, plain_events;
     int plain_registered;
-    unsigned char *up; /* client -> application */
+    unsigned char *up; /* client -> application: what the application did not take yet */
     size_t up_off, up_len;
-    unsigned char *down; /* application -> client; a failed SSL_write is retried whole */
+    unsigned char *down; /* application -> client: a write OpenSSL must be given again */
     size_t down_len;
     int up_wants, down_wants; /* SSL_ERROR_WANT_READ / _WRITE of the blocked direction */
     int tls_eof;    /* the client ended (close_notify): nothing more comes from it */
@@ -205,6 +205,7 @@ static void drop(front *f, conn *c) {
     SSL_free(c->ssl);
     c->ssl = NULL;
     free(c->up);
+    free(c->down);
     c->up = c->down = NULL;
     c->dead = 1;
     c->next = f->graveyard;
@@ -250,17 +251,100 @@ static void update_interest(front *f, conn *c) {
     if (c->plain_registered) set_events(f, c->pfd, &c->plain_end, &c->plain_events, plain);
 }
 
+/* Data is read into the thread's scratch buffer and written on at once; only what a socket
+ * did not take yet is kept, in a buffer of the connection's own (so that an idle connection
+ * holds none). */
+
+static int error_is_transient(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+static unsigned char *copy_of(const unsigned char *data, size_t length) {
+    unsigned char *copy = malloc(length);
+    if (copy) memcpy(copy, data, length);
+    return copy;
+}
+
+/* Send client data to the application; 0 when the connection had to be dropped. */
+static int to_application(front *f, conn *c, const unsigned char *data, size_t length,
+                          int *progress) {
+    ssize_t sent = send(c->pfd, data, length, MSG_NOSIGNAL);
+    if (sent < 0 && !error_is_transient()) {
+        /* The application stopped reading: nothing more goes its way, but what it still
+         * has to send is delivered. */
+        free(c->up);
+        c->up = NULL;
+        c->up_len = 0;
+        c->app_deaf = 1;
+        c->plain_shut = 1;
+        *progress = 1;
+        return 1;
+    }
+    size_t taken = sent > 0 ? (size_t)sent : 0;
+    if (taken) *progress = 1;
+    if (c->up && data == c->up + c->up_off) { /* a retry from the kept buffer */
+        c->up_off += taken;
+        c->up_len -= taken;
+        if (!c->up_len) {
+            free(c->up);
+            c->up = NULL;
+        }
+        return 1;
+    }
+    if (taken < length) {
+        c->up = copy_of(data + taken, length - taken);
+        if (!c->up) {
+            drop(f, c);
+            return 0;
+        }
+        c->up_off = 0;
+        c->up_len = length - taken;
+    }
+    return 1;
+}
+
+/* Send application data to the client; 0 when the connection had to be dropped. A write
+ * OpenSSL could not finish is retried with the same bytes (from a kept copy: the SSL object
+ * accepts a moved buffer). */
+static int to_client(front *f, conn *c, const unsigned char *data, size_t length, int *progress) {
+    ERR_clear_error();
+    int n = SSL_write(c->ssl, data, (int)length);
+    if (n > 0) {
+        free(c->down);
+        c->down = NULL;
+        c->down_len = 0;
+        *progress = 1;
+        return 1;
+    }
+    int error = SSL_get_error(c->ssl, n);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+        drop(f, c);
+        return 0;
+    }
+    c->down_wants = error;
+    if (!c->down) {
+        c->down = copy_of(data, length);
+        if (!c->down) {
+            drop(f, c);
+            return 0;
+        }
+        c->down_len = length;
+    }
+    return 1;
+}
+
 /* Move data both ways until each direction waits for a socket. */
 static void pump(front *f, conn *c, double now) {
     for (;;) {
         int progress = 0;
-        if (!c->up_len && !c->tls_eof && !c->app_deaf) {
+        if (c->up_len) {
+            if (!to_application(f, c, c->up + c->up_off, c->up_len, &progress)) return;
+        } else if (!c->tls_eof && !c->app_deaf) {
             ERR_clear_error();
-            int n = SSL_read(c->ssl, c->up, BUFFER_SIZE);
+            int n = SSL_read(c->ssl, f->scratch, BUFFER_SIZE);
             if (n > 0) {
-                c->up_off = 0;
-                c->up_len = (size_t)n;
                 progress = 1;
+                if (!to_application(f, c, f->scratch, (size_t)n, &progress)) return;
             } else {
                 int error = SSL_get_error(c->ssl, n);
                 if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
@@ -274,49 +358,20 @@ static void pump(front *f, conn *c, double now) {
                 }
             }
         }
-        if (c->up_len) {
-            ssize_t n = send(c->pfd, c->up + c->up_off, c->up_len, MSG_NOSIGNAL);
-            if (n > 0) {
-                c->up_off += (size_t)n;
-                c->up_len -= (size_t)n;
-                progress = 1;
-            } else if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
-                /* The application stopped reading: nothing more goes its way, but what it
-                 * still has to send is delivered. */
-                c->up_len = 0;
-                c->app_deaf = 1;
-                c->plain_shut = 1;
-                progress = 1;
-            }
-        }
         if (!c->up_len && c->tls_eof && !c->plain_shut) {
             shutdown(c->pfd, SHUT_WR);
             c->plain_shut = 1;
         }
-        if (!c->down_len && !c->plain_eof) {
-            ssize_t n = recv(c->pfd, c->down, BUFFER_SIZE, 0);
+        if (c->down_len) {
+            if (!to_client(f, c, c->down, c->down_len, &progress)) return;
+        } else if (!c->plain_eof) {
+            ssize_t n = recv(c->pfd, f->scratch, BUFFER_SIZE, 0);
             if (n > 0) {
-                c->down_len = (size_t)n;
                 progress = 1;
-            } else if (n == 0 || !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                if (!to_client(f, c, f->scratch, (size_t)n, &progress)) return;
+            } else if (n == 0 || !error_is_transient()) {
                 c->plain_eof = 1;
                 progress = 1;
-            }
-        }
-        if (c->down_len) {
-            ERR_clear_error();
-            int n = SSL_write(c->ssl, c->down, (int)c->down_len);
-            if (n > 0) {
-                c->down_len = 0;
-                progress = 1;
-            } else {
-                int error = SSL_get_error(c->ssl, n);
-                if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-                    c->down_wants = error;
-                } else {
-                    drop(f, c);
-                    return;
-                }
             }
         }
         if (c->plain_eof && !c->down_len) {
@@ -372,15 +427,11 @@ static void enqueue(front *f, conn *c, int fd) {
 /* The client sent its first data: give the connection to the application. */
 static void hand_off(front *f, conn *c, int n, double now) {
     int pair[2];
-    unsigned char *buffers = malloc(2 * BUFFER_SIZE);
-    if (!buffers || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
-        free(buffers);
+    c->up = copy_of(f->scratch, (size_t)n);
+    if (!c->up || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
         drop(f, c);
         return;
     }
-    c->up = buffers;
-    c->down = buffers + BUFFER_SIZE;
-    memcpy(c->up, f->scratch, (size_t)n);
     c->up_off = 0;
     c->up_len = (size_t)n;
     c->up_wants = SSL_ERROR_WANT_READ;
@@ -471,6 +522,8 @@ static void accept_on(front *f, listener *l, double now) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         SSL_set_fd(ssl, fd);
         SSL_set_accept_state(ssl);
+        /* No buffers held while idle (as nginx does); writes retried from a kept copy. */
+        SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         c->tls_end = (endpoint){{K_TLS}, c};
         c->plain_end = (endpoint){{K_PLAIN}, c};
         c->fd = fd;
