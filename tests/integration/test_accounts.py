@@ -78,6 +78,33 @@ def test_failed_logins_are_throttled(appliance: Appliance) -> None:
         auth.login(appliance, "alice", PASSWORD, "10.0.0.1", throttle)
 
 
+def test_one_client_cannot_lock_the_account_out_for_the_others(appliance: Appliance) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    throttle = auth.LoginThrottle(limit=3, account_limit=6)
+    for _ in range(3):
+        with pytest.raises(auth.AuthenticationError):
+            auth.login(appliance, "alice", "wrong password!", "198.51.100.7", throttle)
+    with pytest.raises(auth.ThrottledError):  # the guesser is refused, even the right password
+        auth.login(appliance, "alice", PASSWORD, "198.51.100.7", throttle)
+    with pytest.raises(auth.ThrottledError):  # and for every other username too
+        auth.login(appliance, "bob", "any password!", "198.51.100.7", throttle)
+    # The administrator, from elsewhere, gets in.
+    assert auth.login(appliance, "alice", PASSWORD, "10.0.0.2", throttle).principal.username
+
+
+def test_many_clients_together_lock_the_account(appliance: Appliance) -> None:
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    throttle = auth.LoginThrottle(limit=3, account_limit=6)
+    for client in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        for _ in range(2):
+            with pytest.raises(auth.AuthenticationError):
+                auth.login(appliance, "alice", "wrong password!", client, throttle)
+    with pytest.raises(auth.ThrottledError, match="try again in 15 minute"):
+        auth.login(appliance, "alice", PASSWORD, "10.0.0.2", throttle)
+    with pytest.raises(auth.AuthenticationError):  # other accounts are not locked
+        auth.login(appliance, "bob", "wrong password!", "10.0.0.3", throttle)
+
+
 def test_failed_logins_count_in_every_process_and_expire(
     appliance: Appliance, data_dir: Path, database_url: str | None
 ) -> None:

@@ -62,8 +62,14 @@ def _digest(secret: str) -> str:
 
 @dataclass(frozen=True)
 class LoginThrottle:
-    """At most ``limit`` attempts that fail, per username and per client, within ``window``;
-    then every attempt is refused until the oldest failure is out of it.
+    """At most ``limit`` failed attempts per client (whatever the usernames), and at most
+    ``account_limit`` per username from all clients together, within ``window``; then every
+    attempt is refused until the oldest failure is out of it.
+
+    Why two limits: with one limit per username, anyone who can reach the login page could
+    keep the administrator locked out with five guesses every quarter of an hour. A single
+    client now only ever locks itself out; locking an account takes ``account_limit``
+    failures, that is many clients, which also caps a distributed guesser.
 
     The attempts are kept in the store, so that every worker process of ``certgate serve``
     (and a restart) counts the same ones: kept in each process, N workers would allow N
@@ -74,25 +80,33 @@ class LoginThrottle:
 
     limit: int = 5
     window: dt.timedelta = dt.timedelta(minutes=15)
+    account_limit: int = 100
 
-    def attempt(self, app: Appliance, keys: tuple[str, ...]) -> None:
-        """Count an attempt, or refuse it (ThrottledError) when the keys are over the limit."""
+    def keys(self, username: str, client: str) -> dict[str, int]:
+        """The counters an attempt is made against, each with its limit."""
+        return {
+            f"user:{username.strip().lower()}"[:300]: self.account_limit,
+            f"client:{client}"[:300]: self.limit,
+        }
+
+    def attempt(self, app: Appliance, keys: dict[str, int]) -> None:
+        """Count an attempt, or refuse it (ThrottledError) when a key is at its limit."""
         now = app.now()
         with app.store.transaction("login") as repository:
             accounts.lock_login_failures(repository)
             accounts.delete_login_failures(repository, before=now - self.window)
-            failures = accounts.login_failures_since(repository, keys, now - self.window)
-            for times in failures.values():
-                if len(times) >= self.limit:
-                    wait = self.window - (now - _aware(times[0]))
+            failures = accounts.login_failures_since(repository, tuple(keys), now - self.window)
+            for key, times in failures.items():
+                if len(times) >= keys[key]:
+                    wait = self.window - (now - _aware(times[-keys[key]]))
                     minutes = int(wait.total_seconds()) // 60 + 1
                     raise ThrottledError(
                         f"too many failed logins: try again in {minutes} minute(s)"
                     )
-            accounts.add_login_failures(repository, keys, now)
+            accounts.add_login_failures(repository, tuple(keys), now)
 
-    def succeeded(self, repository: Repository, keys: tuple[str, ...]) -> None:
-        accounts.delete_login_failures(repository, keys)
+    def succeeded(self, repository: Repository, keys: dict[str, int]) -> None:
+        accounts.delete_login_failures(repository, tuple(keys))
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -107,8 +121,8 @@ class NewSession:
 def login(
     app: Appliance, username: str, password: str, client: str, throttle: LoginThrottle
 ) -> NewSession:
-    """Check the password (throttled per user and per client) and open a session."""
-    keys = (f"user:{username.strip().lower()}"[:300], f"client:{client}"[:300])
+    """Check the password (throttled per client and per user) and open a session."""
+    keys = throttle.keys(username, client)
     throttle.attempt(app, keys)
     with app.store.reading() as repository:
         user = accounts.user_by_name(repository, username.strip())
