@@ -5,18 +5,22 @@ end accepts to serve."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
 import ssl
 import struct
+import sys
 import time
 from collections.abc import Iterator
 from typing import ClassVar, cast
 
 import pytest
 
+from certgate.tls import TlsServer
 from certgate.tls._front import Front
+from certgate.tls.server import FrontEndMissingError
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
@@ -235,3 +239,16 @@ def test_hostile_clients_are_dropped_and_the_others_served(server: ServerThread,
     assert front is not None
     wait_for(lambda: front.connections == 0)
     assert Recorder.made == 0
+
+
+def test_a_front_end_that_cannot_be_loaded_is_reported_in_words(
+    monkeypatch: pytest.MonkeyPatch, pki: Pki
+) -> None:
+    monkeypatch.setitem(sys.modules, "certgate.tls._front", None)  # as if it were not built
+    server = TlsServer(asyncio.Protocol)
+    attempt = server.apply(plan(free_port(), {A: pki["front.test"].served}))
+    # A thread of its own: a test run may leave an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        failure = pool.submit(asyncio.run, attempt).exception(timeout=30)
+    assert isinstance(failure, FrontEndMissingError)
+    assert "run scripts/setup to build it" in str(failure)

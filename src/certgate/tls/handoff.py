@@ -13,9 +13,10 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from certgate.tls._front import Front
+if TYPE_CHECKING:  # the extension is loaded where it starts: tls/server.py
+    from certgate.tls._front import Front
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 

@@ -16,8 +16,10 @@ import errno
 import ipaddress
 import socket
 import ssl
+from typing import TYPE_CHECKING
 
-from certgate.tls._front import Front
+if TYPE_CHECKING:  # the extension is loaded where it starts: tls/server.py
+    from certgate.tls._front import Front
 
 
 class BindError(Exception):

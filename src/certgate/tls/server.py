@@ -10,12 +10,22 @@ import asyncio
 import ipaddress
 import ssl
 import time
+from typing import TYPE_CHECKING
 
-from certgate.tls._front import Front
+from certgate.errors import CertgateError
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
 from certgate.tls.handoff import Handoff, ProtocolFactory
 from certgate.tls.listener import BindError, Listener
 from certgate.tls.plan import ListenerPlan, ListenerStatus
+
+if TYPE_CHECKING:
+    from certgate.tls._front import Front
+
+
+class FrontEndMissingError(CertgateError):
+    """The TLS front end (the C extension) is not built for this Python, or cannot be used."""
+
+    code = "front-end-missing"
 
 
 class TlsServer:
@@ -92,6 +102,12 @@ class TlsServer:
     def _start(self) -> Front:
         """The front end, started on the first plan (it needs the running loop)."""
         if self._front is None:
+            try:
+                from certgate.tls._front import Front
+            except ImportError as error:
+                raise FrontEndMissingError(
+                    f"the TLS front end cannot be loaded ({error}); run scripts/setup to build it"
+                ) from None
             front = Front(self._handshake_timeout, self._idle_timeout)
             handoff = Handoff(front, self._protocol_factory, self._served)
             handoff.start(asyncio.get_running_loop())
