@@ -14,6 +14,7 @@ import struct
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar, cast
 
 import pytest
@@ -188,7 +189,7 @@ def test_connections_live_on_after_the_server_closes_and_nothing_leaks(pki: Pki)
 
 
 def test_only_plain_ssl_contexts_are_served() -> None:
-    front = Front(1.0, 1.0)
+    front = Front(1.0, 1.0, 1.0)
     try:
         with socket.socket() as listening:
             listening.bind((A, 0))
@@ -252,3 +253,77 @@ def test_a_front_end_that_cannot_be_loaded_is_reported_in_words(
         failure = pool.submit(asyncio.run, attempt).exception(timeout=30)
     assert isinstance(failure, FrontEndMissingError)
     assert "run scripts/setup to build it" in str(failure)
+
+
+class HoldThenFlood(asyncio.Protocol):
+    """Stops reading at the first data; a moment later sends 1 MB and closes."""
+
+    SIZE = 1_000_000
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.held = False
+
+    def data_received(self, data: bytes) -> None:
+        if not self.held:
+            self.held = True
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(0.3, self.flood)
+
+    def flood(self) -> None:
+        self.transport.write(b"z" * self.SIZE)
+        self.transport.close()
+
+
+def test_the_end_of_a_response_survives_a_client_that_sent_more_and_hung_up(pki: Pki) -> None:
+    """The client sent more than the application read, then its FIN: the unread data must
+    not make the server reset the connection before the client has its whole response."""
+    running = ServerThread(protocol_factory=HoldThenFlood)
+    try:
+        port = free_port()
+        running.apply(plan(port, {A: pki["front.test"].served}))
+        raw = socket.create_connection((A, port), timeout=10)
+        with verifying_context(pki.root_pem).wrap_socket(raw, suppress_ragged_eofs=False) as tls:
+            tls.sendall(b"x" * 1_000_000)  # more than the application side can buffer
+            with socket.fromfd(tls.fileno(), socket.AF_INET, socket.SOCK_STREAM) as same:
+                same.shutdown(socket.SHUT_WR)  # a TCP FIN under the TLS layer
+            time.sleep(0.8)  # reading late: the end of the response waits in the server's buffers
+            received = 0
+            while chunk := tls.recv(65536):  # b"" only after close_notify
+                received += len(chunk)
+            assert received == HoldThenFlood.SIZE
+    finally:
+        running.close()
+
+
+def test_a_client_that_stops_reading_a_finished_response_is_let_go(pki: Pki) -> None:
+    running = ServerThread(protocol_factory=HoldThenFlood, send_timeout=0.5)
+    try:
+        port = free_port()
+        running.apply(plan(port, {A: pki["front.test"].served}))
+        raw = socket.create_connection((A, port), timeout=10)
+        with verifying_context(pki.root_pem).wrap_socket(raw) as tls:
+            tls.sendall(b"go")  # and never reads the megabyte
+            front = running.server._front
+            assert front is not None
+            wait_for(lambda: front.connections == 1)
+            wait_for(lambda: front.connections == 0, timeout=5)
+    finally:
+        running.close()
+
+
+def test_contexts_that_would_call_python_or_block_are_refused(tmp_path: Path) -> None:
+    front = Front(1.0, 1.0, 1.0)
+    try:
+        with socket.socket() as listening:
+            listening.bind((A, 0))
+            listening.listen()
+            logging = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            logging.keylog_filename = str(tmp_path / "keys.log")
+            with pytest.raises(ValueError, match="must not log keys"):
+                front.listen(listening.fileno(), logging)
+            # A blocking listening socket would stop the front end in accept().
+            with pytest.raises(OSError, match="Invalid argument"):
+                front.listen(listening.fileno(), ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    finally:
+        front.close()

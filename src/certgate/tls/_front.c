@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -50,7 +51,10 @@
 #define EVENTS 256
 
 enum kind { K_WAKE, K_LISTENER, K_TLS, K_PLAIN };
-enum state { S_HANDSHAKE, S_WAITING, S_LINGER, S_PROXY, S_STATES };
+/* A connection is in the list of its state; all but S_PROXY are timed (FIFO = by deadline).
+ * S_DRAINING: the application is done and the client has not taken all of its data yet; it
+ * must take some within the send timeout (like nginx's send_timeout), or it is let go. */
+enum state { S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING, S_PROXY, S_STATES };
 enum command { C_NONE, C_LISTEN, C_SET_CONTEXT, C_UNLISTEN, C_CLOSE };
 
 typedef struct { int kind; } item;
@@ -91,6 +95,7 @@ struct conn {
     int tls_eof;    /* the client ended (close_notify): nothing more comes from it */
     int app_deaf;   /* the application stopped reading: what the client sends is dropped */
     int plain_eof, plain_shut, plain_hup;
+    int notify_pending; /* close_notify not sent yet: the socket was full */
 };
 
 typedef struct {
@@ -122,7 +127,7 @@ typedef struct {
     handoff *ready;
     size_t ready_len, ready_cap;
     /* front thread only: */
-    double handshake_timeout, idle_timeout;
+    double handshake_timeout, idle_timeout, send_timeout;
     int closing;
     listener *listeners;
     listener *retired_listeners;
@@ -215,21 +220,33 @@ static void drop(front *f, conn *c) {
 
 /* The application is done: send close_notify, then let the client finish (lingering close),
  * so that a reset does not destroy what was sent last. */
+static void linger(front *f, conn *c);
+
 static void finish(front *f, conn *c, double now) {
-    ERR_clear_error();
-    SSL_shutdown(c->ssl);
-    ERR_clear_error();
     close_plain(f, c);
-    if (c->tls_eof || shutdown(c->fd, SHUT_WR) < 0) {
-        drop(f, c);
-        return;
-    }
     move_to(f, c, S_LINGER, now + LINGER_SECONDS);
-    set_events(f, c->fd, &c->tls_end, &c->tls_events, EPOLLIN);
+    c->notify_pending = 1;
+    linger(f, c);
 }
 
 static void linger(front *f, conn *c) {
-    for (;;) {
+    if (c->notify_pending) {
+        ERR_clear_error();
+        int result = SSL_shutdown(c->ssl);
+        if (result < 0 && SSL_get_error(c->ssl, result) == SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            set_events(f, c->fd, &c->tls_end, &c->tls_events, EPOLLOUT);
+            return; /* the send buffer is full: wait for room, within the linger time */
+        }
+        ERR_clear_error();
+        c->notify_pending = 0;
+        if (c->tls_eof || shutdown(c->fd, SHUT_WR) < 0) {
+            drop(f, c); /* the client had ended already, or is gone */
+            return;
+        }
+        set_events(f, c->fd, &c->tls_end, &c->tls_events, EPOLLIN);
+    }
+    for (;;) { /* what the client still sends is read and dropped, up to its end */
         ssize_t n = read(c->fd, f->scratch, BUFFER_SIZE);
         if (n > 0) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -303,9 +320,9 @@ static int to_application(front *f, conn *c, const unsigned char *data, size_t l
     return 1;
 }
 
-/* Send application data to the client; 0 when the connection had to be dropped. A write
- * OpenSSL could not finish is retried with the same bytes (from a kept copy: the SSL object
- * accepts a moved buffer). */
+/* Send application data to the client: 2 when written, 1 when kept for a retry, 0 when the
+ * connection had to be dropped. A write OpenSSL could not finish is retried with the same
+ * bytes (from a kept copy: the SSL object accepts a moved buffer). */
 static int to_client(front *f, conn *c, const unsigned char *data, size_t length, int *progress) {
     ERR_clear_error();
     int n = SSL_write(c->ssl, data, (int)length);
@@ -314,7 +331,7 @@ static int to_client(front *f, conn *c, const unsigned char *data, size_t length
         c->down = NULL;
         c->down_len = 0;
         *progress = 1;
-        return 1;
+        return 2;
     }
     int error = SSL_get_error(c->ssl, n);
     if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
@@ -335,6 +352,7 @@ static int to_client(front *f, conn *c, const unsigned char *data, size_t length
 
 /* Move data both ways until each direction waits for a socket. */
 static void pump(front *f, conn *c, double now) {
+    int wrote = 0;
     for (;;) {
         int progress = 0;
         if (c->up_len) {
@@ -350,7 +368,7 @@ static void pump(front *f, conn *c, double now) {
                 if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
                     c->up_wants = error;
                 } else if (error == SSL_ERROR_ZERO_RETURN) {
-                    c->tls_eof = 1; /* close_notify: the application sees EOF */
+                    c->tls_eof = 1; /* close_notify (or a FIN): the application sees EOF */
                     progress = 1;
                 } else {
                     drop(f, c); /* reset, truncation or a protocol error */
@@ -363,13 +381,19 @@ static void pump(front *f, conn *c, double now) {
             c->plain_shut = 1;
         }
         if (c->down_len) {
-            if (!to_client(f, c, c->down, c->down_len, &progress)) return;
+            int sent = to_client(f, c, c->down, c->down_len, &progress);
+            if (!sent) return;
+            wrote |= sent == 2;
         } else if (!c->plain_eof) {
             ssize_t n = recv(c->pfd, f->scratch, BUFFER_SIZE, 0);
             if (n > 0) {
                 progress = 1;
-                if (!to_client(f, c, f->scratch, (size_t)n, &progress)) return;
+                int sent = to_client(f, c, f->scratch, (size_t)n, &progress);
+                if (!sent) return;
+                wrote |= sent == 2;
             } else if (n == 0 || !error_is_transient()) {
+                /* The application is done. (ECONNRESET too: a Unix socket closed with data
+                 * it did not read reports it, so an application's abort looks the same.) */
                 c->plain_eof = 1;
                 progress = 1;
             }
@@ -380,6 +404,8 @@ static void pump(front *f, conn *c, double now) {
         }
         if (!progress) break;
     }
+    if (c->plain_eof && (c->state == S_PROXY || wrote)) /* (again) the time to take the rest */
+        move_to(f, c, S_DRAINING, now + f->send_timeout);
     update_interest(f, c);
 }
 
@@ -502,7 +528,10 @@ static void on_wake(front *f);
 
 static void accept_on(front *f, listener *l, double now) {
     for (int i = 0; i < ACCEPT_BATCH && l->ctx; i++) {
-        if (atomic_load(&f->command_posted)) on_wake(f); /* may retire this listener */
+        if (atomic_load(&f->command_posted)) {
+            on_wake(f);
+            if (!l->ctx) return; /* retired: its descriptor is closed */
+        }
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
@@ -524,6 +553,9 @@ static void accept_on(front *f, listener *l, double now) {
         SSL_set_accept_state(ssl);
         /* No buffers held while idle (as nginx does); writes retried from a kept copy. */
         SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        /* A client's TCP FIN without close_notify ends its input only (as nginx does): the
+         * application sees the end and can still answer; HTTP frames its own messages. */
+        SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
         c->tls_end = (endpoint){{K_TLS}, c};
         c->plain_end = (endpoint){{K_PLAIN}, c};
         c->fd = fd;
@@ -548,8 +580,10 @@ static void accept_on(front *f, listener *l, double now) {
 static void on_connection_event(front *f, endpoint *e, uint32_t events, double now) {
     conn *c = e->c;
     if (c->dead) return;
-    if (e->it.kind == K_TLS && (events & (EPOLLERR | EPOLLHUP)) && c->state != S_HANDSHAKE) {
-        /* The client reset or is fully gone (a handshake reads its own error and alerts). */
+    if (e->it.kind == K_TLS && (events & (EPOLLERR | EPOLLHUP)) && c->state != S_HANDSHAKE &&
+        c->state != S_LINGER) {
+        /* The client reset or is fully gone (a handshake reads its own error and alerts; a
+         * lingering close reads what is left first, so that no reset destroys the end). */
         drop(f, c);
         return;
     }
@@ -607,6 +641,15 @@ static void close_front(front *f) {
 static int run_command(front *f) {
     switch (f->command) {
         case C_LISTEN: {
+            if (f->closing) return ESHUTDOWN;
+            int flags = fcntl(f->command_fd, F_GETFL);
+            int accepting = 0;
+            socklen_t size = sizeof accepting;
+            if (flags < 0) return errno;
+            if (!(flags & O_NONBLOCK) ||
+                getsockopt(f->command_fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) < 0 ||
+                !accepting)
+                return EINVAL; /* a blocking accept would stop the whole front end */
             listener *l = calloc(1, sizeof *l);
             if (!l) return ENOMEM;
             int fd = dup(f->command_fd);
@@ -632,6 +675,7 @@ static int run_command(front *f) {
             return 0;
         }
         case C_SET_CONTEXT: {
+            if (f->closing) return ESHUTDOWN;
             listener *l = find_listener(f, f->command_id, NULL);
             if (!l) return ENOENT;
             SSL_CTX_free(l->ctx);
@@ -669,7 +713,7 @@ static void on_wake(front *f) {
 /* --- the thread -------------------------------------------------------------------------- */
 
 static void expire(front *f, double now) {
-    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER};
+    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING};
     for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++) {
         conn_list *l = &f->lists[timed[i]];
         while (l->head && l->head->deadline <= now) drop(f, l->head);
@@ -685,7 +729,7 @@ static void expire(front *f, double now) {
 
 static int timeout_ms(front *f, double now) {
     double next = INFINITY;
-    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER};
+    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING};
     for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++) {
         conn *head = f->lists[timed[i]].head;
         if (head && head->deadline < next) next = head->deadline;
@@ -827,12 +871,21 @@ static SSL_CTX *context_of(PyObject *context) {
                         "this Python's ssl.SSLContext is not laid out as certgate expects");
         return NULL;
     }
-    PyObject *callback = PyObject_GetAttrString(context, "sni_callback");
-    if (!callback) return NULL;
-    int has_callback = callback != Py_None;
-    Py_DECREF(callback);
-    if (has_callback) {
-        PyErr_SetString(PyExc_ValueError, "a served context must not have an sni_callback");
+    static const char *const python_callbacks[] = {"sni_callback", "_msg_callback"};
+    for (size_t i = 0; i < sizeof python_callbacks / sizeof python_callbacks[0]; i++) {
+        PyObject *callback = PyObject_GetAttrString(context, python_callbacks[i]);
+        if (!callback) return NULL;
+        int has_callback = callback != Py_None;
+        Py_DECREF(callback);
+        if (has_callback) {
+            PyErr_Format(PyExc_ValueError, "a served context must not have a %s",
+                         python_callbacks[i]);
+            return NULL;
+        }
+    }
+    if (SSL_CTX_get_keylog_callback(ctx) || SSL_CTX_get_info_callback(ctx)) {
+        /* keylog_filename: CPython's callback expects its own SSL objects */
+        PyErr_SetString(PyExc_ValueError, "a served context must not log keys or TLS events");
         return NULL;
     }
     SSL_CTX_up_ref(ctx);
@@ -859,12 +912,12 @@ static void Front_dealloc(FrontObject *self) {
 }
 
 static PyObject *Front_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"handshake_timeout", "idle_timeout", NULL};
-    double handshake_timeout, idle_timeout;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dd", keywords, &handshake_timeout,
-                                     &idle_timeout))
+    static char *keywords[] = {"handshake_timeout", "idle_timeout", "send_timeout", NULL};
+    double handshake_timeout, idle_timeout, send_timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ddd", keywords, &handshake_timeout,
+                                     &idle_timeout, &send_timeout))
         return NULL;
-    if (!(handshake_timeout > 0) || !(idle_timeout > 0)) {
+    if (!(handshake_timeout > 0) || !(idle_timeout > 0) || !(send_timeout > 0)) {
         PyErr_SetString(PyExc_ValueError, "timeouts must be positive");
         return NULL;
     }
@@ -872,6 +925,7 @@ static PyObject *Front_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (!f) return PyErr_NoMemory();
     f->handshake_timeout = handshake_timeout;
     f->idle_timeout = idle_timeout;
+    f->send_timeout = send_timeout;
     f->wake_item.kind = K_WAKE;
     f->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     f->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -998,8 +1052,8 @@ static PyObject *Front_take(FrontObject *self, PyObject *unused) {
         }
         PyList_SET_ITEM(result, (Py_ssize_t)i, entry);
     }
-    if (!result) /* the descriptors not given to Python are closed, ending their connections */
-        for (size_t j = i; j < length; j++) close(taken[j].fd);
+    if (!result) /* none reaches Python: closing them ends their connections */
+        for (size_t j = 0; j < length; j++) close(taken[j].fd);
     free(taken);
     return result;
 }

@@ -10,6 +10,7 @@ pairs for IPv6 too: uvicorn takes no other shape from ``peername``.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -51,8 +52,14 @@ class Handoff:
         loop = self._loop
         if loop is None:
             return
-        for fd, listener_id, peer, local, version, cipher in self._front.take():
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
+        taken = self._front.take()
+        for index, (fd, listener_id, peer, local, version, cipher) in enumerate(taken):
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
+            except BaseException:
+                for other in taken[index:]:  # no descriptor may be left open behind
+                    os.close(other[0])
+                raise
             extra: dict[str, Any] = {
                 "peername": peer,
                 "sockname": local,

@@ -35,7 +35,9 @@ class TlsServer:
     and records. ``protocol_factory`` makes the plaintext application protocol run over each
     connection; it is called once a client completed its handshake and sent data, so scanners,
     failed handshakes and clients that never speak never reach it. A client must complete its
-    handshake within ``handshake_timeout`` seconds and then send within ``idle_timeout``.
+    handshake within ``handshake_timeout`` seconds and then send within ``idle_timeout``; once
+    the application has closed a connection, the client must take some of what is left to
+    send within ``send_timeout`` seconds at a time.
     ``reuse_port`` binds with ``SO_REUSEPORT``, so that several worker processes serve the
     same addresses. Every method runs on the event loop thread.
     """
@@ -46,12 +48,14 @@ class TlsServer:
         *,
         handshake_timeout: float = 10.0,
         idle_timeout: float = 60.0,
+        send_timeout: float = 60.0,
         backlog: int = 1024,
         reuse_port: bool = False,
     ) -> None:
         self._protocol_factory = protocol_factory
         self._handshake_timeout = handshake_timeout
         self._idle_timeout = idle_timeout
+        self._send_timeout = send_timeout
         self._front: Front | None = None
         self._handoff: Handoff | None = None
         self._served: dict[int, ssl.SSLContext] = {}  # front listener id -> context
@@ -108,7 +112,7 @@ class TlsServer:
                 raise FrontEndMissingError(
                     f"the TLS front end cannot be loaded ({error}); run scripts/setup to build it"
                 ) from None
-            front = Front(self._handshake_timeout, self._idle_timeout)
+            front = Front(self._handshake_timeout, self._idle_timeout, self._send_timeout)
             handoff = Handoff(front, self._protocol_factory, self._served)
             handoff.start(asyncio.get_running_loop())
             self._front, self._handoff = front, handoff
