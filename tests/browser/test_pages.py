@@ -88,6 +88,7 @@ def test_status_basics_shows_the_appliance_statistics_and_the_listeners(
     expect(listener).to_contain_text("listening")
     expect(listener).to_contain_text(str(appliance.port))
     expect(listener).to_contain_text("certgate Appliance")
+    expect(page.get_by_text("Served by 1 worker process of certgate serve")).to_be_visible()
     screenshot(page, "status-basics")
 
 
