@@ -1,16 +1,21 @@
 """Every failure a user can cause, as one exception family with a stable code.
 
 The faces (CLI, pages, API) show ``str(error)`` to the user and use ``code`` as the stable,
-machine-readable type (the API's problem+json ``type``). No message ever contains key material.
+machine-readable type (the API's problem+json ``type``). Each class says its HTTP ``status``
+here, so no face guesses: what the user can fix is 4xx, a fault of the server (the master key
+does not open a key, no store) is 5xx. No message ever contains key material.
 """
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 
 class CertgateError(Exception):
     """Base of every error certgate reports to a user."""
 
     code = "error"
+    status = HTTPStatus.BAD_REQUEST
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,6 +29,7 @@ class ValidationError(CertgateError):
     """A field of the user's input is not acceptable."""
 
     code = "validation"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -35,12 +41,14 @@ class NotFoundError(CertgateError):
     """The named certificate, request, address or user does not exist."""
 
     code = "not-found"
+    status = HTTPStatus.NOT_FOUND
 
 
 class ConflictError(CertgateError):
     """The operation would break a rule of the store (duplicate, protected object)."""
 
     code = "conflict"
+    status = HTTPStatus.CONFLICT
 
 
 class InUseError(ConflictError):
@@ -55,10 +63,17 @@ class ProtectedError(ConflictError):
     code = "protected"
 
 
+class AlreadyServingError(ConflictError):
+    """A ``certgate serve`` already runs on this data directory."""
+
+    code = "already-serving"
+
+
 class KeyMissingError(CertgateError):
     """The operation needs a private key that the store does not hold."""
 
     code = "key-missing"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
 # --- errors while reading files -------------------------------------------------------------
@@ -68,6 +83,7 @@ class ImportFormatError(CertgateError):
     """A file could not be read as any supported certificate or key format."""
 
     code = "import-format"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
 class PasswordRequiredError(ImportFormatError):
@@ -110,3 +126,51 @@ class ExportError(CertgateError):
     """The requested export cannot be produced (nothing included, no passphrase...)."""
 
     code = "export"
+
+
+# --- who is calling -------------------------------------------------------------------------
+
+
+class AuthenticationError(CertgateError):
+    """No valid credentials: no session or token, an expired session, a wrong password."""
+
+    code = "unauthenticated"
+    status = HTTPStatus.UNAUTHORIZED
+
+
+class ThrottledError(AuthenticationError):
+    """Too many failed logins from this client or for this username."""
+
+    code = "throttled"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+
+class ForbiddenError(CertgateError):
+    """The caller's role does not allow this (an auditor changes nothing), or no CSRF token."""
+
+    code = "forbidden"
+    status = HTTPStatus.FORBIDDEN
+
+
+# --- faults of the server, not of the request -------------------------------------------------
+
+
+class NotInitialisedError(CertgateError):
+    """The data directory holds no store yet (``certgate init`` was not run)."""
+
+    code = "not-initialised"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class SealingError(CertgateError):
+    """The master key is unusable or does not open a sealed private key."""
+
+    code = "sealing"
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class FrontEndMissingError(CertgateError):
+    """The TLS front end (the C extension) is not built for this Python, or cannot be used."""
+
+    code = "front-end-missing"
+    status = HTTPStatus.SERVICE_UNAVAILABLE

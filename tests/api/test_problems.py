@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed, upload
@@ -166,3 +167,24 @@ def test_files_that_cannot_be_imported(primary: Server, ca: OpensslCA, tmp_path:
         partial = ok(upload(api, [("root.crl", crl.read_bytes()), ("leaf.pem", leaf.read_bytes())]))
         assert sorted(entry["status"] for entry in partial["entries"]) == ["added", "error"]
         problem(api.post("/imports", data={"password": "x"}), 422, "validation")
+
+
+def test_a_fault_of_the_server_is_a_5xx(primary: Server) -> None:
+    """A sealed key the master key cannot open is the appliance's fault, not the caller's."""
+    with primary.client() as api:
+        created = self_signed(api, "damaged key", "damaged-key.example.test")
+        service = primary.service()
+        with service.store.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE private_keys SET sealed = :junk WHERE public_key_fingerprint = "
+                    "(SELECT public_key_fingerprint FROM certificates WHERE id = :id)"
+                ),
+                {"junk": b"\x01" + os.urandom(60), "id": created["id"]},
+            )
+        body = {"include_private_key": True, "passphrase": "a passphrase", "pem": True}
+        found = problem(
+            api.post(f"/certificates/{created['id']}/export", json=body), 500, "sealing"
+        )
+        assert found["title"] == "Internal Server Error"
+        ok(api.delete(f"/certificates/{created['id']}"))

@@ -19,9 +19,9 @@ from typing import ClassVar, cast
 
 import pytest
 
+from certgate.errors import FrontEndMissingError
 from certgate.tls import TlsServer
 from certgate.tls._front import Front
-from certgate.tls.server import FrontEndMissingError
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,

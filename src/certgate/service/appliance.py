@@ -12,17 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgate.errors import CertgateError
+from certgate.errors import NotInitialisedError
 from certgate.store.database import default_url
 from certgate.store.repository import Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer
 
 DATA_DIR_ENV = "CERTGATE_DATA_DIR"
 DATABASE_URL_ENV = "CERTGATE_DATABASE_URL"
-
-
-class NotInitialisedError(CertgateError):
-    code = "not-initialised"
 
 
 def _utcnow() -> dt.datetime:

@@ -11,7 +11,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from certgate.errors import CertgateError, NotFoundError, ValidationError
+from certgate.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    NotFoundError,
+    ThrottledError,
+    ValidationError,
+)
 from certgate.service.appliance import Appliance
 from certgate.service.users import Role, check_role, password_matches
 from certgate.store import accounts
@@ -22,18 +28,6 @@ SESSION_IDLE = dt.timedelta(minutes=30)
 SESSION_ABSOLUTE = dt.timedelta(hours=12)
 TOKEN_PREFIX = "cgt_"
 _TOUCH_EVERY = dt.timedelta(seconds=60)  # how stale last_seen/last_used may get
-
-
-class AuthenticationError(CertgateError):
-    code = "unauthenticated"
-
-
-class ForbiddenError(CertgateError):
-    code = "forbidden"
-
-
-class ThrottledError(AuthenticationError):
-    code = "throttled"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.exc import SQLAlchemyError
 
-from certgate.errors import CertgateError, ConflictError
+from certgate.errors import AlreadyServingError, CertgateError
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.tls_settings import read_settings
@@ -82,10 +82,6 @@ class Worker:
     @property
     def publishes_status(self) -> bool:
         return self.index == 0
-
-
-class AlreadyServingError(ConflictError):
-    code = "already-serving"
 
 
 @contextmanager

@@ -12,15 +12,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from certgate.errors import CertgateError
+from certgate.errors import SealingError
 
 _VERSION = b"\x01"
 _NONCE_SIZE = 12
 MASTER_KEY_FILE = "master.key"
-
-
-class SealingError(CertgateError):
-    code = "sealing"
 
 
 class Sealer:

@@ -12,7 +12,7 @@ import ssl
 import time
 from typing import TYPE_CHECKING
 
-from certgate.errors import CertgateError
+from certgate.errors import FrontEndMissingError
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
 from certgate.tls.handoff import Handoff, ProtocolFactory
 from certgate.tls.listener import BindError, Listener
@@ -20,12 +20,6 @@ from certgate.tls.plan import ListenerPlan, ListenerStatus
 
 if TYPE_CHECKING:
     from certgate.tls._front import Front
-
-
-class FrontEndMissingError(CertgateError):
-    """The TLS front end (the C extension) is not built for this Python, or cannot be used."""
-
-    code = "front-end-missing"
 
 
 class TlsServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from certgate.errors import AuthenticationError, ForbiddenError
 from certgate.service import auth
 from certgate.service.appliance import Appliance
 
@@ -37,7 +38,7 @@ def principal_of(request: Request) -> auth.Principal | None:
 def require_principal(request: Request) -> auth.Principal:
     principal = principal_of(request)
     if principal is None:
-        raise auth.AuthenticationError("log in, or send an API token as 'Authorization: Bearer'")
+        raise AuthenticationError("log in, or send an API token as 'Authorization: Bearer'")
     return principal
 
 
@@ -53,4 +54,4 @@ async def check_csrf(request: Request, principal: auth.Principal) -> None:
         field = form.get(CSRF_FIELD)
         presented = field if isinstance(field, str) else None
     if not auth.csrf_matches(principal, presented):
-        raise auth.ForbiddenError("the form's CSRF token is missing or wrong: reload the page")
+        raise ForbiddenError("the form's CSRF token is missing or wrong: reload the page")

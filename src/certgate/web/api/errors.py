@@ -1,36 +1,26 @@
-"""Every failure under /api/v1 as RFC 9457 problem+json.
+"""Failures as RFC 9457 problem+json documents, with one stable ``type`` per failure.
 
-``web/problems.py`` turns a ``CertgateError`` into a problem. This module adds what the API
-needs on top: FastAPI's own request validation (422, with the field named), Starlette's HTTP
-errors (unknown path, wrong method, body too large), ``WWW-Authenticate`` on 401, and API
-field names for the service layer's validation errors (which name the pages' labels). Paths
-outside /api/v1 keep whatever handler was registered before.
+A ``CertgateError`` gives its own status and code; FastAPI's request validation is a 422
+naming every field at fault; Starlette's HTTP errors (unknown path, wrong method, body too
+large) keep their status. ``web/errors.py`` decides when a problem is the answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any, cast
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from certgate.errors import CertgateError, ValidationError
-from certgate.service.auth import AuthenticationError
-from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE, document_problems
-from certgate.web.problems import PROBLEM_BASE, problem, status_for
+from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
 
 API_PREFIX = "/api/v1"
-
-Handler = Callable[[Request, Any], Awaitable[Response]]
+PROBLEM_BASE = "https://certgate.invalid/problems/"
 
 #: The service layer names fields by the pages' labels; the API names them by its own fields.
 API_FIELDS = {
@@ -141,48 +131,17 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def certgate_problem(error: CertgateError) -> dict[str, object]:
-    body = problem(error)
+def certgate_problem(error: CertgateError) -> Response:
+    body: dict[str, object] = {
+        "type": PROBLEM_BASE + error.code,
+        "title": error.status.phrase,
+        "status": int(error.status),
+        "detail": str(error),
+    }
     if isinstance(error, ValidationError):
         body["field"] = API_FIELDS.get(error.field, error.field)
         body["label"] = error.field
-    return body
-
-
-def register_api_error_handlers(app: FastAPI) -> None:
-    """Install the API's problem handlers (call after the app's own handlers are registered)."""
-    before_validation = cast(
-        Handler,
-        app.exception_handlers.get(RequestValidationError, request_validation_exception_handler),
-    )
-    before_http = cast(
-        Handler, app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
-    )
-    before_certgate = cast(Handler | None, app.exception_handlers.get(CertgateError))
-
-    async def on_validation(request: Request, error: Exception) -> Response:
-        if not is_api(request):
-            return await before_validation(request, error)
-        assert isinstance(error, RequestValidationError)
-        return problem_response(validation_problem(error))
-
-    async def on_http(request: Request, error: Exception) -> Response:
-        if not is_api(request):
-            return await before_http(request, error)
-        assert isinstance(error, StarletteHTTPException)
-        return http_problem(request, error)
-
-    async def on_certgate(request: Request, error: Exception) -> Response:
-        assert isinstance(error, CertgateError)
-        if not is_api(request) and before_certgate is not None:
-            return await before_certgate(request, error)
-        headers = {}
-        if isinstance(error, AuthenticationError) and status_for(error) == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="certgate"'
-        return problem_response(certgate_problem(error), headers)
-
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(AuthenticationError, on_certgate)
-    app.add_exception_handler(ValidationError, on_certgate)
-    document_problems(app)
+    headers = {}
+    if error.status == HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="certgate"'
+    return problem_response(body, headers)

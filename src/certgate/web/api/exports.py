@@ -79,7 +79,7 @@ def export_public(
     "/{reference}/export",
     summary="Export a certificate, its private key and/or its chain",
     response_class=Response,
-    responses={**_RESPONSES, **problem_responses(400, 401, 403, 404, 422)},
+    responses={**_RESPONSES, **problem_responses(400, 401, 403, 404, 422, 500)},
     description=_FORMATS
     + " A private key is exported only by an administrator, and only encrypted with the "
     "`passphrase` unless `unencrypted_private_key` is set.",

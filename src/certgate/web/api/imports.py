@@ -12,11 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.service import imports
 from certgate.web.api.deps import Admin, App
-from certgate.web.api.errors import problem_response
+from certgate.web.api.errors import PROBLEM_BASE, problem_response
 from certgate.web.api.openapi import problem_responses
 from certgate.web.api.schemas import ImportEntry, ImportResult
 from certgate.web.limits import MAX_IMPORT_BODY, MAX_IMPORT_FILES, mebibytes
-from certgate.web.problems import PROBLEM_BASE
 
 router = APIRouter(tags=["import"])
 

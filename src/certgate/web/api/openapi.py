@@ -29,6 +29,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     "`password-required`, `not-a-certificate`, `corrupt-data`, `file-too-large`, "
     "`unsupported-key` or `import-format`; assigning or exporting a key the store does not "
     "hold gives `key-missing`.",
+    500: "A fault of the appliance, not of the request (type `sealing`: the master key does "
+    "not open a stored private key).",
 }
 
 

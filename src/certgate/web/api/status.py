@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi import status as http_status
 
+from certgate.errors import ForbiddenError
 from certgate.service import status, users
-from certgate.service.auth import ForbiddenError
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.openapi import problem_responses
 from certgate.web.api.schemas import ApplianceStatus, Me, OwnPassword

@@ -18,11 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from certgate import __version__
-from certgate.errors import ValidationError
+from certgate.errors import AuthenticationError, ValidationError
 from certgate.pki.diagnostics import format_time
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.service.appliance import Appliance
-from certgate.service.auth import AuthenticationError, Principal
+from certgate.service.auth import Principal
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_FILES
 from certgate.web.security import CSRF_FIELD, appliance_of, check_csrf, principal_of
 

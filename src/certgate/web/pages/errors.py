@@ -9,10 +9,8 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import Response
 
-from certgate.errors import CertgateError
-from certgate.service.auth import AuthenticationError, ThrottledError
+from certgate.errors import AuthenticationError, CertgateError, ThrottledError
 from certgate.web.pages.common import PREFIX, is_htmx, redirect, render
-from certgate.web.problems import status_for
 
 
 def is_page(request: Request) -> bool:
@@ -33,7 +31,7 @@ def page_error(request: Request, error: CertgateError) -> Response:
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": url})
         return redirect(url)
-    return error_page(request, status_for(error), str(error))
+    return error_page(request, error.status, str(error))
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from certgate.errors import AuthenticationError
 from certgate.service import auth
-from certgate.service.auth import AuthenticationError
 from certgate.web.pages.common import (
     PREFIX,
     Poster,
