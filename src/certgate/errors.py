@@ -122,6 +122,12 @@ class UnsupportedKeyError(ImportFormatError):
     code = "unsupported-key"
 
 
+class ExcessiveWorkError(ImportFormatError):
+    """The file asks for more key derivation work than certgate does for one file."""
+
+    code = "excessive-work"
+
+
 class ExportError(CertgateError):
     """The requested export cannot be produced (nothing included, no passphrase...)."""
 

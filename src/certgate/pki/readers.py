@@ -25,7 +25,7 @@ from certgate.errors import (
     UnsupportedKeyError,
     WrongPasswordError,
 )
-from certgate.pki import der, pem
+from certgate.pki import der, pbe, pem
 from certgate.pki.captured import captured_warnings
 from certgate.pki.der import Shape
 from certgate.pki.foreign import (
@@ -262,6 +262,7 @@ def _add_pkcs7(found: Found, blob: bytes, password: bytes | None) -> None:
 
 
 def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
+    pbe.check_pkcs12(blob)
     bundle = _open_pkcs12(found, blob, password)
     if bundle.key is not None:
         found.private_keys.append(as_supported_private_key(bundle.key))
@@ -322,6 +323,7 @@ def _add_der_key(found: Found, blob: bytes, password: bytes | None) -> None:
 
 
 def _add_encrypted_der_key(found: Found, blob: bytes, password: bytes | None) -> None:
+    pbe.check_encrypted_pkcs8(blob)
     _add_key(
         found, lambda pw: serialization.load_der_private_key(blob, pw), password, encrypted=True
     )

@@ -27,8 +27,9 @@ PROBLEM_STATUSES: dict[int, str] = {
     422: "Invalid input. Type `validation` names the field at fault in `field` (and, for "
     "malformed requests, every field in `errors`); reading files gives `wrong-password`, "
     "`password-required`, `not-a-certificate`, `corrupt-data`, `file-too-large`, "
-    "`unsupported-key` or `import-format`; assigning or exporting a key the store does not "
-    "hold gives `key-missing`.",
+    "`unsupported-key`, `excessive-work` (a key derivation asking absurd work) or "
+    "`import-format`; assigning or exporting a key the store does not hold gives "
+    "`key-missing`.",
     500: "A fault of the appliance, not of the request (type `sealing`: the master key does "
     "not open a stored private key).",
 }
@@ -43,8 +44,8 @@ OVERVIEW = (
     "`type` is stable: https://certgate.invalid/problems/ followed by `validation` (with the "
     "field at fault in `field`), `not-found`, `conflict`, `in-use`, `protected`, "
     "`key-missing`, `wrong-password`, `password-required`, `not-a-certificate`, "
-    "`corrupt-data`, `file-too-large`, `unsupported-key`, `import-format`, `export`, "
-    "`unauthenticated`, `forbidden`, `method-not-allowed` or `payload-too-large`."
+    "`corrupt-data`, `file-too-large`, `unsupported-key`, `excessive-work`, `import-format`, "
+    "`export`, `unauthenticated`, `forbidden`, `method-not-allowed` or `payload-too-large`."
 )
 
 
