@@ -171,8 +171,10 @@ def resolve_session(app: Appliance, cookie_value: str) -> Principal | None:
 
 
 def _write_session(app: Appliance, token_hash: str, seen: dt.datetime | None) -> None:
-    """Record activity at ``seen``, or end the session when ``seen`` is None."""
-    with app.store.transaction("session") as repository:
+    """Record activity at ``seen``, or end the session when ``seen`` is None; skipped while
+    another writer holds the store (the next request records it)."""
+
+    def write(repository: Repository) -> None:
         session = accounts.session_by_hash(repository, token_hash)
         if session is None:
             return
@@ -180,6 +182,8 @@ def _write_session(app: Appliance, token_hash: str, seen: dt.datetime | None) ->
             accounts.delete_quietly(repository, session)
         else:
             session.last_seen_at = seen
+
+    app.store.touch(write, "session")
 
 
 def logout(app: Appliance, cookie_value: str) -> None:
@@ -268,14 +272,28 @@ def revoke_token(app: Appliance, token_id: int, actor: str = "system") -> TokenV
 
 
 def resolve_token(app: Appliance, value: str) -> Principal | None:
-    """The token's principal, or None if unknown or revoked; records when it was last used."""
+    """The token's principal, or None if unknown or revoked.
+
+    A read: unknown tokens never write, and when the token was last used is recorded at
+    most once a minute and only if no other writer holds the store (a Bearer request
+    behind a long import must answer at once, not after the database's 30 s timeout).
+    """
     if not value.startswith(TOKEN_PREFIX):
         return None
     now = app.now()
-    with app.store.transaction("token") as repository:
-        row = accounts.token_by_hash(repository, _digest(value))
+    token_hash = _digest(value)
+    with app.store.reading() as repository:
+        row = accounts.token_by_hash(repository, token_hash)
         if row is None or row.revoked_at is not None:
             return None
-        if row.last_used_at is None or now - _aware(row.last_used_at) > _TOUCH_EVERY:
-            row.last_used_at = now
-        return Principal(f"token:{row.name}", check_role(row.role), "token")
+        principal = Principal(f"token:{row.name}", check_role(row.role), "token")
+        stale = row.last_used_at is None or now - _aware(row.last_used_at) > _TOUCH_EVERY
+    if stale:
+
+        def record(repository: Repository) -> None:
+            current = accounts.token_by_hash(repository, token_hash)
+            if current is not None:
+                current.last_used_at = now
+
+        app.store.touch(record, "token")
+    return principal

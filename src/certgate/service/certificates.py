@@ -245,13 +245,11 @@ def rename_row(repository: Repository, row: CertificateRow, friendly_name: str) 
     if not name or len(name) > 200:
         raise ValidationError("Certificate Friendly Name", "must be 1 to 200 characters")
     row.friendly_name = name
-    repository.changed = True
     repository.audit("certificate.rename", f"{row.fingerprint} -> {name}")
 
 
 def use_automatic_chain(repository: Repository, row: CertificateRow) -> None:
     row.chain_mode, row.manual_chain = "automatic", None
-    repository.changed = True
     repository.audit("certificate.chain", f"{row.fingerprint}: automatic")
 
 
@@ -293,7 +291,6 @@ def use_manual_chain(
     repository.flush()
     link_issuers(repository, added)
     row.chain_mode, row.manual_chain = "manual", fingerprints
-    repository.changed = True
     repository.audit("certificate.chain", f"{row.fingerprint}: manual, {len(chain)} link(s)")
 
 

@@ -93,7 +93,6 @@ def assign(
         rows = [_existing(repository, address) for address in wanted]
         for row in rows:
             row.certificate_id = certificate.id
-        repository.changed = True
         repository.audit(
             "address.assign",
             f"{', '.join(wanted)} -> {certificate.friendly_name} ({certificate.id})",
@@ -143,7 +142,6 @@ def set_addresses_of(
     for row in repository.ip_addresses_of(certificate.id):
         if row.address not in wanted and certificate.id != factory.id:
             row.certificate_id = factory.id
-    repository.changed = True
     repository.audit(
         "address.assign", f"{certificate.friendly_name} ({certificate.id}): {sorted(wanted)}"
     )

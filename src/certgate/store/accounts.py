@@ -1,7 +1,8 @@
 """Queries for users, browser sessions, API tokens and failed logins.
 
 These rows never affect what the listeners serve, so writing them does not bump the
-revision that ``certgate serve`` watches (a login must not rebuild the TLS contexts).
+revision that ``certgate serve`` watches (``store/revision.py``: they are not served tables;
+a login must not rebuild the TLS contexts).
 """
 
 from __future__ import annotations

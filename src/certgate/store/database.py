@@ -24,16 +24,18 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DATABASE_FILE}"
 
 
-def make_engine(url: str, *, immediate: bool = False) -> Engine:
+def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engine:
     """An engine with the settings each backend needs for safe concurrent use.
 
     ``immediate`` (SQLite): transactions take the write lock at BEGIN, for writers.
+    ``wait=False`` (SQLite): a busy write lock fails at once instead of after 30 s.
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        timeout = 30 if wait else 0
+        engine = create_engine(url, connect_args={"timeout": timeout})
+        event.listen(engine, "connect", _sqlite_pragmas if wait else _sqlite_pragmas_no_wait)
         # pysqlite's own transaction handling defers BEGIN; take it over so that every
         # service operation is one real transaction (BEGIN IMMEDIATE for writers).
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
@@ -42,14 +44,18 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout: int = 30000) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
     cursor.close()
+
+
+def _sqlite_pragmas_no_wait(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record, busy_timeout=0)
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -1,13 +1,13 @@
 """The one API the service layer uses to read and change the store.
 
 ``Store.transaction()`` is the unit of work: everything done through the yielded
-``Repository`` commits together or not at all, and a committed change bumps the revision
-that running listeners watch.
+``Repository`` commits together or not at all, and a commit that wrote a served table bumps
+the revision that running listeners watch (the one rule: ``store/revision.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, TypeVarTuple, cast
 
@@ -25,11 +25,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.schema import Column, ColumnDefault
 
+from certgate.store import revision
 from certgate.store.database import is_current, make_engine, migrate
 from certgate.store.models import (
     AuditEventRow,
@@ -56,8 +58,13 @@ class Store:
         self._writer: Engine = (
             make_engine(url, immediate=True) if url.startswith("sqlite") else self.engine
         )
+        # Bookkeeping writes (when a token or session was last used) that must never wait.
+        self._toucher: Engine = make_engine(url, immediate=True, wait=False)
+        for engine in {self.engine, self._writer, self._toucher}:
+            revision.follow(engine)
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
+        self._touch_sessions = sessionmaker(self._toucher, expire_on_commit=False)
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -70,8 +77,25 @@ class Store:
         with self._write_sessions.begin() as session:
             repository = Repository(session, actor)
             yield repository
-            if repository.changed:
-                repository.bump_revision()
+            repository.commit_revision()
+
+    def touch(self, work: Callable[[Repository], None], actor: str = "system") -> bool:
+        """Do a small bookkeeping write now if nobody holds the write lock, else nothing
+        (False). For what may be recorded late: when a token or session was last used. A
+        request must never wait for it (SQLite has one write lock, and an import may hold
+        it for seconds)."""
+        try:
+            with self._touch_sessions.begin() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(text("SET LOCAL lock_timeout = '50ms'"))
+                repository = Repository(session, actor)
+                work(repository)
+                repository.commit_revision()
+        except OperationalError as error:
+            if _is_busy(error):
+                return False
+            raise
+        return True
 
     @contextmanager
     def reading(self) -> Iterator[Repository]:
@@ -87,6 +111,13 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
         self._writer.dispose()
+        self._toucher.dispose()
+
+
+def _is_busy(error: OperationalError) -> bool:
+    """The write lock (SQLite) or a row lock (PostgreSQL's lock_timeout) was taken."""
+    text_ = str(error.orig).lower()
+    return "locked" in text_ or "lock timeout" in text_ or "busy" in text_
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -129,29 +160,31 @@ class Repository:
     def __init__(self, session: Session, actor: str) -> None:
         self.session = session
         self.actor = actor
-        self.changed = False
 
     # --- generic ---------------------------------------------------------------------------
 
     def add(self, row: Base) -> None:
         self.session.add(row)
-        self.changed = True
 
     def add_all(self, rows: Iterable[Base]) -> None:
         self.session.add_all(list(rows))
-        self.changed = True
 
     def flush(self) -> None:
         self.session.flush()
 
     def delete(self, row: Base) -> None:
         self.session.delete(row)
-        self.changed = True
 
     def audit(self, action: str, detail: str) -> None:
         self.add(AuditEventRow(actor=self.actor, action=action, detail=detail))
 
-    def bump_revision(self) -> None:
+    def commit_revision(self) -> None:
+        """Before the commit: bump the revision if this transaction wrote a served table."""
+        self.session.flush()
+        if self.session.in_transaction() and revision.served_written(self.session.connection()):
+            self._bump_revision()
+
+    def _bump_revision(self) -> None:
         updated = self.session.execute(
             update(RevisionRow).where(RevisionRow.id == 1).values(value=RevisionRow.value + 1)
         )
@@ -256,9 +289,9 @@ class Repository:
         connection = self.session.connection()
         if connection.dialect.name == "postgresql":
             _copy_rows(connection, table, rows)
+            revision.mark(connection)  # COPY goes by the driver, unseen by the rule
         else:
             self.session.execute(insert(table), list(rows))
-        self.changed = True
 
     def certificate_ids_with_fingerprints(self, fingerprints: Sequence[str]) -> dict[str, int]:
         """Fingerprint -> id of those stored: all an import needs to say "already stored"."""
@@ -309,7 +342,6 @@ class Repository:
         )
         for row in self._loaded_certificates(links):
             set_committed_value(row, "issuer_id", links[row.id])
-        self.changed = True
 
     def _loaded_certificates(self, ids: dict[int, int]) -> list[CertificateRow]:
         """Those of ``ids`` that the session holds, looking from the smaller side (a bulk
@@ -379,7 +411,6 @@ class Repository:
             .where(IpAddressRow.certificate_id == from_certificate_id)
             .values(certificate_id=to_certificate_id)
         )
-        self.changed = True
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     # --- settings --------------------------------------------------------------------------
@@ -394,11 +425,9 @@ class Repository:
             self.session.add(SettingRow(name=name, value=value))
         else:
             row.value = value
-        self.changed = True
 
     def delete_setting(self, name: str) -> None:
         self.session.execute(delete(SettingRow).where(SettingRow.name == name))
-        self.changed = True
 
     # --- helpers ---------------------------------------------------------------------------
 
