@@ -180,3 +180,10 @@ class FrontEndMissingError(CertgateError):
 
     code = "front-end-missing"
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class NothingToServeError(CertgateError):
+    """``certgate serve`` started and none of its addresses could be served."""
+
+    code = "nothing-to-serve"
+    status = HTTPStatus.SERVICE_UNAVAILABLE

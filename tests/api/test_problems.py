@@ -26,6 +26,16 @@ def test_not_found(primary: Server) -> None:
         assert problem(api.patch("/tokens"), 405, "method-not-allowed")
 
 
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "239.1.2.3", "fe80::1"])
+def test_an_address_that_is_not_one_address_of_this_host_is_refused(
+    primary: Server, address: str
+) -> None:
+    with primary.client() as api:
+        found = problem(api.post("/addresses", json={"address": address}), 422, "validation")
+        assert address in found["detail"], found
+        assert all(entry["address"] != address for entry in ok(api.get("/addresses")))
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

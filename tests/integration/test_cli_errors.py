@@ -53,6 +53,8 @@ IN_PROCESS = [
     (["request", "show", "999"], "no certificate request with id 999"),
     (["request", "show", "zzz"], "neither an id nor a fingerprint"),
     (["request", "delete", "999"], "no certificate request with id 999"),
+    (["ip", "add", "::"], "the wildcard address"),
+    (["ip", "add", "255.255.255.255"], "the broadcast address"),
 ]
 
 

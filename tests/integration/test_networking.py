@@ -43,6 +43,27 @@ def test_address_rules(appliance: Appliance) -> None:
         networking.remove_address(appliance, "127.0.0.9")
 
 
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("0.0.0.0", "wildcard"),
+        ("::", "wildcard"),
+        ("0::0", "wildcard"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("255.255.255.255", "broadcast"),
+        ("fe80::1", "link-local address without its interface"),
+        ("::ffff:127.0.0.2", "add it as 127.0.0.2"),
+    ],
+)
+def test_addresses_that_are_not_one_address_of_this_host_are_refused(
+    appliance: Appliance, address: str, says: str
+) -> None:
+    with pytest.raises(ValidationError, match=says):
+        networking.add_address(appliance, address)
+    assert networking.list_addresses(appliance) == []
+
+
 def test_assign_moves_addresses_and_one_certificate_secures_several(appliance: Appliance) -> None:
     for address in ("127.0.0.2", "127.0.0.3", "::1"):
         networking.add_address(appliance, address)

@@ -110,16 +110,21 @@ def running_appliance(
     address: str = "127.0.0.2",
     admin_password: str = "correct horse battery",
     serve_options: tuple[str, ...] = (),
+    database_url: str | None = None,
 ) -> Iterator[RunningAppliance]:
-    """``certgate init`` + ``ip add ADDRESS`` + ``serve`` on a free port; stopped with SIGTERM."""
-    run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password)
-    run_cli(data_dir, "ip", "add", address, check=False)
+    """``certgate init`` + ``ip add ADDRESS`` + ``serve`` on a free port; stopped with SIGTERM.
+
+    ``database_url``: the store (PostgreSQL) instead of the SQLite file of ``data_dir``.
+    """
+    database = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
+    run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password, **database)
+    run_cli(data_dir, "ip", "add", address, check=False, **database)
     port = free_port()
     # The server's log goes to a file: a pipe nobody reads would stall a chatty server.
     log = (data_dir / "serve.log").open("w")
     process = subprocess.Popen(
         [CERTGATE, "serve", "--https-port", str(port), *serve_options],
-        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir), **database},
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

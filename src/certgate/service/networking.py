@@ -40,6 +40,33 @@ def normalise_address(text: str) -> str:
         raise ValidationError("IP address", f"{text!r} is not an IPv4 or IPv6 address") from None
 
 
+_LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def check_address(address: str) -> None:
+    """Refuse what is not one address of this host a listener can serve on.
+
+    A wildcard (``0.0.0.0``, ``::``) would put the admin interface on every interface of
+    the host, present one certificate on all of them and take the port from every other
+    address; multicast and broadcast addresses cannot be listened on; an IPv6 link-local
+    address is ambiguous without its interface (``fe80::1%eth0``).
+    """
+    ip = ipaddress.ip_address(address)
+    reason = None
+    if ip.is_unspecified:
+        reason = "is the wildcard address (every interface); name one address of this host"
+    elif ip.is_multicast:
+        reason = "is a multicast address; name a unicast address of this host"
+    elif ip == _LIMITED_BROADCAST:
+        reason = "is the broadcast address; name a unicast address of this host"
+    elif isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        reason = f"is an IPv4-mapped IPv6 address; add it as {ip.ipv4_mapped}"
+    elif isinstance(ip, ipaddress.IPv6Address) and ip.is_link_local and not ip.scope_id:
+        reason = "is a link-local address without its interface; write it as fe80::...%eth0"
+    if reason is not None:
+        raise ValidationError("IP address", f"{address} {reason}")
+
+
 def _view(address: IpAddressRow, certificate: CertificateRow) -> AddressView:
     return AddressView(
         address.address,
@@ -60,6 +87,7 @@ def list_addresses(app: Appliance) -> list[AddressView]:
 def add_address(app: Appliance, text: str, actor: str = "system") -> AddressView:
     """A new address is assigned to the factory default certificate, as the guide says."""
     address = normalise_address(text)
+    check_address(address)
     with app.store.transaction(actor) as repository:
         if repository.ip_address(address) is not None:
             raise ConflictError(f"the address {address} is already configured")

@@ -17,11 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.exc import SQLAlchemyError
 
-from certgate.errors import AlreadyServingError, CertgateError
+from certgate.errors import AlreadyServingError, CertgateError, NothingToServeError
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import get_private_key
+from certgate.service.networking import check_address
 from certgate.service.tls_settings import read_settings
 from certgate.service.views import chain_rows
+from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 from certgate.store.watch import RevisionWatch
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPolicy, TlsServer
@@ -34,26 +36,55 @@ LOCK_FILE = "serve.lock"
 
 
 def build_plan(app: Appliance, port_override: int | None = None) -> ListenerPlan:
-    """Everything the listeners need, read in one transaction: the last committed state."""
+    """Everything the listeners need, read in one transaction: the last committed state.
+
+    A certificate that cannot be presented (its key cannot be unsealed: a damaged row, a
+    wrong master key) refuses only the addresses that use it; every other address is planned.
+    """
     with app.store.reading() as repository:
         settings = read_settings(repository)
         served: dict[str, ServedCertificate] = {}
-        cache: dict[int, ServedCertificate] = {}
+        refused: dict[str, str] = {}
+        cache: dict[int, ServedCertificate | str] = {}
         for address in repository.ip_addresses():
+            try:
+                check_address(address.address)
+            except CertgateError as error:
+                refused[address.address] = f"{error}: remove it with 'certgate ip remove'"
+                continue
             if address.certificate_id not in cache:
-                cache[address.certificate_id] = _served(app, repository, address.certificate_id)
-            served[address.address] = cache[address.certificate_id]
+                cache[address.certificate_id] = _served_or_reason(
+                    app, repository, address.certificate_id
+                )
+            outcome = cache[address.certificate_id]
+            if isinstance(outcome, str):
+                refused[address.address] = outcome
+            else:
+                served[address.address] = outcome
         policy = TlsPolicy(
             minimum_version=settings.tls_version(settings.minimum_version),
             maximum_version=settings.tls_version(settings.maximum_version),
             tls12_ciphers=settings.tls12_ciphers,
         )
-        return ListenerPlan(port_override or settings.https_port, policy, served)
+        return ListenerPlan(port_override or settings.https_port, policy, served, refused)
 
 
-def _served(app: Appliance, repository: Repository, certificate_id: int) -> ServedCertificate:
+def _served_or_reason(
+    app: Appliance, repository: Repository, certificate_id: int
+) -> ServedCertificate | str:
+    """The certificate ready to serve, or why it cannot be (naming it, never its key)."""
     row = repository.certificate(certificate_id)
     assert row is not None  # the foreign key guarantees it
+    try:
+        return _served(app, repository, row)
+    except (CertgateError, ValueError) as error:
+        return (
+            f"certificate {row.friendly_name!r} (id {row.id}, {row.fingerprint[:16]}) "
+            f"cannot be presented: {error}"
+        )
+
+
+def _served(app: Appliance, repository: Repository, row: CertificateRow) -> ServedCertificate:
     links = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
     pem = b"".join(
         x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
@@ -131,6 +162,12 @@ class ApplianceServer:
         stopping = asyncio.create_task(_set_when(stop, wake))
         try:
             await self._apply_if_changed()
+            statuses = self.server.status()
+            if statuses and not any(status.state == "listening" for status in statuses):
+                raise NothingToServeError(
+                    "certgate serve cannot serve any of its addresses (each one's reason is "
+                    "logged above and shown by 'certgate status')"
+                )
             watch.start()
             while True:
                 await wake.wait()
@@ -158,6 +195,7 @@ class ApplianceServer:
             return isinstance(error, CertgateError)  # a store error is retried
         statuses = await self.server.apply(plan)
         self.revision = revision
+        _report_refused(plan)
         _report(statuses)
         if self.worker.publishes_status:
             _write_status(self.app, statuses, self.worker.count)
@@ -167,6 +205,15 @@ class ApplianceServer:
 async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
+
+
+def _report_refused(plan: ListenerPlan) -> None:
+    """One line per reason (a certificate that cannot be presented), naming its addresses."""
+    addresses: dict[str, list[str]] = {}
+    for address, reason in plan.refused.items():
+        addresses.setdefault(reason, []).append(address)
+    for reason, where in addresses.items():
+        log.error("not serving %s: %s", ", ".join(sorted(where)), reason)
 
 
 def _report(statuses: list[ListenerStatus]) -> None:

@@ -29,11 +29,17 @@ class ServedCertificate:
 @dataclass(frozen=True)
 class ListenerPlan:
     """Everything the listeners must look like: one HTTPS port, one policy, and the
-    certificate of each address (IPv4 or IPv6 text)."""
+    certificate of each address (IPv4 or IPv6 text).
+
+    ``refused`` holds the addresses that cannot be served as planned, each with the reason
+    (its certificate's key cannot be unsealed, say): they are reported, never bound anew, and
+    nothing else is held back because of them.
+    """
 
     port: int
     policy: TlsPolicy
     assignments: Mapping[str, ServedCertificate]
+    refused: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,19 @@ class TlsServer:
     ) -> dict[str, ListenerStatus]:
         """Bring each planned address up to date; fills ``kept`` with the listeners in use."""
         statuses: dict[str, ListenerStatus] = {}
+        for address, reason in plan.refused.items():
+            listener = previous.get(address)
+            if listener is not None and listener.port == plan.port and listener.serving:
+                kept[address] = listener  # what it presented before goes on being served
+                statuses[address] = ListenerStatus(
+                    address,
+                    plan.port,
+                    "listening",
+                    f"{reason}; still presenting {listener.fingerprint}",
+                    listener.fingerprint,
+                )
+            else:
+                statuses[address] = _failed(address, plan.port, reason)
         for address, certificate in plan.assignments.items():
             built = contexts[context_key(certificate, plan.policy)]
             listener = previous.get(address)
