@@ -83,7 +83,7 @@ def mint_token(data_dir: Path, name: str, role: str) -> str:
     """``certgate token create`` as the appliance's administrator runs it (in-process)."""
     app = Appliance.open(data_dir)
     try:
-        value, _ = auth.create_token(app, name, role, created_by="cli")
+        value, _ = auth.create_token(app, name, role)
     finally:
         app.close()
     return value

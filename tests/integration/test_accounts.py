@@ -11,6 +11,7 @@ import pytest
 from certgate.errors import ConflictError, ValidationError
 from certgate.service import auth, users
 from certgate.service.appliance import Appliance
+from certgate.service.audit import Actor
 from certgate.store.models import UserRow
 
 PASSWORD = "correct horse battery"
@@ -45,22 +46,22 @@ def test_login_session_and_logout(appliance: Appliance) -> None:
     users.create_user(appliance, "alice", PASSWORD, "auditor")
     throttle = auth.LoginThrottle()
     session = auth.login(appliance, "alice", PASSWORD, "127.0.0.1", throttle)
-    principal = auth.resolve_session(appliance, session.cookie_value)
+    principal = auth.resolve_session(appliance, session.cookie_value, "127.0.0.1")
     assert principal is not None and principal.role == "auditor"
     assert auth.csrf_matches(principal, principal.csrf_token)
     assert not auth.csrf_matches(principal, "forged")
     assert not auth.csrf_matches(principal, None)
     with pytest.raises(auth.ForbiddenError):
         principal.require_admin("deleting a certificate")
-    auth.logout(appliance, session.cookie_value)
-    assert auth.resolve_session(appliance, session.cookie_value) is None
+    auth.logout(appliance, session.cookie_value, "127.0.0.1")
+    assert auth.resolve_session(appliance, session.cookie_value, "127.0.0.1") is None
 
 
 def test_sessions_expire_when_idle(appliance: Appliance) -> None:
     session = auth.login(appliance, "admin", _admin_password(appliance), "c", auth.LoginThrottle())
     later = appliance.now() + auth.SESSION_IDLE + dt.timedelta(seconds=1)
     appliance.clock = lambda: later
-    assert auth.resolve_session(appliance, session.cookie_value) is None
+    assert auth.resolve_session(appliance, session.cookie_value, "127.0.0.1") is None
 
 
 def _admin_password(appliance: Appliance) -> str:
@@ -162,25 +163,27 @@ def test_changing_a_password_ends_sessions(appliance: Appliance) -> None:
     users.create_user(appliance, "alice", PASSWORD, "admin")
     session = auth.login(appliance, "alice", PASSWORD, "c", auth.LoginThrottle())
     users.change_password(appliance, "alice", "another long password")
-    assert auth.resolve_session(appliance, session.cookie_value) is None
+    assert auth.resolve_session(appliance, session.cookie_value, "127.0.0.1") is None
 
 
 def test_api_tokens(appliance: Appliance) -> None:
-    value, view = auth.create_token(appliance, "deploy bot", "auditor", created_by="admin")
+    value, view = auth.create_token(
+        appliance, "deploy bot", "auditor", created_by=Actor("admin", "127.0.0.1")
+    )
     assert value.startswith(auth.TOKEN_PREFIX) and view.last_used_at is None
-    principal = auth.resolve_token(appliance, value)
+    principal = auth.resolve_token(appliance, value, "127.0.0.1")
     assert principal is not None and principal.role == "auditor" and principal.via == "token"
     [listed] = auth.list_tokens(appliance)
     assert listed.last_used_at is not None
     assert value not in repr(listed)  # only the hash is kept
     auth.revoke_token(appliance, view.id)
-    assert auth.resolve_token(appliance, value) is None
-    assert auth.resolve_token(appliance, "cgt_not-a-token") is None
+    assert auth.resolve_token(appliance, value, "127.0.0.1") is None
+    assert auth.resolve_token(appliance, "cgt_not-a-token", "127.0.0.1") is None
 
 
 def test_logins_do_not_bump_the_listeners_revision(appliance: Appliance) -> None:
     users.change_password(appliance, "admin", PASSWORD)
     before = appliance.store.revision()
     session = auth.login(appliance, "admin", PASSWORD, "c", auth.LoginThrottle())
-    auth.resolve_session(appliance, session.cookie_value)
+    auth.resolve_session(appliance, session.cookie_value, "127.0.0.1")
     assert appliance.store.revision() == before

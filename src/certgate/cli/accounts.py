@@ -49,7 +49,7 @@ def _password(password_file: Path | None) -> str:
 def user_add(options: Options, username: str, role: str, password_file: Path | None) -> None:
     """Add an administrator or a read-only auditor."""
     with options.appliance() as app:
-        view = users.create_user(app, username, _password(password_file), role)
+        view = users.create_user(app, username, _password(password_file), role, options.actor)
     click.echo(f"added {view.username} ({view.role})")
 
 
@@ -58,7 +58,7 @@ def user_add(options: Options, username: str, role: str, password_file: Path | N
 @click.pass_obj
 def user_remove(options: Options, username: str) -> None:
     with options.appliance() as app:
-        users.delete_user(app, username)
+        users.delete_user(app, username, options.actor)
     click.echo(f"removed {username}")
 
 
@@ -69,7 +69,7 @@ def user_remove(options: Options, username: str) -> None:
 def user_password(options: Options, username: str, password_file: Path | None) -> None:
     """Set a new password (ends that user's sessions)."""
     with options.appliance() as app:
-        users.change_password(app, username, _password(password_file))
+        users.change_password(app, username, _password(password_file), options.actor)
     click.echo(f"password of {username} changed")
 
 
@@ -86,7 +86,7 @@ def token() -> None:
 def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     """Create a token; its value is printed once and never stored."""
     with options.appliance() as app:
-        value, view = auth.create_token(app, name, role, created_by="cli")
+        value, view = auth.create_token(app, name, role, created_by=options.actor)
     if as_json:
         emit_json({**view.to_json(), "token": value})
     else:
@@ -123,5 +123,5 @@ def token_list(options: Options, as_json: bool) -> None:
 @click.pass_obj
 def token_revoke(options: Options, token_id: int) -> None:
     with options.appliance() as app:
-        view = auth.revoke_token(app, token_id)
+        view = auth.revoke_token(app, token_id, options.actor)
     click.echo(f"revoked token {view.id} ({view.name})")

@@ -161,7 +161,9 @@ def create(
         days=days,
     )
     with options.appliance() as app:
-        created = certificates.create(app, form, "request" if kind == "request" else "self-signed")
+        created = certificates.create(
+            app, form, "request" if kind == "request" else "self-signed", options.actor
+        )
     if as_json:
         emit_json(created.__dict__)
         return
@@ -193,11 +195,11 @@ def import_(
             raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
     password = read_secret(password_file, "CERTGATE_IMPORT_PASSWORD", None)
     with options.appliance() as app:
-        entries = imports.import_files(app, contents, password)
+        entries = imports.import_files(app, contents, password, options.actor)
         if password is None and any(e.error_code == "password-required" for e in entries):
             password = read_secret(None, "CERTGATE_IMPORT_PASSWORD", "Password")
             if password is not None:
-                entries = imports.import_files(app, contents, password)
+                entries = imports.import_files(app, contents, password, options.actor)
     if as_json:
         emit_json([entry.to_json() for entry in entries])
     else:
@@ -266,7 +268,7 @@ def export(
         unencrypted_private_key=unencrypted_private_key,
     )
     with options.appliance() as app:
-        exported = exports.export_certificate(app, reference, export_options)
+        exported = exports.export_certificate(app, reference, export_options, options.actor)
     _write_private(output, exported.data)
     result = {
         "file": str(output),
@@ -307,7 +309,7 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     """Delete a certificate (never the factory certificate)."""
     with options.appliance() as app:
         deleted = certificates.delete_certificate(
-            app, reference, reassign_to_factory=reassign_to_factory
+            app, reference, reassign_to_factory=reassign_to_factory, actor=options.actor
         )
     if as_json:
         emit_json(deleted.__dict__)
@@ -340,9 +342,9 @@ def chain(options: Options, reference: str, mode: str | None, manual_file: Path 
             raise click.UsageError(f"cannot read {manual_file}: {error.strerror}") from None
     with options.appliance() as app:
         if chain_pem is not None:
-            certificates.set_manual_chain(app, reference, chain_pem)
+            certificates.set_manual_chain(app, reference, chain_pem, options.actor)
         else:
-            certificates.set_automatic_chain(app, reference)
+            certificates.set_automatic_chain(app, reference, options.actor)
         view = certificates.show_certificate(app, reference)
     click.echo(f"chain of {view.id}: {view.chain_mode}")
     for subject in view.chain_subjects:
@@ -356,4 +358,4 @@ def chain(options: Options, reference: str, mode: str | None, manual_file: Path 
 def rename(options: Options, reference: str, friendly_name: str) -> None:
     """Change a certificate's friendly name."""
     with options.appliance() as app:
-        certificates.rename(app, reference, friendly_name)
+        certificates.rename(app, reference, friendly_name, options.actor)

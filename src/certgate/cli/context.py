@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certgate.service.appliance import Appliance
+from certgate.service.audit import Actor
+from certgate.service.auth import cli_principal
 
 
 @dataclass(frozen=True)
 class Options:
     data_dir: Path
     database_url: str | None
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit trail names for this command: the OS user running it, from ``cli``."""
+        return cli_principal().actor
 
     @contextmanager
     def appliance(self) -> Iterator[Appliance]:

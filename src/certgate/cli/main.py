@@ -9,6 +9,7 @@ import click
 
 from certgate import __version__
 from certgate.cli.accounts import token, user
+from certgate.cli.audit import audit_group
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
 from certgate.cli.network import ip, status_command, tls
@@ -56,7 +57,10 @@ def init(options: Options, admin_password_file: Path | None, as_json: bool) -> N
     administrator (idempotent)."""
     secret = read_secret(admin_password_file, "CERTGATE_ADMIN_PASSWORD", None)
     done = initialise(
-        options.data_dir, options.database_url, secret.decode() if secret is not None else None
+        options.data_dir,
+        options.database_url,
+        secret.decode() if secret is not None else None,
+        options.actor,
     )
     if as_json:
         emit_json(
@@ -78,7 +82,7 @@ def init(options: Options, admin_password_file: Path | None, as_json: bool) -> N
 
 cli.add_command(cert)
 cli.add_command(request)
-for command in (ip, tls, status_command, serve, user, token):
+for command in (ip, tls, status_command, serve, user, token, audit_group):
     cli.add_command(command)
 
 

@@ -46,7 +46,7 @@ def ip_list(options: Options, as_json: bool) -> None:
 def ip_add(options: Options, address: str, as_json: bool) -> None:
     """Add an address; it presents the factory certificate until you assign another."""
     with options.appliance() as app:
-        view = networking.add_address(app, address)
+        view = networking.add_address(app, address, options.actor)
     if as_json:
         emit_json(view.to_json())
     else:
@@ -59,7 +59,7 @@ def ip_add(options: Options, address: str, as_json: bool) -> None:
 def ip_remove(options: Options, address: str) -> None:
     """Remove an address; its listener closes."""
     with options.appliance() as app:
-        networking.remove_address(app, address)
+        networking.remove_address(app, address, options.actor)
     click.echo(f"removed {address}")
 
 
@@ -71,7 +71,7 @@ def ip_remove(options: Options, address: str) -> None:
 def ip_assign(options: Options, addresses: tuple[str, ...], reference: str, as_json: bool) -> None:
     """Assign a certificate (its private key must be available) to addresses."""
     with options.appliance() as app:
-        views = networking.assign(app, list(addresses), reference)
+        views = networking.assign(app, list(addresses), reference, options.actor)
     if as_json:
         emit_json([view.to_json() for view in views])
     else:
@@ -126,6 +126,7 @@ def tls_set(
             maximum_version=max_version,
             tls12_ciphers=ciphers,
             https_port=https_port,
+            actor=options.actor,
         )
     if as_json:
         emit_json(settings.to_json())

@@ -65,5 +65,5 @@ def show(options: Options, reference: str, as_json: bool) -> None:
 def delete(options: Options, reference: str) -> None:
     """Delete a request (its key too, unless a certificate uses it)."""
     with options.appliance() as app:
-        key_deleted = requests.delete_request(app, reference)
+        key_deleted = requests.delete_request(app, reference, options.actor)
     click.echo("deleted request" + (" and its unused private key" if key_deleted else ""))

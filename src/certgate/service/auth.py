@@ -7,6 +7,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import os
+import pwd
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +23,7 @@ from certgate.errors import (
 from certgate.service.appliance import Appliance
 from certgate.service.users import Role, check_role, password_matches
 from certgate.store import accounts
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import ApiTokenRow, SessionRow
 from certgate.store.repository import Repository
 
@@ -30,21 +33,41 @@ TOKEN_PREFIX = "cgt_"
 _TOUCH_EVERY = dt.timedelta(seconds=60)  # how stale last_seen/last_used may get
 
 
+CLI_SOURCE = "cli"
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who calls: a user (session), ``token:<name>`` (Bearer) or ``cli:<OS user>``; and
+    from where (``source``: the client's address, or ``cli``)."""
+
     username: str
     role: Role
     via: Literal["session", "token", "cli"]
+    source: str
     csrf_token: str | None = None
 
     @property
-    def actor(self) -> str:
-        return f"{self.username} ({self.via})"
+    def actor(self) -> Actor:
+        """Who the audit trail names for what this principal does."""
+        return Actor(self.username, self.source)
 
     def require_admin(self, what: str) -> None:
         """Auditors see everything but change nothing and export no private key."""
         if self.role != "admin":
             raise ForbiddenError(f"{what} needs an administrator; {self.username} is an auditor")
+
+
+def cli_principal(os_user: str | None = None) -> Principal:
+    """The CLI acts as the OS user who runs it (``cli:root``): whoever can read the data
+    directory may do anything, as an administrator. The effective user id's name is asked
+    of the system, not of the environment (``$USER`` is whatever the caller sets)."""
+    if os_user is None:
+        try:
+            os_user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:  # a uid without a name (containers)
+            os_user = f"uid {os.geteuid()}"
+    return Principal(f"cli:{os_user}", "admin", "cli", CLI_SOURCE)
 
 
 def _digest(secret: str) -> str:
@@ -86,7 +109,7 @@ class LoginThrottle:
     def attempt(self, app: Appliance, keys: dict[str, int]) -> None:
         """Count an attempt, or refuse it (ThrottledError) when a key is at its limit."""
         now = app.now()
-        with app.store.transaction("login") as repository:
+        with app.store.transaction() as repository:
             accounts.lock_login_failures(repository)
             accounts.delete_login_failures(repository, before=now - self.window)
             failures = accounts.login_failures_since(repository, tuple(keys), now - self.window)
@@ -122,8 +145,9 @@ def login(
         user = accounts.user_by_name(repository, username.strip())
         known = user is not None and password_matches(user.password_hash, password)
     if not known:  # the attempt stays counted
+        _record_failed_login(app, user.username if user is not None else None, client)
         raise AuthenticationError("wrong username or password")
-    with app.store.transaction(username) as repository:
+    with app.store.transaction(Actor(username.strip(), client)) as repository:
         user = accounts.user_by_name(repository, username.strip())
         if user is None:  # removed in the meantime
             raise AuthenticationError("wrong username or password")
@@ -141,12 +165,21 @@ def login(
         )
         user.last_login_at = now
         accounts.add_quietly(repository, session)
+        repository.audit(AuditAction.LOGIN, user.username)
         return NewSession(
-            cookie_value, Principal(user.username, check_role(user.role), "session", csrf)
+            cookie_value,
+            Principal(user.username, check_role(user.role), "session", client, csrf),
         )
 
 
-def resolve_session(app: Appliance, cookie_value: str) -> Principal | None:
+def _record_failed_login(app: Appliance, username: str | None, client: str) -> None:
+    """A failed login names the account only if it exists: what was typed as a username
+    may be a password typed in the wrong field."""
+    with app.store.transaction(Actor(username or "unknown user", client)) as repository:
+        repository.audit(AuditAction.LOGIN_FAILED, username or "unknown user")
+
+
+def resolve_session(app: Appliance, cookie_value: str, source: str) -> Principal | None:
     """The session's user, or None if unknown or expired (idle or absolute).
 
     A read transaction answers most requests; a write happens only to end an expired
@@ -167,7 +200,7 @@ def resolve_session(app: Appliance, cookie_value: str) -> Principal | None:
         return None
     if now - last_seen > _TOUCH_EVERY:
         _write_session(app, token_hash, now)
-    return Principal(user.username, check_role(user.role), "session", session.csrf_token)
+    return Principal(user.username, check_role(user.role), "session", source, session.csrf_token)
 
 
 def _write_session(app: Appliance, token_hash: str, seen: dt.datetime | None) -> None:
@@ -183,14 +216,18 @@ def _write_session(app: Appliance, token_hash: str, seen: dt.datetime | None) ->
         else:
             session.last_seen_at = seen
 
-    app.store.touch(write, "session")
+    app.store.touch(write)
 
 
-def logout(app: Appliance, cookie_value: str) -> None:
-    with app.store.transaction("session") as repository:
+def logout(app: Appliance, cookie_value: str, source: str) -> None:
+    with app.store.transaction() as repository:
         session = accounts.session_by_hash(repository, _digest(cookie_value))
         if session is not None:
+            user = accounts.user_by_id(repository, session.user_id)
             accounts.delete_quietly(repository, session)
+            if user is not None:
+                repository.actor = Actor(user.username, source)
+                repository.audit(AuditAction.LOGOUT, user.username)
 
 
 def csrf_matches(principal: Principal, presented: str | None) -> bool:
@@ -239,7 +276,7 @@ def _token_view(row: ApiTokenRow) -> TokenView:
 
 
 def create_token(
-    app: Appliance, name: str, role: str, created_by: str = "system"
+    app: Appliance, name: str, role: str, created_by: Actor = APPLIANCE
 ) -> tuple[str, TokenView]:
     """A new token; its value is returned once and only its hash is kept."""
     label = name.strip()
@@ -247,11 +284,11 @@ def create_token(
         raise ValidationError("name", "give the token a name of 1 to 100 characters")
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(
-        name=label, token_hash=_digest(value), role=check_role(role), created_by=created_by
+        name=label, token_hash=_digest(value), role=check_role(role), created_by=created_by.name
     )
     with app.store.transaction(created_by) as repository:
         accounts.add_quietly(repository, row)
-        repository.audit("token.create", f"{label} ({row.role})")
+        repository.audit(AuditAction.TOKEN_CREATE, label, f"role {row.role}")
         return value, _token_view(row)
 
 
@@ -260,18 +297,18 @@ def list_tokens(app: Appliance) -> list[TokenView]:
         return [_token_view(row) for row in accounts.all_tokens(repository)]
 
 
-def revoke_token(app: Appliance, token_id: int, actor: str = "system") -> TokenView:
+def revoke_token(app: Appliance, token_id: int, actor: Actor = APPLIANCE) -> TokenView:
     with app.store.transaction(actor) as repository:
         row = accounts.token_by_id(repository, token_id)
         if row is None:
             raise NotFoundError(f"no API token with id {token_id}")
         if row.revoked_at is None:
             row.revoked_at = app.now()
-            repository.audit("token.revoke", row.name)
+            repository.audit(AuditAction.TOKEN_REVOKE, row.name, f"id {row.id}")
         return _token_view(row)
 
 
-def resolve_token(app: Appliance, value: str) -> Principal | None:
+def resolve_token(app: Appliance, value: str, source: str) -> Principal | None:
     """The token's principal, or None if unknown or revoked.
 
     A read: unknown tokens never write, and when the token was last used is recorded at
@@ -286,7 +323,7 @@ def resolve_token(app: Appliance, value: str) -> Principal | None:
         row = accounts.token_by_hash(repository, token_hash)
         if row is None or row.revoked_at is not None:
             return None
-        principal = Principal(f"token:{row.name}", check_role(row.role), "token")
+        principal = Principal(f"token:{row.name}", check_role(row.role), "token", source)
         stale = row.last_used_at is None or now - _aware(row.last_used_at) > _TOUCH_EVERY
     if stale:
 
@@ -295,5 +332,5 @@ def resolve_token(app: Appliance, value: str) -> Principal | None:
             if current is not None:
                 current.last_used_at = now
 
-        app.store.touch(record, "token")
+        app.store.touch(record)
     return principal

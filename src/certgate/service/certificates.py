@@ -31,6 +31,7 @@ from certgate.service.linking import link_issuers, new_certificate_row, relink_c
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
 from certgate.service.views import CertificateView, RowInfoCache, certificate_view, chain_rows
+from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 
@@ -105,7 +106,7 @@ def create(
     app: Appliance,
     form: CreateForm,
     kind: Literal["self-signed", "request"],
-    actor: str = "system",
+    actor: Actor = APPLIANCE,
 ) -> Created:
     """Make a key and a self-signed certificate or a certificate signing request.
 
@@ -134,13 +135,21 @@ def create(
             request_row = new_request_row(csr, friendly_name)
             repository.add(request_row)
             repository.flush()
-            repository.audit("request.create", f"{friendly_name} ({request_row.fingerprint})")
+            repository.audit(
+                AuditAction.REQUEST_CREATE,
+                certificate_target(friendly_name, request_row.fingerprint),
+                f"new key, {form.key.label}",
+            )
             return Created("request", request_row.id, request_row.fingerprint, notices)
         cert = build_self_signed(key, subject, general_names, days=form.days, now=app.now())
         row = new_certificate_row(cert, read_certificate(cert), friendly_name)
         repository.add(row)
         repository.flush()
-        repository.audit("certificate.create", f"{friendly_name} ({row.fingerprint})")
+        repository.audit(
+            AuditAction.CERTIFICATE_CREATE,
+            certificate_target(friendly_name, row.fingerprint),
+            f"self-signed, new key, {form.key.label}",
+        )
         return Created("certificate", row.id, row.fingerprint, notices)
 
 
@@ -183,7 +192,7 @@ def delete_certificate(
     reference: str | int,
     *,
     reassign_to_factory: bool = False,
-    actor: str = "system",
+    actor: Actor = APPLIANCE,
 ) -> Deleted:
     """Delete a certificate. The factory certificate is protected; a certificate that secures
     addresses is refused unless the caller confirms handing them to the factory certificate."""
@@ -209,25 +218,31 @@ def delete_certificate(
         repository.delete(row)
         repository.flush()
         key_deleted = remove_unused_key(repository, row.public_key_fingerprint)
-        repository.audit("certificate.delete", f"{row.friendly_name} ({row.fingerprint})")
+        repository.audit(
+            AuditAction.CERTIFICATE_DELETE,
+            certificate_target(row.friendly_name, row.fingerprint),
+            "its private key too" if key_deleted else "",
+        )
         return Deleted(row.id, row.friendly_name, addresses, key_deleted)
 
 
 # --- renaming and the chain ------------------------------------------------------------------
 
 
-def rename(app: Appliance, reference: str | int, friendly_name: str, actor: str = "system") -> None:
+def rename(
+    app: Appliance, reference: str | int, friendly_name: str, actor: Actor = APPLIANCE
+) -> None:
     with app.store.transaction(actor) as repository:
         rename_row(repository, find_certificate(repository, reference), friendly_name)
 
 
-def set_automatic_chain(app: Appliance, reference: str | int, actor: str = "system") -> None:
+def set_automatic_chain(app: Appliance, reference: str | int, actor: Actor = APPLIANCE) -> None:
     with app.store.transaction(actor) as repository:
         use_automatic_chain(repository, find_certificate(repository, reference))
 
 
 def set_manual_chain(
-    app: Appliance, reference: str | int, pem_chain: bytes, actor: str = "system"
+    app: Appliance, reference: str | int, pem_chain: bytes, actor: Actor = APPLIANCE
 ) -> None:
     """Use the given PEM chain (nearest issuer first). Each link must really have signed the
     certificate before it; chain certificates are added to the store."""
@@ -244,13 +259,21 @@ def rename_row(repository: Repository, row: CertificateRow, friendly_name: str) 
     name = friendly_name.strip()
     if not name or len(name) > 200:
         raise ValidationError("Certificate Friendly Name", "must be 1 to 200 characters")
-    row.friendly_name = name
-    repository.audit("certificate.rename", f"{row.fingerprint} -> {name}")
+    previous, row.friendly_name = row.friendly_name, name
+    repository.audit(
+        AuditAction.CERTIFICATE_RENAME,
+        certificate_target(name, row.fingerprint),
+        f"was {previous}",
+    )
 
 
 def use_automatic_chain(repository: Repository, row: CertificateRow) -> None:
     row.chain_mode, row.manual_chain = "automatic", None
-    repository.audit("certificate.chain", f"{row.fingerprint}: automatic")
+    repository.audit(
+        AuditAction.CERTIFICATE_CHAIN,
+        certificate_target(row.friendly_name, row.fingerprint),
+        "automatic",
+    )
 
 
 def read_manual_chain(pem_chain: bytes) -> list[x509.Certificate]:
@@ -291,7 +314,11 @@ def use_manual_chain(
     repository.flush()
     link_issuers(repository, added)
     row.chain_mode, row.manual_chain = "manual", fingerprints
-    repository.audit("certificate.chain", f"{row.fingerprint}: manual, {len(chain)} link(s)")
+    repository.audit(
+        AuditAction.CERTIFICATE_CHAIN,
+        certificate_target(row.friendly_name, row.fingerprint),
+        f"manually specified, {len(chain)} certificate(s)",
+    )
 
 
 # --- querying (the Certificates table and the API's list) -------------------------------------

@@ -11,6 +11,7 @@ from certgate.errors import ValidationError
 from certgate.service import certificates, networking
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
+from certgate.store.audit import APPLIANCE, Actor
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Configuration:
 
 
 def save_configuration(
-    app: Appliance, reference: str | int, wanted: Configuration, actor: str = "system"
+    app: Appliance, reference: str | int, wanted: Configuration, actor: Actor = APPLIANCE
 ) -> list[str]:
     """Apply what differs from the stored configuration, in one transaction; returns the
     names of the parts that changed ("name", "chain", "addresses")."""

@@ -10,10 +10,11 @@ from certgate.service.appliance import Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.lookup import find_certificate
 from certgate.service.views import chain_rows
+from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 
 
 def export_certificate(
-    app: Appliance, reference: str | int, options: ExportOptions, actor: str = "system"
+    app: Appliance, reference: str | int, options: ExportOptions, actor: Actor = APPLIANCE
 ) -> ExportedFile:
     """Encode the certificate as the guide's rules say; the export is written to the audit."""
     with app.store.transaction(actor) as repository:
@@ -30,8 +31,17 @@ def export_certificate(
         exported = export(
             x509.load_der_x509_certificate(row.der), key, chain, options, row.friendly_name
         )
-        what = "with private key" if options.include_private_key else "certificate only"
-        repository.audit(
-            "certificate.export", f"{row.fingerprint}: {exported.format.value}, {what}"
-        )
+        if options.include_private_key:
+            repository.audit_key_use(
+                AuditAction.KEY_EXPORT,
+                row.friendly_name,
+                row.public_key_fingerprint,
+                f"{exported.format.value} with the certificate {row.fingerprint}",
+            )
+        else:
+            repository.audit(
+                AuditAction.CERTIFICATE_EXPORT,
+                certificate_target(row.friendly_name, row.fingerprint),
+                exported.format.value,
+            )
         return exported

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from certgate.service.keystore import put_private_key
 from certgate.service.linking import NewCertificate, add_certificates, certificate_values
 from certgate.service.prechecks import precheck_for
 from certgate.service.requests import new_request_row
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
 
 Status = Literal["added", "present", "linked", "error"]
@@ -53,7 +55,7 @@ def import_files(
     app: Appliance,
     files: Sequence[tuple[str, bytes]],
     password: bytes | None = None,
-    actor: str = "system",
+    actor: Actor = APPLIANCE,
 ) -> list[ImportEntry]:
     """Import ``(name, content)`` files; the name is only for messages, never for detection."""
     with _collector_paused():
@@ -76,7 +78,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _import_files(
-    app: Appliance, files: Sequence[tuple[str, bytes]], password: bytes | None, actor: str
+    app: Appliance, files: Sequence[tuple[str, bytes]], password: bytes | None, actor: Actor
 ) -> list[ImportEntry]:
     # A large bundle's signatures are checked on another core while this thread reads it.
     with precheck_for(files) as precheck:
@@ -94,7 +96,21 @@ def _import_files(
         batch.read()
         precheck.collect()  # waited for here, not while holding the store's write lock
         with app.store.transaction(actor) as repository:
-            return batch.finish(repository) + entries
+            finished = batch.finish(repository)
+            _record_import(repository, files, finished)
+            return finished + entries
+
+
+def _record_import(
+    repository: Repository, files: Sequence[tuple[str, bytes]], entries: list[ImportEntry]
+) -> None:
+    """One event per import that added something: the files and what each kind added."""
+    added = Counter(entry.kind for entry in entries if entry.status in ("added", "linked"))
+    if not added:
+        return
+    names = ", ".join(name for name, _ in files)
+    summary = ", ".join(f"{count} {kind}(s)" for kind, count in sorted(added.items()))
+    repository.audit(AuditAction.IMPORT, names, f"added {summary}")
 
 
 class _Batch:

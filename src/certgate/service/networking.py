@@ -16,6 +16,7 @@ from typing import Any
 from certgate.errors import ConflictError, KeyMissingError, NotFoundError, ValidationError
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
+from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow, IpAddressRow
 from certgate.store.repository import Repository
 
@@ -84,7 +85,7 @@ def list_addresses(app: Appliance) -> list[AddressView]:
         return [_view(row, certificates[row.certificate_id]) for row in rows]
 
 
-def add_address(app: Appliance, text: str, actor: str = "system") -> AddressView:
+def add_address(app: Appliance, text: str, actor: Actor = APPLIANCE) -> AddressView:
     """A new address is assigned to the factory default certificate, as the guide says."""
     address = normalise_address(text)
     check_address(address)
@@ -96,20 +97,20 @@ def add_address(app: Appliance, text: str, actor: str = "system") -> AddressView
             raise ConflictError("the appliance has no factory certificate: run 'certgate init'")
         row = IpAddressRow(address=address, certificate_id=factory.id)
         repository.add(row)
-        repository.audit("address.add", address)
+        repository.audit(AuditAction.ADDRESS_ADD, address)
         return _view(row, factory)
 
 
-def remove_address(app: Appliance, text: str, actor: str = "system") -> None:
+def remove_address(app: Appliance, text: str, actor: Actor = APPLIANCE) -> None:
     address = normalise_address(text)
     with app.store.transaction(actor) as repository:
         row = _existing(repository, address)
         repository.delete(row)
-        repository.audit("address.remove", address)
+        repository.audit(AuditAction.ADDRESS_REMOVE, address)
 
 
 def assign(
-    app: Appliance, addresses: Sequence[str], reference: str | int, actor: str = "system"
+    app: Appliance, addresses: Sequence[str], reference: str | int, actor: Actor = APPLIANCE
 ) -> list[AddressView]:
     """Make ``reference`` the certificate of each address, all or none."""
     if not addresses:
@@ -121,10 +122,7 @@ def assign(
         rows = [_existing(repository, address) for address in wanted]
         for row in rows:
             row.certificate_id = certificate.id
-        repository.audit(
-            "address.assign",
-            f"{', '.join(wanted)} -> {certificate.friendly_name} ({certificate.id})",
-        )
+            _record_assignment(repository, certificate, wanted)
         return [_view(row, certificate) for row in rows]
 
 
@@ -145,7 +143,7 @@ def _existing(repository: Repository, address: str) -> IpAddressRow:
 
 
 def set_certificate_addresses(
-    app: Appliance, reference: str | int, addresses: Sequence[str], actor: str = "system"
+    app: Appliance, reference: str | int, addresses: Sequence[str], actor: Actor = APPLIANCE
 ) -> list[AddressView]:
     """The Edit Certificate Configuration page's IP Addresses checkboxes."""
     with app.store.transaction(actor) as repository:
@@ -170,6 +168,20 @@ def set_addresses_of(
     for row in repository.ip_addresses_of(certificate.id):
         if row.address not in wanted and certificate.id != factory.id:
             row.certificate_id = factory.id
-    repository.audit(
-        "address.assign", f"{certificate.friendly_name} ({certificate.id}): {sorted(wanted)}"
-    )
+    _record_assignment(repository, certificate, sorted(wanted))
+
+
+def _record_assignment(
+    repository: Repository, certificate: CertificateRow, addresses: Sequence[str]
+) -> None:
+    """The change, and the use of the certificate's key it makes (served on addresses)."""
+    target = certificate_target(certificate.friendly_name, certificate.fingerprint)
+    shown = ", ".join(addresses) or "no address"
+    repository.audit(AuditAction.ADDRESS_ASSIGN, target, shown)
+    if addresses and not certificate.is_factory:
+        repository.audit_key_use(
+            AuditAction.KEY_SERVE,
+            certificate.friendly_name,
+            certificate.public_key_fingerprint,
+            f"on {shown}",
+        )

@@ -14,6 +14,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.keystore import remove_unused_key
 from certgate.service.lookup import find_request
 from certgate.service.views import RequestView
+from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import RequestRow
 from certgate.store.repository import Repository
 
@@ -65,11 +66,13 @@ def show_request(app: Appliance, reference: str | int) -> RequestView:
         return _view(repository, find_request(repository, reference))
 
 
-def delete_request(app: Appliance, reference: str | int, actor: str = "system") -> bool:
+def delete_request(app: Appliance, reference: str | int, actor: Actor = APPLIANCE) -> bool:
     """Delete a request; its key goes too unless a certificate uses it. True if key deleted."""
     with app.store.transaction(actor) as repository:
         row = find_request(repository, reference)
         repository.delete(row)
         repository.flush()
-        repository.audit("request.delete", f"{row.friendly_name} ({row.fingerprint})")
+        repository.audit(
+            AuditAction.REQUEST_DELETE, certificate_target(row.friendly_name, row.fingerprint)
+        )
         return remove_unused_key(repository, row.public_key_fingerprint)

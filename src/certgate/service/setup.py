@@ -21,6 +21,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import new_certificate_row
 from certgate.service.users import create_user, list_users
+from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 
 FACTORY_NAME = "certgate Appliance"
 FACTORY_VALIDITY_DAYS = 3650
@@ -37,7 +38,10 @@ class Initialised:
 
 
 def initialise(
-    data_dir: Path, database_url: str | None = None, admin_password: str | None = None
+    data_dir: Path,
+    database_url: str | None = None,
+    admin_password: str | None = None,
+    actor: Actor = APPLIANCE,
 ) -> Initialised:
     """Idempotent: a second run changes nothing and reports what is there.
 
@@ -45,24 +49,24 @@ def initialise(
     """
     app = Appliance.create(data_dir, database_url)
     try:
-        generated = _ensure_admin(app, admin_password)
-        return dataclasses.replace(_ensure_factory(app), admin_password=generated)
+        generated = _ensure_admin(app, admin_password, actor)
+        return dataclasses.replace(_ensure_factory(app, actor), admin_password=generated)
     finally:
         app.close()
 
 
-def _ensure_admin(app: Appliance, password: str | None) -> str | None:
+def _ensure_admin(app: Appliance, password: str | None, actor: Actor) -> str | None:
     """Create ``admin`` if there is no user yet; returns the password if it was generated."""
     if list_users(app):
         return None
     generated = None if password else secrets.token_urlsafe(15)
-    create_user(app, "admin", password or str(generated), "admin", actor="init")
+    create_user(app, "admin", password or str(generated), "admin", actor=actor)
     return generated
 
 
-def _ensure_factory(app: Appliance) -> Initialised:
+def _ensure_factory(app: Appliance, actor: Actor) -> Initialised:
     data_dir = app.data_dir
-    with app.store.transaction("init") as repository:
+    with app.store.transaction(actor) as repository:
         factory = repository.factory_certificate()
         if factory is not None:
             return Initialised(
@@ -84,7 +88,9 @@ def _ensure_factory(app: Appliance) -> Initialised:
         row = new_certificate_row(cert, read_certificate(cert), FACTORY_NAME, is_factory=True)
         repository.add(row)
         repository.flush()
-        repository.audit("appliance.init", f"factory certificate {row.fingerprint}")
+        repository.audit(
+            AuditAction.APPLIANCE_INIT, certificate_target(FACTORY_NAME, row.fingerprint)
+        )
         return Initialised(data_dir, True, row.id, serial, guid)
 
 

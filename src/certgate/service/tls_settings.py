@@ -9,6 +9,7 @@ from typing import Any
 
 from certgate.errors import ValidationError
 from certgate.service.appliance import Appliance
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
 
 VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
@@ -47,7 +48,7 @@ def update_settings(
     maximum_version: str | None = None,
     tls12_ciphers: str | None = None,
     https_port: int | None = None,
-    actor: str = "system",
+    actor: Actor = APPLIANCE,
 ) -> TlsSettings:
     """Change some settings; the result is checked as a whole before it is stored."""
     with app.store.transaction(actor) as repository:
@@ -65,7 +66,11 @@ def update_settings(
         updated = dataclasses.replace(current, **changes)
         validate(updated)
         repository.set_setting("tls", dataclasses.asdict(updated))
-        repository.audit("tls.update", ", ".join(f"{k}={v}" for k, v in changes.items()))
+        repository.audit(
+            AuditAction.TLS_UPDATE,
+            "TLS settings",
+            ", ".join(f"{k}={v}" for k, v in changes.items()),
+        )
         return updated
 
 

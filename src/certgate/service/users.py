@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from certgate.errors import ConflictError, NotFoundError, ValidationError
 from certgate.service.appliance import Appliance
 from certgate.store import accounts
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import UserRow
 from certgate.store.repository import Repository
 
@@ -76,7 +77,7 @@ def list_users(app: Appliance) -> list[UserView]:
 
 
 def create_user(
-    app: Appliance, username: str, password: str, role: str, actor: str = "system"
+    app: Appliance, username: str, password: str, role: str, actor: Actor = APPLIANCE
 ) -> UserView:
     name = username.strip()
     if not _USERNAME.match(name):
@@ -86,32 +87,32 @@ def create_user(
         if accounts.user_by_name(repository, name) is not None:
             raise ConflictError(f"the user {name!r} already exists")
         accounts.add_quietly(repository, row)
-        repository.audit("user.create", f"{name} ({row.role})")
+        repository.audit(AuditAction.USER_CREATE, name, f"role {row.role}")
         return user_view(row)
 
 
-def delete_user(app: Appliance, username: str, actor: str = "system") -> None:
+def delete_user(app: Appliance, username: str, actor: Actor = APPLIANCE) -> None:
     with app.store.transaction(actor) as repository:
         row = _existing(repository, username)
         if row.role == "admin" and accounts.count_admins(repository) == 1:
             raise ConflictError("the last administrator cannot be removed")
         accounts.delete_sessions_of(repository, row.id)
         accounts.delete_quietly(repository, row)
-        repository.audit("user.delete", row.username)
+        repository.audit(AuditAction.USER_DELETE, row.username)
 
 
-def change_password(app: Appliance, username: str, password: str, actor: str = "system") -> None:
+def change_password(app: Appliance, username: str, password: str, actor: Actor = APPLIANCE) -> None:
     """Set a new password; every session of that user ends."""
     password_hash = hash_password(password)
     with app.store.transaction(actor) as repository:
         row = _existing(repository, username)
         row.password_hash = password_hash
         accounts.delete_sessions_of(repository, row.id)
-        repository.audit("user.password", row.username)
+        repository.audit(AuditAction.USER_PASSWORD, row.username)
 
 
 def change_own_password(
-    app: Appliance, username: str, current: str, password: str, actor: str = "system"
+    app: Appliance, username: str, current: str, password: str, actor: Actor = APPLIANCE
 ) -> None:
     """Any user, auditors included, changes their own password by giving the current one
     (so that a session left open cannot be used to lock its owner out); every session of
@@ -127,7 +128,7 @@ def change_own_password(
             raise ConflictError("the password was changed meanwhile; log in again")
         row.password_hash = password_hash
         accounts.delete_sessions_of(repository, row.id)
-        repository.audit("user.password", row.username)
+        repository.audit(AuditAction.USER_PASSWORD, row.username)
 
 
 def _existing(repository: Repository, username: str) -> UserRow:

@@ -103,11 +103,19 @@ class RevisionRow(Base):
 
 
 class AuditEventRow(Base):
+    """One recorded change or use of a private key (``store/audit.py``). Append-only: the
+    database refuses UPDATE and DELETE on this table (triggers, migration 0004)."""
+
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64))
+    #: who: a username, ``token:<name>``, ``cli:<OS user>`` or ``appliance``
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    #: from where: the client's address, ``cli`` or ``appliance``
+    source: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    #: what it was done to (a certificate's name and fingerprint, an address, a user)
+    target: Mapped[str] = mapped_column(String(300), default="")
     detail: Mapped[str] = mapped_column(Text)
 
 

@@ -1,8 +1,9 @@
 """The one API the service layer uses to read and change the store.
 
-``Store.transaction()`` is the unit of work: everything done through the yielded
+``Store.transaction(actor)`` is the unit of work: everything done through the yielded
 ``Repository`` commits together or not at all, and a commit that wrote a served table bumps
-the revision that running listeners watch (the one rule: ``store/revision.py``).
+the revision that running listeners watch (the one rule: ``store/revision.py``). ``actor``
+is who the audit events of the transaction name.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.schema import Column, ColumnDefault
 
-from certgate.store import revision
+from certgate.store import audit, revision
+from certgate.store.audit import Actor, AuditAction
 from certgate.store.database import is_current, make_engine, migrate
 from certgate.store.models import (
     AuditEventRow,
@@ -73,13 +75,14 @@ class Store:
         return is_current(self.engine)
 
     @contextmanager
-    def transaction(self, actor: str = "system") -> Iterator[Repository]:
+    def transaction(self, actor: Actor | None = None) -> Iterator[Repository]:
+        """A write transaction; ``actor`` is needed only by one that records audit events."""
         with self._write_sessions.begin() as session:
             repository = Repository(session, actor)
             yield repository
             repository.commit_revision()
 
-    def touch(self, work: Callable[[Repository], None], actor: str = "system") -> bool:
+    def touch(self, work: Callable[[Repository], None]) -> bool:
         """Do a small bookkeeping write now if nobody holds the write lock, else nothing
         (False). For what may be recorded late: when a token or session was last used. A
         request must never wait for it (SQLite has one write lock, and an import may hold
@@ -88,7 +91,7 @@ class Store:
             with self._touch_sessions.begin() as session:
                 if session.get_bind().dialect.name == "postgresql":
                     session.execute(text("SET LOCAL lock_timeout = '50ms'"))
-                repository = Repository(session, actor)
+                repository = Repository(session, None)
                 work(repository)
                 repository.commit_revision()
         except OperationalError as error:
@@ -100,7 +103,7 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator[Repository]:
         with self._read_sessions.begin() as session:
-            yield Repository(session, "reader")
+            yield Repository(session, None)
 
     def revision(self) -> int:
         """The committed revision: one primary-key read, cheap enough to poll."""
@@ -157,7 +160,7 @@ def _default(column: Column[Any]) -> Any:
 
 
 class Repository:
-    def __init__(self, session: Session, actor: str) -> None:
+    def __init__(self, session: Session, actor: Actor | None) -> None:
         self.session = session
         self.actor = actor
 
@@ -173,10 +176,26 @@ class Repository:
         self.session.flush()
 
     def delete(self, row: Base) -> None:
+        if isinstance(row, AuditEventRow):
+            raise TypeError("audit events are append-only")
         self.session.delete(row)
 
-    def audit(self, action: str, detail: str) -> None:
-        self.add(AuditEventRow(actor=self.actor, action=action, detail=detail))
+    def audit(self, action: AuditAction, target: str, detail: str = "") -> None:
+        """Record an event of this transaction (it does not bump the revision)."""
+        audit.record(self.session, self._actor(), action, target, detail)
+
+    def audit_key_use(
+        self, use: AuditAction, certificate_name: str, public_key_fingerprint: str, detail: str = ""
+    ) -> None:
+        """Record a use of a private key (see ``audit.record_key_use``)."""
+        audit.record_key_use(
+            self.session, self._actor(), use, certificate_name, public_key_fingerprint, detail
+        )
+
+    def _actor(self) -> Actor:
+        if self.actor is None:
+            raise TypeError("a transaction that records audit events needs an actor")
+        return self.actor
 
     def commit_revision(self) -> None:
         """Before the commit: bump the revision if this transaction wrote a served table."""

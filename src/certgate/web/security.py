@@ -19,6 +19,11 @@ def appliance_of(request: Request) -> Appliance:
     return app
 
 
+def client_address(request: Request) -> str:
+    """Where a request comes from, as the audit trail and the login throttle name it."""
+    return request.client.host if request.client else "unknown"
+
+
 def principal_of(request: Request) -> auth.Principal | None:
     """The caller, resolved once per request (Bearer token first, then the session)."""
     if hasattr(request.state, "principal"):
@@ -28,9 +33,9 @@ def principal_of(request: Request) -> auth.Principal | None:
     principal: auth.Principal | None = None
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        principal = auth.resolve_token(app, header[7:].strip())
+        principal = auth.resolve_token(app, header[7:].strip(), client_address(request))
     elif cookie := request.cookies.get(SESSION_COOKIE):
-        principal = auth.resolve_session(app, cookie)
+        principal = auth.resolve_session(app, cookie, client_address(request))
     request.state.principal = principal
     return principal
 

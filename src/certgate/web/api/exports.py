@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Response
 from certgate.pki.export import ExportOptions
 from certgate.service import certificates, exports
 from certgate.service.appliance import Appliance
+from certgate.service.audit import Actor
 from certgate.web.api.certificates import CertificateRef
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.downloads import (
@@ -43,7 +44,7 @@ _RESPONSES = {
 }
 
 
-def _export(app: Appliance, reference: str, options: ExportOptions, actor: str) -> Response:
+def _export(app: Appliance, reference: str, options: ExportOptions, actor: Actor) -> Response:
     exported = exports.export_certificate(app, reference, options, actor)
     name = certificates.show_certificate(app, reference).friendly_name
     return download(

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from certgate.errors import KeyMissingError, ValidationError
 from certgate.service import certificates, configuration, networking
 from certgate.service.appliance import Appliance
+from certgate.service.audit import Actor
 from certgate.service.auth import Principal
 from certgate.service.views import CertificateView
 from certgate.web.pages.common import (
@@ -120,7 +121,7 @@ def _save(
     view: CertificateView,
     values: Configuration,
     chain_files: list[tuple[str, bytes]],
-    actor: str,
+    actor: Actor,
 ) -> list[str]:
     """One service operation, one transaction: a refused part leaves every part unsaved."""
     pem = b"\n".join(content for _, content in chain_files) or None

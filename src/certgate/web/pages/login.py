@@ -24,7 +24,7 @@ from certgate.web.pages.common import (
     sentence,
     text,
 )
-from certgate.web.security import CSRF_FIELD, SESSION_COOKIE, principal_of
+from certgate.web.security import CSRF_FIELD, SESSION_COOKIE, client_address, principal_of
 
 router = APIRouter()
 LOGIN_CSRF_COOKIE = "certgate_login_csrf"
@@ -73,14 +73,13 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, next_url, "The login form had expired. Please try again.", status=403
         )
-    client = request.client.host if request.client else "unknown"
     try:
         session = await run_in_threadpool(
             auth.login,
             appliance(request),
             text(form, "username"),
             text(form, "password"),
-            client,
+            client_address(request),
             request.app.state.throttle,
         )
     except AuthenticationError as error:  # wrong password, or throttled
@@ -102,7 +101,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, _: Poster) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await run_in_threadpool(auth.logout, appliance(request), cookie)
+        await run_in_threadpool(auth.logout, appliance(request), cookie, client_address(request))
     response = redirect(PREFIX + "/login", "You have logged out.")
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
     return response

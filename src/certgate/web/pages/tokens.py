@@ -68,7 +68,7 @@ async def create_token(request: Request, principal: Poster) -> Response:
             appliance(request),
             text(form, "name"),
             text(form, "role", "auditor"),
-            principal.username,
+            principal.actor,
         )
     except ValidationError as error:
         errors = field_errors(error, {"name": "token-name", "role": "token-role"})

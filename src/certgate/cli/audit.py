@@ -1,0 +1,70 @@
+"""``certgate audit list``: the audit trail, newest first, filtered."""
+
+from __future__ import annotations
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import emit_json, table
+from certgate.pki.diagnostics import format_time
+from certgate.service import audit
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail: who changed what, from where; every use of a private key."""
+
+
+@audit_group.command("list")
+@click.option("--actor", help="Only events by this user, token:NAME or cli:USER (any part).")
+@click.option(
+    "--action", help="Only this action (e.g. key.export), or a family ending in '.' (key.)."
+)
+@click.option("--target", help="Only events about this (any part of a name or fingerprint).")
+@click.option("--since", help="From this time on: 2026-12-04, 2026-12-04T19:30 (UTC), or 12h, 7d.")
+@click.option("--until", help="Before this time (same forms as --since).")
+@click.option("--before", type=int, help="Only events older than this event id (the next page).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, audit.MAX_LIMIT),
+    default=50,
+    show_default=True,
+    help="At most this many events.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's document).")
+@click.pass_obj
+def audit_list(
+    options: Options,
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    since: str | None,
+    until: str | None,
+    before: int | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Recorded changes and key uses, newest first."""
+    with options.appliance() as app:
+        now = app.now()
+        wanted = audit.AuditFilter(
+            actor=actor,
+            action=action,
+            target=target,
+            since=audit.parse_time(since, "since", now) if since else None,
+            until=audit.parse_time(until, "until", now) if until else None,
+            before=before,
+        )
+        page = audit.list_events(app, wanted, limit)
+    if as_json:
+        emit_json(page.to_json())
+        return
+    table(
+        ["ID", "Time", "Who", "From", "Action", "Target", "Detail"],
+        [
+            [e.id, format_time(e.at), e.actor, e.source, e.action, e.target, e.detail]
+            for e in page.events
+        ],
+    )
+    if page.older is not None:
+        click.echo(f"(older events: --before {page.older})")

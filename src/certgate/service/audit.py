@@ -1,0 +1,105 @@
+"""Reading the audit trail: the Audit Log page, ``certgate audit list`` and GET /api/v1/audit
+show the same events in the same JSON document."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from certgate.errors import ValidationError
+from certgate.service.appliance import Appliance
+from certgate.store import audit
+from certgate.store.audit import APPLIANCE, KEY_USES, Actor, AuditAction, AuditFilter
+from certgate.store.models import AuditEventRow
+
+__all__ = [
+    "APPLIANCE",
+    "KEY_USES",
+    "MAX_LIMIT",
+    "Actor",
+    "AuditAction",
+    "AuditEvent",
+    "AuditFilter",
+    "AuditPage",
+    "list_events",
+    "parse_time",
+]
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: dt.datetime
+    actor: str
+    source: str
+    action: str
+    target: str
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "source": self.source,
+            "action": self.action,
+            "target": self.target,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """Events newest first; ``older`` is the ``before`` that continues the list (None at
+    the oldest event)."""
+
+    events: list[AuditEvent]
+    older: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": [event.to_json() for event in self.events], "older": self.older}
+
+
+def list_events(app: Appliance, wanted: AuditFilter, limit: int = DEFAULT_LIMIT) -> AuditPage:
+    """The newest ``limit`` events that ``wanted`` matches."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError("limit", f"must be between 1 and {MAX_LIMIT}")
+    if wanted.action and wanted.action.rstrip(".") not in _ACTION_NAMES:
+        choices = ", ".join(sorted(_ACTION_NAMES))
+        raise ValidationError("action", f"unknown action {wanted.action!r}; one of {choices}")
+    with app.store.reading() as repository:
+        rows = audit.events(repository.session, wanted, limit + 1)
+    events = [_event(row) for row in rows[:limit]]
+    return AuditPage(events, events[-1].id if len(rows) > limit else None)
+
+
+#: Actions and their families ("certificate" for every "certificate.*").
+_ACTION_NAMES = frozenset(str(a) for a in AuditAction) | {str(a).split(".")[0] for a in AuditAction}
+
+
+def _event(row: AuditEventRow) -> AuditEvent:
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)  # SQLite: stored as UTC
+    return AuditEvent(row.id, at, row.actor, row.source, row.action, row.target, row.detail)
+
+
+_RELATIVE = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, field: str, now: dt.datetime) -> dt.datetime:
+    """A moment as a user gives it: ISO 8601 (a date, or a date and time; UTC unless it
+    says otherwise), or a time ago such as ``30m``, ``12h``, ``7d``, ``2w``."""
+    if match := _RELATIVE.match(text):
+        return now - dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            field, f"{text!r} is not a time: give e.g. 2026-12-04, 2026-12-04T19:30 or 12h"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
