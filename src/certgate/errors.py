@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from certgate.fields import label
+
 
 class CertgateError(Exception):
     """Base of every error certgate reports to a user."""
@@ -26,14 +28,19 @@ class CertgateError(Exception):
 
 
 class ValidationError(CertgateError):
-    """A field of the user's input is not acceptable."""
+    """A field of the user's input is not acceptable.
+
+    ``field`` is the field's stable key (``subject.common_name``,
+    ``subject_alternative_names[2]``, see ``fields.py``); the message names its label.
+    """
 
     code = "validation"
     status = HTTPStatus.UNPROCESSABLE_ENTITY
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+        super().__init__(f"{label(field)}: {reason}")
         self.field = field
+        self.label = label(field)
         self.reason = reason
 
 

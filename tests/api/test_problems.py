@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from certgate.fields import LABELS, base_key
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed, upload
 from tests.support.openssl import OpensslCA, pkcs12
@@ -52,9 +53,9 @@ def test_an_address_that_is_not_one_address_of_this_host_is_refused(
             {
                 "friendly_name": "x",
                 "subject": {"common_name": "a"},
-                "subject_alternative_names": ["a..b"],
+                "subject_alternative_names": ["a.example", "b.example", "a..b"],
             },
-            "subject_alternative_names",
+            "subject_alternative_names[2]",
         ),
         (
             {"friendly_name": "x", "subject": {"common_name": "a"}, "friendlyName": "y"},
@@ -67,6 +68,7 @@ def test_validation_names_the_field(primary: Server, body: object, field: str) -
     with primary.client() as api:
         found = problem(api.post("/certificates", json=body), 422, "validation")
     assert found["field"] == field, found
+    assert found["label"] == LABELS.get(base_key(field), field), found
     for error in found.get("errors") or []:  # never the input: it may be a password
         assert set(error) == {"field", "location", "message"}
 

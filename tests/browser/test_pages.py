@@ -121,7 +121,7 @@ def test_create_page_labels_and_errors_beside_the_field(ui: UI, screenshot: Shot
     page.get_by_role("button", name="Add", exact=True).click()
     san = page.get_by_label("Subject Alternative Names")
     expect(san).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#san-error")).to_contain_text("not a valid DNS name")
+    expect(page.locator("#subject_alternative_names-error")).to_contain_text("not a valid DNS name")
 
     san.fill("")
     page.get_by_label("Country").fill("XX")
@@ -264,7 +264,9 @@ def test_an_auditor_changes_their_own_password_with_the_current_one(
     page.get_by_label("Current password").fill("not my password")
     page.get_by_label("New password").fill("olga's second password")
     page.get_by_role("button", name="Change Password").click()
-    expect(page.locator("#current-password-error")).to_contain_text("is not your current password")
+    expect(page.locator("#own-current_password-error")).to_contain_text(
+        "is not your current password"
+    )
     page.get_by_label("Current password").fill("olga's first password")
     page.get_by_label("New password").fill("olga's second password")
     page.get_by_role("button", name="Change Password").click()

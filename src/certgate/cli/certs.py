@@ -9,9 +9,10 @@ import click
 from certgate.cli.context import Options
 from certgate.cli.output import emit_json, fields, table
 from certgate.cli.secrets_input import read_secret
+from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
-from certgate.pki.keys import KeySpec
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.pki.names import SubjectFields
 from certgate.service import certificates, exports, imports
@@ -105,7 +106,7 @@ def _print_view(view: CertificateView) -> None:
 @click.option(
     "--key",
     "key_spec",
-    default=KeySpec.RSA_2048.value,
+    default=DEFAULT_KEY_SPEC.value,
     show_default=True,
     type=click.Choice([spec.value for spec in KeySpec]),
     help="Key type and size.",
@@ -117,7 +118,13 @@ def _print_view(view: CertificateView) -> None:
 @click.option("--org", "organization", default="", help="Organization.")
 @click.option("--ou", "organizational_unit", default="", help="Organizational Unit.")
 @click.option("--san", "sans", multiple=True, help="Subject alternative name (repeatable).")
-@click.option("--days", default=397, show_default=True, help="Validity (self-signed).")
+@click.option(
+    "--days",
+    default=DEFAULT_VALIDITY_DAYS,
+    show_default=True,
+    type=click.IntRange(VALIDITY_DAYS_MIN, VALIDITY_DAYS_MAX),
+    help="Validity (self-signed).",
+)
 @click.option(
     "--self-signed",
     "kind",

@@ -10,9 +10,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from certgate.limits import DEFAULT_VALIDITY_DAYS
 from certgate.pki.keys import PrivateKey
-
-DEFAULT_VALIDITY_DAYS = 397  # what browsers accept for publicly trusted server certificates
 
 
 def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None:

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from certgate.errors import ValidationError
+from certgate.fields import item
 
 SanType = Literal["dNSName", "iPAddress", "rfc822Name", "uniformResourceIdentifier", "other"]
 
@@ -52,14 +53,7 @@ _MAX_LENGTHS = {
     "organization": 64,
     "organizational_unit": 64,
 }
-_LABELS = {
-    "common_name": "Name (Common Name)",
-    "country": "Country",
-    "state": "State/Province",
-    "city": "City (Locality)",
-    "organization": "Organization",
-    "organizational_unit": "Organizational Unit",
-}
+SANS = "subject_alternative_names"
 
 
 def build_subject(fields: SubjectFields) -> tuple[x509.Name, list[str]]:
@@ -91,16 +85,16 @@ def build_subject(fields: SubjectFields) -> tuple[x509.Name, list[str]]:
 
 
 def _checked_text(field: str, value: str, *, required: bool = False) -> str:
-    label = _LABELS[field]
+    key = f"subject.{field}"
     text = value.strip()
     if not text:
         if required:
-            raise ValidationError(label, "is required")
+            raise ValidationError(key, "is required")
         return ""
     if len(text) > _MAX_LENGTHS[field]:
-        raise ValidationError(label, f"is longer than {_MAX_LENGTHS[field]} characters")
+        raise ValidationError(key, f"is longer than {_MAX_LENGTHS[field]} characters")
     if any(ord(char) < 32 or ord(char) == 127 for char in text):
-        raise ValidationError(label, "contains control characters")
+        raise ValidationError(key, "contains control characters")
     return text
 
 
@@ -109,9 +103,11 @@ def _checked_country(value: str) -> str:
     if not code:
         return ""
     if len(code) != 2 or not code.isalpha():
-        raise ValidationError("Country", f"{value!r} is not a two-letter ISO 3166 country code")
+        raise ValidationError(
+            "subject.country", f"{value!r} is not a two-letter ISO 3166 country code"
+        )
     if pycountry.countries.get(alpha_2=code) is None:
-        raise ValidationError("Country", f"{code!r} is not an ISO 3166 country code")
+        raise ValidationError("subject.country", f"{code!r} is not an ISO 3166 country code")
     return code
 
 
@@ -120,34 +116,33 @@ def _checked_country(value: str) -> str:
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-def parse_san(text: str) -> tuple[x509.GeneralName, SubjectAltName]:
+def parse_san(text: str, index: int | None = None) -> tuple[x509.GeneralName, SubjectAltName]:
     """Parse ``access.example.com``, ``*.example.com``, ``bücher.example``, ``12.12.1.52``,
-    ``DNS:...`` or ``IP:...`` into a GeneralName and its display form."""
+    ``DNS:...`` or ``IP:...`` into a GeneralName and its display form. ``index``: the
+    entry's place in the list, named by an error."""
+    field = item(SANS, index)
     raw = text.strip()
     kind: str | None = None
     if ":" in raw and raw.split(":", 1)[0].upper() in ("DNS", "IP"):
         kind, raw = raw.split(":", 1)
         kind, raw = kind.upper(), raw.strip()
     if not raw:
-        raise ValidationError("Subject Alternative Names", "an entry is empty")
+        raise ValidationError(field, "an entry is empty")
     if kind != "DNS":
         try:
             address = ipaddress.ip_address(raw)
         except ValueError:
             if kind == "IP":
-                raise ValidationError(
-                    "Subject Alternative Names", f"{raw!r} is not an IP address"
-                ) from None
+                raise ValidationError(field, f"{raw!r} is not an IP address") from None
         else:
             return x509.IPAddress(address), SubjectAltName("iPAddress", str(address))
-    a_label = dns_name_to_ascii(raw)
+    a_label = dns_name_to_ascii(raw, field)
     return x509.DNSName(a_label), SubjectAltName("dNSName", a_label)
 
 
-def dns_name_to_ascii(name: str) -> str:
+def dns_name_to_ascii(name: str, field: str = SANS) -> str:
     """Validate a DNS name (wildcard only as the whole leftmost label) and return its
     ASCII (A-label) form, which is what a certificate carries."""
-    field = "Subject Alternative Names"
     host = name.strip().rstrip(".")
     wildcard = host.startswith("*.")
     if wildcard:

@@ -25,6 +25,7 @@ from certgate.errors import (
     UnsupportedKeyError,
     WrongPasswordError,
 )
+from certgate.limits import fitted_friendly_name
 from certgate.pki import der, pbe, pem
 from certgate.pki.captured import captured_warnings
 from certgate.pki.der import Shape
@@ -282,7 +283,9 @@ def _friendly_name(value: bytes | None) -> str:
     if not value:
         return ""
     text = value.decode("utf-8", errors="replace")
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:200]
+    return fitted_friendly_name(
+        " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    )
 
 
 def _open_pkcs12(

@@ -12,7 +12,14 @@ from typing import Literal
 from cryptography import x509
 
 from certgate.errors import InUseError, ProtectedError, ValidationError
-from certgate.pki.builders import DEFAULT_VALIDITY_DAYS, build_request, build_self_signed
+from certgate.limits import (
+    DEFAULT_VALIDITY_DAYS,
+    FRIENDLY_NAME_MAX,
+    VALIDITY_DAYS_MAX,
+    VALIDITY_DAYS_MIN,
+    fitted_friendly_name,
+)
+from certgate.pki.builders import build_request, build_self_signed
 from certgate.pki.certinfo import read_certificate
 from certgate.pki.chain import signed_by
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
@@ -113,15 +120,14 @@ def create(
     Everything is checked before the (slow) key generation; the key and the new object are
     stored in one transaction.
     """
-    friendly_name = form.friendly_name.strip()
-    if not friendly_name:
-        raise ValidationError("Certificate Friendly Name", "is required")
-    if len(friendly_name) > 200:
-        raise ValidationError("Certificate Friendly Name", "is longer than 200 characters")
-    if not 1 <= form.days <= 3650:
-        raise ValidationError("days", "validity must be between 1 and 3650 days")
+    friendly_name = checked_friendly_name(form.friendly_name)
+    if not VALIDITY_DAYS_MIN <= form.days <= VALIDITY_DAYS_MAX:
+        raise ValidationError(
+            "days",
+            f"validity must be between {VALIDITY_DAYS_MIN} and {VALIDITY_DAYS_MAX} days",
+        )
     subject, notices = build_subject(form.subject)
-    parsed = [parse_san(text) for text in form.sans if text.strip()]
+    parsed = [parse_san(text, index) for index, text in enumerate(form.sans) if text.strip()]
     common_name = form.subject.common_name.strip()
     if looks_like_dns_name(common_name):
         parsed = _common_name_first(parse_san(common_name), parsed, notices)
@@ -255,10 +261,18 @@ def set_manual_chain(
 # (name, chain and addresses) commits as a whole.
 
 
+def checked_friendly_name(text: str) -> str:
+    """A friendly name as typed: required, at most FRIENDLY_NAME_MAX characters."""
+    name = text.strip()
+    if not name:
+        raise ValidationError("friendly_name", "is required")
+    if len(name) > FRIENDLY_NAME_MAX:
+        raise ValidationError("friendly_name", f"is longer than {FRIENDLY_NAME_MAX} characters")
+    return name
+
+
 def rename_row(repository: Repository, row: CertificateRow, friendly_name: str) -> None:
-    name = friendly_name.strip()
-    if not name or len(name) > 200:
-        raise ValidationError("Certificate Friendly Name", "must be 1 to 200 characters")
+    name = checked_friendly_name(friendly_name)
     previous, row.friendly_name = row.friendly_name, name
     repository.audit(
         AuditAction.CERTIFICATE_RENAME,
@@ -284,7 +298,7 @@ def read_manual_chain(pem_chain: bytes) -> list[x509.Certificate]:
     return list(loaded.certificates)
 
 
-_MANUAL = "Manually Specified"
+_MANUAL = "pem"  # the field of the manually specified chain
 
 
 def use_manual_chain(
@@ -308,7 +322,7 @@ def use_manual_chain(
         info = read_certificate(link)
         fingerprints.append(info.fingerprint_sha256)
         if repository.certificate_by_fingerprint(info.fingerprint_sha256) is None:
-            link_row = new_certificate_row(link, info, info.issued_to)
+            link_row = new_certificate_row(link, info, fitted_friendly_name(info.issued_to))
             repository.add(link_row)
             added.append((link_row, link))
     repository.flush()

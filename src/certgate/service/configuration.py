@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from certgate.errors import ValidationError
+from certgate.fields import item
 from certgate.service import certificates, networking
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
@@ -39,7 +40,7 @@ def save_configuration(
             certificates.use_manual_chain(repository, row, new_chain)
             changed.append("chain")
         elif wanted.chain_mode == "manual" and row.chain_mode != "manual":
-            raise ValidationError("Manually Specified", "choose the PEM file of the chain")
+            raise ValidationError("pem", "choose the PEM file of the chain")
         elif wanted.chain_mode == "automatic" and row.chain_mode == "manual":
             certificates.use_automatic_chain(repository, row)
             changed.append("chain")
@@ -47,7 +48,10 @@ def save_configuration(
             certificates.rename_row(repository, row, wanted.friendly_name)
             changed.append("name")
         current = {address.address for address in repository.ip_addresses_of(row.id)}
-        wanted_addresses = {networking.normalise_address(a) for a in wanted.addresses}
+        wanted_addresses = {
+            networking.normalise_address(text, item("addresses", index))
+            for index, text in enumerate(wanted.addresses)
+        }
         if wanted_addresses != current:
             networking.set_addresses_of(repository, row, wanted.addresses)
             changed.append("addresses")

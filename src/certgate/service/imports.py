@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.errors import CertgateError
+from certgate.limits import fitted_friendly_name
 from certgate.pki.certinfo import CertInfo, read_certificate
 from certgate.pki.chain import KnownSignatures
 from certgate.pki.der import certificate_parts
@@ -206,7 +207,7 @@ class _Batch:
         if info.fingerprint_sha256 in existing or info.fingerprint_sha256 in self.new:
             return False
         name = self._friendly_name(info, self.given_names.get(id(item.cert)))
-        item.values["friendly_name"] = name[:200]
+        item.values["friendly_name"] = fitted_friendly_name(name)
         self.new[info.fingerprint_sha256] = item
         self.certificate_names.setdefault(info.public_key_fingerprint, item.values["friendly_name"])
         return True
@@ -292,7 +293,8 @@ class _Batch:
 
 
 def _request_name(csr: x509.CertificateSigningRequest) -> str:
-    return common_name(csr.subject) or format_name(csr.subject) or "imported request"
+    name = common_name(csr.subject) or format_name(csr.subject) or "imported request"
+    return fitted_friendly_name(name)
 
 
 def _certificate_entry(

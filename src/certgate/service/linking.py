@@ -45,7 +45,7 @@ def certificate_values(
     return {
         "fingerprint": info.fingerprint_sha256,
         "der": cert.public_bytes(Encoding.DER) if der is None else der,
-        "friendly_name": friendly_name[:200],
+        "friendly_name": friendly_name,
         "public_key_fingerprint": info.public_key_fingerprint,
         "subject_name_hash": info.subject_name_hash,
         "issuer_name_hash": info.issuer_name_hash,

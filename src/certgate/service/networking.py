@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from certgate.errors import ConflictError, KeyMissingError, NotFoundError, ValidationError
+from certgate.fields import item
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
@@ -33,12 +34,12 @@ class AddressView:
         return dataclasses.asdict(self)
 
 
-def normalise_address(text: str) -> str:
+def normalise_address(text: str, field: str = "address") -> str:
     """The canonical text of an IPv4 or IPv6 address (so ``::1`` and ``0::1`` are one)."""
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
-        raise ValidationError("IP address", f"{text!r} is not an IPv4 or IPv6 address") from None
+        raise ValidationError(field, f"{text!r} is not an IPv4 or IPv6 address") from None
 
 
 _LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
@@ -114,8 +115,10 @@ def assign(
 ) -> list[AddressView]:
     """Make ``reference`` the certificate of each address, all or none."""
     if not addresses:
-        raise ValidationError("IP addresses", "name at least one address")
-    wanted = [normalise_address(text) for text in addresses]
+        raise ValidationError("addresses", "name at least one address")
+    wanted = [
+        normalise_address(text, item("addresses", index)) for index, text in enumerate(addresses)
+    ]
     with app.store.transaction(actor) as repository:
         certificate = find_certificate(repository, reference)
         require_assignable(repository, certificate)

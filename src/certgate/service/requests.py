@@ -24,7 +24,7 @@ def new_request_row(csr: x509.CertificateSigningRequest, friendly_name: str) -> 
     return RequestRow(
         fingerprint=hashlib.sha256(der).hexdigest(),
         der=der,
-        friendly_name=friendly_name[:200],
+        friendly_name=friendly_name,
         public_key_fingerprint=public_key_fingerprint(csr.public_key()),
         subject=format_name(csr.subject),
         sans=[[san.type, san.value] for san in (describe_san(n) for n in request_sans(csr))],

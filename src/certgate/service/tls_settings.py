@@ -77,19 +77,17 @@ def update_settings(
 def validate(settings: TlsSettings) -> None:
     for field_name in ("minimum_version", "maximum_version"):
         if getattr(settings, field_name) not in VERSIONS:
-            raise ValidationError(
-                field_name.replace("_", " "), f"choose one of {', '.join(VERSIONS)}"
-            )
+            raise ValidationError(field_name, f"choose one of {', '.join(VERSIONS)}")
     if float(settings.minimum_version) > float(settings.maximum_version):
-        raise ValidationError("minimum version", "must not be above the maximum version")
+        raise ValidationError("minimum_version", "must not be above the maximum version")
     if not 1 <= settings.https_port <= 65535:
-        raise ValidationError("HTTPS port", "must be between 1 and 65535")
+        raise ValidationError("https_port", "must be between 1 and 65535")
     if not settings.tls12_ciphers.isascii() or not settings.tls12_ciphers.isprintable():
-        raise ValidationError("TLS 1.2 ciphers", "use an OpenSSL cipher list (printable ASCII)")
+        raise ValidationError("tls12_ciphers", "use an OpenSSL cipher list (printable ASCII)")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.set_ciphers(settings.tls12_ciphers)
     except ssl.SSLError:
         raise ValidationError(
-            "TLS 1.2 ciphers", f"{settings.tls12_ciphers!r} selects no cipher OpenSSL knows"
+            "tls12_ciphers", f"{settings.tls12_ciphers!r} selects no cipher OpenSSL knows"
         ) from None

@@ -120,7 +120,7 @@ def change_own_password(
     with app.store.reading() as repository:
         current_hash = _existing(repository, username).password_hash
     if not password_matches(current_hash, current):
-        raise ValidationError("current password", "is not your current password")
+        raise ValidationError("current_password", "is not your current password")
     password_hash = hash_password(password)
     with app.store.transaction(actor) as repository:
         row = _existing(repository, username)

@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from certgate.limits import FRIENDLY_NAME_MAX
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -46,7 +48,7 @@ class CertificateRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     der: Mapped[bytes] = mapped_column(LargeBinary)
-    friendly_name: Mapped[str] = mapped_column(String(200))
+    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX))
     public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     subject_name_hash: Mapped[str] = mapped_column(String(64), index=True)
     issuer_name_hash: Mapped[str] = mapped_column(String(64), index=True)
@@ -69,7 +71,7 @@ class RequestRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     der: Mapped[bytes] = mapped_column(LargeBinary)
-    friendly_name: Mapped[str] = mapped_column(String(200))
+    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX))
     public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(Text)
     sans: Mapped[list[list[str]]] = mapped_column(JSON)

@@ -38,13 +38,13 @@ class TlsPolicy:
 
     def __post_init__(self) -> None:
         for field, version in (
-            ("minimum version", self.minimum_version),
-            ("maximum version", self.maximum_version),
+            ("minimum_version", self.minimum_version),
+            ("maximum_version", self.maximum_version),
         ):
             if version not in VERSIONS:
                 raise ValidationError(field, f"{version!r} is not a TLS version")
         if self.minimum_version > self.maximum_version:
-            raise ValidationError("minimum version", "must not be above the maximum version")
+            raise ValidationError("minimum_version", "must not be above the maximum version")
         # Fail here, where the caller can tell which setting is wrong, not at bind time.
         self.new_context()
 
@@ -57,7 +57,7 @@ class TlsPolicy:
             context.set_ciphers(self.tls12_ciphers)
         except ssl.SSLError:
             raise ValidationError(
-                "TLS 1.2 ciphers", f"{self.tls12_ciphers!r} selects no cipher OpenSSL knows"
+                "tls12_ciphers", f"{self.tls12_ciphers!r} selects no cipher OpenSSL knows"
             ) from None
         # No TLS 1.3 session tickets: making them costs CPU on every full handshake. TLS 1.2
         # session IDs stay in this context's cache; a changed certificate or policy gets a new

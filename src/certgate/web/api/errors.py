@@ -17,30 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from certgate.errors import CertgateError, ValidationError
+from certgate.fields import label
 from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
 
 API_PREFIX = "/api/v1"
 PROBLEM_BASE = "https://certgate.invalid/problems/"
-
-#: The service layer names fields by the pages' labels; the API names them by its own fields.
-API_FIELDS = {
-    "Certificate Friendly Name": "friendly_name",
-    "Name (Common Name)": "subject.common_name",
-    "Country": "subject.country",
-    "State/Province": "subject.state",
-    "City (Locality)": "subject.city",
-    "Organization": "subject.organization",
-    "Organizational Unit": "subject.organizational_unit",
-    "Subject Alternative Names": "subject_alternative_names",
-    "Manually Specified": "pem",
-    "IP address": "address",
-    "IP addresses": "addresses",
-    "current password": "current_password",
-    "minimum version": "minimum_version",
-    "maximum version": "maximum_version",
-    "TLS 1.2 ciphers": "tls12_ciphers",
-    "HTTPS port": "https_port",
-}
 
 _HTTP_CODES = {
     404: "not-found",
@@ -93,6 +74,7 @@ def validation_problem(error: RequestValidationError) -> dict[str, object]:
         "status": int(HTTPStatus.UNPROCESSABLE_ENTITY),
         "detail": f"{first['field']}: {first['message']}",
         "field": first["field"],
+        "label": label(first["field"]),
         "errors": errors,
     }
 
@@ -139,8 +121,8 @@ def certgate_problem(error: CertgateError) -> Response:
         "detail": str(error),
     }
     if isinstance(error, ValidationError):
-        body["field"] = API_FIELDS.get(error.field, error.field)
-        body["label"] = error.field
+        body["field"] = error.field  # the stable key, as the body spells it
+        body["label"] = error.label
     headers = {}
     if error.status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="certgate"'

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from certgate.pki.builders import DEFAULT_VALIDITY_DAYS
+from certgate.limits import DEFAULT_VALIDITY_DAYS
 from certgate.pki.keys import KeySpec
 from certgate.pki.names import SubjectFields
 from certgate.service.certificates import CreateForm

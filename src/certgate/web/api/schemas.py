@@ -9,7 +9,12 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from certgate.pki.builders import DEFAULT_VALIDITY_DAYS
+from certgate.limits import (
+    DEFAULT_VALIDITY_DAYS,
+    FRIENDLY_NAME_MAX,
+    VALIDITY_DAYS_MAX,
+    VALIDITY_DAYS_MIN,
+)
 from certgate.pki.keys import KeySpec
 from certgate.service.imports import Kind, Status
 from certgate.service.users import MIN_PASSWORD_LENGTH
@@ -156,7 +161,7 @@ class SubjectName(In):
 
 
 class CreateRequestBody(In):
-    friendly_name: str = Field(min_length=1, max_length=200, pattern=_NO_CONTROL)
+    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=_NO_CONTROL)
     key: KeyType = Field(default="rsa2048", description="Key type and size.")
     subject: SubjectName
     subject_alternative_names: list[Annotated[str, Field(max_length=300)]] = Field(
@@ -168,7 +173,12 @@ class CreateRequestBody(In):
 
 
 class CreateCertificateBody(CreateRequestBody):
-    days: int = Field(default=DEFAULT_VALIDITY_DAYS, ge=1, le=3650, description="Validity.")
+    days: int = Field(
+        default=DEFAULT_VALIDITY_DAYS,
+        ge=VALIDITY_DAYS_MIN,
+        le=VALIDITY_DAYS_MAX,
+        description="Validity.",
+    )
 
 
 class CreatedCertificate(BaseModel):
@@ -177,7 +187,7 @@ class CreatedCertificate(BaseModel):
 
 
 class Rename(In):
-    friendly_name: str = Field(min_length=1, max_length=200, pattern=_NO_CONTROL)
+    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=_NO_CONTROL)
 
 
 class ChainBody(In):

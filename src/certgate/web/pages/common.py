@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from certgate import __version__
 from certgate.errors import AuthenticationError, ValidationError
+from certgate.fields import input_name
 from certgate.pki.diagnostics import format_time
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.service.appliance import Appliance
@@ -195,11 +196,14 @@ def sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
 
 
-def field_errors(error: ValidationError, fields: Mapping[str, str]) -> dict[str, str]:
-    """Place a validation error beside its input: ``fields`` maps the service's field name
-    (case-insensitive) to the input's id; an unknown field shows at the top of the form."""
-    lookup = {name.lower(): input_id for name, input_id in fields.items()}
-    return {lookup.get(error.field.lower(), "form"): error.reason}
+def field_errors(
+    error: ValidationError, inputs: Collection[str], prefix: str = ""
+) -> dict[str, str]:
+    """Place a validation error beside its input (the last part of the field's key, see
+    ``certgate.fields``) when the form has one of the ``inputs``, else at the top of the form.
+    ``prefix``: the ids of a form's inputs on a page with two forms of the same names."""
+    name = input_name(error.field)
+    return {prefix + name if name in inputs else "form": error.reason}
 
 
 TEMPLATES.env.filters["sentence"] = sentence

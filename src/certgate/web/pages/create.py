@@ -31,19 +31,8 @@ from certgate.web.pages.common import (
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/create"
-#: The service's field names -> the inputs they belong beside.
-FIELDS = {
-    "Certificate Friendly Name": "friendly_name",
-    "key": "key",
-    "Country": "country",
-    "State/Province": "state",
-    "City (Locality)": "city",
-    "Organization": "organization",
-    "Organizational Unit": "organizational_unit",
-    "Name (Common Name)": "common_name",
-    "Subject Alternative Names": "san",
-    "days": "days",
-}
+SAN_INPUT = "subject_alternative_names"
+#: The form's text inputs; "subject_alternative_names" is the input a SAN is typed in.
 TEXT_FIELDS = (
     "friendly_name",
     "key",
@@ -53,7 +42,7 @@ TEXT_FIELDS = (
     "organization",
     "organizational_unit",
     "common_name",
-    "san",
+    "subject_alternative_names",
 )
 
 
@@ -105,16 +94,16 @@ async def create(request: Request, principal: Poster) -> Response:
     if button.startswith("remove-san:"):
         values["sans"] = [san for san in values["sans"] if san != button.split(":", 1)[1]]
         return _render(request, principal, values)
-    if values["san"]:  # typed but not added: the administrator surely meant it
-        values["sans"].append(values["san"])
-        values["san"] = ""
+    if values[SAN_INPUT]:  # typed but not added: the administrator surely meant it
+        values["sans"].append(values[SAN_INPUT])
+        values[SAN_INPUT] = ""
     kind: Literal["self-signed", "request"] = "request" if button == "request" else "self-signed"
     try:
         created = await run_in_threadpool(
             certificates.create, appliance(request), _create_form(values), kind, principal.actor
         )
     except ValidationError as error:
-        return _render(request, principal, values, field_errors(error, FIELDS), 422)
+        return _render(request, principal, values, field_errors(error, TEXT_FIELDS), 422)
     what = "Certificate request" if created.kind == "request" else "Self-signed certificate"
     notes = "".join(f" Note: {notice}." for notice in created.notices)
     done = f"{what} {values['friendly_name']!r} created.{notes}"
@@ -127,16 +116,16 @@ async def create(request: Request, principal: Poster) -> Response:
 
 
 def _add_san(request: Request, principal: Principal, values: dict[str, Any]) -> Response:
-    entry = values["san"]
+    entry = values[SAN_INPUT]
     if not entry:  # Enter pressed in another field: nothing to add
         return _render(request, principal, values)
     try:
         display = str(parse_san(entry)[1].value)
     except ValidationError as error:
-        return _render(request, principal, values, {"san": error.reason}, 422)
+        return _render(request, principal, values, {SAN_INPUT: error.reason}, 422)
     if display not in values["sans"]:
         values["sans"].append(display)
-    values["san"] = ""
+    values[SAN_INPUT] = ""
     return _render(request, principal, values)
 
 

@@ -32,12 +32,7 @@ from certgate.web.pages.common import (
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/{certificate_id}"
-FIELDS = {
-    "Certificate Friendly Name": "friendly_name",
-    "Manually Specified": "chain_file",
-    "IP address": "addresses",
-    "IP addresses": "addresses",
-}
+INPUTS = ("friendly_name", "pem", "addresses")  # "pem": the chain file's input
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,7 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
     try:
         changed = await run_in_threadpool(_save, app, view, values, chain_files, principal.actor)
     except ValidationError as error:
-        errors = field_errors(error, FIELDS)
+        errors = field_errors(error, INPUTS)
         return await _render(
             request, principal, view, values=values, errors=errors, status_code=422
         )

@@ -24,12 +24,7 @@ from certgate.web.pages.common import (
 
 router = APIRouter()
 PAGE = PREFIX + "/security/ssl"
-FIELDS = {
-    "minimum version": "minimum_version",
-    "maximum version": "maximum_version",
-    "TLS 1.2 ciphers": "tls12_ciphers",
-    "HTTPS port": "https_port",
-}
+INPUTS = ("minimum_version", "maximum_version", "tls12_ciphers", "https_port")
 
 
 async def _page(
@@ -68,7 +63,7 @@ async def ssl_page(request: Request, principal: Viewer) -> Response:
 async def save_ssl(request: Request, principal: Poster) -> Response:
     principal.require_admin("changing the SSL configuration")
     form = await read_form(request)
-    values = {name: text(form, name).strip() for name in FIELDS.values()}
+    values = {name: text(form, name).strip() for name in INPUTS}
     try:
         await run_in_threadpool(
             tls_settings.update_settings,
@@ -76,9 +71,9 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
             minimum_version=values["minimum_version"],
             maximum_version=values["maximum_version"],
             tls12_ciphers=values["tls12_ciphers"],
-            https_port=integer(values["https_port"], "HTTPS port", -1),
+            https_port=integer(values["https_port"], "https_port", -1),
             actor=principal.actor,
         )
     except ValidationError as error:
-        return await _page(request, principal, values, field_errors(error, FIELDS), 422)
+        return await _page(request, principal, values, field_errors(error, INPUTS), 422)
     return redirect(PAGE, "SSL configuration saved; the listeners use it for new connections.")

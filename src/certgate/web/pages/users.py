@@ -24,7 +24,7 @@ from certgate.web.pages.common import (
 
 router = APIRouter()
 PAGE = PREFIX + "/users"
-ADD_FIELDS = {"username": "username", "password": "password", "role": "role"}
+ADD_INPUTS = ("username", "password", "role")
 
 
 async def _page(
@@ -72,7 +72,7 @@ async def add_user(request: Request, principal: Poster) -> Response:
             principal.actor,
         )
     except ValidationError as error:
-        errors = field_errors(error, ADD_FIELDS)
+        errors = field_errors(error, ADD_INPUTS)
         return await _page(request, principal, errors, values, 422)
     return redirect(PAGE, f"User {added.username} ({added.role}) added.")
 
@@ -87,7 +87,7 @@ async def remove_user(request: Request, username: str, principal: Poster) -> Res
     return redirect(PAGE, f"User {username} removed.")
 
 
-OWN_PASSWORD_FIELDS = {"current password": "current-password", "password": "new-password"}
+OWN_PASSWORD_INPUTS = ("current_password", "password")  # ids prefixed "own-"
 
 
 @router.post(PAGE + "/password")
@@ -104,7 +104,9 @@ async def change_own_password(request: Request, principal: Poster) -> Response:
             principal.actor,
         )
     except ValidationError as error:
-        return await _page(request, principal, field_errors(error, OWN_PASSWORD_FIELDS), {}, 422)
+        return await _page(
+            request, principal, field_errors(error, OWN_PASSWORD_INPUTS, "own-"), {}, 422
+        )
     return redirect(PREFIX + "/login", "Your password was changed: log in again.")
 
 

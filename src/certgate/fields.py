@@ -1,0 +1,52 @@
+"""The stable keys of the fields a user fills in, and the one table of their labels.
+
+Every layer raises ``ValidationError`` with a key (``subject.common_name``,
+``subject_alternative_names[2]``): the API's ``field`` as its body spells it, dotted into
+objects, with the index of a list item. People read the label (the guide's name for the
+field); the pages place an error beside the input named by the key's last part.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Key (index removed) -> the label people see, where it differs from the key.
+LABELS: dict[str, str] = {
+    "friendly_name": "Certificate Friendly Name",
+    "subject.common_name": "Name (Common Name)",
+    "subject.country": "Country",
+    "subject.state": "State/Province",
+    "subject.city": "City (Locality)",
+    "subject.organization": "Organization",
+    "subject.organizational_unit": "Organizational Unit",
+    "subject_alternative_names": "Subject Alternative Names",
+    "pem": "Manually Specified",
+    "address": "IP address",
+    "addresses": "IP addresses",
+    "current_password": "current password",
+    "minimum_version": "minimum version",
+    "maximum_version": "maximum version",
+    "tls12_ciphers": "TLS 1.2 ciphers",
+    "https_port": "HTTPS port",
+}
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def base_key(key: str) -> str:
+    """``subject_alternative_names[2]`` -> ``subject_alternative_names``."""
+    return _INDEX.sub("", key)
+
+
+def label(key: str) -> str:
+    return LABELS.get(base_key(key), base_key(key))
+
+
+def input_name(key: str) -> str:
+    """The form input a key belongs beside: its last part, without an index."""
+    return base_key(key).rsplit(".", 1)[-1]
+
+
+def item(key: str, index: int | None) -> str:
+    """The key of one item of a list field (the field itself when there is no index)."""
+    return key if index is None else f"{key}[{index}]"

@@ -1,0 +1,19 @@
+"""Limits every layer shares, said once (the store's columns, the service's checks, the
+API's schemas, the CLI's options and the pages' inputs all read them from here)."""
+
+from __future__ import annotations
+
+#: A certificate's or request's friendly name, as typed (a derived one is shortened to fit).
+FRIENDLY_NAME_MAX = 200
+
+#: Validity of a self-signed certificate, in days.
+VALIDITY_DAYS_MIN = 1
+VALIDITY_DAYS_MAX = 3650
+#: 397 days: the longest validity browsers accept for a server certificate (CA/B Forum).
+DEFAULT_VALIDITY_DAYS = 397
+
+
+def fitted_friendly_name(derived: str) -> str:
+    """A friendly name certgate makes (from a subject, a PKCS#12 bag, a request), shortened
+    to fit; a name the user types is checked instead (``certificates.checked_friendly_name``)."""
+    return derived[:FRIENDLY_NAME_MAX]
