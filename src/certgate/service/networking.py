@@ -66,7 +66,7 @@ def check_address(address: str) -> None:
     elif isinstance(ip, ipaddress.IPv6Address) and ip.is_link_local and not ip.scope_id:
         reason = "is a link-local address without its interface; write it as fe80::...%eth0"
     if reason is not None:
-        raise ValidationError("IP address", f"{address} {reason}")
+        raise ValidationError("address", f"{address} {reason}")
 
 
 def _view(address: IpAddressRow, certificate: CertificateRow) -> AddressView:
