@@ -18,6 +18,7 @@ from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
 from certgate.cli.serve import serve
 from certgate.errors import CertgateError
+from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 from certgate.service.setup import initialise
 
 
@@ -26,14 +27,14 @@ from certgate.service.setup import initialise
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    envvar="CERTGATE_DATA_DIR",
+    envvar=DATA_DIR_ENV,
     default=Path("data"),
     show_default=True,
     help="Data directory (master key, SQLite database). Env: CERTGATE_DATA_DIR.",
 )
 @click.option(
     "--database-url",
-    envvar="CERTGATE_DATABASE_URL",
+    envvar=DATABASE_URL_ENV,
     default=None,
     help="Use this database instead of the SQLite file (postgresql://...).",
 )

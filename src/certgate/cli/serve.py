@@ -13,6 +13,7 @@ import click
 
 from certgate.cli.context import Options
 from certgate.cli.supervisor import SUPERVISOR_VARIABLE, Supervisor
+from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 
 if TYPE_CHECKING:  # imported when serving: the web stack costs other commands ~0.3 s
     from certgate.service.appliance import Appliance
@@ -68,9 +69,9 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
         command = [sys.executable, "-I", "-m", "certgate", "serve", "--workers", str(workers)]
         if https_port is not None:
             command += ["--https-port", str(https_port)]
-        environment = {**os.environ, "CERTGATE_DATA_DIR": str(options.data_dir)}
+        environment = {**os.environ, DATA_DIR_ENV: str(options.data_dir)}
         if options.database_url:  # by environment: a command line is visible to every user
-            environment["CERTGATE_DATABASE_URL"] = options.database_url
+            environment[DATABASE_URL_ENV] = options.database_url
         code = Supervisor(command, workers, environment).run()
     if code:
         sys.exit(code)

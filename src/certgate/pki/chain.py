@@ -7,8 +7,7 @@ building a chain on read is a walk along those links with a depth bound and loop
 from __future__ import annotations
 
 import enum
-import itertools
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 from cryptography import x509
@@ -46,10 +45,6 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if not names_match(cert.issuer, issuer.subject):
         return False
     return issued_by_key(cert, issuer)
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    return signed_by(cert, cert)
 
 
 Candidate = TypeVar("Candidate")
@@ -145,8 +140,3 @@ def walk_chain(start: Node, issuer_of: Callable[[Node], Node | None]) -> list[No
         seen.add(current)
         current = issuer_of(current)
     return chain
-
-
-def chain_links(chain: Sequence[x509.Certificate]) -> bool:
-    """True when each certificate of a manually given chain signed the one before it."""
-    return all(signed_by(child, parent) for child, parent in itertools.pairwise(chain))

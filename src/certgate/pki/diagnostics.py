@@ -28,8 +28,6 @@ class ChainState:
 
     issuers: Sequence[CertInfo]  # nearest first
     complete: bool  # ends at a self-signed root (or the certificate is one)
-    manual: bool = False
-    manual_links: bool = True  # a manual chain whose every link is a real signature
 
 
 def derive_warnings(
@@ -64,14 +62,6 @@ def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warni
                 "self-signed",
                 "self-signed: clients will warn that the site is untrusted; "
                 "use a certificate signed by a certificate authority",
-            )
-        ]
-    if chain.manual and not chain.manual_links:
-        return [
-            Warning(
-                "chain-invalid",
-                "the manually specified chain does not link: a certificate in it did not "
-                "sign the one before it",
             )
         ]
     if not chain.complete:

@@ -195,11 +195,3 @@ def describe_san(general_name: x509.GeneralName) -> SubjectAltName:
     if isinstance(general_name, x509.UniformResourceIdentifier):
         return SubjectAltName("uniformResourceIdentifier", general_name.value)
     return SubjectAltName("other", str(general_name.value))
-
-
-def unicode_form(dns_name: str) -> str:
-    """The U-label form of an IDNA name, for display beside the A-label."""
-    try:
-        return idna.decode(dns_name.removeprefix("*."))
-    except idna.IDNAError:
-        return dns_name

@@ -16,13 +16,6 @@ from certgate.store.models import CertificateRow
 
 
 @dataclass(frozen=True)
-class ChainLink:
-    id: int
-    fingerprint_sha256: str
-    subject: str
-
-
-@dataclass(frozen=True)
 class CertificateView:
     id: int
     fingerprint_sha256: str
@@ -144,11 +137,7 @@ def certificate_view(
     info = infos(row)
     chain_infos = [infos(link) for link in chain]
     top = chain_infos[-1] if chain_infos else info
-    state = ChainState(
-        issuers=chain_infos,
-        complete=top.self_signed,
-        manual=row.chain_mode == "manual",
-    )
+    state = ChainState(issuers=chain_infos, complete=top.self_signed)
     return CertificateView(
         id=row.id,
         fingerprint_sha256=row.fingerprint,

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
-    delete,
     func,
     insert,
     select,
@@ -235,9 +234,6 @@ class Repository:
             found.update((row.id, row) for row in self.session.scalars(query))
         return found
 
-    def certificates_with_fingerprints(self, fingerprints: Sequence[str]) -> list[CertificateRow]:
-        return self._rows_where_in(CertificateRow, CertificateRow.fingerprint, fingerprints)
-
     def certificates_with_subject_hashes(self, hashes: Sequence[str]) -> list[CertificateRow]:
         """Issuer candidates: certificates whose subject is one of these names."""
         return self._rows_where_in(CertificateRow, CertificateRow.subject_name_hash, hashes)
@@ -259,13 +255,9 @@ class Repository:
         rows = self._rows_where_in(CertificateRow, CertificateRow.issuer_name_hash, subject_hashes)
         return [row for row in rows if row.issuer_id is not None]
 
-    def orphans_issued_by(self, subject_hashes: Sequence[str]) -> list[CertificateRow]:
-        """Certificates with no issuer yet whose issuer name is one of these subjects."""
-        rows = self._rows_where_in(CertificateRow, CertificateRow.issuer_name_hash, subject_hashes)
-        return [row for row in rows if row.issuer_id is None]
-
     def orphan_ids_issued_by(self, subject_hashes: Sequence[str]) -> list[int]:
-        """Ids of :meth:`orphans_issued_by`: an import of 10,000 certificates asks about
+        """Ids of the certificates with no issuer yet whose issuer name is one of these
+        subjects: an import of 10,000 certificates asks about
         10,000 subjects, and loading every matching row whole would cost more than the
         import itself when most matches are the rows just added."""
         # issuer_id is tested here, not in SQL: with both in the WHERE clause SQLite may
@@ -376,9 +368,6 @@ class Repository:
     def factory_certificate(self) -> CertificateRow | None:
         return self.session.scalar(select(CertificateRow).where(CertificateRow.is_factory))
 
-    def count_certificates(self) -> int:
-        return self.session.scalar(select(func.count()).select_from(CertificateRow)) or 0
-
     # --- keys ------------------------------------------------------------------------------
 
     def key(self, public_key_fingerprint: str) -> KeyRow | None:
@@ -444,9 +433,6 @@ class Repository:
             self.session.add(SettingRow(name=name, value=value))
         else:
             row.value = value
-
-    def delete_setting(self, name: str) -> None:
-        self.session.execute(delete(SettingRow).where(SettingRow.name == name))
 
     # --- helpers ---------------------------------------------------------------------------
 

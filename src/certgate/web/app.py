@@ -15,6 +15,7 @@ from certgate import __version__
 from certgate.service.appliance import Appliance
 from certgate.service.auth import LoginThrottle
 from certgate.web.api import router as api_router
+from certgate.web.api.openapi import API_PREFIX
 from certgate.web.errors import install_error_handlers
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
 from certgate.web.pages import router as pages_router
@@ -26,8 +27,8 @@ def create_app(appliance: Appliance) -> FastAPI:
     app = FastAPI(
         title="certgate API",
         version=__version__,
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        openapi_url=API_PREFIX + "/openapi.json",
+        docs_url=API_PREFIX + "/docs",
         redoc_url=None,
     )
     app.state.appliance = appliance
@@ -47,7 +48,7 @@ def create_app(appliance: Appliance) -> FastAPI:
 
 
 #: The two views that take files; every other body is a form or a JSON document.
-_UPLOADS = frozenset({"/api/v1/imports", IMPORT_PAGE})
+_UPLOADS = frozenset({API_PREFIX + "/imports", IMPORT_PAGE})
 
 
 def _body_limit(path: str) -> int:

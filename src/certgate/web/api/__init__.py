@@ -14,7 +14,8 @@ from certgate.web.api import (
     tokens,
     users,
 )
+from certgate.web.api.openapi import API_PREFIX
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix=API_PREFIX)
 for module in (certificates, exports, requests, imports, addresses, tls, status, users, tokens):
     router.include_router(module.router)

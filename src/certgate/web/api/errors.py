@@ -20,7 +20,6 @@ from certgate.errors import CertgateError, ValidationError
 from certgate.fields import label
 from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
 
-API_PREFIX = "/api/v1"
 PROBLEM_BASE = "https://certgate.invalid/problems/"
 
 _HTTP_CODES = {
@@ -29,11 +28,6 @@ _HTTP_CODES = {
     413: "payload-too-large",
     415: "unsupported-media-type",
 }
-
-
-def is_api(request: Request) -> bool:
-    path: str = request.url.path
-    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
 def problem_response(

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from certgate.web.api.schemas import Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_API_PREFIX = "/api/v1"
+API_PREFIX = "/api/v1"
 
 #: What each status means here, and the problem types it carries (the OpenAPI descriptions).
 PROBLEM_STATUSES: dict[int, str] = {
@@ -77,7 +77,7 @@ def document_problems(app: FastAPI) -> None:
             schemas.setdefault(name, definition)
         schemas["Problem"] = problem_schema
         for path, item in document.get("paths", {}).items():
-            for operation in item.values() if path.startswith(_API_PREFIX) else ():
+            for operation in item.values() if path.startswith(API_PREFIX) else ():
                 if "requestBody" in operation:  # every body has a size limit
                     for status, response in problem_responses(413).items():
                         operation["responses"].setdefault(str(status), response)

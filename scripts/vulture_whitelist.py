@@ -1,0 +1,31 @@
+"""Names vulture cannot see used: set for a library, called by a framework or a protocol,
+or required by a signature. Checked by ``scripts/test`` (``vulture``, configured in
+pyproject.toml); add a name here only with the reason beside it."""
+
+# ruff: noqa: B018, F821
+# mypy: ignore-errors
+
+# Signatures a caller imposes: signal handlers, __exit__, SQLAlchemy event listeners.
+frame
+trace
+executemany
+
+# Attributes set for a library: the DB-API / SQLAlchemy drivers, ssl, Jinja2, pydantic.
+_.isolation_level
+_.autocommit
+_.num_tickets
+_.trim_blocks
+_.lstrip_blocks
+type_annotation_map
+model_config
+
+# asyncio's Transport interface (tls/handoff.py): called by the event loop and protocols.
+_.can_write_eof
+_.write_eof
+
+# Read by templates (certificates_table.html) and serialised to JSON (API, CLI --json).
+_.sort_url
+private_key_deleted
+
+# Used by the tests only: the check that SCHEMA_HEAD is the newest migration.
+newest_migration
