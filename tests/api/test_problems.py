@@ -3,6 +3,7 @@ bad input is never a 500."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from certgate.fields import LABELS, base_key
+from certgate.pki.diagnostics import WarningCode
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed, upload
 from tests.support.openssl import OpensslCA, pkcs12
@@ -200,3 +202,20 @@ def test_a_fault_of_the_server_is_a_5xx(primary: Server) -> None:
         )
         assert found["title"] == "Internal Server Error"
         ok(api.delete(f"/certificates/{created['id']}"))
+
+
+def test_closed_sets_are_checked_where_they_enter(primary: Server) -> None:
+    """The warning filter takes every code certgate derives and nothing else; a subject field
+    is held to its RFC 5280 bound by the API's schema as by the pages."""
+    with primary.client() as api:
+        for code in WarningCode:
+            ok(api.get("/certificates", params={"warning": code.value}))
+        ok(api.get("/certificates", params={"warning": "any"}))
+        found = problem(api.get("/certificates", params={"warning": "nonsense"}), 422, "validation")
+        assert found["field"] == "warning"
+        long_name = {"friendly_name": "x", "subject": {"common_name": "a" * 65}}
+        found = problem(api.post("/certificates", json=long_name), 422, "validation")
+        assert found["field"] == "subject.common_name"
+        document = ok(api.get("/openapi.json"))
+    warning_codes = json.dumps(document["components"]["schemas"]["WarningCode"])
+    assert all(f'"{code.value}"' in warning_codes for code in WarningCode)

@@ -23,7 +23,7 @@ MAX_CHAIN_DEPTH = 16
 MAX_SIGNATURE_CHECKS = 16
 
 
-class Role(enum.Enum):
+class Role(enum.StrEnum):
     """How the guide tells the parts of a chain apart."""
 
     SERVER = "server"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import Role, role_of
@@ -16,9 +17,40 @@ EXPIRING_SOON = dt.timedelta(days=30)
 _WEAK_HASHES = {"sha1", "md5", "md2", "md4"}
 
 
+class WarningCode(StrEnum):
+    """Every warning certgate derives: stable, for scripts, filters and the API."""
+
+    SELF_SIGNED = "self-signed"
+    CHAIN_INCOMPLETE = "chain-incomplete"
+    CHAIN_EXPIRED = "chain-expired"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    EXPIRING_SOON = "expiring-soon"
+    WEAK_KEY = "weak-key"
+    WEAK_SIGNATURE = "weak-signature"
+    NO_SAN = "no-san"
+    CN_NOT_IN_SAN = "cn-not-in-san"
+    IP_SAN = "ip-san"
+    PRIVATE_KEY_MISSING = "private-key-missing"
+    UNUSUAL_CONTENT = "unusual-content"
+
+    @property
+    def label(self) -> str:
+        """The name of the warning in the Certificates page's filter."""
+        return _WARNING_LABELS.get(self, self.value.replace("-", " ").capitalize())
+
+
+_WARNING_LABELS = {
+    WarningCode.SELF_SIGNED: "Self-signed",
+    WarningCode.NO_SAN: "No subject alternative name",
+    WarningCode.CN_NOT_IN_SAN: "Common Name not among the SANs",
+    WarningCode.IP_SAN: "IP address SAN",
+}
+
+
 @dataclass(frozen=True)
 class Warning:
-    code: str
+    code: WarningCode
     message: str
 
 
@@ -44,12 +76,12 @@ def derive_warnings(
         if not has_private_key:
             found.append(
                 Warning(
-                    "private-key-missing",
+                    WarningCode.PRIVATE_KEY_MISSING,
                     "the private key of this certificate is not available: it cannot be "
                     "assigned to an IP address until its key is imported",
                 )
             )
-    found += [Warning("unusual-content", problem) for problem in info.parse_warnings]
+    found += [Warning(WarningCode.UNUSUAL_CONTENT, problem) for problem in info.parse_warnings]
     return found
 
 
@@ -59,7 +91,7 @@ def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warni
             return []
         return [
             Warning(
-                "self-signed",
+                WarningCode.SELF_SIGNED,
                 "self-signed: clients will warn that the site is untrusted; "
                 "use a certificate signed by a certificate authority",
             )
@@ -68,7 +100,7 @@ def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warni
         last = chain.issuers[-1] if chain.issuers else info
         return [
             Warning(
-                "chain-incomplete",
+                WarningCode.CHAIN_INCOMPLETE,
                 f"the chain is incomplete: the issuer {last.issuer!r} of {last.subject!r} "
                 "is not in the store; import the intermediate and root certificates",
             )
@@ -78,20 +110,25 @@ def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warni
 
 def _validity_warnings(info: CertInfo, now: dt.datetime) -> list[Warning]:
     if now > info.not_after:
-        return [Warning("expired", f"expired on {format_time(info.not_after)}")]
+        return [Warning(WarningCode.EXPIRED, f"expired on {format_time(info.not_after)}")]
     if now < info.not_before:
-        return [Warning("not-yet-valid", f"not valid before {format_time(info.not_before)}")]
+        return [
+            Warning(WarningCode.NOT_YET_VALID, f"not valid before {format_time(info.not_before)}")
+        ]
     if info.not_after - now <= EXPIRING_SOON:
         days = (info.not_after - now).days
         return [
-            Warning("expiring-soon", f"expires in {days} day(s), on {format_time(info.not_after)}")
+            Warning(
+                WarningCode.EXPIRING_SOON,
+                f"expires in {days} day(s), on {format_time(info.not_after)}",
+            )
         ]
     return []
 
 
 def _chain_validity_warnings(chain: ChainState, now: dt.datetime) -> list[Warning]:
     return [
-        Warning("chain-expired", f"the chain certificate {issuer.subject!r} has expired")
+        Warning(WarningCode.CHAIN_EXPIRED, f"the chain certificate {issuer.subject!r} has expired")
         for issuer in chain.issuers
         if now > issuer.not_after
     ]
@@ -100,12 +137,17 @@ def _chain_validity_warnings(chain: ChainState, now: dt.datetime) -> list[Warnin
 def _strength_warnings(info: CertInfo) -> list[Warning]:
     found: list[Warning] = []
     if info.public_key_algorithm == "DSA":
-        found.append(Warning("weak-key", f"weak key: {info.public_key}; DSA is obsolete"))
+        found.append(Warning(WarningCode.WEAK_KEY, f"weak key: {info.public_key}; DSA is obsolete"))
     elif info.public_key_algorithm == "RSA" and info.public_key_bits < 2048:
-        found.append(Warning("weak-key", f"weak key: {info.public_key}; use at least 2048 bits"))
+        found.append(
+            Warning(WarningCode.WEAK_KEY, f"weak key: {info.public_key}; use at least 2048 bits")
+        )
     if info.signature_hash in _WEAK_HASHES and not info.self_signed:
         found.append(
-            Warning("weak-signature", f"weak signature: {info.signature_type}; ask for SHA-256")
+            Warning(
+                WarningCode.WEAK_SIGNATURE,
+                f"weak signature: {info.signature_type}; ask for SHA-256",
+            )
         )
     return found
 
@@ -116,7 +158,7 @@ def _name_warnings(info: CertInfo) -> list[Warning]:
     if not info.sans:
         found.append(
             Warning(
-                "no-san",
+                WarningCode.NO_SAN,
                 "no subject alternative names: browsers ignore the Common Name and will "
                 "not match any hostname",
             )
@@ -129,7 +171,7 @@ def _name_warnings(info: CertInfo) -> list[Warning]:
     ):
         found.append(
             Warning(
-                "cn-not-in-san",
+                WarningCode.CN_NOT_IN_SAN,
                 f"the Common Name {info.common_name!r} is not among the subject alternative "
                 "names; it must be repeated there as the first SAN",
             )
@@ -137,7 +179,7 @@ def _name_warnings(info: CertInfo) -> list[Warning]:
     if any(san.type == "iPAddress" for san in info.sans):
         found.append(
             Warning(
-                "ip-san",
+                WarningCode.IP_SAN,
                 "the certificate names IP addresses; certificates should name the DNS "
                 "hostnames that resolve to the appliance",
             )

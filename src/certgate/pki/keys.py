@@ -23,7 +23,7 @@ PrivateKey = (
 )
 
 
-class KeySpec(enum.Enum):
+class KeySpec(enum.StrEnum):
     """The choices of the guide's **Key** dropdown."""
 
     RSA_2048 = "rsa2048"

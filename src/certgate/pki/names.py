@@ -45,8 +45,9 @@ class SubjectFields:
     organizational_unit: str = ""
 
 
-# RFC 5280 upper bounds (ub-*), so a CA never refuses what certgate accepted.
-_MAX_LENGTHS = {
+#: RFC 5280 upper bounds (ub-common-name, ub-state-name, ...), so that a CA never refuses
+#: what certgate accepted. The API's schema reads them too.
+SUBJECT_MAX_LENGTHS = {
     "common_name": 64,
     "state": 128,
     "city": 128,
@@ -91,8 +92,8 @@ def _checked_text(field: str, value: str, *, required: bool = False) -> str:
         if required:
             raise ValidationError(key, "is required")
         return ""
-    if len(text) > _MAX_LENGTHS[field]:
-        raise ValidationError(key, f"is longer than {_MAX_LENGTHS[field]} characters")
+    if len(text) > SUBJECT_MAX_LENGTHS[field]:
+        raise ValidationError(key, f"is longer than {SUBJECT_MAX_LENGTHS[field]} characters")
     if any(ord(char) < 32 or ord(char) == 127 for char in text):
         raise ValidationError(key, "contains control characters")
     return text

@@ -6,8 +6,10 @@ import datetime as dt
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal
 
 from cryptography import x509
 
@@ -337,13 +339,31 @@ def use_manual_chain(
 
 # --- querying (the Certificates table and the API's list) -------------------------------------
 
-SORT_KEYS = {
-    "friendly_name": lambda v: v.friendly_name.lower(),
-    "issued_to": lambda v: v.issued_to.lower(),
-    "issued_by": lambda v: v.issued_by.lower(),
-    "expiration": lambda v: v.not_after,
-    "id": lambda v: v.id,
+
+class SortKey(StrEnum):
+    """The columns the Certificates table and ``GET /api/v1/certificates`` sort by."""
+
+    ID = "id"
+    FRIENDLY_NAME = "friendly_name"
+    ISSUED_TO = "issued_to"
+    ISSUED_BY = "issued_by"
+    EXPIRATION = "expiration"
+
+    @property
+    def label(self) -> str:
+        """The column's heading: ``issued_to`` -> ``Issued To``."""
+        return self.value.replace("_", " ").title()
+
+
+_SORT_VALUES: dict[SortKey, Callable[[CertificateView], Any]] = {
+    SortKey.FRIENDLY_NAME: lambda v: v.friendly_name.lower(),
+    SortKey.ISSUED_TO: lambda v: v.issued_to.lower(),
+    SortKey.ISSUED_BY: lambda v: v.issued_by.lower(),
+    SortKey.EXPIRATION: lambda v: v.not_after,
+    SortKey.ID: lambda v: v.id,
 }
+#: The one filter value that is not a warning code: any warning at all.
+ANY_WARNING = "any"
 
 
 @dataclass(frozen=True)
@@ -353,7 +373,7 @@ class CertificateQuery:
     text: str = ""  # in friendly name, subject, issuer, SANs, addresses or fingerprint
     role: str | None = None  # server | intermediate | root
     has_private_key: bool | None = None
-    warning: str | None = None  # a warning code, or "any"
+    warning: str | None = None  # a WarningCode, or ANY_WARNING
     expiring_before: dt.datetime | None = None
     sort: str = "id"
     descending: bool = False
@@ -369,12 +389,12 @@ class CertificatePage:
 
 def query_certificates(app: Appliance, query: CertificateQuery) -> CertificatePage:
     """Filter, sort and page over the (cached) views of every certificate."""
-    if query.sort not in SORT_KEYS:
-        raise ValidationError("sort", f"choose one of {', '.join(SORT_KEYS)}")
+    if query.sort not in set(SortKey):
+        raise ValidationError("sort", f"choose one of {', '.join(SortKey)}")
     if not query.offset >= 0 or not 1 <= query.limit <= 1000:
         raise ValidationError("limit", "offset must be >= 0 and limit between 1 and 1000")
     views = [view for view in cached_certificate_views(app) if _matches(view, query)]
-    views.sort(key=SORT_KEYS[query.sort], reverse=query.descending)
+    views.sort(key=_SORT_VALUES[SortKey(query.sort)], reverse=query.descending)
     return CertificatePage(len(views), views[query.offset : query.offset + query.limit])
 
 
@@ -385,7 +405,7 @@ def _matches(view: CertificateView, query: CertificateQuery) -> bool:
         return False
     if query.warning:
         codes = {warning.code for warning in view.warnings}
-        if not codes if query.warning == "any" else query.warning not in codes:
+        if not codes if query.warning == ANY_WARNING else query.warning not in codes:
             return False
     if query.expiring_before and view.not_after >= query.expiring_before:
         return False

@@ -11,24 +11,24 @@ from certgate.errors import ValidationError
 from certgate.service.appliance import Appliance
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
+from certgate.tls.policy import DEFAULT_TLS12_CIPHERS, TlsVersionName
 
-VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
-DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+VERSIONS = tuple(version.value for version in TlsVersionName)
 DEFAULT_PORT = 8443
 
 
 @dataclass(frozen=True)
 class TlsSettings:
-    minimum_version: str = "1.2"
-    maximum_version: str = "1.3"
-    tls12_ciphers: str = DEFAULT_CIPHERS
+    minimum_version: str = TlsVersionName.TLS_1_2.value
+    maximum_version: str = TlsVersionName.TLS_1_3.value
+    tls12_ciphers: str = DEFAULT_TLS12_CIPHERS
     https_port: int = DEFAULT_PORT
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def tls_version(self, which: str) -> ssl.TLSVersion:
-        return ssl.TLSVersion[VERSIONS[which]]
+        return TlsVersionName(which).version
 
 
 def read_settings(repository: Repository) -> TlsSettings:

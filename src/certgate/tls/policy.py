@@ -8,16 +8,32 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from enum import StrEnum
 
 from certgate.errors import ValidationError
 
+
+class TlsVersionName(StrEnum):
+    """The TLS versions the SSL configuration names, as the guide writes them."""
+
+    TLS_1_0 = "1.0"
+    TLS_1_1 = "1.1"
+    TLS_1_2 = "1.2"
+    TLS_1_3 = "1.3"
+
+    @property
+    def version(self) -> ssl.TLSVersion:
+        return _SSL_VERSIONS[self]
+
+
+_SSL_VERSIONS = {
+    TlsVersionName.TLS_1_0: ssl.TLSVersion.TLSv1,
+    TlsVersionName.TLS_1_1: ssl.TLSVersion.TLSv1_1,
+    TlsVersionName.TLS_1_2: ssl.TLSVersion.TLSv1_2,
+    TlsVersionName.TLS_1_3: ssl.TLSVersion.TLSv1_3,
+}
 #: The versions a policy may name (the sentinels MINIMUM/MAXIMUM_SUPPORTED are not versions).
-VERSIONS = (
-    ssl.TLSVersion.TLSv1,
-    ssl.TLSVersion.TLSv1_1,
-    ssl.TLSVersion.TLSv1_2,
-    ssl.TLSVersion.TLSv1_3,
-)
+VERSIONS = tuple(_SSL_VERSIONS.values())
 
 #: ECDHE key exchange with an AEAD cipher only: the six ECDHE-{ECDSA,RSA} AES-GCM and
 #: ChaCha20-Poly1305 suites. TLS 1.3 suites are all AEAD and are not configured.

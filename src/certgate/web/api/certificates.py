@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from certgate.errors import ValidationError
+from certgate.pki.chain import Role
+from certgate.pki.diagnostics import WarningCode
 from certgate.service import certificates, networking
+from certgate.service.certificates import SortKey
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.forms import create_form
 from certgate.web.api.openapi import problem_responses
@@ -20,7 +23,6 @@ from certgate.web.api.schemas import (
     Certificate,
     CertificateAddresses,
     CertificatePage,
-    CertificateRole,
     ChainBody,
     CreateCertificateBody,
     CreatedCertificate,
@@ -34,7 +36,6 @@ router = APIRouter(prefix="/certificates", tags=["certificates"])
 CertificateRef = Annotated[
     str, Path(pattern=REFERENCE_PATTERN, description=REFERENCE_DESCRIPTION, examples=["1"])
 ]
-SortKey = Literal["id", "friendly_name", "issued_to", "issued_by", "expiration"]
 
 
 MOMENT_PATTERN = (
@@ -71,14 +72,11 @@ def list_certificates(
             "fingerprint (case-insensitive).",
         ),
     ] = "",
-    role: Annotated[CertificateRole | None, Query()] = None,
+    role: Annotated[Role | None, Query()] = None,
     has_private_key: Annotated[bool | None, Query()] = None,
     warning: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="A warning code (e.g. chain-incomplete, expiring-soon), or 'any'.",
-        ),
+        WarningCode | Literal["any"] | None,
+        Query(description="A warning code, or 'any' (a certificate with any warning)."),
     ] = None,
     expiring_before: Annotated[
         str | None,
@@ -89,7 +87,7 @@ def list_certificates(
             examples=["2027-01-31T00:00:00Z"],
         ),
     ] = None,
-    sort: SortKey = "id",
+    sort: SortKey = SortKey.ID,
     descending: bool = False,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

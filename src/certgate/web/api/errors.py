@@ -39,11 +39,14 @@ def problem_response(
 
 
 def _field_of(location: Sequence[int | str]) -> str:
-    """``("body", "subject", "common_name")`` -> ``subject.common_name``; list items as [n]."""
+    """``("body", "subject", "common_name")`` -> ``subject.common_name``; list items as [n].
+    Pydantic's tags of a union's members (``str-enum[WarningCode]``) are not fields."""
     path = ""
     for part in location[1:]:
         if isinstance(part, int):
             path += f"[{part}]"
+        elif "[" in str(part):
+            continue
         else:
             path += ("." if path else "") + str(part)
     return path or str(location[0] if location else "body")

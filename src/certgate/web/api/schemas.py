@@ -5,7 +5,7 @@ bodies reject unknown fields, so a typo is a 422 that names it rather than a sil
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
@@ -15,9 +15,14 @@ from certgate.limits import (
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
 )
-from certgate.pki.keys import KeySpec
+from certgate.pki.chain import Role
+from certgate.pki.diagnostics import WarningCode
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service.imports import Kind, Status
 from certgate.service.users import MIN_PASSWORD_LENGTH
+from certgate.service.users import Role as UserRole
+from certgate.tls.policy import TlsVersionName
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -27,10 +32,12 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 #: A moment in time, always with its offset (RFC 3339).
 Instant = Annotated[dt.datetime, AfterValidator(_utc)]
-Role = Literal["admin", "auditor"]
-CertificateRole = Literal["server", "intermediate", "root"]
-KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "p256", "p384"]
-TlsVersion = Literal["1.0", "1.1", "1.2", "1.3"]
+#: The closed sets of the layers below; strict models still take their values from JSON.
+CertificateRole = Annotated[Role, Field(strict=False)]
+KeyType = Annotated[KeySpec, Field(strict=False)]
+TlsVersion = Annotated[TlsVersionName, Field(strict=False)]
+WarningCodeField = Annotated[WarningCode, Field(strict=False)]
+_SUBJECT = SUBJECT_MAX_LENGTHS
 #: An id (up to 7 digits), or a SHA-256 fingerprint in hex (colons allowed) or an unambiguous
 #: prefix of it of at least 8 hex digits: what ``service.lookup`` accepts.
 REFERENCE_PATTERN = r"^([0-9]{1,7}|[0-9A-Fa-f:]{8,95})$"
@@ -42,8 +49,6 @@ Reference = Annotated[
     Field(description=REFERENCE_DESCRIPTION, examples=[3, "5f0c3a9e"]),
 ]
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
-
-assert {spec.value for spec in KeySpec} == set(get_args(KeyType))
 
 
 class Out(BaseModel):
@@ -111,7 +116,7 @@ class Problem(BaseModel):
 
 
 class CertificateWarning(Out):
-    code: str = Field(examples=["chain-incomplete", "self-signed", "expiring-soon"])
+    code: WarningCodeField
     message: str
 
 
@@ -152,17 +157,19 @@ class CertificatePage(BaseModel):
 class SubjectName(In):
     """The guide's Subject Name fields; empty means not given."""
 
-    common_name: str = Field(max_length=256, description="Name (Common Name).")
+    common_name: str = Field(max_length=_SUBJECT["common_name"], description="Name (Common Name).")
     country: str = Field(default="", max_length=16, description="Two-letter ISO 3166 code.")
-    state: str = Field(default="", max_length=256, description="State/Province, in full.")
-    city: str = Field(default="", max_length=256, description="City (Locality).")
-    organization: str = Field(default="", max_length=256)
-    organizational_unit: str = Field(default="", max_length=256)
+    state: str = Field(
+        default="", max_length=_SUBJECT["state"], description="State/Province, in full."
+    )
+    city: str = Field(default="", max_length=_SUBJECT["city"], description="City (Locality).")
+    organization: str = Field(default="", max_length=_SUBJECT["organization"])
+    organizational_unit: str = Field(default="", max_length=_SUBJECT["organizational_unit"])
 
 
 class CreateRequestBody(In):
     friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=_NO_CONTROL)
-    key: KeyType = Field(default="rsa2048", description="Key type and size.")
+    key: KeyType = Field(default=DEFAULT_KEY_SPEC, description="Key type and size.")
     subject: SubjectName
     subject_alternative_names: list[Annotated[str, Field(max_length=300)]] = Field(
         default_factory=list,
@@ -337,7 +344,7 @@ class ApplianceStatus(Out):
 class User(Out):
     id: int
     username: str
-    role: Role
+    role: UserRole
     created_at: Instant
     last_login_at: Instant | None
 
@@ -345,7 +352,7 @@ class User(Out):
 class NewUser(In):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
-    role: Role
+    role: UserRole
 
 
 class NewPassword(In):
@@ -359,7 +366,7 @@ class OwnPassword(NewPassword):
 class Token(Out):
     id: int
     name: str
-    role: Role
+    role: UserRole
     created_by: str
     created_at: Instant
     last_used_at: Instant | None = Field(description="Updated at most once a minute.")
@@ -368,7 +375,7 @@ class Token(Out):
 
 class NewToken(In):
     name: str = Field(min_length=1, max_length=100, pattern=_NO_CONTROL)
-    role: Role
+    role: UserRole
 
 
 class CreatedToken(Token):
@@ -377,5 +384,5 @@ class CreatedToken(Token):
 
 class Me(Out):
     username: str
-    role: Role
+    role: UserRole
     via: Literal["session", "token", "cli"]

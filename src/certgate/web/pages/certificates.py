@@ -13,8 +13,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import CertgateError
+from certgate.pki.chain import Role
+from certgate.pki.diagnostics import WarningCode
 from certgate.service import certificates, requests
-from certgate.service.certificates import CertificateQuery
+from certgate.service.certificates import ANY_WARNING, CertificateQuery, SortKey
 from certgate.web.pages.common import (
     PREFIX,
     Poster,
@@ -32,21 +34,11 @@ from certgate.web.pages.common import (
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates"
 PAGE_SIZES = (25, 50, 100, 250)
-SORTS = {
-    "friendly_name": "Friendly Name",
-    "issued_to": "Issued To",
-    "issued_by": "Issued By",
-    "expiration": "Expiration",
-}
-ROLES = {"server": "Server certificates", "intermediate": "Intermediates", "root": "Roots"}
-WARNINGS = {
-    "any": "With warnings",
-    "chain-incomplete": "Chain incomplete",
-    "self-signed": "Self-signed",
-    "expired": "Expired",
-    "expiring-soon": "Expiring soon",
-    "private-key-missing": "Private key missing",
-}
+#: The sortable columns (the id is the default order, not a column).
+SORTS = {key.value: key.label for key in SortKey if key is not SortKey.ID}
+ROLES = {Role.SERVER: "Server certificates", Role.INTERMEDIATE: "Intermediates", Role.ROOT: "Roots"}
+#: The filter offers every warning certgate derives.
+WARNINGS = {ANY_WARNING: "With warnings", **{code.value: code.label for code in WarningCode}}
 
 
 @dataclass(frozen=True)

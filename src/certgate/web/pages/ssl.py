@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from certgate.errors import ValidationError
 from certgate.service import tls_settings
 from certgate.service.auth import Principal
+from certgate.tls.policy import DEFAULT_TLS12_CIPHERS
 from certgate.web.pages.common import (
     PREFIX,
     Poster,
@@ -46,7 +47,7 @@ async def _page(
             "subsection": "ssl",
             "values": values,
             "versions": list(tls_settings.VERSIONS),
-            "default_ciphers": tls_settings.DEFAULT_CIPHERS,
+            "default_ciphers": DEFAULT_TLS12_CIPHERS,
             "errors": errors or {},
         },
         principal=principal,
