@@ -40,6 +40,7 @@ EXPECTED = {
     ("GET", "/tokens"),
     ("POST", "/tokens"),
     ("DELETE", "/tokens/{token_id}"),
+    ("GET", "/audit"),
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

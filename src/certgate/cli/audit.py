@@ -47,13 +47,8 @@ def audit_list(
     """Recorded changes and key uses, newest first."""
     with options.appliance() as app:
         now = app.now()
-        wanted = audit.AuditFilter(
-            actor=actor,
-            action=action,
-            target=target,
-            since=audit.parse_time(since, "since", now) if since else None,
-            until=audit.parse_time(until, "until", now) if until else None,
-            before=before,
+        wanted = audit.wanted_events(
+            now, actor=actor, action=action, target=target, since=since, until=until, before=before
         )
         page = audit.list_events(app, wanted, limit)
     if as_json:

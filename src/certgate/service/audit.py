@@ -16,6 +16,7 @@ from certgate.store.models import AuditEventRow
 
 __all__ = [
     "APPLIANCE",
+    "DEFAULT_LIMIT",
     "KEY_USES",
     "MAX_LIMIT",
     "Actor",
@@ -25,6 +26,7 @@ __all__ = [
     "AuditPage",
     "list_events",
     "parse_time",
+    "wanted_events",
 ]
 
 DEFAULT_LIMIT = 50
@@ -85,6 +87,28 @@ _ACTION_NAMES = frozenset(str(a) for a in AuditAction) | {str(a).split(".")[0] f
 def _event(row: AuditEventRow) -> AuditEvent:
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)  # SQLite: stored as UTC
     return AuditEvent(row.id, at, row.actor, row.source, row.action, row.target, row.detail)
+
+
+def wanted_events(
+    now: dt.datetime,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    before: int | None = None,
+) -> AuditFilter:
+    """The filter as every face takes it: text fields, times as :func:`parse_time` reads
+    them; an empty field is no filter."""
+    return AuditFilter(
+        actor=actor or None,
+        action=action or None,
+        target=target or None,
+        since=parse_time(since, "since", now) if since else None,
+        until=parse_time(until, "until", now) if until else None,
+        before=before,
+    )
 
 
 _RELATIVE = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from certgate.web.api import (
     addresses,
+    audit,
     certificates,
     exports,
     imports,
@@ -17,5 +18,6 @@ from certgate.web.api import (
 from certgate.web.api.openapi import API_PREFIX
 
 router = APIRouter(prefix=API_PREFIX)
-for module in (certificates, exports, requests, imports, addresses, tls, status, users, tokens):
+_MODULES = (certificates, exports, requests, imports, addresses, tls, status, users, tokens, audit)
+for module in _MODULES:
     router.include_router(module.router)
