@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from certgate.web.pages import (
+    audit,
     certificates,
     create,
     edit,
@@ -22,6 +23,7 @@ router = APIRouter(include_in_schema=False)
 for module in (
     login,
     status,
+    audit,
     users,
     networking,
     certificates,
