@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from certgate.errors import ValidationError
 from certgate.pki.export import ExportOptions
 from certgate.service import audit, exports, networking, users
 from certgate.service.appliance import Appliance
@@ -106,6 +107,10 @@ def test_filters_and_pages(certgate: Certgate) -> None:
         (("--since", "yesterday"), "is not a time"),
         (("--action", "certificate.explode"), "unknown action"),
         (("--limit", "0"), "0"),
+        (("--since", "999999w"), "is not a time"),
+        (("--until", "0001-01-01T00:00+05:00"), "is not a time"),
+        (("--target", "esc\x1b[2J"), "control characters"),
+        (("--before", str(2**64)), "--before"),
     ],
 )
 def test_bad_filters_are_refused_clearly(
@@ -148,3 +153,13 @@ def test_recording_an_event_does_not_change_the_served_revision(appliance: Appli
     assert appliance.store.revision() == before
     [export] = audit.list_events(appliance, audit.AuditFilter(action="key.export")).events
     assert export.actor == "dora" and export.source == "192.0.2.7"
+
+
+@pytest.mark.parametrize("text_", ["nul\x00byte", "lone \ud800 surrogate"])
+def test_filter_text_a_database_would_refuse_is_a_clear_error(
+    appliance: Appliance, text_: str
+) -> None:
+    with pytest.raises(ValidationError, match="control characters"):
+        audit.wanted_events(appliance.now(), target=text_)
+    found = audit.list_events(appliance, audit.wanted_events(appliance.now(), target="nul"))
+    assert found.events == []

@@ -23,7 +23,11 @@ def audit_group() -> None:
 @click.option("--target", help="Only events about this (any part of a name or fingerprint).")
 @click.option("--since", help="From this time on: 2026-12-04, 2026-12-04T19:30 (UTC), or 12h, 7d.")
 @click.option("--until", help="Before this time (same forms as --since).")
-@click.option("--before", type=int, help="Only events older than this event id (the next page).")
+@click.option(
+    "--before",
+    type=click.IntRange(1, 2**63 - 1),
+    help="Only events older than this event id (the next page).",
+)
 @click.option(
     "--limit",
     type=click.IntRange(1, audit.MAX_LIMIT),

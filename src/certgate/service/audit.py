@@ -102,13 +102,23 @@ def wanted_events(
     """The filter as every face takes it: text fields, times as :func:`parse_time` reads
     them; an empty field is no filter."""
     return AuditFilter(
-        actor=actor or None,
-        action=action or None,
-        target=target or None,
+        actor=_text(actor, "actor"),
+        action=_text(action, "action"),
+        target=_text(target, "target"),
         since=parse_time(since, "since", now) if since else None,
         until=parse_time(until, "until", now) if until else None,
         before=before,
     )
+
+
+def _text(value: str | None, field: str) -> str | None:
+    """Filter text is printable text: control characters and lone surrogates (which no
+    event holds, and which a database may refuse) are a mistake to name, not a query."""
+    if not value:
+        return None
+    if not value.isprintable() or any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValidationError(field, "must not contain control characters")
+    return value
 
 
 _RELATIVE = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
@@ -118,12 +128,13 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 def parse_time(text: str, field: str, now: dt.datetime) -> dt.datetime:
     """A moment as a user gives it: ISO 8601 (a date, or a date and time; UTC unless it
     says otherwise), or a time ago such as ``30m``, ``12h``, ``7d``, ``2w``."""
-    if match := _RELATIVE.match(text):
-        return now - dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
     try:
+        if match := _RELATIVE.match(text):
+            return now - dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
         moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        shown = text[:40].encode("unicode_escape").decode("ascii")
         raise ValidationError(
-            field, f"{text!r} is not a time: give e.g. 2026-12-04, 2026-12-04T19:30 or 12h"
+            field, f"'{shown}' is not a time: give e.g. 2026-12-04, 2026-12-04T19:30 or 12h"
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
