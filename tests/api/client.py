@@ -73,6 +73,16 @@ class Server:
             timeout=60,
         )
 
+    def pages(self, session: auth.NewSession) -> httpx.Client:
+        """A browser's requests to the /appliance pages with ``session``'s cookie (forms
+        carry ``session.principal.csrf_token`` themselves); redirects are not followed."""
+        return httpx.Client(
+            base_url=self.base_url + "/appliance",
+            verify=False,
+            cookies={"certgate_session": session.cookie_value},
+            timeout=60,
+        )
+
     def service(self) -> Appliance:
         """The same data directory, opened in this process (to mint tokens and sessions the
         way the CLI and the login page do)."""

@@ -53,6 +53,8 @@ def check_role(role: str) -> Role:
 
 
 def check_password(password: str) -> str:
+    if not _is_unicode(password):
+        raise ValidationError("password", "is not valid text (it holds a lone surrogate)")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > 1024:
@@ -64,7 +66,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(check_password(password))
 
 
+def _is_unicode(text: str) -> bool:
+    """False for text no UTF-8 encoding takes (lone surrogates, as JSON's "\\ud800" or
+    undecodable bytes in the environment give)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def password_matches(password_hash: str, password: str) -> bool:
+    if not _is_unicode(password):
+        return False
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

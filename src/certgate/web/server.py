@@ -10,12 +10,13 @@ from uvicorn.server import ServerState
 
 from certgate.service.appliance import Appliance
 from certgate.web.app import create_app
+from certgate.web.keepalive import KeepConnection
 
 
 def asgi_protocol_factory(appliance: Appliance) -> Callable[[], asyncio.Protocol]:
     """Each TLS connection gets uvicorn's h11 protocol bound to certgate's web app."""
     config = uvicorn.Config(
-        create_app(appliance),
+        KeepConnection(create_app(appliance)),
         lifespan="off",
         http="h11",
         proxy_headers=False,

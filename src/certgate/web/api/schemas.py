@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
@@ -59,9 +59,27 @@ class Out(BaseModel):
 
 class In(BaseModel):
     """A request body: unknown fields are refused, and so is text for a boolean or a number
-    (``"yes"`` is not ``true``)."""
+    (``"yes"`` is not ``true``), and text that is not Unicode (JSON's ``"\\ud800"``, a lone
+    surrogate: no UTF-8 encoding, no database column and no password hash takes it)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode_only(cls, value: object) -> object:
+        if _has_surrogate(value):
+            raise ValueError("is not valid text: it holds a lone UTF-16 surrogate")
+        return value
+
+
+def _has_surrogate(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        return not value.isascii() and any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_surrogate(item) for item in value)
+    return False
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from certgate.web.pages.common import (
     Viewer,
     appliance,
     checked,
+    identifiers,
     is_htmx,
+    number,
     read_form,
     redirect,
     render,
@@ -56,11 +58,11 @@ class TableState:
 
     @classmethod
     def read(cls, params: dict[str, str]) -> TableState:
-        def number(name: str, default: int) -> int:
-            value = params.get(name, "")
-            return int(value) if value.isdigit() else default
+        def positive(name: str, default: int) -> int:
+            found = number(params.get(name, ""))
+            return found if found is not None and found > 0 else default
 
-        per = number("per", 100)
+        per = positive("per", 100)
         return cls(
             q=params.get("q", "").strip()[:200],
             role=params.get("role", "") if params.get("role") in ROLES else "",
@@ -68,7 +70,7 @@ class TableState:
             warning=params.get("warning", "") if params.get("warning") in WARNINGS else "",
             sort=params.get("sort", "") if params.get("sort") in SORTS else "id",
             order="desc" if params.get("order") == "desc" else "asc",
-            page=max(1, number("page", 1)),
+            page=positive("page", 1),
             per=per if per in PAGE_SIZES else 100,
         )
 
@@ -123,15 +125,11 @@ async def certificates_page(request: Request, principal: Viewer) -> Response:
     return render(request, "certificates.html", context, principal=principal)
 
 
-def _selected(values: list[str]) -> list[int]:
-    return sorted({int(value) for value in values if value.isdigit()})
-
-
 @router.post(PAGE + "/action")
 async def apply_action(request: Request, principal: Poster) -> Response:
     """The Select Action menu: Export (one certificate) or Delete (after a confirmation)."""
     form = await read_form(request)
-    action, ids = text(form, "action"), _selected(texts(form, "id"))
+    action, ids = text(form, "action"), identifiers(texts(form, "id"))
     back = text(form, "back") if text(form, "back").startswith(PAGE) else PAGE
     if not ids:
         return redirect(back, "Check the box of a certificate first.", "error")
@@ -168,7 +166,7 @@ async def delete_certificates(request: Request, principal: Poster) -> Response:
     reassign = checked(form, "reassign_to_factory")
     deleted: list[str] = []
     failed: list[str] = []
-    for certificate_id in _selected(texts(form, "id")):
+    for certificate_id in identifiers(texts(form, "id")):
         try:
             done = await run_in_threadpool(
                 certificates.delete_certificate,

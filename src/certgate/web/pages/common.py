@@ -9,7 +9,6 @@ import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,6 +23,7 @@ from certgate.pki.diagnostics import format_time
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.service.appliance import Appliance
 from certgate.service.auth import Principal
+from certgate.web.api.downloads import content_disposition
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_FILES
 from certgate.web.security import CSRF_FIELD, appliance_of, check_csrf, principal_of
 
@@ -133,17 +133,14 @@ def _read_flash(request: Request) -> dict[str, str] | None:
     return {"kind": "error" if kind == "error" else "ok", "message": str(message)}
 
 
-def download(data: bytes, filename: str, media_type: str) -> Response:
-    """An attachment; the name is kept to safe characters (and given as RFC 6266 UTF-8)."""
-    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in filename).strip("._")
-    disposition = f"attachment; filename=\"{safe or 'download'}\"; filename*=UTF-8''" + quote(
-        filename, safe=""
-    )
+def download(data: bytes, label: str, extension: str, media_type: str, fallback: str) -> Response:
+    """An attachment named after ``label`` (a friendly name, any text) the API's way: a
+    portable ASCII ``filename`` and the name as typed in RFC 6266's ``filename*``."""
     return Response(
         data,
         media_type=media_type,
         headers={
-            "Content-Disposition": disposition,
+            "Content-Disposition": content_disposition(label, extension, fallback),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
@@ -181,13 +178,29 @@ async def uploads(form: FormData, name: str) -> list[tuple[str, bytes]]:
     return files
 
 
+#: A number typed into a form or a URL: ASCII digits (``str.isdigit`` also accepts "²", which
+#: ``int`` refuses) and few enough of them for a 64-bit database column.
+_NUMBER = re.compile(r"-?[0-9]{1,18}")
+
+
+def number(value: str) -> int | None:
+    """The number ``value`` spells, or None when it spells none (or one no column holds)."""
+    text = value.strip()
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
+def identifiers(values: list[str]) -> list[int]:
+    """The ids among checked boxes, each once, in order; anything else is ignored."""
+    return sorted({found for value in values if (found := number(value) or 0) > 0})
+
+
 def integer(value: str, field: str, default: int) -> int:
     if not value.strip():
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationError(field, f"{value!r} is not a number") from None
+    found = number(value)
+    if found is None:
+        raise ValidationError(field, f"{value[:40]!r} is not a number")
+    return found
 
 
 def sentence(message: str) -> str:

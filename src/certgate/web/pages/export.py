@@ -126,5 +126,9 @@ async def export(request: Request, certificate_id: int, principal: Poster) -> Re
     except CertgateError as error:
         return _render(request, principal, view, options, str(error), 422)
     return download(
-        exported.data, view.friendly_name + exported.file_extension, exported.media_type
+        exported.data,
+        view.friendly_name,
+        exported.file_extension,
+        exported.media_type,
+        "certificate",
     )

@@ -14,6 +14,7 @@ from certgate.web.pages.common import (
     Viewer,
     appliance,
     download,
+    identifiers,
     read_form,
     redirect,
     render,
@@ -45,7 +46,9 @@ async def request_page(request: Request, request_id: int, principal: Viewer) -> 
 @router.get(PAGE + "/csr")
 async def download_request(request: Request, request_id: int, _: Viewer) -> Response:
     view = await run_in_threadpool(requests.show_request, appliance(request), request_id)
-    return download(view.pem.encode("ascii"), view.friendly_name + ".csr", "application/pkcs10")
+    return download(
+        view.pem.encode("ascii"), view.friendly_name, ".csr", "application/pkcs10", "request"
+    )
 
 
 @router.post(PREFIX + "/security/requests/action")
@@ -53,7 +56,7 @@ async def request_action(request: Request, principal: Poster) -> Response:
     """The Certificate Requests table's Select Action: Delete (the key goes too, unless a
     certificate uses it)."""
     form = await read_form(request)
-    ids = sorted({int(value) for value in texts(form, "id") if value.isdigit()})
+    ids = identifiers(texts(form, "id"))
     if text(form, "action") != "delete" or not ids:
         return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     principal.require_admin("deleting certificate requests")

@@ -1,0 +1,126 @@
+"""Bad input is refused with a clear answer, never a 500: friendly names beyond Latin-1 in
+download names, lone surrogates in JSON text, Unicode digits and 20-digit numbers as ids."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from tests.api.client import Server, ok, problem
+from tests.api.workflows import self_signed
+
+NAME = "证书 Ωmega Zürich"  # none of it is Latin-1 but the ü
+
+
+def _typed_name(disposition: str) -> str:
+    """The name RFC 6266's ``filename*`` gives, decoded."""
+    encoded = disposition.split("filename*=UTF-8''", 1)[1]
+    return unquote(encoded)
+
+
+def _ascii_name(disposition: str) -> str:
+    return disposition.split('filename="', 1)[1].split('"', 1)[0]
+
+
+def test_page_downloads_of_non_latin1_friendly_names_carry_both_file_names(
+    primary: Server,
+) -> None:
+    with primary.client() as api:
+        certificate = self_signed(api, NAME, "unicode-download.example.test")
+        body = {"friendly_name": NAME, "key": "p256", "subject": {"common_name": "u.example"}}
+        request = ok(api.post("/requests", json=body), 201)["request"]
+    session = primary.login()
+    with primary.pages(session) as pages:
+        exported = pages.post(
+            f"/security/certificates/{certificate['id']}/export",
+            data={"csrf_token": session.principal.csrf_token, "include_certificate": "1"},
+        )
+        assert exported.status_code == 200, exported.text
+        disposition = exported.headers["content-disposition"]
+        assert _typed_name(disposition) == NAME + ".cer"
+        assert _ascii_name(disposition).isascii() and _ascii_name(disposition).endswith(".cer")
+        csr = pages.get(f"/security/requests/{request['id']}/csr")
+        assert csr.status_code == 200, csr.text
+        assert _typed_name(csr.headers["content-disposition"]) == NAME + ".csr"
+        assert csr.text.startswith("-----BEGIN CERTIFICATE REQUEST-----")
+
+
+LONE = "\\ud800" * 12  # JSON's escape for a lone UTF-16 surrogate (12 characters once decoded)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/users", f'{{"username":"s1","password":"{LONE}","role":"auditor"}}', "password"),
+        ("PUT", "/users/admin/password", f'{{"password":"{LONE}"}}', "password"),
+        (
+            "PUT",
+            "/me/password",
+            f'{{"current_password":"{LONE}","password":"long enough new one"}}',
+            "current_password",
+        ),
+        ("POST", "/addresses", f'{{"address":"{LONE}"}}', "address"),
+    ],
+    ids=["new-user", "set-password", "own-password", "address"],
+)
+def test_lone_surrogates_in_json_text_are_refused_as_invalid_text(
+    primary: Server, method: str, path: str, body: str, field: str
+) -> None:
+    with primary.client() as api:
+        refused = problem(
+            api.request(method, path, content=body, headers={"Content-Type": "application/json"}),
+            422,
+            "validation",
+        )
+        assert refused["field"] == field
+
+
+def test_lone_surrogates_in_an_export_passphrase_are_refused(primary: Server) -> None:
+    with primary.client() as api:
+        certificate = self_signed(api, "surrogate export", "surrogate.example.test")
+        body = f'{{"include_private_key":true,"passphrase":"{LONE}"}}'
+        refused = problem(
+            api.post(
+                f"/certificates/{certificate['id']}/export",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            ),
+            422,
+            "validation",
+        )
+        assert refused["field"] == "passphrase"
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "99999999999999999999", "-1", " 1e3"])
+def test_page_actions_with_ids_that_are_not_ids_change_nothing_and_say_so(
+    primary: Server, value: str
+) -> None:
+    session = primary.login()
+    csrf = str(session.principal.csrf_token)
+    with primary.pages(session) as pages, primary.client() as api:
+        before = len(ok(api.get("/certificates")))
+        for path in ("/security/certificates/action", "/security/requests/action"):
+            answer = pages.post(path, data={"csrf_token": csrf, "action": "delete", "id": value})
+            assert answer.status_code == 303, answer.text
+        revoked = pages.post(f"/security/tokens/{value}/revoke", data={"csrf_token": csrf})
+        assert revoked.status_code in (404, 422), revoked.text
+        assert "text/html" in revoked.headers["content-type"]
+        listed = pages.get("/security/certificates", params={"page": value, "per": value})
+        assert listed.status_code == 200
+        assert len(ok(api.get("/certificates"))) == before
+
+
+def test_a_kept_alive_connection_survives_refusals(primary: Server) -> None:
+    """Every answer above on one connection: none of them ends it."""
+    session = primary.login()
+    with primary.pages(session) as pages:
+        for _ in range(3):
+            answer = pages.post(
+                "/security/tokens/99999999999999999999/revoke",
+                data={"csrf_token": session.principal.csrf_token},
+            )
+            assert answer.status_code in (404, 422)
+        assert pages.get("/security/certificates").status_code == 200
+    assert isinstance(pages, httpx.Client)
