@@ -3,6 +3,8 @@ API's schemas, the CLI's options and the pages' inputs all read them from here).
 
 from __future__ import annotations
 
+from certgate.text import name_from
+
 #: A certificate's or request's friendly name, as typed (a derived one is shortened to fit).
 FRIENDLY_NAME_MAX = 200
 
@@ -15,5 +17,6 @@ DEFAULT_VALIDITY_DAYS = 397
 
 def fitted_friendly_name(derived: str) -> str:
     """A friendly name certgate makes (from a subject, a PKCS#12 bag, a request), shortened
-    to fit; a name the user types is checked instead (``certificates.checked_friendly_name``)."""
-    return derived[:FRIENDLY_NAME_MAX]
+    to fit, its control characters made visible (``text.name_from``); a name the user types
+    is checked instead (``certificates.checked_friendly_name``)."""
+    return name_from(derived, FRIENDLY_NAME_MAX)

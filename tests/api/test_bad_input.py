@@ -124,3 +124,28 @@ def test_a_kept_alive_connection_survives_refusals(primary: Server) -> None:
             assert answer.status_code in (404, 422)
         assert pages.get("/security/certificates").status_code == 200
     assert isinstance(pages, httpx.Client)
+
+
+@pytest.mark.parametrize("name", ["a\r\nb", "nul\x00", "esc\x1b[2J", "bidi\u202eevil"])
+def test_the_edit_and_token_pages_refuse_control_characters_in_names_as_the_api_does(
+    primary: Server, name: str
+) -> None:
+    with primary.client() as api:
+        certificate = self_signed(api, "plain name", "names-rule.example.test")
+        refused = problem(
+            api.patch(f"/certificates/{certificate['id']}", json={"friendly_name": name}),
+            422,
+            "validation",
+        )
+        assert refused["field"] == "friendly_name"
+    session = primary.login()
+    csrf = str(session.principal.csrf_token)
+    with primary.pages(session) as pages, primary.client() as api:
+        edit = pages.post(
+            f"/security/certificates/{certificate['id']}",
+            data={"csrf_token": csrf, "friendly_name": name, "chain_mode": "automatic"},
+        )
+        assert edit.status_code == 422 and "control character" in edit.text
+        assert ok(api.get(f"/certificates/{certificate['id']}"))["friendly_name"] == "plain name"
+        token = pages.post("/security/tokens", data={"csrf_token": csrf, "name": name})
+        assert token.status_code == 422 and "control character" in token.text

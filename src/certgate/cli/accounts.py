@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import emit_json, table
+from certgate.cli.output import echo, emit_json, table
 from certgate.cli.secrets_input import read_secret
 from certgate.service import auth, users
 
@@ -50,7 +50,7 @@ def user_add(options: Options, username: str, role: str, password_file: Path | N
     """Add an administrator or a read-only auditor."""
     with options.appliance() as app:
         view = users.create_user(app, username, _password(password_file), role, options.actor)
-    click.echo(f"added {view.username} ({view.role})")
+    echo(f"added {view.username} ({view.role})")
 
 
 @user.command("remove")
@@ -59,7 +59,7 @@ def user_add(options: Options, username: str, role: str, password_file: Path | N
 def user_remove(options: Options, username: str) -> None:
     with options.appliance() as app:
         users.delete_user(app, username, options.actor)
-    click.echo(f"removed {username}")
+    echo(f"removed {username}")
 
 
 @user.command("password")
@@ -70,7 +70,7 @@ def user_password(options: Options, username: str, password_file: Path | None) -
     """Set a new password (ends that user's sessions)."""
     with options.appliance() as app:
         users.change_password(app, username, _password(password_file), options.actor)
-    click.echo(f"password of {username} changed")
+    echo(f"password of {username} changed")
 
 
 @click.group()
@@ -90,7 +90,7 @@ def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     if as_json:
         emit_json({**view.to_json(), "token": value})
     else:
-        click.echo(value)
+        echo(value)
 
 
 @token.command("list")
@@ -124,4 +124,4 @@ def token_list(options: Options, as_json: bool) -> None:
 def token_revoke(options: Options, token_id: int) -> None:
     with options.appliance() as app:
         view = auth.revoke_token(app, token_id, options.actor)
-    click.echo(f"revoked token {view.id} ({view.name})")
+    echo(f"revoked token {view.id} ({view.name})")

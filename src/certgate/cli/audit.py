@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import emit_json, table
+from certgate.cli.output import echo, emit_json, table
 from certgate.pki.diagnostics import format_time
 from certgate.service import audit
 
@@ -66,4 +66,4 @@ def audit_list(
         ],
     )
     if page.older is not None:
-        click.echo(f"(older events: --before {page.older})")
+        echo(f"(older events: --before {page.older})")

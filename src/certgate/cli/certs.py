@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import emit_json, fields, table
+from certgate.cli.output import echo, emit_json, fields, table
 from certgate.cli.secrets_input import read_secret
 from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time
@@ -174,9 +174,9 @@ def create(
     if as_json:
         emit_json(created.__dict__)
         return
-    click.echo(f"created {created.kind} {created.id} ({created.fingerprint_sha256})")
+    echo(f"created {created.kind} {created.id} ({created.fingerprint_sha256})")
     for notice in created.notices:
-        click.echo(f"note: {notice}")
+        echo(f"note: {notice}")
 
 
 @cert.command("import")
@@ -286,7 +286,7 @@ def export(
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"wrote {output} ({exported.format.value}, {len(exported.data)} bytes)")
+        echo(f"wrote {output} ({exported.format.value}, {len(exported.data)} bytes)")
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -321,10 +321,10 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     if as_json:
         emit_json(deleted.__dict__)
         return
-    click.echo(f"deleted certificate {deleted.id} ({deleted.friendly_name})")
+    echo(f"deleted certificate {deleted.id} ({deleted.friendly_name})")
     if deleted.addresses_moved_to_factory:
         moved = ", ".join(deleted.addresses_moved_to_factory)
-        click.echo(f"{moved} now served by the factory certificate")
+        echo(f"{moved} now served by the factory certificate")
 
 
 @cert.command()
@@ -353,9 +353,9 @@ def chain(options: Options, reference: str, mode: str | None, manual_file: Path 
         else:
             certificates.set_automatic_chain(app, reference, options.actor)
         view = certificates.show_certificate(app, reference)
-    click.echo(f"chain of {view.id}: {view.chain_mode}")
+    echo(f"chain of {view.id}: {view.chain_mode}")
     for subject in view.chain_subjects:
-        click.echo(f"  {subject}")
+        echo(f"  {subject}")
 
 
 @cert.command()

@@ -13,7 +13,7 @@ from certgate.cli.audit import audit_group
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
 from certgate.cli.network import ip, status_command, tls
-from certgate.cli.output import emit_json
+from certgate.cli.output import echo, emit_json
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
 from certgate.cli.serve import serve
@@ -76,9 +76,9 @@ def init(options: Options, admin_password_file: Path | None, as_json: bool) -> N
         )
         return
     state = "initialised" if done.created else "already initialised"
-    click.echo(f"{done.data_dir}: {state}; factory certificate id {done.factory_certificate_id}")
+    echo(f"{done.data_dir}: {state}; factory certificate id {done.factory_certificate_id}")
     if done.admin_password:
-        click.echo(f"administrator 'admin', password (shown only now): {done.admin_password}")
+        echo(f"administrator 'admin', password (shown only now): {done.admin_password}")
 
 
 cli.add_command(cert)
@@ -92,16 +92,16 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         sys.exit(1)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
     except CertgateError as error:
-        click.echo(f"error: {error}", err=True)
+        echo(f"error: {error}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # the promise: no traceback reaches a user
-        click.echo(f"internal error ({type(error).__name__}); please report it", err=True)
+        echo(f"internal error ({type(error).__name__}); please report it", err=True)
         sys.exit(70)

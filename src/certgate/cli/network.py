@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import emit_json, fields, table
+from certgate.cli.output import echo, emit_json, fields, table
 from certgate.service import networking, status, tls_settings
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -50,7 +50,7 @@ def ip_add(options: Options, address: str, as_json: bool) -> None:
     if as_json:
         emit_json(view.to_json())
     else:
-        click.echo(f"added {view.address}, assigned to {view.certificate_name}")
+        echo(f"added {view.address}, assigned to {view.certificate_name}")
 
 
 @ip.command("remove")
@@ -60,7 +60,7 @@ def ip_remove(options: Options, address: str) -> None:
     """Remove an address; its listener closes."""
     with options.appliance() as app:
         networking.remove_address(app, address, options.actor)
-    click.echo(f"removed {address}")
+    echo(f"removed {address}")
 
 
 @ip.command("assign")
@@ -76,7 +76,7 @@ def ip_assign(options: Options, addresses: tuple[str, ...], reference: str, as_j
         emit_json([view.to_json() for view in views])
     else:
         for view in views:
-            click.echo(f"{view.address} now presents {view.certificate_name}")
+            echo(f"{view.address} now presents {view.certificate_name}")
 
 
 @click.group()
@@ -131,7 +131,7 @@ def tls_set(
     if as_json:
         emit_json(settings.to_json())
     else:
-        click.echo("saved")
+        echo("saved")
 
 
 @click.command("status")
@@ -157,10 +157,10 @@ def status_command(options: Options, as_json: bool) -> None:
         ]
     )
     if report.listeners is None:
-        click.echo("\nNo 'certgate serve' is running on this data directory.")
+        echo("\nNo 'certgate serve' is running on this data directory.")
         return
     workers = report.serve_workers or 1
-    click.echo(f"\ncertgate serve: {workers} worker process{'es' if workers != 1 else ''}")
+    echo(f"\ncertgate serve: {workers} worker process{'es' if workers != 1 else ''}")
     table(
         ["Address", "Port", "State", "Certificate", "Error"],
         [

@@ -1,22 +1,40 @@
-"""Printing for the CLI: aligned tables for people, JSON for scripts, errors without traces."""
+"""Printing for the CLI: aligned tables for people, JSON for scripts, errors without traces.
+
+Everything the CLI prints goes through here, and no control character reaches the terminal
+raw (a certificate's subject or name could otherwise retitle or clear it): :func:`echo`,
+:func:`table` and :func:`fields` print them as visible escapes (``\\x1b``), JSON as
+``\\u001b`` (C1 controls and bidirectional overrides included, which ``json.dumps`` leaves).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from certgate.service.views import jsonable
+from certgate.text import CONTROL_CLASS, visible
+
+#: What json.dumps leaves raw in strings (it escapes C0 itself; its own line breaks stay).
+_RAW_IN_JSON = re.compile(f"(?!\n)[{CONTROL_CLASS}\ud800-\udfff]")
+
+
+def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print text; control characters other than its line breaks made visible."""
+    text = "\n".join(visible(line) for line in str(message).split("\n"))
+    click.echo(text, err=err, nl=nl)
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+    text = json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+    click.echo(_RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(cell) for cell in row] for row in rows]
+    cells = [[visible(str(cell)) for cell in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in cells:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
@@ -30,8 +48,8 @@ def fields(pairs: Sequence[tuple[str, object]]) -> None:
     width = max(len(label) for label, _ in pairs)
     for label, value in pairs:
         if isinstance(value, list):
-            click.echo(f"{label.ljust(width)}  {value[0] if value else 'None'}")
+            click.echo(f"{label.ljust(width)}  {visible(str(value[0]) if value else 'None')}")
             for item in value[1:]:
-                click.echo(f"{' ' * width}  {item}")
+                click.echo(f"{' ' * width}  {visible(str(item))}")
         else:
-            click.echo(f"{label.ljust(width)}  {value}")
+            click.echo(f"{label.ljust(width)}  {visible(str(value))}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import emit_json, fields, table
+from certgate.cli.output import echo, emit_json, fields, table
 from certgate.service import requests
 
 
@@ -55,8 +55,8 @@ def show(options: Options, reference: str, as_json: bool) -> None:
             ("Issued certificates", [str(i) for i in view.certificate_ids] or ["None yet"]),
         ]
     )
-    click.echo("\nRequest Data:")
-    click.echo(view.pem, nl=False)
+    echo("\nRequest Data:")
+    echo(view.pem, nl=False)
 
 
 @request.command()
@@ -66,4 +66,4 @@ def delete(options: Options, reference: str) -> None:
     """Delete a request (its key too, unless a certificate uses it)."""
     with options.appliance() as app:
         key_deleted = requests.delete_request(app, reference, options.actor)
-    click.echo("deleted request" + (" and its unused private key" if key_deleted else ""))
+    echo("deleted request" + (" and its unused private key" if key_deleted else ""))

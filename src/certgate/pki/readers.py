@@ -280,12 +280,7 @@ def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
 def _friendly_name(value: bytes | None) -> str:
     """A PKCS#12 bag's friendly name (how the exporting system called the certificate),
     printable and at most 200 characters; "" when there is none."""
-    if not value:
-        return ""
-    text = value.decode("utf-8", errors="replace")
-    return fitted_friendly_name(
-        " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    )
+    return fitted_friendly_name(value.decode("utf-8", errors="replace")) if value else ""
 
 
 def _open_pkcs12(

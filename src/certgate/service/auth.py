@@ -18,7 +18,6 @@ from certgate.errors import (
     ForbiddenError,
     NotFoundError,
     ThrottledError,
-    ValidationError,
 )
 from certgate.service.appliance import Appliance
 from certgate.service.users import Role, check_role, password_matches
@@ -26,6 +25,7 @@ from certgate.store import accounts
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import ApiTokenRow, SessionRow
 from certgate.store.repository import Repository
+from certgate.text import check_name
 
 SESSION_IDLE = dt.timedelta(minutes=30)
 SESSION_ABSOLUTE = dt.timedelta(hours=12)
@@ -279,9 +279,7 @@ def create_token(
     app: Appliance, name: str, role: str, created_by: Actor = APPLIANCE
 ) -> tuple[str, TokenView]:
     """A new token; its value is returned once and only its hash is kept."""
-    label = name.strip()
-    if not 1 <= len(label) <= 100:
-        raise ValidationError("name", "give the token a name of 1 to 100 characters")
+    label = check_name(name, "name", max_length=100)
     value = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiTokenRow(
         name=label, token_hash=_digest(value), role=check_role(role), created_by=created_by.name

@@ -43,6 +43,7 @@ from certgate.service.views import CertificateView, RowInfoCache, certificate_vi
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
+from certgate.text import check_name
 
 # --- reading ---------------------------------------------------------------------------------
 
@@ -264,13 +265,9 @@ def set_manual_chain(
 
 
 def checked_friendly_name(text: str) -> str:
-    """A friendly name as typed: required, at most FRIENDLY_NAME_MAX characters."""
-    name = text.strip()
-    if not name:
-        raise ValidationError("friendly_name", "is required")
-    if len(name) > FRIENDLY_NAME_MAX:
-        raise ValidationError("friendly_name", f"is longer than {FRIENDLY_NAME_MAX} characters")
-    return name
+    """A friendly name as typed: required, at most FRIENDLY_NAME_MAX characters, no control
+    character (``text.check_name``)."""
+    return check_name(text, "friendly_name", FRIENDLY_NAME_MAX)
 
 
 def rename_row(repository: Repository, row: CertificateRow, friendly_name: str) -> None:

@@ -22,6 +22,7 @@ from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service.imports import Kind, Status
 from certgate.service.users import MIN_PASSWORD_LENGTH
 from certgate.service.users import Role as UserRole
+from certgate.text import NAME_PATTERN
 from certgate.tls.policy import TlsVersionName
 
 
@@ -48,7 +49,6 @@ Reference = Annotated[
     int | Annotated[str, Field(pattern=REFERENCE_PATTERN)],
     Field(description=REFERENCE_DESCRIPTION, examples=[3, "5f0c3a9e"]),
 ]
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 
 class Out(BaseModel):
@@ -186,7 +186,7 @@ class SubjectName(In):
 
 
 class CreateRequestBody(In):
-    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=_NO_CONTROL)
+    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
     key: KeyType = Field(default=DEFAULT_KEY_SPEC, description="Key type and size.")
     subject: SubjectName
     subject_alternative_names: list[Annotated[str, Field(max_length=300)]] = Field(
@@ -212,7 +212,7 @@ class CreatedCertificate(BaseModel):
 
 
 class Rename(In):
-    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=_NO_CONTROL)
+    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
 
 
 class ChainBody(In):
@@ -392,7 +392,7 @@ class Token(Out):
 
 
 class NewToken(In):
-    name: str = Field(min_length=1, max_length=100, pattern=_NO_CONTROL)
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     role: UserRole
 
 
