@@ -71,7 +71,7 @@ async def create_token(request: Request, principal: Poster) -> Response:
             principal.actor,
         )
     except ValidationError as error:
-        errors = field_errors(error, {"name": "token-name", "role": "token-role"})
+        errors = field_errors(error, ("name", "role"), prefix="token-")
         return await _page(request, principal, errors=errors, status_code=422)
     # Shown once, in this response only (never stored, never redirected through a cookie).
     return await _page(request, principal, new_token=value)
