@@ -182,6 +182,20 @@ class SealingError(CertgateError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
 
 
+class MasterKeyMissingError(SealingError):
+    """The data directory has no master key: the store's private keys cannot be opened."""
+
+    code = "master-key-missing"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class StoreUnavailableError(CertgateError):
+    """The database cannot be used: damaged, read-only, unreachable. The message names it."""
+
+    code = "store-unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 class FrontEndMissingError(CertgateError):
     """The TLS front end (the C extension) is not built for this Python, or cannot be used."""
 

@@ -7,18 +7,73 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgate.errors import NotInitialisedError
-from certgate.store.database import default_url
+from certgate.errors import CertgateError, MasterKeyMissingError, NotInitialisedError
+from certgate.store.database import DATABASE_FILE, default_url, describe_database
 from certgate.store.repository import Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer
 
 DATA_DIR_ENV = "CERTGATE_DATA_DIR"
 DATABASE_URL_ENV = "CERTGATE_DATABASE_URL"
+
+
+#: Every file certgate keeps in a data directory besides the master key: the SQLite database
+#: and its journals, what ``certgate serve`` publishes and its lock.
+STATUS_FILE = "listeners.json"
+LOCK_FILE = "serve.lock"
+DATA_FILES = (
+    *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
+    STATUS_FILE,
+    LOCK_FILE,
+)
+_PUT_IT_BACK = "Put master.key back from your backup ('certgate restore' restores both)."
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """Nothing of the data directory open to other users (0700, files 0600), whoever made
+    it and whatever the umask: the database holds password hashes and session tokens."""
+    for path in (data_dir, *(data_dir / name for name in DATA_FILES)):
+        _owner_only(path)
+
+
+def _owner_only(path: Path) -> None:
+    """Take every right of group and others away (what the owner may do is left alone)."""
+    try:
+        status = path.lstat()
+        if not stat.S_ISLNK(status.st_mode) and status.st_mode & 0o077:
+            path.chmod(stat.S_IMODE(status.st_mode) & 0o700)
+    except FileNotFoundError:
+        return
+    except PermissionError:  # not ours to change: the owner's mode stands
+        return
+
+
+def _without_master_key(data_dir: Path, url: str) -> CertgateError:
+    """No master key: a data directory never initialised, or one whose key was lost."""
+    master_key = data_dir / MASTER_KEY_FILE
+    if url == default_url(data_dir) and not (data_dir / DATABASE_FILE).exists():
+        return NotInitialisedError(
+            f"{data_dir} is not an initialised certgate data directory: run 'certgate init' "
+            "(it has no master key and no database)"
+        )
+    store = Store(url)
+    try:
+        if store.holds_sealed_keys():
+            return MasterKeyMissingError(
+                f"the master key file {master_key} is missing: the private keys in the "
+                f"database {describe_database(url)} cannot be opened without it. {_PUT_IT_BACK}"
+            )
+    finally:
+        store.close()
+    return MasterKeyMissingError(
+        f"the master key file {master_key} is missing (the database holds no private key "
+        "yet): run 'certgate init' to make one"
+    )
 
 
 def _utcnow() -> dt.datetime:
@@ -36,27 +91,53 @@ class Appliance:
 
     @classmethod
     def open(cls, data_dir: Path, database_url: str | None = None) -> Appliance:
-        """Open an initialised appliance, or say how to initialise it."""
-        if not (data_dir / MASTER_KEY_FILE).exists():
-            raise NotInitialisedError(
-                f"{data_dir} is not an initialised certgate data directory: run 'certgate init'"
-            )
-        store = Store(database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir))
-        if not store.is_ready():
+        """Open an initialised appliance, or say what is missing and what to do."""
+        url = database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
+        master_key = data_dir / MASTER_KEY_FILE
+        if not os.path.lexists(master_key):
+            raise _without_master_key(data_dir, url)
+        sealer = Sealer.from_file(master_key)
+        secure_data_dir(data_dir)
+        store = Store(url)
+        try:
+            if not store.is_ready():
+                raise NotInitialisedError(
+                    "the database is not initialised or is older than this certgate "
+                    f"({describe_database(url)}): run 'certgate init'"
+                )
+        except BaseException:
             store.close()
-            raise NotInitialisedError(
-                "the database is not initialised or is older than this certgate: "
-                "run 'certgate init'"
-            )
-        return cls(data_dir, store, Sealer.from_file(data_dir / MASTER_KEY_FILE))
+            raise
+        return cls(data_dir, store, sealer)
 
     @classmethod
     def create(cls, data_dir: Path, database_url: str | None = None) -> Appliance:
-        """Make the data directory, master key and schema (idempotent)."""
+        """Make the data directory, master key and schema (idempotent).
+
+        Never a new master key beside a store that holds sealed private keys: it would make
+        every one of them unreadable.
+        """
+        url = database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sealer = Sealer.from_file(data_dir / MASTER_KEY_FILE, create=True)
-        store = Store(database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir))
-        store.migrate()
+        secure_data_dir(data_dir)
+        if url == default_url(data_dir):
+            # Made here, 0600: SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        master_key = data_dir / MASTER_KEY_FILE
+        store = Store(url)
+        try:
+            if not os.path.lexists(master_key) and store.holds_sealed_keys():
+                raise MasterKeyMissingError(
+                    f"the master key file {master_key} is missing and the database "
+                    f"{describe_database(url)} holds sealed private keys that only it opens: "
+                    f"'certgate init' will not make a new one. {_PUT_IT_BACK}"
+                )
+            sealer = Sealer.from_file(master_key, create=True)
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        secure_data_dir(data_dir)  # what the first connection made
         return cls(data_dir, store, sealer)
 
     def now(self) -> dt.datetime:

@@ -17,8 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.exc import SQLAlchemyError
 
-from certgate.errors import AlreadyServingError, CertgateError, NothingToServeError
-from certgate.service.appliance import Appliance
+from certgate.errors import (
+    AlreadyServingError,
+    CertgateError,
+    NothingToServeError,
+    StoreUnavailableError,
+)
+from certgate.service.appliance import LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.networking import check_address
 from certgate.service.tls_settings import read_settings
@@ -31,8 +36,6 @@ from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPol
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
 RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
-STATUS_FILE = "listeners.json"
-LOCK_FILE = "serve.lock"
 
 
 def build_plan(app: Appliance, port_override: int | None = None) -> ListenerPlan:
@@ -192,7 +195,8 @@ class ApplianceServer:
             plan = await asyncio.to_thread(build_plan, self.app, self.port_override)
         except (CertgateError, SQLAlchemyError) as error:
             log.error("keeping the current listeners: %s", error)
-            return isinstance(error, CertgateError)  # a store error is retried
+            # A store that cannot be reached now (restarting) is retried.
+            return isinstance(error, CertgateError) and not isinstance(error, StoreUnavailableError)
         statuses = await self.server.apply(plan)
         self.revision = revision
         _report_refused(plan)
@@ -242,7 +246,9 @@ def _write_status(app: Appliance, statuses: list[ListenerStatus], workers: int) 
         "workers": workers,
         "listeners": [asdict(s) for s in statuses],
     }
-    temporary.write_text(json.dumps(report, indent=2))
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps(report, indent=2))
     temporary.replace(path)
 
 

@@ -5,10 +5,15 @@ The schema is owned by Alembic migrations; ``migrate`` brings any database to he
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from certgate.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -22,6 +27,48 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DATABASE_FILE}"
+
+
+def describe_database(url: str) -> str:
+    """The database as an operator names it: the SQLite file, or the server and database
+    (never the password)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """The one place that reads the drivers' errors: a database that cannot be used becomes
+    a :class:`StoreUnavailableError` naming it and what to do, never a driver's exception.
+    A constraint violation is left alone (its caller decides what it means)."""
+    try:
+        yield
+    except DBAPIError as error:
+        if isinstance(error, IntegrityError):
+            raise
+        raise unavailable(error, url) from None
+
+
+def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
+    where = describe_database(url)
+    said = (str(error.orig) if error.orig is not None else str(error)).strip()
+    said = said.splitlines()[0] if said else type(error.orig).__name__
+    lowered = said.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        todo = "give the user running certgate write access to it and to its directory"
+        return StoreUnavailableError(f"the database {where} is read-only ({said}): {todo}")
+    if "not a database" in lowered or "malformed" in lowered:
+        todo = "restore it from your backup ('certgate restore')"
+        return StoreUnavailableError(f"the database {where} is damaged ({said}): {todo}")
+    if "unable to open" in lowered:
+        todo = "check that it and its directory exist and this user may write them"
+        return StoreUnavailableError(f"the database {where} cannot be opened ({said}): {todo}")
+    if "locked" in lowered or "busy" in lowered:
+        todo = "another process holds it too long; try again"
+        return StoreUnavailableError(f"the database {where} is busy ({said}): {todo}")
+    return StoreUnavailableError(f"the database {where} cannot be used: {said}")
 
 
 def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engine:

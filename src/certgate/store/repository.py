@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -33,7 +34,13 @@ from sqlalchemy.schema import Column, ColumnDefault
 
 from certgate.store import audit, revision
 from certgate.store.audit import Actor, AuditAction
-from certgate.store.database import is_current, make_engine, migrate
+from certgate.store.database import (
+    database_errors,
+    is_current,
+    make_engine,
+    migrate,
+    unavailable,
+)
 from certgate.store.models import (
     AuditEventRow,
     Base,
@@ -68,15 +75,25 @@ class Store:
         self._touch_sessions = sessionmaker(self._toucher, expire_on_commit=False)
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        with database_errors(self.url):
+            migrate(self.engine)
 
     def is_ready(self) -> bool:
-        return is_current(self.engine)
+        with database_errors(self.url):
+            return is_current(self.engine)
+
+    def holds_sealed_keys(self) -> bool:
+        """True when the database has a schema with at least one sealed private key: what a
+        new master key would make unreadable."""
+        with database_errors(self.url), self.engine.connect() as connection:
+            if not inspect(connection).has_table(KeyRow.__tablename__):
+                return False
+            return connection.execute(select(KeyRow.id).limit(1)).first() is not None
 
     @contextmanager
     def transaction(self, actor: Actor | None = None) -> Iterator[Repository]:
         """A write transaction; ``actor`` is needed only by one that records audit events."""
-        with self._write_sessions.begin() as session:
+        with database_errors(self.url), self._write_sessions.begin() as session:
             repository = Repository(session, actor)
             yield repository
             repository.commit_revision()
@@ -96,17 +113,17 @@ class Store:
         except OperationalError as error:
             if _is_busy(error):
                 return False
-            raise
+            raise unavailable(error, self.url) from None
         return True
 
     @contextmanager
     def reading(self) -> Iterator[Repository]:
-        with self._read_sessions.begin() as session:
+        with database_errors(self.url), self._read_sessions.begin() as session:
             yield Repository(session, None)
 
     def revision(self) -> int:
         """The committed revision: one primary-key read, cheap enough to poll."""
-        with self.engine.connect() as connection:
+        with database_errors(self.url), self.engine.connect() as connection:
             value = connection.execute(select(RevisionRow.value).where(RevisionRow.id == 1))
             return value.scalar_one_or_none() or 0
 

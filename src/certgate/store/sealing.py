@@ -7,38 +7,76 @@ key's row does not open.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from certgate.errors import SealingError
+from certgate.errors import MasterKeyMissingError, SealingError
 
 _VERSION = b"\x01"
 _NONCE_SIZE = 12
+_MASTER_KEY_SIZE = 32
 MASTER_KEY_FILE = "master.key"
+
+
+_RESTORE = "put the master.key of this store back from your backup ('certgate restore')"
+
+
+def _read_master_key(path: Path) -> bytes:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise MasterKeyMissingError(f"the master key file {path} is missing: {_RESTORE}") from None
+    except OSError as error:
+        raise SealingError(f"cannot read the master key file {path}: {error.strerror}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise SealingError(f"the master key {path} is a directory, not a file: {_RESTORE}")
+    if not stat.S_ISREG(status.st_mode):
+        raise SealingError(f"the master key {path} is not a regular file: {_RESTORE}")
+    if status.st_mode & 0o077:
+        raise SealingError(
+            f"the master key file {path} is open to other users (mode "
+            f"{stat.S_IMODE(status.st_mode):04o}, must be 0600): run 'chmod 600 {path}', and treat "
+            "the private keys as exposed if anyone else could have read it"
+        )
+    try:
+        with path.open("rb") as handle:
+            master_key = handle.read(_MASTER_KEY_SIZE + 1)
+    except PermissionError:
+        raise SealingError(
+            f"cannot read the master key file {path}: permission denied; run certgate as the "
+            "user that owns the data directory"
+        ) from None
+    except OSError as error:
+        raise SealingError(f"cannot read the master key file {path}: {error.strerror}") from None
+    if len(master_key) != _MASTER_KEY_SIZE:
+        raise SealingError(
+            f"the master key file {path} is damaged (it must hold exactly "
+            f"{_MASTER_KEY_SIZE} bytes): {_RESTORE}"
+        )
+    return master_key
 
 
 class Sealer:
     def __init__(self, master_key: bytes) -> None:
-        if len(master_key) != 32:
-            raise SealingError("the master key must be 32 bytes")
+        if len(master_key) != _MASTER_KEY_SIZE:
+            raise SealingError(f"the master key must be {_MASTER_KEY_SIZE} bytes")
         self._aead = AESGCM(master_key)
 
     @classmethod
     def from_file(cls, path: Path, *, create: bool = False) -> Sealer:
-        """Read the master key file (mode 0600), making it first if ``create``."""
-        if create and not path.exists():
+        """Read the master key file (mode 0600), making it first if ``create``.
+
+        Every way the file can be unusable is said with its name and what to do: the
+        master key is the one thing that opens every stored private key.
+        """
+        if create and not os.path.lexists(path):
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(AESGCM.generate_key(bit_length=256))
-        try:
-            master_key = path.read_bytes()
-        except FileNotFoundError:
-            raise SealingError(f"the master key file {path} is missing") from None
-        if path.stat().st_mode & 0o077:
-            raise SealingError(f"the master key file {path} must not be readable by others (0600)")
-        return cls(master_key)
+        return cls(_read_master_key(path))
 
     def seal(self, key_id: str, plaintext: bytes) -> bytes:
         nonce = os.urandom(_NONCE_SIZE)

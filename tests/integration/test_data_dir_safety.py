@@ -1,0 +1,169 @@
+"""No operator action destroys keys, and nothing in the data directory is open to others.
+
+Without ``master.key`` every command says the master key is missing and ``init`` refuses to
+make a new one beside sealed keys (which it would make unreadable for good); an unusable
+master key or database is named with what to do, never "internal error"; whoever made the
+data directory and whatever the umask, it ends up 0700 and every file in it 0600."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from tests.integration.conftest import CERTGATE, Certgate, Run
+from tests.support.server import eventually, free_port, wait_for_tls
+
+#: Commands of every kind (reads, writes, serve): each must name the missing master key.
+COMMANDS = [
+    ["cert", "list"],
+    ["cert", "export", "1", "--key", "--unencrypted-private-key", "-o", "out.p12"],
+    ["ip", "add", "127.0.0.9"],
+    ["tls", "show"],
+    ["user", "list"],
+    ["status"],
+    ["serve"],
+]
+
+
+def _single_error(run: Run) -> str:
+    assert run.returncode == 1, run
+    [line] = run.error_lines
+    assert line.startswith("error: "), run.stderr
+    return line
+
+
+def _certgate(data_dir: Path, database_url: str | None) -> Callable[..., Run]:
+    runner = Certgate(data_dir, subprocess=False)
+    env = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
+    return lambda *args, expect=0: runner(*args, expect=expect, env=env)
+
+
+def test_without_its_master_key_every_command_says_so_and_init_refuses_a_new_one(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    data_dir = tmp_path / "data"
+    certgate = _certgate(data_dir, database_url)
+    certgate("init")
+    master_key = data_dir / "master.key"
+    kept = tmp_path / "master.key.backup"
+    shutil.move(master_key, kept)
+    for command in COMMANDS:
+        line = _single_error(certgate(*command, expect=None))
+        assert f"the master key file {master_key} is missing" in line, (command, line)
+        assert "from your backup" in line, line
+    refused = _single_error(certgate("init", expect=None))
+    assert "'certgate init' will not make a new one" in refused
+    assert not master_key.exists()
+    shutil.move(kept, master_key)  # put back, every key opens again
+    out = tmp_path / "factory.p12"
+    certgate("cert", "export", "1", "--key", "--unencrypted-private-key", "-o", out)
+    key, _, _ = pkcs12.load_key_and_certificates(out.read_bytes(), None)
+    assert key is not None
+
+
+def _master_key_is_a_directory(data_dir: Path) -> None:
+    (data_dir / "master.key").unlink()
+    (data_dir / "master.key").mkdir()
+
+
+def _master_key_is_short(data_dir: Path) -> None:
+    path = data_dir / "master.key"
+    path.write_bytes(path.read_bytes()[:31])
+
+
+def _master_key_is_open_to_others(data_dir: Path) -> None:
+    (data_dir / "master.key").chmod(0o644)
+
+
+def _database_is_damaged(data_dir: Path) -> None:
+    (data_dir / "certgate.db").write_bytes(b"\x00certgate damaged\x00" * 512)
+
+
+def _database_is_read_only(data_dir: Path) -> None:
+    (data_dir / "certgate.db").chmod(0o400)
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_master_key_is_a_directory, "the master key {dir}/master.key is a directory"),
+        (_master_key_is_short, "the master key file {dir}/master.key is damaged"),
+        (_master_key_is_open_to_others, "run 'chmod 600 {dir}/master.key'"),
+        (_database_is_damaged, "the database {dir}/certgate.db is damaged"),
+        (_database_is_read_only, "the database {dir}/certgate.db is read-only"),
+    ],
+)
+def test_an_unusable_master_key_or_database_is_named_with_what_to_do(
+    initialised_template: Path, tmp_path: Path, damage: Callable[[Path], None], says: str
+) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(initialised_template, data_dir)
+    damage(data_dir)
+    # Root may write any file: without CAP_DAC_OVERRIDE it obeys the modes like anyone else.
+    as_user = (
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    )
+    done = subprocess.run(
+        [*as_user, str(CERTGATE), "ip", "add", "127.0.0.9"],
+        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert says.format(dir=data_dir) in line, line
+    assert "internal error" not in line
+
+
+def _modes(data_dir: Path) -> dict[str, str]:
+    return {
+        path.name: oct(stat.S_IMODE(path.stat().st_mode))
+        for path in [data_dir, *data_dir.iterdir()]
+    }
+
+
+def test_the_data_directory_is_private_whoever_made_it(tmp_path: Path) -> None:
+    """``mkdir -m 755 d; certgate init`` under umask 022, then a running serve (SQLite's
+    -wal and -shm files, the status file, the lock): nothing readable by others."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    env = {**os.environ, "CERTGATE_DATA_DIR": str(data_dir)}
+
+    def run(*args: str) -> None:
+        subprocess.run(
+            [str(CERTGATE), *args], env=env, check=True, capture_output=True, umask=0o022
+        )
+
+    run("init")
+    run("ip", "add", "127.0.0.2")
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    serving = subprocess.Popen(
+        [str(CERTGATE), "serve", "--https-port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        umask=0o022,
+    )
+    try:
+        wait_for_tls("127.0.0.2", port)
+        assert eventually(lambda: (data_dir / "listeners.json").exists())
+        present = _modes(data_dir)
+    finally:
+        serving.send_signal(signal.SIGTERM)
+        serving.wait(timeout=30)
+        log.close()
+    expected = {"certgate.db-wal", "certgate.db-shm", "listeners.json", "serve.lock"}
+    assert expected <= set(present), present
+    assert present == {name: ("0o700" if name == "data" else "0o600") for name in present}, present
