@@ -1,5 +1,6 @@
 """The native part of certgate: the TLS front end (``certgate.tls._front``), linked with the
-system's OpenSSL, the same library Python's ssl module uses (checked when it is imported)."""
+system's OpenSSL (libssl, libcrypto). It builds its own TLS contexts, so Python's ssl module may
+use another OpenSSL. Compiler warnings are errors."""
 
 from setuptools import Extension, setup
 
@@ -9,7 +10,13 @@ setup(
             "certgate.tls._front",
             ["src/certgate/tls/_front.c"],
             libraries=["ssl", "crypto"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+            extra_compile_args=[
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-Wno-missing-field-initializers",
+            ],
         )
     ]
 )

@@ -27,6 +27,8 @@ LABELS: dict[str, str] = {
     "minimum_version": "minimum version",
     "maximum_version": "maximum version",
     "tls12_ciphers": "TLS 1.2 ciphers",
+    "tls13_ciphersuites": "TLS 1.3 ciphersuites",
+    "groups": "TLS groups",
     "https_port": "HTTPS port",
 }
 

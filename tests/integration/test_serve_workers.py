@@ -228,3 +228,55 @@ def test_workers_on_postgresql_follow_commits_from_the_cli(
         time.sleep(0.2)
         assert {presented_name(ADDRESS, app.port) for _ in range(40)} == {"postgres.example.test"}
         assert "cannot read the store's revision" not in app.log_text()
+
+
+def _serving_worker(tls: socket.socket, pids: list[int]) -> int:
+    """Which worker holds the server end of the client connection ``tls``."""
+    client_ip, client_port = tls.getsockname()[:2]
+    remote = f"{socket.inet_aton(client_ip)[::-1].hex().upper()}:{client_port:04X}"
+    inode = next(
+        fields[9]
+        for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+        if fields[2] == remote
+    )
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError("no worker holds the connection")
+
+
+def _get(
+    port: int, pids: list[int], context: ssl.SSLContext, session: ssl.SSLSession | None
+) -> tuple[ssl.SSLSession | None, bool, int]:
+    """One HTTPS request; the session, whether it resumed, and the worker that served it."""
+    with (
+        socket.create_connection((ADDRESS, port), timeout=10) as raw,
+        context.wrap_socket(raw, session=session) as tls,
+    ):
+        tls.sendall(b"GET /appliance/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert tls.recv(12) == b"HTTP/1.1 200"
+        worker = _serving_worker(tls, pids)
+        while tls.recv(65536):  # to the end: the tickets came before it
+            pass
+        return tls.session, tls.session_reused, worker
+
+
+def test_a_tls_1_3_session_resumes_on_every_worker(two_workers: RunningAppliance) -> None:
+    """The ticket keys are derived from the master key: a ticket made by one worker opens in
+    the other (connections are spread by the kernel; 30 in a row reach both workers)."""
+    pids = worker_pids(two_workers)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    session, reused, first = _get(two_workers.port, pids, context, None)
+    assert not reused and session is not None and session.has_ticket
+    resumed_on = set()
+    for _ in range(30):
+        _, reused, worker = _get(two_workers.port, pids, context, session)
+        assert reused
+        resumed_on.add(worker)
+    assert resumed_on == set(pids), (first, resumed_on)

@@ -14,14 +14,15 @@ import struct
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar, cast
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from certgate.errors import FrontEndMissingError
-from certgate.tls import TlsServer
-from certgate.tls._front import Front
+from certgate.tls import TlsPolicy, TlsServer
+from certgate.tls._front import Context, Front
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
@@ -63,7 +64,7 @@ class Recorder(asyncio.Protocol):
                         info("sockname"),
                         cipher[1],
                         cipher[0],
-                        isinstance(info("sslcontext"), ssl.SSLContext),
+                        isinstance(info("sslcontext"), Context),
                         info("socket"),
                     )
                 ).encode()
@@ -188,24 +189,47 @@ def test_connections_live_on_after_the_server_closes_and_nothing_leaks(pki: Pki)
     running.close()
 
 
-def test_only_plain_ssl_contexts_are_served() -> None:
+def test_only_the_front_ends_own_served_contexts_are_listened_with(pki: Pki) -> None:
     front = Front(1.0, 1.0, 1.0)
+    served = pki["front.test"].served
+    context = TlsPolicy().new_context(served.chain_pem, bytearray(served.key_pem))
     try:
         with socket.socket() as listening:
             listening.bind((A, 0))
             listening.listen()
-            with pytest.raises(TypeError, match=r"must be an ssl\.SSLContext"):
-                front.listen(listening.fileno(), object())  # type: ignore[arg-type]
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.sni_callback = lambda *_: None
-            with pytest.raises(ValueError, match="sni_callback"):
-                front.listen(listening.fileno(), context)
+            listening.setblocking(False)
+            with pytest.raises(TypeError, match=r"must be a certgate\.tls\._front\.Context"):
+                front.listen(listening.fileno(), ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match="no certificate"):
+                front.listen(listening.fileno(), TlsPolicy().new_context())
             with pytest.raises(KeyError):
                 front.unlisten(12345)
+            with pytest.raises(KeyError):
+                front.set_context(12345, context)
     finally:
         front.close()
     with pytest.raises(RuntimeError, match="closed"):
-        front.listen(0, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+        front.listen(0, context)
+
+
+def test_the_key_is_wiped_once_read_and_must_be_writable(pki: Pki) -> None:
+    served = pki["front.test"].served
+    key = bytearray(served.key_pem)
+    TlsPolicy().new_context(served.chain_pem, key)
+    assert key == bytearray(len(served.key_pem))  # all zeros
+    with pytest.raises(TypeError, match="bytearray"):
+        TlsPolicy().new_context(served.chain_pem, served.key_pem)  # type: ignore[arg-type]
+    other = ec.generate_private_key(ec.SECP256R1())
+    wrong = bytearray(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(ValueError, match="key values mismatch"):
+        TlsPolicy().new_context(served.chain_pem, wrong)
+    assert not any(wrong)
 
 
 def test_hostile_clients_are_dropped_and_the_others_served(server: ServerThread, pki: Pki) -> None:
@@ -245,9 +269,10 @@ def test_hostile_clients_are_dropped_and_the_others_served(server: ServerThread,
 def test_a_front_end_that_cannot_be_loaded_is_reported_in_words(
     monkeypatch: pytest.MonkeyPatch, pki: Pki
 ) -> None:
+    planned = plan(free_port(), {A: pki["front.test"].served})
     monkeypatch.setitem(sys.modules, "certgate.tls._front", None)  # as if it were not built
     server = TlsServer(asyncio.Protocol)
-    attempt = server.apply(plan(free_port(), {A: pki["front.test"].served}))
+    attempt = server.apply(planned)
     # A thread of its own: a test run may leave an event loop running in this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         failure = pool.submit(asyncio.run, attempt).exception(timeout=30)
@@ -312,18 +337,16 @@ def test_a_client_that_stops_reading_a_finished_response_is_let_go(pki: Pki) -> 
         running.close()
 
 
-def test_contexts_that_would_call_python_or_block_are_refused(tmp_path: Path) -> None:
+def test_a_blocking_listening_socket_is_refused(pki: Pki) -> None:
     front = Front(1.0, 1.0, 1.0)
+    served = pki["front.test"].served
+    context = TlsPolicy().new_context(served.chain_pem, bytearray(served.key_pem))
     try:
         with socket.socket() as listening:
             listening.bind((A, 0))
             listening.listen()
-            logging = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            logging.keylog_filename = str(tmp_path / "keys.log")
-            with pytest.raises(ValueError, match="must not log keys"):
-                front.listen(listening.fileno(), logging)
             # A blocking listening socket would stop the front end in accept().
             with pytest.raises(OSError, match="Invalid argument"):
-                front.listen(listening.fileno(), ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+                front.listen(listening.fileno(), context)
     finally:
         front.close()

@@ -52,21 +52,23 @@ def _negotiated(out: str) -> str | None:
     return session.group(1) if session else new.group(1).rstrip(",")
 
 
-@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
-def test_tls_1_0_and_1_1_are_refused_by_default(server: ServerThread, pki: Pki) -> None:
+def test_tls_1_0_and_1_1_are_refused(server: ServerThread, pki: Pki) -> None:
     port = free_port()
     server.apply(plan(port, {A: pki["ecdsa.test"].served}))
     for version in ("-tls1", "-tls1_1"):
         refused = s_client(A, port, version, "-cipher", LEGACY)
         assert refused.returncode != 0
         assert _negotiated(refused.stdout) is None, refused.stdout
+    # Control: the same client gets through with TLS 1.2, so the refusal was the server's.
+    assert _negotiated(s_client(A, port, "-tls1_2", "-cipher", LEGACY).stdout) == "TLSv1.2"
 
-    # Control: the same client commands do get through when the policy allows them, so the
-    # refusal above was the server's.
-    legacy = TlsPolicy(minimum_version=ssl.TLSVersion.TLSv1, tls12_ciphers=LEGACY)
-    server.apply(plan(port, {A: pki["ecdsa.test"].served}, legacy))
-    assert _negotiated(s_client(A, port, "-tls1_1", "-cipher", LEGACY).stdout) == "TLSv1.1"
-    assert _negotiated(s_client(A, port, "-tls1", "-cipher", LEGACY).stdout) == "TLSv1"
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_tls_1_0_and_1_1_cannot_be_chosen(version: ssl.TLSVersion) -> None:
+    """OpenSSL 3 negotiates them only at security level 0, which is refused."""
+    with pytest.raises(ValidationError, match=r"cannot be chosen: use TLS 1\.2 or 1\.3"):
+        TlsPolicy(minimum_version=version)
 
 
 @pytest.mark.parametrize(
@@ -152,8 +154,32 @@ def test_policies_that_cannot_work_are_refused() -> None:
         TlsPolicy(minimum_version=ssl.TLSVersion.TLSv1_3, maximum_version=ssl.TLSVersion.TLSv1_2)
     with pytest.raises(ValidationError, match=r"TLS 1\.2 ciphers"):
         TlsPolicy(tls12_ciphers="NOTHING-KNOWN")
-    with pytest.raises(ValidationError, match="not a TLS version"):
+    with pytest.raises(ValidationError, match="cannot be chosen"):
         TlsPolicy(minimum_version=ssl.TLSVersion.MINIMUM_SUPPORTED)
+    with pytest.raises(ValidationError, match="groups: 'X25519:X9' selects no group"):
+        TlsPolicy(groups="X25519:X9")
+    TlsPolicy(tls12_ciphers="HIGH:!aNULL")  # what the refusal advises is accepted
+
+
+@pytest.mark.parametrize(
+    ("ciphers", "reason"),
+    [
+        ("NULL:@SECLEVEL=0", "lowers OpenSSL's security level to 0"),
+        ("ECDHE+AESGCM:@SECLEVEL=1", "lowers OpenSSL's security level to 1"),
+        ("eNULL", r"enables ECDHE-ECDSA-NULL-SHA, which does not encrypt \(add !eNULL\)"),
+        (
+            "aNULL",
+            r"enables ADH-AES256-GCM-SHA384, which does not authenticate the server \(add !aNULL\)",
+        ),
+        ("HIGH", r"enables ADH-.*, which does not authenticate the server"),
+    ],
+)
+def test_cipher_strings_that_weaken_tls_are_refused_with_the_reason(
+    ciphers: str, reason: str
+) -> None:
+    """Checked on a context built by the OpenSSL that serves: what it would negotiate."""
+    with pytest.raises(ValidationError, match=rf"TLS 1\.2 ciphers: {reason}"):
+        TlsPolicy(tls12_ciphers=ciphers)
 
 
 def test_openssl_fact_a_context_swapped_in_sni_callback_does_not_bring_its_versions(

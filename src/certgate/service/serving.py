@@ -31,7 +31,7 @@ from certgate.service.views import chain_rows
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 from certgate.store.watch import RevisionWatch
-from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPolicy, TlsServer
+from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
 
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
@@ -64,12 +64,9 @@ def build_plan(app: Appliance, port_override: int | None = None) -> ListenerPlan
                 refused[address.address] = outcome
             else:
                 served[address.address] = outcome
-        policy = TlsPolicy(
-            minimum_version=settings.tls_version(settings.minimum_version),
-            maximum_version=settings.tls_version(settings.maximum_version),
-            tls12_ciphers=settings.tls12_ciphers,
+        return ListenerPlan(
+            port_override or settings.https_port, settings.policy(), served, refused
         )
-        return ListenerPlan(port_override or settings.https_port, policy, served, refused)
 
 
 def _served_or_reason(
@@ -152,7 +149,12 @@ class ApplianceServer:
         self.app = app
         self.port_override = port_override
         self.worker = worker or Worker(0, 1)
-        self.server = TlsServer(protocol_factory, reuse_port=self.worker.count > 1)
+        self.server = TlsServer(
+            protocol_factory,
+            reuse_port=self.worker.count > 1,
+            # every worker (and node) derives the same session ticket keys
+            ticket_secret=app.sealer.derive("tls session tickets"),
+        )
         self.revision = -1
 
     async def run(self, stop: asyncio.Event) -> None:

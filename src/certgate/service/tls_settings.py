@@ -1,4 +1,8 @@
-"""The guide's SSL CONFIGURATION: TLS versions, the TLS 1.2 cipher list and the HTTPS port."""
+"""The guide's SSL CONFIGURATION: TLS versions, the TLS 1.2 cipher list and the HTTPS port.
+
+The rules of what a policy may be live in ``certgate.tls.policy`` (checked with the OpenSSL that
+serves); these settings are the stored, user-facing form of it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,14 @@ from certgate.errors import ValidationError
 from certgate.service.appliance import Appliance
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
+from certgate.tls import TlsPolicy
 from certgate.tls.policy import DEFAULT_TLS12_CIPHERS, TlsVersionName
 
+#: TLS 1.0 and 1.1 cannot be chosen: see ``certgate.tls.policy.TlsVersionName``.
 VERSIONS = tuple(version.value for version in TlsVersionName)
+#: Stored by versions before TLS 1.0/1.1 were withdrawn; they never took effect (OpenSSL 3
+#: refuses them at security level 2), so they read as TLS 1.2.
+RETIRED_VERSIONS = ("1.0", "1.1")
 DEFAULT_PORT = 8443
 
 
@@ -30,9 +39,20 @@ class TlsSettings:
     def tls_version(self, which: str) -> ssl.TLSVersion:
         return TlsVersionName(which).version
 
+    def policy(self) -> TlsPolicy:
+        """The policy these settings ask for; ValidationError when it cannot be served."""
+        return TlsPolicy(
+            minimum_version=self.tls_version(self.minimum_version),
+            maximum_version=self.tls_version(self.maximum_version),
+            tls12_ciphers=self.tls12_ciphers,
+        )
+
 
 def read_settings(repository: Repository) -> TlsSettings:
-    stored = repository.setting("tls", {})
+    stored = dict(repository.setting("tls", {}))
+    for name in ("minimum_version", "maximum_version"):
+        if stored.get(name) in RETIRED_VERSIONS:
+            stored[name] = "1.2"
     return TlsSettings(**{**dataclasses.asdict(TlsSettings()), **stored})
 
 
@@ -82,12 +102,4 @@ def validate(settings: TlsSettings) -> None:
         raise ValidationError("minimum_version", "must not be above the maximum version")
     if not 1 <= settings.https_port <= 65535:
         raise ValidationError("https_port", "must be between 1 and 65535")
-    if not settings.tls12_ciphers.isascii() or not settings.tls12_ciphers.isprintable():
-        raise ValidationError("tls12_ciphers", "use an OpenSSL cipher list (printable ASCII)")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.set_ciphers(settings.tls12_ciphers)
-    except ssl.SSLError:
-        raise ValidationError(
-            "tls12_ciphers", f"{settings.tls12_ciphers!r} selects no cipher OpenSSL knows"
-        ) from None
+    settings.policy()

@@ -11,7 +11,9 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from certgate.errors import MasterKeyMissingError, SealingError
 
@@ -64,6 +66,7 @@ class Sealer:
         if len(master_key) != _MASTER_KEY_SIZE:
             raise SealingError(f"the master key must be {_MASTER_KEY_SIZE} bytes")
         self._aead = AESGCM(master_key)
+        self._master_key = master_key
 
     @classmethod
     def from_file(cls, path: Path, *, create: bool = False) -> Sealer:
@@ -77,6 +80,12 @@ class Sealer:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(AESGCM.generate_key(bit_length=256))
         return cls(_read_master_key(path))
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose`` (HKDF-SHA256 of the master key): the same in every
+        process that holds this master key, and no way back to the master key."""
+        info = f"certgate {purpose}".encode()
+        return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(self._master_key)
 
     def seal(self, key_id: str, plaintext: bytes) -> bytes:
         nonce = os.urandom(_NONCE_SIZE)

@@ -10,11 +10,12 @@
  * accept, OpenSSL's work, a few epoll calls. Connections that never send data (scanners,
  * failed handshakes, handshake-only clients) never reach Python at all.
  *
- * What is not done here: any TLS configuration. Each listener serves the SSL_CTX of an
- * ssl.SSLContext built by certgate.tls.contexts (certificate, key, versions, ciphers, options),
- * shared by reference count, so that Python's ssl module stays the one place that configures
- * TLS. Those contexts carry no Python callbacks (checked): this thread never holds the GIL and
- * never touches a Python object.
+ * TLS configuration: each listener serves an SSL_CTX built here (the Context type below) from
+ * the values of certgate.tls.policy, the one definition of the policy (versions, ciphers,
+ * groups, options, tickets, ALPN), and the chain and key as bytes (the key's buffer is cleansed
+ * once read). Nothing of CPython's ssl module is used: the front end links libssl itself, and
+ * its contexts carry only C callbacks (ALPN, session ticket keys), so this thread never holds
+ * the GIL and never touches a Python object.
  *
  * Threads: Python calls post commands (listen, swap a context, unlisten, close) that the
  * front thread carries out between two epoll rounds, so that every structure below is only
@@ -30,9 +31,14 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -55,7 +61,18 @@ enum kind { K_WAKE, K_LISTENER, K_TLS, K_PLAIN };
  * S_DRAINING: the application is done and the client has not taken all of its data yet; it
  * must take some within the send timeout (like nginx's send_timeout), or it is let go. */
 enum state { S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING, S_PROXY, S_STATES };
-enum command { C_NONE, C_LISTEN, C_SET_CONTEXT, C_UNLISTEN, C_CLOSE };
+enum command { C_NONE, C_LISTEN, C_SET_CONTEXT, C_UNLISTEN, C_CLOSE, C_SET_TICKET_KEYS };
+
+/* Session ticket keys: the first encrypts new tickets, every one decrypts (a ticket made
+ * under a previous key is accepted and renewed). Derived by Python from a secret every worker
+ * shares, so that a ticket made by one worker resumes in any other. */
+#define TICKET_KEYS 4
+typedef struct {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+} ticket_key;
+
 
 typedef struct { int kind; } item;
 
@@ -124,6 +141,8 @@ typedef struct {
     int command_fd;
     long command_id;
     SSL_CTX *command_ctx;
+    ticket_key command_keys[TICKET_KEYS];
+    int command_key_count;
     handoff *ready;
     size_t ready_len, ready_cap;
     /* front thread only: */
@@ -133,18 +152,16 @@ typedef struct {
     listener *retired_listeners;
     long next_listener_id;
     conn_list lists[S_STATES];
+    ticket_key ticket_keys[TICKET_KEYS];
+    int ticket_key_count;
     conn *graveyard;
     item wake_item;
     unsigned char scratch[BUFFER_SIZE];
 } front;
 
-static PyTypeObject *ssl_context_type;
-
-/* The start of CPython's PySSLContext (Modules/_ssl.c): the SSL_CTX comes first. */
-typedef struct {
-    PyObject_HEAD
-    SSL_CTX *ctx;
-} ssl_context_head;
+/* Where an SSL finds its front end (for the ticket keys), and an SSL_CTX its ALPN list. */
+static int ssl_front_index = -1;
+static int ctx_alpn_index = -1;
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -550,6 +567,7 @@ static void accept_on(front *f, listener *l, double now) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         SSL_set_fd(ssl, fd);
+        SSL_set_ex_data(ssl, ssl_front_index, f); /* the ticket keys */
         SSL_set_accept_state(ssl);
         /* No buffers held while idle (as nginx does); writes retried from a kept copy. */
         SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -692,6 +710,11 @@ static int run_command(front *f) {
         case C_CLOSE:
             close_front(f);
             return 0;
+        case C_SET_TICKET_KEYS:
+            memcpy(f->ticket_keys, f->command_keys, sizeof f->ticket_keys);
+            f->ticket_key_count = f->command_key_count;
+            OPENSSL_cleanse(f->command_keys, sizeof f->command_keys);
+            return 0;
     }
     return EINVAL;
 }
@@ -798,6 +821,8 @@ static void release(front *f) {
     for (size_t i = 0; i < f->ready_len; i++) close(f->ready[i].fd);
     free(f->ready);
     if (f->command_ctx) SSL_CTX_free(f->command_ctx);
+    OPENSSL_cleanse(f->ticket_keys, sizeof f->ticket_keys);
+    OPENSSL_cleanse(f->command_keys, sizeof f->command_keys);
     close(f->epoll_fd);
     close(f->wake_fd);
     close(f->ready_fd);
@@ -806,8 +831,10 @@ static void release(front *f) {
     free(f);
 }
 
-/* Post a command and wait for the front thread to carry it out (without the GIL). */
-static int post(front *f, int command, int fd, long *id, SSL_CTX *ctx) {
+/* Post a command and wait for the front thread to carry it out (without the GIL). ``keys``:
+ * the ticket keys of C_SET_TICKET_KEYS. */
+static int post_with(front *f, int command, int fd, long *id, SSL_CTX *ctx,
+                     const ticket_key *keys, int key_count) {
     int status;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&f->mutex);
@@ -816,6 +843,10 @@ static int post(front *f, int command, int fd, long *id, SSL_CTX *ctx) {
         status = ESHUTDOWN;
         if (ctx) SSL_CTX_free(ctx);
     } else {
+        if (keys) {
+            memcpy(f->command_keys, keys, (size_t)key_count * sizeof *keys);
+            f->command_key_count = key_count;
+        }
         f->command = command;
         f->command_done = 0;
         f->command_fd = fd;
@@ -840,6 +871,180 @@ static int post(front *f, int command, int fd, long *id, SSL_CTX *ctx) {
     return status;
 }
 
+static int post(front *f, int command, int fd, long *id, SSL_CTX *ctx) {
+    return post_with(f, command, fd, id, ctx, NULL, 0);
+}
+
+/* --- contexts ---------------------------------------------------------------------------- */
+
+/* TLS 1.3 session tickets under the front end's keys (RFC 5077's layout: key name, IV,
+ * AES-256-CBC, HMAC-SHA256). TLS 1.2 gets none: a TLS 1.2 ticket holds the session's master
+ * secret, so a stolen ticket key would open recorded sessions; a TLS 1.3 ticket holds only the
+ * resumption secret, and resumption runs a new (EC)DHE exchange (psk_dhe_ke) — forward secret. */
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
+                         EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt) {
+    front *f = SSL_get_ex_data(ssl, ssl_front_index);
+    if (!f || f->ticket_key_count == 0 || SSL_version(ssl) < TLS1_3_VERSION) return 0;
+    const ticket_key *key = NULL;
+    int result = 1;
+    if (encrypt) {
+        key = &f->ticket_keys[0];
+        memcpy(name, key->name, sizeof key->name);
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) <= 0) return -1;
+    } else {
+        for (int i = 0; i < f->ticket_key_count && !key; i++)
+            if (CRYPTO_memcmp(name, f->ticket_keys[i].name, sizeof key->name) == 0) {
+                key = &f->ticket_keys[i];
+                result = i == 0 ? 1 : 2; /* 2: made under an older key, send a new one */
+            }
+        if (!key) return 0; /* unknown or expired key: a full handshake */
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)key->hmac,
+                                          sizeof key->hmac),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!EVP_MAC_CTX_set_params(mac, params)) return -1;
+    int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->aes, iv)
+                     : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->aes, iv);
+    return ok ? result : -1;
+}
+
+/* ALPN: the first of our protocols the client offers; none in common is refused with the
+ * no_application_protocol alert (RFC 7301) — ALPACA's mitigation. A client that offers no
+ * ALPN is not asked. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_length,
+                   const unsigned char *offered, unsigned int offered_length, void *unused) {
+    (void)unused;
+    const unsigned char *ours = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_alpn_index);
+    if (!ours) return SSL_TLSEXT_ERR_NOACK;
+    unsigned char *chosen;
+    if (SSL_select_next_proto(&chosen, out_length, ours + 1, ours[0], offered, offered_length) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* The ALPN list is kept as [length][wire format], freed with its SSL_CTX. */
+static void free_alpn(void *parent, void *pointer, CRYPTO_EX_DATA *data, int index, long argl,
+                      void *argp) {
+    (void)parent, (void)data, (void)index, (void)argl, (void)argp;
+    OPENSSL_free(pointer);
+}
+
+static int no_password(char *buffer, int size, int writing, void *unused) {
+    (void)buffer, (void)size, (void)writing, (void)unused;
+    return 0; /* an encrypted key is an error, never a prompt */
+}
+
+typedef struct {
+    int minimum_version, maximum_version;
+    const char *ciphers, *ciphersuites, *groups;
+    const unsigned char *alpn; /* wire format */
+    size_t alpn_length;
+    int tickets;         /* TLS 1.3 tickets sent per full handshake; 0: none */
+    long ticket_lifetime; /* seconds */
+    int prefer_server_ciphers;
+} settings;
+
+/* The last OpenSSL error's reason, for a message; clears the queue. */
+static const char *openssl_reason(void) {
+    unsigned long code = ERR_peek_last_error();
+    const char *reason = code ? ERR_reason_error_string(code) : NULL;
+    ERR_clear_error();
+    return reason ? reason : "unknown reason";
+}
+
+/* An SSL_CTX from the policy's values; NULL with ``*field`` naming the value refused. */
+static SSL_CTX *new_ctx(const settings *s, const char **field, const char **reason) {
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        *field = "context";
+        *reason = openssl_reason();
+        return NULL;
+    }
+    *field = NULL;
+    if (!SSL_CTX_set_min_proto_version(ctx, s->minimum_version))
+        *field = "minimum_version";
+    else if (!SSL_CTX_set_max_proto_version(ctx, s->maximum_version))
+        *field = "maximum_version";
+    else if (!SSL_CTX_set_cipher_list(ctx, s->ciphers))
+        *field = "tls12_ciphers";
+    else if (!SSL_CTX_set_ciphersuites(ctx, s->ciphersuites))
+        *field = "tls13_ciphersuites";
+    else if (!SSL_CTX_set1_groups_list(ctx, s->groups))
+        *field = "groups";
+    if (*field) {
+        *reason = openssl_reason();
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    uint64_t options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                       SSL_OP_IGNORE_UNEXPECTED_EOF;
+    if (s->prefer_server_ciphers) options |= SSL_OP_CIPHER_SERVER_PREFERENCE;
+    if (s->tickets <= 0) options |= SSL_OP_NO_TICKET;
+    SSL_CTX_set_options(ctx, options);
+    SSL_CTX_set_num_tickets(ctx, s->tickets > 0 ? (size_t)s->tickets : 0);
+    if (s->tickets > 0) {
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+        SSL_CTX_set_timeout(ctx, s->ticket_lifetime);
+    }
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"certgate", 8);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (s->alpn_length) {
+        unsigned char *alpn = OPENSSL_malloc(s->alpn_length + 1);
+        if (!alpn || !SSL_CTX_set_ex_data(ctx, ctx_alpn_index, alpn)) {
+            OPENSSL_free(alpn);
+            SSL_CTX_free(ctx);
+            *field = "context";
+            *reason = "out of memory";
+            return NULL;
+        }
+        alpn[0] = (unsigned char)s->alpn_length;
+        memcpy(alpn + 1, s->alpn, s->alpn_length);
+        SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    }
+    return ctx;
+}
+
+/* The chain (PEM: leaf first) and key (PEM) into ``ctx``; 0 with ``*reason`` set. */
+static int use_chain_and_key(SSL_CTX *ctx, const void *chain, size_t chain_length,
+                             const void *key, size_t key_length, const char **reason) {
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(chain, (int)chain_length);
+    X509 *leaf = bio ? PEM_read_bio_X509(bio, NULL, no_password, NULL) : NULL;
+    int ok = leaf && SSL_CTX_use_certificate(ctx, leaf);
+    X509_free(leaf);
+    while (ok) {
+        X509 *issuer = PEM_read_bio_X509(bio, NULL, no_password, NULL);
+        if (!issuer) {
+            unsigned long error = ERR_peek_last_error();
+            if (ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE)
+                ERR_clear_error(); /* the end of the chain */
+            else
+                ok = 0;
+            break;
+        }
+        ok = SSL_CTX_add0_chain_cert(ctx, issuer);
+        if (!ok) X509_free(issuer);
+    }
+    BIO_free(bio);
+    if (!ok) {
+        *reason = openssl_reason();
+        return 0;
+    }
+    bio = BIO_new_mem_buf(key, (int)key_length);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
+    BIO_free(bio);
+    ok = pkey && SSL_CTX_use_PrivateKey(ctx, pkey) && SSL_CTX_check_private_key(ctx);
+    EVP_PKEY_free(pkey);
+    if (!ok) *reason = openssl_reason();
+    return ok;
+}
+
 /* --- the Python type --------------------------------------------------------------------- */
 
 typedef struct {
@@ -853,43 +1058,149 @@ static PyObject *closed_error(void) {
     return NULL;
 }
 
-/* The SSL_CTX of an ssl.SSLContext, with a reference of its own; NULL with an exception. */
-static SSL_CTX *context_of(PyObject *context) {
-    if (!PyObject_TypeCheck(context, ssl_context_type)) {
-        PyErr_SetString(PyExc_TypeError, "context must be an ssl.SSLContext");
+/* A server context: the policy's values, and a chain and key when it is to be served. */
+typedef struct {
+    PyObject_HEAD
+    SSL_CTX *ctx;
+    int served; /* has a certificate: can be listened with */
+} ContextObject;
+
+static PyTypeObject ContextType;
+
+static void Context_dealloc(ContextObject *self) {
+    SSL_CTX_free(self->ctx);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Context_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"minimum_version", "maximum_version", "ciphers", "ciphersuites",
+                               "groups", "alpn", "tickets", "ticket_lifetime",
+                               "prefer_server_ciphers", "chain", "key", NULL};
+    settings s;
+    memset(&s, 0, sizeof s);
+    Py_buffer alpn, chain = {0}, key = {0};
+    PyObject *chain_object = Py_None, *key_object = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iisssy*ilp|OO", keywords,
+                                     &s.minimum_version, &s.maximum_version, &s.ciphers,
+                                     &s.ciphersuites, &s.groups, &alpn, &s.tickets,
+                                     &s.ticket_lifetime, &s.prefer_server_ciphers, &chain_object,
+                                     &key_object))
         return NULL;
+    PyObject *result = NULL;
+    SSL_CTX *ctx = NULL;
+    if ((chain_object == Py_None) != (key_object == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "a chain needs its key, and a key its chain");
+        goto done;
     }
-    SSL_CTX *ctx = ((ssl_context_head *)context)->ctx;
-    /* The layout is CPython's, not a public API: check it against what the object says. */
-    PyObject *options = PyObject_GetAttrString(context, "options");
-    if (!options) return NULL;
-    unsigned long long said = PyLong_AsUnsignedLongLong(options);
-    Py_DECREF(options);
-    if (said == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    if (ctx == NULL || said != (unsigned long long)SSL_CTX_get_options(ctx)) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "this Python's ssl.SSLContext is not laid out as certgate expects");
-        return NULL;
+    if (alpn.len > 255) {
+        PyErr_SetString(PyExc_ValueError, "alpn: the list is longer than 255 bytes");
+        goto done;
     }
-    static const char *const python_callbacks[] = {"sni_callback", "_msg_callback"};
-    for (size_t i = 0; i < sizeof python_callbacks / sizeof python_callbacks[0]; i++) {
-        PyObject *callback = PyObject_GetAttrString(context, python_callbacks[i]);
-        if (!callback) return NULL;
-        int has_callback = callback != Py_None;
-        Py_DECREF(callback);
-        if (has_callback) {
-            PyErr_Format(PyExc_ValueError, "a served context must not have a %s",
-                         python_callbacks[i]);
-            return NULL;
+    if (chain_object != Py_None) {
+        if (PyObject_GetBuffer(chain_object, &chain, PyBUF_SIMPLE) < 0) goto done;
+        /* Writable: the key is wiped as soon as OpenSSL has read it. */
+        if (PyObject_GetBuffer(key_object, &key, PyBUF_WRITABLE) < 0) {
+            PyErr_SetString(PyExc_TypeError, "key must be a bytearray (it is wiped once read)");
+            goto done;
         }
     }
-    if (SSL_CTX_get_keylog_callback(ctx) || SSL_CTX_get_info_callback(ctx)) {
-        /* keylog_filename: CPython's callback expects its own SSL objects */
-        PyErr_SetString(PyExc_ValueError, "a served context must not log keys or TLS events");
+    s.alpn = alpn.buf;
+    s.alpn_length = (size_t)alpn.len;
+    const char *field = NULL, *reason = NULL;
+    ctx = new_ctx(&s, &field, &reason);
+    if (!ctx) {
+        PyErr_Format(PyExc_ValueError, "%s: %s", field, reason);
+        goto done;
+    }
+    if (chain.buf) {
+        int ok;
+        Py_BEGIN_ALLOW_THREADS /* a key check costs ~1 ms: other threads go on */
+        ok = use_chain_and_key(ctx, chain.buf, (size_t)chain.len, key.buf, (size_t)key.len,
+                               &reason);
+        Py_END_ALLOW_THREADS
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "chain or key: %s", reason);
+            goto done;
+        }
+    }
+    ContextObject *self = (ContextObject *)type->tp_alloc(type, 0);
+    if (!self) goto done;
+    self->ctx = ctx;
+    self->served = chain.buf != NULL;
+    ctx = NULL;
+    result = (PyObject *)self;
+done:
+    if (key.buf) {
+        OPENSSL_cleanse(key.buf, (size_t)key.len);
+        PyBuffer_Release(&key);
+    }
+    if (chain.buf) PyBuffer_Release(&chain);
+    PyBuffer_Release(&alpn);
+    SSL_CTX_free(ctx);
+    return result;
+}
+
+static PyObject *Context_ciphers(ContextObject *self, PyObject *unused) {
+    (void)unused;
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(self->ctx);
+    int count = ciphers ? sk_SSL_CIPHER_num(ciphers) : 0;
+    PyObject *result = PyList_New(count);
+    for (int i = 0; result && i < count; i++) {
+        const SSL_CIPHER *cipher = sk_SSL_CIPHER_value(ciphers, i);
+        int auth = SSL_CIPHER_get_auth_nid(cipher), encryption = SSL_CIPHER_get_cipher_nid(cipher);
+        PyObject *entry = Py_BuildValue(
+            "(sss)", SSL_CIPHER_get_name(cipher), auth == NID_undef ? "" : OBJ_nid2sn(auth),
+            encryption == NID_undef ? "" : OBJ_nid2sn(encryption));
+        if (!entry) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, i, entry);
+    }
+    return result;
+}
+
+static PyObject *Context_security_level(ContextObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(SSL_CTX_get_security_level(self->ctx));
+}
+
+static PyMethodDef Context_methods[] = {
+    {"ciphers", (PyCFunction)Context_ciphers, METH_NOARGS,
+     "ciphers() -> [(name, authentication, encryption)]: what a client may negotiate; an "
+     "empty authentication or encryption name means none (anonymous, NULL)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Context_getset[] = {
+    {"security_level", (getter)Context_security_level, NULL, "OpenSSL's security level.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ContextType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "certgate.tls._front.Context",
+    .tp_basicsize = sizeof(ContextObject),
+    .tp_dealloc = (destructor)Context_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A TLS server context built by the front end's OpenSSL.",
+    .tp_methods = Context_methods,
+    .tp_getset = Context_getset,
+    .tp_new = Context_new,
+};
+
+/* The SSL_CTX of a served Context, with a reference of its own; NULL with an exception. */
+static SSL_CTX *context_of(PyObject *context) {
+    if (!PyObject_TypeCheck(context, &ContextType)) {
+        PyErr_SetString(PyExc_TypeError, "context must be a certgate.tls._front.Context");
         return NULL;
     }
-    SSL_CTX_up_ref(ctx);
-    return ctx;
+    ContextObject *c = (ContextObject *)context;
+    if (!c->served) {
+        PyErr_SetString(PyExc_ValueError, "this context has no certificate to serve");
+        return NULL;
+    }
+    SSL_CTX_up_ref(c->ctx);
+    return c->ctx;
 }
 
 static PyObject *raise_status(int status) {
@@ -992,6 +1303,34 @@ static PyObject *Front_set_context(FrontObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Front_set_ticket_keys(FrontObject *self, PyObject *args) {
+    PyObject *list;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
+    if (self->closed) return closed_error();
+    Py_ssize_t count = PyList_GET_SIZE(list);
+    if (count > TICKET_KEYS) {
+        PyErr_Format(PyExc_ValueError, "at most %d ticket keys", TICKET_KEYS);
+        return NULL;
+    }
+    ticket_key keys[TICKET_KEYS];
+    for (Py_ssize_t i = 0; i < count; i++) {
+        char *data;
+        Py_ssize_t length;
+        if (PyBytes_AsStringAndSize(PyList_GET_ITEM(list, i), &data, &length) < 0 ||
+            length != (Py_ssize_t)sizeof(ticket_key)) {
+            OPENSSL_cleanse(keys, sizeof keys);
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "a ticket key is %zu bytes", sizeof(ticket_key));
+            return NULL;
+        }
+        memcpy(&keys[i], data, sizeof(ticket_key));
+    }
+    int status = post_with(self->f, C_SET_TICKET_KEYS, -1, NULL, NULL, keys, (int)count);
+    OPENSSL_cleanse(keys, sizeof keys);
+    if (status) return raise_status(status);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Front_unlisten(FrontObject *self, PyObject *args) {
     long id;
     if (!PyArg_ParseTuple(args, "l", &id)) return NULL;
@@ -1078,6 +1417,9 @@ static PyMethodDef Front_methods[] = {
      "listen(fd, context) -> id: accept on a duplicate of the listening socket fd."},
     {"set_context", (PyCFunction)Front_set_context, METH_VARARGS,
      "set_context(id, context): connections accepted from now on get this context."},
+    {"set_ticket_keys", (PyCFunction)Front_set_ticket_keys, METH_VARARGS,
+     "set_ticket_keys([key, ...]): TLS 1.3 session ticket keys (80 bytes: name, AES, HMAC); "
+     "the first makes new tickets, all are accepted."},
     {"unlisten", (PyCFunction)Front_unlisten, METH_VARARGS,
      "unlisten(id): stop accepting on that listener; its connections go on."},
     {"close", (PyCFunction)Front_close, METH_NOARGS,
@@ -1113,27 +1455,29 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__front(void) {
-    PyObject *ssl_module = PyImport_ImportModule("_ssl");
-    if (!ssl_module) return NULL;
-    /* Contexts are shared by pointer: both must use the very same OpenSSL. */
-    PyObject *version = PyObject_GetAttrString(ssl_module, "OPENSSL_VERSION");
-    int same = version && PyUnicode_Check(version) &&
-               strcmp(PyUnicode_AsUTF8(version), OpenSSL_version(OPENSSL_VERSION)) == 0;
-    Py_XDECREF(version);
-    ssl_context_type = (PyTypeObject *)PyObject_GetAttrString(ssl_module, "_SSLContext");
-    Py_DECREF(ssl_module);
-    if (!ssl_context_type) return NULL;
-    if (!same) {
-        PyErr_Format(PyExc_ImportError, "Python's ssl module does not use %s",
-                     OpenSSL_version(OPENSSL_VERSION));
+    if (ssl_front_index < 0) ssl_front_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ctx_alpn_index < 0)
+        ctx_alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_alpn);
+    if (ssl_front_index < 0 || ctx_alpn_index < 0) {
+        PyErr_SetString(PyExc_ImportError, "OpenSSL has no room for the front end's data");
         return NULL;
     }
-    if (PyType_Ready(&FrontType) < 0) return NULL;
+    if (PyType_Ready(&FrontType) < 0 || PyType_Ready(&ContextType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&FrontType);
     if (PyModule_AddObject(m, "Front", (PyObject *)&FrontType) < 0) {
         Py_DECREF(&FrontType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&ContextType);
+    if (PyModule_AddObject(m, "Context", (PyObject *)&ContextType) < 0) {
+        Py_DECREF(&ContextType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(m, "OPENSSL_VERSION", OpenSSL_version(OPENSSL_VERSION)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

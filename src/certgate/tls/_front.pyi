@@ -1,6 +1,26 @@
-import ssl
-
 Address = tuple[str, int]
+OPENSSL_VERSION: str
+
+class Context:
+    """A TLS server context built by the front end's OpenSSL."""
+
+    def __new__(
+        cls,
+        minimum_version: int,
+        maximum_version: int,
+        ciphers: str,
+        ciphersuites: str,
+        groups: str,
+        alpn: bytes,
+        tickets: int,
+        ticket_lifetime: int,
+        prefer_server_ciphers: bool,
+        chain: bytes | None = None,
+        key: bytearray | None = None,
+    ) -> Context: ...
+    def ciphers(self) -> list[tuple[str, str, str]]: ...
+    @property
+    def security_level(self) -> int: ...
 
 class Front:
     """The TLS front end: a native thread that accepts and runs the TLS layer."""
@@ -8,8 +28,9 @@ class Front:
     def __new__(
         cls, handshake_timeout: float, idle_timeout: float, send_timeout: float
     ) -> Front: ...
-    def listen(self, fd: int, context: ssl.SSLContext, /) -> int: ...
-    def set_context(self, listener_id: int, context: ssl.SSLContext, /) -> None: ...
+    def listen(self, fd: int, context: Context, /) -> int: ...
+    def set_context(self, listener_id: int, context: Context, /) -> None: ...
+    def set_ticket_keys(self, keys: list[bytes], /) -> None: ...
     def unlisten(self, listener_id: int, /) -> None: ...
     def close(self) -> None: ...
     def take(self) -> list[tuple[int, int, Address | None, Address | None, str, str]]: ...

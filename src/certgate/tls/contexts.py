@@ -9,13 +9,15 @@ certificate under the same policy.
 from __future__ import annotations
 
 import asyncio
-import os
-import ssl
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from certgate.tls.plan import ServedCertificate
 from certgate.tls.policy import TlsPolicy
+
+if TYPE_CHECKING:
+    from certgate.tls._front import Context
 
 #: What identifies a context: the leaf, the exact chain sent with it, and the policy.
 ContextKey = tuple[str, bytes, TlsPolicy]
@@ -30,43 +32,18 @@ class ContextError(Exception):
     """A certificate could not be made into a context; the message never holds key material."""
 
 
-def build_context(certificate: ServedCertificate, policy: TlsPolicy) -> ssl.SSLContext:
+def build_context(certificate: ServedCertificate, policy: TlsPolicy) -> Context:
     """A context presenting ``certificate`` under ``policy``.
 
-    ``load_cert_chain`` only reads paths, and the key must never touch a disk: both PEMs are
-    put in anonymous memory files (``memfd_create``) read through ``/proc/self/fd``, and
-    closed as soon as OpenSSL has read them.
+    The front end reads the chain and key from memory (never a file); the key goes over in a
+    copy that it wipes as soon as OpenSSL has parsed it.
     """
-    context = policy.new_context()
     what = f"certificate {certificate.fingerprint[:16]} cannot be served"
     try:
-        chain_fd = _memory_file("certgate-chain", certificate.chain_pem)
-        try:
-            key_fd = _memory_file("certgate-key", certificate.key_pem)
-            try:
-                context.load_cert_chain(f"/proc/self/fd/{chain_fd}", f"/proc/self/fd/{key_fd}")
-            finally:
-                os.close(key_fd)
-        finally:
-            os.close(chain_fd)
-    except ssl.SSLError as error:
-        reason = f" ({error.reason.replace('_', ' ').lower()})" if error.reason else ""
-        raise ContextError(f"{what}: OpenSSL cannot use its chain or key{reason}") from None
-    except OSError as error:
-        raise ContextError(f"{what}: {error.strerror or error}") from None
-    return context
-
-
-def _memory_file(name: str, data: bytes) -> int:
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return policy.new_context(certificate.chain_pem, bytearray(certificate.key_pem))
+    except ValueError as error:
+        reason = str(error).partition(": ")[2].lower()
+        raise ContextError(f"{what}: OpenSSL cannot use its chain or key ({reason})") from None
 
 
 class ContextCache:
@@ -74,13 +51,13 @@ class ContextCache:
     assignment back (an undo, a roll-back) does not load the certificate again."""
 
     def __init__(self, retired: int = 32) -> None:
-        self._contexts: dict[ContextKey, ssl.SSLContext] = {}
-        self._retired: OrderedDict[ContextKey, ssl.SSLContext] = OrderedDict()
+        self._contexts: dict[ContextKey, Context] = {}
+        self._retired: OrderedDict[ContextKey, Context] = OrderedDict()
         self._retired_limit = retired
 
     async def prepare(
         self, certificates: Iterable[ServedCertificate], policy: TlsPolicy
-    ) -> dict[ContextKey, ssl.SSLContext | ContextError]:
+    ) -> dict[ContextKey, Context | ContextError]:
         """The context (or why there is none) for each certificate of a plan.
 
         New ones are built in a worker thread so that handshakes on the event loop go on
@@ -91,10 +68,10 @@ class ContextCache:
         known = {**self._retired, **self._contexts}
         missing = {key: c for key, c in wanted.items() if key not in known}
         built = await asyncio.to_thread(_build_all, missing, policy) if missing else {}
-        result: dict[ContextKey, ssl.SSLContext | ContextError] = {}
+        result: dict[ContextKey, Context | ContextError] = {}
         for key in wanted:
             result[key] = known[key] if key in known else built[key]
-        current = {k: v for k, v in result.items() if isinstance(v, ssl.SSLContext)}
+        current = {k: v for k, v in result.items() if not isinstance(v, ContextError)}
         for key, context in self._contexts.items():
             if key not in current:
                 self._retired[key] = context
@@ -112,8 +89,8 @@ class ContextCache:
 
 def _build_all(
     certificates: dict[ContextKey, ServedCertificate], policy: TlsPolicy
-) -> dict[ContextKey, ssl.SSLContext | ContextError]:
-    built: dict[ContextKey, ssl.SSLContext | ContextError] = {}
+) -> dict[ContextKey, Context | ContextError]:
+    built: dict[ContextKey, Context | ContextError] = {}
     for key, certificate in certificates.items():
         try:
             built[key] = build_context(certificate, policy)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import ssl
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # the extension is loaded where it starts: tls/server.py
-    from certgate.tls._front import Front
+    from certgate.tls._front import Context, Front
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
@@ -29,7 +28,7 @@ class Handoff:
         self,
         front: Front,
         protocol_factory: ProtocolFactory,
-        contexts: Mapping[int, ssl.SSLContext],
+        contexts: Mapping[int, Context],
     ) -> None:
         self._front = front
         self._protocol_factory = protocol_factory

@@ -15,11 +15,10 @@ import contextlib
 import errno
 import ipaddress
 import socket
-import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the extension is loaded where it starts: tls/server.py
-    from certgate.tls._front import Front
+    from certgate.tls._front import Context, Front
 
 
 class BindError(Exception):
@@ -33,7 +32,7 @@ class Listener:
         self.address = address
         self.port = port
         self.fingerprint: str | None = None
-        self.context: ssl.SSLContext | None = None
+        self.context: Context | None = None
         self._socket = sock
         self._front: Front | None = None
         self._front_id: int | None = None
@@ -71,7 +70,7 @@ class Listener:
     def serving(self) -> bool:
         return self._front_id is not None
 
-    def serve(self, front: Front, context: ssl.SSLContext, fingerprint: str) -> None:
+    def serve(self, front: Front, context: Context, fingerprint: str) -> None:
         """Present ``context`` to every connection accepted from now on."""
         if self._front_id is None:
             self._front_id = front.listen(self._socket.fileno(), context)

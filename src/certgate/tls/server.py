@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import ssl
+import os
 import time
 from typing import TYPE_CHECKING
 
-from certgate.errors import FrontEndMissingError
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
 from certgate.tls.handoff import Handoff, ProtocolFactory
 from certgate.tls.listener import BindError, Listener
+from certgate.tls.native import front_class
 from certgate.tls.plan import ListenerPlan, ListenerStatus
+from certgate.tls.tickets import next_rotation, ticket_keys
 
 if TYPE_CHECKING:
-    from certgate.tls._front import Front
+    from certgate.tls._front import Context, Front
 
 
 class TlsServer:
@@ -45,6 +46,7 @@ class TlsServer:
         send_timeout: float = 60.0,
         backlog: int = 1024,
         reuse_port: bool = False,
+        ticket_secret: bytes | None = None,
     ) -> None:
         self._protocol_factory = protocol_factory
         self._handshake_timeout = handshake_timeout
@@ -52,7 +54,7 @@ class TlsServer:
         self._send_timeout = send_timeout
         self._front: Front | None = None
         self._handoff: Handoff | None = None
-        self._served: dict[int, ssl.SSLContext] = {}  # front listener id -> context
+        self._served: dict[int, Context] = {}  # front listener id -> context
         self._backlog = backlog
         self._reuse_port = reuse_port
         self._contexts = ContextCache()
@@ -60,6 +62,10 @@ class TlsServer:
         self._statuses: dict[str, ListenerStatus] = {}
         self._lock = asyncio.Lock()
         self._closed = False
+        # Session tickets resume in every process given the same secret; without one, in
+        # this process only.
+        self._ticket_secret = ticket_secret or os.urandom(32)
+        self._rotation: asyncio.TimerHandle | None = None
 
     async def apply(self, plan: ListenerPlan) -> list[ListenerStatus]:
         """Make the listeners match ``plan``; returns the status of every planned address.
@@ -100,23 +106,27 @@ class TlsServer:
     def _start(self) -> Front:
         """The front end, started on the first plan (it needs the running loop)."""
         if self._front is None:
-            try:
-                from certgate.tls._front import Front
-            except ImportError as error:
-                raise FrontEndMissingError(
-                    f"the TLS front end cannot be loaded ({error}); run scripts/setup to build it"
-                ) from None
-            front = Front(self._handshake_timeout, self._idle_timeout, self._send_timeout)
+            front = front_class()(self._handshake_timeout, self._idle_timeout, self._send_timeout)
             handoff = Handoff(front, self._protocol_factory, self._served)
             handoff.start(asyncio.get_running_loop())
             self._front, self._handoff = front, handoff
+            self._rotate_ticket_keys()
         return self._front
+
+    def _rotate_ticket_keys(self) -> None:
+        """Give the front end the ticket keys of this period, and come back at the next."""
+        if self._front is None or self._closed:
+            return
+        now = time.time()
+        self._front.set_ticket_keys(ticket_keys(self._ticket_secret, now))
+        delay = next_rotation(now) - now
+        self._rotation = asyncio.get_running_loop().call_later(delay, self._rotate_ticket_keys)
 
     def _reconcile(
         self,
         front: Front,
         plan: ListenerPlan,
-        contexts: dict[ContextKey, ssl.SSLContext | ContextError],
+        contexts: dict[ContextKey, Context | ContextError],
         previous: dict[str, Listener],
         kept: dict[str, Listener],
     ) -> dict[str, ListenerStatus]:
@@ -179,6 +189,8 @@ class TlsServer:
             if self._closed:
                 return
             self._closed = True
+            if self._rotation is not None:
+                self._rotation.cancel()
             for listener in self._listeners.values():
                 listener.close()
             self._listeners = {}
