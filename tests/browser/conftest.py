@@ -34,8 +34,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: Where the screenshots go: a temporary directory, unless ``scripts/screenshots`` names
+#: docs/screenshots here. A test run never rewrites tracked files.
+SCREENSHOTS_ENV = "CERTGATE_SCREENSHOTS"
 VIEWPORT = {"width": 1280, "height": 800}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take a README screenshot are marked ``screenshots`` (what
+    ``scripts/screenshots`` runs)."""
+    for item in items:
+        if "screenshot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.screenshots)
 
 
 def _require_chromium() -> str:
@@ -122,11 +132,14 @@ def openssl_ca(tmp_path_factory: pytest.TempPathFactory) -> OpensslCA:
 
 
 @pytest.fixture(scope="session")
-def screenshot() -> Callable[[Page, str], None]:
-    """Save the page (whole length) as docs/screenshots/NAME.png for the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Page, str], None]:
+    """Save the page (whole length) as NAME.png: in a temporary directory during a test run,
+    in docs/screenshots (for the README) when ``scripts/screenshots`` runs the tests."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    directory = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
 
     def take(page: Page, name: str) -> None:
-        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")
+        page.screenshot(path=directory / f"{name}.png", full_page=True, animations="disabled")
 
     return take
