@@ -1,13 +1,8 @@
-"""An API client for the tests: httpx over real HTTPS to a running ``certgate serve``, plus
-what the tests check on the wire (problems, the certificate a listener presents)."""
+"""An API client for the tests: httpx over real HTTPS to a running ``certgate serve``, and the
+problem documents it answers with. What a listener presents: ``tests.support.served``."""
 
 from __future__ import annotations
 
-import hashlib
-import socket
-import ssl
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +33,10 @@ class Server:
     @property
     def address(self) -> str:
         return self.running.address
+
+    @property
+    def port(self) -> int:
+        return self.running.port
 
     def client(self, token: str | None = None, **headers: str) -> httpx.Client:
         """A client with ``token`` (the admin's by default; "" for none)."""
@@ -113,47 +112,3 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert body["type"] == PROBLEM + code, body
     assert body["status"] == status and body["title"] and body["detail"]
     return body
-
-
-def sha256(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
-
-
-def handshake(
-    address: str, port: int, *, root: Path | None = None, hostname: str | None = None
-) -> bytes:
-    """The DER of the certificate the listener presents. With ``root``, the handshake must
-    verify against that root alone: the listener has to send the whole chain below it."""
-    if root is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        context = ssl.create_default_context(cafile=str(root))
-    with (
-        socket.create_connection((address, port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=hostname or address) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return der
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """The listeners follow a commit within milliseconds; allow for a loaded machine."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.05)
-
-
-def served_fingerprint(server: Server) -> str:
-    return sha256(handshake(server.address, server.running.port))
-
-
-def wait_served(server: Server, fingerprint: str) -> None:
-    wait_until(
-        lambda: served_fingerprint(server) == fingerprint,
-        f"{server.address} presents {fingerprint[:16]}",
-    )

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.api.client import Server, ok, problem, sha256
+from tests.api.client import Server, ok, problem
 from tests.api.workflows import ca_signed
 from tests.support.openssl import OpensslCA, openssl, subjects
+from tests.support.pki import fingerprint
 
 PASSPHRASE = "export passphrase 1"
 HOST = "export.example.test"
@@ -127,7 +128,7 @@ def test_get_export_needs_no_secret(primary: Server, leaf: dict[str, Any]) -> No
             f"/certificates/{leaf['id']}/export", params={"include_certificate": "false"}
         )
     assert der.headers["content-type"] == "application/pkix-cert"
-    assert sha256(der.content) == leaf["fingerprint_sha256"]
+    assert fingerprint(der.content) == leaf["fingerprint_sha256"]
     assert chain.headers["content-type"] == "application/x-pkcs7-certificates"
     problem(nothing, 400, "export")
 

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 
 import pytest
 
 from certgate.service import auth
-from tests.api.client import Server, ok, problem, wait_until
+from tests.api.client import Server, ok, problem
+from tests.support.polling import eventually
+from tests.support.served import client_context, handshake_succeeds
 
 
 def _handshake_with(server: Server, version: ssl.TLSVersion) -> bool:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = context.maximum_version = version
-    try:
-        with (
-            socket.create_connection((server.address, server.running.port), timeout=5) as raw,
-            context.wrap_socket(raw),
-        ):
-            return True
-    except (ssl.SSLError, OSError):
-        return False
+    return handshake_succeeds(server.address, server.port, client_context(version=version))
 
 
 def test_tls_settings_reach_the_listeners(primary: Server) -> None:
@@ -33,14 +23,14 @@ def test_tls_settings_reach_the_listeners(primary: Server) -> None:
         try:
             changed = ok(api.put("/tls", json={"minimum_version": "1.3"}))
             assert changed == {**before, "minimum_version": "1.3"}
-            wait_until(
+            eventually(
                 lambda: not _handshake_with(primary, ssl.TLSVersion.TLSv1_2),
-                "TLS 1.2 is refused",
+                what="TLS 1.2 is refused",
             )
             assert _handshake_with(primary, ssl.TLSVersion.TLSv1_3)
         finally:
             ok(api.put("/tls", json={"minimum_version": before["minimum_version"]}))
-        wait_until(lambda: _handshake_with(primary, ssl.TLSVersion.TLSv1_2), "TLS 1.2 is back")
+        eventually(lambda: _handshake_with(primary, ssl.TLSVersion.TLSv1_2), what="TLS 1.2 is back")
         assert ok(api.get("/tls")) == before
         found = problem(
             api.put("/tls", json={"tls12_ciphers": "NO-SUCH-CIPHER"}), 422, "validation"

@@ -7,17 +7,16 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tests.api.client import (
-    Server,
-    handshake,
-    ok,
-    problem,
-    served_fingerprint,
-    sha256,
-    wait_served,
-)
+from tests.api.client import Server, ok, problem
 from tests.api.workflows import ca_signed, codes, import_ok, self_signed, upload
 from tests.support.openssl import OpensslCA
+from tests.support.pki import fingerprint
+from tests.support.served import (
+    client_context,
+    handshake,
+    served_fingerprint,
+    wait_until_served,
+)
 
 
 def test_create_self_signed_and_assign_ip_address(primary: Server) -> None:
@@ -34,7 +33,7 @@ def test_create_self_signed_and_assign_ip_address(primary: Server) -> None:
         copy = api.get(f"/certificates/{certificate['id']}/export")
         assert copy.status_code == 200
         assert copy.headers["content-type"] == "application/pkix-cert"
-        assert sha256(copy.content) == certificate["fingerprint_sha256"]
+        assert fingerprint(copy.content) == certificate["fingerprint_sha256"]
 
         # Assign IP Addresses (the Edit Certificate Configuration checkboxes).
         addresses = ok(
@@ -45,7 +44,7 @@ def test_create_self_signed_and_assign_ip_address(primary: Server) -> None:
         )
         mine = [a for a in addresses if a["address"] == primary.address]
         assert mine[0]["certificate_id"] == certificate["id"]
-        wait_served(primary, certificate["fingerprint_sha256"])
+        wait_until_served(primary.address, primary.port, certificate["fingerprint_sha256"])
         shown = ok(api.get(f"/certificates/{certificate['id']}"))
         assert shown["ip_addresses"] == [primary.address]
 
@@ -73,10 +72,15 @@ def test_ca_signed_certificate_replaces_self_signed(
         assert set(leaf["chain"][1:]) <= chain and leaf["fingerprint_sha256"] not in chain
 
         ok(api.put(f"/addresses/{primary.address}", json={"certificate": leaf["id"]}))
-        wait_served(primary, leaf["fingerprint_sha256"])
+        wait_until_served(primary.address, primary.port, leaf["fingerprint_sha256"])
         # Verifying against the root alone: the listener sends the intermediate too.
-        served = handshake(primary.address, primary.running.port, root=ca.root, hostname=host)
-        assert sha256(served) == leaf["fingerprint_sha256"]
+        served = handshake(
+            primary.address,
+            primary.port,
+            client_context(ca.root, check_hostname=True),
+            server_name=host,
+        )
+        assert served.fingerprint == leaf["fingerprint_sha256"]
 
         # The old certificate secures nothing now: it can be deleted, with its key.
         deleted = ok(api.delete(f"/certificates/{old['id']}"))
@@ -121,10 +125,16 @@ def test_failover_copy_through_pkcs12(
         assert copy["has_private_key"] and len(copy["chain"]) == 3
         ok(api.put(f"/addresses/{backup.address}", json={"certificate": copy["id"]}))
 
-    wait_served(primary, leaf["fingerprint_sha256"])
-    wait_served(backup, leaf["fingerprint_sha256"])
-    served = handshake(backup.address, backup.running.port, root=ca.root, hostname=host)
-    assert sha256(served) == served_fingerprint(primary) == leaf["fingerprint_sha256"]
+    wait_until_served(primary.address, primary.port, leaf["fingerprint_sha256"])
+    wait_until_served(backup.address, backup.port, leaf["fingerprint_sha256"])
+    served = handshake(
+        backup.address, backup.port, client_context(ca.root, check_hostname=True), server_name=host
+    )
+    assert (
+        served.fingerprint
+        == served_fingerprint(primary.address, primary.port)
+        == leaf["fingerprint_sha256"]
+    )
 
 
 def test_renew_with_the_same_key(primary: Server, ca: OpensslCA, tmp_path: Path) -> None:
@@ -132,7 +142,7 @@ def test_renew_with_the_same_key(primary: Server, ca: OpensslCA, tmp_path: Path)
     with primary.client() as api:
         old, csr = ca_signed(api, ca, host, tmp_path)
         ok(api.put(f"/addresses/{primary.address}", json={"certificate": old["id"]}))
-        wait_served(primary, old["fingerprint_sha256"])
+        wait_until_served(primary.address, primary.port, old["fingerprint_sha256"])
 
         # The CA renews from the original request: same key, later expiration.
         renewed = ca.sign(csr, tmp_path / "renewed.pem", days=400)
@@ -151,9 +161,9 @@ def test_renew_with_the_same_key(primary: Server, ca: OpensslCA, tmp_path: Path)
             )
         )
         assert ok(api.get(f"/certificates/{old['id']}"))["ip_addresses"] == []
-        wait_served(primary, new["fingerprint_sha256"])
+        wait_until_served(primary.address, primary.port, new["fingerprint_sha256"])
         deleted = ok(api.delete(f"/certificates/{old['id']}"))
         assert deleted["private_key_deleted"] is False  # the renewed certificate uses it
         assert ok(api.get(f"/certificates/{new['id']}"))["has_private_key"]
         problem(api.get(f"/certificates/{old['id']}"), 404, "not-found")
-    assert served_fingerprint(primary) == new["fingerprint_sha256"]
+    assert served_fingerprint(primary.address, primary.port) == new["fingerprint_sha256"]

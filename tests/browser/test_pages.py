@@ -11,15 +11,13 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.listeners import served_der
 from tests.browser.ui import UI
+from tests.support.pki import issue, name, new_key
+from tests.support.served import served_fingerprint
 from tests.support.server import RunningAppliance, run_cli
 
 Shot = Callable[[Page, str], None]
@@ -145,19 +143,21 @@ def _bundle(count: int, directory: Path) -> Path:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     certificates = []
     for number in range(count):
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = new_key()
         host = f"host-{number:04d}.bulk.example"
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+        subject = name(host)
         certificates.append(
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(number + 1)
-            .not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=400 + number))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(key, hashes.SHA256())
+            issue(
+                subject,
+                key.public_key(),
+                subject,
+                key,
+                ca=False,
+                sans=[host],
+                not_before=start,
+                days=400 + number,
+                serial=number + 1,
+            )
         )
     path = directory / "bulk.p7b"
     path.write_bytes(pkcs7.serialize_certificates(certificates, serialization.Encoding.DER))
@@ -343,7 +343,7 @@ def test_import_page_lists_the_formats_and_reports_each_file(
     ui.certificates()
     page.get_by_role("link", name="Import", exact=True).click()
     formats = page.locator(".formats")
-    for name in (
+    for label in (
         "DER-encoded X.509 Certificate",
         "PEM-wrapped DER-encoded X.509 Certificate",
         "DER-encoded PKCS #7 certificates",
@@ -352,7 +352,7 @@ def test_import_page_lists_the_formats_and_reports_each_file(
         "DER-encoded OpenSSL Legacy Private Key",
         "PEM-wrapped DER-encoded OpenSSL Legacy Private Key",
     ):
-        expect(formats).to_contain_text(name)
+        expect(formats).to_contain_text(label)
     screenshot(page, "import")
     results = ui.import_files(broken)
     expect(results).to_contain_text("broken.pem")
@@ -363,11 +363,7 @@ def test_served_certificate_is_the_factory_one_until_assigned(
     ui: UI, appliance: RunningAppliance
 ) -> None:
     ui.open_certificate("certgate Appliance")
-    assert ui.fingerprint_on_edit_page() == _sha256(served_der("127.0.0.2", appliance.port))
-
-
-def _sha256(der: bytes) -> str:
-    return x509.load_der_x509_certificate(der).fingerprint(hashes.SHA256()).hex()
+    assert ui.fingerprint_on_edit_page() == served_fingerprint("127.0.0.2", appliance.port)
 
 
 def _insecure() -> ssl.SSLContext:

@@ -3,7 +3,6 @@ one the listener is checked as a client sees it (Python's ssl module, openssl s_
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -11,15 +10,15 @@ from pathlib import Path
 from cryptography import x509
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.listeners import (
-    served_chain,
-    served_der,
-    sha256_of_pem,
-    subjects_of,
+from tests.browser.ui import UI
+from tests.support.openssl import OpensslCA, openssl, pem_subjects, served_chain
+from tests.support.polling import eventually
+from tests.support.served import (
+    client_context,
+    handshake,
+    handshake_succeeds,
     wait_until_served,
 )
-from tests.browser.ui import UI
-from tests.support.openssl import OpensslCA, openssl
 from tests.support.server import RunningAppliance, run_cli, running_appliance
 
 Shot = Callable[[Page, str], None]
@@ -62,7 +61,7 @@ def test_1_self_signed_certificate_assigned_to_an_address_is_served(
     ).to_be_checked()
 
     wait_until_served(HOST, appliance.port, fingerprint)
-    served = x509.load_der_x509_certificate(served_der(HOST, appliance.port))
+    served = x509.load_der_x509_certificate(handshake(HOST, appliance.port).der)
     assert served.subject.rfc4514_string().startswith("CN=Example Access,OU=IT,O=Example Org")
 
     ui.certificates()
@@ -133,7 +132,7 @@ def test_2_request_signed_by_a_ca_then_chain_imported_and_served(
     wait_until_served(HOST, appliance.port, fingerprint)
 
     sent = served_chain(HOST, appliance.port)
-    names = subjects_of(sent)
+    names = pem_subjects(sent)
     assert "shop.example.test" in names[0]
     assert "Browser Test Issuing CA" in names[1]
     verified = openssl(
@@ -189,10 +188,8 @@ def test_3_pkcs12_export_copied_to_a_second_appliance_serves_the_same_certificat
         assert other.fingerprint_on_edit_page() == fingerprint
         other.assign(["127.0.0.3"])
         wait_until_served("127.0.0.3", backup.port, fingerprint)
-        assert served_der("127.0.0.3", backup.port) == served_der(HOST, appliance.port)
-        primary = [sha256_of_pem(pem) for pem in served_chain(HOST, appliance.port)]
-        secondary = [sha256_of_pem(pem) for pem in served_chain("127.0.0.3", backup.port)]
-        assert primary == secondary
+        assert handshake("127.0.0.3", backup.port).der == handshake(HOST, appliance.port).der
+        assert served_chain("127.0.0.3", backup.port) == served_chain(HOST, appliance.port)
 
 
 def test_4_renewed_certificate_links_to_its_key_takes_the_addresses_old_one_deleted(
@@ -345,18 +342,16 @@ def test_listener_policy_follows_the_ssl_configuration_page(
 ) -> None:
     page = ui.page
     ui.goto("/appliance/security/ssl")
-    served_der(HOST, appliance.port, minimum=ssl.TLSVersion.TLSv1_2)  # accepted by default
+    tls12 = client_context(version=ssl.TLSVersion.TLSv1_2)
+    assert handshake_succeeds(HOST, appliance.port, tls12)  # accepted by default
     page.get_by_label("Minimum TLS Version").select_option(label="TLS 1.3")
     page.get_by_role("button", name="Save Configuration").click()
     expect(page.locator(".flash.ok")).to_contain_text("SSL configuration saved")
     expect(page.get_by_label("Minimum TLS Version")).to_have_value("1.3")
     screenshot(page, "ssl-configuration")
-    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
-    while dt.datetime.now() < deadline:
-        try:
-            served_der(HOST, appliance.port, minimum=ssl.TLSVersion.TLSv1_2)
-        except (ssl.SSLError, ConnectionError):
-            break
-    else:
-        raise AssertionError("the listener still accepts TLS 1.2 after the minimum became 1.3")
-    served_der(HOST, appliance.port, minimum=ssl.TLSVersion.TLSv1_3)
+    eventually(
+        lambda: not handshake_succeeds(HOST, appliance.port, tls12),
+        what="the listener refuses TLS 1.2 once the minimum is 1.3",
+    )
+    tls13 = client_context(version=ssl.TLSVersion.TLSv1_3)
+    assert handshake_succeeds(HOST, appliance.port, tls13)

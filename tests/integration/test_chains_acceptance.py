@@ -8,8 +8,6 @@ client can verify, never link through a bad signature, and stay bounded on hosti
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import itertools
 import json
 import os
@@ -23,15 +21,14 @@ from typing import Any, TypeVar
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.x509.oid import NameOID
 
 from certgate.pki.chain import MAX_CHAIN_DEPTH
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import list_certificates, show_certificate
 from certgate.service.imports import ImportEntry, import_files
 from certgate.service.views import CertificateView
+from tests.support.pki import fingerprint, issue, name, pem
 
 ACCEPTANCE = Path(
     os.environ.get(
@@ -57,10 +54,6 @@ T = TypeVar("T")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def sha256_hex(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
 
 
 def verifies(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -156,13 +149,13 @@ def test_pkits_chain_follows_real_signatures(
     app = new_appliance()
     names = [TRUST_ANCHOR, *case.get("other_certs", []), case["cert"]]
     files = [(name, (PKITS / "certs" / name).read_bytes()) for name in names]
-    anchor = sha256_hex(files[0][1])
+    anchor = fingerprint(files[0][1])
 
     entries = import_files(app, files)
 
-    for name, _ in files:
-        entry = entry_for(entries, name)
-        if name in UNPARSEABLE:
+    for file_name, _ in files:
+        entry = entry_for(entries, file_name)
+        if file_name in UNPARSEABLE:
             assert entry.status == "error" and entry.error_code, entry
             assert "\n" not in entry.message
         else:
@@ -206,23 +199,16 @@ def test_pkits_bad_ca_signature_is_not_linked_but_the_good_leaf_link_is(
 # --- x509-limbo ---------------------------------------------------------------------------------
 
 
-def _pem_fingerprint(pem: str) -> str:
-    return sha256_hex(x509.load_pem_x509_certificate(pem.encode()).public_bytes(_DER))
-
-
-_DER = serialization.Encoding.DER
-
-
 @pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 @pytest.mark.parametrize("case", LIMBO_CASES, ids=[case["id"] for case in LIMBO_CASES])
 def test_limbo_import_is_bounded_and_never_crashes(
     case: dict[str, Any], new_appliance: Callable[[], Appliance]
 ) -> None:
     files = [
-        *((f"trusted-{i}.pem", pem.encode()) for i, pem in enumerate(case["trusted_certs"])),
+        *((f"trusted-{i}.pem", text.encode()) for i, text in enumerate(case["trusted_certs"])),
         *(
-            (f"intermediate-{i}.pem", pem.encode())
-            for i, pem in enumerate(case["untrusted_intermediates"])
+            (f"intermediate-{i}.pem", text.encode())
+            for i, text in enumerate(case["untrusted_intermediates"])
         ),
         ("peer.pem", case["peer_certificate"].encode()),
     ]
@@ -250,43 +236,13 @@ def test_limbo_import_is_bounded_and_never_crashes(
     warned = "chain-incomplete" in {w.code for w in peer_view.warnings}
     assert warned != top_is_root, (peer_view.chain_subjects, peer_view.warnings)
     if case["expected_result"] == "SUCCESS":  # the chain a client validates is the one served
-        trusted = {_pem_fingerprint(pem) for pem in case["trusted_certs"]}
+        trusted = {
+            fingerprint(x509.load_pem_x509_certificate(p.encode())) for p in case["trusted_certs"]
+        }
         assert trusted & set(peer_view.chain), peer_view.chain_subjects
 
 
 # --- 100 intermediates sharing one subject and key ----------------------------------------------
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(
-    subject: x509.Name,
-    public_key: ec.EllipticCurvePublicKey,
-    issuer: x509.Name,
-    signer: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    days: int,
-    serial: int,
-) -> x509.Certificate:
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    return builder.sign(signer, hashes.SHA256())
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.fixture(scope="module")
@@ -296,25 +252,26 @@ def hundred_intermediates() -> tuple[x509.Certificate, list[x509.Certificate], x
     root_key = ec.generate_private_key(ec.SECP256R1())
     shared_key = ec.generate_private_key(ec.SECP256R1())
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    root = _certificate(
-        _name("Pathological Root"), root_key.public_key(), _name("Pathological Root"), root_key,
-        ca=True, days=3650, serial=1,
+    root = issue(
+        name("Pathological Root"), root_key.public_key(), name("Pathological Root"), root_key,
+        ca=True, days=3650, serial=1, key_ids=False,
     )  # fmt: skip
     intermediates = [
-        _certificate(
-            _name("Pathological Shared CA"),
+        issue(
+            name("Pathological Shared CA"),
             shared_key.public_key(),
             root.subject,
             root_key,
             ca=True,
             days=400 + (37 * index) % 100,
             serial=1000 + index,
+            key_ids=False,
         )
         for index in range(100)
     ]
-    leaf = _certificate(
-        _name("victim.example.com"), leaf_key.public_key(), _name("Pathological Shared CA"),
-        shared_key, ca=False, days=90, serial=7,
+    leaf = issue(
+        name("victim.example.com"), leaf_key.public_key(), name("Pathological Shared CA"),
+        shared_key, ca=False, days=90, serial=7, key_ids=False,
     )  # fmt: skip
     return root, intermediates, leaf
 
@@ -328,9 +285,9 @@ def test_hundred_intermediates_sharing_subject_and_key(
     root, intermediates, leaf = hundred_intermediates
     app = new_appliance()
     files = {
-        "root": [("root.pem", _pem(root))],
-        "intermediates": [(f"ica-{i}.pem", _pem(c)) for i, c in enumerate(intermediates)],
-        "leaf": [("leaf.pem", _pem(leaf))],
+        "root": [("root.pem", pem(root))],
+        "intermediates": [(f"ica-{i}.pem", pem(c)) for i, c in enumerate(intermediates)],
+        "leaf": [("leaf.pem", pem(leaf))],
     }
     batches = (
         [files["root"] + files["intermediates"] + files["leaf"]]
@@ -345,11 +302,11 @@ def test_hundred_intermediates_sharing_subject_and_key(
     _, elapsed = bounded(IMPORT_BOUND, work)
 
     assert elapsed < 10
-    leaf_view = show_certificate(app, sha256_hex(leaf.public_bytes(_DER)))
-    middle = {sha256_hex(c.public_bytes(_DER)) for c in intermediates}
+    leaf_view = show_certificate(app, fingerprint(leaf))
+    middle = {fingerprint(c) for c in intermediates}
     assert len(leaf_view.chain) == 3
     assert leaf_view.chain[1] in middle
-    assert leaf_view.chain[2] == sha256_hex(root.public_bytes(_DER))
+    assert leaf_view.chain[2] == fingerprint(root)
     assert "chain-incomplete" not in {w.code for w in leaf_view.warnings}
     for view in list_certificates(app):
         if view.fingerprint_sha256 in middle:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -18,6 +16,7 @@ from certgate.pki.names import SubjectFields
 from certgate.service import certificates, configuration, imports, networking, tls_settings
 from certgate.service.appliance import Appliance
 from tests.support.pki import make_chain
+from tests.support.polling import eventually
 
 
 def _self_signed(app: Appliance, name: str) -> int:
@@ -155,8 +154,4 @@ def test_the_certificates_table_follows_every_commit(appliance: Appliance) -> No
     revision, _, views = appliance.cache["certificate_views"]
     appliance.cache["certificate_views"] = (revision, 0.0, views)  # only the clock aged it
     assert certificates.query_certificates(appliance, query).total == 1  # served, then rebuilt
-    for _ in range(100):
-        if appliance.cache["certificate_views"][1] > 0.0:
-            break
-        time.sleep(0.05)
-    assert appliance.cache["certificate_views"][1] > 0.0
+    eventually(lambda: appliance.cache["certificate_views"][1] > 0.0)

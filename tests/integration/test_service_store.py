@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import inspect, text
@@ -27,32 +27,16 @@ from certgate.pki.names import SubjectFields
 from certgate.service import certificates, exports, imports
 from certgate.service.appliance import Appliance
 from certgate.store.sealing import MASTER_KEY_FILE
-from tests.support.pki import issue, make_chain, name, new_key
+from tests.support.pki import fingerprint, issue, make_chain, name, new_key, pem
 
 if TYPE_CHECKING:
-    from tests.support.pki import Key, TestChain
+    from tests.support.pki import TestChain
 
 PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def pem(*items: x509.Certificate | Key) -> bytes:
-    out = b""
-    for item in items:
-        if isinstance(item, x509.Certificate):
-            out += item.public_bytes(PEM)
-        else:
-            out += item.private_bytes(
-                PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-    return out
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def import_ok(app: Appliance, *files: tuple[str, bytes]) -> list[imports.ImportEntry]:

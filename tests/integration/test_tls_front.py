@@ -26,14 +26,12 @@ from certgate.tls._front import Context, Front
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
-    free_port,
-    handshake,
-    ipv6_loopback,
     make_pki,
     plan,
-    verifying_context,
-    wait_for,
 )
+from tests.support.net import free_port, ipv6_loopback
+from tests.support.polling import eventually
+from tests.support.served import client_context, handshake
 
 A = "127.0.0.2"
 
@@ -94,7 +92,7 @@ def test_clients_that_only_shake_hands_never_reach_the_application(
 ) -> None:
     port = free_port()
     server.apply(plan(port, {A: pki["front.test"].served}))
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     for _ in range(20):
         assert handshake(A, port, context).common_name == "front.test"
     with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
@@ -115,7 +113,7 @@ def test_the_application_sees_the_client_and_the_tls_connection(
     for address in addresses:
         with (
             socket.create_connection((address, port)) as raw,
-            verifying_context(pki.root_pem).wrap_socket(raw) as tls,
+            client_context(pki.root_pem).wrap_socket(raw) as tls,
         ):
             tls.sendall(b"who am I?")
             seen = tls.recv(1000).decode()
@@ -138,7 +136,7 @@ def test_a_client_silent_after_its_handshake_is_let_go(server: ServerThread, pki
     started = time.monotonic()
     with (
         socket.create_connection((A, port), timeout=5) as raw,
-        verifying_context(pki.root_pem).wrap_socket(raw) as tls,
+        client_context(pki.root_pem).wrap_socket(raw) as tls,
     ):
         assert tls.recv(10) == b""  # idle_timeout=0.5
     assert time.monotonic() - started < 3
@@ -151,12 +149,12 @@ def test_a_client_reset_ends_its_connection_in_the_application(
     port = free_port()
     server.apply(plan(port, {A: pki["front.test"].served}))
     raw = socket.create_connection((A, port), timeout=5)
-    tls = verifying_context(pki.root_pem).wrap_socket(raw)
+    tls = client_context(pki.root_pem).wrap_socket(raw)
     tls.sendall(b"ping")
     assert tls.recv(10) == b"ping"
     tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     tls.close()  # a reset, no close_notify
-    wait_for(lambda: len(Recorder.lost) == 1)
+    eventually(lambda: len(Recorder.lost) == 1)
 
 
 def test_connections_live_on_after_the_server_closes_and_nothing_leaks(pki: Pki) -> None:
@@ -165,18 +163,18 @@ def test_connections_live_on_after_the_server_closes_and_nothing_leaks(pki: Pki)
     running = ServerThread(protocol_factory=Recorder)
     port = free_port()
     running.apply(plan(port, {A: pki["front.test"].served}))
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
         tls.sendall(b"warm-up")
         assert tls.recv(10) == b"warm-up"
-    wait_for(lambda: Recorder.lost == ["clean"])
+    eventually(lambda: Recorder.lost == ["clean"])
     before = _open_descriptors()
     for _ in range(30):
         with socket.create_connection((A, port)) as raw, context.wrap_socket(raw) as tls:
             tls.sendall(b"ping")
             assert tls.recv(10) == b"ping"
-    wait_for(lambda: len(Recorder.lost) == 31)
-    wait_for(lambda: _open_descriptors() <= before)
+    eventually(lambda: len(Recorder.lost) == 31)
+    eventually(lambda: _open_descriptors() <= before)
 
     established = context.wrap_socket(socket.create_connection((A, port), timeout=5))
     established.sendall(b"before close")
@@ -185,7 +183,7 @@ def test_connections_live_on_after_the_server_closes_and_nothing_leaks(pki: Pki)
     established.sendall(b"after close")  # the connection is the application's, not the server's
     assert established.recv(20) == b"after close"
     established.close()
-    wait_for(lambda: len(Recorder.lost) == 32)
+    eventually(lambda: len(Recorder.lost) == 32)
     running.close()
 
 
@@ -235,7 +233,7 @@ def test_the_key_is_wiped_once_read_and_must_be_writable(pki: Pki) -> None:
 def test_hostile_clients_are_dropped_and_the_others_served(server: ServerThread, pki: Pki) -> None:
     port = free_port()
     server.apply(plan(port, {A: pki["front.test"].served}))
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     hello = ssl.MemoryBIO(), ssl.MemoryBIO()
     client = context.wrap_bio(*hello)
     with pytest.raises(ssl.SSLWantReadError):
@@ -262,7 +260,7 @@ def test_hostile_clients_are_dropped_and_the_others_served(server: ServerThread,
     assert handshake(A, port, context).common_name == "front.test"
     front = server.server._front
     assert front is not None
-    wait_for(lambda: front.connections == 0)
+    eventually(lambda: front.connections == 0)
     assert Recorder.made == 0
 
 
@@ -308,7 +306,7 @@ def test_the_end_of_a_response_survives_a_client_that_sent_more_and_hung_up(pki:
         port = free_port()
         running.apply(plan(port, {A: pki["front.test"].served}))
         raw = socket.create_connection((A, port), timeout=10)
-        with verifying_context(pki.root_pem).wrap_socket(raw, suppress_ragged_eofs=False) as tls:
+        with client_context(pki.root_pem).wrap_socket(raw, suppress_ragged_eofs=False) as tls:
             tls.sendall(b"x" * 1_000_000)  # more than the application side can buffer
             with socket.fromfd(tls.fileno(), socket.AF_INET, socket.SOCK_STREAM) as same:
                 same.shutdown(socket.SHUT_WR)  # a TCP FIN under the TLS layer
@@ -327,12 +325,12 @@ def test_a_client_that_stops_reading_a_finished_response_is_let_go(pki: Pki) -> 
         port = free_port()
         running.apply(plan(port, {A: pki["front.test"].served}))
         raw = socket.create_connection((A, port), timeout=10)
-        with verifying_context(pki.root_pem).wrap_socket(raw) as tls:
+        with client_context(pki.root_pem).wrap_socket(raw) as tls:
             tls.sendall(b"go")  # and never reads the megabyte
             front = running.server._front
             assert front is not None
-            wait_for(lambda: front.connections == 1)
-            wait_for(lambda: front.connections == 0, timeout=5)
+            eventually(lambda: front.connections == 1)
+            eventually(lambda: front.connections == 0, timeout=5)
     finally:
         running.close()
 

@@ -17,13 +17,12 @@ from tests.integration._tls_helpers import (
     Pki,
     Record,
     ServerThread,
-    free_port,
-    handshake,
     load_clients,
     make_pki,
     plan,
-    verifying_context,
 )
+from tests.support.net import free_port
+from tests.support.served import client_context, handshake
 
 A, B = "127.0.0.2", "127.0.0.3"
 PROCESSES, THREADS = 4, 8  # 32 handshakes in flight
@@ -53,7 +52,7 @@ def test_flipping_an_assignment_under_load_drops_nothing_and_takes_effect_at_onc
     port = free_port()
     policies = [TlsPolicy(), TlsPolicy(tls12_ciphers="ECDHE+AESGCM")]
     server.apply(plan(port, {A: old.served, B: other.served}))
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
 
     spawn = multiprocessing.get_context("spawn")  # never fork a process with a running loop
     stop, results = spawn.Event(), spawn.Queue()

@@ -17,14 +17,12 @@ from certgate.tls import ServedCertificate, TlsPolicy
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
-    free_port,
-    handshake,
-    ipv6_loopback,
     make_pki,
     plan,
-    s_client,
-    verifying_context,
 )
+from tests.support.net import free_port, ipv6_loopback
+from tests.support.openssl import s_client
+from tests.support.served import client_context, handshake
 
 A, B = "127.0.0.2", "127.0.0.3"
 
@@ -62,7 +60,7 @@ def test_each_address_presents_its_own_leaf_and_full_chain(server: ServerThread,
         (address, "listening", None) for address in assignments
     ]
 
-    context = verifying_context(pki.root_pem)  # trusts the root only: needs the intermediate
+    context = client_context(pki.root_pem)  # trusts the root only: needs the intermediate
     for address, certificate in assignments.items():
         seen = handshake(address, port, context)
         assert seen.fingerprint == certificate.fingerprint
@@ -88,17 +86,17 @@ def test_a_changed_chain_with_the_same_leaf_is_served_on_the_next_handshake(
     alpha = pki["alpha.test"]
     server.apply(plan(port, {A: alpha.leaf_only}))
     with pytest.raises(ssl.SSLCertVerificationError):
-        handshake(A, port, verifying_context(pki.root_pem))  # the intermediate is missing
+        handshake(A, port, client_context(pki.root_pem))  # the intermediate is missing
 
     server.apply(plan(port, {A: alpha.served}))
-    assert handshake(A, port, verifying_context(pki.root_pem)).fingerprint == alpha.fingerprint
+    assert handshake(A, port, client_context(pki.root_pem)).fingerprint == alpha.fingerprint
 
 
 def test_adding_an_address_opens_it_and_removing_it_closes_it(
     server: ServerThread, pki: Pki
 ) -> None:
     port = free_port()
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     server.apply(plan(port, {A: pki["alpha.test"].served}))
     assert _connect_refused(B, port)
 
@@ -147,7 +145,7 @@ def test_an_address_that_cannot_be_bound_is_reported_and_the_others_serve(
         )
         assert by_address[taken].state == "failed"
         assert "already in use" in (by_address[taken].error or "")
-        assert handshake(A, port, verifying_context(pki.root_pem)).common_name == "alpha.test"
+        assert handshake(A, port, client_context(pki.root_pem)).common_name == "alpha.test"
         assert server.status() == statuses
 
     # The next apply retries: the port is free now.
@@ -155,7 +153,7 @@ def test_an_address_that_cannot_be_bound_is_reported_and_the_others_serve(
         plan(port, {A: pki["alpha.test"].served, taken: pki["bravo.test"].served})
     )
     assert [s.state for s in statuses] == ["listening", "listening"]
-    assert handshake(taken, port, verifying_context(pki.root_pem)).common_name == "bravo.test"
+    assert handshake(taken, port, client_context(pki.root_pem)).common_name == "bravo.test"
 
 
 def test_a_port_change_moves_every_address(server: ServerThread, pki: Pki) -> None:
@@ -167,7 +165,7 @@ def test_a_port_change_moves_every_address(server: ServerThread, pki: Pki) -> No
         (A, new, "listening"),
         (B, new, "listening"),
     }
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     for address in assignments:
         assert _connect_refused(address, old)
         handshake(address, new, context)
@@ -186,7 +184,7 @@ def test_a_certificate_that_cannot_be_loaded_leaves_the_previous_one_served(
     assert by_address[A].fingerprint == alpha.fingerprint
     assert f"certificate {bravo.fingerprint[:16]} cannot be served" in (by_address[A].error or "")
     assert by_address[B].state == "failed"
-    assert handshake(A, port, verifying_context(pki.root_pem)).fingerprint == alpha.fingerprint
+    assert handshake(A, port, client_context(pki.root_pem)).fingerprint == alpha.fingerprint
     assert _connect_refused(B, port)
 
 
@@ -209,7 +207,7 @@ def test_close_stops_listening(pki: Pki) -> None:
     running = ServerThread()
     port = free_port()
     running.apply(plan(port, {A: pki["alpha.test"].served, B: pki["bravo.test"].served}))
-    handshake(A, port, verifying_context(pki.root_pem))
+    handshake(A, port, client_context(pki.root_pem))
     running.close()
     assert _connect_refused(A, port)
     assert _connect_refused(B, port)
@@ -219,7 +217,7 @@ def test_the_standard_asyncio_loop_works_too(pki: Pki) -> None:
     running = ServerThread(loop_factory=asyncio.new_event_loop)
     try:
         port = free_port()
-        context = verifying_context(pki.root_pem)
+        context = client_context(pki.root_pem)
         running.apply(plan(port, {A: pki["alpha.test"].served}))
         assert handshake(A, port, context).common_name == "alpha.test"
         running.apply(plan(port, {A: pki["bravo.test"].served}, TlsPolicy()))
@@ -233,9 +231,9 @@ def test_swapping_back_and_forth_leaks_no_descriptors(server: ServerThread, pki:
     port = free_port()
     alpha, bravo = pki["alpha.test"].served, pki["bravo.test"].served
     server.apply(plan(port, {A: alpha, B: bravo}))
-    handshake(A, port, verifying_context(pki.root_pem))
+    handshake(A, port, client_context(pki.root_pem))
     before = len(os.listdir("/proc/self/fd"))
     for n in range(50):
         server.apply(plan(port, {A: bravo, B: alpha} if n % 2 == 0 else {A: alpha, B: bravo}))
-        handshake(A, port, verifying_context(pki.root_pem))
+        handshake(A, port, client_context(pki.root_pem))
     assert len(os.listdir("/proc/self/fd")) <= before + 2

@@ -17,13 +17,12 @@ from certgate.tls import TlsPolicy
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
-    free_port,
-    handshake,
     make_pki,
     plan,
-    s_client,
-    verifying_context,
 )
+from tests.support.net import free_port
+from tests.support.openssl import s_client
+from tests.support.served import client_context, handshake
 
 A = "127.0.0.2"
 LEGACY = "DEFAULT:@SECLEVEL=0"  # lets the openssl client itself offer TLS 1.0/1.1 and CBC
@@ -132,7 +131,7 @@ def test_lowering_the_maximum_to_tls_1_2_refuses_tls_1_3_only_clients(
     leaf = pki["ecdsa.test"].served
     server.apply(plan(port, {A: leaf}, TlsPolicy(maximum_version=ssl.TLSVersion.TLSv1_2)))
     assert _negotiated(s_client(A, port, "-tls1_3").stdout) is None
-    assert handshake(A, port, verifying_context(pki.root_pem)).version == "TLSv1.2"
+    assert handshake(A, port, client_context(pki.root_pem)).version == "TLSv1.2"
 
 
 def test_a_connection_established_before_a_policy_change_goes_on(
@@ -141,7 +140,7 @@ def test_a_connection_established_before_a_policy_change_goes_on(
     port = free_port()
     leaf = pki["ecdsa.test"].served
     server.apply(plan(port, {A: leaf}))
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     with socket.create_connection((A, port), timeout=5) as raw, context.wrap_socket(raw) as tls:
         server.apply(plan(port, {A: leaf}, TlsPolicy(minimum_version=ssl.TLSVersion.TLSv1_3)))

@@ -23,12 +23,12 @@ from certgate.tls import TlsServer
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
-    free_port,
     make_pki,
     plan,
-    verifying_context,
-    wait_for,
 )
+from tests.support.net import free_port
+from tests.support.polling import eventually
+from tests.support.served import client_context
 
 A = "127.0.0.2"
 
@@ -59,7 +59,7 @@ def serve(pki: Pki) -> Iterator[Callable[..., tuple[ServerThread, int]]]:
 
 def _connect(pki: Pki, port: int, **wrap: Any) -> ssl.SSLSocket:
     raw = socket.create_connection((A, port), timeout=10)
-    return verifying_context(pki.root_pem).wrap_socket(raw, **wrap)
+    return client_context(pki.root_pem).wrap_socket(raw, **wrap)
 
 
 class Echo(asyncio.Protocol):
@@ -79,7 +79,7 @@ def test_megabytes_echo_back_whole_and_in_order(
     async def exchange() -> bytes:
         # One client thread drives both directions: Python's ssl.SSLSocket is not safe to
         # read and write from two threads at once, which made an earlier version flaky.
-        reader, writer = await asyncio.open_connection(A, port, ssl=verifying_context(pki.root_pem))
+        reader, writer = await asyncio.open_connection(A, port, ssl=client_context(pki.root_pem))
 
         async def send() -> None:
             for start in range(0, len(payload), 1 << 16):
@@ -208,7 +208,7 @@ def test_endings_are_tls_endings(serve: Callable[..., tuple[ServerThread, int]],
     with _connect(pki, port) as tls:
         tls.sendall(b"hello")
         tls.unwrap()
-    wait_for(lambda: Recorder.events == ["made", "eof", "lost None"])
+    eventually(lambda: Recorder.events == ["made", "eof", "lost None"])
 
     # The server ends (after sending its data): the client gets close_notify, not a bare EOF.
     Recorder.events = []
@@ -216,7 +216,7 @@ def test_endings_are_tls_endings(serve: Callable[..., tuple[ServerThread, int]],
         tls.sendall(b"close please")
         assert tls.recv(10) == b"bye"
         assert tls.recv(10) == b""  # would raise SSLEOFError without close_notify
-    wait_for(lambda: Recorder.events == ["made", "lost None"])
+    eventually(lambda: Recorder.events == ["made", "lost None"])
 
 
 def test_a_client_that_never_finishes_its_handshake_is_dropped(
@@ -277,7 +277,7 @@ def test_uvicorn_serves_an_asgi_app_over_it(pki: Pki) -> None:
     try:
         port = free_port()
         server.apply(plan(port, {A: pki["transport.test"].served}))
-        with httpx.Client(verify=verifying_context(pki.root_pem)) as client:
+        with httpx.Client(verify=client_context(pki.root_pem)) as client:
             for _ in range(3):  # keep-alive: several requests on one connection
                 response = client.get(f"https://{A}:{port}/appliance")
                 assert response.status_code == 200

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
 class OpensslFailed(AssertionError):
@@ -39,6 +40,36 @@ def openssl(
         )
     output = done.stdout + (done.stderr if stderr else b"")
     return output.decode(errors="replace")
+
+
+def s_client(address: str, port: int, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``openssl s_client`` to ``address:port``, sending nothing; stdout and stderr merged."""
+    host = f"[{address}]" if ":" in address else address
+    return subprocess.run(
+        [OPENSSL, "s_client", "-connect", f"{host}:{port}", "-servername", "x", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+def served_chain(address: str, port: int) -> list[bytes]:
+    """Every certificate the listener sends (PEM, leaf first), as ``s_client -showcerts``
+    sees it."""
+    done = s_client(address, port, "-showcerts")
+    assert done.returncode == 0, done.stdout
+    return _PEM.findall(done.stdout.encode())
+
+
+def pem_subjects(pems: Sequence[bytes]) -> list[str]:
+    """The subject of each PEM certificate, as ``openssl x509 -subject`` prints it."""
+    return [
+        openssl("x509", "-noout", "-subject", stdin=pem).strip().removeprefix("subject=").strip()
+        for pem in pems
+    ]
 
 
 def fingerprint(certificate: Path, *, der: bool = False) -> str:

@@ -1,10 +1,14 @@
-"""A tiny test CA built with cryptography: root -> intermediate -> leaf, in memory."""
+"""The test PKI, built in memory with cryptography: certificates (``issue``), a root and an
+intermediate that issue leaves (``TestCA``), a whole chain (``make_chain``), and their PEM and
+fingerprints. The openssl CLI's CA, the independent peer, is ``tests.support.openssl.make_ca``."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,7 +39,10 @@ def issue(
     days: int = 365,
     not_before: dt.datetime | None = None,
     serial: int | None = None,
+    key_ids: bool = True,
 ) -> x509.Certificate:
+    """A certificate of ``subject`` signed by ``issuer_key``; ``key_ids=False`` leaves out the
+    subject and authority key identifiers (issuers then match by name and signature only)."""
     start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     builder = (
         x509.CertificateBuilder()
@@ -46,20 +53,86 @@ def issue(
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
+    )
+    if key_ids:
+        builder = builder.add_extension(
             x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
             critical=False,
-        )
-        .add_extension(
+        ).add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
-    )
     if sans:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(san) for san in sans]), critical=False
         )
     return builder.sign(issuer_key, hashes.SHA256())
+
+
+def pem(*items: x509.Certificate | Key) -> bytes:
+    """Certificates and private keys in PEM, in order (keys as unencrypted PKCS#8, as an
+    administrator's key file holds them)."""
+    out = b""
+    for item in items:
+        if isinstance(item, x509.Certificate):
+            out += item.public_bytes(serialization.Encoding.PEM)
+        else:
+            out += item.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+    return out
+
+
+def fingerprint(certificate: x509.Certificate | bytes) -> str:
+    """SHA-256 of the certificate (or of its DER), lower-case hex: as certgate shows it."""
+    der = (
+        certificate
+        if isinstance(certificate, bytes)
+        else certificate.public_bytes(serialization.Encoding.DER)
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True)
+class TestCA:
+    """A root and an intermediate below it, which issues leaves."""
+
+    __test__ = False  # a fixture's data, not a test class
+    root_key: Key
+    root: x509.Certificate
+    intermediate_key: Key
+    intermediate: x509.Certificate
+
+    @classmethod
+    def make(
+        cls,
+        kind: str = "p256",
+        root_name: str = "Test Root",
+        intermediate_name: str = "Test Intermediate",
+    ) -> TestCA:
+        root_key = new_key(kind)
+        root = issue(name(root_name), root_key.public_key(), name(root_name), root_key, ca=True)
+        intermediate_key = new_key(kind)
+        intermediate = issue(
+            name(intermediate_name), intermediate_key.public_key(), root.subject, root_key, ca=True
+        )
+        return cls(root_key, root, intermediate_key, intermediate)
+
+    def leaf(self, host: str, kind: str = "p256", **options: Any) -> tuple[Key, x509.Certificate]:
+        """A new key and a server certificate for ``host`` (its common name and only SAN)."""
+        key = new_key(kind)
+        certificate = issue(
+            name(host),
+            key.public_key(),
+            self.intermediate.subject,
+            self.intermediate_key,
+            ca=False,
+            sans=[host],
+            **options,
+        )
+        return key, certificate
 
 
 @dataclass
@@ -72,24 +145,17 @@ class TestChain:
     leaf_key: Key
     leaf: x509.Certificate
 
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        """The leaf's issuer first, up to the root: the order certgate stores."""
+        return [self.intermediate, self.root]
+
 
 def make_chain(host: str = "www.example.com", kind: str = "p256") -> TestChain:
-    root_key = new_key(kind)
-    root = issue(name("Test Root"), root_key.public_key(), name("Test Root"), root_key, ca=True)
-    intermediate_key = new_key(kind)
-    intermediate = issue(
-        name("Test Intermediate"), intermediate_key.public_key(), root.subject, root_key, ca=True
-    )
-    leaf_key = new_key(kind)
-    leaf = issue(
-        name(host),
-        leaf_key.public_key(),
-        intermediate.subject,
-        intermediate_key,
-        ca=False,
-        sans=[host],
-    )
-    return TestChain(root_key, root, intermediate_key, intermediate, leaf_key, leaf)
+    """Root -> intermediate -> a leaf for ``host``, every key of ``kind`` ("p256" or "rsa")."""
+    ca = TestCA.make(kind)
+    leaf_key, leaf = ca.leaf(host, kind)
+    return TestChain(ca.root_key, ca.root, ca.intermediate_key, ca.intermediate, leaf_key, leaf)
 
 
 def negative_serial_pem(host: str) -> bytes:

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
-from tests.support.pki import TestChain
+from tests.support.net import free_port
+from tests.support.pki import TestChain, pem
+from tests.support.polling import eventually
+from tests.support.served import handshake_succeeds
 
 CERTGATE = str(Path(sys.executable).with_name("certgate"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_cli(
@@ -63,45 +55,22 @@ class RunningAppliance:
         return f"https://{host}:{self.port}"
 
 
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """A change is applied within a fraction of a second; allow slack for a busy machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain) -> int:
     """Import ``chain``'s leaf with its private key through the CLI; returns its id."""
     bundle = tmp_path / "site.pem"
-    key = chain.leaf_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    bundle.write_bytes(chain.leaf.public_bytes(serialization.Encoding.PEM) + key)
+    bundle.write_bytes(pem(chain.leaf, chain.leaf_key))
     entries = json.loads(run_cli(running.data_dir, "cert", "import", str(bundle), "--json").stdout)
     [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
     return int(certificate["id"])
 
 
 def wait_for_tls(address: str, port: int, timeout: float = 20.0) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with (
-                socket.create_connection((address, port), timeout=1) as raw,
-                context.wrap_socket(raw),
-            ):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"certgate serve did not listen on {address}:{port}")
+    """Until a TLS handshake with ``address:port`` succeeds (the server has started)."""
+    eventually(
+        lambda: handshake_succeeds(address, port, timeout=1),
+        timeout=timeout,
+        what=f"certgate serve listens on {address}:{port}",
+    )
 
 
 @contextmanager

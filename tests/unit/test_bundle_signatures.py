@@ -6,15 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.pki.bundle_signatures import MAX_TWINS, checked_pairs
-from tests.support.pki import issue, make_chain, name, new_key
-
-
-def _fingerprint(certificate: object) -> str:
-    return certificate.fingerprint(hashes.SHA256()).hex()  # type: ignore[attr-defined]
+from tests.support.pki import fingerprint, issue, make_chain, name, new_key
 
 
 def test_pairs_by_name_bytes_and_a_forged_signature_is_false() -> None:
@@ -27,7 +22,7 @@ def test_pairs_by_name_bytes_and_a_forged_signature_is_false() -> None:
     certificates = [chain.leaf, forged, chain.intermediate, chain.root]
     bundle = b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
     found = set(checked_pairs(bundle))
-    leaf, bad, intermediate, root = (_fingerprint(c) for c in certificates)
+    leaf, bad, intermediate, root = (fingerprint(c) for c in certificates)
     assert found == {
         (leaf, intermediate, True),
         (bad, intermediate, False),
@@ -43,7 +38,7 @@ def test_a_name_with_too_many_certificates_is_left_to_the_import() -> None:
     ]
     leaf = issue(name("leaf.example"), new_key().public_key(), name("Many"), key, ca=False)
     bundle = b"".join(c.public_bytes(Encoding.PEM) for c in [leaf, *twins])
-    assert not [pair for pair in checked_pairs(bundle) if pair[0] == _fingerprint(leaf)]
+    assert not [pair for pair in checked_pairs(bundle) if pair[0] == fingerprint(leaf)]
 
 
 def test_run_as_a_process_it_prints_one_line_per_pair_and_nothing_for_other_input() -> None:
@@ -52,7 +47,7 @@ def test_run_as_a_process_it_prints_one_line_per_pair_and_nothing_for_other_inpu
     command = [sys.executable, "-m", "certgate.pki.bundle_signatures"]
     done = subprocess.run(command, input=bundle, capture_output=True, check=True)
     assert done.stdout.decode() == (
-        f"{_fingerprint(chain.leaf)} {_fingerprint(chain.intermediate)} 1\n"
+        f"{fingerprint(chain.leaf)} {fingerprint(chain.intermediate)} 1\n"
     )
     other = subprocess.run(command, input=b"not a bundle", capture_output=True, check=True)
     assert other.stdout == b""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import re
 import shutil
 import subprocess
@@ -18,12 +16,13 @@ from cryptography.x509.oid import NameOID
 
 from certgate.errors import ExportError, KeyMissingError
 from certgate.pki.export import ExportFormat, ExportOptions, choose_format, export
-from certgate.pki.keys import PrivateKey, spki_der
+from certgate.pki.keys import spki_der
+from tests.support.pki import TestChain, make_chain
 
 PASSPHRASE = b"S3cret-passphrase!"
 FRIENDLY_NAME = "failover-node"
-ROOT_CN = "certgate test root"
-INTERMEDIATE_CN = "certgate test intermediate"
+ROOT_CN = "Test Root"
+INTERMEDIATE_CN = "Test Intermediate"
 LEAF_CN = "appliance.example.test"
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -32,77 +31,22 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 # --- a root -> intermediate -> leaf chain -------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Pki:
-    root: x509.Certificate
-    intermediate: x509.Certificate
-    leaf: x509.Certificate
-    leaf_key: PrivateKey
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        """The leaf's issuer first, up to the root: the order certgate stores."""
-        return [self.intermediate, self.root]
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _issue(
-    common_name: str,
-    key: PrivateKey,
-    issuer: tuple[x509.Certificate, PrivateKey] | None,
-    *,
-    ca: bool,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    issuer_name = issuer[0].subject if issuer else _name(common_name)
-    signing_key = issuer[1] if issuer else key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False
-        )
-    assert isinstance(signing_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-    return builder.sign(signing_key, hashes.SHA256())
-
-
-def _new_key(kind: str) -> PrivateKey:
-    if kind == "p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _build_pki(kind: str) -> Pki:
-    root_key, intermediate_key, leaf_key = (_new_key(kind) for _ in range(3))
-    root = _issue(ROOT_CN, root_key, None, ca=True)
-    intermediate = _issue(INTERMEDIATE_CN, intermediate_key, (root, root_key), ca=True)
-    leaf = _issue(LEAF_CN, leaf_key, (intermediate, intermediate_key), ca=False)
-    return Pki(root=root, intermediate=intermediate, leaf=leaf, leaf_key=leaf_key)
+def _build_pki(kind: str) -> TestChain:
+    return make_chain(LEAF_CN, kind)
 
 
 @pytest.fixture(scope="module")
-def rsa_pki() -> Pki:
+def rsa_pki() -> TestChain:
     return _build_pki("rsa")
 
 
 @pytest.fixture(scope="module", params=["rsa", "p256"])
-def pki(request: pytest.FixtureRequest) -> Pki:
+def pki(request: pytest.FixtureRequest) -> TestChain:
     """Both key kinds, for the tests where the private key is part of the export."""
     return _build_pki(request.param)
 
 
-def _export(pki: Pki, options: ExportOptions) -> bytes:
+def _export(pki: TestChain, options: ExportOptions) -> bytes:
     """Export the leaf, its key and its chain with the given options; return the bytes."""
     return export(pki.leaf, pki.leaf_key, pki.chain, options, FRIENDLY_NAME).data
 
@@ -171,7 +115,7 @@ def test_choose_format_refuses_key_and_chain_without_the_certificate() -> None:
         choose_format(options, 2)
 
 
-def test_export_uses_the_format_choose_format_announces(rsa_pki: Pki) -> None:
+def test_export_uses_the_format_choose_format_announces(rsa_pki: TestChain) -> None:
     options = ExportOptions(include_private_key=True, include_chain=True, passphrase=PASSPHRASE)
     exported = export(rsa_pki.leaf, rsa_pki.leaf_key, rsa_pki.chain, options)
     assert exported.format is choose_format(options, len(rsa_pki.chain))
@@ -181,19 +125,19 @@ def test_export_uses_the_format_choose_format_announces(rsa_pki: Pki) -> None:
 # --- round-trips with cryptography's loaders ----------------------------------------------
 
 
-def test_certificate_alone_is_der(rsa_pki: Pki) -> None:
+def test_certificate_alone_is_der(rsa_pki: TestChain) -> None:
     exported = export(rsa_pki.leaf, rsa_pki.leaf_key, rsa_pki.chain, ExportOptions())
     assert x509.load_der_x509_certificate(exported.data) == rsa_pki.leaf
     assert (exported.media_type, exported.file_extension) == ("application/pkix-cert", ".cer")
 
 
-def test_certificate_alone_as_pem_holds_only_that_certificate(rsa_pki: Pki) -> None:
+def test_certificate_alone_as_pem_holds_only_that_certificate(rsa_pki: TestChain) -> None:
     exported = export(rsa_pki.leaf, rsa_pki.leaf_key, rsa_pki.chain, ExportOptions(pem=True))
     assert x509.load_pem_x509_certificates(exported.data) == [rsa_pki.leaf]
     assert (exported.media_type, exported.file_extension) == ("application/x-pem-file", ".pem")
 
 
-def test_certificate_without_key_never_carries_the_key(rsa_pki: Pki) -> None:
+def test_certificate_without_key_never_carries_the_key(rsa_pki: TestChain) -> None:
     for options in (ExportOptions(), ExportOptions(pem=True), ExportOptions(include_chain=True)):
         data = export(rsa_pki.leaf, rsa_pki.leaf_key, rsa_pki.chain, options).data
         assert b"PRIVATE KEY" not in data
@@ -201,7 +145,7 @@ def test_certificate_without_key_never_carries_the_key(rsa_pki: Pki) -> None:
             serialization.load_der_private_key(data, password=None)
 
 
-def test_certificate_and_chain_is_pkcs7_with_every_certificate(rsa_pki: Pki) -> None:
+def test_certificate_and_chain_is_pkcs7_with_every_certificate(rsa_pki: TestChain) -> None:
     exported = export(rsa_pki.leaf, None, rsa_pki.chain, ExportOptions(include_chain=True))
     certificates = pkcs7.load_der_pkcs7_certificates(exported.data)
     # PKCS#7 stores a DER SET OF, written sorted: the content counts, not the order.
@@ -215,7 +159,7 @@ def test_certificate_and_chain_is_pkcs7_with_every_certificate(rsa_pki: Pki) -> 
     )
 
 
-def test_chain_alone_is_pkcs7_without_the_leaf(rsa_pki: Pki) -> None:
+def test_chain_alone_is_pkcs7_without_the_leaf(rsa_pki: TestChain) -> None:
     options = ExportOptions(include_certificate=False, include_chain=True)
     data = export(rsa_pki.leaf, None, rsa_pki.chain, options).data
     assert {_subject(c) for c in pkcs7.load_der_pkcs7_certificates(data)} == {
@@ -224,13 +168,13 @@ def test_chain_alone_is_pkcs7_without_the_leaf(rsa_pki: Pki) -> None:
     }
 
 
-def test_chain_alone_of_one_certificate_is_der(rsa_pki: Pki) -> None:
+def test_chain_alone_of_one_certificate_is_der(rsa_pki: TestChain) -> None:
     options = ExportOptions(include_certificate=False, include_chain=True)
     data = export(rsa_pki.intermediate, None, [rsa_pki.root], options).data
     assert x509.load_der_x509_certificate(data) == rsa_pki.root
 
 
-def test_pkcs7_pem_round_trips(rsa_pki: Pki) -> None:
+def test_pkcs7_pem_round_trips(rsa_pki: TestChain) -> None:
     options = ExportOptions(include_chain=True, pem=True)
     data = export(rsa_pki.leaf, None, rsa_pki.chain, options).data
     assert _pem_labels(data) == ["PKCS7"]
@@ -241,7 +185,7 @@ def test_pkcs7_pem_round_trips(rsa_pki: Pki) -> None:
     }
 
 
-def test_key_alone_is_pkcs8_that_opens_only_with_the_passphrase(pki: Pki) -> None:
+def test_key_alone_is_pkcs8_that_opens_only_with_the_passphrase(pki: TestChain) -> None:
     exported = export(
         pki.leaf,
         pki.leaf_key,
@@ -257,7 +201,7 @@ def test_key_alone_is_pkcs8_that_opens_only_with_the_passphrase(pki: Pki) -> Non
         serialization.load_der_private_key(exported.data, None)
 
 
-def test_key_alone_as_pem_is_an_encrypted_private_key(pki: Pki) -> None:
+def test_key_alone_as_pem_is_an_encrypted_private_key(pki: TestChain) -> None:
     data = _export(
         pki,
         ExportOptions(
@@ -271,7 +215,9 @@ def test_key_alone_as_pem_is_an_encrypted_private_key(pki: Pki) -> None:
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy-3des"])
-def test_pkcs12_returns_key_certificate_chain_and_friendly_name(pki: Pki, legacy: bool) -> None:
+def test_pkcs12_returns_key_certificate_chain_and_friendly_name(
+    pki: TestChain, legacy: bool
+) -> None:
     data = _export(
         pki,
         ExportOptions(
@@ -291,14 +237,14 @@ def test_pkcs12_returns_key_certificate_chain_and_friendly_name(pki: Pki, legacy
         pkcs12.load_pkcs12(data, b"wrong passphrase")
 
 
-def test_pkcs12_without_chain_holds_no_other_certificate(rsa_pki: Pki) -> None:
+def test_pkcs12_without_chain_holds_no_other_certificate(rsa_pki: TestChain) -> None:
     data = _export(rsa_pki, ExportOptions(include_private_key=True, passphrase=PASSPHRASE))
     loaded = pkcs12.load_pkcs12(data, PASSPHRASE)
     assert loaded.cert is not None and loaded.cert.certificate == rsa_pki.leaf
     assert loaded.additional_certs == []
 
 
-def test_pkcs12_friendly_name_keeps_non_ascii(rsa_pki: Pki) -> None:
+def test_pkcs12_friendly_name_keeps_non_ascii(rsa_pki: TestChain) -> None:
     name = "Übergangsknoten Zürich"
     options = ExportOptions(include_private_key=True, passphrase=PASSPHRASE)
     data = export(rsa_pki.leaf, rsa_pki.leaf_key, [], options, friendly_name=name).data
@@ -306,7 +252,7 @@ def test_pkcs12_friendly_name_keeps_non_ascii(rsa_pki: Pki) -> None:
     assert loaded.cert is not None and loaded.cert.friendly_name == name.encode()
 
 
-def test_pem_bundle_is_certificate_chain_then_encrypted_key(pki: Pki) -> None:
+def test_pem_bundle_is_certificate_chain_then_encrypted_key(pki: TestChain) -> None:
     exported = export(
         pki.leaf,
         pki.leaf_key,
@@ -341,7 +287,9 @@ def test_pem_bundle_is_certificate_chain_then_encrypted_key(pki: Pki) -> None:
     ],
     ids=["pkcs8", "pkcs8-pem", "pkcs12", "pem-bundle", "empty-passphrase"],
 )
-def test_key_without_passphrase_or_opt_in_is_refused(rsa_pki: Pki, options: ExportOptions) -> None:
+def test_key_without_passphrase_or_opt_in_is_refused(
+    rsa_pki: TestChain, options: ExportOptions
+) -> None:
     with pytest.raises(ExportError) as caught:
         export(rsa_pki.leaf, rsa_pki.leaf_key, rsa_pki.chain, options)
     message = str(caught.value)
@@ -349,7 +297,7 @@ def test_key_without_passphrase_or_opt_in_is_refused(rsa_pki: Pki, options: Expo
     assert "without encryption" in message
 
 
-def test_opt_in_exports_pkcs8_without_encryption(pki: Pki) -> None:
+def test_opt_in_exports_pkcs8_without_encryption(pki: TestChain) -> None:
     data = _export(
         pki,
         ExportOptions(
@@ -359,7 +307,7 @@ def test_opt_in_exports_pkcs8_without_encryption(pki: Pki) -> None:
     assert _same_public_key(serialization.load_der_private_key(data, None), pki.leaf)
 
 
-def test_opt_in_with_empty_passphrase_exports_without_encryption(rsa_pki: Pki) -> None:
+def test_opt_in_with_empty_passphrase_exports_without_encryption(rsa_pki: TestChain) -> None:
     data = _export(
         rsa_pki,
         ExportOptions(include_private_key=True, passphrase=b"", unencrypted_private_key=True),
@@ -368,7 +316,7 @@ def test_opt_in_with_empty_passphrase_exports_without_encryption(rsa_pki: Pki) -
     assert _same_public_key(loaded.key, rsa_pki.leaf)
 
 
-def test_opt_in_pem_bundle_holds_a_plain_private_key(rsa_pki: Pki) -> None:
+def test_opt_in_pem_bundle_holds_a_plain_private_key(rsa_pki: TestChain) -> None:
     data = _export(
         rsa_pki, ExportOptions(include_private_key=True, pem=True, unencrypted_private_key=True)
     )
@@ -377,7 +325,7 @@ def test_opt_in_pem_bundle_holds_a_plain_private_key(rsa_pki: Pki) -> None:
 
 
 @pytest.mark.parametrize("include_certificate", [False, True], ids=["pkcs8", "pkcs12"])
-def test_passphrase_wins_over_the_opt_in(rsa_pki: Pki, include_certificate: bool) -> None:
+def test_passphrase_wins_over_the_opt_in(rsa_pki: TestChain, include_certificate: bool) -> None:
     data = _export(
         rsa_pki,
         ExportOptions(
@@ -398,7 +346,7 @@ def test_passphrase_wins_over_the_opt_in(rsa_pki: Pki, include_certificate: bool
 
 
 @pytest.mark.parametrize("include_certificate", [False, True])
-def test_missing_private_key_is_reported(rsa_pki: Pki, include_certificate: bool) -> None:
+def test_missing_private_key_is_reported(rsa_pki: TestChain, include_certificate: bool) -> None:
     options = ExportOptions(
         include_certificate=include_certificate, include_private_key=True, passphrase=PASSPHRASE
     )
@@ -408,7 +356,7 @@ def test_missing_private_key_is_reported(rsa_pki: Pki, include_certificate: bool
         export(rsa_pki.leaf, None, rsa_pki.chain, options)
 
 
-def test_a_key_of_another_certificate_is_refused(rsa_pki: Pki) -> None:
+def test_a_key_of_another_certificate_is_refused(rsa_pki: TestChain) -> None:
     other_key = ec.generate_private_key(ec.SECP256R1())
     options = ExportOptions(include_private_key=True, passphrase=PASSPHRASE)
     with pytest.raises(ExportError, match="does not belong to this certificate") as caught:
@@ -416,7 +364,7 @@ def test_a_key_of_another_certificate_is_refused(rsa_pki: Pki) -> None:
     assert PASSPHRASE.decode() not in str(caught.value)
 
 
-def test_nothing_included_is_refused(rsa_pki: Pki) -> None:
+def test_nothing_included_is_refused(rsa_pki: TestChain) -> None:
     with pytest.raises(ExportError, match="nothing to export"):
         export(
             rsa_pki.leaf, rsa_pki.leaf_key, rsa_pki.chain, ExportOptions(include_certificate=False)
@@ -473,7 +421,7 @@ def _passin(passphrase: bytes) -> str:
 
 @pytest.mark.parametrize("pem", [False, True], ids=["der", "pem"])
 def test_openssl_reads_the_certificate_with_the_same_fingerprint(
-    rsa_pki: Pki, tmp_path: Path, pem: bool
+    rsa_pki: TestChain, tmp_path: Path, pem: bool
 ) -> None:
     exported = export(rsa_pki.leaf, None, rsa_pki.chain, ExportOptions(pem=pem))
     path = _write(tmp_path, "leaf" + exported.file_extension, exported.data)
@@ -485,7 +433,7 @@ def test_openssl_reads_the_certificate_with_the_same_fingerprint(
 
 @pytest.mark.parametrize("pem", [False, True], ids=["der", "pem"])
 def test_openssl_lists_every_certificate_of_the_pkcs7(
-    rsa_pki: Pki, tmp_path: Path, pem: bool
+    rsa_pki: TestChain, tmp_path: Path, pem: bool
 ) -> None:
     exported = export(rsa_pki.leaf, None, rsa_pki.chain, ExportOptions(include_chain=True, pem=pem))
     path = _write(tmp_path, "chain.p7b", exported.data)
@@ -504,7 +452,7 @@ def test_openssl_lists_every_certificate_of_the_pkcs7(
     ids=["aes", "legacy-3des"],
 )
 def test_openssl3_reads_pkcs12_without_legacy_provider(
-    rsa_pki: Pki,
+    rsa_pki: TestChain,
     tmp_path: Path,
     legacy: bool,
     expected_algorithms: list[str],
@@ -531,7 +479,7 @@ def test_openssl3_reads_pkcs12_without_legacy_provider(
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy-3des"])
 def test_openssl_extracts_the_key_that_matches_the_certificate(
-    pki: Pki, tmp_path: Path, legacy: bool
+    pki: TestChain, tmp_path: Path, legacy: bool
 ) -> None:
     data = _export(
         pki, ExportOptions(include_private_key=True, passphrase=PASSPHRASE, legacy_pkcs12=legacy)
@@ -547,7 +495,7 @@ def test_openssl_extracts_the_key_that_matches_the_certificate(
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy-3des"])
 def test_openssl_refuses_pkcs12_with_a_wrong_passphrase(
-    rsa_pki: Pki, tmp_path: Path, legacy: bool
+    rsa_pki: TestChain, tmp_path: Path, legacy: bool
 ) -> None:
     data = _export(
         rsa_pki,
@@ -560,7 +508,7 @@ def test_openssl_refuses_pkcs12_with_a_wrong_passphrase(
         assert "PRIVATE KEY" not in result.stdout
 
 
-def test_openssl_reads_unencrypted_pkcs12_after_opt_in(rsa_pki: Pki, tmp_path: Path) -> None:
+def test_openssl_reads_unencrypted_pkcs12_after_opt_in(rsa_pki: TestChain, tmp_path: Path) -> None:
     data = _export(rsa_pki, ExportOptions(include_private_key=True, unencrypted_private_key=True))
     p12 = _write(tmp_path, "server.p12", data)
     output = _openssl("pkcs12", "-in", p12, "-nodes", "-nocerts", "-passin", "pass:").stdout
@@ -570,7 +518,9 @@ def test_openssl_reads_unencrypted_pkcs12_after_opt_in(rsa_pki: Pki, tmp_path: P
 
 
 @pytest.mark.parametrize("pem", [False, True], ids=["der", "pem"])
-def test_openssl_opens_pkcs8_only_with_the_passphrase(pki: Pki, tmp_path: Path, pem: bool) -> None:
+def test_openssl_opens_pkcs8_only_with_the_passphrase(
+    pki: TestChain, tmp_path: Path, pem: bool
+) -> None:
     exported = export(
         pki.leaf,
         pki.leaf_key,
@@ -593,7 +543,7 @@ def test_openssl_opens_pkcs8_only_with_the_passphrase(pki: Pki, tmp_path: Path, 
         assert "PUBLIC KEY" not in refused.stdout
 
 
-def test_openssl_sees_pkcs8_encrypted_with_pbes2_aes256(rsa_pki: Pki, tmp_path: Path) -> None:
+def test_openssl_sees_pkcs8_encrypted_with_pbes2_aes256(rsa_pki: TestChain, tmp_path: Path) -> None:
     data = _export(
         rsa_pki,
         ExportOptions(include_certificate=False, include_private_key=True, passphrase=PASSPHRASE),
@@ -604,7 +554,7 @@ def test_openssl_sees_pkcs8_encrypted_with_pbes2_aes256(rsa_pki: Pki, tmp_path: 
         assert algorithm in structure
 
 
-def test_openssl_reads_the_pem_bundle(pki: Pki, tmp_path: Path) -> None:
+def test_openssl_reads_the_pem_bundle(pki: TestChain, tmp_path: Path) -> None:
     data = _export(
         pki,
         ExportOptions(

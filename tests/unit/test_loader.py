@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dh, dsa, ec, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from cryptography.x509.oid import NameOID
 
 from certgate.errors import (
     CertgateError,
@@ -37,6 +36,7 @@ from certgate.errors import (
 )
 from certgate.pki.keys import PrivateKey, spki_der
 from certgate.pki.loader import MAX_FILE_SIZE, LoadedFile, load_file
+from tests.support.pki import issue, name
 
 PASSWORD = b"correct horse"
 NOW = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
@@ -47,34 +47,25 @@ DER = serialization.Encoding.DER
 # --- building blocks --------------------------------------------------------------------------
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
 def make_certificate(
     key: PrivateKey, common_name: str, serial: int | None = None
 ) -> x509.Certificate:
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(NOW)
-        .not_valid_after(NOW + datetime.timedelta(days=30))
+    """Self-signed, valid from NOW for 30 days: the same bytes' dates every run."""
+    subject = name(common_name)
+    return issue(
+        subject, key.public_key(), subject, key, ca=False, not_before=NOW, days=30, serial=serial
     )
-    return builder.sign(key, hashes.SHA256())
 
 
 def make_request(key: PrivateKey, common_name: str) -> x509.CertificateSigningRequest:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(_name(common_name))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(name(common_name))
     return builder.sign(key, hashes.SHA256())
 
 
 def make_crl(key: ec.EllipticCurvePrivateKey) -> x509.CertificateRevocationList:
     builder = (
         x509.CertificateRevocationListBuilder()
-        .issuer_name(_name("crl issuer"))
+        .issuer_name(name("crl issuer"))
         .last_update(NOW)
         .next_update(NOW + datetime.timedelta(days=7))
     )
