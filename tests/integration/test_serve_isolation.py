@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import urllib.request
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import create_engine, insert, text
 
 from certgate.store.database import default_url
 from certgate.store.models import IpAddressRow
-from tests.api.client import handshake, sha256
-from tests.support.pki import make_chain
-from tests.support.server import CERTGATE, eventually, free_port, run_cli, running_appliance
+from tests.support.net import free_port
+from tests.support.pki import make_chain, pem
+from tests.support.polling import eventually
+from tests.support.served import client_context, served_fingerprint
+from tests.support.server import CERTGATE, run_cli, running_appliance
 
 
 def _env(database_url: str | None) -> dict[str, str]:
@@ -32,10 +32,7 @@ def _import_and_assign(data_dir: Path, database_url: str | None, address: str) -
     env = _env(database_url)
     chain = make_chain("damaged.example.test")
     bundle = data_dir.parent / "site.pem"
-    key = chain.leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    bundle.write_bytes(chain.leaf.public_bytes(serialization.Encoding.PEM) + key)
+    bundle.write_bytes(pem(chain.leaf, chain.leaf_key))
     imported = json.loads(run_cli(data_dir, "cert", "import", str(bundle), "--json", **env).stdout)
     [site] = [entry for entry in imported if entry["kind"] == "certificate"]
     run_cli(data_dir, "cert", "rename", str(site["id"]), "Damaged site", **env)
@@ -78,11 +75,8 @@ def _add_wildcard_rows(data_dir: Path, database_url: str | None) -> None:
 
 
 def _login_page(address: str, port: int) -> int:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     url = f"https://{address}:{port}/appliance/login"
-    with urllib.request.urlopen(url, context=context, timeout=10) as response:
+    with urllib.request.urlopen(url, context=client_context(), timeout=10) as response:
         return int(response.status)
 
 
@@ -102,7 +96,7 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
         factory = json.loads(
             run_cli(data_dir, "cert", "show", "1", "--json", **_env(database_url)).stdout
         )
-        assert sha256(handshake("127.0.0.2", port)) == factory["fingerprint_sha256"]
+        assert served_fingerprint("127.0.0.2", port) == factory["fingerprint_sha256"]
         assert _login_page("127.0.0.2", port) == 200
         # The damaged certificate's address is reported, by certificate and address.
         status = json.loads(run_cli(data_dir, "status", "--json", **_env(database_url)).stdout)
@@ -128,8 +122,8 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
             [entry] = [e for e in report["listeners"] if e["address"] == "127.0.0.2"]
             return entry["state"] == "listening" and "still presenting" in (entry["error"] or "")
 
-        assert eventually(still_presenting_factory)
-        assert sha256(handshake("127.0.0.2", port)) == factory["fingerprint_sha256"]
+        eventually(still_presenting_factory)
+        assert served_fingerprint("127.0.0.2", port) == factory["fingerprint_sha256"]
         assert running.process.poll() is None  # still serving
 
 
