@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from certgate.errors import ValidationError
+from certgate.errors import AuthenticationError, ValidationError
 from certgate.pki.export import ExportOptions
-from certgate.service import audit, exports, networking, users
+from certgate.service import audit, auth, exports, networking, users
 from certgate.service.appliance import Appliance
 from certgate.store.models import AuditEventRow
 from tests.integration.conftest import Certgate
@@ -163,3 +163,18 @@ def test_filter_text_a_database_would_refuse_is_a_clear_error(
         audit.wanted_events(appliance.now(), target=text_)
     found = audit.list_events(appliance, audit.wanted_events(appliance.now(), target="nul"))
     assert found.events == []
+
+
+def test_a_failed_login_names_only_an_account_that_exists(appliance: Appliance) -> None:
+    throttle = auth.LoginThrottle()
+    typed_as_username = "my secret password typed in the wrong field"
+    for username in ("admin", typed_as_username):
+        with pytest.raises(AuthenticationError):
+            auth.login(appliance, username, "wrong", "192.0.2.5", throttle)
+    failed = audit.list_events(appliance, audit.AuditFilter(action="session.login-failed"))
+    assert [(e.actor, e.source, e.target) for e in failed.events] == [
+        ("unknown user", "192.0.2.5", "unknown user"),
+        ("admin", "192.0.2.5", "admin"),
+    ]
+    everything = audit.list_events(appliance, audit.AuditFilter(), audit.MAX_LIMIT)
+    assert typed_as_username not in str(everything)

@@ -100,14 +100,14 @@ def wanted_events(
     before: int | None = None,
 ) -> AuditFilter:
     """The filter as every face takes it: text fields, times as :func:`parse_time` reads
-    them; an empty field is no filter."""
+    them; an empty field (or ``before`` 0) is no filter."""
     return AuditFilter(
         actor=_text(actor, "actor"),
         action=_text(action, "action"),
         target=_text(target, "target"),
         since=parse_time(since, "since", now) if since else None,
         until=parse_time(until, "until", now) if until else None,
-        before=before,
+        before=before or None,
     )
 
 

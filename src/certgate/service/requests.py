@@ -72,7 +72,10 @@ def delete_request(app: Appliance, reference: str | int, actor: Actor = APPLIANC
         row = find_request(repository, reference)
         repository.delete(row)
         repository.flush()
+        key_deleted = remove_unused_key(repository, row.public_key_fingerprint)
         repository.audit(
-            AuditAction.REQUEST_DELETE, certificate_target(row.friendly_name, row.fingerprint)
+            AuditAction.REQUEST_DELETE,
+            certificate_target(row.friendly_name, row.fingerprint),
+            "its private key too" if key_deleted else "",
         )
-        return remove_unused_key(repository, row.public_key_fingerprint)
+        return key_deleted

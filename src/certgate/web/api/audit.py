@@ -50,20 +50,21 @@ _TIME = (
 async def list_events(
     app: App,
     _: Viewer,
-    actor: Annotated[str | None, Query(max_length=200, description="Any part of who.")] = None,
+    actor: Annotated[str, Query(max_length=200, description="Any part of who.")] = "",
     action: Annotated[
-        str | None,
+        str,
         Query(
             max_length=64,
             description="An action (`key.export`) or a family ending in `.` (`key.`).",
         ),
-    ] = None,
-    target: Annotated[str | None, Query(max_length=300, description="Any part of what.")] = None,
-    since: Annotated[str | None, Query(max_length=64, description="From then on. " + _TIME)] = None,
-    until: Annotated[str | None, Query(max_length=64, description="Before then. " + _TIME)] = None,
+    ] = "",
+    target: Annotated[str, Query(max_length=300, description="Any part of what.")] = "",
+    since: Annotated[str, Query(max_length=64, description="From then on. " + _TIME)] = "",
+    until: Annotated[str, Query(max_length=64, description="Before then. " + _TIME)] = "",
     before: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="Only events older than this id.")
-    ] = None,
+        int,
+        Query(ge=0, le=2**63 - 1, description="Only events older than this id (0: the newest)."),
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_LIMIT)] = audit.DEFAULT_LIMIT,
 ) -> JSONResponse:
     """Every change and every use of a private key: who, from where, what. Administrators
