@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from tests.support.net import free_port
 from tests.support.pki import make_chain
 from tests.support.polling import eventually
-from tests.support.served import handshake
+from tests.support.served import client_context, handshake
 from tests.support.server import (
     CERTGATE,
     RunningAppliance,
@@ -259,9 +260,7 @@ def test_a_tls_1_3_session_resumes_on_every_worker(two_workers: RunningAppliance
     """The ticket keys are derived from the master key: a ticket made by one worker opens in
     the other (connections are spread by the kernel; 30 in a row reach both workers)."""
     pids = worker_pids(two_workers)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = client_context()
     session, reused, first = _get(two_workers.port, pids, context, None)
     assert not reused and session is not None and session.has_ticket
     resumed_on = set()

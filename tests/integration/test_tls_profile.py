@@ -13,15 +13,10 @@ import pytest
 from certgate.tls import TlsPolicy
 from certgate.tls.policy import TICKET_LIFETIME
 from certgate.tls.tickets import ticket_keys
-from tests.integration._tls_helpers import (
-    Pki,
-    ServerThread,
-    free_port,
-    make_pki,
-    plan,
-    s_client,
-    verifying_context,
-)
+from tests.integration._tls_helpers import Pki, ServerThread, make_pki, plan
+from tests.support.net import free_port
+from tests.support.openssl import s_client
+from tests.support.served import client_context
 
 A = "127.0.0.2"
 
@@ -102,7 +97,7 @@ def _connect(
 
 
 def test_tls_1_3_sessions_resume_with_a_ticket(port: int, pki: Pki) -> None:
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     session, reused = _connect(port, context)
     assert not reused
     assert session is not None and session.has_ticket
@@ -113,7 +108,7 @@ def test_tls_1_3_sessions_resume_with_a_ticket(port: int, pki: Pki) -> None:
 
 def test_a_ticket_resumes_in_another_server_with_the_same_secret_only(port: int, pki: Pki) -> None:
     """What ``serve --workers N`` relies on: each worker derives the same keys."""
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     session, _ = _connect(port, context)
     for secret, resumes in ((b"s" * 32, True), (b"t" * 32, False)):
         other = ServerThread(ticket_secret=secret)
@@ -128,7 +123,7 @@ def test_a_ticket_resumes_in_another_server_with_the_same_secret_only(port: int,
 
 def test_tls_1_2_gets_no_ticket(port: int, pki: Pki) -> None:
     """A TLS 1.2 ticket would carry the session's master secret under a long-lived key."""
-    context = verifying_context(pki.root_pem)
+    context = client_context(pki.root_pem)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     session, _ = _connect(port, context)
     assert session is not None and not session.has_ticket
