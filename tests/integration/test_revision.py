@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from certgate.pki.export import ExportOptions
 from certgate.service import auth, certificates, exports, imports, networking, tls_settings, users
 from certgate.service.appliance import Appliance
+from certgate.service.audit import Actor
 from certgate.store import accounts
 from certgate.store.models import ApiTokenRow
 from tests.support.pki import make_chain
@@ -44,12 +45,14 @@ def test_account_writes_do_not_bump_revision(appliance: Appliance) -> None:
     def accounts_work() -> None:
         users.create_user(appliance, "alice", PASSWORD, "admin")
         users.change_password(appliance, "alice", "another long password")
-        value, token = auth.create_token(appliance, "bot", "auditor", created_by="alice")
-        auth.resolve_token(appliance, value)
-        auth.revoke_token(appliance, token.id, actor="alice")
+        value, token = auth.create_token(
+            appliance, "bot", "auditor", created_by=Actor("alice", "c")
+        )
+        auth.resolve_token(appliance, value, "c")
+        auth.revoke_token(appliance, token.id, actor=Actor("alice", "c"))
         session = auth.login(appliance, "alice", "another long password", "c", auth.LoginThrottle())
-        auth.resolve_session(appliance, session.cookie_value)
-        auth.logout(appliance, session.cookie_value)
+        auth.resolve_session(appliance, session.cookie_value, "c")
+        auth.logout(appliance, session.cookie_value, "c")
         users.delete_user(appliance, "alice")
 
     assert bumps(appliance, accounts_work) == 0
@@ -62,7 +65,9 @@ def test_export_by_auditor_does_not_bump_revision(appliance: Appliance) -> None:
 
     def three_exports() -> None:
         for _ in range(3):
-            exports.export_certificate(appliance, leaf, options, actor="eve (token)")
+            exports.export_certificate(
+                appliance, leaf, options, actor=Actor("token:eve", "192.0.2.9")
+            )
 
     assert bumps(appliance, three_exports) == 0
     # The certificate views every page and list uses were kept, not rebuilt.
@@ -130,14 +135,14 @@ def test_bearer_token_request_answers_while_a_writer_holds_the_lock(
     value, token = auth.create_token(appliance, "deploy bot", "admin")  # never used: stale
     with writer_holding_the_token(appliance, token.id), ThreadPoolExecutor(2) as pool:
         # Without the fix each call waits for the writer (SQLite: 30 s, then an error).
-        known = pool.submit(auth.resolve_token, appliance, value)
-        unknown = pool.submit(auth.resolve_token, appliance, "cgt_" + "x" * 43)
+        known = pool.submit(auth.resolve_token, appliance, value, "c")
+        unknown = pool.submit(auth.resolve_token, appliance, "cgt_" + "x" * 43, "c")
         principal = known.result(timeout=20)
         assert principal is not None and principal.username == "token:deploy bot"
         assert unknown.result(timeout=20) is None
     skipped = last_used(appliance, token.id)  # the writer's value: ours was skipped
     assert skipped is not None and skipped.year == 2000
-    assert auth.resolve_token(appliance, value) is not None
+    assert auth.resolve_token(appliance, value, "c") is not None
     recorded = last_used(appliance, token.id)  # and recorded once the store was free
     assert recorded is not None and recorded.year > 2000
 
@@ -149,6 +154,6 @@ def test_session_request_answers_while_a_writer_holds_the_lock(appliance: Applia
     appliance.clock = lambda: later
     _, token = auth.create_token(appliance, "bot", "auditor")
     with writer_holding_the_token(appliance, token.id), ThreadPoolExecutor(1) as pool:
-        principal = pool.submit(auth.resolve_session, appliance, session.cookie_value)
+        principal = pool.submit(auth.resolve_session, appliance, session.cookie_value, "c")
         resolved = principal.result(timeout=20)
         assert resolved is not None and resolved.username == "admin"
