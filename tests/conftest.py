@@ -1,4 +1,6 @@
-"""Shared fixtures: an initialised appliance on each store backend.
+"""Shared fixtures: an initialised appliance on each store backend; and the markers
+(``postgres``, ``browser``, ``tls``, ``slow``, registered in pyproject.toml) put on each test
+from what it uses and where it lives, so that ``pytest -m "not slow"`` is a fast local loop.
 
 PostgreSQL runs at 127.0.0.1:5432 (trust auth, database ``test``) on the development and CI
 machines; each test gets its own schema, dropped afterwards. In CI the PostgreSQL runs are
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -23,7 +25,44 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+TESTS = Path(__file__).resolve().parent
+
+#: Tests that take long even on an idle machine (seconds on a loaded 2-core one), by path
+#: under tests/ or path::name: the whole suite runs them (scripts/test, CI), the local loop not.
+SLOW = {
+    "browser",  # Chromium against a real serve: about 20 s per test
+    "api/test_fuzz.py",  # schemathesis over every operation: minutes
+    "api/test_docs.py",  # runs every curl session of docs/api.md
+    "integration/test_chains_acceptance.py",  # NIST PKITS and x509-limbo: ~450 imports
+    "integration/test_tls_hot_swap.py",  # handshake load from other processes during swaps
+    "integration/test_serve_workers.py",  # several serve processes started and killed
+}
+
+
+def _marks(relative: PurePosixPath, name: str) -> set[str]:
+    top = relative.parts[0]
+    marks = {"browser"} if top == "browser" else set()
+    if top in ("api", "browser") or relative.name.startswith(("test_tls_", "test_serve_")):
+        marks.add("tls")  # real TLS listeners: a TlsServer or a certgate serve
+    if {top, str(relative), f"{relative}::{name}"} & SLOW:
+        marks.add("slow")
+    return marks
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            relative = PurePosixPath(item.path.resolve().relative_to(TESTS))
+        except ValueError:
+            continue
+        name = getattr(item, "originalname", item.name)
+        for mark in sorted(_marks(relative, name)):
+            item.add_marker(getattr(pytest.mark, mark))
+        if "postgresql_url" in item.fixturenames:  # asked for directly; database_url's param
+            item.add_marker(pytest.mark.postgres)  # carries the mark itself
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None means the embedded default (SQLite in the data directory)."""
     if request.param == "sqlite":

@@ -19,7 +19,9 @@ import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests.integration.conftest import CERTGATE, Certgate, Run
-from tests.support.server import eventually, free_port, wait_for_tls
+from tests.support.net import free_port
+from tests.support.polling import eventually
+from tests.support.server import wait_for_tls
 
 #: Commands of every kind (reads, writes, serve): each must name the missing master key.
 COMMANDS = [
@@ -158,7 +160,7 @@ def test_the_data_directory_is_private_whoever_made_it(tmp_path: Path) -> None:
     )
     try:
         wait_for_tls("127.0.0.2", port)
-        assert eventually(lambda: (data_dir / "listeners.json").exists())
+        eventually(lambda: (data_dir / "listeners.json").exists())
         present = _modes(data_dir)
     finally:
         serving.send_signal(signal.SIGTERM)
