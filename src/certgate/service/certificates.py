@@ -36,7 +36,13 @@ from certgate.pki.names import (
 )
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key, remove_unused_key
-from certgate.service.linking import link_issuers, new_certificate_row, relink_children
+from certgate.service.linking import (
+    NewCertificate,
+    add_certificates,
+    certificate_values,
+    new_certificate_row,
+    relink_children,
+)
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
 from certgate.service.views import CertificateView, RowInfoCache, certificate_view, chain_rows
@@ -315,17 +321,15 @@ def use_manual_chain(
                 "did not sign the certificate before it",
             )
         previous = link
-    added = []
+    new: dict[str, NewCertificate] = {}
     fingerprints = []
     for link in chain:
         info = read_certificate(link)
         fingerprints.append(info.fingerprint_sha256)
         if repository.certificate_by_fingerprint(info.fingerprint_sha256) is None:
-            link_row = new_certificate_row(link, info, fitted_friendly_name(info.issued_to))
-            repository.add(link_row)
-            added.append((link_row, link))
-    repository.flush()
-    link_issuers(repository, added)
+            values = certificate_values(link, info, fitted_friendly_name(info.issued_to))
+            new.setdefault(info.fingerprint_sha256, NewCertificate(link, info, values))
+    add_certificates(repository, list(new.values()))  # linked as an import links them
     row.chain_mode, row.manual_chain = "manual", fingerprints
     repository.audit(
         AuditAction.CERTIFICATE_CHAIN,

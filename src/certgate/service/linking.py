@@ -2,6 +2,12 @@
 
 Issuers are found by name hash and confirmed by signature once, when a certificate or its
 issuer arrives; the chosen link is stored, so reading a chain never checks a signature.
+
+One pipeline: imports and manual chains add certificates with :func:`add_certificates`, a
+delete re-links the children with :func:`relink_children`, and both choose every issuer with
+:func:`_choose` (candidates by name, first choice by signature, lookahead to a root where a
+subject has twins); :func:`_reroute_dead_ends` runs the same choice again for stored
+certificates under such subjects.
 """
 
 from __future__ import annotations
@@ -100,26 +106,6 @@ class _Parsed:
         return _Node(row.id, *self(row))
 
 
-def link_issuers(
-    repository: Repository,
-    added: Sequence[tuple[CertificateRow, x509.Certificate]],
-    infos: RowInfoCache | None = None,
-) -> None:
-    """Choose issuers for newly added rows (already flushed), and for stored certificates
-    that were waiting for one of them."""
-    parsed = _Parsed(infos or RowInfoCache())
-    nodes = [_Node(row.id, cert, parsed.info(row)) for row, cert in added]
-    for node in nodes:
-        parsed.remember(node)
-    added_ids = {node.id for node in nodes}
-    waiting = [node for node in nodes if not node.info.self_signed]
-    subjects = [node.info.subject_name_hash for node in nodes]
-    stored_ids = [i for i in repository.orphan_ids_issued_by(subjects) if i not in added_ids]
-    linked = _waiting_nodes(repository, stored_ids, parsed)
-    _link(repository, waiting + linked, parsed)
-    _reroute_dead_ends(repository, [*nodes, *linked], parsed)
-
-
 class NewCertificate(NamedTuple):
     """A certificate about to be stored: parsed, read, its row's values and its signed part
     (None: sliced here from the DER)."""
@@ -138,9 +124,9 @@ def add_certificates(
     """Store new certificates (``certificate_values`` of each) linked to their issuers, and
     link stored certificates that were waiting for one of them; returns the new ids, in order.
 
-    The same links as :func:`link_issuers` after adding the rows, but each issuer is chosen
-    before its certificate is written, so that the row is written once, link included: an
-    UPDATE per row afterwards cost more than the INSERT itself (SQLite rewrites the record).
+    Each issuer is chosen before its certificate is written, so that the row is written
+    once, link included: an UPDATE per row afterwards cost more than the INSERT itself
+    (SQLite rewrites the record).
     """
     ids = repository.reserve_certificate_ids(len(new))
     nodes = [
@@ -151,7 +137,8 @@ def add_certificates(
     for node in nodes:
         parsed.remember(node)
     stored_waiting = repository.orphan_ids_issued_by([n.info.subject_name_hash for n in nodes])
-    links = _choose_issuers(repository, nodes, parsed, known)
+    waiting = [node for node in nodes if not node.info.self_signed]
+    links = _choose(repository, waiting, parsed, new=nodes, known=known)
     order, loops = _parents_first(nodes, links)
     values = [item.values for item in new]
     position = {row_id: index for index, row_id in enumerate(ids)}
@@ -169,21 +156,38 @@ def add_certificates(
     return ids
 
 
-def _choose_issuers(
+def _choose(
     repository: Repository,
-    nodes: Sequence[_Node],
+    waiting: Sequence[_Node],
     parsed: _Parsed,
+    *,
+    new: Sequence[_Node] = (),
     known: KnownSignatures | None = None,
+    excluded: int | None = None,
+    current: dict[int, int] | None = None,
 ) -> dict[int, int]:
-    """Issuers of certificates about to be stored (roots excepted), among stored rows and
-    each other; candidates are in id order, as a query after storing them would give them."""
-    waiting = [node for node in nodes if not node.info.self_signed]
+    """The issuer of each of ``waiting`` (certificate id -> issuer id; none for those with
+    no issuer found): the one rule every path into the store links by.
+
+    1. Candidates: certificates whose subject is the issuer name, stored ones in id order
+       (``excluded``, about to be deleted, left out), then those of ``new`` (this operation's,
+       not stored yet).
+    2. First choice: ``choose_issuer`` (signature-checked; ``known``: checks made in advance;
+       on every core for a large batch), or the link in ``current`` when one is stored.
+    3. Lookahead, only where it matters: a certificate with several candidates whose chain,
+       along the choices made so far, ends short of a root takes the candidate
+       ``choose_issuer`` prefers among those whose chain reaches one.
+    """
     wanted = {node.info.issuer_name_hash for node in waiting}
     candidates: dict[str, list[CertificateRow | _Node]] = defaultdict(list)
-    stored = repository.certificates_with_subject_hashes(sorted(wanted))
+    stored = [
+        row
+        for row in repository.certificates_with_subject_hashes(sorted(wanted))
+        if row.id != excluded
+    ]
     for row in sorted(stored, key=lambda row: row.id):
         candidates[row.subject_name_hash].append(row)
-    for node in nodes:
+    for node in new:
         if node.info.subject_name_hash in wanted:
             candidates[node.info.subject_name_hash].append(node)
 
@@ -196,14 +200,14 @@ def _choose_issuers(
         options = candidates.get(node.info.issuer_name_hash, [])
         return choose_issuer(node.cert, node.info, options, describe, node.tbs, known)
 
+    links = dict(current or {})
+    first = [node for node in waiting if node.id not in links]
     for row in stored:  # parsed here, so that no two threads parse the same row
         describe(row)
     # Checked in advance, the choice is Python work only: threads would just take turns.
-    chosen = [issuer_of(node) for node in waiting] if known else _in_parallel(issuer_of, waiting)
-    links = {node.id: issuer.id for node, issuer in zip(waiting, chosen, strict=True) if issuer}
-    # Lookahead, only where it matters: a certificate whose chain ends short of a root while
-    # another of its candidates (a cross-signed twin) leads to one takes that one instead.
-    reach = _RootReach(repository, {node.id: node for node in nodes}, links, parsed)
+    chosen = [issuer_of(node) for node in first] if known else _in_parallel(issuer_of, first)
+    links.update((node.id, issuer.id) for node, issuer in zip(first, chosen, strict=True) if issuer)
+    reach = _RootReach(repository, {node.id: node for node in new}, links, parsed)
     for node in waiting:
         options = candidates.get(node.info.issuer_name_hash, [])
         if len(options) > 1 and not reach(node.id):
@@ -266,7 +270,7 @@ class _RootReach:
                 row = self._repository.certificate(current)
                 if row is None:
                     break
-                info, issuer = self._parsed.info(row), row.issuer_id
+                info, issuer = self._parsed.info(row), self._links.get(current, row.issuer_id)
             if info.self_signed:
                 reaches = True
                 break
@@ -336,19 +340,11 @@ def _reroute_dead_ends(repository: Repository, changed: Sequence[_Node], parsed:
     children = [row for row in repository.linked_children_of(sorted(twins)) if row.id not in done]
     if not children:
         return
-    candidates: dict[str, list[CertificateRow]] = defaultdict(list)
-    for row in repository.certificates_with_subject_hashes(sorted(twins)):
-        candidates[row.subject_name_hash].append(row)
-    reach = _RootReach(repository, {}, {}, parsed)
-    links: dict[int, int] = {}
-    for row in children:
-        if reach(row.id):
-            continue
-        options = [c for c in candidates[row.issuer_name_hash] if c.id != row.id]
-        better = _issuer_reaching_root(parsed.node(row), options, parsed, reach)
-        if better is not None and better.id != row.issuer_id:
-            links[row.id] = better.id
-    repository.set_issuers(links)
+    stored = {row.id: row.issuer_id for row in children if row.issuer_id is not None}
+    links = _choose(repository, [parsed.node(row) for row in children], parsed, current=stored)
+    repository.set_issuers(
+        {row_id: issuer for row_id, issuer in links.items() if stored.get(row_id) != issuer}
+    )
 
 
 def relink_children(repository: Repository, issuer: CertificateRow) -> None:
@@ -367,21 +363,7 @@ def _link(
     parsed: _Parsed,
     excluded: int | None = None,
 ) -> None:
-    if not waiting:
-        return
-    candidates: dict[str, list[CertificateRow]] = defaultdict(list)
-    for candidate in repository.certificates_with_subject_hashes(
-        sorted({node.info.issuer_name_hash for node in waiting})
-    ):
-        if candidate.id != excluded:
-            candidates[candidate.subject_name_hash].append(candidate)
-    links: dict[int, int] = {}
-    reach = _RootReach(repository, {}, {}, parsed)
-    for node in waiting:
-        options = candidates.get(node.info.issuer_name_hash, [])
-        issuer = _issuer_reaching_root(node, options, parsed, reach) if len(options) > 1 else None
-        if issuer is None:
-            issuer = choose_issuer(node.cert, node.info, options, parsed)
-        if issuer is not None:
-            links[node.id] = issuer.id
-    repository.set_issuers(links)
+    """Link stored certificates that have no issuer (orphans, or the children of a
+    certificate about to be deleted, ``excluded``)."""
+    if waiting:
+        repository.set_issuers(_choose(repository, waiting, parsed, excluded=excluded))
