@@ -1,5 +1,6 @@
 """``ApplianceServer`` in this process: a failure while building the first plan comes out as
-itself (not as a failure to stop the revision watch that never started)."""
+itself (not as a failure to stop the revision watch that never started); the plan after a
+commit builds again only the certificates whose chain or key changed."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
-from certgate.service import serving
+from certgate.service import certificates, imports, networking, serving
 from certgate.service.appliance import Appliance
+from tests.support.pki import Key, TestChain, make_chain
 
 
 class _Quiet(asyncio.Protocol):
@@ -34,3 +38,94 @@ def test_a_failing_first_plan_is_reported_as_itself(
         pytest.raises(ValueError, match="the plan cannot be read"),
     ):
         pool.submit(asyncio.run, run()).result(timeout=60)
+
+
+# --- the plan after a commit: what changed is built again, nothing else ------------------------
+
+
+def _pem(*items: x509.Certificate) -> bytes:
+    return b"".join(item.public_bytes(serialization.Encoding.PEM) for item in items)
+
+
+def _key_pem(key: Key) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _import(app: Appliance, content: bytes) -> int:
+    entries = imports.import_files(app, [("file.pem", content)])
+    assert all(entry.status != "error" for entry in entries), entries
+    return next(e.id for e in entries if e.kind == "certificate" and e.id is not None)
+
+
+def _served_leaf(app: Appliance, host: str, address: str) -> TestChain:
+    chain = make_chain(host)
+    leaf = _import(app, _pem(chain.leaf) + _key_pem(chain.leaf_key))
+    networking.add_address(app, address)
+    networking.assign(app, [address], leaf)
+    return chain
+
+
+def _subjects(chain_pem: bytes) -> list[str]:
+    return [c.subject.rfc4514_string() for c in x509.load_pem_x509_certificates(chain_pem)]
+
+
+def test_a_commit_that_serves_nothing_new_keeps_every_served_certificate(
+    appliance: Appliance,
+) -> None:
+    _served_leaf(appliance, "one.example.com", "127.0.0.11")
+    _served_leaf(appliance, "two.example.com", "127.0.0.12")
+    cache = serving.PlanCache()
+    before = serving.build_plan(appliance, cache=cache)
+    _import(appliance, _pem(make_chain("unassigned.example.com").leaf))
+    after = serving.build_plan(appliance, cache=cache)
+    assert after == before
+    for address, served in before.assignments.items():
+        assert after.assignments[address] is served  # not unsealed and encoded again
+
+
+def test_a_changed_address_is_the_only_one_built_again(appliance: Appliance) -> None:
+    _served_leaf(appliance, "one.example.com", "127.0.0.11")
+    _served_leaf(appliance, "two.example.com", "127.0.0.12")
+    cache = serving.PlanCache()
+    before = serving.build_plan(appliance, cache=cache)
+    other = make_chain("three.example.com")
+    networking.assign(
+        appliance, ["127.0.0.12"], _import(appliance, _pem(other.leaf) + _key_pem(other.leaf_key))
+    )
+    after = serving.build_plan(appliance, cache=cache)
+    assert after.assignments["127.0.0.11"] is before.assignments["127.0.0.11"]
+    assert after.assignments["127.0.0.12"].fingerprint == (
+        other.leaf.fingerprint(hashes.SHA256()).hex()
+    )
+    assert after == serving.build_plan(appliance)  # the same as a plan built from nothing
+
+
+def test_an_issuer_arriving_later_changes_the_served_chain(appliance: Appliance) -> None:
+    chain = _served_leaf(appliance, "one.example.com", "127.0.0.11")
+    cache = serving.PlanCache()
+    before = serving.build_plan(appliance, cache=cache)
+    assert _subjects(before.assignments["127.0.0.11"].chain_pem) == ["CN=one.example.com"]
+    _import(appliance, _pem(chain.intermediate, chain.root))
+    after = serving.build_plan(appliance, cache=cache)
+    assert _subjects(after.assignments["127.0.0.11"].chain_pem) == [
+        "CN=one.example.com",
+        "CN=Test Intermediate",
+        "CN=Test Root",
+    ]
+    # A manual chain of the intermediate only: the plan follows it too.
+    leaf = certificates.show_certificate(appliance, _fingerprint(chain.leaf))
+    certificates.set_manual_chain(appliance, leaf.id, _pem(chain.intermediate))
+    manual = serving.build_plan(appliance, cache=cache)
+    assert _subjects(manual.assignments["127.0.0.11"].chain_pem) == [
+        "CN=one.example.com",
+        "CN=Test Intermediate",
+    ]
+    assert manual == serving.build_plan(appliance)
+
+
+def _fingerprint(certificate: x509.Certificate) -> str:
+    return certificate.fingerprint(hashes.SHA256()).hex()

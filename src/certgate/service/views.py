@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import role_of, walk_chain
@@ -113,11 +113,25 @@ class RowInfoCache:
         return info
 
 
+class Chained(Protocol, Hashable):
+    """What a chain is walked by: a stored row, or its ``ChainLink`` columns alone."""
+
+    @property
+    def issuer_id(self) -> int | None: ...
+    @property
+    def chain_mode(self) -> str: ...
+    @property
+    def manual_chain(self) -> Sequence[str] | None: ...
+
+
+ChainedT = TypeVar("ChainedT", bound=Chained)
+
+
 def chain_rows(
-    row: CertificateRow,
-    lookup: Callable[[int], CertificateRow | None],
-    by_fingerprint: Callable[[str], CertificateRow | None],
-) -> list[CertificateRow]:
+    row: ChainedT,
+    lookup: Callable[[int], ChainedT | None],
+    by_fingerprint: Callable[[str], ChainedT | None],
+) -> list[ChainedT]:
     """The issuers of ``row`` nearest first: its manual chain, or the automatic links."""
     if row.chain_mode == "manual" and row.manual_chain:
         found = [by_fingerprint(fingerprint) for fingerprint in row.manual_chain]

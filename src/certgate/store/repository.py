@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar, TypeVarTuple, cast
+from typing import Any, NamedTuple, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
     Engine,
@@ -55,6 +55,26 @@ from certgate.store.models import (
 _CHUNK = 500  # bound on IN (...) lists, under every backend's parameter limit
 RowT = TypeVar("RowT", bound=Base)
 _Ts = TypeVarTuple("_Ts")
+
+
+class ChainLink(NamedTuple):
+    """A certificate's columns that decide its chain (``views.chain_rows`` walks these as
+    it walks whole rows); a tuple: the listeners' plan reads one per address per commit."""
+
+    id: int
+    fingerprint: str
+    issuer_id: int | None
+    chain_mode: str
+    manual_chain: tuple[str, ...] | None
+    public_key_fingerprint: str
+
+
+class ServedLink(NamedTuple):
+    """An address, the chain columns of its certificate, and the sealed key (None: none)."""
+
+    address: str
+    certificate: ChainLink
+    sealed_key: bytes | None
 
 
 class Store:
@@ -137,6 +157,21 @@ def _is_busy(error: OperationalError) -> bool:
     """The write lock (SQLite) or a row lock (PostgreSQL's lock_timeout) was taken."""
     text_ = str(error.orig).lower()
     return "locked" in text_ or "lock timeout" in text_ or "busy" in text_
+
+
+_CHAIN_COLUMNS = (
+    CertificateRow.id,
+    CertificateRow.fingerprint,
+    CertificateRow.issuer_id,
+    CertificateRow.chain_mode,
+    CertificateRow.manual_chain,
+    CertificateRow.public_key_fingerprint,
+)
+
+
+def _chain_link(row: Sequence[Any]) -> ChainLink:
+    row_id, fingerprint, issuer_id, mode, manual, key = row
+    return ChainLink(row_id, fingerprint, issuer_id, mode, tuple(manual) if manual else None, key)
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -381,6 +416,36 @@ class Repository:
             ]
         found = (loaded.get(identity_key(CertificateRow, row_id)) for row_id in ids)
         return [row for row in found if isinstance(row, CertificateRow)]
+
+    def chain_links(
+        self, ids: Iterable[int] = (), fingerprints: Iterable[str] = ()
+    ) -> list[ChainLink]:
+        """What decides the chains of these certificates (by id or fingerprint), without
+        their DER: the listeners' plan compares these to know what it can keep."""
+        found: list[ChainLink] = []
+        for column, values in (
+            (CertificateRow.id, sorted(set(ids))),
+            (CertificateRow.fingerprint, sorted(set(fingerprints))),
+        ):
+            for chunk in _chunks(values):
+                query = select(*_CHAIN_COLUMNS).where(column.in_(chunk))
+                found.extend(_chain_link(row) for row in self.session.execute(query))
+        return found
+
+    def served_links(self) -> list[ServedLink]:
+        """Every address with its certificate's chain columns and sealed key, in one query
+        (the listeners' plan reads this after every commit that wrote a served table)."""
+        query = (
+            select(IpAddressRow.address, *_CHAIN_COLUMNS, KeyRow.sealed)
+            .join(CertificateRow, CertificateRow.id == IpAddressRow.certificate_id)
+            .outerjoin(
+                KeyRow, KeyRow.public_key_fingerprint == CertificateRow.public_key_fingerprint
+            )
+            .order_by(IpAddressRow.id)
+        )
+        return [
+            ServedLink(row[0], _chain_link(row[1:7]), row[7]) for row in self.session.execute(query)
+        ]
 
     def factory_certificate(self) -> CertificateRow | None:
         return self.session.scalar(select(CertificateRow).where(CertificateRow.is_factory))
