@@ -233,10 +233,13 @@ def delete_certificate(
         repository.delete(row)
         repository.flush()
         key_deleted = remove_unused_key(repository, row.public_key_fingerprint)
+        notes = ["its private key too"] if key_deleted else []
+        if addresses:
+            notes.append(f"{', '.join(addresses)} now served by the factory certificate")
         repository.audit(
             AuditAction.CERTIFICATE_DELETE,
             certificate_target(row.friendly_name, row.fingerprint),
-            "its private key too" if key_deleted else "",
+            "; ".join(notes),
         )
         return Deleted(row.id, row.friendly_name, addresses, key_deleted)
 

@@ -181,7 +181,7 @@ def _record_assignment(
     target = certificate_target(certificate.friendly_name, certificate.fingerprint)
     shown = ", ".join(addresses) or "no address"
     repository.audit(AuditAction.ADDRESS_ASSIGN, target, shown)
-    if addresses and not certificate.is_factory:
+    if addresses:
         repository.audit_key_use(
             AuditAction.KEY_SERVE,
             certificate.friendly_name,
