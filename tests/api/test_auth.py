@@ -3,6 +3,7 @@ with its CSRF token; and the tokens' "last used"."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.api.client import Server, ok, problem
+from tests.api.conftest import serve
 from tests.api.workflows import self_signed, upload
 from tests.support.pki import make_chain
 
@@ -142,3 +144,47 @@ def test_the_browser_session_needs_its_csrf_token(primary: Server) -> None:
         added = ok(browser.post("/addresses", json=body, headers=headers), 201)
         assert added["is_factory_certificate"] is True
         ok(browser.delete("/addresses/127.0.0.97", headers=headers), 204)
+
+
+def test_api_answers_are_neither_cached_nor_sniffed(primary: Server) -> None:
+    with primary.client() as api, primary.client(token="") as stranger:
+        for response in (
+            api.get("/certificates"),
+            api.get("/no-such-thing"),
+            stranger.get("/certificates"),
+            api.get("/openapi.json"),
+        ):
+            assert response.headers["cache-control"] == "no-store", response.url
+            assert response.headers["x-content-type-options"] == "nosniff", response.url
+
+
+def test_the_api_docs_page_is_for_logged_in_users_and_comes_from_the_appliance(
+    primary: Server,
+) -> None:
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as anonymous:
+        moved = anonymous.get("/api/v1/docs")
+        assert moved.status_code == 303 and moved.headers["location"] == "/appliance/api"
+        page = anonymous.get("/appliance/api")
+        assert page.status_code == 303 and "/appliance/login" in page.headers["location"]
+    session = primary.login()
+    with primary.pages(session) as pages:
+        page = pages.get("/api")
+    assert page.status_code == 200
+    assert "POST /api/v1/imports" in page.text and "/api/v1/openapi.json" in page.text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(source.startswith(("/", "#", "data:")) for source in sources), sources
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_current_password_is_guessed_no_faster_than_at_the_login_page(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Its own appliance: the throttle then refuses this whole network for 15 minutes."""
+    with serve(tmp_path_factory.mktemp("throttle") / "data", "127.0.0.85") as server:
+        session = server.login()
+        with server.browser(session) as me:
+            wrong = {"current_password": "not it at all", "password": "a new long password"}
+            for _ in range(5):
+                problem(me.put("/me/password", json=wrong), 422, "validation")
+            right = {**wrong, "current_password": server.running.admin_password}
+            problem(me.put("/me/password", json=right), 429, "throttled")

@@ -7,9 +7,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import os
 import pwd
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +22,7 @@ from certgate.errors import (
     NotFoundError,
     ThrottledError,
 )
+from certgate.service import users
 from certgate.service.appliance import Appliance
 from certgate.service.users import Role, check_role, password_matches
 from certgate.store import accounts
@@ -77,16 +81,46 @@ def _digest(secret: str) -> str:
 # --- throttling ------------------------------------------------------------------------------
 
 
+def client_network(client: str) -> str:
+    """The network a client address is counted for: its /24 (IPv4) or /64 (IPv6). One
+    machine commonly holds many addresses of its /64 (privacy addresses) and an attacker's
+    consecutive addresses share a /24, so counting per address let 20 addresses do what one
+    may not."""
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    bits = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+
+
+@dataclass(frozen=True)
+class LoginKeys:
+    """The two counters a password guess is made against."""
+
+    user: str
+    client: str
+
+    @property
+    def both(self) -> tuple[str, str]:
+        return (self.user, self.client)
+
+
 @dataclass(frozen=True)
 class LoginThrottle:
-    """At most ``limit`` failed attempts per client (whatever the usernames), and at most
-    ``account_limit`` per username from all clients together, within ``window``; then every
-    attempt is refused until the oldest failure is out of it.
+    """Password guesses (logins, and the current password when changing one's own): at most
+    ``limit`` failures per client network (/24 or /64, whatever the usernames) within
+    ``window``, then that network is refused until its oldest failure is out of it; and once
+    a username has ``account_limit`` failures from all networks together, every attempt on
+    it waits ``slowdown`` seconds before its password is checked, but is checked.
 
-    Why two limits: with one limit per username, anyone who can reach the login page could
-    keep the administrator locked out with five guesses every quarter of an hour. A single
-    client now only ever locks itself out; locking an account takes ``account_limit``
-    failures, that is many clients, which also caps a distributed guesser.
+    Why: a per-username lock let anyone who can reach the login page keep the administrator
+    out (first with 5 guesses, then with 20 addresses of 5 each). Now a network only ever
+    locks itself out, and many networks together only slow the account down: the
+    administrator still gets in, a distributed guesser gets ``limit`` guesses per network
+    and window, each ``slowdown`` seconds apart on its connection.
 
     The attempts are kept in the store, so that every worker process of ``certgate serve``
     (and a restart) counts the same ones: kept in each process, N workers would allow N
@@ -97,33 +131,33 @@ class LoginThrottle:
 
     limit: int = 5
     window: dt.timedelta = dt.timedelta(minutes=15)
-    account_limit: int = 100
+    account_limit: int = 20
+    slowdown: float = 3.0
 
-    def keys(self, username: str, client: str) -> dict[str, int]:
-        """The counters an attempt is made against, each with its limit."""
-        return {
-            f"user:{username.strip().lower()}"[:300]: self.account_limit,
-            f"client:{client}"[:300]: self.limit,
-        }
+    def keys(self, username: str, client: str) -> LoginKeys:
+        """The counters an attempt is made against."""
+        return LoginKeys(
+            f"user:{username.strip().lower()}"[:300], f"client:{client_network(client)}"[:300]
+        )
 
-    def attempt(self, app: Appliance, keys: dict[str, int]) -> None:
-        """Count an attempt, or refuse it (ThrottledError) when a key is at its limit."""
+    def attempt(self, app: Appliance, keys: LoginKeys) -> float:
+        """Count an attempt, or refuse it (ThrottledError) when its network is at its limit;
+        returns how many seconds to wait before checking its password."""
         now = app.now()
         with app.store.transaction() as repository:
             accounts.lock_login_failures(repository)
             accounts.delete_login_failures(repository, before=now - self.window)
-            failures = accounts.login_failures_since(repository, tuple(keys), now - self.window)
-            for key, times in failures.items():
-                if len(times) >= keys[key]:
-                    wait = self.window - (now - _aware(times[-keys[key]]))
-                    minutes = int(wait.total_seconds()) // 60 + 1
-                    raise ThrottledError(
-                        f"too many failed logins: try again in {minutes} minute(s)"
-                    )
-            accounts.add_login_failures(repository, tuple(keys), now)
+            failures = accounts.login_failures_since(repository, keys.both, now - self.window)
+            from_client = failures[keys.client]
+            if len(from_client) >= self.limit:
+                wait = self.window - (now - _aware(from_client[-self.limit]))
+                minutes = int(wait.total_seconds()) // 60 + 1
+                raise ThrottledError(f"too many failed logins: try again in {minutes} minute(s)")
+            accounts.add_login_failures(repository, keys.both, now)
+        return self.slowdown if len(failures[keys.user]) >= self.account_limit else 0.0
 
-    def succeeded(self, repository: Repository, keys: dict[str, int]) -> None:
-        accounts.delete_login_failures(repository, tuple(keys))
+    def succeeded(self, repository: Repository, keys: LoginKeys) -> None:
+        accounts.delete_login_failures(repository, keys.both)
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -135,23 +169,53 @@ class NewSession:
     principal: Principal
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A counted login attempt: its password is checked after ``delay`` seconds."""
+
+    username: str
+    client: str
+    keys: LoginKeys
+    delay: float
+
+
+def begin_login(
+    app: Appliance, username: str, client: str, throttle: LoginThrottle
+) -> LoginAttempt:
+    """Count the attempt (ThrottledError when its network is at its limit). The caller waits
+    ``delay`` seconds without holding a thread (the pages: ``anyio.sleep``), then calls
+    :func:`finish_login`."""
+    keys = throttle.keys(username, client)
+    return LoginAttempt(username, client, keys, throttle.attempt(app, keys))
+
+
 def login(
     app: Appliance, username: str, password: str, client: str, throttle: LoginThrottle
 ) -> NewSession:
-    """Check the password (throttled per client and per user) and open a session."""
-    keys = throttle.keys(username, client)
-    throttle.attempt(app, keys)
+    """Check the password (throttled) and open a session, waiting in this thread."""
+    attempt = begin_login(app, username, client, throttle)
+    time.sleep(attempt.delay)
+    return finish_login(app, attempt, password, throttle)
+
+
+def finish_login(
+    app: Appliance, attempt: LoginAttempt, password: str, throttle: LoginThrottle
+) -> NewSession:
+    """Check the password of a counted attempt and open a session. An unknown username
+    costs the same Argon2 verification as a known one (4 ms against 139 ms told which
+    usernames exist)."""
+    username, client = attempt.username.strip(), attempt.client
     with app.store.reading() as repository:
-        user = accounts.user_by_name(repository, username.strip())
-        known = user is not None and password_matches(user.password_hash, password)
+        user = accounts.user_by_name(repository, username)
+        known = password_matches(user.password_hash if user is not None else None, password)
     if not known:  # the attempt stays counted
         _record_failed_login(app, user.username if user is not None else None, client)
         raise AuthenticationError("wrong username or password")
-    with app.store.transaction(Actor(username.strip(), client)) as repository:
-        user = accounts.user_by_name(repository, username.strip())
+    with app.store.transaction(Actor(username, client)) as repository:
+        user = accounts.user_by_name(repository, username)
         if user is None:  # removed in the meantime
             raise AuthenticationError("wrong username or password")
-        throttle.succeeded(repository, keys)
+        throttle.succeeded(repository, attempt.keys)
         now = app.now()
         accounts.delete_sessions_before(repository, now - SESSION_IDLE)
         cookie_value = secrets.token_urlsafe(32)
@@ -170,6 +234,25 @@ def login(
             cookie_value,
             Principal(user.username, check_role(user.role), "session", client, csrf),
         )
+
+
+def change_own_password(
+    app: Appliance,
+    principal: Principal,
+    current: str,
+    password: str,
+    throttle: LoginThrottle,
+    pause: Callable[[float], None] = time.sleep,
+) -> None:
+    """``users.change_own_password``, its current-password check counted as a login attempt
+    (same counters): an open session must not allow unthrottled guessing (30 guesses took
+    3.6 s). A success forgets the failures, as a login does."""
+    users.check_password(password)  # a refused new password is no guess at the current one
+    keys = throttle.keys(principal.username, principal.source)
+    pause(throttle.attempt(app, keys))
+    users.change_own_password(app, principal.username, current, password, principal.actor)
+    with app.store.transaction() as repository:
+        throttle.succeeded(repository, keys)
 
 
 def _record_failed_login(app: Appliance, username: str | None, client: str) -> None:

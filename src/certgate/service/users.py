@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -76,11 +78,19 @@ def _is_unicode(text: str) -> bool:
     return True
 
 
-def password_matches(password_hash: str, password: str) -> bool:
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash no password matches, made with the same parameters as the real ones."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` is the one hashed; with no hash (an unknown user), the same
+    Argon2 work is done against a dummy hash, so the answer takes as long either way."""
     if not _is_unicode(password):
-        return False
+        password = password.encode("utf-8", "replace").decode()
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

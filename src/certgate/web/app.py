@@ -17,6 +17,7 @@ from certgate.service.auth import LoginThrottle
 from certgate.web.api import router as api_router
 from certgate.web.api.openapi import API_PREFIX
 from certgate.web.errors import install_error_handlers
+from certgate.web.headers import ApiHeaders
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
 from certgate.web.pages import router as pages_router
 from certgate.web.pages.common import STATIC
@@ -28,7 +29,7 @@ def create_app(appliance: Appliance) -> FastAPI:
         title="certgate API",
         version=__version__,
         openapi_url=API_PREFIX + "/openapi.json",
-        docs_url=API_PREFIX + "/docs",
+        docs_url=None,  # a page of the appliance instead: web/pages/api_docs.py
         redoc_url=None,
     )
     app.state.appliance = appliance
@@ -44,6 +45,7 @@ def create_app(appliance: Appliance) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(api_router)
     app.add_middleware(BodyLimit, limit_for=_body_limit)
+    app.add_middleware(ApiHeaders, prefix=API_PREFIX)
     return app
 
 

@@ -30,6 +30,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     "`unsupported-key`, `excessive-work` (a key derivation asking absurd work) or "
     "`import-format`; assigning or exporting a key the store does not hold gives "
     "`key-missing`.",
+    429: "Too many wrong passwords from the caller's network (type `throttled`): the current "
+    "password is guessed no faster than at the login page.",
     500: "A fault of the appliance, not of the request (type `sealing`: the master key does "
     "not open a stored private key).",
 }
@@ -45,7 +47,8 @@ OVERVIEW = (
     "field at fault in `field`), `not-found`, `conflict`, `in-use`, `protected`, "
     "`key-missing`, `wrong-password`, `password-required`, `not-a-certificate`, "
     "`corrupt-data`, `file-too-large`, `unsupported-key`, `excessive-work`, `import-format`, "
-    "`export`, `unauthenticated`, `forbidden`, `method-not-allowed` or `payload-too-large`."
+    "`export`, `unauthenticated`, `forbidden`, `throttled`, `method-not-allowed` or "
+    "`payload-too-large`."
 )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import status as http_status
 
 from certgate.errors import ForbiddenError
-from certgate.service import status, users
+from certgate.service import auth, status
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.openapi import problem_responses
 from certgate.web.api.schemas import ApplianceStatus, Me, OwnPassword
@@ -40,18 +40,20 @@ def who_am_i(principal: Viewer) -> Me:
     summary="Change your own password",
     status_code=http_status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 409, 422, 429),
 )
-def change_own_password(app: App, principal: Caller, body: OwnPassword) -> Response:
+def change_own_password(
+    request: Request, app: App, principal: Caller, body: OwnPassword
+) -> Response:
     """Any user, auditors included, with the current password; every session of theirs
     ends. An API token has no password (403)."""
     if principal.via == "token":
         raise ForbiddenError("an API token has no password; revoke it and create another")
-    users.change_own_password(
+    auth.change_own_password(
         app,
-        principal.username,
+        principal,
         body.current_password.get_secret_value(),
         body.password.get_secret_value(),
-        principal.actor,
+        request.app.state.throttle,
     )
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from certgate.web.pages import (
+    api_docs,
     audit,
     certificates,
     create,
@@ -34,5 +35,6 @@ for module in (
     requests,
     ssl,
     tokens,
+    api_docs,
 ):
     router.include_router(module.router)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -73,14 +74,14 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, next_url, "The login form had expired. Please try again.", status=403
         )
+    app, throttle = appliance(request), request.app.state.throttle
     try:
+        attempt = await run_in_threadpool(
+            auth.begin_login, app, text(form, "username"), client_address(request), throttle
+        )
+        await anyio.sleep(attempt.delay)  # slowed down, not locked: no thread is held
         session = await run_in_threadpool(
-            auth.login,
-            appliance(request),
-            text(form, "username"),
-            text(form, "password"),
-            client_address(request),
-            request.app.state.throttle,
+            auth.finish_login, app, attempt, text(form, "password"), throttle
         )
     except AuthenticationError as error:  # wrong password, or throttled
         return _login_page(request, next_url, sentence(str(error)), 401)

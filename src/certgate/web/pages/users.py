@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ConflictError, ValidationError
-from certgate.service import users
+from certgate.service import auth, users
 from certgate.service.auth import Principal
 from certgate.web.pages.common import (
     PREFIX,
@@ -96,12 +96,12 @@ async def change_own_password(request: Request, principal: Poster) -> Response:
     form = await read_form(request)
     try:
         await run_in_threadpool(
-            users.change_own_password,
+            auth.change_own_password,
             appliance(request),
-            principal.username,
+            principal,
             text(form, "current_password"),
             text(form, "password"),
-            principal.actor,
+            request.app.state.throttle,
         )
     except ValidationError as error:
         return await _page(
