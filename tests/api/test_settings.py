@@ -38,6 +38,22 @@ def test_tls_settings_reach_the_listeners(primary: Server) -> None:
         assert found["field"] == "tls12_ciphers"
 
 
+def test_tls_profile_settings_are_checked_and_kept(primary: Server) -> None:
+    with primary.client() as api:
+        before = ok(api.get("/tls"))
+        assert before["groups"] == "X25519:P-256:P-384" and before["send_root"] is False
+        try:
+            changed = ok(api.put("/tls", json={"groups": "X25519:X448", "send_root": True}))
+            assert changed == {**before, "groups": "X25519:X448", "send_root": True}
+        finally:
+            ok(api.put("/tls", json={"groups": before["groups"], "send_root": False}))
+        found = problem(api.put("/tls", json={"groups": "X25519:NOPE"}), 422, "validation")
+        assert found["field"] == "groups"
+        weak = problem(api.put("/tls", json={"tls12_ciphers": "aNULL"}), 422, "validation")
+        assert "does not authenticate the server" in weak["detail"]
+        assert ok(api.get("/tls")) == before
+
+
 def test_status_shows_the_listeners(primary: Server) -> None:
     with primary.client() as api:
         status = ok(api.get("/status"))

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from certgate.service import certificates, imports, networking, serving
+from certgate.service import certificates, imports, networking, serving, tls_settings
 from certgate.service.appliance import Appliance
 from tests.support.pki import Key, TestChain, make_chain
 
@@ -111,11 +111,19 @@ def test_an_issuer_arriving_later_changes_the_served_chain(appliance: Appliance)
     assert _subjects(before.assignments["127.0.0.11"].chain_pem) == ["CN=one.example.com"]
     _import(appliance, _pem(chain.intermediate, chain.root))
     after = serving.build_plan(appliance, cache=cache)
+    # The root is left out by default (clients have it); the send_root setting adds it.
     assert _subjects(after.assignments["127.0.0.11"].chain_pem) == [
+        "CN=one.example.com",
+        "CN=Test Intermediate",
+    ]
+    tls_settings.update_settings(appliance, send_root=True)
+    with_root = serving.build_plan(appliance, cache=cache)
+    assert _subjects(with_root.assignments["127.0.0.11"].chain_pem) == [
         "CN=one.example.com",
         "CN=Test Intermediate",
         "CN=Test Root",
     ]
+    tls_settings.update_settings(appliance, send_root=False)
     # A manual chain of the intermediate only: the plan follows it too.
     leaf = certificates.show_certificate(appliance, _fingerprint(chain.leaf))
     certificates.set_manual_chain(appliance, leaf.id, _pem(chain.intermediate))

@@ -40,9 +40,12 @@ def issue(
     not_before: dt.datetime | None = None,
     serial: int | None = None,
     key_ids: bool = True,
+    key_usage: bool = False,
 ) -> x509.Certificate:
     """A certificate of ``subject`` signed by ``issuer_key``; ``key_ids=False`` leaves out the
-    subject and authority key identifiers (issuers then match by name and signature only)."""
+    subject and authority key identifiers (issuers then match by name and signature only);
+    ``key_usage`` adds the Key Usage (and, for a leaf, serverAuth Extended Key Usage) a public
+    CA puts in, which strict verifiers (cryptography's, sslyze's) require."""
     start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     builder = (
         x509.CertificateBuilder()
@@ -62,6 +65,25 @@ def issue(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
+    if key_usage:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=not ca and isinstance(public_key, rsa.RSAPublicKey),
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
     if sans:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(san) for san in sans]), critical=False
@@ -111,12 +133,25 @@ class TestCA:
         kind: str = "p256",
         root_name: str = "Test Root",
         intermediate_name: str = "Test Intermediate",
+        key_usage: bool = False,
     ) -> TestCA:
         root_key = new_key(kind)
-        root = issue(name(root_name), root_key.public_key(), name(root_name), root_key, ca=True)
+        root = issue(
+            name(root_name),
+            root_key.public_key(),
+            name(root_name),
+            root_key,
+            ca=True,
+            key_usage=key_usage,
+        )
         intermediate_key = new_key(kind)
         intermediate = issue(
-            name(intermediate_name), intermediate_key.public_key(), root.subject, root_key, ca=True
+            name(intermediate_name),
+            intermediate_key.public_key(),
+            root.subject,
+            root_key,
+            ca=True,
+            key_usage=key_usage,
         )
         return cls(root_key, root, intermediate_key, intermediate)
 
@@ -151,10 +186,13 @@ class TestChain:
         return [self.intermediate, self.root]
 
 
-def make_chain(host: str = "www.example.com", kind: str = "p256") -> TestChain:
-    """Root -> intermediate -> a leaf for ``host``, every key of ``kind`` ("p256" or "rsa")."""
-    ca = TestCA.make(kind)
-    leaf_key, leaf = ca.leaf(host, kind)
+def make_chain(
+    host: str = "www.example.com", kind: str = "p256", key_usage: bool = False, days: int = 365
+) -> TestChain:
+    """Root -> intermediate -> a leaf for ``host``, every key of ``kind`` ("p256" or "rsa");
+    ``key_usage`` as a public CA issues them (see ``issue``), ``days`` the leaf's validity."""
+    ca = TestCA.make(kind, key_usage=key_usage)
+    leaf_key, leaf = ca.leaf(host, kind, key_usage=key_usage, days=days)
     return TestChain(ca.root_key, ca.root, ca.intermediate_key, ca.intermediate, leaf_key, leaf)
 
 

@@ -99,6 +99,8 @@ def tls_show(options: Options, as_json: bool) -> None:
             ("Maximum TLS version", settings.maximum_version),
             ("TLS 1.2 ciphers", settings.tls12_ciphers),
             ("HTTPS port", settings.https_port),
+            ("TLS groups", settings.groups),
+            ("Chain includes the root", "yes" if settings.send_root else "no"),
         ]
     )
 
@@ -108,6 +110,12 @@ def tls_show(options: Options, as_json: bool) -> None:
 @click.option("--max-version", type=click.Choice(list(tls_settings.VERSIONS)))
 @click.option("--ciphers", help="OpenSSL cipher list for TLS 1.2.")
 @click.option("--https-port", type=int)
+@click.option("--groups", help="OpenSSL key-exchange groups, e.g. X25519:P-256:P-384.")
+@click.option(
+    "--send-root/--no-send-root",
+    default=None,
+    help="Send the root certificate with the chain (default: no).",
+)
 @json_option
 @click.pass_obj
 def tls_set(
@@ -116,6 +124,8 @@ def tls_set(
     max_version: str | None,
     ciphers: str | None,
     https_port: int | None,
+    groups: str | None,
+    send_root: bool | None,
     as_json: bool,
 ) -> None:
     """Change the SSL configuration; running listeners apply it on the next handshake."""
@@ -126,6 +136,8 @@ def tls_set(
             maximum_version=max_version,
             tls12_ciphers=ciphers,
             https_port=https_port,
+            groups=groups,
+            send_root=send_root,
             actor=options.actor,
         )
     if as_json:

@@ -59,12 +59,16 @@ class PlanCache:
     def __init__(self) -> None:
         self._served: dict[int, tuple[_Stamp, ServedCertificate | str]] = {}
         self._address_problems: dict[str, str | None] = {}
+        self._send_root = False
 
     def assignments(
-        self, app: Appliance, repository: Repository
+        self, app: Appliance, repository: Repository, send_root: bool
     ) -> tuple[dict[str, ServedCertificate], dict[str, str]]:
         """Address -> what it serves, and address -> why it cannot be served; built again
-        only where the stamp changed."""
+        only where the stamp changed (every one when ``send_root`` changed)."""
+        if send_root != self._send_root:
+            self._served.clear()
+            self._send_root = send_root
         links = repository.served_links()
         stamps = _stamps(repository, links)
         current: dict[int, tuple[_Stamp, ServedCertificate | str]] = {}
@@ -73,7 +77,7 @@ class PlanCache:
             if known is not None and known[0] == stamp:
                 current[certificate_id] = known
             else:
-                outcome = _served_or_reason(app, repository, certificate_id)
+                outcome = _served_or_reason(app, repository, certificate_id, send_root)
                 current[certificate_id] = (stamp, outcome)
         self._served = current
         served: dict[str, ServedCertificate] = {}
@@ -145,20 +149,20 @@ def build_plan(
     """
     with app.store.reading() as repository:
         settings = read_settings(repository)
-        served, refused = (cache or PlanCache()).assignments(app, repository)
+        served, refused = (cache or PlanCache()).assignments(app, repository, settings.send_root)
         return ListenerPlan(
             port_override or settings.https_port, settings.policy(), served, refused
         )
 
 
 def _served_or_reason(
-    app: Appliance, repository: Repository, certificate_id: int
+    app: Appliance, repository: Repository, certificate_id: int, send_root: bool
 ) -> ServedCertificate | str:
     """The certificate ready to serve, or why it cannot be (naming it, never its key)."""
     row = repository.certificate(certificate_id)
     assert row is not None  # the foreign key guarantees it
     try:
-        return _served(app, repository, row)
+        return _served(app, repository, row, send_root)
     except (CertgateError, ValueError) as error:
         return (
             f"certificate {row.friendly_name!r} (id {row.id}, {row.fingerprint[:16]}) "
@@ -166,11 +170,18 @@ def _served_or_reason(
         )
 
 
-def _served(app: Appliance, repository: Repository, row: CertificateRow) -> ServedCertificate:
+def _served(
+    app: Appliance, repository: Repository, row: CertificateRow, send_root: bool
+) -> ServedCertificate:
+    """The leaf, its issuers nearest first, and the root only if ``send_root``: a client
+    that trusts the root has it already, and one that does not cannot trust it for being sent."""
     links = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
+    issuers = [x509.load_der_x509_certificate(link.der) for link in links]
+    if not send_root:
+        issuers = [issuer for issuer in issuers if issuer.subject != issuer.issuer]
     pem = b"".join(
-        x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-        for der in [row.der, *(link.der for link in links)]
+        certificate.public_bytes(serialization.Encoding.PEM)
+        for certificate in [x509.load_der_x509_certificate(row.der), *issuers]
     )
     key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
     key_pem = key.private_bytes(

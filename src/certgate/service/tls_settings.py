@@ -16,7 +16,7 @@ from certgate.service.appliance import Appliance
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
 from certgate.tls import TlsPolicy
-from certgate.tls.policy import DEFAULT_TLS12_CIPHERS, TlsVersionName
+from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS, TlsVersionName
 
 #: TLS 1.0 and 1.1 cannot be chosen: see ``certgate.tls.policy.TlsVersionName``.
 VERSIONS = tuple(version.value for version in TlsVersionName)
@@ -32,6 +32,10 @@ class TlsSettings:
     maximum_version: str = TlsVersionName.TLS_1_3.value
     tls12_ciphers: str = DEFAULT_TLS12_CIPHERS
     https_port: int = DEFAULT_PORT
+    # The TLS profile beyond the guide: key-exchange groups, whether the chain sent
+    # includes its root (clients already have the root; sending it only costs bytes).
+    groups: str = DEFAULT_GROUPS
+    send_root: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -45,6 +49,7 @@ class TlsSettings:
             minimum_version=self.tls_version(self.minimum_version),
             maximum_version=self.tls_version(self.maximum_version),
             tls12_ciphers=self.tls12_ciphers,
+            groups=self.groups,
         )
 
 
@@ -68,6 +73,8 @@ def update_settings(
     maximum_version: str | None = None,
     tls12_ciphers: str | None = None,
     https_port: int | None = None,
+    groups: str | None = None,
+    send_root: bool | None = None,
     actor: Actor = APPLIANCE,
 ) -> TlsSettings:
     """Change some settings; the result is checked as a whole before it is stored."""
@@ -80,6 +87,8 @@ def update_settings(
                 "maximum_version": maximum_version,
                 "tls12_ciphers": tls12_ciphers,
                 "https_port": https_port,
+                "groups": groups,
+                "send_root": send_root,
             }.items()
             if value is not None
         }

@@ -18,6 +18,7 @@ from certgate.web.api import router as api_router
 from certgate.web.api.openapi import API_PREFIX
 from certgate.web.errors import install_error_handlers
 from certgate.web.headers import ApiHeaders
+from certgate.web.hsts import Hsts
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
 from certgate.web.pages import router as pages_router
 from certgate.web.pages.common import STATIC
@@ -46,6 +47,7 @@ def create_app(appliance: Appliance) -> FastAPI:
     app.include_router(api_router)
     app.add_middleware(BodyLimit, limit_for=_body_limit)
     app.add_middleware(ApiHeaders, prefix=API_PREFIX)
+    app.add_middleware(Hsts)  # outermost of ours: every answer, errors too
     return app
 
 

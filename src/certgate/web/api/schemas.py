@@ -314,6 +314,8 @@ class TlsSettings(Out):
     maximum_version: TlsVersion
     tls12_ciphers: str = Field(description="OpenSSL cipher list for TLS 1.2 and below.")
     https_port: int
+    groups: str = Field(description="OpenSSL key-exchange groups, most preferred first.")
+    send_root: bool = Field(description="Whether the chain sent includes its root.")
 
 
 class TlsSettingsChange(In):
@@ -325,6 +327,10 @@ class TlsSettingsChange(In):
         default=None, min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9+:!@=_.,\- ]*$"
     )
     https_port: int | None = Field(default=None, ge=1, le=65535)
+    groups: str | None = Field(
+        default=None, min_length=1, max_length=500, pattern=r"^[A-Za-z0-9:_\-]*$"
+    )
+    send_root: bool | None = None
 
 
 class Listener(BaseModel):

@@ -37,6 +37,8 @@ def put_tls_settings(app: App, principal: Admin, body: TlsSettingsChange) -> Tls
         maximum_version=body.maximum_version,
         tls12_ciphers=body.tls12_ciphers,
         https_port=body.https_port,
+        groups=body.groups,
+        send_root=body.send_root,
         actor=principal.actor,
     )
     return TlsSettings.model_validate(updated)

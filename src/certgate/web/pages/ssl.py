@@ -9,12 +9,13 @@ from starlette.concurrency import run_in_threadpool
 from certgate.errors import ValidationError
 from certgate.service import tls_settings
 from certgate.service.auth import Principal
-from certgate.tls.policy import DEFAULT_TLS12_CIPHERS
+from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS
 from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
     appliance,
+    checked,
     field_errors,
     integer,
     read_form,
@@ -25,7 +26,7 @@ from certgate.web.pages.common import (
 
 router = APIRouter()
 PAGE = PREFIX + "/security/ssl"
-INPUTS = ("minimum_version", "maximum_version", "tls12_ciphers", "https_port")
+INPUTS = ("minimum_version", "maximum_version", "tls12_ciphers", "https_port", "groups")
 
 
 async def _page(
@@ -48,6 +49,7 @@ async def _page(
             "values": values,
             "versions": list(tls_settings.VERSIONS),
             "default_ciphers": DEFAULT_TLS12_CIPHERS,
+            "default_groups": DEFAULT_GROUPS,
             "errors": errors or {},
         },
         principal=principal,
@@ -65,6 +67,8 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
     principal.require_admin("changing the SSL configuration")
     form = await read_form(request)
     values = {name: text(form, name).strip() for name in INPUTS}
+    send_root = checked(form, "send_root")
+    values["send_root"] = str(send_root)
     try:
         await run_in_threadpool(
             tls_settings.update_settings,
@@ -73,6 +77,8 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
             maximum_version=values["maximum_version"],
             tls12_ciphers=values["tls12_ciphers"],
             https_port=integer(values["https_port"], "https_port", -1),
+            groups=values["groups"],
+            send_root=send_root,
             actor=principal.actor,
         )
     except ValidationError as error:
