@@ -135,6 +135,20 @@ class ExcessiveWorkError(ImportFormatError):
     code = "excessive-work"
 
 
+class BackupError(CertgateError):
+    """A backup cannot be written, or a file cannot be restored (damaged, not a backup, a
+    target that is not empty)."""
+
+    code = "backup"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class WrongPassphraseError(BackupError):
+    """The passphrase given does not open the backup."""
+
+    code = "wrong-passphrase"
+
+
 class ExportError(CertgateError):
     """The requested export cannot be produced (nothing included, no passphrase...)."""
 

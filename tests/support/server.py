@@ -41,6 +41,12 @@ class RunningAppliance:
     port: int
     admin_password: str
     process: subprocess.Popen[bytes]
+    database_url: str | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What ``run_cli`` needs besides the data directory to reach the same store."""
+        return {"CERTGATE_DATABASE_URL": self.database_url} if self.database_url else {}
 
     @property
     def log_path(self) -> Path:
@@ -59,7 +65,8 @@ def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain)
     """Import ``chain``'s leaf with its private key through the CLI; returns its id."""
     bundle = tmp_path / "site.pem"
     bundle.write_bytes(pem(chain.leaf, chain.leaf_key))
-    entries = json.loads(run_cli(running.data_dir, "cert", "import", str(bundle), "--json").stdout)
+    imported = run_cli(running.data_dir, "cert", "import", str(bundle), "--json", **running.env)
+    entries = json.loads(imported.stdout)
     [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
     return int(certificate["id"])
 
@@ -100,7 +107,7 @@ def running_appliance(
     )
     try:
         wait_for_tls(address, port)
-        yield RunningAppliance(data_dir, address, port, admin_password, process)
+        yield RunningAppliance(data_dir, address, port, admin_password, process, database_url)
     finally:
         process.terminate()
         try:

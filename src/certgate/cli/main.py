@@ -10,6 +10,7 @@ import click
 from certgate import __version__
 from certgate.cli.accounts import token, user
 from certgate.cli.audit import audit_group
+from certgate.cli.backup import backup_command, restore_command
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
 from certgate.cli.network import ip, status_command, tls
@@ -83,7 +84,17 @@ def init(options: Options, admin_password_file: Path | None, as_json: bool) -> N
 
 cli.add_command(cert)
 cli.add_command(request)
-for command in (ip, tls, status_command, serve, user, token, audit_group):
+for command in (
+    ip,
+    tls,
+    status_command,
+    serve,
+    user,
+    token,
+    audit_group,
+    backup_command,
+    restore_command,
+):
     cli.add_command(command)
 
 

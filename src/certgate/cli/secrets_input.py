@@ -17,6 +17,8 @@ def read_secret(file: Path | None, env_var: str, prompt: str | None) -> bytes | 
             text = file.read_text(encoding="utf-8")
         except OSError as error:
             raise click.UsageError(f"cannot read {file}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise click.UsageError(f"{file} is not UTF-8 text") from None
         return text.splitlines()[0].encode() if text else b""
     value = os.environ.get(env_var)
     if value is not None:

@@ -62,6 +62,7 @@ class AuditAction(StrEnum):
     LOGIN = "session.login"
     LOGIN_FAILED = "session.login-failed"
     LOGOUT = "session.logout"
+    APPLIANCE_BACKUP = "appliance.backup"  # every sealed key and the master key, encrypted
     # Uses of a private key (see record_key_use).
     KEY_EXPORT = "key.export"
     KEY_SERVE = "key.serve"

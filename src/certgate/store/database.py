@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from certgate.errors import StoreUnavailableError
@@ -105,7 +105,7 @@ def _sqlite_pragmas_no_wait(dbapi_connection: Any, record: Any) -> None:
     _sqlite_pragmas(dbapi_connection, record, busy_timeout=0)
 
 
-def _alembic_config(engine: Engine) -> Config:
+def _alembic_config(engine: Engine | Connection) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -114,8 +114,9 @@ def _alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration."""
+def migrate(engine: Engine | Connection) -> None:
+    """Create or upgrade the schema to the newest migration (on a connection: inside its
+    transaction)."""
     from alembic import command
 
     command.upgrade(_alembic_config(engine), "head")

@@ -1,0 +1,82 @@
+"""``certgate backup`` and ``certgate restore``: the whole appliance (store and master key) in
+one file encrypted with a passphrase, and back into an empty data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import echo, emit_json
+from certgate.cli.secrets_input import read_secret
+from certgate.errors import BackupError
+from certgate.service import backup as backups
+
+PASSPHRASE_ENV = "CERTGATE_BACKUP_PASSPHRASE"
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"File whose first line is the backup's passphrase. Env: {PASSPHRASE_ENV}.",
+)
+
+
+def _passphrase(file: Path | None) -> bytes:
+    secret = read_secret(file, PASSPHRASE_ENV, "Backup passphrase")
+    if not secret:
+        raise BackupError(
+            f"a backup needs a passphrase: --passphrase-file, ${PASSPHRASE_ENV} or a terminal"
+        )
+    return secret
+
+
+@click.command("backup")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The backup file to write (replaced if it exists).",
+)
+@passphrase_option
+@json_option
+@click.pass_obj
+def backup_command(
+    options: Options, output: Path, passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Write an encrypted copy of the whole appliance (store and master key); safe while
+    'certgate serve' runs."""
+    passphrase = _passphrase(passphrase_file)
+    with options.appliance() as app:
+        report = backups.create_backup(app, output, passphrase, options.actor)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    echo(
+        f"wrote {report.file} ({report.bytes} bytes): the {report.store} store with "
+        f"{report.certificates} certificate(s), {report.private_keys} private key(s), "
+        "and the master key"
+    )
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(path_type=Path, dir_okay=False))
+@passphrase_option
+@json_option
+@click.pass_obj
+def restore_command(
+    options: Options, backup_file: Path, passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Restore a backup into an empty data directory (and, with --database-url, an empty
+    PostgreSQL database); then 'certgate serve' serves what the backup held."""
+    passphrase = _passphrase(passphrase_file)
+    report = backups.restore_backup(options.data_dir, options.database_url, backup_file, passphrase)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    echo(
+        f"restored {report.data_dir} (store: {report.database}) from the backup of "
+        f"{report.backup_created_at}: {report.certificates} certificate(s), "
+        f"{report.private_keys} private key(s)"
+    )

@@ -1,0 +1,176 @@
+"""Backup and restore: a backup taken while ``certgate serve`` runs, restored into an empty
+data directory (and an empty PostgreSQL database), gives an appliance that presents the same
+certificate on the same address; a wrong passphrase or a damaged file is refused and changes
+nothing. The openssl-independent check is the fingerprint seen on the wire."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import postgresql_schema
+from tests.integration.conftest import Certgate
+from tests.support.pki import make_chain
+from tests.support.served import served_fingerprint
+from tests.support.server import import_with_key, run_cli, running_appliance
+
+PASSPHRASE = "backup passphrase for tests"
+
+
+def _passphrase_file(directory: Path, text: str = PASSPHRASE) -> Path:
+    path = directory / f"passphrase-{len(text)}"
+    path.write_text(text + "\n")
+    return path
+
+
+def test_a_backup_taken_while_serving_restores_to_the_same_certificates_on_the_same_addresses(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    env = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
+    source = tmp_path / "source"
+    backup = tmp_path / "appliance.cgbackup"
+    passphrase = _passphrase_file(tmp_path)
+    with running_appliance(source, address="127.0.0.2", database_url=database_url) as running:
+        site = import_with_key(running, tmp_path, make_chain("backed-up.example.test"))
+        run_cli(source, "ip", "assign", "127.0.0.2", "--cert", str(site), **env)
+        shown = json.loads(run_cli(source, "cert", "show", str(site), "--json", **env).stdout)
+        fingerprint = shown["fingerprint_sha256"]
+        assert served_fingerprint("127.0.0.2", running.port) == fingerprint
+        made = run_cli(
+            source,
+            "backup",
+            "-o",
+            str(backup),
+            "--passphrase-file",
+            str(passphrase),
+            "--json",
+            **env,
+        )
+        assert json.loads(made.stdout)["certificates"] == 2
+        assert running.process.poll() is None  # serve ran on, undisturbed
+        assert served_fingerprint("127.0.0.2", running.port) == fingerprint
+        listed = json.loads(run_cli(source, "cert", "list", "--json", **env).stdout)
+        audited = run_cli(source, "audit", "list", "--action", "appliance.backup", "--json", **env)
+        [event] = json.loads(audited.stdout)["events"]
+        assert event["target"] == str(backup)
+    assert oct(backup.stat().st_mode & 0o777) == "0o600"
+    assert b"PRIVATE KEY" not in backup.read_bytes()
+
+    target = tmp_path / "restored"
+    with postgresql_schema() if database_url else nullcontext() as target_url:
+        target_env = {"CERTGATE_DATABASE_URL": target_url} if target_url else {}
+        restored = run_cli(
+            target, "restore", str(backup), "--passphrase-file", str(passphrase), **target_env
+        )
+        assert "2 certificate(s)" in restored.stdout
+        with running_appliance(target, address="127.0.0.2", database_url=target_url) as again:
+            assert served_fingerprint("127.0.0.2", again.port) == fingerprint
+            relisted = json.loads(run_cli(target, "cert", "list", "--json", **target_env).stdout)
+            assert relisted == listed
+            # New rows continue after the restored ones (PostgreSQL's sequences moved on).
+            run_cli(target, "ip", "add", "127.0.0.3", **target_env)
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture
+def backed_up(certgate: Certgate, tmp_path: Path) -> Path:
+    backup = tmp_path / "appliance.cgbackup"
+    certgate("backup", "-o", backup, "--passphrase-file", _passphrase_file(tmp_path))
+    return backup
+
+
+def _damaged(backup: Path, tmp_path: Path) -> Path:
+    data = bytearray(backup.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    damaged = tmp_path / "damaged.cgbackup"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def _truncated(backup: Path, tmp_path: Path) -> Path:
+    cut = tmp_path / "truncated.cgbackup"
+    cut.write_bytes(backup.read_bytes()[: 65536 + 16 + 58])  # the first chunk whole, no more
+    return cut
+
+
+def _extended(backup: Path, tmp_path: Path) -> Path:
+    longer = tmp_path / "extended.cgbackup"
+    longer.write_bytes(backup.read_bytes() + b"\x00" * 32)
+    return longer
+
+
+def _not_a_backup(_: Path, tmp_path: Path) -> Path:
+    other = tmp_path / "other.bin"
+    other.write_bytes(os.urandom(4096))
+    return other
+
+
+@pytest.mark.parametrize(
+    ("spoil", "passphrase", "says"),
+    [
+        (None, "not the passphrase", "the passphrase does not open this backup"),
+        (_damaged, PASSPHRASE, "the backup file is damaged"),
+        (_truncated, PASSPHRASE, "the backup file is damaged or truncated"),
+        (_extended, PASSPHRASE, "the backup file is damaged or truncated"),
+        (_not_a_backup, PASSPHRASE, "this file is not a certgate backup"),
+    ],
+)
+def test_a_wrong_passphrase_or_damaged_backup_is_refused_and_changes_nothing(
+    backed_up: Path, tmp_path: Path, spoil: object, passphrase: str, says: str
+) -> None:
+    backup = spoil(backed_up, tmp_path) if callable(spoil) else backed_up
+    target = tmp_path / "target"
+    target.mkdir()
+    before = sorted(tmp_path.iterdir())
+    run = Certgate(target, subprocess=False)(
+        "restore", backup, "--passphrase-file", _passphrase_file(tmp_path, passphrase), expect=1
+    )
+    [line] = run.error_lines
+    assert says in line, line
+    assert list(target.iterdir()) == []  # nothing restored, nothing left half-way
+    assert sorted(tmp_path.iterdir()) == sorted(
+        {*before, tmp_path / f"passphrase-{len(passphrase)}"}
+    )
+
+
+def test_a_restore_goes_only_into_an_empty_data_directory(
+    certgate: Certgate, backed_up: Path, tmp_path: Path
+) -> None:
+    before = _tree(certgate.data_dir)
+    run = certgate("restore", backed_up, "--passphrase-file", _passphrase_file(tmp_path), expect=1)
+    assert "is not empty" in run.error_lines[0]
+    assert _tree(certgate.data_dir) == before
+
+
+def test_a_restore_goes_only_into_an_empty_database(
+    backed_up: Path, tmp_path: Path, postgresql_url: str
+) -> None:
+    first = Certgate(tmp_path / "first", subprocess=False)
+    env = {"CERTGATE_DATABASE_URL": postgresql_url}
+    first("restore", backed_up, "--passphrase-file", _passphrase_file(tmp_path), env=env)
+    second = Certgate(tmp_path / "second", subprocess=False)
+    run = second(
+        "restore", backed_up, "--passphrase-file", _passphrase_file(tmp_path), env=env, expect=1
+    )
+    assert "already holds a certgate store" in run.error_lines[0]
+    assert not (tmp_path / "second").exists()
+
+
+def test_a_backup_needs_a_passphrase_of_some_length(certgate: Certgate, tmp_path: Path) -> None:
+    out = tmp_path / "short.cgbackup"
+    run = certgate(
+        "backup", "-o", out, "--passphrase-file", _passphrase_file(tmp_path, "short"), expect=1
+    )
+    assert "at least 8 characters" in run.error_lines[0]
+    assert not out.exists()
