@@ -29,3 +29,16 @@ private_key_deleted
 
 # Used by the tests only: the check that SCHEMA_HEAD is the newest migration.
 newest_migration
+
+# Python's io protocol (service/backup.py's encrypting and decrypting streams: tarfile calls
+# them) and tarfile.TarInfo fields set so that a backup holds no owner or time of the machine.
+_.writable
+_.readable
+_.readinto
+_.uid
+_.gid
+_.uname
+_.gname
+_.mtime
+# Serialised to JSON (certgate restore --json).
+backup_certgate
