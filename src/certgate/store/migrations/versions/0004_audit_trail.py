@@ -1,5 +1,9 @@
 """audit trail: who, from where and what; append-only
 
+The triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on audit_events. A later
+migration that rebuilds this table (Alembic's batch mode on SQLite copies it to a new one)
+must create the triggers again: a copy does not carry them, and test_audit would fail.
+
 Revision ID: 0004
 Revises: 0003
 """
