@@ -1,0 +1,173 @@
+"""The warnings the Certificates page shows and scripts filter on, derived from what a
+certificate is and what stands above it (pki/diagnostics.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+import cryptography_vectors
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from certgate.pki.certinfo import CertInfo, read_certificate
+from certgate.pki.diagnostics import ChainState, WarningCode, derive_warnings, format_time
+from tests.support.pki import TestCA, issue, name, new_key
+
+#: The test CA is valid from yesterday for a year; the leaves are judged a moment after now.
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+CA = TestCA.make()
+ROOT = read_certificate(CA.root)
+INTERMEDIATE = read_certificate(CA.intermediate)
+COMPLETE = ChainState(issuers=(INTERMEDIATE, ROOT), complete=True)
+
+
+def _leaf(host: str = "www.example.com", **options: object) -> CertInfo:
+    options.setdefault("not_before", NOW - dt.timedelta(days=10))
+    options.setdefault("days", 365)
+    options.setdefault("sans", [host])
+    key = options.pop("key", None) or new_key()
+    certificate = issue(
+        name(host),
+        key.public_key(),  # type: ignore[attr-defined]
+        CA.intermediate.subject,
+        CA.intermediate_key,
+        ca=False,
+        **options,  # type: ignore[arg-type]
+    )
+    return read_certificate(certificate)
+
+
+def _codes(
+    info: CertInfo, chain: ChainState = COMPLETE, *, key: bool = True, now: dt.datetime = NOW
+) -> list[WarningCode]:
+    return [w.code for w in derive_warnings(info, chain, has_private_key=key, now=now)]
+
+
+def test_a_good_server_certificate_with_its_chain_and_key_has_no_warning() -> None:
+    assert _codes(_leaf()) == []
+
+
+def test_a_self_signed_server_certificate_is_flagged_but_a_root_is_not() -> None:
+    key = new_key()
+    self_signed = issue(
+        name("appliance.example.com"), key.public_key(), name("appliance.example.com"), key,
+        ca=False, sans=["appliance.example.com"], not_before=NOW - dt.timedelta(days=1),
+    )  # fmt: skip
+    alone = ChainState(issuers=(), complete=True)
+    assert _codes(read_certificate(self_signed), alone) == [WarningCode.SELF_SIGNED]
+    assert _codes(ROOT, alone, now=dt.datetime.now(dt.UTC)) == []
+
+
+def test_a_missing_issuer_is_named_with_what_to_import() -> None:
+    [warning] = derive_warnings(
+        _leaf(), ChainState(issuers=(), complete=False), has_private_key=True, now=NOW
+    )
+    assert warning.code is WarningCode.CHAIN_INCOMPLETE
+    assert "the issuer 'CN=Test Intermediate' of 'CN=www.example.com' is not in the store" in (
+        warning.message
+    )
+    assert "import the intermediate and root certificates" in warning.message
+    [above] = derive_warnings(
+        _leaf(), ChainState(issuers=(INTERMEDIATE,), complete=False), has_private_key=True, now=NOW
+    )
+    assert "the issuer 'CN=Test Root' of 'CN=Test Intermediate'" in above.message
+
+
+def _validity(moment: dt.datetime) -> list[tuple[WarningCode, str]]:
+    found = derive_warnings(_leaf(), COMPLETE, has_private_key=True, now=moment)
+    return [(w.code, w.message) for w in found if w.code is not WarningCode.CHAIN_EXPIRED]
+
+
+def test_validity_is_judged_at_the_time_of_reading() -> None:
+    """_leaf() is valid from ten days before NOW for 365 days."""
+    start, end = NOW - dt.timedelta(days=10), NOW + dt.timedelta(days=355)
+    assert _validity(end + dt.timedelta(seconds=1)) == [
+        (WarningCode.EXPIRED, f"expired on {format_time(end)}")
+    ]
+    assert _validity(start - dt.timedelta(seconds=1)) == [
+        (WarningCode.NOT_YET_VALID, f"not valid before {format_time(start)}")
+    ]
+    assert _validity(end - dt.timedelta(days=10)) == [
+        (WarningCode.EXPIRING_SOON, f"expires in 10 day(s), on {format_time(end)}")
+    ]
+    assert _validity(end - dt.timedelta(days=31)) == []  # a month and a day left: quiet
+
+
+def test_an_expired_certificate_in_the_chain_is_named() -> None:
+    old_key = new_key()
+    expired_root = issue(
+        name("Old Root"), old_key.public_key(), name("Old Root"), old_key, ca=True,
+        not_before=NOW - dt.timedelta(days=400), days=30,
+    )  # fmt: skip
+    chain = ChainState(issuers=(INTERMEDIATE, read_certificate(expired_root)), complete=True)
+    [warning] = derive_warnings(_leaf(), chain, has_private_key=True, now=NOW)
+    assert (warning.code, warning.message) == (
+        WarningCode.CHAIN_EXPIRED,
+        "the chain certificate 'CN=Old Root' has expired",
+    )
+
+
+def test_weak_keys_and_signatures_are_flagged() -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak = derive_warnings(_leaf(key=small), COMPLETE, has_private_key=True, now=NOW)
+    assert [(w.code, w.message) for w in weak] == [
+        (WarningCode.WEAK_KEY, "weak key: RSA (1024 Bits); use at least 2048 bits")
+    ]
+    # cryptography no longer signs with SHA-1: a CA-made one from its test vectors.
+    with cryptography_vectors.open_vector_file("x509/ee-pss-sha1-cert.pem", "rb") as file:
+        sha1 = read_certificate(x509.load_pem_x509_certificate(file.read()))
+    found = derive_warnings(sha1, COMPLETE, has_private_key=True, now=NOW)
+    [warning] = [w for w in found if w.code is WarningCode.WEAK_SIGNATURE]
+    assert warning.message.startswith("weak signature: ") and "ask for SHA-256" in warning.message
+
+
+def test_server_names_browsers_would_not_match_are_flagged() -> None:
+    assert _codes(_leaf(sans=[])) == [WarningCode.NO_SAN]
+    assert _codes(_leaf("www.example.com", sans=["example.com"])) == [WarningCode.CN_NOT_IN_SAN]
+    assert _codes(_leaf("WWW.Example.com", sans=["www.example.com"])) == []
+    assert _codes(_leaf("Example Web Server", sans=["www.example.com"])) == []  # not a host
+
+
+def test_an_ip_address_san_is_flagged() -> None:
+    key = new_key()
+    with_ip = (
+        x509.CertificateBuilder()
+        .subject_name(name("www.example.com"))
+        .issuer_name(CA.intermediate.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("www.example.com"),
+                    x509.IPAddress(ipaddress.ip_address("12.12.1.52")),
+                ]
+            ),
+            critical=False,
+        )
+        .sign(CA.intermediate_key, hashes.SHA256())
+    )
+    assert _codes(read_certificate(with_ip)) == [WarningCode.IP_SAN]
+
+
+def test_a_server_certificate_without_its_key_says_it_cannot_be_assigned() -> None:
+    [warning] = derive_warnings(_leaf(), COMPLETE, has_private_key=False, now=NOW)
+    assert warning.code is WarningCode.PRIVATE_KEY_MISSING
+    assert "cannot be assigned to an IP address until its key is imported" in warning.message
+    assert _codes(INTERMEDIATE, ChainState((ROOT,), True), key=False, now=NOW) == []  # a CA
+
+
+def test_each_warning_has_the_label_the_filter_shows() -> None:
+    assert WarningCode.SELF_SIGNED.label == "Self-signed"
+    assert WarningCode.CN_NOT_IN_SAN.label == "Common Name not among the SANs"
+    assert WarningCode.CHAIN_INCOMPLETE.label == "Chain incomplete"
+    assert len({code.label for code in WarningCode}) == len(WarningCode)
+
+
+def test_times_are_shown_as_the_guide_shows_them() -> None:
+    moment = dt.datetime(2013, 4, 11, 4, 30, 16, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert format_time(moment) == "2013-04-11 09:30:16 GMT"
