@@ -46,6 +46,7 @@ from bench_memory import resident_kib
 from certgate.pki.export import ExportOptions
 from certgate.service import auth, exports, imports, networking, users
 from certgate.service.appliance import Appliance
+from certgate.service.audit import Actor
 from certgate.store.models import IpAddressRow
 
 CERTGATE = str(Path(sys.executable).with_name("certgate"))
@@ -164,7 +165,7 @@ def quiet_writes(
         ),
         "token": lambda: auth.create_token(app, f"token{next(counter)}", "auditor"),
         "export (auditor)": lambda: exports.export_certificate(
-            app, served, options, actor="auditor (token)"
+            app, served, options, actor=Actor("token:auditor", "127.0.0.1")
         ),
         "unassigned cert": unassigned_import,
     }
