@@ -15,6 +15,7 @@ from certgate.store.audit import APPLIANCE, KEY_USES, Actor, AuditAction, AuditF
 from certgate.store.models import AuditEventRow
 
 __all__ = [
+    "ACTION_FILTERS",
     "APPLIANCE",
     "DEFAULT_LIMIT",
     "KEY_USES",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 DEFAULT_LIMIT = 50
+#: What the action filter accepts: each family ("key." for every "key.*"), then each action.
+ACTION_FILTERS: tuple[str, ...] = tuple(
+    sorted({action.split(".")[0] + "." for action in AuditAction if "." in action})
+) + tuple(str(action) for action in AuditAction)
 MAX_LIMIT = 1000
 
 
@@ -71,17 +76,13 @@ def list_events(app: Appliance, wanted: AuditFilter, limit: int = DEFAULT_LIMIT)
     """The newest ``limit`` events that ``wanted`` matches."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError("limit", f"must be between 1 and {MAX_LIMIT}")
-    if wanted.action and wanted.action.rstrip(".") not in _ACTION_NAMES:
-        choices = ", ".join(sorted(_ACTION_NAMES))
+    if wanted.action and wanted.action not in ACTION_FILTERS:
+        choices = ", ".join(ACTION_FILTERS)
         raise ValidationError("action", f"unknown action {wanted.action!r}; one of {choices}")
     with app.store.reading() as repository:
         rows = audit.events(repository.session, wanted, limit + 1)
     events = [_event(row) for row in rows[:limit]]
     return AuditPage(events, events[-1].id if len(rows) > limit else None)
-
-
-#: Actions and their families ("certificate" for every "certificate.*").
-_ACTION_NAMES = frozenset(str(a) for a in AuditAction) | {str(a).split(".")[0] for a in AuditAction}
 
 
 def _event(row: AuditEventRow) -> AuditEvent:

@@ -18,10 +18,6 @@ router = APIRouter()
 PAGE = PREFIX + "/audit"
 PER_PAGE = 50
 _FIELDS = ("actor", "action", "target", "since", "until")
-#: The Action filter's choices: each family, then each action.
-ACTION_CHOICES = sorted({str(a).split(".")[0] + "." for a in audit.AuditAction if "." in a}) + [
-    str(a) for a in audit.AuditAction
-]
 
 
 @router.get(PAGE)
@@ -48,7 +44,7 @@ async def audit_log(request: Request, principal: Viewer) -> Response:
             "section": "status",
             "subsection": "audit",
             "state": state,
-            "actions": ACTION_CHOICES,
+            "actions": audit.ACTION_FILTERS,
             "events": page.events if page is not None else [],
             "older": older,
             "newest": (PAGE + "?" + urlencode(_given(state))) if before_text else None,
