@@ -5,6 +5,9 @@ token's name and the client's address; auditors may read the trail; ``certgate a
 from __future__ import annotations
 
 import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed
@@ -70,3 +73,34 @@ def test_reading_the_trail_needs_credentials_and_bad_filters_are_named(primary: 
         problem(admin.get("/audit", params={"limit": 0}), 422, "validation")
         unknown = problem(admin.get("/audit", params={"action": "key.steal"}), 422, "validation")
         assert unknown["field"] == "action"
+
+
+@pytest.fixture(scope="module")
+def page_session(primary: Server) -> str:
+    """The administrator's browser session (its cookie)."""
+    return primary.login().cookie_value
+
+
+_ANY_TEXT = st.text(max_size=80) | st.sampled_from(["key.", "7d", "2026-12-04T10:00", "0", "-1"])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(query=st.dictionaries(st.sampled_from(["actor", "action", "target", "since", "until",
+                                              "before"]), _ANY_TEXT))  # fmt: skip
+def test_the_audit_log_page_answers_any_filter_without_a_fault(
+    primary: Server, page_session: str, query: dict[str, str]
+) -> None:
+    session = page_session
+    with httpx.Client(
+        base_url=primary.base_url, verify=False, cookies={"certgate_session": session}
+    ) as browser:
+        answer = browser.get("/appliance/audit", params=query)
+    assert answer.status_code in (200, 422), answer.text[:500]
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Status :: Audit Log" in answer.text
