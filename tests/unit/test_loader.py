@@ -413,6 +413,27 @@ def test_encrypted_pkcs8_with_wrong_password(
     assert isinstance(raised(pkcs8(ec_key, encoding, PASSWORD), b"wrong"), WrongPasswordError)
 
 
+# Encrypted with "right password"; "wrong" decrypts it to garbage whose CBC padding happens to
+# be valid (found by search: about 1 wrong password in 256 does this), so cryptography reports
+# undecodable key data instead of a wrong password.
+WRONG_PASSWORD_VALID_PADDING = b"""-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIH0MF8GCSqGSIb3DQEFDTBSMDEGCSqGSIb3DQEFDDAkBBCfW24YLGBS/ZqPP4XD
+FW/AAgIIADAMBggqhkiG9w0CCQUAMB0GCWCGSAFlAwQBKgQQ4okErKJ/UFFPHPau
+bm130ASBkBAIh90cJjrcYVeJGxwKvZTzwufUY/AJhpYLfqbvCHSb8Ji+EHH4fxt2
+Wf5jKtVgU+T//D/4jmXmo4pSwJSxSSzmGiRoyrMoXbjswIPlZlZ1YNdr20N/R6mL
+jtRnW3stoisJjBCCQw+RNgbhGQxGo1GrAwIcV01tb4jZHA8jqF7nFYEL7734h3oa
+FlYRvpT9bw==
+-----END ENCRYPTED PRIVATE KEY-----
+"""
+
+
+def test_wrong_password_that_decrypts_to_garbage_is_a_wrong_password() -> None:
+    error = raised(WRONG_PASSWORD_VALID_PADDING, b"wrong")
+    assert isinstance(error, WrongPasswordError)
+    assert "password does not open the private key" in str(error)
+    assert load_file(WRONG_PASSWORD_VALID_PADDING, b"right password").private_keys
+
+
 def test_encrypted_traditional_key_password_errors(rsa_key: rsa.RSAPrivateKey) -> None:
     data = traditional(rsa_key, PEM, PASSWORD)
     assert isinstance(raised(data), PasswordRequiredError)

@@ -360,9 +360,19 @@ def _open_key(load: _KeyReader, password: bytes | None, *, encrypted: bool) -> P
         ) from exc
     except ValueError as exc:
         # "Incorrect password, could not decrypt key"; other messages (a missing DEK-Info,
-        # an unsupported cipher) mean the file itself is the problem
-        if encrypted and password is not None and "password" in str(exc).lower():
-            raise WrongPasswordError("the password does not open the private key") from exc
+        # an unsupported cipher) mean the file itself is the problem. A wrong password can
+        # also decrypt to garbage whose padding happens to be valid (about 1 in 256 times
+        # for CBC): the key inside then "cannot be deserialized", and no test tells the two
+        # apart, so a readable encrypted envelope with garbage inside is a password problem.
+        if encrypted and password is not None:
+            reason = str(exc).lower()
+            if "password" in reason:
+                raise WrongPasswordError("the password does not open the private key") from exc
+            if "deserialize" in reason:
+                raise WrongPasswordError(
+                    "the password does not open the private key"
+                    " (if the password is right, the key inside is damaged)"
+                ) from exc
         raise CorruptDataError(f"the private key cannot be read: {_reason(exc)}") from exc
 
 
