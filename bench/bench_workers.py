@@ -54,7 +54,7 @@ def certgate_serve(
     certgate(data_dir, "init")
     entries = json.loads(
         certgate(data_dir, "cert", "import", str(material.chain), str(material.key), "--json")
-    )
+    )["entries"]
     [leaf] = [e for e in entries if e["fingerprint_sha256"] == material.fingerprint]
     certgate(data_dir, "ip", "add", ADDRESS)
     certgate(data_dir, "ip", "assign", ADDRESS, "--cert", str(leaf["id"]))

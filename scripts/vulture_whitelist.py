@@ -42,3 +42,7 @@ _.gname
 _.mtime
 # Serialised to JSON (certgate restore --json).
 backup_certgate
+
+# Fields of documents (certgate/schemas.py) that only JSON reads.
+removed
+password_changed

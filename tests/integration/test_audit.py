@@ -52,7 +52,7 @@ def test_a_key_export_and_an_assignment_are_key_uses_and_no_secret_is_recorded(
     certgate: Certgate, tmp_path: Path
 ) -> None:
     created = certgate.json("cert", "create", "--name", "vpn gateway", "--cn", "vpn.example.test")
-    ref = str(created["id"])
+    ref = str(created["certificate"]["id"])
     certgate("user", "add", "carol", "--role", "auditor", "--password-file",
              secret_file(tmp_path, PASSWORD, "password.txt"))  # fmt: skip
     token = certgate("token", "create", "--name", "deployer", "--role", "admin").stdout
@@ -65,7 +65,10 @@ def test_a_key_export_and_an_assignment_are_key_uses_and_no_secret_is_recorded(
 
     [export] = events(certgate, "--action", "key.export")
     assert export["actor"] == f"cli:{OS_USER}" and export["source"] == "cli"
-    assert "vpn gateway" in export["target"] and created["fingerprint_sha256"] in export["detail"]
+    assert (
+        "vpn gateway" in export["target"]
+        and created["certificate"]["fingerprint_sha256"] in export["detail"]
+    )
     [served] = events(certgate, "--action", "key.serve")
     assert "vpn gateway" in served["target"] and "127.0.0.78" in served["detail"]
     assert {e["action"] for e in events(certgate, "--action", "key.")} == {

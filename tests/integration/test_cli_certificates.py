@@ -90,8 +90,8 @@ def test_create_self_signed_with_each_key_type(
         *GUIDE_SUBJECT, "--san", "support.example.com",
     )  # fmt: skip
 
-    view = certgate.show(created["id"])
-    assert created["kind"] == "certificate"
+    view = certgate.show(created["certificate"]["id"])
+    assert "certificate" in created
     assert view["public_key"] == public_key
     assert view["signature_type"] == signature
     assert view["has_private_key"] is True
@@ -109,11 +109,11 @@ def test_show_json_carries_what_scripts_need(certgate_exe: Certgate, tmp_path: P
         "--days", "200",
     )  # fmt: skip
 
-    view = certgate_exe.show(created["id"])
+    view = certgate_exe.show(created["certificate"]["id"])
 
     assert view.keys() >= SHOW_FIELDS
-    assert view["id"] == created["id"]
-    assert view["fingerprint_sha256"] == created["fingerprint_sha256"]
+    assert view["id"] == created["certificate"]["id"]
+    assert view["fingerprint_sha256"] == created["certificate"]["fingerprint_sha256"]
     der = export_der(certgate_exe.reader, view["id"], tmp_path / "portal.cer")
     assert view["fingerprint_sha256"] == fingerprint(der, der=True)
     serial_hex = openssl("x509", "-inform", "DER", "-in", der, "-noout", "-serial")
@@ -190,9 +190,9 @@ def test_idna_san_is_stored_in_its_ascii_form(certgate: Certgate, tmp_path: Path
         "--san", "bücher.example", "--san", "*.Straße.example",
     )  # fmt: skip
 
-    view = certgate.show(created["id"])
+    view = certgate.show(created["certificate"]["id"])
     assert view["sans"] == ["dNSName - xn--bcher-kva.example", "dNSName - *.xn--strae-oqa.example"]
-    der = export_der(certgate, created["id"], tmp_path / "b.cer")
+    der = export_der(certgate, created["certificate"]["id"], tmp_path / "b.cer")
     text = openssl("x509", "-inform", "DER", "-in", der, "-noout", "-ext", "subjectAltName")
     assert "DNS:xn--bcher-kva.example, DNS:*.xn--strae-oqa.example" in text
 
@@ -214,7 +214,7 @@ def test_common_name_that_is_a_dns_name_becomes_the_first_san(
         *(x for san in sans for x in ("--san", san)),
     )  # fmt: skip
 
-    view = certgate.show(created["id"])
+    view = certgate.show(created["certificate"]["id"])
     assert view["sans"] == [f"dNSName - {name}" for name in expected]
     assert "cn-not-in-san" not in codes(view)
     if "portal.example.com" not in [san.lower() for san in sans]:
@@ -226,7 +226,7 @@ def test_common_name_that_is_a_label_adds_no_san(certgate: Certgate) -> None:
         "cert", "create", "--name", "Label", "--key", "p256", "--cn", "Support Portal",
         "--san", "support.example.com",
     )  # fmt: skip
-    assert certgate.show(created["id"])["sans"] == ["dNSName - support.example.com"]
+    assert certgate.show(created["certificate"]["id"])["sans"] == ["dNSName - support.example.com"]
     assert created["notices"] == []
 
 

@@ -33,7 +33,9 @@ def imported(
     certgate: Certgate, *args: str | Path, expect: int = 0, env: dict[str, str] | None = None
 ) -> list[Any]:
     """``cert import --json`` with these files and options; the per-file entries."""
-    result: list[Any] = certgate("cert", "import", "--json", *args, expect=expect, env=env).json()
+    result: list[Any] = certgate("cert", "import", "--json", *args, expect=expect, env=env).json()[
+        "entries"
+    ]
     return result
 
 
@@ -72,8 +74,8 @@ def request_signed_by(
         "--san", "support.example.com", "--san", "remote.example.com",
     )  # fmt: skip
     csr = tmp_path / "request.csr"
-    csr.write_text(certgate.json("request", "show", str(created["id"]))["pem"])
-    return created["id"], ca.sign(csr, tmp_path / "signed.pem")
+    csr.write_text(certgate.json("request", "show", str(created["request"]["id"]))["pem"])
+    return created["request"]["id"], ca.sign(csr, tmp_path / "signed.pem")
 
 
 @pytest.mark.parametrize("order", ["intermediate, then root", "root, then intermediate"])

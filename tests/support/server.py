@@ -66,7 +66,7 @@ def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain)
     bundle = tmp_path / "site.pem"
     bundle.write_bytes(pem(chain.leaf, chain.leaf_key))
     imported = run_cli(running.data_dir, "cert", "import", str(bundle), "--json", **running.env)
-    entries = json.loads(imported.stdout)
+    entries = json.loads(imported.stdout)["entries"]
     [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
     return int(certificate["id"])
 

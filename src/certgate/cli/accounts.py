@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json, table
+from certgate.cli.output import echo, emit_document, emit_documents, emit_json, json_option, table
 from certgate.cli.secrets_input import read_secret
+from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 @click.group()
@@ -26,7 +25,7 @@ def user_list(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         views = users.list_users(app)
     if as_json:
-        emit_json([view.to_json() for view in views])
+        emit_documents(User, views)
         return
     table(
         ["Username", "Role", "Last login"],
@@ -45,31 +44,47 @@ def _password(password_file: Path | None) -> str:
 @click.argument("username")
 @click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
 @click.pass_obj
-def user_add(options: Options, username: str, role: str, password_file: Path | None) -> None:
+def user_add(
+    options: Options, username: str, role: str, password_file: Path | None, as_json: bool
+) -> None:
     """Add an administrator or a read-only auditor."""
     with options.appliance() as app:
         view = users.create_user(app, username, _password(password_file), role, options.actor)
+    if as_json:
+        emit_document(User, view)
+        return
     echo(f"added {view.username} ({view.role})")
 
 
 @user.command("remove")
 @click.argument("username")
+@json_option
 @click.pass_obj
-def user_remove(options: Options, username: str) -> None:
+def user_remove(options: Options, username: str, as_json: bool) -> None:
     with options.appliance() as app:
         users.delete_user(app, username, options.actor)
+    if as_json:
+        emit_document(RemovedUser, {"username": username})
+        return
     echo(f"removed {username}")
 
 
 @user.command("password")
 @click.argument("username")
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
 @click.pass_obj
-def user_password(options: Options, username: str, password_file: Path | None) -> None:
+def user_password(
+    options: Options, username: str, password_file: Path | None, as_json: bool
+) -> None:
     """Set a new password (ends that user's sessions)."""
     with options.appliance() as app:
         users.change_password(app, username, _password(password_file), options.actor)
+    if as_json:
+        emit_document(PasswordChanged, {"username": username})
+        return
     echo(f"password of {username} changed")
 
 
@@ -88,7 +103,7 @@ def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     with options.appliance() as app:
         value, view = auth.create_token(app, name, role, created_by=options.actor)
     if as_json:
-        emit_json({**view.to_json(), "token": value})
+        emit_document(CreatedToken, {**document(Token, view), "token": value})
     else:
         echo(value)
 
@@ -100,7 +115,7 @@ def token_list(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         views = auth.list_tokens(app)
     if as_json:
-        emit_json([view.to_json() for view in views])
+        emit_documents(Token, views)
         return
     table(
         ["ID", "Name", "Role", "Created", "Last used", "State"],
@@ -120,8 +135,12 @@ def token_list(options: Options, as_json: bool) -> None:
 
 @token.command("revoke")
 @click.argument("token_id", type=int)
+@json_option
 @click.pass_obj
-def token_revoke(options: Options, token_id: int) -> None:
+def token_revoke(options: Options, token_id: int, as_json: bool) -> None:
     with options.appliance() as app:
         view = auth.revoke_token(app, token_id, options.actor)
+    if as_json:
+        emit_document(Token, view)
+        return
     echo(f"revoked token {view.id} ({view.name})")

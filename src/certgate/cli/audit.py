@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json, table
+from certgate.cli.output import echo, emit_json, json_option, table
 from certgate.pki.diagnostics import format_time
 from certgate.service import audit
 
@@ -35,7 +35,7 @@ def audit_group() -> None:
     show_default=True,
     help="At most this many events.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's document).")
+@json_option
 @click.pass_obj
 def audit_list(
     options: Options,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json, fields, table
+from certgate.cli.output import echo, emit_document, emit_documents, emit_json, fields, json_option, table
 from certgate.cli.secrets_input import read_secret
 from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time
@@ -15,10 +15,15 @@ from certgate.pki.export import ExportOptions
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.pki.names import SubjectFields
-from certgate.service import certificates, exports, imports
+from certgate.schemas import (
+    Certificate,
+    CreatedCertificate,
+    CreatedRequest,
+    DeletedCertificate,
+    ImportResult,
+)
+from certgate.service import certificates, exports, imports, requests
 from certgate.service.views import CertificateView
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 @click.group()
@@ -34,7 +39,7 @@ def list_(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         views = certificates.list_certificates(app)
     if as_json:
-        emit_json([view.to_json() for view in views])
+        emit_documents(Certificate, views)
         return
     table(
         [
@@ -72,7 +77,7 @@ def show(options: Options, reference: str, as_json: bool) -> None:
     with options.appliance() as app:
         view = certificates.show_certificate(app, reference)
     if as_json:
-        emit_json(view.to_json())
+        emit_document(Certificate, view)
         return
     _print_view(view)
 
@@ -171,9 +176,14 @@ def create(
         created = certificates.create(
             app, form, "request" if kind == "request" else "self-signed", options.actor
         )
-    if as_json:
-        emit_json(created.__dict__)
-        return
+        if as_json and created.kind == "request":
+            view = requests.show_request(app, created.id)
+            emit_document(CreatedRequest, {"request": view, "notices": created.notices})
+            return
+        if as_json:
+            shown = certificates.show_certificate(app, created.id)
+            emit_document(CreatedCertificate, {"certificate": shown, "notices": created.notices})
+            return
     echo(f"created {created.kind} {created.id} ({created.fingerprint_sha256})")
     for notice in created.notices:
         echo(f"note: {notice}")
@@ -208,7 +218,7 @@ def import_(
             if password is not None:
                 entries = imports.import_files(app, contents, password, options.actor)
     if as_json:
-        emit_json([entry.to_json() for entry in entries])
+        emit_document(ImportResult, {"entries": entries})
     else:
         table(
             ["File", "Status", "Kind", "ID", "Message"],
@@ -319,7 +329,7 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
             app, reference, reassign_to_factory=reassign_to_factory, actor=options.actor
         )
     if as_json:
-        emit_json(deleted.__dict__)
+        emit_document(DeletedCertificate, deleted)
         return
     echo(f"deleted certificate {deleted.id} ({deleted.friendly_name})")
     if deleted.addresses_moved_to_factory:
@@ -336,8 +346,11 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Use this PEM chain (nearest issuer first).",
 )
+@json_option
 @click.pass_obj
-def chain(options: Options, reference: str, mode: str | None, manual_file: Path | None) -> None:
+def chain(
+    options: Options, reference: str, mode: str | None, manual_file: Path | None, as_json: bool
+) -> None:
     """Choose the certificate chain: automatic or manually specified (PEM)."""
     if (mode is None) == (manual_file is None):
         raise click.UsageError("give exactly one of --automatic or --manual PEMFILE")
@@ -353,6 +366,9 @@ def chain(options: Options, reference: str, mode: str | None, manual_file: Path 
         else:
             certificates.set_automatic_chain(app, reference, options.actor)
         view = certificates.show_certificate(app, reference)
+    if as_json:
+        emit_document(Certificate, view)
+        return
     echo(f"chain of {view.id}: {view.chain_mode}")
     for subject in view.chain_subjects:
         echo(f"  {subject}")
@@ -361,8 +377,12 @@ def chain(options: Options, reference: str, mode: str | None, manual_file: Path 
 @cert.command()
 @click.argument("reference")
 @click.argument("friendly_name")
+@json_option
 @click.pass_obj
-def rename(options: Options, reference: str, friendly_name: str) -> None:
+def rename(options: Options, reference: str, friendly_name: str, as_json: bool) -> None:
     """Change a certificate's friendly name."""
     with options.appliance() as app:
         certificates.rename(app, reference, friendly_name, options.actor)
+        view = certificates.show_certificate(app, reference)
+    if as_json:
+        emit_document(Certificate, view)

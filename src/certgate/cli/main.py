@@ -14,7 +14,7 @@ from certgate.cli.backup import backup_command, restore_command
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
 from certgate.cli.network import ip, status_command, tls
-from certgate.cli.output import echo, emit_json
+from certgate.cli.output import echo, emit_json, json_option
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
 from certgate.cli.serve import serve
@@ -52,7 +52,7 @@ def cli(context: click.Context, data_dir: Path, database_url: str | None) -> Non
     help="Password of the first administrator, 'admin'. Env: CERTGATE_ADMIN_PASSWORD. "
     "Without either, one is generated and printed once.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def init(options: Options, admin_password_file: Path | None, as_json: bool) -> None:
     """Create the data directory, the database, the factory certificate and the first

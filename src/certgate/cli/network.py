@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json, fields, table
+from certgate.cli.output import echo, emit_document, emit_documents, emit_json, fields, json_option, table
+from certgate.schemas import Address, ApplianceStatus, RemovedAddress, TlsSettings
 from certgate.service import networking, status, tls_settings
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 @click.group()
@@ -24,7 +23,7 @@ def ip_list(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         views = networking.list_addresses(app)
     if as_json:
-        emit_json([view.to_json() for view in views])
+        emit_documents(Address, views)
         return
     table(
         ["IP Address", "Currently assigned to Certificate", "ID"],
@@ -48,18 +47,22 @@ def ip_add(options: Options, address: str, as_json: bool) -> None:
     with options.appliance() as app:
         view = networking.add_address(app, address, options.actor)
     if as_json:
-        emit_json(view.to_json())
+        emit_document(Address, view)
     else:
         echo(f"added {view.address}, assigned to {view.certificate_name}")
 
 
 @ip.command("remove")
 @click.argument("address")
+@json_option
 @click.pass_obj
-def ip_remove(options: Options, address: str) -> None:
+def ip_remove(options: Options, address: str, as_json: bool) -> None:
     """Remove an address; its listener closes."""
     with options.appliance() as app:
         networking.remove_address(app, address, options.actor)
+    if as_json:
+        emit_document(RemovedAddress, {"address": networking.normalise_address(address)})
+        return
     echo(f"removed {address}")
 
 
@@ -73,7 +76,7 @@ def ip_assign(options: Options, addresses: tuple[str, ...], reference: str, as_j
     with options.appliance() as app:
         views = networking.assign(app, list(addresses), reference, options.actor)
     if as_json:
-        emit_json([view.to_json() for view in views])
+        emit_documents(Address, views)
     else:
         for view in views:
             echo(f"{view.address} now presents {view.certificate_name}")
@@ -91,7 +94,7 @@ def tls_show(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         settings = tls_settings.get_settings(app)
     if as_json:
-        emit_json(settings.to_json())
+        emit_document(TlsSettings, settings)
         return
     fields(
         [
@@ -141,7 +144,7 @@ def tls_set(
             actor=options.actor,
         )
     if as_json:
-        emit_json(settings.to_json())
+        emit_document(TlsSettings, settings)
     else:
         echo("saved")
 
@@ -154,7 +157,7 @@ def status_command(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         report = status.appliance_status(app)
     if as_json:
-        emit_json(report.to_json())
+        emit_document(ApplianceStatus, report)
         return
     fields(
         [

@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
-from certgate.service.views import jsonable
+from certgate.schemas import document
 from certgate.text import CONTROL_CLASS, visible
 
 #: What json.dumps leaves raw in strings (it escapes C0 itself; its own line breaks stay).
 _RAW_IN_JSON = re.compile(f"(?!\n)[{CONTROL_CLASS}\ud800-\udfff]")
+
+#: Every command's --json: the document the API gives for the same thing.
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (the API's document for the same thing)."
+)
 
 
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
@@ -29,8 +35,18 @@ def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
 
 
 def emit_json(value: Any) -> None:
-    text = json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+    """A JSON document (from ``certgate.schemas`` documents)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
     click.echo(_RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text))
+
+
+def emit_document(model: type[BaseModel], value: object) -> None:
+    """``value`` as the document the API gives for it (``certgate.schemas``)."""
+    emit_json(document(model, value))
+
+
+def emit_documents(model: type[BaseModel], values: Sequence[object]) -> None:
+    emit_json([document(model, value) for value in values])
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

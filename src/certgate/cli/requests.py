@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json, fields, table
+from certgate.cli.output import echo, emit_document, emit_documents, emit_json, fields, json_option, table
+from certgate.schemas import CertificateRequest, DeletedRequest
 from certgate.service import requests
 
 
@@ -15,14 +16,14 @@ def request() -> None:
 
 
 @request.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 @click.pass_obj
 def list_(options: Options, as_json: bool) -> None:
     """Subject, Alternative Name(s) and Fingerprint of every request."""
     with options.appliance() as app:
         views = requests.list_requests(app)
     if as_json:
-        emit_json([view.to_json() for view in views])
+        emit_documents(CertificateRequest, views)
         return
     table(
         ["ID", "Friendly Name", "Subject", "Alternative Name(s)", "Fingerprint"],
@@ -35,14 +36,14 @@ def list_(options: Options, as_json: bool) -> None:
 
 @request.command()
 @click.argument("reference")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 @click.pass_obj
 def show(options: Options, reference: str, as_json: bool) -> None:
     """One request with its PEM Request Data, to paste to a certificate authority."""
     with options.appliance() as app:
         view = requests.show_request(app, reference)
     if as_json:
-        emit_json(view.to_json())
+        emit_document(CertificateRequest, view)
         return
     fields(
         [
@@ -61,9 +62,14 @@ def show(options: Options, reference: str, as_json: bool) -> None:
 
 @request.command()
 @click.argument("reference")
+@json_option
 @click.pass_obj
-def delete(options: Options, reference: str) -> None:
+def delete(options: Options, reference: str, as_json: bool) -> None:
     """Delete a request (its key too, unless a certificate uses it)."""
     with options.appliance() as app:
+        request_id = requests.show_request(app, reference).id
         key_deleted = requests.delete_request(app, reference, options.actor)
+    if as_json:
+        emit_document(DeletedRequest, {"id": request_id, "private_key_deleted": key_deleted})
+        return
     echo("deleted request" + (" and its unused private key" if key_deleted else ""))

@@ -3,7 +3,6 @@ tokens (Bearer), throttling of failed logins, and what each role may do."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -14,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from certgate.errors import (
     AuthenticationError,
@@ -338,12 +337,6 @@ class TokenView:
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked: bool
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["last_used_at"] = self.last_used_at.isoformat() if self.last_used_at else None
-        return data
 
 
 def _token_view(row: ApiTokenRow) -> TokenView:

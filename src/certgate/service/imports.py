@@ -7,7 +7,6 @@ A file that cannot be read adds an error entry and changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -47,9 +46,6 @@ class ImportEntry:
     message: str
     fingerprint_sha256: str | None = None
     error_code: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def import_files(

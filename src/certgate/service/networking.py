@@ -7,11 +7,9 @@ can be assigned.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from certgate.errors import ConflictError, KeyMissingError, NotFoundError, ValidationError
 from certgate.fields import item
@@ -29,9 +27,6 @@ class AddressView:
     certificate_name: str
     certificate_fingerprint: str
     is_factory_certificate: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def normalise_address(text: str, field: str = "address") -> str:

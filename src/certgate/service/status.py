@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,6 @@ class ApplianceStatus:
     time_zone: str
     listeners: list[dict[str, Any]] | None  # None: no 'certgate serve' runs on this data dir
     serve_workers: int | None  # the worker processes of that 'certgate serve'
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def appliance_status(app: Appliance) -> ApplianceStatus:

@@ -37,9 +37,6 @@ class TlsSettings:
     groups: str = DEFAULT_GROUPS
     send_root: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def tls_version(self, which: str) -> ssl.TLSVersion:
         return TlsVersionName(which).version
 

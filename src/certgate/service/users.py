@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -34,12 +33,6 @@ class UserView:
     role: Role
     created_at: dt.datetime
     last_login_at: dt.datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["last_login_at"] = self.last_login_at.isoformat() if self.last_login_at else None
-        return data
 
 
 def user_view(row: UserRow) -> UserView:

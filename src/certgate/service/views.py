@@ -40,10 +40,6 @@ class CertificateView:
     authority_info_access: list[str]
     ip_addresses: list[str]
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = jsonable(dataclasses.asdict(self))
-        return data
-
 
 @dataclass(frozen=True)
 class RequestView:
@@ -56,21 +52,6 @@ class RequestView:
     certificate_ids: list[int]  # certificates issued for this request's key
     created_at: dt.datetime
     pem: str
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = jsonable(dataclasses.asdict(self))
-        return data
-
-
-def jsonable(value: Any) -> Any:
-    """Datetimes as ISO 8601 text; everything else as is (for --json and the API)."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return value
 
 
 # --- CertInfo <-> the row's cached ``info`` --------------------------------------------------

@@ -10,10 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from certgate.schemas import Address, Assignment, NewAddress
 from certgate.service import networking
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import Address, Assignment, NewAddress
 
 router = APIRouter(prefix="/addresses", tags=["addresses"])
 

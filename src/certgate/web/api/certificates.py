@@ -11,12 +11,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from certgate.errors import ValidationError
 from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
-from certgate.service import certificates, networking
-from certgate.service.certificates import SortKey
-from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.forms import create_form
-from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import (
+from certgate.schemas import (
     REFERENCE_DESCRIPTION,
     REFERENCE_PATTERN,
     Address,
@@ -29,6 +24,11 @@ from certgate.web.api.schemas import (
     DeletedCertificate,
     Rename,
 )
+from certgate.service import certificates, networking
+from certgate.service.certificates import SortKey
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.forms import create_form
+from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from certgate.pki.export import ExportOptions
+from certgate.schemas import ExportBody
 from certgate.service import certificates, exports
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
@@ -25,7 +26,6 @@ from certgate.web.api.downloads import (
     download,
 )
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import ExportBody
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 

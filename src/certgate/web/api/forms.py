@@ -5,8 +5,8 @@ from __future__ import annotations
 from certgate.limits import DEFAULT_VALIDITY_DAYS
 from certgate.pki.keys import KeySpec
 from certgate.pki.names import SubjectFields
+from certgate.schemas import CreateCertificateBody, CreateRequestBody
 from certgate.service.certificates import CreateForm
-from certgate.web.api.schemas import CreateCertificateBody, CreateRequestBody
 
 
 def create_form(body: CreateRequestBody) -> CreateForm:

@@ -10,11 +10,11 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from certgate.pki.loader import MAX_FILE_SIZE
+from certgate.schemas import ImportEntry, ImportResult
 from certgate.service import imports
 from certgate.web.api.deps import Admin, App
 from certgate.web.api.errors import PROBLEM_BASE, problem_response
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import ImportEntry, ImportResult
 from certgate.web.limits import MAX_IMPORT_BODY, MAX_IMPORT_FILES, mebibytes
 
 router = APIRouter(tags=["import"])

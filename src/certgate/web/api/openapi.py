@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from certgate.web.api.schemas import Problem
+from certgate.schemas import Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"

@@ -9,18 +9,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Path, Query, Response, status
 
-from certgate.service import certificates, requests
-from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.downloads import binary_responses, content_disposition, download
-from certgate.web.api.forms import create_form
-from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import (
+from certgate.schemas import (
     REFERENCE_PATTERN,
     CertificateRequest,
     CreatedRequest,
     CreateRequestBody,
     DeletedRequest,
 )
+from certgate.service import certificates, requests
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.downloads import binary_responses, content_disposition, download
+from certgate.web.api.forms import create_form
+from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/requests", tags=["requests"])
 

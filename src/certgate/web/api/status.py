@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi import status as http_status
 
 from certgate.errors import ForbiddenError
+from certgate.schemas import ApplianceStatus, Me, OwnPassword
 from certgate.service import auth, status
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import ApplianceStatus, Me, OwnPassword
 
 router = APIRouter(tags=["status"])
 

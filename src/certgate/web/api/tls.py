@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from certgate.schemas import TlsSettings, TlsSettingsChange
 from certgate.service import tls_settings
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import TlsSettings, TlsSettingsChange
 
 router = APIRouter(prefix="/tls", tags=["tls"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from certgate.schemas import CreatedToken, NewToken, Token
 from certgate.service import auth
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import CreatedToken, NewToken, Token
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 

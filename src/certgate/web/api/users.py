@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from certgate.schemas import NewPassword, NewUser, User
 from certgate.service import users
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import NewPassword, NewUser, User
 
 router = APIRouter(prefix="/users", tags=["users"])
 

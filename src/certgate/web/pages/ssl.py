@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -38,7 +40,7 @@ async def _page(
 ) -> Response:
     if values is None:
         current = await run_in_threadpool(tls_settings.get_settings, appliance(request))
-        values = {name: str(value) for name, value in current.to_json().items()}
+        values = {name: str(value) for name, value in dataclasses.asdict(current).items()}
     return render(
         request,
         "ssl.html",

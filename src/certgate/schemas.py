@@ -1,11 +1,13 @@
-"""The JSON shapes of /api/v1: every request body and response, so the OpenAPI document is
-complete. Responses are built from the service layer's views (``from_attributes``); request
-bodies reject unknown fields, so a typo is a 422 that names it rather than a silent default."""
+"""The JSON documents of certgate: every response of /api/v1 and every ``--json`` of the CLI
+(one definition, so both faces give the same document for the same thing), and the API's
+request bodies. Documents are read from the service layer's views (``from_attributes``);
+request bodies reject unknown fields, so a typo is a 422 that names it rather than a silent
+default."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -55,6 +57,12 @@ class Out(BaseModel):
     """A response: read from the service layer's frozen dataclasses."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+def document(model: type[BaseModel], value: object) -> Any:
+    """``value`` (a view, or a mapping of its fields) as the JSON document ``model`` defines:
+    exactly what the API answers for it."""
+    return model.model_validate(value, from_attributes=True).model_dump(mode="json")
 
 
 class In(BaseModel):
@@ -410,3 +418,21 @@ class Me(Out):
     username: str
     role: UserRole
     via: Literal["session", "token", "cli"]
+
+
+# --- what the CLI prints where the API answers 204 No Content --------------------------------
+
+
+class RemovedAddress(BaseModel):
+    address: str
+    removed: Literal[True] = True
+
+
+class RemovedUser(BaseModel):
+    username: str
+    removed: Literal[True] = True
+
+
+class PasswordChanged(BaseModel):
+    username: str
+    password_changed: Literal[True] = True
