@@ -436,3 +436,23 @@ class RemovedUser(BaseModel):
 class PasswordChanged(BaseModel):
     username: str
     password_changed: Literal[True] = True
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+class AuditEvent(Out):
+    id: int
+    at: Instant
+    actor: str = Field(description="A username, `token:<name>`, `cli:<OS user>` or `appliance`.")
+    source: str = Field(description="The client's address, `cli` or `appliance`.")
+    action: str = Field(examples=["key.export"])
+    target: str = Field(description="What it was done to: a name and fingerprint, an address.")
+    detail: str
+
+
+class AuditPage(Out):
+    events: list[AuditEvent] = Field(description="Newest first.")
+    older: int | None = Field(
+        description="Pass as `before` for the next (older) events; null at the oldest."
+    )

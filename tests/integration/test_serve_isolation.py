@@ -33,7 +33,9 @@ def _import_and_assign(data_dir: Path, database_url: str | None, address: str) -
     chain = make_chain("damaged.example.test")
     bundle = data_dir.parent / "site.pem"
     bundle.write_bytes(pem(chain.leaf, chain.leaf_key))
-    imported = json.loads(run_cli(data_dir, "cert", "import", str(bundle), "--json", **env).stdout)["entries"]
+    imported = json.loads(run_cli(data_dir, "cert", "import", str(bundle), "--json", **env).stdout)[
+        "entries"
+    ]
     [site] = [entry for entry in imported if entry["kind"] == "certificate"]
     run_cli(data_dir, "cert", "rename", str(site["id"]), "Damaged site", **env)
     run_cli(data_dir, "ip", "add", address, **env)

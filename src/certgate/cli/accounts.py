@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, emit_documents, emit_json, json_option, table
+from certgate.cli.output import echo, emit_document, emit_documents, json_option, table
 from certgate.cli.secrets_input import read_secret
 from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users

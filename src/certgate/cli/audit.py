@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json, json_option, table
+from certgate.cli.output import echo, emit_document, json_option, table
 from certgate.pki.diagnostics import format_time
+from certgate.schemas import AuditPage
 from certgate.service import audit
 
 
@@ -56,7 +57,7 @@ def audit_list(
         )
         page = audit.list_events(app, wanted, limit)
     if as_json:
-        emit_json(page.to_json())
+        emit_document(AuditPage, page)
         return
     table(
         ["ID", "Time", "Who", "From", "Action", "Target", "Detail"],

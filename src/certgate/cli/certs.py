@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, emit_documents, emit_json, fields, json_option, table
+from certgate.cli.output import (
+    echo,
+    emit_document,
+    emit_documents,
+    emit_json,
+    fields,
+    json_option,
+    table,
+)
 from certgate.cli.secrets_input import read_secret
 from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time

@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, emit_documents, emit_json, fields, json_option, table
+from certgate.cli.output import (
+    echo,
+    emit_document,
+    emit_documents,
+    fields,
+    json_option,
+    table,
+)
 from certgate.schemas import Address, ApplianceStatus, RemovedAddress, TlsSettings
 from certgate.service import networking, status, tls_settings
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from certgate.errors import ValidationError
 from certgate.service.appliance import Appliance
@@ -48,17 +47,6 @@ class AuditEvent:
     target: str
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "source": self.source,
-            "action": self.action,
-            "target": self.target,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True)
 class AuditPage:
@@ -67,9 +55,6 @@ class AuditPage:
 
     events: list[AuditEvent]
     older: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"events": [event.to_json() for event in self.events], "older": self.older}
 
 
 def list_events(app: Appliance, wanted: AuditFilter, limit: int = DEFAULT_LIMIT) -> AuditPage:

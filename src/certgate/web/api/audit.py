@@ -1,5 +1,5 @@
-"""/audit: the audit trail, newest first, for administrators and auditors. The document is
-the service's own (``AuditPage.to_json``), the one ``certgate audit list --json`` prints."""
+"""/audit: the audit trail, newest first, for administrators and auditors. The document
+(``certgate.schemas.AuditPage``) is the one ``certgate audit list --json`` prints."""
 
 from __future__ import annotations
 
@@ -7,32 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from pydantic import Field
 
+from certgate.schemas import AuditPage
 from certgate.service import audit
 from certgate.web.api.deps import App, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.schemas import Instant, Out
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-
-
-class AuditEvent(Out):
-    id: int
-    at: Instant
-    actor: str = Field(description="A username, `token:<name>`, `cli:<OS user>` or `appliance`.")
-    source: str = Field(description="The client's address, `cli` or `appliance`.")
-    action: str = Field(examples=["key.export"])
-    target: str = Field(description="What it was done to: a name and fingerprint, an address.")
-    detail: str
-
-
-class AuditPage(Out):
-    events: list[AuditEvent] = Field(description="Newest first.")
-    older: int | None = Field(
-        description="Pass as `before` for the next (older) events; null at the oldest."
-    )
 
 
 _TIME = (
@@ -66,7 +47,7 @@ async def list_events(
         Query(ge=0, le=2**63 - 1, description="Only events older than this id (0: the newest)."),
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_LIMIT)] = audit.DEFAULT_LIMIT,
-) -> JSONResponse:
+) -> AuditPage:
     """Every change and every use of a private key: who, from where, what. Administrators
     and auditors may read it; nobody can change it."""
     now = app.now()
@@ -74,4 +55,4 @@ async def list_events(
         now, actor=actor, action=action, target=target, since=since, until=until, before=before
     )
     page = await run_in_threadpool(audit.list_events, app, wanted, limit)
-    return JSONResponse(page.to_json())
+    return AuditPage.model_validate(page)
