@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -28,13 +26,9 @@ from certgate.service.appliance import Appliance
 from certgate.service.certificates import list_certificates, show_certificate
 from certgate.service.imports import ImportEntry, import_files
 from certgate.service.views import CertificateView
+from tests.support.acceptance import ACCEPTANCE
 from tests.support.pki import fingerprint, issue, name, pem
 
-ACCEPTANCE = Path(
-    os.environ.get(
-        "CERTGATE_ACCEPTANCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "acceptance"
-    )
-)
 PKITS = ACCEPTANCE / "pkits"
 PKITS_CASES: list[dict[str, Any]] = json.loads((PKITS / "pkits.json").read_text())
 LIMBO_CASES: list[dict[str, Any]] = json.loads((ACCEPTANCE / "limbo" / "limbo.json").read_text())[
