@@ -25,6 +25,7 @@ from certgate.service.imports import Kind, Status
 from certgate.service.users import MIN_PASSWORD_LENGTH
 from certgate.service.users import Role as UserRole
 from certgate.text import NAME_PATTERN
+from certgate.tls.plan import ListenerState
 from certgate.tls.policy import TlsVersionName
 
 
@@ -346,7 +347,7 @@ class Listener(BaseModel):
 
     address: str
     port: int
-    state: str = Field(examples=["listening", "error"])
+    state: ListenerState
     fingerprint: str | None = None
     error: str | None = None
 

@@ -219,3 +219,24 @@ def test_closed_sets_are_checked_where_they_enter(primary: Server) -> None:
         document = ok(api.get("/openapi.json"))
     warning_codes = json.dumps(document["components"]["schemas"]["WarningCode"])
     assert all(f'"{code.value}"' in warning_codes for code in WarningCode)
+
+
+def test_a_body_that_is_not_json_is_415(primary: Server) -> None:
+    with primary.client() as api:
+        found = problem(
+            api.post(
+                "/certificates",
+                content=b"friendly_name=x",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            ),
+            415,
+            "unsupported-media-type",
+        )
+        assert "application/json" in found["detail"]
+        problem(api.post("/imports", json={"files": []}), 422, "validation")  # a form: exempt
+        document = ok(api.get("/openapi.json"))
+    operations = document["paths"]
+    assert "415" in operations["/api/v1/certificates"]["post"]["responses"]
+    assert "415" not in operations["/api/v1/imports"]["post"]["responses"]
+    listener = document["components"]["schemas"]["Listener"]["properties"]["state"]
+    assert set(listener["enum"]) == {"listening", "failed"}

@@ -42,6 +42,10 @@ class ListenerPlan:
     refused: Mapping[str, str] = field(default_factory=dict)
 
 
+#: Whether an address accepts connections (``failed``: it could not be bound).
+ListenerState = Literal["listening", "failed"]
+
+
 @dataclass(frozen=True)
 class ListenerStatus:
     """What one address is doing now.
@@ -54,6 +58,6 @@ class ListenerStatus:
 
     address: str
     port: int
-    state: Literal["listening", "failed"]
+    state: ListenerState
     error: str | None
     fingerprint: str | None

@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: every operation of the /appliance pages, through the service
 layer, for scripts. Errors are RFC 9457 problem+json (see ``errors``)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from certgate.web.api import (
     addresses,
@@ -15,9 +15,10 @@ from certgate.web.api import (
     tokens,
     users,
 )
+from certgate.web.api.media import json_bodies_only
 from certgate.web.api.openapi import API_PREFIX
 
-router = APIRouter(prefix=API_PREFIX)
+router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(json_bodies_only)])
 _MODULES = (certificates, exports, requests, imports, addresses, tls, status, users, tokens, audit)
 for module in _MODULES:
     router.include_router(module.router)

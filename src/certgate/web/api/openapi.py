@@ -24,6 +24,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     409: "Conflicts with the store (types `conflict`, `in-use`: the certificate secures "
     "addresses or is part of a manual chain, `protected`: the factory certificate).",
     413: "The request body is too large (type `payload-too-large`).",
+    415: "The body is not JSON (type `unsupported-media-type`): send `Content-Type: "
+    "application/json` (the imports take `multipart/form-data`).",
     422: "Invalid input. Type `validation` names the field at fault in `field` (and, for "
     "malformed requests, every field in `errors`); reading files gives `wrong-password`, "
     "`password-required`, `not-a-certificate`, `corrupt-data`, `file-too-large`, "
@@ -81,8 +83,9 @@ def document_problems(app: FastAPI) -> None:
         schemas["Problem"] = problem_schema
         for path, item in document.get("paths", {}).items():
             for operation in item.values() if path.startswith(API_PREFIX) else ():
-                if "requestBody" in operation:  # every body has a size limit
-                    for status, response in problem_responses(413).items():
+                if "requestBody" in operation:  # every body has a size limit, JSON its type
+                    json_body = "application/json" in operation["requestBody"]["content"]
+                    for status, response in problem_responses(413, *[415] * json_body).items():
                         operation["responses"].setdefault(str(status), response)
         document["info"].setdefault("description", OVERVIEW)
         app.openapi_schema = document
