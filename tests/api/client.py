@@ -85,7 +85,7 @@ class Server:
     def service(self) -> Appliance:
         """The same data directory, opened in this process (to mint tokens and sessions the
         way the CLI and the login page do)."""
-        return Appliance.open(self.running.data_dir)
+        return Appliance.open(self.running.data_dir, self.running.database_url)
 
 
 def mint_token(data_dir: Path, name: str, role: str) -> str:

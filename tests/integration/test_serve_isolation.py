@@ -11,16 +11,20 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import create_engine, insert, text
 
 from certgate.store.database import default_url
 from certgate.store.models import IpAddressRow
+from tests.api.client import Server
 from tests.support.net import free_port
 from tests.support.pki import make_chain, pem
 from tests.support.polling import eventually
 from tests.support.served import client_context, served_fingerprint
 from tests.support.server import CERTGATE, run_cli, running_appliance
+
+PASSWORD = "administrator's password"
 
 
 def _env(database_url: str | None) -> dict[str, str]:
@@ -86,13 +90,15 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
     tmp_path: Path, database_url: str | None
 ) -> None:
     data_dir = tmp_path / "data"
-    run_cli(data_dir, "init", **_env(database_url))
+    run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=PASSWORD, **_env(database_url))
     site = _import_and_assign(data_dir, database_url, "127.0.0.3")
     _damage_sealed_key(data_dir, database_url, int(site["id"]))
     _add_wildcard_rows(data_dir, database_url)
 
     env = _env(database_url)
-    with running_appliance(data_dir, address="127.0.0.2", database_url=database_url) as running:
+    with running_appliance(
+        data_dir, address="127.0.0.2", admin_password=PASSWORD, database_url=database_url
+    ) as running:
         port = running.port
         # The factory certificate's address serves, pages and API included.
         factory = json.loads(
@@ -116,6 +122,17 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
             assert "another program" not in running.log_text()
         text_status = run_cli(data_dir, "status", **_env(database_url)).stdout
         assert "Damaged site" in text_status
+        # The Status page and the API say the same, served by the address that works.
+        server = Server(running, admin_token="")
+        session = server.login()
+        with server.pages(session) as pages:
+            page = pages.get("/status")
+        assert page.status_code == 200
+        assert "127.0.0.3" in page.text and "Damaged site" in page.text
+        with server.browser(session) as api:
+            listeners = api.get("/status").json()["listeners"]
+        [failed] = [entry for entry in listeners if entry["address"] == "127.0.0.3"]
+        assert "'Damaged site'" in failed["error"]
         # Assigned to an address that serves, it leaves that address on what it presented.
         run_cli(data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site["id"]), **env)
 
@@ -129,15 +146,17 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
         assert running.process.poll() is None  # still serving
 
 
-def test_serve_exits_non_zero_only_when_it_can_serve_nothing(tmp_path: Path) -> None:
-    """A wrong master key: no certificate can be presented, so serve says so and exits 1."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_exits_non_zero_only_when_it_can_serve_nothing(tmp_path: Path, workers: str) -> None:
+    """A wrong master key: no certificate can be presented, so serve says so and exits 1
+    (with workers too: none is restarted, since each one reads the same plan)."""
     data_dir = tmp_path / "data"
     run_cli(data_dir, "init")
     run_cli(data_dir, "ip", "add", "127.0.0.2")
     master = data_dir / "master.key"
     master.write_bytes(AESGCM.generate_key(bit_length=256))
     done = subprocess.run(
-        [CERTGATE, "serve", "--https-port", str(free_port())],
+        [CERTGATE, "serve", "--https-port", str(free_port()), "--workers", workers],
         env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,

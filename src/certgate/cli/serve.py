@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.supervisor import SUPERVISOR_VARIABLE, Supervisor
+from certgate.cli.output import echo
+from certgate.cli.supervisor import CANNOT_SERVE, SUPERVISOR_VARIABLE, Supervisor
+from certgate.errors import NothingToServeError
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 
 if TYPE_CHECKING:  # imported when serving: the web stack costs other commands ~0.3 s
@@ -84,7 +86,12 @@ def _run_worker(options: Options, https_port: int | None, index: int, count: int
     if supervisor is None or os.getppid() != supervisor:
         raise click.UsageError("--worker-index is for the workers 'certgate serve' starts")
     with options.appliance() as app:
-        _serve_in_this_process(app, https_port, Worker(index, count), supervisor)
+        try:
+            _serve_in_this_process(app, https_port, Worker(index, count), supervisor)
+        except NothingToServeError as error:
+            # Every worker reads the same plan: restarting this one would fail again.
+            echo(f"error: {error}", err=True)
+            sys.exit(CANNOT_SERVE)
 
 
 def _supervisor_pid() -> int | None:

@@ -21,6 +21,9 @@ log = logging.getLogger("certgate.serve")
 #: loop, so the whole serve stops with its exit code.
 STARTUP_GRACE = 5.0
 QUICK_DEATHS = 3
+#: A worker's exit code when none of the addresses can be served (sysexits' EX_CONFIG): the
+#: others read the same plan, so the whole serve stops at once instead of restarting it.
+CANNOT_SERVE = 78
 #: How long stopping workers may take before they are killed.
 STOP_TIMEOUT = 15.0
 POLL_INTERVAL = 0.1
@@ -72,6 +75,9 @@ class Supervisor:
                 code = worker.poll()
                 if code is None or self._stopping:
                     continue
+                if code == CANNOT_SERVE:
+                    log.error("worker %d can serve none of the addresses; stopping", index)
+                    return 1
                 quick = time.monotonic() - self.started[index] < STARTUP_GRACE
                 self.quick_deaths[index] = self.quick_deaths[index] + 1 if quick else 0
                 if self.quick_deaths[index] >= QUICK_DEATHS:
