@@ -68,6 +68,9 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
     if "locked" in lowered or "busy" in lowered:
         todo = "another process holds it too long; try again"
         return StoreUnavailableError(f"the database {where} is busy ({said}): {todo}")
+    if "connection" in lowered or "does not exist" in lowered:
+        todo = "check that the server runs and the database URL (--database-url) is right"
+        return StoreUnavailableError(f"the database {where} cannot be reached ({said}): {todo}")
     return StoreUnavailableError(f"the database {where} cannot be used: {said}")
 
 
