@@ -39,6 +39,19 @@ def test_an_address_that_is_not_one_address_of_this_host_is_refused(
         assert all(entry["address"] != address for entry in ok(api.get("/addresses")))
 
 
+def test_the_networking_page_refuses_an_address_that_is_not_one_address_of_this_host(
+    primary: Server,
+) -> None:
+    session = primary.login()
+    with primary.pages(session) as pages:
+        page = pages.post(
+            "/networking",
+            data={"csrf_token": session.principal.csrf_token, "address": "::"},
+        )
+    assert page.status_code == 422, page.text
+    assert "is the wildcard address (every interface)" in page.text
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
