@@ -121,12 +121,18 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def running_nginx(
-    material: Material, address: str, port: int, ciphers: str, workers: int = 1, pin: bool = True
+    material: Material,
+    address: str,
+    port: int,
+    ciphers: str,
+    workers: int = 1,
+    pin: bool = True,
+    tickets: bool = True,
 ) -> Iterator[list[int]]:
     """Debian's nginx on ``address:port`` with its own prefix under /tmp; yields worker pids.
 
     Configured for the same TLS work as certgate: TLS 1.2-1.3, the same TLS 1.2 ciphers and
-    no session tickets (nginx's default sends them, which costs it CPU per handshake).
+    TLS 1.3 session tickets (nginx's default, and certgate's: two per full handshake).
     ``pin`` runs it on the server core only; otherwise its workers may use every core.
     """
     prefix = Path(
@@ -159,7 +165,7 @@ http {{
         ssl_certificate_key {material.key};
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_ciphers {ciphers};
-        ssl_session_tickets off;
+        ssl_session_tickets {"on" if tickets else "off"};
         location / {{ return 200 "ok\\n"; }}
     }}
 }}
@@ -197,10 +203,14 @@ def s_time(
     clients: int,
     pin: bool = True,
     request: str | None = None,
+    resume: bool = False,
 ) -> int:
     """Full TLS 1.3 handshakes (``-new``: never resumed) from ``clients`` openssl s_time
     processes for ``seconds``, on the client core (``pin``) or on any; returns how many
-    completed. With ``request`` (a path), each connection also GETs it over HTTP/1.0."""
+    completed. With ``request`` (a path), each connection also GETs it over HTTP/1.0. With
+    ``resume`` (needs ``request``: a TLS 1.3 ticket arrives after the handshake, and s_time
+    reads only when it requests), every connection after each client's first resumes its
+    session (``-reuse``)."""
     pinning = ["taskset", "-c", str(CLIENT_CPU)] if pin else []
     processes = [
         subprocess.Popen(
@@ -210,7 +220,7 @@ def s_time(
                 "s_time",
                 "-connect",
                 f"{address}:{port}",
-                "-new",
+                "-reuse" if resume else "-new",
                 "-tls1_3",
                 "-time",
                 str(max(1, round(seconds))),
@@ -222,9 +232,13 @@ def s_time(
         )
         for _ in range(clients)
     ]
-    total = 0
+    total = resumed = 0
     for process in processes:
         out, _ = process.communicate(timeout=seconds + 60)
         found = re.search(r"(\d+) connections in [\d.]+ real seconds", out)
         total += int(found.group(1)) if found else 0
+        # s_time prints one character per connection: "r" for a resumed one.
+        resumed += sum(line.count("r") for line in re.findall(r"^[*r123]+$", out, re.M))
+    if resume and total and resumed < 0.9 * total:
+        raise RuntimeError(f"only {resumed} of {total} connections resumed on port {port}")
     return total

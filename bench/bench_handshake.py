@@ -2,13 +2,16 @@
 
 Printed, never asserted. Each server runs pinned to core 0 (certgate: one process, its TLS
 front-end thread and its uvloop thread; nginx: Debian's package, one worker, same certificate
-chain, same ciphers, no session tickets); ``openssl s_time -new`` processes pinned to core 1
-make full handshakes (never resumed) to it. The figure is the server process's CPU time (utime
-+ stime of all its threads, from /proc) over the run divided by the connections completed.
+chain, same ciphers, both sending two TLS 1.3 session tickets per full handshake);
+``openssl s_time -new`` processes pinned to core 1 make full handshakes (never resumed) to it.
+The figure is the server process's CPU time (utime + stime of all its threads, from /proc)
+over the run divided by the connections completed.
 Rounds alternate between the servers so that drift on the machine hits all of them; the median
 round is printed. ``--with-request`` adds a second table where each connection also GETs a
 3-byte page over HTTP/1.0 (nginx: ``return 200``; certgate: a protocol answering the same on
-the Python side), which is what the data path through Python costs.
+the Python side), which is what the data path through Python costs, and a third where each
+connection after a client's first resumes its session with a ticket (``s_time -reuse``; the
+GET is what makes s_time read the ticket).
 
 Run: ``.venv/bin/python bench/bench_handshake.py`` (``--help`` for options; about 2 minutes,
 4 with ``--with-request``).
@@ -122,12 +125,18 @@ def certgate_server(material: Material, port: int) -> Iterator[subprocess.Popen[
             process.wait()
 
 
-def measure(
-    pids: list[int], port: int, seconds: float, clients: int, request: str | None = None
-) -> float:
+#: What a connection does: (table title, request path or None, resume the session).
+Mode = tuple[str, str | None, bool]
+FULL: Mode = ("full TLS 1.3 handshake", None, False)
+WITH_REQUEST: Mode = ("handshake + one HTTP/1.0 GET", "/", False)
+RESUMED: Mode = ("resumed TLS 1.3 handshake (ticket) + one HTTP/1.0 GET", "/", True)
+
+
+def measure(pids: list[int], port: int, seconds: float, clients: int, mode: Mode = FULL) -> float:
     """Server CPU microseconds per completed connection (handshake, and the request if any)."""
+    _, request, resume = mode
     before = sum(cpu_seconds(pid) for pid in pids)
-    done = s_time(ADDRESS, port, seconds, clients, request=request)
+    done = s_time(ADDRESS, port, seconds, clients, request=request, resume=resume)
     after = sum(cpu_seconds(pid) for pid in pids)
     if done == 0:
         raise RuntimeError(f"no handshake completed on port {port}")
@@ -142,7 +151,8 @@ def main() -> None:
     parser.add_argument(
         "--with-request",
         action="store_true",
-        help="also measure connections that GET a page over HTTP/1.0 after the handshake",
+        help="also measure connections that GET a page over HTTP/1.0 after the handshake, "
+        "and resumed ones that do",
     )
     parser.add_argument(
         "--serve", nargs=4, metavar=("CHAIN", "KEY", "FP", "PORT"), help=argparse.SUPPRESS
@@ -159,7 +169,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="certgate-bench-") as temporary:
         materials = {kind: make_material(Path(temporary), kind, kind) for kind in KINDS}
-        results: dict[tuple[str, str, str | None], list[float]] = {}
+        results: dict[tuple[str, str, str], list[float]] = {}
         with contextlib.ExitStack() as stack:
             targets: list[tuple[str, str, list[int], int]] = []
             for kind, material in materials.items():
@@ -171,26 +181,25 @@ def main() -> None:
                     running_nginx(material, ADDRESS, port, DEFAULT_TLS12_CIPHERS)
                 )
                 targets.append((kind, "nginx", workers, port))
-            modes: list[str | None] = [None, "/"] if args.with_request else [None]
+            modes = [FULL, WITH_REQUEST, RESUMED] if args.with_request else [FULL]
             for _kind, _name, pids, port in targets:  # warm-up: caches, page faults
                 measure(pids, port, 1, args.clients)
             for round_number in range(args.rounds):
-                for request in modes:
+                for mode in modes:
                     for kind, name, pids, port in targets:
-                        figure = measure(pids, port, args.seconds, args.clients, request)
-                        results.setdefault((kind, name, request), []).append(figure)
+                        figure = measure(pids, port, args.seconds, args.clients, mode)
+                        results.setdefault((kind, name, mode[0]), []).append(figure)
                 print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
 
-    for request in modes:
-        what = "full TLS 1.3 handshake" if request is None else "handshake + one HTTP/1.0 GET"
+    for what, _, _ in modes:
         print(f"server CPU per {what} (µs, median of rounds; lower is better)")
         print(
             f"{'key':<9} {'certgate':>9} {'nginx':>9} {'nginx/certgate':>15}"
             "   rounds certgate | nginx"
         )
         for kind, label in KINDS.items():
-            ours_all = results[(kind, "certgate", request)]
-            theirs_all = results[(kind, "nginx", request)]
+            ours_all = results[(kind, "certgate", what)]
+            theirs_all = results[(kind, "nginx", what)]
             ours, theirs = statistics.median(ours_all), statistics.median(theirs_all)
             spread = " ".join(f"{v:.0f}" for v in ours_all)
             spread += " | " + " ".join(f"{v:.0f}" for v in theirs_all)

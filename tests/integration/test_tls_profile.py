@@ -121,12 +121,15 @@ def test_a_ticket_resumes_in_another_server_with_the_same_secret_only(port: int,
             other.close()
 
 
-def test_tls_1_2_gets_no_ticket(port: int, pki: Pki) -> None:
-    """A TLS 1.2 ticket would carry the session's master secret under a long-lived key."""
+def test_tls_1_2_gets_no_ticket_and_resumes_by_session_id(port: int, pki: Pki) -> None:
+    """A TLS 1.2 ticket would carry the session's master secret under a long-lived key; the
+    server's session cache resumes it instead."""
     context = client_context(pki.root_pem)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     session, _ = _connect(port, context)
-    assert session is not None and not session.has_ticket
+    assert session is not None and not session.has_ticket and session.id
+    _, reused = _connect(port, context, session)
+    assert reused
 
 
 def test_ticket_keys_rotate_and_the_previous_key_is_still_accepted() -> None:

@@ -162,6 +162,8 @@ typedef struct {
 /* Where an SSL finds its front end (for the ticket keys), and an SSL_CTX its ALPN list. */
 static int ssl_front_index = -1;
 static int ctx_alpn_index = -1;
+/* AES-256-CBC for tickets, fetched once: OpenSSL 3 would look it up on every ticket. */
+static EVP_CIPHER *ticket_cipher;
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -906,9 +908,28 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
         OSSL_PARAM_construct_end(),
     };
     if (!EVP_MAC_CTX_set_params(mac, params)) return -1;
-    int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->aes, iv)
-                     : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->aes, iv);
+    int ok = encrypt ? EVP_EncryptInit_ex(cipher, ticket_cipher, NULL, key->aes, iv)
+                     : EVP_DecryptInit_ex(cipher, ticket_cipher, NULL, key->aes, iv);
     return ok ? result : -1;
+}
+
+/* A client that will not get TLS 1.3 gets no ticket (see on_ticket_key): it must not even be
+ * promised one, since OpenSSL then gives the session no ID and it could not resume from the
+ * session cache either. Runs before the version is chosen, so it reads the client's offer. */
+static int on_client_hello(SSL *ssl, int *alert, void *unused) {
+    (void)alert, (void)unused;
+    const unsigned char *offer;
+    size_t length;
+    int tls13 = 0;
+    if (SSL_get_max_proto_version(ssl) == 0 || SSL_get_max_proto_version(ssl) >= TLS1_3_VERSION) {
+        if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &offer, &length) &&
+            length >= 1 && (size_t)offer[0] + 1 <= length) {
+            for (size_t i = 1; i + 1 < (size_t)offer[0] + 1; i += 2)
+                if (offer[i] == 0x03 && offer[i + 1] == 0x04) tls13 = 1;
+        }
+    }
+    if (!tls13) SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 /* ALPN: the first of our protocols the client offers; none in common is refused with the
@@ -990,6 +1011,7 @@ static SSL_CTX *new_ctx(const settings *s, const char **field, const char **reas
     SSL_CTX_set_num_tickets(ctx, s->tickets > 0 ? (size_t)s->tickets : 0);
     if (s->tickets > 0) {
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+        SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
         SSL_CTX_set_timeout(ctx, s->ticket_lifetime);
     }
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"certgate", 8);
@@ -1458,7 +1480,8 @@ PyMODINIT_FUNC PyInit__front(void) {
     if (ssl_front_index < 0) ssl_front_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     if (ctx_alpn_index < 0)
         ctx_alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_alpn);
-    if (ssl_front_index < 0 || ctx_alpn_index < 0) {
+    if (!ticket_cipher) ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    if (ssl_front_index < 0 || ctx_alpn_index < 0 || !ticket_cipher) {
         PyErr_SetString(PyExc_ImportError, "OpenSSL has no room for the front end's data");
         return NULL;
     }
