@@ -196,6 +196,13 @@ class SealingError(CertgateError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
 
 
+class DataDirectoryError(CertgateError):
+    """The data directory cannot be made or written (the message names the path)."""
+
+    code = "data-directory"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 class MasterKeyMissingError(SealingError):
     """The data directory has no master key: the store's private keys cannot be opened."""
 

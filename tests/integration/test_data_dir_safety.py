@@ -23,6 +23,10 @@ from tests.support.net import free_port
 from tests.support.polling import eventually
 from tests.support.server import wait_for_tls
 
+#: Root may write any file: without CAP_DAC_OVERRIDE it obeys the modes like anyone else.
+AS_A_USER = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+)
 #: Commands of every kind (reads, writes, serve): each must name the missing master key.
 COMMANDS = [
     ["cert", "list"],
@@ -109,12 +113,8 @@ def test_an_unusable_master_key_or_database_is_named_with_what_to_do(
     data_dir = tmp_path / "data"
     shutil.copytree(initialised_template, data_dir)
     damage(data_dir)
-    # Root may write any file: without CAP_DAC_OVERRIDE it obeys the modes like anyone else.
-    as_user = (
-        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
     done = subprocess.run(
-        [*as_user, str(CERTGATE), "ip", "add", "127.0.0.9"],
+        [*AS_A_USER, str(CERTGATE), "ip", "add", "127.0.0.9"],
         env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,
@@ -169,3 +169,22 @@ def test_the_data_directory_is_private_whoever_made_it(tmp_path: Path) -> None:
     expected = {"certgate.db-wal", "certgate.db-shm", "listeners.json", "serve.lock"}
     assert expected <= set(present), present
     assert present == {name: ("0o700" if name == "data" else "0o600") for name in present}, present
+
+
+def test_init_where_it_cannot_write_names_the_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    locked.chmod(0o500)
+    for data_dir in (locked, locked / "data"):
+        done = subprocess.run(
+            [*AS_A_USER, str(CERTGATE), "init"],
+            env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1, done
+        [line] = done.stderr.splitlines()
+        assert f"error: cannot make the data directory {data_dir}" in line, line
+        assert "Permission denied" in line

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certgate.errors import CertgateError, MasterKeyMissingError, NotInitialisedError
+from certgate.errors import (
+    CertgateError,
+    DataDirectoryError,
+    MasterKeyMissingError,
+    NotInitialisedError,
+)
 from certgate.store.database import DATABASE_FILE, default_url, describe_database
 from certgate.store.repository import Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer
@@ -118,11 +123,17 @@ class Appliance:
         every one of them unreadable.
         """
         url = database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        secure_data_dir(data_dir)
-        if url == default_url(data_dir):
-            # Made here, 0600: SQLite gives its -wal and -shm files the database file's mode.
-            os.close(os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            secure_data_dir(data_dir)
+            if url == default_url(data_dir):
+                # Made here, 0600: SQLite gives its -wal and -shm files the database file's mode.
+                os.close(os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as error:
+            raise DataDirectoryError(
+                f"cannot make the data directory {data_dir} ({error.filename}: "
+                f"{error.strerror}): choose a directory this user may write"
+            ) from None
         master_key = data_dir / MASTER_KEY_FILE
         store = Store(url)
         try:

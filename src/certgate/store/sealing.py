@@ -76,7 +76,12 @@ class Sealer:
         master key is the one thing that opens every stored private key.
         """
         if create and not os.path.lexists(path):
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as error:
+                raise SealingError(
+                    f"cannot write the master key file {path}: {error.strerror}"
+                ) from None
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(AESGCM.generate_key(bit_length=256))
         return cls(_read_master_key(path))
