@@ -167,13 +167,33 @@ def restore_backup(
         source = backup.open("rb")
     except OSError as error:
         raise BackupError(f"cannot read {backup}: {error.strerror}") from None
+    with source:
+        try:
+            manifest, counts = _restore(source, passphrase, data_dir, database_url)
+        except OSError as error:
+            raise BackupError(
+                f"cannot restore into {data_dir} ({error.filename}: {error.strerror}): "
+                "choose a place this user may write, with room for the store"
+            ) from None
+    return RestoreReport(
+        str(data_dir),
+        describe_database(database_url or default_url(data_dir)),
+        backup_created_at=str(manifest.get("created_at", "")),
+        backup_certgate=str(manifest.get("certgate", "")),
+        **counts,
+    )
+
+
+def _restore(
+    source: BinaryIO, passphrase: bytes, data_dir: Path, database_url: str | None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Everything put together beside ``data_dir`` first; it appears by one rename."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=data_dir.parent))
     try:
-        with source:
-            restored = staging / "data"
-            restored.mkdir(mode=0o700)
-            manifest = _unpack(source, passphrase, restored)
+        restored = staging / "data"
+        restored.mkdir(mode=0o700)
+        manifest = _unpack(source, passphrase, restored)
         image = restored / DATABASE_FILE
         check_snapshot(image)
         upgrade_snapshot(image)
@@ -187,13 +207,7 @@ def restore_backup(
         restored.rename(data_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RestoreReport(
-        str(data_dir),
-        describe_database(database_url or default_url(data_dir)),
-        backup_created_at=str(manifest.get("created_at", "")),
-        backup_certgate=str(manifest.get("certgate", "")),
-        **counts,
-    )
+    return manifest, counts
 
 
 def _require_empty_data_dir(data_dir: Path) -> None:
