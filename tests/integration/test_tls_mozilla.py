@@ -31,7 +31,8 @@ def _import(app: RunningAppliance, directory: Path, chain: TestChain) -> int:
     the root); returns the leaf's id."""
     bundle = directory / f"{chain.leaf.serial_number}.pem"
     bundle.write_bytes(pem(chain.leaf, *chain.chain, chain.leaf_key))
-    entries = json.loads(run_cli(app.data_dir, "cert", "import", str(bundle), "--json").stdout)
+    imported = run_cli(app.data_dir, "cert", "import", str(bundle), "--json", **app.env)
+    entries = json.loads(imported.stdout)["entries"]
     [leaf] = [e for e in entries if e["fingerprint_sha256"] == fingerprint(chain.leaf)]
     return int(leaf["id"])
 
