@@ -30,6 +30,12 @@ LABELS: dict[str, str] = {
     "tls13_ciphersuites": "TLS 1.3 ciphersuites",
     "groups": "TLS groups",
     "https_port": "HTTPS port",
+    "handshake_timeout": "handshake timeout",
+    "header_timeout": "header timeout",
+    "body_timeout": "body timeout",
+    "send_timeout": "send timeout",
+    "keepalive_timeout": "keep-alive timeout",
+    "shutdown_grace": "shutdown grace",
 }
 
 _INDEX = re.compile(r"\[\d+\]")

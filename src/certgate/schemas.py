@@ -325,6 +325,13 @@ class TlsSettings(Out):
     https_port: int
     groups: str = Field(description="OpenSSL key-exchange groups, most preferred first.")
     send_root: bool = Field(description="Whether the chain sent includes its root.")
+    # --- deadlines, in seconds (service/tls_settings.DEADLINE_SETTINGS) ---
+    handshake_timeout: float
+    header_timeout: float
+    body_timeout: float
+    send_timeout: float
+    keepalive_timeout: float
+    shutdown_grace: float
 
 
 class TlsSettingsChange(In):
@@ -340,6 +347,13 @@ class TlsSettingsChange(In):
         default=None, min_length=1, max_length=500, pattern=r"^[A-Za-z0-9:_\-]*$"
     )
     send_root: bool | None = None
+    # --- deadlines, in seconds: bounds checked by the service, as for every face ---
+    handshake_timeout: float | None = None
+    header_timeout: float | None = None
+    body_timeout: float | None = None
+    send_timeout: float | None = None
+    keepalive_timeout: float | None = None
+    shutdown_grace: float | None = None
 
 
 class Listener(BaseModel):

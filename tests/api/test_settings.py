@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import pytest
@@ -51,6 +52,37 @@ def test_tls_profile_settings_are_checked_and_kept(primary: Server) -> None:
         assert found["field"] == "groups"
         weak = problem(api.put("/tls", json={"tls12_ciphers": "aNULL"}), 422, "validation")
         assert "does not authenticate the server" in weak["detail"]
+
+
+def _half_request_is_let_go(server: Server, within: float) -> bool:
+    """A client that sends half a request header is closed within ``within`` seconds."""
+    with (
+        socket.create_connection((server.address, server.port), timeout=within) as raw,
+        client_context().wrap_socket(raw) as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\n")
+        try:
+            return tls.recv(100) == b""
+        except TimeoutError:
+            return False
+        except OSError:
+            return True
+
+
+def test_deadlines_are_settings_that_reach_the_connections(primary: Server) -> None:
+    with primary.client() as api:
+        before = ok(api.get("/tls"))
+        assert (before["header_timeout"], before["send_timeout"]) == (60, 60)
+        assert (before["keepalive_timeout"], before["shutdown_grace"]) == (75, 10)
+        try:
+            changed = ok(api.put("/tls", json={"header_timeout": 0.5}))
+            assert changed == {**before, "header_timeout": 0.5}
+            eventually(lambda: _half_request_is_let_go(primary, 5), what="a half request is let go")
+        finally:
+            ok(api.put("/tls", json={"header_timeout": before["header_timeout"]}))
+        for field, value in (("send_timeout", 0), ("shutdown_grace", -1), ("body_timeout", 1e9)):
+            found = problem(api.put("/tls", json={field: value}), 422, "validation")
+            assert found["field"] == field
         assert ok(api.get("/tls")) == before
 
 

@@ -3,6 +3,7 @@ one the listener is checked as a client sees it (Python's ssl module, openssl s_
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -355,3 +356,31 @@ def test_listener_policy_follows_the_ssl_configuration_page(
     )
     tls13 = client_context(version=ssl.TLSVersion.TLSv1_3)
     assert handshake_succeeds(HOST, appliance.port, tls13)
+
+
+def test_connection_deadlines_are_set_on_the_ssl_configuration_page(
+    ui: UI, appliance: RunningAppliance
+) -> None:
+    page = ui.page
+    ui.goto("/appliance/security/ssl")
+    header = page.get_by_label("Header timeout")
+    expect(header).to_have_value("60")
+    expect(page.get_by_label("Keep-alive timeout")).to_have_value("75")
+    header.fill("soon")
+    page.get_by_role("button", name="Save Configuration").click()
+    expect(page.locator("#header_timeout-error")).to_contain_text("is not a number of seconds")
+    expect(header).to_have_attribute("aria-invalid", "true")
+    header.fill("0.01")
+    page.get_by_role("button", name="Save Configuration").click()
+    expect(page.locator("#header_timeout-error")).to_contain_text("between 0.1 and 3600")
+    header.fill("30")
+    page.get_by_label("Shutdown grace").fill("2.5")
+    page.get_by_role("button", name="Save Configuration").click()
+    expect(page.locator(".flash.ok")).to_contain_text("SSL configuration saved")
+    expect(header).to_have_value("30")
+    saved = json.loads(run_cli(appliance.data_dir, "tls", "show", "--json").stdout)
+    assert (saved["header_timeout"], saved["shutdown_grace"], saved["send_timeout"]) == (
+        30,
+        2.5,
+        60,
+    )

@@ -16,7 +16,14 @@ from typing import Any, TypeVar, cast
 
 import uvloop
 
-from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsPolicy, TlsServer
+from certgate.tls import (
+    Deadlines,
+    ListenerPlan,
+    ListenerStatus,
+    ServedCertificate,
+    TlsPolicy,
+    TlsServer,
+)
 from tests.support.pki import TestCA, fingerprint, pem
 from tests.support.served import client_context, handshake
 
@@ -121,9 +128,14 @@ class ServerThread:
 
 
 def plan(
-    port: int, assignments: Mapping[str, ServedCertificate], policy: TlsPolicy | None = None
+    port: int,
+    assignments: Mapping[str, ServedCertificate],
+    policy: TlsPolicy | None = None,
+    deadlines: Deadlines | None = None,
 ) -> ListenerPlan:
-    return ListenerPlan(port, policy or TlsPolicy(), dict(assignments))
+    return ListenerPlan(
+        port, policy or TlsPolicy(), dict(assignments), deadlines=deadlines or Deadlines()
+    )
 
 
 # --- clients ---------------------------------------------------------------------------------

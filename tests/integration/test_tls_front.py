@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certgate.errors import FrontEndMissingError
-from certgate.tls import TlsPolicy, TlsServer
+from certgate.tls import Deadlines, TlsPolicy, TlsServer
 from certgate.tls._front import Context, Front
 from tests.integration._tls_helpers import (
     Pki,
@@ -78,7 +78,7 @@ class Recorder(asyncio.Protocol):
 def server() -> Iterator[ServerThread]:
     Recorder.made = 0
     Recorder.lost = []
-    running = ServerThread(protocol_factory=Recorder, idle_timeout=0.5)
+    running = ServerThread(protocol_factory=Recorder)
     yield running
     running.close()
 
@@ -132,13 +132,13 @@ def test_the_application_sees_the_client_and_the_tls_connection(
 
 def test_a_client_silent_after_its_handshake_is_let_go(server: ServerThread, pki: Pki) -> None:
     port = free_port()
-    server.apply(plan(port, {A: pki["front.test"].served}))
+    server.apply(plan(port, {A: pki["front.test"].served}, deadlines=Deadlines(header=0.5)))
     started = time.monotonic()
     with (
         socket.create_connection((A, port), timeout=5) as raw,
         client_context(pki.root_pem).wrap_socket(raw) as tls,
     ):
-        assert tls.recv(10) == b""  # idle_timeout=0.5
+        assert tls.recv(10) == b""  # the header deadline: 0.5 s
     assert time.monotonic() - started < 3
     assert Recorder.made == 0
 
@@ -320,10 +320,10 @@ def test_the_end_of_a_response_survives_a_client_that_sent_more_and_hung_up(pki:
 
 
 def test_a_client_that_stops_reading_a_finished_response_is_let_go(pki: Pki) -> None:
-    running = ServerThread(protocol_factory=HoldThenFlood, send_timeout=0.5)
+    running = ServerThread(protocol_factory=HoldThenFlood)
     try:
         port = free_port()
-        running.apply(plan(port, {A: pki["front.test"].served}))
+        running.apply(plan(port, {A: pki["front.test"].served}, deadlines=Deadlines(send=0.5)))
         raw = socket.create_connection((A, port), timeout=10)
         with client_context(pki.root_pem).wrap_socket(raw) as tls:
             tls.sendall(b"go")  # and never reads the megabyte

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, cast
 import httpx
 import pytest
 
-from certgate.tls import TlsServer
+from certgate.tls import Deadlines, TlsServer
 from tests.integration._tls_helpers import (
     Pki,
     ServerThread,
@@ -44,12 +44,14 @@ def serve(pki: Pki) -> Iterator[Callable[..., tuple[ServerThread, int]]]:
     started: list[ServerThread] = []
 
     def start(
-        protocol_factory: Callable[[], asyncio.BaseProtocol], **kwargs: Any
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        deadlines: Deadlines | None = None,
+        **kwargs: Any,
     ) -> tuple[ServerThread, int]:
         server = ServerThread(protocol_factory=protocol_factory, **kwargs)
         started.append(server)
         port = free_port()
-        server.apply(plan(port, {A: pki["transport.test"].served}))
+        server.apply(plan(port, {A: pki["transport.test"].served}, deadlines=deadlines))
         return server, port
 
     yield start
@@ -222,7 +224,7 @@ def test_endings_are_tls_endings(serve: Callable[..., tuple[ServerThread, int]],
 def test_a_client_that_never_finishes_its_handshake_is_dropped(
     serve: Callable[..., tuple[ServerThread, int]], pki: Pki
 ) -> None:
-    server, port = serve(Echo, handshake_timeout=0.5)
+    server, port = serve(Echo, deadlines=Deadlines(handshake=0.5))
     started = time.monotonic()
     with socket.create_connection((A, port), timeout=5) as silent:
         assert silent.recv(10) == b""  # closed by the server

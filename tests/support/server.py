@@ -87,14 +87,18 @@ def running_appliance(
     admin_password: str = "correct horse battery",
     serve_options: tuple[str, ...] = (),
     database_url: str | None = None,
+    tls_settings: tuple[str, ...] = (),
 ) -> Iterator[RunningAppliance]:
-    """``certgate init`` + ``ip add ADDRESS`` + ``serve`` on a free port; stopped with SIGTERM.
+    """``certgate init`` + ``ip add ADDRESS`` (+ ``tls set TLS_SETTINGS``) + ``serve`` on a
+    free port; stopped with SIGTERM.
 
     ``database_url``: the store (PostgreSQL) instead of the SQLite file of ``data_dir``.
     """
     database = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
     run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password, **database)
     run_cli(data_dir, "ip", "add", address, check=False, **database)
+    if tls_settings:
+        run_cli(data_dir, "tls", "set", *tls_settings, **database)
     port = free_port()
     # The server's log goes to a file: a pipe nobody reads would stall a chatty server.
     log = (data_dir / "serve.log").open("w")

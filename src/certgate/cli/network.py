@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
 from certgate.cli.context import Options
@@ -15,6 +18,21 @@ from certgate.cli.output import (
 )
 from certgate.schemas import Address, ApplianceStatus, RemovedAddress, TlsSettings
 from certgate.service import networking, status, tls_settings
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def deadline_options(command: F) -> F:
+    """``--handshake-timeout S`` ... ``--shutdown-grace S``: one option per deadline setting."""
+    for deadline in reversed(tls_settings.DEADLINE_SETTINGS):
+        command = click.option(
+            "--" + deadline.name.replace("_", "-"),
+            deadline.name,
+            type=float,
+            metavar="SECONDS",
+            help=deadline.help,
+        )(command)
+    return command
 
 
 @click.group()
@@ -91,7 +109,7 @@ def ip_assign(options: Options, addresses: tuple[str, ...], reference: str, as_j
 
 @click.group()
 def tls() -> None:
-    """SSL configuration: TLS versions, TLS 1.2 ciphers, HTTPS port."""
+    """SSL configuration: TLS versions, TLS 1.2 ciphers, HTTPS port, connection deadlines."""
 
 
 @tls.command("show")
@@ -111,6 +129,10 @@ def tls_show(options: Options, as_json: bool) -> None:
             ("HTTPS port", settings.https_port),
             ("TLS groups", settings.groups),
             ("Chain includes the root", "yes" if settings.send_root else "no"),
+            *(
+                (deadline.label, f"{getattr(settings, deadline.name):g} s")
+                for deadline in tls_settings.DEADLINE_SETTINGS
+            ),
         ]
     )
 
@@ -126,10 +148,12 @@ def tls_show(options: Options, as_json: bool) -> None:
     default=None,
     help="Send the root certificate with the chain (default: no).",
 )
+@deadline_options
 @json_option
 @click.pass_obj
 def tls_set(
     options: Options,
+    /,
     min_version: str | None,
     max_version: str | None,
     ciphers: str | None,
@@ -137,6 +161,7 @@ def tls_set(
     groups: str | None,
     send_root: bool | None,
     as_json: bool,
+    **deadlines: float | None,
 ) -> None:
     """Change the SSL configuration; running listeners apply it on the next handshake."""
     with options.appliance() as app:
@@ -148,6 +173,7 @@ def tls_set(
             https_port=https_port,
             groups=groups,
             send_root=send_root,
+            deadlines=deadlines,
             actor=options.actor,
         )
     if as_json:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -21,6 +23,7 @@ if TYPE_CHECKING:  # imported when serving: the web stack costs other commands ~
     from certgate.service.appliance import Appliance
     from certgate.service.serving import ApplianceServer, Worker
 
+log = logging.getLogger("certgate.serve")
 #: How often a worker checks that its supervisor still runs (it stops when orphaned).
 ORPHAN_CHECK_INTERVAL = 0.5
 
@@ -56,10 +59,12 @@ def _worker_count(context: click.Context, parameter: click.Parameter, value: str
 def serve(options: Options, https_port: int | None, workers: int, worker_index: int | None) -> None:
     """Run the appliance: a TLS listener on every configured address."""
     from certgate.service.serving import serving_lock
+    from certgate.service.tls_settings import shutdown_grace
 
     prefix = "" if worker_index is None or workers == 1 else f"[worker {worker_index}] "
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {prefix}%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _raise_descriptor_limit()
     if worker_index is not None:  # started by a supervisor, which holds the lock
         _run_worker(options, https_port, worker_index, workers)
         return
@@ -74,9 +79,28 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
         environment = {**os.environ, DATA_DIR_ENV: str(options.data_dir)}
         if options.database_url:  # by environment: a command line is visible to every user
             environment[DATABASE_URL_ENV] = options.database_url
-        code = Supervisor(command, workers, environment).run()
+        code = Supervisor(command, workers, environment, lambda: shutdown_grace(app)).run()
     if code:
         sys.exit(code)
+
+
+def _raise_descriptor_limit() -> None:
+    """Take every descriptor the system allows this process (the soft limit up to the hard
+    one, as nginx's worker_rlimit_nofile): each connection holds three (its TCP socket and
+    both ends of its socket pair), so the common soft limit of 1,024 is ~330 connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        try:
+            hard = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            return
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as error:
+            log.warning("cannot raise the descriptor limit from %d to %d: %s", soft, hard, error)
+            return
+        log.info("descriptor limit raised from %d to %d", soft, hard)
 
 
 def _run_worker(options: Options, https_port: int | None, index: int, count: int) -> None:
@@ -110,7 +134,8 @@ def _serve_in_this_process(
     from certgate.service.serving import ApplianceServer
     from certgate.web.server import asgi_protocol_factory
 
-    server = ApplianceServer(app, asgi_protocol_factory(app), https_port, worker)
+    protocols = asgi_protocol_factory(app)
+    server = ApplianceServer(app, protocols, https_port, worker, protocols.finish)
     uvloop.run(_serve(server, supervisor))  # the event loop the benchmark measures
 
 
@@ -132,7 +157,7 @@ async def _orphaned(stop: asyncio.Event, supervisor: int) -> None:
     on unsupervised: a new ``certgate serve`` would share its addresses."""
     while not stop.is_set():
         if os.getppid() != supervisor:
-            logging.getLogger("certgate.serve").warning("supervisor gone; stopping")
+            log.warning("supervisor gone; stopping")
             stop.set()
             return
         await asyncio.sleep(ORPHAN_CHECK_INTERVAL)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger("certgate.serve")
@@ -24,8 +25,8 @@ QUICK_DEATHS = 3
 #: A worker's exit code when none of the addresses can be served (sysexits' EX_CONFIG): the
 #: others read the same plan, so the whole serve stops at once instead of restarting it.
 CANNOT_SERVE = 78
-#: How long stopping workers may take before they are killed.
-STOP_TIMEOUT = 15.0
+#: How long stopping workers may take beyond their shutdown grace before they are killed.
+STOP_MARGIN = 5.0
 POLL_INTERVAL = 0.1
 #: Tells each worker its supervisor's pid: it stops as soon as its parent is another one,
 #: even if the supervisor died before the worker first looked.
@@ -35,8 +36,17 @@ SUPERVISOR_VARIABLE = "CERTGATE_SUPERVISOR_PID"
 class Supervisor:
     """Runs ``command --worker-index K`` for K in 0..count-1 until told to stop."""
 
-    def __init__(self, command: list[str], count: int, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        count: int,
+        environment: dict[str, str],
+        shutdown_grace: Callable[[], float],
+    ) -> None:
+        """``shutdown_grace`` says, when stopping, how long the workers give their requests
+        (each ends its connections then and exits)."""
         self.command = command
+        self.shutdown_grace = shutdown_grace
         self.count = count
         self.environment = environment
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -96,7 +106,7 @@ class Supervisor:
         for worker in self.workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
+        deadline = time.monotonic() + self.shutdown_grace() + STOP_MARGIN
         for worker in self.workers:
             try:
                 worker.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -151,7 +151,11 @@ def build_plan(
         settings = read_settings(repository)
         served, refused = (cache or PlanCache()).assignments(app, repository, settings.send_root)
         return ListenerPlan(
-            port_override or settings.https_port, settings.policy(), served, refused
+            port_override or settings.https_port,
+            settings.policy(),
+            served,
+            refused,
+            settings.deadlines(),
         )
 
 
@@ -238,8 +242,12 @@ class ApplianceServer:
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         port_override: int | None = None,
         worker: Worker | None = None,
+        finish: Callable[[], None] | None = None,
     ) -> None:
+        """``finish`` is called on stop: the application ends its connections once their
+        requests are answered (the plan's shutdown grace bounds it)."""
         self.app = app
+        self.finish = finish
         self.port_override = port_override
         self.worker = worker or Worker(0, 1)
         self.server = TlsServer(
@@ -280,7 +288,7 @@ class ApplianceServer:
         finally:
             stopping.cancel()
             await asyncio.to_thread(watch.stop)
-            await self.server.close()
+            await self.server.close(finish=self.finish)
             if self.worker.publishes_status:
                 _status_path(self.app).unlink(missing_ok=True)
 

@@ -1,4 +1,5 @@
-"""The guide's SSL CONFIGURATION: TLS versions, the TLS 1.2 cipher list and the HTTPS port.
+"""The guide's SSL CONFIGURATION: TLS versions, the TLS 1.2 cipher list and the HTTPS port,
+and the deadlines of every connection (nginx's timeouts) and of stopping.
 
 The rules of what a policy may be live in ``certgate.tls.policy`` (checked with the OpenSSL that
 serves); these settings are the stored, user-facing form of it.
@@ -11,11 +12,14 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from certgate.errors import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from certgate.errors import CertgateError, ValidationError
+from certgate.fields import label
 from certgate.service.appliance import Appliance
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
-from certgate.tls import TlsPolicy
+from certgate.tls import Deadlines, TlsPolicy
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS, TlsVersionName
 
 #: TLS 1.0 and 1.1 cannot be chosen: see ``certgate.tls.policy.TlsVersionName``.
@@ -24,6 +28,67 @@ VERSIONS = tuple(version.value for version in TlsVersionName)
 #: refuses them at security level 2), so they read as TLS 1.2.
 RETIRED_VERSIONS = ("1.0", "1.1")
 DEFAULT_PORT = 8443
+_DEADLINES = Deadlines()
+#: The longest any deadline may be set to, in seconds.
+MAXIMUM_DEADLINE = 3600.0
+
+
+@dataclass(frozen=True)
+class DeadlineSetting:
+    """One deadline as a setting: the TlsSettings field (its label is in certgate.fields), the
+    tls.Deadlines field it sets, the shortest it may be, and what it bounds (nginx's name in
+    brackets)."""
+
+    name: str
+    field: str
+    minimum: float
+    help: str
+
+    @property
+    def label(self) -> str:
+        text = label(self.name)
+        return text[:1].upper() + text[1:]
+
+
+DEADLINE_SETTINGS = (
+    DeadlineSetting(
+        "handshake_timeout",
+        "handshake",
+        0.1,
+        "A client must finish its TLS handshake within this time.",
+    ),
+    DeadlineSetting(
+        "header_timeout",
+        "header",
+        0.1,
+        "A client must send a whole request header within this time "
+        "(and its first one this long after its handshake) [client_header_timeout].",
+    ),
+    DeadlineSetting(
+        "body_timeout",
+        "body",
+        0.1,
+        "The longest pause between two parts of a request body [client_body_timeout].",
+    ),
+    DeadlineSetting(
+        "send_timeout",
+        "send",
+        0.1,
+        "A client that takes nothing of a response for this long is let go [send_timeout].",
+    ),
+    DeadlineSetting(
+        "keepalive_timeout",
+        "keepalive",
+        0.1,
+        "How long an idle connection stays open between requests [keepalive_timeout].",
+    ),
+    DeadlineSetting(
+        "shutdown_grace",
+        "shutdown_grace",
+        0.0,
+        "On stop, how long requests in flight may take before every connection is closed.",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +101,14 @@ class TlsSettings:
     # includes its root (clients already have the root; sending it only costs bytes).
     groups: str = DEFAULT_GROUPS
     send_root: bool = False
+    # --- deadlines (seconds): see tls.plan.Deadlines -------------------------------------
+    handshake_timeout: float = _DEADLINES.handshake
+    header_timeout: float = _DEADLINES.header
+    body_timeout: float = _DEADLINES.body
+    send_timeout: float = _DEADLINES.send
+    keepalive_timeout: float = _DEADLINES.keepalive
+    shutdown_grace: float = _DEADLINES.shutdown_grace
+    # --- end of deadlines ---------------------------------------------------------------
 
     def tls_version(self, which: str) -> ssl.TLSVersion:
         return TlsVersionName(which).version
@@ -48,6 +121,9 @@ class TlsSettings:
             tls12_ciphers=self.tls12_ciphers,
             groups=self.groups,
         )
+
+    def deadlines(self) -> Deadlines:
+        return Deadlines(**{d.field: float(getattr(self, d.name)) for d in DEADLINE_SETTINGS})
 
 
 def read_settings(repository: Repository) -> TlsSettings:
@@ -63,6 +139,15 @@ def get_settings(app: Appliance) -> TlsSettings:
         return read_settings(repository)
 
 
+def shutdown_grace(app: Appliance) -> float:
+    """The shutdown grace, or its default when the store cannot be read (stopping must not
+    fail because the database is gone)."""
+    try:
+        return get_settings(app).shutdown_grace
+    except (CertgateError, SQLAlchemyError):
+        return _DEADLINES.shutdown_grace
+
+
 def update_settings(
     app: Appliance,
     *,
@@ -72,9 +157,11 @@ def update_settings(
     https_port: int | None = None,
     groups: str | None = None,
     send_root: bool | None = None,
+    deadlines: dict[str, float | None] | None = None,
     actor: Actor = APPLIANCE,
 ) -> TlsSettings:
-    """Change some settings; the result is checked as a whole before it is stored."""
+    """Change some settings; the result is checked as a whole before it is stored.
+    ``deadlines`` maps the names of :data:`DEADLINE_SETTINGS` to seconds."""
     with app.store.transaction(actor) as repository:
         current = read_settings(repository)
         changes: dict[str, Any] = {
@@ -86,6 +173,7 @@ def update_settings(
                 "https_port": https_port,
                 "groups": groups,
                 "send_root": send_root,
+                **_deadline_changes(deadlines or {}),
             }.items()
             if value is not None
         }
@@ -100,6 +188,13 @@ def update_settings(
         return updated
 
 
+def _deadline_changes(deadlines: dict[str, float | None]) -> dict[str, float | None]:
+    unknown = set(deadlines) - {d.name for d in DEADLINE_SETTINGS}
+    if unknown:
+        raise ValidationError("deadlines", f"unknown: {', '.join(sorted(unknown))}")
+    return {name: None if value is None else float(value) for name, value in deadlines.items()}
+
+
 def validate(settings: TlsSettings) -> None:
     for field_name in ("minimum_version", "maximum_version"):
         if getattr(settings, field_name) not in VERSIONS:
@@ -108,4 +203,11 @@ def validate(settings: TlsSettings) -> None:
         raise ValidationError("minimum_version", "must not be above the maximum version")
     if not 1 <= settings.https_port <= 65535:
         raise ValidationError("https_port", "must be between 1 and 65535")
+    for deadline in DEADLINE_SETTINGS:
+        value = getattr(settings, deadline.name)
+        if not deadline.minimum <= value <= MAXIMUM_DEADLINE:  # false for NaN too
+            raise ValidationError(
+                deadline.name,
+                f"must be between {deadline.minimum:g} and {MAXIMUM_DEADLINE:g} seconds",
+            )
     settings.policy()

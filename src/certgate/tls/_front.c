@@ -58,10 +58,14 @@
 
 enum kind { K_WAKE, K_LISTENER, K_TLS, K_PLAIN };
 /* A connection is in the list of its state; all but S_PROXY are timed (FIFO = by deadline).
- * S_DRAINING: the application is done and the client has not taken all of its data yet; it
- * must take some within the send timeout (like nginx's send_timeout), or it is let go. */
-enum state { S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING, S_PROXY, S_STATES };
+ * S_SENDING: a write to the client waits for room in its socket; the client must take some of
+ * it within the send timeout (nginx's send_timeout), whether or not the application is done,
+ * or it is let go. */
+enum state { S_HANDSHAKE, S_WAITING, S_LINGER, S_SENDING, S_PROXY, S_STATES };
 enum command { C_NONE, C_LISTEN, C_SET_CONTEXT, C_UNLISTEN, C_CLOSE, C_SET_TICKET_KEYS };
+/* System calls whose failures (out of descriptors or memory) Python logs, as nginx does. */
+enum failure { F_ACCEPT, F_SOCKETPAIR, F_KINDS };
+static const char *const failure_names[F_KINDS] = {"accept", "socketpair"};
 
 /* Session ticket keys: the first encrypts new tickets, every one decrypts (a ticket made
  * under a previous key is accepted and renewed). Derived by Python from a secret every worker
@@ -72,7 +76,6 @@ typedef struct {
     unsigned char aes[32];
     unsigned char hmac[32];
 } ticket_key;
-
 
 typedef struct { int kind; } item;
 
@@ -113,6 +116,7 @@ struct conn {
     int app_deaf;   /* the application stopped reading: what the client sends is dropped */
     int plain_eof, plain_shut, plain_hup;
     int notify_pending; /* close_notify not sent yet: the socket was full */
+    uint64_t sent; /* bytes written to the client's socket when last looked at */
 };
 
 typedef struct {
@@ -145,8 +149,13 @@ typedef struct {
     int command_key_count;
     handoff *ready;
     size_t ready_len, ready_cap;
+    /* Deadlines, set by Python at any time (set_timeouts): read when a phase starts. */
+    _Atomic double handshake_timeout, idle_timeout, send_timeout;
+    atomic_int timeouts_changed; /* the thread brings the running deadlines forward */
+    atomic_int abort_requested;  /* abort(): end every connection now */
+    atomic_long failures[F_KINDS];    /* since Python last looked */
+    atomic_int failure_errno[F_KINDS]; /* the last one's errno */
     /* front thread only: */
-    double handshake_timeout, idle_timeout, send_timeout;
     int closing;
     listener *listeners;
     listener *retired_listeners;
@@ -209,6 +218,15 @@ static uint32_t events_for(int wants) {
 }
 
 /* --- ending connections ------------------------------------------------------------------ */
+
+/* Count a failed system call for Python to log, and wake it. */
+static void note_failure(front *f, int kind) {
+    atomic_store(&f->failure_errno[kind], errno);
+    atomic_fetch_add(&f->failures[kind], 1);
+    uint64_t one = 1;
+    ssize_t ignored = write(f->ready_fd, &one, sizeof one);
+    (void)ignored;
+}
 
 static void close_plain(front *f, conn *c) {
     if (c->pfd < 0) return;
@@ -339,7 +357,7 @@ static int to_application(front *f, conn *c, const unsigned char *data, size_t l
     return 1;
 }
 
-/* Send application data to the client: 2 when written, 1 when kept for a retry, 0 when the
+/* Send application data to the client: 1 when written or kept for a retry, 0 when the
  * connection had to be dropped. A write OpenSSL could not finish is retried with the same
  * bytes (from a kept copy: the SSL object accepts a moved buffer). */
 static int to_client(front *f, conn *c, const unsigned char *data, size_t length, int *progress) {
@@ -350,7 +368,7 @@ static int to_client(front *f, conn *c, const unsigned char *data, size_t length
         c->down = NULL;
         c->down_len = 0;
         *progress = 1;
-        return 2;
+        return 1;
     }
     int error = SSL_get_error(c->ssl, n);
     if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
@@ -371,7 +389,6 @@ static int to_client(front *f, conn *c, const unsigned char *data, size_t length
 
 /* Move data both ways until each direction waits for a socket. */
 static void pump(front *f, conn *c, double now) {
-    int wrote = 0;
     for (;;) {
         int progress = 0;
         if (c->up_len) {
@@ -400,16 +417,12 @@ static void pump(front *f, conn *c, double now) {
             c->plain_shut = 1;
         }
         if (c->down_len) {
-            int sent = to_client(f, c, c->down, c->down_len, &progress);
-            if (!sent) return;
-            wrote |= sent == 2;
+            if (!to_client(f, c, c->down, c->down_len, &progress)) return;
         } else if (!c->plain_eof) {
             ssize_t n = recv(c->pfd, f->scratch, BUFFER_SIZE, 0);
             if (n > 0) {
                 progress = 1;
-                int sent = to_client(f, c, f->scratch, (size_t)n, &progress);
-                if (!sent) return;
-                wrote |= sent == 2;
+                if (!to_client(f, c, f->scratch, (size_t)n, &progress)) return;
             } else if (n == 0 || !error_is_transient()) {
                 /* The application is done. (ECONNRESET too: a Unix socket closed with data
                  * it did not read reports it, so an application's abort looks the same.) */
@@ -423,8 +436,16 @@ static void pump(front *f, conn *c, double now) {
         }
         if (!progress) break;
     }
-    if (c->plain_eof && (c->state == S_PROXY || wrote)) /* (again) the time to take the rest */
-        move_to(f, c, S_DRAINING, now + f->send_timeout);
+    /* While a write waits for room, the client must take some of it within the send timeout
+     * (counted again whenever bytes reach its socket), at any time of the connection. */
+    uint64_t written = BIO_number_written(SSL_get_wbio(c->ssl));
+    if (c->down_len) {
+        if (c->state != S_SENDING || written != c->sent)
+            move_to(f, c, S_SENDING, now + f->send_timeout);
+    } else if (c->state == S_SENDING) {
+        move_to(f, c, S_PROXY, 0);
+    }
+    c->sent = written;
     update_interest(f, c);
 }
 
@@ -473,7 +494,12 @@ static void enqueue(front *f, conn *c, int fd) {
 static void hand_off(front *f, conn *c, int n, double now) {
     int pair[2];
     c->up = copy_of(f->scratch, (size_t)n);
-    if (!c->up || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
+    if (!c->up) {
+        drop(f, c);
+        return;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
+        note_failure(f, F_SOCKETPAIR);
         drop(f, c);
         return;
     }
@@ -554,8 +580,11 @@ static void accept_on(front *f, listener *l, double now) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Rest instead of spinning on a queue that cannot be taken; Python logs it. */
+                note_failure(f, F_ACCEPT);
                 pause_listener(f, l, now);
+            }
             return;
         }
         conn *c = calloc(1, sizeof *c);
@@ -737,8 +766,24 @@ static void on_wake(front *f) {
 
 /* --- the thread -------------------------------------------------------------------------- */
 
+/* New timeouts apply to the phases that start from now on; a phase already running ends no
+ * later than it would under them (which keeps every list in deadline order). */
+static void bring_deadlines_forward(front *f, double now) {
+    static const int states[] = {S_HANDSHAKE, S_WAITING, S_SENDING};
+    double timeouts[] = {f->handshake_timeout, f->idle_timeout, f->send_timeout};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        for (conn *c = f->lists[states[i]].head; c; c = c->next)
+            if (c->deadline > now + timeouts[i]) c->deadline = now + timeouts[i];
+}
+
+/* abort(): every connection ends now, whatever state it is in (the end of a stop's grace). */
+static void abort_all(front *f) {
+    for (int s = 0; s < S_STATES; s++)
+        while (f->lists[s].head) drop(f, f->lists[s].head);
+}
+
 static void expire(front *f, double now) {
-    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING};
+    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER, S_SENDING};
     for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++) {
         conn_list *l = &f->lists[timed[i]];
         while (l->head && l->head->deadline <= now) drop(f, l->head);
@@ -754,7 +799,7 @@ static void expire(front *f, double now) {
 
 static int timeout_ms(front *f, double now) {
     double next = INFINITY;
-    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER, S_DRAINING};
+    static const int timed[] = {S_HANDSHAKE, S_WAITING, S_LINGER, S_SENDING};
     for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++) {
         conn *head = f->lists[timed[i]].head;
         if (head && head->deadline < next) next = head->deadline;
@@ -785,6 +830,11 @@ static void *run(void *argument) {
     front *f = argument;
     struct epoll_event events[EVENTS];
     for (;;) {
+        if (atomic_exchange(&f->timeouts_changed, 0)) bring_deadlines_forward(f, now_seconds());
+        if (atomic_exchange(&f->abort_requested, 0)) {
+            abort_all(f);
+            bury(f);
+        }
         if (f->closing && atomic_load(&f->connections) == 0) break;
         int n = epoll_wait(f->epoll_fd, events, EVENTS, timeout_ms(f, now_seconds()));
         if (n < 0 && errno != EINTR) break;
@@ -1075,6 +1125,21 @@ typedef struct {
     int closed;
 } FrontObject;
 
+static int check_timeouts(double handshake, double idle, double send) {
+    if (!(handshake > 0) || !(idle > 0) || !(send > 0) || isinf(handshake) || isinf(idle) ||
+        isinf(send)) {
+        PyErr_SetString(PyExc_ValueError, "timeouts must be positive and finite");
+        return 0;
+    }
+    return 1;
+}
+
+static void wake(front *f) {
+    uint64_t one = 1;
+    ssize_t ignored = write(f->wake_fd, &one, sizeof one);
+    (void)ignored;
+}
+
 static PyObject *closed_error(void) {
     PyErr_SetString(PyExc_RuntimeError, "this TLS front end is closed");
     return NULL;
@@ -1250,10 +1315,7 @@ static PyObject *Front_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ddd", keywords, &handshake_timeout,
                                      &idle_timeout, &send_timeout))
         return NULL;
-    if (!(handshake_timeout > 0) || !(idle_timeout > 0) || !(send_timeout > 0)) {
-        PyErr_SetString(PyExc_ValueError, "timeouts must be positive");
-        return NULL;
-    }
+    if (!check_timeouts(handshake_timeout, idle_timeout, send_timeout)) return NULL;
     front *f = calloc(1, sizeof *f);
     if (!f) return PyErr_NoMemory();
     f->handshake_timeout = handshake_timeout;
@@ -1434,6 +1496,40 @@ static PyObject *Front_connections(FrontObject *self, void *unused) {
     return PyLong_FromLong(atomic_load(&self->f->connections));
 }
 
+static PyObject *Front_set_timeouts(FrontObject *self, PyObject *args) {
+    double handshake, idle, send;
+    if (!PyArg_ParseTuple(args, "ddd", &handshake, &idle, &send)) return NULL;
+    if (!check_timeouts(handshake, idle, send)) return NULL;
+    front *f = self->f;
+    f->handshake_timeout = handshake;
+    f->idle_timeout = idle;
+    f->send_timeout = send;
+    atomic_store(&f->timeouts_changed, 1);
+    wake(f);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Front_abort(FrontObject *self, PyObject *unused) {
+    (void)unused;
+    atomic_store(&self->f->abort_requested, 1);
+    wake(self->f);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Front_failures(FrontObject *self, PyObject *unused) {
+    (void)unused;
+    PyObject *result = PyList_New(0);
+    for (int kind = 0; result && kind < F_KINDS; kind++) {
+        long count = atomic_exchange(&self->f->failures[kind], 0);
+        if (!count) continue;
+        PyObject *entry = Py_BuildValue("(sli)", failure_names[kind], count,
+                                        atomic_load(&self->f->failure_errno[kind]));
+        if (!entry || PyList_Append(result, entry) < 0) Py_CLEAR(result);
+        Py_XDECREF(entry);
+    }
+    return result;
+}
+
 static PyMethodDef Front_methods[] = {
     {"listen", (PyCFunction)Front_listen, METH_VARARGS,
      "listen(fd, context) -> id: accept on a duplicate of the listening socket fd."},
@@ -1449,7 +1545,14 @@ static PyMethodDef Front_methods[] = {
     {"take", (PyCFunction)Front_take, METH_NOARGS,
      "take() -> [(fd, listener id, peer, local, version, cipher)]: connections handed off."},
     {"fileno", (PyCFunction)Front_fileno, METH_NOARGS,
-     "fileno() -> the eventfd readable when take() has connections."},
+     "fileno() -> the eventfd readable when take() has connections (or failures() has some)."},
+    {"set_timeouts", (PyCFunction)Front_set_timeouts, METH_VARARGS,
+     "set_timeouts(handshake, idle, send): for the phases that start from now on."},
+    {"abort", (PyCFunction)Front_abort, METH_NOARGS,
+     "abort(): end every connection at once (returns before they are ended)."},
+    {"failures", (PyCFunction)Front_failures, METH_NOARGS,
+     "failures() -> [(call, count, errno)]: the system calls that failed for want of "
+     "descriptors or memory since the last call (accept, socketpair), the last errno of each."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,21 +4,31 @@ data, as the plaintext end of a Unix socket pair, and the application protocol r
 The application sees an ordinary transport of its event loop, with the TLS connection's own
 details (``peername``, ``sockname``, ``sslcontext``, ``cipher``) in ``get_extra_info``: uvicorn
 takes the client's address and the ``https`` scheme from there. Addresses are ``(host, port)``
-pairs for IPv6 too: uvicorn takes no other shape from ``peername``.
+pairs for IPv6 too: uvicorn takes no other shape from ``peername``. ``deadlines`` gives the
+application the :class:`~certgate.tls.plan.Deadlines` in force when the connection arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
+
+from certgate.tls.plan import Deadlines
 
 if TYPE_CHECKING:  # the extension is loaded where it starts: tls/server.py
     from certgate.tls._front import Context, Front
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+log = logging.getLogger("certgate.tls")
+#: Out of descriptors, the front end rests each listener 0.1 s at a time; one line a second
+#: per failing call says so (with the count), as nginx's
+#: ``accept() failed (24: Too many open files)`` does.
+FAILURE_REPORT_INTERVAL = 1.0
 
 
 class Handoff:
@@ -33,7 +43,10 @@ class Handoff:
         self._front = front
         self._protocol_factory = protocol_factory
         self._contexts = contexts  # listener id -> the context it serves
+        self.deadlines = Deadlines()  # what connections handed off from now on get
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._failures: dict[str, tuple[int, int]] = {}  # call -> (count, errno) not reported
+        self._reported: dict[str, float] = {}  # call -> when last reported
         self._attaching: set[asyncio.Task[None]] = set()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -51,6 +64,7 @@ class Handoff:
         loop = self._loop
         if loop is None:
             return
+        self._report_failures()
         taken = self._front.take()
         for index, (fd, listener_id, peer, local, version, cipher) in enumerate(taken):
             try:
@@ -66,10 +80,22 @@ class Handoff:
                 "cipher": (cipher, version, None),
                 "socket": None,
                 "ssl_object": None,
+                "deadlines": self.deadlines,
             }
             task = loop.create_task(self._attach(loop, sock, extra))
             self._attaching.add(task)
             task.add_done_callback(self._attaching.discard)
+
+    def _report_failures(self) -> None:
+        for call, count, number in self._front.failures():
+            self._failures[call] = (self._failures.get(call, (0, 0))[0] + count, number)
+        now = time.monotonic()
+        for call, (count, number) in list(self._failures.items()):
+            if now - self._reported.get(call, -FAILURE_REPORT_INTERVAL) >= FAILURE_REPORT_INTERVAL:
+                times = f" ({count} times)" if count > 1 else ""
+                log.error("%s() failed (%d: %s)%s", call, number, os.strerror(number), times)
+                del self._failures[call]
+                self._reported[call] = now
 
     async def _attach(
         self, loop: asyncio.AbstractEventLoop, sock: socket.socket, extra: dict[str, Any]

@@ -27,9 +27,28 @@ class ServedCertificate:
 
 
 @dataclass(frozen=True)
+class Deadlines:
+    """How long each phase of a connection may last, in seconds, as nginx bounds them (its
+    directive in brackets), so that no client can hold a connection by being slow.
+
+    The front end times the TLS phases and every write to a client; the HTTP protocol
+    (``web/http11.py``, handed these with each connection) times the requests.
+    """
+
+    handshake: float = 10.0  # the whole TLS handshake [ssl_handshake_timeout]
+    #: the first data after the handshake, and each whole request header [client_header_timeout]
+    header: float = 60.0
+    body: float = 60.0  # between two reads of a request body [client_body_timeout]
+    send: float = 60.0  # between two writes that reach the client, at any time [send_timeout]
+    keepalive: float = 75.0  # an idle connection between two requests [keepalive_timeout]
+    #: on stop, what requests in flight get before every connection is ended
+    shutdown_grace: float = 10.0
+
+
+@dataclass(frozen=True)
 class ListenerPlan:
-    """Everything the listeners must look like: one HTTPS port, one policy, and the
-    certificate of each address (IPv4 or IPv6 text).
+    """Everything the listeners must look like: one HTTPS port, one policy, the certificate
+    of each address (IPv4 or IPv6 text), and the deadlines of every connection.
 
     ``refused`` holds the addresses that cannot be served as planned, each with the reason
     (its certificate's key cannot be unsealed, say): they are reported, never bound anew, and
@@ -40,6 +59,7 @@ class ListenerPlan:
     policy: TlsPolicy
     assignments: Mapping[str, ServedCertificate]
     refused: Mapping[str, str] = field(default_factory=dict)
+    deadlines: Deadlines = Deadlines()
 
 
 #: Whether an address accepts connections (``failed``: it could not be bound).

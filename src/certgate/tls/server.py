@@ -11,13 +11,14 @@ import functools
 import ipaddress
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
 from certgate.tls.handoff import Handoff, ProtocolFactory
 from certgate.tls.listener import BindError, Listener
 from certgate.tls.native import front_class
-from certgate.tls.plan import ListenerPlan, ListenerStatus
+from certgate.tls.plan import Deadlines, ListenerPlan, ListenerStatus
 from certgate.tls.tickets import next_rotation, ticket_keys
 
 if TYPE_CHECKING:
@@ -30,10 +31,10 @@ class TlsServer:
     The TLS layer runs in the front end's native thread (``_front.c``): accepting, handshakes
     and records. ``protocol_factory`` makes the plaintext application protocol run over each
     connection; it is called once a client completed its handshake and sent data, so scanners,
-    failed handshakes and clients that never speak never reach it. A client must complete its
-    handshake within ``handshake_timeout`` seconds and then send within ``idle_timeout``; once
-    the application has closed a connection, the client must take some of what is left to
-    send within ``send_timeout`` seconds at a time.
+    failed handshakes and clients that never speak never reach it. The plan's ``deadlines``
+    bound each phase: a client must complete its handshake within ``handshake`` seconds, send
+    its first data within ``header``, and, whenever a write to it waits for room, take some of
+    it within ``send`` (the application is handed the rest with each connection).
     ``reuse_port`` binds with ``SO_REUSEPORT``, so that several worker processes serve the
     same addresses. Every method runs on the event loop thread.
     """
@@ -42,17 +43,12 @@ class TlsServer:
         self,
         protocol_factory: ProtocolFactory,
         *,
-        handshake_timeout: float = 10.0,
-        idle_timeout: float = 60.0,
-        send_timeout: float = 60.0,
         backlog: int = 1024,
         reuse_port: bool = False,
         ticket_secret: bytes | None = None,
     ) -> None:
         self._protocol_factory = protocol_factory
-        self._handshake_timeout = handshake_timeout
-        self._idle_timeout = idle_timeout
-        self._send_timeout = send_timeout
+        self._deadlines = Deadlines()
         self._front: Front | None = None
         self._handoff: Handoff | None = None
         self._served: dict[int, Context] = {}  # front listener id -> context
@@ -78,7 +74,8 @@ class TlsServer:
         async with self._lock:
             if self._closed:
                 raise RuntimeError("this TlsServer is closed")
-            front = self._start()
+            front = self._start(plan.deadlines)
+            self._set_deadlines(front, plan.deadlines)
             contexts = await self._contexts.prepare(plan.assignments.values(), plan.policy)
             previous = self._listeners
             kept: dict[str, Listener] = {}
@@ -104,15 +101,24 @@ class TlsServer:
             )
             return self.status()
 
-    def _start(self) -> Front:
+    def _start(self, deadlines: Deadlines) -> Front:
         """The front end, started on the first plan (it needs the running loop)."""
         if self._front is None:
-            front = front_class()(self._handshake_timeout, self._idle_timeout, self._send_timeout)
+            front = front_class()(deadlines.handshake, deadlines.header, deadlines.send)
             handoff = Handoff(front, self._protocol_factory, self._served)
             handoff.start(asyncio.get_running_loop())
             self._front, self._handoff = front, handoff
+            self._deadlines = deadlines
             self._rotate_ticket_keys()
         return self._front
+
+    def _set_deadlines(self, front: Front, deadlines: Deadlines) -> None:
+        """New deadlines apply to the phases that start from now on."""
+        if deadlines != self._deadlines:
+            front.set_timeouts(deadlines.handshake, deadlines.header, deadlines.send)
+            self._deadlines = deadlines
+        if self._handoff is not None:
+            self._handoff.deadlines = deadlines
 
     def _rotate_ticket_keys(self) -> None:
         """Give the front end the ticket keys of this period, and come back at the next."""
@@ -183,9 +189,15 @@ class TlsServer:
         """The planned addresses, IPv4 before IPv6, in numeric order."""
         return sorted(self._statuses.values(), key=_address_order)
 
-    async def close(self, grace: float = 2.0) -> None:
-        """Stop accepting on every address, then give handshakes in flight up to ``grace``
-        seconds to finish. Established connections are left to the application protocol."""
+    async def close(
+        self, grace: float | None = None, finish: Callable[[], None] | None = None
+    ) -> None:
+        """Stop: no new connection from this moment; handshakes in flight may finish and
+        reach the application; ``finish`` tells the application to end its connections once
+        their requests in flight are answered. After ``grace`` seconds (the deadlines'
+        ``shutdown_grace`` by default) every connection left is ended, and this returns.
+        Without ``finish``, established connections are left to the application.
+        """
         async with self._lock:
             if self._closed:
                 return
@@ -197,14 +209,25 @@ class TlsServer:
             self._listeners = {}
             self._statuses = {}
             self._contexts.clear()
+            if finish is not None:
+                finish()
             front, handoff = self._front, self._handoff
             if front is None or handoff is None:
                 return
-            deadline = time.monotonic() + grace
+            seconds = self._deadlines.shutdown_grace if grace is None else grace
+            deadline = time.monotonic() + seconds
             while front.in_flight and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             handoff.stop()  # what completed meanwhile still reaches the application
             front.close()  # ends the handshakes still in flight
+            if finish is None:
+                return
+            while front.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            front.abort()  # whatever is left: clients that do not read, requests still running
+            ended = time.monotonic() + 1.0
+            while front.connections and time.monotonic() < ended:
+                await asyncio.sleep(0.01)
 
 
 def _failed(address: str, port: int, error: str) -> ListenerStatus:

@@ -1,4 +1,5 @@
-"""/tls: the SSL Configuration page (TLS versions, the TLS 1.2 ciphers, the HTTPS port)."""
+"""/tls: the SSL Configuration page (TLS versions, the TLS 1.2 ciphers, the HTTPS port, the
+deadlines of connections and of stopping)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def put_tls_settings(app: App, principal: Admin, body: TlsSettingsChange) -> Tls
         https_port=body.https_port,
         groups=body.groups,
         send_root=body.send_root,
+        deadlines={d.name: getattr(body, d.name) for d in tls_settings.DEADLINE_SETTINGS},
         actor=principal.actor,
     )
     return TlsSettings.model_validate(updated)

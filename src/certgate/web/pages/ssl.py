@@ -1,4 +1,5 @@
-"""Security > SSL Configuration: TLS versions, the TLS 1.2 ciphers and the HTTPS port."""
+"""Security > SSL Configuration: TLS versions, the TLS 1.2 ciphers, the HTTPS port, and the
+deadlines of connections and of stopping."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ from certgate.web.pages.common import (
 
 router = APIRouter()
 PAGE = PREFIX + "/security/ssl"
-INPUTS = ("minimum_version", "maximum_version", "tls12_ciphers", "https_port", "groups")
+INPUTS = (
+    "minimum_version",
+    "maximum_version",
+    "tls12_ciphers",
+    "https_port",
+    "groups",
+    *(deadline.name for deadline in tls_settings.DEADLINE_SETTINGS),
+)
 
 
 async def _page(
@@ -40,7 +48,7 @@ async def _page(
 ) -> Response:
     if values is None:
         current = await run_in_threadpool(tls_settings.get_settings, appliance(request))
-        values = {name: str(value) for name, value in dataclasses.asdict(current).items()}
+        values = {name: _shown(value) for name, value in dataclasses.asdict(current).items()}
     return render(
         request,
         "ssl.html",
@@ -52,11 +60,27 @@ async def _page(
             "versions": list(tls_settings.VERSIONS),
             "default_ciphers": DEFAULT_TLS12_CIPHERS,
             "default_groups": DEFAULT_GROUPS,
+            "deadlines": tls_settings.DEADLINE_SETTINGS,
+            "maximum_deadline": tls_settings.MAXIMUM_DEADLINE,
             "errors": errors or {},
         },
         principal=principal,
         status_code=status_code,
     )
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def seconds(value: str, field: str) -> float | None:
+    """A number of seconds from a form field; empty keeps the current setting."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not a number of seconds") from None
 
 
 @router.get(PAGE)
@@ -81,6 +105,10 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
             https_port=integer(values["https_port"], "https_port", -1),
             groups=values["groups"],
             send_root=send_root,
+            deadlines={
+                deadline.name: seconds(values[deadline.name], deadline.name)
+                for deadline in tls_settings.DEADLINE_SETTINGS
+            },
             actor=principal.actor,
         )
     except ValidationError as error:
