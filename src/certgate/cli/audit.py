@@ -32,7 +32,7 @@ def audit_group() -> None:
 @click.option(
     "--limit",
     type=click.IntRange(1, audit.MAX_LIMIT),
-    default=50,
+    default=audit.DEFAULT_LIMIT,
     show_default=True,
     help="At most this many events.",
 )
