@@ -37,6 +37,14 @@ SLOW = {
     "integration/test_chains_acceptance.py",  # NIST PKITS and x509-limbo: ~450 imports
     "integration/test_tls_hot_swap.py",  # handshake load from other processes during swaps
     "integration/test_serve_workers.py",  # several serve processes started and killed
+    "integration/test_serve_live.py",  # serve processes following the CLI, restarted
+    "integration/test_serve_isolation.py",  # serve on damaged stores, both backends
+    "unit/test_loader.py::test_corpus_never_raises_anything_but_certgate_errors",  # every vector
+    "integration/test_names_are_text.py::"
+    "test_a_subject_with_escape_sequences_never_reaches_the_terminal_raw",
+    "integration/test_data_dir_safety.py::test_the_data_directory_is_private_whoever_made_it",
+    "integration/test_cli_import_export.py::test_failover_copy_to_a_second_appliance",
+    "integration/test_accounts.py::test_failed_logins_count_in_every_process_and_expire",
 }
 
 

@@ -140,9 +140,9 @@ def test_a_slow_reader_pauses_the_writer_and_resumes_it(
     _, port = serve(Flood)
     with _connect(pki, port) as tls:
         tls.sendall(b"go")  # the protocol starts producing in connection_made
-        time.sleep(0.3)  # not reading: the buffers fill up and the producer is paused
-        # (It may be resumed and paused again meanwhile, as the kernel grows its buffers.)
-        assert Flood.events[-1:] == ["pause"]
+        # Not reading: the buffers fill up and the producer is paused (it may be resumed and
+        # paused again meanwhile, as the kernel grows its buffers).
+        eventually(lambda: Flood.events[-1:] == ["pause"])
         assert Flood.sent < TOTAL // 4  # held back, not buffered without bound
         received = 0
         while received < TOTAL:
