@@ -28,8 +28,9 @@ POSTGRES_URL = os.environ.get(
 
 TESTS = Path(__file__).resolve().parent
 
-#: Tests that take long even on an idle machine (seconds on a loaded 2-core one), by path
-#: under tests/ or path::name: the whole suite runs them (scripts/test, CI), the local loop not.
+#: Tests that take long (10 s or more each on the shared 2-core development machine), by path
+#: under tests/ or path::name: the whole suite runs them (scripts/test, CI), the local loop
+#: (``pytest -m "not slow"``) does not. Measure with ``--durations=30`` when adding one.
 SLOW = {
     "browser",  # Chromium against a real serve: about 20 s per test
     "api/test_fuzz.py",  # schemathesis over every operation: minutes
@@ -45,6 +46,14 @@ SLOW = {
     "integration/test_data_dir_safety.py::test_the_data_directory_is_private_whoever_made_it",
     "integration/test_cli_import_export.py::test_failover_copy_to_a_second_appliance",
     "integration/test_accounts.py::test_failed_logins_count_in_every_process_and_expire",
+    "integration/test_accounts.py::test_many_networks_together_slow_the_account_down_but_never_lock_it",
+    "integration/test_backup_restore.py::"
+    "test_a_backup_taken_while_serving_restores_to_the_same_certificates_on_the_same_addresses",
+    "integration/test_tls_mozilla.py",  # a serve with two chains, checked the way Mozilla does
+    "api/test_cli_json.py::test_changes_answer_with_the_api_document",
+    "api/test_auth.py::test_the_current_password_is_guessed_no_faster_than_at_the_login_page",
+    "integration/test_cli_certificates.py::"
+    "test_init_is_idempotent_and_the_factory_certificate_cannot_be_deleted",
 }
 
 
