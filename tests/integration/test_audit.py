@@ -77,7 +77,7 @@ def test_a_key_export_and_an_assignment_are_key_uses_and_no_secret_is_recorded(
     }
     certgate("cert", "delete", ref, "--reassign-to-factory")
     [deleted] = events(certgate, "--action", "certificate.delete")
-    assert deleted["target"] == f"vpn gateway ({created['fingerprint_sha256']})"
+    assert deleted["target"] == f"vpn gateway ({created['certificate']['fingerprint_sha256']})"
     assert deleted["detail"] == (
         "its private key too; 127.0.0.78 now served by the factory certificate"
     )
