@@ -5,6 +5,7 @@ control character is refused, the same way on each."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from certgate.cli.output import VisibleFormatter
 from certgate.errors import ValidationError
 from certgate.service import auth, certificates
 from certgate.service.appliance import Appliance
@@ -92,3 +94,12 @@ def test_the_service_rule_is_the_same_for_every_face(certgate: Certgate) -> None
         assert certificates.show_certificate(app, 1).friendly_name == "Zürich 证书"
     finally:
         app.close()
+
+
+def test_serve_log_lines_show_control_characters_visibly() -> None:
+    record = logging.LogRecord(
+        "certgate.serve", logging.ERROR, __file__, 1, "cannot serve %s", (HOSTILE,), None
+    )
+    line = VisibleFormatter("%(levelname)s %(message)s").format(record)
+    _no_raw_control(line)
+    assert line == "ERROR cannot serve esc\\x1b]0;PWNED\\x07\\x1b[2J"

@@ -9,6 +9,7 @@ raw (a certificate's subject or name could otherwise retitle or clear it): :func
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,14 @@ def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     """Print text; control characters other than its line breaks made visible."""
     text = "\n".join(visible(line) for line in str(message).split("\n"))
     click.echo(text, err=err, nl=nl)
+
+
+class VisibleFormatter(logging.Formatter):
+    """Log lines (``certgate serve``'s, on a terminal or in a file) with control characters
+    other than line breaks made visible: a log line names certificates."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(visible(line) for line in super().format(record).split("\n"))
 
 
 def emit_json(value: Any) -> None:

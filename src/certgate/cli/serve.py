@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo
+from certgate.cli.output import VisibleFormatter, echo
 from certgate.cli.supervisor import CANNOT_SERVE, SUPERVISOR_VARIABLE, Supervisor
 from certgate.errors import NothingToServeError
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
@@ -62,7 +62,9 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
     from certgate.service.tls_settings import shutdown_grace
 
     prefix = "" if worker_index is None or workers == 1 else f"[worker {worker_index}] "
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {prefix}%(message)s")
+    logging.basicConfig(level=logging.INFO)
+    for handler in logging.getLogger().handlers:  # names in log lines reach a terminal too
+        handler.setFormatter(VisibleFormatter(f"%(asctime)s %(levelname)s {prefix}%(message)s"))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     _raise_descriptor_limit()
     if worker_index is not None:  # started by a supervisor, which holds the lock
