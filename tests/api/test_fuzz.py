@@ -34,6 +34,13 @@ from tests.api.conftest import serve
 ADDRESS = "127.0.0.4"
 REFUSALS = ["400", "401", "403", "404", "405", "409", "413", "415", "422"]
 EXAMPLES = 20
+#: Strings that once broke certgate or could. Each also goes into headers, so none holds a
+#: control character (the HTTP layer refuses those with its own 400) or a character outside
+#: Latin-1 (the client refuses those): tests/api/test_bad_input.py sends those in bodies.
+TRICKY = (
+    "²", "99999999999999999999", "-1", "0", "x" * 5000, "../../etc/passwd", "%00", "1e3",
+    " 1 ", "::", "0.0.0.0", "Zürich", "¹²³", "0x10", "+1",
+)  # fmt: skip
 
 
 @dataclass
@@ -73,7 +80,15 @@ def api_schema(fuzzed: Server) -> Any:
         {
             "tls-verify": False,
             "request-timeout": 60,
-            "generation": {"max-examples": EXAMPLES},
+            # Wider than schemathesis's own: positive and negative inputs, no example twice,
+            # and a fifth of all strings (ids, names, passwords, addresses) drawn from TRICKY.
+            "dictionaries": {"tricky": {"values": list(TRICKY)}},
+            "generation": {
+                "max-examples": EXAMPLES,
+                "mode": "all",
+                "unique-inputs": True,
+                "dictionaries": {"string": {"dictionary": "tricky", "probability": 0.2}},
+            },
             "checks": {
                 "positive_data_acceptance": {"enabled": False},
                 # How certgate refuses; a body over the size limit is refused unread (413).
