@@ -10,10 +10,9 @@ frame
 trace
 executemany
 
-# Attributes set for a library: the DB-API / SQLAlchemy drivers, ssl, Jinja2, pydantic.
+# Attributes set for a library: the DB-API / SQLAlchemy drivers, Jinja2, pydantic.
 _.isolation_level
 _.autocommit
-_.num_tickets
 _.trim_blocks
 _.lstrip_blocks
 type_annotation_map
