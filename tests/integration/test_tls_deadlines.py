@@ -288,6 +288,46 @@ def test_sigterm_ends_within_its_grace_whatever_the_clients_do(
             assert again.wait(timeout=grace + SLACK) == 0
 
 
+def _whole_responses(data: bytes) -> int:
+    """How many HTTP responses ``data`` holds; fails if it ends inside one."""
+    count = 0
+    while data:
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        assert separator and head.startswith(b"HTTP/1.1 200 "), data[:200]
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        )
+        assert len(rest) >= length, f"response {count + 1} cut short"
+        data = rest[length:]
+        count += 1
+    return count
+
+
+def test_requests_in_flight_at_sigterm_are_answered_whole(tmp_path: Path) -> None:
+    """A client in the middle of pipelined responses when SIGTERM arrives: the response in
+    flight is finished (never cut), then its connection closes, and serve exits."""
+    grace = 10.0
+    with running_appliance(
+        tmp_path / "data",
+        address="127.0.0.16",
+        tls_settings=("--shutdown-grace", str(grace)),
+    ) as running:
+        tls = connect(running)
+        tls.sendall(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 64)
+        started = tls.recv(65536)  # the answers have begun
+        running.process.send_signal(signal.SIGTERM)
+        received = bytearray(started)
+        tls.settimeout(grace + SLACK)
+        with contextlib.suppress(ConnectionResetError, ssl.SSLEOFError):
+            while chunk := tls.recv(16384):  # a slow reader: the stop finds responses in flight
+                received += chunk
+                time.sleep(0.002)
+        assert 1 <= _whole_responses(bytes(received)) <= 64
+        assert running.process.wait(timeout=grace + SLACK) == 0
+
+
 # --- descriptors ----------------------------------------------------------------------------
 
 
