@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from certgate.tls import Deadlines
 from tests.integration._tls_helpers import Pki, ServerThread, make_pki, plan
 from tests.support.net import free_port
 from tests.support.polling import eventually
@@ -36,9 +37,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture
 def server(pki: Pki) -> Iterator[tuple[ServerThread, int]]:
-    running = ServerThread(handshake_timeout=2.0, idle_timeout=2.0, send_timeout=2.0)
+    running = ServerThread()
     port = free_port()
-    running.apply(plan(port, {A: pki["fuzz.test"].served, "127.0.0.3": pki["rsa.test"].served}))
+    served = {A: pki["fuzz.test"].served, "127.0.0.3": pki["rsa.test"].served}
+    running.apply(plan(port, served, deadlines=Deadlines(handshake=2.0, header=2.0, send=2.0)))
     yield running, port
     running.close()
 
