@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,8 @@ def issue(
     key_ids: bool = True,
     key_usage: bool = False,
 ) -> x509.Certificate:
-    """A certificate of ``subject`` signed by ``issuer_key``; ``key_ids=False`` leaves out the
+    """A certificate of ``subject`` signed by ``issuer_key``; ``sans`` are DNS names, or IP
+    addresses where they parse as one; ``key_ids=False`` leaves out the
     subject and authority key identifiers (issuers then match by name and signature only);
     ``key_usage`` adds the Key Usage (and, for a leaf, serverAuth Extended Key Usage) a public
     CA puts in, which strict verifiers (cryptography's, sslyze's) require."""
@@ -86,9 +88,17 @@ def issue(
             )
     if sans:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(san) for san in sans]), critical=False
+            x509.SubjectAlternativeName([_general_name(san) for san in sans]), critical=False
         )
     return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _general_name(san: str) -> x509.GeneralName:
+    """An IP address SAN for an address, a DNS name SAN otherwise."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(san))
+    except ValueError:
+        return x509.DNSName(san)
 
 
 def pem(*items: x509.Certificate | Key) -> bytes:

@@ -4,11 +4,9 @@ certificate is and what stands above it (pki/diagnostics.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 
 import cryptography_vectors
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certgate.pki.certinfo import CertInfo, read_certificate
@@ -131,27 +129,7 @@ def test_server_names_browsers_would_not_match_are_flagged() -> None:
 
 
 def test_an_ip_address_san_is_flagged() -> None:
-    key = new_key()
-    with_ip = (
-        x509.CertificateBuilder()
-        .subject_name(name("www.example.com"))
-        .issuer_name(CA.intermediate.subject)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=365))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("www.example.com"),
-                    x509.IPAddress(ipaddress.ip_address("12.12.1.52")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(CA.intermediate_key, hashes.SHA256())
-    )
-    assert _codes(read_certificate(with_ip)) == [WarningCode.IP_SAN]
+    assert _codes(_leaf(sans=["www.example.com", "12.12.1.52"])) == [WarningCode.IP_SAN]
 
 
 def test_a_server_certificate_without_its_key_says_it_cannot_be_assigned() -> None:
