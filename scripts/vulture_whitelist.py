@@ -45,3 +45,16 @@ backup_certgate
 # Fields of documents (certgate/schemas.py) that only JSON reads.
 removed
 password_changed
+
+# The deadline settings (service/tls_settings.py, their API documents): read by name
+# (dataclasses.asdict, getattr over tls_settings' field list) and serialised to JSON.
+handshake_timeout
+header_timeout
+body_timeout
+send_timeout
+keepalive_timeout
+
+# uvicorn's H11Protocol (web/http11.py): attributes it reads, and asyncio's Protocol callback.
+_.timeout_keep_alive
+_.keep_alive
+_.eof_received
