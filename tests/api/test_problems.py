@@ -61,6 +61,7 @@ def test_the_networking_page_refuses_an_address_that_is_not_one_address_of_this_
             {"friendly_name": "x", "subject": {"common_name": "a", "country": "ZZ"}},
             "subject.country",
         ),
+        ({"friendly_name": "x", "subject": {"common_name": "a"}}, "subject_alternative_names"),
         ({"friendly_name": "x", "subject": {"common_name": "a"}, "key": "dsa"}, "key"),
         ({"friendly_name": "x", "subject": {"common_name": "a"}, "days": 0}, "days"),
         ({"friendly_name": "x", "subject": {"common_name": "a"}, "days": "many"}, "days"),
@@ -86,6 +87,33 @@ def test_validation_names_the_field(primary: Server, body: object, field: str) -
     assert found["label"] == LABELS.get(base_key(field), field), found
     for error in found.get("errors") or []:  # never the input: it may be a password
         assert set(error) == {"field", "location", "message"}
+
+
+def test_no_subject_alternative_name_is_refused_on_the_api_and_the_page(primary: Server) -> None:
+    """The guide: a server certificate or request has "one or more subject alternative
+    names"; a Common Name that is a label gives none, so nothing is made."""
+    label_only = {"friendly_name": "no san", "subject": {"common_name": "Support Portal"}}
+    with primary.client() as api:
+        before = (ok(api.get("/certificates")), ok(api.get("/requests")))
+        for path in ("/certificates", "/requests"):
+            found = problem(api.post(path, json=label_only), 422, "validation")
+            assert found["field"] == "subject_alternative_names", found
+            assert "one or more subject alternative names" in found["detail"]
+        session = primary.login()
+        with primary.pages(session) as pages:
+            page = pages.post(
+                "/security/certificates/create",
+                data={
+                    "csrf_token": session.principal.csrf_token,
+                    "friendly_name": "no san",
+                    "key": "p256",
+                    "common_name": "Support Portal",
+                    "button": "request",
+                },
+            )
+        assert page.status_code == 422, page.text
+        assert "one or more subject alternative names" in page.text
+        assert (ok(api.get("/certificates")), ok(api.get("/requests"))) == before
 
 
 def test_malformed_requests(primary: Server) -> None:

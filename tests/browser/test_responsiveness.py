@@ -42,6 +42,7 @@ def test_rsa_4096_key_generation_does_not_block_other_pages(
                     "friendly_name": f"big key {number}",
                     "key": "rsa4096",
                     "common_name": f"Big Key {number}",
+                    "subject_alternative_names": f"big-key-{number}.example.test",
                     "button": "self-signed",
                 }
             )

@@ -142,7 +142,12 @@ def test_show_json_carries_what_scripts_need(certgate_exe: Certgate, tmp_path: P
 
 # --- the form is checked before anything is made ------------------------------------------------
 
-VALID_FORM = {"--name": "Valid Name", "--cn": "Valid Site", "--key": "p256"}
+VALID_FORM = {
+    "--name": "Valid Name",
+    "--cn": "Valid Site",
+    "--key": "p256",
+    "--san": "valid.example.test",
+}
 
 
 @pytest.mark.parametrize(
@@ -152,6 +157,7 @@ VALID_FORM = {"--name": "Valid Name", "--cn": "Valid Site", "--key": "p256"}
         ({"--country": "USA"}, "Country"),
         ({"--san": "www.*.example.com"}, "Subject Alternative Names"),
         ({"--san": "*"}, "Subject Alternative Names"),
+        ({"--san": ""}, "Subject Alternative Names"),  # a label CN and no SAN
         ({"--cn": "c" * 65}, "Name (Common Name)"),
         ({"--name": "   "}, "Certificate Friendly Name"),
         ({"--ou": "line\nbreak"}, "Organizational Unit"),
@@ -175,7 +181,7 @@ def test_invalid_field_is_named_and_nothing_is_created(
 def test_two_letter_state_is_accepted_with_a_notice(certgate: Certgate) -> None:
     created = certgate(
         "cert", "create", "--name", "TN site", "--key", "p256", "--cn", "TN Site",
-        "--country", "us", "--state", "TN",
+        "--country", "us", "--state", "TN", "--san", "tn.example.test",
     )  # fmt: skip
 
     notes = [line for line in created.stdout.splitlines() if line.startswith("note:")]
@@ -219,6 +225,23 @@ def test_common_name_that_is_a_dns_name_becomes_the_first_san(
     assert "cn-not-in-san" not in codes(view)
     if "portal.example.com" not in [san.lower() for san in sans]:
         assert any("first SAN" in notice for notice in created["notices"])
+
+
+@pytest.mark.parametrize("kind", ["--self-signed", "--request"])
+def test_no_subject_alternative_name_is_refused_by_name(certgate: Certgate, kind: str) -> None:
+    """The guide: a server certificate has "one or more subject alternative names"."""
+    before = (certgate.certificates(), certgate.json("request", "list"))
+
+    refused = certgate(
+        "cert", "create", kind, "--name", "No SAN", "--key", "p256", "--cn", "Support Portal",
+        expect=1,
+    )  # fmt: skip
+
+    assert refused.error_lines == [
+        "error: Subject Alternative Names: enter one or more subject alternative names (or a "
+        "DNS name as the Common Name, which becomes the first); browsers match only these names"
+    ]
+    assert (certgate.certificates(), certgate.json("request", "list")) == before
 
 
 def test_common_name_that_is_a_label_adds_no_san(certgate: Certgate) -> None:

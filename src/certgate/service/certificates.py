@@ -110,6 +110,14 @@ class CreateForm:
     days: int = DEFAULT_VALIDITY_DAYS
 
 
+#: The guide: a server certificate has "one or more subject alternative names"; clients match
+#: the SANs only, so a certificate without one is refused by every browser.
+NO_SAN_REASON = (
+    "enter one or more subject alternative names (or a DNS name as the Common Name, "
+    "which becomes the first); browsers match only these names"
+)
+
+
 @dataclass(frozen=True)
 class Created:
     kind: Literal["certificate", "request"]
@@ -141,6 +149,8 @@ def create(
     if looks_like_dns_name(common_name):
         parsed = _common_name_first(parse_san(common_name), parsed, notices)
     general_names = _unique([name for name, _ in parsed])
+    if not general_names:
+        raise ValidationError("subject_alternative_names", NO_SAN_REASON)
     notices += san_notices([display for _, display in parsed])
     key = generate_private_key(form.key)
     with app.store.transaction(actor) as repository:
