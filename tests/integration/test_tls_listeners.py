@@ -156,6 +156,24 @@ def test_an_address_that_cannot_be_bound_is_reported_and_the_others_serve(
     assert handshake(taken, port, client_context(pki.root_pem)).common_name == "bravo.test"
 
 
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this host")
+def test_a_port_taken_by_its_own_listener_is_not_blamed_on_another_program(
+    server: ServerThread, pki: Pki
+) -> None:
+    """The same address written twice: the second bind fails on certgate's own listener."""
+    port = free_port()
+    statuses = server.apply(
+        plan(port, {"::1": pki["alpha.test"].served, "0:0::1": pki["bravo.test"].served})
+    )
+    by_address = {s.address: s for s in statuses}
+    assert by_address["::1"].state == "listening"
+    assert by_address["0:0::1"].state == "failed"
+    assert by_address["0:0::1"].error == (
+        f"cannot listen on [0:0::1]:{port}: the port is already taken by certgate's own "
+        "listener on ::1 (the same address written another way)"
+    )
+
+
 def test_a_port_change_moves_every_address(server: ServerThread, pki: Pki) -> None:
     old, new = free_port(), free_port()
     assignments = {A: pki["alpha.test"].served, B: pki["bravo.test"].served}

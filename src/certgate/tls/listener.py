@@ -22,7 +22,12 @@ if TYPE_CHECKING:  # the extension is loaded where it starts: tls/server.py
 
 
 class BindError(Exception):
-    """The address cannot be listened on; the message says why, in an operator's words."""
+    """The address cannot be listened on; the message says why, in an operator's words.
+    ``errno`` is the system's reason (``EADDRINUSE``: something else holds the port)."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 class Listener:
@@ -63,7 +68,9 @@ class Listener:
             sock.setblocking(False)
         except OSError as error:
             sock.close()
-            raise BindError(f"cannot listen on {where}: {_explain(error, address, port)}") from None
+            raise BindError(
+                f"cannot listen on {where}: {_explain(error, address, port)}", error.errno
+            ) from None
         return cls(address, port, sock)
 
     @property

@@ -7,11 +7,12 @@ other addresses must go on serving: each address's outcome is in the returned st
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ipaddress
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
@@ -164,7 +165,9 @@ class TlsServer:
                 try:
                     listener = Listener.bind(address, plan.port, self._backlog, self._reuse_port)
                 except BindError as error:
-                    statuses[address] = _failed(address, plan.port, str(error))
+                    ours = [*previous.values(), *kept.values()]
+                    why = _bind_problem(error, address, plan.port, ours)
+                    statuses[address] = _failed(address, plan.port, why)
                     continue
             kept[address] = listener
             problem: str | None = None
@@ -228,6 +231,33 @@ class TlsServer:
             ended = time.monotonic() + 1.0
             while front.connections and time.monotonic() < ended:
                 await asyncio.sleep(0.01)
+
+
+def _bind_problem(error: BindError, address: str, port: int, ours: Iterable[Listener]) -> str:
+    """A port taken by one of this server's own listeners is not "another program"'s: the
+    same address written another way, or a wildcard that takes the port on every address."""
+    if error.errno != errno.EADDRINUSE:
+        return str(error)
+    try:
+        wanted = ipaddress.ip_address(address)
+    except ValueError:
+        return str(error)
+    where = f"[{address}]:{port}" if wanted.version == 6 else f"{address}:{port}"
+    for listener in ours:
+        held = ipaddress.ip_address(listener.address)
+        if listener.port != port or held.version != wanted.version:
+            continue
+        if held == wanted:
+            why = "the same address written another way"
+        elif held.is_unspecified or wanted.is_unspecified:
+            why = "a wildcard address takes the port on every address"
+        else:
+            continue
+        return (
+            f"cannot listen on {where}: the port is already taken by certgate's own "
+            f"listener on {listener.address} ({why})"
+        )
+    return str(error)
 
 
 def _failed(address: str, port: int, error: str) -> ListenerStatus:
