@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import ca_signed, codes, import_ok, self_signed, upload
-from tests.support.openssl import OpensslCA
+from tests.support.openssl import OpensslCA, openssl
 from tests.support.pki import fingerprint
 from tests.support.served import (
     client_context,
@@ -167,3 +167,31 @@ def test_renew_with_the_same_key(primary: Server, ca: OpensslCA, tmp_path: Path)
         assert ok(api.get(f"/certificates/{new['id']}"))["has_private_key"]
         problem(api.get(f"/certificates/{old['id']}"), 404, "not-found")
     assert served_fingerprint(primary.address, primary.port) == new["fingerprint_sha256"]
+
+
+def test_openssl_self_signed_with_key_is_a_server_certificate_on_api_and_page(
+    primary: Server, tmp_path: Path
+) -> None:
+    """``openssl req -x509`` marks it CA:TRUE; with its key and DNS names it is what the
+    administrator made it for: a server certificate with the "Assign IP" link."""
+    certificate, key = tmp_path / "portal.pem", tmp_path / "portal.key"
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+        "-subj", "/CN=Lab Portal", "-days", "90",
+        "-addext", "subjectAltName=DNS:lab-portal.example.test",
+    )  # fmt: skip
+    with primary.client() as api:
+        entries = import_ok(
+            api, [("portal.pem", certificate.read_bytes()), ("portal.key", key.read_bytes())]
+        )
+        (entry,) = [e for e in entries if e["kind"] == "certificate"]
+        view = ok(api.get(f"/certificates/{entry['id']}"))
+    assert (view["role"], view["has_private_key"]) == ("server", True)
+    assert "self-signed" in codes(view)
+    session = primary.login()
+    with primary.pages(session) as pages:
+        listing = pages.get("/security/certificates")
+    assert listing.status_code == 200
+    assert f'href="/appliance/security/certificates/{entry["id"]}#ip-addresses">Assign IP' in (
+        listing.text
+    )

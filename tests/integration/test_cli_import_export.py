@@ -496,3 +496,49 @@ def test_failover_copy_to_a_second_appliance(
     assert keys[0].read_bytes() == keys[1].read_bytes()
     master_keys = [node.data_dir / "master.key" for node in (certgate_exe, backup)]
     assert master_keys[0].read_bytes() != master_keys[1].read_bytes()  # re-sealed, not copied
+
+
+# --- roles as the guide tells them apart ---------------------------------------------------------
+
+
+def openssl_self_signed(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
+    """``openssl req -x509`` as an administrator runs it: CA:TRUE by default, DNS SANs."""
+    certificate, key = tmp_path / "self.pem", tmp_path / "self.key"
+    openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", certificate, "-subj", "/CN=Intranet Portal", "-days", "90",
+        "-addext", "subjectAltName=DNS:intranet.example.test,DNS:www.intranet.example.test",
+        *extra,
+    )  # fmt: skip
+    assert "CA:TRUE" in openssl("x509", "-in", certificate, "-noout", "-ext", "basicConstraints")
+    return certificate, key
+
+
+def test_openssl_self_signed_with_its_key_and_server_names_is_a_server_certificate(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    certificate, key = openssl_self_signed(tmp_path)
+
+    (alone,) = imported(certgate, certificate)
+    assert certgate.show(alone["id"])["role"] == "root"  # no key: nothing to serve it with
+    (key_entry,) = imported(certgate, key)
+    assert key_entry["status"] == "linked"
+
+    view = certgate.show(alone["id"])
+    assert view["role"] == "server"
+    assert "self-signed" in codes(view)  # the guide's warning, which a root does not get
+    (listed,) = [row for row in certgate.certificates() if row["id"] == alone["id"]]
+    assert listed["role"] == "server"
+
+
+def test_openssl_root_without_server_names_stays_a_root(certgate: Certgate, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca_key = tmp_path / "ca.key"
+    openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", ca_key, "-out", ca, "-subj", "/CN=Lab Root CA", "-days", "90",
+    )  # fmt: skip
+    entries = imported(certgate, ca, ca_key)
+    view = certgate.show(certificate_entry(entries, ca)["id"])
+    assert (view["role"], view["has_private_key"]) == ("root", True)
+    assert "self-signed" not in codes(view)

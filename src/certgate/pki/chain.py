@@ -31,10 +31,21 @@ class Role(enum.StrEnum):
     ROOT = "root"
 
 
-def role_of(info: CertInfo) -> Role:
+#: SAN types that name a server a client connects to.
+_SERVER_NAME_TYPES = frozenset({"dNSName", "iPAddress"})
+
+
+def role_of(info: CertInfo, *, has_private_key: bool = False) -> Role:
+    """The role an administrator would give it. ``openssl req -x509`` marks every self-signed
+    certificate CA:TRUE; one with its private key and server names is a server certificate
+    (it can be assigned, and warned about as self-signed), not a root."""
     if not info.is_ca:
         return Role.SERVER
-    return Role.ROOT if info.self_signed else Role.INTERMEDIATE
+    if not info.self_signed:
+        return Role.INTERMEDIATE
+    if has_private_key and any(san.type in _SERVER_NAME_TYPES for san in info.sans):
+        return Role.SERVER
+    return Role.ROOT
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -65,7 +65,7 @@ class ChainState:
 def derive_warnings(
     info: CertInfo, chain: ChainState, *, has_private_key: bool, now: dt.datetime
 ) -> list[Warning]:
-    role = role_of(info)
+    role = role_of(info, has_private_key=has_private_key)
     found: list[Warning] = []
     found += _chain_warnings(info, chain, role)
     found += _validity_warnings(info, now)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certgate.errors import CertgateError
 from certgate.limits import fitted_friendly_name
 from certgate.pki.certinfo import CertInfo, read_certificate
-from certgate.pki.chain import KnownSignatures
+from certgate.pki.chain import KnownSignatures, Role, role_of
 from certgate.pki.der import certificate_parts
 from certgate.pki.dnames import common_name, format_name
 from certgate.pki.keys import PrivateKey, public_key_fingerprint
@@ -306,7 +306,8 @@ def _certificate_entry(
             f"{label} is already stored",
             info.fingerprint_sha256,
         )
-    if info.public_key_fingerprint in key_ids and not info.is_ca:
+    has_key = info.public_key_fingerprint in key_ids
+    if has_key and role_of(info, has_private_key=True) is Role.SERVER:
         return ImportEntry(
             name,
             "linked",

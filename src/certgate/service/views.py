@@ -145,7 +145,7 @@ def certificate_view(
         not_before=info.not_before,
         not_after=info.not_after,
         sans=[str(san) for san in info.sans],
-        role=role_of(info).value,
+        role=role_of(info, has_private_key=has_private_key).value,
         has_private_key=has_private_key,
         chain_mode=row.chain_mode,
         chain=[row.fingerprint] + [link.fingerprint for link in chain],
