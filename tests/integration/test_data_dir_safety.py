@@ -188,3 +188,14 @@ def test_init_where_it_cannot_write_names_the_directory(tmp_path: Path) -> None:
         [line] = done.stderr.splitlines()
         assert f"error: cannot make the data directory {data_dir}" in line, line
         assert "Permission denied" in line
+
+
+def test_a_read_only_postgresql_store_is_named_with_what_to_do(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    _certgate(data_dir, postgresql_url)("init")
+    read_only = postgresql_url + "%20-cdefault_transaction_read_only%3Don"
+    line = _single_error(_certgate(data_dir, read_only)("ip", "add", "127.0.0.9", expect=None))
+    assert "is read-only (cannot execute INSERT in a read-only transaction)" in line, line
+    assert "give certgate's database role write access" in line

@@ -57,7 +57,11 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
     said = said.splitlines()[0] if said else type(error.orig).__name__
     lowered = said.lower()
     if "readonly" in lowered or "read-only" in lowered:
-        todo = "give the user running certgate write access to it and to its directory"
+        todo = (
+            "give the user running certgate write access to it and to its directory"
+            if make_url(url).get_backend_name() == "sqlite"
+            else "give certgate's database role write access (and no read-only default)"
+        )
         return StoreUnavailableError(f"the database {where} is read-only ({said}): {todo}")
     if "not a database" in lowered or "malformed" in lowered:
         todo = "restore it from your backup ('certgate restore')"
