@@ -174,3 +174,18 @@ def test_a_backup_needs_a_passphrase_of_some_length(certgate: Certgate, tmp_path
     )
     assert "at least 8 characters" in run.error_lines[0]
     assert not out.exists()
+
+
+def test_a_postgresql_backup_restores_into_sqlite(tmp_path: Path, postgresql_url: str) -> None:
+    """Either backend's backup restores into either (SQLite into PostgreSQL: above)."""
+    env = {"CERTGATE_DATABASE_URL": postgresql_url}
+    source = Certgate(tmp_path / "source", subprocess=False)
+    source("init", env=env)
+    source("ip", "add", "127.0.0.7", env=env)
+    backup = tmp_path / "appliance.cgbackup"
+    passphrase = _passphrase_file(tmp_path)
+    source("backup", "-o", backup, "--passphrase-file", passphrase, env=env)
+    restored = Certgate(tmp_path / "restored", subprocess=False)
+    restored("restore", backup, "--passphrase-file", passphrase)
+    assert restored.json("cert", "list") == source.json("cert", "list", env=env)
+    assert restored.json("ip", "list") == source.json("ip", "list", env=env)
