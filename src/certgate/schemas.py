@@ -220,6 +220,15 @@ class CreatedCertificate(BaseModel):
     notices: list[str] = Field(description="What certgate changed or advises about the input.")
 
 
+class ChainedCertificate(Certificate):
+    """The certificate after its chain was set, with what certgate did to the input."""
+
+    notices: list[str] = Field(
+        default_factory=list,
+        description="What certgate did to the chain given (e.g. put it in order).",
+    )
+
+
 class Rename(In):
     friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
 

@@ -54,6 +54,32 @@ def test_manual_and_automatic_chain(primary: Server, ca: OpensslCA, tmp_path: Pa
 
         automatic = ok(api.put(f"/certificates/{leaf['id']}/chain", json={"mode": "automatic"}))
         assert automatic["chain_mode"] == "automatic" and automatic["chain"] == leaf["chain"]
+        assert automatic["notices"] == [] and manual["notices"] == []
+
+        # The guide's screenshots list the chain root first: put in order, and said.
+        root_first = ca.root.read_text() + ca.intermediate.read_text()
+        reordered = ok(
+            api.put(f"/certificates/{leaf['id']}/chain", json={"mode": "manual", "pem": root_first})
+        )
+        assert reordered["chain_mode"] == "manual" and reordered["chain"] == leaf["chain"]
+        assert len(reordered["notices"]) == 1
+        assert reordered["notices"][0].startswith("the chain was put in order")
+
+    # The Edit page's Save Configuration says it too.
+    session = primary.login()
+    with primary.pages(session) as pages:
+        saved = pages.post(
+            f"/security/certificates/{leaf['id']}",
+            data={
+                "csrf_token": session.principal.csrf_token,
+                "friendly_name": leaf["friendly_name"],
+                "chain_mode": "manual",
+            },
+            files={"chain_file": ("chain.pem", root_first.encode(), "application/x-pem-file")},
+        )
+        assert saved.status_code == 303, saved.text
+        shown = pages.get(saved.headers["location"].removeprefix("/appliance"))
+    assert "Note: the chain was put in order, nearest issuer first" in shown.text
 
 
 def test_requests_list_show_delete(primary: Server) -> None:

@@ -15,6 +15,7 @@ from tests.integration.conftest import Certgate
 from tests.support.openssl import (
     OpensslCA,
     fingerprint,
+    make_ca,
     openssl,
     pkcs7,
     pkcs12,
@@ -323,11 +324,12 @@ def test_manual_chain_must_link_and_automatic_restores(
     certificate_id, leaf, _ = installed
     automatic = certgate.show(certificate_id)
     assert automatic["chain_mode"] == "automatic" and len(automatic["chain"]) == 3
-    wrong_order = tmp_path / "wrong.pem"
-    wrong_order.write_text(openssl_ca.root.read_text() + openssl_ca.intermediate.read_text())
+    stranger = make_ca(tmp_path / "stranger", "Stranger")
+    not_a_chain = tmp_path / "wrong.pem"
+    not_a_chain.write_text(openssl_ca.root.read_text() + stranger.intermediate.read_text())
     as_der = to_der(openssl_ca.intermediate, tmp_path / "intermediate.cer")
 
-    for wrong, says in ((wrong_order, "did not sign"), (as_der, "PEM")):
+    for wrong, says in ((not_a_chain, "did not sign"), (as_der, "PEM")):
         run = certgate("cert", "chain", str(certificate_id), "--manual", wrong, expect=1)
         assert run.error_lines[0].startswith("error: Manually Specified: ")
         assert says in run.error_lines[0]
@@ -496,6 +498,29 @@ def test_failover_copy_to_a_second_appliance(
     assert keys[0].read_bytes() == keys[1].read_bytes()
     master_keys = [node.data_dir / "master.key" for node in (certgate_exe, backup)]
     assert master_keys[0].read_bytes() != master_keys[1].read_bytes()  # re-sealed, not copied
+
+
+def test_manual_chain_root_first_as_the_guide_shows_it_is_put_in_order(
+    certgate: Certgate, openssl_ca: OpensslCA, installed: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    certificate_id, leaf, _ = installed
+    root_first = tmp_path / "root-first.pem"
+    root_first.write_text(openssl_ca.root.read_text() + openssl_ca.intermediate.read_text())
+
+    said = certgate("cert", "chain", str(certificate_id), "--manual", root_first)
+
+    view = certgate.show(certificate_id)
+    assert view["chain_mode"] == "manual"
+    assert view["chain"] == [
+        fingerprint(leaf),
+        fingerprint(openssl_ca.intermediate),
+        fingerprint(openssl_ca.root),
+    ]
+    assert "chain-incomplete" not in codes(view)
+    assert "note: the chain was put in order, nearest issuer first: " in said.stdout
+    again = certgate.json("cert", "chain", str(certificate_id), "--manual", root_first)
+    assert again["chain"] == view["chain"]
+    assert len(again["notices"]) == 1 and "put in order" in again["notices"][0]
 
 
 # --- roles as the guide tells them apart ---------------------------------------------------------

@@ -138,10 +138,10 @@ def test_save_configuration_is_all_or_nothing(appliance: Appliance) -> None:
         configuration.save_configuration(appliance, keyless, wanted)
     assert certificates.show_certificate(appliance, keyless).friendly_name != "renamed"
     site = _self_signed(appliance, "site")
-    changed = configuration.save_configuration(
+    saved = configuration.save_configuration(
         appliance, site, configuration.Configuration("site 2026", "automatic", ["127.0.0.2"])
     )
-    assert changed == ["name", "addresses"]
+    assert (saved.changed, saved.notices) == (["name", "addresses"], [])
     view = certificates.show_certificate(appliance, site)
     assert (view.friendly_name, view.ip_addresses) == ("site 2026", ["127.0.0.2"])
 

@@ -230,6 +230,25 @@ def test_refused_deletes_change_nothing(appliance: Appliance) -> None:
     assert view.chain == [fingerprint(c) for c in (chain.leaf, chain.intermediate, chain.root)]
 
 
+def test_manual_chain_root_first_is_put_in_order_and_said(appliance: Appliance) -> None:
+    """The guide's screenshots list a chain root first: accepted, put nearest issuer first."""
+    chain = make_chain()
+    leaf_id = import_chain(appliance, chain)
+
+    notices = certificates.set_manual_chain(
+        appliance, leaf_id, pem(chain.root, chain.root, chain.intermediate)
+    )
+
+    view = certificates.show_certificate(appliance, leaf_id)
+    assert view.chain == [fingerprint(c) for c in (chain.leaf, chain.intermediate, chain.root)]
+    assert notices == [
+        "the chain was put in order, nearest issuer first: "
+        f"{chain.intermediate.subject.rfc4514_string()}; {chain.root.subject.rfc4514_string()}"
+    ]
+    in_order = certificates.set_manual_chain(appliance, leaf_id, pem(chain.intermediate))
+    assert in_order == []
+
+
 def test_refused_manual_chain_changes_nothing(appliance: Appliance) -> None:
     chain = make_chain()
     other = make_chain("other.example.com")
@@ -238,7 +257,7 @@ def test_refused_manual_chain_changes_nothing(appliance: Appliance) -> None:
 
     wrong = [
         pem(other.intermediate, other.root),  # somebody else's chain
-        pem(chain.root, chain.intermediate),  # the right certificates, the wrong order
+        pem(chain.root, other.intermediate, chain.intermediate),  # one that does not belong
         pem(chain.intermediate, other.root),  # first link right, second wrong
         chain.intermediate.public_bytes(DER),  # the guide: PEM only
         pem(chain.intermediate, chain.root, chain.leaf_key),  # a key is not a chain

@@ -25,10 +25,12 @@ from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.pki.names import SubjectFields
 from certgate.schemas import (
     Certificate,
+    ChainedCertificate,
     CreatedCertificate,
     CreatedRequest,
     DeletedCertificate,
     ImportResult,
+    document,
 )
 from certgate.service import certificates, exports, imports, requests
 from certgate.service.views import CertificateView
@@ -352,7 +354,7 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     "--manual",
     "manual_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Use this PEM chain (nearest issuer first).",
+    help="Use this PEM chain, in any order (it is put nearest issuer first).",
 )
 @json_option
 @click.pass_obj
@@ -368,18 +370,21 @@ def chain(
             chain_pem = manual_file.read_bytes()
         except OSError as error:
             raise click.UsageError(f"cannot read {manual_file}: {error.strerror}") from None
+    notices: list[str] = []
     with options.appliance() as app:
         if chain_pem is not None:
-            certificates.set_manual_chain(app, reference, chain_pem, options.actor)
+            notices = certificates.set_manual_chain(app, reference, chain_pem, options.actor)
         else:
             certificates.set_automatic_chain(app, reference, options.actor)
         view = certificates.show_certificate(app, reference)
     if as_json:
-        emit_document(Certificate, view)
+        emit_json({**document(ChainedCertificate, view), "notices": notices})
         return
     echo(f"chain of {view.id}: {view.chain_mode}")
     for subject in view.chain_subjects:
         echo(f"  {subject}")
+    for notice in notices:
+        echo(f"note: {notice}")
 
 
 @cert.command()

@@ -7,7 +7,7 @@ building a chain on read is a walk along those links with a depth bound and loop
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from cryptography import x509
@@ -124,6 +124,25 @@ def _issued(
         if answer is not None:
             return answer
     return issued_by_key(cert, issuer, tbs)
+
+
+def order_chain(
+    cert: x509.Certificate, given: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """``given`` arranged nearest issuer first above ``cert``, as far as the signatures link
+    them (each checked); the certificates left out signed nothing of the walk. The guide's
+    screenshots list a chain root first, a CA's download may hold it in any order."""
+    remaining = list(given)
+    ordered: list[x509.Certificate] = []
+    previous = cert
+    while remaining:
+        found = next((c for c in remaining if signed_by(previous, c)), None)
+        if found is None:
+            break
+        ordered.append(found)
+        remaining.remove(found)
+        previous = found
+    return ordered
 
 
 def issued_by_key(

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cryptography import x509
 
@@ -23,7 +23,7 @@ from certgate.limits import (
 )
 from certgate.pki.builders import build_request, build_self_signed
 from certgate.pki.certinfo import read_certificate
-from certgate.pki.chain import signed_by
+from certgate.pki.chain import MAX_CHAIN_DEPTH, order_chain
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.loader import load_file
 from certgate.pki.names import (
@@ -50,6 +50,8 @@ from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_targ
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 from certgate.text import check_name
+
+T = TypeVar("T")
 
 # --- reading ---------------------------------------------------------------------------------
 
@@ -193,8 +195,9 @@ def _common_name_first(
     return [cn_san, *others]
 
 
-def _unique(values: list[x509.GeneralName]) -> list[x509.GeneralName]:
-    seen: list[x509.GeneralName] = []
+def _unique(values: list[T]) -> list[T]:
+    """Each value once, in its first place."""
+    seen: list[T] = []
     for value in values:
         if value not in seen:
             seen.append(value)
@@ -271,12 +274,13 @@ def set_automatic_chain(app: Appliance, reference: str | int, actor: Actor = APP
 
 def set_manual_chain(
     app: Appliance, reference: str | int, pem_chain: bytes, actor: Actor = APPLIANCE
-) -> None:
-    """Use the given PEM chain (nearest issuer first). Each link must really have signed the
-    certificate before it; chain certificates are added to the store."""
+) -> list[str]:
+    """Use the given PEM chain, in any order (put nearest issuer first). Each link must really
+    have signed the certificate before it; chain certificates are added to the store. Returns
+    notices (the chain was put in order)."""
     chain = read_manual_chain(pem_chain)
     with app.store.transaction(actor) as repository:
-        use_manual_chain(repository, find_certificate(repository, reference), chain)
+        return use_manual_chain(repository, find_certificate(repository, reference), chain)
 
 
 # The steps below work inside a caller's transaction, so that one page's Save Configuration
@@ -321,19 +325,31 @@ _MANUAL = "pem"  # the field of the manually specified chain
 
 def use_manual_chain(
     repository: Repository, row: CertificateRow, certificates: list[x509.Certificate]
-) -> None:
-    chain = [c for c in certificates if read_certificate(c).fingerprint_sha256 != row.fingerprint]
-    if not chain:
+) -> list[str]:
+    """Returns notices: what was done to the file's order."""
+    given = _unique(
+        [c for c in certificates if read_certificate(c).fingerprint_sha256 != row.fingerprint]
+    )
+    if not given:
         raise ValidationError(_MANUAL, "the file holds no chain certificate")
-    previous = x509.load_der_x509_certificate(row.der)
-    for position, link in enumerate(chain, start=1):
-        if not signed_by(previous, link):
-            raise ValidationError(
-                _MANUAL,
-                f"certificate {position} of the chain ({read_certificate(link).subject}) "
-                "did not sign the certificate before it",
-            )
-        previous = link
+    if len(given) >= MAX_CHAIN_DEPTH:
+        raise ValidationError(
+            _MANUAL, f"a chain holds at most {MAX_CHAIN_DEPTH - 1} certificates above this one"
+        )
+    chain = order_chain(x509.load_der_x509_certificate(row.der), given)
+    if len(chain) < len(given):
+        position, stray = next((n, c) for n, c in enumerate(given, start=1) if c not in chain)
+        raise ValidationError(
+            _MANUAL,
+            f"certificate {position} of the file ({read_certificate(stray).subject}) did not "
+            "sign this certificate nor any other certificate of the chain",
+        )
+    notices = []
+    if chain != given:
+        notices.append(
+            "the chain was put in order, nearest issuer first: "
+            + "; ".join(read_certificate(link).subject for link in chain)
+        )
     new: dict[str, NewCertificate] = {}
     fingerprints = []
     for link in chain:
@@ -349,6 +365,7 @@ def use_manual_chain(
         certificate_target(row.friendly_name, row.fingerprint),
         f"manually specified, {len(chain)} certificate(s)",
     )
+    return notices
 
 
 # --- querying (the Certificates table and the API's list) -------------------------------------

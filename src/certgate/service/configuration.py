@@ -23,11 +23,16 @@ class Configuration:
     manual_chain_pem: bytes | None = None  # a new PEM chain; None keeps the current one
 
 
+@dataclass(frozen=True)
+class Saved:
+    changed: list[str]  # the parts that changed: "name", "chain", "addresses"
+    notices: list[str]  # what was done to the input (a manual chain put in order)
+
+
 def save_configuration(
     app: Appliance, reference: str | int, wanted: Configuration, actor: Actor = APPLIANCE
-) -> list[str]:
-    """Apply what differs from the stored configuration, in one transaction; returns the
-    names of the parts that changed ("name", "chain", "addresses")."""
+) -> Saved:
+    """Apply what differs from the stored configuration, in one transaction."""
     new_chain = (
         certificates.read_manual_chain(wanted.manual_chain_pem)
         if wanted.chain_mode == "manual" and wanted.manual_chain_pem
@@ -36,8 +41,9 @@ def save_configuration(
     with app.store.transaction(actor) as repository:
         row = find_certificate(repository, reference)
         changed: list[str] = []
+        notices: list[str] = []
         if new_chain is not None:
-            certificates.use_manual_chain(repository, row, new_chain)
+            notices += certificates.use_manual_chain(repository, row, new_chain)
             changed.append("chain")
         elif wanted.chain_mode == "manual" and row.chain_mode != "manual":
             raise ValidationError("pem", "choose the PEM file of the chain")
@@ -55,4 +61,4 @@ def save_configuration(
         if wanted_addresses != current:
             networking.set_addresses_of(repository, row, wanted.addresses)
             changed.append("addresses")
-        return changed
+        return Saved(changed, notices)

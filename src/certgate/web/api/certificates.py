@@ -19,6 +19,7 @@ from certgate.schemas import (
     CertificateAddresses,
     CertificatePage,
     ChainBody,
+    ChainedCertificate,
     CreateCertificateBody,
     CreatedCertificate,
     DeletedCertificate,
@@ -187,21 +188,24 @@ def delete_certificate(
 @router.put(
     "/{reference}/chain",
     summary="Set the certificate chain",
-    response_model=Certificate,
+    response_model=ChainedCertificate,
     responses=problem_responses(401, 403, 404, 422),
 )
 def set_chain(
     app: App, principal: Admin, reference: CertificateRef, body: ChainBody
-) -> Certificate:
+) -> ChainedCertificate:
     """Certificate Chain: Automatic (built from the certificates in the store) or Manually
-    Specified (a PEM chain, nearest issuer first, each link checked)."""
+    Specified (a PEM chain in any order: put nearest issuer first, each link checked, the
+    reordering said in ``notices``)."""
+    notices: list[str] = []
     if body.mode == "automatic":
         certificates.set_automatic_chain(app, reference, principal.actor)
     else:
         if not body.pem:
             raise ValidationError("pem", "give the chain in PEM for a manually specified chain")
-        certificates.set_manual_chain(app, reference, body.pem.encode(), principal.actor)
-    return Certificate.model_validate(certificates.show_certificate(app, reference))
+        notices = certificates.set_manual_chain(app, reference, body.pem.encode(), principal.actor)
+    view = ChainedCertificate.model_validate(certificates.show_certificate(app, reference))
+    return view.model_copy(update={"notices": notices})
 
 
 @router.put(

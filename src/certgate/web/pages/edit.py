@@ -92,7 +92,7 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
         texts(form, "addresses"),
     )
     try:
-        changed = await run_in_threadpool(_save, app, view, values, chain_files, principal.actor)
+        saved = await run_in_threadpool(_save, app, view, values, chain_files, principal.actor)
     except ValidationError as error:
         errors = field_errors(error, INPUTS)
         return await _render(
@@ -107,7 +107,8 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
             errors={"addresses": str(error)},
             status_code=422,
         )
-    message = "Configuration saved." if changed else "Nothing changed."
+    message = "Configuration saved." if saved.changed else "Nothing changed."
+    message += "".join(f" Note: {notice}." for notice in saved.notices)
     return redirect(PAGE.format(certificate_id=certificate_id), message)
 
 
@@ -117,7 +118,7 @@ def _save(
     values: Configuration,
     chain_files: list[tuple[str, bytes]],
     actor: Actor,
-) -> list[str]:
+) -> configuration.Saved:
     """One service operation, one transaction: a refused part leaves every part unsaved."""
     pem = b"\n".join(content for _, content in chain_files) or None
     mode: Literal["automatic", "manual"] = (
