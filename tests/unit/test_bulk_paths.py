@@ -140,3 +140,18 @@ def test_names_read_as_their_definitions_say(name: x509.Name) -> None:
     assert fields.hash == dnames.name_hash(name) == expected_hash
     assert fields.text == dnames.format_name(name) == expected_text
     assert fields.common_name == dnames.common_name(name)
+
+
+def test_a_large_bundle_is_parsed_in_bounded_chunks_with_nothing_lost(
+    chains: list[TestChain],
+) -> None:
+    """One cryptography call holds the GIL while it parses: 25,000 certificates in one call
+    stalled every other request for ~0.5 s. The chunks together are the whole text."""
+    certificates = [chains[0].leaf, chains[0].intermediate, chains[1].leaf] * 700
+    text = _bundle(certificates)
+    chunks = pem.certificate_chunks(text, 1000)
+    assert [chunk.count(b"BEGIN CERTIFICATE") for chunk in chunks] == [1000, 1000, 100]
+    assert b"".join(chunks) == text
+    loaded = readers.load_plain_certificates(text)
+    assert loaded is not None
+    assert [certificate for certificate, _ in loaded] == certificates

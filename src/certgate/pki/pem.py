@@ -84,6 +84,22 @@ def plain_certificate_count(text: bytes) -> int:
     return count if markers == [_PLAIN_BEGIN, _PLAIN_END] * count else 0
 
 
+def certificate_chunks(text: bytes, size: int) -> list[bytes]:
+    """A text of only CERTIFICATE blocks (see :func:`plain_certificate_count`) cut after
+    every ``size`` blocks, so that each piece is parsed by one call of its own."""
+    chunks: list[bytes] = []
+    start = position = count = 0
+    end = b"-----END CERTIFICATE-----"
+    while (found := text.find(end, position)) >= 0:
+        position, count = found + len(end), count + 1
+        if count % size == 0:
+            chunks.append(text[start:position])
+            start = position
+    if count % size:
+        chunks.append(text[start:])
+    return chunks
+
+
 def scan(data: bytes) -> list[PemBlock]:
     """Every block in file order, including broken ones (marked with a defect)."""
     text = as_text(data)
