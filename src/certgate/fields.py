@@ -38,6 +38,20 @@ LABELS: dict[str, str] = {
     "shutdown_grace": "shutdown grace",
 }
 
+#: The guide's caveats for the Common Name, shown beside it on every face.
+COMMON_NAME_HELP = (
+    "A title for your certificate, unique on the network (which may include the public "
+    "internet); in many cases simply a human-readable label, not your DNS name. Some "
+    "certificate authorities require your fully qualified DNS name here for backward "
+    "compatibility: ask yours. A DNS name entered here becomes the first SAN."
+)
+#: The guide: a server certificate has "one or more subject alternative names".
+SANS_HELP = (
+    "Each fully qualified DNS name that resolves to the appliance (a wildcard such as "
+    "*.example.com is allowed); at least one is required unless the Common Name is a DNS "
+    "name, which is added as the first SAN."
+)
+
 _INDEX = re.compile(r"\[\d+\]")
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from certgate.fields import COMMON_NAME_HELP
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
     FRIENDLY_NAME_MAX,
@@ -184,7 +185,9 @@ class CertificatePage(BaseModel):
 class SubjectName(In):
     """The guide's Subject Name fields; empty means not given."""
 
-    common_name: str = Field(max_length=_SUBJECT["common_name"], description="Name (Common Name).")
+    common_name: str = Field(
+        max_length=_SUBJECT["common_name"], description=f"Name (Common Name). {COMMON_NAME_HELP}"
+    )
     country: str = Field(default="", max_length=16, description="Two-letter ISO 3166 code.")
     state: str = Field(
         default="", max_length=_SUBJECT["state"], description="State/Province, in full."

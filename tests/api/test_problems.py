@@ -113,6 +113,9 @@ def test_no_subject_alternative_name_is_refused_on_the_api_and_the_page(primary:
             )
         assert page.status_code == 422, page.text
         assert "one or more subject alternative names" in page.text
+        # The Common Name's help carries the guide's caveats.
+        assert "simply a human-readable label" in page.text
+        assert "Some certificate authorities require your fully qualified DNS name" in page.text
         assert (ok(api.get("/certificates")), ok(api.get("/requests"))) == before
 
 

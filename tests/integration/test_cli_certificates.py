@@ -244,6 +244,28 @@ def test_no_subject_alternative_name_is_refused_by_name(certgate: Certgate, kind
     assert (certgate.certificates(), certgate.json("request", "list")) == before
 
 
+def test_cert_list_has_the_guides_alternative_names_column(certgate: Certgate) -> None:
+    certgate(
+        "cert", "create", "--name", "Listed", "--key", "p256", "--cn", "Support Portal",
+        "--san", "support.example.com", "--san", "remote.example.com",
+    )  # fmt: skip
+
+    header, *rows = certgate("cert", "list").stdout.splitlines()
+
+    columns = ("Expiration", "Alternative Name(s)", "IP Address(es)")  # the guide's order
+    assert [header.index(column) for column in columns] == sorted(
+        header.index(column) for column in columns
+    )
+    (listed,) = [row for row in rows if "Listed" in row]
+    assert "dNSName - support.example.com, dNSName - remote.example.com" in listed
+
+
+def test_create_help_carries_the_guides_common_name_caveats(certgate: Certgate) -> None:
+    shown = " ".join(certgate("cert", "create", "--help").stdout.split())
+    assert "simply a human-readable label" in shown
+    assert "Some certificate authorities require your fully qualified DNS name" in shown
+
+
 def test_common_name_that_is_a_label_adds_no_san(certgate: Certgate) -> None:
     created = certgate.json(
         "cert", "create", "--name", "Label", "--key", "p256", "--cn", "Support Portal",

@@ -17,6 +17,7 @@ from certgate.cli.output import (
     table,
 )
 from certgate.cli.secrets_input import read_secret
+from certgate.fields import COMMON_NAME_HELP, SANS_HELP
 from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
@@ -41,6 +42,10 @@ def cert() -> None:
     """Certificates: the guide's Security > Certificates."""
 
 
+#: The guide's Certificates table, for a certificate without a SAN.
+NO_SANS = "No Supported Names"
+
+
 @cert.command("list")
 @json_option
 @click.pass_obj
@@ -58,6 +63,7 @@ def list_(options: Options, as_json: bool) -> None:
             "Issued To",
             "Issued By",
             "Expiration",
+            "Alternative Name(s)",
             "IP Address(es)",
             "Private Key?",
             "Warnings",
@@ -69,6 +75,7 @@ def list_(options: Options, as_json: bool) -> None:
                 view.issued_to,
                 view.issued_by,
                 format_time(view.not_after),
+                ", ".join(view.sans) or NO_SANS,
                 " ".join(view.ip_addresses) or "N/A",
                 "Yes" if view.has_private_key else "No",
                 f"{len(view.warnings)} Warning(s)" if view.warnings else "",
@@ -126,13 +133,13 @@ def _print_view(view: CertificateView) -> None:
     type=click.Choice([spec.value for spec in KeySpec]),
     help="Key type and size.",
 )
-@click.option("--cn", "common_name", required=True, help="Name (Common Name).")
+@click.option("--cn", "common_name", required=True, help=f"Name (Common Name). {COMMON_NAME_HELP}")
 @click.option("--country", default="", help="Two-letter ISO 3166 country code.")
 @click.option("--state", default="", help="State/Province, the full name.")
 @click.option("--city", default="", help="City (Locality).")
 @click.option("--org", "organization", default="", help="Organization.")
 @click.option("--ou", "organizational_unit", default="", help="Organizational Unit.")
-@click.option("--san", "sans", multiple=True, help="Subject alternative name (repeatable).")
+@click.option("--san", "sans", multiple=True, help=f"Repeatable. {SANS_HELP}")
 @click.option(
     "--days",
     default=DEFAULT_VALIDITY_DAYS,

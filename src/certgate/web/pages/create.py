@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from certgate.errors import ValidationError
+from certgate.fields import COMMON_NAME_HELP, SANS_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.names import SubjectFields, parse_san
 from certgate.service import certificates
@@ -62,6 +63,8 @@ def _render(
             "subsection": "certificates",
             "values": values,
             "key_specs": list(KeySpec),
+            "common_name_help": COMMON_NAME_HELP,
+            "sans_help": SANS_HELP,
             "errors": errors or {},
         },
         principal=principal,
