@@ -8,10 +8,11 @@ upload limits allow): the Certificates page as an administrator's browser asks f
 connection of its own. Printed: p50/p99/max of each, idle and during the import, and the
 import's own time. Target: p99 < 100 ms during the import.
 
-Measured 2026-12-04 on the loaded 2-core machine (load average ~13): idle p50/p99 9.6/35.1 ms
-(page) and 9.1/43.2 ms (API); during the import (73.5 s) 34.9/303.8 ms (page, max 40.6 s: the
-first page after the commit rebuilds the views of 100,000 certificates) and 38.1/1386.8 ms
-(API, max 3.5 s). The target is not met yet.
+Measured 2026-12-04 on the loaded 2-core machine (load average ~13), after the bulk parse
+was cut into chunks of 1,000: idle p50/p99 8.2/27.7 ms (page) and 8.0/28.9 ms (API); during
+the import (83.6 s) 38.0/295.6 ms (page; max 47.7 s: the first page after the commit rebuilds
+the views of 100,000 certificates) and 40.6/1468.2 ms (API, max 3.3 s). The target is not
+met yet; chunking the parse did not move the API's p99, so its stalls come from elsewhere.
 
 Run: ``.venv/bin/python bench/bench_responsiveness.py [--certificates N]``. The bundle is
 generated once and cached in the temporary directory (bench_import's cache).
