@@ -21,6 +21,7 @@ LABELS: dict[str, str] = {
     "subject.organizational_unit": "Organizational Unit",
     "subject_alternative_names": "Subject Alternative Names",
     "pem": "Manually Specified",
+    "passphrase": "Passphrase",
     "address": "IP address",
     "addresses": "IP addresses",
     "current_password": "current password",

@@ -14,6 +14,10 @@ VALIDITY_DAYS_MAX = 3650
 #: 397 days: the longest validity browsers accept for a server certificate (CA/B Forum).
 DEFAULT_VALIDITY_DAYS = 397
 
+#: An exported private key's passphrase: the rule is its length in characters (8, as NIST
+#: SP 800-63B's floor for a memorised secret); "no encryption" is a separate, explicit choice.
+EXPORT_PASSPHRASE_MIN = 8
+
 
 def fitted_friendly_name(derived: str) -> str:
     """A friendly name certgate makes (from a subject, a PKCS#12 bag, a request), shortened

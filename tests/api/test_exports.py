@@ -150,3 +150,28 @@ def test_private_key_never_leaves_unencrypted_by_default(
     problem(refused, 400, "export")
     assert plain.status_code == 200 and b"-----BEGIN PRIVATE KEY-----" in plain.content
     problem(keyless, 422, "key-missing")
+
+
+def test_a_short_passphrase_is_refused_on_the_api_and_the_page(
+    primary: Server, leaf: dict[str, Any]
+) -> None:
+    with primary.client() as api:
+        short = api.post(
+            f"/certificates/{leaf['id']}/export",
+            json={"include_private_key": True, "passphrase": "1234567"},
+        )
+    found = problem(short, 422, "validation")
+    assert found["field"] == "passphrase" and "at least 8 characters" in found["detail"]
+    session = primary.login()
+    with primary.pages(session) as pages:
+        page = pages.post(
+            f"/security/certificates/{leaf['id']}/export",
+            data={
+                "csrf_token": session.principal.csrf_token,
+                "include_certificate": "on",
+                "include_private_key": "on",
+                "passphrase": "1234567",
+            },
+        )
+    assert page.status_code == 422
+    assert "a passphrase needs at least 8 characters" in page.text

@@ -449,6 +449,25 @@ def test_key_export_without_passphrase_is_refused_and_writes_nothing(
     assert not out.exists()
 
 
+def test_a_short_export_passphrase_is_refused_and_writes_nothing(
+    certgate: Certgate, installed: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    certificate_id, _, _ = installed
+    out = tmp_path / "key.p12"
+    short = secret_file(tmp_path, "1234567")
+
+    run = certgate(
+        "cert", "export", str(certificate_id), "--key", "--passphrase-file", short, "-o", out,
+        expect=1,
+    )  # fmt: skip
+
+    assert run.error_lines == [
+        "error: Passphrase: a passphrase needs at least 8 characters, or explicitly choose to "
+        "export the private key without encryption"
+    ]
+    assert not out.exists()
+
+
 def test_unencrypted_private_key_is_an_explicit_choice(
     certgate: Certgate, installed: tuple[int, Path, Path], tmp_path: Path
 ) -> None:

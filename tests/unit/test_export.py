@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
-from certgate.errors import ExportError, KeyMissingError
+from certgate.errors import ExportError, KeyMissingError, ValidationError
 from certgate.pki.export import ExportFormat, ExportOptions, choose_format, export
 from certgate.pki.keys import spki_der
 from tests.support.pki import TestChain, make_chain
@@ -295,6 +295,22 @@ def test_key_without_passphrase_or_opt_in_is_refused(
     message = str(caught.value)
     assert "give a passphrase" in message
     assert "without encryption" in message
+
+
+@pytest.mark.parametrize("passphrase", ["short", "seven77", "ééééééé"])
+def test_a_passphrase_under_eight_characters_is_refused_by_name(
+    pki: TestChain, passphrase: str
+) -> None:
+    options = ExportOptions(include_private_key=True, passphrase=passphrase.encode())
+    with pytest.raises(ValidationError) as caught:
+        export(pki.leaf, pki.leaf_key, pki.chain, options)
+    assert caught.value.field == "passphrase"
+    assert str(caught.value) == (
+        "Passphrase: a passphrase needs at least 8 characters, or explicitly choose to "
+        "export the private key without encryption"
+    )
+    eight = ExportOptions(include_private_key=True, passphrase="éééééééé".encode())
+    assert export(pki.leaf, pki.leaf_key, pki.chain, eight)  # characters, not bytes
 
 
 def test_opt_in_exports_pkcs8_without_encryption(pki: TestChain) -> None:
