@@ -175,3 +175,4 @@ def test_a_short_passphrase_is_refused_on_the_api_and_the_page(
         )
     assert page.status_code == 422
     assert "a passphrase needs at least 8 characters" in page.text
+    assert "The passphrase has at least 8 characters." in page.text  # said before, too

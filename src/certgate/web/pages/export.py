@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from certgate.errors import CertgateError, ExportError
+from certgate.limits import EXPORT_PASSPHRASE_MIN
 from certgate.pki.export import ExportOptions, choose_format
 from certgate.service.auth import Principal
 from certgate.service.certificates import show_certificate
@@ -92,6 +93,7 @@ def _render(
             "rules": RULES,
             "format": format_label(options, view),
             "error": error,
+            "passphrase_min": EXPORT_PASSPHRASE_MIN,
         },
         principal=principal,
         status_code=status_code,
