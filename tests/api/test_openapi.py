@@ -31,6 +31,7 @@ EXPECTED = {
     ("GET", "/tls"),
     ("PUT", "/tls"),
     ("GET", "/status"),
+    ("GET", "/support-package"),
     ("GET", "/me"),
     ("PUT", "/me/password"),
     ("GET", "/users"),

@@ -18,6 +18,7 @@ from certgate.cli.output import echo, emit_json, json_option
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
 from certgate.cli.serve import serve
+from certgate.cli.support import support_package_command
 from certgate.errors import CertgateError
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 from certgate.service.setup import initialise
@@ -94,6 +95,7 @@ for command in (
     audit_group,
     backup_command,
     restore_command,
+    support_package_command,
 ):
     cli.add_command(command)
 

@@ -7,8 +7,9 @@ from fastapi import status as http_status
 
 from certgate.errors import ForbiddenError
 from certgate.schemas import ApplianceStatus, Me, OwnPassword
-from certgate.service import auth, status
+from certgate.service import auth, status, support
 from certgate.web.api.deps import App, Caller, Viewer
+from certgate.web.api.downloads import binary_responses, content_disposition, download
 from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(tags=["status"])
@@ -22,6 +23,27 @@ router = APIRouter(tags=["status"])
 )
 def get_status(app: App, _: Viewer) -> ApplianceStatus:
     return ApplianceStatus.model_validate(status.appliance_status(app))
+
+
+@router.get(
+    "/support-package",
+    summary="Download the support package",
+    response_class=Response,
+    responses={
+        **binary_responses([support.MEDIA_TYPE], "The support package (.zip)."),
+        **problem_responses(401),
+    },
+)
+def get_support_package(app: App, principal: Viewer) -> Response:
+    """The guide's "Update the Appliance" zip: Status > Basics, TLS settings, every
+    certificate and its chain (PEM), their warnings and the address assignments. Never a
+    private key, password or token value. The download is recorded in the audit trail."""
+    package = support.build_support_package(app, principal.actor)
+    return download(
+        package.data,
+        support.MEDIA_TYPE,
+        content_disposition(package.name, support.EXTENSION, support.FILE_STEM),
+    )
 
 
 @router.get(

@@ -8,7 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from certgate.service.networking import list_addresses
 from certgate.service.status import appliance_status
-from certgate.web.pages.common import PREFIX, Viewer, appliance, redirect, render
+from certgate.service.support import EXTENSION, FILE_STEM, MEDIA_TYPE, build_support_package
+from certgate.web.pages.common import PREFIX, Poster, Viewer, appliance, download, redirect, render
 
 router = APIRouter()
 
@@ -30,3 +31,10 @@ async def basics(request: Request, principal: Viewer) -> Response:
         {"title": "Status :: Basics", "section": "status", "status": status, "names": names},
         principal=principal,
     )
+
+
+@router.post(PREFIX + "/status/support-package")
+async def support_package(request: Request, principal: Poster) -> Response:
+    """The support package the guide's "Update the Appliance" asks for (no key, no password)."""
+    package = await run_in_threadpool(build_support_package, appliance(request), principal.actor)
+    return download(package.data, package.name, EXTENSION, MEDIA_TYPE, FILE_STEM)

@@ -1,0 +1,44 @@
+"""``certgate support-package``: the zip the guide's "Update the Appliance" asks for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import echo, emit_json, json_option
+from certgate.service.support import build_support_package, write_support_package
+
+
+@click.command("support-package")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The .zip file to write (replaced if it exists).",
+)
+@json_option
+@click.pass_obj
+def support_package_command(options: Options, output: Path, as_json: bool) -> None:
+    """Write the support package: Status > Basics, the TLS settings, every certificate and
+    its chain (PEM), their warnings and the address assignments. Never a private key or a
+    password."""
+    with options.appliance() as app:
+        package = build_support_package(app, options.actor)
+    write_support_package(package, output)
+    if as_json:
+        emit_json(
+            {
+                "file": str(output),
+                "bytes": len(package.data),
+                "certificates": package.certificates,
+                "members": package.members,
+            }
+        )
+        return
+    echo(
+        f"wrote {output} ({len(package.data)} bytes): status, settings, addresses and "
+        f"{package.certificates} certificate(s) with their chains and warnings; no private key"
+    )
