@@ -70,6 +70,13 @@ class ProtectedError(ConflictError):
     code = "protected"
 
 
+class ConfirmationRequiredError(ConflictError):
+    """The operation loses something that cannot be had back (the last address: access to
+    the pages): it is done only when the caller confirms it."""
+
+    code = "confirmation-required"
+
+
 class AlreadyServingError(ConflictError):
     """A ``certgate serve`` already runs on this data directory."""
 

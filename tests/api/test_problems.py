@@ -13,8 +13,10 @@ from sqlalchemy import text
 from certgate.fields import LABELS, base_key
 from certgate.pki.diagnostics import WarningCode
 from tests.api.client import Server, ok, problem
+from tests.api.conftest import serve
 from tests.api.workflows import self_signed, upload
 from tests.support.openssl import OpensslCA, pkcs12
+from tests.support.server import run_cli
 
 
 def test_not_found(primary: Server) -> None:
@@ -284,3 +286,15 @@ def test_a_body_that_is_not_json_is_415(primary: Server) -> None:
     assert "415" not in operations["/api/v1/imports"]["post"]["responses"]
     listener = document["components"]["schemas"]["Listener"]["properties"]["state"]
     assert set(listener["enum"]) == {"listening", "failed"}
+
+
+def test_the_last_address_is_removed_only_when_the_lockout_is_confirmed(tmp_path: Path) -> None:
+    with serve(tmp_path / "data", "127.0.0.44") as server, server.client() as api:
+        found = problem(api.delete("/addresses/127.0.0.44"), 409, "confirmation-required")
+        assert "127.0.0.44 is the last IP address" in found["detail"], found
+        assert "locks the administrator out" in found["detail"], found
+        assert "?confirm=true" in found["detail"], found
+        assert [entry["address"] for entry in ok(api.get("/addresses"))] == ["127.0.0.44"]
+        ok(api.delete("/addresses/127.0.0.44", params={"confirm": "true"}), 204)
+        listed = run_cli(server.running.data_dir, "ip", "list", "--json")
+        assert json.loads(listed.stdout) == []

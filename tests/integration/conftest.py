@@ -123,7 +123,7 @@ class Certgate:
 def initialised_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data directory made by the real ``certgate init``, copied for each test."""
     directory = tmp_path_factory.mktemp("template") / "data"
-    Certgate(directory, subprocess=True)("init")
+    Certgate(directory, subprocess=True)("init", "--no-address")
     return directory
 
 

@@ -90,7 +90,9 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
     tmp_path: Path, database_url: str | None
 ) -> None:
     data_dir = tmp_path / "data"
-    run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=PASSWORD, **_env(database_url))
+    run_cli(
+        data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD=PASSWORD, **_env(database_url)
+    )
     site = _import_and_assign(data_dir, database_url, "127.0.0.3")
     _damage_sealed_key(data_dir, database_url, int(site["id"]))
     _add_wildcard_rows(data_dir, database_url)
@@ -151,7 +153,7 @@ def test_serve_exits_non_zero_only_when_it_can_serve_nothing(tmp_path: Path, wor
     """A wrong master key: no certificate can be presented, so serve says so and exits 1
     (with workers too: none is restarted, since each one reads the same plan)."""
     data_dir = tmp_path / "data"
-    run_cli(data_dir, "init")
+    run_cli(data_dir, "init", "--no-address")
     run_cli(data_dir, "ip", "add", "127.0.0.2")
     master = data_dir / "master.key"
     master.write_bytes(AESGCM.generate_key(bit_length=256))

@@ -146,7 +146,7 @@ def test_workers_stop_when_the_supervisor_is_killed_while_they_start(
     tmp_path: Path, after: float
 ) -> None:
     data_dir = tmp_path / "data"
-    run_cli(data_dir, "init")
+    run_cli(data_dir, "init", "--no-address")
     run_cli(data_dir, "ip", "add", ADDRESS)
     supervisor = subprocess.Popen(
         [CERTGATE, "serve", "--https-port", str(free_port()), "--workers", "2"],
@@ -182,7 +182,7 @@ def test_a_second_serve_on_the_same_data_directory_is_refused(
 
 
 def test_the_worker_option_is_only_for_the_supervisor(tmp_path: Path) -> None:
-    run_cli(tmp_path, "init")
+    run_cli(tmp_path, "init", "--no-address")
     result = run_cli(tmp_path, "serve", "--worker-index", "0", check=False)
     assert result.returncode == 2
     assert "--worker-index is for the workers 'certgate serve' starts" in result.stderr
@@ -190,7 +190,7 @@ def test_the_worker_option_is_only_for_the_supervisor(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["0", "-1", "many", "257"])
 def test_a_bad_worker_count_is_refused(tmp_path: Path, value: str) -> None:
-    run_cli(tmp_path, "init")
+    run_cli(tmp_path, "init", "--no-address")
     result = subprocess.run(
         [CERTGATE, "serve", "--workers", value],
         env={**os.environ, "CERTGATE_DATA_DIR": str(tmp_path)},

@@ -337,7 +337,7 @@ def test_running_out_of_descriptors_is_logged_and_survived(tmp_path: Path) -> No
     not spin meanwhile."""
     data_dir = tmp_path / "data"
     address = "127.0.0.15"
-    run_cli(data_dir, "init")
+    run_cli(data_dir, "init", "--no-address")
     run_cli(data_dir, "ip", "add", address)
     header = 5.0  # long enough for all the clients to connect before the first is let go
     run_cli(data_dir, "tls", "set", "--header-timeout", str(header))

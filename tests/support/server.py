@@ -88,15 +88,22 @@ def running_appliance(
     serve_options: tuple[str, ...] = (),
     database_url: str | None = None,
     tls_settings: tuple[str, ...] = (),
+    first_start: bool = False,
 ) -> Iterator[RunningAppliance]:
     """``certgate init`` + ``ip add ADDRESS`` (+ ``tls set TLS_SETTINGS``) + ``serve`` on a
     free port; stopped with SIGTERM.
 
     ``database_url``: the store (PostgreSQL) instead of the SQLite file of ``data_dir``.
+    ``first_start``: no ``ip add``; ``certgate init`` configures the address (127.0.0.1).
     """
     database = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
-    run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password, **database)
-    run_cli(data_dir, "ip", "add", address, check=False, **database)
+    if first_start:  # what a new administrator does: init configures 127.0.0.1 itself
+        run_cli(data_dir, "init", CERTGATE_ADMIN_PASSWORD=admin_password, **database)
+    else:
+        run_cli(
+            data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD=admin_password, **database
+        )
+        run_cli(data_dir, "ip", "add", address, check=False, **database)
     if tls_settings:
         run_cli(data_dir, "tls", "set", *tls_settings, **database)
     port = free_port()

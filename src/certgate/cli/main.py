@@ -21,7 +21,9 @@ from certgate.cli.serve import serve
 from certgate.cli.support import support_package_command
 from certgate.errors import CertgateError
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
+from certgate.service.networking import LOOPBACK
 from certgate.service.setup import initialise
+from certgate.service.tls_settings import get_settings
 
 
 @click.group()
@@ -53,17 +55,35 @@ def cli(context: click.Context, data_dir: Path, database_url: str | None) -> Non
     help="Password of the first administrator, 'admin'. Env: CERTGATE_ADMIN_PASSWORD. "
     "Without either, one is generated and printed once.",
 )
+@click.option(
+    "--address",
+    default=LOOPBACK,
+    show_default=True,
+    help="The IP address to configure when none is (it presents the factory certificate).",
+)
+@click.option(
+    "--no-address",
+    is_flag=True,
+    help="Configure no address (then 'certgate serve' listens nowhere until 'certgate ip add').",
+)
 @json_option
 @click.pass_obj
-def init(options: Options, admin_password_file: Path | None, as_json: bool) -> None:
-    """Create the data directory, the database, the factory certificate and the first
-    administrator (idempotent)."""
+def init(
+    options: Options,
+    admin_password_file: Path | None,
+    address: str,
+    no_address: bool,
+    as_json: bool,
+) -> None:
+    """Create the data directory, the database, the factory certificate, the first
+    administrator and, when no address is configured, 127.0.0.1 (idempotent)."""
     secret = read_secret(admin_password_file, "CERTGATE_ADMIN_PASSWORD", None)
     done = initialise(
         options.data_dir,
         options.database_url,
         secret.decode() if secret is not None else None,
         options.actor,
+        first_address=None if no_address else address,
     )
     if as_json:
         emit_json(
@@ -74,6 +94,7 @@ def init(options: Options, admin_password_file: Path | None, as_json: bool) -> N
                 "serial_number": done.serial_number,
                 "guid": done.guid,
                 "admin_password": done.admin_password,
+                "address_added": done.address_added,
             }
         )
         return
@@ -81,6 +102,19 @@ def init(options: Options, admin_password_file: Path | None, as_json: bool) -> N
     echo(f"{done.data_dir}: {state}; factory certificate id {done.factory_certificate_id}")
     if done.admin_password:
         echo(f"administrator 'admin', password (shown only now): {done.admin_password}")
+    if done.address_added:
+        echo(
+            f"configured the address {done.address_added} (there was none): after "
+            f"'certgate serve', log in at {appliance_url(options, done.address_added)}"
+        )
+
+
+def appliance_url(options: Options, address: str) -> str:
+    """Where the pages answer on ``address`` once ``certgate serve`` runs."""
+    with options.appliance() as app:
+        port = get_settings(app).https_port
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{port}/appliance"
 
 
 cli.add_command(cert)

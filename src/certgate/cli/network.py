@@ -79,12 +79,17 @@ def ip_add(options: Options, address: str, as_json: bool) -> None:
 
 @ip.command("remove")
 @click.argument("address")
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Remove even the last address (this locks the administrator out of the pages).",
+)
 @json_option
 @click.pass_obj
-def ip_remove(options: Options, address: str, as_json: bool) -> None:
+def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> None:
     """Remove an address; its listener closes."""
     with options.appliance() as app:
-        networking.remove_address(app, address, options.actor)
+        networking.remove_address(app, address, options.actor, confirm=confirm)
     if as_json:
         emit_document(RemovedAddress, {"address": networking.normalise_address(address)})
         return

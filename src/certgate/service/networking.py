@@ -11,7 +11,13 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from certgate.errors import ConflictError, KeyMissingError, NotFoundError, ValidationError
+from certgate.errors import (
+    ConfirmationRequiredError,
+    ConflictError,
+    KeyMissingError,
+    NotFoundError,
+    ValidationError,
+)
 from certgate.fields import item
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
@@ -36,6 +42,9 @@ def normalise_address(text: str, field: str = "address") -> str:
     except ValueError:
         raise ValidationError(field, f"{text!r} is not an IPv4 or IPv6 address") from None
 
+
+#: The address ``certgate init`` configures when there is none: the pages answer at once.
+LOOPBACK = "127.0.0.1"
 
 _LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
@@ -97,12 +106,28 @@ def add_address(app: Appliance, text: str, actor: Actor = APPLIANCE) -> AddressV
         return _view(row, factory)
 
 
-def remove_address(app: Appliance, text: str, actor: Actor = APPLIANCE) -> None:
+def remove_address(
+    app: Appliance, text: str, actor: Actor = APPLIANCE, *, confirm: bool = False
+) -> None:
+    """Remove an address; the last one only with ``confirm`` (it locks the administrator
+    out of the pages: no listener is left)."""
     address = normalise_address(text)
     with app.store.transaction(actor) as repository:
         row = _existing(repository, address)
+        if not confirm and len(repository.ip_addresses()) == 1:
+            raise ConfirmationRequiredError(lockout_warning(address))
         repository.delete(row)
         repository.audit(AuditAction.ADDRESS_REMOVE, address)
+
+
+def lockout_warning(address: str) -> str:
+    """What removing the last address does, said before it is done."""
+    return (
+        f"{address} is the last IP address: removing it leaves certgate serve listening "
+        "nowhere and locks the administrator out of the /appliance pages until an address is "
+        "added again with 'certgate ip add' on this host. Confirm to remove it anyway "
+        "(command line: --confirm; API: ?confirm=true)"
+    )
 
 
 def assign(

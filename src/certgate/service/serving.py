@@ -37,6 +37,13 @@ from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsSer
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
 RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
+#: Said when the plan has no address at all: the server runs on, listening nowhere, and
+#: binds an address as soon as one is added.
+NO_ADDRESS_MESSAGE = (
+    "no IP address is configured, so certgate serve listens nowhere and /appliance cannot be "
+    "reached: run 'certgate ip add 127.0.0.1' (or an address of this host); this server "
+    "listens on it at once (https://127.0.0.1:%d/appliance)"
+)
 
 
 #: What a served certificate was made from: its leaf, the fingerprints of its chain and its
@@ -309,6 +316,12 @@ class ApplianceServer:
         statuses = await self.server.apply(plan)
         if self._plan is None or plan.refused != self._plan.refused:
             _report_refused(plan)
+        if (
+            not plan.assignments
+            and not plan.refused
+            and (self._plan is None or self._plan.assignments)
+        ):
+            log.warning(NO_ADDRESS_MESSAGE, plan.port)
         self.revision, self._plan = revision, plan
         before = set(self._statuses)
         changed = [status for status in statuses if status not in before]

@@ -20,6 +20,7 @@ from certgate.pki.names import SubjectFields, build_subject, parse_san
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import new_certificate_row
+from certgate.service.networking import add_address, list_addresses
 from certgate.service.users import create_user, list_users
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 
@@ -35,6 +36,7 @@ class Initialised:
     serial_number: str
     guid: str
     admin_password: str | None = None  # set only when init generated it: shown once
+    address_added: str | None = None  # the first address, configured when there was none
 
 
 def initialise(
@@ -42,15 +44,22 @@ def initialise(
     database_url: str | None = None,
     admin_password: str | None = None,
     actor: Actor = APPLIANCE,
+    first_address: str | None = None,
 ) -> Initialised:
     """Idempotent: a second run changes nothing and reports what is there.
 
-    The first administrator, ``admin``, gets ``admin_password`` or a generated one.
+    The first administrator, ``admin``, gets ``admin_password`` or a generated one. When no
+    IP address is configured, ``first_address`` is added (``certgate init`` gives the
+    loopback address, so the first ``certgate serve`` answers at /appliance).
     """
     app = Appliance.create(data_dir, database_url)
     try:
         generated = _ensure_admin(app, admin_password, actor)
-        return dataclasses.replace(_ensure_factory(app, actor), admin_password=generated)
+        done = _ensure_factory(app, actor)
+        added = None
+        if first_address is not None and not list_addresses(app):
+            added = add_address(app, first_address, actor).address
+        return dataclasses.replace(done, admin_password=generated, address_added=added)
     finally:
         app.close()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from certgate.schemas import Address, Assignment, NewAddress
 from certgate.service import networking
@@ -70,8 +70,19 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
     summary="Remove an IP address",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
-def remove_address(app: App, principal: Admin, address: AddressPath) -> Response:
-    networking.remove_address(app, address, principal.actor)
+def remove_address(
+    app: App,
+    principal: Admin,
+    address: AddressPath,
+    confirm: Annotated[
+        bool,
+        Query(
+            description="Required to remove the last address: that locks the administrator "
+            "out of the pages (409 confirmation-required otherwise)."
+        ),
+    ] = False,
+) -> Response:
+    networking.remove_address(app, address, principal.actor, confirm=confirm)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

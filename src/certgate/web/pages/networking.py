@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from certgate.errors import ValidationError
+from certgate.errors import ConfirmationRequiredError, ValidationError
 from certgate.service import networking
 from certgate.service.auth import Principal
 from certgate.web.pages.common import (
@@ -14,6 +16,7 @@ from certgate.web.pages.common import (
     Poster,
     Viewer,
     appliance,
+    checked,
     read_form,
     redirect,
     render,
@@ -30,6 +33,7 @@ async def _page(
     error: str = "",
     value: str = "",
     status_code: int = 200,
+    confirm_remove: str = "",
 ) -> Response:
     addresses = await run_in_threadpool(networking.list_addresses, appliance(request))
     return render(
@@ -41,6 +45,7 @@ async def _page(
             "addresses": addresses,
             "error": error,
             "value": value,
+            "confirm_remove": confirm_remove,
         },
         principal=principal,
         status_code=status_code,
@@ -72,6 +77,18 @@ async def add_address(request: Request, principal: Poster) -> Response:
 @router.post(PAGE + "/remove")
 async def remove_address(request: Request, principal: Poster) -> Response:
     principal.require_admin("removing an IP address")
-    address = text(await read_form(request), "address")
-    await run_in_threadpool(networking.remove_address, appliance(request), address, principal.actor)
+    form = await read_form(request)
+    address = text(form, "address")
+    try:
+        await run_in_threadpool(
+            functools.partial(
+                networking.remove_address,
+                appliance(request),
+                address,
+                principal.actor,
+                confirm=checked(form, "confirm"),
+            )
+        )
+    except ConfirmationRequiredError:
+        return await _page(request, principal, confirm_remove=address)
     return redirect(PAGE, f"{address} removed.")
