@@ -115,3 +115,21 @@ def test_an_unwritable_output_is_one_clear_error(certgate: Certgate, tmp_path: P
 
     assert run.error_lines == [f"error: cannot write {tmp_path / 'missing' / 'support.zip'}: "
                                "No such file or directory"]  # fmt: skip
+
+
+def test_member_names_stay_inside_the_zip_whatever_the_friendly_name(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    factory = certgate.certificates()[0]
+    certgate("cert", "rename", str(factory["id"]), '../../etc/passwd "Zürich" \\ C:')
+    package = tmp_path / "support.zip"
+
+    certgate("support-package", "-o", package)
+
+    names = sorted(_members(package))
+    stem = f"{factory['id']}-etc-passwd-Z-rich-C"
+    assert f"certificates/{stem}.pem" in names
+    assert f"chains/{stem}.pem" in names
+    for name in names:
+        assert ".." not in name and "\\" not in name and not name.startswith("/"), name
+    assert '../../etc/passwd \\"Zürich\\"' in _members(package)["certificates.json"].decode()
