@@ -6,8 +6,6 @@ A real ``certgate serve`` on SQLite and on PostgreSQL; the damage is done to the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from tests.support.net import free_port
 from tests.support.pki import make_chain, pem
 from tests.support.polling import eventually
 from tests.support.served import client_context, served_fingerprint
-from tests.support.server import CERTGATE, run_cli, running_appliance
+from tests.support.server import run_cli, running_appliance
 
 PASSWORD = "administrator's password"
 
@@ -157,13 +155,8 @@ def test_serve_exits_non_zero_only_when_it_can_serve_nothing(tmp_path: Path, wor
     run_cli(data_dir, "ip", "add", "127.0.0.2")
     master = data_dir / "master.key"
     master.write_bytes(AESGCM.generate_key(bit_length=256))
-    done = subprocess.run(
-        [CERTGATE, "serve", "--https-port", str(free_port()), "--workers", workers],
-        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = run_cli(
+        data_dir, "serve", "--https-port", str(free_port()), "--workers", workers, check=False
     )
     assert done.returncode == 1, done
     assert "not serving 127.0.0.2: certificate 'certgate Appliance'" in done.stderr

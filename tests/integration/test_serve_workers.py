@@ -191,14 +191,7 @@ def test_the_worker_option_is_only_for_the_supervisor(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "many", "257"])
 def test_a_bad_worker_count_is_refused(tmp_path: Path, value: str) -> None:
     run_cli(tmp_path, "init", "--no-address")
-    result = subprocess.run(
-        [CERTGATE, "serve", "--workers", value],
-        env={**os.environ, "CERTGATE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(tmp_path, "serve", "--workers", value, check=False)
     assert result.returncode == 2
     assert "is not a number of workers from 1 to 256, nor 'auto'" in result.stderr
     assert "Traceback" not in result.stderr
