@@ -2,6 +2,9 @@
 (``postgres``, ``browser``, ``tls``, ``slow``, registered in pyproject.toml) put on each test
 from what it uses and where it lives, so that ``pytest -m "not slow"`` is a fast local loop.
 
+A run must leave the tracked files as it found them (screenshots and data go to temporary
+directories): a file a run changed is named at the end, and fails the run in CI (CI=true).
+
 PostgreSQL runs at 127.0.0.1:5432 (trust auth, database ``test``) on the development and CI
 machines; each test gets its own schema, dropped afterwards. In CI the PostgreSQL runs are
 never skipped: a missing server fails them.
@@ -10,6 +13,7 @@ never skipped: a missing server fails them.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +82,42 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, mark))
         if "postgresql_url" in item.fixturenames:  # asked for directly; database_url's param
             item.add_marker(pytest.mark.postgres)  # carries the mark itself
+
+
+_TRACKED_CHANGES = pytest.StashKey[set[str] | None]()
+
+
+def _tracked_changes() -> set[str] | None:
+    """``git status`` of the tracked files (None outside a git checkout)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(TESTS.parent), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(done.stdout.splitlines()) if done.returncode == 0 else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TRACKED_CHANGES] = _tracked_changes()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    before, after = session.config.stash.get(_TRACKED_CHANGES, None), _tracked_changes()
+    if before is None or after is None or after <= before:
+        return
+    changed = sorted(line[3:] for line in after - before)
+    message = "the tests changed tracked files: " + ", ".join(changed)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write("\n")
+        reporter.write_line(message, red=True)
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
