@@ -493,21 +493,29 @@ static void enqueue(front *f, conn *c, int fd) {
 /* The client sent its first data: give the connection to the application. */
 static void hand_off(front *f, conn *c, int n, double now) {
     int pair[2];
-    c->up = copy_of(f->scratch, (size_t)n);
-    if (!c->up) {
-        drop(f, c);
-        return;
-    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
         note_failure(f, F_SOCKETPAIR);
         drop(f, c);
         return;
     }
-    c->up_off = 0;
-    c->up_len = (size_t)n;
-    c->up_wants = SSL_ERROR_WANT_READ;
     c->pfd = pair[0];
-    c->plain_events = EPOLLOUT;
+    /* The first data goes in before Python hears of the connection, so that the application
+     * finds it waiting instead of being woken a second time for it (a fresh socket takes a
+     * whole record; what it does not take is kept and sent on by pump). */
+    ssize_t sent = send(c->pfd, f->scratch, (size_t)n, MSG_NOSIGNAL);
+    size_t taken = sent > 0 ? (size_t)sent : 0;
+    if (taken < (size_t)n) {
+        c->up = copy_of(f->scratch + taken, (size_t)n - taken);
+        if (!c->up) {
+            close(pair[1]);
+            drop(f, c);
+            return;
+        }
+        c->up_off = 0;
+        c->up_len = (size_t)n - taken;
+    }
+    c->up_wants = SSL_ERROR_WANT_READ;
+    c->plain_events = c->up_len ? EPOLLOUT : EPOLLIN;
     struct epoll_event ev = {.events = c->plain_events, .data.ptr = &c->plain_end};
     if (epoll_ctl(f->epoll_fd, EPOLL_CTL_ADD, c->pfd, &ev) < 0) {
         close(pair[1]);
