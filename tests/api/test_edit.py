@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.client import Server, ok, problem
+from tests.api.conftest import serve
 from tests.api.workflows import ca_signed, self_signed
 from tests.support.openssl import OpensslCA
 
@@ -103,3 +104,27 @@ def test_requests_list_show_delete(primary: Server) -> None:
         deleted = ok(api.delete(f"/requests/{request['id']}"))
         assert deleted == {"id": request["id"], "private_key_deleted": True}
         problem(api.get(f"/requests/{request['id']}"), 404, "not-found")
+
+
+def test_the_factory_certificate_refuses_an_unchecked_address_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """An unchecked address goes back to the factory certificate: on the factory certificate
+    itself that changes nothing, so it is refused (never "saved")."""
+    with serve(tmp_path / "data", "127.0.0.46") as server, server.client() as api:
+        factory = ok(api.get("/certificates", params={"q": "certgate Appliance"}))["items"][0]
+        assert factory["is_factory"]
+        found = problem(
+            api.put(f"/certificates/{factory['id']}/addresses", json={"addresses": []}),
+            422,
+            "validation",
+        )
+        assert found["field"] == "addresses", found
+        assert "127.0.0.46 cannot be unchecked on the factory certificate" in found["detail"]
+        assert "goes back to the factory certificate" in found["detail"]
+        (address,) = ok(api.get("/addresses"))
+        assert address["is_factory_certificate"]
+        kept = ok(
+            api.put(f"/certificates/{factory['id']}/addresses", json={"addresses": ["127.0.0.46"]})
+        )
+        assert [entry["address"] for entry in kept] == ["127.0.0.46"]

@@ -186,6 +186,20 @@ def set_addresses_of(
         require_assignable(repository, certificate)
     factory = repository.factory_certificate()
     assert factory is not None  # made by init, never deletable
+    if certificate.id == factory.id:
+        kept = sorted(
+            row.address
+            for row in repository.ip_addresses_of(factory.id)
+            if row.address not in wanted
+        )
+        if kept:
+            raise ValidationError(
+                "addresses",
+                f"{', '.join(kept)} cannot be unchecked on the factory certificate: an unchecked "
+                "address goes back to the factory certificate, and it is already there. To "
+                "present another certificate, check the address on that certificate's Edit "
+                "page; to stop serving it, remove it under Networking",
+            )
     for address in wanted:
         _existing(repository, address).certificate_id = certificate.id
     for row in repository.ip_addresses_of(certificate.id):
