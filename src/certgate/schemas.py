@@ -258,6 +258,10 @@ class DeletedCertificate(Out):
     friendly_name: str
     addresses_moved_to_factory: list[str]
     private_key_deleted: bool
+    chains_incomplete: list[str] = Field(
+        description="Friendly names of the certificates issued under it whose chain is now "
+        "incomplete (no other issuer of theirs is in the store)."
+    )
 
 
 class ExportBody(In):

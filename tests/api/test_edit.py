@@ -7,8 +7,9 @@ from pathlib import Path
 
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
-from tests.api.workflows import ca_signed, self_signed
+from tests.api.workflows import ca_signed, import_ok, self_signed
 from tests.support.openssl import OpensslCA
+from tests.support.server import run_cli
 
 
 def test_rename(primary: Server) -> None:
@@ -128,3 +129,24 @@ def test_the_factory_certificate_refuses_an_unchecked_address_and_says_why(
             api.put(f"/certificates/{factory['id']}/addresses", json={"addresses": ["127.0.0.46"]})
         )
         assert [entry["address"] for entry in kept] == ["127.0.0.46"]
+
+
+def test_deleting_an_intermediate_names_the_certificates_whose_chain_becomes_incomplete(
+    ca: OpensslCA, tmp_path: Path
+) -> None:
+    with serve(tmp_path / "data", "127.0.0.47") as server, server.client() as api:
+        leaf, _ = ca_signed(api, ca, "orphan.example.test", tmp_path / "pki")
+        intermediate = leaf["chain"][1]
+        deleted = ok(api.delete(f"/certificates/{intermediate}"))
+        assert deleted["chains_incomplete"] == [leaf["friendly_name"]], deleted
+        # The root: its only child, the intermediate, is gone, so no chain breaks now.
+        root = ok(api.delete(f"/certificates/{leaf['chain'][2]}"))
+        assert root["chains_incomplete"] == [], root
+
+        # The command line says it too, in words and in --json.
+        import_ok(api, [("intermediate.pem", ca.intermediate.read_bytes())])
+        said = run_cli(server.running.data_dir, "cert", "delete", intermediate[:16])
+        assert (
+            "the chain of these certificates is now incomplete (import their issuer again): "
+            f"{leaf['friendly_name']}" in said.stdout
+        )

@@ -47,6 +47,7 @@ FORMS = (
     "/security/certificates/{certificate_id}/export",
     "/security/certificates/{certificate_id}/export/format",
     "/security/requests/action",
+    "/security/requests/delete",
     "/security/tokens",
     "/security/tokens/{token_id}/revoke",
     "/users",

@@ -89,6 +89,7 @@ def test_ca_signed_certificate_replaces_self_signed(
             "friendly_name": "temporary",
             "addresses_moved_to_factory": [],
             "private_key_deleted": True,
+            "chains_incomplete": [],
         }
         problem(api.get(f"/certificates/{old['id']}"), 404, "not-found")
 

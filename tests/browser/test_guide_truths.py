@@ -5,10 +5,12 @@ changed nothing)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.browser.ui import UI
+from tests.support.openssl import OpensslCA
 from tests.support.server import RunningAppliance, run_cli
 
 HOST = "127.0.0.2"
@@ -49,3 +51,57 @@ def test_another_certificate_page_says_an_unchecked_address_goes_back_to_the_fac
     assert _addresses(appliance) == {HOST: "site"}
     ui.assign([])
     assert _addresses(appliance) == {HOST: "certgate Appliance"}
+
+
+def test_deleting_a_request_asks_first_naming_the_private_key_it_loses(
+    ui: UI, appliance: RunningAppliance
+) -> None:
+    page = ui.page
+    name = "pending.example.test"
+    ui.create("Create Certificate Request", name, "pending.example.test", ["pending.example.test"])
+    expect(page.locator(".flash.ok")).to_contain_text("Certificate request")
+
+    def choose_delete() -> None:
+        ui.certificates()
+        page.get_by_label(f"Select request {name}").check()
+        page.get_by_label("Select Action for requests").select_option(label="Delete")
+        page.locator("form[action='/appliance/security/requests/action']").get_by_role(
+            "button", name="Apply"
+        ).click()
+        expect(
+            page.get_by_role("heading", name="Security :: Certificate Requests :: Delete")
+        ).to_be_visible()
+
+    choose_delete()
+    chosen = page.locator("ul.chosen")
+    expect(chosen).to_contain_text(name)
+    expect(chosen).to_contain_text("Its private key is deleted with it and cannot be recovered")
+    expect(chosen).to_contain_text(
+        "If the private key is ever lost, the certificate the certificate authority issues for "
+        "this request cannot be used and will have to be replaced"
+    )
+    page.get_by_role("link", name="Cancel").click()
+    requests = page.locator("section", has=page.get_by_role("heading", name="Certificate Requests"))
+    expect(requests).to_contain_text(name)  # Cancel lost nothing
+
+    choose_delete()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator(".flash.ok")).to_contain_text("deleted and its private key")
+    expect(requests).not_to_contain_text(name)
+
+
+def test_deleting_an_intermediate_names_the_chains_it_leaves_incomplete(
+    ui: UI, appliance: RunningAppliance, openssl_ca: OpensslCA, tmp_path: Path
+) -> None:
+    page = ui.page
+    leaf, key = openssl_ca.issue("chained.example.test", ["chained.example.test"], tmp_path / "l")
+    ui.import_files(leaf, key, openssl_ca.intermediate, openssl_ca.root)
+    intermediate_name = "Browser Test Issuing CA"  # issued_to: its Common Name
+    leaf_name = "chained.example.test"
+    ui.select_action([intermediate_name], "Delete")
+    expect(page.locator("ul.chosen")).to_contain_text(
+        "Issued under it, these certificates' chains become incomplete (no other issuer of "
+        f"theirs is in the store): {leaf_name}."
+    )
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator(".flash.ok")).to_contain_text(f"Chain now incomplete: {leaf_name}.")

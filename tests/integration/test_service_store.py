@@ -299,13 +299,18 @@ def test_delete_relinks_children_to_another_issuer(appliance: Appliance) -> None
     fp = {k: fingerprint(c) for k, c in pki.items()}
     assert chain_of(appliance, pki["leaf"]) == [fp["leaf"], fp["via_b"], fp["root_b"]]
 
-    certificates.delete_certificate(appliance, fp["via_b"])
+    assert certificates.chains_broken_by_deletion(appliance, fp["via_b"]) == []
+    deleted = certificates.delete_certificate(appliance, fp["via_b"])
+    assert deleted.chains_incomplete == []  # the leaf found its other issuer
 
     assert chain_of(appliance, pki["leaf"]) == [fp["leaf"], fp["via_a"], fp["root_a"]]
     leaf = certificates.show_certificate(appliance, fp["leaf"])
     assert "chain-incomplete" not in {w.code for w in leaf.warnings}
 
-    certificates.delete_certificate(appliance, fp["via_a"])
+    leaf_name = certificates.show_certificate(appliance, fp["leaf"]).friendly_name
+    assert certificates.chains_broken_by_deletion(appliance, fp["via_a"]) == [leaf_name]
+    deleted = certificates.delete_certificate(appliance, fp["via_a"])
+    assert deleted.chains_incomplete == [leaf_name]
 
     leaf = certificates.show_certificate(appliance, fp["leaf"])
     assert leaf.chain == [fp["leaf"]]

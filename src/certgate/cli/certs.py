@@ -352,6 +352,11 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     if deleted.addresses_moved_to_factory:
         moved = ", ".join(deleted.addresses_moved_to_factory)
         echo(f"{moved} now served by the factory certificate")
+    if deleted.chains_incomplete:
+        echo(
+            "the chain of these certificates is now incomplete (import their issuer again): "
+            + ", ".join(deleted.chains_incomplete)
+        )
 
 
 @cert.command()

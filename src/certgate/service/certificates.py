@@ -40,6 +40,7 @@ from certgate.service.linking import (
     NewCertificate,
     add_certificates,
     certificate_values,
+    chains_broken_by_deleting,
     new_certificate_row,
     relink_children,
 )
@@ -213,6 +214,15 @@ class Deleted:
     friendly_name: str
     addresses_moved_to_factory: list[str]
     private_key_deleted: bool
+    chains_incomplete: list[str]  # certificates issued under it that lost their chain
+
+
+def chains_broken_by_deletion(app: Appliance, reference: str | int) -> list[str]:
+    """The friendly names of the certificates whose chain deleting this one leaves
+    incomplete (shown on the confirmation page before it is done)."""
+    with app.store.reading() as repository:
+        row = find_certificate(repository, reference)
+        return [other.friendly_name for other in chains_broken_by_deleting(repository, row)]
 
 
 def delete_certificate(
@@ -242,6 +252,7 @@ def delete_certificate(
             factory = repository.factory_certificate()
             assert factory is not None  # made by init, never deletable
             repository.reassign_addresses(row.id, factory.id)
+        broken = [other.friendly_name for other in chains_broken_by_deleting(repository, row)]
         relink_children(repository, row)
         repository.delete(row)
         repository.flush()
@@ -249,12 +260,14 @@ def delete_certificate(
         notes = ["its private key too"] if key_deleted else []
         if addresses:
             notes.append(f"{', '.join(addresses)} now served by the factory certificate")
+        if broken:
+            notes.append(f"chain now incomplete: {', '.join(broken)}")
         repository.audit(
             AuditAction.CERTIFICATE_DELETE,
             certificate_target(row.friendly_name, row.fingerprint),
             "; ".join(notes),
         )
-        return Deleted(row.id, row.friendly_name, addresses, key_deleted)
+        return Deleted(row.id, row.friendly_name, addresses, key_deleted, broken)
 
 
 # --- renaming and the chain ------------------------------------------------------------------

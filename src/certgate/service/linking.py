@@ -347,6 +347,28 @@ def _reroute_dead_ends(repository: Repository, changed: Sequence[_Node], parsed:
     )
 
 
+def chains_broken_by_deleting(
+    repository: Repository, issuer: CertificateRow
+) -> list[CertificateRow]:
+    """The certificates whose chain becomes incomplete when ``issuer`` is deleted: its
+    children that find no other issuer (a cross-sign), and every certificate under them.
+    Reads only: the same choice ``relink_children`` makes."""
+    children = [child for child in repository.children_of(issuer.id) if child.id != issuer.id]
+    parsed = _Parsed(RowInfoCache())
+    links = _choose(repository, [parsed.node(c) for c in children], parsed, excluded=issuer.id)
+    broken: list[CertificateRow] = []
+    seen = {issuer.id}
+    waiting = [child for child in children if child.id not in links]
+    while waiting:
+        row = waiting.pop(0)
+        if row.id in seen:
+            continue
+        seen.add(row.id)
+        broken.append(row)
+        waiting.extend(repository.children_of(row.id))
+    return broken
+
+
 def relink_children(repository: Repository, issuer: CertificateRow) -> None:
     """Before ``issuer`` is deleted: its children may find another issuer (a cross-sign)."""
     children = repository.children_of(issuer.id)

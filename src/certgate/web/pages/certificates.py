@@ -144,6 +144,11 @@ async def apply_action(request: Request, principal: Poster) -> Response:
     chosen = [await run_in_threadpool(certificates.show_certificate, app, i) for i in ids]
     if all(view.is_factory for view in chosen):
         return redirect(back, "The factory default configuration may not be removed.", "error")
+    broken = {
+        view.id: await run_in_threadpool(certificates.chains_broken_by_deletion, app, view.id)
+        for view in chosen
+        if not view.is_factory
+    }
     return render(
         request,
         "delete_confirm.html",
@@ -153,6 +158,7 @@ async def apply_action(request: Request, principal: Poster) -> Response:
             "subsection": "certificates",
             "chosen": chosen,
             "secures_addresses": any(view.ip_addresses for view in chosen),
+            "broken": broken,
             "back": back,
         },
         principal=principal,
@@ -165,6 +171,7 @@ async def delete_certificates(request: Request, principal: Poster) -> Response:
     form = await read_form(request)
     reassign = checked(form, "reassign_to_factory")
     deleted: list[str] = []
+    incomplete: list[str] = []
     failed: list[str] = []
     for certificate_id in identifiers(texts(form, "id")):
         try:
@@ -176,10 +183,13 @@ async def delete_certificates(request: Request, principal: Poster) -> Response:
                 actor=principal.actor,
             )
             deleted.append(done.friendly_name)
+            if done.chains_incomplete:
+                incomplete.extend(done.chains_incomplete)
         except CertgateError as error:
             failed.append(str(error))
     message = " ".join(
         ([f"Deleted: {', '.join(deleted)}."] if deleted else [])
+        + ([f"Chain now incomplete: {', '.join(incomplete)}."] if incomplete else [])
         + [f"Not deleted: {reason}." for reason in failed]
     )
     return redirect(PAGE, message or "Nothing was selected.", "error" if failed else "ok")

@@ -53,13 +53,35 @@ async def download_request(request: Request, request_id: int, _: Viewer) -> Resp
 
 @router.post(PREFIX + "/security/requests/action")
 async def request_action(request: Request, principal: Poster) -> Response:
-    """The Certificate Requests table's Select Action: Delete (the key goes too, unless a
-    certificate uses it)."""
+    """The Certificate Requests table's Select Action: Delete, after a confirmation that
+    names what is lost (the pending private key, unless a certificate uses it)."""
     form = await read_form(request)
     ids = identifiers(texts(form, "id"))
     if text(form, "action") != "delete" or not ids:
         return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     principal.require_admin("deleting certificate requests")
+    app = appliance(request)
+    chosen = [await run_in_threadpool(requests.show_request, app, i) for i in ids]
+    return render(
+        request,
+        "request_delete_confirm.html",
+        {
+            "title": "Security :: Certificate Requests :: Delete",
+            "section": "security",
+            "subsection": "certificates",
+            "chosen": chosen,
+        },
+        principal=principal,
+    )
+
+
+@router.post(PREFIX + "/security/requests/delete")
+async def delete_requests(request: Request, principal: Poster) -> Response:
+    """Delete the confirmed requests (the key goes too, unless a certificate uses it)."""
+    principal.require_admin("deleting certificate requests")
+    ids = identifiers(texts(await read_form(request), "id"))
+    if not ids:
+        return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     notes: list[str] = []
     failed = False
     for request_id in ids:
