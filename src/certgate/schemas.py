@@ -22,6 +22,7 @@ from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
+from certgate.service.addresstest import TrustStore
 from certgate.service.imports import Kind, Status
 from certgate.service.users import MIN_PASSWORD_LENGTH
 from certgate.service.users import Role as UserRole
@@ -324,6 +325,54 @@ class Address(Out):
     certificate_name: str
     certificate_fingerprint: str
     is_factory_certificate: bool
+
+
+class PresentedCertificate(Out):
+    subject: str
+    issuer: str
+    fingerprint_sha256: str
+    not_after: Instant
+    in_store: bool = Field(description="Whether certgate's store holds this certificate.")
+
+
+class NameTest(Out):
+    """One handshake with the address, and what a browser would make of it."""
+
+    server_name: str | None = Field(description="The SNI sent (null: none).")
+    checked_name: str = Field(description="The name the certificate must cover.")
+    connected: bool = Field(description="Whether the TLS handshake completed.")
+    error: str | None = Field(description="Why it did not: nothing listening, refused...")
+    protocol: str | None = Field(examples=["TLSv1.3"])
+    cipher: str | None = Field(examples=["TLS_AES_256_GCM_SHA384"])
+    chain: list[PresentedCertificate] = Field(description="As sent, leaf first.")
+    presents_assigned: bool | None = Field(
+        description="Whether the leaf is the certificate assigned to the address."
+    )
+    name_covered: bool | None = Field(
+        description="Whether a subject alternative name of the leaf matches checked_name."
+    )
+    trusted_by: Annotated[TrustStore, Field(strict=False)] | None = Field(
+        description="The trust store whose root the chain validates to (null: neither)."
+    )
+    trust_error: str | None = Field(description="The verifier's reason when not trusted.")
+    days_left: int | None
+    browser_accepts: bool
+    verdict: str = Field(description="What a browser will say, as a sentence.")
+
+
+class AddressTest(Out):
+    """``POST /addresses/{address}/test`` and ``certgate ip test --json``."""
+
+    address: str
+    port: int
+    certificate_id: int | None = Field(description="Assigned to the address (null: none).")
+    certificate_name: str | None
+    results: list[NameTest] = Field(description="One per name tested.")
+
+
+class AddressTestOptions(In):
+    hostname: str | None = Field(default=None, min_length=1, max_length=253)
+    port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class NewAddress(In):

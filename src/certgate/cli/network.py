@@ -16,8 +16,8 @@ from certgate.cli.output import (
     json_option,
     table,
 )
-from certgate.schemas import Address, ApplianceStatus, RemovedAddress, TlsSettings
-from certgate.service import networking, status, tls_settings
+from certgate.schemas import Address, AddressTest, ApplianceStatus, RemovedAddress, TlsSettings
+from certgate.service import addresstest, networking, status, tls_settings
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -94,6 +94,58 @@ def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> N
         emit_document(RemovedAddress, {"address": networking.normalise_address(address)})
         return
     echo(f"removed {address}")
+
+
+@ip.command("test")
+@click.argument("address")
+@click.option(
+    "--hostname",
+    help="Connect as this name (SNI); default: each DNS name of the address's certificate.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Default: the port 'certgate serve' listens on, else the HTTPS port of the TLS settings.",
+)
+@json_option
+@click.pass_obj
+def ip_test(
+    options: Options, address: str, hostname: str | None, port: int | None, as_json: bool
+) -> None:
+    """Connect to ADDRESS as a browser would and say what it will make of what is served."""
+    with options.appliance() as app:
+        report = addresstest.probe_address(app, address, hostname, port)
+    if as_json:
+        emit_document(AddressTest, report)
+        return
+    assigned = report.certificate_name or "no certificate (the address is not configured)"
+    echo(f"{report.address} port {report.port}: assigned {assigned}")
+    for result in report.results:
+        echo(f"\n{result.server_name or '(no SNI)'}: {result.verdict}")
+        if not result.connected:
+            continue
+        fields(
+            [
+                ("Protocol", result.protocol),
+                ("Cipher", result.cipher),
+                ("Covers " + result.checked_name, "yes" if result.name_covered else "no"),
+                ("Trusted by", result.trusted_by or f"none: {result.trust_error}"),
+                ("Days left", result.days_left),
+                ("Assigned certificate", _yes_no(result.presents_assigned)),
+                (
+                    "Chain presented",
+                    [
+                        f"{c.subject}  SHA-256 {c.fingerprint_sha256}"
+                        + ("" if c.in_store else "  (not in the store)")
+                        for c in result.chain
+                    ],
+                ),
+            ]
+        )
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no, another certificate"
 
 
 @ip.command("assign")

@@ -278,6 +278,15 @@ class Repository:
     def all_certificates(self) -> list[CertificateRow]:
         return list(self.session.scalars(select(CertificateRow).order_by(CertificateRow.id)))
 
+    def self_issued_cas(self) -> list[CertificateRow]:
+        """The roots of the store (and CA key rollover certificates): CAs named their own
+        issuer."""
+        query = select(CertificateRow).where(
+            CertificateRow.is_ca,
+            CertificateRow.subject_name_hash == CertificateRow.issuer_name_hash,
+        )
+        return list(self.session.scalars(query.order_by(CertificateRow.id)))
+
     def certificates_by_id(self, ids: Iterable[int]) -> dict[int, CertificateRow]:
         wanted = sorted(set(ids))
         found: dict[int, CertificateRow] = {}

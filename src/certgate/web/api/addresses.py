@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from certgate.schemas import Address, Assignment, NewAddress
-from certgate.service import networking
+from certgate.schemas import Address, AddressTest, AddressTestOptions, Assignment, NewAddress
+from certgate.service import addresstest, networking
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
 
@@ -63,6 +63,24 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
     available can be assigned (422 key-missing otherwise)."""
     (view,) = networking.assign(app, [address], body.certificate, principal.actor)
     return Address.model_validate(view)
+
+
+@router.post(
+    "/{address}/test",
+    summary="Test what an IP address really serves",
+    response_model=AddressTest,
+    responses=problem_responses(401, 422),
+)
+def test_address(
+    app: App, _: Viewer, address: AddressPath, body: AddressTestOptions | None = None
+) -> AddressTest:
+    """Connects to the address as a browser would (real TLS; SNI = the given hostname, or each
+    DNS name of its certificate) and reports the chain presented, whether it validates to a
+    root of the store or of the system trust store, the hostname match, the days left, the
+    protocol and cipher. Nothing listening or a refused handshake is a result, not an error."""
+    options = body or AddressTestOptions()
+    report = addresstest.probe_address(app, address, options.hostname, options.port)
+    return AddressTest.model_validate(report)
 
 
 @router.delete(

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ConfirmationRequiredError, ValidationError
 from certgate.service import networking
+from certgate.service.addresstest import AddressTest, probe_address
 from certgate.service.auth import Principal
 from certgate.web.pages.common import (
     PREFIX,
@@ -34,6 +35,7 @@ async def _page(
     value: str = "",
     status_code: int = 200,
     confirm_remove: str = "",
+    test: AddressTest | None = None,
 ) -> Response:
     addresses = await run_in_threadpool(networking.list_addresses, appliance(request))
     return render(
@@ -46,6 +48,7 @@ async def _page(
             "error": error,
             "value": value,
             "confirm_remove": confirm_remove,
+            "test": test,
         },
         principal=principal,
         status_code=status_code,
@@ -92,3 +95,11 @@ async def remove_address(request: Request, principal: Poster) -> Response:
     except ConfirmationRequiredError:
         return await _page(request, principal, confirm_remove=address)
     return redirect(PAGE, f"{address} removed.")
+
+
+@router.post(PAGE + "/test")
+async def test_address(request: Request, principal: Poster) -> Response:
+    """Connects to the address as a browser would (in a thread: it waits on the network)."""
+    address = text(await read_form(request), "address")
+    report = await run_in_threadpool(probe_address, appliance(request), address)
+    return await _page(request, principal, test=report)

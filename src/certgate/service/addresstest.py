@@ -1,0 +1,252 @@
+"""Networking's "Test": what an address really serves, seen as a browser sees it.
+
+For each name a client would use (the given hostname, or each DNS name of the address's
+certificate, or none when it has none), one real TLS handshake with that name as SNI, then:
+the chain presented, whether it validates to a root of certgate's store or of the system
+trust store (pyca/cryptography's verifier), whether the leaf covers the name, the days left,
+the protocol and cipher agreed. Nothing listening, a refused or stalled handshake are results
+too. Blocking (network and verification): faces call it from a thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography import x509
+
+from certgate.errors import ValidationError
+from certgate.pki import trust
+from certgate.pki.certinfo import read_certificate
+from certgate.pki.names import dns_name_to_ascii
+from certgate.service.appliance import Appliance
+from certgate.service.networking import normalise_address
+from certgate.service.serving import read_status
+from certgate.service.tls_settings import get_settings
+from certgate.tls.probe import Presented, ProbeFailure, probe
+
+#: Seconds for the connection and for each step of the handshake: an address that does not
+#: answer within it is reported as not answering.
+PROBE_TIMEOUT = 5.0
+#: The most names of a certificate tested in one go (one handshake each).
+MAX_NAMES = 20
+
+
+class TrustStore(StrEnum):
+    """Where the root a chain validates to was found."""
+
+    STORE = "certgate store"
+    SYSTEM = "system trust store"
+
+
+@dataclass(frozen=True)
+class PresentedCertificate:
+    subject: str
+    issuer: str
+    fingerprint_sha256: str
+    not_after: dt.datetime
+    in_store: bool
+
+
+@dataclass(frozen=True)
+class NameTest:
+    """One handshake, with ``server_name`` as SNI (None: no SNI sent)."""
+
+    server_name: str | None
+    checked_name: str  # what the certificate must cover: the SNI, or the address itself
+    connected: bool
+    error: str | None  # why there was no handshake
+    protocol: str | None
+    cipher: str | None
+    chain: tuple[PresentedCertificate, ...]
+    presents_assigned: bool | None  # the leaf is the address's assigned certificate
+    name_covered: bool | None
+    trusted_by: TrustStore | None
+    trust_error: str | None
+    days_left: int | None
+    browser_accepts: bool
+    verdict: str
+
+
+@dataclass(frozen=True)
+class AddressTest:
+    address: str
+    port: int
+    certificate_id: int | None  # assigned to the address (None: not configured)
+    certificate_name: str | None
+    results: tuple[NameTest, ...]
+
+
+def probe_address(
+    app: Appliance,
+    text: str,
+    hostname: str | None = None,
+    port: int | None = None,
+    timeout: float = PROBE_TIMEOUT,
+) -> AddressTest:
+    """Test ``text`` (an address, configured or not) on ``port`` (default: the port a running
+    ``certgate serve`` listens on for it, else the HTTPS port of the TLS settings)."""
+    address = normalise_address(text)
+    wanted = _hostname(hostname) if hostname is not None else None
+    with app.store.reading() as repository:
+        row = repository.ip_address(address)
+        assigned = repository.certificate(row.certificate_id) if row is not None else None
+        roots = [x509.load_der_x509_certificate(r.der) for r in repository.self_issued_cas()]
+        assigned_der = assigned.der if assigned else None
+        assigned_id = assigned.id if assigned else None
+        assigned_name = assigned.friendly_name if assigned else None
+    names: list[str | None] = [None]
+    if wanted is not None:
+        names = [wanted]
+    elif assigned_der is not None:
+        leaf = x509.load_der_x509_certificate(assigned_der)
+        dns = [name for name in trust.names_of(leaf) if not _is_ip(name)]
+        names = list(dns[:MAX_NAMES]) or [None]
+    port = port or _serving_port(app, address) or get_settings(app).https_port
+    handshakes = [(name, probe(address, port, name, timeout)) for name in names]
+    presented = {
+        _fingerprint(der)
+        for _, outcome in handshakes
+        if not isinstance(outcome, ProbeFailure)
+        for der in outcome.chain
+    }
+    with app.store.reading() as repository:
+        known = set(repository.certificate_ids_with_fingerprints(sorted(presented)))
+    assigned_fingerprint = _fingerprint(assigned_der) if assigned_der else None
+    now = app.clock()
+    results = tuple(
+        _judge(address, name, outcome, roots, known, assigned_fingerprint, now)
+        for name, outcome in handshakes
+    )
+    return AddressTest(address, port, assigned_id, assigned_name, results)
+
+
+def _judge(
+    address: str,
+    name: str | None,
+    outcome: Presented | ProbeFailure,
+    store_roots: Sequence[x509.Certificate],
+    known: set[str],
+    assigned_fingerprint: str | None,
+    now: dt.datetime,
+) -> NameTest:
+    checked = name or address
+    if isinstance(outcome, ProbeFailure) or not outcome.chain:
+        reason = (
+            outcome.reason
+            if isinstance(outcome, ProbeFailure)
+            else f"{address} presented no certificate"
+        )
+        return NameTest(
+            name,
+            checked,
+            False,
+            reason,
+            None,
+            None,
+            (),
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            f"A browser cannot connect: {reason}.",
+        )
+    try:
+        certificates = [x509.load_der_x509_certificate(der) for der in outcome.chain]
+    except ValueError as error:
+        reason = f"{address} presented a certificate that cannot be read ({error})"
+        return NameTest(
+            name, checked, True, reason, outcome.protocol, outcome.cipher, (), None, None,
+            None, None, None, False, f"A browser refuses it: {reason}.",
+        )  # fmt: skip
+    chain = tuple(
+        _presented(c, der, known) for c, der in zip(certificates, outcome.chain, strict=True)
+    )
+    leaf, intermediates = certificates[0], certificates[1:]
+    covered = trust.covers(leaf, checked)
+    # Trust on its own: checked for a name the leaf does cover, so a name mismatch shows
+    # as a mismatch and not as "not trusted".
+    trust_name = checked if covered else next(iter(trust.names_of(leaf)), checked)
+    trusted_by: TrustStore | None = None
+    trust_error: str | None = None
+    for label, roots in (
+        (TrustStore.STORE, store_roots),
+        (TrustStore.SYSTEM, trust.system_roots()),
+    ):
+        refusal = trust.verify(leaf, intermediates, roots, trust_name, now)
+        if refusal is None:
+            trusted_by = label
+            break
+        trust_error = trust_error or refusal
+    days_left = (chain[0].not_after - now).days
+    problems = []
+    if not covered:
+        problems.append(f"the certificate does not cover {checked}")
+    if trusted_by is None:
+        problems.append(f"the certificate is not trusted ({trust_error})")
+    accepts = not problems
+    verdict = (
+        f"A browser connecting to {checked} accepts it (trusted by the {trusted_by}, "
+        f"{days_left} days left)."
+        if accepts
+        else "A browser warns: " + "; ".join(problems) + "."
+    )
+    return NameTest(
+        name,
+        checked,
+        True,
+        None,
+        outcome.protocol,
+        outcome.cipher,
+        chain,
+        chain[0].fingerprint_sha256 == assigned_fingerprint if assigned_fingerprint else None,
+        covered,
+        trusted_by,
+        None if trusted_by else trust_error,
+        days_left,
+        accepts,
+        verdict,
+    )
+
+
+def _presented(certificate: x509.Certificate, der: bytes, known: set[str]) -> PresentedCertificate:
+    info = read_certificate(certificate, der)
+    return PresentedCertificate(
+        info.subject,
+        info.issuer,
+        info.fingerprint_sha256,
+        info.not_after,
+        info.fingerprint_sha256 in known,
+    )
+
+
+def _fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def _hostname(text: str) -> str:
+    """The name a browser would send as SNI: a DNS name (an IDN as its A-labels)."""
+    name = dns_name_to_ascii(text, "hostname")
+    if name.startswith("*."):
+        raise ValidationError("hostname", f"{text!r} is a wildcard; name one host to connect as")
+    return name
+
+
+def _is_ip(name: str) -> bool:
+    return isinstance(trust.subject_for(name), x509.IPAddress)
+
+
+def _serving_port(app: Appliance, address: str) -> int | None:
+    """The port a running ``certgate serve`` listens on for ``address`` (it may have been
+    started with ``--https-port``)."""
+    report = read_status(app)
+    for listener in report.listeners if report else ():
+        port = listener.get("port")
+        if listener.get("address") == address and isinstance(port, int):
+            return port
+    return None

@@ -1,0 +1,107 @@
+"""``certgate ip test``: a real TLS client against a real ``certgate serve`` says what a browser
+will make of what each address serves: chain, trust (certgate's store or the system's),
+hostname coverage, days left, protocol and cipher; nothing listening is a result too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.net import free_port
+from tests.support.pki import fingerprint, make_chain, pem
+from tests.support.served import wait_until_served
+from tests.support.server import RunningAppliance, import_with_key, run_cli, running_appliance
+
+
+@pytest.fixture
+def appliance(tmp_path: Path) -> Iterator[RunningAppliance]:
+    with running_appliance(tmp_path / "data", address="127.0.0.2") as running:
+        yield running
+
+
+def ip_test(appliance: RunningAppliance, *args: str) -> dict[str, Any]:
+    done = run_cli(appliance.data_dir, "ip", "test", *args, "--json", **appliance.env)
+    return dict(json.loads(done.stdout))
+
+
+def test_a_chain_to_a_root_in_the_store_is_trusted_and_covers_its_name(
+    appliance: RunningAppliance, tmp_path: Path
+) -> None:
+    chain = make_chain("shop.example.test", key_usage=True)
+    site = import_with_key(appliance, tmp_path, chain)
+    cas = tmp_path / "ca.pem"
+    cas.write_bytes(pem(chain.intermediate, chain.root))
+    run_cli(appliance.data_dir, "cert", "import", str(cas))
+    run_cli(appliance.data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site))
+    wait_until_served("127.0.0.2", appliance.port, fingerprint(chain.leaf))
+
+    report = ip_test(appliance, "127.0.0.2")
+    assert report["port"] == appliance.port  # the port the running server listens on
+    assert report["certificate_id"] == site
+    [result] = report["results"]
+    assert result["server_name"] == "shop.example.test"  # the certificate's DNS name as SNI
+    assert result["connected"] and result["browser_accepts"], result
+    assert result["trusted_by"] == "certgate store"
+    assert result["name_covered"] is True
+    assert result["presents_assigned"] is True
+    assert result["protocol"].startswith("TLSv1.")
+    assert result["cipher"]
+    assert 360 <= result["days_left"] <= 365
+    assert [c["fingerprint_sha256"] for c in result["chain"]] == [
+        fingerprint(chain.leaf),
+        fingerprint(chain.intermediate),
+    ]
+    assert all(c["in_store"] for c in result["chain"])
+
+    # A name the certificate does not cover is reported as such, trust still shown.
+    other = ip_test(appliance, "127.0.0.2", "--hostname", "www.elsewhere.test")["results"][0]
+    assert other["server_name"] == "www.elsewhere.test"
+    assert other["name_covered"] is False
+    assert other["trusted_by"] == "certgate store"
+    assert other["browser_accepts"] is False
+    assert "does not cover www.elsewhere.test" in other["verdict"]
+
+    text = run_cli(appliance.data_dir, "ip", "test", "127.0.0.2", **appliance.env).stdout
+    assert "accepts it" in text and "CN=shop.example.test" in text
+
+
+def test_the_self_signed_factory_certificate_is_not_trusted(appliance: RunningAppliance) -> None:
+    results = ip_test(appliance, "127.0.0.2")["results"]
+    assert "localhost" in [result["server_name"] for result in results]  # each of its names
+    for result in results:
+        assert result["connected"] is True
+        assert result["name_covered"] is True
+        assert result["trusted_by"] is None
+        assert result["trust_error"]
+        assert result["browser_accepts"] is False
+        assert "not trusted" in result["verdict"]
+        assert len(result["chain"]) == 1 and result["chain"][0]["in_store"]
+
+
+def test_nothing_listening_is_a_clear_result(appliance: RunningAppliance) -> None:
+    port = free_port()
+    report = ip_test(appliance, "127.0.0.9", "--port", str(port), "--hostname", "a.example.test")
+    assert report["certificate_id"] is None  # not configured: tested all the same
+    [result] = report["results"]
+    assert result["connected"] is False
+    assert result["error"] == f"nothing is listening on 127.0.0.9 port {port} (connection refused)"
+    assert result["browser_accepts"] is False
+
+
+def test_a_bad_hostname_is_refused_clearly(appliance: RunningAppliance) -> None:
+    done = run_cli(
+        appliance.data_dir,
+        "ip",
+        "test",
+        "127.0.0.2",
+        "--hostname",
+        "*.example.test",
+        check=False,
+        **appliance.env,
+    )
+    assert done.returncode != 0
+    assert "wildcard" in done.stderr and "Traceback" not in done.stderr
