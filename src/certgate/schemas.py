@@ -365,8 +365,8 @@ class AddressTest(Out):
 
     address: str
     port: int
-    certificate_id: int | None = Field(description="Assigned to the address (null: none).")
-    certificate_name: str | None
+    certificate_id: int = Field(description="The certificate assigned to the address.")
+    certificate_name: str
     results: list[NameTest] = Field(description="One per name tested.")
 
 

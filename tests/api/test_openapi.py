@@ -28,6 +28,7 @@ EXPECTED = {
     ("POST", "/addresses"),
     ("PUT", "/addresses/{address}"),
     ("DELETE", "/addresses/{address}"),
+    ("POST", "/addresses/{address}/test"),
     ("GET", "/tls"),
     ("PUT", "/tls"),
     ("GET", "/status"),

@@ -84,12 +84,17 @@ def test_the_self_signed_factory_certificate_is_not_trusted(appliance: RunningAp
 
 def test_nothing_listening_is_a_clear_result(appliance: RunningAppliance) -> None:
     port = free_port()
-    report = ip_test(appliance, "127.0.0.9", "--port", str(port), "--hostname", "a.example.test")
-    assert report["certificate_id"] is None  # not configured: tested all the same
+    report = ip_test(appliance, "127.0.0.2", "--port", str(port), "--hostname", "a.example.test")
     [result] = report["results"]
     assert result["connected"] is False
-    assert result["error"] == f"nothing is listening on 127.0.0.9 port {port} (connection refused)"
+    assert result["error"] == f"nothing is listening on 127.0.0.2 port {port} (connection refused)"
     assert result["browser_accepts"] is False
+
+
+def test_only_the_appliances_own_addresses_are_tested(appliance: RunningAppliance) -> None:
+    done = run_cli(appliance.data_dir, "ip", "test", "127.0.0.9", check=False, **appliance.env)
+    assert done.returncode != 0
+    assert "127.0.0.9 is not configured" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_bad_hostname_is_refused_clearly(appliance: RunningAppliance) -> None:

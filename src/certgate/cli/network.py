@@ -118,8 +118,7 @@ def ip_test(
     if as_json:
         emit_document(AddressTest, report)
         return
-    assigned = report.certificate_name or "no certificate (the address is not configured)"
-    echo(f"{report.address} port {report.port}: assigned {assigned}")
+    echo(f"{report.address} port {report.port}: assigned {report.certificate_name}")
     for result in report.results:
         echo(f"\n{result.server_name or '(no SNI)'}: {result.verdict}")
         if not result.connected:

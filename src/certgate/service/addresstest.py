@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from cryptography import x509
 
-from certgate.errors import ValidationError
+from certgate.errors import NotFoundError, ValidationError
 from certgate.pki import trust
 from certgate.pki.certinfo import read_certificate
 from certgate.pki.names import dns_name_to_ascii
@@ -75,8 +75,8 @@ class NameTest:
 class AddressTest:
     address: str
     port: int
-    certificate_id: int | None  # assigned to the address (None: not configured)
-    certificate_name: str | None
+    certificate_id: int  # assigned to the address
+    certificate_name: str
     results: tuple[NameTest, ...]
 
 
@@ -87,21 +87,26 @@ def probe_address(
     port: int | None = None,
     timeout: float = PROBE_TIMEOUT,
 ) -> AddressTest:
-    """Test ``text`` (an address, configured or not) on ``port`` (default: the port a running
-    ``certgate serve`` listens on for it, else the HTTPS port of the TLS settings)."""
+    """Test ``text``, a configured address, on ``port`` (default: the port a running
+    ``certgate serve`` listens on for it, else the HTTPS port of the TLS settings).
+
+    Only the appliance's own addresses: the appliance is no client of other hosts, and
+    connecting wherever a caller says would make it a port scanner of its network."""
     address = normalise_address(text)
     wanted = _hostname(hostname) if hostname is not None else None
     with app.store.reading() as repository:
         row = repository.ip_address(address)
-        assigned = repository.certificate(row.certificate_id) if row is not None else None
+        if row is None:
+            raise NotFoundError(f"the address {address} is not configured: add it first")
+        assigned = repository.certificate(row.certificate_id)
+        assert assigned is not None  # a foreign key: an address always has its certificate
         roots = [x509.load_der_x509_certificate(r.der) for r in repository.self_issued_cas()]
-        assigned_der = assigned.der if assigned else None
-        assigned_id = assigned.id if assigned else None
-        assigned_name = assigned.friendly_name if assigned else None
+        assigned_der, assigned_id = assigned.der, assigned.id
+        assigned_name = assigned.friendly_name
     names: list[str | None] = [None]
     if wanted is not None:
         names = [wanted]
-    elif assigned_der is not None:
+    else:
         leaf = x509.load_der_x509_certificate(assigned_der)
         dns = [name for name in trust.names_of(leaf) if not _is_ip(name)]
         names = list(dns[:MAX_NAMES]) or [None]
@@ -115,7 +120,7 @@ def probe_address(
     }
     with app.store.reading() as repository:
         known = set(repository.certificate_ids_with_fingerprints(sorted(presented)))
-    assigned_fingerprint = _fingerprint(assigned_der) if assigned_der else None
+    assigned_fingerprint = _fingerprint(assigned_der)
     now = app.clock()
     results = tuple(
         _judge(address, name, outcome, roots, known, assigned_fingerprint, now)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from certgate.schemas import Address, AddressTest, AddressTestOptions, Assignment, NewAddress
 from certgate.service import addresstest, networking
-from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.deps import Admin, App, Caller, Viewer
 from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/addresses", tags=["addresses"])
@@ -69,10 +69,10 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
     "/{address}/test",
     summary="Test what an IP address really serves",
     response_model=AddressTest,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 403, 404, 422),
 )
 def test_address(
-    app: App, _: Viewer, address: AddressPath, body: AddressTestOptions | None = None
+    app: App, _: Caller, address: AddressPath, body: AddressTestOptions | None = None
 ) -> AddressTest:
     """Connects to the address as a browser would (real TLS; SNI = the given hostname, or each
     DNS name of its certificate) and reports the chain presented, whether it validates to a
