@@ -23,8 +23,8 @@ def appliance(tmp_path: Path) -> Iterator[RunningAppliance]:
         yield running
 
 
-def ip_test(appliance: RunningAppliance, *args: str) -> dict[str, Any]:
-    done = run_cli(appliance.data_dir, "ip", "test", *args, "--json", **appliance.env)
+def ip_test(appliance: RunningAppliance, *args: str, **env: str) -> dict[str, Any]:
+    done = run_cli(appliance.data_dir, "ip", "test", *args, "--json", **appliance.env, **env)
     return dict(json.loads(done.stdout))
 
 
@@ -69,6 +69,29 @@ def test_a_chain_to_a_root_in_the_store_is_trusted_and_covers_its_name(
     assert "accepts it" in text and "CN=shop.example.test" in text
 
 
+def test_a_root_only_in_the_system_trust_store_is_trusted_by_it(
+    appliance: RunningAppliance, tmp_path: Path
+) -> None:
+    """The root is not imported; the system trust store (OpenSSL's CA file, here named by
+    SSL_CERT_FILE as OpenSSL reads it) holds it beside another CA."""
+    chain = make_chain("public.example.test", key_usage=True)
+    site = import_with_key(appliance, tmp_path, chain)
+    intermediate = tmp_path / "intermediate.pem"
+    intermediate.write_bytes(pem(chain.intermediate))
+    run_cli(appliance.data_dir, "cert", "import", str(intermediate))
+    run_cli(appliance.data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site))
+    wait_until_served("127.0.0.2", appliance.port, fingerprint(chain.leaf))
+    system = tmp_path / "system-ca.pem"
+    system.write_bytes(pem(make_chain("other.test").root, chain.root))
+
+    untrusted = ip_test(appliance, "127.0.0.2", SSL_CERT_FILE=str(tmp_path / "none.pem"))
+    assert untrusted["results"][0]["trusted_by"] is None
+    [result] = ip_test(appliance, "127.0.0.2", SSL_CERT_FILE=str(system))["results"]
+    assert result["trusted_by"] == "system trust store"
+    assert result["browser_accepts"] is True
+    assert [c["in_store"] for c in result["chain"]] == [True, True]
+
+
 def test_the_self_signed_factory_certificate_is_not_trusted(appliance: RunningAppliance) -> None:
     results = ip_test(appliance, "127.0.0.2")["results"]
     assert "localhost" in [result["server_name"] for result in results]  # each of its names
@@ -76,7 +99,7 @@ def test_the_self_signed_factory_certificate_is_not_trusted(appliance: RunningAp
         assert result["connected"] is True
         assert result["name_covered"] is True
         assert result["trusted_by"] is None
-        assert result["trust_error"]
+        assert "self-signed" in result["trust_error"]
         assert result["browser_accepts"] is False
         assert "not trusted" in result["verdict"]
         assert len(result["chain"]) == 1 and result["chain"][0]["in_store"]

@@ -178,7 +178,7 @@ def _judge(
     # as a mismatch and not as "not trusted".
     trust_name = checked if covered else next(iter(trust.names_of(leaf)), checked)
     trusted_by: TrustStore | None = None
-    trust_error: str | None = None
+    refusals: list[str] = []
     for label, roots in (
         (TrustStore.STORE, store_roots),
         (TrustStore.SYSTEM, trust.system_roots()),
@@ -187,7 +187,9 @@ def _judge(
         if refusal is None:
             trusted_by = label
             break
-        trust_error = trust_error or refusal
+        if roots:
+            refusals.append(f"{label}: {refusal}")
+    trust_error = None if trusted_by else _distrust(leaf, refusals)
     days_left = (chain[0].not_after - now).days
     problems = []
     if not covered:
@@ -212,11 +214,19 @@ def _judge(
         chain[0].fingerprint_sha256 == assigned_fingerprint if assigned_fingerprint else None,
         covered,
         trusted_by,
-        None if trusted_by else trust_error,
+        trust_error,
         days_left,
         accepts,
         verdict,
     )
+
+
+def _distrust(leaf: x509.Certificate, refusals: Sequence[str]) -> str:
+    """Why no store's root vouches for ``leaf``, first as an administrator would say it."""
+    if leaf.issuer == leaf.subject:  # the verifier's words add nothing to this
+        return "it is self-signed and no trust store holds it as a root"
+    first = "its chain does not lead to a root of the certgate store or the system trust store"
+    return f"{first} ({'; '.join(refusals)})" if refusals else first
 
 
 def _presented(certificate: x509.Certificate, der: bytes, known: set[str]) -> PresentedCertificate:
