@@ -111,7 +111,14 @@ def probe_address(
         dns = [name for name in trust.names_of(leaf) if not _is_ip(name)]
         names = list(dns[:MAX_NAMES]) or [None]
     port = port or _serving_port(app, address) or get_settings(app).https_port
-    handshakes = [(name, probe(address, port, name, timeout)) for name in names]
+    handshakes: list[tuple[str | None, Presented | ProbeFailure]] = []
+    for name in names:
+        last = handshakes[-1][1] if handshakes else None
+        # Not reached for one name, not reached for any: no second wait for each name.
+        if isinstance(last, ProbeFailure) and not last.reached:
+            handshakes.append((name, last))
+        else:
+            handshakes.append((name, probe(address, port, name, timeout)))
     presented = {
         _fingerprint(der)
         for _, outcome in handshakes

@@ -27,9 +27,11 @@ class Presented:
 
 @dataclass(frozen=True)
 class ProbeFailure:
-    """No handshake: ``reason`` says why, as a sentence."""
+    """No handshake: ``reason`` says why, as a sentence; ``reached``: whether the TCP
+    connection was made (so the server name sent may matter)."""
 
     reason: str
+    reached: bool = True
 
 
 def probe(
@@ -46,11 +48,11 @@ def probe(
     try:
         raw = socket.create_connection((address, port), timeout=timeout)
     except ConnectionRefusedError:
-        return ProbeFailure(f"nothing is listening on {where} (connection refused)")
+        return ProbeFailure(f"nothing is listening on {where} (connection refused)", False)
     except TimeoutError:
-        return ProbeFailure(f"{where} did not answer within {timeout:g} s")
+        return ProbeFailure(f"{where} did not answer within {timeout:g} s", False)
     except OSError as error:
-        return ProbeFailure(f"cannot connect to {where}: {error.strerror or error}")
+        return ProbeFailure(f"cannot connect to {where}: {error.strerror or error}", False)
     try:
         with context.wrap_socket(raw, server_hostname=server_name) as tls:
             return Presented(_chain(tls), tls.version() or "", (tls.cipher() or ("",))[0])
