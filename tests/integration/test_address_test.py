@@ -5,6 +5,8 @@ hostname coverage, days left, protocol and cipher; nothing listening is a result
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,30 @@ def test_nothing_listening_is_a_clear_result(appliance: RunningAppliance) -> Non
     assert result["connected"] is False
     assert result["error"] == f"nothing is listening on 127.0.0.2 port {port} (connection refused)"
     assert result["browser_accepts"] is False
+
+
+def test_a_listener_that_does_not_speak_tls_is_a_clear_result(
+    appliance: RunningAppliance,
+) -> None:
+    """Another program on the port, answering in plain HTTP: the handshake fails, said so."""
+    with socket.create_server(("127.0.0.2", 0)) as plain:
+        port = plain.getsockname()[1]
+
+        def answer() -> None:
+            connection, _ = plain.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        server = threading.Thread(target=answer, daemon=True)
+        server.start()
+        report = ip_test(appliance, "127.0.0.2", "--port", str(port), "--hostname", "localhost")
+        server.join(timeout=10)
+    [result] = report["results"]
+    assert result["connected"] is False
+    assert result["error"].startswith(f"127.0.0.2 port {port} refused the TLS handshake"), result
+    assert "does not speak TLS" in result["error"]
+    assert result["verdict"].startswith("A browser cannot connect")
 
 
 def test_only_the_appliances_own_addresses_are_tested(appliance: RunningAppliance) -> None:

@@ -59,6 +59,11 @@ def probe(
     except TimeoutError:
         return ProbeFailure(f"{where} accepted the connection but the TLS handshake timed out")
     except ssl.SSLError as error:
+        if error.reason == "WRONG_VERSION_NUMBER":  # the answer was no TLS record at all
+            return ProbeFailure(
+                f"{where} refused the TLS handshake: what answers there does not speak TLS "
+                "(another program on the port?)"
+            )
         return ProbeFailure(f"{where} refused the TLS handshake: {error.reason or error}")
     except OSError as error:
         return ProbeFailure(
