@@ -46,6 +46,9 @@ WarningCodeField = Annotated[WarningCode, Field(strict=False)]
 _SUBJECT = SUBJECT_MAX_LENGTHS
 #: An id (up to 7 digits), or a SHA-256 fingerprint in hex (colons allowed) or an unambiguous
 #: prefix of it of at least 8 hex digits: what ``service.lookup`` accepts.
+SHA1_DESCRIPTION = (
+    "SHA-1 of the DER, as CA portals and Windows ('thumbprint') show it; for matching only."
+)
 REFERENCE_PATTERN = r"^([0-9]{1,7}|[0-9A-Fa-f:]{8,95})$"
 REFERENCE_DESCRIPTION = (
     "An id, or a SHA-256 fingerprint (or an unambiguous prefix of at least 8 hex digits)."
@@ -154,6 +157,7 @@ class Certificate(Out):
 
     id: int
     fingerprint_sha256: str
+    fingerprint_sha1: str = Field(description=SHA1_DESCRIPTION)
     friendly_name: str
     subject: str
     issuer: str
@@ -290,6 +294,7 @@ class ExportBody(In):
 class CertificateRequest(Out):
     id: int
     fingerprint_sha256: str
+    fingerprint_sha1: str = Field(description=SHA1_DESCRIPTION)
     friendly_name: str
     subject: str
     sans: list[str]

@@ -118,6 +118,7 @@ def _print_view(view: CertificateView) -> None:
             ("Certificate Chain", [view.chain_mode.title(), *view.chain_subjects]),
             ("IP Addresses", view.ip_addresses or ["N/A"]),
             ("SHA-256 Fingerprint", view.fingerprint_sha256),
+            ("SHA-1 Fingerprint", view.fingerprint_sha1),
             ("Warnings", [f"[{w.code}] {w.message}" for w in view.warnings] or ["None"]),
         ]
     )

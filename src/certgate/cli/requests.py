@@ -58,7 +58,8 @@ def show(options: Options, reference: str, as_json: bool) -> None:
             ("Friendly Name", view.friendly_name),
             ("Subject", view.subject),
             ("Alternative Name(s)", view.sans or ["None"]),
-            ("Fingerprint", view.fingerprint_sha256),
+            ("SHA-256 Fingerprint", view.fingerprint_sha256),
+            ("SHA-1 Fingerprint", view.fingerprint_sha1),
             ("Private Key", "Available" if view.has_private_key else "Not available"),
             ("Issued certificates", [str(i) for i in view.certificate_ids] or ["None yet"]),
         ]

@@ -62,6 +62,12 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+def sha1_fingerprint(der: bytes) -> str:
+    """SHA-1 of the DER, lower-case hex: what CA portals and Windows ("thumbprint") show,
+    for matching only; the store identifies everything by SHA-256."""
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest()
+
+
 def signature_verifies(
     cert: x509.Certificate, public_key: CertificatePublicKeyTypes, tbs: bytes | None = None
 ) -> bool:

@@ -7,6 +7,7 @@ import hashlib
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certgate.pki.certinfo import sha1_fingerprint
 from certgate.pki.dnames import format_name
 from certgate.pki.keys import public_key_fingerprint
 from certgate.pki.names import describe_san
@@ -44,6 +45,7 @@ def _view(repository: Repository, row: RequestRow) -> RequestView:
     return RequestView(
         id=row.id,
         fingerprint_sha256=row.fingerprint,
+        fingerprint_sha1=sha1_fingerprint(row.der),
         friendly_name=row.friendly_name,
         subject=row.subject,
         sans=[f"{kind} - {value}" for kind, value in row.sans],

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from certgate.pki.certinfo import CertInfo
+from certgate.pki.certinfo import CertInfo, sha1_fingerprint
 from certgate.pki.chain import role_of, walk_chain
 from certgate.pki.diagnostics import ChainState, Warning, derive_warnings
 from certgate.pki.names import SubjectAltName
@@ -19,6 +19,7 @@ from certgate.store.models import CertificateRow
 class CertificateView:
     id: int
     fingerprint_sha256: str
+    fingerprint_sha1: str
     friendly_name: str
     subject: str
     issuer: str
@@ -45,6 +46,7 @@ class CertificateView:
 class RequestView:
     id: int
     fingerprint_sha256: str
+    fingerprint_sha1: str
     friendly_name: str
     subject: str
     sans: list[str]
@@ -136,6 +138,7 @@ def certificate_view(
     return CertificateView(
         id=row.id,
         fingerprint_sha256=row.fingerprint,
+        fingerprint_sha1=sha1_fingerprint(row.der),
         friendly_name=row.friendly_name,
         subject=info.subject,
         issuer=info.issuer,
@@ -150,10 +153,28 @@ def certificate_view(
         chain_mode=row.chain_mode,
         chain=[row.fingerprint] + [link.fingerprint for link in chain],
         chain_subjects=[link_info.subject for link_info in chain_infos],
-        warnings=derive_warnings(info, state, has_private_key=has_private_key, now=now),
+        warnings=_factory_noted(
+            derive_warnings(info, state, has_private_key=has_private_key, now=now),
+            is_factory=row.is_factory,
+        ),
         is_factory=row.is_factory,
         signature_type=info.signature_type,
         public_key=info.public_key,
         authority_info_access=list(info.authority_info_access),
         ip_addresses=ip_addresses,
     )
+
+
+FACTORY_NOTE = (
+    " (this is the factory default certificate, which ships with every appliance:"
+    " the certificate and this warning may be ignored)"
+)
+
+
+def _factory_noted(warnings: list[Warning], *, is_factory: bool) -> list[Warning]:
+    """The guide: the factory certificate's warning "should be ignored"; say so with it."""
+    if not is_factory:
+        return warnings
+    return [
+        dataclasses.replace(warning, message=warning.message + FACTORY_NOTE) for warning in warnings
+    ]
