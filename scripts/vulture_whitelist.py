@@ -58,3 +58,6 @@ keepalive_timeout
 _.timeout_keep_alive
 _.keep_alive
 _.eof_received
+
+# The address test's document (service/addresstest.py, schemas.NameTest): serialised to JSON.
+browser_accepts

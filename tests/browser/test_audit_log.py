@@ -3,8 +3,6 @@ its who, from where and what; the filters; the pages; no password in it."""
 
 from __future__ import annotations
 
-import os
-import pwd
 import re
 from collections.abc import Callable
 
@@ -12,11 +10,12 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor, AuditAction
+from certgate.service.auth import cli_principal
 from tests.browser.ui import UI
 from tests.support.server import RunningAppliance, run_cli
 
 Shot = Callable[[Page, str], None]
-OS_USER = pwd.getpwuid(os.geteuid()).pw_name
+OS_USER = cli_principal().username.removeprefix("cli:")
 PASSWORD = "audited but never shown 99"
 
 

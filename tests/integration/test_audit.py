@@ -3,8 +3,6 @@ every use of a private key; never a secret; and rows the database refuses to cha
 
 from __future__ import annotations
 
-import os
-import pwd
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from certgate.service.appliance import Appliance
 from certgate.store.models import AuditEventRow
 from tests.integration.conftest import Certgate
 
-OS_USER = pwd.getpwuid(os.geteuid()).pw_name
+OS_USER = auth.cli_principal().username.removeprefix("cli:")
 PASSWORD = "correct horse battery staple 17"
 PASSPHRASE = "export passphrase never logged 42"
 

@@ -49,6 +49,18 @@ def test_init_configures_the_loopback_address_only_when_there_is_none(tmp_path: 
     assert json.loads(run_cli(other, "ip", "list", "--json").stdout) == []
 
 
+def test_a_refused_first_address_does_not_cost_the_generated_admin_password(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    refused = run_cli(data_dir, "init", "--address", "0.0.0.0", check=False)
+    assert refused.returncode != 0 and "0.0.0.0" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (data_dir / "certgate.db").exists()  # nothing made, so nothing half-made
+    done = run_cli(data_dir, "init", "--json")
+    assert json.loads(done.stdout)["admin_password"]  # the password is still shown once
+
+
 def test_the_last_address_is_removed_only_when_the_lockout_is_confirmed(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     run_cli(data_dir, "init")

@@ -8,13 +8,12 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_json
+from certgate.cli.output import echo, emit_json, json_option
 from certgate.cli.secrets_input import read_secret
 from certgate.errors import BackupError
 from certgate.service import backup as backups
 
 PASSPHRASE_ENV = "CERTGATE_BACKUP_PASSPHRASE"
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 passphrase_option = click.option(
     "--passphrase-file",
     type=click.Path(path_type=Path, dir_okay=False),

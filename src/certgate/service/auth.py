@@ -245,13 +245,27 @@ def change_own_password(
 ) -> None:
     """``users.change_own_password``, its current-password check counted as a login attempt
     (same counters): an open session must not allow unthrottled guessing (30 guesses took
-    3.6 s). A success forgets the failures, as a login does."""
+    3.6 s). A success forgets the failures, as a login does. Faces on an event loop call
+    the two halves and wait between them without holding a thread."""
+    pause(begin_password_change(app, principal, password, throttle))
+    finish_password_change(app, principal, current, password, throttle)
+
+
+def begin_password_change(
+    app: Appliance, principal: Principal, password: str, throttle: LoginThrottle
+) -> float:
+    """Count the attempt (ThrottledError at the limit); returns how long to wait first."""
     users.check_password(password)  # a refused new password is no guess at the current one
-    keys = throttle.keys(principal.username, principal.source)
-    pause(throttle.attempt(app, keys))
+    return throttle.attempt(app, throttle.keys(principal.username, principal.source))
+
+
+def finish_password_change(
+    app: Appliance, principal: Principal, current: str, password: str, throttle: LoginThrottle
+) -> None:
+    """Check the current password of a counted attempt and change it."""
     users.change_own_password(app, principal.username, current, password, principal.actor)
     with app.store.transaction() as repository:
-        throttle.succeeded(repository, keys)
+        throttle.succeeded(repository, throttle.keys(principal.username, principal.source))
 
 
 def _record_failed_login(app: Appliance, username: str | None, client: str) -> None:

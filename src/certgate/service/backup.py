@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from certgate import __version__
 from certgate.errors import BackupError, WrongPassphraseError
+from certgate.limits import EXPORT_PASSPHRASE_MIN as PASSPHRASE_MIN
 from certgate.service.appliance import Appliance, secure_data_dir
 from certgate.store.audit import Actor, AuditAction
 from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD, default_url, describe_database
@@ -64,7 +65,6 @@ _MAX_LOG2_N, _MAX_R, _MAX_P = 20, 16, 4
 _CHUNK_LOG2 = 16  # 64 KiB
 _HEADER = struct.Struct(">8sBBBBB16s7sB16s")
 _TAG = 16
-MIN_PASSPHRASE = 8
 MANIFEST = "manifest.json"
 _MEMBERS = {MANIFEST: 1 << 20, MASTER_KEY_FILE: 32, DATABASE_FILE: 1 << 40}
 
@@ -102,16 +102,20 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
     Consistent while ``certgate serve`` and other commands write: the store is read in one
     transaction (``take_snapshot``). The backup is recorded in the audit trail.
     """
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise BackupError(f"the backup passphrase must have at least {MIN_PASSPHRASE} characters")
+    if len(passphrase.decode("utf-8", errors="replace")) < PASSPHRASE_MIN:
+        raise BackupError(f"the backup passphrase must have at least {PASSPHRASE_MIN} characters")
     out = out.absolute()
     master_key = (app.data_dir / MASTER_KEY_FILE).read_bytes()
     Sealer(master_key)  # the key file was checked when the appliance was opened
     store_kind = "sqlite" if sqlite_path(app.store.url) else "postgresql"
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".certgate-backup-", dir=out.parent))
+        # The plain snapshot (password hashes, sessions, sealed keys) is staged inside the
+        # private data directory, never beside the backup (a share, a USB disk).
+        staging = Path(tempfile.mkdtemp(prefix=".certgate-backup-", dir=app.data_dir))
     except OSError as error:
-        raise BackupError(f"cannot write in {out.parent}: {error.strerror}") from None
+        raise BackupError(f"cannot write in {app.data_dir}: {error.strerror}") from None
+    # only the encrypted stream is written beside the backup, then renamed into place
+    partial = out.parent / f".{out.name}.{os.urandom(6).hex()}.partial"
     try:
         image = staging / DATABASE_FILE
         counts = take_snapshot(app.store, image)
@@ -124,8 +128,10 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
             "store": store_kind,
             **counts,
         }
-        partial = staging / "backup.partial"
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as error:
+            raise BackupError(f"cannot write in {out.parent}: {error.strerror}") from None
         with os.fdopen(descriptor, "wb") as handle:
             with (
                 _Encrypting(handle, passphrase) as sink,
@@ -142,6 +148,7 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
             raise BackupError(f"cannot write {out}: {error.strerror}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        partial.unlink(missing_ok=True)
     with app.store.transaction(actor) as repository:
         repository.audit(
             AuditAction.APPLIANCE_BACKUP,

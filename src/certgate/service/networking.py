@@ -114,7 +114,7 @@ def remove_address(
     address = normalise_address(text)
     with app.store.transaction(actor) as repository:
         row = _existing(repository, address)
-        if not confirm and len(repository.ip_addresses()) == 1:
+        if not confirm and len(repository.ip_addresses(for_update=True)) == 1:
             raise ConfirmationRequiredError(lockout_warning(address))
         repository.delete(row)
         repository.audit(AuditAction.ADDRESS_REMOVE, address)

@@ -20,7 +20,12 @@ from certgate.pki.names import SubjectFields, build_subject, parse_san
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import new_certificate_row
-from certgate.service.networking import add_address, list_addresses
+from certgate.service.networking import (
+    add_address,
+    check_address,
+    list_addresses,
+    normalise_address,
+)
 from certgate.service.users import create_user, list_users
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 
@@ -52,6 +57,11 @@ def initialise(
     IP address is configured, ``first_address`` is added (``certgate init`` gives the
     loopback address, so the first ``certgate serve`` answers at /appliance).
     """
+    if first_address is not None:
+        # checked before anything is made: a refused address must not cost the generated
+        # admin password, which is shown only by the run that creates it
+        first_address = normalise_address(first_address)
+        check_address(first_address)
     app = Appliance.create(data_dir, database_url)
     try:
         generated = _ensure_admin(app, admin_password, actor)

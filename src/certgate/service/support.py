@@ -67,9 +67,10 @@ def build_support_package(app: Appliance, actor: Actor = APPLIANCE) -> SupportPa
     status = appliance_status(app)
     settings = get_settings(app)
     addresses = list_addresses(app)
-    views = list_certificates(app)
     with app.store.reading() as repository:
         ders = {row.fingerprint: row.der for row in repository.all_certificates()}
+    # listed after the DER was read: a certificate deleted in between is simply left out
+    views = [view for view in list_certificates(app) if view.fingerprint_sha256 in ders]
     buffer = io.BytesIO()
     members: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:

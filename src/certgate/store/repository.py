@@ -494,8 +494,11 @@ class Repository:
 
     # --- IP addresses ----------------------------------------------------------------------
 
-    def ip_addresses(self) -> list[IpAddressRow]:
-        return list(self.session.scalars(select(IpAddressRow).order_by(IpAddressRow.id)))
+    def ip_addresses(self, *, for_update: bool = False) -> list[IpAddressRow]:
+        """Every address; ``for_update`` locks the rows (PostgreSQL: two removals at once
+        must not both see the other's address as left; SQLite serialises writers anyway)."""
+        query = select(IpAddressRow).order_by(IpAddressRow.id)
+        return list(self.session.scalars(query.with_for_update() if for_update else query))
 
     def ip_address(self, address: str) -> IpAddressRow | None:
         return self.session.scalar(select(IpAddressRow).where(IpAddressRow.address == address))

@@ -16,7 +16,6 @@ from certgate.web.pages.common import PREFIX, Viewer, appliance, render
 router = APIRouter()
 
 PAGE = PREFIX + "/audit"
-PER_PAGE = 50
 _FIELDS = ("actor", "action", "target", "since", "until")
 
 
@@ -30,7 +29,7 @@ async def audit_log(request: Request, principal: Viewer) -> Response:
     try:
         before = _event_id(before_text)
         wanted = audit.wanted_events(app.now(), before=before, **state)
-        page = await run_in_threadpool(audit.list_events, app, wanted, PER_PAGE)
+        page = await run_in_threadpool(audit.list_events, app, wanted, audit.DEFAULT_LIMIT)
     except ValidationError as error:
         errors[f"audit-{error.field}"] = error.reason
     older = None

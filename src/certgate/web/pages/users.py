@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -94,14 +95,20 @@ OWN_PASSWORD_INPUTS = ("current_password", "password")  # ids prefixed "own-"
 async def change_own_password(request: Request, principal: Poster) -> Response:
     """Every user, auditors included: the current password, then the new one."""
     form = await read_form(request)
+    app, throttle = appliance(request), request.app.state.throttle
+    new_password = text(form, "password")
     try:
+        delay = await run_in_threadpool(
+            auth.begin_password_change, app, principal, new_password, throttle
+        )
+        await anyio.sleep(delay)  # slowed down without holding a thread
         await run_in_threadpool(
-            auth.change_own_password,
-            appliance(request),
+            auth.finish_password_change,
+            app,
             principal,
             text(form, "current_password"),
-            text(form, "password"),
-            request.app.state.throttle,
+            new_password,
+            throttle,
         )
     except ValidationError as error:
         return await _page(
