@@ -5,7 +5,6 @@ commit builds again only the certificates whose chain or key changed."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from certgate.service import certificates, imports, networking, serving, tls_settings
 from certgate.service.appliance import Appliance
+from tests.support.aio import run_on_own_loop
 from tests.support.pki import Key, TestChain, make_chain
 
 
@@ -32,12 +32,8 @@ def test_a_failing_first_plan_is_reported_as_itself(
     async def run() -> None:
         await server.run(asyncio.Event())
 
-    # On a thread of its own: the browser tests may leave an event loop running on this one.
-    with (
-        ThreadPoolExecutor(1) as pool,
-        pytest.raises(ValueError, match="the plan cannot be read"),
-    ):
-        pool.submit(asyncio.run, run()).result(timeout=60)
+    with pytest.raises(ValueError, match="the plan cannot be read"):
+        run_on_own_loop(run())
 
 
 # --- the plan after a commit: what changed is built again, nothing else ------------------------

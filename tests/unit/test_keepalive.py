@@ -12,6 +12,7 @@ from uvicorn import Config
 from uvicorn.server import ServerState
 
 from certgate.web.keepalive import KeepConnection
+from tests.support.aio import run_on_own_loop
 
 
 async def _boom(_: object) -> PlainTextResponse:
@@ -53,7 +54,7 @@ def _exchange(app: object) -> bytes:
         server.close()
         return received
 
-    return asyncio.run(run())
+    return run_on_own_loop(run())
 
 
 def test_the_request_after_a_500_on_the_same_connection_is_answered() -> None:
