@@ -241,9 +241,10 @@ def _get(
         socket.create_connection((ADDRESS, port), timeout=10) as raw,
         context.wrap_socket(raw, session=session) as tls,
     ):
+        # asked before the request: once it is answered the worker may already have closed
+        worker = _serving_worker(tls, pids)
         tls.sendall(b"GET /appliance/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert tls.recv(12) == b"HTTP/1.1 200"
-        worker = _serving_worker(tls, pids)
         while tls.recv(65536):  # to the end: the tickets came before it
             pass
         return tls.session, tls.session_reused, worker

@@ -21,4 +21,9 @@ def captured_warnings(keep: bool = True) -> Iterator[list[warnings.WarningMessag
     """The warnings raised in the block (none kept, only silenced, when ``keep`` is False)."""
     with _LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always" if keep else "ignore")
+        # Warnings raised meanwhile by other threads or by the garbage collector (an unclosed
+        # socket, a coroutine never awaited, a library's deprecation) are not about the input:
+        # caught here they sent a clean bundle down the slow path (seen in CI).
+        for unrelated in (ResourceWarning, RuntimeWarning, DeprecationWarning):
+            warnings.simplefilter("ignore", unrelated)
         yield caught
