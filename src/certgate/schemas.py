@@ -23,6 +23,7 @@ from certgate.pki.diagnostics import WarningCode
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service.addresstest import TrustStore
+from certgate.service.health import FindingCode, Severity
 from certgate.service.imports import Kind, Status
 from certgate.service.users import MIN_PASSWORD_LENGTH
 from certgate.service.users import Role as UserRole
@@ -436,6 +437,12 @@ class Listener(BaseModel):
     error: str | None = None
 
 
+class HealthFinding(Out):
+    severity: Severity
+    code: FindingCode
+    message: str
+
+
 class ApplianceStatus(Out):
     """Status > Basics: the Appliance Statistics table."""
 
@@ -443,8 +450,18 @@ class ApplianceStatus(Out):
     serial_number: str
     guid: str
     software_version: str
+    service_pack: str = Field(description="Python and the OpenSSL builds certgate runs on.")
+    firmware_version: str = Field(description="The operating system release and its kernel.")
+    firmware_build_date: str = Field(description="The kernel's build string.")
     uptime: str
-    load: str
+    load: str = Field(description="Load average over 1, 5 and 15 minutes.")
+    running_processes: int | None = Field(description="Processes running now.")
+    diagnostic_status: str = Field(description="'Healthy', or how many findings need attention.")
+    diagnostics: list[HealthFinding] = Field(
+        description="What needs attention, errors first: addresses not served, listeners "
+        "failed, another certificate served than assigned, assigned certificates (or their "
+        "chain) expired, not yet valid or expiring within 30 days."
+    )
     system_time: str
     time_zone: str
     listeners: list[Listener] | None = Field(

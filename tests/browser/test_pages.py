@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 import re
+import socket
 import ssl
 import urllib.request
 from collections.abc import Callable
@@ -16,7 +18,9 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.ui import UI
+from tests.support.guide import APPLIANCE_STATISTICS
 from tests.support.pki import issue, name, new_key
+from tests.support.polling import eventually
 from tests.support.served import served_fingerprint
 from tests.support.server import RunningAppliance, run_cli
 
@@ -71,23 +75,31 @@ def test_status_basics_shows_the_appliance_statistics_and_the_listeners(
     page = ui.page
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Status").click()
     table = page.get_by_role("table", name="Appliance Statistics")
-    for label in (
-        "Appliance Version",
-        "Appliance Serial Number",
-        "Appliance GUID",
-        "Base Software Version",
-        "System Up-Time",
-        "Processes",
-        "System Time",
-        "Time Zone",
-    ):
+    for label in APPLIANCE_STATISTICS:
         expect(table.get_by_role("rowheader", name=label, exact=True)).to_be_visible()
+    firmware = table.get_by_role("row", name=re.compile("^Firmware Version"))
+    expect(firmware).to_contain_text(platform.release())
+    expect(table.locator("#diagnostic-status")).to_have_text("Healthy")
     listener = page.locator("tr", has_text="127.0.0.2")
     expect(listener).to_contain_text("listening")
     expect(listener).to_contain_text(str(appliance.port))
     expect(listener).to_contain_text("certgate Appliance")
     expect(page.get_by_text("Served by 1 worker process of certgate serve")).to_be_visible()
     screenshot(page, "status-basics")
+
+    # An address whose port something else holds: Diagnostic Status names it, as an error.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.3", appliance.port))
+        squatter.listen()
+        run_cli(appliance.data_dir, "ip", "add", "127.0.0.3")
+        try:
+            expected = f"127.0.0.3 port {appliance.port} is not listening"
+            eventually(lambda: expected in run_cli(appliance.data_dir, "status").stdout)
+            page.reload()
+            expect(table.locator("#diagnostic-status")).to_have_text("Needs attention: 1 error(s)")
+            expect(table.locator("#diagnostics li")).to_contain_text(expected)
+        finally:
+            run_cli(appliance.data_dir, "ip", "remove", "127.0.0.3", "--confirm")
 
 
 def test_create_page_labels_and_errors_beside_the_field(ui: UI, screenshot: Shot) -> None:

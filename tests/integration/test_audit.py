@@ -185,3 +185,16 @@ def test_a_failed_login_names_only_an_account_that_exists(appliance: Appliance) 
     ]
     everything = audit.list_events(appliance, audit.AuditFilter(), audit.MAX_LIMIT)
     assert typed_as_username not in str(everything)
+
+
+def test_assigning_one_certificate_to_two_addresses_is_one_event(certgate: Certgate) -> None:
+    created = certgate.json("cert", "create", "--name", "two doors", "--cn", "doors.example.test")
+    certgate("ip", "add", "127.0.0.78")
+    certgate("ip", "add", "127.0.0.79")
+    certgate(
+        "ip", "assign", "127.0.0.78", "127.0.0.79", "--cert", str(created["certificate"]["id"])
+    )
+
+    [assigned] = events(certgate, "--action", "address.assign")
+    assert assigned["detail"] == "127.0.0.78, 127.0.0.79"
+    assert len(events(certgate, "--action", "key.serve")) == 1

@@ -248,18 +248,9 @@ def status_command(options: Options, as_json: bool) -> None:
     if as_json:
         emit_document(ApplianceStatus, report)
         return
-    fields(
-        [
-            ("Appliance Version", report.appliance_version),
-            ("Appliance Serial Number", report.serial_number),
-            ("Appliance GUID", report.guid),
-            ("Software Version", report.software_version),
-            ("System Up-Time", report.uptime),
-            ("Processes (load)", report.load),
-            ("System Time", report.system_time),
-            ("Time Zone", report.time_zone),
-        ]
-    )
+    fields(status.statistics(report))
+    for finding in report.diagnostics:
+        echo(f"  {finding.severity}: {finding.message}")
     if report.listeners is None:
         echo("\nNo 'certgate serve' is running on this data directory.")
         return

@@ -145,7 +145,7 @@ def assign(
         rows = [_existing(repository, address) for address in wanted]
         for row in rows:
             row.certificate_id = certificate.id
-            _record_assignment(repository, certificate, wanted)
+        _record_assignment(repository, certificate, wanted)
         return [_view(row, certificate) for row in rows]
 
 

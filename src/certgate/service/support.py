@@ -24,7 +24,7 @@ from certgate.errors import ExportError
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import list_certificates
 from certgate.service.networking import list_addresses
-from certgate.service.status import appliance_status
+from certgate.service.status import ApplianceStatus, appliance_status, statistics
 from certgate.service.tls_settings import get_settings
 from certgate.service.views import CertificateView
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
@@ -81,7 +81,7 @@ def build_support_package(app: Appliance, actor: Actor = APPLIANCE) -> SupportPa
 
         add("README.txt", _README.format(created=created.isoformat(timespec="seconds")))
         add("status.json", _json(_plain(status)))
-        add("status.txt", _status_text(_plain(status)))
+        add("status.txt", _status_text(status))
         add("settings.json", _json({"tls": _plain(settings)}))
         add("addresses.json", _json(_plain(addresses)))
         add("certificates.json", _json(_plain(views)))
@@ -142,14 +142,12 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
-def _status_text(status: dict[str, Any]) -> str:
+def _status_text(report: ApplianceStatus) -> str:
     """Status > Basics as the page shows it: one line per statistic, then each listener."""
     lines = ["Status > Basics", ""]
-    for name, value in status.items():
-        if name != "listeners":
-            label = name.replace("_", " ").capitalize()
-            lines.append(f"{label + ':':28} {'' if value is None else value}")
-    listeners = status.get("listeners")
+    lines += [f"{label + ':':28} {value}" for label, value in statistics(report)]
+    lines += [f"    {finding.severity}: {finding.message}" for finding in report.diagnostics]
+    listeners = report.listeners
     lines.append("")
     if listeners is None:
         lines.append("Listeners: no 'certgate serve' runs on this data directory")

@@ -28,3 +28,12 @@ def front_class() -> type[Front]:
 def context_class() -> type[Context]:
     """``_front.Context``, or :class:`FrontEndMissingError` saying how to build it."""
     return _load()[1]
+
+
+def front_openssl_version() -> str:
+    """The OpenSSL the front end was built against, or why it cannot be loaded."""
+    try:
+        from certgate.tls._front import OPENSSL_VERSION
+    except ImportError:
+        return "not built (run scripts/setup)"
+    return OPENSSL_VERSION

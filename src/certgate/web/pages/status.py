@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.service.networking import list_addresses
-from certgate.service.status import appliance_status
+from certgate.service.status import appliance_status, statistics
 from certgate.service.support import EXTENSION, FILE_STEM, MEDIA_TYPE, build_support_package
 from certgate.web.pages.common import PREFIX, Poster, Viewer, appliance, download, redirect, render
 
@@ -28,7 +28,13 @@ async def basics(request: Request, principal: Viewer) -> Response:
     return render(
         request,
         "status.html",
-        {"title": "Status :: Basics", "section": "status", "status": status, "names": names},
+        {
+            "title": "Status :: Basics",
+            "section": "status",
+            "status": status,
+            "statistics": statistics(status),
+            "names": names,
+        },
         principal=principal,
     )
 

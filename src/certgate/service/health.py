@@ -1,0 +1,170 @@
+"""Diagnostic Status: what on this appliance needs an administrator's attention now.
+
+The guide's Status > Basics has a "Diagnostic Status" line; certgate fills it with the faults a
+user would notice first: an address nobody serves, a listener that failed, an address that
+presents another certificate than the one assigned, and an assigned certificate (or one of its
+chain) that has expired or soon will.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from certgate.pki.diagnostics import EXPIRING_SOON, format_time
+from certgate.service.appliance import Appliance
+from certgate.service.networking import AddressView
+from certgate.service.serving import ServeReport
+from certgate.service.views import RowInfoCache, chain_rows
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # users notice it now: a connection fails or a browser refuses
+    WARNING = "warning"  # users will notice it soon, or may
+
+
+class FindingCode(StrEnum):
+    NOT_SERVED = "not-served"
+    LISTENER_FAILED = "listener-failed"
+    SERVING_OTHER_CERTIFICATE = "serving-other-certificate"
+    CERTIFICATE_EXPIRED = "certificate-expired"
+    CERTIFICATE_EXPIRING = "certificate-expiring"
+    CERTIFICATE_NOT_YET_VALID = "certificate-not-yet-valid"
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: FindingCode
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    findings: list[Finding]
+
+    @property
+    def summary(self) -> str:
+        """The one line beside "Diagnostic Status" (the guide shows a count: 0 is healthy)."""
+        if not self.findings:
+            return "Healthy"
+        errors = sum(finding.severity is Severity.ERROR for finding in self.findings)
+        warnings = len(self.findings) - errors
+        parts = [f"{errors} error(s)" * bool(errors), f"{warnings} warning(s)" * bool(warnings)]
+        return "Needs attention: " + ", ".join(part for part in parts if part)
+
+
+def diagnose(
+    app: Appliance, addresses: Sequence[AddressView], serving: ServeReport | None
+) -> Diagnosis:
+    """Every finding, errors first; ``addresses`` and ``serving`` as the caller read them, so
+    the page shows one consistent picture."""
+    findings = _serving_findings(addresses, serving) + _validity_findings(app, addresses)
+    findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
+    return Diagnosis(findings)
+
+
+def _serving_findings(
+    addresses: Sequence[AddressView], serving: ServeReport | None
+) -> list[Finding]:
+    if not addresses:
+        return []
+    if serving is None:
+        return [
+            Finding(
+                Severity.ERROR,
+                FindingCode.NOT_SERVED,
+                f"no 'certgate serve' runs on this data directory: none of the "
+                f"{len(addresses)} address(es) is served",
+            )
+        ]
+    listeners: Mapping[str, Mapping[str, object]] = {
+        str(listener.get("address")): listener for listener in serving.listeners
+    }
+    found: list[Finding] = []
+    for address in addresses:
+        listener = listeners.get(address.address)
+        if listener is None:
+            found.append(
+                Finding(
+                    Severity.ERROR,
+                    FindingCode.NOT_SERVED,
+                    f"{address.address} is configured but not served: its certificate "
+                    f"{address.certificate_name!r} cannot be presented (see the serve log)",
+                )
+            )
+        elif listener.get("state") != "listening":
+            found.append(
+                Finding(
+                    Severity.ERROR,
+                    FindingCode.LISTENER_FAILED,
+                    f"{address.address} port {listener.get('port')} is not listening: "
+                    f"{listener.get('error') or listener.get('state')}",
+                )
+            )
+        elif listener.get("fingerprint") != address.certificate_fingerprint:
+            found.append(
+                Finding(
+                    Severity.WARNING,
+                    FindingCode.SERVING_OTHER_CERTIFICATE,
+                    f"{address.address} presents another certificate than the assigned "
+                    f"{address.certificate_name!r}"
+                    + (f" ({listener.get('error')})" if listener.get("error") else "")
+                    + ": a change is applied within seconds; if this stays, see the serve log",
+                )
+            )
+    return found
+
+
+def _validity_findings(app: Appliance, addresses: Sequence[AddressView]) -> list[Finding]:
+    """The assigned certificates and their chains: what a browser checks first."""
+    secured: dict[int, list[str]] = {}
+    for address in addresses:
+        secured.setdefault(address.certificate_id, []).append(address.address)
+    now, infos, found = app.now(), RowInfoCache(), []
+    with app.store.reading() as repository:
+        rows = repository.certificates_by_id(secured)
+        for certificate_id, where in secured.items():
+            row = rows.get(certificate_id)
+            if row is None:
+                continue  # deleted since the addresses were read
+            chain = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
+            leaf = infos(row)
+            on = ", ".join(where)
+            for link, info in [(row, leaf), *((link, infos(link)) for link in chain)]:
+                whose = (
+                    f"the certificate {row.friendly_name!r}"
+                    if link is row
+                    else f"the chain certificate {info.subject!r} of {row.friendly_name!r}"
+                )
+                finding = _validity(whose, info.not_before, info.not_after, now, on)
+                if finding is not None:
+                    found.append(finding)
+    return found
+
+
+def _validity(
+    whose: str, not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime, on: str
+) -> Finding | None:
+    if now > not_after:
+        return Finding(
+            Severity.ERROR,
+            FindingCode.CERTIFICATE_EXPIRED,
+            f"{whose}, presented on {on}, expired on {format_time(not_after)}",
+        )
+    if now < not_before:
+        return Finding(
+            Severity.ERROR,
+            FindingCode.CERTIFICATE_NOT_YET_VALID,
+            f"{whose}, presented on {on}, is not valid before {format_time(not_before)}",
+        )
+    if not_after - now <= EXPIRING_SOON:
+        return Finding(
+            Severity.WARNING,
+            FindingCode.CERTIFICATE_EXPIRING,
+            f"{whose}, presented on {on}, expires in {(not_after - now).days} day(s), "
+            f"on {format_time(not_after)}",
+        )
+    return None
