@@ -156,6 +156,15 @@ class WrongPassphraseError(BackupError):
     code = "wrong-passphrase"
 
 
+class MailError(CertgateError):
+    """The mail relay could not be reached or refused a message (refused connection, failed
+    TLS, wrong username or password, a refused sender or recipient, no answer in time). The
+    message gives the relay's own answer verbatim; never the password."""
+
+    code = "mail"
+    status = HTTPStatus.BAD_GATEWAY
+
+
 class ExportError(CertgateError):
     """The requested export cannot be produced (nothing included, no passphrase...)."""
 

@@ -37,6 +37,16 @@ LABELS: dict[str, str] = {
     "send_timeout": "send timeout",
     "keepalive_timeout": "keep-alive timeout",
     "shutdown_grace": "shutdown grace",
+    "host": "SMTP relay host",
+    "port": "SMTP relay port",
+    "security": "connection security",
+    "verify_certificate": "check the relay's certificate",
+    "ca_bundle": "CA bundle",
+    "from_address": "From address",
+    "to_addresses": "administrator addresses",
+    "username": "SMTP username",
+    "password": "SMTP password",
+    "notice_days": "expiry notice days",
 }
 
 #: The guide's caveats for the Common Name, shown beside it on every face.

@@ -25,6 +25,7 @@ from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service.addresstest import TrustStore
 from certgate.service.health import FindingCode, Severity
 from certgate.service.imports import Kind, Status
+from certgate.service.smtp import MailSecurity
 from certgate.service.users import MIN_PASSWORD_LENGTH
 from certgate.service.users import Role as UserRole
 from certgate.text import NAME_PATTERN
@@ -43,6 +44,7 @@ Instant = Annotated[dt.datetime, AfterValidator(_utc)]
 CertificateRole = Annotated[Role, Field(strict=False)]
 KeyType = Annotated[KeySpec, Field(strict=False)]
 TlsVersion = Annotated[TlsVersionName, Field(strict=False)]
+MailSecurityField = Annotated[MailSecurity, Field(strict=False)]
 WarningCodeField = Annotated[WarningCode, Field(strict=False)]
 _SUBJECT = SUBJECT_MAX_LENGTHS
 #: An id (up to 7 digits), or a SHA-256 fingerprint in hex (colons allowed) or an unambiguous
@@ -425,6 +427,54 @@ class TlsSettingsChange(In):
     send_timeout: float | None = None
     keepalive_timeout: float | None = None
     shutdown_grace: float | None = None
+
+
+class EmailSettings(Out):
+    """Security > Email Configuration. The password is never shown: only whether one is set."""
+
+    host: str = Field(description="The SMTP relay (empty: mail is not configured).")
+    port: int
+    security: MailSecurityField = Field(
+        description="none, starttls (STARTTLS before anything else is said) or tls (implicit TLS)."
+    )
+    verify_certificate: bool = Field(description="Whether the relay's certificate is checked.")
+    ca_bundle: str | None = Field(
+        description="PEM roots trusted for the relay's certificate (none: the system's)."
+    )
+    from_address: str
+    to_addresses: list[str] = Field(description="The administrators the mail goes to.")
+    username: str | None
+    password_set: bool = Field(description="Whether a password is stored (never shown).")
+    notice_days: list[int] = Field(
+        description="Days before expiry at which a certificate's notice is sent (0: on expiry)."
+    )
+    configured: bool = Field(description="A relay, a sender and a recipient are set.")
+
+
+class EmailSettingsChange(In):
+    """Omitted fields keep their value; the result is checked as a whole. An empty
+    ``ca_bundle`` trusts the system's roots again; an empty ``username`` removes the username
+    and the password; an empty ``password`` removes the password."""
+
+    host: str | None = Field(default=None, max_length=253, pattern=r"^[A-Za-z0-9._:\-]*$")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: MailSecurityField | None = None
+    verify_certificate: bool | None = None
+    ca_bundle: str | None = Field(default=None, max_length=1024 * 1024)
+    from_address: str | None = Field(default=None, max_length=254)
+    to_addresses: list[Annotated[str, Field(max_length=254)]] | None = Field(
+        default=None, max_length=20
+    )
+    username: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
+    password: SecretStr | None = Field(default=None, max_length=500)
+    notice_days: list[Annotated[int, Field(ge=0, le=365)]] | None = Field(
+        default=None, max_length=10
+    )
+
+
+class EmailTestResult(Out):
+    relay: str = Field(description="The relay the test mail was handed to (host:port).")
+    recipients: list[str]
 
 
 class Listener(BaseModel):

@@ -81,7 +81,15 @@ def auditor(primary: Server) -> str:
 
 def test_an_auditor_sees_everything(primary: Server, auditor: str) -> None:
     with primary.client(auditor) as api:
-        for path in ("/certificates", "/requests", "/addresses", "/tls", "/status", "/users"):
+        for path in (
+            "/certificates",
+            "/requests",
+            "/addresses",
+            "/tls",
+            "/email",
+            "/status",
+            "/users",
+        ):
             ok(api.get(path))
         ok(api.get("/tokens"))
         factory = ok(api.get("/certificates", params={"q": "certgate Appliance"}))["items"][0]
@@ -111,6 +119,8 @@ def test_an_auditor_changes_nothing_and_exports_no_private_key(
         ("PUT", f"/addresses/{primary.address}", {"certificate": ref}),
         ("DELETE", f"/addresses/{primary.address}", None),
         ("PUT", "/tls", {"minimum_version": "1.3"}),
+        ("PUT", "/email", {"host": "relay.example.com"}),
+        ("POST", "/email/test", None),
         ("POST", "/users", {"username": "mallory", "password": "0123456789ab", "role": "admin"}),
         ("DELETE", "/users/admin", None),
         ("PUT", "/users/admin/password", {"password": "0123456789ab"}),

@@ -48,6 +48,7 @@ def test_reading_gives_the_same_documents(primary: Server) -> None:
         assert cli(primary, "request", "show", str(first["id"])) == first
         assert cli(primary, "ip", "list") == ok(api.get("/addresses"))
         assert cli(primary, "tls", "show") == ok(api.get("/tls"))
+        assert cli(primary, "email", "show") == ok(api.get("/email"))
         assert cli(primary, "user", "list") == ok(api.get("/users"))
         assert cli(primary, "token", "list") == ok(api.get("/tokens"))
         by_cli, by_api = cli(primary, "status"), ok(api.get("/status"))

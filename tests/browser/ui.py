@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Download, Locator, Page, expect
 
-from tests.support.server import RunningAppliance
+from tests.support.server import RunningAppliance, run_cli
 
 
 class UI:
@@ -24,6 +24,18 @@ class UI:
         self.page.goto(self.base + path)
 
     # --- login ---------------------------------------------------------------------------
+
+    @classmethod
+    def new_auditor(cls, page: Page, appliance: RunningAppliance, name: str, password: str) -> UI:
+        """``certgate user add NAME --role auditor``, then NAME logged in on ``page``."""
+        run_cli(
+            appliance.data_dir,
+            *("user", "add", name, "--role", "auditor"),
+            CERTGATE_USER_PASSWORD=password,
+        )
+        driver = cls(page, appliance)
+        driver.login(name, password)
+        return driver
 
     def login(self, username: str, password: str) -> None:
         self.goto("/appliance/login")

@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     ADDRESS_REMOVE = "address.remove"
     ADDRESS_ASSIGN = "address.assign"
     TLS_UPDATE = "tls.update"
+    EMAIL_UPDATE = "email.update"
     USER_CREATE = "user.create"
     USER_DELETE = "user.delete"
     USER_PASSWORD = "user.password"

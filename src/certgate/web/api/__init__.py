@@ -7,6 +7,7 @@ from certgate.web.api import (
     addresses,
     audit,
     certificates,
+    email,
     exports,
     imports,
     requests,
@@ -19,6 +20,18 @@ from certgate.web.api.media import json_bodies_only
 from certgate.web.api.openapi import API_PREFIX
 
 router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(json_bodies_only)])
-_MODULES = (certificates, exports, requests, imports, addresses, tls, status, users, tokens, audit)
+_MODULES = (
+    certificates,
+    exports,
+    requests,
+    imports,
+    addresses,
+    tls,
+    email,
+    status,
+    users,
+    tokens,
+    audit,
+)
 for module in _MODULES:
     router.include_router(module.router)

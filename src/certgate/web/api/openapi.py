@@ -34,6 +34,9 @@ PROBLEM_STATUSES: dict[int, str] = {
     "`key-missing`.",
     429: "Too many wrong passwords from the caller's network (type `throttled`): the current "
     "password is guessed no faster than at the login page.",
+    502: "The mail relay could not be reached or refused the mail (type `mail`): the "
+    "detail quotes its answer (refused connection, TLS failure, wrong username or password, "
+    "refused recipient, timeout).",
     500: "A fault of the appliance, not of the request (type `sealing`: the master key does "
     "not open a stored private key).",
 }
@@ -49,7 +52,7 @@ OVERVIEW = (
     "field at fault in `field`), `not-found`, `conflict`, `in-use`, `protected`, "
     "`key-missing`, `wrong-password`, `password-required`, `not-a-certificate`, "
     "`corrupt-data`, `file-too-large`, `unsupported-key`, `excessive-work`, `import-format`, "
-    "`export`, `unauthenticated`, `forbidden`, `throttled`, `method-not-allowed` or "
+    "`export`, `mail`, `unauthenticated`, `forbidden`, `throttled`, `method-not-allowed` or "
     "`payload-too-large`."
 )
 

@@ -8,6 +8,7 @@ from certgate.web.pages import (
     certificates,
     create,
     edit,
+    email,
     export,
     import_,
     login,
@@ -34,6 +35,7 @@ for module in (
     edit,
     requests,
     ssl,
+    email,
     tokens,
     api_docs,
 ):

@@ -1,0 +1,167 @@
+"""``certgate email``: Security > Email Configuration (show, set) and Send Test Email."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import echo, emit_document, fields, json_option
+from certgate.cli.secrets_input import read_secret
+from certgate.schemas import EmailSettings, EmailTestResult
+from certgate.service import email
+from certgate.service.smtp import MailSecurity
+
+PASSWORD_ENV = "CERTGATE_SMTP_PASSWORD"
+
+
+def _days(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> list[int] | None:
+    """``30,14,7,1,0`` -> days before expiry (0: on the day it expires)."""
+    if value is None:
+        return None
+    try:
+        return [int(part) for part in value.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of days") from None
+
+
+@click.group("email")
+def email_group() -> None:
+    """The SMTP relay, the administrators' addresses and certificate expiry notices."""
+
+
+@email_group.command("show")
+@json_option
+@click.pass_obj
+def email_show(options: Options, as_json: bool) -> None:
+    """The email settings (the password is never shown, only whether one is set)."""
+    with options.appliance() as app:
+        settings = email.get_settings(app)
+    if as_json:
+        emit_document(EmailSettings, settings)
+        return
+    if not settings.configured:
+        echo("Email is not configured: certgate email set --host H --from ADDR --to ADDR")
+    fields(
+        [
+            ("SMTP relay", f"{settings.host or '(none)'} port {settings.port}"),
+            ("Connection security", settings.security.value),
+            ("Relay certificate", _checked(settings)),
+            ("Username", settings.username or "(none)"),
+            ("Password", "set (not shown)" if settings.password_set else "(none)"),
+            ("From", settings.from_address or "(none)"),
+            ("To", list(settings.to_addresses) or ["(none)"]),
+            ("Expiry notices", email.describe_days(settings.notice_days)),
+        ]
+    )
+
+
+def _checked(settings: email.EmailSettings) -> str:
+    if settings.security is MailSecurity.NONE:
+        return "no TLS"
+    if not settings.verify_certificate:
+        return "NOT checked"
+    return "checked against the CA bundle" if settings.ca_bundle else "checked (system roots)"
+
+
+@email_group.command("set")
+@click.option("--host", help="The SMTP relay: host name or IP address.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Default: 25, 587 or 465 by --security."
+)
+@click.option(
+    "--security",
+    type=click.Choice([choice.value for choice in MailSecurity]),
+    help="none, starttls (STARTTLS before anything else), or tls (implicit TLS).",
+)
+@click.option(
+    "--verify/--no-verify",
+    "verify_certificate",
+    default=None,
+    help="Check the relay's certificate and name (default: yes).",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="PEM roots to trust for an internal relay's certificate instead of the system's.",
+)
+@click.option("--no-ca-file", is_flag=True, help="Trust the system's roots again.")
+@click.option("--from", "from_address", metavar="ADDR", help="The From address.")
+@click.option(
+    "--to", "to_addresses", metavar="ADDR", multiple=True, help="An administrator (repeatable)."
+)
+@click.option("--username", help="SMTP username ('' removes username and password).")
+@click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"File whose first line is the SMTP password. Env: {PASSWORD_ENV}.",
+)
+@click.option(
+    "--notice-days",
+    metavar="DAYS,...",
+    callback=_days,
+    help="Days before expiry to send a certificate's notice; 0: on expiry (default 30,14,7,1,0).",
+)
+@json_option
+@click.pass_obj
+def email_set(
+    options: Options,
+    host: str | None,
+    port: int | None,
+    security: str | None,
+    verify_certificate: bool | None,
+    ca_file: Path | None,
+    no_ca_file: bool,
+    from_address: str | None,
+    to_addresses: tuple[str, ...],
+    username: str | None,
+    password_file: Path | None,
+    notice_days: list[int] | None,
+    as_json: bool,
+) -> None:
+    """Change the email settings; options left out keep their value."""
+    if ca_file is not None and no_ca_file:
+        raise click.UsageError("--ca-file and --no-ca-file exclude each other")
+    ca_bundle = "" if no_ca_file else None
+    if ca_file is not None:
+        try:
+            ca_bundle = ca_file.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as error:
+            raise click.UsageError(f"cannot read {ca_file} as a PEM file: {error}") from None
+    secret = read_secret(password_file, PASSWORD_ENV, None)
+    with options.appliance() as app:
+        settings = email.update_settings(
+            app,
+            host=host,
+            port=port,
+            security=security,
+            verify_certificate=verify_certificate,
+            ca_bundle=ca_bundle,
+            from_address=from_address,
+            to_addresses=list(to_addresses) or None,
+            username=username,
+            password=None if secret is None else secret.decode(),
+            notice_days=notice_days,
+            actor=options.actor,
+        )
+    if as_json:
+        emit_document(EmailSettings, settings)
+    else:
+        echo("saved")
+
+
+@email_group.command("test")
+@json_option
+@click.pass_obj
+def email_test(options: Options, as_json: bool) -> None:
+    """Send a test email now to every administrator address (exit 1 with the relay's answer
+    when it fails)."""
+    with options.appliance() as app:
+        result = email.send_test(app)
+    if as_json:
+        emit_document(EmailTestResult, result)
+    else:
+        echo(f"test email handed to {result.relay} for {', '.join(result.recipients)}")

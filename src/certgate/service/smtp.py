@@ -1,0 +1,155 @@
+"""The one place that talks to smtplib: a message handed to the SMTP relay, and every way that
+can fail said as a ``MailError`` carrying the relay's own answer (code and text) verbatim.
+
+Blocking: callers run it on a thread (the pages through ``run_in_threadpool``, the API's plain
+views on FastAPI's pool, the notices on their own thread), never on the event loop. Every
+step of the conversation is bounded by ``timeout`` (smtplib's socket timeout).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from enum import StrEnum
+
+from certgate.errors import MailError
+
+
+class MailSecurity(StrEnum):
+    """How the connection to the relay is protected."""
+
+    NONE = "none"  # plain SMTP (an internal relay on a trusted network)
+    STARTTLS = "starttls"  # plain, then STARTTLS before anything else is said (port 587)
+    TLS = "tls"  # TLS from the first byte ("implicit TLS", SMTPS, port 465)
+
+    @property
+    def default_port(self) -> int:
+        return {"none": 25, "starttls": 587, "tls": 465}[self.value]
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Where and how mail is handed over. ``ca_pem``: the only roots trusted for the relay's
+    certificate (an internal relay), else the system's."""
+
+    host: str
+    port: int
+    security: MailSecurity
+    verify_certificate: bool = True
+    ca_pem: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def tls_context(relay: Relay) -> ssl.SSLContext:
+    """The client context for the relay: its certificate and name checked unless told not
+    to; TLS 1.2 at least."""
+    if not relay.verify_certificate:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        try:
+            context = ssl.create_default_context(cadata=relay.ca_pem or None)
+        except ssl.SSLError as error:
+            raise MailError(f"the CA bundle cannot be used: {error.reason or error}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def send(relay: Relay, message: EmailMessage, timeout: float) -> None:
+    """Hand ``message`` to the relay (its From and To headers name sender and recipients).
+    Raises ``MailError`` naming the relay and quoting its answer."""
+    try:
+        _send(relay, message, timeout)
+    except smtplib.SMTPRecipientsRefused as error:
+        refused = "; ".join(
+            f"{recipient}: {_answer(code, text)}"
+            for recipient, (code, text) in error.recipients.items()
+        )
+        raise _failure(relay, f"the relay refused the recipients: {refused}") from None
+    except smtplib.SMTPAuthenticationError as error:
+        raise _failure(
+            relay,
+            "the relay refused the username and password: "
+            + _answer(error.smtp_code, error.smtp_error),
+        ) from None
+    except smtplib.SMTPSenderRefused as error:
+        raise _failure(
+            relay,
+            f"the relay refused the sender {error.sender}: "
+            + _answer(error.smtp_code, error.smtp_error),
+        ) from None
+    except smtplib.SMTPResponseException as error:
+        raise _failure(
+            relay, "the relay answered " + _answer(error.smtp_code, error.smtp_error)
+        ) from None
+    except smtplib.SMTPNotSupportedError as error:
+        raise _failure(relay, f"the relay does not offer it: {error}") from None
+    except smtplib.SMTPServerDisconnected as error:
+        if isinstance(error.__context__, TimeoutError):  # smtplib wraps a read's timeout
+            raise _failure(relay, _timed_out(timeout)) from None
+        raise _failure(
+            relay, f"the relay closed the connection ({error or 'no reason given'})"
+        ) from None
+    except smtplib.SMTPException as error:
+        raise _failure(relay, str(error)) from None
+    except ssl.SSLCertVerificationError as error:
+        raise _failure(
+            relay,
+            f"TLS failed: the relay's certificate is not trusted ({error.verify_message}); "
+            "give the CA bundle of an internal relay",
+        ) from None
+    except ssl.SSLError as error:
+        raise _failure(relay, f"TLS failed: {error.reason or error}") from None
+    except TimeoutError:
+        raise _failure(relay, _timed_out(timeout)) from None
+    except socket.gaierror as error:
+        raise _failure(relay, f"the host name cannot be resolved ({error.strerror})") from None
+    except ConnectionRefusedError:
+        raise _failure(relay, "the connection was refused (nothing listens there)") from None
+    except OSError as error:
+        raise _failure(relay, f"cannot connect ({error.strerror or error})") from None
+
+
+def _send(relay: Relay, message: EmailMessage, timeout: float) -> None:
+    smtp: smtplib.SMTP
+    if relay.security is MailSecurity.TLS:
+        smtp = smtplib.SMTP_SSL(relay.host, relay.port, timeout=timeout, context=tls_context(relay))
+    else:
+        smtp = smtplib.SMTP(relay.host, relay.port, timeout=timeout)
+    with smtp:
+        smtp.ehlo()
+        if relay.security is MailSecurity.STARTTLS:
+            if not smtp.has_extn("starttls"):
+                raise smtplib.SMTPNotSupportedError("STARTTLS is not offered by the relay")
+            smtp.starttls(context=tls_context(relay))
+            smtp.ehlo()
+        if relay.username:
+            smtp.login(relay.username, relay.password or "")
+        smtp.send_message(message)
+
+
+def _timed_out(timeout: float) -> str:
+    return f"no answer within {timeout:g} seconds (timeout)"
+
+
+def _answer(code: int, text: bytes | str) -> str:
+    """The relay's reply as it said it: code and text (lines joined)."""
+    said = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {' '.join(said.split())}".strip()
+
+
+def _failure(relay: Relay, what: str) -> MailError:
+    message = f"mail to the relay {relay.where} failed: {what}"
+    if relay.password and relay.password in message:  # never, but a relay could echo it
+        message = message.replace(relay.password, "********")
+    return MailError(message)

@@ -1,0 +1,134 @@
+"""Security > Email Configuration: the SMTP relay, the administrators' addresses, the days
+before expiry at which notices go, and Send Test Email."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import MailError, ValidationError
+from certgate.service import email
+from certgate.service.auth import Principal
+from certgate.service.smtp import MailSecurity
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    checked,
+    field_errors,
+    integer,
+    read_form,
+    redirect,
+    render,
+    text,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/security/email"
+INPUTS = (
+    "host",
+    "port",
+    "security",
+    "ca_bundle",
+    "from_address",
+    "to_addresses",
+    "username",
+    "password",
+    "notice_days",
+)
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    current = await run_in_threadpool(email.get_settings, appliance(request))
+    if values is None:
+        values = {
+            "host": current.host,
+            "port": str(current.port),
+            "security": current.security.value,
+            "verify_certificate": str(current.verify_certificate),
+            "ca_bundle": current.ca_bundle or "",
+            "from_address": current.from_address,
+            "to_addresses": "\n".join(current.to_addresses),
+            "username": current.username or "",
+            "notice_days": ", ".join(str(day) for day in current.notice_days),
+        }
+    return render(
+        request,
+        "email.html",
+        {
+            "title": "Security :: Email Configuration",
+            "section": "security",
+            "subsection": "email",
+            "values": values,
+            "settings": current,
+            "securities": list(MailSecurity),
+            "notices": email.describe_days(current.notice_days),
+            "errors": errors or {},
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+def _days(value: str) -> list[int]:
+    days = []
+    for part in value.replace(" ", "").split(","):
+        if part:
+            found = integer(part, "notice_days", -1)
+            days.append(found)
+    return days
+
+
+@router.get(PAGE)
+async def email_page(request: Request, principal: Viewer) -> Response:
+    return await _page(request, principal)
+
+
+@router.post(PAGE)
+async def save_email(request: Request, principal: Poster) -> Response:
+    principal.require_admin("changing the email configuration")
+    form = await read_form(request)
+    values = {name: text(form, name).strip() for name in INPUTS if name != "password"}
+    verify = checked(form, "verify_certificate")
+    values["verify_certificate"] = str(verify)
+    password = text(form, "password")
+    remove_password = checked(form, "remove_password")
+    try:
+        await run_in_threadpool(
+            email.update_settings,
+            appliance(request),
+            host=values["host"],
+            port=integer(values["port"], "port", 0) or None,  # empty: the security's default
+            security=values["security"],
+            verify_certificate=verify,
+            ca_bundle=values["ca_bundle"],
+            from_address=values["from_address"],
+            to_addresses=values["to_addresses"].split(),
+            username=values["username"],
+            password="" if remove_password else (password or None),
+            notice_days=_days(values["notice_days"]),
+            actor=principal.actor,
+        )
+    except ValidationError as error:
+        return await _page(request, principal, values, field_errors(error, INPUTS), 422)
+    return redirect(PAGE, "Email configuration saved.")
+
+
+@router.post(PAGE + "/test")
+async def send_test_email(request: Request, principal: Poster) -> Response:
+    principal.require_admin("sending a test email")
+    try:
+        result = await run_in_threadpool(email.send_test, appliance(request))
+    except (MailError, ValidationError) as error:
+        return redirect(PAGE, f"The test email was not sent: {error}", "error")
+    return redirect(
+        PAGE, f"Test email handed to {result.relay} for {', '.join(result.recipients)}."
+    )

@@ -1,0 +1,50 @@
+"""Email Configuration through the API: the settings (the password written, never read back),
+Send Test Email against a real relay (STARTTLS, AUTH, the relay's CA bundle), and a failure
+as a 502 problem quoting the relay."""
+
+from __future__ import annotations
+
+from tests.api.client import Server, ok, problem
+from tests.support.smtp import smtp_relay
+
+PASSWORD = "api relay password 7"
+
+
+def test_email_settings_and_send_test_email(primary: Server) -> None:
+    with primary.client() as api:
+        with smtp_relay("starttls", users={"mailer": PASSWORD}) as relay:
+            settings = {
+                "host": "127.0.0.1",
+                "port": relay.port,
+                "security": "starttls",
+                "ca_bundle": relay.ca_pem.decode(),
+                "from_address": "appliance@example.com",
+                "to_addresses": ["ops@example.com"],
+                "username": "mailer",
+                "password": PASSWORD,
+            }
+            answer = api.put("/email", json=settings)
+            saved = ok(answer)
+            assert PASSWORD not in answer.text and "password" not in saved
+            assert saved["password_set"] is True and saved["configured"] is True
+            assert saved["notice_days"] == [30, 14, 7, 1, 0]
+            assert ok(api.get("/email")) == saved
+
+            sent = ok(api.post("/email/test"))
+            assert sent == {"relay": f"127.0.0.1:{relay.port}", "recipients": ["ops@example.com"]}
+            [mail] = relay.messages
+            assert mail["To"] == "ops@example.com" and relay.logins == ["mailer"]
+
+            ok(api.put("/email", json={"password": "wrong"}))
+            failed = problem(api.post("/email/test"), 502, "mail")
+            assert "535 5.7.8 Authentication credentials invalid" in failed["detail"]
+            assert "wrong" not in failed["detail"].replace("credentials", "")
+
+        wrong = problem(
+            api.put("/email", json={"to_addresses": ["ok@example.com", "not an address"]}),
+            422,
+            "validation",
+        )
+        assert wrong["field"] == "to_addresses[1]"
+        cleared = ok(api.put("/email", json={"username": ""}))
+        assert cleared["username"] is None and cleared["password_set"] is False

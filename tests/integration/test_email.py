@@ -1,0 +1,170 @@
+"""Email Configuration through the CLI against a real SMTP relay (aiosmtpd): plain, STARTTLS
+and implicit TLS, with and without AUTH; the mail read back; the relay's own answer on every
+failure (refused recipient, wrong password, untrusted certificate, nothing listening, no
+answer in time); the password sealed, never shown, never in an error or the audit trail."""
+
+from __future__ import annotations
+
+import json
+import socket
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from certgate.errors import MailError
+from certgate.service import email
+from certgate.service.appliance import Appliance
+from certgate.service.audit import AuditFilter, list_events
+from tests.integration.conftest import Certgate
+from tests.support.net import free_port
+from tests.support.smtp import Relay, smtp_relay
+
+PASSWORD = "s3cret relay password"
+ADMINS = ("alice@example.com", "bob@example.net")
+
+
+def configure(certgate: Certgate, port: int, security: str, *options: str) -> None:
+    recipients = [part for admin in ADMINS for part in ("--to", admin)]
+    certgate(
+        "email",
+        "set",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--security",
+        security,
+        "--from",
+        "certgate@example.com",
+        *recipients,
+        *options,
+    )
+
+
+def configure_login(certgate: Certgate, relay: Relay, secret: Path) -> None:
+    """STARTTLS with the relay's CA bundle, username ``mailer`` and the password in ``secret``."""
+    ca = relay.write_ca(secret.parent)
+    login = ("--username", "mailer", "--password-file", str(secret), "--ca-file", str(ca))
+    configure(certgate, relay.port, "starttls", *login)
+
+
+def test_a_test_email_goes_through_starttls_with_auth_and_the_password_never_shows(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    with smtp_relay("starttls", users={"mailer": PASSWORD}) as relay:
+        configure_login(certgate, relay, secret)
+        sent = certgate("email", "test")
+        assert "test email handed to 127.0.0.1:" in sent.stdout
+        [mail] = relay.messages
+        assert relay.logins == ["mailer"]
+    assert mail["Subject"] == "certgate: test email"
+    assert mail["From"] == "certgate@example.com"
+    assert [str(a.addr_spec) for a in mail["To"].addresses] == list(ADMINS)
+    assert "alice@example.com, bob@example.net" in mail.get_content()
+
+    shown = certgate("email", "show")
+    assert "set (not shown)" in shown.stdout and PASSWORD not in shown.stdout
+    document = json.loads(certgate("email", "show", "--json").stdout)
+    assert document["password_set"] is True and document["username"] == "mailer"
+    assert PASSWORD not in json.dumps(document)
+    assert document["to_addresses"] == list(ADMINS) and document["configured"] is True
+    for stored in certgate.data_dir.glob("certgate.db*"):  # sealed: not in the database file
+        assert PASSWORD.encode() not in stored.read_bytes()
+    with closing(Appliance.open(certgate.data_dir)) as app:
+        [event] = list_events(app, AuditFilter(action="email.update"), 10).events
+    assert event.actor.startswith("cli:") and "password set" in event.detail
+    assert PASSWORD not in event.detail and "'127.0.0.1'" in event.detail
+
+
+def test_a_wrong_password_is_said_with_the_relays_answer_and_not_the_password(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("not the password")
+    with smtp_relay("starttls", users={"mailer": PASSWORD}) as relay:
+        configure_login(certgate, relay, secret)
+        failed = certgate("email", "test", expect=1)
+        assert relay.messages == []
+    assert failed.returncode == 1
+    assert "refused the username and password: 535 5.7.8 Authentication credentials invalid" in (
+        failed.stderr
+    )
+    assert "not the password" not in failed.stderr + failed.stdout
+
+
+def test_implicit_tls_checks_the_relays_certificate_unless_told_otherwise(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    with smtp_relay("tls") as relay:
+        configure(certgate, relay.port, "tls")
+        untrusted = certgate("email", "test", expect=1)
+        assert untrusted.returncode == 1
+        assert "TLS failed: the relay's certificate is not trusted" in untrusted.stderr
+        assert "unable to get local issuer certificate" in untrusted.stderr  # OpenSSL's words
+        assert relay.messages == []
+
+        certgate("email", "set", "--ca-file", str(relay.write_ca(tmp_path)))
+        certgate("email", "test")
+        assert len(relay.messages) == 1
+        assert "checked against the CA bundle" in certgate("email", "show").stdout
+
+        certgate("email", "set", "--no-ca-file", "--no-verify")
+        certgate("email", "test")
+        assert len(relay.messages) == 2
+        assert "NOT checked" in certgate("email", "show").stdout
+
+
+def test_a_plain_relay_that_refuses_the_recipients_is_quoted(certgate: Certgate) -> None:
+    with smtp_relay("none", refuse=True) as relay:
+        configure(certgate, relay.port, "none")
+        refused = certgate("email", "test", expect=1)
+    assert refused.returncode == 1
+    assert (
+        "refused the recipients: alice@example.com: 550 5.1.1 <alice@example.com>: "
+        "Recipient address rejected: User unknown in local recipient table"
+    ) in refused.stderr
+
+
+def test_a_relay_that_is_down_or_silent_is_named(certgate: Certgate) -> None:
+    port = free_port()
+    configure(certgate, port, "none")
+    down = certgate("email", "test", expect=1)
+    assert down.returncode == 1
+    assert f"mail to the relay 127.0.0.1:{port} failed: the connection was refused" in down.stderr
+
+    with socket.socket() as silent:  # accepts, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        certgate("email", "set", "--port", str(silent.getsockname()[1]))
+        with closing(Appliance.open(certgate.data_dir)) as app, pytest.raises(MailError) as raised:
+            email.send_test(app, timeout=0.5)
+    assert "no answer within 0.5 seconds (timeout)" in str(raised.value)
+
+
+def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> None:
+    unset = certgate("email", "test", expect=1)
+    assert unset.returncode == 1 and "SMTP relay host: is not configured yet" in unset.stderr
+    bad = certgate(
+        *("email", "set", "--host", "relay.example.com", "--from", "me@example.com"),
+        *("--to", "ok@example.com", "--to", "bob@example.com\r\nBcc: eve@example.com"),
+        expect=1,
+    )
+    assert bad.returncode == 1 and "administrator addresses: " in bad.stderr
+    assert "is not a mail address" in bad.stderr
+    days = certgate(
+        *("email", "set", "--host", "relay.example.com", "--from", "me@example.com"),
+        *("--to", "ok@example.com", "--notice-days", "400"),
+        expect=1,
+    )
+    assert "expiry notice days: each must be from 0 to 365 days" in days.stderr
+    assert json.loads(certgate("email", "show", "--json").stdout)["configured"] is False
+    certgate(
+        *("email", "set", "--host", "relay.example.com", "--from", "me@example.com"),
+        *("--to", "ok@example.com", "--notice-days", "7,60, 0", "--security", "tls"),
+    )
+    document = json.loads(certgate("email", "show", "--json").stdout)
+    assert document["notice_days"] == [60, 7, 0]
+    assert document["port"] == 465  # the default port followed the security

@@ -1,0 +1,106 @@
+"""A real SMTP relay for the tests: aiosmtpd on a free loopback port (its own thread), plain,
+with STARTTLS or implicit TLS (a certificate from the test PKI), with or without AUTH; it
+keeps every mail it accepts, parsed, for the test to read back. ``refuse`` makes it refuse
+every recipient the way Postfix does."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import ssl
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.support.net import free_port
+from tests.support.pki import TestCA, pem
+
+REFUSAL = "550 5.1.1 <{}>: Recipient address rejected: User unknown in local recipient table"
+
+
+@dataclass
+class Relay:
+    host: str
+    port: int
+    ca_pem: bytes  # the root its certificate chains to (empty for a plain relay)
+    messages: list[EmailMessage] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)  # usernames that authenticated
+
+    def write_ca(self, directory: Path) -> Path:
+        path = directory / "relay-ca.pem"
+        path.write_bytes(self.ca_pem)
+        return path
+
+
+class _Handler:
+    def __init__(self, relay: Relay, refuse: bool) -> None:
+        self.relay = relay
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse:
+            return REFUSAL.format(address)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.relay.messages.append(parsed)
+        return "250 2.0.0 Ok: queued"
+
+
+@contextmanager
+def smtp_relay(
+    security: str = "none",
+    *,
+    users: dict[str, str] | None = None,
+    refuse: bool = False,
+    host: str = "127.0.0.1",
+) -> Iterator[Relay]:
+    """A relay on ``host`` and a free port: ``security`` none, starttls (STARTTLS required
+    before MAIL) or tls (implicit); ``users`` (username -> password) makes AUTH required."""
+    port = free_port()
+    ca = TestCA.make()
+    relay = Relay(host, port, pem(ca.root) if security != "none" else b"")
+    options: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        if security != "none":
+            key, leaf = ca.leaf(host)
+            chain = Path(directory) / "relay.pem"
+            chain.write_bytes(pem(leaf, ca.intermediate, key))
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(chain)
+            if security == "starttls":
+                options.update(tls_context=context, require_starttls=True)
+            else:
+                options.update(ssl_context=context)
+        if users is not None:
+
+            def authenticate(
+                server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+            ) -> AuthResult:
+                good = (
+                    isinstance(data, LoginPassword)
+                    and users.get(data.login.decode()) == data.password.decode()
+                )
+                if good:
+                    relay.logins.append(data.login.decode())
+                return AuthResult(success=good, handled=False)
+
+            options.update(authenticator=authenticate, auth_required=True)
+        controller = Controller(_Handler(relay, refuse), hostname=host, port=port, **options)
+        controller.start()
+        try:
+            yield relay
+        finally:
+            controller.stop()
