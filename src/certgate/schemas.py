@@ -21,6 +21,7 @@ from certgate.limits import (
 from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.pki.lint import RULES, LintSeverity
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service.addresstest import TrustStore
 from certgate.service.health import FindingCode, Severity
@@ -155,6 +156,13 @@ class CertificateWarning(Out):
     message: str
 
 
+class CertificateLintFinding(Out):
+    severity: LintSeverity
+    code: str = Field(description="pkilint's finding code.")
+    message: str
+    where: str = Field(description="The part of the certificate, as pkilint names it.")
+
+
 class Certificate(Out):
     """The Edit Certificate Configuration page's fields, and the table's columns."""
 
@@ -181,6 +189,12 @@ class Certificate(Out):
     public_key: str
     authority_info_access: list[str]
     ip_addresses: list[str] = Field(description="The addresses presenting this certificate.")
+    lint: list[CertificateLintFinding] | None = Field(
+        default=None,
+        description=f"{RULES}: errors and warnings for a server certificate issued by a CA, "
+        "on the certificate's own document only; null in lists, and for self-signed and CA "
+        "certificates, which the Baseline Requirements do not cover.",
+    )
 
 
 class CertificatePage(BaseModel):

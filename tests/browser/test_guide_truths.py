@@ -1,6 +1,6 @@
-"""Issue 15, points 4 and 5, in Chromium: what a click loses is said before it is lost, and
+"""Issue 15, points 4, 5 and 11, in Chromium: what a click loses is said before it is lost,
 the Edit page says what happens to an unchecked address (and never claims a save that
-changed nothing)."""
+changed nothing), and shows pkilint's CA/Browser Forum findings with the warnings."""
 
 from __future__ import annotations
 
@@ -105,3 +105,20 @@ def test_deleting_an_intermediate_names_the_chains_it_leaves_incomplete(
     )
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(page.locator(".flash.ok")).to_contain_text(f"Chain now incomplete: {leaf_name}.")
+
+
+def test_the_edit_page_shows_what_a_public_ca_would_refuse_with_the_warnings(
+    ui: UI, openssl_ca: OpensslCA, tmp_path: Path
+) -> None:
+    page = ui.page
+    leaf, key = openssl_ca.issue("lint.example.com", ["lint.example.com"], tmp_path / "lint")
+    ui.import_files(leaf, key, openssl_ca.intermediate, openssl_ca.root)
+    ui.open_certificate("lint.example.com")
+    findings = page.get_by_role("note").get_by_role(
+        "region", name="CA/Browser Forum Baseline Requirements (pkilint)"
+    )
+    expect(findings).to_contain_text("error(s)")
+    expect(findings.get_by_role("listitem").filter(has_text="Certificate policies")).to_have_text(
+        "error Certificate policies extension absent "
+        "cabf.serverauth.subscriber.certificate_policies_extension_absent"
+    )

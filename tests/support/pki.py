@@ -180,6 +180,57 @@ class TestCA:
         return key, certificate
 
 
+def baseline_leaf(ca: TestCA, host: str) -> tuple[Key, x509.Certificate]:
+    """A leaf shaped as the CA/Browser Forum Baseline Requirements want a public CA's: no
+    subject (the SAN is critical then), 90 days, DV policy, AIA with OCSP, serverAuth only."""
+    key = new_key()
+    now = dt.datetime.now(dt.UTC)
+    aia = x509.oid.AuthorityInformationAccessOID
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(ca.intermediate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.CertificatePolicies(  # 2.23.140.1.2.1: domain validated
+                [x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.1"), None)]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        aia.CA_ISSUERS, x509.UniformResourceIdentifier("http://ca.example.com/i")
+                    ),
+                    x509.AccessDescription(
+                        aia.OCSP, x509.UniformResourceIdentifier("http://ocsp.example.com")
+                    ),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.intermediate_key.public_key()),
+            critical=False,
+        )
+        .sign(ca.intermediate_key, hashes.SHA256())
+    )
+    return key, certificate
+
+
 @dataclass
 class TestChain:
     __test__ = False  # a fixture's data, not a test class

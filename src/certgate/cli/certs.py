@@ -22,6 +22,7 @@ from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_D
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.pki.lint import RULES
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.pki.names import SubjectFields
 from certgate.schemas import (
@@ -120,8 +121,16 @@ def _print_view(view: CertificateView) -> None:
             ("SHA-256 Fingerprint", view.fingerprint_sha256),
             ("SHA-1 Fingerprint", view.fingerprint_sha1),
             ("Warnings", [f"[{w.code}] {w.message}" for w in view.warnings] or ["None"]),
+            *_lint_field(view),
         ]
     )
+
+
+def _lint_field(view: CertificateView) -> list[tuple[str, list[str]]]:
+    if view.lint is None:
+        return []
+    found = [f"{finding.severity}: {finding.message} [{finding.code}]" for finding in view.lint]
+    return [(RULES, found or ["No error or warning"])]
 
 
 @cert.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -23,8 +24,9 @@ from certgate.limits import (
 )
 from certgate.pki.builders import build_request, build_self_signed
 from certgate.pki.certinfo import read_certificate
-from certgate.pki.chain import MAX_CHAIN_DEPTH, order_chain
+from certgate.pki.chain import MAX_CHAIN_DEPTH, Role, order_chain
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
+from certgate.pki.lint import lint_server_certificate
 from certgate.pki.loader import load_file
 from certgate.pki.names import (
     SubjectAltName,
@@ -46,7 +48,13 @@ from certgate.service.linking import (
 )
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
-from certgate.service.views import CertificateView, RowInfoCache, certificate_view, chain_rows
+from certgate.service.views import (
+    CertificateView,
+    RowInfoCache,
+    certificate_view,
+    chain_rows,
+    info_from_json,
+)
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
@@ -83,8 +91,13 @@ def list_certificates(app: Appliance) -> list[CertificateView]:
 
 
 def show_certificate(app: Appliance, reference: str | int) -> CertificateView:
+    """One certificate's view, with the CA/Browser Forum findings a list leaves out."""
     with app.store.reading() as repository:
-        return view_of(app, repository, find_certificate(repository, reference))
+        row = find_certificate(repository, reference)
+        view = view_of(app, repository, row)
+    if view.role != Role.SERVER or info_from_json(row.info).self_signed:
+        return view  # the Baseline Requirements are for what a CA issues to a server
+    return dataclasses.replace(view, lint=lint_server_certificate(row.der))
 
 
 def view_of(app: Appliance, repository: Repository, row: CertificateRow) -> CertificateView:

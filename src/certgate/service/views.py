@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar
 from certgate.pki.certinfo import CertInfo, sha1_fingerprint
 from certgate.pki.chain import role_of, walk_chain
 from certgate.pki.diagnostics import ChainState, Warning, derive_warnings
+from certgate.pki.lint import LintFinding
 from certgate.pki.names import SubjectAltName
 from certgate.store.models import CertificateRow
 
@@ -40,6 +41,9 @@ class CertificateView:
     public_key: str
     authority_info_access: list[str]
     ip_addresses: list[str]
+    #: CA/Browser Forum findings: on a certificate's own view only (None in lists, where
+    #: linting 100,000 certificates would take minutes), for CA-issued server certificates.
+    lint: tuple[LintFinding, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import KeyMissingError, ValidationError
+from certgate.pki.lint import RULES
 from certgate.service import certificates, configuration, networking
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
@@ -62,6 +63,7 @@ async def _render(
             "section": "security",
             "subsection": "certificates",
             "view": view,
+            "lint_rules": RULES,
             "addresses": addresses,
             "values": values
             or Configuration(view.friendly_name, view.chain_mode, view.ip_addresses),
