@@ -19,6 +19,12 @@ DEFAULT_VALIDITY_DAYS = 397
 EXPORT_PASSPHRASE_MIN = 8
 
 
+#: A DNS name as typed (RFC 1035: 253 characters in text form).
+HOSTNAME_MAX = 253
+#: Hostnames of one IP address (Networking); the address test makes one handshake for each.
+HOSTNAMES_PER_ADDRESS_MAX = 20
+
+
 def fitted_friendly_name(derived: str) -> str:
     """A friendly name certgate makes (from a subject, a PKCS#12 bag, a request), shortened
     to fit, its control characters made visible (``text.name_from``); a name the user types

@@ -15,6 +15,8 @@ from certgate.fields import COMMON_NAME_HELP
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
     FRIENDLY_NAME_MAX,
+    HOSTNAME_MAX,
+    HOSTNAMES_PER_ADDRESS_MAX,
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
 )
@@ -347,6 +349,15 @@ class Address(Out):
     certificate_name: str
     certificate_fingerprint: str
     is_factory_certificate: bool
+    hostnames: list[str] = Field(
+        description="The DNS names clients use to reach the address (A-labels). The "
+        "certificate it presents is warned about (hostname-not-covered) when it does not "
+        "cover one; the address test connects with each as SNI."
+    )
+    hostnames_not_covered: list[str] = Field(
+        description="The hostnames the certificate the address presents does not cover "
+        "(browsers connecting by them warn)."
+    )
 
 
 class PresentedCertificate(Out):
@@ -393,12 +404,37 @@ class AddressTest(Out):
 
 
 class AddressTestOptions(In):
-    hostname: str | None = Field(default=None, min_length=1, max_length=253)
+    hostname: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=HOSTNAME_MAX,
+        description="Default: the address's hostnames, else each DNS name of its certificate.",
+    )
     port: int | None = Field(default=None, ge=1, le=65535)
+
+
+Hostnames = Annotated[
+    list[Annotated[str, Field(max_length=HOSTNAME_MAX)]],
+    Field(
+        max_length=HOSTNAMES_PER_ADDRESS_MAX,
+        description="DNS names (an internationalised name is stored as its A-labels); no "
+        "wildcard, no IP address.",
+        examples=[["support.example.com"]],
+    ),
+]
 
 
 class NewAddress(In):
     address: str = Field(max_length=64, examples=["192.0.2.10", "2001:db8::10"])
+    hostnames: Hostnames = Field(default_factory=list)
+
+
+class AddressChange(In):
+    """Omitted fields keep their value."""
+
+    hostnames: Hostnames | None = Field(
+        default=None, description="Replaces the address's hostnames ([] clears them)."
+    )
 
 
 class Assignment(In):

@@ -149,3 +149,34 @@ def test_each_warning_has_the_label_the_filter_shows() -> None:
 def test_times_are_shown_as_the_guide_shows_them() -> None:
     moment = dt.datetime(2013, 4, 11, 4, 30, 16, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     assert format_time(moment) == "2013-04-11 09:30:16 GMT"
+
+
+def _hostname_warnings(info: CertInfo, hostnames: dict[str, list[str]]) -> list[str]:
+    found = derive_warnings(info, COMPLETE, has_private_key=True, now=NOW, hostnames=hostnames)
+    return [w.message for w in found if w.code is WarningCode.HOSTNAME_NOT_COVERED]
+
+
+def test_hostnames_of_its_addresses_are_matched_as_browsers_match_them() -> None:
+    """A wildcard stands for exactly one label: not the bare domain, not two labels."""
+    wildcard = _leaf("www.example.com", sans=["www.example.com", "*.example.com"])
+    covered = {"192.0.2.10": ["www.example.com", "shop.example.com", "SHOP.Example.com."]}
+    assert _hostname_warnings(wildcard, covered) == []
+    [message] = _hostname_warnings(
+        wildcard,
+        {
+            "192.0.2.10": ["shop.example.com", "example.com", "a.b.example.com"],
+            "192.0.2.11": ["example.com"],
+        },
+    )
+    assert "example.com (192.0.2.10, 192.0.2.11), a.b.example.com (192.0.2.10)" in message
+    assert "shop.example.com" not in message
+    assert "browsers will warn" in message
+
+
+def test_the_common_name_does_not_cover_a_hostname() -> None:
+    """Browsers match the SANs only."""
+    info = _leaf("portal.example.com", sans=["www.example.com"])
+    [message] = _hostname_warnings(info, {"192.0.2.10": ["portal.example.com"]})
+    assert "portal.example.com (192.0.2.10)" in message
+    assert _hostname_warnings(info, {}) == []  # no hostname: nothing to cover
+    assert WarningCode.HOSTNAME_NOT_COVERED.label == "Hostname of an address not covered"

@@ -4,6 +4,7 @@ carries, or refused with the field's key, its label and the reason (pki/names.py
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import pytest
 from cryptography import x509
@@ -13,6 +14,7 @@ from certgate.errors import ValidationError
 from certgate.pki.names import (
     SubjectFields,
     build_subject,
+    client_hostname,
     describe_san,
     looks_like_dns_name,
     parse_san,
@@ -193,3 +195,35 @@ def test_an_ip_address_san_is_accepted_with_a_notice() -> None:
 def test_a_common_name_that_names_a_host_is_recognised(common_name: str, host: bool) -> None:
     """What decides whether creating a certificate puts its Common Name first among the SANs."""
     assert looks_like_dns_name(common_name) is host
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Support.Example.com", "support.example.com"),
+        ("support.example.com.", "support.example.com"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_a_clients_hostname_is_kept_as_a_certificate_would_name_it(typed: str, stored: str) -> None:
+    assert client_hostname(typed) == stored
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("*.example.com", "is a wildcard; name one host"),
+        ("192.0.2.10", "is an IP address; name the DNS hostname"),
+        ("2001:db8::1", "is an IP address"),
+        ("bad host.example", "is not a valid DNS name"),
+        ("a..example", "is not a valid DNS name"),
+        ("www.*.example", "only allowed as the whole leftmost label"),
+        ("-a.example", "is not a valid DNS name"),
+        ("", "is not a valid DNS name"),
+    ],
+)
+def test_a_clients_hostname_is_one_dns_name(typed: str, says: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(says)) as refused:
+        client_hostname(typed, "hostnames[1]")
+    assert refused.value.field == "hostnames[1]"

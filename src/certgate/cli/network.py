@@ -16,6 +16,7 @@ from certgate.cli.output import (
     json_option,
     table,
 )
+from certgate.pki.diagnostics import WarningCode
 from certgate.schemas import Address, AddressTest, ApplianceStatus, RemovedAddress, TlsSettings
 from certgate.service import addresstest, networking, status, tls_settings
 
@@ -51,30 +52,68 @@ def ip_list(options: Options, as_json: bool) -> None:
         emit_documents(Address, views)
         return
     table(
-        ["IP Address", "Currently assigned to Certificate", "ID"],
+        ["IP Address", "Currently assigned to Certificate", "ID", "Hostnames"],
         [
             [
                 v.address,
                 v.certificate_name + (" (factory)" if v.is_factory_certificate else ""),
                 v.certificate_id,
+                ", ".join(v.hostnames),
             ]
             for v in views
         ],
     )
 
 
+def hostname_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--hostname", "hostnames", multiple=True, metavar="NAME", help=help_text)
+
+
 @ip.command("add")
 @click.argument("address")
+@hostname_option("A DNS name clients use to reach the address (repeat for several).")
 @json_option
 @click.pass_obj
-def ip_add(options: Options, address: str, as_json: bool) -> None:
+def ip_add(options: Options, address: str, hostnames: tuple[str, ...], as_json: bool) -> None:
     """Add an address; it presents the factory certificate until you assign another."""
     with options.appliance() as app:
-        view = networking.add_address(app, address, options.actor)
+        view = networking.add_address(app, address, options.actor, hostnames)
+    if as_json:
+        emit_document(Address, view)
+        return
+    echo(f"added {view.address}, assigned to {view.certificate_name}")
+    if view.hostnames:
+        _say_hostnames(view)
+
+
+@ip.command("set")
+@click.argument("address")
+@hostname_option("A DNS name clients use to reach the address; the list given replaces it.")
+@click.option("--no-hostname", "clear", is_flag=True, help="Remove every hostname.")
+@json_option
+@click.pass_obj
+def ip_set(
+    options: Options, address: str, hostnames: tuple[str, ...], clear: bool, as_json: bool
+) -> None:
+    """Set the hostnames clients use to reach an address (its certificate must cover them)."""
+    if bool(hostnames) == clear:
+        raise click.UsageError("give --hostname NAME (one or more) or --no-hostname")
+    with options.appliance() as app:
+        view = networking.set_hostnames(app, address, hostnames, options.actor)
     if as_json:
         emit_document(Address, view)
     else:
-        echo(f"added {view.address}, assigned to {view.certificate_name}")
+        _say_hostnames(view)
+
+
+def _say_hostnames(view: networking.AddressView) -> None:
+    if view.hostnames:
+        echo(f"{view.address} hostnames: {', '.join(view.hostnames)}")
+    else:
+        echo(f"{view.address} has no hostname")
+    note = networking.coverage_note(view)
+    if note:
+        echo(f"warning ({WarningCode.HOSTNAME_NOT_COVERED}): {note}")
 
 
 @ip.command("remove")
@@ -100,7 +139,8 @@ def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> N
 @click.argument("address")
 @click.option(
     "--hostname",
-    help="Connect as this name (SNI); default: each DNS name of the address's certificate.",
+    help="Connect as this name (SNI); default: each hostname of the address, else each DNS "
+    "name of its certificate.",
 )
 @click.option(
     "--port",

@@ -6,12 +6,13 @@ Each warning has a stable code (for scripts, filters and the API) and a message 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import Role, role_of
+from certgate.pki.trust import matches_any
 
 EXPIRING_SOON = dt.timedelta(days=30)
 _WEAK_HASHES = {"sha1", "md5", "md2", "md4"}
@@ -31,6 +32,7 @@ class WarningCode(StrEnum):
     NO_SAN = "no-san"
     CN_NOT_IN_SAN = "cn-not-in-san"
     IP_SAN = "ip-san"
+    HOSTNAME_NOT_COVERED = "hostname-not-covered"
     PRIVATE_KEY_MISSING = "private-key-missing"
     UNUSUAL_CONTENT = "unusual-content"
 
@@ -45,6 +47,7 @@ _WARNING_LABELS = {
     WarningCode.NO_SAN: "No subject alternative name",
     WarningCode.CN_NOT_IN_SAN: "Common Name not among the SANs",
     WarningCode.IP_SAN: "IP address SAN",
+    WarningCode.HOSTNAME_NOT_COVERED: "Hostname of an address not covered",
 }
 
 
@@ -63,8 +66,15 @@ class ChainState:
 
 
 def derive_warnings(
-    info: CertInfo, chain: ChainState, *, has_private_key: bool, now: dt.datetime
+    info: CertInfo,
+    chain: ChainState,
+    *,
+    has_private_key: bool,
+    now: dt.datetime,
+    hostnames: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Warning]:
+    """``hostnames``: the hostnames of each address the certificate secures (address ->
+    the DNS names clients use to reach it)."""
     role = role_of(info, has_private_key=has_private_key)
     found: list[Warning] = []
     found += _chain_warnings(info, chain, role)
@@ -81,8 +91,35 @@ def derive_warnings(
                     "assigned to an IP address until its key is imported",
                 )
             )
+    found += _coverage_warnings(info, hostnames or {})
     found += [Warning(WarningCode.UNUSUAL_CONTENT, problem) for problem in info.parse_warnings]
     return found
+
+
+def uncovered_hostnames(info: CertInfo, hostnames: Iterable[str]) -> list[str]:
+    """The ``hostnames`` no subject alternative name of the certificate matches, as a browser
+    matches them (a wildcard covers exactly one label; the Common Name is ignored)."""
+    patterns = [san.value for san in info.sans if san.type in ("dNSName", "iPAddress")]
+    return [name for name in hostnames if not matches_any(patterns, name)]
+
+
+def _coverage_warnings(info: CertInfo, hostnames: Mapping[str, Sequence[str]]) -> list[Warning]:
+    """The hostnames clients use for the addresses it secures that it does not cover."""
+    missed: dict[str, list[str]] = {}
+    for address, names in hostnames.items():
+        for name in uncovered_hostnames(info, names):
+            missed.setdefault(name, []).append(address)
+    if not missed:
+        return []
+    listing = ", ".join(f"{name} ({', '.join(addresses)})" for name, addresses in missed.items())
+    return [
+        Warning(
+            WarningCode.HOSTNAME_NOT_COVERED,
+            f"does not cover the hostname(s) clients use to reach the address(es) it secures: "
+            f"{listing}; browsers will warn that the connection is not private. Assign "
+            "a certificate whose subject alternative names cover them",
+        )
+    ]
 
 
 def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warning]:

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from certgate.errors import ValidationError
 from certgate.fields import item
+from certgate.limits import HOSTNAME_MAX
 
 SanType = Literal["dNSName", "iPAddress", "rfc822Name", "uniformResourceIdentifier", "other"]
 
@@ -158,11 +159,28 @@ def dns_name_to_ascii(name: str, field: str = SANS) -> str:
     except idna.IDNAError as error:
         raise ValidationError(field, f"{name!r} is not a valid DNS name ({error})") from None
     labels = ascii_host.split(".") if ascii_host else []
-    if not labels or len(ascii_host) > 253 or not all(_LABEL.match(label) for label in labels):
+    too_long = len(ascii_host) > HOSTNAME_MAX
+    if not labels or too_long or not all(_LABEL.match(label) for label in labels):
         raise ValidationError(field, f"{name!r} is not a valid DNS name")
     if wildcard and len(labels) < 2:
         raise ValidationError(field, f"{name!r}: a wildcard needs at least two labels after '*.'")
     return ("*." if wildcard else "") + ascii_host
+
+
+def client_hostname(text: str, field: str = "hostname") -> str:
+    """A name a client connects with (typed in a browser, sent as SNI): a DNS name as its
+    A-labels. Not a wildcard (a client names one host) and not an IP address (a hostname
+    is the DNS name that resolves to an address)."""
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        pass
+    else:
+        raise ValidationError(field, f"{text!r} is an IP address; name the DNS hostname")
+    name = dns_name_to_ascii(text, field)
+    if name.startswith("*."):
+        raise ValidationError(field, f"{text!r} is a wildcard; name one host a client uses")
+    return name
 
 
 def looks_like_dns_name(text: str) -> bool:

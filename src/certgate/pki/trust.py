@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -61,13 +61,19 @@ def names_of(leaf: x509.Certificate) -> list[str]:
 
 
 def covers(leaf: x509.Certificate, name: str) -> bool:
-    """Whether a subject alternative name of ``leaf`` matches ``name`` as browsers match it
-    (RFC 6125: a wildcard stands for the whole leftmost label; the Common Name is ignored)."""
+    """Whether a subject alternative name of ``leaf`` matches ``name`` as browsers match it."""
+    return matches_any(names_of(leaf), name)
+
+
+def matches_any(patterns: Iterable[str], name: str) -> bool:
+    """Whether one of ``patterns`` (a certificate's DNS names and IP addresses) matches
+    ``name`` as browsers match it (RFC 6125: a wildcard stands for the whole leftmost label
+    only; the Common Name is ignored)."""
     subject = subject_for(name)
     if isinstance(subject, x509.IPAddress):
-        return any(_same_ip(value, subject.value) for value in names_of(leaf))
+        return any(_same_ip(value, subject.value) for value in patterns)
     wanted = name.rstrip(".").lower().split(".")
-    for pattern in names_of(leaf):
+    for pattern in patterns:
         labels = pattern.rstrip(".").lower().split(".")
         if len(labels) != len(wanted):
             continue

@@ -1,7 +1,8 @@
 """Networking's "Test": what an address really serves, seen as a browser sees it.
 
-For each name a client would use (the given hostname, or each DNS name of the address's
-certificate, or none when it has none), one real TLS handshake with that name as SNI, then:
+For each name a client would use (the given hostname, else the hostnames stored for the
+address, else each DNS name of the address's certificate, or none when it has none), one
+real TLS handshake with that name as SNI, then:
 the chain presented, whether it validates to a root of certgate's store or of the system
 trust store (pyca/cryptography's verifier), whether the leaf covers the name, the days left,
 the protocol and cipher agreed. Nothing listening, a refused or stalled handshake are results
@@ -18,10 +19,11 @@ from enum import StrEnum
 
 from cryptography import x509
 
-from certgate.errors import NotFoundError, ValidationError
+from certgate.errors import NotFoundError
+from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX
 from certgate.pki import trust
 from certgate.pki.certinfo import read_certificate
-from certgate.pki.names import dns_name_to_ascii
+from certgate.pki.names import client_hostname
 from certgate.service.appliance import Appliance
 from certgate.service.networking import normalise_address
 from certgate.service.serving import read_status
@@ -31,8 +33,8 @@ from certgate.tls.probe import Presented, ProbeFailure, probe
 #: Seconds for the connection and for each step of the handshake: an address that does not
 #: answer within it is reported as not answering.
 PROBE_TIMEOUT = 5.0
-#: The most names of a certificate tested in one go (one handshake each).
-MAX_NAMES = 20
+#: The most names tested in one go (one handshake each).
+MAX_NAMES = HOSTNAMES_PER_ADDRESS_MAX
 
 
 class TrustStore(StrEnum):
@@ -93,7 +95,7 @@ def probe_address(
     Only the appliance's own addresses: the appliance is no client of other hosts, and
     connecting wherever a caller says would make it a port scanner of its network."""
     address = normalise_address(text)
-    wanted = _hostname(hostname) if hostname is not None else None
+    wanted = client_hostname(hostname) if hostname is not None else None
     with app.store.reading() as repository:
         row = repository.ip_address(address)
         if row is None:
@@ -103,9 +105,12 @@ def probe_address(
         roots = [x509.load_der_x509_certificate(r.der) for r in repository.self_issued_cas()]
         assigned_der, assigned_id = assigned.der, assigned.id
         assigned_name = assigned.friendly_name
+        stored = list(row.hostnames)
     names: list[str | None] = [None]
     if wanted is not None:
         names = [wanted]
+    elif stored:
+        names = list(stored[:MAX_NAMES])
     else:
         leaf = x509.load_der_x509_certificate(assigned_der)
         dns = [name for name in trust.names_of(leaf) if not _is_ip(name)]
@@ -249,14 +254,6 @@ def _presented(certificate: x509.Certificate, der: bytes, known: set[str]) -> Pr
 
 def _fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
-
-
-def _hostname(text: str) -> str:
-    """The name a browser would send as SNI: a DNS name (an IDN as its A-labels)."""
-    name = dns_name_to_ascii(text, "hostname")
-    if name.startswith("*."):
-        raise ValidationError("hostname", f"{text!r} is a wildcard; name one host to connect as")
-    return name
 
 
 def _is_ip(name: str) -> bool:

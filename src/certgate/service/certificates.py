@@ -73,8 +73,11 @@ def list_certificates(app: Appliance) -> list[CertificateView]:
         by_fingerprint = {row.fingerprint: row for row in rows}
         keys = repository.key_fingerprints()
         addresses: dict[int, list[str]] = defaultdict(list)
+        hostnames: dict[int, dict[str, list[str]]] = defaultdict(dict)
         for address in repository.ip_addresses():
             addresses[address.certificate_id].append(address.address)
+            if address.hostnames:
+                hostnames[address.certificate_id][address.address] = address.hostnames
         infos = RowInfoCache()
         now = app.now()
         return [
@@ -85,6 +88,7 @@ def list_certificates(app: Appliance) -> list[CertificateView]:
                 ip_addresses=addresses.get(row.id, []),
                 infos=infos,
                 now=now,
+                hostnames=hostnames.get(row.id),
             )
             for row in rows
         ]
@@ -102,13 +106,15 @@ def show_certificate(app: Appliance, reference: str | int) -> CertificateView:
 
 def view_of(app: Appliance, repository: Repository, row: CertificateRow) -> CertificateView:
     """One certificate's view, its chain walked through the store."""
+    addresses = repository.ip_addresses_of(row.id)
     return certificate_view(
         row,
         chain_rows(row, repository.certificate, repository.certificate_by_fingerprint),
         has_private_key=repository.key(row.public_key_fingerprint) is not None,
-        ip_addresses=[address.address for address in repository.ip_addresses_of(row.id)],
+        ip_addresses=[address.address for address in addresses],
         infos=RowInfoCache(),
         now=app.now(),
+        hostnames={address.address: address.hostnames for address in addresses},
     )
 
 

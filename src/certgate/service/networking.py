@@ -8,7 +8,7 @@ can be assigned.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from certgate.errors import (
@@ -19,8 +19,12 @@ from certgate.errors import (
     ValidationError,
 )
 from certgate.fields import item
+from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX
+from certgate.pki.diagnostics import uncovered_hostnames
+from certgate.pki.names import client_hostname
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
+from certgate.service.views import info_from_json
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow, IpAddressRow
 from certgate.store.repository import Repository
@@ -33,6 +37,8 @@ class AddressView:
     certificate_name: str
     certificate_fingerprint: str
     is_factory_certificate: bool
+    hostnames: list[str]  # the DNS names clients use to reach it (A-labels)
+    hostnames_not_covered: list[str]  # those its certificate does not cover
 
 
 def normalise_address(text: str, field: str = "address") -> str:
@@ -80,6 +86,10 @@ def _view(address: IpAddressRow, certificate: CertificateRow) -> AddressView:
         certificate.friendly_name,
         certificate.fingerprint,
         certificate.is_factory,
+        list(address.hostnames),
+        uncovered_hostnames(info_from_json(certificate.info), address.hostnames)
+        if address.hostnames
+        else [],
     )
 
 
@@ -90,20 +100,88 @@ def list_addresses(app: Appliance) -> list[AddressView]:
         return [_view(row, certificates[row.certificate_id]) for row in rows]
 
 
-def add_address(app: Appliance, text: str, actor: Actor = APPLIANCE) -> AddressView:
-    """A new address is assigned to the factory default certificate, as the guide says."""
+def show_address(app: Appliance, text: str) -> AddressView:
+    address = normalise_address(text)
+    with app.store.reading() as repository:
+        row = _existing(repository, address)
+        return _view(row, _certificate_of(repository, row))
+
+
+def _certificate_of(repository: Repository, row: IpAddressRow) -> CertificateRow:
+    certificate = repository.certificate(row.certificate_id)
+    assert certificate is not None  # a foreign key: an address always has its certificate
+    return certificate
+
+
+def add_address(
+    app: Appliance, text: str, actor: Actor = APPLIANCE, hostnames: Iterable[str] = ()
+) -> AddressView:
+    """A new address is assigned to the factory default certificate, as the guide says;
+    ``hostnames``: the DNS names clients will use to reach it."""
     address = normalise_address(text)
     check_address(address)
+    names = checked_hostnames(hostnames)
     with app.store.transaction(actor) as repository:
         if repository.ip_address(address) is not None:
             raise ConflictError(f"the address {address} is already configured")
         factory = repository.factory_certificate()
         if factory is None:
             raise ConflictError("the appliance has no factory certificate: run 'certgate init'")
-        row = IpAddressRow(address=address, certificate_id=factory.id)
+        row = IpAddressRow(address=address, certificate_id=factory.id, hostnames=names)
         repository.add(row)
-        repository.audit(AuditAction.ADDRESS_ADD, address)
+        repository.audit(AuditAction.ADDRESS_ADD, address, _hostnames_detail(names))
         return _view(row, factory)
+
+
+def set_hostnames(
+    app: Appliance, text: str, hostnames: Iterable[str], actor: Actor = APPLIANCE
+) -> AddressView:
+    """Replace the hostnames of an address (none: clear them). The warnings of the
+    certificate it presents follow (``hostname-not-covered``)."""
+    address = normalise_address(text)
+    names = checked_hostnames(hostnames)
+    with app.store.transaction(actor) as repository:
+        row = _existing(repository, address)
+        if list(row.hostnames) != names:
+            row.hostnames = names
+            repository.audit(
+                AuditAction.ADDRESS_HOSTNAMES, address, _hostnames_detail(names) or "none"
+            )
+        return _view(row, _certificate_of(repository, row))
+
+
+def checked_hostnames(texts: Iterable[str], field: str = "hostnames") -> list[str]:
+    """Each hostname as a client would use it (``names.client_hostname``: a DNS name as its
+    A-labels, no wildcard, no IP address), each once, in the order given; blank entries
+    are left out. All are checked before anything changes."""
+    names: list[str] = []
+    for index, text in enumerate(texts):
+        if not text.strip():
+            continue
+        name = client_hostname(text, item(field, index))
+        if name not in names:
+            names.append(name)
+    if len(names) > HOSTNAMES_PER_ADDRESS_MAX:
+        raise ValidationError(
+            field, f"at most {HOSTNAMES_PER_ADDRESS_MAX} hostnames per address ({len(names)} given)"
+        )
+    return names
+
+
+def coverage_note(view: AddressView) -> str:
+    """What browsers will make of the hostnames the address's certificate does not cover
+    ("" when it covers them all)."""
+    if not view.hostnames_not_covered:
+        return ""
+    return (
+        f"its certificate {view.certificate_name!r} does not cover "
+        f"{', '.join(view.hostnames_not_covered)}: browsers connecting by these names will "
+        "warn. Assign a certificate that covers them"
+    )
+
+
+def _hostnames_detail(names: Sequence[str]) -> str:
+    return f"hostnames: {', '.join(names)}" if names else ""
 
 
 def remove_address(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from certgate.pki.certinfo import CertInfo, sha1_fingerprint
 from certgate.pki.chain import role_of, walk_chain
-from certgate.pki.diagnostics import ChainState, Warning, derive_warnings
+from certgate.pki.diagnostics import ChainState, Warning, WarningCode, derive_warnings
 from certgate.pki.lint import LintFinding
 from certgate.pki.names import SubjectAltName
 from certgate.store.models import CertificateRow
@@ -134,7 +134,10 @@ def certificate_view(
     ip_addresses: list[str],
     infos: RowInfoCache,
     now: dt.datetime,
+    hostnames: Mapping[str, Sequence[str]] | None = None,
 ) -> CertificateView:
+    """``hostnames``: address -> the hostnames clients use for it, for each address of
+    ``ip_addresses`` that has some (a certificate that misses one is warned about)."""
     info = infos(row)
     chain_infos = [infos(link) for link in chain]
     top = chain_infos[-1] if chain_infos else info
@@ -158,7 +161,9 @@ def certificate_view(
         chain=[row.fingerprint] + [link.fingerprint for link in chain],
         chain_subjects=[link_info.subject for link_info in chain_infos],
         warnings=_factory_noted(
-            derive_warnings(info, state, has_private_key=has_private_key, now=now),
+            derive_warnings(
+                info, state, has_private_key=has_private_key, now=now, hostnames=hostnames
+            ),
             is_factory=row.is_factory,
         ),
         is_factory=row.is_factory,
@@ -175,10 +180,18 @@ FACTORY_NOTE = (
 )
 
 
+#: Not about the factory certificate itself but about the names clients were told to use:
+#: the remedy (assign a certificate that covers them) is never to ignore it.
+_NOT_IGNORABLE = frozenset({WarningCode.HOSTNAME_NOT_COVERED})
+
+
 def _factory_noted(warnings: list[Warning], *, is_factory: bool) -> list[Warning]:
     """The guide: the factory certificate's warning "should be ignored"; say so with it."""
     if not is_factory:
         return warnings
     return [
-        dataclasses.replace(warning, message=warning.message + FACTORY_NOTE) for warning in warnings
+        warning
+        if warning.code in _NOT_IGNORABLE
+        else dataclasses.replace(warning, message=warning.message + FACTORY_NOTE)
+        for warning in warnings
     ]

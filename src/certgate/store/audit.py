@@ -53,6 +53,7 @@ class AuditAction(StrEnum):
     ADDRESS_ADD = "address.add"
     ADDRESS_REMOVE = "address.remove"
     ADDRESS_ASSIGN = "address.assign"
+    ADDRESS_HOSTNAMES = "address.hostnames"
     TLS_UPDATE = "tls.update"
     EMAIL_UPDATE = "email.update"
     USER_CREATE = "user.create"

@@ -87,6 +87,8 @@ class IpAddressRow(Base):
     certificate_id: Mapped[int] = mapped_column(
         ForeignKey("certificates.id", ondelete="RESTRICT"), index=True
     )
+    #: The DNS names clients use to reach it (A-labels, in the order given; migration 0005).
+    hostnames: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -10,7 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from certgate.schemas import Address, AddressTest, AddressTestOptions, Assignment, NewAddress
+from certgate.schemas import (
+    Address,
+    AddressChange,
+    AddressTest,
+    AddressTestOptions,
+    Assignment,
+    NewAddress,
+)
 from certgate.service import addresstest, networking
 from certgate.web.api.deps import Admin, App, Caller, Viewer
 from certgate.web.api.openapi import problem_responses
@@ -46,8 +53,9 @@ def list_addresses(app: App, _: Viewer) -> list[Address]:
     responses=problem_responses(401, 403, 409, 422),
 )
 def add_address(app: App, principal: Admin, body: NewAddress, response: Response) -> Address:
-    """The new address presents the factory certificate until a certificate is assigned."""
-    view = networking.add_address(app, body.address, principal.actor)
+    """The new address presents the factory certificate until a certificate is assigned.
+    ``hostnames``: the DNS names clients will use to reach it."""
+    view = networking.add_address(app, body.address, principal.actor, body.hostnames)
     response.headers["Location"] = f"{router.prefix}/{view.address}"
     return Address.model_validate(view)
 
@@ -65,6 +73,35 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
     return Address.model_validate(view)
 
 
+@router.get(
+    "/{address}",
+    summary="Show an IP address",
+    response_model=Address,
+    responses=problem_responses(401, 404, 422),
+)
+def show_address(app: App, _: Viewer, address: AddressPath) -> Address:
+    """The certificate the address presents and the hostnames clients use to reach it."""
+    return Address.model_validate(networking.show_address(app, address))
+
+
+@router.patch(
+    "/{address}",
+    summary="Change an IP address's hostnames",
+    response_model=Address,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def change_address(
+    app: App, principal: Admin, address: AddressPath, body: AddressChange
+) -> Address:
+    """``hostnames`` replaces the DNS names clients use to reach the address (``[]`` clears
+    them); each is checked before anything changes. The certificate the address presents
+    is warned about (``hostname-not-covered``) when it does not cover one of them."""
+    if body.hostnames is None:
+        return Address.model_validate(networking.show_address(app, address))
+    view = networking.set_hostnames(app, address, body.hostnames, principal.actor)
+    return Address.model_validate(view)
+
+
 @router.post(
     "/{address}/test",
     summary="Test what an IP address really serves",
@@ -74,10 +111,11 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
 def test_address(
     app: App, _: Caller, address: AddressPath, body: AddressTestOptions | None = None
 ) -> AddressTest:
-    """Connects to the address as a browser would (real TLS; SNI = the given hostname, or each
-    DNS name of its certificate) and reports the chain presented, whether it validates to a
-    root of the store or of the system trust store, the hostname match, the days left, the
-    protocol and cipher. Nothing listening or a refused handshake is a result, not an error."""
+    """Connects to the address as a browser would (real TLS; SNI = the given hostname, else
+    each hostname of the address, else each DNS name of its certificate) and reports the
+    chain presented, whether it validates to a root of the store or of the system trust
+    store, the hostname match, the days left, the protocol and cipher. Nothing listening or a
+    refused handshake is a result, not an error."""
     options = body or AddressTestOptions()
     report = addresstest.probe_address(app, address, options.hostname, options.port)
     return AddressTest.model_validate(report)

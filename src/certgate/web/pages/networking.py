@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import re
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ConfirmationRequiredError, ValidationError
+from certgate.fields import input_name
 from certgate.service import networking
 from certgate.service.addresstest import AddressTest, probe_address
 from certgate.service.auth import Principal
@@ -21,11 +24,26 @@ from certgate.web.pages.common import (
     read_form,
     redirect,
     render,
+    sentence,
     text,
 )
 
 router = APIRouter()
 PAGE = PREFIX + "/networking"
+
+
+@dataclass(frozen=True)
+class HostnamesError:
+    """A refused list of hostnames, shown beside its address's input as typed."""
+
+    address: str
+    value: str
+    message: str
+
+
+def _hostnames(value: str) -> list[str]:
+    """The hostnames typed in one input, separated by commas or spaces."""
+    return [name for name in re.split(r"[\s,]+", value) if name]
 
 
 async def _page(
@@ -36,6 +54,9 @@ async def _page(
     status_code: int = 200,
     confirm_remove: str = "",
     test: AddressTest | None = None,
+    hostnames_value: str = "",
+    hostnames_add_error: str = "",
+    hostnames_error: HostnamesError | None = None,
 ) -> Response:
     addresses = await run_in_threadpool(networking.list_addresses, appliance(request))
     return render(
@@ -49,6 +70,9 @@ async def _page(
             "value": value,
             "confirm_remove": confirm_remove,
             "test": test,
+            "hostnames_value": hostnames_value,
+            "hostnames_add_error": hostnames_add_error,
+            "hostnames_error": hostnames_error,
         },
         principal=principal,
         status_code=status_code,
@@ -63,18 +87,54 @@ async def networking_page(request: Request, principal: Viewer) -> Response:
 @router.post(PAGE)
 async def add_address(request: Request, principal: Poster) -> Response:
     principal.require_admin("adding an IP address")
-    value = text(await read_form(request), "address")
+    form = await read_form(request)
+    value, names = text(form, "address"), text(form, "hostnames")
     try:
         added = await run_in_threadpool(
-            networking.add_address, appliance(request), value, principal.actor
+            networking.add_address, appliance(request), value, principal.actor, _hostnames(names)
         )
     except ValidationError as error:
-        return await _page(request, principal, error.reason, value, 422)
+        on_names = input_name(error.field) == "hostnames"
+        return await _page(
+            request,
+            principal,
+            "" if on_names else error.reason,
+            value,
+            422,
+            hostnames_value=names,
+            hostnames_add_error=error.reason if on_names else "",
+        )
     return redirect(
         PAGE,
         f"{added.address} added; it presents the factory default certificate until you assign "
-        "another on that certificate's Edit Certificate Configuration page.",
+        "another on that certificate's Edit Certificate Configuration page."
+        + _coverage_note(added),
     )
+
+
+@router.post(PAGE + "/hostnames")
+async def set_hostnames(request: Request, principal: Poster) -> Response:
+    principal.require_admin("changing the hostnames of an IP address")
+    form = await read_form(request)
+    address, names = text(form, "address"), text(form, "hostnames")
+    try:
+        view = await run_in_threadpool(
+            networking.set_hostnames,
+            appliance(request),
+            address,
+            _hostnames(names),
+            principal.actor,
+        )
+    except ValidationError as error:
+        refused = HostnamesError(address, names, error.reason)
+        return await _page(request, principal, status_code=422, hostnames_error=refused)
+    saved = ", ".join(view.hostnames) or "none"
+    return redirect(PAGE, f"Hostnames of {view.address} saved: {saved}." + _coverage_note(view))
+
+
+def _coverage_note(view: networking.AddressView) -> str:
+    note = networking.coverage_note(view)
+    return f" Warning: {sentence(note)}" if note else ""
 
 
 @router.post(PAGE + "/remove")
