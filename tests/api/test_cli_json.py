@@ -15,7 +15,7 @@ from tests.support.openssl import OpensslCA
 from tests.support.server import run_cli
 
 #: Fields of Status > Basics that move with the clock between two reads.
-_MOVING = {"uptime", "load", "system_time"}
+_MOVING = {"uptime", "load", "running_processes", "system_time"}
 
 
 def cli(server: Server, *args: str, **env: str) -> Any:

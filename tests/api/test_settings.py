@@ -96,6 +96,12 @@ def test_status_shows_the_listeners(primary: Server) -> None:
         if listener["address"] == primary.address and listener["state"] == "listening"
     ]
     assert listening and listening[0]["port"] == primary.running.port
+    # Diagnostic Status: "Healthy" exactly when nothing needs attention, else each finding.
+    assert (status["diagnostic_status"] == "Healthy") == (status["diagnostics"] == [])
+    assert all(
+        f["severity"] in ("error", "warning") and f["message"] for f in status["diagnostics"]
+    )
+    assert status["firmware_version"] and status["service_pack"].startswith("Python ")
 
 
 def test_users(primary: Server) -> None:
