@@ -242,6 +242,39 @@ class CreateCertificateBody(CreateRequestBody):
     )
 
 
+class SubjectChanges(In):
+    """Subject Name fields to change: a field left out keeps the certificate's value, an
+    empty one is removed."""
+
+    common_name: str | None = Field(default=None, max_length=_SUBJECT["common_name"])
+    country: str | None = Field(default=None, max_length=16)
+    state: str | None = Field(default=None, max_length=_SUBJECT["state"])
+    city: str | None = Field(default=None, max_length=_SUBJECT["city"])
+    organization: str | None = Field(default=None, max_length=_SUBJECT["organization"])
+    organizational_unit: str | None = Field(
+        default=None, max_length=_SUBJECT["organizational_unit"]
+    )
+
+
+class RenewalRequestBody(In):
+    """A renewal request: signed with the certificate's own key, with its subject and SANs
+    unless given here."""
+
+    friendly_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=FRIENDLY_NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="Left out: the certificate's, with ' (renewal)'.",
+    )
+    subject: SubjectChanges = Field(default_factory=SubjectChanges)
+    subject_alternative_names: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Every SAN of the request, instead of the certificate's.",
+    )
+
+
 class CreatedCertificate(BaseModel):
     certificate: Certificate
     notices: list[str] = Field(description="What certgate changed or advises about the input.")
@@ -318,7 +351,10 @@ class CertificateRequest(Out):
     subject: str
     sans: list[str]
     has_private_key: bool
-    certificate_ids: list[int] = Field(description="Certificates issued for this request's key.")
+    certificate_ids: list[int] = Field(
+        description="Certificates with this request's key: those issued for it, and for a "
+        "renewal request the certificate it renews."
+    )
     created_at: Instant
     pem: str = Field(description="The Request Data to give the certificate authority.")
 

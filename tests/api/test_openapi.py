@@ -17,6 +17,7 @@ EXPECTED = {
     ("PUT", "/certificates/{reference}/chain"),
     ("PUT", "/certificates/{reference}/addresses"),
     ("GET", "/certificates/{reference}/export"),
+    ("POST", "/certificates/{reference}/renewal-request"),
     ("POST", "/certificates/{reference}/export"),
     ("GET", "/requests"),
     ("POST", "/requests"),

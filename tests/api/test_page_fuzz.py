@@ -46,6 +46,7 @@ FORMS = (
     "/security/certificates/{certificate_id}",
     "/security/certificates/{certificate_id}/export",
     "/security/certificates/{certificate_id}/export/format",
+    "/security/certificates/{certificate_id}/renewal-request",
     "/security/requests/action",
     "/security/requests/delete",
     "/security/tokens",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
+from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
     emit_document,
@@ -17,11 +18,10 @@ from certgate.cli.output import (
     table,
 )
 from certgate.cli.secrets_input import read_secret
-from certgate.fields import COMMON_NAME_HELP, SANS_HELP
 from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
-from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.pki.keys import KeySpec
 from certgate.pki.lint import RULES
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.pki.names import SubjectFields
@@ -35,6 +35,7 @@ from certgate.schemas import (
     document,
 )
 from certgate.service import certificates, exports, imports, requests
+from certgate.service.appliance import Appliance
 from certgate.service.views import CertificateView
 
 
@@ -134,22 +135,7 @@ def _lint_field(view: CertificateView) -> list[tuple[str, list[str]]]:
 
 
 @cert.command()
-@click.option("--name", "friendly_name", required=True, help="Certificate Friendly Name.")
-@click.option(
-    "--key",
-    "key_spec",
-    default=DEFAULT_KEY_SPEC.value,
-    show_default=True,
-    type=click.Choice([spec.value for spec in KeySpec]),
-    help="Key type and size.",
-)
-@click.option("--cn", "common_name", required=True, help=f"Name (Common Name). {COMMON_NAME_HELP}")
-@click.option("--country", default="", help="Two-letter ISO 3166 country code.")
-@click.option("--state", default="", help="State/Province, the full name.")
-@click.option("--city", default="", help="City (Locality).")
-@click.option("--org", "organization", default="", help="Organization.")
-@click.option("--ou", "organizational_unit", default="", help="Organizational Unit.")
-@click.option("--san", "sans", multiple=True, help=f"Repeatable. {SANS_HELP}")
+@form_options(required=True)
 @click.option(
     "--days",
     default=DEFAULT_VALIDITY_DAYS,
@@ -171,30 +157,20 @@ def _lint_field(view: CertificateView) -> list[tuple[str, list[str]]]:
 @click.pass_obj
 def create(
     options: Options,
+    /,
     friendly_name: str,
     key_spec: str,
     common_name: str,
-    country: str,
-    state: str,
-    city: str,
-    organization: str,
-    organizational_unit: str,
     sans: tuple[str, ...],
     days: int,
     kind: str,
     as_json: bool,
+    **subject: str,
 ) -> None:
     """Create a key with a self-signed certificate or a certificate signing request."""
     form = certificates.CreateForm(
         friendly_name=friendly_name,
-        subject=SubjectFields(
-            common_name=common_name,
-            country=country,
-            state=state,
-            city=city,
-            organization=organization,
-            organizational_unit=organizational_unit,
-        ),
+        subject=SubjectFields(common_name=common_name, **subject),
         sans=list(sans),
         key=KeySpec(key_spec),
         days=days,
@@ -203,14 +179,20 @@ def create(
         created = certificates.create(
             app, form, "request" if kind == "request" else "self-signed", options.actor
         )
-        if as_json and created.kind == "request":
-            view = requests.show_request(app, created.id)
-            emit_document(CreatedRequest, {"request": view, "notices": created.notices})
-            return
-        if as_json:
-            shown = certificates.show_certificate(app, created.id)
-            emit_document(CreatedCertificate, {"certificate": shown, "notices": created.notices})
-            return
+        report_created(app, created, as_json)
+
+
+def report_created(app: Appliance, created: certificates.Created, as_json: bool) -> None:
+    """What ``cert create`` and ``request create`` print: the API's document, or one line
+    and the notices."""
+    if as_json and created.kind == "request":
+        view = requests.show_request(app, created.id)
+        emit_document(CreatedRequest, {"request": view, "notices": created.notices})
+        return
+    if as_json:
+        shown = certificates.show_certificate(app, created.id)
+        emit_document(CreatedCertificate, {"certificate": shown, "notices": created.notices})
+        return
     echo(f"created {created.kind} {created.id} ({created.fingerprint_sha256})")
     for notice in created.notices:
         echo(f"note: {notice}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from certgate.cli.certs import report_created
 from certgate.cli.context import Options
+from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
     emit_document,
@@ -13,13 +15,67 @@ from certgate.cli.output import (
     json_option,
     table,
 )
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.pki.names import SubjectFields
 from certgate.schemas import CertificateRequest, DeletedRequest
-from certgate.service import requests
+from certgate.service import certificates, renewal, requests
 
 
 @click.group()
 def request() -> None:
-    """Certificate signing requests (create them with 'cert create --request')."""
+    """Certificate signing requests."""
+
+
+@request.command()
+@click.option(
+    "--from-cert",
+    "from_cert",
+    metavar="CERT",
+    help="Renew this certificate (id or fingerprint): the request is signed with its own "
+    "private key and takes its subject and SANs, unless the options below say otherwise.",
+)
+@form_options(required=False)
+@json_option
+@click.pass_obj
+def create(
+    options: Options,
+    /,
+    from_cert: str | None,
+    friendly_name: str | None,
+    key_spec: str | None,
+    common_name: str | None,
+    sans: tuple[str, ...],
+    as_json: bool,
+    **subject: str | None,
+) -> None:
+    """Create a certificate signing request: with a new key (--name, --cn...), or with the
+    key of a certificate (--from-cert) for a certificate authority that wants a request to
+    renew it. Importing the certificate the CA returns links it to the key."""
+    with options.appliance() as app:
+        if from_cert is not None:
+            if key_spec is not None:
+                raise click.UsageError(
+                    "--key cannot be used with --from-cert: a renewal request is signed with "
+                    "the certificate's own key"
+                )
+            changes = renewal.Changes(
+                friendly_name, {"common_name": common_name, **subject}, list(sans) or None
+            )
+            created = renewal.renew_request(app, from_cert, changes, options.actor)
+        else:
+            if friendly_name is None or common_name is None:
+                raise click.UsageError("give --name and --cn, or --from-cert CERT to renew one")
+            form = certificates.CreateForm(
+                friendly_name=friendly_name,
+                subject=SubjectFields(
+                    common_name=common_name,
+                    **{name: value or "" for name, value in subject.items()},
+                ),
+                sans=list(sans),
+                key=KeySpec(key_spec or DEFAULT_KEY_SPEC.value),
+            )
+            created = certificates.create(app, form, "request", options.actor)
+        report_created(app, created, as_json)
 
 
 @request.command("list")
@@ -73,7 +129,7 @@ def show(options: Options, reference: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def delete(options: Options, reference: str, as_json: bool) -> None:
-    """Delete a request (its key too, unless a certificate uses it)."""
+    """Delete a request (its key too, unless a certificate or another request uses it)."""
     with options.appliance() as app:
         request_id = requests.show_request(app, reference).id
         key_deleted = requests.delete_request(app, reference, options.actor)

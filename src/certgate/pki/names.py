@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,32 @@ class SubjectFields:
     city: str = ""
     organization: str = ""
     organizational_unit: str = ""
+
+
+#: The form's subject fields by attribute, in the order ``build_subject`` writes them.
+_FIELD_OIDS = {
+    NameOID.COUNTRY_NAME: "country",
+    NameOID.STATE_OR_PROVINCE_NAME: "state",
+    NameOID.LOCALITY_NAME: "city",
+    NameOID.ORGANIZATION_NAME: "organization",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "organizational_unit",
+    NameOID.COMMON_NAME: "common_name",
+}
+
+
+def subject_fields_of(name: x509.Name) -> tuple[SubjectFields, list[str]]:
+    """The Subject Name fields read back from a certificate (a renewal request's pre-fill),
+    and the attributes the fields cannot carry (a second OU, an email address...) in
+    RFC 4514 text, so that a face can say what the new request leaves out."""
+    found: dict[str, str] = {}
+    left_out: list[str] = []
+    for attribute in name:
+        field = _FIELD_OIDS.get(attribute.oid)
+        if field is None or field in found or not isinstance(attribute.value, str):
+            left_out.append(attribute.rfc4514_string())
+        else:
+            found[field] = attribute.value
+    return SubjectFields(**{"common_name": "", **found}), left_out
 
 
 #: RFC 5280 upper bounds (ub-common-name, ub-state-name, ...), so that a CA never refuses
@@ -201,6 +228,19 @@ def san_notices(sans: list[SubjectAltName]) -> list[str]:
             "name, and the certificate should name that DNS name"
         ]
     return []
+
+
+def san_entries(sans: Iterable[SubjectAltName]) -> tuple[list[str], list[str]]:
+    """SANs read back as the entries the form takes (DNS names, IP addresses), and the
+    others (email, URI...) as the guide lists them, which a new request leaves out."""
+    entries: list[str] = []
+    left_out: list[str] = []
+    for san in sans:
+        if san.type in ("dNSName", "iPAddress"):
+            entries.append(san.value)
+        else:
+            left_out.append(str(san))
+    return entries, left_out
 
 
 def describe_san(general_name: x509.GeneralName) -> SubjectAltName:

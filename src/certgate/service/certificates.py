@@ -146,6 +146,7 @@ class Created:
     id: int
     fingerprint_sha256: str
     notices: list[str]
+    added: bool = True  # False: the very same object was stored already
 
 
 def create(
@@ -159,21 +160,9 @@ def create(
     Everything is checked before the (slow) key generation; the key and the new object are
     stored in one transaction.
     """
-    friendly_name = checked_friendly_name(form.friendly_name)
-    if not VALIDITY_DAYS_MIN <= form.days <= VALIDITY_DAYS_MAX:
-        raise ValidationError(
-            "days",
-            f"validity must be between {VALIDITY_DAYS_MIN} and {VALIDITY_DAYS_MAX} days",
-        )
-    subject, notices = build_subject(form.subject)
-    parsed = [parse_san(text, index) for index, text in enumerate(form.sans) if text.strip()]
-    common_name = form.subject.common_name.strip()
-    if looks_like_dns_name(common_name):
-        parsed = _common_name_first(parse_san(common_name), parsed, notices)
-    general_names = _unique([name for name, _ in parsed])
-    if not general_names:
-        raise ValidationError("subject_alternative_names", NO_SAN_REASON)
-    notices += san_notices([display for _, display in parsed])
+    checked = check_form(form)
+    friendly_name, subject, general_names = checked.friendly_name, checked.subject, checked.names
+    notices = checked.notices
     key = generate_private_key(form.key)
     with app.store.transaction(actor) as repository:
         put_private_key(repository, app.sealer, key)
@@ -198,6 +187,36 @@ def create(
             f"self-signed, new key, {form.key.label}",
         )
         return Created("certificate", row.id, row.fingerprint, notices)
+
+
+@dataclass(frozen=True)
+class CheckedForm:
+    """The Create form's fields, checked and built: what a certificate or request carries."""
+
+    friendly_name: str
+    subject: x509.Name
+    names: list[x509.GeneralName]  # the SANs
+    notices: list[str]
+
+
+def check_form(form: CreateForm) -> CheckedForm:
+    """Check every field of the form (the key aside) and build the subject and SANs."""
+    friendly_name = checked_friendly_name(form.friendly_name)
+    if not VALIDITY_DAYS_MIN <= form.days <= VALIDITY_DAYS_MAX:
+        raise ValidationError(
+            "days",
+            f"validity must be between {VALIDITY_DAYS_MIN} and {VALIDITY_DAYS_MAX} days",
+        )
+    subject, notices = build_subject(form.subject)
+    parsed = [parse_san(text, index) for index, text in enumerate(form.sans) if text.strip()]
+    common_name = form.subject.common_name.strip()
+    if looks_like_dns_name(common_name):
+        parsed = _common_name_first(parse_san(common_name), parsed, notices)
+    general_names = _unique([name for name, _ in parsed])
+    if not general_names:
+        raise ValidationError("subject_alternative_names", NO_SAN_REASON)
+    notices += san_notices([display for _, display in parsed])
+    return CheckedForm(friendly_name, subject, general_names, notices)
 
 
 def _common_name_first(

@@ -10,7 +10,7 @@ from certgate.pki.keys import (
     private_key_to_pkcs8_der,
     public_key_fingerprint,
 )
-from certgate.store.models import KeyRow
+from certgate.store.models import CertificateRow, KeyRow
 from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
 
@@ -53,3 +53,15 @@ def remove_unused_key(repository: Repository, public_key_fingerprint: str) -> bo
         return False
     repository.delete(row)
     return True
+
+
+def require_key(
+    repository: Repository, certificate: CertificateRow, refused: str, instead: str
+) -> None:
+    """Refuse what needs the certificate's private key when the store does not hold it:
+    "certificate 'X' {refused}: its Private Key is not Available. Import ..., or {instead}"."""
+    if repository.key(certificate.public_key_fingerprint) is None:
+        raise KeyMissingError(
+            f"certificate {certificate.friendly_name!r} {refused}: its Private Key is not "
+            "Available. Import the private key (or the PKCS#12 file that holds it), or " + instead
+        )

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from certgate.errors import (
     ConfirmationRequiredError,
     ConflictError,
-    KeyMissingError,
     NotFoundError,
     ValidationError,
 )
@@ -23,6 +22,7 @@ from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX
 from certgate.pki.diagnostics import uncovered_hostnames
 from certgate.pki.names import client_hostname
 from certgate.service.appliance import Appliance
+from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
 from certgate.service.views import info_from_json
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
@@ -228,12 +228,12 @@ def assign(
 
 
 def require_assignable(repository: Repository, certificate: CertificateRow) -> None:
-    if repository.key(certificate.public_key_fingerprint) is None:
-        raise KeyMissingError(
-            f"certificate {certificate.friendly_name!r} cannot be assigned: its Private Key is "
-            "not Available. Import the private key (or the PKCS#12 file that holds it), or ask "
-            "your certificate authority to re-key the certificate"
-        )
+    require_key(
+        repository,
+        certificate,
+        "cannot be assigned",
+        "ask your certificate authority to re-key the certificate",
+    )
 
 
 def _existing(repository: Repository, address: str) -> IpAddressRow:

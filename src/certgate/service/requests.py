@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -68,8 +70,41 @@ def show_request(app: Appliance, reference: str | int) -> RequestView:
         return _view(repository, find_request(repository, reference))
 
 
+@dataclass(frozen=True)
+class KeyAfterDeletion:
+    """What deleting a set of requests does to one request's private key, said on the
+    confirmation before it is done: the rule of ``keystore.remove_unused_key``."""
+
+    request: RequestView
+    used_by: list[str]  # what keeps the key: "certificate 'shop'", "request 'shop (renewal)'"
+    deleted: bool  # the key goes (nothing left uses it)
+
+
+def keys_after_deleting(app: Appliance, request_ids: Sequence[int]) -> list[KeyAfterDeletion]:
+    """For each request of ``request_ids``: whether its key stays, and what keeps it. A key
+    shared by a certificate (a renewal request's) or by a request not being deleted stays."""
+    chosen = set(request_ids)
+    found: list[KeyAfterDeletion] = []
+    with app.store.reading() as repository:
+        for request_id in request_ids:
+            row = find_request(repository, request_id)
+            view = _view(repository, row)
+            fingerprint = row.public_key_fingerprint
+            used_by = [
+                f"certificate {cert.friendly_name!r}"
+                for cert in repository.certificates_with_public_key(fingerprint)
+            ] + [
+                f"request {other.friendly_name!r}"
+                for other in repository.requests_with_public_key(fingerprint)
+                if other.id not in chosen
+            ]
+            found.append(KeyAfterDeletion(view, used_by, view.has_private_key and not used_by))
+    return found
+
+
 def delete_request(app: Appliance, reference: str | int, actor: Actor = APPLIANCE) -> bool:
-    """Delete a request; its key goes too unless a certificate uses it. True if key deleted."""
+    """Delete a request; its key goes too unless a certificate or another request uses it.
+    True if the key was deleted."""
     with app.store.transaction(actor) as repository:
         row = find_request(repository, reference)
         repository.delete(row)

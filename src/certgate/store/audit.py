@@ -69,10 +69,11 @@ class AuditAction(StrEnum):
     # Uses of a private key (see record_key_use).
     KEY_EXPORT = "key.export"
     KEY_SERVE = "key.serve"
+    KEY_SIGN_REQUEST = "key.sign-request"  # a renewal request signed with a certificate's key
 
 
 #: The actions that use a private key. ACME orders and renewals add theirs here.
-KEY_USES = frozenset({AuditAction.KEY_EXPORT, AuditAction.KEY_SERVE})
+KEY_USES = frozenset({AuditAction.KEY_EXPORT, AuditAction.KEY_SERVE, AuditAction.KEY_SIGN_REQUEST})
 
 
 def record(

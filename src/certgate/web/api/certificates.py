@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from certgate.errors import ValidationError
 from certgate.pki.chain import Role
@@ -18,14 +18,17 @@ from certgate.schemas import (
     Certificate,
     CertificateAddresses,
     CertificatePage,
+    CertificateRequest,
     ChainBody,
     ChainedCertificate,
     CreateCertificateBody,
     CreatedCertificate,
+    CreatedRequest,
     DeletedCertificate,
     Rename,
+    RenewalRequestBody,
 )
-from certgate.service import certificates, networking
+from certgate.service import certificates, networking, renewal, requests
 from certgate.service.certificates import SortKey
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.forms import create_form
@@ -222,3 +225,37 @@ def set_addresses(
     Answers every address with its certificate."""
     views = networking.set_certificate_addresses(app, reference, body.addresses, principal.actor)
     return [Address.model_validate(view) for view in views]
+
+
+@router.post(
+    "/{reference}/renewal-request",
+    summary="Create a renewal request from a certificate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedRequest,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def create_renewal_request(
+    app: App,
+    principal: Admin,
+    reference: CertificateRef,
+    response: Response,
+    body: Annotated[RenewalRequestBody | None, Body()] = None,
+) -> CreatedRequest:
+    """For a certificate authority that wants a request to renew: a new certificate request
+    signed with this certificate's private key (the same key, not a copy), with its subject
+    and SANs unless the body changes them. Works for any certificate whose key is stored
+    (422 key-missing otherwise), also one imported from PKCS#12. The certificate the CA
+    returns finds the key on import. What the request cannot carry over (a second OU, an
+    email SAN) is said in ``notices``. The same fields as a stored request (RSA signatures
+    are deterministic: the certificate's original request) answer that request, with a
+    notice."""
+    body = body or RenewalRequestBody()
+    changes = renewal.Changes(
+        body.friendly_name,
+        body.subject.model_dump(),
+        None if body.subject_alternative_names is None else list(body.subject_alternative_names),
+    )
+    created = renewal.renew_request(app, reference, changes, principal.actor)
+    response.headers["Location"] = f"/requests/{created.id}"
+    view = requests.show_request(app, created.id)
+    return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)

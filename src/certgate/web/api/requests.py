@@ -111,7 +111,8 @@ def download_request(
     responses=problem_responses(401, 403, 404, 422),
 )
 def delete_request(app: App, principal: Admin, reference: RequestRef) -> DeletedRequest:
-    """Delete the request; its private key goes too unless a certificate uses it."""
+    """Delete the request; its private key goes too unless a certificate or another request
+    uses it (a renewal request shares its certificate's key)."""
     request_id = requests.show_request(app, reference).id
     key_deleted = requests.delete_request(app, request_id, principal.actor)
     return DeletedRequest(id=request_id, private_key_deleted=key_deleted)

@@ -54,14 +54,15 @@ async def download_request(request: Request, request_id: int, _: Viewer) -> Resp
 @router.post(PREFIX + "/security/requests/action")
 async def request_action(request: Request, principal: Poster) -> Response:
     """The Certificate Requests table's Select Action: Delete, after a confirmation that
-    names what is lost (the pending private key, unless a certificate uses it)."""
+    names what is lost (the pending private key, unless a certificate or another request
+    uses it: a renewal request shares its certificate's key)."""
     form = await read_form(request)
     ids = identifiers(texts(form, "id"))
     if text(form, "action") != "delete" or not ids:
         return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     principal.require_admin("deleting certificate requests")
     app = appliance(request)
-    chosen = [await run_in_threadpool(requests.show_request, app, i) for i in ids]
+    chosen = await run_in_threadpool(requests.keys_after_deleting, app, ids)
     return render(
         request,
         "request_delete_confirm.html",
@@ -77,7 +78,7 @@ async def request_action(request: Request, principal: Poster) -> Response:
 
 @router.post(PREFIX + "/security/requests/delete")
 async def delete_requests(request: Request, principal: Poster) -> Response:
-    """Delete the confirmed requests (the key goes too, unless a certificate uses it)."""
+    """Delete the confirmed requests (a key goes too when nothing else uses it)."""
     principal.require_admin("deleting certificate requests")
     ids = identifiers(texts(await read_form(request), "id"))
     if not ids:
@@ -89,8 +90,8 @@ async def delete_requests(request: Request, principal: Poster) -> Response:
             key_gone = await run_in_threadpool(
                 requests.delete_request, appliance(request), request_id, principal.actor
             )
-            key = "and its private key" if key_gone else "(a certificate still uses its key)"
-            notes.append(f"Request {request_id} deleted {key}.")
+            key = " and its private key" if key_gone else ""
+            notes.append(f"Request {request_id} deleted{key}.")
         except CertgateError as error:
             failed = True
             notes.append(f"Request {request_id} not deleted: {error}.")
