@@ -181,7 +181,7 @@ def test_a_postgresql_backup_restores_into_sqlite(tmp_path: Path, postgresql_url
     env = {"CERTGATE_DATABASE_URL": postgresql_url}
     source = Certgate(tmp_path / "source", subprocess=False)
     source("init", env=env)
-    source("ip", "add", "127.0.0.7", env=env)
+    source("ip", "add", "127.0.0.7", "--hostname", "portal.example.test", env=env)
     backup = tmp_path / "appliance.cgbackup"
     passphrase = _passphrase_file(tmp_path)
     source("backup", "-o", backup, "--passphrase-file", passphrase, env=env)
@@ -189,3 +189,6 @@ def test_a_postgresql_backup_restores_into_sqlite(tmp_path: Path, postgresql_url
     restored("restore", backup, "--passphrase-file", passphrase)
     assert restored.json("cert", "list") == source.json("cert", "list", env=env)
     assert restored.json("ip", "list") == source.json("ip", "list", env=env)
+    hostnames = {a["address"]: a["hostnames"] for a in restored.json("ip", "list")}
+    assert hostnames["127.0.0.7"] == ["portal.example.test"]
+    assert "portal.example.test (127.0.0.7)" in str(restored.json("cert", "list"))

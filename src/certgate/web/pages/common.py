@@ -111,8 +111,13 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+#: A flash message's kinds (its CSS class): done, refused, done but with a warning.
+_FLASH_KINDS = ("ok", "error", "warn")
+
+
 def redirect(url: str, flash: str | None = None, kind: str = "ok") -> RedirectResponse:
-    """See Other, with an optional message shown once on the next page."""
+    """See Other, with an optional message shown once on the next page (``kind``: one of
+    ``_FLASH_KINDS``)."""
     response = RedirectResponse(url, status_code=303)
     if flash:
         payload = base64.urlsafe_b64encode(json.dumps([kind, flash[:1500]]).encode()).decode()
@@ -130,7 +135,7 @@ def _read_flash(request: Request) -> dict[str, str] | None:
         kind, message = json.loads(base64.urlsafe_b64decode(raw.encode()))
     except ValueError:
         return None
-    return {"kind": "error" if kind == "error" else "ok", "message": str(message)}
+    return {"kind": kind if kind in _FLASH_KINDS else "ok", "message": str(message)}
 
 
 def download(data: bytes, label: str, extension: str, media_type: str, fallback: str) -> Response:

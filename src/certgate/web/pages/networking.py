@@ -24,7 +24,6 @@ from certgate.web.pages.common import (
     read_form,
     redirect,
     render,
-    sentence,
     text,
 )
 
@@ -109,6 +108,7 @@ async def add_address(request: Request, principal: Poster) -> Response:
         f"{added.address} added; it presents the factory default certificate until you assign "
         "another on that certificate's Edit Certificate Configuration page."
         + _coverage_note(added),
+        _flash_kind(added),
     )
 
 
@@ -129,12 +129,17 @@ async def set_hostnames(request: Request, principal: Poster) -> Response:
         refused = HostnamesError(address, names, error.reason)
         return await _page(request, principal, status_code=422, hostnames_error=refused)
     saved = ", ".join(view.hostnames) or "none"
-    return redirect(PAGE, f"Hostnames of {view.address} saved: {saved}." + _coverage_note(view))
+    message = f"Hostnames of {view.address} saved: {saved}." + _coverage_note(view)
+    return redirect(PAGE, message, _flash_kind(view))
 
 
 def _coverage_note(view: networking.AddressView) -> str:
     note = networking.coverage_note(view)
-    return f" Warning: {sentence(note)}" if note else ""
+    return f" Warning: {note}." if note else ""
+
+
+def _flash_kind(view: networking.AddressView) -> str:
+    return "warn" if view.hostnames_not_covered else "ok"
 
 
 @router.post(PAGE + "/remove")
