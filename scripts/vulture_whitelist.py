@@ -61,3 +61,6 @@ _.eof_received
 
 # The address test's document (service/addresstest.py, schemas.NameTest): serialised to JSON.
 browser_accepts
+
+# A column written by keyword in an UPDATE (store/notices.finish): when a notice went.
+_.sent_at

@@ -54,6 +54,8 @@ SLOW = {
     "integration/test_backup_restore.py::"
     "test_a_backup_taken_while_serving_restores_to_the_same_certificates_on_the_same_addresses",
     "integration/test_tls_mozilla.py",  # a serve with two chains, checked the way Mozilla does
+    # serve --workers 2 checking notices while certgate notify runs beside it
+    "integration/test_notices.py::test_serve_with_two_workers_and_notify_beside_it_send_one_mail",
     "api/test_cli_json.py::test_changes_answer_with_the_api_document",
     "api/test_auth.py::test_the_current_password_is_guessed_no_faster_than_at_the_login_page",
     "integration/test_cli_certificates.py::"

@@ -563,6 +563,27 @@ class EmailTestResult(Out):
     recipients: list[str]
 
 
+class ExpiryNotice(Out):
+    """One certificate's expiry notice for one threshold."""
+
+    fingerprint: str = Field(description="The certificate's SHA-256 fingerprint.")
+    friendly_name: str
+    threshold: int = Field(description="Days before expiry (0: on expiry).")
+    not_after: Instant
+    state: str = Field(description="due, sending, sent or failed (retried at the next check).")
+    attempts: int
+    error: str | None = Field(description="The relay's answer to the last failed send.")
+
+
+class NoticeCheck(Out):
+    """What one check of the expiry notices did (``certgate notify``)."""
+
+    configured: bool = Field(description="Email is configured; without it nothing is sent.")
+    sent: list[ExpiryNotice]
+    failed: list[ExpiryNotice]
+    waiting: list[ExpiryNotice] = Field(description="Due, but email is not configured.")
+
+
 class Listener(BaseModel):
     model_config = ConfigDict(extra="allow")
 

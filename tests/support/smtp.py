@@ -53,7 +53,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        content = envelope.content.replace(b"\r\n", b"\n")  # as the recipient reads it
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.relay.messages.append(parsed)
         return "250 2.0.0 Ok: queued"

@@ -9,8 +9,9 @@ import click
 from certgate.cli.context import Options
 from certgate.cli.output import echo, emit_document, fields, json_option
 from certgate.cli.secrets_input import read_secret
-from certgate.schemas import EmailSettings, EmailTestResult
-from certgate.service import email
+from certgate.errors import MailError
+from certgate.schemas import EmailSettings, EmailTestResult, NoticeCheck
+from certgate.service import email, notices
 from certgate.service.smtp import MailSecurity
 
 PASSWORD_ENV = "CERTGATE_SMTP_PASSWORD"
@@ -165,3 +166,34 @@ def email_test(options: Options, as_json: bool) -> None:
         emit_document(EmailTestResult, result)
     else:
         echo(f"test email handed to {result.relay} for {', '.join(result.recipients)}")
+
+
+@click.command("notify")
+@json_option
+@click.pass_obj
+def notify_command(options: Options, as_json: bool) -> None:
+    """Check certificate expiry once and send the notices due (for cron or a systemd
+    timer; 'certgate serve' checks hourly by itself). Each notice goes once, whoever checks.
+    Exit status 1 when a send failed (retried at the next check) or notices are due while
+    email is not configured."""
+    with options.appliance() as app:
+        result = notices.check(app)
+    if as_json:
+        emit_document(NoticeCheck, result)
+    else:
+        for notice in result.sent:
+            echo(f"sent: {notice.friendly_name} ({notice.when})")
+        for notice in result.failed:
+            echo(f"failed: {notice.friendly_name} ({notice.when}): {notice.error}", err=True)
+        if result.waiting:
+            echo(
+                f"email is not configured: {len(result.waiting)} notice(s) due "
+                "(certgate email set ...)",
+                err=True,
+            )
+        if result.configured and not (result.sent or result.failed):
+            echo("no notice due")
+    if result.failed:
+        raise MailError(f"{len(result.failed)} notice(s) not sent; the next check retries them")
+    if result.waiting:
+        raise SystemExit(1)

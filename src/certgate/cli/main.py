@@ -13,7 +13,7 @@ from certgate.cli.audit import audit_group
 from certgate.cli.backup import backup_command, restore_command
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
-from certgate.cli.email import email_group
+from certgate.cli.email import email_group, notify_command
 from certgate.cli.network import ip, status_command, tls
 from certgate.cli.output import echo, emit_json, json_option
 from certgate.cli.requests import request
@@ -124,6 +124,7 @@ for command in (
     ip,
     tls,
     email_group,
+    notify_command,
     status_command,
     serve,
     user,

@@ -133,12 +133,22 @@ def _serve_in_this_process(
 ) -> None:
     import uvloop
 
+    from certgate.service.notices import NoticeSchedule
     from certgate.service.serving import ApplianceServer
     from certgate.web.server import asgi_protocol_factory
 
     protocols = asgi_protocol_factory(app)
     server = ApplianceServer(app, protocols, https_port, worker, protocols.finish)
-    uvloop.run(_serve(server, supervisor))  # the event loop the benchmark measures
+    # Expiry notices: one process checks (the first worker); the store's claims keep every
+    # notice to one mail even so (another node, a 'certgate notify' beside it).
+    schedule = NoticeSchedule(app) if worker is None or worker.index == 0 else None
+    if schedule is not None:
+        schedule.start()
+    try:
+        uvloop.run(_serve(server, supervisor))  # the event loop the benchmark measures
+    finally:
+        if schedule is not None:
+            schedule.stop()
 
 
 async def _serve(server: ApplianceServer, supervisor: int | None) -> None:

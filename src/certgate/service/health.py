@@ -16,6 +16,7 @@ from enum import StrEnum
 from certgate.pki.diagnostics import EXPIRING_SOON, format_time
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView
+from certgate.service.notices import unsent_notices
 from certgate.service.serving import ServeReport
 from certgate.service.views import RowInfoCache, chain_rows
 
@@ -32,6 +33,7 @@ class FindingCode(StrEnum):
     CERTIFICATE_EXPIRED = "certificate-expired"
     CERTIFICATE_EXPIRING = "certificate-expiring"
     CERTIFICATE_NOT_YET_VALID = "certificate-not-yet-valid"
+    NOTICE_NOT_SENT = "notice-not-sent"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,11 @@ def diagnose(
 ) -> Diagnosis:
     """Every finding, errors first; ``addresses`` and ``serving`` as the caller read them, so
     the page shows one consistent picture."""
-    findings = _serving_findings(addresses, serving) + _validity_findings(app, addresses)
+    findings = (
+        _serving_findings(addresses, serving)
+        + _validity_findings(app, addresses)
+        + _notice_findings(app)
+    )
     findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
     return Diagnosis(findings)
 
@@ -168,3 +174,17 @@ def _validity(
             f"on {format_time(not_after)}",
         )
     return None
+
+
+def _notice_findings(app: Appliance) -> list[Finding]:
+    """Expiry notices whose send failed (retried at the next check): the relay's answer."""
+    return [
+        Finding(
+            Severity.WARNING,
+            FindingCode.NOTICE_NOT_SENT,
+            f"the expiry notice for {notice.friendly_name!r} ({notice.when}) could not be "
+            f"sent ({notice.attempts} attempt(s); retried at the next check): {notice.error}",
+        )
+        for notice in unsent_notices(app, include_due=False)
+        if notice.state == "failed"
+    ]

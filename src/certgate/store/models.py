@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,6 +122,31 @@ class AuditEventRow(Base):
     #: what it was done to (a certificate's name and fingerprint, an address, a user)
     target: Mapped[str] = mapped_column(String(300), default="")
     detail: Mapped[str] = mapped_column(Text)
+
+
+class NoticeRow(Base):
+    """One expiry notice: a certificate (by fingerprint, so a certificate deleted and imported
+    again is not told about twice) and a threshold (days before expiry, 0: on expiry). The
+    unique pair is the once-only rule: whoever inserts it first (a ``serve`` worker, another
+    node, ``certgate notify``) is the one that sends (``service/notices.py``)."""
+
+    __tablename__ = "expiry_notices"
+    __table_args__ = (UniqueConstraint("certificate_fingerprint", "threshold"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_fingerprint: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[int] = mapped_column(Integer)
+    #: sending (claimed), sent, failed (retried by the next check), skipped (a more urgent
+    #: threshold was due first: one mail, not one per threshold crossed at once)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    #: who holds the claim (a random token) and since when: a claim older than the lease
+    #: (its sender died mid-send) may be taken again
+    claim: Mapped[str] = mapped_column(String(64), default="")
+    claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_after: Mapped[dt.datetime] = mapped_column()
+    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX), default="")
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class UserRow(Base):

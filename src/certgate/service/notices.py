@@ -1,0 +1,336 @@
+"""Expiry notices: one mail per certificate per threshold crossed (30, 14, 7 and 1 days before
+expiry and on expiry by default, ``email.notice_days``), to the administrators, never twice.
+
+A reconciler: each check reads what is due from the store, claims each notice, sends it, and
+records how it went. ``certgate serve`` checks hourly (one process: the first worker, on a
+thread of its own); ``certgate notify`` checks once.
+
+Once-only is claim-then-send. A notice is claimed by inserting its (certificate, threshold)
+row, which the unique pair lets only one sender do (``store/notices.py``), and committed
+before the mail goes; the send then records "sent" or "failed". The other order,
+send-then-record, lets two senders that check at the same moment (two workers, two nodes, a
+cron ``certgate notify`` beside ``serve``) both send before either records, which happens at
+every start of ``serve --workers N`` beside a timer; claim-then-send never sends twice. What
+it gives up: a sender that dies between its claim and its record leaves the notice "sending";
+after ``CLAIM_LEASE`` (longer than any send can take) the next check takes it again, so only
+a crash in the middle of a send can make that one mail go twice, or late. A failed send
+(relay refused or down) is recorded "failed" with the relay's answer and taken again by the
+next check; ``unsent_notices`` lists them for Status > Diagnostic Status.
+
+A certificate that has crossed several thresholds at its first check (imported 5 days
+before it expires) gets one mail for the most urgent; the others are recorded "skipped".
+Certificates that expired more than ``FORGOTTEN_AFTER`` ago get none: an old root kept for a
+chain, or a certificate imported long expired, is history, not news.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from certgate.errors import CertgateError, MailError
+from certgate.pki.diagnostics import format_time
+from certgate.service import email, smtp
+from certgate.service.appliance import Appliance
+from certgate.service.views import RowInfoCache, chain_rows
+from certgate.store import notices as store
+from certgate.store.models import CertificateRow, NoticeRow
+from certgate.store.repository import Repository
+
+log = logging.getLogger("certgate.notices")
+
+#: How often ``certgate serve`` checks (the issue: at least hourly); the environment may
+#: ask for more often (seconds, at least 0.1), never less.
+CHECK_INTERVAL = 3600.0
+INTERVAL_ENV = "CERTGATE_NOTICE_INTERVAL"
+#: How long a claim may be held before another check takes it again (its sender died):
+#: far longer than a send can take (a few steps of ``email.SEND_TIMEOUT`` each).
+CLAIM_LEASE = dt.timedelta(minutes=10)
+FORGOTTEN_AFTER = dt.timedelta(days=30)
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice: due, being sent, sent, or failed (with the relay's answer)."""
+
+    fingerprint: str
+    friendly_name: str
+    threshold: int  # days before expiry; 0: on expiry
+    not_after: dt.datetime
+    state: str  # due, sending, sent, failed
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def when(self) -> str:
+        return "on expiry" if self.threshold == 0 else f"{self.threshold} day(s) before expiry"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    configured: bool
+    sent: list[Notice]
+    failed: list[Notice]
+    #: due but not sent: email is not configured
+    waiting: list[Notice]
+
+
+@dataclass(frozen=True)
+class _Due:
+    row: CertificateRow
+    threshold: int
+    also_crossed: tuple[int, ...]
+    presented_on: tuple[str, ...]
+    existing: NoticeRow | None
+
+    def notice(self, state: str, error: str | None = None) -> Notice:
+        attempts = (self.existing.attempts if self.existing else 0) + 1
+        return Notice(
+            self.row.fingerprint,
+            self.row.friendly_name,
+            self.threshold,
+            _utc(self.row.not_after),
+            state,
+            attempts,
+            error,
+        )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
+    """Send every notice that is due and nobody else holds; one mail per certificate."""
+    now = app.now()
+    with app.store.reading() as repository:
+        settings, relay = email.read_relay(repository, app.sealer)
+        due = _due(repository, settings.notice_days, now)
+    if not settings.configured:
+        return CheckResult(False, [], [], [item.notice("due") for item in due])
+    sent: list[Notice] = []
+    failed: list[Notice] = []
+    infos = RowInfoCache()
+    for item in due:
+        claim = _claim(app, item, now)
+        if claim is None:
+            continue  # another sender has it
+        mail = _mail(settings, item, infos, now)
+        try:
+            smtp.send(relay, mail, timeout)
+        except MailError as error:
+            _finish(app, item, claim, str(error))
+            failed.append(item.notice("failed", str(error)))
+            log.warning(
+                "expiry notice for %r (%s) not sent: %s",
+                item.row.friendly_name,
+                item.notice("failed").when,
+                error,
+            )
+        else:
+            _finish(app, item, claim, None)
+            sent.append(item.notice("sent"))
+            log.info(
+                "expiry notice for %r (%s) sent to %s",
+                item.row.friendly_name,
+                item.notice("sent").when,
+                ", ".join(settings.to_addresses),
+            )
+    return CheckResult(True, sent, failed, [])
+
+
+def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
+    """Notices not sent: failed (retried at the next check; Diagnostic Status shows these),
+    being sent, and (``include_due``) due while email is not configured."""
+    now = app.now()
+    with app.store.reading() as repository:
+        settings = email.read_settings(repository)
+        found = [
+            Notice(
+                row.certificate_fingerprint,
+                row.friendly_name,
+                row.threshold,
+                _utc(row.not_after),
+                row.state,
+                row.attempts,
+                row.last_error,
+            )
+            for row in store.unsent(repository)
+        ]
+        if include_due and not settings.configured:
+            found += [item.notice("due") for item in _due(repository, settings.notice_days, now)]
+    return found
+
+
+def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> list[_Due]:
+    """The notices due now, certificates that addresses present first, soonest first."""
+    if not days:
+        return []
+    rows = store.certificates_expiring(
+        repository, now - FORGOTTEN_AFTER, now + dt.timedelta(days=max(days))
+    )
+    if not rows:
+        return []
+    records: dict[str, list[NoticeRow]] = {}
+    for record in store.notices_of(repository, [row.fingerprint for row in rows]):
+        records.setdefault(record.certificate_fingerprint, []).append(record)
+    presented = _presented_on(repository)
+    due: list[_Due] = []
+    for row in rows:
+        not_after = _utc(row.not_after)
+        crossed = sorted(d for d in days if now >= not_after - d * _DAY)
+        if not crossed:
+            continue
+        threshold, kept = crossed[0], records.get(row.fingerprint, [])
+        if any(r.state == store.SENT and r.threshold <= threshold for r in kept):
+            continue  # as urgent a notice went already
+        existing = next((r for r in kept if r.threshold == threshold), None)
+        if existing is not None and not _takeable(existing, now):
+            continue
+        others = tuple(d for d in crossed[1:] if all(r.threshold != d for r in kept))
+        due.append(_Due(row, threshold, others, tuple(presented.get(row.id, ())), existing))
+    due.sort(key=lambda item: (not item.presented_on, item.row.not_after))
+    return due
+
+
+def _takeable(record: NoticeRow, now: dt.datetime) -> bool:
+    if record.state == store.FAILED:
+        return True
+    return record.state == store.SENDING and _utc(record.claimed_at) < now - CLAIM_LEASE
+
+
+def _presented_on(repository: Repository) -> dict[int, list[str]]:
+    """Certificate id -> the addresses that present it, as their certificate or in its
+    chain ("192.0.2.10 (in the chain of 'site')")."""
+    by_certificate: dict[int, list[str]] = {}
+    for address in repository.ip_addresses():
+        by_certificate.setdefault(address.certificate_id, []).append(address.address)
+    presented: dict[int, list[str]] = {}
+    for certificate_id, addresses in by_certificate.items():
+        row = repository.certificate(certificate_id)
+        if row is None:
+            continue
+        presented.setdefault(row.id, []).extend(addresses)
+        for link in chain_rows(row, repository.certificate, repository.certificate_by_fingerprint):
+            presented.setdefault(link.id, []).extend(
+                f"{address} (in the chain of {row.friendly_name!r})" for address in addresses
+            )
+    return presented
+
+
+def _claim(app: Appliance, item: _Due, now: dt.datetime) -> str | None:
+    """Take the notice for this sender (a fresh token), or None if another has it."""
+    claim = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(8)}"
+    with app.store.transaction() as repository:
+        if item.existing is not None:
+            taken = store.claim_again(
+                repository, item.existing.id, item.existing.claim, claim, now, now - CLAIM_LEASE
+            )
+            return claim if taken else None
+        row = item.row
+        common = {
+            "certificate_fingerprint": row.fingerprint,
+            "not_after": _utc(row.not_after),
+            "friendly_name": row.friendly_name,
+            "claimed_at": now,
+        }
+        values = {**common, "threshold": item.threshold, "state": store.SENDING, "claim": claim}
+        if not store.claim_new(repository, {**values, "attempts": 1}):
+            return None
+        for threshold in item.also_crossed:  # one mail, not one per threshold crossed at once
+            skipped = {"threshold": threshold, "state": store.SKIPPED, "claim": "", "attempts": 0}
+            store.claim_new(repository, {**common, **skipped})
+    return claim
+
+
+def _finish(app: Appliance, item: _Due, claim: str, error: str | None) -> None:
+    with app.store.transaction() as repository:
+        record = item.existing.id if item.existing is not None else None
+        if record is None:
+            [record] = [
+                r.id
+                for r in store.notices_of(repository, [item.row.fingerprint])
+                if r.threshold == item.threshold
+            ]
+        store.finish(repository, record, claim, app.now(), error)
+
+
+def _mail(
+    settings: email.EmailSettings, item: _Due, infos: RowInfoCache, now: dt.datetime
+) -> EmailMessage:
+    row, info = item.row, infos(item.row)
+    not_after = _utc(row.not_after)
+    left = not_after - now
+    if left.total_seconds() <= 0:
+        subject = f"certgate: the certificate {row.friendly_name!r} has expired"
+        when = f"expired on {format_time(not_after)}"
+    else:
+        days = left.days
+        span = f"{days} day(s)" if days else "less than a day"
+        subject = f"certgate: the certificate {row.friendly_name!r} expires in {span}"
+        when = f"expires on {format_time(not_after)}, in {span}"
+    if item.presented_on:
+        where = "The addresses that will present an expired certificate:\n" + "".join(
+            f"  {address}\n" for address in item.presented_on
+        )
+    else:
+        where = "No IP address presents it (it is not assigned, nor in an assigned chain).\n"
+    body = (
+        f"The certificate {row.friendly_name!r} {when}.\n\n"
+        f"  Friendly name        {row.friendly_name}\n"
+        f"  Subject              {info.subject}\n"
+        f"  Issuer               {info.issuer}\n"
+        f"  SHA-256 fingerprint  {row.fingerprint}\n"
+        f"  Not valid after      {format_time(not_after)}\n\n"
+        f"{where}\n"
+        "Renew or replace it before then, and assign the new certificate to these addresses "
+        "(Security > Certificates).\n\n"
+        f"certgate sends this notice once ({email.describe_days(settings.notice_days)}).\n"
+    )
+    return email.message(settings, subject, body)
+
+
+def schedule_interval() -> float:
+    """``CHECK_INTERVAL``, or a shorter one from ``$CERTGATE_NOTICE_INTERVAL``."""
+    try:
+        asked = float(os.environ.get(INTERVAL_ENV, CHECK_INTERVAL))
+    except ValueError:
+        return CHECK_INTERVAL
+    return min(max(asked, 0.1), CHECK_INTERVAL) if asked == asked else CHECK_INTERVAL
+
+
+class NoticeSchedule:
+    """``certgate serve``'s hourly check, on a thread of its own (never the event loop)."""
+
+    def __init__(self, app: Appliance) -> None:
+        self.app = app
+        self.interval = schedule_interval()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="certgate-notices", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask it to stop; a send in progress is not waited for (its claim lapses)."""
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                check(self.app)
+            except (CertgateError, SQLAlchemyError) as error:
+                log.error("expiry notices not checked: %s", error)
+            except Exception:  # a fault must not end the schedule for good
+                log.exception("expiry notices not checked")
+            self._stop.wait(self.interval)

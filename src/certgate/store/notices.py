@@ -1,0 +1,102 @@
+"""Queries for expiry notices: the (certificate, threshold) rows that make a notice go once.
+
+Claims are compare-and-set statements, so that two senders (``serve`` workers, nodes,
+``certgate notify``) racing for one notice cannot both win: a new notice is claimed by an
+INSERT that does nothing on a conflict with the unique (certificate, threshold) pair, a failed
+or abandoned one by an UPDATE whose WHERE names the state and claim it saw. Whoever's statement
+changed a row holds the claim. Not a served table: writing it does not bump the revision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from certgate.store.models import CertificateRow, NoticeRow
+from certgate.store.repository import Repository
+
+SENDING, SENT, FAILED, SKIPPED = "sending", "sent", "failed", "skipped"
+
+
+def certificates_expiring(
+    repository: Repository, after: dt.datetime, before: dt.datetime
+) -> list[CertificateRow]:
+    """Certificates whose end of validity lies between ``after`` and ``before``."""
+    query = select(CertificateRow).where(
+        CertificateRow.not_after > after, CertificateRow.not_after <= before
+    )
+    return list(repository.session.scalars(query.order_by(CertificateRow.not_after)))
+
+
+def notices_of(repository: Repository, fingerprints: Sequence[str]) -> list[NoticeRow]:
+    rows: list[NoticeRow] = []
+    wanted = sorted(set(fingerprints))
+    for start in range(0, len(wanted), 500):
+        query = select(NoticeRow).where(
+            NoticeRow.certificate_fingerprint.in_(wanted[start : start + 500])
+        )
+        rows.extend(repository.session.scalars(query))
+    return rows
+
+
+def claim_new(repository: Repository, values: dict[str, Any]) -> bool:
+    """Insert a notice unless its (certificate, threshold) is there: True if inserted."""
+    dialect = repository.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(NoticeRow).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: the driver may not say how many rows a statement wrote (-1)
+    return repository.session.execute(statement.returning(NoticeRow.id)).first() is not None
+
+
+def claim_again(
+    repository: Repository,
+    notice_id: int,
+    seen_claim: str,
+    claim: str,
+    now: dt.datetime,
+    abandoned_before: dt.datetime,
+) -> bool:
+    """Take a failed notice, or one whose sender has held it since ``abandoned_before``,
+    if nobody took it since it was read as ``seen_claim``. True if taken."""
+    statement = (
+        update(NoticeRow)
+        .where(
+            NoticeRow.id == notice_id,
+            NoticeRow.claim == seen_claim,
+            or_(
+                NoticeRow.state == FAILED,
+                (NoticeRow.state == SENDING) & (NoticeRow.claimed_at < abandoned_before),
+            ),
+        )
+        .values(state=SENDING, claim=claim, claimed_at=now, attempts=NoticeRow.attempts + 1)
+        .returning(NoticeRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return repository.session.execute(statement).first() is not None
+
+
+def finish(
+    repository: Repository, notice_id: int, claim: str, now: dt.datetime, error: str | None
+) -> None:
+    """Record how the send of a claim ended (sent, or failed with the relay's answer)."""
+    statement = (
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id, NoticeRow.claim == claim)
+        .values(
+            state=FAILED if error else SENT,
+            sent_at=None if error else now,
+            last_error=error,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    repository.session.execute(statement)
+
+
+def unsent(repository: Repository) -> list[NoticeRow]:
+    """Notices claimed but not sent: failed ones, and ones being sent (or abandoned)."""
+    query = select(NoticeRow).where(NoticeRow.state.in_((FAILED, SENDING)))
+    return list(repository.session.scalars(query.order_by(NoticeRow.not_after)))

@@ -1,0 +1,167 @@
+"""Expiry notices against a real relay (aiosmtpd), on SQLite and PostgreSQL: one mail per
+certificate per threshold crossed, assigned certificates first, naming the certificate and
+the addresses that will present it; never twice (checks racing on threads, a restart, a
+``serve --workers 2`` beside ``certgate notify``); a refused or absent relay is retried at
+the next check and shown on Diagnostic Status meanwhile."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from certgate.service import email, imports, networking, notices
+from certgate.service.appliance import Appliance
+from certgate.service.health import FindingCode, diagnose
+from certgate.service.setup import initialise
+from tests.support.net import free_port
+from tests.support.pki import fingerprint, make_chain, pem
+from tests.support.polling import eventually
+from tests.support.server import run_cli, running_appliance
+from tests.support.smtp import Relay, smtp_relay
+
+ADDRESS = "127.0.0.2"
+ADMIN = "ops@example.com"
+
+
+def configure(app: Appliance, port: int) -> None:
+    email.update_settings(
+        app,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        from_address="certgate@example.com",
+        to_addresses=[ADMIN],
+    )
+
+
+def add_expiring(app: Appliance, host: str, days_left: int) -> str:
+    """Import a certificate (with its key) for ``host`` that expires in ``days_left`` days;
+    its fingerprint."""
+    chain = make_chain(host, days=days_left + 1)  # issued a day ago
+    imports.import_files(app, [(f"{host}.pem", pem(chain.leaf, chain.leaf_key))])
+    return fingerprint(chain.leaf)
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    with smtp_relay("none") as running:
+        yield running
+
+
+def test_one_notice_per_threshold_assigned_first_never_repeated(
+    appliance: Appliance, relay: Relay
+) -> None:
+    configure(appliance, relay.port)
+    spare = add_expiring(appliance, "spare.example.test", 3)  # sooner, but nobody presents it
+    site = add_expiring(appliance, "site.example.test", 5)
+    networking.add_address(appliance, ADDRESS)
+    networking.assign(appliance, [ADDRESS], site)
+
+    result = notices.check(appliance)
+    assert [(n.friendly_name, n.threshold) for n in result.sent] == [
+        ("site.example.test", 7),  # assigned first; one mail, not three (30, 14 and 7 crossed)
+        ("spare.example.test", 7),
+    ]
+    first, second = relay.messages
+    assert first["Subject"] == "certgate: the certificate 'site.example.test' expires in 4 day(s)"
+    body = first.get_content()
+    assert "Subject              CN=site.example.test" in body
+    assert f"SHA-256 fingerprint  {site}" in body
+    assert "Not valid after      " in body and " GMT" in body
+    assert f"The addresses that will present an expired certificate:\n  {ADDRESS}\n" in body
+    assert "No IP address presents it" in second.get_content()
+    assert first["To"] == ADMIN
+
+    assert notices.check(appliance).sent == []  # once
+    later = appliance.now() + dt.timedelta(days=4, hours=12)
+    appliance.clock = lambda: later  # both cross 1 day; spare has expired
+    assert sorted((n.friendly_name, n.threshold) for n in notices.check(appliance).sent) == [
+        ("site.example.test", 1),
+        ("spare.example.test", 0),
+    ]
+    assert "has expired" in relay.messages[-1]["Subject"] + relay.messages[-2]["Subject"]
+    assert notices.check(appliance).sent == []
+    assert len(relay.messages) == 4
+    assert spare not in [n.fingerprint for n in notices.unsent_notices(appliance)]
+
+
+def test_checks_racing_on_threads_send_each_notice_once(appliance: Appliance, relay: Relay) -> None:
+    configure(appliance, relay.port)
+    for index in range(3):
+        add_expiring(appliance, f"race{index}.example.test", 5)
+    start = threading.Barrier(4)
+
+    def race() -> None:
+        start.wait()
+        notices.check(appliance)
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(str(m["Subject"]) for m in relay.messages) == [
+        f"certgate: the certificate 'race{index}.example.test' expires in 4 day(s)"
+        for index in range(3)
+    ]
+
+
+def test_a_failed_send_is_retried_and_shown_until_it_goes(
+    appliance: Appliance, data_dir: Path
+) -> None:
+    add_expiring(appliance, "retry.example.test", 5)
+    assert [n.state for n in notices.unsent_notices(appliance)] == ["due"]  # not configured
+    assert notices.check(appliance).waiting
+
+    with smtp_relay("none", refuse=True) as refusing:
+        configure(appliance, refusing.port)
+        [failed] = notices.check(appliance).failed
+    assert "550 5.1.1 <ops@example.com>: Recipient address rejected" in str(failed.error)
+    [finding] = [
+        f for f in diagnose(appliance, [], None).findings if f.code == FindingCode.NOTICE_NOT_SENT
+    ]
+    assert "'retry.example.test' (7 day(s) before expiry) could not be sent" in finding.message
+    assert "550 5.1.1" in finding.message
+
+    configure(appliance, free_port())  # the relay is down
+    [down] = notices.check(appliance).failed
+    assert "the connection was refused" in str(down.error) and down.attempts == 2
+
+    with smtp_relay("none") as working:
+        configure(appliance, working.port)
+        [sent] = notices.check(appliance).sent
+        assert sent.friendly_name == "retry.example.test" and len(working.messages) == 1
+        assert notices.check(appliance).sent == []
+    assert notices.unsent_notices(appliance) == []
+    assert not [f for f in diagnose(appliance, [], None).findings]
+
+    again = Appliance.open(data_dir, appliance.store.url)  # a restart: still once
+    with closing(again), smtp_relay("none") as after_restart:
+        configure(again, after_restart.port)
+        assert notices.check(again).sent == [] and after_restart.messages == []
+
+
+@pytest.mark.tls  # a real certgate serve (slow: see tests/conftest.py)
+def test_serve_with_two_workers_and_notify_beside_it_send_one_mail(
+    data_dir: Path, relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    initialise(data_dir)
+    with closing(Appliance.open(data_dir)) as app:
+        configure(app, relay.port)
+        add_expiring(app, "both.example.test", 5)
+    monkeypatch.setenv(notices.INTERVAL_ENV, "0.2")  # serve checks all the time meanwhile
+    with running_appliance(data_dir, ADDRESS, serve_options=("--workers", "2")):
+        runs = [run_cli(data_dir, "notify", "--json", check=False) for _ in range(2)]
+        eventually(lambda: relay.messages, what="the notice")
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    sent_by_notify = sum(len(json.loads(run.stdout)["sent"]) for run in runs)
+    after = json.loads(run_cli(data_dir, "notify", "--json").stdout)  # a new process
+    assert len(relay.messages) == 1 and sent_by_notify <= 1 and after["sent"] == []
+    log = (data_dir / "serve.log").read_text()
+    assert "[worker 1] expiry notice" not in log  # the first worker checks, the other serves
