@@ -1,15 +1,18 @@
 """Security > Email Configuration in Chromium: the relay configured on the page (STARTTLS,
 AUTH, the relay's CA bundle), Send Test Email delivering at once, the relay's refusal shown
-verbatim, the password never shown back, and an auditor reading without changing."""
+verbatim (and a refused expiry notice on Status > Diagnostic Status), the password never
+shown back, and an auditor reading without changing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.ui import UI
-from tests.support.server import RunningAppliance
+from tests.support.pki import make_chain
+from tests.support.server import RunningAppliance, import_with_key, run_cli
 from tests.support.smtp import smtp_relay
 
 Shot = Callable[[Page, str], None]
@@ -21,6 +24,7 @@ def test_email_configuration_sends_a_test_email_and_shows_the_relays_answer(
     appliance: RunningAppliance,
     new_context: Callable[[], BrowserContext],
     screenshot: Shot,
+    tmp_path: Path,
 ) -> None:
     page = ui.page
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Security").click()
@@ -69,6 +73,18 @@ def test_email_configuration_sends_a_test_email_and_shows_the_relays_answer(
             f"127.0.0.1:{refusing.port} failed: the relay refused the recipients: "
             "ops@example.com: 550 5.1.1 <ops@example.com>: Recipient address rejected"
         )
+        # A certificate expiring in 5 days: its notice is refused too, and Status says so.
+        import_with_key(appliance, tmp_path, make_chain("soon.example.test", days=6))
+        assert run_cli(appliance.data_dir, "notify", check=False).returncode == 1
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Status").click()
+    expect(page.locator("#diagnostics li").filter(has_text="expiry notice")).to_contain_text(
+        "the expiry notice for 'soon.example.test' (7 day(s) before expiry) could not be sent "
+        "(1 attempt(s); retried at the next check)"
+    )
+    expect(page.locator("#diagnostics li").filter(has_text="expiry notice")).to_contain_text(
+        "550 5.1.1"
+    )
+    page.go_back()
 
     page.get_by_label("Administrator Addresses").fill("ops@example.com\nnot an address")
     page.get_by_role("button", name="Save Configuration").click()

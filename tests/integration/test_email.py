@@ -5,8 +5,10 @@ answer in time); the password sealed, never shown, never in an error or the audi
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import zipfile
 from contextlib import closing
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from certgate.errors import MailError
 from certgate.service import email
 from certgate.service.appliance import Appliance
 from certgate.service.audit import AuditFilter, list_events
+from certgate.service.support import build_support_package
 from tests.integration.conftest import Certgate
 from tests.support.net import free_port
 from tests.support.smtp import Relay, smtp_relay
@@ -75,6 +78,8 @@ def test_a_test_email_goes_through_starttls_with_auth_and_the_password_never_sho
         assert PASSWORD.encode() not in stored.read_bytes()
     with closing(Appliance.open(certgate.data_dir)) as app:
         [event] = list_events(app, AuditFilter(action="email.update"), 10).events
+        package = zipfile.ZipFile(io.BytesIO(build_support_package(app).data))
+    assert not [n for n in package.namelist() if PASSWORD.encode() in package.read(n)]
     assert event.actor.startswith("cli:") and "password set" in event.detail
     assert PASSWORD not in event.detail and "'127.0.0.1'" in event.detail
 
