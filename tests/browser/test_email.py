@@ -90,6 +90,12 @@ def test_email_configuration_sends_a_test_email_and_shows_the_relays_answer(
     page.get_by_role("button", name="Save Configuration").click()
     expect(page.locator("#to_addresses-error")).to_contain_text("is not a mail address")
     expect(page.get_by_label("Administrator Addresses")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Administrator Addresses").fill("ops@example.com")
+    page.get_by_label("Connection Security").select_option("tls")
+    page.get_by_label("SMTP Relay Port").fill("")  # empty: implicit TLS's port
+    page.get_by_role("button", name="Save Configuration").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Email configuration saved")
+    expect(page.get_by_label("SMTP Relay Port")).to_have_value("465")
 
     auditor = UI.new_auditor(new_context().new_page(), appliance, "erin", "auditor password 12")
     auditor.goto("/appliance/security/email")

@@ -78,6 +78,14 @@ async def _page(
     )
 
 
+def _default_port(security: str) -> int:
+    """What an empty port means: the chosen security's port (25, 587 or 465)."""
+    try:
+        return MailSecurity(security).default_port
+    except ValueError:
+        return MailSecurity.STARTTLS.default_port  # the security's own error is said instead
+
+
 def _days(value: str) -> list[int]:
     days = []
     for part in value.replace(" ", "").split(","):
@@ -106,7 +114,7 @@ async def save_email(request: Request, principal: Poster) -> Response:
             email.update_settings,
             appliance(request),
             host=values["host"],
-            port=integer(values["port"], "port", 0) or None,  # empty: the security's default
+            port=integer(values["port"], "port", _default_port(values["security"])),
             security=values["security"],
             verify_certificate=verify,
             ca_bundle=values["ca_bundle"],
