@@ -32,10 +32,10 @@ EXAMPLES = int(os.environ.get("CERTGATE_PAGE_FUZZ_EXAMPLES", "15"))
 #: Every name of every input of the pages' forms.
 FIELDS = (
     "action", "address", "addresses", "back", "button", "chain_mode", "city", "common_name",
-    "country", "current_password", "friendly_name", "id", "include_certificate", "include_chain",
-    "include_private_key", "key", "name", "next", "organization", "organizational_unit",
-    "passphrase", "password", "pem", "reassign_to_factory", "role", "sans", "state",
-    "unencrypted_private_key", "username", "days",
+    "country", "current_password", "friendly_name", "hostnames", "id", "include_certificate",
+    "include_chain", "include_private_key", "key", "name", "next", "organization",
+    "organizational_unit", "passphrase", "password", "pem", "reassign_to_factory", "role",
+    "sans", "state", "unencrypted_private_key", "username", "days",
 )  # fmt: skip
 #: Each form (after /appliance), path parameters in braces.
 FORMS = (
@@ -57,6 +57,7 @@ FORMS = (
     "/users/{username}/delete",
     "/networking",
     "/networking/remove",
+    "/networking/hostnames",
     "/login",
 )
 TRICKY = ("²", "٣", "99999999999999999999", "-1", "0", "1", "2", "", " ", "x" * 3000, "../..")
