@@ -64,6 +64,12 @@ class InUseError(ConflictError):
     code = "in-use"
 
 
+class NothingToReplaceError(ConflictError):
+    """A replacement of a certificate that secures no address: there is nothing to move."""
+
+    code = "nothing-to-replace"
+
+
 class ProtectedError(ConflictError):
     """The factory certificate can never be deleted."""
 

@@ -24,6 +24,7 @@ LABELS: dict[str, str] = {
     "passphrase": "Passphrase",
     "address": "IP address",
     "addresses": "IP addresses",
+    "with": "Replace with",
     "hostnames": "Hostnames",
     "current_password": "current password",
     "minimum_version": "minimum version",

@@ -275,6 +275,27 @@ class RenewalRequestBody(In):
     )
 
 
+class ReplaceBody(In):
+    """The certificate that takes over every address of the one replaced."""
+
+    with_: Reference = Field(alias="with")
+
+
+class ReplacedParty(Out):
+    id: int
+    friendly_name: str
+    fingerprint_sha256: str
+
+
+class Replacement(Out):
+    """A replacement made: ``addresses`` present ``new`` from the next handshake; ``old``
+    stays on the appliance and may be removed and/or revoked as necessary."""
+
+    old: ReplacedParty
+    new: ReplacedParty
+    addresses: list[str] = Field(description="The addresses moved from old to new.")
+
+
 class CreatedCertificate(BaseModel):
     certificate: Certificate
     notices: list[str] = Field(description="What certgate changed or advises about the input.")

@@ -18,6 +18,7 @@ EXPECTED = {
     ("PUT", "/certificates/{reference}/addresses"),
     ("GET", "/certificates/{reference}/export"),
     ("POST", "/certificates/{reference}/renewal-request"),
+    ("POST", "/certificates/{reference}/replace"),
     ("POST", "/certificates/{reference}/export"),
     ("GET", "/requests"),
     ("POST", "/requests"),

@@ -35,7 +35,7 @@ FIELDS = (
     "country", "current_password", "friendly_name", "hostnames", "id", "include_certificate",
     "include_chain", "include_private_key", "key", "name", "next", "organization",
     "organizational_unit", "passphrase", "password", "pem", "reassign_to_factory", "role",
-    "sans", "state", "unencrypted_private_key", "username", "days",
+    "sans", "state", "unencrypted_private_key", "username", "days", "with",
 )  # fmt: skip
 #: Each form (after /appliance), path parameters in braces.
 FORMS = (
@@ -47,6 +47,7 @@ FORMS = (
     "/security/certificates/{certificate_id}/export",
     "/security/certificates/{certificate_id}/export/format",
     "/security/certificates/{certificate_id}/renewal-request",
+    "/security/certificates/{certificate_id}/replace",
     "/security/requests/action",
     "/security/requests/delete",
     "/security/tokens",

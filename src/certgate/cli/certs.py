@@ -1,4 +1,4 @@
-"""``certgate cert ...``: list, show, create, import, export, delete, chain, rename."""
+"""``certgate cert ...``: list, show, create, import, export, delete, replace, chain, rename."""
 
 from __future__ import annotations
 
@@ -32,10 +32,12 @@ from certgate.schemas import (
     CreatedRequest,
     DeletedCertificate,
     ImportResult,
+    Replacement,
     document,
 )
-from certgate.service import certificates, exports, imports, requests
+from certgate.service import certificates, exports, imports, replacement, requests
 from certgate.service.appliance import Appliance
+from certgate.service.replacement import OLD_CERTIFICATE_NOTE
 from certgate.service.views import CertificateView
 
 
@@ -349,6 +351,33 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
             "the chain of these certificates is now incomplete (import their issuer again): "
             + ", ".join(deleted.chains_incomplete)
         )
+
+
+@cert.command()
+@click.argument("old")
+@click.option(
+    "--with",
+    "new",
+    required=True,
+    metavar="CERT",
+    help="The certificate (id or fingerprint) that takes over every address of OLD.",
+)
+@json_option
+@click.pass_obj
+def replace(options: Options, old: str, new: str, as_json: bool) -> None:
+    """Replace OLD on every address it secures, in one step, live on the next handshake.
+
+    OLD stays on the appliance: it may be removed and/or revoked as necessary."""
+    with options.appliance() as app:
+        done = replacement.replace_certificate(app, old, new, options.actor)
+    if as_json:
+        emit_document(Replacement, done)
+        return
+    echo(
+        f"{', '.join(done.addresses)} now present {done.new.friendly_name!r} (certificate "
+        f"{done.new.id}) instead of {done.old.friendly_name!r}: live on the next handshake"
+    )
+    echo(f"{done.old.friendly_name!r} (certificate {done.old.id}) {OLD_CERTIFICATE_NOTE}")
 
 
 @cert.command()

@@ -46,6 +46,7 @@ class AuditAction(StrEnum):
     CERTIFICATE_DELETE = "certificate.delete"
     CERTIFICATE_RENAME = "certificate.rename"
     CERTIFICATE_CHAIN = "certificate.chain"
+    CERTIFICATE_REPLACE = "certificate.replace"  # every address of one moved to another
     CERTIFICATE_EXPORT = "certificate.export"
     REQUEST_CREATE = "request.create"
     REQUEST_DELETE = "request.delete"

@@ -503,9 +503,14 @@ class Repository:
     def ip_address(self, address: str) -> IpAddressRow | None:
         return self.session.scalar(select(IpAddressRow).where(IpAddressRow.address == address))
 
-    def ip_addresses_of(self, certificate_id: int) -> list[IpAddressRow]:
+    def ip_addresses_of(
+        self, certificate_id: int, *, for_update: bool = False
+    ) -> list[IpAddressRow]:
+        """The addresses presenting the certificate; ``for_update`` locks them (PostgreSQL:
+        an assignment committed meanwhile waits, so moves computed from them still hold)."""
         query = select(IpAddressRow).where(IpAddressRow.certificate_id == certificate_id)
-        return list(self.session.scalars(query.order_by(IpAddressRow.id)))
+        query = query.order_by(IpAddressRow.id)
+        return list(self.session.scalars(query.with_for_update() if for_update else query))
 
     def reassign_addresses(self, from_certificate_id: int, to_certificate_id: int) -> int:
         result = self.session.execute(

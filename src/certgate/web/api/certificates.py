@@ -27,8 +27,10 @@ from certgate.schemas import (
     DeletedCertificate,
     Rename,
     RenewalRequestBody,
+    ReplaceBody,
+    Replacement,
 )
-from certgate.service import certificates, networking, renewal, requests
+from certgate.service import certificates, networking, renewal, replacement, requests
 from certgate.service.certificates import SortKey
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.forms import create_form
@@ -259,3 +261,22 @@ def create_renewal_request(
     response.headers["Location"] = f"/requests/{created.id}"
     view = requests.show_request(app, created.id)
     return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)
+
+
+@router.post(
+    "/{reference}/replace",
+    summary="Replace a certificate on every address it secures",
+    response_model=Replacement,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def replace_certificate(
+    app: App, principal: Admin, reference: CertificateRef, body: ReplaceBody
+) -> Replacement:
+    """Every address this certificate secures moves to the certificate ``with`` names, in
+    one transaction, live on the next handshake. This one stays on the appliance: it may be
+    removed and/or revoked as necessary. Refused, nothing changed: the same certificate (422
+    validation), one without its private key (422 key-missing), one that is not a server
+    certificate (422 validation), or when this one secures no address (409
+    nothing-to-replace)."""
+    done = replacement.replace_certificate(app, reference, body.with_, principal.actor)
+    return Replacement.model_validate(done)

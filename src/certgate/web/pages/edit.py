@@ -10,9 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from certgate.errors import KeyMissingError, ValidationError
+from certgate.errors import (
+    KeyMissingError,
+    NothingToReplaceError,
+    ValidationError,
+)
 from certgate.pki.lint import RULES
-from certgate.service import certificates, configuration, networking
+from certgate.service import certificates, configuration, networking, replacement
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import Principal
@@ -23,9 +27,11 @@ from certgate.web.pages.common import (
     Viewer,
     appliance,
     field_errors,
+    number,
     read_form,
     redirect,
     render,
+    sentence,
     text,
     texts,
     uploads,
@@ -54,7 +60,13 @@ async def _render(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    addresses = await run_in_threadpool(networking.list_addresses, appliance(request))
+    app = appliance(request)
+    addresses = await run_in_threadpool(networking.list_addresses, app)
+    candidates = (
+        await run_in_threadpool(replacement.replacement_candidates, app, view.id)
+        if view.ip_addresses and principal.role == "admin"
+        else []
+    )
     return render(
         request,
         "edit.html",
@@ -65,6 +77,7 @@ async def _render(
             "view": view,
             "lint_rules": RULES,
             "addresses": addresses,
+            "candidates": candidates,
             "values": values
             or Configuration(view.friendly_name, view.chain_mode, view.ip_addresses),
             "errors": errors or {},
@@ -128,3 +141,30 @@ def _save(
     )
     wanted = configuration.Configuration(values.friendly_name, mode, values.addresses, pem)
     return configuration.save_configuration(app, view.id, wanted, actor)
+
+
+@router.post(PAGE + "/replace")
+async def replace(request: Request, certificate_id: int, principal: Poster) -> Response:
+    """Replace with ...: every address of this certificate moves to the one chosen, in one
+    transaction; this one stays (it may be removed and/or revoked as necessary)."""
+    principal.require_admin("replacing a certificate")
+    app = appliance(request)
+    view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
+    chosen = number(text(await read_form(request), "with"))
+    try:
+        if chosen is None:
+            raise ValidationError("with", "choose the certificate that takes over the addresses")
+        done = await run_in_threadpool(
+            replacement.replace_certificate, app, certificate_id, chosen, principal.actor
+        )
+    except (ValidationError, KeyMissingError, NothingToReplaceError) as error:
+        reason = error.reason if isinstance(error, ValidationError) else str(error)
+        return await _render(
+            request, principal, view, errors={"with": sentence(reason)}, status_code=error.status
+        )
+    return redirect(
+        PAGE.format(certificate_id=done.new.id),
+        f"{', '.join(done.addresses)} now present {done.new.friendly_name!r} instead of "
+        f"{done.old.friendly_name!r}: live on the next handshake. "
+        + sentence(f"{done.old.friendly_name!r} {replacement.OLD_CERTIFICATE_NOTE}"),
+    )
