@@ -58,8 +58,10 @@ def _worker_count(context: click.Context, parameter: click.Parameter, value: str
 @click.pass_obj
 def serve(options: Options, https_port: int | None, workers: int, worker_index: int | None) -> None:
     """Run the appliance: a TLS listener on every configured address."""
+    from certgate.service.appliance import COUNTS_FILE
     from certgate.service.serving import serving_lock
     from certgate.service.tls_settings import shutdown_grace
+    from certgate.tls.counts import reset_counts
 
     prefix = "" if worker_index is None or workers == 1 else f"[worker {worker_index}] "
     logging.basicConfig(level=logging.INFO)
@@ -71,6 +73,7 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
         _run_worker(options, https_port, worker_index, workers)
         return
     with options.appliance() as app, serving_lock(app):
+        reset_counts(app.data_dir / COUNTS_FILE)  # this serve's /metrics counters from zero
         if workers == 1:
             _serve_in_this_process(app, https_port)
             return

@@ -31,10 +31,12 @@ DATABASE_URL_ENV = "CERTGATE_DATABASE_URL"
 #: and its journals, what ``certgate serve`` publishes and its lock.
 STATUS_FILE = "listeners.json"
 LOCK_FILE = "serve.lock"
+COUNTS_FILE = "tls-counts"  # the front end's counts per worker (tls/counts.py)
 DATA_FILES = (
     *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
     STATUS_FILE,
     LOCK_FILE,
+    COUNTS_FILE,
 )
 _PUT_IT_BACK = "Put master.key back from your backup ('certgate restore' restores both)."
 

@@ -24,7 +24,7 @@ from certgate.errors import (
     StoreUnavailableError,
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
-from certgate.service.appliance import LOCK_FILE, STATUS_FILE, Appliance
+from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.networking import check_address
 from certgate.service.tls_settings import read_settings
@@ -33,10 +33,12 @@ from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository, ServedLink
 from certgate.store.watch import RevisionWatch
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
+from certgate.tls.counts import CountsSlot
 
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
 RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
+COUNTS_INTERVAL = 1.0  # seconds between publications of the front end's counts (/metrics)
 #: Said when the plan has no address at all: the server runs on, listening nowhere, and
 #: binds an address as soon as one is added.
 NO_ADDRESS_MESSAGE = (
@@ -276,6 +278,8 @@ class ApplianceServer:
             self.app.store.engine, lambda: loop.call_soon_threadsafe(wake.set), WATCH_INTERVAL
         )
         stopping = asyncio.create_task(_set_when(stop, wake))
+        counts = CountsSlot(self.app.data_dir / COUNTS_FILE, self.worker.index)
+        publishing = asyncio.create_task(self._publish_counts(counts))
         try:
             await self._apply_if_changed()
             statuses = self.server.status()
@@ -294,10 +298,21 @@ class ApplianceServer:
                     loop.call_later(RETRY_INTERVAL, wake.set)
         finally:
             stopping.cancel()
+            publishing.cancel()
             await asyncio.to_thread(watch.stop)
             await self.server.close(finish=self.finish)
+            counts.close()
             if self.worker.publishes_status:
                 _status_path(self.app).unlink(missing_ok=True)
+
+    async def _publish_counts(self, slot: CountsSlot) -> None:
+        """For /metrics, whichever worker a scrape reaches (tls/counts.py)."""
+        while True:
+            counts = self.server.counts()
+            slot.publish(
+                counts.handshakes_completed, counts.handshakes_failed, counts.connections_open
+            )
+            await asyncio.sleep(COUNTS_INTERVAL)
 
     async def _apply_if_changed(self) -> bool:
         """Apply the committed state if it changed; False when it could not be read."""

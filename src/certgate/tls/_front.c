@@ -138,6 +138,7 @@ typedef struct {
     pthread_cond_t changed;
     atomic_int refs;
     atomic_int in_flight;   /* handshakes not finished */
+    atomic_long handshakes_completed, handshakes_failed; /* since the front end started */
     atomic_int connections; /* every connection the thread holds */
     atomic_int command_posted; /* checked between events: a command never waits for a batch */
     /* under mutex: */
@@ -239,7 +240,10 @@ static void close_plain(front *f, conn *c) {
 /* Close both ends at once; the memory is freed after the current round of events. */
 static void drop(front *f, conn *c) {
     if (c->dead) return;
-    if (c->state == S_HANDSHAKE) atomic_fetch_sub(&f->in_flight, 1);
+    if (c->state == S_HANDSHAKE) {
+        atomic_fetch_sub(&f->in_flight, 1);
+        atomic_fetch_add(&f->handshakes_failed, 1); /* refused, timed out, or closed by us */
+    }
     list_remove(f, c);
     epoll_ctl(f->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -559,6 +563,7 @@ static void shake(front *f, conn *c, double now) {
     int result = SSL_do_handshake(c->ssl);
     if (result == 1) {
         atomic_fetch_sub(&f->in_flight, 1);
+        atomic_fetch_add(&f->handshakes_completed, 1);
         move_to(f, c, S_WAITING, now + f->idle_timeout);
         wait_for_data(f, c, now);
         return;
@@ -1504,6 +1509,16 @@ static PyObject *Front_connections(FrontObject *self, void *unused) {
     return PyLong_FromLong(atomic_load(&self->f->connections));
 }
 
+static PyObject *Front_handshakes_completed(FrontObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(atomic_load(&self->f->handshakes_completed));
+}
+
+static PyObject *Front_handshakes_failed(FrontObject *self, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(atomic_load(&self->f->handshakes_failed));
+}
+
 static PyObject *Front_set_timeouts(FrontObject *self, PyObject *args) {
     double handshake, idle, send;
     if (!PyArg_ParseTuple(args, "ddd", &handshake, &idle, &send)) return NULL;
@@ -1567,6 +1582,11 @@ static PyMethodDef Front_methods[] = {
 static PyGetSetDef Front_getset[] = {
     {"in_flight", (getter)Front_in_flight, NULL, "Handshakes accepted and not yet ended.", NULL},
     {"connections", (getter)Front_connections, NULL, "Every connection the front end holds.",
+     NULL},
+    {"handshakes_completed", (getter)Front_handshakes_completed, NULL,
+     "Handshakes completed since the front end started.", NULL},
+    {"handshakes_failed", (getter)Front_handshakes_failed, NULL,
+     "Handshakes that ended without completing (refused, timed out, cut) since it started.",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

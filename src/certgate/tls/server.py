@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
+from certgate.tls.counts import FrontCounts
 from certgate.tls.handoff import Handoff, ProtocolFactory
 from certgate.tls.listener import BindError, Listener
 from certgate.tls.native import front_class
@@ -191,6 +192,13 @@ class TlsServer:
     def status(self) -> list[ListenerStatus]:
         """The planned addresses, IPv4 before IPv6, in numeric order."""
         return sorted(self._statuses.values(), key=_address_order)
+
+    def counts(self) -> FrontCounts:
+        """The front end's handshakes since it started, and the connections it holds now."""
+        front = self._front
+        if front is None:
+            return FrontCounts()
+        return FrontCounts(front.handshakes_completed, front.handshakes_failed, front.connections)
 
     async def close(
         self, grace: float | None = None, finish: Callable[[], None] | None = None

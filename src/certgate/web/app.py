@@ -20,6 +20,7 @@ from certgate.web.errors import install_error_handlers
 from certgate.web.headers import ApiHeaders
 from certgate.web.hsts import Hsts
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
+from certgate.web.metrics import router as metrics_router
 from certgate.web.pages import router as pages_router
 from certgate.web.pages.common import STATIC
 from certgate.web.pages.import_ import PAGE as IMPORT_PAGE
@@ -45,6 +46,7 @@ def create_app(appliance: Appliance) -> FastAPI:
     app.mount(STATIC, StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(pages_router)
     app.include_router(api_router)
+    app.include_router(metrics_router)
     app.add_middleware(BodyLimit, limit_for=_body_limit)
     app.add_middleware(ApiHeaders, prefix=API_PREFIX)
     app.add_middleware(Hsts)  # outermost of ours: every answer, errors too
