@@ -56,8 +56,18 @@ def test_hostnames_are_added_on_the_networking_page_and_warned_about_until_cover
     assert "shop.example.test (127.0.0.2), www.example.test (127.0.0.2)" in warnings
 
     # A certificate whose SANs cover both (a wildcard covers one label) ends the warning.
+    # Before assigning, the Edit page says which hostnames of each address it would cover.
+    ui.open_certificate("certgate Appliance")
+    expect(page.locator('#ip-addresses [data-hostnames="127.0.0.2"]')).to_contain_text(
+        "this certificate does not cover shop.example.test, www.example.test"
+    )
     ui.create("Create Self-Signed Certificate", "shop", "shop.example.test", ["*.example.test"])
     ui.open_certificate("shop")
+    hint = page.locator('#ip-addresses [data-hostnames="127.0.0.2"]')
+    expect(hint).to_have_text("Hostnames: shop.example.test, www.example.test.")
+    expect(page.get_by_role("checkbox", name="127.0.0.2")).to_have_accessible_description(
+        "Hostnames: shop.example.test, www.example.test."
+    )
     ui.assign(["127.0.0.2"])
     assert "does not cover" not in ui.warnings_of("shop")
     assert "does not cover" not in ui.warnings_of("certgate Appliance")

@@ -113,8 +113,12 @@ def test_the_warning_follows_the_hostnames_and_the_assignment(appliance: Applian
     assert address.hostnames_not_covered == ["cdn.example.test"]
     assert "does not cover cdn.example.test" in networking.coverage_note(address)
 
-    # The address moves to a certificate that covers it: the warning moves with it.
+    # The address moves to a certificate that covers it: the warning moves with it. Before
+    # the move, the Edit page can say what each certificate would cover.
     other = _self_signed(appliance, "cdn.example.test", "cdn.example.test")
+    assert networking.hostnames_not_covered_by(appliance, other) == {
+        "127.0.0.2": ["shop.example.test", "a.b.cdn.example.test"]
+    }
     networking.assign(appliance, ["127.0.0.3"], other)
     assert _not_covered(appliance, other) == []
     assert "127.0.0.3" not in _not_covered(appliance, site)[0]

@@ -168,6 +168,18 @@ def checked_hostnames(texts: Iterable[str], field: str = "hostnames") -> list[st
     return names
 
 
+def hostnames_not_covered_by(app: Appliance, reference: str | int) -> dict[str, list[str]]:
+    """For each address with hostnames, those the certificate would not cover if it were
+    assigned there (the Edit page shows them beside each address before it is checked)."""
+    with app.store.reading() as repository:
+        info = info_from_json(find_certificate(repository, reference).info)
+        found = {
+            row.address: uncovered_hostnames(info, row.hostnames)
+            for row in repository.ip_addresses()
+        }
+    return {address: names for address, names in found.items() if names}
+
+
 def coverage_note(view: AddressView) -> str:
     """What browsers will make of the hostnames the address's certificate does not cover
     ("" when it covers them all)."""

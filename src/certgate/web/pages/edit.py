@@ -67,6 +67,7 @@ async def _render(
         if view.ip_addresses and principal.role == "admin"
         else []
     )
+    not_covered = await run_in_threadpool(networking.hostnames_not_covered_by, app, view.id)
     return render(
         request,
         "edit.html",
@@ -78,6 +79,7 @@ async def _render(
             "lint_rules": RULES,
             "addresses": addresses,
             "candidates": candidates,
+            "not_covered": not_covered,
             "values": values
             or Configuration(view.friendly_name, view.chain_mode, view.ip_addresses),
             "errors": errors or {},
