@@ -11,7 +11,9 @@ with a 422 problem naming the field, which that check counts as a failure.
 Kept from breaking the run, not excluded: revoking the fuzzer's own token (a new one is minted
 for the next request), removing the address the fuzzer talks to (the request is sent for
 another address). Restricted to invalid input: ``PUT /tls`` (valid settings such as "TLS 1.0
-only" would cut the fuzzer off the listener; tests/api/test_tls.py covers them).
+only" would cut the fuzzer off the listener; tests/api/test_tls.py covers them) and ``PUT
+/email`` (a valid relay such as "0" port 1 would make ``POST /email/test`` dial it and answer
+502, the relay's fault; tests/api/test_email.py covers both).
 """
 
 from __future__ import annotations
@@ -99,7 +101,12 @@ def api_schema(fuzzed: Server) -> Any:
                     "include-path": "/api/v1/tls",
                     "include-method": "PUT",
                     "generation": {"mode": "negative"},
-                }
+                },
+                {
+                    "include-path": "/api/v1/email",
+                    "include-method": "PUT",
+                    "generation": {"mode": "negative"},
+                },
             ],
         }
     )

@@ -6,8 +6,9 @@ hypothesis draws, for each form, any subset of every field name the pages use, e
 Unicode text (controls, digits of other scripts, 20-digit numbers, long text), path
 parameters alike, and random bytes as uploaded files. Left out: Log out (it would end the
 fuzzer's session) and SSL Configuration (a valid random port or TLS version would cut the
-fuzzer off its listener; tests/api/test_settings.py covers that page's refusals). Bounded:
-``EXAMPLES`` per form, derandomized, so the suite is a stable gate
+fuzzer off its listener; tests/api/test_settings.py covers that page's refusals) and Send Test
+Email (it would dial whatever relay the fuzzer saved; tests/browser/test_email.py covers
+it). Bounded: ``EXAMPLES`` per form, derandomized, so the suite is a stable gate
 (``CERTGATE_FUZZ_RANDOM=1`` explores).
 """
 
@@ -35,7 +36,9 @@ FIELDS = (
     "country", "current_password", "friendly_name", "hostnames", "id", "include_certificate",
     "include_chain", "include_private_key", "key", "name", "next", "organization",
     "organizational_unit", "passphrase", "password", "pem", "reassign_to_factory", "role",
-    "sans", "state", "unencrypted_private_key", "username", "days", "with",
+    "sans", "state", "unencrypted_private_key", "username", "days", "with", "host", "port",
+    "security", "verify_certificate", "ca_bundle", "from_address", "to_addresses",
+    "remove_password", "notice_days",
 )  # fmt: skip
 #: Each form (after /appliance), path parameters in braces.
 FORMS = (
@@ -52,6 +55,7 @@ FORMS = (
     "/security/requests/delete",
     "/security/tokens",
     "/security/tokens/{token_id}/revoke",
+    "/security/email",
     "/users",
     "/users/password",
     "/users/{username}/password",
