@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from certgate.service.appliance import COUNTS_FILE, Appliance
 from certgate.service.certificates import cached_certificate_views
 from certgate.service.networking import list_addresses
+from certgate.service.notices import notice_counts
 from certgate.service.serving import ServeReport, read_status
 from certgate.tls.counts import read_counts
 
@@ -39,6 +40,7 @@ class _Appliance(Collector):
         serving = read_status(self.app)
         yield from self._certificates()
         yield from self._addresses(serving)
+        yield self._notices()
         if serving is not None:  # the counts of a serve that stopped are not news
             yield from self._front_end()
 
@@ -87,6 +89,17 @@ class _Appliance(Collector):
                 served.add_metric([*where, fingerprint, names.get(fingerprint, "")], 1)
         yield up
         yield served
+
+    def _notices(self) -> Metric:
+        notices = GaugeMetricFamily(
+            "certgate_expiry_notices",
+            "Expiry notices recorded, by state: sent, failed (retried at the next check), "
+            "sending; forgotten 30 days after the certificate expired.",
+            labels=["state"],
+        )
+        for state, count in notice_counts(self.app).items():
+            notices.add_metric([state], count)
+        return notices
 
     def _front_end(self) -> Iterator[Metric]:
         counts = read_counts(self.app.data_dir / COUNTS_FILE)

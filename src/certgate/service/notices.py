@@ -334,3 +334,11 @@ class NoticeSchedule:
             except Exception:  # a fault must not end the schedule for good
                 log.exception("expiry notices not checked")
             self._stop.wait(self.interval)
+
+
+def notice_counts(app: Appliance) -> dict[str, int]:
+    """Notices sent, failed (to be retried) and being sent, as recorded (old ones are
+    forgotten after 30 days)."""
+    with app.store.reading() as repository:
+        counts = store.counts_by_state(repository)
+    return {state: counts.get(state, 0) for state in (store.SENT, store.FAILED, store.SENDING)}

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from certgate.store.models import CertificateRow, NoticeRow
@@ -100,3 +100,9 @@ def unsent(repository: Repository) -> list[NoticeRow]:
     """Notices claimed but not sent: failed ones, and ones being sent (or abandoned)."""
     query = select(NoticeRow).where(NoticeRow.state.in_((FAILED, SENDING)))
     return list(repository.session.scalars(query.order_by(NoticeRow.not_after)))
+
+
+def counts_by_state(repository: Repository) -> dict[str, int]:
+    """How many notices are in each state (for /metrics)."""
+    query = select(NoticeRow.state, func.count()).group_by(NoticeRow.state)
+    return {state: count for state, count in repository.session.execute(query)}

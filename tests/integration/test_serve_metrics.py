@@ -16,15 +16,19 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from certgate.service import notices
+from certgate.service.appliance import Appliance
+from certgate.service.metrics import render_metrics
 from tests.api.client import mint_token
+from tests.integration.test_notices import add_expiring, configure
+from tests.support.net import free_port
 from tests.support.polling import eventually
 from tests.support.served import client_context, handshake
 from tests.support.server import RunningAppliance, run_cli, running_appliance
+from tests.support.smtp import smtp_relay
 
 ADDRESS = "127.0.0.2"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,10 @@ def scrape(app: RunningAppliance, token: str | None) -> Samples:
     request = urllib.request.Request(app.base_url + "/metrics", headers=headers)
     with urllib.request.urlopen(request, context=client_context(), timeout=10) as answer:
         assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = answer.read().decode()
+        return parse(answer.read().decode())
+
+
+def parse(text: str) -> Samples:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -149,3 +156,17 @@ def test_handshakes_and_connections_of_every_worker(
 def _open_tls(app: RunningAppliance) -> ssl.SSLSocket:
     raw = socket.create_connection((ADDRESS, app.port), timeout=10)
     return client_context().wrap_socket(raw)
+
+
+def test_expiry_notices_sent_and_failed(appliance: Appliance) -> None:
+    """Counted from the store, whichever process sent them."""
+    with smtp_relay("none") as relay:
+        configure(appliance, relay.port)
+        add_expiring(appliance, "told.example.test", 5)
+        assert len(notices.check(appliance).sent) == 1
+    configure(appliance, free_port())  # the relay is down now
+    add_expiring(appliance, "untold.example.test", 5)
+    assert len(notices.check(appliance).failed) == 1
+    samples = parse(render_metrics(appliance).decode())
+    assert value(samples, "certgate_expiry_notices", state="sent") == 1
+    assert value(samples, "certgate_expiry_notices", state="failed") == 1
