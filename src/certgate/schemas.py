@@ -372,9 +372,10 @@ class CertificateRequest(Out):
     subject: str
     sans: list[str]
     has_private_key: bool
-    certificate_ids: list[int] = Field(
-        description="Certificates with this request's key: those issued for it, and for a "
-        "renewal request the certificate it renews."
+    certificate_ids: list[int] = Field(description="Certificates issued for this request's key.")
+    renews: list[int] = Field(
+        description="For a renewal request: the certificates whose key it was signed with "
+        "(stored before the request was made)."
     )
     created_at: Instant
     pem: str = Field(description="The Request Data to give the certificate authority.")

@@ -152,5 +152,5 @@ def test_the_renewal_page_is_prefilled_and_creates_the_request(primary: Server) 
     request_id = int(done.headers["location"].rsplit("/", 1)[1])
     with primary.client() as api:
         request = ok(api.get(f"/requests/{request_id}"))
-    assert request["certificate_ids"] == [certificate["id"]]
+    assert (request["renews"], request["certificate_ids"]) == ([certificate["id"]], [])
     assert request["subject"] == "CN=page.example.test, O=Business Company, C=US"

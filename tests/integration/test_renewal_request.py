@@ -41,7 +41,8 @@ def test_renewal_request_has_the_certificates_key_and_its_names(
     assert request["friendly_name"] == certificate["friendly_name"] + " (renewal)"
     assert request["subject"] == certificate["subject"] == "CN=portal.example.test"
     assert request["sans"] == certificate["sans"]
-    assert request["has_private_key"] and request["certificate_ids"] == [certificate["id"]]
+    assert request["has_private_key"] and request["renews"] == [certificate["id"]]
+    assert request["certificate_ids"] == []  # none issued for it yet
     csr = tmp_path / "renewal.csr"
     csr.write_text(request["pem"])
     leaf = tmp_path / "p.pem"
@@ -56,6 +57,8 @@ def test_renewal_request_has_the_certificates_key_and_its_names(
     new = certgate.show(entry["id"])
     assert new["has_private_key"] and new["not_after"] > certificate["not_after"]
     assert public_key("x509", "-in", renewed) == public_key("x509", "-in", leaf)
+    shown = certgate.json("request", "show", str(request["id"]))
+    assert (shown["renews"], shown["certificate_ids"]) == ([certificate["id"]], [new["id"]])
 
 
 def test_fields_given_change_the_prefilled_ones(

@@ -117,6 +117,7 @@ def show(options: Options, reference: str, as_json: bool) -> None:
             ("SHA-256 Fingerprint", view.fingerprint_sha256),
             ("SHA-1 Fingerprint", view.fingerprint_sha1),
             ("Private Key", "Available" if view.has_private_key else "Not available"),
+            ("Renewal of", [str(i) for i in view.renews] or ["None"]),
             ("Issued certificates", [str(i) for i in view.certificate_ids] or ["None yet"]),
         ]
     )

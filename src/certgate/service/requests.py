@@ -43,7 +43,10 @@ def request_sans(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
 
 
 def _view(repository: Repository, row: RequestRow) -> RequestView:
+    """Certificates with the request's key stored before it was made are those it renews (a
+    renewal request is signed with their key); those that arrived later were issued for it."""
     csr = x509.load_der_x509_csr(row.der)
+    with_key = repository.certificates_with_public_key(row.public_key_fingerprint)
     return RequestView(
         id=row.id,
         fingerprint_sha256=row.fingerprint,
@@ -52,9 +55,8 @@ def _view(repository: Repository, row: RequestRow) -> RequestView:
         subject=row.subject,
         sans=[f"{kind} - {value}" for kind, value in row.sans],
         has_private_key=repository.key(row.public_key_fingerprint) is not None,
-        certificate_ids=[
-            cert.id for cert in repository.certificates_with_public_key(row.public_key_fingerprint)
-        ],
+        certificate_ids=[cert.id for cert in with_key if cert.created_at >= row.created_at],
+        renews=[cert.id for cert in with_key if cert.created_at < row.created_at],
         created_at=row.created_at,
         pem=csr.public_bytes(Encoding.PEM).decode("ascii"),
     )

@@ -58,6 +58,7 @@ class RequestView:
     certificate_ids: list[int]  # certificates issued for this request's key
     created_at: dt.datetime
     pem: str
+    renews: list[int] = dataclasses.field(default_factory=list)  # had its key before it
 
 
 # --- CertInfo <-> the row's cached ``info`` --------------------------------------------------
