@@ -211,3 +211,17 @@ def _reissued(ca: TestCA, *, not_before: dt.datetime, days: int) -> x509.Certifi
         not_before=not_before,
         days=days,
     )
+
+
+def test_a_hostname_the_certificate_does_not_cover_is_an_error(
+    new_appliance: Callable[[], Appliance],
+) -> None:
+    """A browser connecting by that name refuses the certificate (issue 10, point 5)."""
+    app = new_appliance()
+    networking.add_address(app, "127.0.0.9", hostnames=["portal.example.test"])
+    [finding] = diagnose(app, networking.list_addresses(app), _serving_all(app)).findings
+    assert (finding.severity, finding.code) == (Severity.ERROR, FindingCode.HOSTNAME_NOT_COVERED)
+    assert finding.message.startswith("127.0.0.9: its certificate 'certgate Appliance'")
+    assert "does not cover portal.example.test" in finding.message
+    networking.set_hostnames(app, "127.0.0.9", [])
+    assert diagnose(app, networking.list_addresses(app), _serving_all(app)).findings == []

@@ -2,8 +2,9 @@
 
 The guide's Status > Basics has a "Diagnostic Status" line; certgate fills it with the faults a
 user would notice first: an address nobody serves, a listener that failed, an address that
-presents another certificate than the one assigned, and an assigned certificate (or one of its
-chain) that has expired or soon will.
+presents another certificate than the one assigned, an assigned certificate (or one of its
+chain) that has expired or soon will, and an address whose certificate does not cover a
+hostname clients use to reach it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from enum import StrEnum
 
 from certgate.pki.diagnostics import EXPIRING_SOON, format_time
 from certgate.service.appliance import Appliance
-from certgate.service.networking import AddressView
+from certgate.service.networking import AddressView, coverage_note
 from certgate.service.notices import unsent_notices
 from certgate.service.serving import ServeReport
 from certgate.service.views import RowInfoCache, chain_rows
@@ -34,6 +35,7 @@ class FindingCode(StrEnum):
     CERTIFICATE_EXPIRING = "certificate-expiring"
     CERTIFICATE_NOT_YET_VALID = "certificate-not-yet-valid"
     NOTICE_NOT_SENT = "notice-not-sent"
+    HOSTNAME_NOT_COVERED = "hostname-not-covered"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def diagnose(
     findings = (
         _serving_findings(addresses, serving)
         + _validity_findings(app, addresses)
+        + _hostname_findings(addresses)
         + _notice_findings(app)
     )
     findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
@@ -174,6 +177,20 @@ def _validity(
             f"on {format_time(not_after)}",
         )
     return None
+
+
+def _hostname_findings(addresses: Sequence[AddressView]) -> list[Finding]:
+    """A hostname of an address its certificate does not cover: a browser that connects by
+    that name refuses the certificate now."""
+    return [
+        Finding(
+            Severity.ERROR,
+            FindingCode.HOSTNAME_NOT_COVERED,
+            f"{address.address}: {coverage_note(address)}",
+        )
+        for address in addresses
+        if address.hostnames_not_covered
+    ]
 
 
 def _notice_findings(app: Appliance) -> list[Finding]:
