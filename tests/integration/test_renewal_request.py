@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.integration.conftest import Certgate
 from tests.support.openssl import OpensslCA, openssl, pkcs12, request_sans
+from tests.support.pki import TestCA, baseline_leaf, pem
 
 PASSWORD = "Corr3ct horse!"
 
@@ -130,3 +131,18 @@ def test_refused_without_a_key_or_with_a_key_choice(
     )
     assert "--key cannot be used with --from-cert" in wrong.stderr
     assert certgate.json("request", "list") == []
+
+
+def test_a_certificate_without_a_subject_renews_under_its_first_name(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    """Public CAs now issue leaves with an empty subject: the first DNS name stands in as the
+    Common Name the form requires (and is the first SAN, as before)."""
+    key, leaf = baseline_leaf(TestCA.make(), "bare.example.test")
+    bundle = tmp_path / "bare.pem"
+    bundle.write_bytes(pem(leaf, key))
+    entries = certgate.json("cert", "import", bundle)["entries"]
+    (entry,) = [e for e in entries if e["kind"] == "certificate"]
+    request = certgate.json("request", "create", "--from-cert", str(entry["id"]))["request"]
+    assert request["subject"] == "CN=bare.example.test"
+    assert request["sans"] == ["dNSName - bare.example.test"]

@@ -18,7 +18,9 @@ from certgate.pki.names import (
     describe_san,
     looks_like_dns_name,
     parse_san,
+    san_entries,
     san_notices,
+    subject_fields_of,
 )
 
 # --- subject name -----------------------------------------------------------------------------
@@ -107,6 +109,45 @@ def test_the_rfc_5280_upper_bounds_themselves_are_accepted() -> None:
     """A CA never refuses what certgate accepted, and certgate accepts up to the bound."""
     name, _ = build_subject(SubjectFields(common_name="x" * 64, city="c" * 128))
     assert name.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "x" * 64
+
+
+def test_a_subject_is_read_back_into_the_fields_and_the_rest_is_named() -> None:
+    """A renewal request's pre-fill: each field once; what no field holds is said."""
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Business Company"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Support"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Remote"),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "pki@example.com"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "support.example.com"),
+        ]
+    )
+    fields, left_out = subject_fields_of(name)
+    assert fields == SubjectFields(
+        common_name="support.example.com",
+        country="US",
+        organization="Business Company",
+        organizational_unit="Support",
+    )
+    assert left_out == ["OU=Remote", "1.2.840.113549.1.9.1=pki@example.com"]
+    assert build_subject(fields)[0] == x509.Name(
+        [attribute for attribute in name if attribute.value not in ("Remote", "pki@example.com")]
+    )
+    assert subject_fields_of(x509.Name([])) == (SubjectFields(common_name=""), [])
+
+
+def test_sans_are_read_back_as_entries_the_form_takes() -> None:
+    sans = [
+        describe_san(x509.DNSName("support.example.com")),
+        describe_san(x509.IPAddress(ipaddress.ip_address("192.0.2.7"))),
+        describe_san(x509.RFC822Name("pki@example.com")),
+        describe_san(x509.UniformResourceIdentifier("https://example.com/")),
+    ]
+    assert san_entries(sans) == (
+        ["support.example.com", "192.0.2.7"],
+        ["rfc822Name - pki@example.com", "uniformResourceIdentifier - https://example.com/"],
+    )
 
 
 def test_a_state_abbreviation_is_accepted_with_a_notice() -> None:
