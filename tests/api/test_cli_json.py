@@ -80,11 +80,14 @@ def test_changes_answer_with_the_api_document(
             "notices": [],
         }
 
-        # ip add / assign / remove == POST, PUT /addresses (remove: 204 there)
+        # ip add / assign / set / remove == POST, PUT, GET /addresses (remove: 204 there)
         added = cli(primary, "ip", "add", "127.0.0.97")
         assert added == one(api, "/addresses", address="127.0.0.97")
         assigned = cli(primary, "ip", "assign", "127.0.0.97", "--cert", number)
         assert assigned == [one(api, "/addresses", address="127.0.0.97")]
+        named = cli(primary, "ip", "set", "127.0.0.97", "--hostname", "cli.example.test")
+        assert named == ok(api.get("/addresses/127.0.0.97"))
+        assert named["hostnames"] == ["cli.example.test"]
         assert cli(primary, "ip", "remove", "127.0.0.97") == {
             "address": "127.0.0.97",
             "removed": True,
