@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from certgate.service import addresstest, networking
+from certgate.service.appliance import Appliance
 from tests.support.net import free_port
 from tests.support.pki import fingerprint, make_chain, pem
 from tests.support.served import wait_until_served
@@ -159,3 +161,22 @@ def test_a_bad_hostname_is_refused_clearly(appliance: RunningAppliance) -> None:
     )
     assert done.returncode != 0
     assert "wildcard" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_stalled_listener_costs_one_deadline_not_one_timeout_per_hostname(
+    new_appliance: Callable[[], Appliance],
+) -> None:
+    """Twenty hostnames on a port that accepts and never answers: the test ends at its
+    deadline, the names it did not reach said to be untested."""
+    app = new_appliance()
+    networking.add_address(app, "127.0.0.2")
+    names = [f"n{number}.example.test" for number in range(20)]
+    networking.set_hostnames(app, "127.0.0.2", names)
+    with socket.create_server(("127.0.0.2", 0)) as silent:  # accepts (backlog), never speaks
+        report = addresstest.probe_address(
+            app, "127.0.0.2", port=silent.getsockname()[1], timeout=0.5, deadline=1.2
+        )
+    errors = [result.error or "" for result in report.results]
+    assert [result.server_name for result in report.results] == names
+    assert all("TLS handshake timed out" in error for error in errors[:2]), errors
+    assert errors[-1] == "not tested: the test stops after 1.2 s in all"

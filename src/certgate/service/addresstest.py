@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +36,9 @@ from certgate.tls.probe import Presented, ProbeFailure, probe
 PROBE_TIMEOUT = 5.0
 #: The most names tested in one go (one handshake each).
 MAX_NAMES = HOSTNAMES_PER_ADDRESS_MAX
+#: Seconds one test may take in all: names not reached by then are reported untested, so a
+#: page or API call never waits for twenty stalled handshakes in a row.
+TEST_DEADLINE = 30.0
 
 
 class TrustStore(StrEnum):
@@ -88,6 +92,7 @@ def probe_address(
     hostname: str | None = None,
     port: int | None = None,
     timeout: float = PROBE_TIMEOUT,
+    deadline: float = TEST_DEADLINE,
 ) -> AddressTest:
     """Test ``text``, a configured address, on ``port`` (default: the port a running
     ``certgate serve`` listens on for it, else the HTTPS port of the TLS settings).
@@ -117,13 +122,18 @@ def probe_address(
         names = list(dns[:MAX_NAMES]) or [None]
     port = port or _serving_port(app, address) or get_settings(app).https_port
     handshakes: list[tuple[str | None, Presented | ProbeFailure]] = []
+    ends = time.monotonic() + deadline
     for name in names:
         last = handshakes[-1][1] if handshakes else None
+        left = ends - time.monotonic()
         # Not reached for one name, not reached for any: no second wait for each name.
         if isinstance(last, ProbeFailure) and not last.reached:
             handshakes.append((name, last))
+        elif left <= 0:
+            untested = f"not tested: the test stops after {deadline:g} s in all"
+            handshakes.append((name, ProbeFailure(untested)))
         else:
-            handshakes.append((name, probe(address, port, name, timeout)))
+            handshakes.append((name, probe(address, port, name, min(timeout, left))))
     presented = {
         _fingerprint(der)
         for _, outcome in handshakes
