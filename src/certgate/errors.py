@@ -9,6 +9,7 @@ does not open a key, no store) is 5xx. No message ever contains key material.
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from certgate.fields import label
 
@@ -25,6 +26,18 @@ class CertgateError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole, whatever a subclass's ``__init__`` takes: an import run in a child
+        process (``service/import_process.py``) raises its error in the parent as it was."""
+        return (_rebuilt, (type(self), self.message, self.__dict__))
+
+
+def _rebuilt(cls: type[CertgateError], message: str, state: dict[str, Any]) -> CertgateError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(CertgateError):
@@ -230,6 +243,13 @@ class MasterKeyMissingError(SealingError):
 
     code = "master-key-missing"
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class ImportProcessError(CertgateError):
+    """The process that ran a large import ended without an answer (killed, out of memory)."""
+
+    code = "import-process"
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 class StoreUnavailableError(CertgateError):

@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.schemas import ImportEntry, ImportResult
-from certgate.service import imports
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
+from certgate.service.import_process import import_files_apart
 from certgate.web.api.deps import Admin, App
 from certgate.web.api.errors import PROBLEM_BASE, problem_response
 from certgate.web.api.openapi import problem_responses
@@ -74,7 +74,7 @@ def _import(
 ) -> Response:
     """The import and its answer, made off the event loop: checking and encoding the entries
     of 100,000 certificates there stalled every other request for about a second."""
-    entries = imports.import_files(app, contents, secret, actor)
+    entries = import_files_apart(app, contents, secret, actor)
     result = [ImportEntry.model_validate(entry, from_attributes=True) for entry in entries]
     if result and all(entry.status == "error" for entry in result):
         return problem_response(_nothing_imported(result))

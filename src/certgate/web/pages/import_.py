@@ -8,7 +8,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.service.auth import Principal
-from certgate.service.imports import ImportEntry, import_files
+from certgate.service.import_process import import_files_apart
+from certgate.service.imports import ImportEntry
 from certgate.web.pages.common import (
     PREFIX,
     Poster,
@@ -72,7 +73,7 @@ async def upload(request: Request, principal: Poster) -> Response:
         return _render(request, principal, error="choose one or more files", status_code=422)
     password = text(form, "password")
     results = await run_in_threadpool(
-        import_files,
+        import_files_apart,
         appliance(request),
         files,
         password.encode() if password else None,

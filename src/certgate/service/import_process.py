@@ -1,0 +1,80 @@
+"""A large import from the pages or the API, run in a process of its own.
+
+Reading 100,000 certificates is a minute of Python holding the GIL: run on a thread of
+``certgate serve``, it made every other page and API call of that process wait for it in turns
+(p99 1.5 s). In a child process the serving process only waits for the answer. Small imports
+stay on a thread: a process costs about half a second to start. The CLI imports in its own
+process already and calls ``imports.import_files`` directly.
+
+The child opens the same appliance (data directory, master key, database URL) and does
+exactly what ``imports.import_files`` does; the request (files, password) goes to it through
+a pipe, never the command line or the environment, and the entries (or the error) come back
+pickled from our own child.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from certgate.errors import CertgateError, ImportProcessError
+from certgate.service.appliance import Appliance
+from certgate.service.imports import ImportEntry, import_files
+from certgate.store.audit import Actor
+
+#: Below this many bytes in all, the import runs on the calling thread (about 700 PEM
+#: certificates: a second of work at most).
+ISOLATE_ABOVE = 1 << 20
+_MODULE = "certgate.service.import_process"
+
+
+def import_files_apart(
+    app: Appliance,
+    files: Sequence[tuple[str, bytes]],
+    password: bytes | None,
+    actor: Actor,
+) -> list[ImportEntry]:
+    """``imports.import_files``, in a child process when the files are large. Blocking: the
+    faces call it from a thread."""
+    if sum(len(data) for _, data in files) < ISOLATE_ABOVE:
+        return import_files(app, files, password, actor)
+    request = (str(app.data_dir), app.store.url, list(files), password, actor)
+    done = subprocess.run(
+        [sys.executable, "-I", "-m", _MODULE],  # -I: never code from the working directory
+        input=pickle.dumps(request),
+        capture_output=True,
+        check=False,
+    )
+    try:
+        kind, value = pickle.loads(done.stdout)
+    except Exception:  # whatever a dead child left on its stdout
+        raise ImportProcessError(
+            f"the import process ended without an answer (exit status {done.returncode}); "
+            "nothing was imported"
+        ) from None
+    if kind == "error":
+        raise value
+    entries: list[ImportEntry] = value
+    return entries
+
+
+def _child() -> None:
+    data_dir, url, files, password, actor = pickle.loads(sys.stdin.buffer.read())
+    answer: tuple[str, Any]
+    try:
+        app = Appliance.open(Path(data_dir), url)
+        try:
+            answer = ("entries", import_files(app, files, password, actor))
+        finally:
+            app.close()
+    except CertgateError as error:
+        answer = ("error", error)
+    sys.stdout.buffer.write(pickle.dumps(answer))
+
+
+if __name__ == "__main__":
+    _child()
