@@ -55,7 +55,7 @@ def test_an_error_of_the_child_is_raised_here_as_it_was(
     app = new_appliance()
     (app.data_dir / MASTER_KEY_FILE).rename(app.data_dir / "elsewhere.key")
     content, _ = large_bundle()
-    with pytest.raises(MasterKeyMissingError, match="master key file .* is missing"):
+    with pytest.raises(MasterKeyMissingError, match=r"master key file .* is missing"):
         import_files_apart(app, [("bundle.pem", content)], None, ACTOR)
 
 
