@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,8 +49,16 @@ def free_port() -> int:
 class Clients:
     """Handshake loops recording (started, finished, leaf fingerprint or error)."""
 
-    def __init__(self, port: int, threads: int) -> None:
+    def __init__(
+        self,
+        port: int,
+        threads: int,
+        address: str = ADDRESS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.port = port
+        self.address = address
+        self.clock = clock
         self.records: list[tuple[float, float, str]] = []
         self.failures: list[str] = []
         self.stop = threading.Event()
@@ -70,23 +79,35 @@ class Clients:
 
     def _loop(self) -> None:
         while not self.stop.is_set():
-            started = time.monotonic()
+            started = self.clock()
             try:
                 with (
-                    socket.create_connection((ADDRESS, self.port), timeout=10) as raw,
+                    socket.create_connection((self.address, self.port), timeout=10) as raw,
                     self.context.wrap_socket(raw) as tls,
                 ):
                     der = tls.getpeercert(binary_form=True) or b""
             except OSError as error:
                 self.failures.append(f"{type(error).__name__}: {error}")
                 continue
-            self.records.append((started, time.monotonic(), hashlib.sha256(der).hexdigest()))
+            self.records.append((started, self.clock(), hashlib.sha256(der).hexdigest()))
 
 
 def first_seen(records: list[tuple[float, float, str]], after: float, fingerprint: str) -> float:
     """When the first handshake that started after ``after`` presented ``fingerprint``."""
     finished = [end for start, end, seen in records if start >= after and seen == fingerprint]
     return min(finished, default=float("nan"))
+
+
+def two_certificates(app: Appliance) -> list[certificates.Created]:
+    """Two self-signed certificates to flip an address between."""
+    return [
+        certificates.create(
+            app,
+            certificates.CreateForm(name, SubjectFields(common_name=f"{name}.example.com")),
+            "self-signed",
+        )
+        for name in ("blue", "green")
+    ]
 
 
 def main() -> None:
@@ -102,14 +123,7 @@ def main() -> None:
     subprocess.run([CERTGATE, "init"], env=environment, check=True, capture_output=True)
     subprocess.run([CERTGATE, "ip", "add", ADDRESS], env=environment, check=True)
     app = Appliance.open(data_dir)
-    ids = [
-        certificates.create(
-            app,
-            certificates.CreateForm(name, SubjectFields(common_name=f"{name}.example.com")),
-            "self-signed",
-        )
-        for name in ("blue", "green")
-    ]
+    ids = two_certificates(app)
     port = free_port()
     log = (data_dir / "serve.log").open("w")
     server = subprocess.Popen(

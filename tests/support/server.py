@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from certgate.store.sealing import MASTER_KEY_FILE
 from tests.support.net import free_port
 from tests.support.pki import TestChain, pem
 from tests.support.polling import eventually
@@ -106,6 +107,37 @@ def running_appliance(
         run_cli(data_dir, "ip", "add", address, check=False, **database)
     if tls_settings:
         run_cli(data_dir, "tls", "set", *tls_settings, **database)
+    with serving(data_dir, address, admin_password, serve_options, database_url) as running:
+        yield running
+
+
+@contextmanager
+def joined_node(
+    first: RunningAppliance, data_dir: Path, serve_options: tuple[str, ...] = ()
+) -> Iterator[RunningAppliance]:
+    """A second node of ``first``'s cluster: a data directory of its own holding a copy of
+    ``first``'s master key, serving the same PostgreSQL store on a port of its own."""
+    assert first.database_url, "nodes share a PostgreSQL store"
+    data_dir.mkdir(mode=0o700)
+    key = data_dir / MASTER_KEY_FILE
+    key.write_bytes((first.data_dir / MASTER_KEY_FILE).read_bytes())
+    key.chmod(0o600)
+    with serving(
+        data_dir, first.address, first.admin_password, serve_options, first.database_url
+    ) as running:
+        yield running
+
+
+@contextmanager
+def serving(
+    data_dir: Path,
+    address: str,
+    admin_password: str,
+    serve_options: tuple[str, ...] = (),
+    database_url: str | None = None,
+) -> Iterator[RunningAppliance]:
+    """``certgate serve`` on an initialised data directory, on a free port, until SIGTERM."""
+    database = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
     port = free_port()
     # The server's log goes to a file: a pipe nobody reads would stall a chatty server.
     log = (data_dir / "serve.log").open("w")

@@ -37,6 +37,10 @@ from certgate.tls.counts import CountsSlot
 
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
+#: ``poll``: follow a PostgreSQL store by reading its revision every WATCH_INTERVAL instead
+#: of LISTEN/NOTIFY (for a connection pooler that does not pass LISTEN; the benchmark's
+#: baseline). SQLite is always polled.
+WATCH_ENV = "CERTGATE_REVISION_WATCH"
 RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
 COUNTS_INTERVAL = 1.0  # seconds between publications of the front end's counts (/metrics)
 #: Said when the plan has no address at all: the server runs on, listening nowhere, and
@@ -275,7 +279,10 @@ class ApplianceServer:
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         watch = RevisionWatch(
-            self.app.store.engine, lambda: loop.call_soon_threadsafe(wake.set), WATCH_INTERVAL
+            self.app.store.engine,
+            lambda: loop.call_soon_threadsafe(wake.set),
+            WATCH_INTERVAL,
+            listen=os.environ.get(WATCH_ENV, "listen") != "poll",
         )
         stopping = asyncio.create_task(_set_when(stop, wake))
         counts = CountsSlot(self.app.data_dir / COUNTS_FILE, self.worker.index)

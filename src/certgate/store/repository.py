@@ -260,6 +260,9 @@ class Repository:
         )
         if updated.rowcount == 0:  # type: ignore[attr-defined]
             self.session.add(RevisionRow(id=1, value=1))
+            self.session.flush()
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(revision.NOTIFY))  # delivered on commit only
 
     # --- certificates ----------------------------------------------------------------------
 

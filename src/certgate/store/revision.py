@@ -7,6 +7,10 @@ flushes, bulk statements) marks its connection, and ``Store.transaction`` bumps 
 when it commits a marked one. Writes to users, sessions, tokens, login failures and the
 audit trail, and every read (an export, a login), leave it alone: each bump makes every
 ``serve`` worker re-read its plan and every process drop its certificate views.
+
+On PostgreSQL the bump also sends ``NOTIFY`` on the store's channel (``CHANNEL``), in the
+same transaction: PostgreSQL delivers it only when that transaction commits, so a listening
+node (``store/watch.py``) hears of exactly the committed changes, at once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from sqlalchemy.engine import Connection
 
 SERVED_TABLES = frozenset({"certificates", "private_keys", "ip_addresses", "settings"})
 _MARK = "certgate.served-written"
+
+#: The NOTIFY channel of the store (PostgreSQL), as SQL: one per schema, since several
+#: stores may share one database in schemas of their own (the tests do). A channel name is
+#: at most 63 bytes, so a long schema name is hashed. Both ends evaluate this same expression.
+CHANNEL = (
+    "CASE WHEN octet_length(current_schema()) <= 45 "
+    "THEN 'certgate_revision_' || current_schema() "
+    "ELSE 'certgate_revision_' || md5(current_schema()) END"
+)
+#: Sent after the bump, in its transaction; the payload is the new revision.
+NOTIFY = f"SELECT pg_notify({CHANNEL}, (SELECT value FROM revision WHERE id = 1)::text)"
 
 
 def follow(engine: Engine) -> None:
