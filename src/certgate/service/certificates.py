@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
-import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -23,7 +20,7 @@ from certgate.limits import (
     fitted_friendly_name,
 )
 from certgate.pki.builders import build_request, build_self_signed
-from certgate.pki.certinfo import read_certificate
+from certgate.pki.certinfo import read_certificate, sha1_fingerprint
 from certgate.pki.chain import MAX_CHAIN_DEPTH, Role, order_chain
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.lint import lint_server_certificate
@@ -48,6 +45,7 @@ from certgate.service.linking import (
 )
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
+from certgate.service.view_cache import ViewCache
 from certgate.service.views import (
     CertificateView,
     RowInfoCache,
@@ -66,32 +64,10 @@ T = TypeVar("T")
 
 
 def list_certificates(app: Appliance) -> list[CertificateView]:
-    """Every certificate with its chain and warnings, read in a handful of queries."""
+    """Every certificate with its chain and warnings, read in a handful of queries (for a
+    one-off reader: the faces that ask again use ``cached_certificate_views``)."""
     with app.store.reading() as repository:
-        rows = repository.all_certificates()
-        by_id = {row.id: row for row in rows}
-        by_fingerprint = {row.fingerprint: row for row in rows}
-        keys = repository.key_fingerprints()
-        addresses: dict[int, list[str]] = defaultdict(list)
-        hostnames: dict[int, dict[str, list[str]]] = defaultdict(dict)
-        for address in repository.ip_addresses():
-            addresses[address.certificate_id].append(address.address)
-            if address.hostnames:
-                hostnames[address.certificate_id][address.address] = address.hostnames
-        infos = RowInfoCache()
-        now = app.now()
-        return [
-            certificate_view(
-                row,
-                chain_rows(row, by_id.get, by_fingerprint.get),
-                has_private_key=row.public_key_fingerprint in keys,
-                ip_addresses=addresses.get(row.id, []),
-                infos=infos,
-                now=now,
-                hostnames=hostnames.get(row.id),
-            )
-            for row in rows
-        ]
+        return ViewCache().build(repository, app.now())[0]
 
 
 def show_certificate(app: Appliance, reference: str | int) -> CertificateView:
@@ -113,6 +89,7 @@ def view_of(app: Appliance, repository: Repository, row: CertificateRow) -> Cert
         has_private_key=repository.key(row.public_key_fingerprint) is not None,
         ip_addresses=[address.address for address in addresses],
         infos=RowInfoCache(),
+        sha1=sha1_fingerprint(row.der),
         now=app.now(),
         hostnames={address.address: address.hostnames for address in addresses},
     )
@@ -507,42 +484,22 @@ def _matches(view: CertificateView, query: CertificateQuery) -> bool:
     return True
 
 
-_CACHE_SECONDS = 30.0  # warnings depend on the clock: recompute at least this often
-
-
 def cached_certificate_views(app: Appliance) -> list[CertificateView]:
-    """Every certificate's view, rebuilt when the store's revision moved (a commit from any
-    process). When only the clock made it old (over ``_CACHE_SECONDS``), the old views are
-    served once more while a background thread rebuilds them: expiry warnings may lag by
-    seconds, but no page waits for a rebuild that no change asked for."""
-    revision = app.store.revision()
+    """Every certificate's view, as of the store's revision (a commit from any process) and
+    the clock (expiry warnings). What neither moved is kept (``view_cache.py``): a commit
+    costs one small query and what it changed."""
+    revision, now = app.store.revision(), app.now()
     cached = app.cache.get("certificate_views")
-    if cached is not None and cached[0] == revision:
+    if cached is not None and cached[0] == revision and now < cached[1]:
         views: list[CertificateView] = cached[2]
-        if time.monotonic() - cached[1] >= _CACHE_SECONDS:
-            _refresh_in_background(app, revision)
         return views
-    return _rebuild_views(app, revision)
-
-
-def _rebuild_views(app: Appliance, revision: int) -> list[CertificateView]:
-    started = time.monotonic()
-    views = list_certificates(app)
-    app.cache["certificate_views"] = (revision, started, views)
-    return views
-
-
-_refreshing = threading.Lock()
-
-
-def _refresh_in_background(app: Appliance, revision: int) -> None:
-    if not _refreshing.acquire(blocking=False):
-        return  # one refresh at a time
-
-    def refresh() -> None:
-        try:
-            _rebuild_views(app, revision)
-        finally:
-            _refreshing.release()
-
-    threading.Thread(target=refresh, name="certificate-views", daemon=True).start()
+    cache: ViewCache = app.cache.setdefault("view_cache", ViewCache())
+    with cache.lock:  # one rebuild at a time; a caller that waited finds it done
+        cached = app.cache.get("certificate_views")
+        if cached is not None and cached[0] == revision and now < cached[1]:
+            found: list[CertificateView] = cached[2]
+            return found
+        with app.store.reading() as repository:
+            views, renew_at = cache.build(repository, now)
+        app.cache["certificate_views"] = (revision, renew_at, views)
+        return views

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from certgate.pki.certinfo import CertInfo, sha1_fingerprint
+from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import role_of, walk_chain
-from certgate.pki.diagnostics import ChainState, Warning, WarningCode, derive_warnings
+from certgate.pki.diagnostics import (
+    EXPIRING_SOON,
+    ChainState,
+    Warning,
+    WarningCode,
+    derive_warnings,
+)
 from certgate.pki.lint import LintFinding
 from certgate.pki.names import SubjectAltName
 from certgate.store.models import CertificateRow
@@ -127,13 +133,33 @@ def chain_rows(
     return walk_chain(row, lambda node: lookup(node.issuer_id) if node.issuer_id else None)
 
 
+class ViewRow(Protocol):
+    """What a view takes from a certificate's row besides its parsed fields: a stored row,
+    or its ``CertificateSummary``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def friendly_name(self) -> str: ...
+    @property
+    def chain_mode(self) -> str: ...
+    @property
+    def is_factory(self) -> bool: ...
+
+
+ViewRowT = TypeVar("ViewRowT", bound=ViewRow)
+
+
 def certificate_view(
-    row: CertificateRow,
-    chain: list[CertificateRow],
+    row: ViewRowT,
+    chain: Sequence[ViewRowT],
     *,
     has_private_key: bool,
     ip_addresses: list[str],
-    infos: RowInfoCache,
+    infos: Callable[[ViewRowT], CertInfo],
+    sha1: str,
     now: dt.datetime,
     hostnames: Mapping[str, Sequence[str]] | None = None,
 ) -> CertificateView:
@@ -146,7 +172,7 @@ def certificate_view(
     return CertificateView(
         id=row.id,
         fingerprint_sha256=row.fingerprint,
-        fingerprint_sha1=sha1_fingerprint(row.der),
+        fingerprint_sha1=sha1,
         friendly_name=row.friendly_name,
         subject=info.subject,
         issuer=info.issuer,
@@ -196,3 +222,20 @@ def _factory_noted(warnings: list[Warning], *, is_factory: bool) -> list[Warning
         else dataclasses.replace(warning, message=warning.message + FACTORY_NOTE)
         for warning in warnings
     ]
+
+
+def valid_until(infos: Iterable[CertInfo], now: dt.datetime) -> dt.datetime:
+    """When the first warning that depends on the clock changes for a certificate with these
+    parsed fields (its own and its chain's): one becomes valid, expiring soon, expired, or
+    the day count of "expires in N day(s)" drops. Until then its view stands."""
+    moments: list[dt.datetime] = []
+    for info in infos:
+        moments += [info.not_before, info.not_after - EXPIRING_SOON, info.not_after]
+        left = info.not_after - now
+        if dt.timedelta(0) < left <= EXPIRING_SOON:
+            moments.append(info.not_after - dt.timedelta(days=left.days))
+    # at ``now`` exactly: the change is an instant away, the next read builds it again
+    return min((moment for moment in moments if moment >= now), default=_NEVER)
+
+
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)

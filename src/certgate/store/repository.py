@@ -69,6 +69,21 @@ class ChainLink(NamedTuple):
     public_key_fingerprint: str
 
 
+class CertificateSummary(NamedTuple):
+    """A certificate's columns that change (its chain's, its name) without its DER and
+    parsed fields, which never change for a fingerprint: what the Certificates list reads on
+    every commit (``views.ViewCache`` keeps the rest by fingerprint)."""
+
+    id: int
+    fingerprint: str
+    issuer_id: int | None
+    chain_mode: str
+    manual_chain: tuple[str, ...] | None
+    public_key_fingerprint: str
+    friendly_name: str
+    is_factory: bool
+
+
 class ServedLink(NamedTuple):
     """An address, the chain columns of its certificate, and the sealed key (None: none)."""
 
@@ -280,6 +295,25 @@ class Repository:
 
     def all_certificates(self) -> list[CertificateRow]:
         return list(self.session.scalars(select(CertificateRow).order_by(CertificateRow.id)))
+
+    def certificate_summaries(self) -> list[CertificateSummary]:
+        """Every certificate's summary, by id: one query, no DER, no parsed fields."""
+        query = select(
+            *_CHAIN_COLUMNS, CertificateRow.friendly_name, CertificateRow.is_factory
+        ).order_by(CertificateRow.id)
+        return [
+            CertificateSummary(*_chain_link(row[:6]), row[6], row[7])
+            for row in self.session.execute(query)
+        ]
+
+    def certificate_facts(self, ids: Iterable[int]) -> list[tuple[str, dict[str, Any], bytes]]:
+        """(fingerprint, parsed fields, DER) of these certificates: what never changes."""
+        found: list[tuple[str, dict[str, Any], bytes]] = []
+        columns = (CertificateRow.fingerprint, CertificateRow.info, CertificateRow.der)
+        for chunk in _chunks(sorted(set(ids))):
+            query = select(*columns).where(CertificateRow.id.in_(chunk))
+            found.extend((row[0], row[1], row[2]) for row in self.session.execute(query))
+        return found
 
     def self_issued_cas(self) -> list[CertificateRow]:
         """The roots of the store (and CA key rollover certificates): CAs named their own
