@@ -14,6 +14,7 @@ pickled from our own child.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from certgate.store.audit import Actor
 #: certificates: a second of work at most).
 ISOLATE_ABOVE = 1 << 20
 _MODULE = "certgate.service.import_process"
+log = logging.getLogger("certgate.import")
 
 
 def import_files_apart(
@@ -52,9 +54,12 @@ def import_files_apart(
     try:
         kind, value = pickle.loads(done.stdout)
     except Exception:  # whatever a dead child left on its stdout
+        # Its own words (a traceback of a fault, never the files' content) go to the log.
+        log.error("the import process failed:\n%s", done.stderr.decode(errors="replace")[-4000:])
         raise ImportProcessError(
             f"the import process ended without an answer (exit status {done.returncode}); "
-            "nothing was imported"
+            "it may have been committed or not: look for the certificates before importing "
+            "again"
         ) from None
     if kind == "error":
         raise value
