@@ -64,3 +64,6 @@ browser_accepts
 
 # A column written by keyword in an UPDATE (store/notices.finish): when a notice went.
 _.sent_at
+
+# The Problem document's ACME field (web/api/errors.py sets it by key): the CA's document.
+ca_document

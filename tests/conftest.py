@@ -36,6 +36,10 @@ TESTS = Path(__file__).resolve().parent
 #: under tests/ or path::name: the whole suite runs them (scripts/test, CI), the local loop
 #: (``pytest -m "not slow"``) does not. Measure with ``--durations=30`` when adding one.
 SLOW = {
+    # Pebble (a real ACME CA) and a serve: ~25 s and ~12 s
+    "integration/test_acme.py::test_http01_order_is_issued_served_and_verified",
+    "integration/test_acme.py::test_bad_nonces_are_retried",
+    "api/test_acme.py",
     "browser",  # Chromium against a real serve: about 20 s per test
     "api/test_fuzz.py",  # schemathesis over every operation: minutes
     "api/test_docs.py",  # runs every curl session of docs/api.md

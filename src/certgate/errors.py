@@ -271,3 +271,24 @@ class NothingToServeError(CertgateError):
 
     code = "nothing-to-serve"
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class AcmeError(CertgateError):
+    """The ACME CA could not be reached, or refused what was asked (a 502: the fault is
+    the CA's answer, quoted). ``document`` is the CA's problem document (RFC 7807 JSON, as
+    it sent it) when there is one."""
+
+    code = "acme"
+    status = HTTPStatus.BAD_GATEWAY
+
+    def __init__(self, message: str, document: str | None = None) -> None:
+        super().__init__(message)
+        self.document = document
+
+
+class AcmeNotReadyError(CertgateError):
+    """What an ACME order needs on the appliance is missing: no account, or no running
+    ``certgate serve`` to answer the CA's challenges."""
+
+    code = "acme-not-ready"
+    status = HTTPStatus.CONFLICT

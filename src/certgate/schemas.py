@@ -148,6 +148,11 @@ class Problem(BaseModel):
     entries: list[ImportEntry] | None = Field(
         default=None, description="For an import that added nothing: what happened to each file."
     )
+    ca_document: str | None = Field(
+        default=None,
+        description="For ACME problems (type `acme`): the CA's own problem document, as it "
+        "sent it.",
+    )
 
 
 # --- certificates ----------------------------------------------------------------------------
@@ -504,6 +509,10 @@ class TlsSettings(Out):
     maximum_version: TlsVersion
     tls12_ciphers: str = Field(description="OpenSSL cipher list for TLS 1.2 and below.")
     https_port: int
+    http_port: int = Field(
+        description="The plain HTTP listener on every address (ACME http-01 answers, a 308 "
+        "redirect to HTTPS for everything else); 0: none."
+    )
     groups: str = Field(description="OpenSSL key-exchange groups, most preferred first.")
     send_root: bool = Field(description="Whether the chain sent includes its root.")
     # --- deadlines, in seconds (service/tls_settings.DEADLINE_SETTINGS) ---
@@ -524,6 +533,7 @@ class TlsSettingsChange(In):
         default=None, min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9+:!@=_.,\- ]*$"
     )
     https_port: int | None = Field(default=None, ge=1, le=65535)
+    http_port: int | None = Field(default=None, ge=0, le=65535)
     groups: str | None = Field(
         default=None, min_length=1, max_length=500, pattern=r"^[A-Za-z0-9:_\-]*$"
     )
@@ -737,3 +747,74 @@ class AuditPage(Out):
     older: int | None = Field(
         description="Pass as `before` for the next (older) events; null at the oldest."
     )
+
+
+class AcmeAccount(Out):
+    """Security > ACME: the appliance's account with an ACME CA (never its key)."""
+
+    configured: bool = Field(description="An account is registered.")
+    directory_url: str | None = Field(description="The CA's ACME directory.")
+    preset: str | None = Field(description="letsencrypt or letsencrypt-staging, when it is one.")
+    email: str | None = Field(description="The account's contact address.")
+    terms_agreed: str | None = Field(description="The CA's terms of service agreed to (URL).")
+    eab_kid: str | None = Field(description="The external account binding's key id, if any.")
+    ca_bundle: str | None = Field(
+        description="PEM roots trusted for a private ACME server's HTTPS (none: the system's)."
+    )
+    account_url: str | None = Field(description="The account at the CA.")
+    status: str | None = Field(description="The account's status at the CA.")
+    created_at: Instant | None
+    updated_at: Instant | None
+
+
+class AcmeAccountChange(In):
+    """Register an account (``directory`` is then required), or change the one there is:
+    a new directory or an external account binding registers a new account with a new key;
+    a new ``email`` updates the contact at the CA; omitted fields keep their value."""
+
+    directory: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The CA's directory URL, or letsencrypt / letsencrypt-staging.",
+    )
+    email: str | None = Field(default=None, max_length=254)
+    agree_tos: bool = Field(default=False, description="Agree to the CA's terms of service.")
+    ca_bundle: str | None = Field(default=None, max_length=1024 * 1024)
+    eab_kid: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
+    eab_hmac_key: SecretStr | None = Field(default=None, max_length=1000)
+
+
+class AcmeOrder(Out):
+    """One certificate ordered from the ACME CA, and how it ended."""
+
+    id: int
+    friendly_name: str
+    domains: list[str]
+    key: KeyType
+    challenge: str
+    assign: list[str] = Field(description="The addresses the certificate is assigned to.")
+    state: str = Field(
+        description="pending (at the CA), valid (issued and imported), invalid (the CA "
+        "refused it) or failed (it could not be completed)."
+    )
+    error: str | None = Field(description="What went wrong, in words.")
+    error_document: str | None = Field(
+        description="The CA's problem document (RFC 7807 JSON), as it sent it."
+    )
+    certificate_id: int | None
+    certificate_fingerprint: str | None
+    directory_url: str
+    order_url: str | None
+    created_by: str
+    created_at: Instant
+    finished_at: Instant | None
+
+
+class AcmeOrderRequest(In):
+    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
+    domains: list[Annotated[str, Field(max_length=HOSTNAME_MAX)]] = Field(
+        min_length=1, max_length=100
+    )
+    key: KeyType = DEFAULT_KEY_SPEC
+    assign: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
+    challenge: Literal["http-01"] = "http-01"

@@ -13,7 +13,9 @@ for the next request), removing the address the fuzzer talks to (the request is 
 another address). Restricted to invalid input: ``PUT /tls`` (valid settings such as "TLS 1.0
 only" would cut the fuzzer off the listener; tests/api/test_tls.py covers them) and ``PUT
 /email`` (a valid relay such as "0" port 1 would make ``POST /email/test`` dial it and answer
-502, the relay's fault; tests/api/test_email.py covers both).
+502, the relay's fault; tests/api/test_email.py covers both), ``PUT /acme/account`` and
+``POST /acme/orders`` (a valid directory would be dialled, Let's Encrypt's among them, and a
+refusal is a 502, the CA's; tests/api/test_acme.py covers them against Pebble).
 """
 
 from __future__ import annotations
@@ -105,6 +107,16 @@ def api_schema(fuzzed: Server) -> Any:
                 {
                     "include-path": "/api/v1/email",
                     "include-method": "PUT",
+                    "generation": {"mode": "negative"},
+                },
+                {
+                    "include-path": "/api/v1/acme/account",
+                    "include-method": "PUT",
+                    "generation": {"mode": "negative"},
+                },
+                {
+                    "include-path": "/api/v1/acme/orders",
+                    "include-method": "POST",
                     "generation": {"mode": "negative"},
                 },
             ],

@@ -72,6 +72,16 @@ def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain)
     return int(certificate["id"])
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_for_tls(address: str, port: int, timeout: float = 20.0) -> None:
     """Until a TLS handshake with ``address:port`` succeeds (the server has started)."""
     eventually(
@@ -152,10 +162,5 @@ def serving(
         wait_for_tls(address, port)
         yield RunningAppliance(data_dir, address, port, admin_password, process, database_url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()

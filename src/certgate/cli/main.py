@@ -9,6 +9,7 @@ import click
 
 from certgate import __version__
 from certgate.cli.accounts import token, user
+from certgate.cli.acme import acme_group
 from certgate.cli.audit import audit_group
 from certgate.cli.backup import backup_command, restore_command
 from certgate.cli.certs import cert
@@ -124,6 +125,7 @@ for command in (
     ip,
     tls,
     email_group,
+    acme_group,
     notify_command,
     status_command,
     serve,

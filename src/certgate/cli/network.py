@@ -223,6 +223,7 @@ def tls_show(options: Options, as_json: bool) -> None:
             ("Maximum TLS version", settings.maximum_version),
             ("TLS 1.2 ciphers", settings.tls12_ciphers),
             ("HTTPS port", settings.https_port),
+            ("HTTP port", settings.http_port or "none"),
             ("TLS groups", settings.groups),
             ("Chain includes the root", "yes" if settings.send_root else "no"),
             *(
@@ -238,6 +239,12 @@ def tls_show(options: Options, as_json: bool) -> None:
 @click.option("--max-version", type=click.Choice(list(tls_settings.VERSIONS)))
 @click.option("--ciphers", help="OpenSSL cipher list for TLS 1.2.")
 @click.option("--https-port", type=int)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help="Plain HTTP listener on every address, for ACME http-01 and a redirect to HTTPS "
+    "(0: none, the default; 80 for a public CA).",
+)
 @click.option("--groups", help="OpenSSL key-exchange groups, e.g. X25519:P-256:P-384.")
 @click.option(
     "--send-root/--no-send-root",
@@ -254,6 +261,7 @@ def tls_set(
     max_version: str | None,
     ciphers: str | None,
     https_port: int | None,
+    http_port: int | None,
     groups: str | None,
     send_root: bool | None,
     as_json: bool,
@@ -267,6 +275,7 @@ def tls_set(
             maximum_version=max_version,
             tls12_ciphers=ciphers,
             https_port=https_port,
+            http_port=http_port,
             groups=groups,
             send_root=send_root,
             deadlines=deadlines,

@@ -46,6 +46,13 @@ def _worker_count(context: click.Context, parameter: click.Parameter, value: str
     help="Port of the TLS listeners (default: the setting, 8443).",
 )
 @click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of the plain HTTP listeners on every address: ACME http-01 answers and a "
+    "redirect to HTTPS (default: the setting, none; 0: none).",
+)
+@click.option(
     "--workers",
     metavar="N|auto",
     default="1",
@@ -56,7 +63,13 @@ def _worker_count(context: click.Context, parameter: click.Parameter, value: str
 )
 @click.option("--worker-index", type=int, default=None, hidden=True)
 @click.pass_obj
-def serve(options: Options, https_port: int | None, workers: int, worker_index: int | None) -> None:
+def serve(
+    options: Options,
+    https_port: int | None,
+    http_port: int | None,
+    workers: int,
+    worker_index: int | None,
+) -> None:
     """Run the appliance: a TLS listener on every configured address."""
     from certgate.service.appliance import COUNTS_FILE
     from certgate.service.serving import serving_lock
@@ -70,17 +83,19 @@ def serve(options: Options, https_port: int | None, workers: int, worker_index: 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     _raise_descriptor_limit()
     if worker_index is not None:  # started by a supervisor, which holds the lock
-        _run_worker(options, https_port, worker_index, workers)
+        _run_worker(options, https_port, http_port, worker_index, workers)
         return
     with options.appliance() as app, serving_lock(app):
         reset_counts(app.data_dir / COUNTS_FILE)  # this serve's /metrics counters from zero
         if workers == 1:
-            _serve_in_this_process(app, https_port)
+            _serve_in_this_process(app, https_port, http_port)
             return
         # -I: never import code from the working directory (nor PYTHON* variables)
         command = [sys.executable, "-I", "-m", "certgate", "serve", "--workers", str(workers)]
         if https_port is not None:
             command += ["--https-port", str(https_port)]
+        if http_port is not None:
+            command += ["--http-port", str(http_port)]
         environment = {**os.environ, DATA_DIR_ENV: str(options.data_dir)}
         if options.database_url:  # by environment: a command line is visible to every user
             environment[DATABASE_URL_ENV] = options.database_url
@@ -108,7 +123,9 @@ def _raise_descriptor_limit() -> None:
         log.info("descriptor limit raised from %d to %d", soft, hard)
 
 
-def _run_worker(options: Options, https_port: int | None, index: int, count: int) -> None:
+def _run_worker(
+    options: Options, https_port: int | None, http_port: int | None, index: int, count: int
+) -> None:
     from certgate.service.serving import Worker
 
     supervisor = _supervisor_pid()
@@ -116,7 +133,7 @@ def _run_worker(options: Options, https_port: int | None, index: int, count: int
         raise click.UsageError("--worker-index is for the workers 'certgate serve' starts")
     with options.appliance() as app:
         try:
-            _serve_in_this_process(app, https_port, Worker(index, count), supervisor)
+            _serve_in_this_process(app, https_port, http_port, Worker(index, count), supervisor)
         except NothingToServeError as error:
             # Every worker reads the same plan: restarting this one would fail again.
             echo(f"error: {error}", err=True)
@@ -131,17 +148,26 @@ def _supervisor_pid() -> int | None:
 def _serve_in_this_process(
     app: Appliance,
     https_port: int | None,
+    http_port: int | None,
     worker: Worker | None = None,
     supervisor: int | None = None,
 ) -> None:
     import uvloop
 
     from certgate.service.notices import NoticeSchedule
-    from certgate.service.serving import ApplianceServer
-    from certgate.web.server import asgi_protocol_factory
+    from certgate.service.serving import ApplianceServer, PlainHttp
+    from certgate.web.server import asgi_protocol_factory, challenge_protocol_factory
 
     protocols = asgi_protocol_factory(app)
-    server = ApplianceServer(app, protocols, https_port, worker, protocols.finish)
+    plain = challenge_protocol_factory(app, lambda: server.https_port())
+    server = ApplianceServer(
+        app,
+        protocols,
+        https_port,
+        worker,
+        protocols.finish,
+        PlainHttp(plain, plain.finish, http_port),
+    )
     # Expiry notices: one process checks (the first worker); the store's claims keep every
     # notice to one mail even so (another node, a 'certgate notify' beside it).
     schedule = NoticeSchedule(app) if worker is None or worker.index == 0 else None

@@ -157,9 +157,9 @@ def update_settings(
         if verify_certificate is not None:
             changes["verify_certificate"] = verify_certificate
         if ca_bundle is not None:
-            changes["ca_bundle"] = _ca_bundle(ca_bundle) if ca_bundle.strip() else None
+            changes["ca_bundle"] = checked_ca_bundle(ca_bundle) if ca_bundle.strip() else None
         if from_address is not None:
-            changes["from_address"] = _address(from_address, "from_address")
+            changes["from_address"] = checked_address(from_address, "from_address")
         if to_addresses is not None:
             changes["to_addresses"] = _recipients(to_addresses)
         if username is not None:
@@ -205,7 +205,7 @@ def _security(value: str) -> MailSecurity:
         raise ValidationError("security", f"choose one of {choices}") from None
 
 
-def _address(value: str, field: str) -> str:
+def checked_address(value: str, field: str) -> str:
     address = value.strip()
     if not address:
         raise ValidationError(field, "is required")
@@ -219,7 +219,7 @@ def _recipients(values: Sequence[str]) -> tuple[str, ...]:
     for index, value in enumerate(values):
         if not value.strip():
             continue
-        address = _address(value, item("to_addresses", index))
+        address = checked_address(value, item("to_addresses", index))
         if address.lower() not in (known.lower() for known in addresses):
             addresses.append(address)
     if len(addresses) > RECIPIENTS_MAX:
@@ -239,7 +239,7 @@ def _check_password(password: str) -> None:
         raise ValidationError("password", f"must be one line of at most {PASSWORD_MAX} characters")
 
 
-def _ca_bundle(pem: str) -> str:
+def checked_ca_bundle(pem: str) -> str:
     if len(pem) > CA_BUNDLE_MAX:
         raise ValidationError("ca_bundle", "is larger than 1 MiB")
     try:

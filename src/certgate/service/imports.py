@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -53,10 +53,13 @@ def import_files(
     files: Sequence[tuple[str, bytes]],
     password: bytes | None = None,
     actor: Actor = APPLIANCE,
+    friendly_names: Mapping[str, str] | None = None,
 ) -> list[ImportEntry]:
-    """Import ``(name, content)`` files; the name is only for messages, never for detection."""
+    """Import ``(name, content)`` files; the name is only for messages, never for detection.
+    ``friendly_names``: file name -> the friendly name of the new certificates it holds (an
+    ACME order's name), before any name they would take otherwise."""
     with _collector_paused():
-        return _import_files(app, files, password, actor)
+        return _import_files(app, files, password, actor, friendly_names or {})
 
 
 @contextmanager
@@ -75,7 +78,11 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _import_files(
-    app: Appliance, files: Sequence[tuple[str, bytes]], password: bytes | None, actor: Actor
+    app: Appliance,
+    files: Sequence[tuple[str, bytes]],
+    password: bytes | None,
+    actor: Actor,
+    friendly_names: Mapping[str, str],
 ) -> list[ImportEntry]:
     # A large bundle's signatures are checked on another core while this thread reads it.
     with precheck_for(files) as precheck:
@@ -83,7 +90,7 @@ def _import_files(
         batch = _Batch(app, precheck.known if precheck.active else None)
         for name, data in files:
             try:
-                batch.add_file(name, load_file(data, password))
+                batch.add_file(name, load_file(data, password), friendly_names.get(name))
             except CertgateError as error:
                 entries.append(
                     ImportEntry(name, "error", "file", None, str(error), None, error.code)
@@ -132,8 +139,10 @@ class _Batch:
         self.ders: dict[int, bytes] = {}
         #: id(certificate) -> the friendly name its PKCS#12 file gave it
         self.given_names: dict[int, str] = {}
+        #: id(certificate) of those named by the caller, whatever else would name them
+        self.named: set[int] = set()
 
-    def add_file(self, name: str, content: LoadedFile) -> None:
+    def add_file(self, name: str, content: LoadedFile, given_name: str | None = None) -> None:
         self.files += 1
         for warning in content.warnings:
             self.entries.append((name, "file", None, warning))
@@ -148,6 +157,10 @@ class _Batch:
         for cert, friendly_name in zip(content.certificates, content.friendly_names, strict=False):
             if friendly_name:
                 self.given_names[id(cert)] = friendly_name
+        if given_name:
+            self.named.update(id(cert) for cert in content.certificates)
+            for cert in content.certificates:
+                self.given_names[id(cert)] = given_name
 
     def read(self) -> None:
         """Every certificate's DER and fields: no store needed, so done before the write
@@ -202,7 +215,8 @@ class _Batch:
         info = item.info
         if info.fingerprint_sha256 in existing or info.fingerprint_sha256 in self.new:
             return False
-        name = self._friendly_name(info, self.given_names.get(id(item.cert)))
+        given = self.given_names.get(id(item.cert))
+        name = given if id(item.cert) in self.named and given else self._friendly_name(info, given)
         item.values["friendly_name"] = fitted_friendly_name(name)
         self.new[info.fingerprint_sha256] = item
         self.certificate_names.setdefault(info.public_key_fingerprint, item.values["friendly_name"])

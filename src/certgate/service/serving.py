@@ -4,6 +4,7 @@ listeners on it, noticing commits from any process by watching the one-row revis
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import json
 import logging
@@ -34,6 +35,7 @@ from certgate.store.repository import Repository, ServedLink
 from certgate.store.watch import RevisionWatch
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
 from certgate.tls.counts import CountsSlot
+from certgate.tls.plain import PlainListeners
 
 log = logging.getLogger("certgate.serve")
 WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/watch.py)
@@ -152,7 +154,10 @@ def _stamps(repository: Repository, served: list[ServedLink]) -> dict[int, _Stam
 
 
 def build_plan(
-    app: Appliance, port_override: int | None = None, cache: PlanCache | None = None
+    app: Appliance,
+    port_override: int | None = None,
+    cache: PlanCache | None = None,
+    http_port_override: int | None = None,
 ) -> ListenerPlan:
     """Everything the listeners need, read in one transaction: the last committed state.
     With ``cache`` (the previous plan's), only certificates that changed are built again.
@@ -169,6 +174,7 @@ def build_plan(
             served,
             refused,
             settings.deadlines(),
+            settings.http_port if http_port_override is None else http_port_override,
         )
 
 
@@ -207,6 +213,16 @@ def _served(
         serialization.NoEncryption(),
     )
     return ServedCertificate(fingerprint=row.fingerprint, chain_pem=pem, key_pem=key_pem)
+
+
+@dataclass(frozen=True)
+class PlainHttp:
+    """The plain HTTP listeners' protocol factory, its stop call, and the port asked for
+    on the command line (None: the stored setting's)."""
+
+    protocol_factory: Callable[[], asyncio.BaseProtocol]
+    finish: Callable[[], None] | None = None
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -256,10 +272,21 @@ class ApplianceServer:
         port_override: int | None = None,
         worker: Worker | None = None,
         finish: Callable[[], None] | None = None,
+        http: PlainHttp | None = None,
     ) -> None:
         """``finish`` is called on stop: the application ends its connections once their
-        requests are answered (the plan's shutdown grace bounds it)."""
+        requests are answered (the plan's shutdown grace bounds it). ``http``: the plain
+        HTTP listeners' protocols and port (the setting's when its port is None)."""
         self.app = app
+        self.http = http
+        self.plain = (
+            None
+            if http is None
+            else PlainListeners(
+                http.protocol_factory, reuse_port=(worker or Worker(0, 1)).count > 1
+            )
+        )
+        self._http_statuses: list[ListenerStatus] = []
         self.finish = finish
         self.port_override = port_override
         self.worker = worker or Worker(0, 1)
@@ -307,6 +334,10 @@ class ApplianceServer:
             stopping.cancel()
             publishing.cancel()
             await asyncio.to_thread(watch.stop)
+            if self.plain is not None:
+                await self.plain.close()
+                if self.http is not None and self.http.finish is not None:
+                    self.http.finish()
             await self.server.close(finish=self.finish)
             counts.close()
             if self.worker.publishes_status:
@@ -327,15 +358,26 @@ class ApplianceServer:
             revision = await asyncio.to_thread(self.app.store.revision)
             if revision == self.revision:
                 return True
-            plan = await asyncio.to_thread(build_plan, self.app, self.port_override, self._cache)
+            plan = await asyncio.to_thread(
+                build_plan,
+                self.app,
+                self.port_override,
+                self._cache,
+                None if self.http is None else self.http.port,
+            )
         except (CertgateError, SQLAlchemyError) as error:
             log.error("keeping the current listeners: %s", error)
             # A store that cannot be reached now (restarting) is retried.
             return isinstance(error, CertgateError) and not isinstance(error, StoreUnavailableError)
-        if plan == self._plan and all(s.state == "listening" for s in self._statuses):
+        if (
+            plan == self._plan
+            and all(s.state == "listening" for s in self._statuses)
+            and all(s.state == "listening" for s in self._http_statuses)
+        ):
             self.revision = revision  # nothing served changed: the listeners do nothing
             return True
         statuses = await self.server.apply(plan)
+        http_statuses = await self._apply_http(plan)
         if self._plan is None or plan.refused != self._plan.refused:
             _report_refused(plan)
         if (
@@ -349,10 +391,28 @@ class ApplianceServer:
         changed = [status for status in statuses if status not in before]
         self._statuses = statuses
         _report(changed)  # what changed only: 1,000 lines per commit otherwise
-        if changed and self.worker.publishes_status:
+        http_changed = [s for s in http_statuses if s not in set(self._http_statuses)]
+        http_changed += [  # stopped listening: said too
+            s for s in self._http_statuses if s.address not in {h.address for h in http_statuses}
+        ]
+        self._http_statuses = http_statuses
+        _report([s for s in http_changed if s in http_statuses], "http")
+        if (changed or http_changed) and self.worker.publishes_status:
             # Off the event loop: 1,000 listeners make a file of ~200 KB.
-            await asyncio.to_thread(_write_status, self.app, statuses, self.worker.count)
+            await asyncio.to_thread(
+                _write_status, self.app, statuses, self.worker.count, http_statuses
+            )
         return True
+
+    async def _apply_http(self, plan: ListenerPlan) -> list[ListenerStatus]:
+        """The plain HTTP listeners on the addresses served, when the plan has a port."""
+        if self.plain is None:
+            return []
+        return await self.plain.apply(plan.assignments.keys(), plan.http_port)
+
+    def https_port(self) -> int:
+        """The HTTPS port now (where the plain listeners redirect)."""
+        return self._plan.port if self._plan is not None else (self.port_override or 443)
 
 
 async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
@@ -369,7 +429,8 @@ def _report_refused(plan: ListenerPlan) -> None:
         log.error("not serving %s: %s", ", ".join(sorted(where)), reason)
 
 
-def _report(statuses: list[ListenerStatus]) -> None:
+def _report(statuses: list[ListenerStatus], kind: str = "") -> None:
+    prefix = f"{kind} " if kind else ""
     for status in statuses:
         where = (
             f"[{status.address}]:{status.port}"
@@ -377,16 +438,24 @@ def _report(statuses: list[ListenerStatus]) -> None:
             else (f"{status.address}:{status.port}")
         )
         if status.state == "listening":
-            log.info("listening on %s, presenting %s", where, (status.fingerprint or "")[:16])
+            if kind:
+                log.info("%slistening on %s", prefix, where)
+            else:
+                log.info("listening on %s, presenting %s", where, (status.fingerprint or "")[:16])
         else:
-            log.error("cannot listen on %s: %s", where, status.error)
+            log.error("%scannot listen on %s: %s", prefix, where, status.error)
 
 
 def _status_path(app: Appliance) -> Path:
     return app.data_dir / STATUS_FILE
 
 
-def _write_status(app: Appliance, statuses: list[ListenerStatus], workers: int) -> None:
+def _write_status(
+    app: Appliance,
+    statuses: list[ListenerStatus],
+    workers: int,
+    http_statuses: list[ListenerStatus] | None = None,
+) -> None:
     """Publish what is being served for ``certgate status`` (atomic replace)."""
     path = _status_path(app)
     temporary = path.with_suffix(".tmp")
@@ -394,6 +463,7 @@ def _write_status(app: Appliance, statuses: list[ListenerStatus], workers: int) 
         "pid": os.getpid(),
         "workers": workers,
         "listeners": [dict(vars(s)) for s in statuses],  # flat: asdict's deep copies cost
+        "http_listeners": [dict(vars(s)) for s in http_statuses or ()],
     }
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
@@ -407,6 +477,8 @@ class ServeReport:
 
     workers: int
     listeners: list[dict[str, object]]
+    #: the plain HTTP listeners (ACME http-01, redirect): none when no HTTP port is set
+    http_listeners: list[dict[str, object]] = dataclasses.field(default_factory=list)
 
 
 def read_status(app: Appliance) -> ServeReport | None:
@@ -414,6 +486,10 @@ def read_status(app: Appliance) -> ServeReport | None:
     try:
         data = json.loads(_status_path(app).read_text())
         os.kill(int(data["pid"]), 0)
-        return ServeReport(int(data.get("workers", 1)), list(data["listeners"]))
+        return ServeReport(
+            int(data.get("workers", 1)),
+            list(data["listeners"]),
+            list(data.get("http_listeners", ())),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -97,6 +97,9 @@ class TlsSettings:
     maximum_version: str = TlsVersionName.TLS_1_3.value
     tls12_ciphers: str = DEFAULT_TLS12_CIPHERS
     https_port: int = DEFAULT_PORT
+    #: The plain HTTP listener on every address (0: none): ACME http-01 answers and a 308
+    #: redirect of everything else to HTTPS. 80 when a public CA validates.
+    http_port: int = 0
     # The TLS profile beyond the guide: key-exchange groups, whether the chain sent
     # includes its root (clients already have the root; sending it only costs bytes).
     groups: str = DEFAULT_GROUPS
@@ -155,6 +158,7 @@ def update_settings(
     maximum_version: str | None = None,
     tls12_ciphers: str | None = None,
     https_port: int | None = None,
+    http_port: int | None = None,
     groups: str | None = None,
     send_root: bool | None = None,
     deadlines: dict[str, float | None] | None = None,
@@ -171,6 +175,7 @@ def update_settings(
                 "maximum_version": maximum_version,
                 "tls12_ciphers": tls12_ciphers,
                 "https_port": https_port,
+                "http_port": http_port,
                 "groups": groups,
                 "send_root": send_root,
                 **_deadline_changes(deadlines or {}),
@@ -203,6 +208,10 @@ def validate(settings: TlsSettings) -> None:
         raise ValidationError("minimum_version", "must not be above the maximum version")
     if not 1 <= settings.https_port <= 65535:
         raise ValidationError("https_port", "must be between 1 and 65535")
+    if not 0 <= settings.http_port <= 65535:
+        raise ValidationError("http_port", "must be between 1 and 65535 (0: no HTTP listener)")
+    if settings.http_port == settings.https_port:
+        raise ValidationError("http_port", "must not be the HTTPS port")
     for deadline in DEADLINE_SETTINGS:
         value = getattr(settings, deadline.name)
         if not deadline.minimum <= value <= MAXIMUM_DEADLINE:  # false for NaN too

@@ -57,6 +57,8 @@ class AuditAction(StrEnum):
     ADDRESS_HOSTNAMES = "address.hostnames"
     TLS_UPDATE = "tls.update"
     EMAIL_UPDATE = "email.update"
+    ACME_ACCOUNT = "acme.account"  # the ACME CA account registered or changed
+    ACME_ORDER = "acme.order"  # an ACME order placed, and how it ended
     USER_CREATE = "user.create"
     USER_DELETE = "user.delete"
     USER_PASSWORD = "user.password"

@@ -195,3 +195,71 @@ class ApiTokenRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AcmeAccountRow(Base):
+    """The appliance's account with an ACME CA (RFC 8555): one row, the account in use.
+
+    The account key is sealed like a private key (``service/acme.py``, its own associated
+    data); the EAB HMAC key is used once, at registration, and never stored.
+    """
+
+    __tablename__ = "acme_accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    directory_url: Mapped[str] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    #: the CA's terms the administrator agreed to (its URL), when it has any
+    terms_agreed: Mapped[str | None] = mapped_column(String(500), default=None)
+    eab_kid: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: PEM roots trusted for a private ACME server's HTTPS (none: the system's)
+    ca_bundle: Mapped[str | None] = mapped_column(Text, default=None)
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the account's URL at the CA (its ``kid``) and its last registration document
+    account_url: Mapped[str] = mapped_column(String(500))
+    registration: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AcmeOrderRow(Base):
+    """One certificate order placed with the ACME CA, whatever its outcome: its state, and
+    the CA's error document verbatim when it failed."""
+
+    __tablename__ = "acme_orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX))
+    #: the identifiers (DNS names), in the order given
+    domains: Mapped[list[str]] = mapped_column(JSON)
+    key_spec: Mapped[str] = mapped_column(String(16))
+    challenge: Mapped[str] = mapped_column(String(16))
+    #: the addresses the issued certificate is assigned to
+    assign: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: pending (placed, being validated), valid (issued and imported), invalid (the CA
+    #: refused it), failed (it could not be completed: no answer, timeout, an import error)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    order_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the CA's problem document (RFC 7807 JSON), verbatim
+    error_document: Mapped[str | None] = mapped_column(Text, default=None)
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL"), default=None
+    )
+    certificate_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    directory_url: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AcmeChallengeRow(Base):
+    """An HTTP-01 challenge being answered: ``certgate serve``'s plain HTTP listener answers
+    ``/.well-known/acme-challenge/TOKEN`` with the key authorization, whichever process placed
+    the order. Not a served table: writing it does not bump the revision."""
+
+    __tablename__ = "acme_challenges"
+    token: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key_authorization: Mapped[str] = mapped_column(String(500))
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("acme_orders.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

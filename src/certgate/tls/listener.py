@@ -49,29 +49,7 @@ class Listener:
         ``reuse_port`` lets the worker processes of one ``certgate serve`` each bind the
         address; the kernel then spreads new connections over them.
         """
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            raise BindError(f"{address!r} is not an IPv4 or IPv6 address") from None
-        where = f"[{address}]:{port}" if ip.version == 6 else f"{address}:{port}"
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            # Rebinding right after a restart must not wait for TIME_WAIT connections.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((address, port))
-            sock.listen(backlog)
-            sock.setblocking(False)
-        except OSError as error:
-            sock.close()
-            raise BindError(
-                f"cannot listen on {where}: {_explain(error, address, port)}", error.errno
-            ) from None
-        return cls(address, port, sock)
+        return cls(address, port, listening_socket(address, port, backlog, reuse_port))
 
     @property
     def serving(self) -> bool:
@@ -112,3 +90,33 @@ def _explain(error: OSError, address: str, port: int) -> str:
     if error.errno == errno.EACCES:
         return f"permission denied (port {port} needs root or CAP_NET_BIND_SERVICE)"
     return error.strerror or str(error)
+
+
+def listening_socket(
+    address: str, port: int, backlog: int, reuse_port: bool = False
+) -> socket.socket:
+    """A non-blocking socket listening on ``address:port`` (IPv6 only for an IPv6 address),
+    or :class:`BindError` saying why not. Also the plain HTTP listeners' (``tls/plain.py``)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise BindError(f"{address!r} is not an IPv4 or IPv6 address") from None
+    where = f"[{address}]:{port}" if ip.version == 6 else f"{address}:{port}"
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Rebinding right after a restart must not wait for TIME_WAIT connections.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError as error:
+        sock.close()
+        raise BindError(
+            f"cannot listen on {where}: {_explain(error, address, port)}", error.errno
+        ) from None
+    return sock

@@ -60,6 +60,8 @@ class ListenerPlan:
     assignments: Mapping[str, ServedCertificate]
     refused: Mapping[str, str] = field(default_factory=dict)
     deadlines: Deadlines = Deadlines()
+    #: the plain HTTP listeners' port on the same addresses (0: none; ``tls/plain.py``)
+    http_port: int = 0
 
 
 #: Whether an address accepts connections (``failed``: it could not be bound).

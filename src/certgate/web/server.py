@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.server import ServerState
 
 from certgate.service.appliance import Appliance
 from certgate.web.app import create_app
+from certgate.web.challenge import ChallengeApp
 from certgate.web.http11 import Http11
 from certgate.web.keepalive import KeepConnection
 
 
 class HttpProtocols:
-    """Makes the HTTP protocol of each TLS connection (uvicorn's h11, bound to certgate's web
-    app, with the connection's deadlines), and ends them all when the server stops."""
+    """Makes the HTTP protocol of each connection (uvicorn's h11, bound to an ASGI app, with
+    the connection's deadlines), and ends them all when the server stops."""
 
-    def __init__(self, appliance: Appliance) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._config = uvicorn.Config(
-            KeepConnection(create_app(appliance)),
+            app,
             lifespan="off",
             http="h11",
             proxy_headers=False,
@@ -43,4 +46,12 @@ class HttpProtocols:
 
 def asgi_protocol_factory(appliance: Appliance) -> HttpProtocols:
     """Each TLS connection gets uvicorn's h11 protocol bound to certgate's web app."""
-    return HttpProtocols(appliance)
+    return HttpProtocols(KeepConnection(create_app(appliance)))
+
+
+def challenge_protocol_factory(
+    appliance: Appliance, https_port: Callable[[], int]
+) -> HttpProtocols:
+    """Each plain HTTP connection gets the same protocol bound to the ACME http-01 answers
+    and the redirect to ``https_port()``."""
+    return HttpProtocols(ChallengeApp(appliance, https_port))

@@ -4,6 +4,7 @@ layer, for scripts. Errors are RFC 9457 problem+json (see ``errors``)."""
 from fastapi import APIRouter, Depends
 
 from certgate.web.api import (
+    acme,
     addresses,
     audit,
     certificates,
@@ -28,6 +29,7 @@ _MODULES = (
     addresses,
     tls,
     email,
+    acme,
     status,
     users,
     tokens,

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from certgate.errors import CertgateError, ValidationError
+from certgate.errors import AcmeError, CertgateError, ValidationError
 from certgate.fields import label
 from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
 
@@ -120,6 +120,8 @@ def certgate_problem(error: CertgateError) -> Response:
     if isinstance(error, ValidationError):
         body["field"] = error.field  # the stable key, as the body spells it
         body["label"] = error.label
+    if isinstance(error, AcmeError) and error.document:
+        body["ca_document"] = error.document
     headers = {}
     if error.status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="certgate"'

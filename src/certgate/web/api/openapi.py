@@ -22,7 +22,9 @@ PROBLEM_STATUSES: dict[int, str] = {
     "key; a session-authenticated change needs its `X-CSRF-Token` header.",
     404: "Not found (type `not-found`).",
     409: "Conflicts with the store (types `conflict`, `in-use`: the certificate secures "
-    "addresses or is part of a manual chain, `protected`: the factory certificate).",
+    "addresses or is part of a manual chain, `protected`: the factory certificate), or an "
+    "ACME order cannot be placed yet (type `acme-not-ready`: no account, or no `certgate "
+    "serve` with a plain HTTP listener to answer http-01).",
     413: "The request body is too large (type `payload-too-large`).",
     415: "The body is not JSON (type `unsupported-media-type`): send `Content-Type: "
     "application/json` (the imports take `multipart/form-data`).",
@@ -36,7 +38,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     "password is guessed no faster than at the login page.",
     502: "The mail relay could not be reached or refused the mail (type `mail`): the "
     "detail quotes its answer (refused connection, TLS failure, wrong username or password, "
-    "refused recipient, timeout).",
+    "refused recipient, timeout). Or the ACME CA could not be reached or refused the account "
+    "or order (type `acme`): `ca_document` holds the CA's own problem document.",
     500: "A fault of the appliance, not of the request (type `sealing`: the master key does "
     "not open a stored private key).",
 }

@@ -38,6 +38,7 @@ def put_tls_settings(app: App, principal: Admin, body: TlsSettingsChange) -> Tls
         maximum_version=body.maximum_version,
         tls12_ciphers=body.tls12_ciphers,
         https_port=body.https_port,
+        http_port=body.http_port,
         groups=body.groups,
         send_root=body.send_root,
         deadlines={d.name: getattr(body, d.name) for d in tls_settings.DEADLINE_SETTINGS},

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from certgate.web.pages import (
+    acme,
     api_docs,
     audit,
     certificates,
@@ -36,6 +37,7 @@ for module in (
     requests,
     ssl,
     email,
+    acme,
     tokens,
     api_docs,
 ):

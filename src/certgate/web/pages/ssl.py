@@ -34,6 +34,7 @@ INPUTS = (
     "maximum_version",
     "tls12_ciphers",
     "https_port",
+    "http_port",
     "groups",
     *(deadline.name for deadline in tls_settings.DEADLINE_SETTINGS),
 )
@@ -103,6 +104,7 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
             maximum_version=values["maximum_version"],
             tls12_ciphers=values["tls12_ciphers"],
             https_port=integer(values["https_port"], "https_port", -1),
+            http_port=integer(values["http_port"], "http_port", 0),
             groups=values["groups"],
             send_root=send_root,
             deadlines={

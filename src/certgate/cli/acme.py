@@ -1,0 +1,215 @@
+"""``certgate acme``: Security > ACME, the account with an ACME CA and the certificates
+ordered from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import echo, emit_document, emit_documents, fields, json_option, table
+from certgate.errors import AcmeError
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.schemas import AcmeAccount, AcmeOrder
+from certgate.service import acme
+
+
+@click.group("acme")
+def acme_group() -> None:
+    """Certificates issued by an ACME CA (Let's Encrypt or any RFC 8555 CA), the CA's
+    challenges answered by 'certgate serve' itself."""
+
+
+@acme_group.group("account")
+def account_group() -> None:
+    """The appliance's account with the ACME CA."""
+
+
+@account_group.command("show")
+@json_option
+@click.pass_obj
+def account_show(options: Options, as_json: bool) -> None:
+    """The account (its key is never shown)."""
+    with options.appliance() as app:
+        view = acme.get_account(app)
+    if as_json:
+        emit_document(AcmeAccount, view)
+        return
+    if not view.configured:
+        echo(
+            "No ACME account: certgate acme account set --directory letsencrypt-staging "
+            "--email ADDR --agree-tos"
+        )
+        return
+    fields(
+        [
+            ("Directory", view.directory_url or ""),
+            ("Preset", view.preset or "(none)"),
+            ("Account", view.account_url or ""),
+            ("Status", view.status or ""),
+            ("Contact", view.email or "(none)"),
+            ("Terms agreed", view.terms_agreed or "(the CA has none)"),
+            ("EAB key id", view.eab_kid or "(none)"),
+            ("CA bundle", "set (private ACME server)" if view.ca_bundle else "system roots"),
+        ]
+    )
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.UsageError(f"cannot read {path} as {what}: {error}") from None
+
+
+@account_group.command("set")
+@click.option(
+    "--directory",
+    metavar="URL",
+    help="The CA's ACME directory URL, or a preset: "
+    + ", ".join(preset.value for preset in acme.Preset)
+    + ". A new directory registers a new account.",
+)
+@click.option("--email", metavar="ADDR", help="The account's contact address ('' removes it).")
+@click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms of service.")
+@click.option(
+    "--ca-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="PEM roots to trust for a private ACME server's HTTPS instead of the system's.",
+)
+@click.option("--no-ca-file", is_flag=True, help="Trust the system's roots again.")
+@click.option("--eab-kid", metavar="ID", help="External account binding: the key id.")
+@click.option(
+    "--eab-hmac-key-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="External account binding: a file holding the HMAC key (base64url).",
+)
+@json_option
+@click.pass_obj
+def account_set(
+    options: Options,
+    directory: str | None,
+    email: str | None,
+    agree_tos: bool,
+    ca_file: Path | None,
+    no_ca_file: bool,
+    eab_kid: str | None,
+    eab_hmac_key_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Register the account with the CA, or change it (options left out keep their value)."""
+    if ca_file is not None and no_ca_file:
+        raise click.UsageError("--ca-file and --no-ca-file exclude each other")
+    ca_bundle = "" if no_ca_file else None
+    if ca_file is not None:
+        ca_bundle = _read_text(ca_file, "a PEM file")
+    hmac_key = None
+    if eab_hmac_key_file is not None:
+        hmac_key = acme.hmac_key_from_file(eab_hmac_key_file.read_bytes())
+    with options.appliance() as app:
+        view = acme.set_account(
+            app,
+            directory=directory,
+            email=email,
+            agree_tos=agree_tos,
+            ca_bundle=ca_bundle,
+            eab_kid=eab_kid,
+            eab_hmac_key=hmac_key,
+            actor=options.actor,
+        )
+    if as_json:
+        emit_document(AcmeAccount, view)
+    else:
+        echo(f"account {view.account_url} at {view.directory_url}")
+
+
+@acme_group.command("order")
+@click.option("--name", required=True, help="The certificate's friendly name (renewals keep it).")
+@click.option("--domain", "domains", multiple=True, required=True, help="A DNS name (repeatable).")
+@click.option(
+    "--key",
+    type=click.Choice([spec.value for spec in KeySpec]),
+    default=DEFAULT_KEY_SPEC.value,
+    show_default=True,
+    help="The certificate's key type.",
+)
+@click.option(
+    "--assign", "addresses", multiple=True, metavar="ADDR", help="Assign it to ADDR (repeatable)."
+)
+@click.option(
+    "--challenge",
+    type=click.Choice([kind.value for kind in acme.ChallengeType]),
+    default=acme.ChallengeType.HTTP_01.value,
+    show_default=True,
+    help="How the CA checks the names: http-01 is answered by 'certgate serve --http-port'.",
+)
+@json_option
+@click.pass_obj
+def order_command(
+    options: Options,
+    name: str,
+    domains: tuple[str, ...],
+    key: str,
+    addresses: tuple[str, ...],
+    challenge: str,
+    as_json: bool,
+) -> None:
+    """Order a certificate from the ACME CA; it is imported with its key and chain, and
+    assigned to the addresses given. Waits for the CA (at most 90 s)."""
+    with options.appliance() as app:
+        try:
+            view = acme.place_order(
+                app,
+                name=name,
+                domains=domains,
+                key=key,
+                assign=addresses,
+                challenge=challenge,
+                actor=options.actor,
+            )
+        except AcmeError as error:
+            if error.document:
+                echo(f"the CA's problem document: {error.document}", err=True)
+            raise
+    if as_json:
+        emit_document(AcmeOrder, view)
+    else:
+        assigned = f", assigned to {', '.join(view.assign)}" if view.assign else ""
+        echo(
+            f"order {view.id} valid: certificate {view.certificate_id} "
+            f"{view.friendly_name!r}{assigned}"
+        )
+
+
+@acme_group.command("orders")
+@json_option
+@click.pass_obj
+def orders_command(options: Options, as_json: bool) -> None:
+    """Every order placed, newest first, with its state and the CA's error document."""
+    with options.appliance() as app:
+        views = acme.list_orders(app)
+    if as_json:
+        emit_documents(AcmeOrder, views)
+        return
+    if not views:
+        echo("no ACME order yet")
+        return
+    table(
+        ["ID", "Name", "Domains", "State", "Certificate", "Created", "Error"],
+        [
+            [
+                view.id,
+                view.friendly_name,
+                ", ".join(view.domains),
+                view.state,
+                view.certificate_id or "",
+                view.created_at.strftime("%Y-%m-%d %H:%M"),
+                view.error or "",
+            ]
+            for view in views
+        ],
+    )
+    for view in views:
+        if view.error_document:
+            echo(f"order {view.id}, the CA's problem document: {view.error_document}")

@@ -1,0 +1,507 @@
+"""Security > ACME: the appliance's account with an ACME CA (Let's Encrypt, its staging
+server, or any RFC 8555 CA), and certificates ordered from it.
+
+An order is answered by the appliance itself: the HTTP-01 key authorizations go into the
+store, and the running ``certgate serve`` answers ``/.well-known/acme-challenge/TOKEN`` on
+its plain HTTP listener, whichever process placed the order. The issued certificate and its
+chain are imported like any other (key linked, chain automatic) under the order's name, and
+assigned to the addresses asked for.
+
+The account key is sealed with the master key like a private key (its own associated data).
+Talking to the CA blocks (seconds to a minute): the faces call these on a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certgate.errors import AcmeError, AcmeNotReadyError, NotFoundError, ValidationError
+from certgate.fields import item
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
+from certgate.pki.names import dns_name_to_ascii
+from certgate.service import acme_ca, imports, networking
+from certgate.service.acme_ca import Challenge, Server
+from certgate.service.appliance import Appliance
+from certgate.service.certificates import checked_friendly_name
+from certgate.service.email import checked_address, checked_ca_bundle
+from certgate.service.serving import read_status
+from certgate.store import acme as queries
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
+from certgate.store.models import AcmeAccountRow, AcmeOrderRow, utcnow
+from certgate.store.sealing import Sealer
+from certgate.text import has_control
+
+#: The associated data the account key is sealed with: a sealed key moved here does not open.
+_SEALED_AS = "acme account key"
+#: How long an order may wait for the CA to validate and issue.
+ORDER_DEADLINE = dt.timedelta(seconds=90)
+DOMAINS_MAX = 100  # Let's Encrypt's limit of names per certificate
+URL_MAX = 500
+EAB_KID_MAX = 200
+EAB_HMAC_KEY_MAX = 1000
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+=*")
+
+
+class Preset(StrEnum):
+    """Directories an administrator names instead of typing their URL."""
+
+    LETSENCRYPT = "letsencrypt"
+    LETSENCRYPT_STAGING = "letsencrypt-staging"
+
+    @property
+    def url(self) -> str:
+        return _PRESET_URLS[self]
+
+    @property
+    def label(self) -> str:
+        return _PRESET_LABELS[self]
+
+
+_PRESET_URLS = {
+    Preset.LETSENCRYPT: "https://acme-v02.api.letsencrypt.org/directory",
+    Preset.LETSENCRYPT_STAGING: "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+_PRESET_LABELS = {
+    Preset.LETSENCRYPT: "Let's Encrypt",
+    Preset.LETSENCRYPT_STAGING: "Let's Encrypt staging (test certificates, generous limits)",
+}
+
+
+class ChallengeType(StrEnum):
+    """How the CA checks that the appliance answers for a name."""
+
+    HTTP_01 = "http-01"
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What every face shows of the account: never its key."""
+
+    configured: bool
+    directory_url: str | None = None
+    preset: str | None = None
+    email: str | None = None
+    terms_agreed: str | None = None
+    eab_kid: str | None = None
+    ca_bundle: str | None = None
+    account_url: str | None = None
+    status: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: int
+    friendly_name: str
+    domains: tuple[str, ...]
+    key: str
+    challenge: str
+    assign: tuple[str, ...]
+    state: str
+    error: str | None
+    error_document: str | None
+    certificate_id: int | None
+    certificate_fingerprint: str | None
+    directory_url: str
+    order_url: str | None
+    created_by: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+def directory_url(text: str) -> str:
+    """A preset's name, or an https URL (http only for a CA on this host)."""
+    value = text.strip()
+    for preset in Preset:
+        if value.lower() == preset.value:
+            return preset.url
+    if len(value) > URL_MAX or has_control(value) or " " in value:
+        raise ValidationError("directory", f"{value[:60]!r} is not a URL")
+    local = re.match(r"http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?/", value)
+    if not value.startswith("https://") and local is None:
+        choices = ", ".join(preset.value for preset in Preset)
+        raise ValidationError(
+            "directory", f"give the CA's https:// directory URL, or one of {choices}"
+        )
+    return value
+
+
+def _preset_of(url: str) -> str | None:
+    return next((preset.value for preset in Preset if preset.url == url), None)
+
+
+def _view(row: AcmeAccountRow | None) -> AccountView:
+    if row is None:
+        return AccountView(configured=False)
+    return AccountView(
+        configured=True,
+        directory_url=row.directory_url,
+        preset=_preset_of(row.directory_url),
+        email=row.email,
+        terms_agreed=row.terms_agreed,
+        eab_kid=row.eab_kid,
+        ca_bundle=row.ca_bundle,
+        account_url=row.account_url,
+        status=str(row.registration.get("status") or "valid"),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def get_account(app: Appliance) -> AccountView:
+    with app.store.reading() as repository:
+        return _view(queries.account(repository))
+
+
+def _email(value: str) -> str | None:
+    return checked_address(value, "email") if value.strip() else None
+
+
+def _ca_bundle(pem: str) -> str | None:
+    """A private ACME server's roots (the Email Configuration's rule); empty: none."""
+    return checked_ca_bundle(pem) if pem.strip() else None
+
+
+def _eab(kid: str | None, hmac_key: str | None) -> tuple[str, str] | None:
+    if not kid and not hmac_key:
+        return None
+    if not kid or not hmac_key:
+        raise ValidationError(
+            "eab_kid" if not kid else "eab_hmac_key",
+            "an external account binding needs both the key id and the HMAC key",
+        )
+    kid = kid.strip()
+    key = hmac_key.strip()
+    if len(kid) > EAB_KID_MAX or has_control(kid):
+        raise ValidationError("eab_kid", f"must be one line of at most {EAB_KID_MAX} characters")
+    if len(key) > EAB_HMAC_KEY_MAX or not _BASE64URL.fullmatch(key):
+        raise ValidationError("eab_hmac_key", "is not a base64url-encoded key")
+    return kid, key
+
+
+def _account_key(sealer: Sealer, row: AcmeAccountRow) -> bytes:
+    return sealer.unseal(_SEALED_AS, row.key_sealed)
+
+
+def set_account(
+    app: Appliance,
+    *,
+    directory: str | None = None,
+    email: str | None = None,
+    agree_tos: bool = False,
+    ca_bundle: str | None = None,
+    eab_kid: str | None = None,
+    eab_hmac_key: str | None = None,
+    actor: Actor = APPLIANCE,
+) -> AccountView:
+    """Register an account with the CA, or change the one there is (None keeps a value).
+
+    A new directory, or an external account binding, registers a new account with a new
+    key; a new e-mail address updates the account's contact at the CA. An empty ``email``
+    removes the contact, an empty ``ca_bundle`` trusts the system's roots again.
+    """
+    with app.store.reading() as repository:
+        current = queries.account(repository)
+        key_pem = None if current is None else _account_key(app.sealer, current)
+    url = directory_url(directory) if directory is not None else None
+    if current is None and url is None:
+        raise ValidationError("directory", "is required: the CA's directory URL or a preset")
+    new_email = _email(email) if email is not None else (current.email if current else None)
+    bundle = _ca_bundle(ca_bundle) if ca_bundle is not None else (current and current.ca_bundle)
+    binding = _eab(eab_kid, eab_hmac_key)
+    server = Server(url or (current.directory_url if current else ""), bundle or None)
+    said: list[str] = []
+    if current is None or (url is not None and url != current.directory_url) or binding:
+        key_pem = acme_ca.new_account_key()
+        registration = acme_ca.register(server, key_pem, new_email, agree_tos, binding)
+        said.append(f"registered at {server.directory_url} as {registration.account_url}")
+    else:
+        assert key_pem is not None
+        registration = acme_ca.Registration(
+            current.account_url, current.registration, current.terms_agreed
+        )
+        if new_email != current.email:
+            registration = acme_ca.update_contact(
+                server, key_pem, current.account_url, current.registration, new_email
+            )
+    with app.store.transaction(actor) as repository:
+        row = queries.account(repository)
+        if row is None:
+            row = AcmeAccountRow()
+            repository.add(row)
+        before = _view(row) if row.id else AccountView(configured=False)
+        row.directory_url = server.directory_url
+        row.email = new_email
+        row.ca_bundle = server.ca_pem
+        if said:  # a new registration
+            row.key_sealed = app.sealer.seal(_SEALED_AS, key_pem)
+            row.terms_agreed = registration.terms
+            row.eab_kid = binding[0] if binding else None
+        row.account_url = registration.account_url
+        row.registration = registration.document
+        row.updated_at = utcnow()
+        if before.email != new_email:
+            said.append(f"contact {new_email or '(none)'}")
+        if before.ca_bundle != row.ca_bundle:
+            said.append("CA bundle " + ("set" if row.ca_bundle else "removed"))
+        repository.audit(
+            AuditAction.ACME_ACCOUNT, server.directory_url, ", ".join(said) or "unchanged"
+        )
+        repository.flush()
+        return _view(row)
+
+
+def _order_view(row: AcmeOrderRow) -> OrderView:
+    return OrderView(
+        id=row.id,
+        friendly_name=row.friendly_name,
+        domains=tuple(row.domains),
+        key=row.key_spec,
+        challenge=row.challenge,
+        assign=tuple(row.assign),
+        state=row.state,
+        error=row.error,
+        error_document=row.error_document,
+        certificate_id=row.certificate_id,
+        certificate_fingerprint=row.certificate_fingerprint,
+        directory_url=row.directory_url,
+        order_url=row.order_url,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def list_orders(app: Appliance) -> list[OrderView]:
+    with app.store.reading() as repository:
+        return [_order_view(row) for row in queries.orders(repository)]
+
+
+def show_order(app: Appliance, order_id: int) -> OrderView:
+    with app.store.reading() as repository:
+        row = queries.order(repository, order_id)
+        if row is None:
+            raise NotFoundError(f"there is no ACME order {order_id}")
+        return _order_view(row)
+
+
+def _domains(values: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for index, value in enumerate(values):
+        if not value.strip():
+            continue
+        name = dns_name_to_ascii(value, item("domains", index))
+        if name.startswith("*."):
+            raise ValidationError(
+                item("domains", index),
+                f"{value!r} is a wildcard: an http-01 challenge cannot prove one (RFC 8555 8.3)",
+            )
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ValidationError("domains", "name at least one DNS name")
+    if len(names) > DOMAINS_MAX:
+        raise ValidationError("domains", f"at most {DOMAINS_MAX} names")
+    return names
+
+
+def http_responder_problem(app: Appliance) -> str | None:
+    """Why no ``certgate serve`` would answer an HTTP-01 challenge now, or None."""
+    report = read_status(app)
+    if report is None:
+        return (
+            "no certgate serve is running on this appliance, so nothing would answer the CA's "
+            "http-01 challenge: start 'certgate serve --http-port 80' (or set the HTTP port "
+            "with 'certgate tls set --http-port 80') and order again"
+        )
+    if not any(listener.get("state") == "listening" for listener in report.http_listeners):
+        return (
+            "certgate serve runs without its plain HTTP listener, so nothing would answer the "
+            "CA's http-01 challenge: set the HTTP port with 'certgate tls set --http-port 80' "
+            "(or start 'certgate serve --http-port 80') and order again"
+        )
+    return None
+
+
+def place_order(
+    app: Appliance,
+    *,
+    name: str,
+    domains: Sequence[str],
+    key: str | KeySpec = DEFAULT_KEY_SPEC,
+    assign: Sequence[str] = (),
+    challenge: str = ChallengeType.HTTP_01,
+    actor: Actor = APPLIANCE,
+    deadline: dt.timedelta = ORDER_DEADLINE,
+) -> OrderView:
+    """Order a certificate for ``domains`` and import it as ``name`` (assigned to ``assign``).
+
+    The order is stored before the CA is asked, and its outcome after: issued (with the
+    certificate), or refused with the CA's problem document, which is then also raised as
+    an ``AcmeError`` naming the order.
+    """
+    friendly_name = checked_friendly_name(name)
+    names = _domains(domains)
+    spec = key if isinstance(key, KeySpec) else KeySpec.parse(key)
+    try:
+        kind = ChallengeType(challenge)
+    except ValueError:
+        raise ValidationError(
+            "challenge", f"{challenge!r} is not offered; choose one of http-01"
+        ) from None
+    addresses = [
+        networking.normalise_address(text, item("assign", index))
+        for index, text in enumerate(assign)
+    ]
+    with app.store.reading() as repository:
+        account = queries.account(repository)
+        if account is None:
+            raise AcmeNotReadyError(
+                "there is no ACME account yet: register one first with 'certgate acme account "
+                "set --directory URL --email ADDR --agree-tos' (or on Security > ACME)"
+            )
+        for address in addresses:
+            if repository.ip_address(address) is None:
+                raise NotFoundError(f"the address {address} is not configured: add it first")
+        key_pem = _account_key(app.sealer, account)
+        server = Server(account.directory_url, account.ca_bundle)
+        account_url, document = account.account_url, dict(account.registration)
+    problem = http_responder_problem(app)
+    if problem is not None:
+        raise AcmeNotReadyError(problem)
+    with app.store.transaction(actor) as repository:
+        row = AcmeOrderRow(
+            friendly_name=friendly_name,
+            domains=names,
+            key_spec=spec.value,
+            challenge=kind.value,
+            assign=addresses,
+            state=queries.PENDING,
+            directory_url=server.directory_url,
+            created_by=actor.name,
+        )
+        repository.add(row)
+        repository.flush()
+        order_id = row.id
+        repository.audit(
+            AuditAction.ACME_ORDER, friendly_name, f"order {order_id} placed for {', '.join(names)}"
+        )
+    try:
+        certificate_key = generate_private_key(spec)
+        certificate_key_pem = certificate_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        fullchain = acme_ca.order_certificate(
+            server,
+            key_pem,
+            account_url,
+            document,
+            certificate_key_pem,
+            names,
+            placed=lambda url: _placed(app, order_id, url),
+            publish=lambda answers: _publish(app, order_id, answers),
+            deadline=dt.datetime.now(dt.UTC) + deadline,
+        )
+    except AcmeError as error:
+        _finish(app, actor, order_id, queries.INVALID, error)
+        raise AcmeError(f"ACME order {order_id} failed: {error}", error.document) from None
+    except BaseException as error:
+        _finish(app, actor, order_id, queries.FAILED, AcmeError(str(error) or repr(error)))
+        raise
+    return _issued(app, actor, order_id, certificate_key_pem, fullchain)
+
+
+def _placed(app: Appliance, order_id: int, url: str) -> None:
+    with app.store.transaction() as repository:
+        row = queries.order(repository, order_id)
+        assert row is not None
+        row.order_url = url or None
+
+
+def _publish(app: Appliance, order_id: int, answers: list[Challenge]) -> None:
+    """The answers, committed before the CA is asked to look (any serve process reads them)."""
+    with app.store.transaction() as repository:
+        queries.publish(
+            repository, order_id, [(answer.token, answer.key_authorization) for answer in answers]
+        )
+
+
+def _finish(
+    app: Appliance, actor: Actor, order_id: int, state: str, error: AcmeError | None
+) -> OrderView:
+    with app.store.transaction(actor) as repository:
+        row = queries.order(repository, order_id)
+        assert row is not None
+        queries.withdraw(repository, order_id)
+        row.state = state
+        row.finished_at = utcnow()
+        if error is not None:
+            row.error = str(error)
+            row.error_document = error.document
+        repository.audit(
+            AuditAction.ACME_ORDER,
+            row.friendly_name,
+            f"order {order_id} {state}" + (f": {error}" if error is not None else ""),
+        )
+        return _order_view(row)
+
+
+def _issued(
+    app: Appliance, actor: Actor, order_id: int, key_pem: bytes, fullchain: str
+) -> OrderView:
+    """Import the certificate (with its key, under the order's name) and its chain, assign
+    it where asked, and record the order as valid."""
+    with app.store.reading() as repository:
+        row = queries.order(repository, order_id)
+        assert row is not None
+        name, addresses = row.friendly_name, list(row.assign)
+    certificates = x509.load_pem_x509_certificates(fullchain.encode())
+    leaf, chain = certificates[0], certificates[1:]
+    leaf_pem = leaf.public_bytes(serialization.Encoding.PEM)
+    chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+    files = [(f"acme-order-{order_id}.pem", key_pem + leaf_pem)]
+    if chain_pem:
+        files.append((f"acme-order-{order_id}-chain.pem", chain_pem))
+    try:
+        entries = imports.import_files(app, files, actor=actor, friendly_names={files[0][0]: name})
+        [certificate] = [
+            entry for entry in entries if entry.kind == "certificate" and entry.file == files[0][0]
+        ]
+        if certificate.id is None:
+            raise AcmeError(f"the issued certificate could not be imported: {certificate.message}")
+        if addresses:
+            networking.assign(app, addresses, certificate.id, actor=actor)
+    except Exception as error:
+        failed = error if isinstance(error, AcmeError) else AcmeError(str(error))
+        _finish(app, actor, order_id, queries.FAILED, failed)
+        raise
+    with app.store.transaction(actor) as repository:
+        row = queries.order(repository, order_id)
+        assert row is not None
+        row.certificate_id = certificate.id
+        row.certificate_fingerprint = certificate.fingerprint_sha256
+    return _finish(app, actor, order_id, queries.VALID, None)
+
+
+def hmac_key_from_file(data: bytes) -> str:
+    """An EAB HMAC key file's first line (as CAs hand it out: base64url text)."""
+    text = data.decode("ascii", errors="replace").strip().splitlines()
+    if not text:
+        raise ValidationError("eab_hmac_key", "the file is empty")
+    key = text[0].strip()
+    try:
+        base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    except ValueError:
+        raise ValidationError("eab_hmac_key", "is not a base64url-encoded key") from None
+    return key

@@ -1,0 +1,299 @@
+"""The one place that talks to an ACME CA (RFC 8555), through certbot's ``acme`` library, and
+the one place that reads its errors: every failure becomes an ``AcmeError`` quoting the CA's
+problem document, or saying which server could not be reached and why.
+
+Everything here blocks (HTTPS to the CA, polling), so callers run it on a thread, never on
+the event loop. Nothing here touches the store: ``service/acme.py`` decides, this carries out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from acme import challenges, client, crypto_util, messages
+from acme import errors as acme_errors
+from cryptography.hazmat.primitives.asymmetric import ec
+from josepy.jwa import ES256
+from josepy.jwk import JWK, JWKEC
+
+from certgate import __version__
+from certgate.errors import AcmeError, ValidationError
+
+log = logging.getLogger("certgate.acme")
+
+#: How long one HTTPS request to the CA may take.
+NETWORK_TIMEOUT = 30
+#: ``badNonce`` is meant to be retried (RFC 8555 6.5); the library retries once, and a CA
+#: that rejects a share of good nonces (Pebble: 5 %) makes two in a row happen. Ten tries
+#: make an order of ~20 requests fail by it about once in 10^11 at Pebble's rate.
+NONCE_TRIES = 10
+_USER_AGENT = f"certgate/{__version__} acme-python"
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the CA is, and the roots trusted for its HTTPS (none: the system's)."""
+
+    directory_url: str
+    ca_pem: str | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An account at the CA: its URL (the ``kid`` of every request) and its document."""
+
+    account_url: str
+    document: dict[str, Any]
+    terms: str | None
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """An HTTP-01 answer to publish: ``/.well-known/acme-challenge/TOKEN`` -> the key
+    authorization."""
+
+    token: str
+    key_authorization: str
+    identifier: str
+
+
+def new_account_key() -> bytes:
+    """A P-256 account key (ES256), as PKCS#8 PEM."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+class _Network(client.ClientNetwork):
+    """The library's network with ``badNonce`` retried up to ``NONCE_TRIES`` times."""
+
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        for attempt in range(1, NONCE_TRIES + 1):
+            try:
+                return self._post_once(*args, **kwargs)
+            except messages.Error as error:
+                if error.code != "badNonce" or attempt == NONCE_TRIES:
+                    raise
+                log.info("the CA refused a nonce (badNonce); trying again (%d)", attempt)
+        raise AssertionError("unreachable")
+
+
+def _jwk(key_pem: bytes) -> JWK:
+    return JWKEC.load(key_pem)
+
+
+@contextmanager
+def _session(
+    server: Server, key_pem: bytes, account: messages.RegistrationResource | None = None
+) -> Iterator[client.ClientV2]:
+    """A client of the CA, its errors translated; a private CA bundle is a file only for
+    the length of the session (``requests`` reads roots from a path)."""
+    bundle = None
+    try:
+        if server.ca_pem:
+            descriptor, bundle = tempfile.mkstemp(prefix="certgate-acme-ca-", suffix=".pem")
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(server.ca_pem)
+        with translated(server):
+            network = _Network(
+                _jwk(key_pem),
+                account=account,
+                alg=ES256,
+                verify_ssl=bundle or True,  # type: ignore[arg-type]  # requests takes a path
+                user_agent=_USER_AGENT,
+                timeout=NETWORK_TIMEOUT,
+            )
+            directory = client.ClientV2.get_directory(server.directory_url, network)
+            yield client.ClientV2(directory, network)
+    finally:
+        if bundle:
+            os.unlink(bundle)
+
+
+@contextmanager
+def translated(server: Server) -> Iterator[None]:
+    """The library's and the network's failures as ``AcmeError``s."""
+    where = server.directory_url
+    try:
+        yield
+    except messages.Error as error:
+        raise AcmeError(f"the ACME CA refused: {_said(error)}", _document(error)) from None
+    except acme_errors.ValidationError as error:
+        raise _validation_failed(error) from None
+    except acme_errors.IssuanceError as error:
+        raise AcmeError(
+            f"the ACME CA did not issue the certificate: {_said(error.error)}",
+            _document(error.error),
+        ) from None
+    except acme_errors.TimeoutError:
+        raise AcmeError(
+            "the ACME CA did not validate the order in time (it is still pending at the CA)"
+        ) from None
+    except requests.exceptions.SSLError as error:
+        raise AcmeError(
+            f"the ACME server {where} presented a certificate that is not trusted "
+            f"({_reason(error)}); for a private ACME server give its CA bundle"
+        ) from None
+    except requests.exceptions.RequestException as error:
+        raise AcmeError(f"cannot reach the ACME server {where}: {_reason(error)}") from None
+    except acme_errors.Error as error:
+        raise AcmeError(f"the ACME exchange with {where} failed: {error}") from None
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause's words (urllib3 wraps them several levels deep)."""
+    seen = error
+    while seen.__context__ is not None and seen.__context__ is not seen:
+        seen = seen.__context__
+    text = str(seen) or type(seen).__name__
+    return text[:300]
+
+
+def _said(error: messages.Error) -> str:
+    words = error.detail or error.description or "no detail given"
+    return f"{words} ({error.typ})"
+
+
+def _document(error: messages.Error) -> str:
+    return json.dumps(error.to_partial_json(), sort_keys=True)
+
+
+def _validation_failed(error: acme_errors.ValidationError) -> AcmeError:
+    """Each failed identifier with the CA's reason; the document lists their problems."""
+    said: list[str] = []
+    documents: list[Any] = []
+    for authzr in error.failed_authzrs:
+        name = authzr.body.identifier.value
+        for challenge in authzr.body.challenges:
+            if challenge.error is not None:
+                said.append(f"{name}: {_said(challenge.error)}")
+                documents.append(challenge.error.to_partial_json())
+    text = "; ".join(said) or "the CA marked the authorization invalid"
+    document = documents[0] if len(documents) == 1 else documents
+    return AcmeError(
+        f"the ACME CA could not validate the order: {text}",
+        json.dumps(document, sort_keys=True) if documents else None,
+    )
+
+
+def terms_of_service(server: Server, key_pem: bytes) -> str | None:
+    """The CA's terms of service (a URL), if it has any."""
+    with _session(server, key_pem) as acme:
+        terms = acme.directory.meta.terms_of_service
+        return str(terms) if terms else None
+
+
+def register(
+    server: Server,
+    key_pem: bytes,
+    email: str | None,
+    agree_terms: bool,
+    eab: tuple[str, str] | None = None,
+) -> Registration:
+    """A new account for ``key_pem``; refused before anything is sent when the CA has
+    terms that were not agreed to, or requires an external account binding not given."""
+    with _session(server, key_pem) as acme, translated(server):
+        meta = acme.directory.meta
+        terms = str(meta.terms_of_service) if meta.terms_of_service else None
+        if terms and not agree_terms:
+            raise ValidationError(
+                "agree_tos", f"the CA's terms of service ({terms}) must be agreed to"
+            )
+        if meta.external_account_required and eab is None:
+            raise ValidationError(
+                "eab_kid",
+                "this CA requires an external account binding: give its key id and HMAC key",
+            )
+        binding = None
+        if eab is not None:
+            kid, hmac_key = eab
+            try:
+                binding = messages.ExternalAccountBinding.from_data(
+                    account_public_key=_jwk(key_pem).public_key(),
+                    kid=kid,
+                    hmac_key=hmac_key,
+                    directory=acme.directory,
+                )
+            except (ValueError, TypeError):
+                raise ValidationError("eab_hmac_key", "is not a base64url-encoded key") from None
+        registration = messages.NewRegistration.from_data(
+            email=email,
+            terms_of_service_agreed=bool(terms) and agree_terms,
+            external_account_binding=binding,
+        )
+        regr = acme.new_account(registration)
+        return Registration(regr.uri, regr.body.to_json(), terms)
+
+
+def update_contact(
+    server: Server, key_pem: bytes, account_url: str, document: dict[str, Any], email: str | None
+) -> Registration:
+    """The account's contact changed at the CA."""
+    account = messages.RegistrationResource(
+        uri=account_url, body=messages.Registration.from_json(document)
+    )
+    with _session(server, key_pem, account) as acme, translated(server):
+        contact = (f"mailto:{email}",) if email else ()
+        regr = acme.update_registration(account, account.body.update(contact=contact))
+        terms = acme.directory.meta.terms_of_service
+        return Registration(regr.uri, regr.body.to_json(), str(terms) if terms else None)
+
+
+def order_certificate(
+    server: Server,
+    key_pem: bytes,
+    account_url: str,
+    document: dict[str, Any],
+    certificate_key_pem: bytes,
+    domains: Sequence[str],
+    placed: Callable[[str], None],
+    publish: Callable[[list[Challenge]], None],
+    deadline: dt.datetime,
+) -> str:
+    """Order a certificate for ``domains`` by HTTP-01: ``placed`` is told the order's URL,
+    ``publish`` the answers to serve before the CA is asked to look; returns the PEM of
+    the certificate and its chain, leaf first."""
+    account = messages.RegistrationResource(
+        uri=account_url, body=messages.Registration.from_json(document)
+    )
+    csr = crypto_util.make_csr(certificate_key_pem, list(domains))
+    with _session(server, key_pem, account) as acme, translated(server):
+        order = acme.new_order(csr)
+        placed(order.uri or "")
+        answers: list[tuple[messages.ChallengeBody, challenges.ChallengeResponse]] = []
+        published: list[Challenge] = []
+        for authorization in order.authorizations:
+            if authorization.body.status == messages.STATUS_VALID:
+                continue  # validated before (a recent order for the same name)
+            name = authorization.body.identifier.value
+            offered = authorization.body.challenges
+            body = next((c for c in offered if isinstance(c.chall, challenges.HTTP01)), None)
+            if body is None:
+                raise AcmeError(f"the ACME CA offers no http-01 challenge for {name}")
+            response, validation = body.response_and_validation(acme.net.key)
+            answers.append((body, response))
+            published.append(Challenge(body.chall.encode("token"), validation, name))
+        publish(published)
+        for body, response in answers:
+            acme.answer_challenge(body, response)
+        finished = acme.poll_and_finalize(order, _naive_local(deadline))
+        return str(finished.fullchain_pem)
+
+
+def _naive_local(moment: dt.datetime) -> dt.datetime:
+    """The library compares deadlines with ``datetime.now()`` (naive, local time)."""
+    return moment.astimezone().replace(tzinfo=None)

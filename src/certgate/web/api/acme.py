@@ -1,0 +1,96 @@
+"""/acme: Security > ACME, the account with an ACME CA and the certificates ordered from it.
+
+The views are plain functions: FastAPI runs them on its thread pool, so an order (which
+waits for the CA's validation, up to 90 s) never holds the event loop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from certgate.schemas import AcmeAccount, AcmeAccountChange, AcmeOrder, AcmeOrderRequest
+from certgate.service import acme
+from certgate.web.api.deps import Admin, App, Viewer
+from certgate.web.api.openapi import problem_responses
+
+router = APIRouter(prefix="/acme", tags=["acme"])
+OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get(
+    "/account",
+    summary="Show the ACME account",
+    response_model=AcmeAccount,
+    responses=problem_responses(401),
+)
+def get_acme_account(app: App, _: Viewer) -> AcmeAccount:
+    """``configured`` is false until an account is registered. The key is never shown."""
+    return AcmeAccount.model_validate(acme.get_account(app))
+
+
+@router.put(
+    "/account",
+    summary="Register or change the ACME account",
+    response_model=AcmeAccount,
+    responses=problem_responses(401, 403, 422, 502),
+)
+def put_acme_account(app: App, principal: Admin, body: AcmeAccountChange) -> AcmeAccount:
+    """Registers with the CA at once (a new directory or an external account binding
+    makes a new account with a new key); the CA's refusal is a 502 problem (type `acme`)."""
+    view = acme.set_account(
+        app,
+        directory=body.directory,
+        email=body.email,
+        agree_tos=body.agree_tos,
+        ca_bundle=body.ca_bundle,
+        eab_kid=body.eab_kid,
+        eab_hmac_key=None if body.eab_hmac_key is None else body.eab_hmac_key.get_secret_value(),
+        actor=principal.actor,
+    )
+    return AcmeAccount.model_validate(view)
+
+
+@router.get(
+    "/orders",
+    summary="List the ACME orders",
+    response_model=list[AcmeOrder],
+    responses=problem_responses(401),
+)
+def list_acme_orders(app: App, _: Viewer) -> list[AcmeOrder]:
+    """Newest first, each with its state and, when it failed, the CA's problem document."""
+    return [AcmeOrder.model_validate(view) for view in acme.list_orders(app)]
+
+
+@router.get(
+    "/orders/{order_id}",
+    summary="Show one ACME order",
+    response_model=AcmeOrder,
+    responses=problem_responses(401, 404, 422),
+)
+def get_acme_order(app: App, _: Viewer, order_id: OrderId) -> AcmeOrder:
+    return AcmeOrder.model_validate(acme.show_order(app, order_id))
+
+
+@router.post(
+    "/orders",
+    summary="Order a certificate from the ACME CA",
+    status_code=201,
+    response_model=AcmeOrder,
+    responses=problem_responses(401, 403, 404, 409, 422, 502),
+)
+def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeOrder:
+    """Answers when the order has ended: 201 with the issued certificate imported (and
+    assigned to `assign`), or a 502 problem (type `acme`) with the CA's document; the
+    order is listed either way. http-01 is answered by the running `certgate serve` on its
+    plain HTTP port (a 409 `acme-not-ready` when there is none)."""
+    view = acme.place_order(
+        app,
+        name=body.friendly_name,
+        domains=body.domains,
+        key=body.key,
+        assign=body.assign,
+        challenge=body.challenge,
+        actor=principal.actor,
+    )
+    return AcmeOrder.model_validate(view)

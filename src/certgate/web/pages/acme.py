@@ -1,0 +1,138 @@
+"""Security > ACME: the account with an ACME CA, the order form, and every order with its
+state and the CA's problem document. Registering and ordering talk to the CA (an order waits
+for its validation): both run on a thread, never on the event loop."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from certgate.errors import AcmeError, AcmeNotReadyError, NotFoundError, ValidationError
+from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.service import acme, networking
+from certgate.service.auth import Principal
+from certgate.web.pages.common import (
+    PREFIX,
+    Poster,
+    Viewer,
+    appliance,
+    checked,
+    field_errors,
+    read_form,
+    redirect,
+    render,
+    text,
+    texts,
+)
+
+router = APIRouter()
+PAGE = PREFIX + "/security/acme"
+ACCOUNT_INPUTS = ("directory", "email", "agree_tos", "ca_bundle", "eab_kid", "eab_hmac_key")
+ORDER_INPUTS = ("friendly_name", "domains", "key", "assign", "challenge")
+CUSTOM = "custom"
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    account_values: dict[str, str] | None = None,
+    order_values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    app = appliance(request)
+    account = await run_in_threadpool(acme.get_account, app)
+    orders = await run_in_threadpool(acme.list_orders, app)
+    addresses = await run_in_threadpool(networking.list_addresses, app)
+    if account_values is None:
+        account_values = {
+            "preset": account.preset or (CUSTOM if account.configured else "letsencrypt-staging"),
+            "directory": "" if account.preset else (account.directory_url or ""),
+            "email": account.email or "",
+            "ca_bundle": account.ca_bundle or "",
+            "eab_kid": account.eab_kid or "",
+        }
+    return render(
+        request,
+        "acme.html",
+        {
+            "title": "Security :: ACME",
+            "section": "security",
+            "subsection": "acme",
+            "account": account,
+            "orders": orders,
+            "addresses": [view.address for view in addresses],
+            "presets": list(acme.Preset),
+            "key_specs": list(KeySpec),
+            "challenges": list(acme.ChallengeType),
+            "account_values": account_values,
+            "order_values": order_values or {"key": DEFAULT_KEY_SPEC.value, "assign": ""},
+            "errors": errors or {},
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get(PAGE)
+async def acme_page(request: Request, principal: Viewer) -> Response:
+    return await _page(request, principal)
+
+
+@router.post(PAGE + "/account")
+async def save_account(request: Request, principal: Poster) -> Response:
+    principal.require_admin("changing the ACME account")
+    form = await read_form(request)
+    values = {name: text(form, name).strip() for name in ("preset", *ACCOUNT_INPUTS)}
+    directory = values["directory"] if values["preset"] == CUSTOM else values["preset"]
+    try:
+        await run_in_threadpool(
+            lambda: acme.set_account(
+                appliance(request),
+                directory=directory,
+                email=values["email"],
+                agree_tos=checked(form, "agree_tos"),
+                ca_bundle=values["ca_bundle"],
+                eab_kid=values["eab_kid"] or None,
+                eab_hmac_key=values["eab_hmac_key"] or None,
+                actor=principal.actor,
+            )
+        )
+    except ValidationError as error:
+        values.pop("eab_hmac_key")
+        errors = field_errors(error, ACCOUNT_INPUTS)
+        return await _page(request, principal, values, None, errors, 422)
+    except AcmeError as error:
+        values.pop("eab_hmac_key")
+        return await _page(request, principal, values, None, {"form": str(error)}, 502)
+    return redirect(PAGE, "ACME account saved.")
+
+
+@router.post(PAGE + "/orders")
+async def place_order(request: Request, principal: Poster) -> Response:
+    principal.require_admin("ordering a certificate")
+    form = await read_form(request)
+    values = {name: text(form, name).strip() for name in ORDER_INPUTS}
+    assign = texts(form, "assign")
+    values["assign"] = " ".join(assign)
+    try:
+        order = await run_in_threadpool(
+            lambda: acme.place_order(
+                appliance(request),
+                name=values["friendly_name"],
+                domains=values["domains"].split(),
+                key=values["key"] or DEFAULT_KEY_SPEC.value,
+                assign=assign,
+                challenge=values["challenge"] or acme.ChallengeType.HTTP_01.value,
+                actor=principal.actor,
+            )
+        )
+    except ValidationError as error:
+        errors = field_errors(error, ORDER_INPUTS, "order-")
+        return await _page(request, principal, None, values, errors, 422)
+    except (AcmeError, AcmeNotReadyError, NotFoundError) as error:
+        return redirect(PAGE, f"The certificate was not issued: {error}", "error")
+    return redirect(
+        PAGE, f"Certificate {order.friendly_name!r} issued (order {order.id}) and imported."
+    )

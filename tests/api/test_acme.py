@@ -1,0 +1,62 @@
+"""ACME through the API, against Pebble: the account registered and shown, an order refused
+while no HTTP listener answers (409), the HTTP port turned on through PUT /tls (the running
+serve opens the listener without a restart), then an order issued and assigned (201), and
+the orders listed with their states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from certgate.service import acme
+from tests.api.client import ok, problem
+from tests.api.conftest import serve
+from tests.support.net import free_port
+from tests.support.pebble import running_pebble
+from tests.support.polling import eventually
+from tests.support.served import wait_until_served
+
+ADDRESS = "127.0.0.64"
+
+
+def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
+    http_port = free_port()
+    with (
+        serve(tmp_path / "data", ADDRESS) as server,
+        running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble,
+        server.client() as api,
+    ):
+        assert ok(api.get("/acme/account"))["configured"] is False
+        refused = problem(
+            api.put("/acme/account", json={"directory": pebble.directory_url}), 502, "acme"
+        )
+        assert "not trusted" in refused["detail"]  # Pebble's HTTPS root is not the system's
+        account = ok(
+            api.put(
+                "/acme/account",
+                json={
+                    "directory": pebble.directory_url,
+                    "ca_bundle": pebble.ca_file.read_text(),
+                    "email": "ops@example.test",
+                    "agree_tos": True,
+                },
+            )
+        )
+        assert account["configured"] is True and account["email"] == "ops@example.test"
+        assert ok(api.get("/acme/account")) == account
+
+        order = {"friendly_name": "api-site", "domains": ["api.example.test"], "key": "p384"}
+        not_ready = problem(api.post("/acme/orders", json=order), 409, "acme-not-ready")
+        assert "without its plain HTTP listener" in not_ready["detail"]
+
+        ok(api.put("/tls", json={"http_port": http_port}))
+        appliance = server.service()
+        eventually(
+            lambda: acme.http_responder_problem(appliance) is None,
+            what="the running serve opens its HTTP listener",
+        )
+        issued = ok(api.post("/acme/orders", json={**order, "assign": [ADDRESS]}), 201)
+        assert issued["state"] == "valid" and issued["key"] == "p384"
+        wait_until_served(ADDRESS, server.port, issued["certificate_fingerprint"])
+        [listed] = ok(api.get("/acme/orders"))
+        assert listed == issued == ok(api.get(f"/acme/orders/{issued['id']}"))
+        problem(api.get("/acme/orders/999"), 404, "not-found")

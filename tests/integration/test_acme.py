@@ -1,0 +1,191 @@
+"""ACME against a real CA (Debian's Pebble): an account, an order answered by http-01 on
+``certgate serve``'s plain HTTP listener, the issued certificate presented on its address
+and verified by openssl against Pebble's root; a validation nothing answers, reported with
+the CA's problem document; an order while no serve answers; badNonce retried."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.net import free_port
+from tests.support.openssl import s_client
+from tests.support.pebble import Pebble, running_pebble
+from tests.support.server import RunningAppliance, run_cli, running_appliance
+
+ADDRESS = "127.0.0.61"
+
+
+@pytest.fixture
+def http_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def appliance(tmp_path: Path, http_port: int) -> Iterator[RunningAppliance]:
+    with running_appliance(
+        tmp_path / "data", ADDRESS, serve_options=("--http-port", str(http_port))
+    ) as running:
+        yield running
+
+
+def register(data_dir: Path, pebble: Pebble) -> dict[str, object]:
+    done = run_cli(
+        data_dir,
+        "acme",
+        "account",
+        "set",
+        "--directory",
+        pebble.directory_url,
+        "--ca-file",
+        str(pebble.ca_file),
+        "--email",
+        "admin@example.test",
+        "--agree-tos",
+        "--json",
+    )
+    return dict(json.loads(done.stdout))
+
+
+def orders(data_dir: Path) -> list[dict[str, object]]:
+    return list(json.loads(run_cli(data_dir, "acme", "orders", "--json").stdout))
+
+
+def test_http01_order_is_issued_served_and_verified(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        account = register(appliance.data_dir, pebble)
+        assert account["configured"] is True
+        assert str(account["account_url"]).startswith("https://127.0.0.1:")
+        shown = run_cli(appliance.data_dir, "acme", "account", "show").stdout
+        assert pebble.directory_url in shown and "admin@example.test" in shown
+
+        ordered = run_cli(
+            appliance.data_dir,
+            "acme",
+            "order",
+            "--name",
+            "shop",
+            "--domain",
+            "shop.example.test",
+            "--domain",
+            "www.shop.example.test",
+            "--key",
+            "p256",
+            "--assign",
+            ADDRESS,
+            "--json",
+        )
+        order = json.loads(ordered.stdout)
+        assert order["state"] == "valid", pebble.log_text()
+        assert order["assign"] == [ADDRESS]
+        root = tmp_path / "pebble-root.pem"
+        root.write_bytes(pebble.root_pem())
+
+        verified = s_client(
+            ADDRESS,
+            appliance.port,
+            "-servername",
+            "shop.example.test",
+            "-CAfile",
+            root,
+            "-verify_return_error",
+            "-verify_hostname",
+            "www.shop.example.test",
+        )
+        assert "Verify return code: 0 (ok)" in verified.stdout, verified.stdout
+        certificate = json.loads(
+            run_cli(
+                appliance.data_dir, "cert", "show", str(order["certificate_id"]), "--json"
+            ).stdout
+        )
+        assert certificate["friendly_name"] == "shop"
+        assert certificate["has_private_key"] is True
+        listed = run_cli(appliance.data_dir, "acme", "orders").stdout
+        assert "shop.example.test" in listed and "valid" in listed
+
+
+def test_the_http_listener_redirects_to_https_and_answers_only_known_tokens(
+    appliance: RunningAppliance, http_port: int
+) -> None:
+    connection = http.client.HTTPConnection(ADDRESS, http_port, timeout=10)
+    connection.request(
+        "POST", "/appliance/login?next=%2F", body=b"x", headers={"Host": "gw.example.test"}
+    )
+    answer = connection.getresponse()
+    answer.read()
+    assert answer.status == 308
+    assert answer.getheader("Location") == (
+        f"https://gw.example.test:{appliance.port}/appliance/login?next=%2F"
+    )
+    connection.request("GET", "/.well-known/acme-challenge/unknown-token")
+    answer = connection.getresponse()
+    assert answer.status == 404
+    answer.read()
+    connection.close()
+
+
+def test_a_validation_nothing_answers_is_reported_with_the_cas_document(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    # The CA's DNS sends it to an address where nothing listens.
+    with running_pebble(tmp_path / "pebble", "127.0.0.62", http_port) as pebble:
+        register(appliance.data_dir, pebble)
+        failed = run_cli(
+            appliance.data_dir,
+            "acme",
+            "order",
+            "--name",
+            "lost",
+            "--domain",
+            "lost.example.test",
+            check=False,
+        )
+        assert failed.returncode == 1
+        assert "ACME order 1 failed: the ACME CA could not validate the order" in failed.stderr
+        assert "lost.example.test" in failed.stderr
+        assert "urn:ietf:params:acme:error:connection" in failed.stderr
+        [order] = orders(appliance.data_dir)
+        assert order["state"] == "invalid"
+        document = json.loads(str(order["error_document"]))
+        assert document["type"] == "urn:ietf:params:acme:error:connection"
+        assert order["certificate_id"] is None
+
+
+def test_an_order_while_no_serve_answers_http01_says_so(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    run_cli(data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD="correct horse battery")
+    with running_pebble(tmp_path / "pebble", ADDRESS, free_port()) as pebble:
+        register(data_dir, pebble)
+        refused = run_cli(
+            data_dir, "acme", "order", "--name", "x", "--domain", "x.example.test", check=False
+        )
+    assert refused.returncode == 1
+    assert "no certgate serve is running on this appliance" in refused.stderr
+    assert "http-01" in refused.stderr
+    assert orders(data_dir) == []
+
+
+def test_bad_nonces_are_retried(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    """Pebble refuses 40 % of good nonces: the library's one retry alone would fail an
+    order of ~20 requests almost always."""
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port, nonce_reject=40) as pebble:
+        register(appliance.data_dir, pebble)
+        ordered = run_cli(
+            appliance.data_dir,
+            "acme",
+            "order",
+            "--name",
+            "nonce",
+            "--domain",
+            "nonce.example.test",
+            "--json",
+        )
+        assert json.loads(ordered.stdout)["state"] == "valid"

@@ -1,0 +1,141 @@
+"""A real ACME CA for the tests: Debian's ``pebble`` and ``pebble-challtestsrv`` on free ports.
+
+Pebble's HTTPS certificate is made here (``TestCA``: root in ``ca_file``); its DNS resolver
+is the challenge test server, which answers every A query with ``address``, the address the
+test's ``certgate serve`` listens on; Pebble validates http-01 on ``http_port`` of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.net import free_port
+from tests.support.pki import TestCA, pem
+from tests.support.polling import eventually
+from tests.support.server import stop
+
+PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
+CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
+
+
+def require_pebble() -> None:
+    if not (os.access(PEBBLE, os.X_OK) and os.access(CHALLTESTSRV, os.X_OK)):
+        pytest.skip("Debian's pebble is not installed (scripts/setup installs it)")
+
+
+@dataclass
+class Pebble:
+    directory_url: str
+    ca_file: Path  # the root of Pebble's own HTTPS certificate
+    management_port: int
+    http_port: int
+    log_path: Path
+
+    def root_pem(self) -> bytes:
+        """The root that signs the certificates Pebble issues (new at each start)."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        url = f"https://127.0.0.1:{self.management_port}/roots/0"
+        with urllib.request.urlopen(url, context=context, timeout=10) as answer:
+            return bytes(answer.read())
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def running_pebble(
+    directory: Path, address: str, http_port: int, nonce_reject: int = 5
+) -> Iterator[Pebble]:
+    """Pebble and its DNS (every name -> ``address``), validating http-01 on ``http_port``;
+    ``nonce_reject``: the share of good nonces refused as ``badNonce`` (Pebble's default is 5)."""
+    require_pebble()
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = TestCA.make()
+    key, leaf = ca.leaf("127.0.0.1")
+    (directory / "pebble-cert.pem").write_bytes(pem(leaf, ca.intermediate))
+    (directory / "pebble-key.pem").write_bytes(pem(key))
+    ca_file = directory / "pebble-ca.pem"
+    ca_file.write_bytes(pem(ca.root))
+    acme_port, management_port, dns_port, dns_management = (free_port() for _ in range(4))
+    config = {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{acme_port}",
+            "managementListenAddress": f"127.0.0.1:{management_port}",
+            "certificate": str(directory / "pebble-cert.pem"),
+            "privateKey": str(directory / "pebble-key.pem"),
+            "httpPort": http_port,
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
+    (directory / "pebble.json").write_text(json.dumps(config))
+    log_path = directory / "pebble.log"
+    log = log_path.open("w")
+    dns = subprocess.Popen(
+        [
+            CHALLTESTSRV,
+            "-defaultIPv4",
+            address,
+            "-defaultIPv6",
+            "",
+            "-dns01",
+            f"127.0.0.1:{dns_port}",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            f"127.0.0.1:{dns_management}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    environment = {
+        **os.environ,
+        "PEBBLE_VA_NOSLEEP": "1",
+        "PEBBLE_VA_ALWAYS_VALID": "0",
+        "PEBBLE_WFE_NONCEREJECT": str(nonce_reject),
+    }
+    ca_process = subprocess.Popen(
+        [PEBBLE, "-config", str(directory / "pebble.json"), "-dnsserver", f"127.0.0.1:{dns_port}"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        eventually(
+            lambda: _listening(acme_port) and _listening(management_port),
+            timeout=20,
+            what=f"pebble listens on 127.0.0.1:{acme_port} (log: {log_path})",
+        )
+        yield Pebble(
+            f"https://127.0.0.1:{acme_port}/dir", ca_file, management_port, http_port, log_path
+        )
+    finally:
+        stop(ca_process)
+        stop(dns)
+        log.close()
