@@ -414,7 +414,9 @@ def place_order(
             deadline=dt.datetime.now(dt.UTC) + deadline,
         )
     except AcmeError as error:
-        _finish(app, actor, order_id, queries.INVALID, error)
+        # invalid: the CA refused it (its document says why); failed: it was never decided
+        state = queries.INVALID if error.document else queries.FAILED
+        _finish(app, actor, order_id, state, error)
         raise AcmeError(f"ACME order {order_id} failed: {error}", error.document) from None
     except BaseException as error:
         _finish(app, actor, order_id, queries.FAILED, AcmeError(str(error) or repr(error)))

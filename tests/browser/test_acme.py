@@ -1,0 +1,74 @@
+"""Security > ACME in Chromium, against Pebble: the HTTP port turned on on SSL Configuration,
+the account registered on the page, a certificate ordered with the form and assigned, the
+order listed as valid with a link to the issued certificate, which the Certificates table
+shows; an order the CA cannot validate listed with the CA's problem document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.ui import UI
+from tests.support.net import free_port
+from tests.support.pebble import running_pebble
+from tests.support.server import RunningAppliance
+
+Shot = Callable[[Page, str], None]
+
+
+def test_acme_page_registers_orders_and_lists_the_issued_certificate(
+    ui: UI, appliance: RunningAppliance, screenshot: Shot, tmp_path: Path
+) -> None:
+    page = ui.page
+    http_port = free_port()
+    security = page.get_by_role("navigation", name="Security pages")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Security").click()
+    security.get_by_role("link", name="SSL Configuration").click()
+    page.get_by_label("HTTP Port").fill(str(http_port))
+    page.get_by_role("button", name="Save Configuration").click()
+    expect(page.locator(".flash.ok")).to_contain_text("SSL configuration saved")
+
+    with running_pebble(tmp_path / "pebble", appliance.address, http_port) as pebble:
+        security.get_by_role("link", name="ACME").click()
+        expect(page.get_by_role("heading", name="Security :: ACME")).to_be_visible()
+        expect(page.get_by_text("No account yet.")).to_be_visible()
+        page.get_by_label("Certificate Authority").select_option("custom")
+        page.get_by_label("Directory URL").fill(pebble.directory_url)
+        page.get_by_label("Contact Email").fill("ops@example.test")
+        page.get_by_label("Terms of Service").check()
+        page.get_by_label("CA Bundle").fill(pebble.ca_file.read_text())
+        page.get_by_role("button", name="Save Account").click()
+        expect(page.locator(".flash.ok")).to_contain_text("ACME account saved")
+        expect(page.get_by_text(f"Registered at {pebble.directory_url}")).to_be_visible()
+
+        page.get_by_label("Certificate Friendly Name").fill("browser-shop")
+        page.get_by_label("Domains").fill("shop.example.test\nwww.shop.example.test")
+        page.get_by_label("Key", exact=True).select_option("p256")
+        page.get_by_role("checkbox", name=appliance.address).check()
+        page.get_by_role("button", name="Order Certificate").click()
+        expect(page.locator(".flash.ok")).to_contain_text(
+            "Certificate 'browser-shop' issued (order 1) and imported", timeout=60_000
+        )
+        orders = page.locator("#acme-orders tbody tr")
+        expect(orders.first).to_contain_text("valid")
+        expect(orders.first).to_contain_text("shop.example.test, www.shop.example.test")
+
+        page.get_by_label("Certificate Friendly Name").fill("nobody-home")
+        page.get_by_label("Domains").fill("nobody.invalid.test")
+        screenshot(page, "acme")
+
+    # Pebble is gone: the CA cannot be reached, said on the page and kept with the order.
+    page.get_by_role("button", name="Order Certificate").click()
+    expect(page.locator(".flash.error")).to_contain_text("cannot reach the ACME server")
+    expect(page.locator("#acme-orders tbody tr").first).to_contain_text("failed")
+
+    page.locator("#acme-orders").get_by_role("link", name="browser-shop").click()
+    expect(
+        page.get_by_role(
+            "heading", name="Security :: Certificates :: Edit Certificate Configuration"
+        )
+    ).to_be_visible()
+    ui.certificates()
+    expect(ui.row("browser-shop")).to_contain_text(appliance.address)
