@@ -6,6 +6,7 @@ the next check and shown on Diagnostic Status meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
@@ -110,6 +111,30 @@ def test_checks_racing_on_threads_send_each_notice_once(appliance: Appliance, re
         f"certgate: the certificate 'race{index}.example.test' expires in 4 day(s)"
         for index in range(3)
     ]
+
+
+def test_a_check_longer_than_the_lease_keeps_its_later_claims(appliance: Appliance) -> None:
+    """Each send takes 6 minutes of the appliance's clock: the second claim of a check is
+    made 6 minutes after it started, and a check running meanwhile must not take it over
+    as abandoned (the lease is 10 minutes from the claim, not from the check's start)."""
+    moment = [appliance.now()]
+    appliance.clock = lambda: moment[0]
+    for host, days_left in (("first.example.test", 3), ("second.example.test", 5)):
+        add_expiring(appliance, host, days_left)
+    beside: list[notices.CheckResult] = []
+
+    async def slow_relay(relay: Relay) -> None:
+        moment[0] += dt.timedelta(minutes=6)
+        if len(relay.messages) == 2:  # the second notice is being sent: another sender checks
+            loop = asyncio.get_running_loop()
+            beside.append(await loop.run_in_executor(None, notices.check, appliance))
+
+    with smtp_relay("none", on_mail=slow_relay) as relay:
+        configure(appliance, relay.port)
+        result = notices.check(appliance)
+    assert [n.friendly_name for n in result.sent] == ["first.example.test", "second.example.test"]
+    assert [n.sent for n in beside] == [[]]
+    assert len(relay.messages) == 2
 
 
 def test_a_failed_send_is_retried_and_shown_until_it_goes(

@@ -1,7 +1,8 @@
 """A real SMTP relay for the tests: aiosmtpd on a free loopback port (its own thread), plain,
 with STARTTLS or implicit TLS (a certificate from the test PKI), with or without AUTH; it
 keeps every mail it accepts, parsed, for the test to read back. ``refuse`` makes it refuse
-every recipient the way Postfix does."""
+every recipient the way Postfix does; ``on_mail`` is awaited on the relay's loop after each
+mail is kept (a slow relay: the test moves its clock or runs a check meanwhile)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import email
 import email.policy
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -40,9 +41,12 @@ class Relay:
 
 
 class _Handler:
-    def __init__(self, relay: Relay, refuse: bool) -> None:
+    def __init__(
+        self, relay: Relay, refuse: bool, on_mail: Callable[[Relay], Awaitable[None]] | None
+    ) -> None:
         self.relay = relay
         self.refuse = refuse
+        self.on_mail = on_mail
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -57,6 +61,8 @@ class _Handler:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.relay.messages.append(parsed)
+        if self.on_mail is not None:
+            await self.on_mail(self.relay)
         return "250 2.0.0 Ok: queued"
 
 
@@ -67,6 +73,7 @@ def smtp_relay(
     users: dict[str, str] | None = None,
     refuse: bool = False,
     host: str = "127.0.0.1",
+    on_mail: Callable[[Relay], Awaitable[None]] | None = None,
 ) -> Iterator[Relay]:
     """A relay on ``host`` and a free port: ``security`` none, starttls (STARTTLS required
     before MAIL) or tls (implicit); ``users`` (username -> password) makes AUTH required."""
@@ -99,7 +106,8 @@ def smtp_relay(
                 return AuthResult(success=good, handled=False)
 
             options.update(authenticator=authenticate, auth_required=True)
-        controller = Controller(_Handler(relay, refuse), hostname=host, port=port, **options)
+        handler = _Handler(relay, refuse, on_mail)
+        controller = Controller(handler, hostname=host, port=port, **options)
         controller.start()
         try:
             yield relay

@@ -121,7 +121,7 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
     failed: list[Notice] = []
     infos = RowInfoCache()
     for item in due:
-        claim = _claim(app, item, now)
+        claim = _claim(app, item)
         if claim is None:
             continue  # another sender has it
         mail = _mail(settings, item, infos, now)
@@ -227,9 +227,12 @@ def _presented_on(repository: Repository) -> dict[int, list[str]]:
     return presented
 
 
-def _claim(app: Appliance, item: _Due, now: dt.datetime) -> str | None:
-    """Take the notice for this sender (a fresh token), or None if another has it."""
+def _claim(app: Appliance, item: _Due) -> str | None:
+    """Take the notice for this sender (a fresh token), or None if another has it. The claim
+    is dated now, not when the check began: a check longer than the lease (a slow relay, many
+    notices) would else make claims that look abandoned at birth and are taken mid-send."""
     claim = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(8)}"
+    now = app.now()
     with app.store.transaction() as repository:
         if item.existing is not None:
             taken = store.claim_again(
