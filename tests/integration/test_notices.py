@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from certgate.service import email, imports, networking, notices
+from certgate.service import certificates, email, imports, networking, notices
 from certgate.service.appliance import Appliance
 from certgate.service.health import FindingCode, diagnose
 from certgate.service.setup import initialise
@@ -170,6 +170,38 @@ def test_a_failed_send_is_retried_and_shown_until_it_goes(
     with closing(again), smtp_relay("none") as after_restart:
         configure(again, after_restart.port)
         assert notices.check(again).sent == [] and after_restart.messages == []
+
+
+def test_a_failed_notice_is_not_shown_for_ever(appliance: Appliance) -> None:
+    """A failed notice that a more urgent one superseded, or whose certificate was deleted or
+    expired over FORGOTTEN_AFTER ago, is never retried: not shown, not counted as failed."""
+    moment = [appliance.now()]
+    appliance.clock = lambda: moment[0]
+    add_expiring(appliance, "superseded.example.test", 5)
+    deleted = add_expiring(appliance, "deleted.example.test", 6)
+    with smtp_relay("none", refuse=True) as refusing:
+        configure(appliance, refusing.port)
+        assert len(notices.check(appliance).failed) == 2
+    assert notices.notice_counts(appliance)["failed"] == 2
+    certificates.delete_certificate(appliance, deleted)
+
+    moment[0] += dt.timedelta(days=4, hours=12)  # superseded.example.test crosses 1 day
+    with smtp_relay("none") as working:
+        configure(appliance, working.port)
+        [sent] = notices.check(appliance).sent
+    assert (sent.friendly_name, sent.threshold) == ("superseded.example.test", 1)
+    assert notices.unsent_notices(appliance) == []
+    assert not [f for f in diagnose(appliance, [], None).findings]
+    assert notices.notice_counts(appliance) == {"sent": 1, "failed": 0, "sending": 0}
+
+    add_expiring(appliance, "forgotten.example.test", 5)  # half a day left by the clock
+    with smtp_relay("none", refuse=True) as refusing:
+        configure(appliance, refusing.port)
+        [failed] = notices.check(appliance).failed
+    assert [n.friendly_name for n in notices.unsent_notices(appliance)] == [failed.friendly_name]
+    moment[0] += dt.timedelta(days=50)  # it expired 49 days ago: history, never retried
+    assert notices.unsent_notices(appliance) == []
+    assert notices.notice_counts(appliance)["failed"] == 0
 
 
 @pytest.mark.tls  # a real certgate serve (slow: see tests/conftest.py)

@@ -94,7 +94,8 @@ class _Appliance(Collector):
         notices = GaugeMetricFamily(
             "certgate_expiry_notices",
             "Expiry notices recorded, by state: sent, failed (retried at the next check), "
-            "sending; forgotten 30 days after the certificate expired.",
+            "sending; a certificate's are forgotten when it is deleted or 30 days after it "
+            "expired.",
             labels=["state"],
         )
         for state, count in notice_counts(self.app).items():

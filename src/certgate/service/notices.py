@@ -15,7 +15,8 @@ it gives up: a sender that dies between its claim and its record leaves the noti
 after ``CLAIM_LEASE`` (longer than any send can take) the next check takes it again, so only
 a crash in the middle of a send can make that one mail go twice, or late. A failed send
 (relay refused or down) is recorded "failed" with the relay's answer and taken again by the
-next check; ``unsent_notices`` lists them for Status > Diagnostic Status.
+next check; ``unsent_notices`` lists them for Status > Diagnostic Status. When a more urgent
+notice of the certificate is claimed, its failed ones are recorded "skipped".
 
 A certificate that has crossed several thresholds at its first check (imported 5 days
 before it expires) gets one mail for the most urgent; the others are recorded "skipped".
@@ -150,7 +151,9 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
 
 def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
     """Notices not sent: failed (retried at the next check; Diagnostic Status shows these),
-    being sent, and (``include_due``) due while email is not configured."""
+    being sent, and (``include_due``) due while email is not configured. Not those a check
+    never takes again: of a deleted certificate, or one expired over ``FORGOTTEN_AFTER`` ago
+    (a failed one that a more urgent notice superseded is recorded "skipped")."""
     now = app.now()
     with app.store.reading() as repository:
         settings = email.read_settings(repository)
@@ -164,7 +167,7 @@ def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
                 row.attempts,
                 row.last_error,
             )
-            for row in store.unsent(repository)
+            for row in store.unsent(repository, now - FORGOTTEN_AFTER)
         ]
         if include_due and not settings.configured:
             found += [item.notice("due") for item in _due(repository, settings.notice_days, now)]
@@ -235,10 +238,12 @@ def _claim(app: Appliance, item: _Due) -> str | None:
     now = app.now()
     with app.store.transaction() as repository:
         if item.existing is not None:
-            taken = store.claim_again(
+            if not store.claim_again(
                 repository, item.existing.id, item.existing.claim, claim, now, now - CLAIM_LEASE
-            )
-            return claim if taken else None
+            ):
+                return None
+            store.skip_superseded(repository, item.row.fingerprint, item.threshold)
+            return claim
         row = item.row
         common = {
             "certificate_fingerprint": row.fingerprint,
@@ -249,6 +254,7 @@ def _claim(app: Appliance, item: _Due) -> str | None:
         values = {**common, "threshold": item.threshold, "state": store.SENDING, "claim": claim}
         if not store.claim_new(repository, {**values, "attempts": 1}):
             return None
+        store.skip_superseded(repository, row.fingerprint, item.threshold)
         for threshold in item.also_crossed:  # one mail, not one per threshold crossed at once
             skipped = {"threshold": threshold, "state": store.SKIPPED, "claim": "", "attempts": 0}
             store.claim_new(repository, {**common, **skipped})
@@ -340,8 +346,9 @@ class NoticeSchedule:
 
 
 def notice_counts(app: Appliance) -> dict[str, int]:
-    """Notices sent, failed (to be retried) and being sent, as recorded (old ones are
-    forgotten after 30 days)."""
+    """Notices sent, failed (to be retried) and being sent, of the certificates in the store
+    that have not expired over ``FORGOTTEN_AFTER`` ago (as ``unsent_notices``)."""
+    forgotten_before = app.now() - FORGOTTEN_AFTER
     with app.store.reading() as repository:
-        counts = store.counts_by_state(repository)
+        counts = store.counts_by_state(repository, forgotten_before)
     return {state: counts.get(state, 0) for state in (store.SENT, store.FAILED, store.SENDING)}

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from certgate.store.models import CertificateRow, NoticeRow
@@ -96,13 +96,43 @@ def finish(
     repository.session.execute(statement)
 
 
-def unsent(repository: Repository) -> list[NoticeRow]:
+def skip_superseded(repository: Repository, fingerprint: str, threshold: int) -> None:
+    """A notice for ``threshold`` is going: this certificate's failed or pending notices for
+    a larger threshold are "skipped", never retried (their claim is void: a sender still
+    sending one does not record it failed again)."""
+    statement = (
+        update(NoticeRow)
+        .where(
+            NoticeRow.certificate_fingerprint == fingerprint,
+            NoticeRow.threshold > threshold,
+            NoticeRow.state.in_((FAILED, SENDING)),
+        )
+        .values(state=SKIPPED, claim="")
+        .execution_options(synchronize_session=False)
+    )
+    repository.session.execute(statement)
+
+
+def _remembered(forgotten_before: dt.datetime) -> ColumnElement[bool]:
+    """Notices still of interest: their certificate is in the store and expired after
+    ``forgotten_before`` (a check never takes the others again)."""
+    present = exists().where(CertificateRow.fingerprint == NoticeRow.certificate_fingerprint)
+    return (NoticeRow.not_after > forgotten_before) & present
+
+
+def unsent(repository: Repository, forgotten_before: dt.datetime) -> list[NoticeRow]:
     """Notices claimed but not sent: failed ones, and ones being sent (or abandoned)."""
-    query = select(NoticeRow).where(NoticeRow.state.in_((FAILED, SENDING)))
+    query = select(NoticeRow).where(
+        NoticeRow.state.in_((FAILED, SENDING)), _remembered(forgotten_before)
+    )
     return list(repository.session.scalars(query.order_by(NoticeRow.not_after)))
 
 
-def counts_by_state(repository: Repository) -> dict[str, int]:
-    """How many notices are in each state (for /metrics)."""
-    query = select(NoticeRow.state, func.count()).group_by(NoticeRow.state)
+def counts_by_state(repository: Repository, forgotten_before: dt.datetime) -> dict[str, int]:
+    """How many notices of interest are in each state (for /metrics)."""
+    query = (
+        select(NoticeRow.state, func.count())
+        .where(_remembered(forgotten_before))
+        .group_by(NoticeRow.state)
+    )
     return {state: count for state, count in repository.session.execute(query)}
