@@ -139,7 +139,7 @@ def main() -> None:
             time.sleep(1.0)
             for swap in range(arguments.swaps):
                 target = ids[swap % 2]
-                networking.assign(app, [ADDRESS], target.id)
+                networking.assign(app, [ADDRESS], target.id, confirm=True)
                 committed = time.monotonic()
                 time.sleep(arguments.interval)
                 seen = first_seen(clients.records, committed, target.fingerprint_sha256)

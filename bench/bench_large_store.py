@@ -229,7 +229,7 @@ def measure(label: str, addresses: int, certificates: int, swaps: int) -> Figure
                 time.sleep(1.0)
                 for swap in range(swaps):
                     target = spare if swap % 2 == 0 else served[0]
-                    networking.assign(app, [address_of(0)], target)
+                    networking.assign(app, [address_of(0)], target, confirm=True)
                     committed = time.monotonic()
                     time.sleep(0.5)
                     seen = first_seen(clients.records, committed, fingerprints[target])

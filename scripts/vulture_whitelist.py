@@ -67,3 +67,10 @@ _.sent_at
 
 # The Problem document's ACME field (web/api/errors.py sets it by key): the CA's document.
 ca_document
+
+# The guard's concerns (service/guard.Concern, schemas.Concern): serialised to JSON (409
+# unconfirmed-change) and shown by the Edit page's confirmation step.
+current_certificate
+new_certificate
+current_root
+new_root

@@ -8,6 +8,7 @@ does not open a key, no store) is 5xx. No message ever contains key material.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -94,6 +95,20 @@ class ConfirmationRequiredError(ConflictError):
     the pages): it is done only when the caller confirms it."""
 
     code = "confirmation-required"
+
+
+class UnconfirmedChangeError(ConfirmationRequiredError):
+    """An assignment or replacement clients may refuse (another root than an address presents
+    now, a certificate expired, not yet valid, with an incomplete chain or not covering the
+    address's hostnames): applied only when the caller confirms it. ``concerns``: each
+    reason, per address (``service.guard.Concern``), for the faces to show."""
+
+    code = "unconfirmed-change"
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, message: str, concerns: Sequence[object]) -> None:
+        super().__init__(message)
+        self.concerns = tuple(concerns)
 
 
 class AlreadyServingError(ConflictError):

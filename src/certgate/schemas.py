@@ -26,6 +26,7 @@ from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.lint import RULES, LintSeverity
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service.addresstest import TrustStore
+from certgate.service.guard import ConcernCode
 from certgate.service.health import FindingCode, Severity
 from certgate.service.imports import Kind, Status
 from certgate.service.smtp import MailSecurity
@@ -129,6 +130,30 @@ class ImportEntry(Out):
     )
 
 
+class ConcernRoot(Out):
+    """Where a chain ends: a root's subject and key, as a client's trust store knows it."""
+
+    subject: str
+    fingerprint_sha256: str | None = Field(
+        description="The root's SHA-256; null when it is not in the store (the chain ends "
+        "short of it, at a certificate issued by this name)."
+    )
+    public_key_fingerprint: str | None
+
+
+class Concern(Out):
+    """One reason a change of what an address presents needs confirming."""
+
+    address: str
+    code: Annotated[ConcernCode, Field(strict=False)]
+    message: str
+    current_certificate: str = Field(description="Friendly name of what it presents now.")
+    new_certificate: str = Field(description="Friendly name of what it would present.")
+    current_root: ConcernRoot | None = Field(description="For root-change: the root now.")
+    new_root: ConcernRoot | None = Field(description="For root-change: the root after.")
+    hostnames: list[str] = Field(description="For hostname-not-covered: those not covered.")
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details. ``type`` is stable per failure; ``detail`` is for people."""
 
@@ -152,6 +177,11 @@ class Problem(BaseModel):
         default=None,
         description="For ACME problems (type `acme`): the CA's own problem document, as it "
         "sent it.",
+    )
+    concerns: list[Concern] | None = Field(
+        default=None,
+        description="For unconfirmed-change: each reason to confirm, per address (send the "
+        'request again with "confirm": true to apply it).',
     )
 
 
@@ -280,10 +310,20 @@ class RenewalRequestBody(In):
     )
 
 
+#: ``confirm`` of the bodies that change what an address presents (``service.guard``).
+CONFIRM_DESCRIPTION = (
+    "Apply the change even when an address's chain would end at another root than it does "
+    "now, or its new certificate is expired, not yet valid, has an incomplete chain or does "
+    "not cover the address's hostnames. Without it such a change is refused: 409 "
+    "unconfirmed-change, each reason in `concerns`."
+)
+
+
 class ReplaceBody(In):
     """The certificate that takes over every address of the one replaced."""
 
     with_: Reference = Field(alias="with")
+    confirm: bool = Field(default=False, description=CONFIRM_DESCRIPTION)
 
 
 class ReplacedParty(Out):
@@ -334,6 +374,7 @@ class CertificateAddresses(In):
         description="Exactly the addresses that present this certificate; addresses it had "
         "and that are not listed go back to the factory certificate.",
     )
+    confirm: bool = Field(default=False, description=CONFIRM_DESCRIPTION)
 
 
 class DeletedCertificate(Out):
@@ -502,6 +543,7 @@ class AddressChange(In):
 
 class Assignment(In):
     certificate: Reference
+    confirm: bool = Field(default=False, description=CONFIRM_DESCRIPTION)
 
 
 class TlsSettings(Out):

@@ -97,7 +97,7 @@ def test_a_covering_certificate_has_no_warning_and_the_test_uses_the_hostnames(
     )
     site = created["certificate"]["id"]
     before = ok(api.get(f"/addresses/{primary.address}"))["certificate_id"]
-    ok(api.put(f"/addresses/{primary.address}", json={"certificate": site}))
+    ok(api.put(f"/addresses/{primary.address}", json={"certificate": site, "confirm": True}))
     try:
         names = ["api.example.test", "img.cdn.example.test"]
         changed = ok(api.patch(f"/addresses/{primary.address}", json={"hostnames": names}))
@@ -135,7 +135,8 @@ def test_a_covering_certificate_has_no_warning_and_the_test_uses_the_hostnames(
         [entry] = [a for a in addresses if a["address"] == primary.address]
         assert entry["hostnames"] == names
     finally:
-        ok(api.put(f"/addresses/{primary.address}", json={"certificate": before}))
+        restore = {"certificate": before, "confirm": True}
+        ok(api.put(f"/addresses/{primary.address}", json=restore))
 
 
 def test_the_cli_gives_the_api_document(primary: Server, api: httpx.Client) -> None:

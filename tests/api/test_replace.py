@@ -14,10 +14,16 @@ def test_replace_moves_the_address_and_refusals_change_nothing(primary: Server) 
     with primary.client() as api:
         old = self_signed(api, "replaced", "replaced.example.test")
         new = self_signed(api, "replacement", "replacement.example.test")
-        ok(api.put(f"/addresses/{primary.address}", json={"certificate": old["id"]}))
+        ok(
+            api.put(
+                f"/addresses/{primary.address}", json={"certificate": old["id"], "confirm": True}
+            )
+        )
         wait_until_served(primary.address, primary.port, old["fingerprint_sha256"])
 
-        done = ok(api.post(f"/certificates/{old['id']}/replace", json={"with": new["id"]}))
+        # Two self-signed certificates: two roots, so the move is confirmed (see test_guard).
+        replace = {"with": new["id"], "confirm": True}
+        done = ok(api.post(f"/certificates/{old['id']}/replace", json=replace))
         assert done == {
             "old": {key: old[key] for key in ("id", "friendly_name", "fingerprint_sha256")},
             "new": {key: new[key] for key in ("id", "friendly_name", "fingerprint_sha256")},
@@ -42,14 +48,14 @@ def test_replace_moves_the_address_and_refusals_change_nothing(primary: Server) 
         problem(api.post(path, json={"with": 9999999}), 404, "not-found")
         problem(api.post(path, json={"with": "not an id"}), 422, "validation")
         problem(api.post(path, json={}), 422, "validation")
-        problem(api.post(path, json={"with": old["id"], "confirm": True}), 422, "validation")
+        problem(api.post(path, json={"with": old["id"], "confirmed": True}), 422, "validation")
         auditor = mint_token(primary.running.data_dir, "replace-auditor", "auditor")
         with primary.client(auditor) as reader:
             problem(reader.post(path, json={"with": old["id"]}), 403, "forbidden")
         assert served_fingerprint(primary.address, primary.port) == new["fingerprint_sha256"]
 
         # By fingerprint, back again.
-        back = ok(api.post(path, json={"with": old["fingerprint_sha256"]}))
+        back = ok(api.post(path, json={"with": old["fingerprint_sha256"], "confirm": True}))
         assert back["addresses"] == [primary.address]
         wait_until_served(primary.address, primary.port, old["fingerprint_sha256"])
         events = ok(api.get("/audit", params={"action": "certificate.replace"}))["events"]
@@ -61,7 +67,11 @@ def test_the_page_says_why_a_replacement_is_refused(primary: Server) -> None:
     with primary.client() as api:
         old = self_signed(api, "page replaced", "page-replaced.example.test")
         idle = self_signed(api, "page idle", "page-idle.example.test")
-        ok(api.put(f"/addresses/{primary.address}", json={"certificate": old["id"]}))
+        ok(
+            api.put(
+                f"/addresses/{primary.address}", json={"certificate": old["id"], "confirm": True}
+            )
+        )
         (keyless,) = import_ok(api, [("keyless.pem", pem(make_chain("page-keyless.test").leaf))])
     session = primary.login()
     csrf = session.principal.csrf_token

@@ -39,7 +39,7 @@ def test_create_self_signed_and_assign_ip_address(primary: Server) -> None:
         addresses = ok(
             api.put(
                 f"/certificates/{certificate['id']}/addresses",
-                json={"addresses": [primary.address]},
+                json={"addresses": [primary.address], "confirm": True},
             )
         )
         mine = [a for a in addresses if a["address"] == primary.address]
@@ -55,7 +55,11 @@ def test_ca_signed_certificate_replaces_self_signed(
     host = "support.example.test"
     with primary.client() as api:
         old = self_signed(api, "temporary", "temporary.example.test")
-        ok(api.put(f"/addresses/{primary.address}", json={"certificate": old["id"]}))
+        ok(
+            api.put(
+                f"/addresses/{primary.address}", json={"certificate": old["id"], "confirm": True}
+            )
+        )
 
         leaf, _ = ca_signed(api, ca, host, tmp_path)
         assert leaf["has_private_key"] and leaf["chain_mode"] == "automatic"
@@ -71,7 +75,9 @@ def test_ca_signed_certificate_replaces_self_signed(
         chain = {item["fingerprint_sha256"] for item in keyless["items"]}
         assert set(leaf["chain"][1:]) <= chain and leaf["fingerprint_sha256"] not in chain
 
-        ok(api.put(f"/addresses/{primary.address}", json={"certificate": leaf["id"]}))
+        # Self-signed to CA-signed: another root, confirmed (clients were prepared).
+        moved = {"certificate": leaf["id"], "confirm": True}
+        ok(api.put(f"/addresses/{primary.address}", json=moved))
         wait_until_served(primary.address, primary.port, leaf["fingerprint_sha256"])
         # Verifying against the root alone: the listener sends the intermediate too.
         served = handshake(
@@ -101,7 +107,8 @@ def test_failover_copy_through_pkcs12(
     passphrase = "a strong failover passphrase"
     with primary.client() as api:
         leaf, _ = ca_signed(api, ca, host, tmp_path)
-        ok(api.put(f"/certificates/{leaf['id']}/addresses", json={"addresses": [primary.address]}))
+        wanted = {"addresses": [primary.address], "confirm": True}
+        ok(api.put(f"/certificates/{leaf['id']}/addresses", json=wanted))
         exported = api.post(
             f"/certificates/{leaf['id']}/export",
             json={"include_private_key": True, "include_chain": True, "passphrase": passphrase},
@@ -124,7 +131,11 @@ def test_failover_copy_through_pkcs12(
         assert kinds == ["certificate", "certificate", "certificate", "private-key"]
         copy = ok(api.get(f"/certificates/{leaf['fingerprint_sha256']}"))
         assert copy["has_private_key"] and len(copy["chain"]) == 3
-        ok(api.put(f"/addresses/{backup.address}", json={"certificate": copy["id"]}))
+        ok(
+            api.put(
+                f"/addresses/{backup.address}", json={"certificate": copy["id"], "confirm": True}
+            )
+        )
 
     wait_until_served(primary.address, primary.port, leaf["fingerprint_sha256"])
     wait_until_served(backup.address, backup.port, leaf["fingerprint_sha256"])
@@ -142,7 +153,11 @@ def test_renew_with_the_same_key(primary: Server, ca: OpensslCA, tmp_path: Path)
     host = "renew.example.test"
     with primary.client() as api:
         old, csr = ca_signed(api, ca, host, tmp_path)
-        ok(api.put(f"/addresses/{primary.address}", json={"certificate": old["id"]}))
+        ok(
+            api.put(
+                f"/addresses/{primary.address}", json={"certificate": old["id"], "confirm": True}
+            )
+        )
         wait_until_served(primary.address, primary.port, old["fingerprint_sha256"])
 
         # The CA renews from the original request: same key, later expiration.

@@ -27,7 +27,7 @@ def test_replace_with_moves_every_address_of_the_certificate(
     new_chain = make_chain("new.example.test", days=730)
     old = import_with_key(appliance, tmp_path, old_chain)
     new = import_with_key(appliance, tmp_path, new_chain)
-    run_cli(appliance.data_dir, "ip", "assign", *ADDRESSES, "--cert", str(old))
+    run_cli(appliance.data_dir, "ip", "assign", *ADDRESSES, "--cert", str(old), "--confirm")
     for address in ADDRESSES:
         wait_until_served(address, appliance.port, fingerprint(old_chain.leaf))
 

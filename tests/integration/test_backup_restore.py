@@ -36,7 +36,7 @@ def test_a_backup_taken_while_serving_restores_to_the_same_certificates_on_the_s
     passphrase = _passphrase_file(tmp_path)
     with running_appliance(source, address="127.0.0.2", database_url=database_url) as running:
         site = import_with_key(running, tmp_path, make_chain("backed-up.example.test"))
-        run_cli(source, "ip", "assign", "127.0.0.2", "--cert", str(site), **env)
+        run_cli(source, "ip", "assign", "127.0.0.2", "--cert", str(site), "--confirm", **env)
         shown = json.loads(run_cli(source, "cert", "show", str(site), "--json", **env).stdout)
         fingerprint = shown["fingerprint_sha256"]
         assert served_fingerprint("127.0.0.2", running.port) == fingerprint

@@ -71,7 +71,7 @@ def test_an_assigned_certificate_expiring_in_five_days_needs_attention(
     serving: RunningAppliance, tmp_path: Path
 ) -> None:
     site = import_with_key(serving, tmp_path, make_chain("soon.example.test", days=6))
-    run_cli(serving.data_dir, "ip", "assign", ADDRESS, "--cert", str(site))
+    run_cli(serving.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm")
     try:
         document = status(serving)
         assert document["diagnostic_status"] == "Needs attention: 1 warning(s)"
@@ -86,7 +86,9 @@ def test_an_assigned_certificate_expiring_in_five_days_needs_attention(
             for c in json.loads(run_cli(serving.data_dir, "cert", "list", "--json").stdout)
             if c["is_factory"]
         )
-        run_cli(serving.data_dir, "ip", "assign", ADDRESS, "--cert", str(factory["id"]))
+        run_cli(
+            serving.data_dir, "ip", "assign", ADDRESS, "--cert", str(factory["id"]), "--confirm"
+        )
 
 
 def test_a_listener_that_cannot_bind_is_an_error(serving: RunningAppliance) -> None:
@@ -170,7 +172,7 @@ def test_an_expired_certificate_and_an_expired_chain_certificate_are_errors(
     )
     site = certificates.show_certificate(app, fingerprint(leaf))
     networking.add_address(app, "127.0.0.9")
-    networking.assign(app, ["127.0.0.9"], site.id)
+    networking.assign(app, ["127.0.0.9"], site.id, confirm=True)
     [finding] = diagnose(app, networking.list_addresses(app), _serving_all(app)).findings
     assert finding.code is FindingCode.CERTIFICATE_EXPIRED and finding.severity is Severity.ERROR
     assert "'gone.example.test'" in finding.message and "127.0.0.9" in finding.message
@@ -182,7 +184,7 @@ def test_an_expired_certificate_and_an_expired_chain_certificate_are_errors(
     expired_intermediate = _reissued(old_ca, not_before=long_ago, days=30)
     imports.import_files(app, [("i.pem", pem(expired_intermediate)), ("r.pem", pem(old_ca.root))])
     chained = certificates.show_certificate(app, fingerprint(leaf))
-    networking.assign(app, ["127.0.0.9"], chained.id)
+    networking.assign(app, ["127.0.0.9"], chained.id, confirm=True)
     [finding] = diagnose(app, networking.list_addresses(app), _serving_all(app)).findings
     assert finding.code is FindingCode.CERTIFICATE_EXPIRED
     assert "chain certificate" in finding.message and "Old Intermediate" in finding.message

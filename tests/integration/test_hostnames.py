@@ -119,7 +119,7 @@ def test_the_warning_follows_the_hostnames_and_the_assignment(appliance: Applian
     assert networking.hostnames_not_covered_by(appliance, other) == {
         "127.0.0.2": ["shop.example.test", "a.b.cdn.example.test"]
     }
-    networking.assign(appliance, ["127.0.0.3"], other)
+    networking.assign(appliance, ["127.0.0.3"], other, confirm=True)
     assert _not_covered(appliance, other) == []
     assert "127.0.0.3" not in _not_covered(appliance, site)[0]
     networking.set_hostnames(appliance, "127.0.0.2", ["shop.example.test"])
@@ -222,7 +222,7 @@ def test_ip_add_set_and_list_with_hostnames(certgate: Certgate) -> None:
 
     created = certgate.json("cert", "create", "--name", "portal", "--cn", "portal.example.test")
     site = created["certificate"]["id"]
-    certgate("ip", "assign", "127.0.0.2", "--cert", str(site))
+    certgate("ip", "assign", "127.0.0.2", "--cert", str(site), "--confirm")
     changed = certgate.json("ip", "set", "127.0.0.2", "--hostname", "portal.example.test")
     assert changed["hostnames"] == ["portal.example.test"]
     assert changed["hostnames_not_covered"] == []

@@ -62,7 +62,7 @@ def test_one_notice_per_threshold_assigned_first_never_repeated(
     spare = add_expiring(appliance, "spare.example.test", 3)  # sooner, but nobody presents it
     site = add_expiring(appliance, "site.example.test", 5)
     networking.add_address(appliance, ADDRESS)
-    networking.assign(appliance, [ADDRESS], site)
+    networking.assign(appliance, [ADDRESS], site, confirm=True)
 
     result = notices.check(appliance)
     assert [(n.friendly_name, n.threshold) for n in result.sent] == [

@@ -50,12 +50,12 @@ def test_every_address_moves_to_the_new_certificate_on_the_wire(
     old = import_with_key(appliance, tmp_path, old_chain)
     new = import_with_key(appliance, tmp_path, new_chain)
     other = import_with_key(appliance, tmp_path, other_chain)
-    run_cli(appliance.data_dir, "ip", "assign", *MOVED, "--cert", str(old))
-    run_cli(appliance.data_dir, "ip", "assign", OTHER, "--cert", str(other))
+    run_cli(appliance.data_dir, "ip", "assign", *MOVED, "--cert", str(old), "--confirm")
+    run_cli(appliance.data_dir, "ip", "assign", OTHER, "--cert", str(other), "--confirm")
     for address in MOVED:
         wait_until_served(address, appliance.port, fingerprint(old_chain.leaf))
 
-    done = cli_json(appliance, "cert", "replace", str(old), "--with", str(new))
+    done = cli_json(appliance, "cert", "replace", str(old), "--with", str(new), "--confirm")
     assert done["addresses"] == list(MOVED)
     assert done["old"] == {
         "id": old,
@@ -71,7 +71,8 @@ def test_every_address_moves_to_the_new_certificate_on_the_wire(
     assert isinstance(events, list) and len(events) == 1
     assert "may be removed and/or revoked" in events[0]["detail"]
 
-    text = run_cli(appliance.data_dir, "cert", "replace", str(new), "--with", str(old)).stdout
+    replace = ("cert", "replace", str(new), "--with", str(old), "--confirm")
+    text = run_cli(appliance.data_dir, *replace).stdout
     assert text.splitlines() == [
         f"127.0.0.2, 127.0.0.3 now present 'old.example.test' (certificate {old}) instead of "
         "'new.example.test': live on the next handshake",
@@ -88,7 +89,7 @@ def test_refusals_name_the_reason_and_change_nothing(
     old_chain, spare_chain = make_chain("old.example.test"), make_chain("spare.example.test")
     old = import_with_key(appliance, tmp_path, old_chain)
     spare = import_with_key(appliance, tmp_path, spare_chain)
-    run_cli(appliance.data_dir, "ip", "assign", *MOVED, "--cert", str(old))
+    run_cli(appliance.data_dir, "ip", "assign", *MOVED, "--cert", str(old), "--confirm")
     for address in MOVED:
         wait_until_served(address, appliance.port, fingerprint(old_chain.leaf))
     no_key = tmp_path / "no-key.pem"

@@ -79,7 +79,10 @@ def test_each_change_to_what_is_served_bumps_revision_once(appliance: Appliance)
     assert bumps(appliance, lambda: import_leaf(appliance, "two.example.com")) == 1
     assert bumps(appliance, lambda: certificates.rename(appliance, leaf, "renamed")) == 1
     assert bumps(appliance, lambda: networking.add_address(appliance, "127.0.0.9")) == 1
-    assert bumps(appliance, lambda: networking.assign(appliance, ["127.0.0.9"], leaf)) == 1
+    assert (
+        bumps(appliance, lambda: networking.assign(appliance, ["127.0.0.9"], leaf, confirm=True))
+        == 1
+    )
     assert (
         bumps(appliance, lambda: networking.remove_address(appliance, "127.0.0.9", confirm=True))
         == 1

@@ -41,7 +41,7 @@ def _import_and_assign(data_dir: Path, database_url: str | None, address: str) -
     [site] = [entry for entry in imported if entry["kind"] == "certificate"]
     run_cli(data_dir, "cert", "rename", str(site["id"]), "Damaged site", **env)
     run_cli(data_dir, "ip", "add", address, **env)
-    run_cli(data_dir, "ip", "assign", address, "--cert", str(site["id"]), **env)
+    run_cli(data_dir, "ip", "assign", address, "--cert", str(site["id"]), "--confirm", **env)
     shown: dict[str, str] = json.loads(
         run_cli(data_dir, "cert", "show", str(site["id"]), "--json", **env).stdout
     )
@@ -134,7 +134,8 @@ def test_a_key_that_cannot_be_unsealed_stops_only_its_addresses(
         [failed] = [entry for entry in listeners if entry["address"] == "127.0.0.3"]
         assert "'Damaged site'" in failed["error"]
         # Assigned to an address that serves, it leaves that address on what it presented.
-        run_cli(data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site["id"]), **env)
+        assign = ("ip", "assign", "127.0.0.2", "--cert", str(site["id"]), "--confirm")
+        run_cli(data_dir, *assign, **env)
 
         def still_presenting_factory() -> bool:
             report = json.loads(run_cli(data_dir, "status", "--json", **env).stdout)

@@ -94,7 +94,7 @@ def test_a_restart_serves_the_last_committed_state(tmp_path: Path) -> None:
     chain = make_chain("restart.example.test")
     with running_appliance(data_dir, address="127.0.0.2") as first:
         site = import_with_key(first, tmp_path, chain)
-        run_cli(data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site))
+        run_cli(data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site), "--confirm")
         eventually(lambda: "restart.example.test" in leaf_subject("127.0.0.2", first.port))
         first.process.send_signal(signal.SIGTERM)
         assert first.process.wait(timeout=10) == 0  # a clean shutdown

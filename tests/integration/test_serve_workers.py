@@ -72,7 +72,7 @@ def test_every_worker_serves_each_committed_assignment(
 ) -> None:
     assert handshake(ADDRESS, two_workers.port).common_name == "certgate Appliance"
     site = import_with_key(two_workers, tmp_path, make_chain("workers.example.test"))
-    run_cli(two_workers.data_dir, "ip", "assign", ADDRESS, "--cert", str(site))
+    run_cli(two_workers.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm")
     # Connections are spread over the workers by the kernel: 40 in a row reach both of
     # them (all on one would happen with probability 2**-39), and every one has the new leaf.
     eventually(
@@ -204,7 +204,7 @@ def test_workers_on_postgresql_follow_commits_from_the_cli(
     with running_appliance(tmp_path / "data", ADDRESS, serve_options=("--workers", "2")) as app:
         eventually(lambda: listening_sockets(ADDRESS, app.port) == 2, timeout=20)
         site = import_with_key(app, tmp_path, make_chain("postgres.example.test"))
-        run_cli(app.data_dir, "ip", "assign", ADDRESS, "--cert", str(site))
+        run_cli(app.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm")
         eventually(
             lambda: (
                 {handshake(ADDRESS, app.port).common_name for _ in range(40)}

@@ -61,7 +61,7 @@ def _served_leaf(app: Appliance, host: str, address: str) -> TestChain:
     chain = make_chain(host)
     leaf = _import(app, _pem(chain.leaf) + _key_pem(chain.leaf_key))
     networking.add_address(app, address)
-    networking.assign(app, [address], leaf)
+    networking.assign(app, [address], leaf, confirm=True)
     return chain
 
 
@@ -90,7 +90,10 @@ def test_a_changed_address_is_the_only_one_built_again(appliance: Appliance) -> 
     before = serving.build_plan(appliance, cache=cache)
     other = make_chain("three.example.com")
     networking.assign(
-        appliance, ["127.0.0.12"], _import(appliance, _pem(other.leaf) + _key_pem(other.leaf_key))
+        appliance,
+        ["127.0.0.12"],
+        _import(appliance, _pem(other.leaf) + _key_pem(other.leaf_key)),
+        confirm=True,
     )
     after = serving.build_plan(appliance, cache=cache)
     assert after.assignments["127.0.0.11"] is before.assignments["127.0.0.11"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options
+from certgate.cli.context import Options, confirm_change_option
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
@@ -362,14 +362,17 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     metavar="CERT",
     help="The certificate (id or fingerprint) that takes over every address of OLD.",
 )
+@confirm_change_option
 @json_option
 @click.pass_obj
-def replace(options: Options, old: str, new: str, as_json: bool) -> None:
+def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) -> None:
     """Replace OLD on every address it secures, in one step, live on the next handshake.
 
-    OLD stays on the appliance: it may be removed and/or revoked as necessary."""
+    OLD stays on the appliance: it may be removed and/or revoked as necessary. A CERT under
+    another root, or one clients will refuse (expired, not yet valid, incomplete chain, a
+    hostname not covered), needs --confirm."""
     with options.appliance() as app:
-        done = replacement.replace_certificate(app, old, new, options.actor)
+        done = replacement.replace_certificate(app, old, new, options.actor, confirm=confirm)
     if as_json:
         emit_document(Replacement, done)
         return

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import cli_principal
@@ -29,3 +31,13 @@ class Options:
             yield app
         finally:
             app.close()
+
+
+#: ``--confirm`` of the commands that change what an address presents (``service.guard``).
+confirm_change_option = click.option(
+    "--confirm",
+    is_flag=True,
+    help="Apply it even when an address's chain would end at another root, or its new "
+    "certificate is expired, not yet valid, has an incomplete chain or does not cover the "
+    "address's hostnames (refused otherwise, naming each).",
+)

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import click
 
-from certgate.cli.context import Options
+from certgate.cli.context import Options, confirm_change_option
 from certgate.cli.output import (
     echo,
     emit_document,
@@ -190,12 +190,18 @@ def _yes_no(value: bool | None) -> str:
 @ip.command("assign")
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--cert", "reference", required=True, help="Certificate id or fingerprint.")
+@confirm_change_option
 @json_option
 @click.pass_obj
-def ip_assign(options: Options, addresses: tuple[str, ...], reference: str, as_json: bool) -> None:
-    """Assign a certificate (its private key must be available) to addresses."""
+def ip_assign(
+    options: Options, addresses: tuple[str, ...], reference: str, confirm: bool, as_json: bool
+) -> None:
+    """Assign a certificate (its private key must be available) to addresses.
+
+    A change of the root an address's chain ends at, or a certificate clients will refuse
+    (expired, not yet valid, incomplete chain, a hostname not covered), needs --confirm."""
     with options.appliance() as app:
-        views = networking.assign(app, list(addresses), reference, options.actor)
+        views = networking.assign(app, list(addresses), reference, options.actor, confirm=confirm)
     if as_json:
         emit_documents(Address, views)
     else:

@@ -30,9 +30,16 @@ class Saved:
 
 
 def save_configuration(
-    app: Appliance, reference: str | int, wanted: Configuration, actor: Actor = APPLIANCE
+    app: Appliance,
+    reference: str | int,
+    wanted: Configuration,
+    actor: Actor = APPLIANCE,
+    *,
+    confirm: bool = False,
 ) -> Saved:
-    """Apply what differs from the stored configuration, in one transaction."""
+    """Apply what differs from the stored configuration, in one transaction; addresses that
+    would change root or present a certificate clients refuse only with ``confirm`` (the
+    guard sees the new chain and name of this same transaction)."""
     new_chain = (
         certificates.read_manual_chain(wanted.manual_chain_pem)
         if wanted.chain_mode == "manual" and wanted.manual_chain_pem
@@ -59,6 +66,8 @@ def save_configuration(
             for index, text in enumerate(wanted.addresses)
         }
         if wanted_addresses != current:
-            networking.set_addresses_of(repository, row, wanted.addresses)
+            networking.set_addresses_of(
+                repository, row, wanted.addresses, confirm=confirm, now=app.now()
+            )
             changed.append("addresses")
         return Saved(changed, notices)

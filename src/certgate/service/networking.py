@@ -7,6 +7,7 @@ can be assigned.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from certgate.fields import item
 from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX
 from certgate.pki.diagnostics import uncovered_hostnames
 from certgate.pki.names import client_hostname
+from certgate.service import guard
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
@@ -221,9 +223,15 @@ def lockout_warning(address: str) -> str:
 
 
 def assign(
-    app: Appliance, addresses: Sequence[str], reference: str | int, actor: Actor = APPLIANCE
+    app: Appliance,
+    addresses: Sequence[str],
+    reference: str | int,
+    actor: Actor = APPLIANCE,
+    *,
+    confirm: bool = False,
 ) -> list[AddressView]:
-    """Make ``reference`` the certificate of each address, all or none."""
+    """Make ``reference`` the certificate of each address, all or none; a change of root or
+    a certificate clients will refuse only with ``confirm`` (``guard.check_moves``)."""
     if not addresses:
         raise ValidationError("addresses", "name at least one address")
     wanted = [
@@ -233,9 +241,11 @@ def assign(
         certificate = find_certificate(repository, reference)
         require_assignable(repository, certificate)
         rows = [_existing(repository, address) for address in wanted]
+        moves = [guard.Move(row, certificate) for row in rows]
+        confirmed = guard.check_moves(repository, moves, confirm=confirm, now=app.now())
         for row in rows:
             row.certificate_id = certificate.id
-        _record_assignment(repository, certificate, wanted)
+        _record_assignment(repository, certificate, wanted, confirmed)
         return [_view(row, certificate) for row in rows]
 
 
@@ -256,21 +266,34 @@ def _existing(repository: Repository, address: str) -> IpAddressRow:
 
 
 def set_certificate_addresses(
-    app: Appliance, reference: str | int, addresses: Sequence[str], actor: Actor = APPLIANCE
+    app: Appliance,
+    reference: str | int,
+    addresses: Sequence[str],
+    actor: Actor = APPLIANCE,
+    *,
+    confirm: bool = False,
 ) -> list[AddressView]:
     """The Edit Certificate Configuration page's IP Addresses checkboxes."""
     with app.store.transaction(actor) as repository:
-        set_addresses_of(repository, find_certificate(repository, reference), addresses)
+        certificate = find_certificate(repository, reference)
+        set_addresses_of(repository, certificate, addresses, confirm=confirm, now=app.now())
         rows = repository.ip_addresses()
         certificates = repository.certificates_by_id(row.certificate_id for row in rows)
         return [_view(row, certificates[row.certificate_id]) for row in rows]
 
 
 def set_addresses_of(
-    repository: Repository, certificate: CertificateRow, addresses: Sequence[str]
+    repository: Repository,
+    certificate: CertificateRow,
+    addresses: Sequence[str],
+    *,
+    confirm: bool,
+    now: dt.datetime,
 ) -> None:
     """The checked addresses present this certificate; unchecked ones that did go back to
-    the factory certificate (an address never stays without a certificate)."""
+    the factory certificate (an address never stays without a certificate). Either move
+    is guarded (``guard.check_moves``): back to the factory certificate is a change of
+    root too."""
     wanted = {normalise_address(text) for text in addresses}
     if wanted:
         require_assignable(repository, certificate)
@@ -290,21 +313,29 @@ def set_addresses_of(
                 "present another certificate, check the address on that certificate's Edit "
                 "page; to stop serving it, remove it under Networking",
             )
-    for address in wanted:
-        _existing(repository, address).certificate_id = certificate.id
-    for row in repository.ip_addresses_of(certificate.id):
-        if row.address not in wanted and certificate.id != factory.id:
-            row.certificate_id = factory.id
-    _record_assignment(repository, certificate, sorted(wanted))
+    moves = [guard.Move(_existing(repository, address), certificate) for address in sorted(wanted)]
+    moves += [
+        guard.Move(row, factory)
+        for row in repository.ip_addresses_of(certificate.id)
+        if row.address not in wanted and certificate.id != factory.id
+    ]
+    confirmed = guard.check_moves(repository, moves, confirm=confirm, now=now)
+    for move in moves:
+        move.address.certificate_id = move.new.id
+    _record_assignment(repository, certificate, sorted(wanted), confirmed)
 
 
 def _record_assignment(
-    repository: Repository, certificate: CertificateRow, addresses: Sequence[str]
+    repository: Repository,
+    certificate: CertificateRow,
+    addresses: Sequence[str],
+    confirmed: Sequence[guard.Concern],
 ) -> None:
-    """The change, and the use of the certificate's key it makes (served on addresses)."""
+    """The change (with what was confirmed), and the use of the certificate's key it makes
+    (served on addresses)."""
     target = certificate_target(certificate.friendly_name, certificate.fingerprint)
     shown = ", ".join(addresses) or "no address"
-    repository.audit(AuditAction.ADDRESS_ASSIGN, target, shown)
+    repository.audit(AuditAction.ADDRESS_ASSIGN, target, shown + guard.confirmed_note(confirmed))
     if addresses:
         repository.audit_key_use(
             AuditAction.KEY_SERVE,

@@ -5,15 +5,18 @@ removed and/or revoked as necessary.
 
 Two steps inside that transaction: ``plan_replacement`` computes the moves and refuses, with
 a specific error and nothing changed, what cannot be done; ``apply_replacement`` makes them.
-A check of the moves themselves (the guard before a change of CA) goes between the two.
+Between the two, ``guard.check_moves`` checks the moves themselves (the guard before a change
+of CA, or a certificate clients refuse), and refuses them unless confirmed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from certgate.errors import NothingToReplaceError, ValidationError
 from certgate.pki.chain import Role, role_of
+from certgate.service import guard
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import cached_certificate_views
 from certgate.service.keystore import require_key
@@ -46,14 +49,24 @@ class Replacement:
 
 
 def replace_certificate(
-    app: Appliance, old_reference: str | int, new_reference: str | int, actor: Actor = APPLIANCE
+    app: Appliance,
+    old_reference: str | int,
+    new_reference: str | int,
+    actor: Actor = APPLIANCE,
+    *,
+    confirm: bool = False,
 ) -> Replacement:
-    """Move every address of ``old_reference`` to ``new_reference``, all or none."""
+    """Move every address of ``old_reference`` to ``new_reference``, all or none; to
+    another root, or to a certificate clients refuse, only with ``confirm``."""
     with app.store.transaction(actor) as repository:
         old = find_certificate(repository, old_reference)
         new = find_certificate(repository, new_reference)
         replacement = plan_replacement(repository, old, new)
-        apply_replacement(repository, replacement)
+        moves = [
+            guard.Move(row, new) for row in repository.ip_addresses_of(old.id, for_update=True)
+        ]
+        confirmed = guard.check_moves(repository, moves, confirm=confirm, now=app.now())
+        apply_replacement(repository, replacement, confirmed)
         return replacement
 
 
@@ -89,8 +102,13 @@ def plan_replacement(
     return Replacement(_party(old), _party(new), addresses)
 
 
-def apply_replacement(repository: Repository, replacement: Replacement) -> None:
-    """Make the moves, with their audit events (the change, and the new key's use)."""
+def apply_replacement(
+    repository: Repository,
+    replacement: Replacement,
+    confirmed: Sequence[guard.Concern] = (),
+) -> None:
+    """Make the moves, with their audit events (the change with what was confirmed, and the
+    new key's use)."""
     new = repository.certificate(replacement.new.id)
     assert new is not None  # found by plan_replacement in this transaction
     moved = set(replacement.addresses)
@@ -103,7 +121,8 @@ def apply_replacement(repository: Repository, replacement: Replacement) -> None:
         AuditAction.CERTIFICATE_REPLACE,
         certificate_target(old.friendly_name, old.fingerprint_sha256),
         f"by {new.friendly_name!r} ({new.fingerprint}) on {shown}; the old certificate "
-        + OLD_CERTIFICATE_NOTE,
+        + OLD_CERTIFICATE_NOTE
+        + guard.confirmed_note(confirmed),
     )
     repository.audit_key_use(
         AuditAction.KEY_SERVE, new.friendly_name, new.public_key_fingerprint, f"on {shown}"

@@ -64,12 +64,19 @@ def add_address(app: App, principal: Admin, body: NewAddress, response: Response
     "/{address}",
     summary="Assign a certificate to an IP address",
     response_model=Address,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def assign_address(app: App, principal: Admin, address: AddressPath, body: Assignment) -> Address:
     """The address presents the certificate at once. Only a certificate whose private key is
-    available can be assigned (422 key-missing otherwise)."""
-    (view,) = networking.assign(app, [address], body.certificate, principal.actor)
+    available can be assigned (422 key-missing otherwise). A certificate whose chain ends at
+    another root than the address's does now (self-signed to CA-signed and back), or one
+    clients will refuse (expired, not yet valid, incomplete chain, a hostname of the address
+    not covered), is assigned only with ``"confirm": true`` (409 unconfirmed-change
+    otherwise, each reason in ``concerns``; nothing changed). Leaving the factory
+    certificate, or a certificate under the same root, needs no confirmation."""
+    (view,) = networking.assign(
+        app, [address], body.certificate, principal.actor, confirm=body.confirm
+    )
     return Address.model_validate(view)
 
 

@@ -217,15 +217,19 @@ def set_chain(
     "/{reference}/addresses",
     summary="Set the addresses of a certificate",
     response_model=list[Address],
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def set_addresses(
     app: App, principal: Admin, reference: CertificateRef, body: CertificateAddresses
 ) -> list[Address]:
     """The IP Addresses checkboxes and Save Configuration: the listed addresses present this
     certificate at once; those it had and are not listed go back to the factory certificate.
-    Answers every address with its certificate."""
-    views = networking.set_certificate_addresses(app, reference, body.addresses, principal.actor)
+    Answers every address with its certificate. A move to a chain ending at another root
+    (back to the factory certificate included), or to a certificate clients will refuse,
+    needs ``"confirm": true`` (409 unconfirmed-change otherwise, nothing changed)."""
+    views = networking.set_certificate_addresses(
+        app, reference, body.addresses, principal.actor, confirm=body.confirm
+    )
     return [Address.model_validate(view) for view in views]
 
 
@@ -276,7 +280,11 @@ def replace_certificate(
     one transaction, live on the next handshake. This one stays on the appliance: it may be
     removed and/or revoked as necessary. Refused, nothing changed: the same certificate (422
     validation), one without its private key (422 key-missing), one that is not a server
-    certificate (422 validation), or when this one secures no address (409
-    nothing-to-replace)."""
-    done = replacement.replace_certificate(app, reference, body.with_, principal.actor)
+    certificate (422 validation), when this one secures no address (409
+    nothing-to-replace), or, without ``"confirm": true``, one under another root or one
+    clients will refuse (409 unconfirmed-change, each reason in ``concerns``). A renewal
+    under the same root, or replacing the factory certificate, needs no confirmation."""
+    done = replacement.replace_certificate(
+        app, reference, body.with_, principal.actor, confirm=body.confirm
+    )
     return Replacement.model_validate(done)

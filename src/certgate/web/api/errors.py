@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from certgate.errors import AcmeError, CertgateError, ValidationError
+from certgate.errors import AcmeError, CertgateError, UnconfirmedChangeError, ValidationError
 from certgate.fields import label
+from certgate.schemas import Concern, document
 from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
 
 PROBLEM_BASE = "https://certgate.invalid/problems/"
@@ -122,6 +123,8 @@ def certgate_problem(error: CertgateError) -> Response:
         body["label"] = error.label
     if isinstance(error, AcmeError) and error.document:
         body["ca_document"] = error.document
+    if isinstance(error, UnconfirmedChangeError):
+        body["concerns"] = [document(Concern, concern) for concern in error.concerns]
     headers = {}
     if error.status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="certgate"'

@@ -1,0 +1,202 @@
+"""The guard before a change of what an address presents (issue 10, point 6).
+
+The guide warns: "If this CA is changed without preparing the clients beforehand, then it is
+possible to permanently lose connectivity to the clients due to failed SSL validation", and
+"you should not assign an IP address to a new certificate if your appliance is currently in
+production with active connections". So an assignment or a replacement that would make an
+address present a chain ending at another root than it presents now (self-signed to
+CA-signed and back included), or a certificate that clients will refuse (expired, not yet
+valid, an incomplete or expired chain, a hostname of the address not covered), is applied
+only when the caller confirms it.
+
+``check_moves`` computes the concerns of the planned moves (address -> new certificate) in
+the transaction that applies them, so the check and the change see the same state; the
+faces only pass ``confirm``. No concern: an address that already presents the certificate,
+a renewal or replacement under the same root, and the root of an address leaving the factory
+certificate (its self-signed certificate is the one clients were never meant to keep; the
+new certificate's own problems still count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from certgate.errors import UnconfirmedChangeError
+from certgate.pki.certinfo import CertInfo
+from certgate.pki.diagnostics import ChainState, WarningCode, derive_warnings, uncovered_hostnames
+from certgate.service.views import RowInfoCache, chain_rows
+from certgate.store.models import CertificateRow, IpAddressRow
+from certgate.store.repository import Repository
+
+#: The guide's warning, quoted where a change of root is confirmed.
+GUIDE_CA_WARNING = (
+    "If this CA is changed without preparing the clients beforehand, then it is possible to "
+    "permanently lose connectivity to the clients due to failed SSL validation."
+)
+
+
+class ConcernCode(StrEnum):
+    """Why a move needs confirming: the root changes, or clients will refuse the certificate
+    (the codes of the certificate's warnings of the same meaning)."""
+
+    ROOT_CHANGE = "root-change"
+    EXPIRED = WarningCode.EXPIRED.value
+    NOT_YET_VALID = WarningCode.NOT_YET_VALID.value
+    CHAIN_INCOMPLETE = WarningCode.CHAIN_INCOMPLETE.value
+    CHAIN_EXPIRED = WarningCode.CHAIN_EXPIRED.value
+    HOSTNAME_NOT_COVERED = WarningCode.HOSTNAME_NOT_COVERED.value
+
+
+#: The certificate's own warnings that clients refuse it for (the hostnames are per address).
+_REFUSED = (
+    ConcernCode.EXPIRED,
+    ConcernCode.NOT_YET_VALID,
+    ConcernCode.CHAIN_INCOMPLETE,
+    ConcernCode.CHAIN_EXPIRED,
+)
+
+
+@dataclass(frozen=True)
+class Root:
+    """Where a chain ends, as a client's trust store knows it: a name and a key."""
+
+    subject: str
+    fingerprint_sha256: str | None  # None: not in the store (the chain ends short of it)
+    public_key_fingerprint: str | None
+    name_hash: str
+
+    def same_as(self, other: Root) -> bool:
+        """A client that trusts one accepts a chain ending at the other: the same name and,
+        where both are known, the same key (a root re-issued with its key is the same
+        anchor; one found only by name, beyond an incomplete chain, is taken at its name)."""
+        keys = (self.public_key_fingerprint, other.public_key_fingerprint)
+        return self.name_hash == other.name_hash and (None in keys or keys[0] == keys[1])
+
+
+@dataclass(frozen=True)
+class Concern:
+    """One reason to confirm, for one address."""
+
+    address: str
+    current_certificate: str  # friendly names
+    new_certificate: str
+    code: ConcernCode
+    message: str
+    current_root: Root | None = None  # both given for root-change
+    new_root: Root | None = None
+    hostnames: tuple[str, ...] = ()  # for hostname-not-covered: those not covered
+
+
+@dataclass(frozen=True)
+class Move:
+    """An address about to present ``new`` instead of its certificate."""
+
+    address: IpAddressRow
+    new: CertificateRow
+
+
+def check_moves(
+    repository: Repository, moves: Sequence[Move], *, confirm: bool, now: dt.datetime
+) -> list[Concern]:
+    """The concerns of the moves; unless ``confirm``, refuse (nothing is changed here) when
+    there is one. The caller applies the moves in the same transaction and notes the
+    concerns confirmed in its audit event (``confirmed_note``)."""
+    concerns = _concerns(repository, moves, now)
+    if concerns and not confirm:
+        raise UnconfirmedChangeError(refusal(concerns), concerns)
+    return concerns
+
+
+def refusal(concerns: Sequence[Concern]) -> str:
+    """The one line every face shows before the change is confirmed."""
+    listed = "; ".join(f"{concern.address}: {concern.message}" for concern in concerns)
+    roots = any(concern.code is ConcernCode.ROOT_CHANGE for concern in concerns)
+    return (
+        f"this change needs confirming: {listed}. "
+        + (f"{GUIDE_CA_WARNING} " if roots else "")
+        + 'Confirm to apply it anyway (command line: --confirm; API: "confirm": true)'
+    )
+
+
+def confirmed_note(concerns: Sequence[Concern]) -> str:
+    """What the audit event of a confirmed change adds ("" when nothing needed confirming)."""
+    if not concerns:
+        return ""
+    listed = ", ".join(f"{concern.address} {concern.code.value}" for concern in concerns)
+    return f"; confirmed despite: {listed}"
+
+
+def _concerns(repository: Repository, moves: Sequence[Move], now: dt.datetime) -> list[Concern]:
+    infos = RowInfoCache()
+    chains: dict[int, list[CertificateRow]] = {}
+
+    def chain_of(row: CertificateRow) -> list[CertificateRow]:
+        if row.id not in chains:
+            chains[row.id] = chain_rows(
+                row, repository.certificate, repository.certificate_by_fingerprint
+            )
+        return chains[row.id]
+
+    found: list[Concern] = []
+    for move in moves:
+        current = repository.certificate(move.address.certificate_id)
+        assert current is not None  # a foreign key: an address always has its certificate
+        if current.id == move.new.id:
+            continue  # already presents it: nothing changes
+        names = (move.address.address, current.friendly_name, move.new.friendly_name)
+        if not current.is_factory:
+            before = _root(current, chain_of(current), infos)
+            after = _root(move.new, chain_of(move.new), infos)
+            if not before.same_as(after):
+                message = (
+                    f"presents {names[1]!r}, whose chain ends at the root {_named(before)}; "
+                    f"{names[2]!r} ends at another root, {_named(after)}: clients that trust "
+                    "only the first will refuse it"
+                )
+                found.append(Concern(*names, ConcernCode.ROOT_CHANGE, message, before, after))
+        for code, message in _refused(move.new, chain_of(move.new), infos, now):
+            found.append(Concern(*names, code, f"{names[2]!r}: {message}"))
+        missed = uncovered_hostnames(infos(move.new), move.address.hostnames)
+        if missed:
+            message = (
+                f"{names[2]!r} does not cover {', '.join(missed)}, the hostname(s) clients "
+                "use to reach it: browsers will warn"
+            )
+            found.append(
+                Concern(*names, ConcernCode.HOSTNAME_NOT_COVERED, message, hostnames=tuple(missed))
+            )
+    return found
+
+
+def _refused(
+    row: CertificateRow, chain: Sequence[CertificateRow], infos: RowInfoCache, now: dt.datetime
+) -> list[tuple[ConcernCode, str]]:
+    """Why clients will refuse the certificate itself: its warnings of those kinds."""
+    info = infos(row)
+    issuers = [infos(link) for link in chain]
+    top = issuers[-1] if issuers else info
+    state = ChainState(issuers, complete=top.self_signed)
+    return [
+        (ConcernCode(warning.code.value), warning.message)
+        for warning in derive_warnings(info, state, has_private_key=True, now=now)
+        if warning.code.value in _REFUSED
+    ]
+
+
+def _root(row: CertificateRow, chain: Sequence[CertificateRow], infos: RowInfoCache) -> Root:
+    """The root ``row``'s chain ends at: its top when self-signed (a self-signed certificate
+    is its own root), else the issuer the top names, which is not in the store."""
+    top = chain[-1] if chain else row
+    info: CertInfo = infos(top)
+    if info.self_signed:
+        return Root(
+            info.subject, top.fingerprint, info.public_key_fingerprint, info.subject_name_hash
+        )
+    return Root(info.issuer, None, None, info.issuer_name_hash)
+
+
+def _named(root: Root) -> str:
+    return repr(root.subject) + ("" if root.fingerprint_sha256 else " (not in the store)")

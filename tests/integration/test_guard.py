@@ -1,0 +1,227 @@
+"""The guard (issue 10, point 6): an assignment or replacement that would make an address
+present a chain ending at another root, or a certificate clients refuse (expired, not yet
+valid, incomplete chain, a hostname of the address not covered), is applied only when
+confirmed; on both store backends, and through the CLI (exit 1 naming both roots, then
+--confirm). Renewals and replacements under the same root, and leaving the factory
+certificate, go through as before."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from certgate.errors import UnconfirmedChangeError
+from certgate.pki.names import SubjectFields
+from certgate.service import audit, certificates, configuration, imports, networking, replacement
+from certgate.service.appliance import Appliance
+from certgate.service.guard import GUIDE_CA_WARNING, ConcernCode
+from certgate.service.setup import FACTORY_NAME
+from certgate.store.audit import AuditAction, AuditFilter
+from tests.integration.conftest import Certgate
+from tests.support.pki import TestCA, fingerprint, pem
+
+ADDRESS = "127.0.0.2"
+
+
+@pytest.fixture(scope="module")
+def roots() -> tuple[TestCA, TestCA]:
+    """Two certificate authorities: Root A and Root B, each with its issuing CA."""
+    return (
+        TestCA.make(root_name="Root A", intermediate_name="Issuing A"),
+        TestCA.make(root_name="Root B", intermediate_name="Issuing B"),
+    )
+
+
+def _leaf_pem(ca: TestCA, host: str, *, chain: bool = True, **options: object) -> bytes:
+    key, leaf = ca.leaf(host, **options)  # type: ignore[arg-type]
+    return pem(leaf, *((ca.intermediate, ca.root) if chain else ()), key)
+
+
+def _import(app: Appliance, content: bytes) -> int:
+    """The first certificate of ``content`` (a leaf, its chain and key): its id."""
+    entries = imports.import_files(app, [("site.pem", content)])
+    assert all(entry.status != "error" for entry in entries), entries
+    return next(e.id for e in entries if e.kind == "certificate" and e.id is not None)
+
+
+def _issued(app: Appliance, ca: TestCA, host: str, **options: object) -> int:
+    return _import(app, _leaf_pem(ca, host, **options))
+
+
+def _assigned(app: Appliance, address: str = ADDRESS) -> int:
+    return networking.show_address(app, address).certificate_id
+
+
+def _refused(call: Callable[[], object]) -> UnconfirmedChangeError:
+    with pytest.raises(UnconfirmedChangeError) as caught:
+        call()
+    return caught.value
+
+
+def _presented(certgate: Certgate) -> str:
+    [address] = certgate.json("ip", "list")
+    name: str = address["certificate_name"]
+    return name
+
+
+def _details(app: Appliance, action: AuditAction) -> list[str]:
+    found = audit.list_events(app, AuditFilter(action=action)).events
+    return [event.detail for event in found]
+
+
+def test_a_change_of_root_waits_for_confirmation_a_same_root_renewal_does_not(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    a, b = roots
+    networking.add_address(appliance, ADDRESS)
+    site_a = _issued(appliance, a, "a.example.test")
+    networking.assign(appliance, [ADDRESS], site_a)  # leaving the factory certificate: no question
+    site_b = _issued(appliance, b, "b.example.test")
+
+    refused = _refused(lambda: networking.assign(appliance, [ADDRESS], site_b))
+    assert refused.status == 409 and refused.code == "unconfirmed-change"
+    [concern] = refused.concerns
+    assert (concern.address, concern.code) == (ADDRESS, ConcernCode.ROOT_CHANGE)
+    assert (concern.current_root.subject, concern.new_root.subject) == ("CN=Root A", "CN=Root B")
+    assert concern.current_root.fingerprint_sha256 == fingerprint(a.root)
+    assert "'CN=Root A'" in str(refused) and "'CN=Root B'" in str(refused)
+    assert GUIDE_CA_WARNING in str(refused)
+    assert _assigned(appliance) == site_a  # nothing changed
+
+    networking.assign(appliance, [ADDRESS], site_b, confirm=True)
+    assert _assigned(appliance) == site_b
+    assert _details(appliance, AuditAction.ADDRESS_ASSIGN)[0] == (
+        f"{ADDRESS}; confirmed despite: {ADDRESS} root-change"
+    )
+
+    # A renewal under the same root (a new certificate from the same CA), assigned or
+    # replacing, needs no confirmation; assigning what the address presents raises nothing.
+    renewed = _issued(appliance, b, "b.example.test", days=730)
+    networking.assign(appliance, [ADDRESS], renewed)
+    networking.assign(appliance, [ADDRESS], renewed)
+    again = _issued(appliance, b, "b.example.test", days=800)
+    done = replacement.replace_certificate(appliance, renewed, again)
+    assert done.addresses == (ADDRESS,) and _assigned(appliance) == again
+    assert "confirmed" not in _details(appliance, AuditAction.CERTIFICATE_REPLACE)[0]
+
+    # Replacing it with one under Root A again is another change of root.
+    back = _refused(lambda: replacement.replace_certificate(appliance, again, site_a))
+    assert [c.code for c in back.concerns] == [ConcernCode.ROOT_CHANGE]
+    assert _assigned(appliance) == again
+    replacement.replace_certificate(appliance, again, site_a, confirm=True)
+    assert _assigned(appliance) == site_a
+    assert _details(appliance, AuditAction.CERTIFICATE_REPLACE)[0].endswith(
+        f"; confirmed despite: {ADDRESS} root-change"
+    )
+
+
+def test_self_signed_to_ca_signed_and_back_to_the_factory_certificate(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    a, _ = roots
+    networking.add_address(appliance, ADDRESS)
+    form = certificates.CreateForm("own", SubjectFields(common_name="own.example.test"))
+    own = certificates.create(appliance, form, "self-signed").id
+    networking.assign(appliance, [ADDRESS], own)
+    site_a = _issued(appliance, a, "a.example.test")
+
+    [concern] = _refused(lambda: networking.assign(appliance, [ADDRESS], site_a)).concerns
+    assert concern.current_root.subject == "CN=own.example.test"  # its own root
+    assert concern.new_root.subject == "CN=Root A"
+    networking.assign(appliance, [ADDRESS], site_a, confirm=True)
+
+    # Unchecked on the Edit page, the address goes back to the factory certificate: a change
+    # of root too, on Save Configuration as through the API's PUT .../addresses.
+    view = certificates.show_certificate(appliance, site_a)
+    unchecked = configuration.Configuration(view.friendly_name, "automatic", [])
+    refused = _refused(lambda: configuration.save_configuration(appliance, site_a, unchecked))
+    [concern] = refused.concerns
+    assert concern.new_certificate == FACTORY_NAME
+    assert concern.new_root.subject == f"CN={FACTORY_NAME}"
+    assert concern.current_root.subject == "CN=Root A"
+    assert _assigned(appliance) == site_a
+    _refused(lambda: networking.set_certificate_addresses(appliance, site_a, []))
+    saved = configuration.save_configuration(appliance, site_a, unchecked, confirm=True)
+    assert saved.changed == ["addresses"]
+    assert networking.show_address(appliance, ADDRESS).is_factory_certificate
+
+
+def test_a_certificate_clients_refuse_waits_for_confirmation_even_off_the_factory_one(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    a, _ = roots
+    now = dt.datetime.now(dt.UTC)
+    cases = {
+        "127.0.0.3": (_leaf_pem(a, "old.example.test", not_before=now - dt.timedelta(days=30),
+                                days=10), ConcernCode.EXPIRED, "expired on"),
+        "127.0.0.4": (_leaf_pem(a, "soon.example.test", not_before=now + dt.timedelta(days=5)),
+                      ConcernCode.NOT_YET_VALID, "not valid before"),
+        "127.0.0.5": (_leaf_pem(TestCA.make(root_name="Root C", intermediate_name="Issuing C"),
+                                "alone.example.test", chain=False),
+                      ConcernCode.CHAIN_INCOMPLETE, "the chain is incomplete: the issuer "
+                      "'CN=Issuing C'"),
+        "127.0.0.6": (_leaf_pem(a, "other.example.test"), ConcernCode.HOSTNAME_NOT_COVERED,
+                      "does not cover portal.example.test"),
+    }  # fmt: skip
+    for address, (content, code, says) in cases.items():
+        hostnames = ["portal.example.test"] if code is ConcernCode.HOSTNAME_NOT_COVERED else []
+        factory = networking.add_address(appliance, address, hostnames=hostnames).certificate_id
+        certificate = _import(appliance, content)
+        refused = _refused(functools.partial(networking.assign, appliance, [address], certificate))
+        [concern] = refused.concerns
+        assert (concern.address, concern.code) == (address, code)
+        assert says in concern.message and says in str(refused)
+        assert GUIDE_CA_WARNING not in str(refused)  # no root changes
+        assert _assigned(appliance, address) == factory
+        networking.assign(appliance, [address], certificate, confirm=True)
+        assert _assigned(appliance, address) == certificate
+    [hostname] = refused.concerns
+    assert hostname.hostnames == ("portal.example.test",)
+
+    # One covering its hostname, valid, under a known root: no question leaving the factory.
+    networking.add_address(appliance, "127.0.0.7", hostnames=["portal.example.test"])
+    good = _issued(appliance, a, "portal.example.test")
+    networking.assign(appliance, ["127.0.0.7"], good)
+    assert _assigned(appliance, "127.0.0.7") == good
+
+
+def test_the_cli_refuses_naming_both_roots_until_confirm(
+    certgate: Certgate, roots: tuple[TestCA, TestCA], tmp_path: Path
+) -> None:
+    a, b = roots
+    ids = {}
+    for name, ca in (("a", a), ("b", b)):
+        path = tmp_path / f"{name}.pem"
+        path.write_bytes(_leaf_pem(ca, f"{name}.example.test"))
+        certgate("cert", "import", path)
+        [entry] = [
+            c for c in certgate.certificates() if c["friendly_name"] == f"{name}.example.test"
+        ]
+        ids[name] = str(entry["id"])
+    certgate("ip", "add", ADDRESS)
+    assert (
+        "now presents a.example.test"
+        in certgate("ip", "assign", ADDRESS, "--cert", ids["a"]).stdout
+    )
+
+    refused = certgate("ip", "assign", ADDRESS, "--cert", ids["b"], expect=1)
+    [line] = refused.error_lines
+    assert line.startswith(
+        f"error: this change needs confirming: {ADDRESS}: presents 'a.example.test'"
+    )
+    assert "'CN=Root A'" in line and "'CN=Root B'" in line and "--confirm" in line
+    assert _presented(certgate) == "a.example.test"
+    certgate("ip", "assign", ADDRESS, "--cert", ids["b"], "--confirm")
+    assert _presented(certgate) == "b.example.test"
+
+    refused = certgate("cert", "replace", ids["b"], "--with", ids["a"], expect=1)
+    assert "'CN=Root B'" in refused.stderr and "'CN=Root A'" in refused.stderr
+    assert _presented(certgate) == "b.example.test"
+    done = certgate.json("cert", "replace", ids["b"], "--with", ids["a"], "--confirm")
+    assert done["addresses"] == [ADDRESS]
+    [event] = certgate.json("audit", "list", "--action", "certificate.replace")["events"]
+    assert event["detail"].endswith(f"; confirmed despite: {ADDRESS} root-change")
