@@ -48,3 +48,14 @@ def test_email_settings_and_send_test_email(primary: Server) -> None:
         assert wrong["field"] == "to_addresses[1]"
         cleared = ok(api.put("/email", json={"username": ""}))
         assert cleared["username"] is None and cleared["password_set"] is False
+
+
+def test_a_username_or_password_smtplib_cannot_send_is_refused(primary: Server) -> None:
+    relay: dict[str, object] = {"host": "127.0.0.1", "security": "tls"}
+    relay |= {"from_address": "me@example.com", "to_addresses": ["ok@example.com"]}
+    with primary.client() as api:
+        for field, value in (("username", "mäiler"), ("password", "pässwörd")):
+            login = {"username": "mailer", field: value}
+            refused = problem(api.put("/email", json={**relay, **login}), 422, "validation")
+            assert refused["field"] == field and "must be ASCII" in refused["detail"]
+            assert value not in refused["detail"]

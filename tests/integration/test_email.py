@@ -173,3 +173,21 @@ def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> No
     document = json.loads(certgate("email", "show", "--json").stdout)
     assert document["notice_days"] == [60, 7, 0]
     assert document["port"] == 465  # the default port followed the security
+
+
+def test_a_username_or_password_smtplib_cannot_send_is_refused(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("pässwörd\n")
+    relay = ("--host", "127.0.0.1", "--security", "tls", "--from", "me@example.com")
+    relay += ("--to", "ok@example.com")
+    password = certgate(
+        "email", "set", *relay, "--username", "mailer", "--password-file", secret, expect=1
+    )
+    assert password.returncode == 1
+    assert "SMTP password: must be ASCII (SMTP AUTH sends nothing else)" in password.stderr
+    assert "pässwörd" not in password.stderr + password.stdout
+    username = certgate("email", "set", *relay, "--username", "mäiler", expect=1)
+    assert "SMTP username: must be ASCII (SMTP AUTH sends nothing else)" in username.stderr
+    assert json.loads(certgate("email", "show", "--json").stdout)["configured"] is False

@@ -7,8 +7,10 @@ the next check and shown on Diagnostic Status meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from certgate.errors import MailError
 from certgate.service import certificates, email, imports, networking, notices
 from certgate.service.appliance import Appliance
 from certgate.service.health import FindingCode, diagnose
@@ -202,6 +205,41 @@ def test_a_failed_notice_is_not_shown_for_ever(appliance: Appliance) -> None:
     moment[0] += dt.timedelta(days=50)  # it expired 49 days ago: history, never retried
     assert notices.unsent_notices(appliance) == []
     assert notices.notice_counts(appliance)["failed"] == 0
+
+
+def test_a_password_smtplib_cannot_send_fails_the_notice_and_stays_out_of_the_log(
+    appliance: Appliance, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A non-ASCII password stored by a certgate that did not refuse it yet: smtplib cannot
+    send it (AUTH is ASCII); the notice is recorded failed, the password is in no message."""
+    password = "mötley-crüe"
+    add_expiring(appliance, "auth.example.test", 5)
+    with smtp_relay("starttls", users={"mailer": password}) as relay:
+        email.update_settings(
+            appliance,
+            host="127.0.0.1",
+            port=relay.port,
+            security="starttls",
+            ca_bundle=relay.ca_pem.decode(),
+            from_address="certgate@example.com",
+            to_addresses=[ADMIN],
+            username="mailer",
+            password="ascii placeholder",
+        )
+        with appliance.store.transaction() as repository:  # as an older certgate kept it
+            stored = dict(repository.setting(email.SETTING, {}))
+            sealed = appliance.sealer.seal("smtp password", password.encode())
+            stored["password_sealed"] = base64.b64encode(sealed).decode()
+            repository.set_setting(email.SETTING, stored)
+        with caplog.at_level(logging.DEBUG):
+            with pytest.raises(MailError) as raised:
+                email.send_test(appliance)
+            [failed] = notices.check(appliance).failed
+        assert relay.messages == []
+    said = [str(raised.value), str(failed.error), caplog.text]
+    assert "username and password must be ASCII" in said[0] and said[0] == said[1]
+    assert not [text for text in said if "ö" in text or "ü" in text or "tley" in text]
+    assert [n.state for n in notices.unsent_notices(appliance)] == ["failed"]
 
 
 @pytest.mark.tls  # a real certgate serve (slow: see tests/conftest.py)

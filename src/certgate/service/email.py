@@ -227,16 +227,24 @@ def _recipients(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(addresses)
 
 
+#: smtplib encodes the username and password of AUTH as ASCII (a UnicodeEncodeError else)
+_NOT_ASCII = "must be ASCII (SMTP AUTH sends nothing else)"
+
+
 def _username(value: str) -> str | None:
     username = value.strip()
     if len(username) > USERNAME_MAX or has_control(username):
         raise ValidationError("username", f"must be one line of at most {USERNAME_MAX} characters")
+    if not username.isascii():
+        raise ValidationError("username", _NOT_ASCII)
     return username or None
 
 
 def _check_password(password: str) -> None:
     if len(password) > PASSWORD_MAX or "\n" in password or "\r" in password or "\0" in password:
         raise ValidationError("password", f"must be one line of at most {PASSWORD_MAX} characters")
+    if not password.isascii():
+        raise ValidationError("password", _NOT_ASCII)
 
 
 def checked_ca_bundle(pem: str) -> str:

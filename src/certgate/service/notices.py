@@ -125,12 +125,10 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
         claim = _claim(app, item)
         if claim is None:
             continue  # another sender has it
-        mail = _mail(settings, item, infos, now)
-        try:
-            smtp.send(relay, mail, timeout)
-        except MailError as error:
-            _finish(app, item, claim, str(error))
-            failed.append(item.notice("failed", str(error)))
+        error = _send(relay, _mail(settings, item, infos, now), timeout)
+        _finish(app, item, claim, error)
+        if error is not None:
+            failed.append(item.notice("failed", error))
             log.warning(
                 "expiry notice for %r (%s) not sent: %s",
                 item.row.friendly_name,
@@ -138,7 +136,6 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
                 error,
             )
         else:
-            _finish(app, item, claim, None)
             sent.append(item.notice("sent"))
             log.info(
                 "expiry notice for %r (%s) sent to %s",
@@ -147,6 +144,19 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
                 ", ".join(settings.to_addresses),
             )
     return CheckResult(True, sent, failed, [])
+
+
+def _send(relay: smtp.Relay, mail: EmailMessage, timeout: float) -> str | None:
+    """None when the relay took it, else what went wrong. Any fault fails the notice rather
+    than leave its claim "sending" (sent again at every lease); a fault that is not a
+    ``MailError`` is named by its type only: its text could quote the password."""
+    try:
+        smtp.send(relay, mail, timeout)
+    except MailError as error:
+        return str(error)
+    except Exception as error:
+        return f"mail to the relay {relay.where} failed: {type(error).__name__} (a fault)"
+    return None
 
 
 def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:

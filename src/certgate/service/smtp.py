@@ -102,6 +102,10 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> None:
         ) from None
     except smtplib.SMTPException as error:
         raise _failure(relay, str(error)) from None
+    except UnicodeError:  # its text quotes what it could not encode: the password, maybe
+        raise _failure(
+            relay, "smtplib cannot send it: the username and password must be ASCII"
+        ) from None
     except ssl.SSLCertVerificationError as error:
         raise _failure(
             relay,
