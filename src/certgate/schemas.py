@@ -609,6 +609,12 @@ class EmailSettings(Out):
         description="Days before expiry at which a certificate's notice is sent (0: on expiry)."
     )
     configured: bool = Field(description="A relay, a sender and a recipient are set.")
+    notices: list[str] = Field(
+        default=[],
+        description="What a change did beyond what was asked: the stored password is removed "
+        "when the relay (host, port, security, certificate check, CA bundle) changes without "
+        "a new one.",
+    )
 
 
 class EmailSettingsChange(In):

@@ -59,3 +59,25 @@ def test_a_username_or_password_smtplib_cannot_send_is_refused(primary: Server) 
             refused = problem(api.put("/email", json={**relay, **login}), 422, "validation")
             assert refused["field"] == field and "must be ASCII" in refused["detail"]
             assert value not in refused["detail"]
+
+
+def test_the_stored_password_is_not_redirected_to_another_relay(primary: Server) -> None:
+    with primary.client() as api:
+        settings = {
+            "host": "127.0.0.1",
+            "security": "tls",
+            "from_address": "appliance@example.com",
+            "to_addresses": ["ops@example.com"],
+            "username": "mailer",
+            "password": PASSWORD,
+        }
+        assert ok(api.put("/email", json=settings))["password_set"] is True
+        clear = problem(api.put("/email", json={"security": "none"}), 422, "validation")
+        assert clear["field"] == "security" and "in clear" in clear["detail"]
+        assert ok(api.get("/email"))["password_set"] is True
+        moved = ok(api.put("/email", json={"host": "relay.attacker.example"}))
+        assert moved["password_set"] is False
+        assert moved["notices"] == [
+            "the stored SMTP password was removed: the relay changed (host); give it again"
+        ]
+        ok(api.put("/email", json={"username": ""}))

@@ -191,3 +191,29 @@ def test_a_username_or_password_smtplib_cannot_send_is_refused(
     username = certgate("email", "set", *relay, "--username", "mäiler", expect=1)
     assert "SMTP username: must be ASCII (SMTP AUTH sends nothing else)" in username.stderr
     assert json.loads(certgate("email", "show", "--json").stdout)["configured"] is False
+
+
+def test_the_stored_password_goes_nowhere_but_the_relay_it_was_given_for(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+    with smtp_relay("starttls", users={"mailer": PASSWORD}) as relay:
+        configure_login(certgate, relay, secret)
+        moved = certgate("email", "set", "--host", "localhost")
+        assert "note: the stored SMTP password was removed" in moved.stdout
+        assert json.loads(certgate("email", "show", "--json").stdout)["password_set"] is False
+        certgate("email", "set", "--host", "127.0.0.1", "--password-file", secret)
+        kept = certgate("email", "set", "--notice-days", "7", "--host", "127.0.0.1", "--json")
+        assert kept.json()["password_set"] is True and kept.json()["notices"] == []
+        certgate("email", "test")
+        assert relay.logins == ["mailer"]
+    clear = certgate("email", "set", "--security", "none", expect=1)
+    assert clear.returncode == 1
+    assert "connection security: none would send the SMTP username and password in clear" in (
+        clear.stderr
+    )
+    with closing(Appliance.open(certgate.data_dir)) as app:
+        events = list_events(app, AuditFilter(action="email.update"), 10).events
+    assert any("password removed because the relay changed (host)" in e.detail for e in events)
+    assert json.loads(certgate("email", "show", "--json").stdout)["password_set"] is True

@@ -152,6 +152,8 @@ def email_set(
         emit_document(EmailSettings, settings)
     else:
         echo("saved")
+        for notice in settings.notices:
+            echo(f"note: {notice}")
 
 
 @email_group.command("test")

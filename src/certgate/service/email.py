@@ -67,6 +67,8 @@ class EmailSettings:
     username: str | None = None
     password_set: bool = False
     notice_days: tuple[int, ...] = DEFAULT_NOTICE_DAYS
+    #: what a change did beyond what was asked (the answer of ``update_settings`` only)
+    notices: tuple[str, ...] = ()
 
     @property
     def configured(self) -> bool:
@@ -141,6 +143,11 @@ def update_settings(
     An empty ``ca_bundle`` trusts the system's roots again; an empty ``username`` removes the
     username and password, an empty ``password`` the password. A new ``security`` without a
     ``port`` moves a port that was the old security's default to the new one's.
+
+    The stored password goes only to the relay it was given for: a change of host, port,
+    security, certificate check or CA bundle without a new password removes it (a notice
+    says so), so that a session cannot send it elsewhere; and security ``none`` (in clear)
+    is refused with a username or password.
     """
     with app.store.transaction(actor) as repository:
         stored = _stored(repository)
@@ -170,12 +177,24 @@ def update_settings(
             changes["notice_days"] = _notice_days(notice_days)
         updated = dataclasses.replace(current, **changes)
         _check(updated)
+        moved = [name for name in _RELAY if getattr(updated, name) != getattr(current, name)]
+        dropped = bool(moved) and password is None and current.password_set
+        if dropped:
+            password = ""
+        if updated.security is MailSecurity.NONE and (
+            updated.username or (current.password_set if password is None else password)
+        ):
+            raise ValidationError(
+                "security",
+                "none would send the SMTP username and password in clear: choose starttls or "
+                "tls, or remove the username",
+            )
         value = {
             **stored,
             **{
                 name: list(v) if isinstance(v, tuple) else str(v) if name == "security" else v
                 for name, v in dataclasses.asdict(updated).items()
-                if name != "password_set"
+                if name not in ("password_set", "notices")
             },
         }
         if password is not None:
@@ -191,10 +210,17 @@ def update_settings(
             for name in changes
             if getattr(updated, name) != getattr(current, name)
         ]
+        because = f"the relay changed ({', '.join(moved)})"
         if password is not None and (password or current.password_set):
             said.append("password " + ("set" if password else "removed"))
+            said[-1] += f" because {because}" if dropped else ""
         repository.audit(AuditAction.EMAIL_UPDATE, "Email settings", ", ".join(said))
-        return read_settings(repository)
+        notices = [f"the stored SMTP password was removed: {because}; give it again"] * dropped
+        return dataclasses.replace(read_settings(repository), notices=tuple(notices))
+
+
+#: The settings that say where the password goes: a change of any removes it
+_RELAY = ("host", "port", "security", "verify_certificate", "ca_bundle")
 
 
 def _security(value: str) -> MailSecurity:

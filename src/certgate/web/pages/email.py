@@ -110,7 +110,7 @@ async def save_email(request: Request, principal: Poster) -> Response:
     password = text(form, "password")
     remove_password = checked(form, "remove_password")
     try:
-        await run_in_threadpool(
+        saved = await run_in_threadpool(
             email.update_settings,
             appliance(request),
             host=values["host"],
@@ -127,7 +127,8 @@ async def save_email(request: Request, principal: Poster) -> Response:
         )
     except ValidationError as error:
         return await _page(request, principal, values, field_errors(error, INPUTS), 422)
-    return redirect(PAGE, "Email configuration saved.")
+    notes = "".join(f" Note: {notice}." for notice in saved.notices)
+    return redirect(PAGE, "Email configuration saved." + notes)
 
 
 @router.post(PAGE + "/test")
