@@ -39,6 +39,9 @@ SLOW = {
     # Pebble (a real ACME CA) and a serve: ~25 s and ~12 s
     "integration/test_acme.py::test_http01_order_is_issued_served_and_verified",
     "integration/test_acme.py::test_bad_nonces_are_retried",
+    "integration/test_acme.py::test_a_forced_renewal_replaces_the_served_certificate_without_a_failed_handshake",
+    "integration/test_acme.py::test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left",
+    "integration/test_acme.py::test_a_failed_renewal_waits_and_is_shown",
     "api/test_acme.py",
     "browser",  # Chromium against a real serve: about 20 s per test
     "api/test_fuzz.py",  # schemathesis over every operation: minutes

@@ -856,6 +856,11 @@ class AcmeOrder(Out):
     created_by: str
     created_at: Instant
     finished_at: Instant | None
+    renewal_of: int | None = Field(description="The order whose certificate this one renewed.")
+    renewed_by: int | None = Field(description="The order that renewed this one's certificate.")
+    renewal_attempts: int = Field(description="Failed renewals in a row.")
+    renewal_next_at: Instant | None = Field(description="When a failed renewal is tried again.")
+    renewal_error: str | None = Field(description="Why the last renewal failed.")
 
 
 class AcmeOrderRequest(In):
@@ -866,3 +871,17 @@ class AcmeOrderRequest(In):
     key: KeyType = DEFAULT_KEY_SPEC
     assign: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
     challenge: Literal["http-01"] = "http-01"
+
+
+class AcmeRenewal(Out):
+    """What one renewal check did for one certificate issued by an ACME order."""
+
+    order_id: int = Field(description="The order whose certificate was checked.")
+    friendly_name: str
+    certificate_id: int | None
+    state: str = Field(
+        description="renewed, failed (retried after a backoff), not-due, busy (another "
+        "renewer holds its lease) or backoff (waiting after a failure)."
+    )
+    renewed_by: AcmeOrder | None = Field(description="The order that renewed it.")
+    error: str | None

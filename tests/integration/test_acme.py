@@ -5,17 +5,26 @@ the CA's problem document; an order while no serve answers; badNonce retried."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
+from certgate.service import acme as acme_service
+from certgate.service.appliance import Appliance
+from certgate.store.acme import claim_renewal
 from tests.support.net import free_port
 from tests.support.openssl import s_client
 from tests.support.pebble import Pebble, running_pebble
+from tests.support.polling import eventually
+from tests.support.served import handshake_succeeds, wait_until_served
 from tests.support.server import RunningAppliance, run_cli, running_appliance
+from tests.support.smtp import smtp_relay
 
 ADDRESS = "127.0.0.61"
 
@@ -31,6 +40,30 @@ def appliance(tmp_path: Path, http_port: int) -> Iterator[RunningAppliance]:
         tmp_path / "data", ADDRESS, serve_options=("--http-port", str(http_port))
     ) as running:
         yield running
+
+
+@contextmanager
+def handshakes_under_load(address: str, port: int) -> Iterator[list[int]]:
+    """Full handshakes one after another on a thread while the block runs; yields the list
+    of failed ones (by number)."""
+    failures: list[int] = []
+    done = threading.Event()
+    count = [0]
+
+    def load() -> None:
+        while not done.is_set():
+            count[0] += 1
+            if not handshake_succeeds(address, port, timeout=5):
+                failures.append(count[0])
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        yield failures
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    assert count[0] > 10, "the load was real"
 
 
 def register(data_dir: Path, pebble: Pebble) -> dict[str, object]:
@@ -189,3 +222,122 @@ def test_bad_nonces_are_retried(
             "--json",
         )
         assert json.loads(ordered.stdout)["state"] == "valid"
+
+
+def order(data_dir: Path, name: str, domain: str, *assign: str) -> dict[str, object]:
+    options = [option for address in assign for option in ("--assign", address)]
+    done = run_cli(
+        data_dir, "acme", "order", "--name", name, "--domain", domain, *options, "--json"
+    )
+    return dict(json.loads(done.stdout))
+
+
+def test_a_forced_renewal_replaces_the_served_certificate_without_a_failed_handshake(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        register(appliance.data_dir, pebble)
+        first = order(appliance.data_dir, "renewed", "renew.example.test", ADDRESS)
+        wait_until_served(ADDRESS, appliance.port, str(first["certificate_fingerprint"]))
+        not_due = run_cli(appliance.data_dir, "acme", "renew").stdout
+        assert f"renewed (certificate {first['certificate_id']}): not due yet" in not_due
+
+        with handshakes_under_load(ADDRESS, appliance.port) as failures:
+            renewed = json.loads(
+                run_cli(
+                    appliance.data_dir,
+                    "acme",
+                    "renew",
+                    str(first["certificate_id"]),
+                    "--force",
+                    "--json",
+                ).stdout
+            )
+            [outcome] = renewed
+            assert outcome["state"] == "renewed", outcome
+            second = outcome["renewed_by"]
+            wait_until_served(ADDRESS, appliance.port, second["certificate_fingerprint"])
+        assert failures == []
+        assert second["friendly_name"] == "renewed" and second["renewal_of"] == first["id"]
+        listed = {entry["id"]: entry for entry in orders(appliance.data_dir)}
+        assert listed[first["id"]]["renewed_by"] == second["id"]
+        # The old certificate stays in the store, on no address.
+        old = json.loads(
+            run_cli(
+                appliance.data_dir, "cert", "show", str(first["certificate_id"]), "--json"
+            ).stdout
+        )
+        assert old["ip_addresses"] == []
+
+    # The lease: of two renewers, one holds it until it ends or lapses.
+    with closing(Appliance.open(appliance.data_dir)) as app:
+        now = dt.datetime.now(dt.UTC)
+        lapsed = now - acme_service.RENEWAL_LEASE
+        with app.store.transaction() as repository:
+            assert claim_renewal(repository, second["id"], "a", now, lapsed, force=True)
+        with app.store.transaction() as repository:
+            assert not claim_renewal(repository, second["id"], "b", now, lapsed, force=True)
+        later = now + acme_service.RENEWAL_LEASE + dt.timedelta(seconds=1)
+        with app.store.transaction() as repository:
+            assert claim_renewal(
+                repository, second["id"], "b", later, later - acme_service.RENEWAL_LEASE, True
+            )
+
+
+def test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left(
+    tmp_path: Path, http_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CERTGATE_RENEWAL_INTERVAL", "1")
+    with (
+        running_appliance(
+            tmp_path / "data", ADDRESS, serve_options=("--http-port", str(http_port))
+        ) as running,
+        running_pebble(tmp_path / "pebble", ADDRESS, http_port, validity=30) as pebble,
+    ):
+        register(running.data_dir, pebble)
+        first = order(running.data_dir, "short", "short.example.test", ADDRESS)
+
+        def renewal() -> dict[str, object] | None:
+            return next(
+                (
+                    entry
+                    for entry in orders(running.data_dir)
+                    if entry["renewal_of"] == first["id"] and entry["state"] == "valid"
+                ),
+                None,
+            )
+
+        second = eventually(renewal, timeout=90, what="serve renews the 30-second certificate")
+        assert second["created_by"] == "appliance"
+        wait_until_served(ADDRESS, running.port, str(second["certificate_fingerprint"]))
+
+
+def test_a_failed_renewal_waits_and_is_shown(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        register(appliance.data_dir, pebble)
+        first = order(appliance.data_dir, "stranded", "stranded.example.test", ADDRESS)
+    # Pebble is gone: the renewal fails, is recorded with a backoff, is not retried at once,
+    # and the administrators are told by mail.
+    with smtp_relay() as relay:
+        run_cli(
+            appliance.data_dir,
+            *("email", "set", "--host", "127.0.0.1", "--port", str(relay.port)),
+            *("--security", "none", "--from", "gw@example.test", "--to", "ops@example.test"),
+        )
+        failed = run_cli(
+            appliance.data_dir,
+            *("acme", "renew", str(first["certificate_id"]), "--force"),
+            check=False,
+        )
+        assert failed.returncode == 1 and "cannot reach the ACME server" in failed.stdout
+        [mail] = relay.messages
+        assert mail["Subject"] == "certgate: ACME renewal of 'stranded' failed"
+        assert "cannot reach the ACME server" in mail.get_content()
+    [entry] = [e for e in orders(appliance.data_dir) if e["id"] == first["id"]]
+    assert entry["renewal_attempts"] == 1 and "cannot reach" in str(entry["renewal_error"])
+    waiting = run_cli(appliance.data_dir, "acme", "renew", "--json").stdout
+    assert json.loads(waiting)[0]["state"] in ("not-due", "backoff")
+    status = json.loads(run_cli(appliance.data_dir, "status", "--json").stdout)
+    assert "acme-renewal-failed" in json.dumps(status)

@@ -63,10 +63,15 @@ def _listening(port: int) -> bool:
 
 @contextmanager
 def running_pebble(
-    directory: Path, address: str, http_port: int, nonce_reject: int = 5
+    directory: Path,
+    address: str,
+    http_port: int,
+    nonce_reject: int = 5,
+    validity: int | None = None,
 ) -> Iterator[Pebble]:
     """Pebble and its DNS (every name -> ``address``), validating http-01 on ``http_port``;
-    ``nonce_reject``: the share of good nonces refused as ``badNonce`` (Pebble's default is 5)."""
+    ``nonce_reject``: the share of good nonces refused as ``badNonce`` (Pebble's default is 5);
+    ``validity``: the seconds its certificates are valid (its default: five years)."""
     require_pebble()
     directory.mkdir(parents=True, exist_ok=True)
     ca = TestCA.make()
@@ -86,6 +91,7 @@ def running_pebble(
             "tlsPort": free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
+            **({"certificateValidityPeriod": validity} if validity else {}),
         }
     }
     (directory / "pebble.json").write_text(json.dumps(config))

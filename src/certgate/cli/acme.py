@@ -11,7 +11,7 @@ from certgate.cli.context import Options
 from certgate.cli.output import echo, emit_document, emit_documents, fields, json_option, table
 from certgate.errors import AcmeError
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
-from certgate.schemas import AcmeAccount, AcmeOrder
+from certgate.schemas import AcmeAccount, AcmeOrder, AcmeRenewal
 from certgate.service import acme
 
 
@@ -213,3 +213,45 @@ def orders_command(options: Options, as_json: bool) -> None:
     for view in views:
         if view.error_document:
             echo(f"order {view.id}, the CA's problem document: {view.error_document}")
+        if view.renewal_error:
+            echo(
+                f"order {view.id}: renewal failed {view.renewal_attempts} time(s), next try "
+                f"{view.renewal_next_at:%Y-%m-%d %H:%M} UTC: {view.renewal_error}"
+            )
+
+
+_RENEWAL_STATES = {
+    "renewed": "renewed",
+    "failed": "renewal failed",
+    "not-due": "not due yet",
+    "busy": "being renewed by another process",
+    "backoff": "waiting after a failed renewal (--force to try now)",
+}
+
+
+@acme_group.command("renew")
+@click.argument("certificate_id", metavar="[ID]", type=int, required=False)
+@click.option("--force", is_flag=True, help="Renew now, due or not (and despite a backoff).")
+@json_option
+@click.pass_obj
+def renew_command(options: Options, certificate_id: int | None, force: bool, as_json: bool) -> None:
+    """Renew the ACME certificates that are due (a third of their validity left), or only
+    certificate ID; the new one replaces the old on every address. 'certgate serve' does
+    this by itself hourly. Exit status 1 when a renewal failed."""
+    with options.appliance() as app:
+        outcomes = acme.renew(app, certificate_id, force=force, actor=options.actor)
+    if as_json:
+        emit_documents(AcmeRenewal, outcomes)
+    else:
+        for outcome in outcomes:
+            said = _RENEWAL_STATES[outcome.state]
+            if outcome.renewed_by is not None:
+                said += f" by order {outcome.renewed_by.id}, certificate "
+                said += str(outcome.renewed_by.certificate_id)
+            if outcome.error:
+                said += f": {outcome.error}"
+            echo(f"{outcome.friendly_name} (certificate {outcome.certificate_id}): {said}")
+        if not outcomes:
+            echo("no certificate issued by an ACME order")
+    if any(outcome.state == "failed" for outcome in outcomes):
+        raise SystemExit(1)

@@ -154,6 +154,7 @@ def _serve_in_this_process(
 ) -> None:
     import uvloop
 
+    from certgate.service.acme import RenewalSchedule
     from certgate.service.notices import NoticeSchedule
     from certgate.service.serving import ApplianceServer, PlainHttp
     from certgate.web.server import asgi_protocol_factory, challenge_protocol_factory
@@ -170,13 +171,15 @@ def _serve_in_this_process(
     )
     # Expiry notices: one process checks (the first worker); the store's claims keep every
     # notice to one mail even so (another node, a 'certgate notify' beside it).
-    schedule = NoticeSchedule(app) if worker is None or worker.index == 0 else None
-    if schedule is not None:
+    # ACME renewals likewise: the leases in the store keep each to one renewer.
+    first = worker is None or worker.index == 0
+    schedules = [NoticeSchedule(app), RenewalSchedule(app)] if first else []
+    for schedule in schedules:
         schedule.start()
     try:
         uvloop.run(_serve(server, supervisor))  # the event loop the benchmark measures
     finally:
-        if schedule is not None:
+        for schedule in schedules:
             schedule.stop()
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,22 +25,32 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certgate.errors import AcmeError, AcmeNotReadyError, NotFoundError, ValidationError
+from certgate.errors import (
+    AcmeError,
+    AcmeNotReadyError,
+    CertgateError,
+    NotFoundError,
+    ValidationError,
+)
 from certgate.fields import item
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.names import dns_name_to_ascii
-from certgate.service import acme_ca, imports, networking
+from certgate.service import acme_ca, email, guard, imports, networking, smtp
 from certgate.service.acme_ca import Challenge, Server
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.email import checked_address, checked_ca_bundle
+from certgate.service.periodic import Periodic, interval_from
+from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import AcmeAccountRow, AcmeOrderRow, utcnow
+from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
 from certgate.text import has_control
 
+log = logging.getLogger("certgate.acme")
 #: The associated data the account key is sealed with: a sealed key moved here does not open.
 _SEALED_AS = "acme account key"
 #: How long an order may wait for the CA to validate and issue.
@@ -116,6 +128,11 @@ class OrderView:
     created_by: str
     created_at: dt.datetime
     finished_at: dt.datetime | None
+    renewal_of: int | None = None
+    renewed_by: int | None = None
+    renewal_attempts: int = 0
+    renewal_next_at: dt.datetime | None = None
+    renewal_error: str | None = None
 
 
 def directory_url(text: str) -> str:
@@ -278,6 +295,11 @@ def _order_view(row: AcmeOrderRow) -> OrderView:
         created_by=row.created_by,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        renewal_of=row.renewal_of,
+        renewed_by=row.renewed_by,
+        renewal_attempts=row.renewal_attempts or 0,
+        renewal_next_at=row.renewal_next_at,
+        renewal_error=row.renewal_error,
     )
 
 
@@ -342,6 +364,7 @@ def place_order(
     challenge: str = ChallengeType.HTTP_01,
     actor: Actor = APPLIANCE,
     deadline: dt.timedelta = ORDER_DEADLINE,
+    renewal_of: int | None = None,
 ) -> OrderView:
     """Order a certificate for ``domains`` and import it as ``name`` (assigned to ``assign``).
 
@@ -388,6 +411,7 @@ def place_order(
             state=queries.PENDING,
             directory_url=server.directory_url,
             created_by=actor.name,
+            renewal_of=renewal_of,
         )
         repository.add(row)
         repository.flush()
@@ -467,7 +491,7 @@ def _issued(
     with app.store.reading() as repository:
         row = queries.order(repository, order_id)
         assert row is not None
-        name, addresses = row.friendly_name, list(row.assign)
+        name, addresses, renewal_of = row.friendly_name, list(row.assign), row.renewal_of
     certificates = x509.load_pem_x509_certificates(fullchain.encode())
     leaf, chain = certificates[0], certificates[1:]
     leaf_pem = leaf.public_bytes(serialization.Encoding.PEM)
@@ -488,6 +512,8 @@ def _issued(
             # the clients' trust stores): the guard's concerns go to the audit event.
             # TODO(issue 11): ask for the confirmation when the order is placed.
             networking.assign(app, addresses, certificate.id, actor=actor, confirm=True)
+        if renewal_of is not None:
+            _succeed(app, actor, renewal_of, order_id, certificate.id)
     except Exception as error:
         failed = error if isinstance(error, AcmeError) else AcmeError(str(error))
         _finish(app, actor, order_id, queries.FAILED, failed)
@@ -511,3 +537,215 @@ def hmac_key_from_file(data: bytes) -> str:
     except ValueError:
         raise ValidationError("eab_hmac_key", "is not a base64url-encoded key") from None
     return key
+
+
+# --- renewal ---------------------------------------------------------------------------------
+
+#: A renewer that has held a lease this long has died: another may take it.
+RENEWAL_LEASE = dt.timedelta(minutes=10)
+#: After a failed renewal: 5 minutes, doubled after each failure, at most a day; a CA's
+#: ``rateLimited`` waits at least 3 hours (no retry storm against its limits).
+BACKOFF_FIRST = dt.timedelta(minutes=5)
+BACKOFF_MAX = dt.timedelta(days=1)
+RATE_LIMITED_BACKOFF = dt.timedelta(hours=3)
+
+
+@dataclass(frozen=True)
+class RenewalOutcome:
+    """What one renewal check did for one certificate in service."""
+
+    order_id: int
+    friendly_name: str
+    certificate_id: int | None
+    state: str  # renewed, failed, not-due, busy (another renewer holds it), backoff
+    renewed_by: OrderView | None = None
+    error: str | None = None
+
+
+def renewal_due(not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime) -> bool:
+    """When a third of the validity is left (Let's Encrypt's advice; certbot's default for
+    90-day certificates is 30 days before expiry)."""
+    return now >= not_after - (not_after - not_before) / 3
+
+
+def backoff(attempts: int, rate_limited: bool) -> dt.timedelta:
+    delay: dt.timedelta = min(BACKOFF_FIRST * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_MAX)
+    return max(delay, RATE_LIMITED_BACKOFF) if rate_limited else delay
+
+
+def renew(
+    app: Appliance,
+    certificate_id: int | None = None,
+    *,
+    force: bool = False,
+    actor: Actor = APPLIANCE,
+    now: dt.datetime | None = None,
+) -> list[RenewalOutcome]:
+    """Renew the certificates in service that are due (every one with ``force``), or only
+    ``certificate_id``'s: each under a lease in the store, so that of several renewers
+    (workers, nodes, this command beside ``serve``) one renews it, once. The renewed
+    certificate replaces the old one on every address it secured, in one transaction."""
+    moment = now or dt.datetime.now(dt.UTC)
+    with app.store.reading() as repository:
+        rows = queries.in_service(repository)
+        if certificate_id is not None:
+            rows = [row for row in rows if row.certificate_id == certificate_id]
+            if not rows:
+                raise NotFoundError(
+                    f"certificate {certificate_id} was not issued by an ACME order still in "
+                    "service ('certgate acme orders' lists them)"
+                )
+        validity = {
+            row.id: _validity(repository, row.certificate_id)
+            for row in rows
+            if row.certificate_id is not None
+        }
+    outcomes = []
+    for row in rows:
+        dates = validity.get(row.id)
+        if dates is None:
+            continue
+        if not force and not renewal_due(*dates, moment):
+            outcomes.append(
+                RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "not-due")
+            )
+            continue
+        outcomes.append(_renew_one(app, row, force, actor, moment))
+    return outcomes
+
+
+def failing_renewals(app: Appliance) -> list[OrderView]:
+    """Certificates in service whose last renewal failed (Status, the ACME page)."""
+    with app.store.reading() as repository:
+        return [_order_view(row) for row in queries.failing_renewals(repository)]
+
+
+def _validity(
+    repository: Repository, certificate_id: int | None
+) -> tuple[dt.datetime, dt.datetime] | None:
+    certificate = repository.certificate(certificate_id) if certificate_id else None
+    if certificate is None:
+        return None
+    parsed = x509.load_der_x509_certificate(certificate.der)
+    return parsed.not_valid_before_utc, parsed.not_valid_after_utc
+
+
+def _renew_one(
+    app: Appliance, row: AcmeOrderRow, force: bool, actor: Actor, now: dt.datetime
+) -> RenewalOutcome:
+    claim = secrets.token_hex(16)
+    with app.store.transaction() as repository:
+        taken = queries.claim_renewal(repository, row.id, claim, now, now - RENEWAL_LEASE, force)
+    if not taken:
+        state = "backoff" if row.renewal_next_at and row.renewal_claim is None else "busy"
+        return RenewalOutcome(row.id, row.friendly_name, row.certificate_id, state)
+    try:
+        renewed = place_order(
+            app,
+            name=row.friendly_name,
+            domains=row.domains,
+            key=row.key_spec,
+            challenge=row.challenge,
+            actor=actor,
+            renewal_of=row.id,
+        )
+    except CertgateError as error:
+        attempts = (row.renewal_attempts or 0) + 1
+        limited = isinstance(error, AcmeError) and "rateLimited" in (error.document or "")
+        with app.store.transaction() as repository:
+            queries.end_renewal(
+                repository,
+                row.id,
+                claim,
+                renewal_attempts=attempts,
+                renewal_next_at=now + backoff(attempts, limited),
+                renewal_error=str(error),
+            )
+        log.error("renewal of %r (order %d) failed: %s", row.friendly_name, row.id, error)
+        _mail_failure(app, row, str(error), attempts, now + backoff(attempts, limited))
+        return RenewalOutcome(
+            row.id, row.friendly_name, row.certificate_id, "failed", error=str(error)
+        )
+    with app.store.transaction() as repository:
+        queries.end_renewal(
+            repository, row.id, claim, renewal_attempts=0, renewal_next_at=None, renewal_error=None
+        )
+    log.info(
+        "renewed %r: order %d, certificate %s",
+        row.friendly_name,
+        renewed.id,
+        renewed.certificate_id,
+    )
+    return RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "renewed", renewed)
+
+
+def _mail_failure(
+    app: Appliance, row: AcmeOrderRow, error: str, attempts: int, next_at: dt.datetime
+) -> None:
+    """Tell the administrators, when Email Configuration exists (a failure to mail is logged:
+    the renewal's own failure is recorded already)."""
+    try:
+        with app.store.reading() as repository:
+            settings, relay = email.read_relay(repository, app.sealer)
+        if not settings.configured:
+            return
+        body = (
+            f"certgate could not renew the certificate {row.friendly_name!r} "
+            f"({', '.join(row.domains)}) from {row.directory_url}.\n\n"
+            f"Reason: {error}\n\n"
+            f"This was failure {attempts} in a row; the next try is at "
+            f"{next_at:%Y-%m-%d %H:%M} UTC ('certgate acme renew {row.certificate_id} --force' "
+            "tries now). Security > ACME and Status show it too.\n"
+        )
+        subject = f"certgate: ACME renewal of {row.friendly_name!r} failed"
+        smtp.send(relay, email.message(settings, subject, body), email.SEND_TIMEOUT)
+    except CertgateError as mail_error:
+        log.error("the renewal failure of %r was not mailed: %s", row.friendly_name, mail_error)
+
+
+def _succeed(
+    app: Appliance, actor: Actor, old_order_id: int, new_order_id: int, new_certificate_id: int
+) -> None:
+    """The renewed certificate takes every address of the one it renews (one transaction,
+    live), and the old order is marked renewed."""
+    with app.store.transaction(actor) as repository:
+        old = queries.order(repository, old_order_id)
+        assert old is not None
+        old_certificate = repository.certificate(old.certificate_id) if old.certificate_id else None
+        new_certificate = repository.certificate(new_certificate_id)
+        assert new_certificate is not None
+        if old_certificate is not None and repository.ip_addresses_of(old_certificate.id):
+            plan = plan_replacement(repository, old_certificate, new_certificate)
+            # Unattended, as the order's own assignment: the guard's concerns (a chain that
+            # ends short of the CA's root, a new root) are recorded, not asked.
+            moves = [
+                guard.Move(row, new_certificate)
+                for row in repository.ip_addresses_of(old_certificate.id, for_update=True)
+            ]
+            confirmed = guard.check_moves(repository, moves, confirm=True, now=app.now())
+            apply_replacement(repository, plan, confirmed)
+        old.renewed_by = new_order_id
+        repository.audit(
+            AuditAction.ACME_ORDER,
+            old.friendly_name,
+            f"order {old_order_id} renewed by order {new_order_id}",
+        )
+
+
+class RenewalSchedule(Periodic):
+    """``certgate serve``'s renewal check, on a thread of its own in one process (the first
+    worker); the leases keep every renewal to one renewer even so."""
+
+    def __init__(self, app: Appliance) -> None:
+        super().__init__(
+            lambda: renew(app),
+            "certgate-acme-renewal",
+            "ACME renewals not checked",
+            interval_from(RENEWAL_INTERVAL_ENV, RENEWAL_INTERVAL),
+        )
+
+
+#: How often ``certgate serve`` checks for certificates due (``$CERTGATE_RENEWAL_INTERVAL``
+#: may ask for more often).
+RENEWAL_INTERVAL = 3600.0
+RENEWAL_INTERVAL_ENV = "CERTGATE_RENEWAL_INTERVAL"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from certgate.pki.diagnostics import EXPIRING_SOON, format_time
+from certgate.service.acme import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
 from certgate.service.notices import unsent_notices
@@ -36,6 +37,7 @@ class FindingCode(StrEnum):
     CERTIFICATE_NOT_YET_VALID = "certificate-not-yet-valid"
     NOTICE_NOT_SENT = "notice-not-sent"
     HOSTNAME_NOT_COVERED = "hostname-not-covered"
+    ACME_RENEWAL_FAILED = "acme-renewal-failed"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def diagnose(
         + _validity_findings(app, addresses)
         + _hostname_findings(addresses)
         + _notice_findings(app)
+        + _renewal_findings(app)
     )
     findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
     return Diagnosis(findings)
@@ -204,4 +207,17 @@ def _notice_findings(app: Appliance) -> list[Finding]:
         )
         for notice in unsent_notices(app, include_due=False)
         if notice.state == "failed"
+    ]
+
+
+def _renewal_findings(app: Appliance) -> list[Finding]:
+    return [
+        Finding(
+            Severity.WARNING,
+            FindingCode.ACME_RENEWAL_FAILED,
+            f"the ACME renewal of {order.friendly_name!r} (certificate {order.certificate_id}) "
+            f"failed {order.renewal_attempts} time(s); next try "
+            f"{order.renewal_next_at:%Y-%m-%d %H:%M} UTC: {order.renewal_error}",
+        )
+        for order in failing_renewals(app)
     ]

@@ -31,16 +31,14 @@ import logging
 import os
 import secrets
 import socket
-import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from certgate.errors import CertgateError, MailError
+from certgate.errors import MailError
 from certgate.pki.diagnostics import format_time
 from certgate.service import email, smtp
 from certgate.service.appliance import Appliance
+from certgate.service.periodic import Periodic, interval_from
 from certgate.service.views import RowInfoCache, chain_rows
 from certgate.store import notices as store
 from certgate.store.models import CertificateRow, NoticeRow
@@ -318,41 +316,16 @@ def _mail(
     return email.message(settings, subject, body)
 
 
-def schedule_interval() -> float:
-    """``CHECK_INTERVAL``, or a shorter one from ``$CERTGATE_NOTICE_INTERVAL``."""
-    try:
-        asked = float(os.environ.get(INTERVAL_ENV, CHECK_INTERVAL))
-    except ValueError:
-        return CHECK_INTERVAL
-    return min(max(asked, 0.1), CHECK_INTERVAL) if asked == asked else CHECK_INTERVAL
-
-
-class NoticeSchedule:
+class NoticeSchedule(Periodic):
     """``certgate serve``'s hourly check, on a thread of its own (never the event loop)."""
 
     def __init__(self, app: Appliance) -> None:
-        self.app = app
-        self.interval = schedule_interval()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="certgate-notices", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask it to stop; a send in progress is not waited for (its claim lapses)."""
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                check(self.app)
-            except (CertgateError, SQLAlchemyError) as error:
-                log.error("expiry notices not checked: %s", error)
-            except Exception:  # a fault must not end the schedule for good
-                log.exception("expiry notices not checked")
-            self._stop.wait(self.interval)
+        super().__init__(
+            lambda: check(app),
+            "certgate-notices",
+            "expiry notices not checked",
+            interval_from(INTERVAL_ENV, CHECK_INTERVAL),
+        )
 
 
 def notice_counts(app: Appliance) -> dict[str, int]:

@@ -4,9 +4,11 @@ reads by token. None of these tables is served: writing them does not bump the r
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 
 from certgate.store.models import AcmeAccountRow, AcmeChallengeRow, AcmeOrderRow
 from certgate.store.repository import Repository
@@ -49,3 +51,69 @@ def key_authorization(repository: Repository, token: str) -> str | None:
     """The answer for ``/.well-known/acme-challenge/TOKEN``, if an order is waiting for it."""
     query = select(AcmeChallengeRow.key_authorization).where(AcmeChallengeRow.token == token)
     return repository.session.scalars(query).first()
+
+
+def in_service(repository: Repository) -> list[AcmeOrderRow]:
+    """The orders whose certificate is the latest of its line (issued, not renewed yet, still
+    in the store): what renewal looks after."""
+    query = select(AcmeOrderRow).where(
+        AcmeOrderRow.state == VALID,
+        AcmeOrderRow.renewed_by.is_(None),
+        AcmeOrderRow.certificate_id.is_not(None),
+    )
+    return list(repository.session.scalars(query.order_by(AcmeOrderRow.id)))
+
+
+def claim_renewal(
+    repository: Repository,
+    order_id: int,
+    claim: str,
+    now: dt.datetime,
+    abandoned_before: dt.datetime,
+    force: bool,
+) -> bool:
+    """Take the lease on renewing an order's certificate: nobody holds it (or its holder has
+    held it since ``abandoned_before``), it was not renewed, and its backoff is over (unless
+    ``force``). A compare-and-set UPDATE, so of two renewers (workers, nodes, ``certgate acme
+    renew``) only one wins. True if taken."""
+    conditions = [
+        AcmeOrderRow.id == order_id,
+        AcmeOrderRow.renewed_by.is_(None),
+        or_(
+            AcmeOrderRow.renewal_claim.is_(None),
+            AcmeOrderRow.renewal_claimed_at < abandoned_before,
+        ),
+    ]
+    if not force:
+        conditions.append(
+            or_(AcmeOrderRow.renewal_next_at.is_(None), AcmeOrderRow.renewal_next_at <= now)
+        )
+    statement = (
+        update(AcmeOrderRow)
+        .where(*conditions)
+        .values(renewal_claim=claim, renewal_claimed_at=now)
+        .returning(AcmeOrderRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return repository.session.execute(statement).first() is not None
+
+
+def end_renewal(repository: Repository, order_id: int, claim: str, **values: Any) -> None:
+    """Release the lease held as ``claim``, recording how the renewal ended."""
+    statement = (
+        update(AcmeOrderRow)
+        .where(AcmeOrderRow.id == order_id, AcmeOrderRow.renewal_claim == claim)
+        .values(renewal_claim=None, renewal_claimed_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    repository.session.execute(statement)
+
+
+def failing_renewals(repository: Repository) -> list[AcmeOrderRow]:
+    """Certificates in service whose last renewal failed (for Status)."""
+    query = select(AcmeOrderRow).where(
+        AcmeOrderRow.state == VALID,
+        AcmeOrderRow.renewed_by.is_(None),
+        AcmeOrderRow.renewal_error.is_not(None),
+    )
+    return list(repository.session.scalars(query.order_by(AcmeOrderRow.id)))

@@ -249,6 +249,18 @@ class AcmeOrderRow(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # --- renewal (migration 0008) -------------------------------------------------------
+    #: the order whose certificate this one renewed, and the order that renewed this one's
+    renewal_of: Mapped[int | None] = mapped_column(Integer, default=None)
+    renewed_by: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: the lease: who renews this order's certificate now (a random token) and since when; a
+    #: claim older than the lease (its holder died) may be taken again
+    renewal_claim: Mapped[str | None] = mapped_column(String(64), default=None)
+    renewal_claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: failed renewals in a row, when the next may be tried (backoff), the last one's error
+    renewal_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    renewal_next_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    renewal_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class AcmeChallengeRow(Base):
