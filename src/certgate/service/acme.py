@@ -585,7 +585,7 @@ def renew(
     ``certificate_id``'s: each under a lease in the store, so that of several renewers
     (workers, nodes, this command beside ``serve``) one renews it, once. The renewed
     certificate replaces the old one on every address it secured, in one transaction."""
-    moment = now or dt.datetime.now(dt.UTC)
+    moment = now or app.now()
     with app.store.reading() as repository:
         rows = queries.in_service(repository)
         if certificate_id is not None:
