@@ -257,6 +257,13 @@ def test_a_clients_hostname_is_kept_as_a_certificate_would_name_it(typed: str, s
         ("*.example.com", "is a wildcard; name one host"),
         ("192.0.2.10", "is an IP address; name the DNS hostname"),
         ("2001:db8::1", "is an IP address"),
+        ("192.0.2.1.", "is an IP address"),  # the root's dot
+        ("\uff11\uff19\uff12\uff0e\uff10\uff0e\uff12\uff0e\uff11", "is an IP address"),  # fullwidth
+        ("127.1", "is read as an IP address"),  # browsers: 127.0.0.1
+        ("0x7f.0.0.1", "is read as an IP address"),
+        ("10.0x0a", "is read as an IP address"),  # a hexadecimal last label
+        ("host.0x", "is read as an IP address"),
+        ("example.123", "is read as an IP address"),  # RFC 3696: no all-numeric TLD
         ("bad host.example", "is not a valid DNS name"),
         ("a..example", "is not a valid DNS name"),
         ("www.*.example", "only allowed as the whole leftmost label"),

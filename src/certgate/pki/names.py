@@ -194,20 +194,37 @@ def dns_name_to_ascii(name: str, field: str = SANS) -> str:
     return ("*." if wildcard else "") + ascii_host
 
 
+#: A last label browsers read as a number, making the whole name an IPv4 address (the URL
+#: Standard's "ends in a number": decimal, octal or 0x hexadecimal, so 127.1 and
+#: 0x7f.0.0.1 are 127.0.0.1); RFC 3696 2 allows no all-numeric top-level domain either.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+
+
 def client_hostname(text: str, field: str = "hostname") -> str:
     """A name a client connects with (typed in a browser, sent as SNI): a DNS name as its
     A-labels. Not a wildcard (a client names one host) and not an IP address (a hostname
-    is the DNS name that resolves to an address)."""
-    try:
-        ipaddress.ip_address(text.strip())
-    except ValueError:
-        pass
-    else:
-        raise ValidationError(field, f"{text!r} is an IP address; name the DNS hostname")
+    is the DNS name that resolves to an address), however written: with the root's dot,
+    in fullwidth digits, or shortened or hexadecimal as browsers read them."""
+    _refuse_address(text.strip(), text, field)
     name = dns_name_to_ascii(text, field)
+    _refuse_address(name, text, field)
     if name.startswith("*."):
         raise ValidationError(field, f"{text!r} is a wildcard; name one host a client uses")
+    if _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]):
+        raise ValidationError(
+            field,
+            f"{text!r} is read as an IP address (its last label is a number); "
+            "name the DNS hostname",
+        )
     return name
+
+
+def _refuse_address(written: str, text: str, field: str) -> None:
+    try:
+        ipaddress.ip_address(written)
+    except ValueError:
+        return
+    raise ValidationError(field, f"{text!r} is an IP address; name the DNS hostname")
 
 
 def looks_like_dns_name(text: str) -> bool:
