@@ -42,6 +42,7 @@ SLOW = {
     "integration/test_acme.py::test_a_forced_renewal_replaces_the_served_certificate_without_a_failed_handshake",
     "integration/test_acme.py::test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left",
     "integration/test_acme.py::test_a_failed_renewal_waits_and_is_shown",
+    "integration/test_acme.py::test_a_ca_requiring_external_account_binding",
     "api/test_acme.py",
     "browser",  # Chromium against a real serve: about 20 s per test
     "api/test_fuzz.py",  # schemathesis over every operation: minutes

@@ -341,3 +341,44 @@ def test_a_failed_renewal_waits_and_is_shown(
     assert json.loads(waiting)[0]["state"] in ("not-due", "backoff")
     status = json.loads(run_cli(appliance.data_dir, "status", "--json").stdout)
     assert "acme-renewal-failed" in json.dumps(status)
+
+
+def test_a_ca_requiring_external_account_binding(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    run_cli(data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD="correct horse battery")
+    hmac_key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+    key_file = tmp_path / "hmac.txt"
+    key_file.write_text(hmac_key + "\n")
+    common = ("acme", "account", "set", "--email", "ops@example.test", "--agree-tos")
+    with running_pebble(
+        tmp_path / "pebble", ADDRESS, free_port(), eab_keys={"kid-1": hmac_key}
+    ) as pebble:
+        where = ("--directory", pebble.directory_url, "--ca-file", str(pebble.ca_file))
+        refused = run_cli(data_dir, *common, *where, check=False)
+        assert refused.returncode == 1
+        assert "this CA requires an external account binding" in refused.stderr
+        wrong = tmp_path / "wrong.txt"
+        wrong.write_text("b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH\n")
+        refused = run_cli(
+            data_dir,
+            *common,
+            *where,
+            "--eab-kid",
+            "kid-1",
+            "--eab-hmac-key-file",
+            str(wrong),
+            check=False,
+        )
+        assert refused.returncode == 1 and "the ACME CA refused" in refused.stderr
+        bound = json.loads(
+            run_cli(
+                data_dir,
+                *common,
+                *where,
+                *("--eab-kid", "kid-1", "--eab-hmac-key-file", str(key_file), "--json"),
+            ).stdout
+        )
+        assert bound["configured"] is True and bound["eab_kid"] == "kid-1"
+    assert hmac_key not in (data_dir / "certgate.db").read_bytes().decode(errors="replace")
+    audit = run_cli(data_dir, "audit", "list", "--action", "acme.account").stdout
+    assert f"registered at {pebble.directory_url}" in audit

@@ -68,10 +68,12 @@ def running_pebble(
     http_port: int,
     nonce_reject: int = 5,
     validity: int | None = None,
+    eab_keys: dict[str, str] | None = None,
 ) -> Iterator[Pebble]:
     """Pebble and its DNS (every name -> ``address``), validating http-01 on ``http_port``;
     ``nonce_reject``: the share of good nonces refused as ``badNonce`` (Pebble's default is 5);
-    ``validity``: the seconds its certificates are valid (its default: five years)."""
+    ``validity``: the seconds its certificates are valid (its default: five years);
+    ``eab_keys``: key id -> base64url HMAC key, an external account binding then required."""
     require_pebble()
     directory.mkdir(parents=True, exist_ok=True)
     ca = TestCA.make()
@@ -90,7 +92,8 @@ def running_pebble(
             "httpPort": http_port,
             "tlsPort": free_port(),
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "externalAccountBindingRequired": bool(eab_keys),
+            **({"externalAccountMACKeys": eab_keys} if eab_keys else {}),
             **({"certificateValidityPeriod": validity} if validity else {}),
         }
     }
