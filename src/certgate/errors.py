@@ -8,6 +8,7 @@ does not open a key, no store) is 5xx. No message ever contains key material.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -299,6 +300,8 @@ class AcmeError(CertgateError):
     def __init__(self, message: str, document: str | None = None) -> None:
         super().__init__(message)
         self.document = document
+        #: when the CA asked to be asked again (its ``Retry-After``), if it did
+        self.retry_after: dt.datetime | None = None
 
 
 class AcmeNotReadyError(CertgateError):

@@ -652,17 +652,20 @@ def _renew_one(
     except CertgateError as error:
         attempts = (row.renewal_attempts or 0) + 1
         limited = isinstance(error, AcmeError) and "rateLimited" in (error.document or "")
+        next_at = now + backoff(attempts, limited)
+        if isinstance(error, AcmeError) and error.retry_after is not None:
+            next_at = max(next_at, error.retry_after)  # the CA's Retry-After, honoured
         with app.store.transaction() as repository:
             queries.end_renewal(
                 repository,
                 row.id,
                 claim,
                 renewal_attempts=attempts,
-                renewal_next_at=now + backoff(attempts, limited),
+                renewal_next_at=next_at,
                 renewal_error=str(error),
             )
         log.error("renewal of %r (order %d) failed: %s", row.friendly_name, row.id, error)
-        _mail_failure(app, row, str(error), attempts, now + backoff(attempts, limited))
+        _mail_failure(app, row, str(error), attempts, next_at)
         return RenewalOutcome(
             row.id, row.friendly_name, row.certificate_id, "failed", error=str(error)
         )

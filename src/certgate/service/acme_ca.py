@@ -9,6 +9,7 @@ the event loop. Nothing here touches the store: ``service/acme.py`` decides, thi
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import logging
 import os
@@ -79,7 +80,17 @@ def new_account_key() -> bytes:
 
 
 class _Network(client.ClientNetwork):
-    """The library's network with ``badNonce`` retried up to ``NONCE_TRIES`` times."""
+    """The library's network with ``badNonce`` retried up to ``NONCE_TRIES`` times, keeping
+    the ``Retry-After`` of the last refusal (the library's errors leave it out)."""
+
+    refused_retry_after: str | None = None
+
+    def _check_response(  # type: ignore[override]
+        self, response: requests.Response, content_type: str | None = None
+    ) -> requests.Response:
+        if response.status_code >= 400:
+            self.refused_retry_after = response.headers.get("Retry-After")
+        return super()._check_response(response, content_type=content_type)
 
     def post(self, *args: Any, **kwargs: Any) -> requests.Response:
         for attempt in range(1, NONCE_TRIES + 1):
@@ -118,7 +129,11 @@ def _session(
                 timeout=NETWORK_TIMEOUT,
             )
             directory = client.ClientV2.get_directory(server.directory_url, network)
-            yield client.ClientV2(directory, network)
+            try:
+                yield client.ClientV2(directory, network)
+            except AcmeError as error:
+                error.retry_after = retry_after(network.refused_retry_after)
+                raise
     finally:
         if bundle:
             os.unlink(bundle)
@@ -152,6 +167,28 @@ def translated(server: Server) -> Iterator[None]:
         raise AcmeError(f"cannot reach the ACME server {where}: {_reason(error)}") from None
     except acme_errors.Error as error:
         raise AcmeError(f"the ACME exchange with {where} failed: {error}") from None
+
+
+#: The longest wait a CA's ``Retry-After`` is taken for (a larger one is taken as this).
+RETRY_AFTER_MAX = dt.timedelta(days=7)
+
+
+def retry_after(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """A ``Retry-After`` header (seconds, or an HTTP date) as a moment, at most a week on."""
+    if not value:
+        return None
+    moment = now or dt.datetime.now(dt.UTC)
+    text = value.strip()
+    if text.isdigit():
+        when = moment + dt.timedelta(seconds=int(text[:9]))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+    return min(max(when, moment), moment + RETRY_AFTER_MAX)
 
 
 def _reason(error: BaseException) -> str:
