@@ -25,6 +25,7 @@ _.write_eof
 # Read by templates (certificates_table.html) and serialised to JSON (API, CLI --json).
 _.sort_url
 private_key_deleted
+_.alive  # a node's (status.html, the Node document)
 
 # Used by the tests only: the check that SCHEMA_HEAD is the newest migration.
 newest_migration

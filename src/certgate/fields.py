@@ -26,6 +26,7 @@ LABELS: dict[str, str] = {
     "addresses": "IP addresses",
     "with": "Replace with",
     "hostnames": "Hostnames",
+    "node": "node name",
     "current_password": "current password",
     "minimum_version": "minimum version",
     "maximum_version": "maximum version",

@@ -21,6 +21,9 @@ EXPORT_PASSPHRASE_MIN = 8
 
 #: A DNS name as typed (RFC 1035: 253 characters in text form).
 HOSTNAME_MAX = 253
+#: A node's name (``certgate serve --node``; by default the host's name).
+NODE_NAME_MAX = 64
+
 #: Hostnames of one IP address (Networking); the address test makes one handshake for each.
 HOSTNAMES_PER_ADDRESS_MAX = 20
 

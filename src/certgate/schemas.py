@@ -29,6 +29,7 @@ from certgate.service.addresstest import TrustStore
 from certgate.service.guard import ConcernCode
 from certgate.service.health import FindingCode, Severity
 from certgate.service.imports import Kind, Status
+from certgate.service.nodes import NodeState
 from certgate.service.smtp import MailSecurity
 from certgate.service.users import MIN_PASSWORD_LENGTH
 from certgate.service.users import Role as UserRole
@@ -674,6 +675,48 @@ class Listener(BaseModel):
     error: str | None = None
 
 
+class NodeListener(Out):
+    """What one listener of a node presented at its last heartbeat."""
+
+    address: str
+    port: int
+    state: str = Field(description="listening, or failed (see error).")
+    fingerprint: str | None = Field(description="SHA-256 of the certificate presented.")
+    error: str | None = None
+
+
+class NodeDrift(Out):
+    """An assigned address where the node presents another certificate, or none."""
+
+    address: str
+    assigned_fingerprint: str
+    assigned_name: str
+    presented_fingerprint: str | None = Field(description="null: the node does not serve it.")
+
+
+class Node(Out):
+    """A ``certgate serve`` node of this store and its heartbeat."""
+
+    name: str
+    version: str
+    started_at: Instant
+    last_seen: Instant = Field(description="Its last heartbeat.")
+    state: Annotated[NodeState, Field(strict=False)] = Field(
+        description="alive (heartbeat on time), stopped (stopped cleanly) or lost (its "
+        "heartbeat stopped without a clean stop)."
+    )
+    alive: bool
+    alive_within: float = Field(
+        description="Seconds: alive while its last heartbeat is at most this old (three of "
+        "its heartbeat intervals)."
+    )
+    listeners: list[NodeListener]
+    drift: list[NodeDrift] = Field(
+        description="Assigned addresses where this node (when alive) presents another "
+        "certificate than the assigned one, or none."
+    )
+
+
 class HealthFinding(Out):
     severity: Severity
     code: FindingCode
@@ -697,7 +740,8 @@ class ApplianceStatus(Out):
     diagnostics: list[HealthFinding] = Field(
         description="What needs attention, errors first: addresses not served, listeners "
         "failed, another certificate served than assigned, assigned certificates (or their "
-        "chain) expired, not yet valid or expiring within 30 days."
+        "chain) expired, not yet valid or expiring within 30 days; other nodes lost or "
+        "presenting another certificate than assigned."
     )
     system_time: str
     time_zone: str

@@ -44,6 +44,7 @@ EXPECTED = {
     ("POST", "/acme/orders"),
     ("GET", "/acme/orders/{order_id}"),
     ("GET", "/status"),
+    ("GET", "/nodes"),
     ("GET", "/support-package"),
     ("GET", "/me"),
     ("PUT", "/me/password"),

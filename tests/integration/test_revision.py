@@ -13,7 +13,16 @@ from contextlib import contextmanager
 from cryptography.hazmat.primitives import serialization
 
 from certgate.pki.export import ExportOptions
-from certgate.service import auth, certificates, exports, imports, networking, tls_settings, users
+from certgate.service import (
+    auth,
+    certificates,
+    exports,
+    imports,
+    networking,
+    nodes,
+    tls_settings,
+    users,
+)
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.store import accounts
@@ -101,6 +110,20 @@ def test_a_change_that_changes_nothing_does_not_bump_revision(appliance: Applian
     assert bumps(appliance, lambda: certificates.rename(appliance, leaf, "www.example.com")) == 0
     view = certificates.show_certificate(appliance, leaf)
     assert bumps(appliance, lambda: certificates.rename(appliance, leaf, view.friendly_name)) == 0
+
+
+def test_a_node_heartbeat_does_not_bump_revision(appliance: Appliance) -> None:
+    started = appliance.now()
+    listening = [{"address": "127.0.0.1", "port": 8443, "state": "listening"}]
+
+    def beats() -> None:
+        for listeners in ([], listening, listening):
+            assert nodes.heartbeat(appliance, "node-a", started, 5.0, listeners)
+        nodes.stopped(appliance, "node-a", started, 5.0)
+
+    assert bumps(appliance, beats) == 0
+    [node] = nodes.list_nodes(appliance)
+    assert (node.name, node.state, node.listeners) == ("node-a", nodes.NodeState.STOPPED, [])
 
 
 @contextmanager

@@ -1,15 +1,22 @@
 """Two `certgate serve` nodes on one PostgreSQL store (separate data directories, the same
 master key): what the CLI commits against node A's data directory is on node B's wire at
-once, pushed by NOTIFY."""
+once, pushed by NOTIFY; each node's heartbeat says it is alive and what it presents, and a
+node killed with SIGKILL shows as lost on every face."""
 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from certgate.service import auth
+from certgate.service.appliance import Appliance
+from certgate.service.nodes import HEARTBEAT_ENV
+from tests.api.client import Server
 from tests.support.pki import fingerprint, make_chain
 from tests.support.polling import eventually
 from tests.support.served import handshake_succeeds, served_fingerprint, wait_until_served
@@ -24,13 +31,24 @@ from tests.support.server import (
 
 @pytest.fixture
 def nodes(
-    tmp_path: Path, postgresql_url: str
+    tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[RunningAppliance, RunningAppliance]]:
+    monkeypatch.setenv(HEARTBEAT_ENV, "0.5")  # lost after 1.5 s without a beat
     with (
-        running_appliance(tmp_path / "a", "127.0.0.2", database_url=postgresql_url) as a,
-        joined_node(a, tmp_path / "b") as b,
+        running_appliance(
+            tmp_path / "a", "127.0.0.2", database_url=postgresql_url, serve_options=NODE_A
+        ) as a,
+        joined_node(a, tmp_path / "b", serve_options=NODE_B) as b,
     ):
         yield a, b
+
+
+NODE_A, NODE_B = ("--node", "node-a"), ("--node", "node-b")
+
+
+def node_list(running: RunningAppliance) -> dict[str, dict[str, Any]]:
+    listed = json.loads(run_cli(running.data_dir, "node", "list", "--json", **running.env).stdout)
+    return {node["name"]: node for node in listed}
 
 
 def test_a_change_made_on_node_a_is_served_by_node_b(
@@ -51,3 +69,52 @@ def test_a_change_made_on_node_a_is_served_by_node_b(
         "127.0.0.2",
         "127.0.0.3",
     }
+
+
+def test_nodes_are_listed_alive_with_what_they_present_and_a_killed_one_as_lost(
+    nodes: tuple[RunningAppliance, RunningAppliance], tmp_path: Path
+) -> None:
+    a, b = nodes
+    assigned = served_fingerprint("127.0.0.2", a.port)
+    listed = eventually(
+        lambda: (found := node_list(a)).keys() == {"node-a", "node-b"} and found,
+        what="both nodes registered",
+    )
+    for name in ("node-a", "node-b"):
+        assert listed[name]["state"] == "alive"
+        assert listed[name]["alive"] is True
+        assert listed[name]["drift"] == []
+        [listener] = listed[name]["listeners"]
+        assert (listener["address"], listener["fingerprint"]) == ("127.0.0.2", assigned)
+    assert listed["node-b"]["listeners"][0]["port"] == b.port
+
+    b.process.send_signal(signal.SIGKILL)
+    b.process.wait(timeout=10)
+    eventually(lambda: node_list(a)["node-b"]["state"] == "lost", what="node-b lost")
+    listed = node_list(a)
+    assert listed["node-b"]["alive"] is False
+    assert listed["node-a"]["state"] == "alive"
+    status = json.loads(run_cli(a.data_dir, "status", "--json", **a.env).stdout)
+    assert [finding["code"] for finding in status["diagnostics"]] == ["node-lost"]
+    assert "node-b" in status["diagnostics"][0]["message"]
+    text = run_cli(a.data_dir, "node", "list", **a.env).stdout
+    assert "node-b" in text and "lost" in text
+
+    app = Appliance.open(a.data_dir, a.database_url)
+    try:
+        token, _ = auth.create_token(app, "tests", "auditor")
+        session = auth.login(app, "admin", a.admin_password, "tests", auth.LoginThrottle())
+    finally:
+        app.close()
+    server = Server(a, token)
+    with server.client() as api:
+        answer = api.get("/nodes")
+    assert answer.status_code == 200
+    assert {node["name"]: node["state"] for node in answer.json()} == {
+        "node-a": "alive",
+        "node-b": "lost",
+    }
+    with server.pages(session) as pages:
+        page = pages.get("/status").text
+    cluster = page[page.index('id="cluster"') :]
+    assert "node-a" in cluster and "node-b" in cluster and ">lost<" in cluster

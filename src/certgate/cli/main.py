@@ -16,6 +16,7 @@ from certgate.cli.certs import cert
 from certgate.cli.context import Options
 from certgate.cli.email import email_group, notify_command
 from certgate.cli.network import ip, status_command, tls
+from certgate.cli.nodes import node_group
 from certgate.cli.output import echo, emit_json, json_option
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
@@ -129,6 +130,7 @@ for command in (
     notify_command,
     status_command,
     serve,
+    node_group,
     user,
     token,
     audit_group,

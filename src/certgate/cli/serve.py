@@ -61,6 +61,14 @@ def _worker_count(context: click.Context, parameter: click.Parameter, value: str
     help="Serving processes sharing every address (SO_REUSEPORT), to use more cores; "
     "'auto' starts one per CPU.",
 )
+@click.option(
+    "--node",
+    "node",
+    metavar="NAME",
+    default=None,
+    help="This server's node name in the cluster (default: the host name); see "
+    "'certgate node list'.",
+)
 @click.option("--worker-index", type=int, default=None, hidden=True)
 @click.pass_obj
 def serve(
@@ -68,10 +76,12 @@ def serve(
     https_port: int | None,
     http_port: int | None,
     workers: int,
+    node: str | None,
     worker_index: int | None,
 ) -> None:
     """Run the appliance: a TLS listener on every configured address."""
     from certgate.service.appliance import COUNTS_FILE
+    from certgate.service.nodes import node_name
     from certgate.service.serving import serving_lock
     from certgate.service.tls_settings import shutdown_grace
     from certgate.tls.counts import reset_counts
@@ -81,17 +91,19 @@ def serve(
     for handler in logging.getLogger().handlers:  # names in log lines reach a terminal too
         handler.setFormatter(VisibleFormatter(f"%(asctime)s %(levelname)s {prefix}%(message)s"))
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    name = node_name(node)
     _raise_descriptor_limit()
     if worker_index is not None:  # started by a supervisor, which holds the lock
-        _run_worker(options, https_port, http_port, worker_index, workers)
+        _run_worker(options, https_port, http_port, worker_index, workers, name)
         return
     with options.appliance() as app, serving_lock(app):
         reset_counts(app.data_dir / COUNTS_FILE)  # this serve's /metrics counters from zero
         if workers == 1:
-            _serve_in_this_process(app, https_port, http_port)
+            _serve_in_this_process(app, https_port, http_port, name)
             return
         # -I: never import code from the working directory (nor PYTHON* variables)
         command = [sys.executable, "-I", "-m", "certgate", "serve", "--workers", str(workers)]
+        command += ["--node", name]
         if https_port is not None:
             command += ["--https-port", str(https_port)]
         if http_port is not None:
@@ -124,7 +136,12 @@ def _raise_descriptor_limit() -> None:
 
 
 def _run_worker(
-    options: Options, https_port: int | None, http_port: int | None, index: int, count: int
+    options: Options,
+    https_port: int | None,
+    http_port: int | None,
+    index: int,
+    count: int,
+    node: str,
 ) -> None:
     from certgate.service.serving import Worker
 
@@ -133,7 +150,9 @@ def _run_worker(
         raise click.UsageError("--worker-index is for the workers 'certgate serve' starts")
     with options.appliance() as app:
         try:
-            _serve_in_this_process(app, https_port, http_port, Worker(index, count), supervisor)
+            _serve_in_this_process(
+                app, https_port, http_port, node, Worker(index, count), supervisor
+            )
         except NothingToServeError as error:
             # Every worker reads the same plan: restarting this one would fail again.
             echo(f"error: {error}", err=True)
@@ -149,6 +168,7 @@ def _serve_in_this_process(
     app: Appliance,
     https_port: int | None,
     http_port: int | None,
+    node: str,
     worker: Worker | None = None,
     supervisor: int | None = None,
 ) -> None:
@@ -168,6 +188,7 @@ def _serve_in_this_process(
         worker,
         protocols.finish,
         PlainHttp(plain, plain.finish, http_port),
+        node,
     )
     # Expiry notices: one process checks (the first worker); the store's claims keep every
     # notice to one mail even so (another node, a 'certgate notify' beside it).

@@ -3,8 +3,9 @@
 The guide's Status > Basics has a "Diagnostic Status" line; certgate fills it with the faults a
 user would notice first: an address nobody serves, a listener that failed, an address that
 presents another certificate than the one assigned, an assigned certificate (or one of its
-chain) that has expired or soon will, and an address whose certificate does not cover a
-hostname clients use to reach it.
+chain) that has expired or soon will, an address whose certificate does not cover a
+hostname clients use to reach it; and in a cluster, a node whose heartbeat stopped without a
+clean stop (lost) and a node that presents another certificate than the assigned one (drift).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from certgate.pki.diagnostics import EXPIRING_SOON, format_time
 from certgate.service.acme import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
+from certgate.service.nodes import NodeState, list_nodes
 from certgate.service.notices import unsent_notices
 from certgate.service.serving import ServeReport
 from certgate.service.views import RowInfoCache, chain_rows
@@ -38,6 +40,8 @@ class FindingCode(StrEnum):
     NOTICE_NOT_SENT = "notice-not-sent"
     HOSTNAME_NOT_COVERED = "hostname-not-covered"
     ACME_RENEWAL_FAILED = "acme-renewal-failed"
+    NODE_LOST = "node-lost"
+    NODE_DRIFT = "node-drift"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def diagnose(
         + _hostname_findings(addresses)
         + _notice_findings(app)
         + _renewal_findings(app)
+        + _node_findings(app, serving)
     )
     findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
     return Diagnosis(findings)
@@ -221,3 +226,37 @@ def _renewal_findings(app: Appliance) -> list[Finding]:
         )
         for order in failing_renewals(app)
     ]
+
+
+def _node_findings(app: Appliance, serving: ServeReport | None) -> list[Finding]:
+    """Other nodes of the cluster: lost ones, and drift (this data directory's own serve is
+    judged above, from what it publishes)."""
+    found: list[Finding] = []
+    local = serving.node if serving is not None else None
+    for node in list_nodes(app):
+        if node.state is NodeState.LOST:
+            found.append(
+                Finding(
+                    Severity.WARNING,
+                    FindingCode.NODE_LOST,
+                    f"node {node.name!r} is not alive: its last heartbeat was at "
+                    f"{format_time(node.last_seen)} and it did not stop cleanly",
+                )
+            )
+        elif node.name != local:
+            found.extend(
+                Finding(
+                    Severity.WARNING,
+                    FindingCode.NODE_DRIFT,
+                    f"node {node.name!r} presents "
+                    + (
+                        f"another certificate ({drift.presented_fingerprint[:16]})"
+                        if drift.presented_fingerprint
+                        else "nothing"
+                    )
+                    + f" on {drift.address} instead of the assigned {drift.assigned_name!r}: "
+                    "a change is applied within seconds; if this stays, see that node's log",
+                )
+                for drift in node.drift
+            )
+    return found

@@ -4,7 +4,9 @@ listeners on it, noticing commits from any process by watching the one-row revis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import datetime as dt
 import fcntl
 import json
 import logging
@@ -25,6 +27,7 @@ from certgate.errors import (
     StoreUnavailableError,
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
+from certgate.service import nodes
 from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.networking import check_address
@@ -273,11 +276,16 @@ class ApplianceServer:
         worker: Worker | None = None,
         finish: Callable[[], None] | None = None,
         http: PlainHttp | None = None,
+        node: str | None = None,
     ) -> None:
         """``finish`` is called on stop: the application ends its connections once their
         requests are answered (the plan's shutdown grace bounds it). ``http``: the plain
-        HTTP listeners' protocols and port (the setting's when its port is None)."""
+        HTTP listeners' protocols and port (the setting's when its port is None). ``node``: the
+        name this server's heartbeat is written under (``service/nodes.py``; by the first
+        worker)."""
         self.app = app
+        self.node = node
+        self._beat_now = asyncio.Event()
         self.http = http
         self.plain = (
             None
@@ -314,6 +322,8 @@ class ApplianceServer:
         stopping = asyncio.create_task(_set_when(stop, wake))
         counts = CountsSlot(self.app.data_dir / COUNTS_FILE, self.worker.index)
         publishing = asyncio.create_task(self._publish_counts(counts))
+        beating: asyncio.Task[None] | None = None
+        started, interval = self.app.now(), nodes.heartbeat_interval()
         try:
             await self._apply_if_changed()
             statuses = self.server.status()
@@ -322,6 +332,8 @@ class ApplianceServer:
                     "certgate serve cannot serve any of its addresses (each one's reason is "
                     "logged above and shown by 'certgate status')"
                 )
+            if self.node is not None and self.worker.publishes_status:
+                beating = asyncio.create_task(self._heartbeat(self.node, started, interval))
             watch.start()
             while True:
                 await wake.wait()
@@ -333,6 +345,8 @@ class ApplianceServer:
         finally:
             stopping.cancel()
             publishing.cancel()
+            if beating is not None:
+                beating.cancel()
             await asyncio.to_thread(watch.stop)
             if self.plain is not None:
                 await self.plain.close()
@@ -342,6 +356,27 @@ class ApplianceServer:
             counts.close()
             if self.worker.publishes_status:
                 _status_path(self.app).unlink(missing_ok=True)
+            if beating is not None and self.node is not None:
+                await _said_stopped(self.app, self.node, started, interval)
+
+    async def _heartbeat(self, node: str, started: dt.datetime, interval: float) -> None:
+        """This node's heartbeat: now, after every change applied, and every ``interval``."""
+        failing = False
+        while True:
+            listeners = [dict(vars(status)) for status in self.server.status()]
+            try:
+                await asyncio.to_thread(
+                    nodes.heartbeat, self.app, node, started, interval, listeners
+                )
+            except (CertgateError, SQLAlchemyError) as error:
+                if not failing:
+                    log.error("cannot write this node's heartbeat (retrying): %s", error)
+                failing = True
+            else:
+                failing = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), interval)
+            self._beat_now.clear()
 
     async def _publish_counts(self, slot: CountsSlot) -> None:
         """For /metrics, whichever worker a scrape reaches (tls/counts.py)."""
@@ -397,10 +432,12 @@ class ApplianceServer:
         ]
         self._http_statuses = http_statuses
         _report([s for s in http_changed if s in http_statuses], "http")
+        if changed:
+            self._beat_now.set()  # the cluster sees what this node presents at once
         if (changed or http_changed) and self.worker.publishes_status:
             # Off the event loop: 1,000 listeners make a file of ~200 KB.
             await asyncio.to_thread(
-                _write_status, self.app, statuses, self.worker.count, http_statuses
+                _write_status, self.app, statuses, self.worker.count, http_statuses, self.node
             )
         return True
 
@@ -413,6 +450,14 @@ class ApplianceServer:
     def https_port(self) -> int:
         """The HTTPS port now (where the plain listeners redirect)."""
         return self._plan.port if self._plan is not None else (self.port_override or 443)
+
+
+async def _said_stopped(app: Appliance, node: str, started: dt.datetime, interval: float) -> None:
+    """A clean stop is recorded, so the node shows as stopped rather than lost."""
+    try:
+        await asyncio.to_thread(nodes.stopped, app, node, started, interval)
+    except (CertgateError, SQLAlchemyError) as error:
+        log.error("cannot record that this node stopped: %s", error)
 
 
 async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
@@ -455,6 +500,7 @@ def _write_status(
     statuses: list[ListenerStatus],
     workers: int,
     http_statuses: list[ListenerStatus] | None = None,
+    node: str | None = None,
 ) -> None:
     """Publish what is being served for ``certgate status`` (atomic replace)."""
     path = _status_path(app)
@@ -462,6 +508,7 @@ def _write_status(
     report = {
         "pid": os.getpid(),
         "workers": workers,
+        "node": node,
         "listeners": [dict(vars(s)) for s in statuses],  # flat: asdict's deep copies cost
         "http_listeners": [dict(vars(s)) for s in http_statuses or ()],
     }
@@ -479,6 +526,7 @@ class ServeReport:
     listeners: list[dict[str, object]]
     #: the plain HTTP listeners (ACME http-01, redirect): none when no HTTP port is set
     http_listeners: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    node: str | None = None  # the node name it runs as
 
 
 def read_status(app: Appliance) -> ServeReport | None:
@@ -486,10 +534,12 @@ def read_status(app: Appliance) -> ServeReport | None:
     try:
         data = json.loads(_status_path(app).read_text())
         os.kill(int(data["pid"]), 0)
+        node = data.get("node")
         return ServeReport(
             int(data.get("workers", 1)),
             list(data["listeners"]),
             list(data.get("http_listeners", ())),
+            str(node) if node is not None else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

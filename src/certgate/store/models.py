@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from certgate.limits import FRIENDLY_NAME_MAX
+from certgate.limits import FRIENDLY_NAME_MAX, NODE_NAME_MAX
 
 
 def utcnow() -> dt.datetime:
@@ -275,3 +275,22 @@ class AcmeChallengeRow(Base):
         ForeignKey("acme_orders.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class NodeRow(Base):
+    """A ``certgate serve`` that has run on this store, by its node name, and its heartbeat:
+    what each of its listeners presented when it last wrote (``service/nodes.py``). Not a
+    served table: a heartbeat bumps no revision."""
+
+    __tablename__ = "nodes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NODE_NAME_MAX), unique=True)
+    version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column()
+    last_seen: Mapped[dt.datetime] = mapped_column()
+    #: seconds between two heartbeats of this node: it is alive while it keeps to them
+    interval: Mapped[float] = mapped_column()
+    #: set when the node stopped cleanly (SIGTERM); cleared by its next start
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: [{address, port, state, fingerprint, error}] as the node's listeners reported them
+    listeners: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

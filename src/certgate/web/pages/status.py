@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.service.networking import list_addresses
+from certgate.service.nodes import list_nodes
 from certgate.service.status import appliance_status, statistics
 from certgate.service.support import EXTENSION, FILE_STEM, MEDIA_TYPE, build_support_package
 from certgate.web.pages.common import PREFIX, Poster, Viewer, appliance, download, redirect, render
@@ -24,6 +25,7 @@ async def basics(request: Request, principal: Viewer) -> Response:
     app = appliance(request)
     status = await run_in_threadpool(appliance_status, app)
     addresses = await run_in_threadpool(list_addresses, app)
+    nodes = await run_in_threadpool(list_nodes, app)
     names = {a.certificate_fingerprint: (a.certificate_id, a.certificate_name) for a in addresses}
     return render(
         request,
@@ -34,6 +36,7 @@ async def basics(request: Request, principal: Viewer) -> Response:
             "status": status,
             "statistics": statistics(status),
             "names": names,
+            "nodes": nodes,
         },
         principal=principal,
     )

@@ -1,0 +1,57 @@
+"""``certgate node``: the nodes of the cluster (every ``certgate serve`` on this store)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from certgate.cli.context import Options
+from certgate.cli.output import echo, emit_documents, json_option, table
+from certgate.pki.diagnostics import format_time
+from certgate.schemas import Node
+from certgate.service import nodes
+
+
+@click.group("node")
+def node_group() -> None:
+    """The nodes serving this store: alive or not, and what each one presents."""
+
+
+@node_group.command("list")
+@json_option
+@click.pass_obj
+def node_list(options: Options, as_json: bool) -> None:
+    """Every node with its state (alive, stopped, lost) and its drift: assigned addresses
+    where it presents another certificate, or none."""
+    with options.appliance() as app:
+        found = nodes.list_nodes(app)
+        now = app.now()
+    if as_json:
+        emit_documents(Node, found)
+        return
+    if not found:
+        echo("No node has run on this store yet: start 'certgate serve'.")
+        return
+    table(
+        ["Node", "State", "Last seen", "Version", "Listening", "Drift"],
+        [
+            [
+                view.name,
+                view.state.value,
+                f"{format_time(view.last_seen)} ({_seconds(now - view.last_seen)} s ago)",
+                view.version,
+                sum(listener.state == "listening" for listener in view.listeners),
+                ", ".join(
+                    f"{drift.address} presents {(drift.presented_fingerprint or 'nothing')[:16]}"
+                    f" instead of {drift.assigned_name!r}"
+                    for drift in view.drift
+                ),
+            ]
+            for view in found
+        ],
+    )
+
+
+def _seconds(elapsed: dt.timedelta) -> int:
+    return int(elapsed.total_seconds())

@@ -1,0 +1,180 @@
+"""Cluster membership: every ``certgate serve`` is a named node that writes a heartbeat into
+the store (its version, start, last beat and what each of its listeners presents), so any
+node, the CLI and the pages can say which nodes are alive and where one presents another
+certificate than the one assigned (drift).
+
+A reconciler's report, not a command: the heartbeat is written at start, after every change
+the node applies, and every ``HEARTBEAT_INTERVAL`` seconds; a node is alive while it keeps
+to its own interval (its last beat is at most ``MISSED_BEATS`` intervals old). A node that
+stops cleanly says so (``stopped``); one that dies (SIGKILL, power) shows as ``lost``. The
+write skips when the store's write lock is busy (``Store.touch``): a late beat is retried by
+the next one, and no beat ever waits behind an import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from certgate import __version__
+from certgate.limits import NODE_NAME_MAX
+from certgate.service.appliance import Appliance
+from certgate.service.networking import AddressView, list_addresses
+from certgate.store import nodes
+from certgate.store.models import NodeRow
+from certgate.text import check_name
+
+#: Seconds between two heartbeats (``$CERTGATE_HEARTBEAT_INTERVAL`` may ask for another).
+HEARTBEAT_INTERVAL = 5.0
+HEARTBEAT_ENV = "CERTGATE_HEARTBEAT_INTERVAL"
+#: A node is alive while its last beat is at most this many of its intervals old.
+MISSED_BEATS = 3
+
+
+class NodeState(StrEnum):
+    ALIVE = "alive"  # its heartbeat is on time
+    STOPPED = "stopped"  # it stopped cleanly
+    LOST = "lost"  # its heartbeat stopped without a clean stop: it died or cannot write
+
+
+@dataclass(frozen=True)
+class NodeListener:
+    address: str
+    port: int
+    state: str
+    fingerprint: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An assigned address where the node presents another certificate, or none."""
+
+    address: str
+    assigned_fingerprint: str
+    assigned_name: str
+    presented_fingerprint: str | None  # None: the node does not serve the address
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    version: str
+    started_at: dt.datetime
+    last_seen: dt.datetime
+    state: NodeState
+    alive_within: float  # seconds: alive while last seen at most this long ago
+    listeners: list[NodeListener]
+    drift: list[Drift]  # only for a node that is alive
+
+    @property
+    def alive(self) -> bool:
+        return self.state is NodeState.ALIVE
+
+
+def node_name(text: str | None) -> str:
+    """The node's name as given (``--node``), or the host's name."""
+    return check_name(text if text is not None else socket.gethostname(), "node", NODE_NAME_MAX)
+
+
+def heartbeat_interval() -> float:
+    value = os.environ.get(HEARTBEAT_ENV, "")
+    try:
+        return max(0.1, float(value)) if value else HEARTBEAT_INTERVAL
+    except ValueError:
+        return HEARTBEAT_INTERVAL
+
+
+def heartbeat(
+    app: Appliance,
+    name: str,
+    started_at: dt.datetime,
+    interval: float,
+    listeners: Sequence[Mapping[str, Any]],
+) -> bool:
+    """Record that the node runs and what it presents; False when skipped (store busy)."""
+    values = {
+        "version": __version__,
+        "started_at": started_at,
+        "last_seen": app.now(),
+        "interval": interval,
+        "stopped_at": None,
+        "listeners": [_listener_document(listener) for listener in listeners],
+    }
+    return app.store.touch(lambda repository: nodes.beat(repository, name, values))
+
+
+def stopped(app: Appliance, name: str, started_at: dt.datetime, interval: float) -> None:
+    """The node stopped cleanly: it presents nothing any more."""
+    now = app.now()
+    values = {
+        "version": __version__,
+        "started_at": started_at,
+        "last_seen": now,
+        "interval": interval,
+        "stopped_at": now,
+        "listeners": [],
+    }
+    with app.store.transaction() as repository:
+        nodes.beat(repository, name, values)
+
+
+def _listener_document(listener: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: listener.get(key) for key in ("address", "port", "state", "fingerprint", "error")}
+
+
+def list_nodes(app: Appliance) -> list[NodeView]:
+    """Every node that has run on this store, by name, with its state and drift."""
+    assigned = list_addresses(app)
+    with app.store.reading() as repository:
+        return [_view(app, row, assigned) for row in nodes.all_nodes(repository)]
+
+
+def _view(app: Appliance, row: NodeRow, assigned: Sequence[AddressView]) -> NodeView:
+    alive_within = MISSED_BEATS * row.interval
+    last_seen = _aware(row.last_seen)
+    if row.stopped_at is not None:
+        state = NodeState.STOPPED
+    elif (app.now() - last_seen).total_seconds() <= alive_within:
+        state = NodeState.ALIVE
+    else:
+        state = NodeState.LOST
+    listeners = [NodeListener(**_listener_document(entry)) for entry in row.listeners or []]
+    return NodeView(
+        name=row.name,
+        version=row.version,
+        started_at=_aware(row.started_at),
+        last_seen=last_seen,
+        state=state,
+        alive_within=alive_within,
+        listeners=listeners,
+        drift=_drift(listeners, assigned) if state is NodeState.ALIVE else [],
+    )
+
+
+def _drift(listeners: Sequence[NodeListener], assigned: Sequence[AddressView]) -> list[Drift]:
+    presented = {
+        listener.address: listener.fingerprint
+        for listener in listeners
+        if listener.state == "listening"
+    }
+    return [
+        Drift(
+            address.address,
+            address.certificate_fingerprint,
+            address.certificate_name,
+            presented.get(address.address),
+        )
+        for address in assigned
+        if presented.get(address.address) != address.certificate_fingerprint
+    ]
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive times (stored as UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
