@@ -124,7 +124,7 @@ def main() -> None:
             for flip in range(arguments.commits):
                 target = ids[flip % 2]
                 subprocess.run(
-                    [CERTGATE, "ip", "assign", ADDRESS, "--cert", str(target.id)],
+                    [CERTGATE, "ip", "assign", ADDRESS, "--cert", str(target.id), "--confirm"],
                     env=cli_env,
                     check=True,
                     capture_output=True,

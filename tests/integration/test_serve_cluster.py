@@ -58,11 +58,11 @@ def test_a_change_made_on_node_a_is_served_by_node_b(
     assert served_fingerprint("127.0.0.2", b.port) == served_fingerprint("127.0.0.2", a.port)
     chain = make_chain("cluster.example.test")
     site = import_with_key(a, tmp_path, chain)
-    run_cli(a.data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site), **a.env)
+    run_cli(a.data_dir, "ip", "assign", "127.0.0.2", "--cert", str(site), "--confirm", **a.env)
     wait_until_served("127.0.0.2", b.port, fingerprint(chain.leaf))
     run_cli(a.data_dir, "ip", "add", "127.0.0.3", **a.env)
     eventually(lambda: handshake_succeeds("127.0.0.3", b.port, timeout=1), what="B binds it")
-    run_cli(a.data_dir, "ip", "assign", "127.0.0.3", "--cert", str(site), **a.env)
+    run_cli(a.data_dir, "ip", "assign", "127.0.0.3", "--cert", str(site), "--confirm", **a.env)
     wait_until_served("127.0.0.3", b.port, fingerprint(chain.leaf))
     status = json.loads(run_cli(b.data_dir, "status", "--json", **b.env).stdout)
     assert {listener["address"] for listener in status["listeners"]} == {
