@@ -75,3 +75,6 @@ current_certificate
 new_certificate
 current_root
 new_root
+# ... and the guide's warnings of the Edit page's confirmation step (web/pages/edit.py), read
+# by its template.
+guide

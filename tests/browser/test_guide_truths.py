@@ -49,7 +49,7 @@ def test_another_certificate_page_says_an_unchecked_address_goes_back_to_the_fac
     )
     ui.assign([HOST])
     assert _addresses(appliance) == {HOST: "site"}
-    ui.assign([])
+    ui.assign([], confirm=True)  # back to the factory's self-signed root: confirmed first
     assert _addresses(appliance) == {HOST: "certgate Appliance"}
 
 

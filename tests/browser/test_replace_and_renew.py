@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.ui import UI
-from tests.support.pki import fingerprint, make_chain
+from tests.support.pki import TestCA, fingerprint, issued_chain, make_chain
 from tests.support.served import wait_until_served
 from tests.support.server import RunningAppliance, import_with_key, run_cli
 
@@ -23,11 +23,12 @@ def test_replace_with_moves_every_address_of_the_certificate(
     ui: UI, appliance: RunningAppliance, tmp_path: Path, screenshot: Shot
 ) -> None:
     run_cli(appliance.data_dir, "ip", "add", ADDRESSES[1])
-    old_chain = make_chain("old.example.test")
-    new_chain = make_chain("new.example.test", days=730)
-    old = import_with_key(appliance, tmp_path, old_chain)
-    new = import_with_key(appliance, tmp_path, new_chain)
-    run_cli(appliance.data_dir, "ip", "assign", *ADDRESSES, "--cert", str(old), "--confirm")
+    ca = TestCA.make()  # one root: a replacement under it needs no confirmation
+    old_chain = issued_chain(ca, "old.example.test")
+    new_chain = issued_chain(ca, "new.example.test", days=730)
+    old = import_with_key(appliance, tmp_path, old_chain, with_chain=True)
+    new = import_with_key(appliance, tmp_path, new_chain, with_chain=True)
+    run_cli(appliance.data_dir, "ip", "assign", *ADDRESSES, "--cert", str(old))
     for address in ADDRESSES:
         wait_until_served(address, appliance.port, fingerprint(old_chain.leaf))
 

@@ -119,8 +119,12 @@ class UI:
         row = self.page.locator("tr", has=self.page.get_by_text("SHA-256 Fingerprint"))
         return row.locator("code").inner_text().strip()
 
-    def assign(self, addresses: list[str], *, keep_others: bool = False) -> None:
-        """On the Edit Certificate Configuration page: tick the addresses, Save."""
+    def assign(
+        self, addresses: list[str], *, keep_others: bool = False, confirm: bool = False
+    ) -> None:
+        """On the Edit Certificate Configuration page: tick the addresses, Save; ``confirm``:
+        then Confirm on the confirmation step (another root, or a certificate clients
+        refuse)."""
         boxes = self.page.locator("#ip-addresses input[type=checkbox]")
         for index in range(boxes.count()):
             box = boxes.nth(index)
@@ -130,6 +134,9 @@ class UI:
             elif not keep_others:
                 box.uncheck()
         self.page.get_by_role("button", name="Save Configuration").click()
+        if confirm:
+            step = self.page.get_by_role("alertdialog", name="Confirm the change")
+            step.get_by_role("button", name="Confirm").click()
         expect(self.page.locator(".flash.ok")).to_contain_text("Configuration saved")
 
     def select_action(

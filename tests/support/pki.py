@@ -253,7 +253,13 @@ def make_chain(
     """Root -> intermediate -> a leaf for ``host``, every key of ``kind`` ("p256" or "rsa");
     ``key_usage`` as a public CA issues them (see ``issue``), ``days`` the leaf's validity."""
     ca = TestCA.make(kind, key_usage=key_usage)
-    leaf_key, leaf = ca.leaf(host, kind, key_usage=key_usage, days=days)
+    return issued_chain(ca, host, kind, key_usage=key_usage, days=days)
+
+
+def issued_chain(ca: TestCA, host: str, kind: str = "p256", **options: Any) -> TestChain:
+    """A new leaf of ``ca`` for ``host`` (``options`` as ``TestCA.leaf``), with its chain: a
+    renewal under the same root, or certificates under two roots, from two ``TestCA``s."""
+    leaf_key, leaf = ca.leaf(host, kind, **options)
     return TestChain(ca.root_key, ca.root, ca.intermediate_key, ca.intermediate, leaf_key, leaf)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from certgate.store.sealing import MASTER_KEY_FILE
 from tests.support.net import free_port
-from tests.support.pki import TestChain, pem
+from tests.support.pki import TestChain, fingerprint, pem
 from tests.support.polling import eventually
 from tests.support.served import handshake_succeeds
 
@@ -62,13 +62,17 @@ class RunningAppliance:
         return f"https://{host}:{self.port}"
 
 
-def import_with_key(running: RunningAppliance, tmp_path: Path, chain: TestChain) -> int:
-    """Import ``chain``'s leaf with its private key through the CLI; returns its id."""
+def import_with_key(
+    running: RunningAppliance, tmp_path: Path, chain: TestChain, *, with_chain: bool = False
+) -> int:
+    """Import ``chain``'s leaf with its private key (``with_chain``: and its intermediate and
+    root) through the CLI; returns the leaf's id."""
     bundle = tmp_path / "site.pem"
-    bundle.write_bytes(pem(chain.leaf, chain.leaf_key))
+    bundle.write_bytes(pem(chain.leaf, *(chain.chain if with_chain else ()), chain.leaf_key))
     imported = run_cli(running.data_dir, "cert", "import", str(bundle), "--json", **running.env)
     entries = json.loads(imported.stdout)["entries"]
-    [certificate] = [entry for entry in entries if entry["kind"] == "certificate"]
+    leaf = fingerprint(chain.leaf)
+    [certificate] = [entry for entry in entries if entry["fingerprint_sha256"] == leaf]
     return int(certificate["id"])
 
 

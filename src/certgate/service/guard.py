@@ -31,10 +31,17 @@ from certgate.service.views import RowInfoCache, chain_rows
 from certgate.store.models import CertificateRow, IpAddressRow
 from certgate.store.repository import Repository
 
-#: The guide's warning, quoted where a change of root is confirmed.
+#: The guide's two warnings, quoted where a change is confirmed (the CLI and the API: the
+#: first, when a root changes; the page's confirmation step: both).
 GUIDE_CA_WARNING = (
     "If this CA is changed without preparing the clients beforehand, then it is possible to "
     "permanently lose connectivity to the clients due to failed SSL validation."
+)
+GUIDE_PRODUCTION_WARNING = (
+    "You should not assign an IP address to a new certificate if your appliance is currently "
+    "in production with active connections. For new installations, this is not an issue, "
+    "but appliances in production should schedule down time to change and test IP "
+    "assignments."
 )
 
 

@@ -3,6 +3,7 @@ Chain (Automatic / Manually Specified) and the IP Addresses, saved with Save Con
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from certgate.errors import (
     KeyMissingError,
     NothingToReplaceError,
+    UnconfirmedChangeError,
     ValidationError,
 )
 from certgate.pki.lint import RULES
-from certgate.service import certificates, configuration, networking, replacement
+from certgate.service import certificates, configuration, guard, networking, replacement
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import Principal
@@ -26,6 +28,7 @@ from certgate.web.pages.common import (
     Poster,
     Viewer,
     appliance,
+    checked,
     field_errors,
     number,
     read_form,
@@ -51,6 +54,25 @@ class Configuration:
     addresses: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """The confirmation step of a change the guard stopped: what it found, and the form that
+    sends the same change again with ``confirm`` set (``action``: Save Configuration or
+    Replace; ``fields``: the hidden inputs that carry the change)."""
+
+    concerns: tuple[guard.Concern, ...]
+    action: str
+    fields: list[tuple[str, str]]
+    guide: tuple[str, str] = (guard.GUIDE_CA_WARNING, guard.GUIDE_PRODUCTION_WARNING)
+
+
+def _confirmation(
+    error: UnconfirmedChangeError, action: str, fields: list[tuple[str, str]]
+) -> Confirmation:
+    concerns = tuple(c for c in error.concerns if isinstance(c, guard.Concern))
+    return Confirmation(concerns, action, fields)
+
+
 async def _render(
     request: Request,
     principal: Principal,
@@ -59,6 +81,7 @@ async def _render(
     values: Configuration | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    confirmation: Confirmation | None = None,
 ) -> Response:
     app = appliance(request)
     addresses = await run_in_threadpool(networking.list_addresses, app)
@@ -83,6 +106,7 @@ async def _render(
             "values": values
             or Configuration(view.friendly_name, view.chain_mode, view.ip_addresses),
             "errors": errors or {},
+            "confirmation": confirmation,
         },
         principal=principal,
         status_code=status_code,
@@ -103,13 +127,24 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
     view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
     form = await read_form(request)
     chain_files = await uploads(form, "chain_file")
+    if not chain_files and text(form, "chain_pem"):  # carried by the confirmation step
+        chain_files = [("chain.pem", text(form, "chain_pem").encode())]
     values = Configuration(
         text(form, "friendly_name").strip(),
         "manual" if text(form, "chain_mode") == "manual" else "automatic",
         texts(form, "addresses"),
     )
+    confirm = checked(form, "confirm")
     try:
-        saved = await run_in_threadpool(_save, app, view, values, chain_files, principal.actor)
+        saved = await run_in_threadpool(
+            _save, app, view, values, chain_files, principal.actor, confirm
+        )
+    except UnconfirmedChangeError as error:
+        fields = [("friendly_name", values.friendly_name), ("chain_mode", values.chain_mode)]
+        fields += [("addresses", address) for address in values.addresses]
+        fields += [("chain_pem", content.decode("ascii", "replace")) for _, content in chain_files]
+        step = _confirmation(error, PAGE.format(certificate_id=certificate_id), fields)
+        return await _render(request, principal, view, values=values, confirmation=step)
     except ValidationError as error:
         errors = field_errors(error, INPUTS)
         return await _render(
@@ -125,6 +160,7 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
             status_code=422,
         )
     message = "Configuration saved." if saved.changed else "Nothing changed."
+    message += " The change was confirmed." if confirm and saved.changed else ""
     message += "".join(f" Note: {notice}." for notice in saved.notices)
     return redirect(PAGE.format(certificate_id=certificate_id), message)
 
@@ -135,6 +171,7 @@ def _save(
     values: Configuration,
     chain_files: list[tuple[str, bytes]],
     actor: Actor,
+    confirm: bool,
 ) -> configuration.Saved:
     """One service operation, one transaction: a refused part leaves every part unsaved."""
     pem = b"\n".join(content for _, content in chain_files) or None
@@ -142,7 +179,7 @@ def _save(
         "manual" if values.chain_mode == "manual" else "automatic"
     )
     wanted = configuration.Configuration(values.friendly_name, mode, values.addresses, pem)
-    return configuration.save_configuration(app, view.id, wanted, actor)
+    return configuration.save_configuration(app, view.id, wanted, actor, confirm=confirm)
 
 
 @router.post(PAGE + "/replace")
@@ -152,13 +189,25 @@ async def replace(request: Request, certificate_id: int, principal: Poster) -> R
     principal.require_admin("replacing a certificate")
     app = appliance(request)
     view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
-    chosen = number(text(await read_form(request), "with"))
+    form = await read_form(request)
+    chosen = number(text(form, "with"))
     try:
         if chosen is None:
             raise ValidationError("with", "choose the certificate that takes over the addresses")
         done = await run_in_threadpool(
-            replacement.replace_certificate, app, certificate_id, chosen, principal.actor
+            functools.partial(
+                replacement.replace_certificate,
+                app,
+                certificate_id,
+                chosen,
+                principal.actor,
+                confirm=checked(form, "confirm"),
+            )
         )
+    except UnconfirmedChangeError as error:
+        action = PAGE.format(certificate_id=certificate_id) + "/replace"
+        step = _confirmation(error, action, [("with", str(chosen))])
+        return await _render(request, principal, view, confirmation=step)
     except (ValidationError, KeyMissingError, NothingToReplaceError) as error:
         reason = error.reason if isinstance(error, ValidationError) else str(error)
         return await _render(
