@@ -165,6 +165,9 @@ def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> No
         expect=1,
     )
     assert "expiry notice days: each must be from 0 to 365 days" in days.stderr
+    flood = [part for n in range(20_000) for part in ("--to", f"admin{n}@example.com")]
+    many = certgate("email", "set", *flood, "--to", "not an address", expect=1)  # as a page form
+    assert "administrator addresses: at most 20 addresses" in many.stderr
     assert json.loads(certgate("email", "show", "--json").stdout)["configured"] is False
     certgate(
         *("email", "set", "--host", "relay.example.com", "--from", "me@example.com"),

@@ -57,6 +57,10 @@ def test_hostnames_are_stored_checked_and_replaced(appliance: Appliance) -> None
             networking.set_hostnames(appliance, "127.0.0.2", wrong)
     with pytest.raises(ValidationError, match="at most 20 hostnames"):
         networking.set_hostnames(appliance, "127.0.0.2", [f"h{n}.example.test" for n in range(21)])
+    flood = [f"h{n}.example.test" for n in range(20_000)] + ["bad host.example"]  # a 4 MiB form
+    with pytest.raises(ValidationError, match="at most 20 hostnames per address") as counted:
+        networking.set_hostnames(appliance, "127.0.0.2", flood)  # counted before each is read
+    assert counted.value.field == "hostnames"
     with pytest.raises(ValidationError, match="wildcard"):
         networking.add_address(appliance, "127.0.0.3", hostnames=["*.example.test"])
     # nothing changed by a refusal

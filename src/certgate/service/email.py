@@ -241,16 +241,17 @@ def checked_address(value: str, field: str) -> str:
 
 
 def _recipients(values: Sequence[str]) -> tuple[str, ...]:
-    addresses: list[str] = []
+    """Each address once (whatever its case), refused as soon as there are too many: a page's
+    form can hold 4 MiB of them."""
+    addresses: dict[str, str] = {}
     for index, value in enumerate(values):
         if not value.strip():
             continue
         address = checked_address(value, item("to_addresses", index))
-        if address.lower() not in (known.lower() for known in addresses):
-            addresses.append(address)
-    if len(addresses) > RECIPIENTS_MAX:
-        raise ValidationError("to_addresses", f"at most {RECIPIENTS_MAX} addresses")
-    return tuple(addresses)
+        addresses.setdefault(address.lower(), address)
+        if len(addresses) > RECIPIENTS_MAX:
+            raise ValidationError("to_addresses", f"at most {RECIPIENTS_MAX} addresses")
+    return tuple(addresses.values())
 
 
 #: smtplib encodes the username and password of AUTH as ASCII (a UnicodeEncodeError else)
