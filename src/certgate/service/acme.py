@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -35,8 +36,7 @@ from certgate.errors import (
 from certgate.fields import item
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.names import dns_name_to_ascii
-from certgate.service import acme_ca, email, guard, imports, networking, smtp
-from certgate.service.acme_ca import Challenge, Server
+from certgate.service import email, guard, imports, networking, smtp
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.email import checked_address, checked_ca_bundle
@@ -49,6 +49,10 @@ from certgate.store.models import AcmeAccountRow, AcmeOrderRow, utcnow
 from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
 from certgate.text import has_control
+
+if TYPE_CHECKING:  # imported when the CA is talked to: the acme library and requests cost
+    # every other command ~0.15 s
+    from certgate.service.acme_ca import Challenge
 
 log = logging.getLogger("certgate.acme")
 #: The associated data the account key is sealed with: a sealed key moved here does not open.
@@ -235,7 +239,9 @@ def set_account(
     new_email = _email(email) if email is not None else (current.email if current else None)
     bundle = _ca_bundle(ca_bundle) if ca_bundle is not None else (current and current.ca_bundle)
     binding = _eab(eab_kid, eab_hmac_key)
-    server = Server(url or (current.directory_url if current else ""), bundle or None)
+    from certgate.service import acme_ca
+
+    server = acme_ca.Server(url or (current.directory_url if current else ""), bundle or None)
     said: list[str] = []
     if current is None or (url is not None and url != current.directory_url) or binding:
         key_pem = acme_ca.new_account_key()
@@ -372,6 +378,8 @@ def place_order(
     certificate), or refused with the CA's problem document, which is then also raised as
     an ``AcmeError`` naming the order.
     """
+    from certgate.service import acme_ca
+
     friendly_name = checked_friendly_name(name)
     names = _domains(domains)
     spec = key if isinstance(key, KeySpec) else KeySpec.parse(key)
@@ -396,7 +404,7 @@ def place_order(
             if repository.ip_address(address) is None:
                 raise NotFoundError(f"the address {address} is not configured: add it first")
         key_pem = _account_key(app.sealer, account)
-        server = Server(account.directory_url, account.ca_bundle)
+        server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
     problem = http_responder_problem(app)
     if problem is not None:
