@@ -1,0 +1,91 @@
+"""The ACME rows on both backends (SQLite and PostgreSQL, migrations 0007 and 0008): the
+http-01 answers serve reads by token, and the renewal lease, whose compare-and-set lets one of
+two renewers (workers, nodes) take a certificate and the other only once it lapsed or ended."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from certgate.service import acme
+from certgate.service.appliance import Appliance
+from certgate.service.setup import initialise
+from certgate.store import acme as queries
+from certgate.store.models import AcmeOrderRow
+
+NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
+LAPSED = NOW - acme.RENEWAL_LEASE
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str | None) -> Iterator[Appliance]:
+    initialise(tmp_path / "data", database_url)
+    with closing(Appliance.open(tmp_path / "data", database_url)) as opened:
+        yield opened
+
+
+def issued_order(app: Appliance) -> int:
+    with app.store.transaction() as repository:
+        factory = repository.factory_certificate()
+        assert factory is not None
+        row = AcmeOrderRow(
+            friendly_name="site",
+            domains=["site.example.test"],
+            key_spec="p256",
+            challenge="http-01",
+            assign=[],
+            state=queries.VALID,
+            directory_url="https://ca.example.test/directory",
+            certificate_id=factory.id,
+        )
+        repository.add(row)
+        repository.flush()
+        return row.id
+
+
+def claim(app: Appliance, order_id: int, who: str, now: dt.datetime, force: bool) -> bool:
+    with app.store.transaction() as repository:
+        return queries.claim_renewal(
+            repository, order_id, who, now, now - acme.RENEWAL_LEASE, force
+        )
+
+
+def test_http01_answers_are_read_by_token_until_withdrawn(app: Appliance) -> None:
+    order_id = issued_order(app)
+    with app.store.transaction() as repository:
+        queries.publish(repository, order_id, [("tok-1", "tok-1.thumb"), ("tok-2", "tok-2.x")])
+    with app.store.reading() as repository:
+        assert queries.key_authorization(repository, "tok-1") == "tok-1.thumb"
+        assert queries.key_authorization(repository, "nope") is None
+    with app.store.transaction() as repository:
+        queries.withdraw(repository, order_id)
+    with app.store.reading() as repository:
+        assert queries.key_authorization(repository, "tok-2") is None
+
+
+def test_one_renewer_holds_the_lease_until_it_ends_or_lapses(app: Appliance) -> None:
+    order_id = issued_order(app)
+    with app.store.reading() as repository:
+        assert [row.id for row in queries.in_service(repository)] == [order_id]
+    assert claim(app, order_id, "worker-a", NOW, force=False)
+    assert not claim(app, order_id, "node-b", NOW + dt.timedelta(minutes=9), force=True)
+    assert claim(app, order_id, "node-b", NOW + acme.RENEWAL_LEASE * 2, force=False)  # lapsed
+
+    # node-b fails: the lease ends with a backoff, which only --force passes.
+    with app.store.transaction() as repository:
+        queries.end_renewal(
+            repository,
+            order_id,
+            "node-b",
+            renewal_attempts=1,
+            renewal_next_at=NOW + dt.timedelta(hours=1),
+            renewal_error="the CA said no",
+        )
+    assert not claim(app, order_id, "worker-a", NOW + dt.timedelta(minutes=30), force=False)
+    assert claim(app, order_id, "cli", NOW + dt.timedelta(minutes=30), force=True)
+    [failing] = acme.failing_renewals(app)
+    assert failing.renewal_error == "the CA said no" and failing.renewal_attempts == 1
