@@ -100,3 +100,45 @@ def test_a_change_of_root_is_409_until_confirmed(primary: Server) -> None:
             wait_until_served(ADDRESS, primary.port, site_a["fingerprint_sha256"])
         finally:
             ok(api.delete(f"/addresses/{ADDRESS}"), 204)
+
+
+def test_the_confirmation_step_carries_an_uploaded_chain(primary: Server) -> None:
+    """Save Configuration with a new manual chain and an address: the guard judges the chain
+    being saved (one transaction), the step carries it, and Confirm saves both."""
+    a = TestCA.make(root_name="Carry Root A", intermediate_name="Carry Issuing A")
+    b = TestCA.make(root_name="Carry Root B", intermediate_name="Carry Issuing B")
+    address = "127.0.0.89"
+    with primary.client() as api:
+        ok(api.post("/addresses", json={"address": address}), 201)
+        try:
+            site_a = _issued(api, a, "a.carry.example.test")
+            ok(api.put(f"/addresses/{address}", json={"certificate": site_a["id"]}))
+            key, leaf = b.leaf("b.carry.example.test")
+            import_ok(api, [("b.pem", pem(leaf, key))])  # without its chain
+            site_b = ok(api.get(f"/certificates/{fingerprint(leaf)}"))
+            session = primary.login()
+            form = {
+                "csrf_token": session.principal.csrf_token,
+                "friendly_name": site_b["friendly_name"],
+                "chain_mode": "manual",
+                "addresses": address,
+            }
+            page = f"/security/certificates/{site_b['id']}"
+            with primary.pages(session) as pages:
+                chain = pem(b.intermediate, b.root)
+                step = pages.post(page, data=form, files={"chain_file": ("chain.pem", chain)})
+                assert step.status_code == 200
+                panel = step.text.split('id="confirm-change"', 1)[1].split("</section>", 1)[0]
+                assert "CN=Carry Root A" in panel and "CN=Carry Root B" in panel
+                assert "chain is incomplete" not in panel  # the chain being saved counts
+                assert 'name="chain_pem"' in panel
+                assert ok(api.get(f"/certificates/{site_b['id']}"))["chain_mode"] == "automatic"
+                assert ok(api.get(f"/addresses/{address}"))["certificate_id"] == site_a["id"]
+                confirmed = pages.post(
+                    page, data={**form, "chain_pem": chain.decode(), "confirm": "1"}
+                )
+                assert confirmed.status_code == 303, confirmed.text
+            saved = ok(api.get(f"/certificates/{site_b['id']}"))
+            assert saved["chain_mode"] == "manual" and saved["ip_addresses"] == [address]
+        finally:
+            ok(api.delete(f"/addresses/{address}"), 204)
