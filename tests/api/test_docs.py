@@ -4,21 +4,15 @@ against two running appliances, so the document stays true."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import serve
+from tests.support.walkthrough import bash_blocks, run_walkthrough
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
-BLOCK = re.compile(r"^```bash\n(.*?)^```$", re.DOTALL | re.MULTILINE)
-
-
-def bash_blocks() -> list[str]:
-    return BLOCK.findall(DOC.read_text())
 
 
 def test_the_document_has_a_session_for_each_workflow() -> None:
@@ -31,7 +25,7 @@ def test_the_document_has_a_session_for_each_workflow() -> None:
         "Replace a certificate",
     ):
         assert f"### {heading}" in text
-    assert len(bash_blocks()) >= 10
+    assert len(bash_blocks(DOC)) >= 10
 
 
 def test_the_curl_sessions_run(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -49,16 +43,7 @@ def test_the_curl_sessions_run(tmp_path_factory: pytest.TempPathFactory) -> None
             "BACKUP": backup.base_url,
             "BACKUP_TOKEN": backup.admin_token,
         }
-        script = "\n".join(bash_blocks())
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-x", "-c", script],
-            cwd=work,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_walkthrough(DOC, work, environment)
     assert done.returncode == 0, (
         f"docs/api.md failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n"
         f"{done.stderr[-4000:]}"

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from tests.integration.test_backup_doc import BLOCK
 from tests.support.net import free_port
 from tests.support.server import CERTGATE
+from tests.support.walkthrough import bash_blocks, run_walkthrough
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cluster.md"
 
 
 def test_the_two_node_walkthrough_runs(tmp_path: Path, postgresql_url: str) -> None:
     assert shutil.which("jq"), "docs/cluster.md needs jq: scripts/setup --test installs it"
-    script = "\n".join(BLOCK.findall(DOC.read_text()))
-    assert script.count("certgate ") >= 8
+    assert "\n".join(bash_blocks(DOC)).count("certgate ") >= 8
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CERTGATE_")}
     environment |= {
         "PATH": f"{Path(CERTGATE).parent}{os.pathsep}{environment.get('PATH', '')}",
@@ -27,15 +25,7 @@ def test_the_two_node_walkthrough_runs(tmp_path: Path, postgresql_url: str) -> N
         "PORT_A": str(free_port()),
         "PORT_B": str(free_port()),
     }
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-x", "-c", script],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_walkthrough(DOC, tmp_path, environment)
     logs = "".join(path.read_text() for path in sorted(tmp_path.glob("node-*.log")))
     assert done.returncode == 0, done.stderr[-4000:] + logs[-4000:]
     assert "node-lost" in done.stdout
