@@ -44,6 +44,7 @@ SLOW = {
     "integration/test_acme.py::test_a_failed_renewal_waits_and_is_shown",
     "integration/test_acme.py::test_a_ca_requiring_external_account_binding",
     "api/test_acme.py",
+    "integration/test_acme_doc.py",  # docs/acme.md run against Pebble: ~22 s
     "browser",  # Chromium against a real serve: about 20 s per test
     "api/test_fuzz.py",  # schemathesis over every operation: minutes
     "api/test_docs.py",  # runs every curl session of docs/api.md
