@@ -8,19 +8,23 @@ from __future__ import annotations
 import io
 import json
 import socket
+import threading
 import zipfile
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from certgate.errors import MailError
 from certgate.service import email
 from certgate.service.appliance import Appliance
 from certgate.service.audit import AuditFilter, list_events
+from certgate.service.setup import initialise
 from certgate.service.support import build_support_package
 from tests.integration.conftest import Certgate
 from tests.support.net import free_port
+from tests.support.polling import eventually
 from tests.support.smtp import Relay, smtp_relay
 
 PASSWORD = "s3cret relay password"
@@ -220,3 +224,41 @@ def test_the_stored_password_goes_nowhere_but_the_relay_it_was_given_for(
         events = list_events(app, AuditFilter(action="email.update"), 10).events
     assert any("password removed because the relay changed (host)" in e.detail for e in events)
     assert json.loads(certgate("email", "show", "--json").stdout)["password_set"] is True
+
+
+def test_two_changes_at_once_both_stay_on_postgresql(data_dir: Path, postgresql_url: str) -> None:
+    """Two PUT /email at once, each changing one field of the one settings document: the
+    second reads what the first wrote (the row is locked when read), so neither is lost."""
+    initialise(data_dir, postgresql_url)
+    holder = create_engine(postgresql_url)
+    with closing(Appliance.open(data_dir, postgresql_url)) as app, holder.connect() as held:
+        email.update_settings(
+            app, host="relay.example.com", from_address="a@example.com", to_addresses=["o@x.test"]
+        )
+        held.execute(text("SELECT value FROM settings WHERE name = 'email' FOR UPDATE"))
+        holder_pid = held.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        changes = [{"notice_days": [7]}, {"from_address": "certgate@example.com"}]
+        threads = [
+            threading.Thread(target=email.update_settings, args=(app,), kwargs=change)
+            for change in changes
+        ]
+        for thread in threads:
+            thread.start()
+        blocked = (  # behind the holder, or behind one that waits for the holder
+            "SELECT count(*) FROM pg_stat_activity a WHERE :p = ANY(pg_blocking_pids(a.pid)) "
+            "OR EXISTS (SELECT FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(a.pid)) "
+            "AND :p = ANY(pg_blocking_pids(b.pid)))"
+        )
+        with holder.connect() as watching:  # both wait behind the holder: then let them go
+
+            def waiting() -> int:
+                with watching.begin():  # a new transaction: a fresh pg_stat_activity
+                    return int(watching.execute(text(blocked), {"p": holder_pid}).scalar_one())
+
+            eventually(lambda: waiting() == 2, what="both changes waiting")
+        held.rollback()
+        for thread in threads:
+            thread.join()
+        settings = email.get_settings(app)
+    holder.dispose()
+    assert settings.notice_days == (7,) and settings.from_address == "certgate@example.com"

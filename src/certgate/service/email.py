@@ -82,8 +82,8 @@ class TestResult:
     recipients: tuple[str, ...]
 
 
-def _stored(repository: Repository) -> dict[str, Any]:
-    return dict(repository.setting(SETTING, {}))
+def _stored(repository: Repository, *, for_update: bool = False) -> dict[str, Any]:
+    return dict(repository.setting(SETTING, {}, for_update=for_update))
 
 
 def read_settings(repository: Repository) -> EmailSettings:
@@ -150,7 +150,7 @@ def update_settings(
     is refused with a username or password.
     """
     with app.store.transaction(actor) as repository:
-        stored = _stored(repository)
+        stored = _stored(repository, for_update=True)  # two changes at once: none lost
         current = read_settings(repository)
         changes: dict[str, Any] = {}
         if host is not None:

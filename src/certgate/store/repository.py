@@ -559,8 +559,10 @@ class Repository:
 
     # --- settings --------------------------------------------------------------------------
 
-    def setting(self, name: str, default: Any = None) -> Any:
-        row = self.session.get(SettingRow, name)
+    def setting(self, name: str, default: Any = None, *, for_update: bool = False) -> Any:
+        """A setting's value; ``for_update`` locks its row (PostgreSQL: two read-modify-writes
+        of one settings document at once would else lose one; SQLite has one writer)."""
+        row = self.session.get(SettingRow, name, with_for_update=for_update or None)
         return default if row is None else row.value
 
     def set_setting(self, name: str, value: Any) -> None:
