@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from playwright.sync_api import BrowserContext, Page, expect
 
+from certgate.service import nodes
+from certgate.service.appliance import Appliance
 from tests.browser.ui import UI
 from tests.support.guide import APPLIANCE_STATISTICS
 from tests.support.pki import issue, name, new_key
@@ -100,6 +102,39 @@ def test_status_basics_shows_the_appliance_statistics_and_the_listeners(
             expect(table.locator("#diagnostics li")).to_contain_text(expected)
         finally:
             run_cli(appliance.data_dir, "ip", "remove", "127.0.0.3", "--confirm")
+
+
+OTHER = "ab" * 32  # a fingerprint no certificate of the store has
+
+
+def test_status_cluster_shows_each_node_alive_and_the_drift_of_another(
+    ui: UI, appliance: RunningAppliance
+) -> None:
+    page = ui.page
+    this_node = socket.gethostname()  # serve's default node name
+    eventually(lambda: this_node in run_cli(appliance.data_dir, "node", "list").stdout)
+    # Another node whose listener on 127.0.0.2 presents another certificate, as its own
+    # heartbeat would record it.
+    app = Appliance.open(appliance.data_dir)
+    try:
+        other = [{"address": "127.0.0.2", "port": 8443, "state": "listening", "fingerprint": OTHER}]
+        assert nodes.heartbeat(app, "node-b", app.now(), 60.0, other)
+    finally:
+        app.close()
+    ui.goto("/appliance/status")
+    cluster = page.get_by_role("table", name=re.compile("^Nodes"))
+    mine = cluster.get_by_role("row", name=re.compile(re.escape(this_node)))
+    expect(mine).to_contain_text("alive")
+    expect(mine.get_by_role("cell").last).to_have_text("none")
+    drifting = cluster.get_by_role("row", name=re.compile("node-b"))
+    expect(drifting).to_contain_text("alive")
+    expect(drifting).to_contain_text(
+        f"127.0.0.2: presents {OTHER[:16]}…, assigned certgate Appliance"
+    )
+    findings = page.locator("#diagnostics li")
+    expect(findings).to_contain_text(
+        f"node 'node-b' presents another certificate ({OTHER[:16]}) on 127.0.0.2"
+    )
 
 
 def test_create_page_labels_and_errors_beside_the_field(ui: UI, screenshot: Shot) -> None:
