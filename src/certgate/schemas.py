@@ -738,10 +738,9 @@ class ApplianceStatus(Out):
     running_processes: int | None = Field(description="Processes running now.")
     diagnostic_status: str = Field(description="'Healthy', or how many findings need attention.")
     diagnostics: list[HealthFinding] = Field(
-        description="What needs attention, errors first: addresses not served, listeners "
-        "failed, another certificate served than assigned, assigned certificates (or their "
-        "chain) expired, not yet valid or expiring within 30 days; other nodes lost or "
-        "presenting another certificate than assigned."
+        description="What needs attention, errors first; each finding's code is one of: "
+        + ", ".join(code.value for code in FindingCode)
+        + "."
     )
     system_time: str
     time_zone: str

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from certgate.service.health import FindingCode
 from tests.api.client import Server, ok
 
 EXPECTED = {
@@ -135,3 +136,10 @@ def test_problem_schema_and_formats(document: dict[str, Any]) -> None:
             assert "pass" not in parameter["name"].lower()
     imports = document["paths"]["/api/v1/imports"]["post"]["requestBody"]
     assert "multipart/form-data" in imports["content"]
+
+
+def test_the_status_document_names_every_finding_diagnostics_can_report(
+    document: dict[str, Any],
+) -> None:
+    described = document["components"]["schemas"]["ApplianceStatus"]["properties"]["diagnostics"]
+    assert [code for code in FindingCode if code.value not in described["description"]] == []
