@@ -928,3 +928,10 @@ class AcmeRenewal(Out):
     )
     renewed_by: AcmeOrder | None = Field(description="The order that renewed it.")
     error: str | None
+
+
+class AcmeRenewalRequest(In):
+    certificate_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="Only this certificate (else every one)."
+    )
+    force: bool = Field(default=False, description="Renew now, due or not, despite a backoff.")

@@ -60,3 +60,17 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
         [listed] = ok(api.get("/acme/orders"))
         assert listed == issued == ok(api.get(f"/acme/orders/{issued['id']}"))
         problem(api.get("/acme/orders/999"), 404, "not-found")
+
+        [not_due] = ok(api.post("/acme/renewals", json={}))
+        assert not_due["state"] == "not-due" and not_due["renewed_by"] is None
+        [renewal] = ok(
+            api.post(
+                "/acme/renewals",
+                json={"certificate_id": issued["certificate_id"], "force": True},
+            )
+        )
+        assert renewal["state"] == "renewed"
+        renewed = renewal["renewed_by"]
+        assert renewed["renewal_of"] == issued["id"] and renewed["key"] == "p384"
+        wait_until_served(ADDRESS, server.port, renewed["certificate_fingerprint"])
+        problem(api.post("/acme/renewals", json={"certificate_id": 999}), 404, "not-found")

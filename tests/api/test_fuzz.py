@@ -14,8 +14,9 @@ another address). Restricted to invalid input: ``PUT /tls`` (valid settings such
 only" would cut the fuzzer off the listener; tests/api/test_tls.py covers them) and ``PUT
 /email`` (a valid relay such as "0" port 1 would make ``POST /email/test`` dial it and answer
 502, the relay's fault; tests/api/test_email.py covers both), ``PUT /acme/account`` and
-``POST /acme/orders`` (a valid directory would be dialled, Let's Encrypt's among them, and a
-refusal is a 502, the CA's; tests/api/test_acme.py covers them against Pebble).
+``POST /acme/orders`` and ``POST /acme/renewals`` (a valid directory would be dialled, Let's
+Encrypt's among them, and a refusal is a 502, the CA's; tests/api/test_acme.py covers them
+against Pebble).
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def api_schema(fuzzed: Server) -> Any:
                 },
                 {
                     "include-path": "/api/v1/acme/orders",
+                    "include-method": "POST",
+                    "generation": {"mode": "negative"},
+                },
+                {
+                    "include-path": "/api/v1/acme/renewals",
                     "include-method": "POST",
                     "generation": {"mode": "negative"},
                 },

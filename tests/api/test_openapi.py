@@ -44,6 +44,7 @@ EXPECTED = {
     ("GET", "/acme/orders"),
     ("POST", "/acme/orders"),
     ("GET", "/acme/orders/{order_id}"),
+    ("POST", "/acme/renewals"),
     ("GET", "/status"),
     ("GET", "/nodes"),
     ("GET", "/support-package"),

@@ -9,7 +9,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from certgate.schemas import AcmeAccount, AcmeAccountChange, AcmeOrder, AcmeOrderRequest
+from certgate.schemas import (
+    AcmeAccount,
+    AcmeAccountChange,
+    AcmeOrder,
+    AcmeOrderRequest,
+    AcmeRenewal,
+    AcmeRenewalRequest,
+)
 from certgate.service import acme
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
@@ -94,3 +101,18 @@ def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeO
         actor=principal.actor,
     )
     return AcmeOrder.model_validate(view)
+
+
+@router.post(
+    "/renewals",
+    summary="Renew the ACME certificates that are due",
+    response_model=list[AcmeRenewal],
+    responses=problem_responses(401, 403, 404, 422),
+)
+def post_acme_renewals(app: App, principal: Admin, body: AcmeRenewalRequest) -> list[AcmeRenewal]:
+    """What `certgate serve` does hourly, now: every certificate an order issued that is due
+    (a third of its validity left), every one with `force`, or only `certificate_id`'s. Each
+    renewal is taken under a lease (`busy` when another renewer holds it); a failure is one
+    entry (`failed`, with the CA's words), retried after a backoff."""
+    outcomes = acme.renew(app, body.certificate_id, force=body.force, actor=principal.actor)
+    return [AcmeRenewal.model_validate(outcome) for outcome in outcomes]

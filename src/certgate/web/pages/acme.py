@@ -19,6 +19,7 @@ from certgate.web.pages.common import (
     appliance,
     checked,
     field_errors,
+    number,
     read_form,
     redirect,
     render,
@@ -135,4 +136,26 @@ async def place_order(request: Request, principal: Poster) -> Response:
         return redirect(PAGE, f"The certificate was not issued: {error}", "error")
     return redirect(
         PAGE, f"Certificate {order.friendly_name!r} issued (order {order.id}) and imported."
+    )
+
+
+@router.post(PAGE + "/renew/{certificate_id}")
+async def renew_now(request: Request, principal: Poster, certificate_id: str) -> Response:
+    principal.require_admin("renewing a certificate")
+    wanted = number(certificate_id)
+    if wanted is None:
+        raise NotFoundError(f"there is no certificate {certificate_id!r}")
+    [outcome] = await run_in_threadpool(
+        lambda: acme.renew(appliance(request), wanted, force=True, actor=principal.actor)
+    )
+    if outcome.renewed_by is None:
+        return redirect(
+            PAGE,
+            f"{outcome.friendly_name!r} was not renewed: {outcome.error or outcome.state}.",
+            "error",
+        )
+    return redirect(
+        PAGE,
+        f"{outcome.friendly_name!r} renewed (order {outcome.renewed_by.id}); the new "
+        "certificate secures its addresses.",
     )
