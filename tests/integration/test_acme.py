@@ -156,6 +156,9 @@ def test_the_http_listener_redirects_to_https_and_answers_only_known_tokens(
     assert answer.getheader("Location") == (
         f"https://gw.example.test:{appliance.port}/appliance/login?next=%2F"
     )
+    assert answer.getheader("Connection") == "close"  # the client goes on over HTTPS
+    connection.close()
+    connection = http.client.HTTPConnection(ADDRESS, http_port, timeout=10)
     connection.request("GET", "/.well-known/acme-challenge/unknown-token")
     answer = connection.getresponse()
     assert answer.status == 404

@@ -21,6 +21,7 @@ from certgate.store import acme as queries
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 #: A token is base64url (RFC 8555 8.3), at least 128 bits of it.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_CLOSE = (b"connection", b"close")
 _HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
@@ -39,11 +40,14 @@ class ChallengeApp:
             if _TOKEN.fullmatch(token):
                 answer = await asyncio.to_thread(self._key_authorization, token)
             if answer is None:
-                await _respond(send, 404, b"no such challenge\n")
+                await _respond(send, 404, b"no such challenge\n", [_CLOSE])
             else:
                 await _respond(send, 200, answer.encode())
             return
-        await _respond(send, 308, b"", [(b"location", self._location(scope).encode())])
+        # Closed after the answer: the client goes on over HTTPS, and a request body it is
+        # still sending (unread: there is nothing to do with it) ends with the connection.
+        location = (b"location", self._location(scope).encode())
+        await _respond(send, 308, b"", [location, _CLOSE])
 
     def _key_authorization(self, token: str) -> str | None:
         with self.appliance.store.reading() as repository:
