@@ -26,6 +26,7 @@ _.write_eof
 _.sort_url
 private_key_deleted
 _.alive  # a node's (status.html, the Node document)
+_.alive_within  # the Node document's
 
 # Used by the tests only: the check that SCHEMA_HEAD is the newest migration.
 newest_migration

@@ -810,6 +810,11 @@ class RemovedAddress(BaseModel):
     removed: Literal[True] = True
 
 
+class RemovedNode(BaseModel):
+    name: str
+    removed: Literal[True] = True
+
+
 class RemovedUser(BaseModel):
     username: str
     removed: Literal[True] = True

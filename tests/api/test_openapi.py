@@ -47,6 +47,7 @@ EXPECTED = {
     ("POST", "/acme/renewals"),
     ("GET", "/status"),
     ("GET", "/nodes"),
+    ("DELETE", "/nodes/{name}"),
     ("GET", "/support-package"),
     ("GET", "/me"),
     ("PUT", "/me/password"),

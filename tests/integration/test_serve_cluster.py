@@ -109,6 +109,7 @@ def test_nodes_are_listed_alive_with_what_they_present_and_a_killed_one_as_lost(
     server = Server(a, token)
     with server.client() as api:
         answer = api.get("/nodes")
+        assert api.delete("/nodes/node-b").status_code == 403  # an auditor's token
     assert answer.status_code == 200
     assert {node["name"]: node["state"] for node in answer.json()} == {
         "node-a": "alive",
@@ -118,3 +119,14 @@ def test_nodes_are_listed_alive_with_what_they_present_and_a_killed_one_as_lost(
         page = pages.get("/status").text
     cluster = page[page.index('id="cluster"') :]
     assert "node-a" in cluster and "node-b" in cluster and ">lost<" in cluster
+
+    # A lost node can be forgotten (retired); an alive one cannot.
+    refused = run_cli(a.data_dir, "node", "remove", "node-a", check=False, **a.env)
+    assert refused.returncode == 1
+    assert "node 'node-a' is alive" in refused.stderr
+    run_cli(a.data_dir, "node", "remove", "node-b", **a.env)
+    assert node_list(a).keys() == {"node-a"}
+    status = json.loads(run_cli(a.data_dir, "status", "--json", **a.env).stdout)
+    assert status["diagnostics"] == []
+    audit = run_cli(a.data_dir, "audit", "list", "--action", "node.remove", "--json", **a.env)
+    assert [event["target"] for event in json.loads(audit.stdout)["events"]] == ["node-b"]

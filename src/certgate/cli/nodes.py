@@ -7,9 +7,9 @@ import datetime as dt
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_documents, json_option, table
+from certgate.cli.output import echo, emit_document, emit_documents, json_option, table
 from certgate.pki.diagnostics import format_time
-from certgate.schemas import Node
+from certgate.schemas import Node, RemovedNode
 from certgate.service import nodes
 
 
@@ -51,6 +51,20 @@ def node_list(options: Options, as_json: bool) -> None:
             for view in found
         ],
     )
+
+
+@node_group.command("remove")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def node_remove(options: Options, name: str, as_json: bool) -> None:
+    """Forget a stopped or lost node (retired or renamed); an alive one is refused."""
+    with options.appliance() as app:
+        nodes.remove_node(app, name, options.actor)
+    if as_json:
+        emit_document(RemovedNode, {"name": name})
+        return
+    echo(f"removed node {name}")
 
 
 def _seconds(elapsed: dt.timedelta) -> int:

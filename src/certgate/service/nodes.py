@@ -22,10 +22,13 @@ from enum import StrEnum
 from typing import Any
 
 from certgate import __version__
+from certgate.errors import ConflictError, NotFoundError
 from certgate.limits import NODE_NAME_MAX
+from certgate.pki.diagnostics import format_time
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, list_addresses
 from certgate.store import nodes
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import NodeRow
 from certgate.text import check_name
 
@@ -135,23 +138,40 @@ def list_nodes(app: Appliance) -> list[NodeView]:
         return [_view(app, row, assigned) for row in nodes.all_nodes(repository)]
 
 
-def _view(app: Appliance, row: NodeRow, assigned: Sequence[AddressView]) -> NodeView:
-    alive_within = MISSED_BEATS * row.interval
-    last_seen = _aware(row.last_seen)
+def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
+    """Forget a node that is stopped or lost (retired, renamed); an alive one is refused:
+    its next heartbeat would register it again."""
+    with app.store.transaction(actor) as repository:
+        row = nodes.node(repository, name)
+        if row is None:
+            raise NotFoundError(f"no node is named {name!r} ('certgate node list' lists them)")
+        if _state(app, row) is NodeState.ALIVE:
+            raise ConflictError(
+                f"node {name!r} is alive (its last heartbeat was at "
+                f"{format_time(_aware(row.last_seen))}): stop its 'certgate serve' first"
+            )
+        repository.delete(row)
+        repository.audit(AuditAction.NODE_REMOVE, name)
+
+
+def _state(app: Appliance, row: NodeRow) -> NodeState:
     if row.stopped_at is not None:
-        state = NodeState.STOPPED
-    elif (app.now() - last_seen).total_seconds() <= alive_within:
-        state = NodeState.ALIVE
-    else:
-        state = NodeState.LOST
+        return NodeState.STOPPED
+    if (app.now() - _aware(row.last_seen)).total_seconds() <= MISSED_BEATS * row.interval:
+        return NodeState.ALIVE
+    return NodeState.LOST
+
+
+def _view(app: Appliance, row: NodeRow, assigned: Sequence[AddressView]) -> NodeView:
+    state = _state(app, row)
     listeners = [NodeListener(**_listener_document(entry)) for entry in row.listeners or []]
     return NodeView(
         name=row.name,
         version=row.version,
         started_at=_aware(row.started_at),
-        last_seen=last_seen,
+        last_seen=_aware(row.last_seen),
         state=state,
-        alive_within=alive_within,
+        alive_within=MISSED_BEATS * row.interval,
         listeners=listeners,
         drift=_drift(listeners, assigned) if state is NodeState.ALIVE else [],
     )

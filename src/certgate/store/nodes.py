@@ -11,9 +11,13 @@ from certgate.store.models import NodeRow
 from certgate.store.repository import Repository
 
 
+def node(repository: Repository, name: str) -> NodeRow | None:
+    return repository.session.scalar(select(NodeRow).where(NodeRow.name == name))
+
+
 def beat(repository: Repository, name: str, values: dict[str, Any]) -> None:
     """Write the node's heartbeat: its row, made on its first beat."""
-    row = repository.session.scalar(select(NodeRow).where(NodeRow.name == name))
+    row = node(repository, name)
     if row is None:
         repository.add(NodeRow(name=name, **values))
         return

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
 from certgate.schemas import Node
 from certgate.service import nodes
-from certgate.web.api.deps import App, Viewer
+from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
@@ -23,3 +23,17 @@ def list_nodes(app: App, _: Viewer) -> list[Node]:
     heartbeat intervals), what its listeners present and, when alive, its drift: assigned
     addresses where it presents another certificate than the assigned one, or none."""
     return [Node.model_validate(view) for view in nodes.list_nodes(app)]
+
+
+@router.delete(
+    "/{name}",
+    summary="Remove a stopped or lost node",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+def remove_node(app: App, principal: Admin, name: str) -> Response:
+    """Forget a node that stopped or was lost (retired, renamed); an alive node is refused
+    (409): its next heartbeat would register it again."""
+    nodes.remove_node(app, name, principal.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
