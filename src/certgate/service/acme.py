@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -743,20 +744,34 @@ def _succeed(
         )
 
 
+#: How often ``certgate serve`` checks for certificates due (``$CERTGATE_RENEWAL_INTERVAL``
+#: may ask for more often).
+RENEWAL_INTERVAL = 3600.0
+RENEWAL_INTERVAL_ENV = "CERTGATE_RENEWAL_INTERVAL"
+#: How long after its start ``certgate serve`` may take to open its HTTP listener before a
+#: due renewal is tried anyway (and fails, saying why).
+STARTUP_GRACE = 60.0
+
+
 class RenewalSchedule(Periodic):
     """``certgate serve``'s renewal check, on a thread of its own in one process (the first
     worker); the leases keep every renewal to one renewer even so."""
 
     def __init__(self, app: Appliance) -> None:
         super().__init__(
-            lambda: renew(app),
+            self._check,
             "certgate-acme-renewal",
             "ACME renewals not checked",
             interval_from(RENEWAL_INTERVAL_ENV, RENEWAL_INTERVAL),
         )
+        self.app = app
+        self._started = time.monotonic()
 
-
-#: How often ``certgate serve`` checks for certificates due (``$CERTGATE_RENEWAL_INTERVAL``
-#: may ask for more often).
-RENEWAL_INTERVAL = 3600.0
-RENEWAL_INTERVAL_ENV = "CERTGATE_RENEWAL_INTERVAL"
+    def _check(self) -> None:
+        """While the serve starting beside it has not opened its HTTP listener yet, a renewal
+        would fail (and be mailed) for nothing: wait for it, but not for ever (an HTTP port
+        that is not set must show as a failed renewal)."""
+        starting = time.monotonic() - self._started < STARTUP_GRACE
+        if starting and http_responder_problem(self.app) is not None:
+            return
+        renew(self.app)
