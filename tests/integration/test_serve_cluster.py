@@ -70,6 +70,14 @@ def test_a_change_made_on_node_a_is_served_by_node_b(
         "127.0.0.3",
     }
 
+    # A clean stop (SIGTERM) is recorded: stopped, not lost, and nothing to attend to.
+    b.process.send_signal(signal.SIGTERM)
+    assert b.process.wait(timeout=20) == 0
+    assert node_list(a)["node-b"]["state"] == "stopped"
+    status = json.loads(run_cli(a.data_dir, "status", "--json", **a.env).stdout)
+    assert status["diagnostics"] == []
+    assert "Traceback" not in a.log_text() + b.log_text()
+
 
 def test_nodes_are_listed_alive_with_what_they_present_and_a_killed_one_as_lost(
     nodes: tuple[RunningAppliance, RunningAppliance], tmp_path: Path
