@@ -39,7 +39,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-import bench_commit_swap
 from _nginx import cpu_seconds
 from bench_commit_swap import Clients, first_seen, free_port
 from bench_import import NOT_AFTER, NOT_BEFORE, Shape, _name, cached_bundle
@@ -224,8 +223,7 @@ def measure(label: str, addresses: int, certificates: int, swaps: int) -> Figure
                 certificate_id: _fingerprint(app, certificate_id)
                 for certificate_id in (served[0], spare)
             }
-            bench_commit_swap.ADDRESS = address_of(0)  # where its clients connect
-            with Clients(port, 4) as clients:
+            with Clients(port, 4, address_of(0)) as clients:
                 time.sleep(1.0)
                 for swap in range(swaps):
                     target = spare if swap % 2 == 0 else served[0]
