@@ -5,22 +5,20 @@ by the test's, so the document stays true."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from pathlib import Path
 
 from tests.support.net import free_port
 from tests.support.pebble import running_pebble
 from tests.support.server import CERTGATE, running_appliance
+from tests.support.walkthrough import bash_blocks, run_walkthrough
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "acme.md"
-BLOCK = re.compile(r"^```bash\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 ADDRESS = "127.0.0.65"
 
 
 def test_the_acme_walkthrough_runs(tmp_path: Path) -> None:
     http_port = free_port()
-    script = "\n".join(BLOCK.findall(DOC.read_text()))
+    script = "\n".join(bash_blocks(DOC))
     assert script.count("certgate acme ") >= 5 and "letsencrypt-staging" in script
     with (
         running_appliance(
@@ -28,22 +26,17 @@ def test_the_acme_walkthrough_runs(tmp_path: Path) -> None:
         ) as running,
         running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble,
     ):
-        script = script.replace("letsencrypt-staging", pebble.directory_url)
-        script = script.replace("192.0.2.10", ADDRESS)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("CERTGATE_")}
         environment.update(
             PATH=f"{Path(CERTGATE).parent}{os.pathsep}{environment.get('PATH', '')}",
             CERTGATE_DATA_DIR=str(running.data_dir),
             REQUESTS_CA_BUNDLE=str(pebble.ca_file),  # Pebble's HTTPS root, as requests reads it
         )
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-x", "-c", script],
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        done = run_walkthrough(
+            DOC,
+            tmp_path,
+            environment,
+            {"letsencrypt-staging": pebble.directory_url, "192.0.2.10": ADDRESS},
         )
     assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-2000:]
     assert "order 1 valid: certificate 2 'shop', assigned to " + ADDRESS in done.stdout

@@ -16,12 +16,19 @@ def bash_blocks(doc: Path) -> list[str]:
 
 
 def run_walkthrough(
-    doc: Path, cwd: Path, environment: Mapping[str, str]
+    doc: Path,
+    cwd: Path,
+    environment: Mapping[str, str],
+    replacements: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The script of ``doc``'s bash blocks, run in ``cwd``; its output is captured (the
-    commands traced on stderr)."""
+    commands traced on stderr). ``replacements``: text of the document -> the test's (a
+    public CA's directory, an example address)."""
+    script = "\n".join(bash_blocks(doc))
+    for written, used in (replacements or {}).items():
+        script = script.replace(written, used)
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-x", "-c", "\n".join(bash_blocks(doc))],
+        ["bash", "-euo", "pipefail", "-x", "-c", script],
         cwd=cwd,
         env=dict(environment),
         capture_output=True,
