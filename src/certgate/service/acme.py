@@ -611,10 +611,13 @@ def renew(
         }
     outcomes = []
     for row in rows:
-        dates = validity.get(row.id)
-        if dates is None:
+        found = validity.get(row.id)
+        if found is None:
             continue
-        if not force and not renewal_due(*dates, moment):
+        not_before, not_after, der = found
+        suggested = None if force else _suggested_renewal(app, row, der)
+        due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
+        if not force and not due:
             outcomes.append(
                 RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "not-due")
             )
@@ -631,12 +634,33 @@ def failing_renewals(app: Appliance) -> list[OrderView]:
 
 def _validity(
     repository: Repository, certificate_id: int | None
-) -> tuple[dt.datetime, dt.datetime] | None:
+) -> tuple[dt.datetime, dt.datetime, bytes] | None:
     certificate = repository.certificate(certificate_id) if certificate_id else None
     if certificate is None:
         return None
     parsed = x509.load_der_x509_certificate(certificate.der)
-    return parsed.not_valid_before_utc, parsed.not_valid_after_utc
+    return parsed.not_valid_before_utc, parsed.not_valid_after_utc, certificate.der
+
+
+def _suggested_renewal(app: Appliance, row: AcmeOrderRow, der: bytes) -> dt.datetime | None:
+    """The CA's suggested renewal time (ARI) where it offers one for the account's directory,
+    else None: a third of the validity left decides. A CA that cannot say now is not a
+    failure of the renewal (the rule decides instead)."""
+    from certgate.service import acme_ca
+
+    with app.store.reading() as repository:
+        account = queries.account(repository)
+        if account is None or account.directory_url != row.directory_url:
+            return None
+        key_pem = _account_key(app.sealer, account)
+        server = acme_ca.Server(account.directory_url, account.ca_bundle)
+        account_url, document = account.account_url, dict(account.registration)
+    pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    try:
+        return acme_ca.suggested_renewal(server, key_pem, account_url, document, pem)
+    except CertgateError as error:
+        log.info("no renewal information for %r: %s", row.friendly_name, error)
+        return None
 
 
 def _renew_one(

@@ -334,3 +334,21 @@ def order_certificate(
 def _naive_local(moment: dt.datetime) -> dt.datetime:
     """The library compares deadlines with ``datetime.now()`` (naive, local time)."""
     return moment.astimezone().replace(tzinfo=None)
+
+
+def suggested_renewal(
+    server: Server, key_pem: bytes, account_url: str, document: dict[str, Any], cert_pem: bytes
+) -> dt.datetime | None:
+    """When the CA suggests renewing the certificate (its renewal information, ARI, RFC 9773:
+    a moment picked at random in its window by the library), or None when it offers none."""
+    account = messages.RegistrationResource(
+        uri=account_url, body=messages.Registration.from_json(document)
+    )
+    with _session(server, key_pem, account) as acme, translated(server):
+        try:
+            when, _ = acme.renewal_time(cert_pem)
+        except acme_errors.ARIError as error:
+            raise AcmeError(f"the CA's renewal information could not be read: {error}") from None
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.astimezone()
