@@ -11,8 +11,14 @@ import's own time. Target: p99 < 100 ms during the import.
 Measured 2026-12-04 on the loaded 2-core machine (load average ~13), after the bulk parse
 was cut into chunks of 1,000: idle p50/p99 8.2/27.7 ms (page) and 8.0/28.9 ms (API); during
 the import (83.6 s) 38.0/295.6 ms (page; max 47.7 s: the first page after the commit rebuilds
-the views of 100,000 certificates) and 40.6/1468.2 ms (API, max 3.3 s). The target is not
-met yet; chunking the parse did not move the API's p99, so its stalls come from elsewhere.
+the views of 100,000 certificates) and 40.6/1468.2 ms (API, max 3.3 s).
+
+Measured 2026-12-05 (load average ~2), with the import in a process of its own
+(service/import_process.py), the views kept between commits (service/view_cache.py) and a
+1 ms switch interval in serve: during the import (22-31 s) page p50/p99 7.3-10.2/18-36 ms
+(met), API 8-12/334-347 ms, max 0.55 s (not met). What is left is the first page after the
+commit building the views of 100,000 new certificates in the serving process (~10 s, the page
+max), which takes the GIL from the API readers meanwhile.
 
 Run: ``.venv/bin/python bench/bench_responsiveness.py [--certificates N]``. The bundle is
 generated once and cached in the temporary directory (bench_import's cache).
