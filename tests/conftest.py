@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from certgate.service.appliance import Appliance
 from certgate.service.setup import initialise
+from tests.support.ci import in_ci
 
 POSTGRES_URL = os.environ.get(
     "CERTGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -129,7 +130,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if reporter is not None:
         reporter.write("\n")
         reporter.write_line(message, red=True)
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -21,6 +21,7 @@ from playwright.sync_api import (
 )
 
 from tests.browser.ui import UI
+from tests.support.ci import missing
 from tests.support.openssl import OpensslCA, make_ca
 from tests.support.server import RunningAppliance, running_appliance
 
@@ -52,10 +53,7 @@ def _require_chromium() -> str:
     found = CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
     if found:
         return found
-    message = f"Chromium not found at {CHROMIUM}: run scripts/setup --test (apt install chromium)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing(f"Chromium not found at {CHROMIUM}: run scripts/setup --test (apt install chromium)")
 
 
 @pytest.fixture(scope="session")

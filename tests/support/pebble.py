@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+from tests.support.ci import missing
 from tests.support.net import free_port
 from tests.support.pki import TestCA, pem
 from tests.support.polling import eventually
@@ -31,7 +30,7 @@ CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtest
 
 def require_pebble() -> None:
     if not (os.access(PEBBLE, os.X_OK) and os.access(CHALLTESTSRV, os.X_OK)):
-        pytest.skip("Debian's pebble is not installed (scripts/setup installs it)")
+        missing("Debian's pebble is not installed (scripts/setup --test installs it)")
 
 
 @dataclass
