@@ -78,7 +78,7 @@ def derive_warnings(
     role = role_of(info, has_private_key=has_private_key)
     found: list[Warning] = []
     found += _chain_warnings(info, chain, role)
-    found += _validity_warnings(info, now)
+    found += validity_warnings(info, now)
     found += _chain_validity_warnings(chain, now)
     found += _strength_warnings(info)
     if role is Role.SERVER:
@@ -145,7 +145,8 @@ def _chain_warnings(info: CertInfo, chain: ChainState, role: Role) -> list[Warni
     return []
 
 
-def _validity_warnings(info: CertInfo, now: dt.datetime) -> list[Warning]:
+def validity_warnings(info: CertInfo, now: dt.datetime) -> list[Warning]:
+    """Expired, not yet valid, or expiring within ``EXPIRING_SOON``: at most one."""
     if now > info.not_after:
         return [Warning(WarningCode.EXPIRED, f"expired on {format_time(info.not_after)}")]
     if now < info.not_before:

@@ -10,12 +10,11 @@ clean stop (lost) and a node that presents another certificate than the assigned
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from certgate.pki.diagnostics import EXPIRING_SOON, format_time
+from certgate.pki.diagnostics import WarningCode, format_time, validity_warnings
 from certgate.service.acme import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
@@ -156,35 +155,22 @@ def _validity_findings(app: Appliance, addresses: Sequence[AddressView]) -> list
                     if link is row
                     else f"the chain certificate {info.subject!r} of {row.friendly_name!r}"
                 )
-                finding = _validity(whose, info.not_before, info.not_after, now, on)
-                if finding is not None:
-                    found.append(finding)
+                found += [
+                    Finding(
+                        *_VALIDITY_FINDINGS[warning.code],
+                        f"{whose}, presented on {on}, {warning.message}",
+                    )
+                    for warning in validity_warnings(info, now)
+                ]
     return found
 
 
-def _validity(
-    whose: str, not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime, on: str
-) -> Finding | None:
-    if now > not_after:
-        return Finding(
-            Severity.ERROR,
-            FindingCode.CERTIFICATE_EXPIRED,
-            f"{whose}, presented on {on}, expired on {format_time(not_after)}",
-        )
-    if now < not_before:
-        return Finding(
-            Severity.ERROR,
-            FindingCode.CERTIFICATE_NOT_YET_VALID,
-            f"{whose}, presented on {on}, is not valid before {format_time(not_before)}",
-        )
-    if not_after - now <= EXPIRING_SOON:
-        return Finding(
-            Severity.WARNING,
-            FindingCode.CERTIFICATE_EXPIRING,
-            f"{whose}, presented on {on}, expires in {(not_after - now).days} day(s), "
-            f"on {format_time(not_after)}",
-        )
-    return None
+#: The validity warnings of a presented certificate, as findings.
+_VALIDITY_FINDINGS = {
+    WarningCode.EXPIRED: (Severity.ERROR, FindingCode.CERTIFICATE_EXPIRED),
+    WarningCode.NOT_YET_VALID: (Severity.ERROR, FindingCode.CERTIFICATE_NOT_YET_VALID),
+    WarningCode.EXPIRING_SOON: (Severity.WARNING, FindingCode.CERTIFICATE_EXPIRING),
+}
 
 
 def _hostname_findings(addresses: Sequence[AddressView]) -> list[Finding]:
