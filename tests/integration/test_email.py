@@ -12,9 +12,10 @@ import threading
 import zipfile
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from certgate.errors import MailError
 from certgate.service import email
@@ -236,29 +237,68 @@ def test_two_changes_at_once_both_stay_on_postgresql(data_dir: Path, postgresql_
             app, host="relay.example.com", from_address="a@example.com", to_addresses=["o@x.test"]
         )
         held.execute(text("SELECT value FROM settings WHERE name = 'email' FOR UPDATE"))
-        holder_pid = held.execute(text("SELECT pg_backend_pid()")).scalar_one()
         changes = [{"notice_days": [7]}, {"from_address": "certgate@example.com"}]
-        threads = [
-            threading.Thread(target=email.update_settings, args=(app,), kwargs=change)
-            for change in changes
-        ]
-        for thread in threads:
-            thread.start()
-        blocked = (  # behind the holder, or behind one that waits for the holder
-            "SELECT count(*) FROM pg_stat_activity a WHERE :p = ANY(pg_blocking_pids(a.pid)) "
-            "OR EXISTS (SELECT FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(a.pid)) "
-            "AND :p = ANY(pg_blocking_pids(b.pid)))"
-        )
-        with holder.connect() as watching:  # both wait behind the holder: then let them go
-
-            def waiting() -> int:
-                with watching.begin():  # a new transaction: a fresh pg_stat_activity
-                    return int(watching.execute(text(blocked), {"p": holder_pid}).scalar_one())
-
-            eventually(lambda: waiting() == 2, what="both changes waiting")
-        held.rollback()
-        for thread in threads:
-            thread.join()
+        errors = _run_behind(holder, held, app, changes)
         settings = email.get_settings(app)
     holder.dispose()
+    assert errors == []
     assert settings.notice_days == (7,) and settings.from_address == "certgate@example.com"
+
+
+def test_two_first_saves_at_once_both_stay_on_postgresql(
+    data_dir: Path, postgresql_url: str
+) -> None:
+    """The first two saves ever, at once: no settings row to lock yet. Both used to insert
+    one, and the second failed on the key (a 500); now the row is made without conflict
+    first, the second waits for the first's lock, and both changes stay."""
+    initialise(data_dir, postgresql_url)
+    holder = create_engine(postgresql_url)
+    with closing(Appliance.open(data_dir, postgresql_url)) as app, holder.connect() as held:
+        # An insert of the row, not committed: both saves reach the key and wait behind it
+        held.execute(text("INSERT INTO settings (name, value) VALUES ('email', '{}')"))
+        relay = {
+            "host": "relay.example.com",
+            "from_address": "certgate@example.com",
+            "to_addresses": ["o@x.test"],
+        }
+        changes = [{**relay, "notice_days": [7]}, {**relay, "verify_certificate": False}]
+        errors = _run_behind(holder, held, app, changes)
+        settings = email.get_settings(app)
+    holder.dispose()
+    assert errors == []
+    assert settings.notice_days == (7,) and settings.verify_certificate is False
+
+
+def _run_behind(
+    holder: Engine, held: Connection, app: Appliance, changes: list[dict[str, Any]]
+) -> list[BaseException]:
+    """Start ``email.update_settings`` once per change while ``held`` holds a lock they
+    need; once both wait behind it, roll it back and let them finish: their errors."""
+    holder_pid = held.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    errors: list[BaseException] = []
+
+    def save(change: dict[str, Any]) -> None:
+        try:
+            email.update_settings(app, **change)
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(change,)) for change in changes]
+    for thread in threads:
+        thread.start()
+    blocked = (  # behind the holder, or behind one that waits for the holder
+        "SELECT count(*) FROM pg_stat_activity a WHERE :p = ANY(pg_blocking_pids(a.pid)) "
+        "OR EXISTS (SELECT FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(a.pid)) "
+        "AND :p = ANY(pg_blocking_pids(b.pid)))"
+    )
+    with holder.connect() as watching:  # both wait behind the holder: then let them go
+
+        def waiting() -> int:
+            with watching.begin():  # a new transaction: a fresh pg_stat_activity
+                return int(watching.execute(text(blocked), {"p": holder_pid}).scalar_one())
+
+        eventually(lambda: waiting() == len(changes), what="both changes waiting")
+    held.rollback()
+    for thread in threads:
+        thread.join()
+    return errors

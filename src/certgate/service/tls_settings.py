@@ -129,8 +129,9 @@ class TlsSettings:
         return Deadlines(**{d.field: float(getattr(self, d.name)) for d in DEADLINE_SETTINGS})
 
 
-def read_settings(repository: Repository) -> TlsSettings:
-    stored = dict(repository.setting("tls", {}))
+def read_settings(repository: Repository, *, for_update: bool = False) -> TlsSettings:
+    """The stored settings; ``for_update`` locks them for a read-modify-write."""
+    stored = dict(repository.setting("tls", {}, for_update=for_update))
     for name in ("minimum_version", "maximum_version"):
         if stored.get(name) in RETIRED_VERSIONS:
             stored[name] = "1.2"
@@ -167,7 +168,7 @@ def update_settings(
     """Change some settings; the result is checked as a whole before it is stored.
     ``deadlines`` maps the names of :data:`DEADLINE_SETTINGS` to seconds."""
     with app.store.transaction(actor) as repository:
-        current = read_settings(repository)
+        current = read_settings(repository, for_update=True)  # two changes at once: none lost
         changes: dict[str, Any] = {
             name: value
             for name, value in {

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from certgate.store.models import CertificateRow, NoticeRow
 from certgate.store.repository import Repository
@@ -45,11 +44,7 @@ def notices_of(repository: Repository, fingerprints: Sequence[str]) -> list[Noti
 
 def claim_new(repository: Repository, values: dict[str, Any]) -> bool:
     """Insert a notice unless its (certificate, threshold) is there: True if inserted."""
-    dialect = repository.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(NoticeRow).values(**values).on_conflict_do_nothing()
-    # RETURNING, not rowcount: the driver may not say how many rows a statement wrote (-1)
-    return repository.session.execute(statement.returning(NoticeRow.id)).first() is not None
+    return repository.insert_unless_present(NoticeRow, values) is not None
 
 
 def claim_again(

@@ -25,6 +25,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -561,9 +562,24 @@ class Repository:
 
     def setting(self, name: str, default: Any = None, *, for_update: bool = False) -> Any:
         """A setting's value; ``for_update`` locks its row (PostgreSQL: two read-modify-writes
-        of one settings document at once would else lose one; SQLite has one writer)."""
+        of one settings document at once would else lose one; SQLite has one writer). The
+        row is made first when missing, so that two first saves at once queue on its lock
+        instead of both inserting (one of them then failing on the key)."""
+        if for_update:
+            self.insert_unless_present(SettingRow, {"name": name, "value": default})
         row = self.session.get(SettingRow, name, with_for_update=for_update or None)
         return default if row is None else row.value
+
+    def insert_unless_present(self, model: type[Base], values: dict[str, Any]) -> Any:
+        """Insert a row unless one with the same unique key is there (INSERT ... ON CONFLICT
+        DO NOTHING, so a concurrent insert never fails the transaction): the new row's
+        primary key, or None when it was there."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        key = model.__mapper__.primary_key[0]
+        statement = insert(model).values(**values).on_conflict_do_nothing().returning(key)
+        # RETURNING, not rowcount: the driver may not say how many rows a statement wrote (-1)
+        return self.session.execute(statement).scalar()
 
     def set_setting(self, name: str, value: Any) -> None:
         row = self.session.get(SettingRow, name)
