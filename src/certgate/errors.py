@@ -269,7 +269,10 @@ class ImportProcessError(CertgateError):
 
 
 class StoreUnavailableError(CertgateError):
-    """The database cannot be used: damaged, read-only, unreachable. The message names it."""
+    """The database cannot be used: damaged, read-only, unreachable (a PostgreSQL server
+    stopped or out of reach: every change is refused, while ``certgate serve`` goes on
+    serving its last state). ``store.database.unavailable`` makes each one: "store
+    unavailable:", then the database and what to do."""
 
     code = "store-unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE

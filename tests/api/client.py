@@ -88,9 +88,9 @@ class Server:
         return Appliance.open(self.running.data_dir, self.running.database_url)
 
 
-def mint_token(data_dir: Path, name: str, role: str) -> str:
+def mint_token(data_dir: Path, name: str, role: str, database_url: str | None = None) -> str:
     """``certgate token create`` as the appliance's administrator runs it (in-process)."""
-    app = Appliance.open(data_dir)
+    app = Appliance.open(data_dir, database_url)
     try:
         value, _ = auth.create_token(app, name, role)
     finally:

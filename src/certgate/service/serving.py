@@ -308,6 +308,7 @@ class ApplianceServer:
         self._cache = PlanCache()
         self._plan: ListenerPlan | None = None
         self._statuses: list[ListenerStatus] = []
+        self._unread = False  # the last plan could not be read (logged once)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the committed state until ``stop`` is set, applying every new commit."""
@@ -401,9 +402,14 @@ class ApplianceServer:
                 None if self.http is None else self.http.port,
             )
         except (CertgateError, SQLAlchemyError) as error:
-            log.error("keeping the current listeners: %s", error)
+            if not self._unread:  # once, not once a second while the database is away
+                log.error("keeping the current listeners: %s", error)
+            self._unread = True
             # A store that cannot be reached now (restarting) is retried.
             return isinstance(error, CertgateError) and not isinstance(error, StoreUnavailableError)
+        if self._unread:
+            log.info("the store can be read again: revision %d", revision)
+            self._unread = False
         if (
             plan == self._plan
             and all(s.state == "listening" for s in self._statuses)

@@ -52,6 +52,8 @@ def database_errors(url: str) -> Iterator[None]:
 
 
 def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
+    """The driver's ``error`` as what the operator reads: "store unavailable: the database
+    X cannot be reached (the driver's first line): what to do"."""
     where = describe_database(url)
     said = (str(error.orig) if error.orig is not None else str(error)).strip()
     said = said.splitlines()[0] if said else type(error.orig).__name__
@@ -62,20 +64,33 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
             if make_url(url).get_backend_name() == "sqlite"
             else "give certgate's database role write access (and no read-only default)"
         )
-        return StoreUnavailableError(f"the database {where} is read-only ({said}): {todo}")
-    if "not a database" in lowered or "malformed" in lowered:
+        problem = f"is read-only ({said}): {todo}"
+    elif "not a database" in lowered or "malformed" in lowered:
         todo = "restore it from your backup ('certgate restore')"
-        return StoreUnavailableError(f"the database {where} is damaged ({said}): {todo}")
-    if "unable to open" in lowered:
+        problem = f"is damaged ({said}): {todo}"
+    elif "unable to open" in lowered:
         todo = "check that it and its directory exist and this user may write them"
-        return StoreUnavailableError(f"the database {where} cannot be opened ({said}): {todo}")
-    if "locked" in lowered or "busy" in lowered:
-        todo = "another process holds it too long; try again"
-        return StoreUnavailableError(f"the database {where} is busy ({said}): {todo}")
-    if "connection" in lowered or "does not exist" in lowered:
+        problem = f"cannot be opened ({said}): {todo}"
+    elif "locked" in lowered or "busy" in lowered:
+        problem = f"is busy ({said}): another process holds it too long; try again"
+    elif _unreachable(error) or "connection" in lowered or "does not exist" in lowered:
         todo = "check that the server runs and the database URL (--database-url) is right"
-        return StoreUnavailableError(f"the database {where} cannot be reached ({said}): {todo}")
-    return StoreUnavailableError(f"the database {where} cannot be used: {said}")
+        problem = f"cannot be reached ({said}): {todo}"
+    else:
+        problem = f"cannot be used: {said}"
+    return StoreUnavailableError(f"store unavailable: the database {where} {problem}")
+
+
+#: SQLSTATE classes of a server that cannot be reached or talked to now: 08 (connection
+#: exception) and 57P (operator intervention: shutting down, starting up, restarted).
+_UNREACHABLE_STATES = ("08", "57P")
+
+
+def _unreachable(error: DBAPIError) -> bool:
+    """The server is stopped, restarting or out of reach (not a fault of the statement):
+    SQLAlchemy saw the connection die, or the server said so with its SQLSTATE."""
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return error.connection_invalidated or state.startswith(_UNREACHABLE_STATES)
 
 
 def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engine:

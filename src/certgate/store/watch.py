@@ -92,7 +92,7 @@ class RevisionWatch:
                 changed = self._read_changed()
             except Exception as error:  # the database may be restarting: keep watching
                 if not failing:
-                    log.error("cannot read the store's revision: %s", error)
+                    log.error("cannot read the store's revision: %s", _first_line(error))
                 failing = True
                 self._disconnect()
                 continue
@@ -116,12 +116,16 @@ class RevisionWatch:
                 )
                 connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                 if failing:
-                    log.info("listening for the store's changes again")
+                    log.info("listening for the store's changes again (reconnected)")
                 failing, pause = False, RECONNECT_FIRST
                 self._hear(connection)  # returns when stopped
             except Exception as error:  # the database may be restarting or away
                 if not failing:
-                    log.error("cannot follow the store's changes (reconnecting): %s", error)
+                    log.error(
+                        "cannot follow the store's changes (reconnecting, serving the last "
+                        "state meanwhile): %s",
+                        _first_line(error),
+                    )
                 failing = True
                 self._disconnect()
                 self._stopped.wait(pause)
@@ -172,7 +176,18 @@ class RevisionWatch:
 
     def _disconnect(self) -> None:
         if self._connection is not None:
+            # The driver's connection closed, the pool's wrapper invalidated: closing the
+            # wrapper would first roll back on a dead connection (and SQLAlchemy logs that
+            # failure with a traceback).
             with contextlib.suppress(Exception):  # already broken: nothing more to release
-                self._connection.close()
+                self._driver.close()
+            with contextlib.suppress(Exception):
+                self._connection.invalidate()
             self._connection = None
             self._data_version = None
+
+
+def _first_line(error: Exception) -> str:
+    """psycopg's messages go on over several lines (libpq's hints); a log line is one."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

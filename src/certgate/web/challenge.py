@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
 
+from certgate.errors import StoreUnavailableError
 from certgate.service.appliance import Appliance
 from certgate.store import acme as queries
 
@@ -38,7 +39,11 @@ class ChallengeApp:
             token = path[len(CHALLENGE_PREFIX) :]
             answer = None
             if _TOKEN.fullmatch(token):
-                answer = await asyncio.to_thread(self._key_authorization, token)
+                try:
+                    answer = await asyncio.to_thread(self._key_authorization, token)
+                except StoreUnavailableError:  # the CA asks again later; the log says why
+                    await _respond(send, 503, b"store unavailable\n", [_CLOSE])
+                    return
             if answer is None:
                 await _respond(send, 404, b"no such challenge\n", [_CLOSE])
             else:
