@@ -12,7 +12,9 @@ arrived with:
 
 While the application works on a request nothing is timed here; the front end bounds every
 write to the client (``send``). A request line that cannot become one (h11 waits for its end)
-is answered 400 at once, as nginx does, so that garbage cannot hold a connection either.
+is answered 400 at once, as nginx does, so that garbage cannot hold a connection either; so
+is a request header longer than h11's bound on what it buffers (16 KiB), whether it arrives in
+pieces (h11 refuses it) or in one read (h11 would take it whole).
 
 A client's end of input (a FIN or close_notify after its request) does not cancel the request:
 the response is sent, then the connection is closed.
@@ -28,7 +30,7 @@ from typing import Any
 
 import h11
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.h11_impl import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE, H11Protocol
 from uvicorn.server import ServerState
 
 from certgate.tls import Deadlines
@@ -44,6 +46,15 @@ _REQUEST_LINE_START = re.compile(
     + _TARGET
     + rb"(?: (?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.(?:[0-9]\r?)?)?)?)?)?)?)?)?)?)?)?\Z"
 )
+
+
+#: The end of a request header, as h11 finds it (a blank line, CRLF or bare LF).
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def head_too_large(pending: bytes, limit: int) -> bool:
+    """Whether the request header begun in ``pending`` is longer than ``limit`` bytes."""
+    return len(pending) > limit and _HEAD_END.search(pending, 0, limit + 2) is None
 
 
 def could_be_request(pending: bytes) -> bool:
@@ -69,6 +80,8 @@ class Http11(H11Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._phase: str | None = None  # what the timer is for: "header" or "body"
         self._input_ended = False
+        # what h11 refuses when it comes in pieces
+        self._head_limit = config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -83,6 +96,14 @@ class Http11(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:
+            pending = self.conn.trailing_data[0]
+            if len(pending) + len(data) > self._head_limit and head_too_large(
+                pending + data, self._head_limit
+            ):
+                self._cancel()
+                self.send_400_response("Request header too large.")
+                return
         super().data_received(data)
         self._watch()
 
