@@ -54,7 +54,7 @@ from certgate.service.views import (
     info_from_json,
 )
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
-from certgate.store.models import CertificateRow
+from certgate.store.models import CertificateRow, RequestRow
 from certgate.store.repository import Repository
 from certgate.text import check_name
 
@@ -143,27 +143,21 @@ def create(
     key = generate_private_key(form.key)
     with app.store.transaction(actor) as repository:
         put_private_key(repository, app.sealer, key)
+        row: CertificateRow | RequestRow
+        made: Literal["certificate", "request"]
         if kind == "request":
-            csr = build_request(key, subject, general_names)
-            request_row = new_request_row(csr, friendly_name)
-            repository.add(request_row)
-            repository.flush()
-            repository.audit(
-                AuditAction.REQUEST_CREATE,
-                certificate_target(friendly_name, request_row.fingerprint),
-                f"new key, {form.key.label}",
-            )
-            return Created("request", request_row.id, request_row.fingerprint, notices)
-        cert = build_self_signed(key, subject, general_names, days=form.days, now=app.now())
-        row = new_certificate_row(cert, read_certificate(cert), friendly_name)
+            row = new_request_row(build_request(key, subject, general_names), friendly_name)
+            made, action, how = "request", AuditAction.REQUEST_CREATE, "new key"
+        else:
+            cert = build_self_signed(key, subject, general_names, days=form.days, now=app.now())
+            row = new_certificate_row(cert, read_certificate(cert), friendly_name)
+            made, action = "certificate", AuditAction.CERTIFICATE_CREATE
+            how = "self-signed, new key"
         repository.add(row)
         repository.flush()
-        repository.audit(
-            AuditAction.CERTIFICATE_CREATE,
-            certificate_target(friendly_name, row.fingerprint),
-            f"self-signed, new key, {form.key.label}",
-        )
-        return Created("certificate", row.id, row.fingerprint, notices)
+        target = certificate_target(friendly_name, row.fingerprint)
+        repository.audit(action, target, f"{how}, {form.key.label}")
+        return Created(made, row.id, row.fingerprint, notices)
 
 
 @dataclass(frozen=True)
