@@ -112,9 +112,11 @@ def wait_listening(address: str, port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {address}:{port}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far (from /proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as stat:
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time so far of one process (all its threads), or of one of its
+    threads (from /proc/PID/stat, /proc/PID/task/TID/stat)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 

@@ -13,8 +13,9 @@ arrived with:
 While the application works on a request nothing is timed here; the front end bounds every
 write to the client (``send``). A request line that cannot become one (h11 waits for its end)
 is answered 400 at once, as nginx does, so that garbage cannot hold a connection either; so
-is a request header longer than h11's bound on what it buffers (16 KiB), whether it arrives in
-pieces (h11 refuses it) or in one read (h11 would take it whole).
+is a request header longer than :data:`HEADER_MAX` (given to h11 as its bound on what it
+buffers), whether it arrives in pieces (h11 refuses it) or in one read (h11 would take it
+whole).
 
 A client's end of input (a FIN or close_notify after its request) does not cancel the request:
 the response is sent, then the connection is closed.
@@ -30,11 +31,14 @@ from typing import Any
 
 import h11
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE, H11Protocol
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from certgate.tls import Deadlines
 
+#: The longest request header taken (nginx's large_client_header_buffers hold 4 x 8 KiB; h11's
+#: own default bound is 16 KiB).
+HEADER_MAX = 16 * 1024
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"  # h11's method (a token)
 _TARGET = rb"[\x21-\x7e]+"  # h11's request target (visible characters)
 #: A whole request line, as h11 reads it.
@@ -80,8 +84,7 @@ class Http11(H11Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._phase: str | None = None  # what the timer is for: "header" or "body"
         self._input_ended = False
-        # what h11 refuses when it comes in pieces
-        self._head_limit = config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+        self._head_limit = config.h11_max_incomplete_event_size or HEADER_MAX
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

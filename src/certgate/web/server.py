@@ -12,7 +12,7 @@ from uvicorn.server import ServerState
 from certgate.service.appliance import Appliance
 from certgate.web.app import create_app
 from certgate.web.challenge import ChallengeApp
-from certgate.web.http11 import Http11
+from certgate.web.http11 import HEADER_MAX, Http11
 from certgate.web.keepalive import KeepConnection
 
 
@@ -28,6 +28,7 @@ class HttpProtocols:
             proxy_headers=False,
             server_header=False,
             log_level="warning",
+            h11_max_incomplete_event_size=HEADER_MAX,
         )
         self._config.load()
         self._state = ServerState()
