@@ -6,21 +6,26 @@ every change once they reach the database again."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from certgate.service.nodes import HEARTBEAT_ENV
 from tests.api.client import Server, mint_token, problem
 from tests.support.net import free_port
+from tests.support.pki import fingerprint, make_chain
 from tests.support.polling import eventually
 from tests.support.postgres_server import PostgresServer, postgres_server
-from tests.support.served import served_fingerprint
+from tests.support.served import handshake_load, served_fingerprint, wait_until_served
 from tests.support.server import (
     RunningAppliance,
+    import_with_key,
+    joined_node,
     run_cli,
     running_appliance,
 )
@@ -112,3 +117,104 @@ def test_a_change_while_the_database_is_stopped_is_refused_on_every_face(
         run_cli(a.data_dir, "ip", "add", "127.0.0.9", **a.env)
         eventually(lambda: "listening on 127.0.0.9" in a.log_text(), what="the change applied")
         assert "Traceback" not in a.log_text()
+
+
+@pytest.fixture
+def nodes(
+    postgres: PostgresServer, tmp_path: Path
+) -> Iterator[tuple[RunningAppliance, RunningAppliance]]:
+    """Two nodes on ``postgres``; node-b connects as a role of its own, ``node_b``, so that
+    it alone can be kept from the database."""
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as connection:
+        connection.execute("CREATE ROLE node_b LOGIN SUPERUSER")
+    node_b_url = postgres.url.replace("postgres@", "node_b@")
+    with (
+        running_appliance(
+            tmp_path / "a", ADDRESS, database_url=postgres.url, serve_options=("--node", "node-a")
+        ) as a,
+        joined_node(a, tmp_path / "b", ("--node", "node-b"), node_b_url) as b,
+    ):
+        yield a, b
+
+
+def node_states(running: RunningAppliance) -> dict[str, str]:
+    listed = json.loads(run_cli(running.data_dir, "node", "list", "--json", **running.env).stdout)
+    return {node["name"]: node["state"] for node in listed}
+
+
+def test_nodes_serve_on_while_the_database_is_stopped_and_catch_up_once_it_is_back(
+    postgres: PostgresServer,
+    nodes: tuple[RunningAppliance, RunningAppliance],
+    tmp_path: Path,
+) -> None:
+    a, b = nodes
+    server = admin(a)
+    presented = served_fingerprint(ADDRESS, a.port)
+    eventually(lambda: node_states(a) == {"node-a": "alive", "node-b": "alive"}, what="alive")
+    targets = [(ADDRESS, a.port), (ADDRESS, b.port)]
+    with handshake_load(targets) as load:
+        eventually(lambda: load.done >= 20, what="handshakes before the stop")
+        postgres.stop("immediate")  # every backend ends at once: the LISTENs are cut
+        for node in (a, b):
+            eventually(
+                lambda node=node: "cannot follow the store's changes" in node.log_text(),
+                what=f"{node.data_dir.name} noticed",
+            )
+        before = load.done
+        refused_line(
+            run_cli(a.data_dir, "ip", "add", "127.0.0.9", check=False, **a.env), postgres.port
+        )
+        with server.client() as api:
+            problem(api.post("/addresses", json={"address": "127.0.0.9"}), 503, "store-unavailable")
+        eventually(lambda: load.done >= before + 20, what="handshakes while it is down")
+        for port in (a.port, b.port):
+            assert served_fingerprint(ADDRESS, port) == presented
+
+        postgres.start()
+        # A change made now (the nodes may still be waiting to reconnect) reaches both wires.
+        chain = make_chain("after.example.test")
+        site = import_with_key(a, tmp_path, chain)
+        run_cli(a.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm", **a.env)
+        for port in (a.port, b.port):
+            wait_until_served(ADDRESS, port, fingerprint(chain.leaf), timeout=30)
+        after = load.done
+        eventually(lambda: load.done >= after + 20, what="handshakes after the change")
+    assert load.failures == []
+    print(f"{load.done} handshakes, none failed")
+
+    eventually(lambda: node_states(a) == {"node-a": "alive", "node-b": "alive"}, what="beating")
+    for node in (a, b):
+        log = node.log_text()
+        assert "listening for the store's changes again" in log
+        assert "Traceback" not in log
+
+
+def test_a_node_kept_from_the_database_catches_up_on_the_changes_made_meanwhile(
+    postgres: PostgresServer,
+    nodes: tuple[RunningAppliance, RunningAppliance],
+    tmp_path: Path,
+) -> None:
+    """node-b alone loses the database (its role may not log in; its connections are
+    ended) while node-a changes what is served: node-b hears no NOTIFY of it, serves its
+    last state meanwhile, and catches up by reading the revision when it reconnects."""
+    a, b = nodes
+    presented = served_fingerprint(ADDRESS, b.port)
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as connection:
+        connection.execute("ALTER ROLE node_b NOLOGIN")
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'node_b'"
+        )
+    eventually(lambda: "cannot follow the store's changes" in b.log_text(), what="cut off")
+    eventually(lambda: node_states(a)["node-b"] == "lost", what="node-b's heartbeat stops")
+
+    chain = make_chain("meanwhile.example.test")
+    site = import_with_key(a, tmp_path, chain)
+    run_cli(a.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm", **a.env)
+    wait_until_served(ADDRESS, a.port, fingerprint(chain.leaf))
+    assert served_fingerprint(ADDRESS, b.port) == presented  # its last state, still
+
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as connection:
+        connection.execute("ALTER ROLE node_b LOGIN")
+    wait_until_served(ADDRESS, b.port, fingerprint(chain.leaf), timeout=30)
+    eventually(lambda: node_states(a)["node-b"] == "alive", what="node-b beats again")
+    assert "Traceback" not in b.log_text()

@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import socket
 import ssl
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -103,3 +106,38 @@ def wait_until_served(address: str, port: int, fingerprint: str, timeout: float 
         raise AssertionError(
             f"{address}:{port} presents {seen[-1]}, not {fingerprint}, after {timeout:g} s"
         ) from None
+
+
+@dataclass
+class HandshakeLoad:
+    """What ``handshake_load`` saw: every handshake done, and each one that failed (where,
+    and why)."""
+
+    done: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def handshake_load(targets: Sequence[tuple[str, int]]) -> Iterator[HandshakeLoad]:
+    """A thread doing real, full TLS handshakes with each of ``targets`` in turn, one after
+    the other, until the block ends; a listener that cannot be reached or fails a handshake
+    is a failure, recorded with its reason."""
+    load = HandshakeLoad()
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            for address, port in targets:
+                try:
+                    handshake(address, port, timeout=10)
+                except OSError as error:
+                    load.failures.append(f"{address}:{port}: {error!r}")
+                load.done += 1
+
+    thread = threading.Thread(target=run, name="handshake-load", daemon=True)
+    thread.start()
+    try:
+        yield load
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -127,17 +127,25 @@ def running_appliance(
 
 @contextmanager
 def joined_node(
-    first: RunningAppliance, data_dir: Path, serve_options: tuple[str, ...] = ()
+    first: RunningAppliance,
+    data_dir: Path,
+    serve_options: tuple[str, ...] = (),
+    database_url: str | None = None,
 ) -> Iterator[RunningAppliance]:
     """A second node of ``first``'s cluster: a data directory of its own holding a copy of
-    ``first``'s master key, serving the same PostgreSQL store on a port of its own."""
+    ``first``'s master key, serving the same PostgreSQL store on a port of its own
+    (``database_url``: reaching it another way, as another role, say)."""
     assert first.database_url, "nodes share a PostgreSQL store"
     data_dir.mkdir(mode=0o700)
     key = data_dir / MASTER_KEY_FILE
     key.write_bytes((first.data_dir / MASTER_KEY_FILE).read_bytes())
     key.chmod(0o600)
     with serving(
-        data_dir, first.address, first.admin_password, serve_options, first.database_url
+        data_dir,
+        first.address,
+        first.admin_password,
+        serve_options,
+        database_url or first.database_url,
     ) as running:
         yield running
 
