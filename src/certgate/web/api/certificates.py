@@ -18,7 +18,6 @@ from certgate.schemas import (
     Certificate,
     CertificateAddresses,
     CertificatePage,
-    CertificateRequest,
     ChainBody,
     ChainedCertificate,
     CreateCertificateBody,
@@ -30,10 +29,10 @@ from certgate.schemas import (
     ReplaceBody,
     Replacement,
 )
-from certgate.service import certificates, networking, renewal, replacement, requests
+from certgate.service import certificates, networking, renewal, replacement
 from certgate.service.certificates import SortKey
 from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.forms import create_form
+from certgate.web.api.forms import create_form, created_request
 from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
@@ -262,9 +261,7 @@ def create_renewal_request(
         None if body.subject_alternative_names is None else list(body.subject_alternative_names),
     )
     created = renewal.renew_request(app, reference, changes, principal.actor)
-    response.headers["Location"] = f"/requests/{created.id}"
-    view = requests.show_request(app, created.id)
-    return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)
+    return created_request(app, created, response)
 
 
 @router.post(

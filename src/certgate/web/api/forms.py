@@ -1,12 +1,22 @@
-"""The Create page's form, from either API body (self-signed certificate or request)."""
+"""The Create page's form, from either API body (self-signed certificate or request), and
+the answer to a new request."""
 
 from __future__ import annotations
+
+from fastapi import Response
 
 from certgate.limits import DEFAULT_VALIDITY_DAYS
 from certgate.pki.keys import KeySpec
 from certgate.pki.names import SubjectFields
-from certgate.schemas import CreateCertificateBody, CreateRequestBody
-from certgate.service.certificates import CreateForm
+from certgate.schemas import (
+    CertificateRequest,
+    CreateCertificateBody,
+    CreatedRequest,
+    CreateRequestBody,
+)
+from certgate.service import requests
+from certgate.service.appliance import Appliance
+from certgate.service.certificates import Created, CreateForm
 
 
 def create_form(body: CreateRequestBody) -> CreateForm:
@@ -25,3 +35,11 @@ def create_form(body: CreateRequestBody) -> CreateForm:
         key=KeySpec(body.key),
         days=body.days if isinstance(body, CreateCertificateBody) else DEFAULT_VALIDITY_DAYS,
     )
+
+
+def created_request(app: Appliance, created: Created, response: Response) -> CreatedRequest:
+    """What a new request answers (Create Certificate Request, or a renewal request from a
+    certificate): its place (``Location``), the request and the notices."""
+    response.headers["Location"] = f"/requests/{created.id}"
+    view = requests.show_request(app, created.id)
+    return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)

@@ -19,7 +19,7 @@ from certgate.schemas import (
 from certgate.service import certificates, requests
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.downloads import binary_responses, content_disposition, download
-from certgate.web.api.forms import create_form
+from certgate.web.api.forms import create_form, created_request
 from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/requests", tags=["requests"])
@@ -60,9 +60,7 @@ def create_request(
     a CSR to give a certificate authority. Importing the signed certificate links it to the
     key."""
     created = certificates.create(app, create_form(body), "request", principal.actor)
-    response.headers["Location"] = f"{router.prefix}/{created.id}"
-    view = requests.show_request(app, created.id)
-    return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)
+    return created_request(app, created, response)
 
 
 @router.get(
