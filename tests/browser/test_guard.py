@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.ui import UI
 from tests.support.pki import TestCA, fingerprint, issued_chain
+from tests.support.polling import eventually
 from tests.support.served import served_fingerprint, wait_until_served
 from tests.support.server import RunningAppliance, import_with_key, run_cli
 
@@ -87,3 +88,37 @@ def test_a_change_of_root_is_confirmed_on_a_step_of_its_own(
         f"{ADDRESS} now present 'a.example.test' instead of 'b.example.test'"
     )
     wait_until_served(ADDRESS, appliance.port, fingerprint(chain_a.leaf))
+
+
+def test_deleting_a_certificate_that_secures_an_address_says_what_clients_lose(
+    ui: UI, appliance: RunningAppliance, tmp_path: Path
+) -> None:
+    """The delete confirmation offers the hand-over to the factory certificate with the
+    guide's warning; without the box ticked nothing changes, with it the factory certificate
+    is on the wire."""
+    a = TestCA.make(root_name="Example Root A", intermediate_name="Example Issuing A")
+    chain_a = issued_chain(a, "a.example.test")
+    import_with_key(appliance, tmp_path, chain_a, with_chain=True)
+    page = ui.page
+    ui.open_certificate("a.example.test")
+    ui.assign([ADDRESS])
+    wait_until_served(ADDRESS, appliance.port, fingerprint(chain_a.leaf))
+
+    ui.certificates()
+    ui.select_action(["a.example.test"], "Delete")
+    expect(page.get_by_text(f"Secures {ADDRESS}.")).to_be_visible()
+    confirmation = page.locator("form", has_text="Delete these certificates?")
+    expect(confirmation).to_contain_text("clients that trust these addresses")
+    expect(confirmation).to_contain_text("permanently lose connectivity to the clients")
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator(".flash.error")).to_contain_text("Not deleted: the certificate secures")
+    assert served_fingerprint(ADDRESS, appliance.port) == fingerprint(chain_a.leaf)
+
+    ui.select_action(["a.example.test"], "Delete")
+    page.get_by_label("Hand their IP addresses to the factory default certificate").check()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator(".flash.ok")).to_contain_text("Deleted: a.example.test")
+    eventually(
+        lambda: served_fingerprint(ADDRESS, appliance.port) != fingerprint(chain_a.leaf),
+        what="the factory certificate served",
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from certgate.errors import UnconfirmedChangeError
+from certgate.errors import InUseError, UnconfirmedChangeError
 from certgate.pki.names import SubjectFields
 from certgate.service import audit, certificates, configuration, imports, networking, replacement
 from certgate.service.appliance import Appliance
@@ -225,3 +225,21 @@ def test_the_cli_refuses_naming_both_roots_until_confirm(
     assert done["addresses"] == [ADDRESS]
     [event] = certgate.json("audit", "list", "--action", "certificate.replace")["events"]
     assert event["detail"].endswith(f"; confirmed despite: {ADDRESS} root-change")
+
+
+def test_deleting_with_its_addresses_handed_to_the_factory_certificate_notes_the_root_change(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    """The hand-over to the factory certificate is the confirmation (the delete is refused
+    without it); what it changes for clients is in the audit as for any confirmed move."""
+    a, _ = roots
+    networking.add_address(appliance, ADDRESS)
+    site_a = _issued(appliance, a, "a.example.test")
+    networking.assign(appliance, [ADDRESS], site_a, confirm=True)
+    with pytest.raises(InUseError, match="confirm handing them to the factory certificate"):
+        certificates.delete_certificate(appliance, site_a)
+    certificates.delete_certificate(appliance, site_a, reassign_to_factory=True)
+    assert networking.show_address(appliance, ADDRESS).is_factory_certificate
+    [detail] = _details(appliance, AuditAction.CERTIFICATE_DELETE)
+    assert f"{ADDRESS} now served by the factory certificate" in detail
+    assert f"confirmed despite: {ADDRESS} {ConcernCode.ROOT_CHANGE.value}" in detail

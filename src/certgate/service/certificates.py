@@ -33,6 +33,7 @@ from certgate.pki.names import (
     parse_san,
     san_notices,
 )
+from certgate.service import guard
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import put_private_key, remove_unused_key
 from certgate.service.linking import (
@@ -242,7 +243,9 @@ def delete_certificate(
     actor: Actor = APPLIANCE,
 ) -> Deleted:
     """Delete a certificate. The factory certificate is protected; a certificate that secures
-    addresses is refused unless the caller confirms handing them to the factory certificate."""
+    addresses is refused unless the caller confirms handing them to the factory certificate.
+    That flag is the guard's confirmation too (``guard.check_moves``): what the move to the
+    factory certificate changes for clients (its root, at least) is noted in the audit."""
     with app.store.transaction(actor) as repository:
         row = find_certificate(repository, reference)
         if row.is_factory:
@@ -251,15 +254,19 @@ def delete_certificate(
         if users:
             names = ", ".join(repr(other.friendly_name) for other in users)
             raise InUseError(f"the certificate is part of the manual chain of {names}")
-        addresses = [address.address for address in repository.ip_addresses_of(row.id)]
+        secured = repository.ip_addresses_of(row.id, for_update=True)
+        addresses = [address.address for address in secured]
         if addresses and not reassign_to_factory:
             raise InUseError(
                 f"the certificate secures {', '.join(addresses)}: assign those addresses to "
                 "another certificate first, or confirm handing them to the factory certificate"
             )
+        confirmed: list[guard.Concern] = []
         if addresses:
             factory = repository.factory_certificate()
             assert factory is not None  # made by init, never deletable
+            moves = [guard.Move(address, factory) for address in secured]
+            confirmed = guard.check_moves(repository, moves, confirm=True, now=app.now())
             repository.reassign_addresses(row.id, factory.id)
         broken = [other.friendly_name for other in chains_broken_by_deleting(repository, row)]
         relink_children(repository, row)
@@ -274,7 +281,7 @@ def delete_certificate(
         repository.audit(
             AuditAction.CERTIFICATE_DELETE,
             certificate_target(row.friendly_name, row.fingerprint),
-            "; ".join(notes),
+            "; ".join(notes) + guard.confirmed_note(confirmed),
         )
         return Deleted(row.id, row.friendly_name, addresses, key_deleted, broken)
 

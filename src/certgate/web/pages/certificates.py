@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from certgate.errors import CertgateError
 from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
-from certgate.service import certificates, requests
+from certgate.service import certificates, guard, requests
 from certgate.service.certificates import ANY_WARNING, CertificateQuery, SortKey
 from certgate.web.pages.common import (
     PREFIX,
@@ -158,6 +158,7 @@ async def apply_action(request: Request, principal: Poster) -> Response:
             "subsection": "certificates",
             "chosen": chosen,
             "secures_addresses": any(view.ip_addresses for view in chosen),
+            "guide_ca_warning": guard.GUIDE_CA_WARNING,
             "broken": broken,
             "back": back,
         },
