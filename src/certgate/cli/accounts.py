@@ -8,7 +8,7 @@ import click
 
 from certgate.cli.context import Options
 from certgate.cli.output import echo, emit_document, emit_documents, json_option, table
-from certgate.cli.secrets_input import read_secret
+from certgate.cli.secrets_input import Secret
 from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users
 
@@ -33,8 +33,11 @@ def user_list(options: Options, as_json: bool) -> None:
     )
 
 
+USER_PASSWORD = Secret("--password-file", "the password", "CERTGATE_USER_PASSWORD")
+
+
 def _password(password_file: Path | None) -> str:
-    secret = read_secret(password_file, "CERTGATE_USER_PASSWORD", "Password")
+    secret = USER_PASSWORD.read(password_file, "Password")
     if secret is None:
         raise click.UsageError("give --password-file, CERTGATE_USER_PASSWORD or a terminal")
     return secret.decode()
@@ -43,7 +46,7 @@ def _password(password_file: Path | None) -> str:
 @user.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
-@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@USER_PASSWORD.option
 @json_option
 @click.pass_obj
 def user_add(
@@ -73,7 +76,7 @@ def user_remove(options: Options, username: str, as_json: bool) -> None:
 
 @user.command("password")
 @click.argument("username")
-@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@USER_PASSWORD.option
 @json_option
 @click.pass_obj
 def user_password(

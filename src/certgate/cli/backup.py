@@ -7,25 +7,21 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options
+from certgate.cli.context import FILE, Options
 from certgate.cli.output import echo, emit_json, json_option
-from certgate.cli.secrets_input import read_secret
+from certgate.cli.secrets_input import Secret
 from certgate.errors import BackupError
 from certgate.service import backup as backups
 
-PASSPHRASE_ENV = "CERTGATE_BACKUP_PASSPHRASE"
-passphrase_option = click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help=f"File whose first line is the backup's passphrase. Env: {PASSPHRASE_ENV}.",
-)
+PASSPHRASE = Secret("--passphrase-file", "the backup's passphrase", "CERTGATE_BACKUP_PASSPHRASE")
 
 
 def _passphrase(file: Path | None) -> bytes:
-    secret = read_secret(file, PASSPHRASE_ENV, "Backup passphrase")
+    secret = PASSPHRASE.read(file, "Backup passphrase")
     if not secret:
         raise BackupError(
-            f"a backup needs a passphrase: --passphrase-file, ${PASSPHRASE_ENV} or a terminal"
+            f"a backup needs a passphrase: {PASSPHRASE.option_name}, ${PASSPHRASE.env_var} or "
+            "a terminal"
         )
     return secret
 
@@ -35,10 +31,10 @@ def _passphrase(file: Path | None) -> bytes:
     "-o",
     "--output",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     help="The backup file to write (replaced if it exists).",
 )
-@passphrase_option
+@PASSPHRASE.option
 @json_option
 @click.pass_obj
 def backup_command(
@@ -60,8 +56,8 @@ def backup_command(
 
 
 @click.command("restore")
-@click.argument("backup_file", type=click.Path(path_type=Path, dir_okay=False))
-@passphrase_option
+@click.argument("backup_file", type=FILE)
+@PASSPHRASE.option
 @json_option
 @click.pass_obj
 def restore_command(

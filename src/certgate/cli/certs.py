@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options, confirm_change_option
+from certgate.cli.context import FILE, Options, confirm_change_option
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
@@ -17,7 +17,7 @@ from certgate.cli.output import (
     json_option,
     table,
 )
-from certgate.cli.secrets_input import read_secret
+from certgate.cli.secrets_input import Secret
 from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
@@ -48,6 +48,8 @@ def cert() -> None:
 
 #: The guide's Certificates table, for a certificate without a SAN.
 NO_SANS = "No Supported Names"
+IMPORT_PASSWORD = Secret("--password-file", "the password", "CERTGATE_IMPORT_PASSWORD")
+EXPORT_PASSPHRASE = Secret("--passphrase-file", "the passphrase", "CERTGATE_EXPORT_PASSPHRASE")
 
 
 @cert.command("list")
@@ -201,12 +203,8 @@ def report_created(app: Appliance, created: certificates.Created, as_json: bool)
 
 
 @cert.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--password-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File whose first line is the password. Env: CERTGATE_IMPORT_PASSWORD.",
-)
+@click.argument("files", nargs=-1, required=True, type=FILE)
+@IMPORT_PASSWORD.option
 @json_option
 @click.pass_obj
 def import_(
@@ -221,11 +219,11 @@ def import_(
                 contents.append((str(path), handle.read(MAX_FILE_SIZE + 1)))
         except OSError as error:
             raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
-    password = read_secret(password_file, "CERTGATE_IMPORT_PASSWORD", None)
+    password = IMPORT_PASSWORD.read(password_file)
     with options.appliance() as app:
         entries = imports.import_files(app, contents, password, options.actor)
         if password is None and any(e.error_code == "password-required" for e in entries):
-            password = read_secret(None, "CERTGATE_IMPORT_PASSWORD", "Password")
+            password = IMPORT_PASSWORD.read(None, "Password")
             if password is not None:
                 entries = imports.import_files(app, contents, password, options.actor)
     if as_json:
@@ -245,7 +243,7 @@ def import_(
     "-o",
     "--output",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     help="File to write.",
 )
 @click.option("--no-certificate", is_flag=True, help="Leave the certificate out.")
@@ -253,11 +251,7 @@ def import_(
 @click.option("--chain", "include_chain", is_flag=True, help="Include the certificate chain.")
 @click.option("--pem", is_flag=True, help="PEM instead of binary formats.")
 @click.option("--legacy", is_flag=True, help="PKCS#12 with 3DES/SHA-1 for old Windows.")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File whose first line is the passphrase. Env: CERTGATE_EXPORT_PASSPHRASE.",
-)
+@EXPORT_PASSPHRASE.option
 @click.option(
     "--unencrypted-private-key",
     is_flag=True,
@@ -281,11 +275,8 @@ def export(
     """Export a certificate (DER), its key (PKCS#8), its chain (PKCS#7) or all (PKCS#12)."""
     passphrase = None
     if include_key:
-        passphrase = read_secret(
-            passphrase_file,
-            "CERTGATE_EXPORT_PASSPHRASE",
-            None if unencrypted_private_key else "Passphrase",
-        )
+        prompt = None if unencrypted_private_key else "Passphrase"
+        passphrase = EXPORT_PASSPHRASE.read(passphrase_file, prompt)
     export_options = ExportOptions(
         include_certificate=not no_certificate,
         include_private_key=include_key,
@@ -389,7 +380,7 @@ def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) 
 @click.option(
     "--manual",
     "manual_file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     help="Use this PEM chain, in any order (it is put nearest issuer first).",
 )
 @json_option

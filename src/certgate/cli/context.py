@@ -13,6 +13,9 @@ from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import cli_principal
 
+#: A file a command reads or writes (click refuses a directory).
+FILE = click.Path(path_type=Path, dir_okay=False)
+
 
 @dataclass(frozen=True)
 class Options:

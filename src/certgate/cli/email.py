@@ -8,13 +8,13 @@ import click
 
 from certgate.cli.context import Options
 from certgate.cli.output import echo, emit_document, fields, json_option
-from certgate.cli.secrets_input import read_secret
+from certgate.cli.secrets_input import Secret
 from certgate.errors import MailError
 from certgate.schemas import EmailSettings, EmailTestResult, NoticeCheck
 from certgate.service import email, notices
 from certgate.service.smtp import MailSecurity
 
-PASSWORD_ENV = "CERTGATE_SMTP_PASSWORD"
+PASSWORD = Secret("--password-file", "the SMTP password", "CERTGATE_SMTP_PASSWORD")
 
 
 def _days(
@@ -95,11 +95,7 @@ def _checked(settings: email.EmailSettings) -> str:
     "--to", "to_addresses", metavar="ADDR", multiple=True, help="An administrator (repeatable)."
 )
 @click.option("--username", help="SMTP username ('' removes username and password).")
-@click.option(
-    "--password-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help=f"File whose first line is the SMTP password. Env: {PASSWORD_ENV}.",
-)
+@PASSWORD.option
 @click.option(
     "--notice-days",
     metavar="DAYS,...",
@@ -132,7 +128,7 @@ def email_set(
             ca_bundle = ca_file.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as error:
             raise click.UsageError(f"cannot read {ca_file} as a PEM file: {error}") from None
-    secret = read_secret(password_file, PASSWORD_ENV, None)
+    secret = PASSWORD.read(password_file)
     with options.appliance() as app:
         settings = email.update_settings(
             app,

@@ -4,9 +4,35 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+
+from certgate.cli.context import FILE
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password or passphrase a command takes, said once: its ``--...-file`` option (the
+    file's first line) and its environment variable, for the help and for :meth:`read`."""
+
+    option_name: str  #: ``--password-file``
+    what: str  #: ``the SMTP password``: the help's words
+    env_var: str
+
+    def option(self, command: _Command) -> _Command:
+        """The ``--...-file`` option, as a decorator of the command."""
+        help = f"File whose first line is {self.what}. Env: {self.env_var}."
+        return click.option(self.option_name, type=FILE, help=help)(command)
+
+    def read(self, file: Path | None, prompt: str | None = None) -> bytes | None:
+        """See :func:`read_secret`."""
+        return read_secret(file, self.env_var, prompt)
 
 
 def read_secret(file: Path | None, env_var: str, prompt: str | None) -> bytes | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options
+from certgate.cli.context import FILE, Options
 from certgate.cli.output import echo, emit_json, json_option
 from certgate.service.support import build_support_package, write_support_package
 
@@ -16,7 +16,7 @@ from certgate.service.support import build_support_package, write_support_packag
     "-o",
     "--output",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FILE,
     help="The .zip file to write (replaced if it exists).",
 )
 @json_option
