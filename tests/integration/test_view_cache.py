@@ -67,3 +67,71 @@ def test_the_clock_alone_brings_expiry_warnings_and_their_day_count_up_to_date(
     assert expiry_messages(start + dt.timedelta(days=10.5))[0].startswith("expires in 29 day(s)")
     assert expiry_messages(start + dt.timedelta(days=11.5))[0].startswith("expires in 28 day(s)")
     assert expiry_messages(start + dt.timedelta(days=41))[0].startswith("expired on")
+
+
+def test_a_page_builds_only_the_views_it_shows(new_appliance: Callable[[], Appliance]) -> None:
+    app = new_appliance()
+    ca = TestCA.make()
+    leaves = [ca.leaf(f"site{n}.example.test")[1] for n in range(6)]
+    imports.import_files(app, [("leaves.pem", b"".join(pem(leaf) for leaf in leaves))])
+    query = certificates.CertificateQuery(limit=2, offset=1)  # by id: no parsed field read
+    page = certificates.query_certificates(app, query)
+    assert page.total == 7  # the factory certificate and six leaves
+    cache = app.cache["view_cache"]
+    assert set(cache.kept) == {view.id for view in page.items}
+    assert set(cache.infos) == {view.fingerprint_sha256 for view in page.items}
+    # A search reads every certificate's parsed fields, yet builds the views of its page.
+    found = certificates.query_certificates(app, certificates.CertificateQuery(text="site3"))
+    assert [view.issued_to for view in found.items] == ["site3.example.test"]
+    assert len(cache.infos) == 7 and len(cache.kept) == 3
+
+
+def test_every_filter_and_sort_shows_what_the_whole_list_holds(
+    new_appliance: Callable[[], Appliance],
+) -> None:
+    """Filters and sorts read the row's columns and parsed fields, not the views: the
+    pages they give are those of the views a one-off reader builds for every certificate."""
+    app = new_appliance()
+    start = dt.datetime.now(dt.UTC)
+    ca = TestCA.make()
+    keyed, named = ca.leaf("b-keyed.example.test"), ca.leaf("a-soon.example.test", days=20)
+    imports.import_files(
+        app,
+        [
+            ("chain.pem", pem(ca.intermediate) + pem(ca.root)),
+            ("keyed.pem", pem(keyed[1]) + pem(keyed[0])),
+            ("soon.pem", pem(named[1])),
+            ("c.pem", pem(ca.leaf("c-plain.example.test")[1])),
+        ],
+    )
+    certificates.rename(app, fingerprint(named[1]), "Zulu")
+    everything = certificates.list_certificates(app)
+    Query = certificates.CertificateQuery
+    expected: dict[Query, Callable[[certificates.CertificateView], bool]] = {
+        Query(): lambda v: True,
+        Query(text="KEYED"): lambda v: "keyed" in v.subject,
+        Query(text="dnsname - c-plain"): lambda v: "c-plain" in v.issued_to,
+        Query(role="intermediate"): lambda v: v.issued_to == "Test Intermediate",
+        Query(role="server", has_private_key=True): lambda v: (
+            v.role == "server" and v.has_private_key  # the factory's and keyed's
+        ),
+        Query(has_private_key=False): lambda v: not v.has_private_key,
+        Query(warning="any"): lambda v: bool(v.warnings),
+        Query(warning="expiring-soon"): lambda v: v.friendly_name == "Zulu",
+        Query(expiring_before=start + dt.timedelta(days=30)): lambda v: v.friendly_name == "Zulu",
+    }
+    for query, wanted in expected.items():
+        shown = [v for v in everything if wanted(v)]
+        assert shown and certificates.query_certificates(app, query).items == shown, query
+    orders = {
+        "friendly_name": lambda v: v.friendly_name.lower(),
+        "issued_to": lambda v: v.issued_to.lower(),
+        "issued_by": lambda v: v.issued_by.lower(),
+        "expiration": lambda v: v.not_after,
+    }
+    for sort, key in orders.items():
+        for descending in (False, True):
+            query = Query(sort=sort, descending=descending, offset=1, limit=3)
+            page = certificates.query_certificates(app, query)
+            whole = sorted(everything, key=key, reverse=descending)
+            assert (page.total, page.items) == (len(everything), whole[1:4]), query

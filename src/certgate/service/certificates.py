@@ -46,7 +46,7 @@ from certgate.service.linking import (
 )
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
-from certgate.service.view_cache import ViewCache
+from certgate.service.view_cache import Listed, Listing, ViewCache
 from certgate.service.views import (
     CertificateView,
     RowInfoCache,
@@ -68,7 +68,8 @@ def list_certificates(app: Appliance) -> list[CertificateView]:
     """Every certificate with its chain and warnings, read in a handful of queries (for a
     one-off reader: the faces that ask again use ``cached_certificate_views``)."""
     with app.store.reading() as repository:
-        return ViewCache().build(repository, app.now())[0]
+        listing = ViewCache().listing(repository)
+        return listing.views(repository, listing.entries, app.now())
 
 
 def show_certificate(app: Appliance, reference: str | int) -> CertificateView:
@@ -415,7 +416,7 @@ class SortKey(StrEnum):
         return self.value.replace("_", " ").title()
 
 
-_SORT_VALUES: dict[SortKey, Callable[[CertificateView], Any]] = {
+_SORT_VALUES: dict[SortKey, Callable[[Listed], Any]] = {
     SortKey.FRIENDLY_NAME: lambda v: v.friendly_name.lower(),
     SortKey.ISSUED_TO: lambda v: v.issued_to.lower(),
     SortKey.ISSUED_BY: lambda v: v.issued_by.lower(),
@@ -448,59 +449,105 @@ class CertificatePage:
 
 
 def query_certificates(app: Appliance, query: CertificateQuery) -> CertificatePage:
-    """Filter, sort and page over the (cached) views of every certificate."""
+    """Filter, sort and page over every certificate (kept between reads: ``view_cache.py``).
+    Views are built only for the page shown, and for the certificates a warning filter
+    looks at; parsed fields only when a filter or the sort needs them."""
     if query.sort not in set(SortKey):
         raise ValidationError("sort", f"choose one of {', '.join(SortKey)}")
     if not query.offset >= 0 or not 1 <= query.limit <= 1000:
         raise ValidationError("limit", "offset must be >= 0 and limit between 1 and 1000")
-    views = [view for view in cached_certificate_views(app) if _matches(view, query)]
-    views.sort(key=_SORT_VALUES[SortKey(query.sort)], reverse=query.descending)
-    return CertificatePage(len(views), views[query.offset : query.offset + query.limit])
+    sort, now = SortKey(query.sort), app.now()
+
+    def page(listing: Listing, repository: Repository) -> CertificatePage:
+        found = listing.entries  # by id
+        if _needs_fields(query, sort):
+            listing.parse(repository, found)
+        if _filters(query):
+            found = [entry for entry in found if _matches(entry, query)]
+        if query.warning:
+            views = listing.views(repository, found, now)
+            found = [e for e, v in zip(found, views, strict=True) if _warned(v, query.warning)]
+        if sort != SortKey.ID or query.descending:
+            found = sorted(found, key=_SORT_VALUES[sort], reverse=query.descending)
+        shown = found[query.offset : query.offset + query.limit]
+        return CertificatePage(len(found), listing.views(repository, shown, now))
+
+    return _reading_listing(app, page)
 
 
-def _matches(view: CertificateView, query: CertificateQuery) -> bool:
-    if query.role and view.role != query.role:
+def _filters(query: CertificateQuery) -> bool:
+    """Whether the query leaves any certificate out (beyond its page)."""
+    unpaged = dataclasses.replace(query, sort=SortKey.ID, descending=False, offset=0, limit=1)
+    return unpaged != CertificateQuery(limit=1)
+
+
+def _needs_fields(query: CertificateQuery, sort: SortKey) -> bool:
+    """Whether a filter or the sort reads the certificates' parsed fields."""
+    fields = query.role or query.expiring_before or query.text.strip()
+    return bool(fields) or sort not in (SortKey.ID, SortKey.FRIENDLY_NAME)
+
+
+def _matches(entry: Listed, query: CertificateQuery) -> bool:
+    """Every filter but the warnings (``_warned``: they need the whole view)."""
+    if query.has_private_key is not None and entry.has_private_key != query.has_private_key:
         return False
-    if query.has_private_key is not None and view.has_private_key != query.has_private_key:
+    if query.role and entry.role != query.role:
         return False
-    if query.warning:
-        codes = {warning.code for warning in view.warnings}
-        if not codes if query.warning == ANY_WARNING else query.warning not in codes:
-            return False
-    if query.expiring_before and view.not_after >= query.expiring_before:
+    if query.expiring_before and entry.not_after >= query.expiring_before:
         return False
-    if query.text:
+    if query.text.strip():
         needle = query.text.strip().lower()
         haystack = " ".join(
             [
-                view.friendly_name,
-                view.subject,
-                view.issuer,
-                view.fingerprint_sha256,
-                *view.sans,
-                *view.ip_addresses,
+                entry.friendly_name,
+                entry.subject,
+                entry.issuer,
+                entry.fingerprint_sha256,
+                *entry.sans,
+                *entry.ip_addresses,
             ]
         ).lower()
         return needle in haystack
     return True
 
 
-def cached_certificate_views(app: Appliance) -> list[CertificateView]:
-    """Every certificate's view, as of the store's revision (a commit from any process) and
-    the clock (expiry warnings). What neither moved is kept (``view_cache.py``): a commit
-    costs one small query and what it changed."""
-    revision, now = app.store.revision(), app.now()
-    cached = app.cache.get("certificate_views")
-    if cached is not None and cached[0] == revision and now < cached[1]:
-        views: list[CertificateView] = cached[2]
-        return views
+def _warned(view: CertificateView, warning: str) -> bool:
+    codes = {warning.code for warning in view.warnings}
+    return bool(codes) if warning == ANY_WARNING else warning in codes
+
+
+def listed_certificates(app: Appliance) -> list[Listed]:
+    """Every certificate with its parsed fields (no chain, no warnings), as of the store's
+    revision: for lists of names, roles and dates (``/metrics``, Replace with)."""
+
+    def parsed(listing: Listing, repository: Repository) -> list[Listed]:
+        listing.parse(repository, listing.entries)
+        return listing.entries
+
+    return _reading_listing(app, parsed)
+
+
+def cached_certificate_views(
+    app: Appliance, wanted: Callable[[Listed], bool] | None = None
+) -> list[CertificateView]:
+    """The views of every certificate (or of those ``wanted`` picks from their parsed
+    fields), as of the store's revision (a commit from any process) and the clock (expiry
+    warnings). What neither moved is kept (``view_cache.py``)."""
+    now = app.now()
+
+    def views(listing: Listing, repository: Repository) -> list[CertificateView]:
+        entries = listing.entries
+        if wanted is not None:
+            listing.parse(repository, entries)
+            entries = [entry for entry in entries if wanted(entry)]
+        return listing.views(repository, entries, now)
+
+    return _reading_listing(app, views)
+
+
+def _reading_listing(app: Appliance, work: Callable[[Listing, Repository], T]) -> T:
+    """``work`` on this process's listing of the certificates, brought up to the revision of
+    one read transaction; one reader at a time, so that nothing is built twice."""
     cache: ViewCache = app.cache.setdefault("view_cache", ViewCache())
-    with cache.lock:  # one rebuild at a time; a caller that waited finds it done
-        cached = app.cache.get("certificate_views")
-        if cached is not None and cached[0] == revision and now < cached[1]:
-            found: list[CertificateView] = cached[2]
-            return found
-        with app.store.reading() as repository:
-            views, renew_at = cache.build(repository, now)
-        app.cache["certificate_views"] = (revision, renew_at, views)
-        return views
+    with cache.lock, app.store.reading() as repository:
+        return work(cache.listing(repository), repository)

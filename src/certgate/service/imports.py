@@ -7,10 +7,8 @@ A file that cannot be read adds an error entry and changes nothing.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +24,7 @@ from certgate.pki.dnames import common_name, format_name
 from certgate.pki.keys import PrivateKey, public_key_fingerprint
 from certgate.pki.loader import LoadedFile, load_file
 from certgate.service.appliance import Appliance
+from certgate.service.collector import collector_paused
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import NewCertificate, add_certificates, certificate_values
 from certgate.service.prechecks import precheck_for
@@ -58,23 +57,8 @@ def import_files(
     """Import ``(name, content)`` files; the name is only for messages, never for detection.
     ``friendly_names``: file name -> the friendly name of the new certificates it holds (an
     ACME order's name), before any name they would take otherwise."""
-    with _collector_paused():
+    with collector_paused():
         return _import_files(app, files, password, actor, friendly_names or {})
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold CPython's cycle collector for the import (it runs after it, on the next
-    allocations): a bundle's certificates and their records all live until the end, and the
-    collector re-scanned every one of them, a fifth of the time of a 10,000-certificate
-    import. Only restarts it if it was running (another thread may be importing too)."""
-    running = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if running:
-            gc.enable()
 
 
 def _import_files(

@@ -15,7 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from certgate.service.appliance import COUNTS_FILE, Appliance
-from certgate.service.certificates import cached_certificate_views
+from certgate.service.certificates import listed_certificates
 from certgate.service.networking import list_addresses
 from certgate.service.notices import notice_counts
 from certgate.service.serving import ServeReport, read_status
@@ -50,10 +50,10 @@ class _Appliance(Collector):
             "When each certificate expires (Not Valid After), in seconds since the epoch.",
             labels=["fingerprint", "friendly_name", "role"],
         )
-        for view in cached_certificate_views(self.app):
+        for entry in listed_certificates(self.app):  # no chain or warnings: no views
             expiry.add_metric(
-                [view.fingerprint_sha256, view.friendly_name, view.role],
-                view.not_after.timestamp(),
+                [entry.fingerprint_sha256, entry.friendly_name, entry.role],
+                entry.not_after.timestamp(),
             )
         yield expiry
 

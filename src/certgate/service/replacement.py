@@ -139,10 +139,8 @@ def replacement_candidates(app: Appliance, reference: str | int) -> list[Certifi
     factory certificate last."""
     with app.store.reading() as repository:
         old_id = find_certificate(repository, reference).id
-    views = [
-        view
-        for view in cached_certificate_views(app)
-        if view.id != old_id and view.has_private_key and view.role == Role.SERVER
-    ]
+    views = cached_certificate_views(
+        app, lambda e: e.id != old_id and e.has_private_key and e.role == Role.SERVER
+    )
     views.sort(key=lambda view: view.not_after, reverse=True)
     return sorted(views, key=lambda view: view.is_factory)

@@ -181,7 +181,7 @@ def certificate_view(
         serial=info.serial,
         not_before=info.not_before,
         not_after=info.not_after,
-        sans=[str(san) for san in info.sans],
+        sans=san_texts(info),
         role=role_of(info, has_private_key=has_private_key).value,
         has_private_key=has_private_key,
         chain_mode=row.chain_mode,
@@ -199,6 +199,11 @@ def certificate_view(
         authority_info_access=list(info.authority_info_access),
         ip_addresses=ip_addresses,
     )
+
+
+def san_texts(info: CertInfo) -> list[str]:
+    """The SANs as a view shows them and a search finds them (``dNSName - www.example.com``)."""
+    return [str(san) for san in info.sans]
 
 
 FACTORY_NOTE = (

@@ -160,8 +160,7 @@ class Store:
     def revision(self) -> int:
         """The committed revision: one primary-key read, cheap enough to poll."""
         with database_errors(self.url), self.engine.connect() as connection:
-            value = connection.execute(select(RevisionRow.value).where(RevisionRow.id == 1))
-            return value.scalar_one_or_none() or 0
+            return connection.execute(_REVISION).scalar_one_or_none() or 0
 
     def close(self) -> None:
         self.engine.dispose()
@@ -183,6 +182,9 @@ _CHAIN_COLUMNS = (
     CertificateRow.manual_chain,
     CertificateRow.public_key_fingerprint,
 )
+
+
+_REVISION = select(RevisionRow.value).where(RevisionRow.id == 1)
 
 
 def _chain_link(row: Sequence[Any]) -> ChainLink:
@@ -280,6 +282,10 @@ class Repository:
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text(revision.NOTIFY))  # delivered on commit only
 
+    def revision(self) -> int:
+        """The revision this transaction reads (``Store.revision``: the latest committed)."""
+        return self.session.execute(_REVISION).scalar_one_or_none() or 0
+
     # --- certificates ----------------------------------------------------------------------
 
     def certificate(self, certificate_id: int) -> CertificateRow | None:
@@ -307,13 +313,19 @@ class Repository:
             for row in self.session.execute(query)
         ]
 
-    def certificate_facts(self, ids: Iterable[int]) -> list[tuple[str, dict[str, Any], bytes]]:
-        """(fingerprint, parsed fields, DER) of these certificates: what never changes."""
-        found: list[tuple[str, dict[str, Any], bytes]] = []
-        columns = (CertificateRow.fingerprint, CertificateRow.info, CertificateRow.der)
+    def certificate_infos(self, ids: Iterable[int]) -> list[tuple[str, dict[str, Any]]]:
+        """(fingerprint, parsed fields) of these certificates: what never changes."""
+        return self._by_ids(ids, CertificateRow.fingerprint, CertificateRow.info)
+
+    def certificate_ders(self, ids: Iterable[int]) -> list[tuple[str, bytes]]:
+        """(fingerprint, DER) of these certificates."""
+        return self._by_ids(ids, CertificateRow.fingerprint, CertificateRow.der)
+
+    def _by_ids(self, ids: Iterable[int], *columns: Any) -> list[Any]:
+        found: list[Any] = []
         for chunk in _chunks(sorted(set(ids))):
             query = select(*columns).where(CertificateRow.id.in_(chunk))
-            found.extend((row[0], row[1], row[2]) for row in self.session.execute(query))
+            found.extend(tuple(row) for row in self.session.execute(query))
         return found
 
     def self_issued_cas(self) -> list[CertificateRow]:
