@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, emit_documents, json_option, table
+from certgate.cli.output import emit_documents, json_option, report, table
 from certgate.cli.secrets_input import Secret
 from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users
@@ -55,10 +55,7 @@ def user_add(
     """Add an administrator or a read-only auditor."""
     with options.appliance() as app:
         view = users.create_user(app, username, _password(password_file), role, options.actor)
-    if as_json:
-        emit_document(User, view)
-        return
-    echo(f"added {view.username} ({view.role})")
+    report(as_json, User, view, f"added {view.username} ({view.role})")
 
 
 @user.command("remove")
@@ -68,10 +65,7 @@ def user_add(
 def user_remove(options: Options, username: str, as_json: bool) -> None:
     with options.appliance() as app:
         users.delete_user(app, username, options.actor)
-    if as_json:
-        emit_document(RemovedUser, {"username": username})
-        return
-    echo(f"removed {username}")
+    report(as_json, RemovedUser, {"username": username}, f"removed {username}")
 
 
 @user.command("password")
@@ -85,10 +79,7 @@ def user_password(
     """Set a new password (ends that user's sessions)."""
     with options.appliance() as app:
         users.change_password(app, username, _password(password_file), options.actor)
-    if as_json:
-        emit_document(PasswordChanged, {"username": username})
-        return
-    echo(f"password of {username} changed")
+    report(as_json, PasswordChanged, {"username": username}, f"password of {username} changed")
 
 
 @click.group()
@@ -105,10 +96,7 @@ def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     """Create a token; its value is printed once and never stored."""
     with options.appliance() as app:
         value, view = auth.create_token(app, name, role, created_by=options.actor)
-    if as_json:
-        emit_document(CreatedToken, {**document(Token, view), "token": value})
-    else:
-        echo(value)
+    report(as_json, CreatedToken, {**document(Token, view), "token": value}, value)
 
 
 @token.command("list")
@@ -143,7 +131,4 @@ def token_list(options: Options, as_json: bool) -> None:
 def token_revoke(options: Options, token_id: int, as_json: bool) -> None:
     with options.appliance() as app:
         view = auth.revoke_token(app, token_id, options.actor)
-    if as_json:
-        emit_document(Token, view)
-        return
-    echo(f"revoked token {view.id} ({view.name})")
+    report(as_json, Token, view, f"revoked token {view.id} ({view.name})")

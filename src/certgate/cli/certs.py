@@ -15,6 +15,7 @@ from certgate.cli.output import (
     emit_json,
     fields,
     json_option,
+    report,
     table,
 )
 from certgate.cli.secrets_input import Secret
@@ -364,14 +365,14 @@ def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) 
     hostname not covered), needs --confirm."""
     with options.appliance() as app:
         done = replacement.replace_certificate(app, old, new, options.actor, confirm=confirm)
-    if as_json:
-        emit_document(Replacement, done)
-        return
-    echo(
+    report(
+        as_json,
+        Replacement,
+        done,
         f"{', '.join(done.addresses)} now present {done.new.friendly_name!r} (certificate "
-        f"{done.new.id}) instead of {done.old.friendly_name!r}: live on the next handshake"
+        f"{done.new.id}) instead of {done.old.friendly_name!r}: live on the next handshake",
+        f"{done.old.friendly_name!r} (certificate {done.old.id}) {OLD_CERTIFICATE_NOTE}",
     )
-    echo(f"{done.old.friendly_name!r} (certificate {done.old.id}) {OLD_CERTIFICATE_NOTE}")
 
 
 @cert.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, fields, json_option
+from certgate.cli.output import echo, emit_document, fields, json_option, report
 from certgate.cli.secrets_input import Secret
 from certgate.errors import MailError
 from certgate.schemas import EmailSettings, EmailTestResult, NoticeCheck
@@ -144,12 +144,8 @@ def email_set(
             notice_days=notice_days,
             actor=options.actor,
         )
-    if as_json:
-        emit_document(EmailSettings, settings)
-    else:
-        echo("saved")
-        for notice in settings.notices:
-            echo(f"note: {notice}")
+    notes = [f"note: {notice}" for notice in settings.notices]
+    report(as_json, EmailSettings, settings, "saved", *notes)
 
 
 @email_group.command("test")
@@ -160,10 +156,8 @@ def email_test(options: Options, as_json: bool) -> None:
     when it fails)."""
     with options.appliance() as app:
         result = email.send_test(app)
-    if as_json:
-        emit_document(EmailTestResult, result)
-    else:
-        echo(f"test email handed to {result.relay} for {', '.join(result.recipients)}")
+    relayed = f"test email handed to {result.relay} for {', '.join(result.recipients)}"
+    report(as_json, EmailTestResult, result, relayed)
 
 
 @click.command("notify")

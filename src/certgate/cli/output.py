@@ -58,6 +58,16 @@ def emit_documents(model: type[BaseModel], values: Sequence[object]) -> None:
     emit_json([document(model, value) for value in values])
 
 
+def report(as_json: bool, model: type[BaseModel], value: object, *lines: str) -> None:
+    """What a command says it did: with ``--json`` the API's document for ``value``, else
+    ``lines`` for people."""
+    if as_json:
+        emit_document(model, value)
+        return
+    for line in lines:
+        echo(line)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [[visible(str(cell)) for cell in row] for row in rows]
     widths = [len(header) for header in headers]

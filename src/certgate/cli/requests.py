@@ -13,6 +13,7 @@ from certgate.cli.output import (
     emit_documents,
     fields,
     json_option,
+    report,
     table,
 )
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
@@ -134,7 +135,9 @@ def delete(options: Options, reference: str, as_json: bool) -> None:
     with options.appliance() as app:
         request_id = requests.show_request(app, reference).id
         key_deleted = requests.delete_request(app, reference, options.actor)
-    if as_json:
-        emit_document(DeletedRequest, {"id": request_id, "private_key_deleted": key_deleted})
-        return
-    echo("deleted request" + (" and its unused private key" if key_deleted else ""))
+    report(
+        as_json,
+        DeletedRequest,
+        {"id": request_id, "private_key_deleted": key_deleted},
+        "deleted request" + (" and its unused private key" if key_deleted else ""),
+    )
