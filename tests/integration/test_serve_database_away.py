@@ -6,18 +6,24 @@ every change once they reach the database again."""
 
 from __future__ import annotations
 
+import base64
 import json
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from cryptography import x509
 
+from certgate.service.appliance import STATE_FILE, STATUS_FILE
 from certgate.service.nodes import HEARTBEAT_ENV
 from tests.api.client import Server, mint_token, problem
 from tests.support.net import free_port
+from tests.support.openssl import served_chain
 from tests.support.pki import fingerprint, make_chain
 from tests.support.polling import eventually
 from tests.support.postgres_server import PostgresServer, postgres_server
@@ -28,6 +34,7 @@ from tests.support.server import (
     joined_node,
     run_cli,
     running_appliance,
+    serving,
 )
 
 ADDRESS = "127.0.0.2"
@@ -137,6 +144,24 @@ def nodes(
         yield a, b
 
 
+def assign_new_certificate(running: RunningAppliance, tmp_path: Path, name: str) -> str:
+    """A new certificate for ``name`` imported with its key and assigned to ADDRESS through
+    ``running``'s CLI; its fingerprint."""
+    chain = make_chain(name)
+    site = import_with_key(running, tmp_path, chain)
+    run_cli(
+        running.data_dir,
+        "ip",
+        "assign",
+        ADDRESS,
+        "--cert",
+        str(site),
+        "--confirm",
+        **running.env,
+    )
+    return fingerprint(chain.leaf)
+
+
 def node_states(running: RunningAppliance) -> dict[str, str]:
     listed = json.loads(run_cli(running.data_dir, "node", "list", "--json", **running.env).stdout)
     return {node["name"]: node["state"] for node in listed}
@@ -172,11 +197,9 @@ def test_nodes_serve_on_while_the_database_is_stopped_and_catch_up_once_it_is_ba
 
         postgres.start()
         # A change made now (the nodes may still be waiting to reconnect) reaches both wires.
-        chain = make_chain("after.example.test")
-        site = import_with_key(a, tmp_path, chain)
-        run_cli(a.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm", **a.env)
+        leaf = assign_new_certificate(a, tmp_path, "after.example.test")
         for port in (a.port, b.port):
-            wait_until_served(ADDRESS, port, fingerprint(chain.leaf), timeout=30)
+            wait_until_served(ADDRESS, port, leaf, timeout=30)
         after = load.done
         eventually(lambda: load.done >= after + 20, what="handshakes after the change")
     assert load.failures == []
@@ -207,14 +230,75 @@ def test_a_node_kept_from_the_database_catches_up_on_the_changes_made_meanwhile(
     eventually(lambda: "cannot follow the store's changes" in b.log_text(), what="cut off")
     eventually(lambda: node_states(a)["node-b"] == "lost", what="node-b's heartbeat stops")
 
-    chain = make_chain("meanwhile.example.test")
-    site = import_with_key(a, tmp_path, chain)
-    run_cli(a.data_dir, "ip", "assign", ADDRESS, "--cert", str(site), "--confirm", **a.env)
-    wait_until_served(ADDRESS, a.port, fingerprint(chain.leaf))
+    leaf = assign_new_certificate(a, tmp_path, "meanwhile.example.test")
+    wait_until_served(ADDRESS, a.port, leaf)
     assert served_fingerprint(ADDRESS, b.port) == presented  # its last state, still
 
     with psycopg.connect(postgres.conninfo(), autocommit=True) as connection:
         connection.execute("ALTER ROLE node_b LOGIN")
-    wait_until_served(ADDRESS, b.port, fingerprint(chain.leaf), timeout=30)
+    wait_until_served(ADDRESS, b.port, leaf, timeout=30)
     eventually(lambda: node_states(a)["node-b"] == "alive", what="node-b beats again")
     assert "Traceback" not in b.log_text()
+
+
+def cached_state(running: RunningAppliance) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((running.data_dir / STATE_FILE).read_text())
+    return document
+
+
+def test_a_node_started_while_the_database_is_down_serves_its_cached_state(
+    postgres: PostgresServer,
+    nodes: tuple[RunningAppliance, RunningAppliance],
+    tmp_path: Path,
+) -> None:
+    a, b = nodes
+    leaf = assign_new_certificate(a, tmp_path, "cached.example.test")
+    wait_until_served(ADDRESS, b.port, leaf)
+    eventually(lambda: cached_state(b)["addresses"] == {ADDRESS: leaf}, what="B saved it")
+
+    # The cache holds the key sealed exactly as the store holds it, and no key in clear.
+    path = b.data_dir / STATE_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" not in path.read_bytes()
+    entry = cached_state(b)["certificates"][leaf]
+    with psycopg.connect(postgres.conninfo()) as connection:
+        stored = connection.execute(
+            "SELECT sealed FROM private_keys WHERE public_key_fingerprint = %s",
+            [entry["key_id"]],
+        ).fetchone()
+    assert stored is not None and base64.b64decode(entry["sealed_key"]) == bytes(stored[0])
+    revision = cached_state(b)["revision"]
+    session = Server(b, "").login()  # a page session, opened while the database is up
+
+    b.process.terminate()
+    assert b.process.wait(timeout=30) == 0
+    postgres.stop("immediate")
+    with serving(
+        b.data_dir, ADDRESS, b.admin_password, ("--node", "node-b"), b.database_url
+    ) as again:
+        # openssl, an independent client, sees the cached certificate on the wire.
+        [presented, *_] = served_chain(ADDRESS, again.port)
+        assert fingerprint(x509.load_pem_x509_certificate(presented)) == leaf
+        status_path = again.data_dir / STATUS_FILE
+        assert json.loads(status_path.read_text())["cached_state"]["revision"] == revision
+        log = again.log_text()
+        assert f"serving the cached state of revision {revision}, saved at" in log, log
+        refused_line(
+            run_cli(again.data_dir, "ip", "add", "127.0.0.9", check=False, **again.env),
+            postgres.port,
+        )
+        with Server(again, "").pages(session) as pages:
+            page = pages.get("/status")
+        assert page.status_code == 503
+        assert f"presents the cached state of revision {revision}, saved at" in page.text
+
+        # The store back: node-b reads it (and leaves the cached state) by itself.
+        postgres.start()
+        eventually(lambda: "the store can be read again" in again.log_text(), timeout=30)
+        eventually(
+            lambda: json.loads(status_path.read_text())["cached_state"] is None,
+            what="the status no longer says cached",
+        )
+        other = assign_new_certificate(a, tmp_path, "after-cache.example.test")
+        wait_until_served(ADDRESS, again.port, other)
+        assert "Traceback" not in again.log_text()

@@ -5,13 +5,23 @@ commit builds again only the certificates whose chain or key changed."""
 from __future__ import annotations
 
 import asyncio
+import stat
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from certgate.service import certificates, imports, networking, serving, tls_settings
+from certgate.service import (
+    certificates,
+    imports,
+    networking,
+    served_state,
+    serving,
+    tls_settings,
+)
 from certgate.service.appliance import Appliance
+from certgate.store.sealing import Sealer
 from tests.support.aio import run_on_own_loop
 from tests.support.pki import Key, TestChain, make_chain
 
@@ -26,7 +36,7 @@ def test_a_failing_first_plan_is_reported_as_itself(
     def broken(*_: object) -> None:
         raise ValueError("the plan cannot be read")
 
-    monkeypatch.setattr(serving, "build_plan", broken)
+    monkeypatch.setattr(serving, "read_state", broken)
     server = serving.ApplianceServer(appliance, _Quiet, port_override=1)
 
     async def run() -> None:
@@ -75,9 +85,9 @@ def test_a_commit_that_serves_nothing_new_keeps_every_served_certificate(
     _served_leaf(appliance, "one.example.com", "127.0.0.11")
     _served_leaf(appliance, "two.example.com", "127.0.0.12")
     cache = serving.PlanCache()
-    before = serving.build_plan(appliance, cache=cache)
+    before = serving.read_state(appliance, cache).plan()
     _import(appliance, _pem(make_chain("unassigned.example.com").leaf))
-    after = serving.build_plan(appliance, cache=cache)
+    after = serving.read_state(appliance, cache).plan()
     assert after == before
     for address, served in before.assignments.items():
         assert after.assignments[address] is served  # not unsealed and encoded again
@@ -87,7 +97,7 @@ def test_a_changed_address_is_the_only_one_built_again(appliance: Appliance) -> 
     _served_leaf(appliance, "one.example.com", "127.0.0.11")
     _served_leaf(appliance, "two.example.com", "127.0.0.12")
     cache = serving.PlanCache()
-    before = serving.build_plan(appliance, cache=cache)
+    before = serving.read_state(appliance, cache).plan()
     other = make_chain("three.example.com")
     networking.assign(
         appliance,
@@ -95,28 +105,28 @@ def test_a_changed_address_is_the_only_one_built_again(appliance: Appliance) -> 
         _import(appliance, _pem(other.leaf) + _key_pem(other.leaf_key)),
         confirm=True,
     )
-    after = serving.build_plan(appliance, cache=cache)
+    after = serving.read_state(appliance, cache).plan()
     assert after.assignments["127.0.0.11"] is before.assignments["127.0.0.11"]
     assert after.assignments["127.0.0.12"].fingerprint == (
         other.leaf.fingerprint(hashes.SHA256()).hex()
     )
-    assert after == serving.build_plan(appliance)  # the same as a plan built from nothing
+    assert after == serving.read_state(appliance).plan()  # the same as a plan built from nothing
 
 
 def test_an_issuer_arriving_later_changes_the_served_chain(appliance: Appliance) -> None:
     chain = _served_leaf(appliance, "one.example.com", "127.0.0.11")
     cache = serving.PlanCache()
-    before = serving.build_plan(appliance, cache=cache)
+    before = serving.read_state(appliance, cache).plan()
     assert _subjects(before.assignments["127.0.0.11"].chain_pem) == ["CN=one.example.com"]
     _import(appliance, _pem(chain.intermediate, chain.root))
-    after = serving.build_plan(appliance, cache=cache)
+    after = serving.read_state(appliance, cache).plan()
     # The root is left out by default (clients have it); the send_root setting adds it.
     assert _subjects(after.assignments["127.0.0.11"].chain_pem) == [
         "CN=one.example.com",
         "CN=Test Intermediate",
     ]
     tls_settings.update_settings(appliance, send_root=True)
-    with_root = serving.build_plan(appliance, cache=cache)
+    with_root = serving.read_state(appliance, cache).plan()
     assert _subjects(with_root.assignments["127.0.0.11"].chain_pem) == [
         "CN=one.example.com",
         "CN=Test Intermediate",
@@ -126,13 +136,46 @@ def test_an_issuer_arriving_later_changes_the_served_chain(appliance: Appliance)
     # A manual chain of the intermediate only: the plan follows it too.
     leaf = certificates.show_certificate(appliance, _fingerprint(chain.leaf))
     certificates.set_manual_chain(appliance, leaf.id, _pem(chain.intermediate))
-    manual = serving.build_plan(appliance, cache=cache)
+    manual = serving.read_state(appliance, cache).plan()
     assert _subjects(manual.assignments["127.0.0.11"].chain_pem) == [
         "CN=one.example.com",
         "CN=Test Intermediate",
     ]
-    assert manual == serving.build_plan(appliance)
+    assert manual == serving.read_state(appliance).plan()
 
 
 def _fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex()
+
+
+# --- the cached state: what a serve started without the store presents -----------------------
+
+
+def test_the_cached_state_plans_what_the_store_plans_with_its_keys_still_sealed(
+    appliance: Appliance, caplog: pytest.LogCaptureFixture
+) -> None:
+    networking.add_address(appliance, "127.0.0.2")  # the factory certificate
+    _served_leaf(appliance, "cached.test", "127.0.0.3")  # a chain of three
+    state = serving.read_state(appliance)
+    assert state.served.keys() == {"127.0.0.2", "127.0.0.3"}
+    served_state.save(appliance.data_dir, state, 7, appliance.now())
+    path = served_state.state_path(appliance.data_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" not in path.read_bytes()
+
+    cached = served_state.load(appliance.data_dir, appliance.sealer)
+    assert cached is not None and cached.revision == 7
+    assert cached.state.plan(1234, 0) == state.plan(1234, 0)
+    assert cached.state.sealed == state.sealed
+
+    # Under another master key (rotated since): each address refused, naming its certificate.
+    other = served_state.load(appliance.data_dir, Sealer(AESGCM.generate_key(bit_length=256)))
+    assert other is not None and other.state.served == {}
+    assert other.state.refused.keys() == state.served.keys()
+    assert all("(cached) cannot be presented" in why for why in other.state.refused.values())
+
+    path.write_text('{"format": 1, "revision": ')  # cut short
+    assert served_state.load(appliance.data_dir, appliance.sealer) is None
+    assert f"cannot use the cached state {path}" in caplog.text
+    path.unlink()
+    assert served_state.load(appliance.data_dir, appliance.sealer) is None

@@ -28,8 +28,8 @@ class Options:
         return cli_principal().actor
 
     @contextmanager
-    def appliance(self) -> Iterator[Appliance]:
-        app = Appliance.open(self.data_dir, self.database_url)
+    def appliance(self, *, store_may_be_away: bool = False) -> Iterator[Appliance]:
+        app = Appliance.open(self.data_dir, self.database_url, store_may_be_away=store_may_be_away)
         try:
             yield app
         finally:

@@ -96,7 +96,7 @@ def serve(
     if worker_index is not None:  # started by a supervisor, which holds the lock
         _run_worker(options, https_port, http_port, worker_index, workers, name)
         return
-    with options.appliance() as app, serving_lock(app):
+    with options.appliance(store_may_be_away=_has_cached_state(options)) as app, serving_lock(app):
         reset_counts(app.data_dir / COUNTS_FILE)  # this serve's /metrics counters from zero
         if workers == 1:
             _serve_in_this_process(app, https_port, http_port, name)
@@ -151,7 +151,7 @@ def _run_worker(
     supervisor = _supervisor_pid()
     if supervisor is None or os.getppid() != supervisor:
         raise click.UsageError("--worker-index is for the workers 'certgate serve' starts")
-    with options.appliance() as app:
+    with options.appliance(store_may_be_away=_has_cached_state(options)) as app:
         try:
             _serve_in_this_process(
                 app, https_port, http_port, node, Worker(index, count), supervisor
@@ -160,6 +160,14 @@ def _run_worker(
             # Every worker reads the same plan: restarting this one would fail again.
             echo(f"error: {error}", err=True)
             sys.exit(CANNOT_SERVE)
+
+
+def _has_cached_state(options: Options) -> bool:
+    """A serve with a cached state starts while the store cannot be reached, and serves
+    that state (``service/served_state.py``); without one it says "store unavailable"."""
+    from certgate.service.served_state import state_path
+
+    return state_path(options.data_dir).is_file()
 
 
 def _supervisor_pid() -> int | None:

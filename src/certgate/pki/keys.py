@@ -116,10 +116,17 @@ _CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"
 
 def private_key_to_pkcs8_der(key: PrivateKey) -> bytes:
     """Unencrypted PKCS#8 DER: only ever handed to the sealer or an explicit opt-in export."""
+    return _pkcs8(key, serialization.Encoding.DER)
+
+
+def private_key_to_pkcs8_pem(key: PrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM: only ever handed to the TLS front end, in memory."""
+    return _pkcs8(key, serialization.Encoding.PEM)
+
+
+def _pkcs8(key: PrivateKey, encoding: serialization.Encoding) -> bytes:
     return key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 

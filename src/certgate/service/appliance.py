@@ -18,6 +18,7 @@ from certgate.errors import (
     DataDirectoryError,
     MasterKeyMissingError,
     NotInitialisedError,
+    StoreUnavailableError,
 )
 from certgate.store.database import DATABASE_FILE, default_url, describe_database
 from certgate.store.repository import Store
@@ -32,11 +33,15 @@ DATABASE_URL_ENV = "CERTGATE_DATABASE_URL"
 STATUS_FILE = "listeners.json"
 LOCK_FILE = "serve.lock"
 COUNTS_FILE = "tls-counts"  # the front end's counts per worker (tls/counts.py)
+#: The last state serve applied, its keys sealed: served when the store cannot be reached
+#: at start (service/served_state.py).
+STATE_FILE = "served-state.json"
 DATA_FILES = (
     *(DATABASE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
     STATUS_FILE,
     LOCK_FILE,
     COUNTS_FILE,
+    STATE_FILE,
 )
 _PUT_IT_BACK = "Put master.key back from your backup ('certgate restore' restores both)."
 
@@ -97,8 +102,13 @@ class Appliance:
     cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, data_dir: Path, database_url: str | None = None) -> Appliance:
-        """Open an initialised appliance, or say what is missing and what to do."""
+    def open(
+        cls, data_dir: Path, database_url: str | None = None, *, store_may_be_away: bool = False
+    ) -> Appliance:
+        """Open an initialised appliance, or say what is missing and what to do.
+
+        ``store_may_be_away``: a store that cannot be reached now is opened all the same (it
+        is connected to when used), for ``certgate serve`` with a cached state to serve."""
         url = database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
         master_key = data_dir / MASTER_KEY_FILE
         if not os.path.lexists(master_key):
@@ -112,6 +122,10 @@ class Appliance:
                     "the database is not initialised or is older than this certgate "
                     f"({describe_database(url)}): run 'certgate init'"
                 )
+        except StoreUnavailableError:
+            if not store_may_be_away:
+                store.close()
+                raise
         except BaseException:
             store.close()
             raise

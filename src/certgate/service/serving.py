@@ -27,10 +27,12 @@ from certgate.errors import (
     StoreUnavailableError,
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
-from certgate.service import nodes
+from certgate.pki.keys import private_key_to_pkcs8_pem
+from certgate.service import nodes, served_state
 from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.networking import check_address
+from certgate.service.served_state import CachedState, SealedKey, ServedState
 from certgate.service.tls_settings import read_settings
 from certgate.service.views import chain_rows
 from certgate.store.models import CertificateRow
@@ -81,9 +83,10 @@ class PlanCache:
 
     def assignments(
         self, app: Appliance, repository: Repository, send_root: bool
-    ) -> tuple[dict[str, ServedCertificate], dict[str, str]]:
-        """Address -> what it serves, and address -> why it cannot be served; built again
-        only where the stamp changed (every one when ``send_root`` changed)."""
+    ) -> tuple[dict[str, ServedCertificate], dict[str, str], dict[str, SealedKey]]:
+        """Address -> what it serves, address -> why it cannot be served, and each served
+        certificate's key as sealed in the store (by fingerprint, for the cached state);
+        built again only where the stamp changed (every one when ``send_root`` changed)."""
         if send_root != self._send_root:
             self._served.clear()
             self._send_root = send_root
@@ -100,6 +103,7 @@ class PlanCache:
         self._served = current
         served: dict[str, ServedCertificate] = {}
         refused: dict[str, str] = {}
+        sealed: dict[str, SealedKey] = {}
         for link in links:
             problem = self._address_problem(link.address)
             outcome = current[link.certificate.id][1]
@@ -109,7 +113,10 @@ class PlanCache:
                 refused[link.address] = outcome
             else:
                 served[link.address] = outcome
-        return served, refused
+                assert link.sealed_key is not None  # served: its key was unsealed
+                key = SealedKey(link.certificate.public_key_fingerprint, link.sealed_key)
+                sealed[outcome.fingerprint] = key
+        return served, refused, sealed
 
     def _address_problem(self, address: str) -> str | None:
         if address not in self._address_problems:
@@ -156,29 +163,19 @@ def _stamps(repository: Repository, served: list[ServedLink]) -> dict[int, _Stam
     }
 
 
-def build_plan(
-    app: Appliance,
-    port_override: int | None = None,
-    cache: PlanCache | None = None,
-    http_port_override: int | None = None,
-) -> ListenerPlan:
+def read_state(app: Appliance, cache: PlanCache | None = None) -> ServedState:
     """Everything the listeners need, read in one transaction: the last committed state.
-    With ``cache`` (the previous plan's), only certificates that changed are built again.
+    With ``cache`` (the previous read's), only certificates that changed are built again.
 
     A certificate that cannot be presented (its key cannot be unsealed: a damaged row, a
     wrong master key) refuses only the addresses that use it; every other address is planned.
     """
     with app.store.reading() as repository:
         settings = read_settings(repository)
-        served, refused = (cache or PlanCache()).assignments(app, repository, settings.send_root)
-        return ListenerPlan(
-            port_override or settings.https_port,
-            settings.policy(),
-            served,
-            refused,
-            settings.deadlines(),
-            settings.http_port if http_port_override is None else http_port_override,
+        served, refused, sealed = (cache or PlanCache()).assignments(
+            app, repository, settings.send_root
         )
+    return ServedState(settings, served, refused, sealed)
 
 
 def _served_or_reason(
@@ -210,12 +207,9 @@ def _served(
         for certificate in [x509.load_der_x509_certificate(row.der), *issuers]
     )
     key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+    return ServedCertificate(
+        fingerprint=row.fingerprint, chain_pem=pem, key_pem=private_key_to_pkcs8_pem(key)
     )
-    return ServedCertificate(fingerprint=row.fingerprint, chain_pem=pem, key_pem=key_pem)
 
 
 @dataclass(frozen=True)
@@ -309,6 +303,7 @@ class ApplianceServer:
         self._plan: ListenerPlan | None = None
         self._statuses: list[ListenerStatus] = []
         self._unread = False  # the last plan could not be read (logged once)
+        self._cached: CachedState | None = None  # serving the cached state, not the store's
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the committed state until ``stop`` is set, applying every new commit."""
@@ -326,7 +321,8 @@ class ApplianceServer:
         beating: asyncio.Task[None] | None = None
         started, interval = self.app.now(), nodes.heartbeat_interval()
         try:
-            await self._apply_if_changed()
+            if not await self._apply_if_changed():
+                await self._apply_cached()  # the store cannot be reached: the cached state
             statuses = self.server.status()
             if statuses and not any(status.state == "listening" for status in statuses):
                 raise NothingToServeError(
@@ -394,29 +390,66 @@ class ApplianceServer:
             revision = await asyncio.to_thread(self.app.store.revision)
             if revision == self.revision:
                 return True
-            plan = await asyncio.to_thread(
-                build_plan,
-                self.app,
-                self.port_override,
-                self._cache,
-                None if self.http is None else self.http.port,
-            )
+            state = await asyncio.to_thread(read_state, self.app, self._cache)
+            plan = state.plan(self.port_override, None if self.http is None else self.http.port)
         except (CertgateError, SQLAlchemyError) as error:
             if not self._unread:  # once, not once a second while the database is away
                 log.error("keeping the current listeners: %s", error)
             self._unread = True
             # A store that cannot be reached now (restarting) is retried.
             return isinstance(error, CertgateError) and not isinstance(error, StoreUnavailableError)
-        if self._unread:
-            log.info("the store can be read again: revision %d", revision)
+        if self._unread or self._cached is not None:
+            log.info("the store can be read again: serving revision %d", revision)
             self._unread = False
+        leaving_cache, self._cached = self._cached is not None, None
+        if await self._apply(plan, revision, status_changed=leaving_cache) or leaving_cache:
+            await self._save_state(state, revision)
+        return True
+
+    async def _apply_cached(self) -> None:
+        """Serve the state this node saved last (``service/served_state.py``), until the
+        store answers: the revision watch reconnects in the background, and its first read
+        replaces it with the committed state."""
+        cached = await asyncio.to_thread(served_state.load, self.app.data_dir, self.app.sealer)
+        if cached is None:
+            log.error(
+                "no cached state in %s: serving nothing until the store answers", self.app.data_dir
+            )
+            return
+        log.warning(
+            "the store cannot be reached: serving the cached state of revision %d, saved at "
+            "%s (%s), and reconnecting in the background",
+            cached.revision,
+            cached.saved_at.isoformat(timespec="seconds"),
+            served_state.state_path(self.app.data_dir),
+        )
+        self._cached = cached
+        plan = cached.state.plan(self.port_override, None if self.http is None else self.http.port)
+        await self._apply(plan, -1, status_changed=True)  # any revision read replaces it
+
+    async def _save_state(self, state: ServedState, revision: int) -> None:
+        """The state applied, for a start while the store is away (the first worker)."""
+        if not self.worker.publishes_status:
+            return
+        try:
+            await asyncio.to_thread(
+                served_state.save, self.app.data_dir, state, revision, self.app.now()
+            )
+        except OSError as error:
+            log.error("cannot save the served state for a start without the store: %s", error)
+
+    async def _apply(self, plan: ListenerPlan, revision: int, *, status_changed: bool) -> bool:
+        """Put the listeners on ``plan``; True when it differs from the last one applied.
+        ``status_changed``: publish the status file even if no listener changed."""
         if (
             plan == self._plan
             and all(s.state == "listening" for s in self._statuses)
             and all(s.state == "listening" for s in self._http_statuses)
         ):
             self.revision = revision  # nothing served changed: the listeners do nothing
-            return True
+            if status_changed and self.worker.publishes_status:
+                await self._publish_status(self._statuses, self._http_statuses)
+            return False
         statuses = await self.server.apply(plan)
         http_statuses = await self._apply_http(plan)
         if self._plan is None or plan.refused != self._plan.refused:
@@ -440,12 +473,23 @@ class ApplianceServer:
         _report([s for s in http_changed if s in http_statuses], "http")
         if changed:
             self._beat_now.set()  # the cluster sees what this node presents at once
-        if (changed or http_changed) and self.worker.publishes_status:
-            # Off the event loop: 1,000 listeners make a file of ~200 KB.
-            await asyncio.to_thread(
-                _write_status, self.app, statuses, self.worker.count, http_statuses, self.node
-            )
+        if (changed or http_changed or status_changed) and self.worker.publishes_status:
+            await self._publish_status(statuses, http_statuses)
         return True
+
+    async def _publish_status(
+        self, statuses: list[ListenerStatus], http_statuses: list[ListenerStatus]
+    ) -> None:
+        # Off the event loop: 1,000 listeners make a file of ~200 KB.
+        await asyncio.to_thread(
+            _write_status,
+            self.app,
+            statuses,
+            self.worker.count,
+            http_statuses,
+            self.node,
+            self._cached,
+        )
 
     async def _apply_http(self, plan: ListenerPlan) -> list[ListenerStatus]:
         """The plain HTTP listeners on the addresses served, when the plan has a port."""
@@ -507,6 +551,7 @@ def _write_status(
     workers: int,
     http_statuses: list[ListenerStatus] | None = None,
     node: str | None = None,
+    cached: CachedState | None = None,
 ) -> None:
     """Publish what is being served for ``certgate status`` (atomic replace)."""
     path = _status_path(app)
@@ -517,6 +562,9 @@ def _write_status(
         "node": node,
         "listeners": [dict(vars(s)) for s in statuses],  # flat: asdict's deep copies cost
         "http_listeners": [dict(vars(s)) for s in http_statuses or ()],
+        "cached_state": None
+        if cached is None
+        else {"revision": cached.revision, "saved_at": cached.saved_at.isoformat()},
     }
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
@@ -533,6 +581,9 @@ class ServeReport:
     #: the plain HTTP listeners (ACME http-01, redirect): none when no HTTP port is set
     http_listeners: list[dict[str, object]] = dataclasses.field(default_factory=list)
     node: str | None = None  # the node name it runs as
+    #: serving the cached state of this revision, saved then (the store could not be read)
+    cached_revision: int | None = None
+    cached_at: dt.datetime | None = None
 
 
 def read_status(app: Appliance) -> ServeReport | None:
@@ -541,11 +592,32 @@ def read_status(app: Appliance) -> ServeReport | None:
         data = json.loads(_status_path(app).read_text())
         os.kill(int(data["pid"]), 0)
         node = data.get("node")
+        cached = data.get("cached_state")
         return ServeReport(
             int(data.get("workers", 1)),
             list(data["listeners"]),
             list(data.get("http_listeners", ())),
             str(node) if node is not None else None,
+            None if cached is None else int(cached["revision"]),
+            None if cached is None else dt.datetime.fromisoformat(cached["saved_at"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def serving_without_store(app: Appliance) -> str | None:
+    """What this data directory's running serve presents while the store cannot be read
+    (said beside "store unavailable" on the pages); None when no serve runs here."""
+    report = read_status(app)
+    if report is None:
+        return None
+    if report.cached_revision is not None and report.cached_at is not None:
+        return (
+            f"this node's certgate serve presents the cached state of revision "
+            f"{report.cached_revision}, saved at {report.cached_at.isoformat(timespec='seconds')}, "
+            "until the store can be reached again"
+        )
+    return (
+        "this node's certgate serve goes on presenting the last state it read, until the "
+        "store can be reached again"
+    )

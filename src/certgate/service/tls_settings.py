@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,11 +132,17 @@ class TlsSettings:
 
 def read_settings(repository: Repository, *, for_update: bool = False) -> TlsSettings:
     """The stored settings; ``for_update`` locks them for a read-modify-write."""
-    stored = dict(repository.setting("tls", {}, for_update=for_update))
+    return settings_from(repository.setting("tls", {}, for_update=for_update))
+
+
+def settings_from(stored: Mapping[str, Any]) -> TlsSettings:
+    """Settings from their stored form (the store's row, or serve's cached state:
+    ``service/served_state.py``); what is not there is the default."""
+    values = dict(stored)
     for name in ("minimum_version", "maximum_version"):
-        if stored.get(name) in RETIRED_VERSIONS:
-            stored[name] = "1.2"
-    return TlsSettings(**{**dataclasses.asdict(TlsSettings()), **stored})
+        if values.get(name) in RETIRED_VERSIONS:
+            values[name] = "1.2"
+    return TlsSettings(**{**dataclasses.asdict(TlsSettings()), **values})
 
 
 def get_settings(app: Appliance) -> TlsSettings:

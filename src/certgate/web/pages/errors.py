@@ -9,8 +9,15 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import Response
 
-from certgate.errors import AuthenticationError, CertgateError, ThrottledError
+from certgate.errors import (
+    AuthenticationError,
+    CertgateError,
+    StoreUnavailableError,
+    ThrottledError,
+)
+from certgate.service.serving import serving_without_store
 from certgate.web.pages.common import PREFIX, is_htmx, redirect, render
+from certgate.web.security import appliance_of
 
 
 def is_page(request: Request) -> bool:
@@ -31,10 +38,15 @@ def page_error(request: Request, error: CertgateError) -> Response:
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": url})
         return redirect(url)
-    return error_page(request, error.status, str(error))
+    note = None
+    if isinstance(error, StoreUnavailableError):  # what the listeners do meanwhile
+        note = serving_without_store(appliance_of(request))
+    return error_page(request, error.status, str(error), note)
 
 
-def error_page(request: Request, status_code: int, message: str) -> Response:
+def error_page(
+    request: Request, status_code: int, message: str, note: str | None = None
+) -> Response:
     # The caller is known when the error came from a view (resolved once per request).
     principal = getattr(request.state, "principal", None)
     return render(
@@ -44,6 +56,7 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
             "title": HTTPStatus(status_code).phrase,
             "status_code": status_code,
             "message": message,
+            "note": note,
         },
         principal=principal,
         status_code=status_code,
