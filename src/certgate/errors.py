@@ -11,16 +11,29 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from certgate.fields import label
 
 
 class CertgateError(Exception):
-    """Base of every error certgate reports to a user."""
+    """Base of every error certgate reports to a user.
 
-    code = "error"
-    status = HTTPStatus.BAD_REQUEST
+    A subclass names its code and status in its header, ``class NotFoundError(CertgateError,
+    code="not-found", status=HTTPStatus.NOT_FOUND)``; without them it keeps its parent's.
+    """
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[HTTPStatus] = HTTPStatus.BAD_REQUEST
+
+    def __init_subclass__(
+        cls, *, code: str | None = None, status: HTTPStatus | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if status is not None:
+            cls.status = status
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,15 +55,12 @@ def _rebuilt(cls: type[CertgateError], message: str, state: dict[str, Any]) -> C
     return error
 
 
-class ValidationError(CertgateError):
+class ValidationError(CertgateError, code="validation", status=HTTPStatus.UNPROCESSABLE_ENTITY):
     """A field of the user's input is not acceptable.
 
     ``field`` is the field's stable key (``subject.common_name``,
     ``subject_alternative_names[2]``, see ``fields.py``); the message names its label.
     """
-
-    code = "validation"
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{label(field)}: {reason}")
@@ -59,246 +69,179 @@ class ValidationError(CertgateError):
         self.reason = reason
 
 
-class NotFoundError(CertgateError):
+class NotFoundError(CertgateError, code="not-found", status=HTTPStatus.NOT_FOUND):
     """The named certificate, request, address or user does not exist."""
 
-    code = "not-found"
-    status = HTTPStatus.NOT_FOUND
 
-
-class ConflictError(CertgateError):
+class ConflictError(CertgateError, code="conflict", status=HTTPStatus.CONFLICT):
     """The operation would break a rule of the store (duplicate, protected object)."""
 
-    code = "conflict"
-    status = HTTPStatus.CONFLICT
 
-
-class InUseError(ConflictError):
+class InUseError(ConflictError, code="in-use"):
     """The object is still used (a certificate that secures IP addresses)."""
 
-    code = "in-use"
 
-
-class NothingToReplaceError(ConflictError):
+class NothingToReplaceError(ConflictError, code="nothing-to-replace"):
     """A replacement of a certificate that secures no address: there is nothing to move."""
 
-    code = "nothing-to-replace"
 
-
-class ProtectedError(ConflictError):
+class ProtectedError(ConflictError, code="protected"):
     """The factory certificate can never be deleted."""
 
-    code = "protected"
 
-
-class ConfirmationRequiredError(ConflictError):
+class ConfirmationRequiredError(ConflictError, code="confirmation-required"):
     """The operation loses something that cannot be had back (the last address: access to
     the pages): it is done only when the caller confirms it."""
 
-    code = "confirmation-required"
 
-
-class UnconfirmedChangeError(ConfirmationRequiredError):
+class UnconfirmedChangeError(
+    ConfirmationRequiredError, code="unconfirmed-change", status=HTTPStatus.CONFLICT
+):
     """An assignment or replacement clients may refuse (another root than an address presents
     now, a certificate expired, not yet valid, with an incomplete chain or not covering the
     address's hostnames): applied only when the caller confirms it. ``concerns``: each
     reason, per address (``service.guard.Concern``), for the faces to show."""
-
-    code = "unconfirmed-change"
-    status = HTTPStatus.CONFLICT
 
     def __init__(self, message: str, concerns: Sequence[object]) -> None:
         super().__init__(message)
         self.concerns = tuple(concerns)
 
 
-class AlreadyServingError(ConflictError):
+class AlreadyServingError(ConflictError, code="already-serving"):
     """A ``certgate serve`` already runs on this data directory."""
 
-    code = "already-serving"
 
-
-class KeyMissingError(CertgateError):
+class KeyMissingError(CertgateError, code="key-missing", status=HTTPStatus.UNPROCESSABLE_ENTITY):
     """The operation needs a private key that the store does not hold."""
-
-    code = "key-missing"
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
 # --- errors while reading files -------------------------------------------------------------
 
 
-class ImportFormatError(CertgateError):
+class ImportFormatError(
+    CertgateError, code="import-format", status=HTTPStatus.UNPROCESSABLE_ENTITY
+):
     """A file could not be read as any supported certificate or key format."""
 
-    code = "import-format"
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
-
-class PasswordRequiredError(ImportFormatError):
+class PasswordRequiredError(ImportFormatError, code="password-required"):
     """The file is encrypted and no password was given."""
 
-    code = "password-required"
 
-
-class WrongPasswordError(ImportFormatError):
+class WrongPasswordError(ImportFormatError, code="wrong-password"):
     """The file is encrypted and the password given does not open it."""
 
-    code = "wrong-password"
 
-
-class NotACertificateError(ImportFormatError):
+class NotACertificateError(ImportFormatError, code="not-a-certificate"):
     """The file holds a valid object of a kind certgate does not import (CRL, public key...)."""
 
-    code = "not-a-certificate"
 
-
-class CorruptDataError(ImportFormatError):
+class CorruptDataError(ImportFormatError, code="corrupt-data"):
     """The file looks like a supported format but is truncated or damaged."""
 
-    code = "corrupt-data"
 
-
-class FileTooLargeError(ImportFormatError):
+class FileTooLargeError(ImportFormatError, code="file-too-large"):
     """The file is larger than certgate accepts."""
 
-    code = "file-too-large"
 
-
-class UnsupportedKeyError(ImportFormatError):
+class UnsupportedKeyError(ImportFormatError, code="unsupported-key"):
     """A private key of an algorithm certgate cannot use (e.g. DSA)."""
 
-    code = "unsupported-key"
 
-
-class ExcessiveWorkError(ImportFormatError):
+class ExcessiveWorkError(ImportFormatError, code="excessive-work"):
     """The file asks for more key derivation work than certgate does for one file."""
 
-    code = "excessive-work"
 
-
-class BackupError(CertgateError):
+class BackupError(CertgateError, code="backup", status=HTTPStatus.UNPROCESSABLE_ENTITY):
     """A backup cannot be written, or a file cannot be restored (damaged, not a backup, a
     target that is not empty)."""
 
-    code = "backup"
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
 
-
-class WrongPassphraseError(BackupError):
+class WrongPassphraseError(BackupError, code="wrong-passphrase"):
     """The passphrase given does not open the backup."""
 
-    code = "wrong-passphrase"
 
-
-class MailError(CertgateError):
+class MailError(CertgateError, code="mail", status=HTTPStatus.BAD_GATEWAY):
     """The mail relay could not be reached or refused a message (refused connection, failed
     TLS, wrong username or password, a refused sender or recipient, no answer in time). The
     message gives the relay's own answer verbatim; never the password."""
 
-    code = "mail"
-    status = HTTPStatus.BAD_GATEWAY
 
-
-class ExportError(CertgateError):
+class ExportError(CertgateError, code="export"):
     """The requested export cannot be produced (nothing included, no passphrase...)."""
-
-    code = "export"
 
 
 # --- who is calling -------------------------------------------------------------------------
 
 
-class AuthenticationError(CertgateError):
+class AuthenticationError(CertgateError, code="unauthenticated", status=HTTPStatus.UNAUTHORIZED):
     """No valid credentials: no session or token, an expired session, a wrong password."""
 
-    code = "unauthenticated"
-    status = HTTPStatus.UNAUTHORIZED
 
-
-class ThrottledError(AuthenticationError):
+class ThrottledError(AuthenticationError, code="throttled", status=HTTPStatus.TOO_MANY_REQUESTS):
     """Too many failed logins from this client or for this username."""
 
-    code = "throttled"
-    status = HTTPStatus.TOO_MANY_REQUESTS
 
-
-class ForbiddenError(CertgateError):
+class ForbiddenError(CertgateError, code="forbidden", status=HTTPStatus.FORBIDDEN):
     """The caller's role does not allow this (an auditor changes nothing), or no CSRF token."""
-
-    code = "forbidden"
-    status = HTTPStatus.FORBIDDEN
 
 
 # --- faults of the server, not of the request -------------------------------------------------
 
 
-class NotInitialisedError(CertgateError):
+class NotInitialisedError(
+    CertgateError, code="not-initialised", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
     """The data directory holds no store yet (``certgate init`` was not run)."""
 
-    code = "not-initialised"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
-
-class SealingError(CertgateError):
+class SealingError(CertgateError, code="sealing", status=HTTPStatus.INTERNAL_SERVER_ERROR):
     """The master key is unusable or does not open a sealed private key."""
 
-    code = "sealing"
-    status = HTTPStatus.INTERNAL_SERVER_ERROR
 
-
-class DataDirectoryError(CertgateError):
+class DataDirectoryError(
+    CertgateError, code="data-directory", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
     """The data directory cannot be made or written (the message names the path)."""
 
-    code = "data-directory"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
-
-class MasterKeyMissingError(SealingError):
+class MasterKeyMissingError(
+    SealingError, code="master-key-missing", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
     """The data directory has no master key: the store's private keys cannot be opened."""
 
-    code = "master-key-missing"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
-
-class ImportProcessError(CertgateError):
+class ImportProcessError(
+    CertgateError, code="import-process", status=HTTPStatus.INTERNAL_SERVER_ERROR
+):
     """The process that ran a large import ended without an answer (killed, out of memory)."""
 
-    code = "import-process"
-    status = HTTPStatus.INTERNAL_SERVER_ERROR
 
-
-class StoreUnavailableError(CertgateError):
+class StoreUnavailableError(
+    CertgateError, code="store-unavailable", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
     """The database cannot be used: damaged, read-only, unreachable (a PostgreSQL server
     stopped or out of reach: every change is refused, while ``certgate serve`` goes on
     serving its last state). ``store.database.unavailable`` makes each one: "store
     unavailable:", then the database and what to do."""
 
-    code = "store-unavailable"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
-
-class FrontEndMissingError(CertgateError):
+class FrontEndMissingError(
+    CertgateError, code="front-end-missing", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
     """The TLS front end (the C extension) is not built for this Python, or cannot be used."""
 
-    code = "front-end-missing"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
-
-class NothingToServeError(CertgateError):
+class NothingToServeError(
+    CertgateError, code="nothing-to-serve", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
     """``certgate serve`` started and none of its addresses could be served."""
 
-    code = "nothing-to-serve"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
-
-class AcmeError(CertgateError):
+class AcmeError(CertgateError, code="acme", status=HTTPStatus.BAD_GATEWAY):
     """The ACME CA could not be reached, or refused what was asked (a 502: the fault is
     the CA's answer, quoted). ``document`` is the CA's problem document (RFC 7807 JSON, as
     it sent it) when there is one."""
-
-    code = "acme"
-    status = HTTPStatus.BAD_GATEWAY
 
     def __init__(self, message: str, document: str | None = None) -> None:
         super().__init__(message)
