@@ -4,6 +4,7 @@ thread."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.import_process import ISOLATE_ABOVE, import_files_apart
 from certgate.store.audit import Actor
 from certgate.store.sealing import MASTER_KEY_FILE
+from certgate.web.api import imports as api_imports
 from tests.support.pki import fingerprint, make_chain, pem
 
 ACTOR = Actor("admin", "127.0.0.1")
@@ -36,7 +38,7 @@ def test_a_large_import_in_its_own_process_imports_the_same(
     app, twin = new_appliance(), new_appliance()
     content, (leaf, intermediate) = large_bundle()
     assert len(content) > ISOLATE_ABOVE
-    apart = import_files_apart(app, [("bundle.pem", content)], None, ACTOR)
+    apart = import_files_apart(app, [("bundle.pem", content)], None, ACTOR, list)
     on_a_thread = imports.import_files(twin, [("bundle.pem", content)], None, ACTOR)
     assert apart == on_a_thread  # entries, ids and messages alike
     assert sorted(entry.kind for entry in apart) == [
@@ -56,7 +58,7 @@ def test_an_error_of_the_child_is_raised_here_as_it_was(
     (app.data_dir / MASTER_KEY_FILE).rename(app.data_dir / "elsewhere.key")
     content, _ = large_bundle()
     with pytest.raises(MasterKeyMissingError, match=r"master key file .* is missing"):
-        import_files_apart(app, [("bundle.pem", content)], None, ACTOR)
+        import_files_apart(app, [("bundle.pem", content)], None, ACTOR, list)
 
 
 def test_every_certgate_error_survives_the_pipe() -> None:
@@ -65,3 +67,25 @@ def test_every_certgate_error_survives_the_pipe() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is ValidationError
     assert str(copy) == str(error) and copy.__dict__ == error.__dict__
+
+
+def test_the_api_answer_of_a_large_import_is_made_where_it_ran(
+    new_appliance: Callable[[], Appliance],
+) -> None:
+    """The API's answer (schema-checked entries, encoded) comes back from the child whole, as
+    a small import's is made on a thread."""
+    app, twin = new_appliance(), new_appliance()
+    content, _ = large_bundle()
+    status, media_type, body = import_files_apart(
+        app, [("bundle.pem", content)], None, ACTOR, api_imports.import_answer
+    )
+    entries = imports.import_files(twin, [("bundle.pem", content)], None, ACTOR)
+    assert (status, media_type) == (200, "application/json")
+    assert body == api_imports.import_answer(entries)[2]
+    assert len(json.loads(body)["entries"]) == 4
+    garbage = b"not a certificate\n" * (ISOLATE_ABOVE // 18 + 1)
+    status, media_type, body = import_files_apart(
+        app, [("garbage.pem", garbage)], None, ACTOR, api_imports.import_answer
+    )
+    assert (status, media_type) == (422, "application/problem+json")
+    assert json.loads(body)["entries"][0]["file"] == "garbage.pem"

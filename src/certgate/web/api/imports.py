@@ -11,8 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.schemas import ImportEntry, ImportResult
-from certgate.service.appliance import Appliance
-from certgate.service.audit import Actor
+from certgate.service import imports
 from certgate.service.import_process import import_files_apart
 from certgate.web.api.deps import Admin, App
 from certgate.web.api.errors import PROBLEM_BASE, problem_response
@@ -66,19 +65,24 @@ async def import_files(
         for number, upload in enumerate(files, start=1)
     ]
     secret = password.encode() if password else None
-    return await run_in_threadpool(_import, app, contents, secret, principal.actor)
+    status, media_type, body = await run_in_threadpool(
+        import_files_apart, app, contents, secret, principal.actor, import_answer
+    )
+    return Response(body, status, media_type=media_type)
 
 
-def _import(
-    app: Appliance, contents: list[tuple[str, bytes]], secret: bytes | None, actor: Actor
-) -> Response:
-    """The import and its answer, made off the event loop: checking and encoding the entries
-    of 100,000 certificates there stalled every other request for about a second."""
-    entries = import_files_apart(app, contents, secret, actor)
+def import_answer(entries: list[imports.ImportEntry]) -> tuple[int, str, bytes]:
+    """The answer's status, media type and body, made where the import ran (in its own
+    process when large) and never on the event loop: checking and encoding the entries of
+    100,000 certificates took about a second."""
     result = [ImportEntry.model_validate(entry, from_attributes=True) for entry in entries]
+    response: Response
     if result and all(entry.status == "error" for entry in result):
-        return problem_response(_nothing_imported(result))
-    return Response(ImportResult(entries=result).model_dump_json(), media_type="application/json")
+        response = problem_response(_nothing_imported(result))
+    else:
+        document = ImportResult(entries=result).model_dump_json()
+        response = Response(document, media_type="application/json")
+    return response.status_code, str(response.media_type), bytes(response.body)
 
 
 def _nothing_imported(entries: list[ImportEntry]) -> dict[str, object]:

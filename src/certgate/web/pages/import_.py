@@ -78,6 +78,7 @@ async def upload(request: Request, principal: Poster) -> Response:
         files,
         password.encode() if password else None,
         principal.actor,
+        list,  # the entries themselves, for the table
     )
     failed = all(entry.status == "error" for entry in results)
     return _render(request, principal, results, status_code=422 if failed else 200)
