@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -212,6 +212,11 @@ def sentence(message: str) -> str:
     """A service message (lower-case, no full stop) as a sentence for a page."""
     message = message.strip()
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
+
+
+def notes(notices: Iterable[str]) -> str:
+    """A service's notices, each a " Note: ..." sentence to end a flash message with."""
+    return "".join(f" Note: {notice}." for notice in notices)
 
 
 def field_errors(

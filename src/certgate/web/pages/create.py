@@ -26,6 +26,7 @@ from certgate.web.pages.common import (
     Viewer,
     appliance,
     field_errors,
+    notes,
     read_form,
     redirect,
     render,
@@ -114,8 +115,7 @@ async def create(request: Request, principal: Poster) -> Response:
     except ValidationError as error:
         return _render(request, principal, values, field_errors(error, TEXT_FIELDS), 422)
     what = "Certificate request" if created.kind == "request" else "Self-signed certificate"
-    notes = "".join(f" Note: {notice}." for notice in created.notices)
-    done = f"{what} {values['friendly_name']!r} created.{notes}"
+    done = f"{what} {values['friendly_name']!r} created.{notes(created.notices)}"
     if created.kind == "request":
         return redirect(f"{PREFIX}/security/requests/{created.id}", done)
     return redirect(
@@ -160,13 +160,12 @@ async def create_renewal(request: Request, certificate_id: int, principal: Poste
     except ValidationError as error:
         errors = field_errors(error, TEXT_FIELDS)
         return _render(request, principal, values, errors, 422, renewal=prefill)
-    notes = "".join(f" Note: {notice}." for notice in created.notices)
     what = "created" if created.added else "found"
     return redirect(
         f"{PREFIX}/security/requests/{created.id}",
         f"Renewal request {what}, with the key of {prefill.certificate_name!r}: give its "
         f"Request Data to your certificate authority, and import the certificate it returns "
-        f"(it finds the key).{notes}",
+        f"(it finds the key).{notes(created.notices)}",
     )
 
 

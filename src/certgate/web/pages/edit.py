@@ -30,6 +30,7 @@ from certgate.web.pages.common import (
     appliance,
     checked,
     field_errors,
+    notes,
     number,
     read_form,
     redirect,
@@ -161,7 +162,7 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
         )
     message = "Configuration saved." if saved.changed else "Nothing changed."
     message += " The change was confirmed." if confirm and saved.changed else ""
-    message += "".join(f" Note: {notice}." for notice in saved.notices)
+    message += notes(saved.notices)
     return redirect(PAGE.format(certificate_id=certificate_id), message)
 
 

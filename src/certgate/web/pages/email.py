@@ -19,6 +19,7 @@ from certgate.web.pages.common import (
     checked,
     field_errors,
     integer,
+    notes,
     read_form,
     redirect,
     render,
@@ -127,8 +128,7 @@ async def save_email(request: Request, principal: Poster) -> Response:
         )
     except ValidationError as error:
         return await _page(request, principal, values, field_errors(error, INPUTS), 422)
-    notes = "".join(f" Note: {notice}." for notice in saved.notices)
-    return redirect(PAGE, "Email configuration saved." + notes)
+    return redirect(PAGE, "Email configuration saved." + notes(saved.notices))
 
 
 @router.post(PAGE + "/test")
