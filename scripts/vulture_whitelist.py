@@ -79,3 +79,6 @@ new_root
 # ... and the guide's warnings of the Edit page's confirmation step (web/pages/edit.py), read
 # by its template.
 guide
+
+# Read by the acme library: the response a KeyAuthorizationChallenge makes (acme_ca.TLSALPN01).
+response_cls

@@ -25,6 +25,7 @@ from certgate.pki.diagnostics import WarningCode
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.lint import RULES, LintSeverity
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
+from certgate.service.acme import ChallengeType
 from certgate.service.addresstest import TrustStore
 from certgate.service.guard import ConcernCode
 from certgate.service.health import FindingCode, Severity
@@ -918,7 +919,11 @@ class AcmeOrderRequest(In):
     )
     key: KeyType = DEFAULT_KEY_SPEC
     assign: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
-    challenge: Literal["http-01"] = "http-01"
+    challenge: Annotated[ChallengeType, Field(strict=False)] = Field(
+        default=ChallengeType.HTTP_01,
+        description="http-01: answered on the plain HTTP port; tls-alpn-01: on the HTTPS "
+        "port (ALPN acme-tls/1), no HTTP port needed.",
+    )
 
 
 class AcmeRenewal(Out):

@@ -1,7 +1,7 @@
 """ACME through the API, against Pebble: the account registered and shown, an order refused
 while no HTTP listener answers (409), the HTTP port turned on through PUT /tls (the running
 serve opens the listener without a restart), then an order issued and assigned (201), and
-the orders listed with their states."""
+the orders listed with their states; an order by tls-alpn-01 on the HTTPS port."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
     http_port = free_port()
     with (
         serve(tmp_path / "data", ADDRESS) as server,
-        running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble,
+        running_pebble(tmp_path / "pebble", ADDRESS, http_port, tls_port=server.port) as pebble,
         server.client() as api,
     ):
         assert ok(api.get("/acme/account"))["configured"] is False
@@ -51,7 +51,7 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
         ok(api.put("/tls", json={"http_port": http_port}))
         appliance = server.service()
         eventually(
-            lambda: acme.http_responder_problem(appliance) is None,
+            lambda: acme.responder_problem(appliance, acme.ChallengeType.HTTP_01) is None,
             what="the running serve opens its HTTP listener",
         )
         issued = ok(api.post("/acme/orders", json={**order, "assign": [ADDRESS]}), 201)
@@ -74,3 +74,11 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
         assert renewed["renewal_of"] == issued["id"] and renewed["key"] == "p384"
         wait_until_served(ADDRESS, server.port, renewed["certificate_fingerprint"])
         problem(api.post("/acme/renewals", json={"certificate_id": 999}), 404, "not-found")
+
+        by_alpn = {"friendly_name": "api-alpn", "domains": ["alpn.api.example.test"]}
+        alpn = ok(api.post("/acme/orders", json={**by_alpn, "challenge": "tls-alpn-01"}), 201)
+        assert alpn["state"] == "valid" and alpn["challenge"] == "tls-alpn-01"
+        refused = problem(
+            api.post("/acme/orders", json={**by_alpn, "challenge": "dns-01"}), 422, "validation"
+        )
+        assert refused["field"] == "challenge"

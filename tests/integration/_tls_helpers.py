@@ -7,6 +7,7 @@ Clients are in ``tests.support.served`` (Python's ssl) and ``tests.support.opens
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import uvloop
+from cryptography.hazmat.primitives import hashes, serialization
 
+from certgate.pki.tls_alpn import challenge_certificate
 from certgate.tls import (
     Deadlines,
     ListenerPlan,
@@ -70,6 +73,20 @@ def make_pki(directory: Path, leaves: Mapping[str, str]) -> Pki:
     root_pem = directory / "root.pem"
     root_pem.write_bytes(pem(ca.root))
     return Pki(root_pem, intermediate_name, root_name, made)
+
+
+def served_challenge(name: str, key_authorization: str) -> ServedCertificate:
+    """A TLS-ALPN-01 challenge certificate as serve plans it (``pki/tls_alpn.py``)."""
+    certificate, key = challenge_certificate(name, key_authorization, dt.datetime.now(dt.UTC))
+    return ServedCertificate(
+        certificate.fingerprint(hashes.SHA256()).hex(),
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
 
 
 # --- the server under test -------------------------------------------------------------------
@@ -132,9 +149,14 @@ def plan(
     assignments: Mapping[str, ServedCertificate],
     policy: TlsPolicy | None = None,
     deadlines: Deadlines | None = None,
+    challenges: Mapping[str, ServedCertificate] | None = None,
 ) -> ListenerPlan:
     return ListenerPlan(
-        port, policy or TlsPolicy(), dict(assignments), deadlines=deadlines or Deadlines()
+        port,
+        policy or TlsPolicy(),
+        dict(assignments),
+        deadlines=deadlines or Deadlines(),
+        challenges=dict(challenges or {}),
     )
 
 

@@ -8,21 +8,31 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
+from certgate.pki.tls_alpn import ACME_IDENTIFIER, acme_identifier
 from certgate.service import acme as acme_service
 from certgate.service.appliance import Appliance
-from certgate.store.acme import claim_renewal
+from certgate.store.acme import PENDING, claim_renewal, publish_tls, withdraw
+from certgate.store.models import AcmeOrderRow
 from tests.support.net import free_port
 from tests.support.openssl import s_client
 from tests.support.pebble import Pebble, running_pebble
 from tests.support.polling import eventually
-from tests.support.served import handshake_succeeds, wait_until_served
+from tests.support.served import (
+    AlpnAnswer,
+    alpn_handshake,
+    handshake_succeeds,
+    served_fingerprint,
+    wait_until_served,
+)
 from tests.support.server import RunningAppliance, run_cli, running_appliance
 from tests.support.smtp import smtp_relay
 
@@ -143,6 +153,44 @@ def test_http01_order_is_issued_served_and_verified(
         assert "shop.example.test" in listed and "valid" in listed
 
 
+def test_tls_alpn01_order_is_issued_served_and_verified(tmp_path: Path) -> None:
+    """No HTTP port at all: Pebble validates on the HTTPS port serve listens on, by ALPN
+    acme-tls/1, and the issued certificate is then presented there to everyone else."""
+    with (
+        running_appliance(tmp_path / "data", ADDRESS) as appliance,
+        running_pebble(
+            tmp_path / "pebble", ADDRESS, free_port(), tls_port=appliance.port
+        ) as pebble,
+    ):
+        register(appliance.data_dir, pebble)
+        ordered = run_cli(
+            appliance.data_dir,
+            *("acme", "order", "--name", "alpn", "--challenge", "tls-alpn-01"),
+            *("--domain", "alpn.example.test", "--domain", "www.alpn.example.test"),
+            *("--key", "p256", "--assign", ADDRESS, "--json"),
+        )
+        order = json.loads(ordered.stdout)
+        assert order["state"] == "valid", pebble.log_text()
+        assert order["challenge"] == "tls-alpn-01" and order["assign"] == [ADDRESS]
+        root = tmp_path / "pebble-root.pem"
+        root.write_bytes(pebble.root_pem())
+        verified = s_client(
+            ADDRESS,
+            appliance.port,
+            *("-servername", "alpn.example.test", "-CAfile", root, "-verify_return_error"),
+            *("-verify_hostname", "www.alpn.example.test"),
+        )
+        assert "Verify return code: 0 (ok)" in verified.stdout, verified.stdout
+        # Each name was validated through the front end, and the challenges are withdrawn.
+        log = appliance.log_text()
+        for name in ("alpn.example.test", "www.alpn.example.test"):
+            assert f"answering the TLS-ALPN-01 challenge of {name}" in log
+        eventually(
+            lambda: answered(ADDRESS, appliance.port, "alpn.example.test") is None,
+            what="the challenge is withdrawn once the order ended",
+        )
+
+
 def test_the_http_listener_redirects_to_https_and_answers_only_known_tokens(
     appliance: RunningAppliance, http_port: int
 ) -> None:
@@ -164,6 +212,53 @@ def test_the_http_listener_redirects_to_https_and_answers_only_known_tokens(
     assert answer.status == 404
     answer.read()
     connection.close()
+
+
+def answered(address: str, port: int, name: str) -> AlpnAnswer | None:
+    """What a TLS-ALPN-01 validator is answered for ``name``; None when refused."""
+    try:
+        return alpn_handshake(address, port, name)
+    except ssl.SSLError:
+        return None
+
+
+def test_serve_answers_tls_alpn_challenges_from_the_store_whoever_wrote_them(
+    appliance: RunningAppliance,
+) -> None:
+    """Published by another process (this test), the challenge reaches serve's front end by
+    the revision it follows; withdrawn, it is refused again."""
+    served = served_fingerprint(ADDRESS, appliance.port)
+    name, key_authorization = "alpn.example.test", "tok.thumbprint"
+    with closing(Appliance.open(appliance.data_dir)) as app:
+        with app.store.transaction() as repository:
+            row = AcmeOrderRow(
+                friendly_name="alpn",
+                domains=[name],
+                key_spec="p256",
+                challenge="tls-alpn-01",
+                assign=[],
+                state=PENDING,
+                directory_url="https://ca.example.test/directory",
+            )
+            repository.add(row)
+            repository.flush()
+            order_id = row.id
+            publish_tls(repository, order_id, [(name, key_authorization)])
+        answer = eventually(
+            lambda: answered(ADDRESS, appliance.port, name), what="serve answers acme-tls/1"
+        )
+        assert answer.protocol == "acme-tls/1" and answer.closed
+        identifier = answer.certificate.extensions.get_extension_for_oid(ACME_IDENTIFIER).value
+        assert isinstance(identifier, x509.UnrecognizedExtension)
+        assert identifier.value == acme_identifier(key_authorization)
+        assert served_fingerprint(ADDRESS, appliance.port) == served  # everyone else
+        with app.store.transaction() as repository:
+            withdraw(repository, order_id)
+        eventually(
+            lambda: answered(ADDRESS, appliance.port, name) is None,
+            what="serve refuses acme-tls/1 once the challenge is withdrawn",
+        )
+    assert f"answering the TLS-ALPN-01 challenge of {name}" in appliance.log_text()
 
 
 def test_a_validation_nothing_answers_is_reported_with_the_cas_document(
@@ -193,17 +288,21 @@ def test_a_validation_nothing_answers_is_reported_with_the_cas_document(
         assert order["certificate_id"] is None
 
 
-def test_an_order_while_no_serve_answers_http01_says_so(tmp_path: Path) -> None:
+def test_an_order_while_no_serve_answers_says_so(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     run_cli(data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD="correct horse battery")
     with running_pebble(tmp_path / "pebble", ADDRESS, free_port()) as pebble:
         register(data_dir, pebble)
-        refused = run_cli(
-            data_dir, "acme", "order", "--name", "x", "--domain", "x.example.test", check=False
-        )
-    assert refused.returncode == 1
-    assert "no certgate serve is running on this appliance" in refused.stderr
-    assert "http-01" in refused.stderr
+        for kind in ("http-01", "tls-alpn-01"):
+            refused = run_cli(
+                data_dir,
+                *("acme", "order", "--name", "x", "--domain", "x.example.test"),
+                *("--challenge", kind),
+                check=False,
+            )
+            assert refused.returncode == 1
+            assert "no certgate serve is running on this appliance" in refused.stderr
+            assert f"the CA's {kind} challenge" in refused.stderr
     assert orders(data_dir) == []
 
 

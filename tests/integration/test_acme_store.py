@@ -1,5 +1,6 @@
-"""The ACME rows on both backends (SQLite and PostgreSQL, migrations 0007 and 0008): the
-http-01 answers serve reads by token, and the renewal lease, whose compare-and-set lets one of
+"""The ACME rows on both backends (SQLite and PostgreSQL, migrations 0007, 0008 and 0010): the
+http-01 answers serve reads by token, the TLS-ALPN-01 challenges whose commits move the
+revision every serve follows, and the renewal lease, whose compare-and-set lets one of
 two renewers (workers, nodes) take a certificate and the other only once it lapsed or ended."""
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from certgate.service import acme
+from certgate.service import acme, nodes
 from certgate.service.appliance import Appliance
 from certgate.service.setup import initialise
+from certgate.service.tls_settings import update_settings
 from certgate.store import acme as queries
 from certgate.store.models import AcmeOrderRow
 
@@ -65,6 +67,46 @@ def test_http01_answers_are_read_by_token_until_withdrawn(app: Appliance) -> Non
         queries.withdraw(repository, order_id)
     with app.store.reading() as repository:
         assert queries.key_authorization(repository, "tok-2") is None
+
+
+def test_tls_alpn_challenges_move_the_revision_serve_follows(app: Appliance) -> None:
+    order_id = issued_order(app)
+    first = app.store.revision()
+    with app.store.transaction() as repository:
+        queries.publish(repository, order_id, [("tok-1", "tok-1.thumb")])
+    assert app.store.revision() == first  # http-01 answers are read when asked for
+    with app.store.transaction() as repository:
+        queries.publish_tls(repository, order_id, [("a.example.test", "a.x"), ("b.test", "b.x")])
+    published = app.store.revision()
+    assert published > first
+    newer = issued_order(app)
+    with app.store.transaction() as repository:
+        queries.publish_tls(repository, newer, [("a.example.test", "a.newer")])
+    with app.store.reading() as repository:
+        assert queries.tls_challenges(repository) == {"a.example.test": "a.newer", "b.test": "b.x"}
+    with app.store.transaction() as repository:
+        queries.withdraw(repository, order_id)
+    assert app.store.revision() > published
+    with app.store.reading() as repository:
+        assert queries.tls_challenges(repository) == {"a.example.test": "a.newer"}
+        assert queries.key_authorization(repository, "tok-1") is None
+
+
+def test_a_live_node_of_the_cluster_answers_for_this_appliance(app: Appliance) -> None:
+    """No serve on this data directory: another node's heartbeat listing an HTTPS listener
+    answers tls-alpn-01, and http-01 once the HTTP port (which every node reads) is set."""
+    tls, http = acme.ChallengeType.TLS_ALPN_01, acme.ChallengeType.HTTP_01
+    assert "no certgate serve is running" in str(acme.responder_problem(app, tls))
+    listener = {"address": "192.0.2.7", "port": 443, "state": "failed", "error": "taken"}
+    nodes.heartbeat(app, "node-b", app.now(), 5.0, [listener])
+    assert "listens on no address" in str(acme.responder_problem(app, tls))
+    nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}])
+    assert acme.responder_problem(app, tls) is None
+    assert "without its plain HTTP listener" in str(acme.responder_problem(app, http))
+    update_settings(app, http_port=8080)
+    assert acme.responder_problem(app, http) is None
+    nodes.stopped(app, "node-b", app.now(), 5.0)
+    assert "no certgate serve is running" in str(acme.responder_problem(app, tls))
 
 
 def test_one_renewer_holds_the_lease_until_it_ends_or_lapses(app: Appliance) -> None:

@@ -1,5 +1,6 @@
 """A bounded fuzz run against the front end over real sockets: random first bytes, mutated
-ClientHellos (TLS 1.2 and 1.3 offers) and mutated records after a completed handshake. Each
+ClientHellos (TLS 1.2 and 1.3 offers, and TLS-ALPN-01 validators' whose server name and
+ALPN extensions the front end reads itself) and mutated records after a completed handshake. Each
 case is one connection; afterwards a well-behaved client is still served and the front end
 holds no connection. ``scripts/test-asan`` runs it against the AddressSanitizer + UBSan build,
 where a memory error aborts the run.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from certgate.tls import Deadlines
-from tests.integration._tls_helpers import Pki, ServerThread, make_pki, plan
+from tests.integration._tls_helpers import Pki, ServerThread, make_pki, plan, served_challenge
 from tests.support.net import free_port
 from tests.support.polling import eventually
 from tests.support.served import client_context, handshake
@@ -40,7 +41,9 @@ def server(pki: Pki) -> Iterator[tuple[ServerThread, int]]:
     running = ServerThread()
     port = free_port()
     served = {A: pki["fuzz.test"].served, "127.0.0.3": pki["rsa.test"].served}
-    running.apply(plan(port, served, deadlines=Deadlines(handshake=2.0, header=2.0, send=2.0)))
+    deadlines = Deadlines(handshake=2.0, header=2.0, send=2.0)
+    challenges = {"fuzz.test": served_challenge("fuzz.test", "token.thumbprint")}
+    running.apply(plan(port, served, deadlines=deadlines, challenges=challenges))
     yield running, port
     running.close()
 
@@ -83,9 +86,9 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(buffer)
 
 
-def _client_hello(context: ssl.SSLContext) -> bytes:
+def _client_hello(context: ssl.SSLContext, server_name: str = "fuzz.test") -> bytes:
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = context.wrap_bio(incoming, outgoing, server_hostname="fuzz.test")
+    client = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
     with pytest.raises(ssl.SSLWantReadError):
         client.do_handshake()
     return outgoing.read()
@@ -146,10 +149,14 @@ def test_random_first_bytes(server: tuple[ServerThread, int]) -> None:
 
 def test_mutated_client_hellos(server: tuple[ServerThread, int]) -> None:
     running, port = server
+    validator = client_context()  # a TLS-ALPN-01 validator: its SNI and ALPN parsed first
+    validator.set_alpn_protocols(["acme-tls/1"])
     hellos = [
         _client_hello(client_context()),
         _client_hello(client_context(version=ssl.TLSVersion.TLSv1_2)),
         _client_hello(client_context(version=ssl.TLSVersion.TLSv1_3)),
+        _client_hello(validator),
+        _client_hello(validator, "other.test"),
     ]
 
     def case(rng: random.Random, index: int) -> None:

@@ -2,7 +2,8 @@
 
 Pebble's HTTPS certificate is made here (``TestCA``: root in ``ca_file``); its DNS resolver
 is the challenge test server, which answers every A query with ``address``, the address the
-test's ``certgate serve`` listens on; Pebble validates http-01 on ``http_port`` of it.
+test's ``certgate serve`` listens on; Pebble validates http-01 on ``http_port`` of it and
+tls-alpn-01 on ``tls_port`` (the serve's HTTPS port).
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ def running_pebble(
     nonce_reject: int = 5,
     validity: int | None = None,
     eab_keys: dict[str, str] | None = None,
+    tls_port: int | None = None,
 ) -> Iterator[Pebble]:
-    """Pebble and its DNS (every name -> ``address``), validating http-01 on ``http_port``;
+    """Pebble and its DNS (every name -> ``address``), validating http-01 on ``http_port``
+    and tls-alpn-01 on ``tls_port`` (none given: a port where nothing listens);
     ``nonce_reject``: the share of good nonces refused as ``badNonce`` (Pebble's default is 5);
     ``validity``: the seconds its certificates are valid (its default: five years);
     ``eab_keys``: key id -> base64url HMAC key, an external account binding then required."""
@@ -89,7 +92,7 @@ def running_pebble(
             "certificate": str(directory / "pebble-cert.pem"),
             "privateKey": str(directory / "pebble-key.pem"),
             "httpPort": http_port,
-            "tlsPort": free_port(),
+            "tlsPort": tls_port or free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": bool(eab_keys),
             **({"externalAccountMACKeys": eab_keys} if eab_keys else {}),

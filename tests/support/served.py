@@ -141,3 +141,48 @@ def handshake_load(targets: Sequence[tuple[str, int]]) -> Iterator[HandshakeLoad
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+@dataclass(frozen=True)
+class AlpnAnswer:
+    """What a client offering ALPN protocols (an ACME CA's ``acme-tls/1``) was answered."""
+
+    der: bytes  # the leaf presented
+    protocol: str | None  # the protocol the listener selected
+    #: whether the listener then ended the connection unasked (None: not waited for)
+    closed: bool | None
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.der)
+
+
+def alpn_handshake(
+    address: str,
+    port: int,
+    server_name: str | None,
+    protocols: tuple[str, ...] = ("acme-tls/1",),
+    *,
+    version: ssl.TLSVersion | None = None,
+    wait_for_close: bool = True,
+    timeout: float = 10.0,
+) -> AlpnAnswer:
+    """One handshake offering ``protocols`` with ``server_name`` as SNI, as a TLS-ALPN-01
+    validator makes it (no certificate check); raises ``ssl.SSLError`` when refused.
+    ``wait_for_close``: read until the listener ends the connection (or ``timeout``)."""
+    context = client_context(version=version)
+    context.set_alpn_protocols(list(protocols))
+    with (
+        socket.create_connection((address, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        protocol = tls.selected_alpn_protocol()
+        closed = None
+        if wait_for_close:
+            try:
+                closed = tls.recv(1) == b""
+            except TimeoutError:
+                closed = False
+    assert der is not None
+    return AlpnAnswer(der, protocol, closed)

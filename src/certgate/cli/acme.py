@@ -142,7 +142,8 @@ def account_set(
     type=click.Choice([kind.value for kind in acme.ChallengeType]),
     default=acme.ChallengeType.HTTP_01.value,
     show_default=True,
-    help="How the CA checks the names: http-01 is answered by 'certgate serve --http-port'.",
+    help="How the CA checks the names: http-01 is answered on 'certgate serve --http-port', "
+    "tls-alpn-01 on its HTTPS port (no HTTP port needed).",
 )
 @json_option
 @click.pass_obj

@@ -1,11 +1,13 @@
 """Security > ACME: the appliance's account with an ACME CA (Let's Encrypt, its staging
 server, or any RFC 8555 CA), and certificates ordered from it.
 
-An order is answered by the appliance itself: the HTTP-01 key authorizations go into the
-store, and the running ``certgate serve`` answers ``/.well-known/acme-challenge/TOKEN`` on
-its plain HTTP listener, whichever process placed the order. The issued certificate and its
-chain are imported like any other (key linked, chain automatic) under the order's name, and
-assigned to the addresses asked for.
+An order is answered by the appliance itself: the key authorizations go into the store, and
+the running ``certgate serve`` (any node of a cluster) answers them, whichever process placed
+the order: HTTP-01 on its plain HTTP listener (``/.well-known/acme-challenge/TOKEN``),
+TLS-ALPN-01 in its TLS front end (a client offering ALPN ``acme-tls/1`` gets the name's
+challenge certificate on the HTTPS port). The issued certificate and its chain are imported
+like any other (key linked, chain automatic) under the order's name, and assigned to the
+addresses asked for.
 
 The account key is sealed with the master key like a private key (its own associated data).
 Talking to the CA blocks (seconds to a minute): the faces call these on a thread.
@@ -19,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -35,21 +37,25 @@ from certgate.errors import (
     ValidationError,
 )
 from certgate.fields import item
+from certgate.pki import tls_alpn
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.names import dns_name_to_ascii
-from certgate.service import email, guard, imports, networking, smtp
+from certgate.service import email, guard, imports, networking, nodes, smtp
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.email import checked_address, checked_ca_bundle
 from certgate.service.periodic import Periodic, interval_from
 from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
+from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import AcmeAccountRow, AcmeOrderRow, utcnow
 from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
 from certgate.text import has_control
+from certgate.tls import probe as tls_probe
+from certgate.tls.policy import ACME_TLS_ALPN
 
 if TYPE_CHECKING:  # imported when the CA is talked to: the acme library and requests cost
     # every other command ~0.15 s
@@ -95,7 +101,8 @@ _PRESET_LABELS = {
 class ChallengeType(StrEnum):
     """How the CA checks that the appliance answers for a name."""
 
-    HTTP_01 = "http-01"
+    HTTP_01 = "http-01"  # plain HTTP on port 80: certgate serve's HTTP listener
+    TLS_ALPN_01 = "tls-alpn-01"  # ALPN acme-tls/1 on port 443: certgate serve's TLS front end
 
 
 @dataclass(frozen=True)
@@ -332,7 +339,8 @@ def _domains(values: Sequence[str]) -> list[str]:
         if name.startswith("*."):
             raise ValidationError(
                 item("domains", index),
-                f"{value!r} is a wildcard: an http-01 challenge cannot prove one (RFC 8555 8.3)",
+                f"{value!r} is a wildcard: neither http-01 (RFC 8555 8.3) nor tls-alpn-01 "
+                "(RFC 8737 3) can prove one",
             )
         if name not in names:
             names.append(name)
@@ -343,22 +351,54 @@ def _domains(values: Sequence[str]) -> list[str]:
     return names
 
 
-def http_responder_problem(app: Appliance) -> str | None:
-    """Why no ``certgate serve`` would answer an HTTP-01 challenge now, or None."""
+def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
+    """Why no ``certgate serve`` would answer the CA's challenge now, or None.
+
+    The serve of this data directory answers when its status file lists a listener of the
+    kind listening (plain HTTP for http-01, HTTPS for tls-alpn-01); in a cluster, so does any
+    live node (its heartbeat lists its HTTPS listeners; its plain HTTP ones follow the HTTP
+    port setting, which every node reads).
+    """
     report = read_status(app)
-    if report is None:
+    if report is not None and _listening(
+        report.http_listeners if kind is ChallengeType.HTTP_01 else report.listeners
+    ):
+        return None
+    alive = [node for node in nodes.list_nodes(app) if node.alive]
+    serving = [node for node in alive if _listening(map(vars, node.listeners))]
+    if serving and (kind is ChallengeType.TLS_ALPN_01 or _http_port(app)):
+        return None
+    nothing = (
+        f"no certgate serve is running on this appliance (nor on a live node of its cluster), "
+        f"so nothing would answer the CA's {kind.value} challenge"
+    )
+    if kind is ChallengeType.TLS_ALPN_01:
+        if report is None and not alive:
+            return f"{nothing} on the HTTPS port: start 'certgate serve' and order again"
         return (
-            "no certgate serve is running on this appliance, so nothing would answer the CA's "
-            "http-01 challenge: start 'certgate serve --http-port 80' (or set the HTTP port "
-            "with 'certgate tls set --http-port 80') and order again"
+            "certgate serve listens on no address, so nothing would answer the CA's "
+            "tls-alpn-01 challenge on the HTTPS port: add the address the names resolve to "
+            "('certgate ip add ADDR') and order again"
         )
-    if not any(listener.get("state") == "listening" for listener in report.http_listeners):
+    if report is None and not alive:
         return (
-            "certgate serve runs without its plain HTTP listener, so nothing would answer the "
-            "CA's http-01 challenge: set the HTTP port with 'certgate tls set --http-port 80' "
-            "(or start 'certgate serve --http-port 80') and order again"
+            f"{nothing}: start 'certgate serve --http-port 80' (or set the HTTP port with "
+            "'certgate tls set --http-port 80') and order again, or order by tls-alpn-01"
         )
-    return None
+    return (
+        "certgate serve runs without its plain HTTP listener, so nothing would answer the "
+        "CA's http-01 challenge: set the HTTP port with 'certgate tls set --http-port 80' "
+        "(or start 'certgate serve --http-port 80') and order again, or order by tls-alpn-01"
+    )
+
+
+def _listening(listeners: Iterable[Mapping[str, object]]) -> bool:
+    return any(listener.get("state") == "listening" for listener in listeners)
+
+
+def _http_port(app: Appliance) -> int:
+    with app.store.reading() as repository:
+        return read_settings(repository).http_port
 
 
 def place_order(
@@ -387,8 +427,9 @@ def place_order(
     try:
         kind = ChallengeType(challenge)
     except ValueError:
+        offered = ", ".join(kind.value for kind in ChallengeType)
         raise ValidationError(
-            "challenge", f"{challenge!r} is not offered; choose one of http-01"
+            "challenge", f"{challenge!r} is not offered; choose one of {offered}"
         ) from None
     addresses = [
         networking.normalise_address(text, item("assign", index))
@@ -407,7 +448,7 @@ def place_order(
         key_pem = _account_key(app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
-    problem = http_responder_problem(app)
+    problem = responder_problem(app, kind)
     if problem is not None:
         raise AcmeNotReadyError(problem)
     with app.store.transaction(actor) as repository:
@@ -442,8 +483,9 @@ def place_order(
             document,
             certificate_key_pem,
             names,
+            kind.value,
             placed=lambda url: _placed(app, order_id, url),
-            publish=lambda answers: _publish(app, order_id, answers),
+            publish=lambda answers: _publish(app, order_id, kind, answers),
             deadline=dt.datetime.now(dt.UTC) + deadline,
         )
     except AcmeError as error:
@@ -464,12 +506,76 @@ def _placed(app: Appliance, order_id: int, url: str) -> None:
         row.order_url = url or None
 
 
-def _publish(app: Appliance, order_id: int, answers: list[Challenge]) -> None:
-    """The answers, committed before the CA is asked to look (any serve process reads them)."""
+def _publish(app: Appliance, order_id: int, kind: ChallengeType, answers: list[Challenge]) -> None:
+    """The answers, committed before the CA is asked to look (any serve process answers
+    them: http-01 read by token when asked for; tls-alpn-01 handed to every front end by the
+    revision this commit moves)."""
     with app.store.transaction() as repository:
-        queries.publish(
-            repository, order_id, [(answer.token, answer.key_authorization) for answer in answers]
-        )
+        if kind is ChallengeType.TLS_ALPN_01:
+            queries.publish_tls(
+                repository,
+                order_id,
+                [(answer.identifier, answer.key_authorization) for answer in answers],
+            )
+        else:
+            queries.publish(
+                repository,
+                order_id,
+                [(answer.token, answer.key_authorization) for answer in answers],
+            )
+    if kind is ChallengeType.TLS_ALPN_01:
+        _await_tls_answers(app, answers)
+
+
+#: How long an order waits for the serves it can reach to answer its tls-alpn-01 challenges
+#: before the CA is asked to look.
+ANSWER_WAIT = 10.0
+_PROBE_TIMEOUT = 2.0
+
+
+def _await_tls_answers(app: Appliance, answers: list[Challenge]) -> None:
+    """A front end takes the challenges when its serve sees the commit (tens of milliseconds
+    later), and a CA asked to look before then finds the name refused (Pebble looks at once).
+    So the CA is asked once each serve this process can reach (this data directory's, each
+    live node) presents every name's challenge certificate: one listening address each
+    (every address answers the same), as many answers in a row as it has workers (each follows
+    the store by itself; the kernel spreads connections over them). One that does not answer
+    within ``ANSWER_WAIT`` is logged, and the CA decides."""
+    report = read_status(app)
+    targets: dict[tuple[str, int], int] = {}  # (address, port) -> answers in a row needed
+    if report is not None:
+        for listener in report.listeners:
+            if listener.get("state") == "listening":
+                targets[str(listener["address"]), int(str(listener["port"]))] = report.workers
+                break
+    for node in nodes.list_nodes(app):
+        listening = [entry for entry in node.listeners if entry.state == "listening"]
+        if node.alive and listening:
+            targets.setdefault((listening[0].address, listening[0].port), 1)
+    deadline = time.monotonic() + ANSWER_WAIT
+    for (address, port), needed in targets.items():
+        for answer in answers:
+            in_a_row = 0
+            while in_a_row < needed:
+                presented = tls_probe.probe(
+                    address, port, answer.identifier, _PROBE_TIMEOUT, (ACME_TLS_ALPN,)
+                )
+                if isinstance(presented, tls_probe.Presented) and tls_alpn.answers(
+                    presented.chain[:1], answer.identifier, answer.key_authorization
+                ):
+                    in_a_row += 1
+                    continue
+                in_a_row = 0
+                if time.monotonic() >= deadline:
+                    log.warning(
+                        "%s:%d does not answer the tls-alpn-01 challenge of %s yet; asking "
+                        "the CA to look anyway",
+                        address,
+                        port,
+                        answer.identifier,
+                    )
+                    return
+                time.sleep(0.02)
 
 
 def _finish(
@@ -792,10 +898,13 @@ class RenewalSchedule(Periodic):
         self._started = time.monotonic()
 
     def _check(self) -> None:
-        """While the serve starting beside it has not opened its HTTP listener yet, a renewal
-        would fail (and be mailed) for nothing: wait for it, but not for ever (an HTTP port
-        that is not set must show as a failed renewal)."""
+        """While the serve starting beside it has not opened the listeners its certificates'
+        challenges need yet, a renewal would fail (and be mailed) for nothing: wait for them,
+        but not for ever (an HTTP port that is not set must show as a failed renewal)."""
         starting = time.monotonic() - self._started < STARTUP_GRACE
-        if starting and http_responder_problem(self.app) is not None:
-            return
+        if starting:
+            with self.app.store.reading() as repository:
+                kinds = {ChallengeType(row.challenge) for row in queries.in_service(repository)}
+            if any(responder_problem(self.app, kind) is not None for kind in kinds):
+                return
         renew(self.app)

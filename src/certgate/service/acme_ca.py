@@ -59,12 +59,42 @@ class Registration:
 
 @dataclass(frozen=True)
 class Challenge:
-    """An HTTP-01 answer to publish: ``/.well-known/acme-challenge/TOKEN`` -> the key
-    authorization."""
+    """An answer to publish before the CA looks: for http-01,
+    ``/.well-known/acme-challenge/TOKEN`` -> the key authorization; for tls-alpn-01, the
+    certificate of ``identifier`` made from the key authorization."""
 
     token: str
     key_authorization: str
     identifier: str
+
+
+@challenges.ChallengeResponse.register
+class TLSALPN01Response(challenges.KeyAuthorizationChallengeResponse):
+    """The answer to a tls-alpn-01 challenge: an empty object (RFC 8555 7.5.1), the key
+    authorization being in the certificate the appliance presents."""
+
+    typ = "tls-alpn-01"
+
+
+@challenges.Challenge.register
+class TLSALPN01(challenges.KeyAuthorizationChallenge):
+    """RFC 8737's challenge, which the library no longer carries (acme 5 dropped it with
+    certbot's TLS-ALPN-01 support): a token, answered by a certificate whose acmeIdentifier
+    extension holds SHA-256 of the key authorization (``pki/tls_alpn.py``)."""
+
+    typ = "tls-alpn-01"
+    response_cls = TLSALPN01Response
+
+    def validation(self, account_key: JWK, **_: Any) -> str:
+        """What the certificate is made from: the key authorization."""
+        return self.key_authorization(account_key)
+
+
+#: The challenge classes by the name RFC 8555's registry gives them.
+_CHALLENGES: dict[str, type[challenges.KeyAuthorizationChallenge]] = {
+    "http-01": challenges.HTTP01,
+    "tls-alpn-01": TLSALPN01,
+}
 
 
 def new_account_key() -> bytes:
@@ -297,13 +327,15 @@ def order_certificate(
     document: dict[str, Any],
     certificate_key_pem: bytes,
     domains: Sequence[str],
+    kind: str,
     placed: Callable[[str], None],
     publish: Callable[[list[Challenge]], None],
     deadline: dt.datetime,
 ) -> str:
-    """Order a certificate for ``domains`` by HTTP-01: ``placed`` is told the order's URL,
-    ``publish`` the answers to serve before the CA is asked to look; returns the PEM of
-    the certificate and its chain, leaf first."""
+    """Order a certificate for ``domains`` by the challenge ``kind`` (http-01, tls-alpn-01):
+    ``placed`` is told the order's URL, ``publish`` the answers to serve before the CA is
+    asked to look; returns the PEM of the certificate and its chain, leaf first."""
+    wanted = _CHALLENGES[kind]
     account = messages.RegistrationResource(
         uri=account_url, body=messages.Registration.from_json(document)
     )
@@ -318,9 +350,9 @@ def order_certificate(
                 continue  # validated before (a recent order for the same name)
             name = authorization.body.identifier.value
             offered = authorization.body.challenges
-            body = next((c for c in offered if isinstance(c.chall, challenges.HTTP01)), None)
+            body = next((c for c in offered if isinstance(c.chall, wanted)), None)
             if body is None:
-                raise AcmeError(f"the ACME CA offers no http-01 challenge for {name}")
+                raise AcmeError(f"the ACME CA offers no {kind} challenge for {name}")
             response, validation = body.response_and_validation(acme.net.key)
             answers.append((body, response))
             published.append(Challenge(body.chall.encode("token"), validation, name))

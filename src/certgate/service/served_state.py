@@ -56,6 +56,9 @@ class ServedState:
     served: Mapping[str, ServedCertificate]  # address -> what it presents
     refused: Mapping[str, str]  # address -> why it cannot be served
     sealed: Mapping[str, SealedKey]  # leaf fingerprint -> its key, sealed (for the cache)
+    #: TLS-ALPN-01 challenge certificates by name, while orders wait for their CA: never
+    #: cached (a node started from the cache answers none until it reaches the store)
+    challenges: Mapping[str, ServedCertificate] = field(default_factory=dict)
 
     def plan(self, port: int | None = None, http_port: int | None = None) -> ListenerPlan:
         """The listeners' plan; ``port`` and ``http_port`` as given to ``certgate serve``
@@ -68,6 +71,7 @@ class ServedState:
             self.refused,
             settings.deadlines(),
             settings.http_port if http_port is None else http_port,
+            self.challenges,
         )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy.exc import SQLAlchemyError
 
 from certgate.errors import (
@@ -28,6 +28,7 @@ from certgate.errors import (
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
 from certgate.pki.keys import private_key_to_pkcs8_pem
+from certgate.pki.tls_alpn import challenge_certificate
 from certgate.service import nodes, served_state
 from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
@@ -35,6 +36,7 @@ from certgate.service.networking import check_address
 from certgate.service.served_state import CachedState, SealedKey, ServedState
 from certgate.service.tls_settings import read_settings
 from certgate.service.views import chain_rows
+from certgate.store import acme as acme_queries
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository, ServedLink
 from certgate.store.watch import RevisionWatch
@@ -80,6 +82,19 @@ class PlanCache:
         self._served: dict[int, tuple[_Stamp, ServedCertificate | str]] = {}
         self._address_problems: dict[str, str | None] = {}
         self._send_root = False
+        self._challenges: dict[tuple[str, str], ServedCertificate] = {}
+
+    def challenges(self, app: Appliance, repository: Repository) -> dict[str, ServedCertificate]:
+        """The TLS-ALPN-01 challenge certificates by name; each made once per (name, key
+        authorization), so an unchanged challenge is the same object in every plan."""
+        wanted = acme_queries.tls_challenges(repository)
+        kept = {
+            (name, authorization): self._challenges.get((name, authorization))
+            or _challenge_certificate(name, authorization, app.now())
+            for name, authorization in wanted.items()
+        }
+        self._challenges = kept
+        return {name: kept[name, authorization] for name, authorization in wanted.items()}
 
     def assignments(
         self, app: Appliance, repository: Repository, send_root: bool
@@ -170,12 +185,25 @@ def read_state(app: Appliance, cache: PlanCache | None = None) -> ServedState:
     A certificate that cannot be presented (its key cannot be unsealed: a damaged row, a
     wrong master key) refuses only the addresses that use it; every other address is planned.
     """
+    cache = cache or PlanCache()
     with app.store.reading() as repository:
         settings = read_settings(repository)
-        served, refused, sealed = (cache or PlanCache()).assignments(
-            app, repository, settings.send_root
-        )
-    return ServedState(settings, served, refused, sealed)
+        served, refused, sealed = cache.assignments(app, repository, settings.send_root)
+        challenges = cache.challenges(app, repository)
+    return ServedState(settings, served, refused, sealed, challenges)
+
+
+def _challenge_certificate(
+    name: str, key_authorization: str, now: dt.datetime
+) -> ServedCertificate:
+    """A TLS-ALPN-01 challenge certificate, with a key of its own made here (no store holds
+    it)."""
+    certificate, key = challenge_certificate(name, key_authorization, now)
+    return ServedCertificate(
+        fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
+        chain_pem=certificate.public_bytes(serialization.Encoding.PEM),
+        key_pem=private_key_to_pkcs8_pem(key),
+    )
 
 
 def _served_or_reason(
@@ -454,6 +482,8 @@ class ApplianceServer:
         http_statuses = await self._apply_http(plan)
         if self._plan is None or plan.refused != self._plan.refused:
             _report_refused(plan)
+        for name in sorted(set(plan.challenges) - set(self._plan.challenges if self._plan else ())):
+            log.info("answering the TLS-ALPN-01 challenge of %s (ALPN acme-tls/1)", name)
         if (
             not plan.assignments
             and not plan.refused

@@ -1,6 +1,8 @@
-"""Queries for ACME: the account row, the orders, and the HTTP-01 answers ``certgate serve``
-reads by token. None of these tables is served: writing them does not bump the revision
-(an answer published while an order runs must not make the listeners re-read their plan)."""
+"""Queries for ACME: the account row, the orders, the HTTP-01 answers ``certgate serve``
+reads by token and the TLS-ALPN-01 challenges its front end answers. Only the last table is
+served: an HTTP-01 answer is read when asked for, so publishing one must not make the
+listeners re-read their plan; a TLS-ALPN-01 challenge is handed to the front end, so its
+commit bumps the revision that every serve follows."""
 
 from __future__ import annotations
 
@@ -10,7 +12,12 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
-from certgate.store.models import AcmeAccountRow, AcmeChallengeRow, AcmeOrderRow
+from certgate.store.models import (
+    AcmeAccountRow,
+    AcmeChallengeRow,
+    AcmeOrderRow,
+    AcmeTlsChallengeRow,
+)
 from certgate.store.repository import Repository
 
 #: The states of an order (``AcmeOrderRow.state``).
@@ -41,10 +48,30 @@ def publish(repository: Repository, order_id: int, answers: Sequence[tuple[str, 
         )
 
 
+def publish_tls(
+    repository: Repository, order_id: int, challenges: Sequence[tuple[str, str]]
+) -> None:
+    """Store the (DNS name, key authorization) TLS-ALPN-01 challenges of an order for the
+    TLS front end."""
+    for name, key_authorization in challenges:
+        repository.add(
+            AcmeTlsChallengeRow(name=name, key_authorization=key_authorization, order_id=order_id)
+        )
+
+
 def withdraw(repository: Repository, order_id: int) -> None:
     """An order's answers are no longer needed (it ended, either way)."""
-    statement = delete(AcmeChallengeRow).where(AcmeChallengeRow.order_id == order_id)
-    repository.session.execute(statement.execution_options(synchronize_session=False))
+    for table in (AcmeChallengeRow, AcmeTlsChallengeRow):
+        statement = delete(table).where(table.order_id == order_id)
+        repository.session.execute(statement.execution_options(synchronize_session=False))
+
+
+def tls_challenges(repository: Repository) -> dict[str, str]:
+    """DNS name -> key authorization of the TLS-ALPN-01 challenges being answered; of two
+    orders validating one name at once, the newer one's."""
+    query = select(AcmeTlsChallengeRow.name, AcmeTlsChallengeRow.key_authorization)
+    rows = repository.session.execute(query.order_by(AcmeTlsChallengeRow.id))
+    return {name: key_authorization for name, key_authorization in rows}
 
 
 def key_authorization(repository: Repository, token: str) -> str | None:

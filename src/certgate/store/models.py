@@ -277,6 +277,24 @@ class AcmeChallengeRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class AcmeTlsChallengeRow(Base):
+    """A TLS-ALPN-01 challenge being answered (RFC 8737): ``certgate serve``'s TLS front end
+    presents a certificate made from the key authorization to a client offering ALPN
+    ``acme-tls/1`` with ``name`` as SNI, whichever process placed the order. A served table:
+    the front end holds the challenges, so writing it bumps the revision and every serve (on
+    every node) hands them over at once."""
+
+    __tablename__ = "acme_tls_challenges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the DNS name validated (lower-case A-label)
+    name: Mapped[str] = mapped_column(String(253))
+    key_authorization: Mapped[str] = mapped_column(String(500))
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("acme_orders.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class NodeRow(Base):
     """A ``certgate serve`` that has run on this store, by its node name, and its heartbeat:
     what each of its listeners presented when it last wrote (``service/nodes.py``). Not a

@@ -1,5 +1,6 @@
 """The one rule for the revision the listeners watch: a commit bumps it when it wrote to a
-served table (certificates, private keys, addresses, settings), whoever wrote and however.
+served table (certificates, private keys, addresses, settings, and the TLS-ALPN-01 challenges
+the front end answers), whoever wrote and however.
 
 The rule looks at the statements the database is sent, not at flags set by the code that
 changes things: every INSERT, UPDATE or DELETE that SQLAlchemy runs on a served table (ORM
@@ -20,7 +21,9 @@ from typing import Any
 from sqlalchemy import Engine, Table, event
 from sqlalchemy.engine import Connection
 
-SERVED_TABLES = frozenset({"certificates", "private_keys", "ip_addresses", "settings"})
+SERVED_TABLES = frozenset(
+    {"certificates", "private_keys", "ip_addresses", "settings", "acme_tls_challenges"}
+)
 _MARK = "certgate.served-written"
 
 #: The NOTIFY channel of the store (PostgreSQL), as SQL: one per schema, since several
@@ -68,5 +71,8 @@ def _after_execute(
     compiled = context.compiled
     table = getattr(getattr(compiled, "statement", None), "table", None)
     # An UPDATE or DELETE that matched no row changed nothing (-1: the driver cannot say).
-    if isinstance(table, Table) and table.name in SERVED_TABLES and cursor.rowcount != 0:
+    # An INSERT's count is not read: SQLite's driver says 0 for an INSERT ... RETURNING
+    # (the ORM's flush of several rows) until its rows are fetched.
+    changed = context.isinsert or cursor.rowcount != 0
+    if isinstance(table, Table) and table.name in SERVED_TABLES and changed:
         mark(connection)

@@ -44,6 +44,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -62,7 +63,9 @@ enum kind { K_WAKE, K_LISTENER, K_TLS, K_PLAIN };
  * it within the send timeout (nginx's send_timeout), whether or not the application is done,
  * or it is let go. */
 enum state { S_HANDSHAKE, S_WAITING, S_LINGER, S_SENDING, S_PROXY, S_STATES };
-enum command { C_NONE, C_LISTEN, C_SET_CONTEXT, C_UNLISTEN, C_CLOSE, C_SET_TICKET_KEYS };
+enum command {
+    C_NONE, C_LISTEN, C_SET_CONTEXT, C_UNLISTEN, C_CLOSE, C_SET_TICKET_KEYS, C_SET_CHALLENGES
+};
 /* System calls whose failures (out of descriptors or memory) Python logs, as nginx does. */
 enum failure { F_ACCEPT, F_SOCKETPAIR, F_KINDS };
 static const char *const failure_names[F_KINDS] = {"accept", "socketpair"};
@@ -76,6 +79,24 @@ typedef struct {
     unsigned char aes[32];
     unsigned char hmac[32];
 } ticket_key;
+
+/* TLS-ALPN-01 (RFC 8737): a client offering this protocol is an ACME CA validating the name
+ * it sends as SNI. It gets the challenge certificate of that name (a context whose only ALPN
+ * protocol is this one), and nothing else: a name without a challenge is refused. */
+#define ACME_TLS "acme-tls/1"
+#define ACME_TLS_LENGTH (sizeof ACME_TLS - 1)
+
+/* The names being validated and their challenge contexts: a few at a time (the names of the
+ * orders in flight), so a list searched in order. */
+typedef struct {
+    char name[256]; /* a DNS name, lower case */
+    SSL_CTX *ctx;
+} challenge;
+
+typedef struct {
+    challenge *entries;
+    size_t count;
+} challenge_table;
 
 typedef struct { int kind; } item;
 
@@ -148,6 +169,7 @@ typedef struct {
     SSL_CTX *command_ctx;
     ticket_key command_keys[TICKET_KEYS];
     int command_key_count;
+    challenge_table command_challenges; /* in: the new table; out: the one it replaced */
     handoff *ready;
     size_t ready_len, ready_cap;
     /* Deadlines, set by Python at any time (set_timeouts): read when a phase starts. */
@@ -164,6 +186,7 @@ typedef struct {
     conn_list lists[S_STATES];
     ticket_key ticket_keys[TICKET_KEYS];
     int ticket_key_count;
+    challenge_table challenges;
     conn *graveyard;
     item wake_item;
     unsigned char scratch[BUFFER_SIZE];
@@ -558,12 +581,26 @@ static void wait_for_data(front *f, conn *c, double now) {
     drop(f, c);
 }
 
+/* Whether the connection answered a TLS-ALPN-01 challenge (only a challenge context selects
+ * acme-tls/1). */
+static int answered_challenge(SSL *ssl) {
+    const unsigned char *selected;
+    unsigned int length;
+    SSL_get0_alpn_selected(ssl, &selected, &length);
+    return length == ACME_TLS_LENGTH && memcmp(selected, ACME_TLS, ACME_TLS_LENGTH) == 0;
+}
+
 static void shake(front *f, conn *c, double now) {
     ERR_clear_error();
     int result = SSL_do_handshake(c->ssl);
     if (result == 1) {
         atomic_fetch_sub(&f->in_flight, 1);
         atomic_fetch_add(&f->handshakes_completed, 1);
+        if (answered_challenge(c->ssl)) {
+            /* The handshake was the answer (RFC 8737): nothing is served over acme-tls/1. */
+            finish(f, c, now);
+            return;
+        }
         move_to(f, c, S_WAITING, now + f->idle_timeout);
         wait_for_data(f, c, now);
         return;
@@ -759,6 +796,12 @@ static int run_command(front *f) {
             f->ticket_key_count = f->command_key_count;
             OPENSSL_cleanse(f->command_keys, sizeof f->command_keys);
             return 0;
+        case C_SET_CHALLENGES: { /* the replaced table goes back to the caller, to be freed */
+            challenge_table previous = f->challenges;
+            f->challenges = f->command_challenges;
+            f->command_challenges = previous;
+            return 0;
+        }
     }
     return EINVAL;
 }
@@ -881,8 +924,17 @@ static void *run(void *argument) {
     return NULL;
 }
 
+static void free_challenges(challenge_table *table) {
+    for (size_t i = 0; i < table->count; i++) SSL_CTX_free(table->entries[i].ctx);
+    free(table->entries);
+    table->entries = NULL;
+    table->count = 0;
+}
+
 static void release(front *f) {
     if (atomic_fetch_sub(&f->refs, 1) != 1) return;
+    free_challenges(&f->challenges);
+    free_challenges(&f->command_challenges);
     for (size_t i = 0; i < f->ready_len; i++) close(f->ready[i].fd);
     free(f->ready);
     if (f->command_ctx) SSL_CTX_free(f->command_ctx);
@@ -897,9 +949,11 @@ static void release(front *f) {
 }
 
 /* Post a command and wait for the front thread to carry it out (without the GIL). ``keys``:
- * the ticket keys of C_SET_TICKET_KEYS. */
+ * the ticket keys of C_SET_TICKET_KEYS; ``table``: the challenges of C_SET_CHALLENGES, given
+ * back as the table they replaced (or as they were, when the front end has exited): the
+ * caller frees it. */
 static int post_with(front *f, int command, int fd, long *id, SSL_CTX *ctx,
-                     const ticket_key *keys, int key_count) {
+                     const ticket_key *keys, int key_count, challenge_table *table) {
     int status;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&f->mutex);
@@ -912,6 +966,7 @@ static int post_with(front *f, int command, int fd, long *id, SSL_CTX *ctx,
             memcpy(f->command_keys, keys, (size_t)key_count * sizeof *keys);
             f->command_key_count = key_count;
         }
+        if (table) f->command_challenges = *table;
         f->command = command;
         f->command_done = 0;
         f->command_fd = fd;
@@ -928,6 +983,10 @@ static int post_with(front *f, int command, int fd, long *id, SSL_CTX *ctx,
             SSL_CTX_free(f->command_ctx);
             f->command_ctx = NULL;
         }
+        if (table) {
+            *table = f->command_challenges;
+            f->command_challenges = (challenge_table){NULL, 0};
+        }
         f->command = C_NONE;
         pthread_cond_broadcast(&f->changed);
     }
@@ -937,7 +996,7 @@ static int post_with(front *f, int command, int fd, long *id, SSL_CTX *ctx,
 }
 
 static int post(front *f, int command, int fd, long *id, SSL_CTX *ctx) {
-    return post_with(f, command, fd, id, ctx, NULL, 0);
+    return post_with(f, command, fd, id, ctx, NULL, 0, NULL);
 }
 
 /* --- contexts ---------------------------------------------------------------------------- */
@@ -976,11 +1035,76 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
     return ok ? result : -1;
 }
 
-/* A client that will not get TLS 1.3 gets no ticket (see on_ticket_key): it must not even be
- * promised one, since OpenSSL then gives the session no ID and it could not resume from the
- * session cache either. Runs before the version is chosen, so it reads the client's offer. */
+/* Whether a ClientHello's ALPN extension (RFC 7301: a 2-byte length, then 1-byte-length
+ * names) offers acme-tls/1. */
+static int offers_acme_tls(const unsigned char *offer, size_t length) {
+    if (length < 2 || (((size_t)offer[0] << 8) | offer[1]) != length - 2) return 0;
+    for (size_t i = 2; i < length; i += 1 + (size_t)offer[i]) {
+        size_t name_length = offer[i];
+        if (i + 1 + name_length > length) return 0;
+        if (name_length == ACME_TLS_LENGTH && memcmp(offer + i + 1, ACME_TLS, name_length) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The host name a ClientHello's server_name extension (RFC 6066) names, into ``name``; 0 when
+ * there is none (or it is not one host name of at most 255 bytes). */
+static int server_name_of(SSL *ssl, char name[256]) {
+    const unsigned char *p;
+    size_t length;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &length) || length < 5)
+        return 0;
+    size_t list_length = ((size_t)p[0] << 8) | p[1];
+    size_t name_length = ((size_t)p[3] << 8) | p[4];
+    if (list_length != length - 2 || p[2] != TLSEXT_NAMETYPE_host_name || name_length == 0 ||
+        name_length > 255 || 5 + name_length > length || memchr(p + 5, 0, name_length))
+        return 0;
+    memcpy(name, p + 5, name_length);
+    name[name_length] = 0;
+    return 1;
+}
+
+/* TLS-ALPN-01: a client offering acme-tls/1 takes the challenge context of the name it sends,
+ * or is refused (the served certificate is never presented with acme-tls/1 selected). The
+ * switch carries the challenge's certificate and ALPN list; the connection resumes no session
+ * (another session ID context) and gets no ticket. 0 with ``*alert`` set: refused. */
+static int answer_challenge(SSL *ssl, int *alert) {
+    const unsigned char *offer;
+    size_t length;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                   &offer, &length) ||
+        !offers_acme_tls(offer, length))
+        return 1;
+    front *f = SSL_get_ex_data(ssl, ssl_front_index);
+    char name[256];
+    SSL_CTX *ctx = NULL;
+    if (f && server_name_of(ssl, name))
+        for (size_t i = 0; i < f->challenges.count && !ctx; i++)
+            if (strcasecmp(f->challenges.entries[i].name, name) == 0)
+                ctx = f->challenges.entries[i].ctx;
+    if (!ctx) {
+        *alert = SSL_AD_NO_APPLICATION_PROTOCOL; /* no challenge for that name here */
+        return 0;
+    }
+    static const unsigned char context_id[] = "certgate " ACME_TLS;
+    if (!SSL_set_SSL_CTX(ssl, ctx) ||
+        !SSL_set_session_id_context(ssl, context_id, sizeof context_id - 1)) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return 0;
+    }
+    SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    SSL_set_num_tickets(ssl, 0);
+    return 1;
+}
+
+/* Every ClientHello: a TLS-ALPN-01 challenge is answered (above). And a client that will not
+ * get TLS 1.3 gets no ticket (see on_ticket_key): it must not even be promised one, since
+ * OpenSSL then gives the session no ID and it could not resume from the session cache either.
+ * Runs before the version is chosen, so it reads the client's offer. */
 static int on_client_hello(SSL *ssl, int *alert, void *unused) {
-    (void)alert, (void)unused;
+    (void)unused;
+    if (!answer_challenge(ssl, alert)) return SSL_CLIENT_HELLO_ERROR;
     const unsigned char *offer;
     size_t length;
     int tls13 = 0;
@@ -1074,9 +1198,9 @@ static SSL_CTX *new_ctx(const settings *s, const char **field, const char **reas
     SSL_CTX_set_num_tickets(ctx, s->tickets > 0 ? (size_t)s->tickets : 0);
     if (s->tickets > 0) {
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
-        SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
         SSL_CTX_set_timeout(ctx, s->ticket_lifetime);
     }
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"certgate", 8);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (s->alpn_length) {
@@ -1422,10 +1546,42 @@ static PyObject *Front_set_ticket_keys(FrontObject *self, PyObject *args) {
         }
         memcpy(&keys[i], data, sizeof(ticket_key));
     }
-    int status = post_with(self->f, C_SET_TICKET_KEYS, -1, NULL, NULL, keys, (int)count);
+    int status = post_with(self->f, C_SET_TICKET_KEYS, -1, NULL, NULL, keys, (int)count, NULL);
     OPENSSL_cleanse(keys, sizeof keys);
     if (status) return raise_status(status);
     Py_RETURN_NONE;
+}
+
+static PyObject *Front_set_challenges(FrontObject *self, PyObject *args) {
+    PyObject *list;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
+    if (self->closed) return closed_error();
+    Py_ssize_t count = PyList_GET_SIZE(list);
+    challenge_table table = {count ? calloc((size_t)count, sizeof(challenge)) : NULL, 0};
+    if (count && !table.entries) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const char *name;
+        Py_ssize_t length;
+        PyObject *context;
+        PyObject *entry = PyList_GET_ITEM(list, i);
+        if (!PyArg_ParseTuple(entry, "s#O", &name, &length, &context)) goto failed;
+        if (length < 1 || length > 255 || strlen(name) != (size_t)length) {
+            PyErr_SetString(PyExc_ValueError, "a challenge's name is 1 to 255 bytes");
+            goto failed;
+        }
+        SSL_CTX *ctx = context_of(context);
+        if (!ctx) goto failed;
+        memcpy(table.entries[i].name, name, (size_t)length);
+        table.entries[i].ctx = ctx;
+        table.count++;
+    }
+    int status = post_with(self->f, C_SET_CHALLENGES, -1, NULL, NULL, NULL, 0, &table);
+    free_challenges(&table); /* the table replaced (or this one, when not taken) */
+    if (status) return raise_status(status);
+    Py_RETURN_NONE;
+failed:
+    free_challenges(&table);
+    return NULL;
 }
 
 static PyObject *Front_unlisten(FrontObject *self, PyObject *args) {
@@ -1561,6 +1717,11 @@ static PyMethodDef Front_methods[] = {
     {"set_ticket_keys", (PyCFunction)Front_set_ticket_keys, METH_VARARGS,
      "set_ticket_keys([key, ...]): TLS 1.3 session ticket keys (80 bytes: name, AES, HMAC); "
      "the first makes new tickets, all are accepted."},
+    {"set_challenges", (PyCFunction)Front_set_challenges, METH_VARARGS,
+     "set_challenges([(name, context), ...]): TLS-ALPN-01 (RFC 8737): a client offering "
+     "acme-tls/1 with that name as SNI gets the context (its challenge certificate), the "
+     "connection closed once the handshake is done; one offering it for another name is "
+     "refused. Replaces the previous list."},
     {"unlisten", (PyCFunction)Front_unlisten, METH_VARARGS,
      "unlisten(id): stop accepting on that listener; its connections go on."},
     {"close", (PyCFunction)Front_close, METH_NOARGS,

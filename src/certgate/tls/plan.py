@@ -62,6 +62,9 @@ class ListenerPlan:
     deadlines: Deadlines = Deadlines()
     #: the plain HTTP listeners' port on the same addresses (0: none; ``tls/plain.py``)
     http_port: int = 0
+    #: TLS-ALPN-01 (RFC 8737) challenge certificates by DNS name (lower-case A-label): a
+    #: client offering ALPN ``acme-tls/1`` with that name as SNI gets it, on every address
+    challenges: Mapping[str, ServedCertificate] = field(default_factory=dict)
 
 
 #: Whether an address accepts connections (``failed``: it could not be bound).

@@ -9,6 +9,8 @@ context would negotiate.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import ssl
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,6 +65,11 @@ MINIMUM_SECURITY_LEVEL = 2
 #: (``no_application_protocol``), so that no HTTP/1.1 bytes reach an h2-only client.
 ALPN = ("http/1.1",)
 
+#: The protocol an ACME CA offers to validate a name by TLS-ALPN-01 (RFC 8737). A client
+#: offering it gets the challenge certificate of the name it sends, or is refused; the
+#: front end (``_front.c``, ``ACME_TLS``) knows it too.
+ACME_TLS_ALPN = "acme-tls/1"
+
 #: TLS 1.3 session tickets sent after each full handshake (a client may open two
 #: connections at once and resume both).
 SESSION_TICKETS = 2
@@ -110,6 +117,11 @@ class TlsPolicy:
         # Fail here, where the caller can tell which setting is wrong, not at bind time.
         _check(self.new_context())
 
+    def for_challenges(self) -> TlsPolicy:
+        """The policy of the TLS-ALPN-01 challenge contexts: this one, with ``acme-tls/1``
+        the only protocol and no session tickets (the connection ends after its handshake)."""
+        return _challenge_policy(self)
+
     def new_context(
         self, chain_pem: bytes | None = None, key_pem: bytearray | None = None
     ) -> Context:
@@ -137,6 +149,12 @@ class TlsPolicy:
                 raise
             field, _, reason = str(error).partition(": ")
             raise ValidationError(field, _explain(field, reason, self)) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _challenge_policy(policy: TlsPolicy) -> TlsPolicy:
+    """Made once per policy: making one builds a context to check it."""
+    return dataclasses.replace(policy, alpn=(ACME_TLS_ALPN,), session_tickets=0)
 
 
 def _explain(field: str, reason: str, policy: TlsPolicy) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: ``_ssl.ENCODING_DER``: the format argument of ``_ssl.Certificate.public_bytes``.
@@ -23,6 +24,7 @@ class Presented:
     chain: tuple[bytes, ...]  # DER, leaf first, as the server sent it
     protocol: str  # "TLSv1.3"
     cipher: str  # OpenSSL's name: "TLS_AES_256_GCM_SHA384"
+    alpn: str | None = None  # the application protocol selected, when some were offered
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,22 @@ class ProbeFailure:
 
 
 def probe(
-    address: str, port: int, server_name: str | None, timeout: float
+    address: str,
+    port: int,
+    server_name: str | None,
+    timeout: float,
+    alpn: Sequence[str] = (),
 ) -> Presented | ProbeFailure:
-    """One handshake with ``address:port`` sending ``server_name`` as SNI (none if None).
+    """One handshake with ``address:port`` sending ``server_name`` as SNI (none if None),
+    offering the ALPN protocols ``alpn`` (none if empty).
 
     Blocking: call it from a thread. ``timeout`` bounds the connection and each read.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
     where = f"{address} port {port}"
     try:
         raw = socket.create_connection((address, port), timeout=timeout)
@@ -55,7 +64,12 @@ def probe(
         return ProbeFailure(f"cannot connect to {where}: {error.strerror or error}", False)
     try:
         with context.wrap_socket(raw, server_hostname=server_name) as tls:
-            return Presented(_chain(tls), tls.version() or "", (tls.cipher() or ("",))[0])
+            return Presented(
+                _chain(tls),
+                tls.version() or "",
+                (tls.cipher() or ("",))[0],
+                tls.selected_alpn_protocol(),
+            )
     except TimeoutError:
         return ProbeFailure(f"{where} accepted the connection but the TLS handshake timed out")
     except ssl.SSLError as error:

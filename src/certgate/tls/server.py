@@ -10,6 +10,7 @@ import asyncio
 import errno
 import functools
 import ipaddress
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ from certgate.tls.tickets import next_rotation, ticket_keys
 
 if TYPE_CHECKING:
     from certgate.tls._front import Context, Front
+
+log = logging.getLogger("certgate.tls")
 
 
 class TlsServer:
@@ -57,6 +60,8 @@ class TlsServer:
         self._backlog = backlog
         self._reuse_port = reuse_port
         self._contexts = ContextCache()
+        self._challenge_contexts = ContextCache(retired=0)
+        self._challenges: dict[str, Context] = {}  # what the front end answers acme-tls/1 with
         self._listeners: dict[str, Listener] = {}
         self._statuses: dict[str, ListenerStatus] = {}
         self._lock = asyncio.Lock()
@@ -101,7 +106,23 @@ class TlsServer:
                 for listener in kept.values()
                 if listener.front_id is not None and listener.context is not None
             )
+            await self._apply_challenges(front, plan)
             return self.status()
+
+    async def _apply_challenges(self, front: Front, plan: ListenerPlan) -> None:
+        """Hand the front end the TLS-ALPN-01 challenge contexts when they changed."""
+        policy = plan.policy.for_challenges() if plan.challenges else plan.policy
+        built = await self._challenge_contexts.prepare(plan.challenges.values(), policy)
+        table: dict[str, Context] = {}
+        for name, certificate in plan.challenges.items():
+            context = built[context_key(certificate, policy)]
+            if isinstance(context, ContextError):
+                log.error("cannot answer the TLS-ALPN-01 challenge of %s: %s", name, context)
+            else:
+                table[name] = context
+        if table != self._challenges:
+            front.set_challenges(list(table.items()))
+            self._challenges = table
 
     def _start(self, deadlines: Deadlines) -> Front:
         """The front end, started on the first plan (it needs the running loop)."""
@@ -220,6 +241,7 @@ class TlsServer:
             self._listeners = {}
             self._statuses = {}
             self._contexts.clear()
+            self._challenge_contexts.clear()
             if finish is not None:
                 finish()
             front, handoff = self._front, self._handoff

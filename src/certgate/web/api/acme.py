@@ -89,8 +89,9 @@ def get_acme_order(app: App, _: Viewer, order_id: OrderId) -> AcmeOrder:
 def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeOrder:
     """Answers when the order has ended: 201 with the issued certificate imported (and
     assigned to `assign`), or a 502 problem (type `acme`) with the CA's document; the
-    order is listed either way. http-01 is answered by the running `certgate serve` on its
-    plain HTTP port (a 409 `acme-not-ready` when there is none)."""
+    order is listed either way. The running `certgate serve` answers the challenge: http-01
+    on its plain HTTP port, tls-alpn-01 on its HTTPS port (a 409 `acme-not-ready` when none
+    would)."""
     view = acme.place_order(
         app,
         name=body.friendly_name,

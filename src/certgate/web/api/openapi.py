@@ -24,7 +24,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     409: "Conflicts with the store (types `conflict`, `in-use`: the certificate secures "
     "addresses or is part of a manual chain, `protected`: the factory certificate), or an "
     "ACME order cannot be placed yet (type `acme-not-ready`: no account, or no `certgate "
-    "serve` with a plain HTTP listener to answer http-01).",
+    "serve` to answer the challenge: a plain HTTP listener for http-01, an HTTPS one for "
+    "tls-alpn-01).",
     413: "The request body is too large (type `payload-too-large`).",
     415: "The body is not JSON (type `unsupported-media-type`): send `Content-Type: "
     "application/json` (the imports take `multipart/form-data`).",
