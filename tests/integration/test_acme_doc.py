@@ -5,6 +5,7 @@ by the test's, so the document stays true."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tests.support.net import free_port
@@ -24,7 +25,7 @@ def test_the_acme_walkthrough_runs(tmp_path: Path) -> None:
         running_appliance(
             tmp_path / "data", ADDRESS, serve_options=("--http-port", str(http_port))
         ) as running,
-        running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble,
+        running_pebble(tmp_path / "pebble", ADDRESS, http_port, tls_port=running.port) as pebble,
     ):
         environment = {k: v for k, v in os.environ.items() if not k.startswith("CERTGATE_")}
         environment.update(
@@ -41,4 +42,5 @@ def test_the_acme_walkthrough_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-2000:]
     assert "order 1 valid: certificate 2 'shop', assigned to " + ADDRESS in done.stdout
     assert "shop (certificate 2): renewed by order 2" in done.stdout
+    assert re.search(r"order 3 valid: certificate \d+ 'mail'", done.stdout)  # tls-alpn-01
     assert "Traceback" not in done.stderr
