@@ -7,6 +7,7 @@ every change once they reach the database again."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import stat
 import subprocess
@@ -26,7 +27,7 @@ from tests.support.net import free_port
 from tests.support.openssl import served_chain
 from tests.support.pki import fingerprint, make_chain
 from tests.support.polling import eventually
-from tests.support.postgres_server import PostgresServer, postgres_server
+from tests.support.postgres_server import PostgresServer, postgres_server, standby_of
 from tests.support.served import handshake_load, served_fingerprint, wait_until_served
 from tests.support.server import (
     RunningAppliance,
@@ -302,3 +303,79 @@ def test_a_node_started_while_the_database_is_down_serves_its_cached_state(
         other = assign_new_certificate(a, tmp_path, "after-cache.example.test")
         wait_until_served(ADDRESS, again.port, other)
         assert "Traceback" not in again.log_text()
+
+
+# --- several hosts in one connection string: libpq tries them in turn --------------------------
+
+
+def test_both_forms_of_a_multi_host_string_skip_a_host_that_is_down(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The URL form and libpq's keyword form reach psycopg as written: the first host (a
+    port nobody listens on) is skipped, the second serves, LISTEN included."""
+    dead = free_port()
+    url = (
+        f"postgresql://postgres@127.0.0.1:{dead},127.0.0.1:{postgres.port}/certgate"
+        "?target_session_attrs=read-write"
+    )
+    keywords = (
+        f"host=127.0.0.1,127.0.0.1 port={dead},{postgres.port} user=postgres dbname=certgate "
+        "target_session_attrs=read-write"
+    )
+    with running_appliance(tmp_path / "a", ADDRESS, database_url=url) as a:
+        # The CLI through the other form, on the same store: served at once (NOTIFY).
+        keyword_cli = {"CERTGATE_DATABASE_URL": keywords}
+        leaf = assign_new_certificate(
+            dataclasses.replace(a, database_url=keywords), tmp_path, "multi.example.test"
+        )
+        wait_until_served(ADDRESS, a.port, leaf)
+        listed = json.loads(run_cli(a.data_dir, "cert", "list", "--json", **keyword_cli).stdout)
+        assert leaf in {entry["fingerprint_sha256"] for entry in listed}
+
+        postgres.stop("immediate")
+        # Said naming every host, never a driver's traceback.
+        for env in (a.env, keyword_cli):
+            done = run_cli(a.data_dir, "ip", "add", "127.0.0.9", check=False, **env)
+            assert done.returncode == 1, done
+            [line] = done.stderr.splitlines()
+            servers = f"127.0.0.1:{dead},127.0.0.1:{postgres.port}/certgate"
+            assert line.startswith(f"error: store unavailable: the database {servers} "), line
+        postgres.start()
+        run_cli(a.data_dir, "ip", "add", "127.0.0.9", **keyword_cli)
+        eventually(lambda: "listening on 127.0.0.9" in a.log_text(), what="the change applied")
+        assert "Traceback" not in a.log_text()
+
+
+def test_a_node_follows_its_store_to_the_standby_promoted_when_the_primary_is_lost(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """A primary and its streaming standby, named in one string with
+    target_session_attrs=read-write: the node uses the primary, serves on when it is lost,
+    and uses the standby once it is promoted (no certgate setting changed)."""
+    with standby_of(postgres) as standby:
+        both = (
+            f"host=127.0.0.1,127.0.0.1 port={postgres.port},{standby.port} user=postgres "
+            "dbname=certgate target_session_attrs=read-write"
+        )
+        with running_appliance(tmp_path / "a", ADDRESS, database_url=both) as a:
+            before = assign_new_certificate(a, tmp_path, "before.example.test")
+            wait_until_served(ADDRESS, a.port, before)
+            primary_revision = revision_on(postgres)
+            eventually(
+                lambda: revision_on(standby) == primary_revision, what="the standby replays it"
+            )
+            with handshake_load([(ADDRESS, a.port)]) as load:
+                postgres.stop("immediate")
+                eventually(lambda: "cannot follow the store's changes" in a.log_text())
+                standby.promote()
+                after = assign_new_certificate(a, tmp_path, "after.example.test")
+                wait_until_served(ADDRESS, a.port, after, timeout=30)
+            assert load.failures == [] and load.done > 0
+            assert "Traceback" not in a.log_text()
+
+
+def revision_on(server: PostgresServer) -> int:
+    with psycopg.connect(server.conninfo()) as connection:
+        row = connection.execute("SELECT value FROM revision WHERE id = 1").fetchone()
+    assert row is not None
+    return int(row[0])

@@ -1,7 +1,8 @@
 """A PostgreSQL server of the test's own, so that it can be stopped and started again: the
 installed server binaries (``initdb``, ``pg_ctl``) on a free port of 127.0.0.1, its data
 directory and unix socket in a temporary directory, trust authentication, a database
-``certgate``. The shared server of ``tests/conftest.py`` is never stopped.
+``certgate``; and a streaming standby of it (``pg_basebackup``), promoted on failover. The
+shared server of ``tests/conftest.py`` is never stopped.
 
 ``initdb`` refuses to run as root: as root (CI, the development machines) the server runs
 as the ``postgres`` user that Debian's ``postgresql`` package makes (``scripts/setup --test``
@@ -92,6 +93,16 @@ class PostgresServer:
             "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, *_WAIT, "start"
         )
 
+    def replicate(self, primary: PostgresServer) -> None:
+        """Become a streaming standby of ``primary`` (a copy of its data, then its WAL)."""
+        source = ("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres")
+        self._run("pg_basebackup", *source, "-D", str(self.data), "-R", "-c", "fast", "-N")
+        self.start()
+
+    def promote(self) -> None:
+        """A standby becomes a primary (what a failover tool does when the primary is lost)."""
+        self._run("pg_ctl", "-D", str(self.data), *_WAIT, "promote")
+
     def stop(self, mode: str = "fast") -> None:
         """``immediate``: every backend ends at once, as when the machine loses power."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, *_WAIT, "stop")
@@ -144,6 +155,23 @@ def postgres_server() -> Iterator[PostgresServer]:
         os.chown(root, server.user.pw_uid, server.user.pw_gid)
     try:
         server.initialise()
+        yield server
+    finally:
+        if server.running():
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def standby_of(primary: PostgresServer) -> Iterator[PostgresServer]:
+    """A streaming replica of ``primary`` (``pg_basebackup -R``), read-only until
+    ``promote()``: a PostgreSQL primary/standby pair, as a failover set-up runs one."""
+    root = Path(tempfile.mkdtemp(prefix="certgate-pg-standby-"))
+    server = PostgresServer(primary.binaries, root)
+    if server.user is not None:
+        os.chown(root, server.user.pw_uid, server.user.pw_gid)
+    try:
+        server.replicate(primary)
         yield server
     finally:
         if server.running():

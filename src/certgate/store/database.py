@@ -5,6 +5,7 @@ The schema is owned by Alembic migrations; ``migrate`` brings any database to he
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,13 +30,46 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DATABASE_FILE}"
 
 
+def is_sqlite(url: str) -> bool:
+    """An SQLite URL; anything else names a PostgreSQL database (``libpq_conninfo``)."""
+    return url.startswith("sqlite")
+
+
+def libpq_conninfo(url: str) -> str:
+    """What psycopg (libpq) is handed for a PostgreSQL store: the URL as given
+    (``postgresql://...``, ``postgres://...``; SQLAlchemy's ``+psycopg`` dropped) or the
+    keyword form (``host=a,b port=5432 dbname=certgate target_session_attrs=read-write``)
+    as given. libpq reads them, so everything it knows works: several hosts (``host=a,b``,
+    ``postgresql://a:5432,b:5432/db``) tried in turn, ``target_session_attrs``, service
+    files, ``options``; SQLAlchemy's URL parser would refuse ``a:5432,b:5432``."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.split("+")[0] in ("postgresql", "postgres"):
+        return f"postgresql://{rest}"
+    if separator:
+        raise StoreUnavailableError(
+            f"store unavailable: {scheme}:// is not a database certgate can use: give a "
+            "postgresql:// URL or libpq's 'host=... dbname=...' (or nothing: the SQLite file)"
+        )
+    return url
+
+
 def describe_database(url: str) -> str:
-    """The database as an operator names it: the SQLite file, or the server and database
+    """The database as an operator names it: the SQLite file, or the servers and database
     (never the password)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return str(parsed.database)
-    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
+    if is_sqlite(url):
+        return str(make_url(url).database)
+    import psycopg  # only for PostgreSQL stores: SQLite's commands need not load it
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(libpq_conninfo(url))
+    except psycopg.Error:  # libpq refuses it; connecting says why
+        return "named by --database-url"
+    hosts = str(params.get("host") or "localhost").split(",")
+    ports = str(params.get("port") or "5432").split(",")
+    ports += ports[-1:] * (len(hosts) - len(ports))  # one port for every host
+    servers = ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
+    return f"{servers}/{params.get('dbname') or params.get('user') or ''}"
 
 
 @contextmanager
@@ -61,7 +95,7 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
     if "readonly" in lowered or "read-only" in lowered:
         todo = (
             "give the user running certgate write access to it and to its directory"
-            if make_url(url).get_backend_name() == "sqlite"
+            if is_sqlite(url)
             else "give certgate's database role write access (and no read-only default)"
         )
         problem = f"is read-only ({said}): {todo}"
@@ -99,9 +133,7 @@ def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engi
     ``immediate`` (SQLite): transactions take the write lock at BEGIN, for writers.
     ``wait=False`` (SQLite): a busy write lock fails at once instead of after 30 s.
     """
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite"):
+    if is_sqlite(url):
         timeout = 30 if wait else 0
         engine = create_engine(url, connect_args={"timeout": timeout})
         event.listen(engine, "connect", _sqlite_pragmas if wait else _sqlite_pragmas_no_wait)
@@ -110,7 +142,35 @@ def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engi
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(begin))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # The string goes to psycopg as given (libpq_conninfo), not through SQLAlchemy's URL:
+    # the dialect's empty URL gives psycopg "" and its adapters, the string replaces "".
+    conninfo = libpq_conninfo(url)
+    connect_args = {} if _names_connect_timeout(conninfo) else {"connect_timeout": CONNECT_TIMEOUT}
+    engine = create_engine("postgresql+psycopg://", connect_args=connect_args, pool_pre_ping=True)
+
+    def as_given(_dialect: Any, _record: Any, cargs: list[Any], _cparams: Any) -> None:
+        cargs[:] = [conninfo]
+
+    event.listen(engine, "do_connect", as_given)
+    return engine
+
+
+#: Seconds a connection attempt to one PostgreSQL host may take (psycopg's default is 130):
+#: a server out of reach is said within that, and the next host of a multi-host string is
+#: tried. ``connect_timeout`` in the string (or PGCONNECT_TIMEOUT) decides instead.
+CONNECT_TIMEOUT = 10
+
+
+def _names_connect_timeout(conninfo: str) -> bool:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    if os.environ.get("PGCONNECT_TIMEOUT"):
+        return True
+    try:
+        return "connect_timeout" in conninfo_to_dict(conninfo)
+    except psycopg.Error:  # refused when connecting, with libpq's reason
+        return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout: int = 30000) -> None:

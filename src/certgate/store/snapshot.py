@@ -21,7 +21,13 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, insert, inspect, make_url, select, text
 
 from certgate.errors import StoreUnavailableError
-from certgate.store.database import SCHEMA_HEAD, database_errors, make_engine, migrate
+from certgate.store.database import (
+    SCHEMA_HEAD,
+    database_errors,
+    is_sqlite,
+    make_engine,
+    migrate,
+)
 from certgate.store.models import Base, CertificateRow, KeyRow
 from certgate.store.repository import Store
 
@@ -37,8 +43,10 @@ class SnapshotError(StoreUnavailableError):
 
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL; None for any other store."""
+    if not is_sqlite(url):
+        return None
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+    if not parsed.database:
         return None
     return Path(parsed.database)
 
