@@ -7,11 +7,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ValidationError
 from certgate.service import audit
-from certgate.web.pages.common import PREFIX, Viewer, appliance, render
+from certgate.web.pages.common import PREFIX, Viewer, appliance, call, render
 
 router = APIRouter()
 
@@ -29,7 +28,7 @@ async def audit_log(request: Request, principal: Viewer) -> Response:
     try:
         before = _event_id(before_text)
         wanted = audit.wanted_events(app.now(), before=before, **state)
-        page = await run_in_threadpool(audit.list_events, app, wanted, audit.DEFAULT_LIMIT)
+        page = await call(request, audit.list_events, wanted, audit.DEFAULT_LIMIT)
     except ValidationError as error:
         errors[f"audit-{error.field}"] = error.reason
     older = None

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import CertgateError
 from certgate.pki.chain import Role
@@ -21,7 +20,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     checked,
     identifiers,
     is_htmx,
@@ -100,13 +99,12 @@ class TableState:
 
 @router.get(PAGE)
 async def certificates_page(request: Request, principal: Viewer) -> Response:
-    app = appliance(request)
     state = TableState.read(dict(request.query_params))
-    found = await run_in_threadpool(certificates.query_certificates, app, state.query())
+    found = await call(request, certificates.query_certificates, state.query())
     pages = max(1, -(-found.total // state.per))
     if state.page > pages:  # past the end (after a filter or a delete): show the last page
         state = dataclasses.replace(state, page=pages)
-        found = await run_in_threadpool(certificates.query_certificates, app, state.query())
+        found = await call(request, certificates.query_certificates, state.query())
     context: dict[str, Any] = {
         "title": "Security :: Certificates",
         "section": "security",
@@ -121,7 +119,7 @@ async def certificates_page(request: Request, principal: Viewer) -> Response:
     }
     if is_htmx(request) and request.headers.get("hx-target") == "certificates":
         return render(request, "certificates_table.html", context, principal=principal)
-    context["requests"] = await run_in_threadpool(requests.list_requests, app)
+    context["requests"] = await call(request, requests.list_requests)
     return render(request, "certificates.html", context, principal=principal)
 
 
@@ -140,12 +138,11 @@ async def apply_action(request: Request, principal: Poster) -> Response:
     if action != "delete":
         return redirect(back, "Choose an action in the Select Action menu.", "error")
     principal.require_admin("deleting certificates")
-    app = appliance(request)
-    chosen = [await run_in_threadpool(certificates.show_certificate, app, i) for i in ids]
+    chosen = [await call(request, certificates.show_certificate, i) for i in ids]
     if all(view.is_factory for view in chosen):
         return redirect(back, "The factory default configuration may not be removed.", "error")
     broken = {
-        view.id: await run_in_threadpool(certificates.chains_broken_by_deletion, app, view.id)
+        view.id: await call(request, certificates.chains_broken_by_deletion, view.id)
         for view in chosen
         if not view.is_factory
     }
@@ -176,9 +173,9 @@ async def delete_certificates(request: Request, principal: Poster) -> Response:
     failed: list[str] = []
     for certificate_id in identifiers(texts(form, "id")):
         try:
-            done = await run_in_threadpool(
+            done = await call(
+                request,
                 certificates.delete_certificate,
-                appliance(request),
                 certificate_id,
                 reassign_to_factory=reassign,
                 actor=principal.actor,

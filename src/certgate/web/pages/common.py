@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -78,6 +78,21 @@ Poster = Annotated[Principal, Depends(poster)]
 
 def appliance(request: Request) -> Appliance:
     return appliance_of(request)
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+async def call(
+    request: Request,
+    service: Callable[Concatenate[Appliance, _P], _T],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> _T:
+    """``service(appliance, *args, **kwargs)`` in a worker thread: a service call reads and
+    writes the store (and may generate a key), which must never hold up the event loop."""
+    return await run_in_threadpool(service, appliance_of(request), *args, **kwargs)
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from certgate.errors import ValidationError
@@ -24,7 +23,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     field_errors,
     notes,
     read_form,
@@ -109,8 +108,8 @@ async def create(request: Request, principal: Poster) -> Response:
         return answered
     kind: Literal["self-signed", "request"] = "request" if button == "request" else "self-signed"
     try:
-        created = await run_in_threadpool(
-            certificates.create, appliance(request), _create_form(values), kind, principal.actor
+        created = await call(
+            request, certificates.create, _create_form(values), kind, principal.actor
         )
     except ValidationError as error:
         return _render(request, principal, values, field_errors(error, TEXT_FIELDS), 422)
@@ -128,7 +127,7 @@ async def create(request: Request, principal: Poster) -> Response:
 async def renewal_form(request: Request, certificate_id: int, principal: Viewer) -> Response:
     """Create Renewal Request: the form pre-filled with the certificate's subject and SANs."""
     principal.require_admin("creating a renewal request")
-    prefill = await run_in_threadpool(renewal.renewal_form, appliance(request), certificate_id)
+    prefill = await call(request, renewal.renewal_form, certificate_id)
     form = prefill.form
     values: dict[str, Any] = {
         "friendly_name": form.friendly_name,
@@ -142,17 +141,16 @@ async def renewal_form(request: Request, certificate_id: int, principal: Viewer)
 async def create_renewal(request: Request, certificate_id: int, principal: Poster) -> Response:
     """Add / Remove a SAN, or Create Renewal Request (signed with the certificate's key)."""
     principal.require_admin("creating a renewal request")
-    app = appliance(request)
-    prefill = await run_in_threadpool(renewal.renewal_form, app, certificate_id)
+    prefill = await call(request, renewal.renewal_form, certificate_id)
     form = await read_form(request)
     values = _values(form)
     answered = _edit_sans(request, principal, values, text(form, "button"), prefill)
     if answered is not None:
         return answered
     try:
-        created = await run_in_threadpool(
+        created = await call(
+            request,
             renewal.create_renewal_request,
-            app,
             certificate_id,
             _create_form(values),
             principal.actor,

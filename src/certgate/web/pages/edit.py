@@ -3,13 +3,11 @@ Chain (Automatic / Manually Specified) and the IP Addresses, saved with Save Con
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import (
     KeyMissingError,
@@ -27,7 +25,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     checked,
     field_errors,
     notes,
@@ -84,14 +82,13 @@ async def _render(
     status_code: int = 200,
     confirmation: Confirmation | None = None,
 ) -> Response:
-    app = appliance(request)
-    addresses = await run_in_threadpool(networking.list_addresses, app)
+    addresses = await call(request, networking.list_addresses)
     candidates = (
-        await run_in_threadpool(replacement.replacement_candidates, app, view.id)
+        await call(request, replacement.replacement_candidates, view.id)
         if view.ip_addresses and principal.role == "admin"
         else []
     )
-    not_covered = await run_in_threadpool(networking.hostnames_not_covered_by, app, view.id)
+    not_covered = await call(request, networking.hostnames_not_covered_by, view.id)
     return render(
         request,
         "edit.html",
@@ -116,16 +113,14 @@ async def _render(
 
 @router.get(PAGE)
 async def edit_page(request: Request, certificate_id: int, principal: Viewer) -> Response:
-    app = appliance(request)
-    view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
+    view = await call(request, certificates.show_certificate, certificate_id)
     return await _render(request, principal, view)
 
 
 @router.post(PAGE)
 async def save_configuration(request: Request, certificate_id: int, principal: Poster) -> Response:
     principal.require_admin("changing a certificate's configuration")
-    app = appliance(request)
-    view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
+    view = await call(request, certificates.show_certificate, certificate_id)
     form = await read_form(request)
     chain_files = await uploads(form, "chain_file")
     if not chain_files and text(form, "chain_pem"):  # carried by the confirmation step
@@ -137,9 +132,7 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
     )
     confirm = checked(form, "confirm")
     try:
-        saved = await run_in_threadpool(
-            _save, app, view, values, chain_files, principal.actor, confirm
-        )
+        saved = await call(request, _save, view, values, chain_files, principal.actor, confirm)
     except UnconfirmedChangeError as error:
         fields = [("friendly_name", values.friendly_name), ("chain_mode", values.chain_mode)]
         fields += [("addresses", address) for address in values.addresses]
@@ -188,22 +181,19 @@ async def replace(request: Request, certificate_id: int, principal: Poster) -> R
     """Replace with ...: every address of this certificate moves to the one chosen, in one
     transaction; this one stays (it may be removed and/or revoked as necessary)."""
     principal.require_admin("replacing a certificate")
-    app = appliance(request)
-    view = await run_in_threadpool(certificates.show_certificate, app, certificate_id)
+    view = await call(request, certificates.show_certificate, certificate_id)
     form = await read_form(request)
     chosen = number(text(form, "with"))
     try:
         if chosen is None:
             raise ValidationError("with", "choose the certificate that takes over the addresses")
-        done = await run_in_threadpool(
-            functools.partial(
-                replacement.replace_certificate,
-                app,
-                certificate_id,
-                chosen,
-                principal.actor,
-                confirm=checked(form, "confirm"),
-            )
+        done = await call(
+            request,
+            replacement.replace_certificate,
+            certificate_id,
+            chosen,
+            principal.actor,
+            confirm=checked(form, "confirm"),
         )
     except UnconfirmedChangeError as error:
         action = PAGE.format(certificate_id=certificate_id) + "/replace"

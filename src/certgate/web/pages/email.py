@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import MailError, ValidationError
 from certgate.service import email
@@ -15,7 +14,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     checked,
     field_errors,
     integer,
@@ -48,7 +47,7 @@ async def _page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    current = await run_in_threadpool(email.get_settings, appliance(request))
+    current = await call(request, email.get_settings)
     if values is None:
         values = {
             "host": current.host,
@@ -111,9 +110,9 @@ async def save_email(request: Request, principal: Poster) -> Response:
     password = text(form, "password")
     remove_password = checked(form, "remove_password")
     try:
-        saved = await run_in_threadpool(
+        saved = await call(
+            request,
             email.update_settings,
-            appliance(request),
             host=values["host"],
             port=integer(values["port"], "port", _default_port(values["security"])),
             security=values["security"],
@@ -135,7 +134,7 @@ async def save_email(request: Request, principal: Poster) -> Response:
 async def send_test_email(request: Request, principal: Poster) -> Response:
     principal.require_admin("sending a test email")
     try:
-        result = await run_in_threadpool(email.send_test, appliance(request))
+        result = await call(request, email.send_test)
     except (MailError, ValidationError) as error:
         return redirect(PAGE, f"The test email was not sent: {error}", "error")
     return redirect(

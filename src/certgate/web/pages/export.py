@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from certgate.errors import CertgateError, ExportError
@@ -20,7 +19,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     checked,
     download,
     read_form,
@@ -102,14 +101,14 @@ def _render(
 
 @router.get(PAGE)
 async def export_form(request: Request, certificate_id: int, principal: Viewer) -> Response:
-    view = await run_in_threadpool(show_certificate, appliance(request), certificate_id)
+    view = await call(request, show_certificate, certificate_id)
     return _render(request, principal, view, ExportOptions())
 
 
 @router.post(PAGE + "/format")
 async def export_format(request: Request, certificate_id: int, principal: Poster) -> Response:
     """The format the current choices produce (htmx, as the checkboxes change)."""
-    view = await run_in_threadpool(show_certificate, appliance(request), certificate_id)
+    view = await call(request, show_certificate, certificate_id)
     label = format_label(_options(await read_form(request)), view)
     return HTMLResponse(f'<output id="export-format">{escape(label)}</output>')
 
@@ -119,12 +118,9 @@ async def export(request: Request, certificate_id: int, principal: Poster) -> Re
     options = _options(await read_form(request))
     if options.include_private_key:
         principal.require_admin("exporting a private key")
-    app = appliance(request)
-    view = await run_in_threadpool(show_certificate, app, certificate_id)
+    view = await call(request, show_certificate, certificate_id)
     try:
-        exported = await run_in_threadpool(
-            export_certificate, app, certificate_id, options, principal.actor
-        )
+        exported = await call(request, export_certificate, certificate_id, options, principal.actor)
     except CertgateError as error:
         return _render(request, principal, view, options, str(error), 422)
     return download(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.service.auth import Principal
 from certgate.service.import_process import import_files_apart
@@ -14,7 +13,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     read_form,
     render,
     text,
@@ -72,9 +71,9 @@ async def upload(request: Request, principal: Poster) -> Response:
     if not files:
         return _render(request, principal, error="choose one or more files", status_code=422)
     password = text(form, "password")
-    results = await run_in_threadpool(
+    results = await call(
+        request,
         import_files_apart,
-        appliance(request),
         files,
         password.encode() if password else None,
         principal.actor,

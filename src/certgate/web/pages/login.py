@@ -18,7 +18,7 @@ from certgate.service import auth
 from certgate.web.pages.common import (
     PREFIX,
     Poster,
-    appliance,
+    call,
     read_form,
     redirect,
     render,
@@ -74,15 +74,13 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, next_url, "The login form had expired. Please try again.", status=403
         )
-    app, throttle = appliance(request), request.app.state.throttle
+    throttle = request.app.state.throttle
     try:
-        attempt = await run_in_threadpool(
-            auth.begin_login, app, text(form, "username"), client_address(request), throttle
+        attempt = await call(
+            request, auth.begin_login, text(form, "username"), client_address(request), throttle
         )
         await anyio.sleep(attempt.delay)  # slowed down, not locked: no thread is held
-        session = await run_in_threadpool(
-            auth.finish_login, app, attempt, text(form, "password"), throttle
-        )
+        session = await call(request, auth.finish_login, attempt, text(form, "password"), throttle)
     except AuthenticationError as error:  # wrong password, or throttled
         return _login_page(request, next_url, sentence(str(error)), 401)
     response = redirect(next_url)
@@ -102,7 +100,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, _: Poster) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await run_in_threadpool(auth.logout, appliance(request), cookie, client_address(request))
+        await call(request, auth.logout, cookie, client_address(request))
     response = redirect(PREFIX + "/login", "You have logged out.")
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True)
     return response

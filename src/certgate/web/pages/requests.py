@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import CertgateError
 from certgate.service import requests
@@ -12,7 +11,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     download,
     identifiers,
     read_form,
@@ -29,7 +28,7 @@ CERTIFICATES = PREFIX + "/security/certificates"
 
 @router.get(PAGE)
 async def request_page(request: Request, request_id: int, principal: Viewer) -> Response:
-    view = await run_in_threadpool(requests.show_request, appliance(request), request_id)
+    view = await call(request, requests.show_request, request_id)
     return render(
         request,
         "request.html",
@@ -45,7 +44,7 @@ async def request_page(request: Request, request_id: int, principal: Viewer) -> 
 
 @router.get(PAGE + "/csr")
 async def download_request(request: Request, request_id: int, _: Viewer) -> Response:
-    view = await run_in_threadpool(requests.show_request, appliance(request), request_id)
+    view = await call(request, requests.show_request, request_id)
     return download(
         view.pem.encode("ascii"), view.friendly_name, ".csr", "application/pkcs10", "request"
     )
@@ -61,8 +60,7 @@ async def request_action(request: Request, principal: Poster) -> Response:
     if text(form, "action") != "delete" or not ids:
         return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     principal.require_admin("deleting certificate requests")
-    app = appliance(request)
-    chosen = await run_in_threadpool(requests.keys_after_deleting, app, ids)
+    chosen = await call(request, requests.keys_after_deleting, ids)
     return render(
         request,
         "request_delete_confirm.html",
@@ -87,9 +85,7 @@ async def delete_requests(request: Request, principal: Poster) -> Response:
     failed = False
     for request_id in ids:
         try:
-            key_gone = await run_in_threadpool(
-                requests.delete_request, appliance(request), request_id, principal.actor
-            )
+            key_gone = await call(request, requests.delete_request, request_id, principal.actor)
             key = " and its private key" if key_gone else ""
             notes.append(f"Request {request_id} deleted{key}.")
         except CertgateError as error:

@@ -7,7 +7,6 @@ import dataclasses
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ValidationError
 from certgate.service import tls_settings
@@ -17,7 +16,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     checked,
     field_errors,
     integer,
@@ -48,7 +47,7 @@ async def _page(
     status_code: int = 200,
 ) -> Response:
     if values is None:
-        current = await run_in_threadpool(tls_settings.get_settings, appliance(request))
+        current = await call(request, tls_settings.get_settings)
         values = {name: _shown(value) for name, value in dataclasses.asdict(current).items()}
     return render(
         request,
@@ -97,9 +96,9 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
     send_root = checked(form, "send_root")
     values["send_root"] = str(send_root)
     try:
-        await run_in_threadpool(
+        await call(
+            request,
             tls_settings.update_settings,
-            appliance(request),
             minimum_version=values["minimum_version"],
             maximum_version=values["maximum_version"],
             tls12_ciphers=values["tls12_ciphers"],

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.service.networking import list_addresses
 from certgate.service.nodes import list_nodes
 from certgate.service.status import appliance_status, statistics
 from certgate.service.support import EXTENSION, FILE_STEM, MEDIA_TYPE, build_support_package
-from certgate.web.pages.common import PREFIX, Poster, Viewer, appliance, download, redirect, render
+from certgate.web.pages.common import PREFIX, Poster, Viewer, call, download, redirect, render
 
 router = APIRouter()
 
@@ -22,10 +21,9 @@ async def home(_: Viewer) -> Response:
 
 @router.get(PREFIX + "/status")
 async def basics(request: Request, principal: Viewer) -> Response:
-    app = appliance(request)
-    status = await run_in_threadpool(appliance_status, app)
-    addresses = await run_in_threadpool(list_addresses, app)
-    nodes = await run_in_threadpool(list_nodes, app)
+    status = await call(request, appliance_status)
+    addresses = await call(request, list_addresses)
+    nodes = await call(request, list_nodes)
     names = {a.certificate_fingerprint: (a.certificate_id, a.certificate_name) for a in addresses}
     return render(
         request,
@@ -45,5 +43,5 @@ async def basics(request: Request, principal: Viewer) -> Response:
 @router.post(PREFIX + "/status/support-package")
 async def support_package(request: Request, principal: Poster) -> Response:
     """The support package the guide's "Update the Appliance" asks for (no key, no password)."""
-    package = await run_in_threadpool(build_support_package, appliance(request), principal.actor)
+    package = await call(request, build_support_package, principal.actor)
     return download(package.data, package.name, EXTENSION, MEDIA_TYPE, FILE_STEM)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ValidationError
 from certgate.service import auth
@@ -14,7 +13,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     field_errors,
     integer,
     read_form,
@@ -35,7 +34,7 @@ async def _page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    tokens = await run_in_threadpool(auth.list_tokens, appliance(request))
+    tokens = await call(request, auth.list_tokens)
     return render(
         request,
         "tokens.html",
@@ -63,9 +62,9 @@ async def create_token(request: Request, principal: Poster) -> Response:
     principal.require_admin("creating an API token")
     form = await read_form(request)
     try:
-        value, _ = await run_in_threadpool(
+        value, _ = await call(
+            request,
             auth.create_token,
-            appliance(request),
             text(form, "name"),
             text(form, "role", "auditor"),
             principal.actor,
@@ -81,7 +80,5 @@ async def create_token(request: Request, principal: Poster) -> Response:
 async def revoke_token(request: Request, token_id: str, principal: Poster) -> Response:
     principal.require_admin("revoking an API token")
     number = integer(token_id, "token", -1)
-    revoked = await run_in_threadpool(
-        auth.revoke_token, appliance(request), number, principal.actor
-    )
+    revoked = await call(request, auth.revoke_token, number, principal.actor)
     return redirect(PAGE, f"API token {revoked.name} revoked.")

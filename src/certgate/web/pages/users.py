@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ConflictError, ValidationError
 from certgate.service import auth, users
@@ -14,7 +13,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    call,
     field_errors,
     read_form,
     redirect,
@@ -35,7 +34,7 @@ async def _page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    accounts = await run_in_threadpool(users.list_users, appliance(request))
+    accounts = await call(request, users.list_users)
     return render(
         request,
         "users.html",
@@ -64,9 +63,9 @@ async def add_user(request: Request, principal: Poster) -> Response:
     form = await read_form(request)
     values = {"username": text(form, "username"), "role": text(form, "role", "admin")}
     try:
-        added = await run_in_threadpool(
+        added = await call(
+            request,
             users.create_user,
-            appliance(request),
             values["username"],
             text(form, "password"),
             values["role"],
@@ -82,7 +81,7 @@ async def add_user(request: Request, principal: Poster) -> Response:
 async def remove_user(request: Request, username: str, principal: Poster) -> Response:
     principal.require_admin("removing a user")
     try:
-        await run_in_threadpool(users.delete_user, appliance(request), username, principal.actor)
+        await call(request, users.delete_user, username, principal.actor)
     except ConflictError as error:  # the last administrator
         return redirect(PAGE, sentence(str(error)), "error")
     return redirect(PAGE, f"User {username} removed.")
@@ -95,16 +94,14 @@ OWN_PASSWORD_INPUTS = ("current_password", "password")  # ids prefixed "own-"
 async def change_own_password(request: Request, principal: Poster) -> Response:
     """Every user, auditors included: the current password, then the new one."""
     form = await read_form(request)
-    app, throttle = appliance(request), request.app.state.throttle
+    throttle = request.app.state.throttle
     new_password = text(form, "password")
     try:
-        delay = await run_in_threadpool(
-            auth.begin_password_change, app, principal, new_password, throttle
-        )
+        delay = await call(request, auth.begin_password_change, principal, new_password, throttle)
         await anyio.sleep(delay)  # slowed down without holding a thread
-        await run_in_threadpool(
+        await call(
+            request,
             auth.finish_password_change,
-            app,
             principal,
             text(form, "current_password"),
             new_password,
@@ -122,9 +119,9 @@ async def change_password(request: Request, username: str, principal: Poster) ->
     principal.require_admin("changing a password")
     form = await read_form(request)
     try:
-        await run_in_threadpool(
+        await call(
+            request,
             users.change_password,
-            appliance(request),
             username,
             text(form, "password"),
             principal.actor,
