@@ -107,6 +107,12 @@ class UnconfirmedChangeError(
         self.concerns = tuple(concerns)
 
 
+class UnassignedCertificateError(UnconfirmedChangeError):
+    """An ACME order issued its certificate, but the guard kept it off the addresses the
+    order named (a concern the order could not foresee, not confirmed): the certificate is
+    in the store, unassigned; assigning it is a change of its own."""
+
+
 class AlreadyServingError(ConflictError, code="already-serving"):
     """A ``certgate serve`` already runs on this data directory."""
 

@@ -924,6 +924,12 @@ class AcmeOrderRequest(In):
         description="http-01: answered on the plain HTTP port; tls-alpn-01: on the HTTPS "
         "port (ALPN acme-tls/1), no HTTP port needed.",
     )
+    confirm: bool = Field(
+        default=False,
+        description="Assign it even when an address's chain would end at another root than "
+        "now, or its hostnames would not be covered (else a 409 `unconfirmed-change` before "
+        "the order is placed, naming each).",
+    )
 
 
 class AcmeRenewal(Out):

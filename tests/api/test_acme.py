@@ -1,7 +1,8 @@
 """ACME through the API, against Pebble: the account registered and shown, an order refused
 while no HTTP listener answers (409), the HTTP port turned on through PUT /tls (the running
 serve opens the listener without a restart), then an order issued and assigned (201), and
-the orders listed with their states; an order by tls-alpn-01 on the HTTPS port."""
+the orders listed with their states; an order by tls-alpn-01 on the HTTPS port, asked to
+confirm (409) before it is placed when the address's hostnames would not be covered."""
 
 from __future__ import annotations
 
@@ -75,9 +76,21 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
         wait_until_served(ADDRESS, server.port, renewed["certificate_fingerprint"])
         problem(api.post("/acme/renewals", json={"certificate_id": 999}), 404, "not-found")
 
-        by_alpn = {"friendly_name": "api-alpn", "domains": ["alpn.api.example.test"]}
-        alpn = ok(api.post("/acme/orders", json={**by_alpn, "challenge": "tls-alpn-01"}), 201)
+        # The address's clients use a name the next order does not cover: asked first.
+        ok(api.patch(f"/addresses/{ADDRESS}", json={"hostnames": ["api.example.test"]}))
+        by_alpn = {
+            "friendly_name": "api-alpn",
+            "domains": ["alpn.api.example.test"],
+            "challenge": "tls-alpn-01",
+            "assign": [ADDRESS],
+        }
+        asked = problem(api.post("/acme/orders", json=by_alpn), 409, "unconfirmed-change")
+        [concern] = asked["concerns"]
+        assert concern["code"] == "hostname-not-covered" and concern["address"] == ADDRESS
+        assert len(ok(api.get("/acme/orders"))) == 2  # no order was placed
+        alpn = ok(api.post("/acme/orders", json={**by_alpn, "confirm": True}), 201)
         assert alpn["state"] == "valid" and alpn["challenge"] == "tls-alpn-01"
+        wait_until_served(ADDRESS, server.port, alpn["certificate_fingerprint"])
         refused = problem(
             api.post("/acme/orders", json={**by_alpn, "challenge": "dns-01"}), 422, "validation"
         )

@@ -1,7 +1,8 @@
 """Security > ACME in Chromium, against Pebble: the HTTP port turned on on SSL Configuration,
 the account registered on the page, a certificate ordered with the form and assigned, the
 order listed as valid with a link to the issued certificate, which the Certificates table
-shows; an order the CA cannot validate listed with the CA's problem document."""
+shows; an order by tls-alpn-01 the guard asks to confirm first (the address's hostname not
+covered), confirmed; an order the CA cannot validate listed with the CA's problem document."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.ui import UI
 from tests.support.net import free_port
 from tests.support.pebble import running_pebble
-from tests.support.server import RunningAppliance
+from tests.support.server import RunningAppliance, run_cli
 
 Shot = Callable[[Page, str], None]
 
@@ -30,7 +31,9 @@ def test_acme_page_registers_orders_and_lists_the_issued_certificate(
     page.get_by_role("button", name="Save Configuration").click()
     expect(page.locator(".flash.ok")).to_contain_text("SSL configuration saved")
 
-    with running_pebble(tmp_path / "pebble", appliance.address, http_port) as pebble:
+    with running_pebble(
+        tmp_path / "pebble", appliance.address, http_port, tls_port=appliance.port
+    ) as pebble:
         security.get_by_role("link", name="ACME").click()
         expect(page.get_by_role("heading", name="Security :: ACME")).to_be_visible()
         expect(page.get_by_text("No account yet.")).to_be_visible()
@@ -60,6 +63,21 @@ def test_acme_page_registers_orders_and_lists_the_issued_certificate(
         )
         expect(orders.nth(1)).to_contain_text("renewed by order 2")
 
+        run_cli(appliance.data_dir, "ip", "set", appliance.address, "--hostname", "gw.example.test")
+        page.get_by_label("Certificate Friendly Name").fill("browser-alpn")
+        page.get_by_label("Domains").fill("alpn.example.test")
+        page.get_by_label("Challenge").select_option("tls-alpn-01")
+        page.get_by_role("checkbox", name=appliance.address).check()
+        page.get_by_role("button", name="Order Certificate").click()
+        step = page.get_by_role("alertdialog", name="Confirm the change")
+        expect(step).to_contain_text("do not cover gw.example.test")
+        expect(orders).to_have_count(2)  # nothing was ordered yet
+        step.get_by_role("button", name="Confirm").click()
+        expect(page.locator(".flash.ok")).to_contain_text(
+            "Certificate 'browser-alpn' issued (order 3) and imported", timeout=60_000
+        )
+        expect(orders.first).to_contain_text("alpn.example.test")
+
         page.get_by_label("Certificate Friendly Name").fill("nobody-home")
         page.get_by_label("Domains").fill("nobody.invalid.test")
         screenshot(page, "acme")
@@ -81,4 +99,4 @@ def test_acme_page_registers_orders_and_lists_the_issued_certificate(
         has=page.get_by_role("link", name="browser-shop", exact=True)
     )
     expect(rows).to_have_count(2)
-    expect(rows.filter(has_text=appliance.address)).to_have_count(1)
+    expect(rows.filter(has_text=appliance.address)).to_have_count(0)  # browser-alpn took it

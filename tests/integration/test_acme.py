@@ -191,6 +191,40 @@ def test_tls_alpn01_order_is_issued_served_and_verified(tmp_path: Path) -> None:
         )
 
 
+def test_an_order_asks_before_it_changes_the_root_of_an_address(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    """The address presents a self-signed certificate of its own: the first order from the CA
+    that would replace it is refused before it is placed (the CA's root is not known yet),
+    goes through with --confirm (noted in the audit), and the next one from the same CA needs
+    no confirmation."""
+    data_dir = appliance.data_dir
+    own = json.loads(
+        run_cli(
+            data_dir, "cert", "create", "--name", "own", "--cn", "own.example.test", "--json"
+        ).stdout
+    )
+    run_cli(data_dir, "ip", "assign", ADDRESS, "--cert", str(own["certificate"]["id"]))
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        register(data_dir, pebble)
+        ask = ("acme", "order", "--name", "shop", "--domain", "shop.example.test")
+        refused = run_cli(data_dir, *ask, "--assign", ADDRESS, check=False)
+        assert refused.returncode == 1
+        assert "this change needs confirming: 127.0.0.61: presents 'own'" in refused.stderr
+        assert "has issued no certificate here yet" in refused.stderr
+        assert orders(data_dir) == []  # nothing was asked of the CA
+        confirmed = json.loads(
+            run_cli(data_dir, *ask, "--assign", ADDRESS, "--confirm", "--json").stdout
+        )
+        assert confirmed["state"] == "valid"
+        wait_until_served(ADDRESS, appliance.port, str(confirmed["certificate_fingerprint"]))
+        audit = run_cli(data_dir, "audit", "list", "--action", "address.assign").stdout
+        assert f"confirmed despite: {ADDRESS} root-change" in audit
+        again = order(data_dir, "shop-again", "again.example.test", ADDRESS)  # the same root
+        assert again["state"] == "valid"
+        wait_until_served(ADDRESS, appliance.port, str(again["certificate_fingerprint"]))
+
+
 def test_the_http_listener_redirects_to_https_and_answers_only_known_tokens(
     appliance: RunningAppliance, http_port: int
 ) -> None:

@@ -16,7 +16,15 @@ import pytest
 
 from certgate.errors import InUseError, UnconfirmedChangeError
 from certgate.pki.names import SubjectFields
-from certgate.service import audit, certificates, configuration, imports, networking, replacement
+from certgate.service import (
+    audit,
+    certificates,
+    configuration,
+    guard,
+    imports,
+    networking,
+    replacement,
+)
 from certgate.service.appliance import Appliance
 from certgate.service.guard import GUIDE_CA_WARNING, ConcernCode
 from certgate.service.setup import FACTORY_NAME
@@ -243,3 +251,43 @@ def test_deleting_with_its_addresses_handed_to_the_factory_certificate_notes_the
     [detail] = _details(appliance, AuditAction.CERTIFICATE_DELETE)
     assert f"{ADDRESS} now served by the factory certificate" in detail
     assert f"confirmed despite: {ADDRESS} {ConcernCode.ROOT_CHANGE.value}" in detail
+
+
+def test_an_acme_order_is_asked_before_it_is_placed(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    """What an ACME order can foresee: the root its CA's certificates end at (known from one
+    it issued here before) against the address's, and the address's hostnames against the
+    names ordered. Leaving the factory certificate changes no root clients kept."""
+    a, b = roots
+    ca = "https://ca.example.test/directory"
+    networking.add_address(appliance, ADDRESS, hostnames=["www.example.test"])
+    from_a, from_b = _issued(appliance, a, "a.example.test"), _issued(appliance, b, "b.test")
+
+    def check(names: list[str], ca_root: object, confirm: bool = False) -> list[ConcernCode]:
+        with appliance.store.reading() as repository:
+            address = repository.ip_address(ADDRESS)
+            assert address is not None
+            root = None
+            if ca_root is not None:
+                certificate = repository.certificate(int(str(ca_root)))
+                assert certificate is not None
+                root = guard.root_of(repository, certificate)
+            found = guard.check_order(
+                repository, [address], "site", names, ca, root, confirm=confirm
+            )
+            return [concern.code for concern in found]
+
+    assert check(["www.example.test"], None) == []  # the factory certificate: no root to keep
+    refused = _refused(lambda: check(["shop.example.test"], None))
+    assert [concern.code for concern in refused.concerns] == [ConcernCode.HOSTNAME_NOT_COVERED]
+    assert "do not cover www.example.test" in str(refused)
+    assert check(["*.example.test"], None) == []  # a wildcard covers it
+
+    networking.assign(appliance, [ADDRESS], from_a, confirm=True)
+    refused = _refused(lambda: check(["www.example.test"], None))
+    assert "has issued no certificate here yet" in str(refused)
+    assert check(["www.example.test"], from_a) == []  # the CA's earlier root: the same
+    refused = _refused(lambda: check(["www.example.test"], from_b))
+    assert "'CN=Root A'" in str(refused) and "'CN=Root B'" in str(refused)
+    assert check(["www.example.test"], from_b, confirm=True) == [ConcernCode.ROOT_CHANGE]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options
+from certgate.cli.context import Options, confirm_change_option
 from certgate.cli.output import echo, emit_document, emit_documents, fields, json_option, table
 from certgate.errors import AcmeError
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
@@ -145,6 +145,7 @@ def account_set(
     help="How the CA checks the names: http-01 is answered on 'certgate serve --http-port', "
     "tls-alpn-01 on its HTTPS port (no HTTP port needed).",
 )
+@confirm_change_option
 @json_option
 @click.pass_obj
 def order_command(
@@ -154,10 +155,13 @@ def order_command(
     key: str,
     addresses: tuple[str, ...],
     challenge: str,
+    confirm: bool,
     as_json: bool,
 ) -> None:
     """Order a certificate from the ACME CA; it is imported with its key and chain, and
-    assigned to the addresses given. Waits for the CA (at most 90 s)."""
+    assigned to the addresses given. Waits for the CA (at most 90 s). An assignment that
+    would change the root an address's chain ends at (or leave its hostnames uncovered)
+    needs --confirm, asked before the order is placed."""
     with options.appliance() as app:
         try:
             view = acme.place_order(
@@ -168,6 +172,7 @@ def order_command(
                 assign=addresses,
                 challenge=challenge,
                 actor=options.actor,
+                confirm=confirm,
             )
         except AcmeError as error:
             if error.document:

@@ -34,6 +34,8 @@ from certgate.errors import (
     AcmeNotReadyError,
     CertgateError,
     NotFoundError,
+    UnassignedCertificateError,
+    UnconfirmedChangeError,
     ValidationError,
 )
 from certgate.fields import item
@@ -49,8 +51,8 @@ from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
 from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
-from certgate.store.audit import APPLIANCE, Actor, AuditAction
-from certgate.store.models import AcmeAccountRow, AcmeOrderRow, utcnow
+from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
+from certgate.store.models import AcmeAccountRow, AcmeOrderRow, IpAddressRow, utcnow
 from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
 from certgate.text import has_control
@@ -412,12 +414,15 @@ def place_order(
     actor: Actor = APPLIANCE,
     deadline: dt.timedelta = ORDER_DEADLINE,
     renewal_of: int | None = None,
+    confirm: bool = False,
 ) -> OrderView:
     """Order a certificate for ``domains`` and import it as ``name`` (assigned to ``assign``).
 
-    The order is stored before the CA is asked, and its outcome after: issued (with the
-    certificate), or refused with the CA's problem document, which is then also raised as
-    an ``AcmeError`` naming the order.
+    The assignment goes through the guard before the order is placed: a change of the root
+    the addresses' chains end at, or their hostnames not covered by the names, is refused
+    unless ``confirm`` (``guard.check_order``). The order is stored before the CA is asked,
+    and its outcome after: issued (with the certificate), or refused with the CA's problem
+    document, which is then also raised as an ``AcmeError`` naming the order.
     """
     from certgate.service import acme_ca
 
@@ -442,9 +447,18 @@ def place_order(
                 "there is no ACME account yet: register one first with 'certgate acme account "
                 "set --directory URL --email ADDR --agree-tos' (or on Security > ACME)"
             )
-        for address in addresses:
-            if repository.ip_address(address) is None:
-                raise NotFoundError(f"the address {address} is not configured: add it first")
+        rows = [_configured(repository, address) for address in addresses]
+        if rows:
+            ca_root = _ca_root(repository, account.directory_url)
+            guard.check_order(
+                repository,
+                rows,
+                friendly_name,
+                names,
+                account.directory_url,
+                ca_root,
+                confirm=confirm,
+            )
         key_pem = _account_key(app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
@@ -496,7 +510,22 @@ def place_order(
     except BaseException as error:
         _finish(app, actor, order_id, queries.FAILED, AcmeError(str(error) or repr(error)))
         raise
-    return _issued(app, actor, order_id, certificate_key_pem, fullchain)
+    return _issued(app, actor, order_id, certificate_key_pem, fullchain, confirm)
+
+
+def _configured(repository: Repository, address: str) -> IpAddressRow:
+    row = repository.ip_address(address)
+    if row is None:
+        raise NotFoundError(f"the address {address} is not configured: add it first")
+    return row
+
+
+def _ca_root(repository: Repository, directory: str) -> guard.Root | None:
+    """The root of the newest certificate the CA at ``directory`` issued here (still in the
+    store), or None when there is none."""
+    certificate_id = queries.latest_issued(repository, directory)
+    certificate = repository.certificate(certificate_id) if certificate_id else None
+    return guard.root_of(repository, certificate) if certificate else None
 
 
 def _placed(app: Appliance, order_id: int, url: str) -> None:
@@ -599,10 +628,12 @@ def _finish(
 
 
 def _issued(
-    app: Appliance, actor: Actor, order_id: int, key_pem: bytes, fullchain: str
+    app: Appliance, actor: Actor, order_id: int, key_pem: bytes, fullchain: str, confirm: bool
 ) -> OrderView:
     """Import the certificate (with its key, under the order's name) and its chain, assign
-    it where asked, and record the order as valid."""
+    it where asked (``_assign_issued``), and record the order as valid. An issued certificate
+    the guard keeps off its addresses stays imported, the order valid and unassigned, and the
+    refusal is raised naming the certificate."""
     with app.store.reading() as repository:
         row = queries.order(repository, order_id)
         assert row is not None
@@ -614,6 +645,7 @@ def _issued(
     files = [(f"acme-order-{order_id}.pem", key_pem + leaf_pem)]
     if chain_pem:
         files.append((f"acme-order-{order_id}-chain.pem", chain_pem))
+    unassigned: UnconfirmedChangeError | None = None
     try:
         entries = imports.import_files(app, files, actor=actor, friendly_names={files[0][0]: name})
         [certificate] = [
@@ -622,23 +654,78 @@ def _issued(
         if certificate.id is None:
             raise AcmeError(f"the issued certificate could not be imported: {certificate.message}")
         if addresses:
-            # The administrator named these addresses when ordering, and the order cannot
-            # wait for a question (its chain usually ends short of the CA's root, which is in
-            # the clients' trust stores): the guard's concerns go to the audit event.
-            # TODO(issue 11): ask for the confirmation when the order is placed.
-            networking.assign(app, addresses, certificate.id, actor=actor, confirm=True)
+            try:
+                _assign_issued(app, actor, order_id, certificate.id, addresses, confirm)
+            except UnconfirmedChangeError as error:
+                unassigned = error
         if renewal_of is not None:
             _succeed(app, actor, renewal_of, order_id, certificate.id)
     except Exception as error:
         failed = error if isinstance(error, AcmeError) else AcmeError(str(error))
         _finish(app, actor, order_id, queries.FAILED, failed)
         raise
+    said = None
+    if unassigned is not None:
+        listed = " ".join(addresses)
+        said = (
+            f"ACME order {order_id} issued certificate {certificate.id} ({name!r}), but it "
+            f"was not assigned to {listed}: {unassigned.message.removesuffix(guard.CONFIRM_HINT)}"
+            f"Assign it, once the clients are ready, with 'certgate ip assign {listed} "
+            f"--cert {certificate.id} --confirm' (or on its Edit page)"
+        )
     with app.store.transaction(actor) as repository:
         row = queries.order(repository, order_id)
         assert row is not None
         row.certificate_id = certificate.id
         row.certificate_fingerprint = certificate.fingerprint_sha256
-    return _finish(app, actor, order_id, queries.VALID, None)
+        row.error = said
+    view = _finish(app, actor, order_id, queries.VALID, None)
+    if unassigned is not None and said is not None:
+        raise UnassignedCertificateError(said, unassigned.concerns)
+    return view
+
+
+#: What an issued certificate may raise on its addresses unconfirmed: its chain, as the CA
+#: hands it, ends short of the CA's root, which clients hold and this store need not.
+_CA_CHAIN = (guard.ConcernCode.CHAIN_INCOMPLETE,)
+
+
+def _assign_issued(
+    app: Appliance,
+    actor: Actor,
+    order_id: int,
+    certificate_id: int,
+    addresses: Sequence[str],
+    confirm: bool,
+) -> None:
+    """The issued certificate on the addresses the order named, through the guard in the
+    transaction that moves them. What the order was asked to confirm passes with its
+    confirmation, and the CA's chain ending short of its root passes anyway; anything the
+    order could not foresee (the CA's root is not the one its earlier certificates end at,
+    an address changed meanwhile, a certificate not valid now) is refused unless confirmed."""
+    with app.store.transaction(actor) as repository:
+        certificate = repository.certificate(certificate_id)
+        assert certificate is not None
+        rows = [_configured(repository, address) for address in addresses]
+        moves = [guard.Move(row, certificate) for row in rows]
+        concerns = guard.check_moves(repository, moves, confirm=True, now=app.now())
+        asked = [concern for concern in concerns if concern.code not in _CA_CHAIN]
+        if asked and not confirm:
+            raise UnconfirmedChangeError(guard.refusal(asked), asked)
+        for row in rows:
+            row.certificate_id = certificate.id
+        shown = ", ".join(addresses)
+        repository.audit(
+            AuditAction.ADDRESS_ASSIGN,
+            certificate_target(certificate.friendly_name, certificate.fingerprint),
+            f"{shown} (ACME order {order_id})" + guard.confirmed_note(concerns),
+        )
+        repository.audit_key_use(
+            AuditAction.KEY_SERVE,
+            certificate.friendly_name,
+            certificate.public_key_fingerprint,
+            f"on {shown}",
+        )
 
 
 def hmac_key_from_file(data: bytes) -> str:
@@ -858,8 +945,9 @@ def _succeed(
         assert new_certificate is not None
         if old_certificate is not None and repository.ip_addresses_of(old_certificate.id):
             plan = plan_replacement(repository, old_certificate, new_certificate)
-            # Unattended, as the order's own assignment: the guard's concerns (a chain that
-            # ends short of the CA's root, a new root) are recorded, not asked.
+            # A renewal replaces the CA's certificate by the same CA's, unattended: the
+            # guard's concerns (its chain ending short of the CA's root, a root the CA moved
+            # to) are recorded in the audit event, not asked; refusing would let it expire.
             moves = [
                 guard.Move(row, new_certificate)
                 for row in repository.ip_addresses_of(old_certificate.id, for_update=True)

@@ -27,6 +27,7 @@ from enum import StrEnum
 from certgate.errors import UnconfirmedChangeError
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.diagnostics import ChainState, WarningCode, derive_warnings, uncovered_hostnames
+from certgate.pki.trust import matches_any
 from certgate.service.views import RowInfoCache, chain_rows
 from certgate.store.models import CertificateRow, IpAddressRow
 from certgate.store.repository import Repository
@@ -117,6 +118,64 @@ def check_moves(
     return concerns
 
 
+def check_order(
+    repository: Repository,
+    addresses: Sequence[IpAddressRow],
+    certificate_name: str,
+    names: Sequence[str],
+    ca: str,
+    ca_root: Root | None,
+    *,
+    confirm: bool,
+) -> list[Concern]:
+    """The concerns of assigning a certificate an ACME CA will issue for ``names`` (named
+    ``certificate_name``) to ``addresses``, asked before the order is placed: the root the
+    addresses' chains end at now against ``ca_root``, the root of the certificates the CA at
+    ``ca`` issued here before (None: it issued none, so any root but the factory
+    certificate's may change), and the addresses' hostnames the names do not cover. Unless
+    ``confirm``, refuse when there is one. The issued certificate's own problems can be known
+    only once it is issued (``check_moves`` then)."""
+    infos = RowInfoCache()
+    found: list[Concern] = []
+    for address in addresses:
+        current = repository.certificate(address.certificate_id)
+        assert current is not None  # a foreign key: an address always has its certificate
+        where = (address.address, current.friendly_name, certificate_name)
+        if not current.is_factory:
+            before = root_of(repository, current, infos)
+            if ca_root is None:
+                message = (
+                    f"presents {where[1]!r}, whose chain ends at the root {_named(before)}; "
+                    f"the ACME CA at {ca} has issued no certificate here yet, so the root its "
+                    "certificate will end at is known only once it is issued: clients that "
+                    "trust only the first may refuse it"
+                )
+                found.append(Concern(*where, ConcernCode.ROOT_CHANGE, message, before))
+            elif not before.same_as(ca_root):
+                message = (
+                    f"presents {where[1]!r}, whose chain ends at the root {_named(before)}; "
+                    f"the ACME CA at {ca} issues certificates ending at another root, "
+                    f"{_named(ca_root)}: clients that trust only the first will refuse them"
+                )
+                found.append(Concern(*where, ConcernCode.ROOT_CHANGE, message, before, ca_root))
+        missed = [name for name in address.hostnames if not matches_any(names, name)]
+        if missed:
+            found.append(_not_covered(where, "the names ordered do not cover", missed))
+    if found and not confirm:
+        raise UnconfirmedChangeError(refusal(found), found)
+    return found
+
+
+def root_of(repository: Repository, row: CertificateRow, infos: RowInfoCache | None = None) -> Root:
+    """The root ``row``'s chain ends at, as the guard compares roots."""
+    chain = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
+    return _root(row, chain, infos or RowInfoCache())
+
+
+#: How a refusal ends: what the caller does to apply the change anyway.
+CONFIRM_HINT = 'Confirm to apply it anyway (command line: --confirm; API: "confirm": true)'
+
+
 def refusal(concerns: Sequence[Concern]) -> str:
     """The one line every face shows before the change is confirmed."""
     listed = "; ".join(f"{concern.address}: {concern.message}" for concern in concerns)
@@ -124,7 +183,7 @@ def refusal(concerns: Sequence[Concern]) -> str:
     return (
         f"this change needs confirming: {listed}. "
         + (f"{GUIDE_CA_WARNING} " if roots else "")
-        + 'Confirm to apply it anyway (command line: --confirm; API: "confirm": true)'
+        + CONFIRM_HINT
     )
 
 
@@ -168,14 +227,15 @@ def _concerns(repository: Repository, moves: Sequence[Move], now: dt.datetime) -
             found.append(Concern(*names, code, f"{names[2]!r}: {message}"))
         missed = uncovered_hostnames(infos(move.new), move.address.hostnames)
         if missed:
-            message = (
-                f"{names[2]!r} does not cover {', '.join(missed)}, the hostname(s) clients "
-                "use to reach it: browsers will warn"
-            )
-            found.append(
-                Concern(*names, ConcernCode.HOSTNAME_NOT_COVERED, message, hostnames=tuple(missed))
-            )
+            found.append(_not_covered(names, f"{names[2]!r} does not cover", missed))
     return found
+
+
+def _not_covered(names: tuple[str, str, str], what: str, missed: Sequence[str]) -> Concern:
+    message = (
+        f"{what} {', '.join(missed)}, the hostname(s) clients use to reach it: browsers will warn"
+    )
+    return Concern(*names, ConcernCode.HOSTNAME_NOT_COVERED, message, hostnames=tuple(missed))
 
 
 def _refused(

@@ -80,6 +80,21 @@ def key_authorization(repository: Repository, token: str) -> str | None:
     return repository.session.scalars(query).first()
 
 
+def latest_issued(repository: Repository, directory_url: str) -> int | None:
+    """The newest certificate still in the store that an order to ``directory_url`` issued."""
+    query = (
+        select(AcmeOrderRow.certificate_id)
+        .where(
+            AcmeOrderRow.directory_url == directory_url,
+            AcmeOrderRow.state == VALID,
+            AcmeOrderRow.certificate_id.is_not(None),
+        )
+        .order_by(AcmeOrderRow.id.desc())
+        .limit(1)
+    )
+    return repository.session.scalars(query).first()
+
+
 def in_service(repository: Repository) -> list[AcmeOrderRow]:
     """The orders whose certificate is the latest of its line (issued, not renewed yet, still
     in the store): what renewal looks after."""

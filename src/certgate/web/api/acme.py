@@ -91,7 +91,9 @@ def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeO
     assigned to `assign`), or a 502 problem (type `acme`) with the CA's document; the
     order is listed either way. The running `certgate serve` answers the challenge: http-01
     on its plain HTTP port, tls-alpn-01 on its HTTPS port (a 409 `acme-not-ready` when none
-    would)."""
+    would). An assignment the guard would stop (another root on an address, its hostnames
+    not covered) is a 409 `unconfirmed-change` before the order is placed, unless
+    `confirm`."""
     view = acme.place_order(
         app,
         name=body.friendly_name,
@@ -100,6 +102,7 @@ def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeO
         assign=body.assign,
         challenge=body.challenge,
         actor=principal.actor,
+        confirm=body.confirm,
     )
     return AcmeOrder.model_validate(view)
 

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from certgate.errors import AcmeError, AcmeNotReadyError, NotFoundError, ValidationError
+from certgate.errors import (
+    AcmeError,
+    AcmeNotReadyError,
+    NotFoundError,
+    UnassignedCertificateError,
+    UnconfirmedChangeError,
+    ValidationError,
+)
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.service import acme, networking
 from certgate.service.auth import Principal
@@ -26,6 +33,7 @@ from certgate.web.pages.common import (
     text,
     texts,
 )
+from certgate.web.pages.confirmation import Confirmation, confirmation_step
 
 router = APIRouter()
 PAGE = PREFIX + "/security/acme"
@@ -41,6 +49,7 @@ async def _page(
     order_values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    confirmation: Confirmation | None = None,
 ) -> Response:
     app = appliance(request)
     account = await run_in_threadpool(acme.get_account, app)
@@ -70,6 +79,7 @@ async def _page(
             "account_values": account_values,
             "order_values": order_values or {"key": DEFAULT_KEY_SPEC.value, "assign": ""},
             "errors": errors or {},
+            "confirmation": confirmation,
         },
         principal=principal,
         status_code=status_code,
@@ -127,8 +137,16 @@ async def place_order(request: Request, principal: Poster) -> Response:
                 assign=assign,
                 challenge=values["challenge"] or acme.ChallengeType.HTTP_01.value,
                 actor=principal.actor,
+                confirm=checked(form, "confirm"),
             )
         )
+    except UnassignedCertificateError as error:
+        return redirect(PAGE, f"{error}.", "error")
+    except UnconfirmedChangeError as error:
+        fields = [(name, values[name]) for name in ORDER_INPUTS if name != "assign"]
+        fields += [("assign", address) for address in assign]
+        step = confirmation_step(error, PAGE + "/orders", fields, cancel=PAGE)
+        return await _page(request, principal, None, values, confirmation=step)
     except ValidationError as error:
         errors = field_errors(error, ORDER_INPUTS, "order-")
         return await _page(request, principal, None, values, errors, 422)

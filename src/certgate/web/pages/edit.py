@@ -16,7 +16,7 @@ from certgate.errors import (
     ValidationError,
 )
 from certgate.pki.lint import RULES
-from certgate.service import certificates, configuration, guard, networking, replacement
+from certgate.service import certificates, configuration, networking, replacement
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import Principal
@@ -38,6 +38,7 @@ from certgate.web.pages.common import (
     texts,
     uploads,
 )
+from certgate.web.pages.confirmation import Confirmation, confirmation_step
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/{certificate_id}"
@@ -51,25 +52,6 @@ class Configuration:
     friendly_name: str
     chain_mode: str
     addresses: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    """The confirmation step of a change the guard stopped: what it found, and the form that
-    sends the same change again with ``confirm`` set (``action``: Save Configuration or
-    Replace; ``fields``: the hidden inputs that carry the change)."""
-
-    concerns: tuple[guard.Concern, ...]
-    action: str
-    fields: list[tuple[str, str]]
-    guide: tuple[str, str] = (guard.GUIDE_CA_WARNING, guard.GUIDE_PRODUCTION_WARNING)
-
-
-def _confirmation(
-    error: UnconfirmedChangeError, action: str, fields: list[tuple[str, str]]
-) -> Confirmation:
-    concerns = tuple(c for c in error.concerns if isinstance(c, guard.Concern))
-    return Confirmation(concerns, action, fields)
 
 
 async def _render(
@@ -137,7 +119,8 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
         fields = [("friendly_name", values.friendly_name), ("chain_mode", values.chain_mode)]
         fields += [("addresses", address) for address in values.addresses]
         fields += [("chain_pem", content.decode("ascii", "replace")) for _, content in chain_files]
-        step = _confirmation(error, PAGE.format(certificate_id=certificate_id), fields)
+        page = PAGE.format(certificate_id=certificate_id)
+        step = confirmation_step(error, page, fields, cancel=page)
         return await _render(request, principal, view, values=values, confirmation=step)
     except ValidationError as error:
         errors = field_errors(error, INPUTS)
@@ -196,8 +179,8 @@ async def replace(request: Request, certificate_id: int, principal: Poster) -> R
             confirm=checked(form, "confirm"),
         )
     except UnconfirmedChangeError as error:
-        action = PAGE.format(certificate_id=certificate_id) + "/replace"
-        step = _confirmation(error, action, [("with", str(chosen))])
+        page = PAGE.format(certificate_id=certificate_id)
+        step = confirmation_step(error, page + "/replace", [("with", str(chosen))], cancel=page)
         return await _render(request, principal, view, confirmation=step)
     except (ValidationError, KeyMissingError, NothingToReplaceError) as error:
         reason = error.reason if isinstance(error, ValidationError) else str(error)
