@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import FILE, Options
+from certgate.cli.context import FILE, Options, output_option
 from certgate.cli.output import echo, emit_json, json_option
 from certgate.cli.secrets_input import Secret
 from certgate.errors import BackupError
@@ -27,13 +27,7 @@ def _passphrase(file: Path | None) -> bytes:
 
 
 @click.command("backup")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=FILE,
-    help="The backup file to write (replaced if it exists).",
-)
+@output_option("The backup file")
 @PASSPHRASE.option
 @json_option
 @click.pass_obj

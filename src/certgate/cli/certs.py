@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import FILE, Options, confirm_change_option
+from certgate.cli.context import FILE, Options, confirm_change_option, output_option
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
@@ -240,13 +240,7 @@ def import_(
 
 @cert.command()
 @click.argument("reference")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=FILE,
-    help="File to write.",
-)
+@output_option("The file")
 @click.option("--no-certificate", is_flag=True, help="Leave the certificate out.")
 @click.option("--key", "include_key", is_flag=True, help="Include the private key.")
 @click.option("--chain", "include_chain", is_flag=True, help="Include the certificate chain.")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +16,14 @@ from certgate.service.auth import cli_principal
 
 #: A file a command reads or writes (click refuses a directory).
 FILE = click.Path(path_type=Path, dir_okay=False)
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def output_option(what: str) -> Callable[[_Command], _Command]:
+    """``-o/--output``: the file a command writes, ``what`` in its help."""
+    return click.option(
+        "-o", "--output", required=True, type=FILE, help=f"{what} to write (replaced if it exists)."
+    )
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import FILE, Options
+from certgate.cli.context import Options, output_option
 from certgate.cli.output import echo, emit_json, json_option
 from certgate.service.support import build_support_package, write_support_package
 
 
 @click.command("support-package")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=FILE,
-    help="The .zip file to write (replaced if it exists).",
-)
+@output_option("The .zip file")
 @json_option
 @click.pass_obj
 def support_package_command(options: Options, output: Path, as_json: bool) -> None:
