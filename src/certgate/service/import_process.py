@@ -17,6 +17,7 @@ schema and encoding them held the serving process's GIL for ~0.7 s after the com
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -33,6 +34,9 @@ from certgate.store.audit import Actor
 #: certificates: a second of work at most).
 ISOLATE_ABOVE = 1 << 20
 _MODULE = "certgate.service.import_process"
+#: The child yields the cores to the serving processes: on two cores, an import and its
+#: signature checks took both, and every page and API call waited for a turn.
+NICENESS = 10
 T = TypeVar("T")
 log = logging.getLogger("certgate.import")
 
@@ -73,6 +77,7 @@ def import_files_apart(
 
 
 def _child() -> None:
+    os.nice(NICENESS)  # and the signature checks it starts (prechecks.py) with it
     data_dir, url, files, password, actor, answer = pickle.loads(sys.stdin.buffer.read())
     outcome: tuple[str, Any]
     try:
