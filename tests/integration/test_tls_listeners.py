@@ -117,6 +117,28 @@ def test_adding_an_address_opens_it_and_removing_it_closes_it(
     assert handshake(B, port, context).common_name == "bravo.test"
 
 
+def test_a_plan_that_changes_one_address_touches_that_listener_only(
+    server: ServerThread, pki: Pki
+) -> None:
+    """A commit that moves one address of 1,000 must not cost the other 999 anything: their
+    listeners and statuses are left as they were (the same objects)."""
+    port = free_port()
+    alpha, bravo, charlie = (
+        pki[name].served for name in ("alpha.test", "bravo.test", "charlie.test")
+    )
+    before = {s.address: s for s in server.apply(plan(port, {A: alpha, B: bravo}))}
+    after = {s.address: s for s in server.apply(plan(port, {A: charlie, B: bravo}))}
+    assert after[B] is before[B]
+    assert (after[A].state, after[A].fingerprint) == ("listening", charlie.fingerprint)
+    context = client_context(pki.root_pem)
+    assert handshake(A, port, context).common_name == "charlie.test"
+    assert handshake(B, port, context).common_name == "bravo.test"
+    # An equal certificate built again (its stamp changed, not what it serves) is no change.
+    rebuilt = ServedCertificate(charlie.fingerprint, charlie.chain_pem, charlie.key_pem)
+    again = {s.address: s for s in server.apply(plan(port, {A: rebuilt, B: bravo}))}
+    assert all(again[address] is after[address] for address in (A, B))
+
+
 def test_an_address_that_cannot_be_bound_is_reported_and_the_others_serve(
     server: ServerThread, pki: Pki
 ) -> None:

@@ -64,6 +64,7 @@ class TlsServer:
         self._challenges: dict[str, Context] = {}  # what the front end answers acme-tls/1 with
         self._listeners: dict[str, Listener] = {}
         self._statuses: dict[str, ListenerStatus] = {}
+        self._plan: ListenerPlan | None = None  # the last one applied
         self._lock = asyncio.Lock()
         self._closed = False
         # Session tickets resume in every process given the same secret; without one, in
@@ -85,27 +86,31 @@ class TlsServer:
             self._set_deadlines(front, plan.deadlines)
             contexts = await self._contexts.prepare(plan.assignments.values(), plan.policy)
             previous = self._listeners
-            kept: dict[str, Listener] = {}
+            changing = self._changing(plan)
+            kept = {a: listener for a, listener in previous.items() if a not in changing}
+            statuses = {a: status for a, status in self._statuses.items() if a not in changing}
             try:
-                statuses = self._reconcile(front, plan, contexts, previous, kept)
+                self._reconcile(front, plan, contexts, previous, kept, statuses, changing)
             except BaseException:
                 # Cancelled or broken half-way: keep what ran before, drop what was new.
                 for address, listener in kept.items():
                     if previous.get(address) is not listener:
                         listener.close()
                 raise
+            for address in changing:  # the contexts the hand-off reports, kept in place
+                old, new = previous.get(address), kept.get(address)
+                if old is not None and old is not new and old.front_id is not None:
+                    self._served.pop(old.front_id, None)
+                if new is not None and new.front_id is not None and new.context is not None:
+                    self._served[new.front_id] = new.context
             # Only now, so that a port change never leaves a gap on an address.
-            for address, listener in previous.items():
-                if kept.get(address) is not listener:
-                    listener.close()
+            for address in changing:
+                replaced = previous.get(address)
+                if replaced is not None and kept.get(address) is not replaced:
+                    replaced.close()
             self._listeners = kept
             self._statuses = statuses
-            self._served.clear()
-            self._served.update(
-                (listener.front_id, listener.context)
-                for listener in kept.values()
-                if listener.front_id is not None and listener.context is not None
-            )
+            self._plan = plan
             await self._apply_challenges(front, plan)
             return self.status()
 
@@ -115,7 +120,7 @@ class TlsServer:
         built = await self._challenge_contexts.prepare(plan.challenges.values(), policy)
         table: dict[str, Context] = {}
         for name, certificate in plan.challenges.items():
-            context = built[context_key(certificate, policy)]
+            context = built[context_key(certificate)]
             if isinstance(context, ContextError):
                 log.error("cannot answer the TLS-ALPN-01 challenge of %s: %s", name, context)
             else:
@@ -123,6 +128,23 @@ class TlsServer:
         if table != self._challenges:
             front.set_challenges(list(table.items()))
             self._challenges = table
+
+    def _changing(self, plan: ListenerPlan) -> set[str]:
+        """The addresses ``plan`` changes: every one on a new port or policy; else those
+        whose certificate or refusal changed, came or went, and those not fully served (they
+        are retried). A commit that moves one address of 1,000 reconciles one listener."""
+        last = self._plan
+        everything = {*self._listeners, *self._statuses, *plan.assignments, *plan.refused}
+        if last is None or last.port != plan.port or last.policy != plan.policy:
+            return everything
+        changing = {a for a, status in self._statuses.items() if status.error is not None}
+        changing.update(everything - plan.assignments.keys() - plan.refused.keys())  # gone
+        for address, certificate in plan.assignments.items():
+            before = last.assignments.get(address)
+            if before is not certificate and before != certificate:
+                changing.add(address)
+        changing.update(a for a, reason in plan.refused.items() if last.refused.get(a) != reason)
+        return changing
 
     def _start(self, deadlines: Deadlines) -> Front:
         """The front end, started on the first plan (it needs the running loop)."""
@@ -159,10 +181,15 @@ class TlsServer:
         contexts: dict[ContextKey, Context | ContextError],
         previous: dict[str, Listener],
         kept: dict[str, Listener],
-    ) -> dict[str, ListenerStatus]:
-        """Bring each planned address up to date; fills ``kept`` with the listeners in use."""
-        statuses: dict[str, ListenerStatus] = {}
+        statuses: dict[str, ListenerStatus],
+        changing: set[str],
+    ) -> None:
+        """Bring each planned address of ``changing`` up to date, in the plan's order (of
+        two ways to write one address, the first binds and the second is told why not);
+        fills ``kept`` with the listeners in use and ``statuses`` with what each one does."""
         for address, reason in plan.refused.items():
+            if address not in changing:
+                continue
             listener = previous.get(address)
             if listener is not None and listener.port == plan.port and listener.serving:
                 kept[address] = listener  # what it presented before goes on being served
@@ -176,7 +203,9 @@ class TlsServer:
             else:
                 statuses[address] = _failed(address, plan.port, reason)
         for address, certificate in plan.assignments.items():
-            built = contexts[context_key(certificate, plan.policy)]
+            if address not in changing:
+                continue
+            built = contexts[context_key(certificate)]
             listener = previous.get(address)
             if listener is not None and listener.port != plan.port:
                 listener = None  # a port change rebinds; the old listener closes afterwards
@@ -208,7 +237,6 @@ class TlsServer:
                 del kept[address]
                 listener.close()
                 statuses[address] = _failed(address, plan.port, problem or "not serving")
-        return statuses
 
     def status(self) -> list[ListenerStatus]:
         """The planned addresses, IPv4 before IPv6, in numeric order."""
@@ -240,6 +268,7 @@ class TlsServer:
                 listener.close()
             self._listeners = {}
             self._statuses = {}
+            self._plan = None
             self._contexts.clear()
             self._challenge_contexts.clear()
             if finish is not None:
