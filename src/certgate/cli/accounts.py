@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from certgate.cli.context import Options
-from certgate.cli.output import emit_documents, json_option, report, table
+from certgate.cli.output import json_option, report, report_table
 from certgate.cli.secrets_input import Secret
 from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users
@@ -24,12 +24,12 @@ def user() -> None:
 def user_list(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         views = users.list_users(app)
-    if as_json:
-        emit_documents(User, views)
-        return
-    table(
+    report_table(
+        as_json,
+        User,
+        views,
         ["Username", "Role", "Last login"],
-        [[v.username, v.role, v.last_login_at or "never"] for v in views],
+        lambda v: [v.username, v.role, v.last_login_at or "never"],
     )
 
 
@@ -105,21 +105,18 @@ def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
 def token_list(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         views = auth.list_tokens(app)
-    if as_json:
-        emit_documents(Token, views)
-        return
-    table(
+    report_table(
+        as_json,
+        Token,
+        views,
         ["ID", "Name", "Role", "Created", "Last used", "State"],
-        [
-            [
-                v.id,
-                v.name,
-                v.role,
-                v.created_at.strftime("%Y-%m-%d %H:%M"),
-                v.last_used_at.strftime("%Y-%m-%d %H:%M") if v.last_used_at else "never",
-                "revoked" if v.revoked else "active",
-            ]
-            for v in views
+        lambda v: [
+            v.id,
+            v.name,
+            v.role,
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            v.last_used_at.strftime("%Y-%m-%d %H:%M") if v.last_used_at else "never",
+            "revoked" if v.revoked else "active",
         ],
     )
 

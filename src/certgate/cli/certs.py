@@ -11,11 +11,11 @@ from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
     emit_document,
-    emit_documents,
     emit_json,
     fields,
     json_option,
     report,
+    report_table,
     table,
 )
 from certgate.cli.secrets_input import Secret
@@ -60,36 +60,35 @@ def list_(options: Options, as_json: bool) -> None:
     """Every certificate with its warnings, addresses and whether its key is available."""
     with options.appliance() as app:
         views = certificates.list_certificates(app)
-    if as_json:
-        emit_documents(Certificate, views)
-        return
-    table(
-        [
-            "ID",
-            "Friendly Name",
-            "Issued To",
-            "Issued By",
-            "Expiration",
-            "Alternative Name(s)",
-            "IP Address(es)",
-            "Private Key?",
-            "Warnings",
-        ],
-        [
-            [
-                view.id,
-                view.friendly_name + (" (factory)" if view.is_factory else ""),
-                view.issued_to,
-                view.issued_by,
-                format_time(view.not_after),
-                ", ".join(view.sans) or NO_SANS,
-                " ".join(view.ip_addresses) or "N/A",
-                "Yes" if view.has_private_key else "No",
-                f"{len(view.warnings)} Warning(s)" if view.warnings else "",
-            ]
-            for view in views
-        ],
-    )
+    report_table(as_json, Certificate, views, LIST_HEADERS, _list_row)
+
+
+#: The guide's Certificates table.
+LIST_HEADERS = (
+    "ID",
+    "Friendly Name",
+    "Issued To",
+    "Issued By",
+    "Expiration",
+    "Alternative Name(s)",
+    "IP Address(es)",
+    "Private Key?",
+    "Warnings",
+)
+
+
+def _list_row(view: CertificateView) -> list[object]:
+    return [
+        view.id,
+        view.friendly_name + (" (factory)" if view.is_factory else ""),
+        view.issued_to,
+        view.issued_by,
+        format_time(view.not_after),
+        ", ".join(view.sans) or NO_SANS,
+        " ".join(view.ip_addresses) or "N/A",
+        "Yes" if view.has_private_key else "No",
+        f"{len(view.warnings)} Warning(s)" if view.warnings else "",
+    ]
 
 
 @cert.command()

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel
 
 from certgate.schemas import document
 from certgate.text import CONTROL_CLASS, visible
+
+_View = TypeVar("_View")
 
 #: What json.dumps leaves raw in strings (it escapes C0 itself; its own line breaks stay).
 _RAW_IN_JSON = re.compile(f"(?!\n)[{CONTROL_CLASS}\ud800-\udfff]")
@@ -66,6 +68,21 @@ def report(as_json: bool, model: type[BaseModel], value: object, *lines: str) ->
         return
     for line in lines:
         echo(line)
+
+
+def report_table(
+    as_json: bool,
+    model: type[BaseModel],
+    values: Sequence[_View],
+    headers: Sequence[str],
+    row: Callable[[_View], Sequence[object]],
+) -> None:
+    """What a list command prints: with ``--json`` the API's list of documents, else a table
+    of one ``row`` a value."""
+    if as_json:
+        emit_documents(model, values)
+        return
+    table(headers, [row(value) for value in values])
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -10,11 +10,10 @@ from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
     emit_document,
-    emit_documents,
     fields,
     json_option,
     report,
-    table,
+    report_table,
 )
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.names import SubjectFields
@@ -86,15 +85,12 @@ def list_(options: Options, as_json: bool) -> None:
     """Subject, Alternative Name(s) and Fingerprint of every request."""
     with options.appliance() as app:
         views = requests.list_requests(app)
-    if as_json:
-        emit_documents(CertificateRequest, views)
-        return
-    table(
+    report_table(
+        as_json,
+        CertificateRequest,
+        views,
         ["ID", "Friendly Name", "Subject", "Alternative Name(s)", "Fingerprint"],
-        [
-            [v.id, v.friendly_name, v.subject, ", ".join(v.sans), v.fingerprint_sha256]
-            for v in views
-        ],
+        lambda v: [v.id, v.friendly_name, v.subject, ", ".join(v.sans), v.fingerprint_sha256],
     )
 
 
