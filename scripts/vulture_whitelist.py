@@ -27,6 +27,7 @@ _.sort_url
 private_key_deleted
 _.alive  # a node's (status.html, the Node document)
 _.alive_within  # the Node document's
+_.adding  # networking.html: a node typed in the Add form, not an address's own row
 
 # Used by the tests only: the check that SCHEMA_HEAD is the newest migration.
 newest_migration

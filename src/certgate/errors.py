@@ -94,6 +94,16 @@ class ConfirmationRequiredError(ConflictError, code="confirmation-required"):
     the pages): it is done only when the caller confirms it."""
 
 
+class UnknownNodeError(ConfirmationRequiredError, code="unknown-node"):
+    """An address pinned to a node no ``certgate serve`` of this store has run as: a typing
+    mistake would leave the address served by nobody, so it is pinned only when the caller
+    confirms (a node provisioned before its first start). ``known``: the nodes that have run."""
+
+    def __init__(self, message: str, known: Sequence[str]) -> None:
+        super().__init__(message)
+        self.known = tuple(known)
+
+
 class UnconfirmedChangeError(
     ConfirmationRequiredError, code="unconfirmed-change", status=HTTPStatus.CONFLICT
 ):

@@ -17,6 +17,7 @@ from certgate.limits import (
     FRIENDLY_NAME_MAX,
     HOSTNAME_MAX,
     HOSTNAMES_PER_ADDRESS_MAX,
+    NODE_NAME_MAX,
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
 )
@@ -464,6 +465,11 @@ class Address(Out):
         description="The hostnames the certificate the address presents does not cover "
         "(browsers connecting by them warn)."
     )
+    node: str | None = Field(
+        description="The node that serves the address (certgate serve --node NAME): only that "
+        "node listens on it. null: a floating address, which every node binds (IP_FREEBIND) "
+        "and whichever node holds it serves; on a single appliance every address is."
+    )
 
 
 class PresentedCertificate(Out):
@@ -530,9 +536,33 @@ Hostnames = Annotated[
 ]
 
 
+#: ``confirm`` of the bodies that pin an address to a node (``networking.set_node``).
+NODE_CONFIRM_DESCRIPTION = (
+    "Pin the address even to a node that has never run on this store (one provisioned before "
+    "its first start). Without it such a node is refused: 409 unknown-node, naming the known "
+    "nodes (a mistyped name would leave the address served by no node)."
+)
+NodeName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=NODE_NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="A node's name, as certgate serve --node NAME runs it.",
+        examples=["node-a"],
+    ),
+]
+
+
 class NewAddress(In):
     address: str = Field(max_length=64, examples=["192.0.2.10", "2001:db8::10"])
     hostnames: Hostnames = Field(default_factory=list)
+    node: NodeName | None = Field(
+        default=None,
+        description="The node that serves the address, alone; omitted or null: floating, "
+        "every node serves it.",
+    )
+    confirm: bool = Field(default=False, description=NODE_CONFIRM_DESCRIPTION)
 
 
 class AddressChange(In):
@@ -541,6 +571,12 @@ class AddressChange(In):
     hostnames: Hostnames | None = Field(
         default=None, description="Replaces the address's hostnames ([] clears them)."
     )
+    node: NodeName | None = Field(
+        default=None,
+        description="Pins the address to this node (only it listens on the address); null "
+        "makes it floating (every node does). Omitted: unchanged.",
+    )
+    confirm: bool = Field(default=False, description=NODE_CONFIRM_DESCRIPTION)
 
 
 class Assignment(In):

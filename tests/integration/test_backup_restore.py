@@ -182,6 +182,7 @@ def test_a_postgresql_backup_restores_into_sqlite(tmp_path: Path, postgresql_url
     source = Certgate(tmp_path / "source", subprocess=False)
     source("init", env=env)
     source("ip", "add", "127.0.0.7", "--hostname", "portal.example.test", env=env)
+    source("ip", "add", "127.0.0.8", "--node", "node-b", "--confirm", env=env)  # its node
     backup = tmp_path / "appliance.cgbackup"
     passphrase = _passphrase_file(tmp_path)
     source("backup", "-o", backup, "--passphrase-file", passphrase, env=env)
@@ -191,4 +192,6 @@ def test_a_postgresql_backup_restores_into_sqlite(tmp_path: Path, postgresql_url
     assert restored.json("ip", "list") == source.json("ip", "list", env=env)
     hostnames = {a["address"]: a["hostnames"] for a in restored.json("ip", "list")}
     assert hostnames["127.0.0.7"] == ["portal.example.test"]
+    pinned = {a["address"]: a["node"] for a in restored.json("ip", "list")}
+    assert (pinned["127.0.0.7"], pinned["127.0.0.8"]) == (None, "node-b")
     assert "portal.example.test (127.0.0.7)" in str(restored.json("cert", "list"))

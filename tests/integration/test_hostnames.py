@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 
 from certgate.errors import NotFoundError, ValidationError
 from certgate.pki.diagnostics import WarningCode
@@ -16,8 +16,9 @@ from certgate.pki.names import SubjectFields
 from certgate.service import audit, certificates, networking
 from certgate.service.appliance import Appliance
 from certgate.store.audit import AuditFilter
-from certgate.store.database import SCHEMA_HEAD, _alembic_config, default_url
+from certgate.store.database import SCHEMA_HEAD
 from tests.integration.conftest import Certgate
+from tests.support.migration import store_at
 
 
 def _self_signed(app: Appliance, name: str, *sans: str) -> int:
@@ -152,28 +153,7 @@ def test_the_migration_adds_empty_hostnames_to_existing_addresses(
     gets no hostname), then downgraded and upgraded again, on SQLite and PostgreSQL."""
     from alembic import command
 
-    url = database_url or default_url(tmp_path)
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        config = _alembic_config(engine)
-        command.upgrade(config, "0004")
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO certificates (id, fingerprint, der, friendly_name, "
-                    "public_key_fingerprint, subject_name_hash, issuer_name_hash, not_after, "
-                    "is_ca, info, chain_mode, is_factory, created_at) VALUES (1, 'f', :der, "
-                    "'n', 'k', 's', 'i', :at, false, '{}', 'automatic', true, :at)"
-                ),
-                {"der": b"\x30\x00", "at": "2030-01-01 00:00:00+00:00"},
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO ip_addresses (id, address, certificate_id, created_at) "
-                    "VALUES (1, '192.0.2.10', 1, :at)"
-                ),
-                {"at": "2030-01-01 00:00:00+00:00"},
-            )
+    with store_at("0004", tmp_path, database_url) as (engine, config):
         command.upgrade(config, "head")
         from certgate.store.models import IpAddressRow
 
@@ -197,8 +177,6 @@ def test_the_migration_adds_empty_hostnames_to_existing_addresses(
             assert version.scalar() == SCHEMA_HEAD
             found = connection.execute(select(IpAddressRow.hostnames)).scalars().all()
             assert found == [[], []]
-    finally:
-        engine.dispose()
 
 
 # --- the command line ---------------------------------------------------------------------------

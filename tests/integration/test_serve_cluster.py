@@ -17,6 +17,7 @@ from certgate.service import auth
 from certgate.service.appliance import Appliance
 from certgate.service.nodes import HEARTBEAT_ENV
 from tests.api.client import Server
+from tests.support.net import AWAY_IPV4, connection_refused, on_this_host
 from tests.support.pki import fingerprint, make_chain
 from tests.support.polling import eventually
 from tests.support.served import handshake_succeeds, served_fingerprint, wait_until_served
@@ -26,6 +27,7 @@ from tests.support.server import (
     joined_node,
     run_cli,
     running_appliance,
+    wait_for_tls,
 )
 
 
@@ -138,3 +140,67 @@ def test_nodes_are_listed_alive_with_what_they_present_and_a_killed_one_as_lost(
     assert status["diagnostics"] == []
     audit = run_cli(a.data_dir, "audit", "list", "--action", "node.remove", "--json", **a.env)
     assert [event["target"] for event in json.loads(audit.stdout)["events"]] == ["node-b"]
+
+
+def _listening_on(running: RunningAppliance, name: str) -> dict[str, str | None]:
+    """What node ``name`` says it listens on (address -> error), from its heartbeat."""
+    listeners = node_list(running)[name]["listeners"]
+    return {item["address"]: item["error"] for item in listeners if item["state"] == "listening"}
+
+
+def test_each_node_serves_the_addresses_pinned_to_it_and_every_node_the_floating_ones(
+    nodes: tuple[RunningAppliance, RunningAppliance],
+) -> None:
+    """Two nodes on one host, each on its own port: an address pinned to a node is on that
+    node's wire only; a floating one on both, bound with IP_FREEBIND even where no host
+    holds it (198.51.100.10, as the standby of a failover pair binds the shared address)."""
+    a, b = nodes
+    eventually(lambda: node_list(a).keys() == {"node-a", "node-b"}, what="both nodes registered")
+    assert not on_this_host(AWAY_IPV4)
+    run_cli(a.data_dir, "ip", "add", "127.0.0.3", "--node", "node-a", **a.env)
+    run_cli(a.data_dir, "ip", "add", "127.0.0.4", "--node", "node-b", **a.env)
+    run_cli(a.data_dir, "ip", "add", AWAY_IPV4, **a.env)  # floating
+    for running, own, other in ((a, "127.0.0.3", "127.0.0.4"), (b, "127.0.0.4", "127.0.0.3")):
+        wait_for_tls(own, running.port)
+        assert connection_refused(other, running.port)
+        assert handshake_succeeds("127.0.0.2", running.port)  # init's address: floating
+    for name in ("node-a", "node-b"):
+        eventually(
+            lambda name=name: _listening_on(a, name).get(AWAY_IPV4, "absent") is None,
+            what=f"{name} listens on {AWAY_IPV4}",
+        )
+    shown = run_cli(a.data_dir, "ip", "list", **a.env).stdout
+    rows = {line.split()[0]: line for line in shown.splitlines()[2:]}
+    assert rows["127.0.0.3"].endswith("node-a") and rows["127.0.0.4"].endswith("node-b")
+    assert rows[AWAY_IPV4].endswith("every node (floating)")
+    # Neither node is blamed for not serving the other's address.
+    for running in (a, b):
+        status = json.loads(run_cli(running.data_dir, "status", "--json", **running.env).stdout)
+        assert status["diagnostics"] == [], status["diagnostics"]
+
+    # Pinned to the other node: node A stops listening on it, node B starts.
+    run_cli(a.data_dir, "ip", "set", "127.0.0.3", "--node", "node-b", **a.env)
+    wait_for_tls("127.0.0.3", b.port)
+    eventually(lambda: connection_refused("127.0.0.3", a.port), what="node A lets go")
+    # Floating: both.
+    run_cli(b.data_dir, "ip", "set", "127.0.0.4", "--floating", **b.env)
+    wait_for_tls("127.0.0.4", a.port)
+    assert handshake_succeeds("127.0.0.4", b.port)
+
+    # A node that has never run is refused, naming the known ones; confirmed, it is pinned
+    # (a node provisioned before its first start) and nobody serves the address meanwhile.
+    refused = run_cli(
+        a.data_dir, "ip", "set", "127.0.0.4", "--node", "node-c", check=False, **a.env
+    )
+    assert refused.returncode == 1
+    assert "no node named 'node-c' has run on this store (known: node-a, node-b)" in (
+        refused.stderr
+    )
+    run_cli(a.data_dir, "ip", "set", "127.0.0.4", "--node", "node-c", "--confirm", **a.env)
+    for running in (a, b):
+        eventually(lambda r=running: connection_refused("127.0.0.4", r.port), what="let go")
+    status = json.loads(run_cli(a.data_dir, "status", "--json", **a.env).stdout)
+    assert [(f["code"], f["severity"]) for f in status["diagnostics"]] == [
+        ("address-node-not-alive", "warning")
+    ]
+    assert "Traceback" not in a.log_text() + b.log_text()

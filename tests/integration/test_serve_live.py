@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.net import connection_refused
 from tests.support.openssl import s_client
 from tests.support.pki import make_chain, pem
 from tests.support.polling import eventually
@@ -32,23 +32,15 @@ def leaf_subject(address: str, port: int) -> str:
     return ""
 
 
-def refused(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
 def test_addresses_added_and_removed_by_the_cli_open_and_close(
     appliance: RunningAppliance,
 ) -> None:
     port = appliance.port
-    assert refused("127.0.0.3", port)
+    assert connection_refused("127.0.0.3", port)
     run_cli(appliance.data_dir, "ip", "add", "127.0.0.3")
     eventually(lambda: "certgate Appliance" in leaf_subject("127.0.0.3", port))
     run_cli(appliance.data_dir, "ip", "remove", "127.0.0.3")
-    eventually(lambda: refused("127.0.0.3", port))
+    eventually(lambda: connection_refused("127.0.0.3", port))
     assert "certgate Appliance" in leaf_subject("127.0.0.2", port)  # the other one still runs
 
 

@@ -9,6 +9,7 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,14 @@ from tests.integration._tls_helpers import (
     make_pki,
     plan,
 )
-from tests.support.net import free_port, ipv6_loopback
+from tests.support.net import (
+    AWAY_IPV4,
+    AWAY_IPV6,
+    connection_refused,
+    free_port,
+    ipv6_loopback,
+    on_this_host,
+)
 from tests.support.openssl import s_client
 from tests.support.served import client_context, handshake
 
@@ -40,14 +48,6 @@ def server() -> Iterator[ServerThread]:
     running = ServerThread()
     yield running
     running.close()
-
-
-def _connect_refused(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 def test_each_address_presents_its_own_leaf_and_full_chain(server: ServerThread, pki: Pki) -> None:
@@ -98,7 +98,7 @@ def test_adding_an_address_opens_it_and_removing_it_closes_it(
     port = free_port()
     context = client_context(pki.root_pem)
     server.apply(plan(port, {A: pki["alpha.test"].served}))
-    assert _connect_refused(B, port)
+    assert connection_refused(B, port)
 
     statuses = server.apply(plan(port, {A: pki["alpha.test"].served, B: pki["bravo.test"].served}))
     assert [s.state for s in statuses] == ["listening", "listening"]
@@ -111,7 +111,7 @@ def test_adding_an_address_opens_it_and_removing_it_closes_it(
     ):
         statuses = server.apply(plan(port, {B: pki["bravo.test"].served}))
         assert [(s.address, s.state) for s in statuses] == [(B, "listening")]
-        assert _connect_refused(A, port)
+        assert connection_refused(A, port)
         established.sendall(b"still here")
         assert established.recv(100) == b"still here"
     assert handshake(B, port, context).common_name == "bravo.test"
@@ -178,6 +178,28 @@ def test_an_address_that_cannot_be_bound_is_reported_and_the_others_serve(
     assert handshake(taken, port, client_context(pki.root_pem)).common_name == "bravo.test"
 
 
+def test_a_floating_address_another_host_holds_is_bound_with_ip_freebind(
+    server: ServerThread, pki: Pki
+) -> None:
+    """A failover pair's shared address is bound while the other node holds it, so that
+    connections are taken the moment it moves here (no rebind, no ip_nonlocal_bind)."""
+    port = free_port()
+    away = [AWAY_IPV4, *([AWAY_IPV6] if ipv6_loopback() else [])]
+    assert not any(on_this_host(address) for address in away), "pick other test addresses"
+    served = {address: pki["alpha.test"].served for address in [A, *away]}
+    refused = server.apply(plan(port, served))  # pinned (no freebind): not on this host
+    assert {s.address: s.state for s in refused} == {
+        A: "listening",
+        **{address: "failed" for address in away},
+    }
+    statuses = server.apply(replace(plan(port, served), freebind=frozenset(away)))
+    assert [(s.address, s.state, s.error) for s in statuses] == [
+        (address, "listening", None) for address in [A, *away]
+    ]
+    assert {s.fingerprint for s in statuses} == {pki["alpha.test"].fingerprint}
+    assert handshake(A, port, client_context(pki.root_pem)).common_name == "alpha.test"
+
+
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this host")
 def test_a_port_taken_by_its_own_listener_is_not_blamed_on_another_program(
     server: ServerThread, pki: Pki
@@ -207,7 +229,7 @@ def test_a_port_change_moves_every_address(server: ServerThread, pki: Pki) -> No
     }
     context = client_context(pki.root_pem)
     for address in assignments:
-        assert _connect_refused(address, old)
+        assert connection_refused(address, old)
         handshake(address, new, context)
 
 
@@ -225,7 +247,7 @@ def test_a_certificate_that_cannot_be_loaded_leaves_the_previous_one_served(
     assert f"certificate {bravo.fingerprint[:16]} cannot be served" in (by_address[A].error or "")
     assert by_address[B].state == "failed"
     assert handshake(A, port, client_context(pki.root_pem)).fingerprint == alpha.fingerprint
-    assert _connect_refused(B, port)
+    assert connection_refused(B, port)
 
 
 def test_keys_stay_out_of_files_reprs_and_statuses(server: ServerThread, pki: Pki) -> None:
@@ -249,8 +271,8 @@ def test_close_stops_listening(pki: Pki) -> None:
     running.apply(plan(port, {A: pki["alpha.test"].served, B: pki["bravo.test"].served}))
     handshake(A, port, client_context(pki.root_pem))
     running.close()
-    assert _connect_refused(A, port)
-    assert _connect_refused(B, port)
+    assert connection_refused(A, port)
+    assert connection_refused(B, port)
 
 
 def test_the_standard_asyncio_loop_works_too(pki: Pki) -> None:
@@ -264,7 +286,7 @@ def test_the_standard_asyncio_loop_works_too(pki: Pki) -> None:
         assert handshake(A, port, context).common_name == "bravo.test"
     finally:
         running.close()
-    assert _connect_refused(A, port)
+    assert connection_refused(A, port)
 
 
 def test_swapping_back_and_forth_leaks_no_descriptors(server: ServerThread, pki: Pki) -> None:

@@ -21,3 +21,28 @@ def ipv6_loopback() -> bool:
         return True
     except OSError:
         return False
+
+
+#: Documentation addresses (RFC 5737, RFC 3849) standing for a failover pair's shared
+#: address while another host holds it: bound only with IP_FREEBIND.
+AWAY_IPV4, AWAY_IPV6 = "198.51.100.10", "2001:db8:5::10"
+
+
+def on_this_host(address: str) -> bool:
+    """Whether ``address`` is one of this host's: a plain bind (no IP_FREEBIND) succeeds."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family) as probe:
+            probe.bind((address, 0))
+        return True
+    except OSError:
+        return False
+
+
+def connection_refused(address: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether nothing listens on ``address:port`` (a TCP connect is refused)."""
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return True
+    return False

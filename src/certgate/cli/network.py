@@ -38,72 +38,139 @@ def deadline_options(command: F) -> F:
 
 @click.group()
 def ip() -> None:
-    """The appliance's IP addresses and the certificate each presents."""
+    """The appliance's IP addresses, the certificate each presents and the node serving it."""
 
 
 @ip.command("list")
 @json_option
 @click.pass_obj
 def ip_list(options: Options, as_json: bool) -> None:
-    """Each address and the certificate it is currently assigned to."""
+    """Each address, the certificate it is currently assigned to and the node serving it."""
     with options.appliance() as app:
         views = networking.list_addresses(app)
     if as_json:
         emit_documents(Address, views)
         return
     table(
-        ["IP Address", "Currently assigned to Certificate", "ID", "Hostnames"],
+        ["IP Address", "Currently assigned to Certificate", "ID", "Hostnames", "Node"],
         [
             [
                 v.address,
                 v.certificate_name + (" (factory)" if v.is_factory_certificate else ""),
                 v.certificate_id,
                 ", ".join(v.hostnames),
+                _node_text(v),
             ]
             for v in views
         ],
     )
 
 
+def _node_text(view: networking.AddressView) -> str:
+    return view.node if view.node is not None else networking.FLOATING_TEXT
+
+
 def hostname_option(help_text: str) -> Callable[[F], F]:
     return click.option("--hostname", "hostnames", multiple=True, metavar="NAME", help=help_text)
+
+
+#: ``--confirm`` of the commands that pin an address to a node.
+confirm_node_option = click.option(
+    "--confirm",
+    is_flag=True,
+    help="Pin it even to a node that has never run on this store (one not started yet; "
+    "refused otherwise, naming the known nodes).",
+)
 
 
 @ip.command("add")
 @click.argument("address")
 @hostname_option("A DNS name clients use to reach the address (repeat for several).")
+@click.option(
+    "--node",
+    metavar="NAME",
+    help="Only this node (certgate serve --node NAME) listens on the address. Default: "
+    "floating, every node does (with IP_FREEBIND), and whichever holds it serves it.",
+)
+@confirm_node_option
 @json_option
 @click.pass_obj
-def ip_add(options: Options, address: str, hostnames: tuple[str, ...], as_json: bool) -> None:
+def ip_add(
+    options: Options,
+    address: str,
+    hostnames: tuple[str, ...],
+    node: str | None,
+    confirm: bool,
+    as_json: bool,
+) -> None:
     """Add an address; it presents the factory certificate until you assign another."""
     with options.appliance() as app:
-        view = networking.add_address(app, address, options.actor, hostnames)
+        view = networking.add_address(app, address, options.actor, hostnames, node, confirm=confirm)
     if as_json:
         emit_document(Address, view)
         return
     echo(f"added {view.address}, assigned to {view.certificate_name}")
     if view.hostnames:
         _say_hostnames(view)
+    if view.node is not None:
+        _say_node(view)
 
 
 @ip.command("set")
 @click.argument("address")
 @hostname_option("A DNS name clients use to reach the address; the list given replaces it.")
 @click.option("--no-hostname", "clear", is_flag=True, help="Remove every hostname.")
+@click.option(
+    "--node", metavar="NAME", help="Only this node (certgate serve --node NAME) listens on it."
+)
+@click.option("--floating", is_flag=True, help="Every node listens on it (IP_FREEBIND).")
+@confirm_node_option
 @json_option
 @click.pass_obj
 def ip_set(
-    options: Options, address: str, hostnames: tuple[str, ...], clear: bool, as_json: bool
+    options: Options,
+    address: str,
+    hostnames: tuple[str, ...],
+    clear: bool,
+    node: str | None,
+    floating: bool,
+    confirm: bool,
+    as_json: bool,
 ) -> None:
-    """Set the hostnames clients use to reach an address (its certificate must cover them)."""
-    if bool(hostnames) == clear:
-        raise click.UsageError("give --hostname NAME (one or more) or --no-hostname")
+    """Set the hostnames clients use to reach an address (its certificate must cover them),
+    or the node that serves it; what is not given stays as it is."""
+    if hostnames and clear:
+        raise click.UsageError("give --hostname NAME (one or more) or --no-hostname, not both")
+    if node is not None and floating:
+        raise click.UsageError("give --node NAME or --floating, not both")
+    if not (hostnames or clear or node is not None or floating):
+        raise click.UsageError(
+            "give --hostname NAME (one or more) or --no-hostname, and/or --node NAME or --floating"
+        )
     with options.appliance() as app:
-        view = networking.set_hostnames(app, address, hostnames, options.actor)
+        view = networking.change_address(
+            app,
+            address,
+            options.actor,
+            hostnames=hostnames if hostnames or clear else None,
+            node=node,
+            floating=floating,
+            confirm=confirm,
+        )
     if as_json:
         emit_document(Address, view)
-    else:
+        return
+    if hostnames or clear:
         _say_hostnames(view)
+    if node is not None or floating:
+        _say_node(view)
+
+
+def _say_node(view: networking.AddressView) -> None:
+    if view.node is None:
+        echo(f"{view.address} is floating: every node listens on it")
+    else:
+        echo(f"{view.address} is served by node {view.node} only")
 
 
 def _say_hostnames(view: networking.AddressView) -> None:

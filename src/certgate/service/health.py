@@ -5,7 +5,9 @@ user would notice first: an address nobody serves, a listener that failed, an ad
 presents another certificate than the one assigned, an assigned certificate (or one of its
 chain) that has expired or soon will, an address whose certificate does not cover a
 hostname clients use to reach it; and in a cluster, a node whose heartbeat stopped without a
-clean stop (lost) and a node that presents another certificate than the assigned one (drift).
+clean stop (lost), a node that presents another certificate than the assigned one (drift),
+and an address pinned to a node that is not alive (no node serves it). Each node is judged
+only on the addresses it should serve: the floating ones and those pinned to it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from certgate.pki.diagnostics import WarningCode, format_time, validity_warnings
 from certgate.service.acme import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
-from certgate.service.nodes import NodeState, list_nodes
+from certgate.service.nodes import NodeState, NodeView, list_nodes
 from certgate.service.notices import unsent_notices
 from certgate.service.serving import ServeReport
 from certgate.service.views import RowInfoCache, chain_rows
@@ -41,6 +43,7 @@ class FindingCode(StrEnum):
     ACME_RENEWAL_FAILED = "acme-renewal-failed"
     NODE_LOST = "node-lost"
     NODE_DRIFT = "node-drift"
+    NODE_NOT_ALIVE = "address-node-not-alive"  # an address pinned to a node not running
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,15 @@ def diagnose(
 ) -> Diagnosis:
     """Every finding, errors first; ``addresses`` and ``serving`` as the caller read them, so
     the page shows one consistent picture."""
+    cluster = list_nodes(app)
     findings = (
         _serving_findings(addresses, serving)
+        + _pinned_findings(addresses, cluster)
         + _validity_findings(app, addresses)
         + _hostname_findings(addresses)
         + _notice_findings(app)
         + _renewal_findings(app)
-        + _node_findings(app, serving)
+        + _node_findings(cluster, serving)
     )
     findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
     return Diagnosis(findings)
@@ -85,15 +90,18 @@ def diagnose(
 def _serving_findings(
     addresses: Sequence[AddressView], serving: ServeReport | None
 ) -> list[Finding]:
-    if not addresses:
-        return []
     if serving is None:
+        # Which node this data directory's serve runs as is not known: the floating
+        # addresses are expected of it; each pinned one is judged by its node's heartbeat.
+        floating = [address for address in addresses if address.node is None]
+        if not floating:
+            return []
         return [
             Finding(
                 Severity.ERROR,
                 FindingCode.NOT_SERVED,
                 f"no 'certgate serve' runs on this data directory: none of the "
-                f"{len(addresses)} address(es) is served",
+                f"{len(floating)} address(es) is served here",
             )
         ]
     listeners: Mapping[str, Mapping[str, object]] = {
@@ -101,6 +109,8 @@ def _serving_findings(
     }
     found: list[Finding] = []
     for address in addresses:
+        if not address.served_by(serving.node):
+            continue  # pinned to another node: judged by that node's heartbeat
         listener = listeners.get(address.address)
         if listener is None:
             found.append(
@@ -214,12 +224,45 @@ def _renewal_findings(app: Appliance) -> list[Finding]:
     ]
 
 
-def _node_findings(app: Appliance, serving: ServeReport | None) -> list[Finding]:
+def _pinned_findings(
+    addresses: Sequence[AddressView], cluster: Sequence[NodeView]
+) -> list[Finding]:
+    """An address pinned to a node that is not alive: no node listens on it. An error when
+    that node ran before (stopped, lost: clients that reached the address fail now); a
+    warning when it never ran here (provisioned before its first start, or mistyped)."""
+    states = {node.name: node for node in cluster}
+    found: list[Finding] = []
+    for address in addresses:
+        if address.node is None:
+            continue
+        node = states.get(address.node)
+        if node is not None and node.alive:
+            continue
+        if node is None:
+            severity, why = Severity.WARNING, "which has never run on this store"
+        elif node.state is NodeState.STOPPED:
+            severity, why = Severity.ERROR, f"which stopped at {format_time(node.last_seen)}"
+        else:
+            severity = Severity.ERROR
+            why = f"which is lost (last heartbeat at {format_time(node.last_seen)})"
+        found.append(
+            Finding(
+                severity,
+                FindingCode.NODE_NOT_ALIVE,
+                f"{address.address} is pinned to node {address.node!r}, {why}: no node serves "
+                f"it. Start that node, or let another serve it ('certgate ip set "
+                f"{address.address} --node NAME' or '--floating')",
+            )
+        )
+    return found
+
+
+def _node_findings(cluster: Sequence[NodeView], serving: ServeReport | None) -> list[Finding]:
     """Other nodes of the cluster: lost ones, and drift (this data directory's own serve is
     judged above, from what it publishes)."""
     found: list[Finding] = []
     local = serving.node if serving is not None else None
-    for node in list_nodes(app):
+    for node in cluster:
         if node.state is NodeState.LOST:
             found.append(
                 Finding(

@@ -1,8 +1,11 @@
-"""The appliance's IP addresses and which certificate each one presents.
+"""The appliance's IP addresses, which certificate each one presents and which node serves it.
 
 Every address has exactly one certificate (the factory certificate when added); one
 certificate may secure several addresses; only a certificate whose private key is available
-can be assigned.
+can be assigned. An address pinned to a node (``certgate serve --node NAME``) is served by
+that node only; one without a node is floating: every node binds it (``IP_FREEBIND``), and
+whichever node holds the address (keepalived/VRRP, a cloud's floating IP) serves it. A single
+appliance names no node: its addresses are all floating.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from certgate.errors import (
     ConfirmationRequiredError,
     ConflictError,
     NotFoundError,
+    UnknownNodeError,
     ValidationError,
 )
 from certgate.fields import item
-from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX
+from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX, NODE_NAME_MAX
 from certgate.pki.diagnostics import uncovered_hostnames
 from certgate.pki.names import client_hostname
 from certgate.service import guard
@@ -27,9 +31,11 @@ from certgate.service.appliance import Appliance
 from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
 from certgate.service.views import info_from_json
+from certgate.store import nodes
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow, IpAddressRow
 from certgate.store.repository import Repository
+from certgate.text import check_name
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,11 @@ class AddressView:
     is_factory_certificate: bool
     hostnames: list[str]  # the DNS names clients use to reach it (A-labels)
     hostnames_not_covered: list[str]  # those its certificate does not cover
+    node: str | None  # the node that serves it; None: floating, every node serves it
+
+    def served_by(self, node: str | None) -> bool:
+        """Whether a ``certgate serve`` running as ``node`` listens on this address."""
+        return self.node is None or self.node == node
 
 
 def normalise_address(text: str, field: str = "address") -> str:
@@ -50,6 +61,9 @@ def normalise_address(text: str, field: str = "address") -> str:
     except ValueError:
         raise ValidationError(field, f"{text!r} is not an IPv4 or IPv6 address") from None
 
+
+#: How the faces show an address without a node.
+FLOATING_TEXT = "every node (floating)"
 
 #: The address ``certgate init`` configures when there is none: the pages answer at once.
 LOOPBACK = "127.0.0.1"
@@ -92,6 +106,7 @@ def _view(address: IpAddressRow, certificate: CertificateRow) -> AddressView:
         uncovered_hostnames(info_from_json(certificate.info), address.hostnames)
         if address.hostnames
         else [],
+        address.node,
     )
 
 
@@ -116,22 +131,34 @@ def _certificate_of(repository: Repository, row: IpAddressRow) -> CertificateRow
 
 
 def add_address(
-    app: Appliance, text: str, actor: Actor = APPLIANCE, hostnames: Iterable[str] = ()
+    app: Appliance,
+    text: str,
+    actor: Actor = APPLIANCE,
+    hostnames: Iterable[str] = (),
+    node: str | None = None,
+    *,
+    confirm: bool = False,
 ) -> AddressView:
     """A new address is assigned to the factory default certificate, as the guide says;
-    ``hostnames``: the DNS names clients will use to reach it."""
+    ``hostnames``: the DNS names clients will use to reach it; ``node``: the node that serves
+    it (None: floating, every node). A node that has never run here only with ``confirm``
+    (``UnknownNodeError``)."""
     address = normalise_address(text)
     check_address(address)
     names = checked_hostnames(hostnames)
+    name = None if node is None else checked_node(node)
     with app.store.transaction(actor) as repository:
         if repository.ip_address(address) is not None:
             raise ConflictError(f"the address {address} is already configured")
         factory = repository.factory_certificate()
         if factory is None:
             raise ConflictError("the appliance has no factory certificate: run 'certgate init'")
-        row = IpAddressRow(address=address, certificate_id=factory.id, hostnames=names)
+        _require_known(repository, name, address, confirm)
+        row = IpAddressRow(address=address, certificate_id=factory.id, hostnames=names, node=name)
         repository.add(row)
-        repository.audit(AuditAction.ADDRESS_ADD, address, _hostnames_detail(names))
+        pinned = _node_detail(name) if name is not None else ""
+        detail = "; ".join(part for part in (_hostnames_detail(names), pinned) if part)
+        repository.audit(AuditAction.ADDRESS_ADD, address, detail)
         return _view(row, factory)
 
 
@@ -140,16 +167,90 @@ def set_hostnames(
 ) -> AddressView:
     """Replace the hostnames of an address (none: clear them). The warnings of the
     certificate it presents follow (``hostname-not-covered``)."""
+    return change_address(app, text, actor, hostnames=hostnames)
+
+
+def set_node(
+    app: Appliance,
+    text: str,
+    node: str | None,
+    actor: Actor = APPLIANCE,
+    *,
+    confirm: bool = False,
+) -> AddressView:
+    """Pin an address to ``node`` (only that node listens on it), or make it floating
+    (None: every node does). The nodes follow at once, as they follow an assignment."""
+    return change_address(app, text, actor, node=node, floating=node is None, confirm=confirm)
+
+
+def change_address(
+    app: Appliance,
+    text: str,
+    actor: Actor = APPLIANCE,
+    *,
+    hostnames: Iterable[str] | None = None,
+    node: str | None = None,
+    floating: bool = False,
+    confirm: bool = False,
+) -> AddressView:
+    """Change what is given, in one transaction: ``hostnames`` (replaced; empty clears
+    them), ``node`` (pin it to that node) or ``floating`` (every node serves it). Every value
+    is checked before anything changes; a node that has never run here only with ``confirm``."""
+    if node is not None and floating:
+        raise ValidationError("node", "name a node or make the address floating, not both")
+    if hostnames is None and node is None and not floating:
+        return show_address(app, text)  # nothing to change: no write transaction
     address = normalise_address(text)
-    names = checked_hostnames(hostnames)
+    names = None if hostnames is None else checked_hostnames(hostnames)
+    name = None if node is None else checked_node(node)
     with app.store.transaction(actor) as repository:
         row = _existing(repository, address)
-        if list(row.hostnames) != names:
+        if (name is not None or floating) and row.node != name:
+            _require_known(repository, name, address, confirm)
+            row.node = name
+            repository.audit(AuditAction.ADDRESS_NODE, address, _node_detail(name))
+        if names is not None and list(row.hostnames) != names:
             row.hostnames = names
             repository.audit(
                 AuditAction.ADDRESS_HOSTNAMES, address, _hostnames_detail(names) or "none"
             )
         return _view(row, _certificate_of(repository, row))
+
+
+def checked_node(text: str) -> str:
+    """A node's name as ``certgate serve --node`` takes it (one line, at most 64 characters)."""
+    return check_name(text, "node", NODE_NAME_MAX)
+
+
+def node_names(app: Appliance) -> list[str]:
+    """The nodes that have run on this store, by name (what an address can be pinned to
+    without confirming)."""
+    with app.store.reading() as repository:
+        return [row.name for row in nodes.all_nodes(repository)]
+
+
+def _require_known(repository: Repository, node: str | None, address: str, confirm: bool) -> None:
+    """A node no ``certgate serve`` has run as is most often a typing mistake, which would
+    leave the address served by nobody: refused unless confirmed (a node provisioned before
+    its first start)."""
+    if node is None or confirm or nodes.node(repository, node) is not None:
+        return
+    known = [row.name for row in nodes.all_nodes(repository)]
+    raise UnknownNodeError(unknown_node_warning(address, node, known), known)
+
+
+def unknown_node_warning(address: str, node: str, known: Sequence[str]) -> str:
+    """What pinning an address to a node that has never run does, said before it is done."""
+    return (
+        f"no node named {node!r} has run on this store (known: "
+        f"{', '.join(known) or 'none yet'}): until a 'certgate serve --node {node}' starts, "
+        f"no node listens on {address}. Confirm to pin it to {node!r} anyway, for a node that "
+        'has not started yet (command line: --confirm; API: "confirm": true)'
+    )
+
+
+def _node_detail(node: str | None) -> str:
+    return f"node: {node}" if node is not None else "floating"
 
 
 def checked_hostnames(texts: Iterable[str], field: str = "hostnames") -> list[str]:

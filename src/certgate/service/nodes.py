@@ -56,7 +56,8 @@ class NodeListener:
 
 @dataclass(frozen=True)
 class Drift:
-    """An assigned address where the node presents another certificate, or none."""
+    """An address the node serves (floating, or pinned to it) where it presents another
+    certificate than the assigned one, or none."""
 
     address: str
     assigned_fingerprint: str
@@ -173,11 +174,15 @@ def _view(app: Appliance, row: NodeRow, assigned: Sequence[AddressView]) -> Node
         state=state,
         alive_within=MISSED_BEATS * row.interval,
         listeners=listeners,
-        drift=_drift(listeners, assigned) if state is NodeState.ALIVE else [],
+        drift=_drift(row.name, listeners, assigned) if state is NodeState.ALIVE else [],
     )
 
 
-def _drift(listeners: Sequence[NodeListener], assigned: Sequence[AddressView]) -> list[Drift]:
+def _drift(
+    node: str, listeners: Sequence[NodeListener], assigned: Sequence[AddressView]
+) -> list[Drift]:
+    """Only the addresses this node should serve: another node's pinned address is not
+    expected here."""
     presented = {
         listener.address: listener.fingerprint
         for listener in listeners
@@ -191,7 +196,8 @@ def _drift(listeners: Sequence[NodeListener], assigned: Sequence[AddressView]) -
             presented.get(address.address),
         )
         for address in assigned
-        if presented.get(address.address) != address.certificate_fingerprint
+        if address.served_by(node)
+        and presented.get(address.address) != address.certificate_fingerprint
     ]
 
 

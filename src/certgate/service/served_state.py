@@ -59,6 +59,8 @@ class ServedState:
     #: TLS-ALPN-01 challenge certificates by name, while orders wait for their CA: never
     #: cached (a node started from the cache answers none until it reaches the store)
     challenges: Mapping[str, ServedCertificate] = field(default_factory=dict)
+    #: the floating addresses among them (no node: every node binds them with IP_FREEBIND)
+    floating: frozenset[str] = frozenset()
 
     def plan(self, port: int | None = None, http_port: int | None = None) -> ListenerPlan:
         """The listeners' plan; ``port`` and ``http_port`` as given to ``certgate serve``
@@ -72,6 +74,7 @@ class ServedState:
             settings.deadlines(),
             settings.http_port if http_port is None else http_port,
             self.challenges,
+            freebind=self.floating,
         )
 
 
@@ -107,6 +110,7 @@ def save(data_dir: Path, state: ServedState, revision: int, saved_at: dt.datetim
         "certificates": certificates,
         "addresses": {address: served.fingerprint for address, served in state.served.items()},
         "refused": dict(state.refused),
+        "floating": sorted(state.floating),
     }
     _write_atomically(state_path(data_dir), json.dumps(document, indent=1).encode())
 
@@ -164,7 +168,10 @@ def load(data_dir: Path, sealer: Sealer) -> CachedState | None:
         fingerprint: SealedKey(entry["key_id"], base64.b64decode(entry["sealed_key"]))
         for fingerprint, entry in document["certificates"].items()
     }
-    return CachedState(revision, saved_at, ServedState(settings, served, refused, sealed))
+    # Saved before addresses had nodes: every address was bound by every node.
+    floating = frozenset(document.get("floating", [*document["addresses"], *refused]))
+    state = ServedState(settings, served, refused, sealed, floating=floating)
+    return CachedState(revision, saved_at, state)
 
 
 def _ready(sealer: Sealer, fingerprint: str, entry: dict[str, Any]) -> ServedCertificate | str:

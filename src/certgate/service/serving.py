@@ -97,15 +97,16 @@ class PlanCache:
         return {name: kept[name, authorization] for name, authorization in wanted.items()}
 
     def assignments(
-        self, app: Appliance, repository: Repository, send_root: bool
-    ) -> tuple[dict[str, ServedCertificate], dict[str, str], dict[str, SealedKey]]:
-        """Address -> what it serves, address -> why it cannot be served, and each served
-        certificate's key as sealed in the store (by fingerprint, for the cached state);
+        self, app: Appliance, repository: Repository, send_root: bool, node: str | None = None
+    ) -> tuple[dict[str, ServedCertificate], dict[str, str], dict[str, SealedKey], frozenset[str]]:
+        """Of the addresses ``node`` serves (floating, or pinned to it): address -> what it
+        serves, address -> why it cannot be served, each served certificate's key as sealed
+        in the store (by fingerprint, for the cached state), and the floating addresses;
         built again only where the stamp changed (every one when ``send_root`` changed)."""
         if send_root != self._send_root:
             self._served.clear()
             self._send_root = send_root
-        links = repository.served_links()
+        links = repository.served_links(node)
         stamps = _stamps(repository, links)
         current: dict[int, tuple[_Stamp, ServedCertificate | str]] = {}
         for certificate_id, stamp in stamps.items():
@@ -131,7 +132,8 @@ class PlanCache:
                 assert link.sealed_key is not None  # served: its key was unsealed
                 key = SealedKey(link.certificate.public_key_fingerprint, link.sealed_key)
                 sealed[outcome.fingerprint] = key
-        return served, refused, sealed
+        floating = frozenset(link.address for link in links if link.node is None)
+        return served, refused, sealed, floating
 
     def _address_problem(self, address: str) -> str | None:
         if address not in self._address_problems:
@@ -178,9 +180,14 @@ def _stamps(repository: Repository, served: list[ServedLink]) -> dict[int, _Stam
     }
 
 
-def read_state(app: Appliance, cache: PlanCache | None = None) -> ServedState:
-    """Everything the listeners need, read in one transaction: the last committed state.
-    With ``cache`` (the previous read's), only certificates that changed are built again.
+def read_state(
+    app: Appliance, cache: PlanCache | None = None, node: str | None = None
+) -> ServedState:
+    """Everything the listeners of ``node`` need, read in one transaction: the last
+    committed state. With ``cache`` (the previous read's), only certificates that changed
+    are built again. The node serves the floating addresses, bound with ``IP_FREEBIND`` so
+    that whichever node holds one serves it, and those pinned to it; without a node, the
+    floating ones only.
 
     A certificate that cannot be presented (its key cannot be unsealed: a damaged row, a
     wrong master key) refuses only the addresses that use it; every other address is planned.
@@ -188,9 +195,11 @@ def read_state(app: Appliance, cache: PlanCache | None = None) -> ServedState:
     cache = cache or PlanCache()
     with app.store.reading() as repository:
         settings = read_settings(repository)
-        served, refused, sealed = cache.assignments(app, repository, settings.send_root)
+        served, refused, sealed, floating = cache.assignments(
+            app, repository, settings.send_root, node
+        )
         challenges = cache.challenges(app, repository)
-    return ServedState(settings, served, refused, sealed, challenges)
+    return ServedState(settings, served, refused, sealed, challenges, floating)
 
 
 def _challenge_certificate(
@@ -418,7 +427,7 @@ class ApplianceServer:
             revision = await asyncio.to_thread(self.app.store.revision)
             if revision == self.revision:
                 return True
-            state = await asyncio.to_thread(read_state, self.app, self._cache)
+            state = await asyncio.to_thread(read_state, self.app, self._cache, self.node)
             plan = state.plan(self.port_override, None if self.http is None else self.http.port)
         except (CertgateError, SQLAlchemyError) as error:
             if not self._unread:  # once, not once a second while the database is away
@@ -525,7 +534,7 @@ class ApplianceServer:
         """The plain HTTP listeners on the addresses served, when the plan has a port."""
         if self.plain is None:
             return []
-        return await self.plain.apply(plan.assignments.keys(), plan.http_port)
+        return await self.plain.apply(plan.assignments.keys(), plan.http_port, plan.freebind)
 
     def https_port(self) -> int:
         """The HTTPS port now (where the plain listeners redirect)."""

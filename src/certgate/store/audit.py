@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     ADDRESS_REMOVE = "address.remove"
     ADDRESS_ASSIGN = "address.assign"
     ADDRESS_HOSTNAMES = "address.hostnames"
+    ADDRESS_NODE = "address.node"  # pinned to a node, or made floating
     NODE_REMOVE = "node.remove"  # a stopped or lost node forgotten
     TLS_UPDATE = "tls.update"
     EMAIL_UPDATE = "email.update"

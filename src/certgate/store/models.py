@@ -90,6 +90,9 @@ class IpAddressRow(Base):
     )
     #: The DNS names clients use to reach it (A-labels, in the order given; migration 0005).
     hostnames: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The node that serves it (``certgate serve --node NAME``; migration 0011), or None: a
+    #: floating address, which every node binds (``IP_FREEBIND``) and whichever holds it serves.
+    node: Mapped[str | None] = mapped_column(String(NODE_NAME_MAX), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.schema import Column, ColumnDefault
+from sqlalchemy.sql.elements import ColumnElement
 
 from certgate.store import audit, revision
 from certgate.store.audit import Actor, AuditAction
@@ -86,11 +88,13 @@ class CertificateSummary(NamedTuple):
 
 
 class ServedLink(NamedTuple):
-    """An address, the chain columns of its certificate, and the sealed key (None: none)."""
+    """An address, the chain columns of its certificate, the sealed key (None: none), and
+    the node the address is pinned to (None: floating)."""
 
     address: str
     certificate: ChainLink
     sealed_key: bytes | None
+    node: str | None = None
 
 
 class Store:
@@ -491,19 +495,26 @@ class Repository:
                 found.extend(_chain_link(row) for row in self.session.execute(query))
         return found
 
-    def served_links(self) -> list[ServedLink]:
-        """Every address with its certificate's chain columns and sealed key, in one query
-        (the listeners' plan reads this after every commit that wrote a served table)."""
+    def served_links(self, node: str | None = None) -> list[ServedLink]:
+        """Every address ``node`` serves (the floating ones and those pinned to it) with its
+        certificate's chain columns and sealed key, in one query (the listeners' plan reads
+        this after every commit that wrote a served table). A node never reads, nor
+        unseals, the keys of addresses it does not serve."""
+        mine: ColumnElement[bool] = IpAddressRow.node.is_(None)
+        if node is not None:
+            mine = or_(mine, IpAddressRow.node == node)
         query = (
-            select(IpAddressRow.address, *_CHAIN_COLUMNS, KeyRow.sealed)
+            select(IpAddressRow.address, *_CHAIN_COLUMNS, KeyRow.sealed, IpAddressRow.node)
             .join(CertificateRow, CertificateRow.id == IpAddressRow.certificate_id)
             .outerjoin(
                 KeyRow, KeyRow.public_key_fingerprint == CertificateRow.public_key_fingerprint
             )
+            .where(mine)
             .order_by(IpAddressRow.id)
         )
         return [
-            ServedLink(row[0], _chain_link(row[1:7]), row[7]) for row in self.session.execute(query)
+            ServedLink(row[0], _chain_link(row[1:7]), row[7], row[8])
+            for row in self.session.execute(query)
         ]
 
     def factory_certificate(self) -> CertificateRow | None:

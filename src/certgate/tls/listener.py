@@ -43,13 +43,22 @@ class Listener:
         self._front_id: int | None = None
 
     @classmethod
-    def bind(cls, address: str, port: int, backlog: int, reuse_port: bool = False) -> Listener:
+    def bind(
+        cls,
+        address: str,
+        port: int,
+        backlog: int,
+        reuse_port: bool = False,
+        freebind: bool = False,
+    ) -> Listener:
         """Bind and listen (accepting starts with :meth:`serve`), or raise :class:`BindError`.
 
         ``reuse_port`` lets the worker processes of one ``certgate serve`` each bind the
-        address; the kernel then spreads new connections over them.
+        address; the kernel then spreads new connections over them. ``freebind``: bind even
+        when the address is not on this host (yet).
         """
-        return cls(address, port, listening_socket(address, port, backlog, reuse_port))
+        sock = listening_socket(address, port, backlog, reuse_port, freebind)
+        return cls(address, port, sock)
 
     @property
     def serving(self) -> bool:
@@ -92,11 +101,21 @@ def _explain(error: OSError, address: str, port: int) -> str:
     return error.strerror or str(error)
 
 
+#: Linux's socket option (``IPPROTO_IP`` level, for IPv4 and IPv6 sockets alike) that binds
+#: an address the host does not have (yet); Python names it from 3.12 on.
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
+
 def listening_socket(
-    address: str, port: int, backlog: int, reuse_port: bool = False
+    address: str, port: int, backlog: int, reuse_port: bool = False, freebind: bool = False
 ) -> socket.socket:
     """A non-blocking socket listening on ``address:port`` (IPv6 only for an IPv6 address),
-    or :class:`BindError` saying why not. Also the plain HTTP listeners' (``tls/plain.py``)."""
+    or :class:`BindError` saying why not. Also the plain HTTP listeners' (``tls/plain.py``).
+
+    ``freebind`` (a floating address) sets ``IP_FREEBIND``: the bind succeeds while another
+    host holds the address, and connections are accepted the moment it arrives here (moved
+    by keepalived/VRRP or the cloud), with no rebind and no ``net.ipv4.ip_nonlocal_bind``.
+    """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -111,6 +130,8 @@ def listening_socket(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if freebind:
+            sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
         sock.bind((address, port))
         sock.listen(backlog)
         sock.setblocking(False)

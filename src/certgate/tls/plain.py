@@ -30,8 +30,11 @@ class PlainListeners:
         self._port = 0
         self._failed: dict[str, str] = {}
 
-    async def apply(self, addresses: Iterable[str], port: int) -> list[ListenerStatus]:
-        """Listen on ``port`` of each address (none when ``port`` is 0); stop elsewhere."""
+    async def apply(
+        self, addresses: Iterable[str], port: int, freebind: frozenset[str] = frozenset()
+    ) -> list[ListenerStatus]:
+        """Listen on ``port`` of each address (none when ``port`` is 0); stop elsewhere.
+        Addresses in ``freebind`` are bound with ``IP_FREEBIND`` (floating addresses)."""
         wanted = set(addresses) if port else set()
         if port != self._port:
             await self._close(set(self._servers))
@@ -41,7 +44,9 @@ class PlainListeners:
         loop = asyncio.get_running_loop()
         for address in sorted(wanted - set(self._servers)):
             try:
-                sock = listening_socket(address, port, BACKLOG, self._reuse_port)
+                sock = listening_socket(
+                    address, port, BACKLOG, self._reuse_port, address in freebind
+                )
             except BindError as error:
                 self._failed[address] = str(error)
                 continue

@@ -52,7 +52,9 @@ class ListenerPlan:
 
     ``refused`` holds the addresses that cannot be served as planned, each with the reason
     (its certificate's key cannot be unsealed, say): they are reported, never bound anew, and
-    nothing else is held back because of them.
+    nothing else is held back because of them. ``freebind``: the addresses bound with
+    ``IP_FREEBIND``, which may not be on this host yet (a failover pair's shared address,
+    held by the other node until it moves here): bound anyway, served when it arrives.
     """
 
     port: int
@@ -65,6 +67,7 @@ class ListenerPlan:
     #: TLS-ALPN-01 (RFC 8737) challenge certificates by DNS name (lower-case A-label): a
     #: client offering ALPN ``acme-tls/1`` with that name as SNI gets it, on every address
     challenges: Mapping[str, ServedCertificate] = field(default_factory=dict)
+    freebind: frozenset[str] = frozenset()
 
 
 #: Whether an address accepts connections (``failed``: it could not be bound).

@@ -214,7 +214,13 @@ class TlsServer:
                     statuses[address] = _failed(address, plan.port, str(built))
                     continue
                 try:
-                    listener = Listener.bind(address, plan.port, self._backlog, self._reuse_port)
+                    listener = Listener.bind(
+                        address,
+                        plan.port,
+                        self._backlog,
+                        self._reuse_port,
+                        address in plan.freebind,
+                    )
                 except BindError as error:
                     ours = [*previous.values(), *kept.values()]
                     why = _bind_problem(error, address, plan.port, ours)

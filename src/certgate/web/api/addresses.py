@@ -1,4 +1,5 @@
-"""/addresses: Networking's IP addresses and which certificate each presents.
+"""/addresses: Networking's IP addresses, which certificate each presents and which node
+serves it.
 
 A new address presents the factory certificate until it is assigned; the listeners follow
 every change at once.
@@ -54,8 +55,12 @@ def list_addresses(app: App, _: Viewer) -> list[Address]:
 )
 def add_address(app: App, principal: Admin, body: NewAddress, response: Response) -> Address:
     """The new address presents the factory certificate until a certificate is assigned.
-    ``hostnames``: the DNS names clients will use to reach it."""
-    view = networking.add_address(app, body.address, principal.actor, body.hostnames)
+    ``hostnames``: the DNS names clients will use to reach it. ``node``: the one node that
+    serves it; without one the address is floating and every node serves it. A node that has
+    never run on this store needs ``"confirm": true`` (409 unknown-node otherwise)."""
+    view = networking.add_address(
+        app, body.address, principal.actor, body.hostnames, body.node, confirm=body.confirm
+    )
     response.headers["Location"] = f"{router.prefix}/{view.address}"
     return Address.model_validate(view)
 
@@ -93,19 +98,29 @@ def show_address(app: App, _: Viewer, address: AddressPath) -> Address:
 
 @router.patch(
     "/{address}",
-    summary="Change an IP address's hostnames",
+    summary="Change an IP address's hostnames or node",
     response_model=Address,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def change_address(
     app: App, principal: Admin, address: AddressPath, body: AddressChange
 ) -> Address:
     """``hostnames`` replaces the DNS names clients use to reach the address (``[]`` clears
     them); each is checked before anything changes. The certificate the address presents
-    is warned about (``hostname-not-covered``) when it does not cover one of them."""
-    if body.hostnames is None:
-        return Address.model_validate(networking.show_address(app, address))
-    view = networking.set_hostnames(app, address, body.hostnames, principal.actor)
+    is warned about (``hostname-not-covered``) when it does not cover one of them.
+    ``node`` pins the address to one node, ``"node": null`` makes it floating (every node
+    serves it); the nodes follow at once. A node that has never run on this store needs
+    ``"confirm": true`` (409 unknown-node otherwise, nothing changed). One transaction."""
+    node_given = "node" in body.model_fields_set
+    view = networking.change_address(
+        app,
+        address,
+        principal.actor,
+        hostnames=body.hostnames,
+        node=body.node,
+        floating=node_given and body.node is None,
+        confirm=body.confirm,
+    )
     return Address.model_validate(view)
 
 

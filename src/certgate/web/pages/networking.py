@@ -1,4 +1,5 @@
-"""Networking: the appliance's IP addresses and the certificate each one presents."""
+"""Networking: the appliance's IP addresses, the certificate each one presents and the node
+that serves it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from certgate.errors import ConfirmationRequiredError, ValidationError
+from certgate.errors import ConfirmationRequiredError, UnknownNodeError, ValidationError
 from certgate.fields import input_name
 from certgate.service import networking
 from certgate.service.addresstest import AddressTest, probe_address
@@ -20,6 +21,7 @@ from certgate.web.pages.common import (
     Poster,
     Viewer,
     appliance,
+    call,
     checked,
     read_form,
     redirect,
@@ -40,6 +42,26 @@ class HostnamesError:
     message: str
 
 
+@dataclass(frozen=True)
+class NodeChoice:
+    """A node name typed for an address: refused beside its input (``message``), or to be
+    confirmed (``confirm``: the node has never run here) before it is saved. ``adding``: the
+    Add form's (``hostnames`` as typed there), else the address's own row."""
+
+    address: str
+    value: str
+    message: str = ""
+    confirm: bool = False
+    adding: bool = False
+    hostnames: str = ""
+    known: tuple[str, ...] = ()
+
+
+def _node(value: str) -> str | None:
+    """The node typed (blank: none, the address is floating)."""
+    return value.strip() or None
+
+
 def _hostnames(value: str) -> list[str]:
     """The hostnames typed in one input, separated by commas or spaces."""
     return [name for name in re.split(r"[\s,]+", value) if name]
@@ -56,8 +78,10 @@ async def _page(
     hostnames_value: str = "",
     hostnames_add_error: str = "",
     hostnames_error: HostnamesError | None = None,
+    node_choice: NodeChoice | None = None,
 ) -> Response:
-    addresses = await run_in_threadpool(networking.list_addresses, appliance(request))
+    addresses = await call(request, networking.list_addresses)
+    known_nodes = await call(request, networking.node_names)
     return render(
         request,
         "networking.html",
@@ -72,6 +96,9 @@ async def _page(
             "hostnames_value": hostnames_value,
             "hostnames_add_error": hostnames_add_error,
             "hostnames_error": hostnames_error,
+            "node_choice": node_choice,
+            "known_nodes": known_nodes,
+            "floating_text": networking.FLOATING_TEXT,
         },
         principal=principal,
         status_code=status_code,
@@ -87,29 +114,81 @@ async def networking_page(request: Request, principal: Viewer) -> Response:
 async def add_address(request: Request, principal: Poster) -> Response:
     principal.require_admin("adding an IP address")
     form = await read_form(request)
-    value, names = text(form, "address"), text(form, "hostnames")
+    value, names, node = text(form, "address"), text(form, "hostnames"), text(form, "node")
     try:
-        added = await run_in_threadpool(
-            networking.add_address, appliance(request), value, principal.actor, _hostnames(names)
+        added = await call(
+            request,
+            networking.add_address,
+            value,
+            principal.actor,
+            _hostnames(names),
+            _node(node),
+            confirm=checked(form, "confirm"),
         )
+    except UnknownNodeError as error:
+        choice = NodeChoice(
+            value, node, confirm=True, adding=True, hostnames=names, known=error.known
+        )
+        return await _page(request, principal, value=value, status_code=409, node_choice=choice)
     except ValidationError as error:
-        on_names = input_name(error.field) == "hostnames"
+        field = input_name(error.field)
         return await _page(
             request,
             principal,
-            "" if on_names else error.reason,
+            "" if field in ("hostnames", "node") else error.reason,
             value,
             422,
             hostnames_value=names,
-            hostnames_add_error=error.reason if on_names else "",
+            hostnames_add_error=error.reason if field == "hostnames" else "",
+            node_choice=NodeChoice(
+                value,
+                node,
+                error.reason if field == "node" else "",
+                adding=True,
+                hostnames=names,
+            ),
         )
     return redirect(
         PAGE,
         f"{added.address} added; it presents the factory default certificate until you assign "
         "another on that certificate's Edit Certificate Configuration page."
+        + _node_note(added)
         + _coverage_note(added),
         _flash_kind(added),
     )
+
+
+@router.post(PAGE + "/node")
+async def set_node(request: Request, principal: Poster) -> Response:
+    principal.require_admin("changing the node of an IP address")
+    form = await read_form(request)
+    address, node = text(form, "address"), text(form, "node")
+    try:
+        view = await call(
+            request,
+            networking.set_node,
+            address,
+            _node(node),
+            principal.actor,
+            confirm=checked(form, "confirm"),
+        )
+    except UnknownNodeError as error:
+        choice = NodeChoice(address, node, confirm=True, known=error.known)
+        return await _page(request, principal, status_code=409, node_choice=choice)
+    except ValidationError as error:
+        choice = NodeChoice(address, node, error.reason)
+        return await _page(request, principal, status_code=422, node_choice=choice)
+    return redirect(PAGE, f"{view.address}: {_node_text(view)}.")
+
+
+def _node_text(view: networking.AddressView) -> str:
+    if view.node is None:
+        return "every node serves it (floating)"
+    return f"only node {view.node} serves it"
+
+
+def _node_note(view: networking.AddressView) -> str:
+    return f" Only node {view.node} serves it." if view.node is not None else ""
 
 
 @router.post(PAGE + "/hostnames")

@@ -1,0 +1,249 @@
+"""Addresses belong to nodes (issue 12, point 2), on both store backends: an address pinned to
+a node is planned by that node only, a floating one (no node) by every node and bound with
+IP_FREEBIND; a node that has never run is pinned only when confirmed; Diagnostic Status
+blames only the node that should serve an address, and says when a pinned one's node is not
+alive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from certgate.errors import UnknownNodeError, ValidationError
+from certgate.pki.names import SubjectFields
+from certgate.service import audit, certificates, networking, nodes, served_state, serving
+from certgate.service.appliance import Appliance
+from certgate.service.health import FindingCode, Severity, diagnose
+from certgate.service.serving import ServeReport
+from certgate.tls import ListenerPlan
+from tests.support.migration import store_at
+
+PINNED_A, PINNED_B, FLOATING = "127.0.0.51", "127.0.0.52", "127.0.0.53"
+
+
+def _beat(app: Appliance, name: str, listeners: list[dict[str, object]] | None = None) -> None:
+    assert nodes.heartbeat(app, name, app.now(), 5.0, listeners or [])
+
+
+def _self_signed(app: Appliance, name: str) -> int:
+    form = certificates.CreateForm(name, SubjectFields(common_name=f"{name}.example.test"))
+    return certificates.create(app, form, "self-signed").id
+
+
+def test_an_address_is_floating_unless_pinned_and_only_a_known_node_is_pinned_unconfirmed(
+    appliance: Appliance,
+) -> None:
+    _beat(appliance, "node-a")
+    _beat(appliance, "node-b")
+    assert networking.add_address(appliance, FLOATING).node is None
+    assert networking.add_address(appliance, PINNED_A, node="node-a").node == "node-a"
+
+    # A name no node has run as: most often a typing mistake, so it needs confirming.
+    with pytest.raises(UnknownNodeError) as refused:
+        networking.add_address(appliance, PINNED_B, node="node-c")
+    assert refused.value.code == "unknown-node" and refused.value.status == 409
+    assert refused.value.known == ("node-a", "node-b")
+    assert "known: node-a, node-b" in str(refused.value)
+    assert PINNED_B not in [view.address for view in networking.list_addresses(appliance)]
+    provisioned = networking.add_address(appliance, PINNED_B, node="node-c", confirm=True)
+    assert provisioned.node == "node-c"
+
+    with pytest.raises(UnknownNodeError):
+        networking.set_node(appliance, PINNED_B, "node-d")
+    assert networking.set_node(appliance, PINNED_B, "node-b").node == "node-b"
+    assert networking.set_node(appliance, PINNED_A, None).node is None
+    assert networking.set_node(appliance, PINNED_A, "node-a").node == "node-a"
+    for wrong in ("", "   ", "node\na", "n" * 65):
+        with pytest.raises(ValidationError) as invalid:
+            networking.add_address(appliance, "127.0.0.59", node=wrong)
+        assert invalid.value.field == "node"
+        with pytest.raises(ValidationError):
+            networking.set_node(appliance, PINNED_A, wrong)
+    with pytest.raises(ValidationError, match="not both"):
+        networking.change_address(appliance, PINNED_A, node="node-a", floating=True)
+
+    # Hostnames and node in one change; what is not given stays.
+    view = networking.change_address(
+        appliance, FLOATING, hostnames=["shop.example.test"], node="node-b"
+    )
+    assert (view.hostnames, view.node) == (["shop.example.test"], "node-b")
+    view = networking.change_address(appliance, FLOATING, floating=True)
+    assert (view.hostnames, view.node) == (["shop.example.test"], None)
+    assert networking.set_hostnames(appliance, FLOATING, []).node is None
+
+    listed = {view.address: view.node for view in networking.list_addresses(appliance)}
+    assert listed == {FLOATING: None, PINNED_A: "node-a", PINNED_B: "node-b"}
+    events = audit.list_events(appliance, audit.AuditFilter(action="address.node")).events
+    assert [(event.target, event.detail) for event in reversed(events)] == [
+        (PINNED_B, "node: node-b"),
+        (PINNED_A, "floating"),
+        (PINNED_A, "node: node-a"),
+        (FLOATING, "node: node-b"),
+        (FLOATING, "floating"),
+    ]
+    added = audit.list_events(appliance, audit.AuditFilter(action="address.add")).events
+    assert {event.target: event.detail for event in added}[PINNED_B] == "node: node-c"
+
+
+def _plan(
+    app: Appliance, node: str | None = None, cache: serving.PlanCache | None = None
+) -> ListenerPlan:
+    return serving.read_state(app, cache, node).plan()
+
+
+def test_a_node_plans_the_floating_addresses_and_its_own_with_freebind_on_the_floating(
+    appliance: Appliance,
+) -> None:
+    _beat(appliance, "node-a")
+    _beat(appliance, "node-b")
+    networking.add_address(appliance, FLOATING)
+    networking.add_address(appliance, PINNED_A, node="node-a")
+    networking.add_address(appliance, PINNED_B, node="node-b")
+    # node-b's address presents a certificate whose key cannot be unsealed: node-a never
+    # reads it, so its plan refuses nothing; node-b's plan names it.
+    broken = _self_signed(appliance, "broken")
+    networking.assign(appliance, [PINNED_B], broken, confirm=True)
+    with appliance.store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE private_keys SET sealed = :junk WHERE public_key_fingerprint = "
+                "(SELECT public_key_fingerprint FROM certificates WHERE id = :id)"
+            ),
+            {"junk": b"\x00" * 64, "id": broken},
+        )
+
+    plan_a = _plan(appliance, node="node-a")
+    assert set(plan_a.assignments) == {FLOATING, PINNED_A}
+    assert plan_a.refused == {}
+    assert plan_a.freebind == {FLOATING}
+    plan_b = _plan(appliance, node="node-b")
+    assert set(plan_b.assignments) == {FLOATING}
+    assert set(plan_b.refused) == {PINNED_B}
+    assert plan_b.freebind == {FLOATING}
+    unnamed = _plan(appliance)  # a server without a node: the floating ones
+    assert set(unnamed.assignments) == {FLOATING} and unnamed.refused == {}
+
+    # The same cache follows a change of node: the address moves from one plan to the other.
+    cache = serving.PlanCache()
+    _plan(appliance, node="node-a", cache=cache)
+    networking.set_node(appliance, PINNED_A, "node-b")
+    moved = _plan(appliance, node="node-a", cache=cache)
+    assert set(moved.assignments) == {FLOATING}
+    networking.set_node(appliance, PINNED_A, None)
+    floating = _plan(appliance, node="node-a", cache=cache)
+    assert floating.freebind == {FLOATING, PINNED_A}
+    assert floating == _plan(appliance, node="node-a")
+
+    # The state a node caches for a start without its store keeps which addresses float;
+    # one saved before addresses had nodes floats them all, as they were then.
+    networking.set_node(appliance, PINNED_A, "node-a")
+    state = serving.read_state(appliance, node="node-a")
+    served_state.save(appliance.data_dir, state, 1, appliance.now())
+    cached = served_state.load(appliance.data_dir, appliance.sealer)
+    assert cached is not None and cached.state.plan() == state.plan()
+    assert cached.state.plan().freebind == {FLOATING}
+    path = served_state.state_path(appliance.data_dir)
+    document = json.loads(path.read_text())
+    del document["floating"]
+    path.write_text(json.dumps(document))
+    older = served_state.load(appliance.data_dir, appliance.sealer)
+    assert older is not None and older.state.plan().freebind == {FLOATING, PINNED_A}
+
+
+def _listening(address: str, fingerprint: str) -> dict[str, object]:
+    return {"address": address, "port": 8443, "state": "listening", "fingerprint": fingerprint}
+
+
+def test_diagnostic_status_blames_only_the_node_that_should_serve_an_address(
+    appliance: Appliance,
+) -> None:
+    for address, node in ((FLOATING, None), (PINNED_A, "node-a"), (PINNED_B, "node-b")):
+        networking.add_address(appliance, address, node=node, confirm=True)
+    factory = networking.list_addresses(appliance)[0].certificate_fingerprint
+    # node-a (this data directory's serve) and node-b each serve the floating address and
+    # their own: nothing to attend to, although neither listens on the other's address.
+    here = ServeReport(
+        1, [_listening(FLOATING, factory), _listening(PINNED_A, factory)], node="node-a"
+    )
+    _beat(appliance, "node-a", [_listening(FLOATING, factory), _listening(PINNED_A, factory)])
+    _beat(appliance, "node-b", [_listening(FLOATING, factory), _listening(PINNED_B, factory)])
+    addresses = networking.list_addresses(appliance)
+    assert diagnose(appliance, addresses, here).findings == []
+    assert [node.drift for node in nodes.list_nodes(appliance)] == [[], []]
+
+    # node-b stops listening on its own address: it alone is blamed (drift), and this
+    # serve, which has the floating address only in common with it, is not.
+    _beat(appliance, "node-b", [_listening(FLOATING, factory)])
+    [finding] = diagnose(appliance, addresses, here).findings
+    assert finding.code is FindingCode.NODE_DRIFT
+    assert "node 'node-b' presents nothing on 127.0.0.52" in finding.message
+    # This serve not listening on its own pinned address is its listener's fault.
+    alone = ServeReport(1, [_listening(FLOATING, factory)], node="node-a")
+    _beat(appliance, "node-b", [_listening(FLOATING, factory), _listening(PINNED_B, factory)])
+    [finding] = diagnose(appliance, addresses, alone).findings
+    assert finding.code is FindingCode.NOT_SERVED and PINNED_A in finding.message
+
+
+def test_an_address_pinned_to_a_node_that_is_not_alive_is_a_finding(
+    appliance: Appliance,
+) -> None:
+    factory_serving = ServeReport(1, [], node="node-a")
+    networking.add_address(appliance, PINNED_B, node="node-b", confirm=True)
+    addresses = networking.list_addresses(appliance)
+
+    # Never run here (provisioned ahead, or mistyped and confirmed): a warning.
+    [finding] = diagnose(appliance, addresses, factory_serving).findings
+    assert (finding.severity, finding.code) == (Severity.WARNING, FindingCode.NODE_NOT_ALIVE)
+    assert "127.0.0.52 is pinned to node 'node-b', which has never run on this store" in (
+        finding.message
+    )
+    assert "certgate ip set 127.0.0.52 --node NAME" in finding.message
+
+    # Alive: none. Stopped: an error, nobody serves it now.
+    _beat(appliance, "node-b", [_listening(PINNED_B, addresses[0].certificate_fingerprint)])
+    assert diagnose(appliance, addresses, factory_serving).findings == []
+    nodes.stopped(appliance, "node-b", appliance.now(), 5.0)
+    [finding] = diagnose(appliance, addresses, factory_serving).findings
+    assert (finding.severity, finding.code) == (Severity.ERROR, FindingCode.NODE_NOT_ALIVE)
+    assert "which stopped at" in finding.message
+
+    # Lost (its heartbeat stopped without a clean stop): the node's finding and the address's.
+    _beat(appliance, "node-b")
+    later = appliance.now() + dt.timedelta(minutes=1)
+    appliance.clock = lambda: later
+    found = {finding.code: finding for finding in diagnose(appliance, addresses, None).findings}
+    assert set(found) == {FindingCode.NODE_NOT_ALIVE, FindingCode.NODE_LOST}
+    assert "which is lost (last heartbeat at" in found[FindingCode.NODE_NOT_ALIVE].message
+    assert found[FindingCode.NODE_NOT_ALIVE].severity is Severity.ERROR
+
+    # Floating again: every node serves it, nothing to say about node-b's address.
+    networking.set_node(appliance, PINNED_B, None)
+    codes = [
+        finding.code
+        for finding in diagnose(appliance, networking.list_addresses(appliance), None).findings
+    ]
+    assert FindingCode.NODE_NOT_ALIVE not in codes
+
+
+def test_the_addresses_a_store_had_before_nodes_stay_floating(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Migration 0011 adds the node column to a store at 0010 holding an address (floating
+    after it), and goes back down and up again, on SQLite and PostgreSQL."""
+    from alembic import command
+
+    with store_at("0010", tmp_path, database_url) as (engine, config):
+        command.upgrade(config, "0011")
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT address, node FROM ip_addresses")).all()
+            assert [tuple(row) for row in rows] == [("192.0.2.10", None)]
+            connection.execute(text("UPDATE ip_addresses SET node = 'node-a'"))
+        command.downgrade(config, "0010")
+        with engine.begin() as connection:
+            columns = connection.execute(text("SELECT * FROM ip_addresses")).keys()
+            assert "node" not in columns
+        command.upgrade(config, "head")
