@@ -22,8 +22,7 @@ def user() -> None:
 @json_option
 @click.pass_obj
 def user_list(options: Options, as_json: bool) -> None:
-    with options.appliance() as app:
-        views = users.list_users(app)
+    views = options.call(users.list_users)
     report_table(
         as_json,
         User,
@@ -63,8 +62,7 @@ def user_add(
 @json_option
 @click.pass_obj
 def user_remove(options: Options, username: str, as_json: bool) -> None:
-    with options.appliance() as app:
-        users.delete_user(app, username, options.actor)
+    options.call(users.delete_user, username, options.actor)
     report(as_json, RemovedUser, {"username": username}, f"removed {username}")
 
 
@@ -94,8 +92,7 @@ def token() -> None:
 @click.pass_obj
 def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     """Create a token; its value is printed once and never stored."""
-    with options.appliance() as app:
-        value, view = auth.create_token(app, name, role, created_by=options.actor)
+    value, view = options.call(auth.create_token, name, role, created_by=options.actor)
     report(as_json, CreatedToken, {**document(Token, view), "token": value}, value)
 
 
@@ -103,8 +100,7 @@ def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def token_list(options: Options, as_json: bool) -> None:
-    with options.appliance() as app:
-        views = auth.list_tokens(app)
+    views = options.call(auth.list_tokens)
     report_table(
         as_json,
         Token,
@@ -126,6 +122,5 @@ def token_list(options: Options, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def token_revoke(options: Options, token_id: int, as_json: bool) -> None:
-    with options.appliance() as app:
-        view = auth.revoke_token(app, token_id, options.actor)
+    view = options.call(auth.revoke_token, token_id, options.actor)
     report(as_json, Token, view, f"revoked token {view.id} ({view.name})")

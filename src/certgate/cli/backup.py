@@ -37,8 +37,7 @@ def backup_command(
     """Write an encrypted copy of the whole appliance (store and master key); safe while
     'certgate serve' runs."""
     passphrase = _passphrase(passphrase_file)
-    with options.appliance() as app:
-        report = backups.create_backup(app, output, passphrase, options.actor)
+    report = options.call(backups.create_backup, output, passphrase, options.actor)
     if as_json:
         emit_json(report.to_json())
         return

@@ -58,8 +58,7 @@ EXPORT_PASSPHRASE = Secret("--passphrase-file", "the passphrase", "CERTGATE_EXPO
 @click.pass_obj
 def list_(options: Options, as_json: bool) -> None:
     """Every certificate with its warnings, addresses and whether its key is available."""
-    with options.appliance() as app:
-        views = certificates.list_certificates(app)
+    views = options.call(certificates.list_certificates)
     report_table(as_json, Certificate, views, LIST_HEADERS, _list_row)
 
 
@@ -97,8 +96,7 @@ def _list_row(view: CertificateView) -> list[object]:
 @click.pass_obj
 def show(options: Options, reference: str, as_json: bool) -> None:
     """The Edit Certificate Configuration fields of one certificate (id or fingerprint)."""
-    with options.appliance() as app:
-        view = certificates.show_certificate(app, reference)
+    view = options.call(certificates.show_certificate, reference)
     if as_json:
         emit_document(Certificate, view)
         return
@@ -280,8 +278,7 @@ def export(
         legacy_pkcs12=legacy,
         unencrypted_private_key=unencrypted_private_key,
     )
-    with options.appliance() as app:
-        exported = exports.export_certificate(app, reference, export_options, options.actor)
+    exported = options.call(exports.export_certificate, reference, export_options, options.actor)
     _write_private(output, exported.data)
     result = {
         "file": str(output),
@@ -320,10 +317,12 @@ def _write_private(path: Path, data: bytes) -> None:
 @click.pass_obj
 def delete(options: Options, reference: str, reassign_to_factory: bool, as_json: bool) -> None:
     """Delete a certificate (never the factory certificate)."""
-    with options.appliance() as app:
-        deleted = certificates.delete_certificate(
-            app, reference, reassign_to_factory=reassign_to_factory, actor=options.actor
-        )
+    deleted = options.call(
+        certificates.delete_certificate,
+        reference,
+        reassign_to_factory=reassign_to_factory,
+        actor=options.actor,
+    )
     if as_json:
         emit_document(DeletedCertificate, deleted)
         return
@@ -356,8 +355,7 @@ def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) 
     OLD stays on the appliance: it may be removed and/or revoked as necessary. A CERT under
     another root, or one clients will refuse (expired, not yet valid, incomplete chain, a
     hostname not covered), needs --confirm."""
-    with options.appliance() as app:
-        done = replacement.replace_certificate(app, old, new, options.actor, confirm=confirm)
+    done = options.call(replacement.replace_certificate, old, new, options.actor, confirm=confirm)
     report(
         as_json,
         Replacement,

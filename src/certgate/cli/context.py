@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
@@ -17,6 +17,8 @@ from certgate.service.auth import cli_principal
 #: A file a command reads or writes (click refuses a directory).
 FILE = click.Path(path_type=Path, dir_okay=False)
 _Command = TypeVar("_Command", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def output_option(what: str) -> Callable[[_Command], _Command]:
@@ -43,6 +45,14 @@ class Options:
             yield app
         finally:
             app.close()
+
+    def call(
+        self, service: Callable[Concatenate[Appliance, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """``service(appliance, *args, **kwargs)`` on the appliance these options name, opened
+        for the call and closed after it: a command that needs one service call."""
+        with self.appliance() as app:
+            return service(app, *args, **kwargs)
 
 
 #: ``--confirm`` of the commands that change what an address presents (``service.guard``).

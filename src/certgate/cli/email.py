@@ -39,8 +39,7 @@ def email_group() -> None:
 @click.pass_obj
 def email_show(options: Options, as_json: bool) -> None:
     """The email settings (the password is never shown, only whether one is set)."""
-    with options.appliance() as app:
-        settings = email.get_settings(app)
+    settings = options.call(email.get_settings)
     if as_json:
         emit_document(EmailSettings, settings)
         return
@@ -129,21 +128,20 @@ def email_set(
         except (OSError, UnicodeDecodeError) as error:
             raise click.UsageError(f"cannot read {ca_file} as a PEM file: {error}") from None
     secret = PASSWORD.read(password_file)
-    with options.appliance() as app:
-        settings = email.update_settings(
-            app,
-            host=host,
-            port=port,
-            security=security,
-            verify_certificate=verify_certificate,
-            ca_bundle=ca_bundle,
-            from_address=from_address,
-            to_addresses=list(to_addresses) or None,
-            username=username,
-            password=None if secret is None else secret.decode(),
-            notice_days=notice_days,
-            actor=options.actor,
-        )
+    settings = options.call(
+        email.update_settings,
+        host=host,
+        port=port,
+        security=security,
+        verify_certificate=verify_certificate,
+        ca_bundle=ca_bundle,
+        from_address=from_address,
+        to_addresses=list(to_addresses) or None,
+        username=username,
+        password=None if secret is None else secret.decode(),
+        notice_days=notice_days,
+        actor=options.actor,
+    )
     notes = [f"note: {notice}" for notice in settings.notices]
     report(as_json, EmailSettings, settings, "saved", *notes)
 
@@ -154,8 +152,7 @@ def email_set(
 def email_test(options: Options, as_json: bool) -> None:
     """Send a test email now to every administrator address (exit 1 with the relay's answer
     when it fails)."""
-    with options.appliance() as app:
-        result = email.send_test(app)
+    result = options.call(email.send_test)
     relayed = f"test email handed to {result.relay} for {', '.join(result.recipients)}"
     report(as_json, EmailTestResult, result, relayed)
 
@@ -168,8 +165,7 @@ def notify_command(options: Options, as_json: bool) -> None:
     timer; 'certgate serve' checks hourly by itself). Each notice goes once, whoever checks.
     Exit status 1 when a send failed (retried at the next check) or notices are due while
     email is not configured."""
-    with options.appliance() as app:
-        result = notices.check(app)
+    result = options.call(notices.check)
     if as_json:
         emit_document(NoticeCheck, result)
     else:

@@ -83,8 +83,7 @@ def create(
 @click.pass_obj
 def list_(options: Options, as_json: bool) -> None:
     """Subject, Alternative Name(s) and Fingerprint of every request."""
-    with options.appliance() as app:
-        views = requests.list_requests(app)
+    views = options.call(requests.list_requests)
     report_table(
         as_json,
         CertificateRequest,
@@ -100,8 +99,7 @@ def list_(options: Options, as_json: bool) -> None:
 @click.pass_obj
 def show(options: Options, reference: str, as_json: bool) -> None:
     """One request with its PEM Request Data, to paste to a certificate authority."""
-    with options.appliance() as app:
-        view = requests.show_request(app, reference)
+    view = options.call(requests.show_request, reference)
     if as_json:
         emit_document(CertificateRequest, view)
         return

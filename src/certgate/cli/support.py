@@ -19,8 +19,7 @@ def support_package_command(options: Options, output: Path, as_json: bool) -> No
     """Write the support package: Status > Basics, the TLS settings, every certificate and
     its chain (PEM), their warnings and the address assignments. Never a private key or a
     password."""
-    with options.appliance() as app:
-        package = build_support_package(app, options.actor)
+    package = options.call(build_support_package, options.actor)
     write_support_package(package, output)
     if as_json:
         emit_json(
