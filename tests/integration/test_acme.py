@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -338,6 +339,31 @@ def test_an_order_while_no_serve_answers_says_so(tmp_path: Path) -> None:
             assert "no certgate serve is running on this appliance" in refused.stderr
             assert f"the CA's {kind} challenge" in refused.stderr
     assert orders(data_dir) == []
+
+
+def test_a_serve_whose_http_listener_failed_is_no_http_01_responder(tmp_path: Path) -> None:
+    """The plain HTTP port is taken (port 80 for a user, say): the order is refused before
+    the CA is asked, although the serve's own heartbeat lists its HTTPS listener."""
+    taken = socket.socket()
+    taken.bind((ADDRESS, 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    with (
+        taken,
+        running_appliance(
+            tmp_path / "data", ADDRESS, tls_settings=("--http-port", str(port))
+        ) as appliance,
+        running_pebble(tmp_path / "pebble", ADDRESS, port) as pebble,
+    ):
+        register(appliance.data_dir, pebble)
+        refused = run_cli(
+            appliance.data_dir,
+            *("acme", "order", "--name", "x", "--domain", "x.example.test"),
+            check=False,
+        )
+        assert refused.returncode == 1
+        assert "certgate serve runs without its plain HTTP listener" in refused.stderr
+        assert orders(appliance.data_dir) == []
 
 
 def test_bad_nonces_are_retried(

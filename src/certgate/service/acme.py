@@ -358,15 +358,17 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
 
     The serve of this data directory answers when its status file lists a listener of the
     kind listening (plain HTTP for http-01, HTTPS for tls-alpn-01); in a cluster, so does any
-    live node (its heartbeat lists its HTTPS listeners; its plain HTTP ones follow the HTTP
-    port setting, which every node reads).
+    other live node (its heartbeat lists its HTTPS listeners; its plain HTTP ones follow the
+    HTTP port setting, which every node reads). This serve's own heartbeat does not count:
+    its status file says more (a plain HTTP listener that failed to bind, say).
     """
     report = read_status(app)
     if report is not None and _listening(
         report.http_listeners if kind is ChallengeType.HTTP_01 else report.listeners
     ):
         return None
-    alive = [node for node in nodes.list_nodes(app) if node.alive]
+    own = report.node if report is not None else None
+    alive = [node for node in nodes.list_nodes(app) if node.alive and node.name != own]
     serving = [node for node in alive if _listening(map(vars, node.listeners))]
     if serving and (kind is ChallengeType.TLS_ALPN_01 or _http_port(app)):
         return None
