@@ -117,10 +117,17 @@ class UnconfirmedChangeError(
         self.concerns = tuple(concerns)
 
 
-class UnassignedCertificateError(UnconfirmedChangeError):
+class UnassignedCertificateError(ConflictError, code="certificate-unassigned"):
     """An ACME order issued its certificate, but the guard kept it off the addresses the
     order named (a concern the order could not foresee, not confirmed): the certificate is
-    in the store, unassigned; assigning it is a change of its own."""
+    in the store, unassigned; assigning it is a change of its own. Not an
+    :class:`UnconfirmedChangeError`: sending the order again with ``confirm`` would have the
+    CA issue another certificate. ``concerns`` as there."""
+
+    def __init__(self, message: str, concerns: Sequence[object], certificate_id: int) -> None:
+        super().__init__(message)
+        self.concerns = tuple(concerns)
+        self.certificate_id = certificate_id
 
 
 class AlreadyServingError(ConflictError, code="already-serving"):

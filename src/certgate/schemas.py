@@ -184,7 +184,13 @@ class Problem(BaseModel):
     concerns: list[Concern] | None = Field(
         default=None,
         description="For unconfirmed-change: each reason to confirm, per address (send the "
-        'request again with "confirm": true to apply it).',
+        'request again with "confirm": true to apply it); for certificate-unassigned: why the '
+        "issued certificate was kept off its addresses.",
+    )
+    certificate_id: int | None = Field(
+        default=None,
+        description="For certificate-unassigned: the certificate the ACME order issued and "
+        "imported (assign it once clients are ready; do not send the order again).",
     )
 
 

@@ -683,7 +683,7 @@ def _issued(
         row.error = said
     view = _finish(app, actor, order_id, queries.VALID, None)
     if unassigned is not None and said is not None:
-        raise UnassignedCertificateError(said, unassigned.concerns)
+        raise UnassignedCertificateError(said, unassigned.concerns, certificate.id)
     return view
 
 

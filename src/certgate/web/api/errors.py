@@ -16,7 +16,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from certgate.errors import AcmeError, CertgateError, UnconfirmedChangeError, ValidationError
+from certgate.errors import (
+    AcmeError,
+    CertgateError,
+    UnassignedCertificateError,
+    UnconfirmedChangeError,
+    ValidationError,
+)
 from certgate.fields import label
 from certgate.schemas import Concern, document
 from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
@@ -123,8 +129,10 @@ def certgate_problem(error: CertgateError) -> Response:
         body["label"] = error.label
     if isinstance(error, AcmeError) and error.document:
         body["ca_document"] = error.document
-    if isinstance(error, UnconfirmedChangeError):
+    if isinstance(error, UnconfirmedChangeError | UnassignedCertificateError):
         body["concerns"] = [document(Concern, concern) for concern in error.concerns]
+    if isinstance(error, UnassignedCertificateError):
+        body["certificate_id"] = error.certificate_id
     headers = {}
     if error.status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="certgate"'

@@ -25,7 +25,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     "addresses or is part of a manual chain, `protected`: the factory certificate), or an "
     "ACME order cannot be placed yet (type `acme-not-ready`: no account, or no `certgate "
     "serve` to answer the challenge: a plain HTTP listener for http-01, an HTTPS one for "
-    "tls-alpn-01).",
+    "tls-alpn-01), or an ACME order's certificate was issued and imported but kept off its "
+    "addresses (type `certificate-unassigned`: `certificate_id`, `concerns`).",
     413: "The request body is too large (type `payload-too-large`).",
     415: "The body is not JSON (type `unsupported-media-type`): send `Content-Type: "
     "application/json` (the imports take `multipart/form-data`).",
