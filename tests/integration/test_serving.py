@@ -5,6 +5,7 @@ commit builds again only the certificates whose chain or key changed."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 
 import pytest
@@ -174,8 +175,19 @@ def test_the_cached_state_plans_what_the_store_plans_with_its_keys_still_sealed(
     assert other.state.refused.keys() == state.served.keys()
     assert all("(cached) cannot be presented" in why for why in other.state.refused.values())
 
-    path.write_text('{"format": 1, "revision": ')  # cut short
-    assert served_state.load(appliance.data_dir, appliance.sealer) is None
-    assert f"cannot use the cached state {path}" in caplog.text
+    whole = json.loads(path.read_text())
+    damaged = [
+        '{"format": 1, "revision": ',  # cut short
+        "[]",
+        "null",
+        json.dumps({**whole, "certificates": []}),
+        json.dumps({**whole, "refused": []}),
+        json.dumps({**whole, "addresses": {"127.0.0.9": "no-such-fingerprint"}}),
+    ]
+    for content in damaged:  # refused with a line in the log, never a crash of serve
+        caplog.clear()
+        path.write_text(content)
+        assert served_state.load(appliance.data_dir, appliance.sealer) is None, content
+        assert f"cannot use the cached state {path}" in caplog.text
     path.unlink()
     assert served_state.load(appliance.data_dir, appliance.sealer) is None

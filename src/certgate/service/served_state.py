@@ -159,17 +159,18 @@ def load(data_dir: Path, sealer: Sealer) -> CachedState | None:
                 refused[address] = outcome
             else:
                 served[address] = outcome
+        sealed = {
+            fingerprint: SealedKey(entry["key_id"], base64.b64decode(entry["sealed_key"]))
+            for fingerprint, entry in document["certificates"].items()
+        }
+        # Saved before addresses had nodes: every address was bound by every node.
+        floating = frozenset(document.get("floating", [*document["addresses"], *refused]))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, CertgateError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, CertgateError) as error:
+        # AttributeError: JSON of another shape (a list or null where a map belongs)
         log.error("cannot use the cached state %s: %s", path, error)
         return None
-    sealed = {
-        fingerprint: SealedKey(entry["key_id"], base64.b64decode(entry["sealed_key"]))
-        for fingerprint, entry in document["certificates"].items()
-    }
-    # Saved before addresses had nodes: every address was bound by every node.
-    floating = frozenset(document.get("floating", [*document["addresses"], *refused]))
     state = ServedState(settings, served, refused, sealed, floating=floating)
     return CachedState(revision, saved_at, state)
 
