@@ -131,3 +131,38 @@ def test_one_renewer_holds_the_lease_until_it_ends_or_lapses(app: Appliance) -> 
     assert claim(app, order_id, "cli", NOW + dt.timedelta(minutes=30), force=True)
     [failing] = acme.failing_renewals(app)
     assert failing.renewal_error == "the CA said no" and failing.renewal_attempts == 1
+
+
+def test_an_order_left_pending_by_a_stopped_process_ends_and_its_challenges_go(
+    app: Appliance,
+) -> None:
+    """The CLI killed (or serve restarted) mid-order never withdraws its challenges: every
+    serve would present the TLS-ALPN-01 certificate for ever. serve's renewal check fails
+    such an order once it is older than any order runs, in one transaction."""
+    valid = issued_order(app)
+    with app.store.transaction() as repository:
+        row = AcmeOrderRow(
+            friendly_name="left",
+            domains=["left.example.test"],
+            key_spec="p256",
+            challenge="tls-alpn-01",
+            assign=[],
+            state=queries.PENDING,
+            directory_url="https://ca.example.test/directory",
+            created_at=NOW,
+        )
+        repository.add(row)
+        repository.flush()
+        left = row.id
+        queries.publish_tls(repository, left, [("left.example.test", "left.x")])
+    published = app.store.revision()
+    assert acme.end_abandoned_orders(app, NOW + acme.ORDER_DEADLINE) == []  # may still run
+    later = NOW + acme.ABANDONED_AFTER + dt.timedelta(seconds=1)
+    assert acme.end_abandoned_orders(app, later) == [left]
+    assert app.store.revision() > published  # every serve drops the challenge
+    with app.store.reading() as repository:
+        assert queries.tls_challenges(repository) == {}
+    shown = acme.show_order(app, left)
+    assert shown.state == queries.FAILED and "abandoned" in str(shown.error)
+    assert acme.show_order(app, valid).state == queries.VALID
+    assert acme.end_abandoned_orders(app, later) == []

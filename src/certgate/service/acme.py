@@ -68,6 +68,9 @@ log = logging.getLogger("certgate.acme")
 _SEALED_AS = "acme account key"
 #: How long an order may wait for the CA to validate and issue.
 ORDER_DEADLINE = dt.timedelta(seconds=90)
+#: An order pending this long was left by a process that stopped (killed, or a serve
+#: restarted) before it ended: its challenges would be answered for ever.
+ABANDONED_AFTER = 2 * ORDER_DEADLINE
 DOMAINS_MAX = 100  # Let's Encrypt's limit of names per certificate
 URL_MAX = 500
 EAB_KID_MAX = 200
@@ -610,11 +613,21 @@ def _await_tls_answers(app: Appliance, answers: list[Challenge]) -> None:
 
 
 def _finish(
-    app: Appliance, actor: Actor, order_id: int, state: str, error: AcmeError | None
+    app: Appliance,
+    actor: Actor,
+    order_id: int,
+    state: str,
+    error: AcmeError | None,
+    *,
+    if_pending: bool = False,
 ) -> OrderView:
+    """End the order in ``state``, its challenges withdrawn; ``if_pending``: only an order
+    still pending (one that ended meanwhile is left as it is)."""
     with app.store.transaction(actor) as repository:
-        row = queries.order(repository, order_id)
+        row = queries.order(repository, order_id, for_update=if_pending)
         assert row is not None
+        if if_pending and row.state != queries.PENDING:
+            return _order_view(row)
         queries.withdraw(repository, order_id)
         row.state = state
         row.finished_at = utcnow()
@@ -821,6 +834,22 @@ def renew(
     return outcomes
 
 
+def end_abandoned_orders(app: Appliance, now: dt.datetime | None = None) -> list[int]:
+    """Fail the orders pending for longer than any order runs (``ABANDONED_AFTER``): the
+    process that placed them stopped before they ended, so nothing withdrew their
+    challenges, which every serve would otherwise answer for ever. Their ids."""
+    before = (now or app.now()) - ABANDONED_AFTER
+    with app.store.reading() as repository:
+        abandoned = queries.pending_since(repository, before)
+    said = AcmeError(
+        "abandoned: the process that placed it stopped before the order ended; its "
+        "challenges are withdrawn (order again)"
+    )
+    for order_id in abandoned:
+        _finish(app, APPLIANCE, order_id, queries.FAILED, said, if_pending=True)
+    return abandoned
+
+
 def failing_renewals(app: Appliance) -> list[OrderView]:
     """Certificates in service whose last renewal failed (Status, the ACME page)."""
     with app.store.reading() as repository:
@@ -991,6 +1020,7 @@ class RenewalSchedule(Periodic):
         """While the serve starting beside it has not opened the listeners its certificates'
         challenges need yet, a renewal would fail (and be mailed) for nothing: wait for them,
         but not for ever (an HTTP port that is not set must show as a failed renewal)."""
+        end_abandoned_orders(self.app)
         starting = time.monotonic() - self._started < STARTUP_GRACE
         if starting:
             with self.app.store.reading() as repository:

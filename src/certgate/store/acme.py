@@ -36,8 +36,12 @@ def orders(repository: Repository, limit: int = 200) -> list[AcmeOrderRow]:
     return list(repository.session.scalars(query))
 
 
-def order(repository: Repository, order_id: int) -> AcmeOrderRow | None:
-    return repository.session.get(AcmeOrderRow, order_id)
+def order(
+    repository: Repository, order_id: int, *, for_update: bool = False
+) -> AcmeOrderRow | None:
+    """An order; ``for_update`` locks its row (PostgreSQL) for a change that depends on its
+    state."""
+    return repository.session.get(AcmeOrderRow, order_id, with_for_update=for_update or None)
 
 
 def publish(repository: Repository, order_id: int, answers: Sequence[tuple[str, str]]) -> None:
@@ -64,6 +68,14 @@ def withdraw(repository: Repository, order_id: int) -> None:
     for table in (AcmeChallengeRow, AcmeTlsChallengeRow):
         statement = delete(table).where(table.order_id == order_id)
         repository.session.execute(statement.execution_options(synchronize_session=False))
+
+
+def pending_since(repository: Repository, before: dt.datetime) -> list[int]:
+    """The orders still pending that were placed before ``before``."""
+    query = select(AcmeOrderRow.id).where(
+        AcmeOrderRow.state == PENDING, AcmeOrderRow.created_at < before
+    )
+    return list(repository.session.scalars(query.order_by(AcmeOrderRow.id)))
 
 
 def tls_challenges(repository: Repository) -> dict[str, str]:
