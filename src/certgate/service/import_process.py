@@ -83,11 +83,23 @@ def _child() -> None:
     try:
         app = Appliance.open(Path(data_dir), url)
         try:
-            outcome = ("answer", answer(import_files(app, files, password, actor)))
+            entries = import_files(app, files, password, actor)
         finally:
             app.close()
     except CertgateError as error:
         outcome = ("error", error)
+    else:
+        try:
+            outcome = ("answer", answer(entries))
+        except Exception:  # committed already: say so, not "may have been committed or not"
+            log.exception("the answer to a committed import could not be made")
+            outcome = (
+                "error",
+                ImportProcessError(
+                    f"the files were imported ({len(entries)} entries), but the answer could "
+                    "not be made: see the certificates list"
+                ),
+            )
     sys.stdout.buffer.write(pickle.dumps(outcome))
 
 
