@@ -74,6 +74,13 @@ SANS_HELP = (
     "name, which is added as the first SAN."
 )
 
+#: What an ACME order names (RFC 8555 identifiers; RFC 8738 for IP addresses).
+ACME_NAMES_HELP = (
+    "Each DNS name, or IP address (where the CA issues for addresses, RFC 8738), that "
+    "reaches this appliance: on its HTTP port for http-01, on its HTTPS port for "
+    "tls-alpn-01. No wildcards."
+)
+
 _INDEX = re.compile(r"\[\d+\]")
 
 

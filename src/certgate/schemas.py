@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from certgate.fields import COMMON_NAME_HELP
+from certgate.fields import ACME_NAMES_HELP, COMMON_NAME_HELP
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
     FRIENDLY_NAME_MAX,
@@ -957,7 +957,7 @@ class AcmeOrder(Out):
 class AcmeOrderRequest(In):
     friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
     domains: list[Annotated[str, Field(max_length=HOSTNAME_MAX)]] = Field(
-        min_length=1, max_length=100
+        min_length=1, max_length=100, description=ACME_NAMES_HELP
     )
     key: KeyType = DEFAULT_KEY_SPEC
     assign: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)

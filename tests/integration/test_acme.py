@@ -25,7 +25,7 @@ from certgate.store.acme import PENDING, claim_renewal, publish_tls, withdraw
 from certgate.store.models import AcmeOrderRow
 from tests.support.net import free_port
 from tests.support.openssl import s_client
-from tests.support.pebble import Pebble, running_pebble
+from tests.support.pebble import order, orders, register, running_pebble
 from tests.support.polling import eventually
 from tests.support.served import (
     AlpnAnswer,
@@ -75,28 +75,6 @@ def handshakes_under_load(address: str, port: int) -> Iterator[list[int]]:
         done.set()
         thread.join(timeout=10)
     assert count[0] > 10, "the load was real"
-
-
-def register(data_dir: Path, pebble: Pebble) -> dict[str, object]:
-    done = run_cli(
-        data_dir,
-        "acme",
-        "account",
-        "set",
-        "--directory",
-        pebble.directory_url,
-        "--ca-file",
-        str(pebble.ca_file),
-        "--email",
-        "admin@example.test",
-        "--agree-tos",
-        "--json",
-    )
-    return dict(json.loads(done.stdout))
-
-
-def orders(data_dir: Path) -> list[dict[str, object]]:
-    return list(json.loads(run_cli(data_dir, "acme", "orders", "--json").stdout))
 
 
 def test_http01_order_is_issued_served_and_verified(
@@ -384,14 +362,6 @@ def test_bad_nonces_are_retried(
             "--json",
         )
         assert json.loads(ordered.stdout)["state"] == "valid"
-
-
-def order(data_dir: Path, name: str, domain: str, *assign: str) -> dict[str, object]:
-    options = [option for address in assign for option in ("--assign", address)]
-    done = run_cli(
-        data_dir, "acme", "order", "--name", name, "--domain", domain, *options, "--json"
-    )
-    return dict(json.loads(done.stdout))
 
 
 def test_a_forced_renewal_replaces_the_served_certificate_without_a_failed_handshake(

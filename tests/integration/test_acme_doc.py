@@ -43,4 +43,8 @@ def test_the_acme_walkthrough_runs(tmp_path: Path) -> None:
     assert "order 1 valid: certificate 2 'shop', assigned to " + ADDRESS in done.stdout
     assert "shop (certificate 2): renewed by order 2" in done.stdout
     assert re.search(r"order 3 valid: certificate \d+ 'mail'", done.stdout)  # tls-alpn-01
+    # an IP identifier, validated by tls-alpn-01 at the address itself
+    assert re.search(
+        rf"order 4 valid: certificate \d+ 'by-address', assigned to {ADDRESS}", done.stdout
+    )
     assert "Traceback" not in done.stderr

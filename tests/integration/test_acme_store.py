@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from certgate.errors import AcmeNotReadyError, ValidationError
 from certgate.service import acme, nodes
 from certgate.service.appliance import Appliance
 from certgate.service.setup import initialise
@@ -166,3 +167,21 @@ def test_an_order_left_pending_by_a_stopped_process_ends_and_its_challenges_go(
     assert shown.state == queries.FAILED and "abandoned" in str(shown.error)
     assert acme.show_order(app, valid).state == queries.VALID
     assert acme.end_abandoned_orders(app, later) == []
+
+
+def test_an_order_names_dns_names_and_ip_addresses(app: Appliance) -> None:
+    """IP addresses are RFC 8738 identifiers; a name read as an address but not one as
+    written, or a zoned address, is refused before anything is asked."""
+    refused = {
+        "127.1": "neither a DNS name (its last label is a number) nor an IP address",
+        "127.000.0.5": "neither a DNS name",
+        "fe80::1%eth0": "an address with a zone is not orderable",
+        "*.example.test": "is a wildcard",
+    }
+    for written, reason in refused.items():
+        with pytest.raises(ValidationError) as raised:
+            acme.place_order(app, name="x", domains=["ok.example.test", written])
+        assert raised.value.field == "domains[1]" and reason in raised.value.reason
+    # Accepted, the order stops at the missing account.
+    with pytest.raises(AcmeNotReadyError, match="no ACME account"):
+        acme.place_order(app, name="x", domains=["2001:DB8:0::1", "192.0.2.10", "Shop.Test."])

@@ -7,6 +7,7 @@ offering it for any other name is refused; everyone else is served as before."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 from cryptography import x509
 
-from certgate.pki.tls_alpn import ACME_IDENTIFIER
+from certgate.pki import tls_alpn
+from certgate.pki.tls_alpn import ACME_IDENTIFIER, server_name
 from certgate.tls import ServedCertificate
 from tests.integration._tls_helpers import Pki, ServerThread, make_pki, plan, served_challenge
 from tests.support.net import free_port
@@ -119,3 +121,23 @@ def test_challenges_follow_the_plan(server: Server) -> None:
     for name in (NAME, second):
         with pytest.raises(ssl.SSLError, match="no application protocol"):
             alpn_handshake(A, server.port, name)
+
+
+def test_an_ip_identifier_is_answered_by_its_reverse_mapping_name(server: Server) -> None:
+    """RFC 8738 6: the validator of an address sends its reverse-mapping name as SNI (the
+    IPv6 one 72 characters long) and checks the address is the certificate's one name."""
+    addresses = ("127.0.0.5", "2001:db8::1")
+    server.apply(
+        {
+            server_name(address): served_challenge(address, KEY_AUTHORIZATION)
+            for address in addresses
+        }
+    )
+    for address in addresses:
+        answer = alpn_handshake(A, server.port, server_name(address))
+        assert answer.protocol == "acme-tls/1"
+        names = answer.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        assert list(names.value) == [x509.IPAddress(ipaddress.ip_address(address))]
+        assert tls_alpn.answers([answer.der], address, KEY_AUTHORIZATION)
+    with pytest.raises(ssl.SSLError, match="no application protocol"):
+        alpn_handshake(A, server.port, "127.0.0.5")  # the address itself is no SNI

@@ -18,12 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from tests.support.ci import missing
 from tests.support.net import free_port
-from tests.support.pki import TestCA, pem
+from tests.support.pki import server_files
 from tests.support.polling import eventually
-from tests.support.server import stop
+from tests.support.server import run_cli, stop
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
 CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
@@ -78,19 +79,15 @@ def running_pebble(
     ``eab_keys``: key id -> base64url HMAC key, an external account binding then required."""
     require_pebble()
     directory.mkdir(parents=True, exist_ok=True)
-    ca = TestCA.make()
-    key, leaf = ca.leaf("127.0.0.1")
-    (directory / "pebble-cert.pem").write_bytes(pem(leaf, ca.intermediate))
-    (directory / "pebble-key.pem").write_bytes(pem(key))
-    ca_file = directory / "pebble-ca.pem"
-    ca_file.write_bytes(pem(ca.root))
+    files = server_files(directory, "pebble")
+    ca_file = files.ca_file
     acme_port, management_port, dns_port, dns_management = (free_port() for _ in range(4))
     config = {
         "pebble": {
             "listenAddress": f"127.0.0.1:{acme_port}",
             "managementListenAddress": f"127.0.0.1:{management_port}",
-            "certificate": str(directory / "pebble-cert.pem"),
-            "privateKey": str(directory / "pebble-key.pem"),
+            "certificate": str(files.certificate),
+            "privateKey": str(files.key),
             "httpPort": http_port,
             "tlsPort": tls_port or free_port(),
             "ocspResponderURL": "",
@@ -150,3 +147,39 @@ def running_pebble(
         stop(ca_process)
         stop(dns)
         log.close()
+
+
+class Directory(Protocol):
+    """Where an ACME client finds the CA: Pebble, or a proxy in front of it."""
+
+    directory_url: str
+    ca_file: Path  # the root of its HTTPS certificate
+
+
+def register(data_dir: Path, ca: Directory) -> dict[str, object]:
+    """``certgate acme account set`` with the CA's directory: its answer (``--json``)."""
+    done = run_cli(
+        data_dir,
+        *("acme", "account", "set", "--directory", ca.directory_url),
+        *("--ca-file", str(ca.ca_file), "--email", "admin@example.test", "--agree-tos"),
+        "--json",
+    )
+    return dict(json.loads(done.stdout))
+
+
+def orders(data_dir: Path) -> list[dict[str, object]]:
+    """``certgate acme orders --json``."""
+    return list(json.loads(run_cli(data_dir, "acme", "orders", "--json").stdout))
+
+
+def order(
+    data_dir: Path, name: str, domain: str, *assign: str, options: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """``certgate acme order`` of ``domain`` as ``name``, assigned to ``assign``: its
+    answer (``--json``)."""
+    assigned = [option for address in assign for option in ("--assign", address)]
+    done = run_cli(
+        data_dir,
+        *("acme", "order", "--name", name, "--domain", domain, *assigned, *options, "--json"),
+    )
+    return dict(json.loads(done.stdout))

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -178,6 +179,30 @@ class TestCA:
             **options,
         )
         return key, certificate
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """A test server's HTTPS certificate (with its intermediate), its key, and the root a
+    client is given to trust it."""
+
+    certificate: Path
+    key: Path
+    ca_file: Path
+
+
+def server_files(directory: Path, stem: str, host: str = "127.0.0.1") -> ServerFiles:
+    """A new ``TestCA``'s server certificate for ``host``, written as STEM-cert.pem,
+    STEM-key.pem and STEM-ca.pem (the root) in ``directory``."""
+    ca = TestCA.make()
+    key, leaf = ca.leaf(host)
+    files = ServerFiles(
+        directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem", directory / f"{stem}-ca.pem"
+    )
+    files.certificate.write_bytes(pem(leaf, ca.intermediate))
+    files.key.write_bytes(pem(key))
+    files.ca_file.write_bytes(pem(ca.root))
+    return files
 
 
 def baseline_leaf(ca: TestCA, host: str) -> tuple[Key, x509.Certificate]:

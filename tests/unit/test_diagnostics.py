@@ -10,7 +10,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certgate.pki.certinfo import CertInfo, read_certificate
-from certgate.pki.diagnostics import ChainState, WarningCode, derive_warnings, format_time
+from certgate.pki.diagnostics import (
+    ChainState,
+    WarningCode,
+    derive_warnings,
+    format_time,
+    uncovered_hostnames,
+)
+from certgate.pki.trust import matches_any
 from tests.support.pki import TestCA, issue, name, new_key
 
 #: The test CA is valid from yesterday for a year; the leaves are judged a moment after now.
@@ -180,3 +187,24 @@ def test_the_common_name_does_not_cover_a_hostname() -> None:
     assert "portal.example.com (192.0.2.10)" in message
     assert _hostname_warnings(info, {}) == []  # no hostname: nothing to cover
     assert WarningCode.HOSTNAME_NOT_COVERED.label == "Hostname of an address not covered"
+
+
+def test_an_ip_address_san_covers_no_hostname() -> None:
+    """A certificate an ACME CA issued for an address (RFC 8738) names it as an iPAddress:
+    clients connecting by that address are covered (openssl -verify_ip, in the ACME tests),
+    and a DNS hostname of the address is covered only by a DNS name, however its labels
+    read."""
+    by_address = _leaf("192.0.2.10", sans=["192.0.2.10"])
+    assert [san.type for san in by_address.sans] == ["iPAddress"]
+    assert uncovered_hostnames(by_address, ["shop.example.com", "10.2.0.192.in-addr.arpa"]) == [
+        "shop.example.com",
+        "10.2.0.192.in-addr.arpa",
+    ]
+    both = _leaf("192.0.2.10", sans=["192.0.2.10", "shop.example.com"])
+    assert _hostname_warnings(both, {"192.0.2.10": ["shop.example.com"]}) == []
+    [message] = _hostname_warnings(by_address, {"192.0.2.10": ["shop.example.com"]})
+    assert "shop.example.com (192.0.2.10)" in message
+    # An ordered name list with an address in it is matched the same way (the guard's rule).
+    assert not matches_any(["192.0.2.10"], "shop.example.com")
+    assert matches_any(["192.0.2.10", "shop.example.com"], "SHOP.example.com")
+    assert matches_any(["2001:db8::a"], "2001:DB8:0:0::A")

@@ -10,6 +10,7 @@ import click
 from certgate.cli.context import Options, confirm_change_option
 from certgate.cli.output import echo, emit_document, emit_documents, fields, json_option, table
 from certgate.errors import AcmeError
+from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.schemas import AcmeAccount, AcmeOrder, AcmeRenewal
 from certgate.service import acme
@@ -126,7 +127,9 @@ def account_set(
 
 @acme_group.command("order")
 @click.option("--name", required=True, help="The certificate's friendly name (renewals keep it).")
-@click.option("--domain", "domains", multiple=True, required=True, help="A DNS name (repeatable).")
+@click.option(
+    "--domain", "domains", multiple=True, required=True, help=f"Repeatable. {ACME_NAMES_HELP}"
+)
 @click.option(
     "--key",
     type=click.Choice([spec.value for spec in KeySpec]),

@@ -200,6 +200,11 @@ def dns_name_to_ascii(name: str, field: str = SANS) -> str:
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
+def ends_in_number(name: str) -> bool:
+    """Whether browsers read the DNS name ``name`` (A-labels) as an IPv4 address."""
+    return _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]) is not None
+
+
 def client_hostname(text: str, field: str = "hostname") -> str:
     """A name a client connects with (typed in a browser, sent as SNI): a DNS name as its
     A-labels. Not a wildcard (a client names one host) and not an IP address (a hostname
@@ -210,7 +215,7 @@ def client_hostname(text: str, field: str = "hostname") -> str:
     _refuse_address(name, text, field)
     if name.startswith("*."):
         raise ValidationError(field, f"{text!r} is a wildcard; name one host a client uses")
-    if _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]):
+    if ends_in_number(name):
         raise ValidationError(
             field,
             f"{text!r} is read as an IP address (its last label is a number); "

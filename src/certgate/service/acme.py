@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
+import json
 import logging
 import re
 import secrets
@@ -41,7 +43,7 @@ from certgate.errors import (
 from certgate.fields import item
 from certgate.pki import tls_alpn
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
-from certgate.pki.names import dns_name_to_ascii
+from certgate.pki.names import dns_name_to_ascii, ends_in_number
 from certgate.service import email, guard, imports, networking, nodes, smtp
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
@@ -335,25 +337,47 @@ def show_order(app: Appliance, order_id: int) -> OrderView:
         return _order_view(row)
 
 
-def _domains(values: Sequence[str]) -> list[str]:
+def _identifiers(values: Sequence[str]) -> list[str]:
+    """The names to order, as the CA is sent them: DNS names as A-labels, IP addresses
+    (RFC 8738) in their canonical text form (IPv6 as RFC 5952 writes it)."""
     names: list[str] = []
     for index, value in enumerate(values):
         if not value.strip():
             continue
-        name = dns_name_to_ascii(value, item("domains", index))
-        if name.startswith("*."):
-            raise ValidationError(
-                item("domains", index),
-                f"{value!r} is a wildcard: neither http-01 (RFC 8555 8.3) nor tls-alpn-01 "
-                "(RFC 8737 3) can prove one",
-            )
+        name = _identifier(value, item("domains", index))
         if name not in names:
             names.append(name)
     if not names:
-        raise ValidationError("domains", "name at least one DNS name")
+        raise ValidationError("domains", "name at least one DNS name or IP address")
     if len(names) > DOMAINS_MAX:
         raise ValidationError("domains", f"at most {DOMAINS_MAX} names")
     return names
+
+
+def _identifier(value: str, field: str) -> str:
+    text = value.strip()
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            raise ValidationError(field, f"{value!r}: an address with a zone is not orderable")
+        return str(address)
+    name = dns_name_to_ascii(text, field)
+    if name.startswith("*."):
+        raise ValidationError(
+            field,
+            f"{value!r} is a wildcard: neither http-01 (RFC 8555 8.3) nor tls-alpn-01 "
+            "(RFC 8737 3) can prove one",
+        )
+    if ends_in_number(name):
+        raise ValidationError(
+            field,
+            f"{value!r} is neither a DNS name (its last label is a number) nor an IP address "
+            "as written (four decimal numbers, no leading zeros, or IPv6)",
+        )
+    return name
 
 
 def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
@@ -432,7 +456,7 @@ def place_order(
     from certgate.service import acme_ca
 
     friendly_name = checked_friendly_name(name)
-    names = _domains(domains)
+    names = _identifiers(domains)
     spec = key if isinstance(key, KeySpec) else KeySpec.parse(key)
     try:
         kind = ChallengeType(challenge)
@@ -507,15 +531,56 @@ def place_order(
             publish=lambda answers: _publish(app, order_id, kind, answers),
             deadline=dt.datetime.now(dt.UTC) + deadline,
         )
-    except AcmeError as error:
+    except AcmeError as refused:
         # invalid: the CA refused it (its document says why); failed: it was never decided
+        error = _explained(refused, names)
         state = queries.INVALID if error.document else queries.FAILED
         _finish(app, actor, order_id, state, error)
-        raise AcmeError(f"ACME order {order_id} failed: {error}", error.document) from None
+        failed = AcmeError(f"ACME order {order_id} failed: {error}", error.document)
+        failed.retry_after = refused.retry_after
+        raise failed from None
     except BaseException as error:
         _finish(app, actor, order_id, queries.FAILED, AcmeError(str(error) or repr(error)))
         raise
     return _issued(app, actor, order_id, certificate_key_pem, fullchain, confirm)
+
+
+#: The CA's problem types for an identifier it will not issue for (RFC 8555 6.7).
+_REFUSED_IDENTIFIER = (
+    "urn:ietf:params:acme:error:rejectedIdentifier",
+    "urn:ietf:params:acme:error:unsupportedIdentifier",
+)
+
+
+def _explained(error: AcmeError, names: Sequence[str]) -> AcmeError:
+    """The CA's refusal, with what it most likely means when the order has IP addresses and
+    the CA refused an identifier: many CAs issue for DNS names only (RFC 8738 is optional)."""
+    addresses = [name for name in names if _is_address(name)]
+    if not addresses or _problem_type(error.document) not in _REFUSED_IDENTIFIER:
+        return error
+    explained = AcmeError(
+        f"{error}; this CA may not issue certificates for IP addresses (RFC 8738) such as "
+        f"{', '.join(addresses)}: order DNS names from it",
+        error.document,
+    )
+    explained.retry_after = error.retry_after
+    return explained
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _problem_type(document: str | None) -> str | None:
+    try:
+        parsed = json.loads(document or "null")
+    except ValueError:
+        return None
+    return str(parsed.get("type")) if isinstance(parsed, dict) else None
 
 
 def _configured(repository: Repository, address: str) -> IpAddressRow:
@@ -592,7 +657,11 @@ def _await_tls_answers(app: Appliance, answers: list[Challenge]) -> None:
             in_a_row = 0
             while in_a_row < needed:
                 presented = tls_probe.probe(
-                    address, port, answer.identifier, _PROBE_TIMEOUT, (ACME_TLS_ALPN,)
+                    address,
+                    port,
+                    tls_alpn.server_name(answer.identifier),
+                    _PROBE_TIMEOUT,
+                    (ACME_TLS_ALPN,),
                 )
                 if isinstance(presented, tls_probe.Presented) and tls_alpn.answers(
                     presented.chain[:1], answer.identifier, answer.key_authorization

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import ipaddress
 import json
 import logging
 import os
@@ -37,6 +38,8 @@ NETWORK_TIMEOUT = 30
 #: that rejects a share of good nonces (Pebble: 5 %) makes two in a row happen. Ten tries
 #: make an order of ~20 requests fail by it about once in 10^11 at Pebble's rate.
 NONCE_TRIES = 10
+#: The most of a CA's problem document kept (a CA's are a few hundred bytes).
+DOCUMENT_MAX = 20_000
 _USER_AGENT = f"certgate/{__version__} acme-python"
 
 
@@ -111,15 +114,18 @@ def new_account_key() -> bytes:
 
 class _Network(client.ClientNetwork):
     """The library's network with ``badNonce`` retried up to ``NONCE_TRIES`` times, keeping
-    the ``Retry-After`` of the last refusal (the library's errors leave it out)."""
+    the ``Retry-After`` and the problem document, as sent, of the last refusal (the library's
+    errors leave the first out, and keep of the second only the fields it knows)."""
 
     refused_retry_after: str | None = None
+    refused_document: str | None = None
 
     def _check_response(  # type: ignore[override]
         self, response: requests.Response, content_type: str | None = None
     ) -> requests.Response:
         if response.status_code >= 400:
             self.refused_retry_after = response.headers.get("Retry-After")
+            self.refused_document = response.text[:DOCUMENT_MAX]
         return super()._check_response(response, content_type=content_type)
 
     def post(self, *args: Any, **kwargs: Any) -> requests.Response:
@@ -163,6 +169,7 @@ def _session(
                 yield client.ClientV2(directory, network)
             except AcmeError as error:
                 error.retry_after = retry_after(network.refused_retry_after)
+                error.document = _as_sent(error.document, network.refused_document)
                 raise
     finally:
         if bundle:
@@ -237,6 +244,21 @@ def _said(error: messages.Error) -> str:
 
 def _document(error: messages.Error) -> str:
     return json.dumps(error.to_partial_json(), sort_keys=True)
+
+
+def _as_sent(document: str | None, sent: str | None) -> str | None:
+    """The problem document as the CA sent it, when ``document`` (the library's reading of
+    it) is that one: the same type and detail."""
+    try:
+        read, raw = json.loads(document or "null"), json.loads(sent or "null")
+    except ValueError:
+        return document
+    same = (
+        isinstance(read, dict)
+        and isinstance(raw, dict)
+        and all(read.get(key) == raw.get(key) for key in ("type", "detail"))
+    )
+    return sent if same else document
 
 
 def _validation_failed(error: acme_errors.ValidationError) -> AcmeError:
@@ -332,14 +354,16 @@ def order_certificate(
     publish: Callable[[list[Challenge]], None],
     deadline: dt.datetime,
 ) -> str:
-    """Order a certificate for ``domains`` by the challenge ``kind`` (http-01, tls-alpn-01):
-    ``placed`` is told the order's URL, ``publish`` the answers to serve before the CA is
-    asked to look; returns the PEM of the certificate and its chain, leaf first."""
+    """Order a certificate for ``domains`` (DNS names, and IP addresses as RFC 8738's ``ip``
+    identifiers, iPAddress names in the request) by the challenge ``kind`` (http-01,
+    tls-alpn-01): ``placed`` is told the order's URL, ``publish`` the answers to serve
+    before the CA is asked to look; returns the PEM of the certificate and its chain, leaf
+    first."""
     wanted = _CHALLENGES[kind]
     account = messages.RegistrationResource(
         uri=account_url, body=messages.Registration.from_json(document)
     )
-    csr = crypto_util.make_csr(certificate_key_pem, list(domains))
+    csr = _csr(certificate_key_pem, domains)
     with _session(server, key_pem, account) as acme, translated(server):
         order = acme.new_order(csr)
         placed(order.uri or "")
@@ -361,6 +385,19 @@ def order_certificate(
             acme.answer_challenge(body, response)
         finished = acme.poll_and_finalize(order, _naive_local(deadline))
         return str(finished.fullchain_pem)
+
+
+def _csr(key_pem: bytes, identifiers: Sequence[str]) -> bytes:
+    """The request the order is finalized with: the library orders an ``ip`` identifier
+    for each iPAddress name, a ``dns`` one for each dNSName."""
+    names: list[str] = []
+    addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for identifier in identifiers:
+        try:
+            addresses.append(ipaddress.ip_address(identifier))
+        except ValueError:
+            names.append(identifier)
+    return crypto_util.make_csr(key_pem, names, ipaddrs=addresses)
 
 
 def _naive_local(moment: dt.datetime) -> dt.datetime:

@@ -28,7 +28,7 @@ from certgate.errors import (
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
 from certgate.pki.keys import private_key_to_pkcs8_pem
-from certgate.pki.tls_alpn import challenge_certificate
+from certgate.pki.tls_alpn import challenge_certificate, server_name
 from certgate.service import nodes, served_state
 from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
@@ -85,16 +85,20 @@ class PlanCache:
         self._challenges: dict[tuple[str, str], ServedCertificate] = {}
 
     def challenges(self, app: Appliance, repository: Repository) -> dict[str, ServedCertificate]:
-        """The TLS-ALPN-01 challenge certificates by name; each made once per (name, key
-        authorization), so an unchanged challenge is the same object in every plan."""
+        """The TLS-ALPN-01 challenge certificates by the SNI a validator sends (an IP
+        address's by its reverse-mapping name, RFC 8738 6); each made once per (identifier,
+        key authorization), so an unchanged challenge is the same object in every plan."""
         wanted = acme_queries.tls_challenges(repository)
         kept = {
-            (name, authorization): self._challenges.get((name, authorization))
-            or _challenge_certificate(name, authorization, app.now())
-            for name, authorization in wanted.items()
+            (identifier, authorization): self._challenges.get((identifier, authorization))
+            or _challenge_certificate(identifier, authorization, app.now())
+            for identifier, authorization in wanted.items()
         }
         self._challenges = kept
-        return {name: kept[name, authorization] for name, authorization in wanted.items()}
+        return {
+            server_name(identifier): kept[identifier, authorization]
+            for identifier, authorization in wanted.items()
+        }
 
     def assignments(
         self, app: Appliance, repository: Repository, send_root: bool, node: str | None = None
@@ -203,11 +207,11 @@ def read_state(
 
 
 def _challenge_certificate(
-    name: str, key_authorization: str, now: dt.datetime
+    identifier: str, key_authorization: str, now: dt.datetime
 ) -> ServedCertificate:
     """A TLS-ALPN-01 challenge certificate, with a key of its own made here (no store holds
     it)."""
-    certificate, key = challenge_certificate(name, key_authorization, now)
+    certificate, key = challenge_certificate(identifier, key_authorization, now)
     return ServedCertificate(
         fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
         chain_pem=certificate.public_bytes(serialization.Encoding.PEM),

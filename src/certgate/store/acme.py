@@ -55,8 +55,8 @@ def publish(repository: Repository, order_id: int, answers: Sequence[tuple[str, 
 def publish_tls(
     repository: Repository, order_id: int, challenges: Sequence[tuple[str, str]]
 ) -> None:
-    """Store the (DNS name, key authorization) TLS-ALPN-01 challenges of an order for the
-    TLS front end."""
+    """Store the (identifier, key authorization) TLS-ALPN-01 challenges of an order for the
+    TLS front end (an identifier: a DNS name, or an IP address)."""
     for name, key_authorization in challenges:
         repository.add(
             AcmeTlsChallengeRow(name=name, key_authorization=key_authorization, order_id=order_id)
@@ -79,8 +79,9 @@ def pending_since(repository: Repository, before: dt.datetime) -> list[int]:
 
 
 def tls_challenges(repository: Repository) -> dict[str, str]:
-    """DNS name -> key authorization of the TLS-ALPN-01 challenges being answered; of two
-    orders validating one name at once, the newer one's."""
+    """Identifier (a DNS name or an IP address) -> key authorization of the TLS-ALPN-01
+    challenges being answered; of two orders validating one identifier at once, the newer
+    one's."""
     query = select(AcmeTlsChallengeRow.name, AcmeTlsChallengeRow.key_authorization)
     rows = repository.session.execute(query.order_by(AcmeTlsChallengeRow.id))
     return {name: key_authorization for name, key_authorization in rows}

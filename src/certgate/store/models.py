@@ -283,13 +283,14 @@ class AcmeChallengeRow(Base):
 class AcmeTlsChallengeRow(Base):
     """A TLS-ALPN-01 challenge being answered (RFC 8737): ``certgate serve``'s TLS front end
     presents a certificate made from the key authorization to a client offering ALPN
-    ``acme-tls/1`` with ``name`` as SNI, whichever process placed the order. A served table:
+    ``acme-tls/1`` with ``name`` as SNI (an IP address's reverse-mapping name), whichever
+    process placed the order. A served table:
     the front end holds the challenges, so writing it bumps the revision and every serve (on
     every node) hands them over at once."""
 
     __tablename__ = "acme_tls_challenges"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    #: the DNS name validated (lower-case A-label)
+    #: the identifier validated: a DNS name (lower-case A-label) or an IP address
     name: Mapped[str] = mapped_column(String(253))
     key_authorization: Mapped[str] = mapped_column(String(500))
     order_id: Mapped[int] = mapped_column(

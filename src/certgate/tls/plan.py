@@ -64,8 +64,9 @@ class ListenerPlan:
     deadlines: Deadlines = Deadlines()
     #: the plain HTTP listeners' port on the same addresses (0: none; ``tls/plain.py``)
     http_port: int = 0
-    #: TLS-ALPN-01 (RFC 8737) challenge certificates by DNS name (lower-case A-label): a
-    #: client offering ALPN ``acme-tls/1`` with that name as SNI gets it, on every address
+    #: TLS-ALPN-01 (RFC 8737) challenge certificates by SNI (a lower-case A-label DNS name;
+    #: for an IP identifier its reverse-mapping name, RFC 8738 6): a client offering ALPN
+    #: ``acme-tls/1`` with that name as SNI gets it, on every address
     challenges: Mapping[str, ServedCertificate] = field(default_factory=dict)
     freebind: frozenset[str] = frozenset()
 

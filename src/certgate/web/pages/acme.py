@@ -16,6 +16,7 @@ from certgate.errors import (
     UnconfirmedChangeError,
     ValidationError,
 )
+from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.service import acme, networking
 from certgate.service.auth import Principal
@@ -76,6 +77,7 @@ async def _page(
             "presets": list(acme.Preset),
             "key_specs": list(KeySpec),
             "challenges": list(acme.ChallengeType),
+            "domains_help": ACME_NAMES_HELP,
             "account_values": account_values,
             "order_values": order_values or {"key": DEFAULT_KEY_SPEC.value, "assign": ""},
             "errors": errors or {},
