@@ -12,7 +12,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import text
 
+from certgate.errors import StoreUnavailableError
 from certgate.service import (
     certificates,
     imports,
@@ -191,3 +193,15 @@ def test_the_cached_state_plans_what_the_store_plans_with_its_keys_still_sealed(
         assert f"cannot use the cached state {path}" in caplog.text
     path.unlink()
     assert served_state.load(appliance.data_dir, appliance.sealer) is None
+
+
+def test_a_store_whose_schema_is_behind_says_so_not_unreachable(appliance: Appliance) -> None:
+    """A node upgraded while its database was away reaches it later at the old schema:
+    the error names the schema and 'certgate init', not a server to check."""
+    with appliance.store.transaction() as repository:
+        repository.session.execute(text("DROP TABLE acme_tls_challenges"))
+    with pytest.raises(StoreUnavailableError) as caught:
+        serving.read_state(appliance)
+    message = str(caught.value)
+    assert "its schema is older than this certgate; run 'certgate init'" in message
+    assert "cannot be reached" not in message

@@ -107,6 +107,11 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
         problem = f"cannot be opened ({said}): {todo}"
     elif "locked" in lowered or "busy" in lowered:
         problem = f"is busy ({said}): another process holds it too long; try again"
+    elif _schema_behind(error, lowered):
+        problem = (
+            f"lacks a table or column this certgate needs ({said}): its schema is older "
+            "than this certgate; run 'certgate init' to upgrade it"
+        )
     elif _unreachable(error) or "connection" in lowered or "does not exist" in lowered:
         todo = "check that the server runs and the database URL (--database-url) is right"
         problem = f"cannot be reached ({said}): {todo}"
@@ -118,6 +123,21 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
 #: SQLSTATE classes of a server that cannot be reached or talked to now: 08 (connection
 #: exception) and 57P (operator intervention: shutting down, starting up, restarted).
 _UNREACHABLE_STATES = ("08", "57P")
+
+
+#: SQLSTATEs of a statement naming what the schema lacks: no such table, no such column.
+_SCHEMA_BEHIND_STATES = ("42P01", "42703")
+
+
+def _schema_behind(error: DBAPIError, lowered: str) -> bool:
+    """The store's schema is older than the code (a node upgraded while its database was
+    away, say): PostgreSQL's SQLSTATE, SQLite's words."""
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return (
+        state in _SCHEMA_BEHIND_STATES
+        or "no such table" in lowered
+        or ("no such column" in lowered)
+    )
 
 
 def _unreachable(error: DBAPIError) -> bool:
