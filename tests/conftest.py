@@ -56,6 +56,7 @@ SLOW = {
     "integration/test_serve_isolation.py",  # serve on damaged stores, both backends
     "integration/test_serve_cluster.py",  # two serve nodes on one PostgreSQL store
     "integration/test_serve_cluster_doc.py",  # docs/cluster.md: two nodes, one killed
+    "integration/test_floating_address.py",  # a serve in a network namespace: ~25 s
     "integration/test_serve_cluster_sessions.py",  # two nodes sharing logins: ~10 s each
     "integration/test_serve_database_away.py",  # nodes on a PostgreSQL stopped and started
     "unit/test_loader.py::test_corpus_never_raises_anything_but_certgate_errors",  # every vector

@@ -726,6 +726,11 @@ class NodeListener(Out):
     state: str = Field(description="listening, or failed (see error).")
     fingerprint: str | None = Field(description="SHA-256 of the certificate presented.")
     error: str | None = None
+    held: bool | None = Field(
+        default=None,
+        description="For a floating address: whether the node holds it (the address is on "
+        "its host, so it answers it). null for a pinned address.",
+    )
 
 
 class NodeDrift(Out):
@@ -754,6 +759,10 @@ class Node(Out):
         "its heartbeat intervals)."
     )
     listeners: list[NodeListener]
+    holds: list[str] = Field(
+        description="The floating addresses this node (when alive) holds now: of a failover "
+        "pair, the active node's."
+    )
     drift: list[NodeDrift] = Field(
         description="Assigned addresses where this node (when alive) presents another "
         "certificate than the assigned one, or none."

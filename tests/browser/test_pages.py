@@ -82,7 +82,7 @@ def test_status_basics_shows_the_appliance_statistics_and_the_listeners(
     firmware = table.get_by_role("row", name=re.compile("^Firmware Version"))
     expect(firmware).to_contain_text(platform.release())
     expect(table.locator("#diagnostic-status")).to_have_text("Healthy")
-    listener = page.locator("tr", has_text="127.0.0.2")
+    listener = page.locator("#listeners tr", has_text="127.0.0.2")  # not the node's Holds
     expect(listener).to_contain_text("listening")
     expect(listener).to_contain_text(str(appliance.port))
     expect(listener).to_contain_text("certgate Appliance")

@@ -247,3 +247,42 @@ def test_the_addresses_a_store_had_before_nodes_stay_floating(
             columns = connection.execute(text("SELECT * FROM ip_addresses")).keys()
             assert "node" not in columns
         command.upgrade(config, "head")
+
+
+def test_which_node_holds_a_floating_address_and_when_none_does(appliance: Appliance) -> None:
+    networking.add_address(appliance, FLOATING)
+    networking.add_address(appliance, PINNED_A, node="node-a", confirm=True)
+    factory = networking.list_addresses(appliance)[0].certificate_fingerprint
+
+    def beat(name: str, held: bool | None) -> None:
+        floating = {**_listening(FLOATING, factory), "held": held}
+        _beat(appliance, name, [floating, _listening(PINNED_A, factory)])
+
+    here = ServeReport(
+        1, [_listening(FLOATING, factory), _listening(PINNED_A, factory)], node="node-a"
+    )
+
+    def codes() -> list[FindingCode]:
+        addresses = networking.list_addresses(appliance)
+        return [finding.code for finding in diagnose(appliance, addresses, here).findings]
+
+    # A failover pair: node-a holds the shared address (keepalived gave it to it), node-b
+    # stands by; nothing to attend to.
+    beat("node-a", True)
+    beat("node-b", False)
+    holds = {node.name: node.holds for node in nodes.list_nodes(appliance)}
+    assert holds == {"node-a": [FLOATING], "node-b": []}
+    assert codes() == []
+    # Neither holds it: an error, whatever else is fine.
+    beat("node-a", False)
+    assert codes() == [FindingCode.NOT_HELD]
+    # A heartbeat that does not say (an older node) is no evidence either way.
+    beat("node-a", None)
+    beat("node-b", None)
+    assert codes() == []
+    # Only alive nodes count: a stopped node's last word that it held it is history.
+    beat("node-a", True)
+    beat("node-b", False)
+    nodes.stopped(appliance, "node-a", appliance.now(), 5.0)
+    assert codes() == [FindingCode.NODE_NOT_ALIVE, FindingCode.NOT_HELD]
+    assert {node.name: node.holds for node in nodes.list_nodes(appliance)}["node-a"] == []

@@ -173,10 +173,16 @@ def test_each_node_serves_the_addresses_pinned_to_it_and_every_node_the_floating
     rows = {line.split()[0]: line for line in shown.splitlines()[2:]}
     assert rows["127.0.0.3"].endswith("node-a") and rows["127.0.0.4"].endswith("node-b")
     assert rows[AWAY_IPV4].endswith("every node (floating)")
-    # Neither node is blamed for not serving the other's address.
+    # Neither node is blamed for not serving the other's address. Both hold 127.0.0.2 (one
+    # host), neither holds 198.51.100.10: every node listens on it, no client reaches it.
+    listed = node_list(a)
+    assert listed["node-a"]["holds"] == listed["node-b"]["holds"] == ["127.0.0.2"]
     for running in (a, b):
         status = json.loads(run_cli(running.data_dir, "status", "--json", **running.env).stdout)
-        assert status["diagnostics"] == [], status["diagnostics"]
+        [finding] = status["diagnostics"]
+        assert (finding["code"], finding["severity"]) == ("address-not-held", "error")
+        assert finding["message"].startswith(f"{AWAY_IPV4} is floating and every node listens")
+    run_cli(a.data_dir, "ip", "remove", AWAY_IPV4, **a.env)
 
     # Pinned to the other node: node A stops listening on it, node B starts.
     run_cli(a.data_dir, "ip", "set", "127.0.0.3", "--node", "node-b", **a.env)

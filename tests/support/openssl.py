@@ -42,11 +42,15 @@ def openssl(
     return output.decode(errors="replace")
 
 
-def s_client(address: str, port: int, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``openssl s_client`` to ``address:port``, sending nothing; stdout and stderr merged."""
+def s_client(
+    address: str, port: int, *args: str | Path, inside: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``openssl s_client`` to ``address:port``, sending nothing; stdout and stderr merged.
+    ``inside``: the command that runs it elsewhere (``netns.NetworkNamespace.command()``)."""
     host = f"[{address}]" if ":" in address else address
+    command = [OPENSSL, "s_client", "-connect", f"{host}:{port}", "-servername", "x"]
     return subprocess.run(
-        [OPENSSL, "s_client", "-connect", f"{host}:{port}", "-servername", "x", *map(str, args)],
+        [*inside, *command, *map(str, args)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -22,8 +22,8 @@ def node_group() -> None:
 @json_option
 @click.pass_obj
 def node_list(options: Options, as_json: bool) -> None:
-    """Every node with its state (alive, stopped, lost) and its drift: assigned addresses
-    where it presents another certificate, or none."""
+    """Every node with its state (alive, stopped, lost), the floating addresses it holds,
+    and its drift: addresses it should serve where it presents another certificate, or none."""
     with options.appliance() as app:
         found = nodes.list_nodes(app)
         now = app.now()
@@ -34,7 +34,7 @@ def node_list(options: Options, as_json: bool) -> None:
         echo("No node has run on this store yet: start 'certgate serve'.")
         return
     table(
-        ["Node", "State", "Last seen", "Version", "Listening", "Drift"],
+        ["Node", "State", "Last seen", "Version", "Listening", "Holds", "Drift"],
         [
             [
                 view.name,
@@ -42,6 +42,7 @@ def node_list(options: Options, as_json: bool) -> None:
                 f"{format_time(view.last_seen)} ({_seconds(now - view.last_seen)} s ago)",
                 view.version,
                 sum(listener.state == "listening" for listener in view.listeners),
+                ", ".join(view.holds),
                 ", ".join(
                     f"{drift.address} presents {(drift.presented_fingerprint or 'nothing')[:16]}"
                     f" instead of {drift.assigned_name!r}"

@@ -6,8 +6,9 @@ presents another certificate than the one assigned, an assigned certificate (or 
 chain) that has expired or soon will, an address whose certificate does not cover a
 hostname clients use to reach it; and in a cluster, a node whose heartbeat stopped without a
 clean stop (lost), a node that presents another certificate than the assigned one (drift),
-and an address pinned to a node that is not alive (no node serves it). Each node is judged
-only on the addresses it should serve: the floating ones and those pinned to it.
+an address pinned to a node that is not alive (no node serves it), and a floating address
+no node holds (every node listens on it, none has it). Each node is judged only on the
+addresses it should serve: the floating ones and those pinned to it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class FindingCode(StrEnum):
     NODE_LOST = "node-lost"
     NODE_DRIFT = "node-drift"
     NODE_NOT_ALIVE = "address-node-not-alive"  # an address pinned to a node not running
+    NOT_HELD = "address-not-held"  # a floating address on no alive node's host
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def diagnose(
     findings = (
         _serving_findings(addresses, serving)
         + _pinned_findings(addresses, cluster)
+        + _holding_findings(addresses, cluster)
         + _validity_findings(app, addresses)
         + _hostname_findings(addresses)
         + _notice_findings(app)
@@ -255,6 +258,34 @@ def _pinned_findings(
             )
         )
     return found
+
+
+def _holding_findings(
+    addresses: Sequence[AddressView], cluster: Sequence[NodeView]
+) -> list[Finding]:
+    """A floating address that no alive node holds: every node listens on it (bound with
+    IP_FREEBIND), but it is on none of their hosts, so no client reaches it. On a failover
+    pair, keepalived/VRRP (or the cloud) gave it to nobody; on one appliance, it is not an
+    address of the host (mistyped, or not configured yet). Only where the nodes' heartbeats
+    say (``held``); the moment a node has it, its next heartbeat (5 s) ends the finding."""
+    said: dict[str, list[bool]] = {}
+    for node in cluster:
+        if node.alive:
+            for listener in node.listeners:
+                if listener.held is not None:
+                    said.setdefault(listener.address, []).append(listener.held)
+    return [
+        Finding(
+            Severity.ERROR,
+            FindingCode.NOT_HELD,
+            f"{address.address} is floating and every node listens on it, but no node holds "
+            "it (it is on none of their hosts): clients cannot reach it. Check what moves it "
+            "(keepalived/VRRP, the cloud's floating IP) or that it is one of the hosts' "
+            "addresses",
+        )
+        for address in addresses
+        if address.node is None and said.get(address.address) and not any(said[address.address])
+    ]
 
 
 def _node_findings(cluster: Sequence[NodeView], serving: ServeReport | None) -> list[Finding]:

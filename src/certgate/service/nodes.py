@@ -52,6 +52,9 @@ class NodeListener:
     state: str
     fingerprint: str | None
     error: str | None
+    #: for a floating address: whether the node holds it (it is on the node's host); None
+    #: for a pinned one (bound only where it is) and in a heartbeat that did not say
+    held: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,13 @@ class NodeView:
     alive_within: float  # seconds: alive while last seen at most this long ago
     listeners: list[NodeListener]
     drift: list[Drift]  # only for a node that is alive
+
+    @property
+    def holds(self) -> list[str]:
+        """The floating addresses this node holds now: it answers them (alive nodes only)."""
+        if not self.alive:
+            return []
+        return [listener.address for listener in self.listeners if listener.held]
 
     @property
     def alive(self) -> bool:
@@ -129,7 +139,8 @@ def stopped(app: Appliance, name: str, started_at: dt.datetime, interval: float)
 
 
 def _listener_document(listener: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: listener.get(key) for key in ("address", "port", "state", "fingerprint", "error")}
+    keys = ("address", "port", "state", "fingerprint", "error", "held")
+    return {key: listener.get(key) for key in keys}
 
 
 def list_nodes(app: Appliance) -> list[NodeView]:

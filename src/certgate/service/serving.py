@@ -42,6 +42,7 @@ from certgate.store.repository import Repository, ServedLink
 from certgate.store.watch import RevisionWatch
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
 from certgate.tls.counts import CountsSlot
+from certgate.tls.listener import on_this_host
 from certgate.tls.plain import PlainListeners
 
 log = logging.getLogger("certgate.serve")
@@ -398,13 +399,15 @@ class ApplianceServer:
                 await _said_stopped(self.app, self.node, started, interval)
 
     async def _heartbeat(self, node: str, started: dt.datetime, interval: float) -> None:
-        """This node's heartbeat: now, after every change applied, and every ``interval``."""
+        """This node's heartbeat: now, after every change applied, and every ``interval``;
+        with, for each floating address, whether this node holds it now."""
         failing = False
         while True:
             listeners = [dict(vars(status)) for status in self.server.status()]
+            floating = self._plan.freebind if self._plan is not None else frozenset()
             try:
                 await asyncio.to_thread(
-                    nodes.heartbeat, self.app, node, started, interval, listeners
+                    _beat, self.app, node, started, interval, listeners, floating
                 )
             except (CertgateError, SQLAlchemyError) as error:
                 if not failing:
@@ -543,6 +546,24 @@ class ApplianceServer:
     def https_port(self) -> int:
         """The HTTPS port now (where the plain listeners redirect)."""
         return self._plan.port if self._plan is not None else (self.port_override or 443)
+
+
+def _beat(
+    app: Appliance,
+    node: str,
+    started: dt.datetime,
+    interval: float,
+    listeners: list[dict[str, object]],
+    floating: frozenset[str],
+) -> None:
+    """One heartbeat. Each listening floating address says whether this node holds it
+    (``held``): one bind to it without ``IP_FREEBIND``, a few microseconds, so that every face
+    can say which node of a failover pair serves the shared address, and when none does."""
+    for listener in listeners:
+        address = str(listener["address"])
+        if address in floating and listener["state"] == "listening":
+            listener["held"] = on_this_host(address)
+    nodes.heartbeat(app, node, started, interval, listeners)
 
 
 async def _said_stopped(app: Appliance, node: str, started: dt.datetime, interval: float) -> None:

@@ -106,6 +106,21 @@ def _explain(error: OSError, address: str, port: int) -> str:
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 
 
+def on_this_host(address: str) -> bool:
+    """Whether the host has ``address`` now: a plain bind to it (no ``IP_FREEBIND``, an
+    ephemeral port, closed at once) succeeds. For a floating address, whether this node holds
+    it (keepalived/VRRP moved it here)."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+    except OSError as error:
+        return error.errno != errno.EADDRNOTAVAIL
+    except ValueError:
+        return False
+    return True
+
+
 def listening_socket(
     address: str, port: int, backlog: int, reuse_port: bool = False, freebind: bool = False
 ) -> socket.socket:
