@@ -26,14 +26,26 @@ from certgate.pki.diagnostics import WarningCode
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.lint import RULES, LintSeverity
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
-from certgate.service.acme import ChallengeType
+from certgate.service import email as mail
+from certgate.service.acme import (
+    DOMAINS_MAX,
+    EAB_HMAC_KEY_MAX,
+    EAB_KID_MAX,
+    URL_MAX,
+    ChallengeType,
+)
 from certgate.service.addresstest import TrustStore
 from certgate.service.guard import ConcernCode
 from certgate.service.health import FindingCode, Severity
 from certgate.service.imports import Kind, Status
 from certgate.service.nodes import NodeState
 from certgate.service.smtp import MailSecurity
-from certgate.service.users import MIN_PASSWORD_LENGTH
+from certgate.service.users import (
+    MIN_PASSWORD_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    USERNAME_MAX,
+    USERNAME_PATTERN,
+)
 from certgate.service.users import Role as UserRole
 from certgate.text import NAME_PATTERN
 from certgate.tls.plan import ListenerState
@@ -66,6 +78,23 @@ REFERENCE_DESCRIPTION = (
 Reference = Annotated[
     int | Annotated[str, Field(pattern=REFERENCE_PATTERN)],
     Field(description=REFERENCE_DESCRIPTION, examples=[3, "5f0c3a9e"]),
+]
+#: What a body's fields take, each rule said once (the limits are their owners'):
+#: a friendly name as typed;
+FriendlyName = Annotated[
+    str, Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
+]
+#: a subject alternative name as typed ('DNS:' or 'IP:' prefix allowed);
+SanText = Annotated[str, Field(max_length=300)]
+#: an IP address as typed;
+AddressText = Annotated[str, Field(max_length=64)]
+#: a mailbox (local@domain);
+Mailbox = Annotated[str, Field(max_length=mail.ADDRESS_MAX)]
+#: PEM roots to trust instead of the system's;
+CaBundle = Annotated[str, Field(max_length=mail.CA_BUNDLE_MAX)]
+#: a new password of an account.
+NewPasswordText = Annotated[
+    SecretStr, Field(min_length=MIN_PASSWORD_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 ]
 
 
@@ -266,10 +295,10 @@ class SubjectName(In):
 
 
 class CreateRequestBody(In):
-    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
+    friendly_name: FriendlyName
     key: KeyType = Field(default=DEFAULT_KEY_SPEC, description="Key type and size.")
     subject: SubjectName
-    subject_alternative_names: list[Annotated[str, Field(max_length=300)]] = Field(
+    subject_alternative_names: list[SanText] = Field(
         default_factory=list,
         max_length=100,
         description="DNS names ('access.example.com', '*.example.com') or IP addresses; "
@@ -304,15 +333,11 @@ class RenewalRequestBody(In):
     """A renewal request: signed with the certificate's own key, with its subject and SANs
     unless given here."""
 
-    friendly_name: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=FRIENDLY_NAME_MAX,
-        pattern=NAME_PATTERN,
-        description="Left out: the certificate's, with ' (renewal)'.",
+    friendly_name: FriendlyName | None = Field(
+        default=None, description="Left out: the certificate's, with ' (renewal)'."
     )
     subject: SubjectChanges = Field(default_factory=SubjectChanges)
-    subject_alternative_names: list[Annotated[str, Field(max_length=300)]] | None = Field(
+    subject_alternative_names: list[SanText] | None = Field(
         default=None,
         max_length=100,
         description="Every SAN of the request, instead of the certificate's.",
@@ -365,7 +390,7 @@ class ChainedCertificate(Certificate):
 
 
 class Rename(In):
-    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
+    friendly_name: FriendlyName
 
 
 class ChainBody(In):
@@ -378,7 +403,7 @@ class ChainBody(In):
 
 
 class CertificateAddresses(In):
-    addresses: list[Annotated[str, Field(max_length=64)]] = Field(
+    addresses: list[AddressText] = Field(
         max_length=1000,
         description="Exactly the addresses that present this certificate; addresses it had "
         "and that are not listed go back to the factory certificate.",
@@ -561,7 +586,7 @@ NodeName = Annotated[
 
 
 class NewAddress(In):
-    address: str = Field(max_length=64, examples=["192.0.2.10", "2001:db8::10"])
+    address: AddressText = Field(examples=["192.0.2.10", "2001:db8::10"])
     hostnames: Hostnames = Field(default_factory=list)
     node: NodeName | None = Field(
         default=None,
@@ -666,19 +691,17 @@ class EmailSettingsChange(In):
     ``ca_bundle`` trusts the system's roots again; an empty ``username`` removes the username
     and the password; an empty ``password`` removes the password."""
 
-    host: str | None = Field(default=None, max_length=253, pattern=r"^[A-Za-z0-9._:\-]*$")
+    host: str | None = Field(default=None, max_length=mail.HOST_MAX, pattern=r"^[A-Za-z0-9._:\-]*$")
     port: int | None = Field(default=None, ge=1, le=65535)
     security: MailSecurityField | None = None
     verify_certificate: bool | None = None
-    ca_bundle: str | None = Field(default=None, max_length=1024 * 1024)
-    from_address: str | None = Field(default=None, max_length=254)
-    to_addresses: list[Annotated[str, Field(max_length=254)]] | None = Field(
-        default=None, max_length=20
-    )
-    username: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
-    password: SecretStr | None = Field(default=None, max_length=500)
-    notice_days: list[Annotated[int, Field(ge=0, le=365)]] | None = Field(
-        default=None, max_length=10
+    ca_bundle: CaBundle | None = None
+    from_address: Mailbox | None = None
+    to_addresses: list[Mailbox] | None = Field(default=None, max_length=mail.RECIPIENTS_MAX)
+    username: str | None = Field(default=None, max_length=mail.USERNAME_MAX, pattern=NAME_PATTERN)
+    password: SecretStr | None = Field(default=None, max_length=mail.PASSWORD_MAX)
+    notice_days: list[Annotated[int, Field(ge=0, le=mail.NOTICE_DAYS_MAX)]] | None = Field(
+        default=None, max_length=mail.NOTICE_THRESHOLDS_MAX
     )
 
 
@@ -816,17 +839,17 @@ class User(Out):
 
 
 class NewUser(In):
-    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    username: str = Field(min_length=1, max_length=USERNAME_MAX, pattern=USERNAME_PATTERN)
+    password: NewPasswordText
     role: UserRole
 
 
 class NewPassword(In):
-    password: SecretStr = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+    password: NewPasswordText
 
 
 class OwnPassword(NewPassword):
-    current_password: SecretStr = Field(min_length=1, max_length=1024)
+    current_password: SecretStr = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
 
 
 class Token(Out):
@@ -922,14 +945,14 @@ class AcmeAccountChange(In):
 
     directory: str | None = Field(
         default=None,
-        max_length=500,
+        max_length=URL_MAX,
         description="The CA's directory URL, or letsencrypt / letsencrypt-staging.",
     )
-    email: str | None = Field(default=None, max_length=254)
+    email: Mailbox | None = None
     agree_tos: bool = Field(default=False, description="Agree to the CA's terms of service.")
-    ca_bundle: str | None = Field(default=None, max_length=1024 * 1024)
-    eab_kid: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
-    eab_hmac_key: SecretStr | None = Field(default=None, max_length=1000)
+    ca_bundle: CaBundle | None = None
+    eab_kid: str | None = Field(default=None, max_length=EAB_KID_MAX, pattern=NAME_PATTERN)
+    eab_hmac_key: SecretStr | None = Field(default=None, max_length=EAB_HMAC_KEY_MAX)
 
 
 class AcmeOrder(Out):
@@ -964,12 +987,12 @@ class AcmeOrder(Out):
 
 
 class AcmeOrderRequest(In):
-    friendly_name: str = Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
+    friendly_name: FriendlyName
     domains: list[Annotated[str, Field(max_length=HOSTNAME_MAX)]] = Field(
-        min_length=1, max_length=100, description=ACME_NAMES_HELP
+        min_length=1, max_length=DOMAINS_MAX, description=ACME_NAMES_HELP
     )
     key: KeyType = DEFAULT_KEY_SPEC
-    assign: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
+    assign: list[AddressText] = Field(default=[], max_length=100)
     challenge: Annotated[ChallengeType, Field(strict=False)] = Field(
         default=ChallengeType.HTTP_01,
         description="http-01: answered on the plain HTTP port; tls-alpn-01: on the HTTPS "

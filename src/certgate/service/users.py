@@ -22,7 +22,11 @@ from certgate.store.repository import Repository
 Role = Literal["admin", "auditor"]
 ROLES: tuple[Role, ...] = ("admin", "auditor")
 MIN_PASSWORD_LENGTH = 10
-_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+PASSWORD_MAX_LENGTH = 1024
+USERNAME_MAX = 64
+#: What a username may hold (with ``USERNAME_MAX``): ASCII letters, digits and . _ @ -.
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]+$"
+_USERNAME = re.compile(USERNAME_PATTERN)
 _hasher = PasswordHasher()
 
 
@@ -52,8 +56,8 @@ def check_password(password: str) -> str:
         raise ValidationError("password", "is not valid text (it holds a lone surrogate)")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > 1024:
-        raise ValidationError("password", "is longer than 1024 characters")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise ValidationError("password", f"is longer than {PASSWORD_MAX_LENGTH} characters")
     return password
 
 
@@ -97,8 +101,8 @@ def create_user(
     app: Appliance, username: str, password: str, role: str, actor: Actor = APPLIANCE
 ) -> UserView:
     name = username.strip()
-    if not _USERNAME.match(name):
-        raise ValidationError("username", "use 1 to 64 letters, digits or . _ @ -")
+    if len(name) > USERNAME_MAX or not _USERNAME.match(name):
+        raise ValidationError("username", f"use 1 to {USERNAME_MAX} letters, digits or . _ @ -")
     row = UserRow(username=name, password_hash=hash_password(password), role=check_role(role))
     with app.store.transaction(actor) as repository:
         if accounts.user_by_name(repository, name) is not None:

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Response, status
 
 from certgate.schemas import NewPassword, NewUser, User
 from certgate.service import users
+from certgate.service.users import USERNAME_MAX
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-Username = Annotated[str, Path(min_length=1, max_length=64, examples=["auditor"])]
+Username = Annotated[str, Path(min_length=1, max_length=USERNAME_MAX, examples=["auditor"])]
 
 
 @router.get(
