@@ -14,6 +14,7 @@ from certgate.cli.output import (
     emit_documents,
     fields,
     json_option,
+    report_table,
     table,
 )
 from certgate.pki.diagnostics import WarningCode
@@ -48,26 +49,23 @@ def ip_list(options: Options, as_json: bool) -> None:
     """Each address, the certificate it is currently assigned to and the node serving it."""
     with options.appliance() as app:
         views = networking.list_addresses(app)
-    if as_json:
-        emit_documents(Address, views)
-        return
-    table(
+    report_table(
+        as_json,
+        Address,
+        views,
         ["IP Address", "Currently assigned to Certificate", "ID", "Hostnames", "Node"],
-        [
-            [
-                v.address,
-                v.certificate_name + (" (factory)" if v.is_factory_certificate else ""),
-                v.certificate_id,
-                ", ".join(v.hostnames),
-                _node_text(v),
-            ]
-            for v in views
-        ],
+        _list_row,
     )
 
 
-def _node_text(view: networking.AddressView) -> str:
-    return view.node if view.node is not None else networking.FLOATING_TEXT
+def _list_row(view: networking.AddressView) -> list[object]:
+    return [
+        view.address,
+        view.certificate_name + (" (factory)" if view.is_factory_certificate else ""),
+        view.certificate_id,
+        ", ".join(view.hostnames),
+        view.node if view.node is not None else networking.FLOATING_TEXT,
+    ]
 
 
 def hostname_option(help_text: str) -> Callable[[F], F]:
