@@ -348,3 +348,16 @@ def test_a_blocking_listening_socket_is_refused(pki: Pki) -> None:
                 front.listen(listening.fileno(), context)
     finally:
         front.close()
+
+
+def test_a_challenge_table_of_the_wrong_shape_is_a_type_error() -> None:
+    """What Python hands the front end is checked before it is read (a list item that is not
+    a (name, context) tuple was a SystemError)."""
+    front = Front(1.0, 1.0, 1.0)
+    try:
+        for table in (["a.example.test"], [None], [("a.example.test",)]):
+            with pytest.raises(TypeError):
+                front.set_challenges(table)  # type: ignore[arg-type]
+        front.set_challenges([])  # none: accepted
+    finally:
+        front.close()

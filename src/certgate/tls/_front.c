@@ -1564,6 +1564,10 @@ static PyObject *Front_set_challenges(FrontObject *self, PyObject *args) {
         Py_ssize_t length;
         PyObject *context;
         PyObject *entry = PyList_GET_ITEM(list, i);
+        if (!PyTuple_Check(entry)) {
+            PyErr_SetString(PyExc_TypeError, "each challenge is a (name, context) tuple");
+            goto failed;
+        }
         if (!PyArg_ParseTuple(entry, "s#O", &name, &length, &context)) goto failed;
         if (length < 1 || length > 255 || strlen(name) != (size_t)length) {
             PyErr_SetString(PyExc_ValueError, "a challenge's name is 1 to 255 bytes");
