@@ -26,7 +26,7 @@ from certgate.service import (
 from certgate.service.appliance import Appliance
 from certgate.store.sealing import Sealer
 from tests.support.aio import run_on_own_loop
-from tests.support.pki import Key, TestChain, make_chain
+from tests.support.pki import Key, TestChain, issue, make_chain, name, new_key
 
 
 class _Quiet(asyncio.Protocol):
@@ -145,6 +145,46 @@ def test_an_issuer_arriving_later_changes_the_served_chain(appliance: Appliance)
         "CN=Test Intermediate",
     ]
     assert manual == serving.read_state(appliance).plan()
+
+
+def test_a_served_issuer_that_changes_changes_the_chain_it_is_part_of(
+    appliance: Appliance,
+) -> None:
+    """A leaf whose row did not change keeps its stamp only while every certificate its chain
+    goes through is read as before, a served one included (here its issuer, served too)."""
+    root_key, middle_key, issuing_key, leaf_key = (new_key() for _ in range(4))
+    root = issue(name("Root"), root_key.public_key(), name("Root"), root_key, ca=True)
+    middle = issue(name("Middle"), middle_key.public_key(), name("Root"), root_key, ca=True)
+    issuing = issue(name("Issuing"), issuing_key.public_key(), name("Middle"), middle_key, ca=True)
+    leaf = issue(
+        name("www.example.com"),
+        leaf_key.public_key(),
+        name("Issuing"),
+        issuing_key,
+        ca=False,
+        sans=["www.example.com"],
+    )
+    for address, (certificate, key) in {
+        "127.0.0.11": (issuing, issuing_key),
+        "127.0.0.12": (leaf, leaf_key),
+    }.items():
+        networking.add_address(appliance, address)
+        served = _import(appliance, _pem(certificate) + _key_pem(key))
+        networking.assign(appliance, [address], served, confirm=True)
+    cache = serving.PlanCache()
+    before = serving.read_state(appliance, cache).plan()
+    assert _subjects(before.assignments["127.0.0.12"].chain_pem) == [
+        "CN=www.example.com",
+        "CN=Issuing",
+    ]
+    _import(appliance, _pem(middle, root))  # links the served issuer: its row changes
+    after = serving.read_state(appliance, cache).plan()
+    assert _subjects(after.assignments["127.0.0.12"].chain_pem) == [
+        "CN=www.example.com",
+        "CN=Issuing",
+        "CN=Middle",
+    ]
+    assert after == serving.read_state(appliance).plan()
 
 
 def _fingerprint(certificate: x509.Certificate) -> str:

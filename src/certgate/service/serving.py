@@ -38,7 +38,7 @@ from certgate.service.tls_settings import read_settings
 from certgate.service.views import chain_rows
 from certgate.store import acme as acme_queries
 from certgate.store.models import CertificateRow
-from certgate.store.repository import Repository, ServedLink
+from certgate.store.repository import ChainLink, KnownLinks, Repository, ServedLink
 from certgate.store.watch import RevisionWatch
 from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
 from certgate.tls.counts import CountsSlot
@@ -81,6 +81,9 @@ class PlanCache:
 
     def __init__(self) -> None:
         self._served: dict[int, tuple[_Stamp, ServedCertificate | str]] = {}
+        self._rows: KnownLinks = {}  # the last read's links, by their row
+        self._above: set[ChainLink] = set()  # the certificates their chains go through
+        self._stamped: dict[int, tuple[ServedLink, _Stamp]] = {}  # the leaf each was made of
         self._address_problems: dict[str, str | None] = {}
         self._send_root = False
         self._challenges: dict[tuple[str, str], ServedCertificate] = {}
@@ -111,8 +114,8 @@ class PlanCache:
         if send_root != self._send_root:
             self._served.clear()
             self._send_root = send_root
-        links = repository.served_links(node)
-        stamps = _stamps(repository, links)
+        links = repository.served_links(node, self._rows)
+        stamps = self._stamps(repository, links)
         current: dict[int, tuple[_Stamp, ServedCertificate | str]] = {}
         for certificate_id, stamp in stamps.items():
             known = self._served.get(certificate_id)
@@ -150,39 +153,48 @@ class PlanCache:
                 self._address_problems[address] = problem
         return self._address_problems[address]
 
-
-def _stamps(repository: Repository, served: list[ServedLink]) -> dict[int, _Stamp]:
-    """The stamp of each served certificate, from the columns that decide its chain and its
-    key: one query per chain level above the leaves (usually one or two)."""
-    leaves = {link.certificate.id: link for link in served}
-    by_id = {link.certificate.id: link.certificate for link in served}
-    by_fingerprint = {link.fingerprint: link for link in by_id.values()}
-    found = list(by_id.values())
-    for _ in range(MAX_CHAIN_DEPTH):
-        ids = {link.issuer_id for link in found if link.issuer_id is not None} - by_id.keys()
-        fingerprints = {
-            fingerprint
-            for link in found
-            if link.chain_mode == "manual"
-            for fingerprint in link.manual_chain or ()
-        } - by_fingerprint.keys()
-        if not ids and not fingerprints:
-            break
-        found = repository.chain_links(ids, fingerprints)
-        for link in found:
-            by_id[link.id] = link
-            by_fingerprint[link.fingerprint] = link
-    return {
-        certificate_id: (
-            leaf.certificate.fingerprint,
-            tuple(
-                link.fingerprint
-                for link in chain_rows(leaf.certificate, by_id.get, by_fingerprint.get)
-            ),
-            leaf.sealed_key,
-        )
-        for certificate_id, leaf in leaves.items()
-    }
+    def _stamps(self, repository: Repository, served: list[ServedLink]) -> dict[int, _Stamp]:
+        """The stamp of each served certificate, from the columns that decide its chain and
+        its key: one query per chain level above the leaves (usually one or two). While the
+        certificates above are the same, a leaf read as before keeps its stamp: no chain is
+        walked for the 999 addresses of 1,000 that a commit did not change."""
+        leaves = {link.certificate.id: link for link in served}
+        by_id = {link.certificate.id: link.certificate for link in served}
+        by_fingerprint = {link.fingerprint: link for link in by_id.values()}
+        above: set[ChainLink] = set()  # every certificate some chain goes through
+        found = list(by_id.values())
+        for _ in range(MAX_CHAIN_DEPTH):
+            ids = {link.issuer_id for link in found if link.issuer_id is not None}
+            fingerprints = {
+                fingerprint
+                for link in found
+                if link.chain_mode == "manual"
+                for fingerprint in link.manual_chain or ()
+            }
+            above.update(by_id[i] for i in ids & by_id.keys())  # a served one, or read already
+            above.update(by_fingerprint[f] for f in fingerprints & by_fingerprint.keys())
+            ids -= by_id.keys()
+            fingerprints -= by_fingerprint.keys()
+            if not ids and not fingerprints:
+                break
+            found = repository.chain_links(ids, fingerprints)
+            above.update(found)
+            for link in found:
+                by_id[link.id] = link
+                by_fingerprint[link.fingerprint] = link
+        stamped = self._stamped if above == self._above else {}
+        self._above = above
+        stamps: dict[int, _Stamp] = {}
+        for certificate_id, leaf in leaves.items():
+            known = stamped.get(certificate_id)
+            if known is not None and known[0] is leaf:
+                stamps[certificate_id] = known[1]
+                continue
+            chain = chain_rows(leaf.certificate, by_id.get, by_fingerprint.get)
+            issuers = tuple(link.fingerprint for link in chain)
+            stamps[certificate_id] = (leaf.certificate.fingerprint, issuers, leaf.sealed_key)
+        self._stamped = {i: (leaves[i], stamp) for i, stamp in stamps.items()}
+        return stamps
 
 
 def read_state(

@@ -8,6 +8,7 @@ is who the audit events of the transaction name.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, TypeVarTuple, cast
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     bindparam,
     func,
     insert,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -95,6 +98,10 @@ class ServedLink(NamedTuple):
     certificate: ChainLink
     sealed_key: bytes | None
     node: str | None = None
+
+
+#: The links of ``Repository.served_links``' last read, by their row (given to the next one).
+KnownLinks = dict[tuple[Any, ...], ServedLink]
 
 
 class Store:
@@ -189,6 +196,21 @@ _CHAIN_COLUMNS = (
 
 
 _REVISION = select(RevisionRow.value).where(RevisionRow.id == 1)
+#: ``Repository.served_links``: the manual chain as its JSON text (cast by the database: the
+#: PostgreSQL driver decodes JSON itself), so that a row is hashable.
+_SERVED_LINKS = (
+    select(
+        IpAddressRow.address,
+        *_CHAIN_COLUMNS[:4],
+        sql_cast(CertificateRow.manual_chain, Text),
+        CertificateRow.public_key_fingerprint,
+        KeyRow.sealed,
+        IpAddressRow.node,
+    )
+    .join(CertificateRow, CertificateRow.id == IpAddressRow.certificate_id)
+    .outerjoin(KeyRow, KeyRow.public_key_fingerprint == CertificateRow.public_key_fingerprint)
+    .order_by(IpAddressRow.id)
+)
 
 
 def _chain_link(row: Sequence[Any]) -> ChainLink:
@@ -495,27 +517,35 @@ class Repository:
                 found.extend(_chain_link(row) for row in self.session.execute(query))
         return found
 
-    def served_links(self, node: str | None = None) -> list[ServedLink]:
+    def served_links(
+        self, node: str | None = None, known: KnownLinks | None = None
+    ) -> list[ServedLink]:
         """Every address ``node`` serves (the floating ones and those pinned to it) with its
         certificate's chain columns and sealed key, in one query (the listeners' plan reads
         this after every commit that wrote a served table). A node never reads, nor
-        unseals, the keys of addresses it does not serve."""
+        unseals, the keys of addresses it does not serve.
+
+        ``known``: the links of the last read by their row; a row read again gives the same
+        object (no new tuples for 999 unchanged addresses of 1,000), and ``known`` is left
+        holding this read's."""
         mine: ColumnElement[bool] = IpAddressRow.node.is_(None)
         if node is not None:
             mine = or_(mine, IpAddressRow.node == node)
-        query = (
-            select(IpAddressRow.address, *_CHAIN_COLUMNS, KeyRow.sealed, IpAddressRow.node)
-            .join(CertificateRow, CertificateRow.id == IpAddressRow.certificate_id)
-            .outerjoin(
-                KeyRow, KeyRow.public_key_fingerprint == CertificateRow.public_key_fingerprint
-            )
-            .where(mine)
-            .order_by(IpAddressRow.id)
-        )
-        return [
-            ServedLink(row[0], _chain_link(row[1:7]), row[7], row[8])
-            for row in self.session.execute(query)
-        ]
+        fresh: KnownLinks = {}
+        rows = self.session.execute(_SERVED_LINKS.where(mine))
+        for row in map(tuple, rows):  # plain tuples: hashed and compared in C, not as Rows
+            link = known.get(row) if known is not None else None
+            if link is None:
+                address, certificate_id, fingerprint, issuer, mode, manual, key, sealed, at = row
+                listed = json.loads(manual) if manual else None  # NULL, or JSON null
+                chain = tuple(listed) if listed else None
+                certificate = ChainLink(certificate_id, fingerprint, issuer, mode, chain, key)
+                link = ServedLink(address, certificate, sealed, at)
+            fresh[row] = link
+        if known is not None:
+            known.clear()
+            known.update(fresh)
+        return list(fresh.values())
 
     def factory_certificate(self) -> CertificateRow | None:
         return self.session.scalar(select(CertificateRow).where(CertificateRow.is_factory))
