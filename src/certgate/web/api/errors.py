@@ -37,6 +37,18 @@ _HTTP_CODES = {
 }
 
 
+def problem(code: str, status: HTTPStatus, detail: str, **more: object) -> dict[str, object]:
+    """A problem document: its ``type`` from ``code``, its ``title`` from ``status``, then
+    ``detail`` and what else the failure says (``more``, in that order)."""
+    return {
+        "type": PROBLEM_BASE + code,
+        "title": status.phrase,
+        "status": int(status),
+        "detail": detail,
+        **more,
+    }
+
+
 def problem_response(
     body: dict[str, object], headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -72,15 +84,14 @@ def validation_problem(error: RequestValidationError) -> dict[str, object]:
         for item in error.errors()
     ] or [{"field": "body", "location": "body", "message": "is not valid"}]
     first = errors[0]
-    return {
-        "type": PROBLEM_BASE + ValidationError.code,
-        "title": HTTPStatus.UNPROCESSABLE_ENTITY.phrase,
-        "status": int(HTTPStatus.UNPROCESSABLE_ENTITY),
-        "detail": f"{first['field']}: {first['message']}",
-        "field": first["field"],
-        "label": label(first["field"]),
-        "errors": errors,
-    }
+    return problem(
+        ValidationError.code,
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        f"{first['field']}: {first['message']}",
+        field=first["field"],
+        label=label(first["field"]),
+        errors=errors,
+    )
 
 
 def http_problem(request: Request, error: StarletteHTTPException) -> Response:
@@ -96,15 +107,9 @@ def http_problem(request: Request, error: StarletteHTTPException) -> Response:
     headers = dict(error.headers or {})
     if status == HTTPStatus.METHOD_NOT_ALLOWED:
         headers["Allow"] = ", ".join(allowed_methods(request))
-    return problem_response(
-        {
-            "type": PROBLEM_BASE + _HTTP_CODES.get(status, f"http-{int(status)}"),
-            "title": status.phrase,
-            "status": int(status),
-            "detail": str(error.detail) if error.detail else status.description,
-        },
-        headers,
-    )
+    code = _HTTP_CODES.get(status, f"http-{int(status)}")
+    detail = str(error.detail) if error.detail else status.description
+    return problem_response(problem(code, status, detail), headers)
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -118,12 +123,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def certgate_problem(error: CertgateError) -> Response:
-    body: dict[str, object] = {
-        "type": PROBLEM_BASE + error.code,
-        "title": error.status.phrase,
-        "status": int(error.status),
-        "detail": str(error),
-    }
+    body = problem(error.code, error.status, str(error))
     if isinstance(error, ValidationError):
         body["field"] = error.field  # the stable key, as the body spells it
         body["label"] = error.label

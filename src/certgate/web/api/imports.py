@@ -14,7 +14,7 @@ from certgate.schemas import ImportEntry, ImportResult
 from certgate.service import imports
 from certgate.service.import_process import import_files_apart
 from certgate.web.api.deps import Admin, App
-from certgate.web.api.errors import PROBLEM_BASE, problem_response
+from certgate.web.api.errors import problem, problem_response
 from certgate.web.api.openapi import problem_responses
 from certgate.web.limits import MAX_IMPORT_BODY, MAX_IMPORT_FILES, mebibytes
 
@@ -88,11 +88,9 @@ def import_answer(entries: list[imports.ImportEntry]) -> tuple[int, str, bytes]:
 def _nothing_imported(entries: list[ImportEntry]) -> dict[str, object]:
     codes = {entry.error_code for entry in entries}
     code = codes.pop() if len(codes) == 1 and None not in codes else "import-format"
-    return {
-        "type": PROBLEM_BASE + str(code),
-        "title": HTTPStatus.UNPROCESSABLE_ENTITY.phrase,
-        "status": int(HTTPStatus.UNPROCESSABLE_ENTITY),
-        "detail": "nothing was imported: "
-        + "; ".join(f"{entry.file}: {entry.message}" for entry in entries),
-        "entries": [entry.model_dump() for entry in entries],
-    }
+    return problem(
+        str(code),
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "nothing was imported: " + "; ".join(f"{entry.file}: {entry.message}" for entry in entries),
+        entries=[entry.model_dump() for entry in entries],
+    )
