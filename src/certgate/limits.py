@@ -27,6 +27,11 @@ NODE_NAME_MAX = 64
 #: Hostnames of one IP address (Networking); the address test makes one handshake for each.
 HOSTNAMES_PER_ADDRESS_MAX = 20
 
+#: An audit event's who, from where and what, as kept (longer is cut) and as searched.
+AUDIT_ACTOR_MAX = 200
+AUDIT_SOURCE_MAX = 64
+AUDIT_TARGET_MAX = 300
+
 
 def fitted_friendly_name(derived: str) -> str:
     """A friendly name certgate makes (from a subject, a PKCS#12 bag, a request), shortened

@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Mapped
 
+from certgate.limits import AUDIT_ACTOR_MAX, AUDIT_SOURCE_MAX, AUDIT_TARGET_MAX
 from certgate.store.models import AuditEventRow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-#: How much of each field is kept (the columns' sizes).
-_ACTOR_MAX, _SOURCE_MAX, _TARGET_MAX = 200, 64, 300
 
 
 @dataclass(frozen=True)
@@ -88,10 +86,10 @@ def record(
     describes, or not at all."""
     session.add(
         AuditEventRow(
-            actor=actor.name[:_ACTOR_MAX],
-            source=actor.source[:_SOURCE_MAX],
+            actor=actor.name[:AUDIT_ACTOR_MAX],
+            source=actor.source[:AUDIT_SOURCE_MAX],
             action=str(action),
-            target=target[:_TARGET_MAX],
+            target=target[:AUDIT_TARGET_MAX],
             detail=detail,
         )
     )

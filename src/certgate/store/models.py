@@ -19,7 +19,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from certgate.limits import FRIENDLY_NAME_MAX, NODE_NAME_MAX
+from certgate.limits import (
+    AUDIT_ACTOR_MAX,
+    AUDIT_SOURCE_MAX,
+    AUDIT_TARGET_MAX,
+    FRIENDLY_NAME_MAX,
+    NODE_NAME_MAX,
+)
 
 
 def utcnow() -> dt.datetime:
@@ -118,12 +124,12 @@ class AuditEventRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     #: who: a username, ``token:<name>``, ``cli:<OS user>`` or ``appliance``
-    actor: Mapped[str] = mapped_column(String(200), index=True)
+    actor: Mapped[str] = mapped_column(String(AUDIT_ACTOR_MAX), index=True)
     #: from where: the client's address, ``cli`` or ``appliance``
-    source: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(AUDIT_SOURCE_MAX), default="")
     action: Mapped[str] = mapped_column(String(64), index=True)
     #: what it was done to (a certificate's name and fingerprint, an address, a user)
-    target: Mapped[str] = mapped_column(String(300), default="")
+    target: Mapped[str] = mapped_column(String(AUDIT_TARGET_MAX), default="")
     detail: Mapped[str] = mapped_column(Text)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
+from certgate.limits import AUDIT_ACTOR_MAX, AUDIT_TARGET_MAX
 from certgate.schemas import AuditPage
 from certgate.service import audit
 from certgate.web.api.deps import App, Viewer
@@ -31,7 +32,7 @@ _TIME = (
 async def list_events(
     app: App,
     _: Viewer,
-    actor: Annotated[str, Query(max_length=200, description="Any part of who.")] = "",
+    actor: Annotated[str, Query(max_length=AUDIT_ACTOR_MAX, description="Any part of who.")] = "",
     action: Annotated[
         str,
         Query(
@@ -39,7 +40,9 @@ async def list_events(
             description="An action (`key.export`) or a family ending in `.` (`key.`).",
         ),
     ] = "",
-    target: Annotated[str, Query(max_length=300, description="Any part of what.")] = "",
+    target: Annotated[
+        str, Query(max_length=AUDIT_TARGET_MAX, description="Any part of what.")
+    ] = "",
     since: Annotated[str, Query(max_length=64, description="From then on. " + _TIME)] = "",
     until: Annotated[str, Query(max_length=64, description="Before then. " + _TIME)] = "",
     before: Annotated[
