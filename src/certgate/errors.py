@@ -234,6 +234,23 @@ class MasterKeyMissingError(
     """The data directory has no master key: the store's private keys cannot be opened."""
 
 
+class WrongMasterKeyError(
+    SealingError, code="wrong-master-key", status=HTTPStatus.UNPROCESSABLE_ENTITY
+):
+    """A master key given to join a store, or to install on a node, does not open it."""
+
+
+class StaleMasterKeyError(
+    SealingError, code="stale-master-key", status=HTTPStatus.SERVICE_UNAVAILABLE
+):
+    """This node's master key was replaced by ``certgate key rotate`` on another node: it
+    opens none of the store's keys until the new one is installed."""
+
+
+class AlreadyInitialisedError(ConflictError, code="already-initialised"):
+    """``certgate init`` without ``--join`` on a store another node initialised."""
+
+
 class ImportProcessError(
     CertgateError, code="import-process", status=HTTPStatus.INTERNAL_SERVER_ERROR
 ):

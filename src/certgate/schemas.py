@@ -790,6 +790,15 @@ class Node(Out):
         description="Assigned addresses where this node (when alive) presents another "
         "certificate than the assigned one, or none."
     )
+    master_key_generation: int | None = Field(
+        description="The generation of the master key it runs with (1 for the key 'certgate "
+        "init' made, one more per 'certgate key rotate'); null: not known, or not one of "
+        "the store's keys."
+    )
+    master_key_stale: bool = Field(
+        description="It is alive with a master key the store no longer seals with: it "
+        "serves what it had loaded and loads nothing new until 'certgate key install'."
+    )
 
 
 class HealthFinding(Out):

@@ -24,8 +24,10 @@ import pytest
 from click.testing import CliRunner
 
 from certgate.service.appliance import Appliance
+from certgate.service.nodes import HEARTBEAT_ENV
 from certgate.service.setup import initialise
 from tests.support.openssl import OpensslCA, make_ca
+from tests.support.server import RunningAppliance, two_nodes
 
 CERTGATE = Path(sys.executable).with_name("certgate")
 TIMEOUT = 120
@@ -174,3 +176,14 @@ def new_appliance(service_template: Path, tmp_path: Path) -> Iterator[Callable[[
     yield make
     for app in opened:
         app.close()
+
+
+@pytest.fixture
+def nodes(
+    tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[RunningAppliance, RunningAppliance]]:
+    """Two serving nodes on one PostgreSQL store (``server.two_nodes``), each beating every
+    0.5 s: one that stops beating is lost after 1.5 s."""
+    monkeypatch.setenv(HEARTBEAT_ENV, "0.5")
+    with two_nodes(tmp_path, postgresql_url) as pair:
+        yield pair

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from certgate.service import auth
 from certgate.service.appliance import Appliance
-from certgate.service.nodes import HEARTBEAT_ENV
 from tests.api.client import Server
 from tests.support.net import AWAY_IPV4, connection_refused, on_this_host
 from tests.support.pki import fingerprint, make_chain
@@ -24,33 +19,10 @@ from tests.support.served import handshake_succeeds, served_fingerprint, wait_un
 from tests.support.server import (
     RunningAppliance,
     import_with_key,
-    joined_node,
+    node_list,
     run_cli,
-    running_appliance,
     wait_for_tls,
 )
-
-
-@pytest.fixture
-def nodes(
-    tmp_path: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[RunningAppliance, RunningAppliance]]:
-    monkeypatch.setenv(HEARTBEAT_ENV, "0.5")  # lost after 1.5 s without a beat
-    with (
-        running_appliance(
-            tmp_path / "a", "127.0.0.2", database_url=postgresql_url, serve_options=NODE_A
-        ) as a,
-        joined_node(a, tmp_path / "b", serve_options=NODE_B) as b,
-    ):
-        yield a, b
-
-
-NODE_A, NODE_B = ("--node", "node-a"), ("--node", "node-b")
-
-
-def node_list(running: RunningAppliance) -> dict[str, dict[str, Any]]:
-    listed = json.loads(run_cli(running.data_dir, "node", "list", "--json", **running.env).stdout)
-    return {node["name"]: node for node in listed}
 
 
 def test_a_change_made_on_node_a_is_served_by_node_b(

@@ -6,28 +6,12 @@ A; failed logins through either node count against the same limit."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from certgate.web.pages.login import LOGIN_CSRF_COOKIE
 from certgate.web.security import CSRF_FIELD, SESSION_COOKIE
-from tests.support.server import RunningAppliance, joined_node, running_appliance
-
-
-@pytest.fixture
-def nodes(
-    tmp_path: Path, postgresql_url: str
-) -> Iterator[tuple[RunningAppliance, RunningAppliance]]:
-    with (
-        running_appliance(
-            tmp_path / "a", "127.0.0.2", database_url=postgresql_url, serve_options=("--node", "a")
-        ) as a,
-        joined_node(a, tmp_path / "b", serve_options=("--node", "b")) as b,
-    ):
-        yield a, b
+from tests.support.server import RunningAppliance
 
 
 def browser(node: RunningAppliance, session: str | None = None) -> httpx.Client:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from certgate.store.sealing import MASTER_KEY_FILE
 from tests.support.net import free_port
@@ -76,6 +77,12 @@ def import_with_key(
     return int(certificate["id"])
 
 
+def node_list(running: RunningAppliance) -> dict[str, dict[str, Any]]:
+    """``certgate node list --json`` on ``running``'s store: each node's document by name."""
+    listed = json.loads(run_cli(running.data_dir, "node", "list", "--json", **running.env).stdout)
+    return {node["name"]: node for node in listed}
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, and SIGKILL if it has not ended within 10 s."""
     process.terminate()
@@ -132,22 +139,37 @@ def joined_node(
     serve_options: tuple[str, ...] = (),
     database_url: str | None = None,
 ) -> Iterator[RunningAppliance]:
-    """A second node of ``first``'s cluster: a data directory of its own holding a copy of
-    ``first``'s master key, serving the same PostgreSQL store on a port of its own
-    (``database_url``: reaching it another way, as another role, say)."""
+    """A second node of ``first``'s cluster, joined as an administrator does (a copy of
+    ``first``'s master key, ``certgate init --join``), serving the same PostgreSQL store on
+    a port of its own (``database_url``: reaching it another way, as another role, say)."""
     assert first.database_url, "nodes share a PostgreSQL store"
-    data_dir.mkdir(mode=0o700)
-    key = data_dir / MASTER_KEY_FILE
-    key.write_bytes((first.data_dir / MASTER_KEY_FILE).read_bytes())
-    key.chmod(0o600)
-    with serving(
-        data_dir,
-        first.address,
-        first.admin_password,
-        serve_options,
-        database_url or first.database_url,
-    ) as running:
+    copied = data_dir.with_name(data_dir.name + ".master.key")
+    copied.write_bytes((first.data_dir / MASTER_KEY_FILE).read_bytes())
+    copied.chmod(0o600)
+    url = database_url or first.database_url
+    join = ("init", "--join", "--master-key-file", str(copied))
+    run_cli(data_dir, *join, CERTGATE_DATABASE_URL=url)
+    copied.unlink()
+    with serving(data_dir, first.address, first.admin_password, serve_options, url) as running:
         yield running
+
+
+NODE_A, NODE_B = ("--node", "node-a"), ("--node", "node-b")
+
+
+@contextmanager
+def two_nodes(
+    directory: Path, database_url: str
+) -> Iterator[tuple[RunningAppliance, RunningAppliance]]:
+    """Nodes ``node-a`` (``directory``/a, which initialised the store) and ``node-b``
+    (``directory``/b, joined to it), both serving 127.0.0.2 from one PostgreSQL store."""
+    with (
+        running_appliance(
+            directory / "a", "127.0.0.2", database_url=database_url, serve_options=NODE_A
+        ) as a,
+        joined_node(a, directory / "b", serve_options=NODE_B) as b,
+    ):
+        yield a, b
 
 
 @contextmanager

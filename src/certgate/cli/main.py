@@ -15,6 +15,7 @@ from certgate.cli.backup import backup_command, restore_command
 from certgate.cli.certs import cert
 from certgate.cli.context import Options
 from certgate.cli.email import email_group, notify_command
+from certgate.cli.keys import key_group, master_key_file_option
 from certgate.cli.network import ip, status_command, tls
 from certgate.cli.nodes import node_group
 from certgate.cli.output import echo, emit_json, json_option
@@ -26,6 +27,7 @@ from certgate.errors import CertgateError
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 from certgate.service.networking import LOOPBACK
 from certgate.service.setup import initialise
+from certgate.service.setup import join as join_cluster
 from certgate.service.tls_settings import get_settings
 
 
@@ -69,6 +71,16 @@ def cli(context: click.Context, data_dir: Path, database_url: str | None) -> Non
     is_flag=True,
     help="Configure no address (then 'certgate serve' listens nowhere until 'certgate ip add').",
 )
+@click.option(
+    "--join",
+    is_flag=True,
+    help="Add this node to the cluster whose store --database-url names (initialised by "
+    "another node): its data directory gets the cluster's master key, from "
+    "--master-key-file, once that key is known to open the store.",
+)
+@master_key_file_option(
+    "With --join: a copy of the cluster's master key (master.key of one of its nodes, mode 0600)."
+)
 @json_option
 @click.pass_obj
 def init(
@@ -76,18 +88,28 @@ def init(
     admin_password_file: Path | None,
     address: str,
     no_address: bool,
+    join: bool,
+    master_key_file: Path | None,
     as_json: bool,
 ) -> None:
     """Create the data directory, the database, the factory certificate, the first
-    administrator and, when no address is configured, 127.0.0.1 (idempotent)."""
-    secret = read_secret(admin_password_file, "CERTGATE_ADMIN_PASSWORD", None)
-    done = initialise(
-        options.data_dir,
-        options.database_url,
-        secret.decode() if secret is not None else None,
-        options.actor,
-        first_address=None if no_address else address,
-    )
+    administrator and, when no address is configured, 127.0.0.1 (idempotent); with --join,
+    add this node to an initialised store instead."""
+    if join != (master_key_file is not None):
+        raise click.UsageError("--join and --master-key-file go together")
+    if join and admin_password_file is not None:
+        raise click.UsageError("--join keeps the cluster's accounts: no --admin-password-file")
+    if join:
+        done = join_cluster(options.data_dir, options.database_url, master_key_file or Path())
+    else:
+        secret = read_secret(admin_password_file, "CERTGATE_ADMIN_PASSWORD", None)
+        done = initialise(
+            options.data_dir,
+            options.database_url,
+            secret.decode() if secret is not None else None,
+            options.actor,
+            first_address=None if no_address else address,
+        )
     if as_json:
         emit_json(
             {
@@ -99,6 +121,12 @@ def init(
                 "admin_password": done.admin_password,
                 "address_added": done.address_added,
             }
+        )
+        return
+    if join:
+        echo(
+            f"{done.data_dir}: joined the store (appliance {done.serial_number}); start "
+            "'certgate serve --node NAME' with the same --database-url"
         )
         return
     state = "initialised" if done.created else "already initialised"
@@ -131,6 +159,7 @@ for command in (
     status_command,
     serve,
     node_group,
+    key_group,
     user,
     token,
     audit_group,

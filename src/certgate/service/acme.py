@@ -44,7 +44,7 @@ from certgate.fields import item
 from certgate.pki import tls_alpn
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.names import dns_name_to_ascii, ends_in_number
-from certgate.service import email, guard, imports, networking, nodes, smtp
+from certgate.service import email, guard, imports, keystore, networking, nodes, smtp
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.email import checked_address, checked_ca_bundle
@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # imported when the CA is talked to: the acme library and req
 
 log = logging.getLogger("certgate.acme")
 #: The associated data the account key is sealed with: a sealed key moved here does not open.
-_SEALED_AS = "acme account key"
+ACCOUNT_KEY_SEALED_AS = "acme account key"
 #: How long an order may wait for the CA to validate and issue.
 ORDER_DEADLINE = dt.timedelta(seconds=90)
 #: An order pending this long was left by a process that stopped (killed, or a serve
@@ -224,8 +224,18 @@ def _eab(kid: str | None, hmac_key: str | None) -> tuple[str, str] | None:
     return kid, key
 
 
-def _account_key(sealer: Sealer, row: AcmeAccountRow) -> bytes:
-    return sealer.unseal(_SEALED_AS, row.key_sealed)
+def _account_key(repository: Repository, sealer: Sealer, row: AcmeAccountRow) -> bytes:
+    return keystore.unseal(repository, sealer, ACCOUNT_KEY_SEALED_AS, row.key_sealed)
+
+
+def reseal_account_key(repository: Repository, reseal: keystore.Reseal) -> int:
+    """The account key under a new master key (a rotation); 1 if there is an account."""
+    row = queries.account(repository)
+    if row is None:
+        return 0
+    row.key_sealed = reseal(ACCOUNT_KEY_SEALED_AS, row.key_sealed, "the ACME account key")
+    repository.flush()
+    return 1
 
 
 def set_account(
@@ -247,7 +257,7 @@ def set_account(
     """
     with app.store.reading() as repository:
         current = queries.account(repository)
-        key_pem = None if current is None else _account_key(app.sealer, current)
+        key_pem = None if current is None else _account_key(repository, app.sealer, current)
     url = directory_url(directory) if directory is not None else None
     if current is None and url is None:
         raise ValidationError("directory", "is required: the CA's directory URL or a preset")
@@ -281,7 +291,7 @@ def set_account(
         row.email = new_email
         row.ca_bundle = server.ca_pem
         if said:  # a new registration
-            row.key_sealed = app.sealer.seal(_SEALED_AS, key_pem)
+            row.key_sealed = keystore.seal(repository, app.sealer, ACCOUNT_KEY_SEALED_AS, key_pem)
             row.terms_agreed = registration.terms
             row.eab_kid = binding[0] if binding else None
         row.account_url = registration.account_url
@@ -488,7 +498,7 @@ def place_order(
                 ca_root,
                 confirm=confirm,
             )
-        key_pem = _account_key(app.sealer, account)
+        key_pem = _account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
     problem = responder_problem(app, kind)
@@ -945,7 +955,7 @@ def _suggested_renewal(app: Appliance, row: AcmeOrderRow, der: bytes) -> dt.date
         account = queries.account(repository)
         if account is None or account.directory_url != row.directory_url:
             return None
-        key_pem = _account_key(app.sealer, account)
+        key_pem = _account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
     pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)

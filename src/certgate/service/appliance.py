@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from certgate.errors import (
+    AlreadyInitialisedError,
     CertgateError,
     DataDirectoryError,
     MasterKeyMissingError,
     NotInitialisedError,
     StoreUnavailableError,
 )
+from certgate.store import master_key
 from certgate.store.database import DATABASE_FILE, default_url, describe_database
 from certgate.store.repository import Store
-from certgate.store.sealing import MASTER_KEY_FILE, Sealer
+from certgate.store.sealing import MASTER_KEY_FILE, PENDING_KEY_FILE, Sealer, settle_pending
 
 DATA_DIR_ENV = "CERTGATE_DATA_DIR"
 DATABASE_URL_ENV = "CERTGATE_DATABASE_URL"
@@ -65,6 +67,12 @@ def _owner_only(path: Path) -> None:
         return
 
 
+def store_url(data_dir: Path, database_url: str | None = None) -> str:
+    """The store a command uses: ``--database-url``, else $CERTGATE_DATABASE_URL, else the
+    SQLite file of the data directory."""
+    return database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
+
+
 def _without_master_key(data_dir: Path, url: str) -> CertgateError:
     """No master key: a data directory never initialised, or one whose key was lost."""
     master_key = data_dir / MASTER_KEY_FILE
@@ -88,6 +96,29 @@ def _without_master_key(data_dir: Path, url: str) -> CertgateError:
     )
 
 
+def _refuse_a_second_key(data_dir: Path, url: str) -> None:
+    """A shared store another node initialised: this node joins it with that node's key."""
+    store = Store(url)
+    try:
+        if store.holds_sealed_keys():
+            raise AlreadyInitialisedError(
+                f"the store {describe_database(url)} is initialised already and {data_dir} has "
+                "no master key: 'certgate init' will not make a new one, which would open none "
+                "of the store's keys. To add this node to the cluster, copy master.key from one "
+                "of its nodes and run 'certgate init --join --master-key-file FILE'; if this "
+                f"node lost its key: {_PUT_IT_BACK}"
+            )
+    finally:
+        store.close()
+
+
+def _settle_rotation(data_dir: Path, store: Store) -> bool:
+    """A ``certgate key rotate`` stopped after its commit: its new key is put in place."""
+    with store.reading() as repository:
+        key_id = master_key.record(repository).key_id
+    return settle_pending(data_dir, key_id)
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -109,7 +140,7 @@ class Appliance:
 
         ``store_may_be_away``: a store that cannot be reached now is opened all the same (it
         is connected to when used), for ``certgate serve`` with a cached state to serve."""
-        url = database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
+        url = store_url(data_dir, database_url)
         master_key = data_dir / MASTER_KEY_FILE
         if not os.path.lexists(master_key):
             raise _without_master_key(data_dir, url)
@@ -122,6 +153,8 @@ class Appliance:
                     "the database is not initialised or is older than this certgate "
                     f"({describe_database(url)}): run 'certgate init'"
                 )
+            if os.path.lexists(data_dir / PENDING_KEY_FILE) and _settle_rotation(data_dir, store):
+                sealer = Sealer.from_file(master_key)
         except StoreUnavailableError:
             if not store_may_be_away:
                 store.close()
@@ -138,7 +171,10 @@ class Appliance:
         Never a new master key beside a store that holds sealed private keys: it would make
         every one of them unreadable.
         """
-        url = database_url or os.environ.get(DATABASE_URL_ENV) or default_url(data_dir)
+        url = store_url(data_dir, database_url)
+        master_key = data_dir / MASTER_KEY_FILE
+        if url != default_url(data_dir) and not os.path.lexists(master_key):
+            _refuse_a_second_key(data_dir, url)  # before anything is made
         try:
             data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             secure_data_dir(data_dir)
@@ -150,7 +186,6 @@ class Appliance:
                 f"cannot make the data directory {data_dir} ({error.filename}: "
                 f"{error.strerror}): choose a directory this user may write"
             ) from None
-        master_key = data_dir / MASTER_KEY_FILE
         store = Store(url)
         try:
             if not os.path.lexists(master_key) and store.holds_sealed_keys():

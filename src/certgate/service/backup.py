@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from certgate import __version__
 from certgate.errors import BackupError, WrongPassphraseError
 from certgate.limits import EXPORT_PASSPHRASE_MIN as PASSPHRASE_MIN
+from certgate.service import master_key as master_key_state
 from certgate.service.appliance import Appliance, secure_data_dir
 from certgate.store.audit import Actor, AuditAction
 from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD, default_url, describe_database
@@ -50,6 +51,7 @@ from certgate.store.snapshot import (
     is_empty_store,
     load_snapshot,
     snapshot_counts,
+    snapshot_key_id,
     sqlite_path,
     take_snapshot,
     upgrade_snapshot,
@@ -106,7 +108,10 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
         raise BackupError(f"the backup passphrase must have at least {PASSPHRASE_MIN} characters")
     out = out.absolute()
     master_key = (app.data_dir / MASTER_KEY_FILE).read_bytes()
-    Sealer(master_key)  # the key file was checked when the appliance was opened
+    key_id = Sealer(master_key).key_id  # the key file was checked when the appliance was opened
+    stale = master_key_state.problem(app)
+    if stale is not None:  # a backup of this key would open none of the store's secrets
+        raise stale
     store_kind = "sqlite" if sqlite_path(app.store.url) else "postgresql"
     try:
         # The plain snapshot (password hashes, sessions, sealed keys) is staged inside the
@@ -119,6 +124,11 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
     try:
         image = staging / DATABASE_FILE
         counts = take_snapshot(app.store, image)
+        if snapshot_key_id(image) not in (None, key_id):
+            raise BackupError(
+                "the master key was rotated while the backup was taken ('certgate key "
+                "rotate'): take it again"
+            )
         created = app.now().astimezone(dt.UTC).isoformat(timespec="seconds")
         manifest = {
             "format": FORMAT,

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.errors import ValidationError
 from certgate.fields import item
-from certgate.service import smtp
+from certgate.service import keystore, smtp
 from certgate.service.appliance import Appliance
 from certgate.service.smtp import MailSecurity, Relay
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
@@ -34,7 +34,7 @@ from certgate.text import has_control
 
 SETTING = "email"
 #: The associated data the password is sealed with: a sealed key moved here does not open.
-_SEALED_AS = "smtp password"
+PASSWORD_SEALED_AS = "smtp password"
 #: How long each step of a conversation with the relay may take (connect, each reply).
 SEND_TIMEOUT = 20.0
 #: The guide's "be proactive": 30, 14, 7 and 1 days before expiry, and on the day it expires.
@@ -86,6 +86,18 @@ def _stored(repository: Repository, *, for_update: bool = False) -> dict[str, An
     return dict(repository.setting(SETTING, {}, for_update=for_update))
 
 
+def reseal_password(repository: Repository, reseal: keystore.Reseal) -> int:
+    """The relay's password under a new master key (a rotation); 1 if one is set."""
+    stored = _stored(repository, for_update=True)
+    sealed = stored.get("password_sealed")
+    if not sealed:
+        return 0
+    again = reseal(PASSWORD_SEALED_AS, base64.b64decode(sealed), "the SMTP relay's password")
+    repository.set_setting(SETTING, {**stored, "password_sealed": base64.b64encode(again).decode()})
+    repository.flush()
+    return 1
+
+
 def read_settings(repository: Repository) -> EmailSettings:
     stored = _stored(repository)
     return EmailSettings(
@@ -111,7 +123,11 @@ def read_relay(repository: Repository, sealer: Sealer) -> tuple[EmailSettings, R
     """The settings and the relay they name, its password unsealed (for sending only)."""
     settings = read_settings(repository)
     sealed = _stored(repository).get("password_sealed")
-    password = sealer.unseal(_SEALED_AS, base64.b64decode(sealed)).decode() if sealed else None
+    password = (
+        keystore.unseal(repository, sealer, PASSWORD_SEALED_AS, base64.b64decode(sealed)).decode()
+        if sealed
+        else None
+    )
     return settings, Relay(
         host=settings.host,
         port=settings.port,
@@ -200,7 +216,8 @@ def update_settings(
         if password is not None:
             _check_password(password)
             if password:
-                sealed = app.sealer.seal(_SEALED_AS, password.encode())
+                secret = password.encode()
+                sealed = keystore.seal(repository, app.sealer, PASSWORD_SEALED_AS, secret)
                 value["password_sealed"] = base64.b64encode(sealed).decode()
             else:
                 value.pop("password_sealed", None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from certgate.pki.diagnostics import WarningCode, format_time, validity_warnings
+from certgate.service import master_key
 from certgate.service.acme import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
@@ -46,6 +47,8 @@ class FindingCode(StrEnum):
     NODE_DRIFT = "node-drift"
     NODE_NOT_ALIVE = "address-node-not-alive"  # an address pinned to a node not running
     NOT_HELD = "address-not-held"  # a floating address on no alive node's host
+    MASTER_KEY_STALE = "master-key-stale"  # this node's master key: rotated elsewhere, or wrong
+    NODE_MASTER_KEY_STALE = "node-master-key-stale"  # another node's
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def diagnose(
         + _notice_findings(app)
         + _renewal_findings(app)
         + _node_findings(cluster, serving)
+        + _key_findings(app)
     )
     findings.sort(key=lambda finding: finding.severity is not Severity.ERROR)
     return Diagnosis(findings)
@@ -303,20 +307,46 @@ def _node_findings(cluster: Sequence[NodeView], serving: ServeReport | None) -> 
                     f"{format_time(node.last_seen)} and it did not stop cleanly",
                 )
             )
-        elif node.name != local:
-            found.extend(
+            continue
+        if node.name == local:
+            continue
+        if node.master_key_stale:
+            found.append(
                 Finding(
-                    Severity.WARNING,
-                    FindingCode.NODE_DRIFT,
-                    f"node {node.name!r} presents "
+                    Severity.ERROR,
+                    FindingCode.NODE_MASTER_KEY_STALE,
+                    f"node {node.name!r} runs with "
                     + (
-                        f"another certificate ({drift.presented_fingerprint[:16]})"
-                        if drift.presented_fingerprint
-                        else "nothing"
+                        f"generation {node.master_key_generation} of the master key"
+                        if node.master_key_generation is not None
+                        else "a master key that is not the store's"
                     )
-                    + f" on {drift.address} instead of the assigned {drift.assigned_name!r}: "
-                    "a change is applied within seconds; if this stays, see that node's log",
+                    + f", not the current one: it loads no change until the new key is copied "
+                    f"to it and installed there ('{master_key.INSTALL}')",
                 )
-                for drift in node.drift
             )
+        found.extend(
+            Finding(
+                Severity.WARNING,
+                FindingCode.NODE_DRIFT,
+                f"node {node.name!r} presents "
+                + (
+                    f"another certificate ({drift.presented_fingerprint[:16]})"
+                    if drift.presented_fingerprint
+                    else "nothing"
+                )
+                + f" on {drift.address} instead of the assigned {drift.assigned_name!r}: "
+                "a change is applied within seconds; if this stays, see that node's log",
+            )
+            for drift in node.drift
+        )
     return found
+
+
+def _key_findings(app: Appliance) -> list[Finding]:
+    """This node's master key, when the store is sealed with another (a rotation made on
+    another node): it loads nothing new until the new key is installed."""
+    problem = master_key.problem(app)
+    if problem is None:
+        return []
+    return [Finding(Severity.ERROR, FindingCode.MASTER_KEY_STALE, str(problem))]

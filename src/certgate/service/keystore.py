@@ -1,8 +1,18 @@
-"""Private keys in and out of the sealed store. Key material stays in memory only."""
+"""Private keys in and out of the sealed store. Key material stays in memory only.
+
+Every secret the store holds sealed (private keys here, the ACME account key, the SMTP
+password) is sealed by ``seal`` and opened by ``unseal``: a seal first makes sure this node's
+master key is the store's current one (``master_key.require_current``), and a row that does
+not open says whether the key is stale rather than the row damaged.
+"""
 
 from __future__ import annotations
 
-from certgate.errors import KeyMissingError
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from certgate.errors import KeyMissingError, SealingError
 from certgate.pki.keys import (
     PrivateKey,
     describe_public_key,
@@ -10,9 +20,30 @@ from certgate.pki.keys import (
     private_key_to_pkcs8_der,
     public_key_fingerprint,
 )
+from certgate.service import master_key
 from certgate.store.models import CertificateRow, KeyRow
 from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
+
+#: Re-seals one secret under a new master key: (associated data, sealed, what it is) -> sealed.
+Reseal = Callable[[str, bytes, str], bytes]
+
+
+def seal(repository: Repository, sealer: Sealer, associated: str, plaintext: bytes) -> bytes:
+    """Seal a secret that this transaction stores (refused with a stale master key)."""
+    master_key.require_current(repository, sealer)
+    return sealer.seal(associated, plaintext)
+
+
+def unseal(repository: Repository, sealer: Sealer, associated: str, sealed: bytes) -> bytes:
+    """Open a stored secret; a stale or wrong master key is said as such."""
+    try:
+        return sealer.unseal(associated, sealed)
+    except SealingError:
+        problem = master_key.explain(repository, sealer)
+        if problem is not None:
+            raise problem from None
+        raise
 
 
 def put_private_key(repository: Repository, sealer: Sealer, key: PrivateKey) -> tuple[KeyRow, bool]:
@@ -24,7 +55,7 @@ def put_private_key(repository: Repository, sealer: Sealer, key: PrivateKey) -> 
     row = KeyRow(
         public_key_fingerprint=fingerprint,
         algorithm=describe_public_key(key.public_key()),
-        sealed=sealer.seal(fingerprint, private_key_to_pkcs8_der(key)),
+        sealed=seal(repository, sealer, fingerprint, private_key_to_pkcs8_der(key)),
     )
     repository.add(row)
     return row, True
@@ -39,7 +70,23 @@ def get_private_key(
             "the private key of this certificate is not available: import it, or the "
             "PKCS#12 file that holds it"
         )
-    return private_key_from_pkcs8_der(sealer.unseal(row.public_key_fingerprint, row.sealed))
+    return private_key_from_pkcs8_der(
+        unseal(repository, sealer, row.public_key_fingerprint, row.sealed)
+    )
+
+
+def reseal_keys(repository: Repository, reseal: Reseal) -> int:
+    """Every private key under the new master key (a rotation); returns how many."""
+    rows = repository.session.scalars(select(KeyRow).order_by(KeyRow.id)).all()
+    names = repository.certificate_names_by_public_key([row.public_key_fingerprint for row in rows])
+    for row in rows:
+        fingerprint = row.public_key_fingerprint
+        what = f"the private key {fingerprint[:16]}"
+        if fingerprint in names:
+            what += f" (of the certificate {names[fingerprint]!r})"
+        row.sealed = reseal(fingerprint, row.sealed, what)
+        repository.flush()  # each row written as it goes: one that fails undoes them all
+    return len(rows)
 
 
 def remove_unused_key(repository: Repository, public_key_fingerprint: str) -> bool:

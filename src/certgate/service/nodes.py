@@ -27,9 +27,9 @@ from certgate.limits import NODE_NAME_MAX
 from certgate.pki.diagnostics import format_time
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, list_addresses
-from certgate.store import nodes
+from certgate.store import master_key, nodes
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
-from certgate.store.models import NodeRow
+from certgate.store.models import MasterKeyRow, NodeRow
 from certgate.text import check_name
 
 #: Seconds between two heartbeats (``$CERTGATE_HEARTBEAT_INTERVAL`` may ask for another).
@@ -78,6 +78,10 @@ class NodeView:
     alive_within: float  # seconds: alive while last seen at most this long ago
     listeners: list[NodeListener]
     drift: list[Drift]  # only for a node that is alive
+    #: the generation of the master key it runs with (None: not known, or none of the store's)
+    master_key_generation: int | None = None
+    #: it runs with a key that ``certgate key rotate`` replaced: it loads nothing new
+    master_key_stale: bool = False
 
     @property
     def holds(self) -> list[str]:
@@ -119,6 +123,7 @@ def heartbeat(
         "interval": interval,
         "stopped_at": None,
         "listeners": [_listener_document(listener) for listener in listeners],
+        "master_key_id": app.sealer.key_id,
     }
     return app.store.touch(lambda repository: nodes.beat(repository, name, values))
 
@@ -147,7 +152,8 @@ def list_nodes(app: Appliance) -> list[NodeView]:
     """Every node that has run on this store, by name, with its state and drift."""
     assigned = list_addresses(app)
     with app.store.reading() as repository:
-        return [_view(app, row, assigned) for row in nodes.all_nodes(repository)]
+        generations = _generations(master_key.record(repository))
+        return [_view(app, row, assigned, generations) for row in nodes.all_nodes(repository)]
 
 
 def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
@@ -174,8 +180,27 @@ def _state(app: Appliance, row: NodeRow) -> NodeState:
     return NodeState.LOST
 
 
-def _view(app: Appliance, row: NodeRow, assigned: Sequence[AddressView]) -> NodeView:
+def _generations(record: MasterKeyRow) -> dict[str, tuple[int, bool]]:
+    """Key id -> (its generation, whether it is current), for the store's keys."""
+    found = {
+        str(entry.get("key_id")): (int(entry.get("generation", 0)), False)
+        for entry in record.retired or []
+    }
+    if record.key_id is not None:
+        found[record.key_id] = (record.generation, True)
+    return found
+
+
+def _view(
+    app: Appliance,
+    row: NodeRow,
+    assigned: Sequence[AddressView],
+    generations: Mapping[str, tuple[int, bool]],
+) -> NodeView:
     state = _state(app, row)
+    # a node (or a store) from before key ids were recorded cannot be told stale
+    untold = row.master_key_id is None or not generations
+    generation, current = generations.get(row.master_key_id or "", (None, untold))
     listeners = [NodeListener(**_listener_document(entry)) for entry in row.listeners or []]
     return NodeView(
         name=row.name,
@@ -186,6 +211,8 @@ def _view(app: Appliance, row: NodeRow, assigned: Sequence[AddressView]) -> Node
         alive_within=MISSED_BEATS * row.interval,
         listeners=listeners,
         drift=_drift(row.name, listeners, assigned) if state is NodeState.ALIVE else [],
+        master_key_generation=generation,
+        master_key_stale=state is NodeState.ALIVE and not current,
     )
 
 

@@ -24,12 +24,13 @@ from certgate.errors import (
     AlreadyServingError,
     CertgateError,
     NothingToServeError,
+    StaleMasterKeyError,
     StoreUnavailableError,
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
 from certgate.pki.keys import private_key_to_pkcs8_pem
 from certgate.pki.tls_alpn import challenge_certificate, server_name
-from certgate.service import nodes, served_state
+from certgate.service import master_key, nodes, served_state
 from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.networking import check_address
@@ -358,6 +359,9 @@ class ApplianceServer:
         self._statuses: list[ListenerStatus] = []
         self._unread = False  # the last plan could not be read (logged once)
         self._cached: CachedState | None = None  # serving the cached state, not the store's
+        self._key_problem: str | None = None  # this node's master key is stale
+        self._key_said: str | None = None  # what was logged about its key last
+        self._key_changed = False  # a new master key taken: the cached state is saved again
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the committed state until ``stop`` is set, applying every new commit."""
@@ -376,7 +380,11 @@ class ApplianceServer:
         started, interval = self.app.now(), nodes.heartbeat_interval()
         try:
             if not await self._apply_if_changed():
-                await self._apply_cached()  # the store cannot be reached: the cached state
+                # the store cannot be reached, or this node's master key is stale: the state
+                # it saved last (sealed with its own key) until then
+                await self._apply_cached()
+                if self._key_problem is not None:
+                    loop.call_later(RETRY_INTERVAL, wake.set)  # until the new key is installed
             statuses = self.server.status()
             if statuses and not any(status.state == "listening" for status in statuses):
                 raise NothingToServeError(
@@ -441,11 +449,15 @@ class ApplianceServer:
             await asyncio.sleep(COUNTS_INTERVAL)
 
     async def _apply_if_changed(self) -> bool:
-        """Apply the committed state if it changed; False when it could not be read."""
+        """Apply the committed state if it changed; False when it could not be read, or this
+        node's master key is stale (both retried: the listeners keep what they serve)."""
         try:
             revision = await asyncio.to_thread(self.app.store.revision)
-            if revision == self.revision:
+            if revision == self.revision and self._key_problem is None:
                 return True
+            following = await asyncio.to_thread(master_key.follow, self.app)
+            if not self._key_followed(following):
+                return False
             state = await asyncio.to_thread(read_state, self.app, self._cache, self.node)
             plan = state.plan(self.port_override, None if self.http is None else self.http.port)
         except (CertgateError, SQLAlchemyError) as error:
@@ -458,26 +470,53 @@ class ApplianceServer:
             log.info("the store can be read again: serving revision %d", revision)
             self._unread = False
         leaving_cache, self._cached = self._cached is not None, None
-        if await self._apply(plan, revision, status_changed=leaving_cache) or leaving_cache:
+        resealed, self._key_changed = self._key_changed, False  # the same plan, keys sealed anew
+        if (
+            await self._apply(plan, revision, status_changed=leaving_cache)
+            or leaving_cache
+            or resealed
+        ):
             await self._save_state(state, revision)
         return True
+
+    def _key_followed(self, following: master_key.Following) -> bool:
+        """Say once when this node's master key goes stale (or is wrong) and when a new key
+        file is picked up; False while it is stale: it opens nothing new, and the listeners
+        keep what they present. A wrong key (none of the store's) is planned with: each
+        certificate is refused with the reason, and a serve that can serve nothing exits."""
+        stale = isinstance(following.problem, StaleMasterKeyError)
+        said = str(following.problem) if following.problem is not None else None
+        if said is not None and said != self._key_said:
+            until = ". Loading nothing new until then: serving what was loaded before"
+            log.error("%s%s", said, until if stale else "")
+        self._key_said = said
+        self._key_problem = said if stale else None
+        if following.picked_up is not None:
+            log.info("picked up the new master key (generation %d)", following.picked_up)
+            self._cache = PlanCache()  # every certificate is built again with it
+            self._key_changed = True
+        return not stale
 
     async def _apply_cached(self) -> None:
         """Serve the state this node saved last (``service/served_state.py``), until the
         store answers: the revision watch reconnects in the background, and its first read
         replaces it with the committed state."""
         cached = await asyncio.to_thread(served_state.load, self.app.data_dir, self.app.sealer)
+        stale = self._key_problem is not None  # else the store cannot be reached
         if cached is None:
             log.error(
-                "no cached state in %s: serving nothing until the store answers", self.app.data_dir
+                "no cached state in %s: serving nothing until %s",
+                self.app.data_dir,
+                "the new master key is installed" if stale else "the store answers",
             )
             return
         log.warning(
-            "the store cannot be reached: serving the cached state of revision %d, saved at "
-            "%s (%s), and reconnecting in the background",
+            "%s: serving the cached state of revision %d, saved at %s (%s), and %s",
+            "this node's master key is stale" if stale else "the store cannot be reached",
             cached.revision,
             cached.saved_at.isoformat(timespec="seconds"),
             served_state.state_path(self.app.data_dir),
+            "looking for the new key" if stale else "reconnecting in the background",
         )
         self._cached = cached
         plan = cached.state.plan(self.port_override, None if self.http is None else self.http.port)

@@ -4,6 +4,7 @@ certificate (self-signed, the guide's "Appliance" certificate, never deletable).
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 import socket
 import uuid
@@ -12,12 +13,18 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certgate.errors import ValidationError
+from certgate.errors import (
+    AlreadyInitialisedError,
+    DataDirectoryError,
+    NotInitialisedError,
+    ValidationError,
+)
 from certgate.pki.builders import build_self_signed
 from certgate.pki.certinfo import read_certificate
 from certgate.pki.keys import KeySpec, generate_private_key
 from certgate.pki.names import SubjectFields, build_subject, parse_san
-from certgate.service.appliance import Appliance
+from certgate.service import master_key
+from certgate.service.appliance import DATABASE_URL_ENV, Appliance, secure_data_dir, store_url
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import new_certificate_row
 from certgate.service.networking import (
@@ -27,7 +34,11 @@ from certgate.service.networking import (
     normalise_address,
 )
 from certgate.service.users import create_user, list_users
+from certgate.store import master_key as master_key_records
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
+from certgate.store.database import default_url, describe_database
+from certgate.store.repository import Store
+from certgate.store.sealing import MASTER_KEY_FILE, Sealer, write_master_key
 
 FACTORY_NAME = "certgate Appliance"
 FACTORY_VALIDITY_DAYS = 3650
@@ -64,6 +75,7 @@ def initialise(
         check_address(first_address)
     app = Appliance.create(data_dir, database_url)
     try:
+        master_key.settle(app)  # a key copied here by hand opens this store, or init stops
         generated = _ensure_admin(app, admin_password, actor)
         done = _ensure_factory(app, actor)
         added = None
@@ -72,6 +84,69 @@ def initialise(
         return dataclasses.replace(done, admin_password=generated, address_added=added)
     finally:
         app.close()
+
+
+def join(data_dir: Path, database_url: str | None, key_file: Path) -> Initialised:
+    """A new node of a cluster (``certgate init --join``): the data directory gets a copy of
+    the cluster's master key, once it is known to open the store at ``database_url``.
+
+    Nothing is written, in the store or the data directory, before that is known: a store
+    that is not initialised, a stale or a wrong key, a data directory holding another key
+    are refused first.
+    """
+    url = store_url(data_dir, database_url)
+    if url == default_url(data_dir):
+        raise ValidationError(
+            "database_url",
+            "is required to join: the shared store's URL (--database-url or "
+            f"${DATABASE_URL_ENV}), as the other nodes use it",
+        )
+    given = Sealer.from_file(key_file)
+    label = f"the master key file {key_file}"
+    own = data_dir / MASTER_KEY_FILE
+    if os.path.lexists(own) and Sealer.from_file(own).key_id != given.key_id:
+        raise AlreadyInitialisedError(
+            f"{data_dir} holds another master key already: join with an empty data directory"
+        )
+    store = Store(url)
+    try:
+        if not store.is_ready():
+            raise NotInitialisedError(
+                f"the store {describe_database(url)} is not initialised (or is older than "
+                "this certgate): run 'certgate init --database-url URL' on its first node, "
+                "then join the others"
+            )
+        with store.reading() as repository:
+            factory = repository.factory_certificate()
+            if factory is None:
+                raise NotInitialisedError(
+                    f"the store {describe_database(url)} is not initialised (its first "
+                    "'certgate init' did not finish): run it again on the first node"
+                )
+            row = master_key.check(repository, given, label)
+            done = Initialised(
+                data_dir,
+                False,
+                factory.id,
+                repository.setting("appliance.serial"),
+                repository.setting("appliance.guid"),
+            )
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise DataDirectoryError(
+                f"cannot make the data directory {data_dir}: {error.strerror}"
+            ) from None
+        secure_data_dir(data_dir)
+        write_master_key(own, given.master_key)
+        if row.key_id is None:
+            with store.transaction() as repository:
+                master_key_records.record_key_id(
+                    repository, given.key_id, master_key.made_at(data_dir)
+                )
+    finally:
+        store.close()
+    return done
 
 
 def _ensure_admin(app: Appliance, password: str | None, actor: Actor) -> str | None:

@@ -322,3 +322,26 @@ class NodeRow(Base):
     stopped_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     #: [{address, port, state, fingerprint, error}] as the node's listeners reported them
     listeners: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: ``Sealer.key_id`` of the master key the node runs with (None: a node from before it
+    #: was recorded): another than the store's means the node's key is stale
+    master_key_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class MasterKeyRow(Base):
+    """Which master key seals the store's secrets now: one row (id 1), changed by ``certgate
+    key rotate`` in the transaction that re-seals them. Every node compares its own key with
+    it (``service/master_key.py``). Not a served table."""
+
+    __tablename__ = "master_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: 1 for the key ``certgate init`` made, one more at every rotation
+    generation: Mapped[int] = mapped_column(Integer)
+    #: ``Sealer.key_id`` of the current key; None until a node that holds it records it (a
+    #: store from before this column: its key is then checked by opening a sealed row)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    #: when the current key was made (None: by init), and where a copy of it is: the
+    #: "host:path" of the master.key that made or first recorded it
+    changed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    made_at: Mapped[str | None] = mapped_column(String(1000), default=None)
+    #: the keys it replaced: [{generation, key_id, retired_at}], oldest first
+    retired: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

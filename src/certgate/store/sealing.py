@@ -6,6 +6,8 @@ key's row does not open.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import stat
 from pathlib import Path
@@ -21,6 +23,9 @@ _VERSION = b"\x01"
 _NONCE_SIZE = 12
 _MASTER_KEY_SIZE = 32
 MASTER_KEY_FILE = "master.key"
+#: A rotation writes the new key here first, and renames it over ``master.key`` once the
+#: store is committed to it (``settle_pending`` does that after a crash in between).
+PENDING_KEY_FILE = "master.key.new"
 
 
 _RESTORE = "put the master.key of this store back from your backup ('certgate restore')"
@@ -61,6 +66,53 @@ def _read_master_key(path: Path) -> bytes:
     return master_key
 
 
+def write_master_key(path: Path, master_key: bytes) -> None:
+    """Put ``master_key`` at ``path`` (mode 0600) all at once: written beside it, flushed to
+    disk, renamed over it, the directory flushed. A crash leaves the old file or the new one,
+    never half of either."""
+    if len(master_key) != _MASTER_KEY_SIZE:
+        raise SealingError(f"the master key must be {_MASTER_KEY_SIZE} bytes")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(master_key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)  # a file left by a crash may have had another mode
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise SealingError(f"cannot write the master key file {path}: {error.strerror}") from None
+
+
+def settle_pending(data_dir: Path, store_key_id: str | None) -> bool:
+    """Finish a rotation that stopped between its commit and putting its new key in place
+    (a crash, a kill): when ``master.key.new`` is the key the store records now, it becomes
+    ``master.key``. True when it did. A pending key the store does not record (a rotation
+    under way, or one that never committed) is left alone."""
+    pending = data_dir / PENDING_KEY_FILE
+    if store_key_id is None or not os.path.lexists(pending):
+        return False
+    try:
+        if Sealer.from_file(pending).key_id != store_key_id:
+            return False
+        os.replace(pending, data_dir / MASTER_KEY_FILE)
+    except (SealingError, FileNotFoundError):  # unusable, or put in place by its rotation
+        return False
+    except OSError as error:
+        raise SealingError(
+            f"cannot put the rotated master key {pending} in place: {error.strerror}"
+        ) from None
+    return True
+
+
 class Sealer:
     def __init__(self, master_key: bytes) -> None:
         if len(master_key) != _MASTER_KEY_SIZE:
@@ -85,6 +137,22 @@ class Sealer:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(AESGCM.generate_key(bit_length=256))
         return cls(_read_master_key(path))
+
+    @classmethod
+    def generate(cls) -> Sealer:
+        """A new, random master key."""
+        return cls(AESGCM.generate_key(bit_length=256))
+
+    @property
+    def master_key(self) -> bytes:
+        """The key itself: only ever written to a 0600 file (``write_master_key``)."""
+        return self._master_key
+
+    @functools.cached_property
+    def key_id(self) -> str:
+        """Which master key this is, for the store to record and every node to compare:
+        derived one way (HKDF), so it gives nothing of the key away."""
+        return self.derive("master key id")[:16].hex()
 
     def derive(self, purpose: str) -> bytes:
         """A 32-byte secret for ``purpose`` (HKDF-SHA256 of the master key): the same in every

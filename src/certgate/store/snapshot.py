@@ -18,7 +18,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, inspect, make_url, select, text
+from sqlalchemy import Connection, Table, delete, func, insert, inspect, make_url, select, text
 
 from certgate.errors import StoreUnavailableError
 from certgate.store.database import (
@@ -28,7 +28,7 @@ from certgate.store.database import (
     make_engine,
     migrate,
 )
-from certgate.store.models import Base, CertificateRow, KeyRow
+from certgate.store.models import Base, CertificateRow, KeyRow, MasterKeyRow
 from certgate.store.repository import Store
 
 _BATCH = 1000
@@ -77,6 +77,7 @@ def _copy_into_sqlite(store: Store, target: Path) -> None:
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
         with source, source.begin(), image.begin() as writing:
+            _clear_seeded(writing)
             for table in Base.metadata.sorted_tables:
                 rows = source.execution_options(yield_per=_BATCH).execute(select(table))
                 _insert(writing, table, (_in_utc(row._mapping) for row in rows))
@@ -105,6 +106,17 @@ def snapshot_counts(image: Path) -> dict[str, int]:
                 "certificates": _count(connection, CertificateRow.__table__),
                 "private_keys": _count(connection, KeyRow.__table__),
             }
+    finally:
+        engine.dispose()
+
+
+def snapshot_key_id(image: Path) -> str | None:
+    """The master key a snapshot's secrets are sealed with, as its store recorded it (None:
+    not recorded)."""
+    engine = make_engine(f"sqlite:///{image}")
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(MasterKeyRow.key_id)).scalar()
     finally:
         engine.dispose()
 
@@ -160,6 +172,7 @@ def load_snapshot(image: Path, url: str) -> None:
     try:
         with database_errors(url), source.connect() as reading, target.begin() as writing:
             migrate(writing)
+            _clear_seeded(writing)
             for table in Base.metadata.sorted_tables:
                 rows = reading.execution_options(yield_per=_BATCH).execute(select(table))
                 _insert(writing, table, (_as_utc(row._mapping) for row in rows))
@@ -168,6 +181,12 @@ def load_snapshot(image: Path, url: str) -> None:
     finally:
         source.dispose()
         target.dispose()
+
+
+def _clear_seeded(connection: Connection) -> None:
+    """A freshly migrated database holds the rows its migrations seed (the one
+    ``master_key`` row): the snapshot's own rows take their place."""
+    connection.execute(delete(MasterKeyRow))
 
 
 def _insert(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
