@@ -37,7 +37,7 @@ from tests.api.client import Server, mint_token
 from tests.api.conftest import serve
 
 ADDRESS = "127.0.0.4"
-REFUSALS = ["400", "401", "403", "404", "405", "409", "413", "415", "422"]
+REFUSALS = ["400", "401", "403", "404", "405", "409", "413", "415", "422", "431"]
 EXAMPLES = 20
 #: Strings that once broke certgate or could. Each also goes into headers, so none holds a
 #: control character (the HTTP layer refuses those with its own 400) or a character outside

@@ -103,7 +103,7 @@ def test_every_operation_documents_auth_and_its_problems(document: dict[str, Any
             if status.startswith(("4", "5")):
                 assert response["content"] == {"application/problem+json": {"schema": PROBLEM_REF}}
                 assert response["description"], label
-        assert "401" in responses, label
+        assert "401" in responses and "431" in responses, label
         if method != "GET":
             assert "403" in responses, label
             names = {parameter["name"] for parameter in operation.get("parameters", [])}

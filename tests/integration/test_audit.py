@@ -76,8 +76,11 @@ def test_a_key_export_and_an_assignment_are_key_uses_and_no_secret_is_recorded(
     certgate("cert", "delete", ref, "--reassign-to-factory")
     [deleted] = events(certgate, "--action", "certificate.delete")
     assert deleted["target"] == f"vpn gateway ({created['certificate']['fingerprint_sha256']})"
+    # Handing the address to the factory certificate changes the root its clients see: the
+    # hand-over is the confirmation, and the record says what was confirmed.
     assert deleted["detail"] == (
         "its private key too; 127.0.0.78 now served by the factory certificate"
+        "; confirmed despite: 127.0.0.78 root-change"
     )
     [user] = events(certgate, "--action", "user.create", "--target", "carol")
     assert user["detail"] == "role auditor"

@@ -177,20 +177,26 @@ def test_garbage_inside_tls_is_answered_400_at_once(appliance: RunningAppliance)
         assert answers(appliance)
 
 
-def test_a_request_header_over_16_kib_is_answered_400_however_it_arrives(
+def test_a_request_header_over_16_kib_is_answered_431_however_it_arrives(
     appliance: RunningAppliance,
 ) -> None:
     """nginx refuses a header too long for its buffers; so does certgate, whether the
-    header comes in pieces or in one read (h11 alone took a 100 KB one whole)."""
+    header comes in pieces or in one read (h11 alone took a 100 KB one whole), with a
+    problem document naming the limit."""
     line = b"X-Pad: " + b"a" * 90 + b"\r\n"
     large = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n" + line * 1000 + b"\r\n"
     small = b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n" + line * 80 + b"\r\n"
     with descriptors_come_back(appliance):
-        for request, status in ((large, b"400"), (small, b"200")):
+        for request, status in ((large, b"431"), (small, b"200")):
             with connect(appliance) as tls:
                 tls.sendall(request)  # 100 KB: several records, read by Python at once
                 answer = read_to_end(tls, timeout=DEADLINE + SLACK)
                 assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:200]
+            if status == b"431":
+                head, _, body = answer.partition(b"\r\n\r\n")
+                assert b"content-type: application/problem+json" in head.lower()
+                assert json.loads(body)["type"].endswith("/header-too-large")
+                assert b"16 KiB" in body
         assert answers(appliance)
 
 

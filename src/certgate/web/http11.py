@@ -12,10 +12,10 @@ arrived with:
 
 While the application works on a request nothing is timed here; the front end bounds every
 write to the client (``send``). A request line that cannot become one (h11 waits for its end)
-is answered 400 at once, as nginx does, so that garbage cannot hold a connection either; so
-is a request header longer than :data:`HEADER_MAX` (given to h11 as its bound on what it
-buffers), whether it arrives in pieces (h11 refuses it) or in one read (h11 would take it
-whole).
+is answered 400 at once, as nginx does, so that garbage cannot hold a connection either. A
+request header longer than :data:`HEADER_MAX` (given to h11 as its bound on what it buffers)
+is answered 431 with a problem document (``header-too-large``, documented on every API
+operation), whether it arrives in pieces or in one read (h11 would take it whole).
 
 A client's end of input (a FIN or close_notify after its request) does not cancel the request:
 the response is sent, then the connection is closed.
@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -35,6 +37,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from certgate.tls import Deadlines
+from certgate.web.api.errors import problem
+from certgate.web.api.openapi import PROBLEM_MEDIA_TYPE
 
 #: The longest request header taken (nginx's large_client_header_buffers hold 4 x 8 KiB; h11's
 #: own default bound is 16 KiB).
@@ -105,10 +109,30 @@ class Http11(H11Protocol):
                 pending + data, self._head_limit
             ):
                 self._cancel()
-                self.send_400_response("Request header too large.")
+                self._refuse_large_head()
                 return
         super().data_received(data)
         self._watch()
+
+    def _refuse_large_head(self) -> None:
+        """431, as a problem document, then close (uvicorn's own refusals are plain text)."""
+        body = problem(
+            "header-too-large",
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+            f"The request line and header fields exceed {self._head_limit // 1024} KiB.",
+        )
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"connection", b"close"),
+        ]
+        status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+        for event in (
+            h11.Response(status_code=status, headers=headers, reason=status.phrase),
+            h11.Data(data=json.dumps(body).encode()),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
     def handle_events(self) -> None:
         super().handle_events()

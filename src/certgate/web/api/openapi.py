@@ -36,6 +36,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     "`unsupported-key`, `excessive-work` (a key derivation asking absurd work) or "
     "`import-format`; assigning or exporting a key the store does not hold gives "
     "`key-missing`.",
+    431: "The request line and header fields exceed 16 KiB (type `header-too-large`); "
+    "the connection is closed.",
     429: "Too many wrong passwords from the caller's network (type `throttled`): the current "
     "password is guessed no faster than at the login page.",
     502: "The mail relay could not be reached or refused the mail (type `mail`): the "
@@ -57,8 +59,8 @@ OVERVIEW = (
     "field at fault in `field`), `not-found`, `conflict`, `in-use`, `protected`, "
     "`key-missing`, `wrong-password`, `password-required`, `not-a-certificate`, "
     "`corrupt-data`, `file-too-large`, `unsupported-key`, `excessive-work`, `import-format`, "
-    "`export`, `mail`, `unauthenticated`, `forbidden`, `throttled`, `method-not-allowed` or "
-    "`payload-too-large`."
+    "`export`, `mail`, `unauthenticated`, `forbidden`, `throttled`, `method-not-allowed`, "
+    "`payload-too-large` or `header-too-large`."
 )
 
 
@@ -74,8 +76,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def document_problems(app: FastAPI) -> None:
-    """Put the Problem schema (and what it refers to) into the OpenAPI components, the 413 of
-    the body size limit on every operation with a body, and an overview into ``info``."""
+    """Put the Problem schema (and what it refers to) into the OpenAPI components, the 431 of
+    the header size limit on every operation, the 413 of the body size limit on every
+    operation with a body, and an overview into ``info``."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -91,6 +94,9 @@ def document_problems(app: FastAPI) -> None:
         schemas["Problem"] = problem_schema
         for path, item in document.get("paths", {}).items():
             for operation in item.values() if path.startswith(API_PREFIX) else ():
+                # Any request can carry a header too large to read (a long query string).
+                for status, response in problem_responses(431).items():
+                    operation["responses"].setdefault(str(status), response)
                 if "requestBody" in operation:  # every body has a size limit, JSON its type
                     json_body = "application/json" in operation["requestBody"]["content"]
                     for status, response in problem_responses(413, *[415] * json_body).items():
