@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options
-from certgate.cli.output import json_option, report, report_table
+from certgate.cli.context import Options, command_options
+from certgate.cli.output import report, report_table
 from certgate.cli.secrets_input import Secret
 from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users
@@ -19,8 +19,7 @@ def user() -> None:
 
 
 @user.command("list")
-@json_option
-@click.pass_obj
+@command_options
 def user_list(options: Options, as_json: bool) -> None:
     views = options.call(users.list_users)
     report_table(
@@ -46,8 +45,7 @@ def _password(password_file: Path | None) -> str:
 @click.argument("username")
 @click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
 @USER_PASSWORD.option
-@json_option
-@click.pass_obj
+@command_options
 def user_add(
     options: Options, username: str, role: str, password_file: Path | None, as_json: bool
 ) -> None:
@@ -59,8 +57,7 @@ def user_add(
 
 @user.command("remove")
 @click.argument("username")
-@json_option
-@click.pass_obj
+@command_options
 def user_remove(options: Options, username: str, as_json: bool) -> None:
     options.call(users.delete_user, username, options.actor)
     report(as_json, RemovedUser, {"username": username}, f"removed {username}")
@@ -69,8 +66,7 @@ def user_remove(options: Options, username: str, as_json: bool) -> None:
 @user.command("password")
 @click.argument("username")
 @USER_PASSWORD.option
-@json_option
-@click.pass_obj
+@command_options
 def user_password(
     options: Options, username: str, password_file: Path | None, as_json: bool
 ) -> None:
@@ -88,8 +84,7 @@ def token() -> None:
 @token.command("create")
 @click.option("--name", required=True, help="What the token is for.")
 @click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
-@json_option
-@click.pass_obj
+@command_options
 def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     """Create a token; its value is printed once and never stored."""
     value, view = options.call(auth.create_token, name, role, created_by=options.actor)
@@ -97,8 +92,7 @@ def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
 
 
 @token.command("list")
-@json_option
-@click.pass_obj
+@command_options
 def token_list(options: Options, as_json: bool) -> None:
     views = options.call(auth.list_tokens)
     report_table(
@@ -119,8 +113,7 @@ def token_list(options: Options, as_json: bool) -> None:
 
 @token.command("revoke")
 @click.argument("token_id", type=int)
-@json_option
-@click.pass_obj
+@command_options
 def token_revoke(options: Options, token_id: int, as_json: bool) -> None:
     view = options.call(auth.revoke_token, token_id, options.actor)
     report(as_json, Token, view, f"revoked token {view.id} ({view.name})")

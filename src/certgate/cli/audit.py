@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, json_option, table
+from certgate.cli.context import Options, command_options
+from certgate.cli.output import echo, emit_document, table
 from certgate.pki.diagnostics import format_time
 from certgate.schemas import AuditPage
 from certgate.service import audit
@@ -36,8 +36,7 @@ def audit_group() -> None:
     show_default=True,
     help="At most this many events.",
 )
-@json_option
-@click.pass_obj
+@command_options
 def audit_list(
     options: Options,
     actor: str | None,

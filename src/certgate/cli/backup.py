@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import FILE, Options, output_option
-from certgate.cli.output import echo, emit_json, json_option
+from certgate.cli.context import FILE, Options, command_options, output_option
+from certgate.cli.output import echo, emit_json
 from certgate.cli.secrets_input import Secret
 from certgate.errors import BackupError
 from certgate.service import backup as backups
@@ -29,8 +29,7 @@ def _passphrase(file: Path | None) -> bytes:
 @click.command("backup")
 @output_option("The backup file")
 @PASSPHRASE.option
-@json_option
-@click.pass_obj
+@command_options
 def backup_command(
     options: Options, output: Path, passphrase_file: Path | None, as_json: bool
 ) -> None:
@@ -51,8 +50,7 @@ def backup_command(
 @click.command("restore")
 @click.argument("backup_file", type=FILE)
 @PASSPHRASE.option
-@json_option
-@click.pass_obj
+@command_options
 def restore_command(
     options: Options, backup_file: Path, passphrase_file: Path | None, as_json: bool
 ) -> None:

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import FILE, Options, confirm_change_option, output_option
+from certgate.cli.context import (
+    FILE,
+    Options,
+    command_options,
+    confirm_change_option,
+    output_option,
+)
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
     emit_document,
     emit_json,
     fields,
-    json_option,
     report,
     report_table,
     table,
@@ -54,8 +59,7 @@ EXPORT_PASSPHRASE = Secret("--passphrase-file", "the passphrase", "CERTGATE_EXPO
 
 
 @cert.command("list")
-@json_option
-@click.pass_obj
+@command_options
 def list_(options: Options, as_json: bool) -> None:
     """Every certificate with its warnings, addresses and whether its key is available."""
     views = options.call(certificates.list_certificates)
@@ -92,8 +96,7 @@ def _list_row(view: CertificateView) -> list[object]:
 
 @cert.command()
 @click.argument("reference")
-@json_option
-@click.pass_obj
+@command_options
 def show(options: Options, reference: str, as_json: bool) -> None:
     """The Edit Certificate Configuration fields of one certificate (id or fingerprint)."""
     view = options.call(certificates.show_certificate, reference)
@@ -155,8 +158,7 @@ def _lint_field(view: CertificateView) -> list[tuple[str, list[str]]]:
 @click.option(
     "--request", "kind", flag_value="request", help="Create a certificate signing request instead."
 )
-@json_option
-@click.pass_obj
+@command_options
 def create(
     options: Options,
     /,
@@ -203,8 +205,7 @@ def report_created(app: Appliance, created: certificates.Created, as_json: bool)
 @cert.command("import")
 @click.argument("files", nargs=-1, required=True, type=FILE)
 @IMPORT_PASSWORD.option
-@json_option
-@click.pass_obj
+@command_options
 def import_(
     options: Options, files: tuple[Path, ...], password_file: Path | None, as_json: bool
 ) -> None:
@@ -249,8 +250,7 @@ def import_(
     is_flag=True,
     help="Explicit opt-in: write the private key without a passphrase.",
 )
-@json_option
-@click.pass_obj
+@command_options
 def export(
     options: Options,
     reference: str,
@@ -313,8 +313,7 @@ def _write_private(path: Path, data: bytes) -> None:
     is_flag=True,
     help="Confirm: hand the addresses it secures to the factory certificate.",
 )
-@json_option
-@click.pass_obj
+@command_options
 def delete(options: Options, reference: str, reassign_to_factory: bool, as_json: bool) -> None:
     """Delete a certificate (never the factory certificate)."""
     deleted = options.call(
@@ -347,8 +346,7 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     help="The certificate (id or fingerprint) that takes over every address of OLD.",
 )
 @confirm_change_option
-@json_option
-@click.pass_obj
+@command_options
 def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) -> None:
     """Replace OLD on every address it secures, in one step, live on the next handshake.
 
@@ -375,8 +373,7 @@ def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) 
     type=FILE,
     help="Use this PEM chain, in any order (it is put nearest issuer first).",
 )
-@json_option
-@click.pass_obj
+@command_options
 def chain(
     options: Options, reference: str, mode: str | None, manual_file: Path | None, as_json: bool
 ) -> None:
@@ -409,8 +406,7 @@ def chain(
 @cert.command()
 @click.argument("reference")
 @click.argument("friendly_name")
-@json_option
-@click.pass_obj
+@command_options
 def rename(options: Options, reference: str, friendly_name: str, as_json: bool) -> None:
     """Change a certificate's friendly name."""
     with options.appliance() as app:

@@ -10,6 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
+from certgate.cli.output import json_option
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import cli_principal
@@ -53,6 +54,12 @@ class Options:
         for the call and closed after it: a command that needs one service call."""
         with self.appliance() as app:
             return service(app, *args, **kwargs)
+
+
+def command_options(command: Callable[Concatenate[Options, _P], _T]) -> Callable[_P, _T]:
+    """What every command takes: the shared :class:`Options` (``--data-dir``,
+    ``--database-url``) and ``--json``, the API's document for what it prints."""
+    return json_option(click.pass_obj(command))
 
 
 #: ``--confirm`` of the commands that change what an address presents (``service.guard``).

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, fields, json_option, report
+from certgate.cli.context import Options, command_options
+from certgate.cli.output import echo, emit_document, fields, report
 from certgate.cli.secrets_input import Secret
 from certgate.errors import MailError
 from certgate.schemas import EmailSettings, EmailTestResult, NoticeCheck
@@ -35,8 +35,7 @@ def email_group() -> None:
 
 
 @email_group.command("show")
-@json_option
-@click.pass_obj
+@command_options
 def email_show(options: Options, as_json: bool) -> None:
     """The email settings (the password is never shown, only whether one is set)."""
     settings = options.call(email.get_settings)
@@ -101,8 +100,7 @@ def _checked(settings: email.EmailSettings) -> str:
     callback=_days,
     help="Days before expiry to send a certificate's notice; 0: on expiry (default 30,14,7,1,0).",
 )
-@json_option
-@click.pass_obj
+@command_options
 def email_set(
     options: Options,
     host: str | None,
@@ -147,8 +145,7 @@ def email_set(
 
 
 @email_group.command("test")
-@json_option
-@click.pass_obj
+@command_options
 def email_test(options: Options, as_json: bool) -> None:
     """Send a test email now to every administrator address (exit 1 with the relay's answer
     when it fails)."""
@@ -158,8 +155,7 @@ def email_test(options: Options, as_json: bool) -> None:
 
 
 @click.command("notify")
-@json_option
-@click.pass_obj
+@command_options
 def notify_command(options: Options, as_json: bool) -> None:
     """Check certificate expiry once and send the notices due (for cron or a systemd
     timer; 'certgate serve' checks hourly by itself). Each notice goes once, whoever checks.

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from certgate.cli.context import FILE, Options
-from certgate.cli.output import echo, emit_json, json_option
+from certgate.cli.context import FILE, Options, command_options
+from certgate.cli.output import echo, emit_json
 from certgate.service import master_key, rotation
 from certgate.service.appliance import store_url
 
@@ -23,8 +23,7 @@ def key_group() -> None:
 
 
 @key_group.command("rotate")
-@json_option
-@click.pass_obj
+@command_options
 def key_rotate(options: Options, as_json: bool) -> None:
     """Make a new master key and re-seal every private key and secret of the store with it,
     in one transaction; this node's master.key becomes the new key. Copy it to every other
@@ -64,8 +63,7 @@ def master_key_file_option(help_text: str, *, required: bool = False) -> Callabl
     "The cluster's current master key (master.key of the node that rotated it, mode 0600).",
     required=True,
 )
-@json_option
-@click.pass_obj
+@command_options
 def key_install(options: Options, master_key_file: Path, as_json: bool) -> None:
     """Make the cluster's current master key this node's (after 'certgate key rotate' on
     another node); a key that is not the store's current one is refused, and nothing is

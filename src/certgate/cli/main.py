@@ -13,12 +13,12 @@ from certgate.cli.acme import acme_group
 from certgate.cli.audit import audit_group
 from certgate.cli.backup import backup_command, restore_command
 from certgate.cli.certs import cert
-from certgate.cli.context import Options
+from certgate.cli.context import Options, command_options
 from certgate.cli.email import email_group, notify_command
 from certgate.cli.keys import key_group, master_key_file_option
 from certgate.cli.network import ip, status_command, tls
 from certgate.cli.nodes import node_group
-from certgate.cli.output import echo, emit_json, json_option
+from certgate.cli.output import echo, emit_json
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
 from certgate.cli.serve import serve
@@ -81,8 +81,7 @@ def cli(context: click.Context, data_dir: Path, database_url: str | None) -> Non
 @master_key_file_option(
     "With --join: a copy of the cluster's master key (master.key of one of its nodes, mode 0600)."
 )
-@json_option
-@click.pass_obj
+@command_options
 def init(
     options: Options,
     admin_password_file: Path | None,

@@ -7,13 +7,12 @@ from typing import TypeVar
 
 import click
 
-from certgate.cli.context import Options, confirm_change_option
+from certgate.cli.context import Options, command_options, confirm_change_option
 from certgate.cli.output import (
     echo,
     emit_document,
     emit_documents,
     fields,
-    json_option,
     report_table,
     table,
 )
@@ -43,8 +42,7 @@ def ip() -> None:
 
 
 @ip.command("list")
-@json_option
-@click.pass_obj
+@command_options
 def ip_list(options: Options, as_json: bool) -> None:
     """Each address, the certificate it is currently assigned to and the node serving it."""
     with options.appliance() as app:
@@ -91,8 +89,7 @@ confirm_node_option = click.option(
     "floating, every node does (with IP_FREEBIND), and whichever holds it serves it.",
 )
 @confirm_node_option
-@json_option
-@click.pass_obj
+@command_options
 def ip_add(
     options: Options,
     address: str,
@@ -123,8 +120,7 @@ def ip_add(
 )
 @click.option("--floating", is_flag=True, help="Every node listens on it (IP_FREEBIND).")
 @confirm_node_option
-@json_option
-@click.pass_obj
+@command_options
 def ip_set(
     options: Options,
     address: str,
@@ -188,8 +184,7 @@ def _say_hostnames(view: networking.AddressView) -> None:
     is_flag=True,
     help="Remove even the last address (this locks the administrator out of the pages).",
 )
-@json_option
-@click.pass_obj
+@command_options
 def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> None:
     """Remove an address; its listener closes."""
     with options.appliance() as app:
@@ -212,8 +207,7 @@ def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> N
     type=click.IntRange(1, 65535),
     help="Default: the port 'certgate serve' listens on, else the HTTPS port of the TLS settings.",
 )
-@json_option
-@click.pass_obj
+@command_options
 def ip_test(
     options: Options, address: str, hostname: str | None, port: int | None, as_json: bool
 ) -> None:
@@ -256,8 +250,7 @@ def _yes_no(value: bool | None) -> str:
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--cert", "reference", required=True, help="Certificate id or fingerprint.")
 @confirm_change_option
-@json_option
-@click.pass_obj
+@command_options
 def ip_assign(
     options: Options, addresses: tuple[str, ...], reference: str, confirm: bool, as_json: bool
 ) -> None:
@@ -280,8 +273,7 @@ def tls() -> None:
 
 
 @tls.command("show")
-@json_option
-@click.pass_obj
+@command_options
 def tls_show(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         settings = tls_settings.get_settings(app)
@@ -323,8 +315,7 @@ def tls_show(options: Options, as_json: bool) -> None:
     help="Send the root certificate with the chain (default: no).",
 )
 @deadline_options
-@json_option
-@click.pass_obj
+@command_options
 def tls_set(
     options: Options,
     /,
@@ -359,8 +350,7 @@ def tls_set(
 
 
 @click.command("status")
-@json_option
-@click.pass_obj
+@command_options
 def status_command(options: Options, as_json: bool) -> None:
     """Status > Basics: the appliance's statistics and what each listener serves."""
     with options.appliance() as app:

@@ -6,8 +6,8 @@ import datetime as dt
 
 import click
 
-from certgate.cli.context import Options
-from certgate.cli.output import echo, emit_document, emit_documents, json_option, table
+from certgate.cli.context import Options, command_options
+from certgate.cli.output import echo, emit_document, emit_documents, table
 from certgate.pki.diagnostics import format_time
 from certgate.schemas import Node, RemovedNode
 from certgate.service import nodes
@@ -19,8 +19,7 @@ def node_group() -> None:
 
 
 @node_group.command("list")
-@json_option
-@click.pass_obj
+@command_options
 def node_list(options: Options, as_json: bool) -> None:
     """Every node with its state (alive, stopped, lost), the floating addresses it holds,
     and its drift: addresses it should serve where it presents another certificate, or none."""
@@ -56,8 +55,7 @@ def node_list(options: Options, as_json: bool) -> None:
 
 @node_group.command("remove")
 @click.argument("name")
-@json_option
-@click.pass_obj
+@command_options
 def node_remove(options: Options, name: str, as_json: bool) -> None:
     """Forget a stopped or lost node (retired or renamed); an alive one is refused."""
     with options.appliance() as app:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import click
 
 from certgate.cli.certs import report_created
-from certgate.cli.context import Options
+from certgate.cli.context import Options, command_options
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
     emit_document,
     fields,
-    json_option,
     report,
     report_table,
 )
@@ -35,8 +34,7 @@ def request() -> None:
     "private key and takes its subject and SANs, unless the options below say otherwise.",
 )
 @form_options(required=False)
-@json_option
-@click.pass_obj
+@command_options
 def create(
     options: Options,
     /,
@@ -79,8 +77,7 @@ def create(
 
 
 @request.command("list")
-@json_option
-@click.pass_obj
+@command_options
 def list_(options: Options, as_json: bool) -> None:
     """Subject, Alternative Name(s) and Fingerprint of every request."""
     views = options.call(requests.list_requests)
@@ -95,8 +92,7 @@ def list_(options: Options, as_json: bool) -> None:
 
 @request.command()
 @click.argument("reference")
-@json_option
-@click.pass_obj
+@command_options
 def show(options: Options, reference: str, as_json: bool) -> None:
     """One request with its PEM Request Data, to paste to a certificate authority."""
     view = options.call(requests.show_request, reference)
@@ -122,8 +118,7 @@ def show(options: Options, reference: str, as_json: bool) -> None:
 
 @request.command()
 @click.argument("reference")
-@json_option
-@click.pass_obj
+@command_options
 def delete(options: Options, reference: str, as_json: bool) -> None:
     """Delete a request (its key too, unless a certificate or another request uses it)."""
     with options.appliance() as app:

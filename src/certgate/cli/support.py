@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from certgate.cli.context import Options, output_option
-from certgate.cli.output import echo, emit_json, json_option
+from certgate.cli.context import Options, command_options, output_option
+from certgate.cli.output import echo, emit_json
 from certgate.service.support import build_support_package, write_support_package
 
 
 @click.command("support-package")
 @output_option("The .zip file")
-@json_option
-@click.pass_obj
+@command_options
 def support_package_command(options: Options, output: Path, as_json: bool) -> None:
     """Write the support package: Status > Basics, the TLS settings, every certificate and
     its chain (PEM), their warnings and the address assignments. Never a private key or a
