@@ -38,7 +38,6 @@ AddressPath = Annotated[
 @router.get(
     "",
     summary="List IP addresses",
-    response_model=list[Address],
     responses=problem_responses(401),
 )
 def list_addresses(app: App, _: Viewer) -> list[Address]:
@@ -50,7 +49,6 @@ def list_addresses(app: App, _: Viewer) -> list[Address]:
     "",
     summary="Add an IP address",
     status_code=status.HTTP_201_CREATED,
-    response_model=Address,
     responses=problem_responses(401, 403, 409, 422),
 )
 def add_address(app: App, principal: Admin, body: NewAddress, response: Response) -> Address:
@@ -68,7 +66,6 @@ def add_address(app: App, principal: Admin, body: NewAddress, response: Response
 @router.put(
     "/{address}",
     summary="Assign a certificate to an IP address",
-    response_model=Address,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def assign_address(app: App, principal: Admin, address: AddressPath, body: Assignment) -> Address:
@@ -88,7 +85,6 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
 @router.get(
     "/{address}",
     summary="Show an IP address",
-    response_model=Address,
     responses=problem_responses(401, 404, 422),
 )
 def show_address(app: App, _: Viewer, address: AddressPath) -> Address:
@@ -99,7 +95,6 @@ def show_address(app: App, _: Viewer, address: AddressPath) -> Address:
 @router.patch(
     "/{address}",
     summary="Change an IP address's hostnames or node",
-    response_model=Address,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def change_address(
@@ -127,7 +122,6 @@ def change_address(
 @router.post(
     "/{address}/test",
     summary="Test what an IP address really serves",
-    response_model=AddressTest,
     responses=problem_responses(401, 403, 404, 422),
 )
 def test_address(

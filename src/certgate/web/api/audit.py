@@ -26,7 +26,6 @@ _TIME = (
 @router.get(
     "",
     summary="List audit events",
-    response_model=AuditPage,
     responses=problem_responses(401, 422),
 )
 async def list_events(

@@ -63,7 +63,6 @@ def _moment(text: str | None) -> dt.datetime | None:
 @router.get(
     "",
     summary="List certificates",
-    response_model=CertificatePage,
     responses=problem_responses(401, 422),
 )
 def list_certificates(
@@ -124,7 +123,6 @@ def list_certificates(
     "",
     summary="Create a self-signed certificate",
     status_code=status.HTTP_201_CREATED,
-    response_model=CreatedCertificate,
     responses=problem_responses(401, 403, 422),
 )
 def create_self_signed(
@@ -141,7 +139,6 @@ def create_self_signed(
 @router.get(
     "/{reference}",
     summary="Show a certificate",
-    response_model=Certificate,
     responses=problem_responses(401, 404, 422),
 )
 def show_certificate(app: App, _: Viewer, reference: CertificateRef) -> Certificate:
@@ -152,7 +149,6 @@ def show_certificate(app: App, _: Viewer, reference: CertificateRef) -> Certific
 @router.patch(
     "/{reference}",
     summary="Rename a certificate",
-    response_model=Certificate,
     responses=problem_responses(401, 403, 404, 422),
 )
 def rename_certificate(
@@ -166,7 +162,6 @@ def rename_certificate(
 @router.delete(
     "/{reference}",
     summary="Delete a certificate",
-    response_model=DeletedCertificate,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def delete_certificate(
@@ -192,7 +187,6 @@ def delete_certificate(
 @router.put(
     "/{reference}/chain",
     summary="Set the certificate chain",
-    response_model=ChainedCertificate,
     responses=problem_responses(401, 403, 404, 422),
 )
 def set_chain(
@@ -215,7 +209,6 @@ def set_chain(
 @router.put(
     "/{reference}/addresses",
     summary="Set the addresses of a certificate",
-    response_model=list[Address],
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def set_addresses(
@@ -236,7 +229,6 @@ def set_addresses(
     "/{reference}/renewal-request",
     summary="Create a renewal request from a certificate",
     status_code=status.HTTP_201_CREATED,
-    response_model=CreatedRequest,
     responses=problem_responses(401, 403, 404, 422),
 )
 def create_renewal_request(
@@ -267,7 +259,6 @@ def create_renewal_request(
 @router.post(
     "/{reference}/replace",
     summary="Replace a certificate on every address it secures",
-    response_model=Replacement,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def replace_certificate(

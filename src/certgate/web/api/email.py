@@ -16,7 +16,6 @@ router = APIRouter(prefix="/email", tags=["email"])
 @router.get(
     "",
     summary="Show the email settings",
-    response_model=EmailSettings,
     responses=problem_responses(401),
 )
 def get_email_settings(app: App, _: Viewer) -> EmailSettings:
@@ -27,7 +26,6 @@ def get_email_settings(app: App, _: Viewer) -> EmailSettings:
 @router.put(
     "",
     summary="Change the email settings",
-    response_model=EmailSettings,
     responses=problem_responses(401, 403, 422),
 )
 def put_email_settings(app: App, principal: Admin, body: EmailSettingsChange) -> EmailSettings:
@@ -53,7 +51,6 @@ def put_email_settings(app: App, principal: Admin, body: EmailSettingsChange) ->
 @router.post(
     "/test",
     summary="Send a test email",
-    response_model=EmailTestResult,
     responses=problem_responses(401, 403, 422, 502),
 )
 def send_test_email(app: App, _: Admin) -> EmailTestResult:

@@ -15,7 +15,6 @@ router = APIRouter(prefix="/nodes", tags=["nodes"])
 @router.get(
     "",
     summary="List the nodes",
-    response_model=list[Node],
     responses=problem_responses(401),
 )
 def list_nodes(app: App, _: Viewer) -> list[Node]:

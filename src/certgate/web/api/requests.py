@@ -39,7 +39,6 @@ CSR_MEDIA_TYPES = {"pem": "application/x-pem-file", "der": "application/pkcs10"}
 @router.get(
     "",
     summary="List certificate requests",
-    response_model=list[CertificateRequest],
     responses=problem_responses(401),
 )
 def list_requests(app: App, _: Viewer) -> list[CertificateRequest]:
@@ -50,7 +49,6 @@ def list_requests(app: App, _: Viewer) -> list[CertificateRequest]:
     "",
     summary="Create a certificate request",
     status_code=status.HTTP_201_CREATED,
-    response_model=CreatedRequest,
     responses=problem_responses(401, 403, 422),
 )
 def create_request(
@@ -66,7 +64,6 @@ def create_request(
 @router.get(
     "/{reference}",
     summary="Show a certificate request",
-    response_model=CertificateRequest,
     responses=problem_responses(401, 404, 422),
 )
 def show_request(app: App, _: Viewer, reference: RequestRef) -> CertificateRequest:
@@ -105,7 +102,6 @@ def download_request(
 @router.delete(
     "/{reference}",
     summary="Delete a certificate request",
-    response_model=DeletedRequest,
     responses=problem_responses(401, 403, 404, 422),
 )
 def delete_request(app: App, principal: Admin, reference: RequestRef) -> DeletedRequest:

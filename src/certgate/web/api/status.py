@@ -20,7 +20,6 @@ router = APIRouter(tags=["status"])
 @router.get(
     "/status",
     summary="Show the appliance status",
-    response_model=ApplianceStatus,
     responses=problem_responses(401),
 )
 def get_status(app: App, _: Viewer) -> ApplianceStatus:
@@ -51,7 +50,6 @@ def get_support_package(app: App, principal: Viewer) -> Response:
 @router.get(
     "/me",
     summary="Show who is calling",
-    response_model=Me,
     responses=problem_responses(401),
 )
 def who_am_i(principal: Viewer) -> Me:

@@ -16,7 +16,6 @@ router = APIRouter(prefix="/tls", tags=["tls"])
 @router.get(
     "",
     summary="Show the TLS settings",
-    response_model=TlsSettings,
     responses=problem_responses(401),
 )
 def get_tls_settings(app: App, _: Viewer) -> TlsSettings:
@@ -26,7 +25,6 @@ def get_tls_settings(app: App, _: Viewer) -> TlsSettings:
 @router.put(
     "",
     summary="Change the TLS settings",
-    response_model=TlsSettings,
     responses=problem_responses(401, 403, 422),
 )
 def put_tls_settings(app: App, principal: Admin, body: TlsSettingsChange) -> TlsSettings:

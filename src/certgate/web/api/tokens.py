@@ -20,7 +20,6 @@ TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.get(
     "",
     summary="List API tokens",
-    response_model=list[Token],
     responses=problem_responses(401),
 )
 def list_tokens(app: App, _: Viewer) -> list[Token]:
@@ -31,7 +30,6 @@ def list_tokens(app: App, _: Viewer) -> list[Token]:
     "",
     summary="Create an API token",
     status_code=status.HTTP_201_CREATED,
-    response_model=CreatedToken,
     responses=problem_responses(401, 403, 422),
 )
 def create_token(app: App, principal: Admin, body: NewToken, response: Response) -> CreatedToken:
@@ -45,7 +43,6 @@ def create_token(app: App, principal: Admin, body: NewToken, response: Response)
 @router.delete(
     "/{token_id}",
     summary="Revoke an API token",
-    response_model=Token,
     responses=problem_responses(401, 403, 404, 422),
 )
 def revoke_token(app: App, principal: Admin, token_id: TokenId) -> Token:

@@ -20,7 +20,6 @@ Username = Annotated[str, Path(min_length=1, max_length=USERNAME_MAX, examples=[
 @router.get(
     "",
     summary="List users",
-    response_model=list[User],
     responses=problem_responses(401),
 )
 def list_users(app: App, _: Viewer) -> list[User]:
@@ -31,7 +30,6 @@ def list_users(app: App, _: Viewer) -> list[User]:
     "",
     summary="Add a user",
     status_code=status.HTTP_201_CREATED,
-    response_model=User,
     responses=problem_responses(401, 403, 409, 422),
 )
 def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> User:
