@@ -3,13 +3,11 @@ that serves it."""
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ConfirmationRequiredError, UnknownNodeError, ValidationError
 from certgate.fields import input_name
@@ -20,7 +18,6 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
     call,
     checked,
     read_form,
@@ -197,12 +194,8 @@ async def set_hostnames(request: Request, principal: Poster) -> Response:
     form = await read_form(request)
     address, names = text(form, "address"), text(form, "hostnames")
     try:
-        view = await run_in_threadpool(
-            networking.set_hostnames,
-            appliance(request),
-            address,
-            _hostnames(names),
-            principal.actor,
+        view = await call(
+            request, networking.set_hostnames, address, _hostnames(names), principal.actor
         )
     except ValidationError as error:
         refused = HostnamesError(address, names, error.reason)
@@ -227,14 +220,12 @@ async def remove_address(request: Request, principal: Poster) -> Response:
     form = await read_form(request)
     address = text(form, "address")
     try:
-        await run_in_threadpool(
-            functools.partial(
-                networking.remove_address,
-                appliance(request),
-                address,
-                principal.actor,
-                confirm=checked(form, "confirm"),
-            )
+        await call(
+            request,
+            networking.remove_address,
+            address,
+            principal.actor,
+            confirm=checked(form, "confirm"),
         )
     except ConfirmationRequiredError:
         return await _page(request, principal, confirm_remove=address)
@@ -245,5 +236,5 @@ async def remove_address(request: Request, principal: Poster) -> Response:
 async def test_address(request: Request, principal: Poster) -> Response:
     """Connects to the address as a browser would (in a thread: it waits on the network)."""
     address = text(await read_form(request), "address")
-    report = await run_in_threadpool(probe_address, appliance(request), address)
+    report = await call(request, probe_address, address)
     return await _page(request, principal, test=report)
