@@ -141,8 +141,7 @@ def init(
 
 def appliance_url(options: Options, address: str) -> str:
     """Where the pages answer on ``address`` once ``certgate serve`` runs."""
-    with options.appliance() as app:
-        port = get_settings(app).https_port
+    port = options.call(get_settings).https_port
     host = f"[{address}]" if ":" in address else address
     return f"https://{host}:{port}/appliance"
 

@@ -13,6 +13,7 @@ from certgate.cli.output import (
     emit_document,
     emit_documents,
     fields,
+    report,
     report_table,
     table,
 )
@@ -45,8 +46,7 @@ def ip() -> None:
 @command_options
 def ip_list(options: Options, as_json: bool) -> None:
     """Each address, the certificate it is currently assigned to and the node serving it."""
-    with options.appliance() as app:
-        views = networking.list_addresses(app)
+    views = options.call(networking.list_addresses)
     report_table(
         as_json,
         Address,
@@ -99,8 +99,9 @@ def ip_add(
     as_json: bool,
 ) -> None:
     """Add an address; it presents the factory certificate until you assign another."""
-    with options.appliance() as app:
-        view = networking.add_address(app, address, options.actor, hostnames, node, confirm=confirm)
+    view = options.call(
+        networking.add_address, address, options.actor, hostnames, node, confirm=confirm
+    )
     if as_json:
         emit_document(Address, view)
         return
@@ -141,16 +142,15 @@ def ip_set(
         raise click.UsageError(
             "give --hostname NAME (one or more) or --no-hostname, and/or --node NAME or --floating"
         )
-    with options.appliance() as app:
-        view = networking.change_address(
-            app,
-            address,
-            options.actor,
-            hostnames=hostnames if hostnames or clear else None,
-            node=node,
-            floating=floating,
-            confirm=confirm,
-        )
+    view = options.call(
+        networking.change_address,
+        address,
+        options.actor,
+        hostnames=hostnames if hostnames or clear else None,
+        node=node,
+        floating=floating,
+        confirm=confirm,
+    )
     if as_json:
         emit_document(Address, view)
         return
@@ -187,12 +187,9 @@ def _say_hostnames(view: networking.AddressView) -> None:
 @command_options
 def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> None:
     """Remove an address; its listener closes."""
-    with options.appliance() as app:
-        networking.remove_address(app, address, options.actor, confirm=confirm)
-    if as_json:
-        emit_document(RemovedAddress, {"address": networking.normalise_address(address)})
-        return
-    echo(f"removed {address}")
+    options.call(networking.remove_address, address, options.actor, confirm=confirm)
+    removed = {"address": networking.normalise_address(address)}
+    report(as_json, RemovedAddress, removed, f"removed {address}")
 
 
 @ip.command("test")
@@ -212,13 +209,12 @@ def ip_test(
     options: Options, address: str, hostname: str | None, port: int | None, as_json: bool
 ) -> None:
     """Connect to ADDRESS as a browser would and say what it will make of what is served."""
-    with options.appliance() as app:
-        report = addresstest.probe_address(app, address, hostname, port)
+    tested = options.call(addresstest.probe_address, address, hostname, port)
     if as_json:
-        emit_document(AddressTest, report)
+        emit_document(AddressTest, tested)
         return
-    echo(f"{report.address} port {report.port}: assigned {report.certificate_name}")
-    for result in report.results:
+    echo(f"{tested.address} port {tested.port}: assigned {tested.certificate_name}")
+    for result in tested.results:
         echo(f"\n{result.server_name or '(no SNI)'}: {result.verdict}")
         if not result.connected:
             continue
@@ -258,8 +254,9 @@ def ip_assign(
 
     A change of the root an address's chain ends at, or a certificate clients will refuse
     (expired, not yet valid, incomplete chain, a hostname not covered), needs --confirm."""
-    with options.appliance() as app:
-        views = networking.assign(app, list(addresses), reference, options.actor, confirm=confirm)
+    views = options.call(
+        networking.assign, list(addresses), reference, options.actor, confirm=confirm
+    )
     if as_json:
         emit_documents(Address, views)
     else:
@@ -275,8 +272,7 @@ def tls() -> None:
 @tls.command("show")
 @command_options
 def tls_show(options: Options, as_json: bool) -> None:
-    with options.appliance() as app:
-        settings = tls_settings.get_settings(app)
+    settings = options.call(tls_settings.get_settings)
     if as_json:
         emit_document(TlsSettings, settings)
         return
@@ -330,41 +326,36 @@ def tls_set(
     **deadlines: float | None,
 ) -> None:
     """Change the SSL configuration; running listeners apply it on the next handshake."""
-    with options.appliance() as app:
-        settings = tls_settings.update_settings(
-            app,
-            minimum_version=min_version,
-            maximum_version=max_version,
-            tls12_ciphers=ciphers,
-            https_port=https_port,
-            http_port=http_port,
-            groups=groups,
-            send_root=send_root,
-            deadlines=deadlines,
-            actor=options.actor,
-        )
-    if as_json:
-        emit_document(TlsSettings, settings)
-    else:
-        echo("saved")
+    settings = options.call(
+        tls_settings.update_settings,
+        minimum_version=min_version,
+        maximum_version=max_version,
+        tls12_ciphers=ciphers,
+        https_port=https_port,
+        http_port=http_port,
+        groups=groups,
+        send_root=send_root,
+        deadlines=deadlines,
+        actor=options.actor,
+    )
+    report(as_json, TlsSettings, settings, "saved")
 
 
 @click.command("status")
 @command_options
 def status_command(options: Options, as_json: bool) -> None:
     """Status > Basics: the appliance's statistics and what each listener serves."""
-    with options.appliance() as app:
-        report = status.appliance_status(app)
+    state = options.call(status.appliance_status)
     if as_json:
-        emit_document(ApplianceStatus, report)
+        emit_document(ApplianceStatus, state)
         return
-    fields(status.statistics(report))
-    for finding in report.diagnostics:
+    fields(status.statistics(state))
+    for finding in state.diagnostics:
         echo(f"  {finding.severity}: {finding.message}")
-    if report.listeners is None:
+    if state.listeners is None:
         echo("\nNo 'certgate serve' is running on this data directory.")
         return
-    workers = report.serve_workers or 1
+    workers = state.serve_workers or 1
     echo(f"\ncertgate serve: {workers} worker process{'es' if workers != 1 else ''}")
     table(
         ["Address", "Port", "State", "Certificate", "Error"],
@@ -376,6 +367,6 @@ def status_command(options: Options, as_json: bool) -> None:
                 str(s.get("fingerprint") or "")[:16],
                 s.get("error") or "",
             ]
-            for s in report.listeners
+            for s in state.listeners
         ],
     )

@@ -7,7 +7,7 @@ import datetime as dt
 import click
 
 from certgate.cli.context import Options, command_options
-from certgate.cli.output import echo, emit_document, emit_documents, table
+from certgate.cli.output import echo, emit_documents, report, table
 from certgate.pki.diagnostics import format_time
 from certgate.schemas import Node, RemovedNode
 from certgate.service import nodes
@@ -58,12 +58,8 @@ def node_list(options: Options, as_json: bool) -> None:
 @command_options
 def node_remove(options: Options, name: str, as_json: bool) -> None:
     """Forget a stopped or lost node (retired or renamed); an alive one is refused."""
-    with options.appliance() as app:
-        nodes.remove_node(app, name, options.actor)
-    if as_json:
-        emit_document(RemovedNode, {"name": name})
-        return
-    echo(f"removed node {name}")
+    options.call(nodes.remove_node, name, options.actor)
+    report(as_json, RemovedNode, {"name": name}, f"removed node {name}")
 
 
 def _seconds(elapsed: dt.timedelta) -> int:
