@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 
@@ -23,6 +24,7 @@ from certgate.service import acme as acme_service
 from certgate.service.appliance import Appliance
 from certgate.store.acme import PENDING, claim_renewal, publish_tls, withdraw
 from certgate.store.models import AcmeOrderRow
+from tests.api.client import mint_token
 from tests.support.net import free_port
 from tests.support.openssl import s_client
 from tests.support.pebble import order, orders, register, running_pebble
@@ -514,3 +516,72 @@ def test_a_ca_requiring_external_account_binding(tmp_path: Path) -> None:
     assert hmac_key not in (data_dir / "certgate.db").read_bytes().decode(errors="replace")
     audit = run_cli(data_dir, "audit", "list", "--action", "acme.account").stdout
     assert f"registered at {pebble.directory_url}" in audit
+
+
+def test_a_certificate_under_a_new_root_at_the_ca_is_issued_but_kept_off_its_address(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    """The CA at the same directory URL now issues under another root (a CA changing its
+    hierarchy; here a second Pebble, whose roots are its own, at the first one's URL). The
+    order could not foresee it (the CA's earlier certificate on the address ends at the old
+    root), so it is placed unconfirmed; the issued certificate is imported, the order is
+    valid, the address keeps presenting the old certificate, and the API answers 409
+    ``certificate-unassigned`` naming the certificate, so that the administrator assigns it
+    (confirmed) instead of ordering again. On the way: ``acme account set`` with the same
+    directory registers anew when the CA no longer knows the account."""
+    acme_port = free_port()
+    with running_pebble(
+        tmp_path / "first", ADDRESS, http_port, nonce_reject=0, acme_port=acme_port
+    ) as first:
+        first_account = register(appliance.data_dir, first)
+        issued = order(appliance.data_dir, "shop", "shop.example.test", ADDRESS)
+        assert issued["state"] == "valid", first.log_text()
+        old = str(issued["certificate_fingerprint"])
+        wait_until_served(ADDRESS, appliance.port, old)
+        old_root = first.root_pem()
+
+    with running_pebble(
+        tmp_path / "second", ADDRESS, http_port, nonce_reject=0, acme_port=acme_port
+    ) as second:
+        assert second.directory_url == first.directory_url
+        assert second.root_pem() != old_root
+        # The same directory, but the CA no longer knows the account: it is registered anew.
+        second_account = register(appliance.data_dir, second)
+        assert second_account["account_url"] != first_account["account_url"]
+        audit = run_cli(appliance.data_dir, "audit", "list", "--action", "acme.account").stdout
+        assert f"the CA no longer knew the account {first_account['account_url']}" in audit
+        token = mint_token(appliance.data_dir, "deployer", "admin")
+        answer = httpx.post(
+            f"https://{ADDRESS}:{appliance.port}/api/v1/acme/orders",
+            json={"friendly_name": "shop 2", "domains": ["shop.example.test"], "assign": [ADDRESS]},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=False,
+            timeout=120,
+        )
+        assert answer.status_code == 409, answer.text
+        problem = answer.json()
+        assert problem["type"].endswith("/certificate-unassigned"), problem
+        assert [concern["code"] for concern in problem["concerns"]] == ["root-change"]
+        assert problem["concerns"][0]["address"] == ADDRESS
+        assert f"--cert {problem['certificate_id']} --confirm" in problem["detail"]
+
+        # Issued, imported and listed, but not served: the address keeps the old certificate.
+        [renewed] = [o for o in orders(appliance.data_dir) if o["friendly_name"] == "shop 2"]
+        new_id = str(problem["certificate_id"])
+        assert renewed["state"] == "valid" and str(renewed["certificate_id"]) == new_id
+        assert served_fingerprint(ADDRESS, appliance.port) == old
+        shown = json.loads(run_cli(appliance.data_dir, "cert", "show", new_id, "--json").stdout)
+        assert shown["friendly_name"] == "shop 2"
+
+        # Assigning it is the administrator's own, confirmed change: no second order.
+        refused = run_cli(
+            appliance.data_dir, "ip", "assign", ADDRESS, "--cert", new_id,
+            check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0 and "root" in refused.stderr
+        run_cli(
+            appliance.data_dir, "ip", "assign", ADDRESS, "--cert", new_id,
+            "--confirm",
+        )  # fmt: skip
+        wait_until_served(ADDRESS, appliance.port, str(renewed["certificate_fingerprint"]))
+        assert len(orders(appliance.data_dir)) == 2

@@ -71,17 +71,21 @@ def running_pebble(
     validity: int | None = None,
     eab_keys: dict[str, str] | None = None,
     tls_port: int | None = None,
+    acme_port: int | None = None,
 ) -> Iterator[Pebble]:
     """Pebble and its DNS (every name -> ``address``), validating http-01 on ``http_port``
     and tls-alpn-01 on ``tls_port`` (none given: a port where nothing listens);
     ``nonce_reject``: the share of good nonces refused as ``badNonce`` (Pebble's default is 5);
     ``validity``: the seconds its certificates are valid (its default: five years);
-    ``eab_keys``: key id -> base64url HMAC key, an external account binding then required."""
+    ``eab_keys``: key id -> base64url HMAC key, an external account binding then required;
+    ``acme_port``: where its directory is (none given: a free port), so that a second Pebble,
+    with roots of its own, can stand at the first one's directory URL."""
     require_pebble()
     directory.mkdir(parents=True, exist_ok=True)
     files = server_files(directory, "pebble")
     ca_file = files.ca_file
-    acme_port, management_port, dns_port, dns_management = (free_port() for _ in range(4))
+    acme_port = acme_port or free_port()
+    management_port, dns_port, dns_management = (free_port() for _ in range(3))
     config = {
         "pebble": {
             "listenAddress": f"127.0.0.1:{acme_port}",

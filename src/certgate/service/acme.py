@@ -252,7 +252,9 @@ def set_account(
     """Register an account with the CA, or change the one there is (None keeps a value).
 
     A new directory, or an external account binding, registers a new account with a new
-    key; a new e-mail address updates the account's contact at the CA. An empty ``email``
+    key, and so does the same directory when the CA no longer knows the account (a CA that
+    lost or deleted it refuses every order); a new e-mail address updates the account's
+    contact at the CA. An empty ``email``
     removes the contact, an empty ``ca_bundle`` trusts the system's roots again.
     """
     with app.store.reading() as repository:
@@ -268,10 +270,20 @@ def set_account(
 
     server = acme_ca.Server(url or (current.directory_url if current else ""), bundle or None)
     said: list[str] = []
-    if current is None or (url is not None and url != current.directory_url) or binding:
+    register = url not in (None, current and current.directory_url) or binding is not None
+    known = acme_ca.account_known
+    if (
+        current is not None
+        and key_pem is not None
+        and not register
+        and not known(server, key_pem, current.account_url, current.registration)
+    ):
+        said.append(f"the CA no longer knew the account {current.account_url}")
+        register = True
+    if register or current is None:
         key_pem = acme_ca.new_account_key()
         registration = acme_ca.register(server, key_pem, new_email, agree_tos, binding)
-        said.append(f"registered at {server.directory_url} as {registration.account_url}")
+        said.insert(0, f"registered at {server.directory_url} as {registration.account_url}")
     else:
         assert key_pem is not None
         registration = acme_ca.Registration(
@@ -290,7 +302,7 @@ def set_account(
         row.directory_url = server.directory_url
         row.email = new_email
         row.ca_bundle = server.ca_pem
-        if said:  # a new registration
+        if register:
             row.key_sealed = keystore.seal(repository, app.sealer, ACCOUNT_KEY_SEALED_AS, key_pem)
             row.terms_agreed = registration.terms
             row.eab_kid = binding[0] if binding else None

@@ -342,6 +342,24 @@ def update_contact(
         return Registration(regr.uri, regr.body.to_json(), str(terms) if terms else None)
 
 
+def account_known(
+    server: Server, key_pem: bytes, account_url: str, document: dict[str, Any]
+) -> bool:
+    """Whether the CA still knows the account: one that lost or deleted it answers
+    ``accountDoesNotExist`` to everything the account signs, orders included."""
+    account = messages.RegistrationResource(
+        uri=account_url, body=messages.Registration.from_json(document)
+    )
+    with _session(server, key_pem, account) as acme, translated(server):
+        try:
+            acme.query_registration(account)
+        except messages.Error as error:
+            if error.code == "accountDoesNotExist":
+                return False
+            raise
+    return True
+
+
 def order_certificate(
     server: Server,
     key_pem: bytes,
