@@ -993,6 +993,11 @@ class AcmeOrder(Out):
     renewal_attempts: int = Field(description="Failed renewals in a row.")
     renewal_next_at: Instant | None = Field(description="When a failed renewal is tried again.")
     renewal_error: str | None = Field(description="Why the last renewal failed.")
+    renewal_suggested_at: Instant | None = Field(
+        description="When the CA suggests renewing the certificate (its renewal information, "
+        "ARI, RFC 9773), if it offers any: the renewal starts then. Without it, when a third "
+        "of the validity is left."
+    )
 
 
 class AcmeOrderRequest(In):

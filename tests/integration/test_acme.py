@@ -11,6 +11,7 @@ import json
 import socket
 import ssl
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from tests.support.polling import eventually
 from tests.support.served import (
     AlpnAnswer,
     alpn_handshake,
+    handshake,
     handshake_succeeds,
     served_fingerprint,
     wait_until_served,
@@ -430,6 +432,8 @@ def test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left(
     ):
         register(running.data_dir, pebble)
         first = order(running.data_dir, "short", "short.example.test", ADDRESS)
+        wait_until_served(ADDRESS, running.port, str(first["certificate_fingerprint"]))
+        leaf = x509.load_der_x509_certificate(handshake(ADDRESS, running.port).der)
 
         def renewal() -> dict[str, object] | None:
             return next(
@@ -444,6 +448,16 @@ def test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left(
         second = eventually(renewal, timeout=90, what="serve renews the 30-second certificate")
         assert second["created_by"] == "appliance"
         wait_until_served(ADDRESS, running.port, str(second["certificate_fingerprint"]))
+        # Pebble offers no renewal information (ARI): the rule decided, not before two
+        # thirds of the validity had passed.
+        context = ssl.create_default_context(cafile=str(pebble.ca_file))
+        with urllib.request.urlopen(pebble.directory_url, context=context) as answer:
+            assert "renewalInfo" not in json.loads(answer.read())
+        validity = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+        due = leaf.not_valid_after_utc - validity / 3
+        renewed = dt.datetime.fromisoformat(str(second["created_at"]))
+        assert renewed >= due - dt.timedelta(seconds=1), (renewed, leaf.not_valid_before_utc)
+        assert [entry["renewal_suggested_at"] for entry in orders(running.data_dir)] == [None, None]
 
 
 def test_a_failed_renewal_waits_and_is_shown(

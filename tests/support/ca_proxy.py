@@ -8,8 +8,9 @@ signed requests pass untouched. Pebble writes its URLs from the ``Host`` it is s
 URL the client follows (and signs) is the proxy's. Only these are the proxy's own:
 
 - the directory (``GET /dir``) gains ``renewalInfo`` while ``window`` is set;
-- ``GET /renewal-info/CERT-ID`` answers ``window`` (``suggestedWindow``) with ``Retry-After:
-  retry_after``, and records CERT-ID in ``renewal_info_asked``;
+- ``GET /renewal-info/CERT-ID`` answers ``windows[CERT-ID]``, else ``window``
+  (``suggestedWindow``), with ``Retry-After: retry_after``, and records CERT-ID in
+  ``renewal_info_asked`` (when, on the monotonic clock, in ``renewal_info_times``);
 - each ``newOrder`` payload (the JWS payload is base64url JSON, readable without the key) is
   recorded in ``new_orders``; with ``refuse_ip``, an order naming an IP address is refused
   with a ``rejectedIdentifier`` problem document, as a CA that issues for DNS names only.
@@ -23,6 +24,7 @@ import http.client
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,9 +70,12 @@ class CaProxy:
     pebble: Pebble
     #: the suggested renewal window of every certificate; None: no renewalInfo offered
     window: tuple[dt.datetime, dt.datetime] | None = None
+    #: the window of one certificate (by its RFC 9773 id), in place of ``window``
+    windows: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     retry_after: int = 21600
     refuse_ip: bool = False
     renewal_info_asked: list[str] = field(default_factory=list)
+    renewal_info_times: list[float] = field(default_factory=list)
     new_orders: list[dict[str, Any]] = field(default_factory=list)
 
     def root_pem(self) -> bytes:
@@ -148,8 +153,9 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
 
         def _renewal_info(self, certificate_id: str) -> None:
             assert proxy.window is not None
+            proxy.renewal_info_times.append(time.monotonic())
             proxy.renewal_info_asked.append(certificate_id)
-            start, end = proxy.window
+            start, end = proxy.windows.get(certificate_id, proxy.window)
             document = {"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)}}
             headers = [
                 ("Content-Type", "application/json"),

@@ -220,6 +220,11 @@ def orders_command(options: Options, as_json: bool) -> None:
         ],
     )
     for view in views:
+        if view.renewal_suggested_at and view.renewed_by is None:
+            echo(
+                f"order {view.id}: the CA suggests renewing at "
+                f"{view.renewal_suggested_at:%Y-%m-%d %H:%M} UTC"
+            )
         if view.error_document:
             echo(f"order {view.id}, the CA's problem document: {view.error_document}")
         if view.renewal_error:

@@ -152,6 +152,7 @@ class OrderView:
     renewal_attempts: int = 0
     renewal_next_at: dt.datetime | None = None
     renewal_error: str | None = None
+    renewal_suggested_at: dt.datetime | None = None
 
 
 def directory_url(text: str) -> str:
@@ -343,6 +344,7 @@ def _order_view(row: AcmeOrderRow) -> OrderView:
         renewal_attempts=row.renewal_attempts or 0,
         renewal_next_at=row.renewal_next_at,
         renewal_error=row.renewal_error,
+        renewal_suggested_at=row.renewal_suggested_at,
     )
 
 
@@ -914,7 +916,7 @@ def renew(
         if found is None:
             continue
         not_before, not_after, der = found
-        suggested = None if force else _suggested_renewal(app, row, der)
+        suggested = None if force else _suggested_renewal(app, row, der, moment)
         due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
         if not force and not due:
             outcomes.append(
@@ -957,12 +959,19 @@ def _validity(
     return parsed.not_valid_before_utc, parsed.not_valid_after_utc, certificate.der
 
 
-def _suggested_renewal(app: Appliance, row: AcmeOrderRow, der: bytes) -> dt.datetime | None:
+def _suggested_renewal(
+    app: Appliance, row: AcmeOrderRow, der: bytes, now: dt.datetime
+) -> dt.datetime | None:
     """The CA's suggested renewal time (ARI) where it offers one for the account's directory,
-    else None: a third of the validity left decides. A CA that cannot say now is not a
-    failure of the renewal (the rule decides instead)."""
+    else None: a third of the validity left decides. The CA is asked again only once its last
+    answer's ``Retry-After`` has passed (the answer is kept in the store until then, for every
+    renewer). A CA that cannot say now is not a failure of the renewal (the rule decides
+    instead, and the CA is asked again at the next check)."""
     from certgate.service import acme_ca
 
+    asked_at = row.renewal_info_next_at
+    if asked_at is not None and now < _utc(asked_at):
+        return _utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
     with app.store.reading() as repository:
         account = queries.account(repository)
         if account is None or account.directory_url != row.directory_url:
@@ -972,10 +981,25 @@ def _suggested_renewal(app: Appliance, row: AcmeOrderRow, der: bytes) -> dt.date
         account_url, document = account.account_url, dict(account.registration)
     pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
     try:
-        return acme_ca.suggested_renewal(server, key_pem, account_url, document, pem)
+        info = acme_ca.renewal_info(server, key_pem, account_url, document, pem, now)
     except CertgateError as error:
         log.info("no renewal information for %r: %s", row.friendly_name, error)
         return None
+    with app.store.transaction() as repository:
+        queries.record_renewal_info(repository, row.id, info.suggested, info.next_check)
+    if info.suggested is not None:
+        log.info(
+            "the CA suggests renewing %r at %s (asked again from %s)",
+            row.friendly_name,
+            f"{info.suggested.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+            f"{info.next_check.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+        )
+    return info.suggested
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive times (stored as UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _renew_one(

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import requests
 from acme import challenges, client, crypto_util, messages
@@ -115,14 +115,17 @@ def new_account_key() -> bytes:
 class _Network(client.ClientNetwork):
     """The library's network with ``badNonce`` retried up to ``NONCE_TRIES`` times, keeping
     the ``Retry-After`` and the problem document, as sent, of the last refusal (the library's
-    errors leave the first out, and keep of the second only the fields it knows)."""
+    errors leave the first out, and keep of the second only the fields it knows), and the
+    ``Retry-After`` of the last answer (the library reads a date in it as local time)."""
 
     refused_retry_after: str | None = None
     refused_document: str | None = None
+    last_retry_after: str | None = None
 
     def _check_response(  # type: ignore[override]
         self, response: requests.Response, content_type: str | None = None
     ) -> requests.Response:
+        self.last_retry_after = response.headers.get("Retry-After")
         if response.status_code >= 400:
             self.refused_retry_after = response.headers.get("Retry-After")
             self.refused_document = response.text[:DOCUMENT_MAX]
@@ -423,11 +426,34 @@ def _naive_local(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone().replace(tzinfo=None)
 
 
-def suggested_renewal(
-    server: Server, key_pem: bytes, account_url: str, document: dict[str, Any], cert_pem: bytes
-) -> dt.datetime | None:
-    """When the CA suggests renewing the certificate (its renewal information, ARI, RFC 9773:
-    a moment picked at random in its window by the library), or None when it offers none."""
+#: How long the CA's renewal information stands when its answer has no ``Retry-After``, and
+#: at the most (RFC 9773 4.3.2: six hours by default; a day is its example of a limit).
+RENEWAL_INFO_DEFAULT = dt.timedelta(hours=6)
+RENEWAL_INFO_MAX = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RenewalInfo:
+    """The CA's answer about renewing a certificate (ARI, RFC 9773)."""
+
+    #: when to renew: a moment picked at random in the CA's suggested window (by the
+    #: library), or None when the CA offers no renewal information
+    suggested: dt.datetime | None
+    #: when to ask again: the answer's ``Retry-After``, within a day
+    next_check: dt.datetime
+
+
+def renewal_info(
+    server: Server,
+    key_pem: bytes,
+    account_url: str,
+    document: dict[str, Any],
+    cert_pem: bytes,
+    now: dt.datetime,
+) -> RenewalInfo:
+    """Ask the CA when to renew the certificate: its directory's ``renewalInfo``, fetched for
+    the certificate's id (base64url of its authority key identifier, a dot, base64url of its
+    serial number's DER bytes)."""
     account = messages.RegistrationResource(
         uri=account_url, body=messages.Registration.from_json(document)
     )
@@ -436,6 +462,8 @@ def suggested_renewal(
             when, _ = acme.renewal_time(cert_pem)
         except acme_errors.ARIError as error:
             raise AcmeError(f"the CA's renewal information could not be read: {error}") from None
+        said = retry_after(cast(_Network, acme.net).last_retry_after, now)
     if when is None:
-        return None
-    return when if when.tzinfo is not None else when.astimezone()
+        return RenewalInfo(None, now + RENEWAL_INFO_DEFAULT)
+    next_check = min(said or now + RENEWAL_INFO_DEFAULT, now + RENEWAL_INFO_MAX)
+    return RenewalInfo(when if when.tzinfo is not None else when.astimezone(), next_check)

@@ -164,6 +164,23 @@ def end_renewal(repository: Repository, order_id: int, claim: str, **values: Any
     repository.session.execute(statement)
 
 
+def record_renewal_info(
+    repository: Repository,
+    order_id: int,
+    suggested_at: dt.datetime | None,
+    next_at: dt.datetime,
+) -> None:
+    """The CA's last answer about renewing an order's certificate (ARI), and when to ask
+    again."""
+    statement = (
+        update(AcmeOrderRow)
+        .where(AcmeOrderRow.id == order_id)
+        .values(renewal_suggested_at=suggested_at, renewal_info_next_at=next_at)
+        .execution_options(synchronize_session=False)
+    )
+    repository.session.execute(statement)
+
+
 def failing_renewals(repository: Repository) -> list[AcmeOrderRow]:
     """Certificates in service whose last renewal failed (for Status)."""
     query = select(AcmeOrderRow).where(

@@ -270,6 +270,12 @@ class AcmeOrderRow(Base):
     renewal_attempts: Mapped[int] = mapped_column(Integer, default=0)
     renewal_next_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     renewal_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # --- the CA's renewal information, ARI (migration 0013) -------------------------------
+    #: when the CA suggests renewing the certificate (a moment picked in its suggested
+    #: window), None if it offers no renewal information; and when it may be asked again
+    #: (its ``Retry-After``): until then this answer stands
+    renewal_suggested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    renewal_info_next_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class AcmeChallengeRow(Base):

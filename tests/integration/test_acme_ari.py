@@ -1,0 +1,153 @@
+"""ACME Renewal Information (RFC 9773) against a CA that offers it: Debian's Pebble does not,
+so a proxy in front of it (tests/support/ca_proxy.py) adds ``renewalInfo`` to its directory
+and answers each certificate's suggested window, everything else passed to Pebble as sent.
+``certgate serve`` renews a certificate as soon as the CA's window has begun, though nearly
+all of its five years are left; not while the window is ahead; and asks again only once the
+answer's ``Retry-After`` has passed. (Without renewal information, a third of the validity
+left decides: test_acme.py's 30-second certificate.)"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from tests.support.ca_proxy import CaProxy, running_ca_proxy
+from tests.support.net import free_port
+from tests.support.pebble import order, orders, register, running_pebble
+from tests.support.polling import eventually
+from tests.support.served import handshake, served_fingerprint
+from tests.support.server import RunningAppliance, run_cli, running_appliance
+
+ADDRESS = "127.0.0.74"
+DAY = dt.timedelta(days=1)
+
+
+def certificate_id(der: bytes) -> str:
+    """RFC 9773 4.1: base64url(the authority key identifier's keyIdentifier) "."
+    base64url(the serial number's DER content octets), unpadded."""
+    certificate = x509.load_der_x509_certificate(der)
+    aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier is not None
+    serial = certificate.serial_number
+    octets = serial.to_bytes(serial.bit_length() // 8 + 1, "big")  # a leading 0 keeps it >= 0
+
+    def encoded(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    return f"{encoded(aki.key_identifier)}.{encoded(octets)}"
+
+
+@contextmanager
+def ca_offering_renewal_info(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retry_after: int
+) -> Iterator[tuple[RunningAppliance, CaProxy]]:
+    """A serve checking for renewals every second, registered with the proxy in front of
+    Pebble (certificates valid five years), whose window is a month ahead."""
+    monkeypatch.setenv("CERTGATE_RENEWAL_INTERVAL", "1")
+    http_port = free_port()
+    now = dt.datetime.now(dt.UTC)
+    with (
+        running_appliance(
+            tmp_path / "data", ADDRESS, serve_options=("--http-port", str(http_port))
+        ) as appliance,
+        running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble,
+        running_ca_proxy(tmp_path / "proxy", pebble) as proxy,
+    ):
+        proxy.window = (now + 30 * DAY, now + 31 * DAY)
+        proxy.retry_after = retry_after
+        register(appliance.data_dir, proxy)
+        yield appliance, proxy
+
+
+def begun() -> tuple[dt.datetime, dt.datetime]:
+    """A window that began an hour ago and ends now."""
+    now = dt.datetime.now(dt.UTC)
+    return now - dt.timedelta(hours=1), now
+
+
+def renewal_of(appliance: RunningAppliance, first: dict[str, object]) -> dict[str, object]:
+    """The order serve placed to renew ``first``, once its certificate is served."""
+    eventually(
+        lambda: served_fingerprint(ADDRESS, appliance.port) != first["certificate_fingerprint"],
+        timeout=60,
+        what="serve renews the certificate",
+    )
+    [second] = [entry for entry in orders(appliance.data_dir) if entry["renewal_of"]]
+    assert second["renewal_of"] == first["id"] and second["state"] == "valid"
+    assert second["created_by"] == "appliance"
+    assert served_fingerprint(ADDRESS, appliance.port) == second["certificate_fingerprint"]
+    return second
+
+
+def test_serve_renews_when_the_cas_window_has_begun_not_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=1) as (appliance, proxy):
+        first = order(appliance.data_dir, "ari", "ari.example.test", ADDRESS)
+        leaf = handshake(ADDRESS, appliance.port)
+        assert leaf.fingerprint == first["certificate_fingerprint"]
+        asked_for = certificate_id(leaf.der)
+        # Asked at each check (Retry-After: 1), for this certificate; the window is ahead.
+        eventually(lambda: len(proxy.renewal_info_asked) >= 3, timeout=30, what="ARI asked")
+        assert set(proxy.renewal_info_asked) == {asked_for}
+        [listed] = orders(appliance.data_dir)
+        assert listed["id"] == first["id"] and listed["renewed_by"] is None
+        suggested = dt.datetime.fromisoformat(str(listed["renewal_suggested_at"]))
+        start, end = proxy.window or (None, None)
+        assert start is not None and end is not None and start <= suggested <= end
+        # The CLI shows it (a moment picked again at each answer: another than the one above).
+        [line] = [
+            line
+            for line in run_cli(appliance.data_dir, "acme", "orders").stdout.splitlines()
+            if line.startswith(f"order {first['id']}: the CA suggests renewing at ")
+        ]
+        shown = dt.datetime.strptime(line[-20:], "%Y-%m-%d %H:%M UTC").replace(tzinfo=dt.UTC)
+        assert start - dt.timedelta(minutes=1) <= shown <= end
+        assert served_fingerprint(ADDRESS, appliance.port) == first["certificate_fingerprint"]
+
+        # The CA's window of this certificate begins: renewed at the next check, with years
+        # of validity left.
+        proxy.windows[asked_for] = begun()
+        second = renewal_of(appliance, first)
+        certificate = x509.load_der_x509_certificate(leaf.der)
+        left = certificate.not_valid_after_utc - dt.datetime.now(dt.UTC)
+        assert left > 4 * 365 * DAY  # far more than a third: the CA's word decided
+        assert "the CA suggests renewing 'ari' at" in appliance.log_text()
+        # The renewed certificate is asked about in turn (its own id): its window is ahead,
+        # so it stays.
+        renewed = handshake(ADDRESS, appliance.port)
+        assert renewed.fingerprint == second["certificate_fingerprint"]
+        eventually(
+            lambda: proxy.renewal_info_asked.count(certificate_id(renewed.der)) >= 3,
+            timeout=30,
+            what="ARI asked about the renewed certificate",
+        )
+        assert len(orders(appliance.data_dir)) == 2
+        assert served_fingerprint(ADDRESS, appliance.port) == second["certificate_fingerprint"]
+
+
+def test_the_retry_after_of_the_cas_answer_is_honoured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window moves into the past right after the CA's first answer, which said to ask
+    again in 6 s: the checks in between (every second), and ``certgate acme renew``, keep to
+    that answer; the renewal follows the second question."""
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=6) as (appliance, proxy):
+        first = order(appliance.data_dir, "patient", "patient.example.test", ADDRESS)
+        eventually(lambda: proxy.renewal_info_asked, timeout=30, what="ARI asked")
+        proxy.windows[proxy.renewal_info_asked[0]] = begun()
+        [not_due] = json.loads(run_cli(appliance.data_dir, "acme", "renew", "--json").stdout)
+        assert time.monotonic() - proxy.renewal_info_times[0] < 5, "the answer still stands"
+        assert not_due["state"] == "not-due" and len(proxy.renewal_info_asked) == 1
+        assert served_fingerprint(ADDRESS, appliance.port) == first["certificate_fingerprint"]
+        renewal_of(appliance, first)
+        first_asked, second_asked = proxy.renewal_info_times[:2]
+        assert second_asked - first_asked >= 5.0, proxy.renewal_info_times  # 6 s, less a check's
