@@ -1,5 +1,6 @@
 """Bad input is refused with a clear answer, never a 500: friendly names beyond Latin-1 in
-download names, lone surrogates in JSON text, Unicode digits and 20-digit numbers as ids."""
+download names, lone surrogates in JSON text, Unicode digits and 20-digit numbers as ids, ACME
+identifiers that are neither DNS names nor IP addresses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed
+from tests.support.server import run_cli
 
 NAME = "证书 Ωmega Zürich"  # none of it is Latin-1 but the ü
 
@@ -149,3 +151,34 @@ def test_the_edit_and_token_pages_refuse_control_characters_in_names_as_the_api_
         assert ok(api.get(f"/certificates/{certificate['id']}"))["friendly_name"] == "plain name"
         token = pages.post("/security/tokens", data={"csrf_token": csrf, "name": name})
         assert token.status_code == 422 and "control character" in token.text
+
+
+@pytest.mark.parametrize(
+    ("identifier", "reason"),
+    [
+        ("*.192.0.2.10", "is a wildcard"),
+        ("192.0.2.*", "a wildcard is only allowed as the whole leftmost label"),
+        ("192.0.2", "neither a DNS name (its last label is a number) nor an IP address"),
+        ("2001:db8::1/64", "is not a valid DNS name"),
+        ("shop_example.test", "is not a valid DNS name"),
+    ],
+)
+def test_an_acme_identifier_neither_a_dns_name_nor_an_address_is_refused(
+    primary: Server, identifier: str, reason: str
+) -> None:
+    """Refused before anything is asked (no account is needed to be told), naming the
+    field: the API's ``domains[1]``, the CLI's Domains; no order is placed."""
+    order = {"friendly_name": "bad", "domains": ["ok.example.test", identifier]}
+    with primary.client() as api:
+        placed = ok(api.get("/acme/orders"))
+        refused = problem(api.post("/acme/orders", json=order), 422, "validation")
+        assert refused["field"] == "domains[1]" and reason in refused["detail"], refused
+        said = run_cli(
+            primary.running.data_dir,
+            *("acme", "order", "--name", "bad", "--domain", "ok.example.test"),
+            *("--domain", identifier),
+            check=False,
+        )
+        assert said.returncode == 1
+        assert said.stderr.startswith(f"error: Domains: '{identifier}'") and reason in said.stderr
+        assert ok(api.get("/acme/orders")) == placed
