@@ -50,13 +50,23 @@ class KeyRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class CertificateRow(Base):
+#: A shared column's place: before each table's own columns, the order its migration made.
+_FIRST = -1
+
+
+class StoredDer:
+    """What a certificate and a request are stored as: their DER, found by its SHA-256
+    fingerprint, the name people gave it, and the public-key fingerprint that finds its key."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=_FIRST)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True, sort_order=_FIRST)
+    der: Mapped[bytes] = mapped_column(LargeBinary, sort_order=_FIRST)
+    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX), sort_order=_FIRST)
+    public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True, sort_order=_FIRST)
+
+
+class CertificateRow(StoredDer, Base):
     __tablename__ = "certificates"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    der: Mapped[bytes] = mapped_column(LargeBinary)
-    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX))
-    public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     subject_name_hash: Mapped[str] = mapped_column(String(64), index=True)
     issuer_name_hash: Mapped[str] = mapped_column(String(64), index=True)
     #: The issuer chosen by signature check (a cache of pki.chain.choose_issuer).
@@ -73,13 +83,8 @@ class CertificateRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class RequestRow(Base):
+class RequestRow(StoredDer, Base):
     __tablename__ = "certificate_requests"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    der: Mapped[bytes] = mapped_column(LargeBinary)
-    friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX))
-    public_key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(Text)
     sans: Mapped[list[list[str]]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
