@@ -21,7 +21,7 @@ from certgate.schemas import (
 )
 from certgate.service import addresstest, networking
 from certgate.web.api.deps import Admin, App, Caller, Viewer
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import NO_CONTENT, problem_responses
 
 router = APIRouter(prefix="/addresses", tags=["addresses"])
 
@@ -140,8 +140,7 @@ def test_address(
 @router.delete(
     "/{address}",
     summary="Remove an IP address",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def remove_address(
@@ -155,6 +154,5 @@ def remove_address(
             "out of the pages (409 confirmation-required otherwise)."
         ),
     ] = False,
-) -> Response:
+) -> None:
     networking.remove_address(app, address, principal.actor, confirm=confirm)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter
 
 from certgate.schemas import Node
 from certgate.service import nodes
 from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import NO_CONTENT, problem_responses
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -27,12 +27,10 @@ def list_nodes(app: App, _: Viewer) -> list[Node]:
 @router.delete(
     "/{name}",
     summary="Remove a stopped or lost node",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-def remove_node(app: App, principal: Admin, name: str) -> Response:
+def remove_node(app: App, principal: Admin, name: str) -> None:
     """Forget a node that stopped or was lost (retired, renamed); an alive node is refused
     (409): its next heartbeat would register it again."""
     nodes.remove_node(app, name, principal.actor)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from certgate.schemas import Problem
 
@@ -47,6 +47,10 @@ PROBLEM_STATUSES: dict[int, str] = {
     500: "A fault of the appliance, not of the request (type `sealing`: the master key does "
     "not open a stored private key).",
 }
+
+
+#: The settings of an operation that answers 204 with no body (its function returns None).
+NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
 
 
 OVERVIEW = (

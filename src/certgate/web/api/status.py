@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from fastapi import status as http_status
 from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import ForbiddenError
@@ -12,7 +11,7 @@ from certgate.schemas import ApplianceStatus, Me, OwnPassword
 from certgate.service import auth, status, support
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.downloads import binary_responses, content_disposition, download
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import NO_CONTENT, problem_responses
 
 router = APIRouter(tags=["status"])
 
@@ -60,13 +59,12 @@ def who_am_i(principal: Viewer) -> Me:
 @router.put(
     "/me/password",
     summary="Change your own password",
-    status_code=http_status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 403, 409, 422, 429),
 )
 async def change_own_password(
     request: Request, app: App, principal: Caller, body: OwnPassword
-) -> Response:
+) -> None:
     """Any user, auditors included, with the current password; every session of theirs
     ends. An API token has no password (403)."""
     if principal.via == "token":
@@ -82,4 +80,3 @@ async def change_own_password(
         password,
         throttle,
     )
-    return Response(status_code=http_status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,7 @@ from certgate.schemas import NewPassword, NewUser, User
 from certgate.service import users
 from certgate.service.users import USERNAME_MAX
 from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import NO_CONTENT, problem_responses
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -43,24 +43,20 @@ def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> U
 @router.delete(
     "/{username}",
     summary="Remove a user",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-def remove_user(app: App, principal: Admin, username: Username) -> Response:
+def remove_user(app: App, principal: Admin, username: Username) -> None:
     """The user's sessions end. The last administrator cannot be removed (409 conflict)."""
     users.delete_user(app, username, principal.actor)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put(
     "/{username}/password",
     summary="Change a user's password",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 422),
 )
-def change_password(app: App, principal: Admin, username: Username, body: NewPassword) -> Response:
+def change_password(app: App, principal: Admin, username: Username, body: NewPassword) -> None:
     """Every session of that user ends."""
     users.change_password(app, username, body.password.get_secret_value(), principal.actor)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
