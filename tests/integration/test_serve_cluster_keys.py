@@ -6,6 +6,8 @@ key is installed there with `certgate key install`, it catches up by itself."""
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from pathlib import Path
 
 from certgate.service import served_state
@@ -33,6 +35,27 @@ def cached_addresses(running: RunningAppliance) -> set[str] | None:
     return None if cached is None or cached.state.refused else set(cached.state.served)
 
 
+#: One client context: Python resumes a session only with the context that made it.
+CLIENT = ssl.create_default_context()
+CLIENT.check_hostname = False
+CLIENT.verify_mode = ssl.CERT_NONE
+CLIENT.minimum_version = ssl.TLSVersion.TLSv1_3
+
+
+def ticket(port: int, session: ssl.SSLSession | None = None) -> tuple[ssl.SSLSession, bool]:
+    """One request to 127.0.0.2:``port`` (so that TLS 1.3 tickets arrive), offering
+    ``session``: the session it leaves, and whether it resumed the one offered."""
+    with (
+        socket.create_connection(("127.0.0.2", port), timeout=10) as raw,
+        CLIENT.wrap_socket(raw, session=session) as tls,
+    ):
+        tls.sendall(b"GET /api/v1/openapi.json HTTP/1.0\r\nHost: x\r\n\r\n")
+        while tls.recv(65536):
+            pass
+        assert tls.session is not None
+        return tls.session, tls.session_reused
+
+
 def test_a_stale_node_keeps_serving_says_so_and_catches_up_once_the_key_is_installed(
     nodes: tuple[RunningAppliance, RunningAppliance], tmp_path: Path
 ) -> None:
@@ -40,6 +63,9 @@ def test_a_stale_node_keeps_serving_says_so_and_catches_up_once_the_key_is_insta
     factory = served_fingerprint("127.0.0.2", b.port)
     eventually(lambda: node_list(a).keys() == {"node-a", "node-b"}, what="both nodes beat")
     assert {entry["master_key_generation"] for entry in node_list(a).values()} == {1}
+    # The ticket keys come from the master key: a client's ticket from A resumes on B.
+    before, _ = ticket(a.port)
+    assert ticket(b.port, before)[1]
 
     rotated = json.loads(run_cli(a.data_dir, "key", "rotate", "--json", **a.env).stdout)
     assert rotated["generation"] == 2
@@ -48,6 +74,9 @@ def test_a_stale_node_keeps_serving_says_so_and_catches_up_once_the_key_is_insta
         what="node A's serve takes the key its data directory now holds",
     )
     eventually(lambda: "stale master key" in b.log_text(), what="node B says its key is stale")
+    # The old key retired, so are the ticket keys derived from it: a full handshake on A.
+    assert not ticket(a.port, before)[1]
+    after, _ = ticket(a.port)
     # Node A's cached state (for a start while the store is away) is sealed anew with it.
     eventually(lambda: cached_addresses(a) == {"127.0.0.2"}, what="A's cache opens with its key")
 
@@ -91,6 +120,7 @@ def test_a_stale_node_keeps_serving_says_so_and_catches_up_once_the_key_is_insta
     run_cli(b.data_dir, "key", "install", "--master-key-file", str(copied), **b.env)
     wait_until_served("127.0.0.2", b.port, fingerprint(chain.leaf))
     assert "picked up the new master key (generation 2)" in b.log_text()
+    assert ticket(b.port, after)[1] and not ticket(b.port, before)[1]
     eventually(
         lambda: not {"node-master-key-stale", "master-key-stale"} & findings(a).keys(),
         what="no stale key on node A's Status",

@@ -52,6 +52,9 @@ WATCH_INTERVAL = 0.01  # seconds between looks at the store's revision (store/wa
 #: of LISTEN/NOTIFY (for a connection pooler that does not pass LISTEN; the benchmark's
 #: baseline). SQLite is always polled.
 WATCH_ENV = "CERTGATE_REVISION_WATCH"
+#: What the TLS session ticket keys are derived from the master key for: every worker and
+#: node holding the same master key resumes the others' tickets.
+TICKET_SECRET = "tls session tickets"
 RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
 COUNTS_INTERVAL = 1.0  # seconds between publications of the front end's counts (/metrics)
 #: Said when the plan has no address at all: the server runs on, listening nowhere, and
@@ -350,8 +353,7 @@ class ApplianceServer:
         self.server = TlsServer(
             protocol_factory,
             reuse_port=self.worker.count > 1,
-            # every worker (and node) derives the same session ticket keys
-            ticket_secret=app.sealer.derive("tls session tickets"),
+            ticket_secret=app.sealer.derive(TICKET_SECRET),
         )
         self.revision = -1
         self._cache = PlanCache()
@@ -495,6 +497,8 @@ class ApplianceServer:
             log.info("picked up the new master key (generation %d)", following.picked_up)
             self._cache = PlanCache()  # every certificate is built again with it
             self._key_changed = True
+            # and the ticket keys derived from it, as every node that installs it does
+            self.server.set_ticket_secret(self.app.sealer.derive(TICKET_SECRET))
         return not stale
 
     async def _apply_cached(self) -> None:

@@ -165,6 +165,15 @@ class TlsServer:
         if self._handoff is not None:
             self._handoff.deadlines = deadlines
 
+    def set_ticket_secret(self, secret: bytes) -> None:
+        """Derive the ticket keys from ``secret`` from now on (the master key was rotated):
+        tickets made under the old keys no longer resume; they get a full handshake."""
+        self._ticket_secret = secret
+        if self._rotation is not None:
+            self._rotation.cancel()
+            self._rotation = None
+        self._rotate_ticket_keys()
+
     def _rotate_ticket_keys(self) -> None:
         """Give the front end the ticket keys of this period, and come back at the next."""
         if self._front is None or self._closed:
