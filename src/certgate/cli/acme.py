@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
 from certgate.cli.context import Options, confirm_change_option
 from certgate.cli.output import echo, emit_document, emit_documents, fields, json_option, table
 from certgate.errors import AcmeError
@@ -57,13 +58,6 @@ def account_show(options: Options, as_json: bool) -> None:
     )
 
 
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as error:
-        raise click.UsageError(f"cannot read {path} as {what}: {error}") from None
-
-
 @account_group.command("set")
 @click.option(
     "--directory",
@@ -74,12 +68,7 @@ def _read_text(path: Path, what: str) -> str:
 )
 @click.option("--email", metavar="ADDR", help="The account's contact address ('' removes it).")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms of service.")
-@click.option(
-    "--ca-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="PEM roots to trust for a private ACME server's HTTPS instead of the system's.",
-)
-@click.option("--no-ca-file", is_flag=True, help="Trust the system's roots again.")
+@ca_bundle_options("a private ACME server's HTTPS")
 @click.option("--eab-kid", metavar="ID", help="External account binding: the key id.")
 @click.option(
     "--eab-hmac-key-file",
@@ -100,11 +89,7 @@ def account_set(
     as_json: bool,
 ) -> None:
     """Register the account with the CA, or change it (options left out keep their value)."""
-    if ca_file is not None and no_ca_file:
-        raise click.UsageError("--ca-file and --no-ca-file exclude each other")
-    ca_bundle = "" if no_ca_file else None
-    if ca_file is not None:
-        ca_bundle = _read_text(ca_file, "a PEM file")
+    roots = ca_bundle(ca_file, no_ca_file)
     hmac_key = None
     if eab_hmac_key_file is not None:
         hmac_key = acme.hmac_key_from_file(eab_hmac_key_file.read_bytes())
@@ -114,7 +99,7 @@ def account_set(
             directory=directory,
             email=email,
             agree_tos=agree_tos,
-            ca_bundle=ca_bundle,
+            ca_bundle=roots,
             eab_kid=eab_kid,
             eab_hmac_key=hmac_key,
             actor=options.actor,

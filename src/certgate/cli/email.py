@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
 from certgate.cli.context import Options, command_options
 from certgate.cli.output import echo, emit_document, fields, report
 from certgate.cli.secrets_input import Secret
@@ -82,12 +83,7 @@ def _checked(settings: email.EmailSettings) -> str:
     default=None,
     help="Check the relay's certificate and name (default: yes).",
 )
-@click.option(
-    "--ca-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="PEM roots to trust for an internal relay's certificate instead of the system's.",
-)
-@click.option("--no-ca-file", is_flag=True, help="Trust the system's roots again.")
+@ca_bundle_options("an internal relay's certificate")
 @click.option("--from", "from_address", metavar="ADDR", help="The From address.")
 @click.option(
     "--to", "to_addresses", metavar="ADDR", multiple=True, help="An administrator (repeatable)."
@@ -117,14 +113,7 @@ def email_set(
     as_json: bool,
 ) -> None:
     """Change the email settings; options left out keep their value."""
-    if ca_file is not None and no_ca_file:
-        raise click.UsageError("--ca-file and --no-ca-file exclude each other")
-    ca_bundle = "" if no_ca_file else None
-    if ca_file is not None:
-        try:
-            ca_bundle = ca_file.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as error:
-            raise click.UsageError(f"cannot read {ca_file} as a PEM file: {error}") from None
+    roots = ca_bundle(ca_file, no_ca_file)
     secret = PASSWORD.read(password_file)
     settings = options.call(
         email.update_settings,
@@ -132,7 +121,7 @@ def email_set(
         port=port,
         security=security,
         verify_certificate=verify_certificate,
-        ca_bundle=ca_bundle,
+        ca_bundle=roots,
         from_address=from_address,
         to_addresses=list(to_addresses) or None,
         username=username,

@@ -1,0 +1,42 @@
+"""``--ca-file FILE`` and ``--no-ca-file``: the roots a command's server is trusted by instead
+of the system's (an internal mail relay, a private ACME server), said once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def ca_bundle_options(whose: str) -> Callable[[_Command], _Command]:
+    """The two options, as a decorator: ``whose`` is what the roots are trusted for, in the
+    help (``an internal relay's certificate``)."""
+
+    def decorate(command: _Command) -> _Command:
+        command = click.option(
+            "--no-ca-file", is_flag=True, help="Trust the system's roots again."
+        )(command)
+        return click.option(
+            "--ca-file",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help=f"PEM roots to trust for {whose} instead of the system's.",
+        )(command)
+
+    return decorate
+
+
+def ca_bundle(ca_file: Path | None, no_ca_file: bool) -> str | None:
+    """What the options ask to store: the file's PEM text, "" (the system's roots again) or
+    None (no change)."""
+    if ca_file is not None and no_ca_file:
+        raise click.UsageError("--ca-file and --no-ca-file exclude each other")
+    if ca_file is None:
+        return "" if no_ca_file else None
+    try:
+        return ca_file.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.UsageError(f"cannot read {ca_file} as a PEM file: {error}") from None
