@@ -35,11 +35,7 @@ AddressPath = Annotated[
 ]
 
 
-@router.get(
-    "",
-    summary="List IP addresses",
-    responses=problem_responses(401),
-)
+@router.get("", summary="List IP addresses")
 def list_addresses(app: App, _: Viewer) -> list[Address]:
     """Each address with the certificate it is currently assigned to."""
     return [Address.model_validate(view) for view in networking.list_addresses(app)]
@@ -49,7 +45,7 @@ def list_addresses(app: App, _: Viewer) -> list[Address]:
     "",
     summary="Add an IP address",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(409, 422),
 )
 def add_address(app: App, principal: Admin, body: NewAddress, response: Response) -> Address:
     """The new address presents the factory certificate until a certificate is assigned.
@@ -66,7 +62,7 @@ def add_address(app: App, principal: Admin, body: NewAddress, response: Response
 @router.put(
     "/{address}",
     summary="Assign a certificate to an IP address",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def assign_address(app: App, principal: Admin, address: AddressPath, body: Assignment) -> Address:
     """The address presents the certificate at once. Only a certificate whose private key is
@@ -82,11 +78,7 @@ def assign_address(app: App, principal: Admin, address: AddressPath, body: Assig
     return Address.model_validate(view)
 
 
-@router.get(
-    "/{address}",
-    summary="Show an IP address",
-    responses=problem_responses(401, 404, 422),
-)
+@router.get("/{address}", summary="Show an IP address", responses=problem_responses(404, 422))
 def show_address(app: App, _: Viewer, address: AddressPath) -> Address:
     """The certificate the address presents and the hostnames clients use to reach it."""
     return Address.model_validate(networking.show_address(app, address))
@@ -95,7 +87,7 @@ def show_address(app: App, _: Viewer, address: AddressPath) -> Address:
 @router.patch(
     "/{address}",
     summary="Change an IP address's hostnames or node",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def change_address(
     app: App, principal: Admin, address: AddressPath, body: AddressChange
@@ -122,7 +114,7 @@ def change_address(
 @router.post(
     "/{address}/test",
     summary="Test what an IP address really serves",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(404, 422),
 )
 def test_address(
     app: App, _: Caller, address: AddressPath, body: AddressTestOptions | None = None
@@ -141,7 +133,7 @@ def test_address(
     "/{address}",
     summary="Remove an IP address",
     **NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def remove_address(
     app: App,

@@ -60,11 +60,7 @@ def _moment(text: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-@router.get(
-    "",
-    summary="List certificates",
-    responses=problem_responses(401, 422),
-)
+@router.get("", summary="List certificates", responses=problem_responses(422))
 def list_certificates(
     app: App,
     _: Viewer,
@@ -123,7 +119,7 @@ def list_certificates(
     "",
     summary="Create a self-signed certificate",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(422),
 )
 def create_self_signed(
     app: App, principal: Admin, body: CreateCertificateBody, response: Response
@@ -136,21 +132,13 @@ def create_self_signed(
     return CreatedCertificate(certificate=Certificate.model_validate(view), notices=created.notices)
 
 
-@router.get(
-    "/{reference}",
-    summary="Show a certificate",
-    responses=problem_responses(401, 404, 422),
-)
+@router.get("/{reference}", summary="Show a certificate", responses=problem_responses(404, 422))
 def show_certificate(app: App, _: Viewer, reference: CertificateRef) -> Certificate:
     """Every field of the Edit Certificate Configuration page, with chain and warnings."""
     return Certificate.model_validate(certificates.show_certificate(app, reference))
 
 
-@router.patch(
-    "/{reference}",
-    summary="Rename a certificate",
-    responses=problem_responses(401, 403, 404, 422),
-)
+@router.patch("/{reference}", summary="Rename a certificate", responses=problem_responses(404, 422))
 def rename_certificate(
     app: App, principal: Admin, reference: CertificateRef, body: Rename
 ) -> Certificate:
@@ -162,7 +150,7 @@ def rename_certificate(
 @router.delete(
     "/{reference}",
     summary="Delete a certificate",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def delete_certificate(
     app: App,
@@ -187,7 +175,7 @@ def delete_certificate(
 @router.put(
     "/{reference}/chain",
     summary="Set the certificate chain",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(404, 422),
 )
 def set_chain(
     app: App, principal: Admin, reference: CertificateRef, body: ChainBody
@@ -209,7 +197,7 @@ def set_chain(
 @router.put(
     "/{reference}/addresses",
     summary="Set the addresses of a certificate",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def set_addresses(
     app: App, principal: Admin, reference: CertificateRef, body: CertificateAddresses
@@ -229,7 +217,7 @@ def set_addresses(
     "/{reference}/renewal-request",
     summary="Create a renewal request from a certificate",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(404, 422),
 )
 def create_renewal_request(
     app: App,
@@ -259,7 +247,7 @@ def create_renewal_request(
 @router.post(
     "/{reference}/replace",
     summary="Replace a certificate on every address it secures",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def replace_certificate(
     app: App, principal: Admin, reference: CertificateRef, body: ReplaceBody

@@ -13,21 +13,13 @@ from certgate.web.api.openapi import problem_responses
 router = APIRouter(prefix="/email", tags=["email"])
 
 
-@router.get(
-    "",
-    summary="Show the email settings",
-    responses=problem_responses(401),
-)
+@router.get("", summary="Show the email settings")
 def get_email_settings(app: App, _: Viewer) -> EmailSettings:
     """The password is never shown: ``password_set`` says whether one is stored."""
     return EmailSettings.model_validate(email.get_settings(app))
 
 
-@router.put(
-    "",
-    summary="Change the email settings",
-    responses=problem_responses(401, 403, 422),
-)
+@router.put("", summary="Change the email settings", responses=problem_responses(422))
 def put_email_settings(app: App, principal: Admin, body: EmailSettingsChange) -> EmailSettings:
     """Fields left out keep their value; the whole result is checked before it is stored.
     The password is sealed with the master key and never answered back."""
@@ -48,11 +40,7 @@ def put_email_settings(app: App, principal: Admin, body: EmailSettingsChange) ->
     return EmailSettings.model_validate(updated)
 
 
-@router.post(
-    "/test",
-    summary="Send a test email",
-    responses=problem_responses(401, 403, 422, 502),
-)
+@router.post("/test", summary="Send a test email", responses=problem_responses(422, 502))
 def send_test_email(app: App, _: Admin) -> EmailTestResult:
     """Sends at once, to every administrator address. When the relay cannot be reached or
     refuses the mail, the answer is a 502 problem (type `mail`) quoting the relay."""

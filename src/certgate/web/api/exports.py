@@ -59,7 +59,7 @@ def _export(app: Appliance, reference: str, options: ExportOptions, actor: Actor
     "/{reference}/export",
     summary="Download a certificate and/or its chain",
     response_class=Response,
-    responses={**_RESPONSES, **problem_responses(400, 401, 404, 422)},
+    responses={**_RESPONSES, **problem_responses(400, 404, 422)},
     description=_FORMATS,
 )
 def export_public(
@@ -80,7 +80,7 @@ def export_public(
     "/{reference}/export",
     summary="Export a certificate, its private key and/or its chain",
     response_class=Response,
-    responses={**_RESPONSES, **problem_responses(400, 401, 403, 404, 422, 500)},
+    responses={**_RESPONSES, **problem_responses(400, 404, 422, 500)},
     description=_FORMATS
     + " A private key is exported only by an administrator, and only encrypted with the "
     "`passphrase` unless `unencrypted_private_key` is set.",

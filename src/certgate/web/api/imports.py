@@ -33,7 +33,7 @@ _FORMATS = (
     "/imports",
     summary="Import certificates, keys and requests",
     response_model=ImportResult,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(422),
     description=_FORMATS
     + " Answers 200 with one entry per object (status added, present, linked or error) when "
     "anything could be read; when no file could be read, a 422 problem whose `type` is the "

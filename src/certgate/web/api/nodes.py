@@ -12,11 +12,7 @@ from certgate.web.api.openapi import NO_CONTENT, problem_responses
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
-@router.get(
-    "",
-    summary="List the nodes",
-    responses=problem_responses(401),
-)
+@router.get("", summary="List the nodes")
 def list_nodes(app: App, _: Viewer) -> list[Node]:
     """Each node with its last heartbeat, whether it is alive (last seen within three of its
     heartbeat intervals), what its listeners present and, when alive, its drift: assigned
@@ -28,7 +24,7 @@ def list_nodes(app: App, _: Viewer) -> list[Node]:
     "/{name}",
     summary="Remove a stopped or lost node",
     **NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def remove_node(app: App, principal: Admin, name: str) -> None:
     """Forget a node that stopped or was lost (retired, renamed); an alive node is refused

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 
 from certgate.schemas import Problem
+from certgate.web.security import CSRF_HEADER
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 API_PREFIX = "/api/v1"
@@ -98,6 +99,7 @@ def document_problems(app: FastAPI) -> None:
         schemas["Problem"] = problem_schema
         for path, item in document.get("paths", {}).items():
             for operation in item.values() if path.startswith(API_PREFIX) else ():
+                _add_implied_problems(operation)
                 # Any request can carry a header too large to read (a long query string).
                 for status, response in problem_responses(431).items():
                     operation["responses"].setdefault(str(status), response)
@@ -110,3 +112,23 @@ def document_problems(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_implied_problems(operation: dict[str, Any]) -> None:
+    """The problems who may call an operation implies, so that no route lists them: 401
+    where it needs credentials, 403 where it changes something (it takes the
+    ``X-CSRF-Token`` header: an auditor, or a session without the token, is refused).
+    Problems stay in status order, after the answers."""
+    changes = any(
+        parameter["name"].lower() == CSRF_HEADER for parameter in operation.get("parameters", [])
+    )
+    implied = [*[401] * ("security" in operation), *[403] * changes]
+    responses = operation["responses"]
+    problems = {
+        int(status): responses.pop(status)
+        for status in list(responses)
+        if status.isdigit() and int(status) >= 400
+    }
+    for status, response in problem_responses(*implied).items():
+        problems.setdefault(int(status), response)
+    responses.update((str(status), problems[status]) for status in sorted(problems))

@@ -36,11 +36,7 @@ RequestRef = Annotated[
 CSR_MEDIA_TYPES = {"pem": "application/x-pem-file", "der": "application/pkcs10"}
 
 
-@router.get(
-    "",
-    summary="List certificate requests",
-    responses=problem_responses(401),
-)
+@router.get("", summary="List certificate requests")
 def list_requests(app: App, _: Viewer) -> list[CertificateRequest]:
     return [CertificateRequest.model_validate(view) for view in requests.list_requests(app)]
 
@@ -49,7 +45,7 @@ def list_requests(app: App, _: Viewer) -> list[CertificateRequest]:
     "",
     summary="Create a certificate request",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(422),
 )
 def create_request(
     app: App, principal: Admin, body: CreateRequestBody, response: Response
@@ -64,7 +60,7 @@ def create_request(
 @router.get(
     "/{reference}",
     summary="Show a certificate request",
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(404, 422),
 )
 def show_request(app: App, _: Viewer, reference: RequestRef) -> CertificateRequest:
     """The request with its Request Data (PEM)."""
@@ -77,7 +73,7 @@ def show_request(app: App, _: Viewer, reference: RequestRef) -> CertificateReque
     response_class=Response,
     responses={
         **binary_responses(list(CSR_MEDIA_TYPES.values()), "The request as a .csr file."),
-        **problem_responses(401, 404, 422),
+        **problem_responses(404, 422),
     },
 )
 def download_request(
@@ -102,7 +98,7 @@ def download_request(
 @router.delete(
     "/{reference}",
     summary="Delete a certificate request",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(404, 422),
 )
 def delete_request(app: App, principal: Admin, reference: RequestRef) -> DeletedRequest:
     """Delete the request; its private key goes too unless a certificate or another request

@@ -16,11 +16,7 @@ from certgate.web.api.openapi import NO_CONTENT, problem_responses
 router = APIRouter(tags=["status"])
 
 
-@router.get(
-    "/status",
-    summary="Show the appliance status",
-    responses=problem_responses(401),
-)
+@router.get("/status", summary="Show the appliance status")
 def get_status(app: App, _: Viewer) -> ApplianceStatus:
     return ApplianceStatus.model_validate(status.appliance_status(app))
 
@@ -31,7 +27,6 @@ def get_status(app: App, _: Viewer) -> ApplianceStatus:
     response_class=Response,
     responses={
         **binary_responses([support.MEDIA_TYPE], "The support package (.zip)."),
-        **problem_responses(401),
     },
 )
 def get_support_package(app: App, principal: Viewer) -> Response:
@@ -46,11 +41,7 @@ def get_support_package(app: App, principal: Viewer) -> Response:
     )
 
 
-@router.get(
-    "/me",
-    summary="Show who is calling",
-    responses=problem_responses(401),
-)
+@router.get("/me", summary="Show who is calling")
 def who_am_i(principal: Viewer) -> Me:
     """The caller's name (``token:NAME`` for an API token), role and how it authenticated."""
     return Me.model_validate(principal)
@@ -60,7 +51,7 @@ def who_am_i(principal: Viewer) -> Me:
     "/me/password",
     summary="Change your own password",
     **NO_CONTENT,
-    responses=problem_responses(401, 403, 409, 422, 429),
+    responses=problem_responses(409, 422, 429),
 )
 async def change_own_password(
     request: Request, app: App, principal: Caller, body: OwnPassword

@@ -13,20 +13,12 @@ from certgate.web.api.openapi import problem_responses
 router = APIRouter(prefix="/tls", tags=["tls"])
 
 
-@router.get(
-    "",
-    summary="Show the TLS settings",
-    responses=problem_responses(401),
-)
+@router.get("", summary="Show the TLS settings")
 def get_tls_settings(app: App, _: Viewer) -> TlsSettings:
     return TlsSettings.model_validate(tls_settings.get_settings(app))
 
 
-@router.put(
-    "",
-    summary="Change the TLS settings",
-    responses=problem_responses(401, 403, 422),
-)
+@router.put("", summary="Change the TLS settings", responses=problem_responses(422))
 def put_tls_settings(app: App, principal: Admin, body: TlsSettingsChange) -> TlsSettings:
     """Fields left out keep their value; the whole result is checked before it is stored,
     and the listeners apply it to new connections at once."""

@@ -17,11 +17,7 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
 TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-@router.get(
-    "",
-    summary="List API tokens",
-    responses=problem_responses(401),
-)
+@router.get("", summary="List API tokens")
 def list_tokens(app: App, _: Viewer) -> list[Token]:
     return [Token.model_validate(view) for view in auth.list_tokens(app)]
 
@@ -30,7 +26,7 @@ def list_tokens(app: App, _: Viewer) -> list[Token]:
     "",
     summary="Create an API token",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(422),
 )
 def create_token(app: App, principal: Admin, body: NewToken, response: Response) -> CreatedToken:
     """The response holds the token itself; it cannot be shown again."""
@@ -40,11 +36,7 @@ def create_token(app: App, principal: Admin, body: NewToken, response: Response)
     return CreatedToken.model_validate({**Token.model_validate(view).model_dump(), "token": value})
 
 
-@router.delete(
-    "/{token_id}",
-    summary="Revoke an API token",
-    responses=problem_responses(401, 403, 404, 422),
-)
+@router.delete("/{token_id}", summary="Revoke an API token", responses=problem_responses(404, 422))
 def revoke_token(app: App, principal: Admin, token_id: TokenId) -> Token:
     """The token is refused from now on; it stays listed as revoked."""
     return Token.model_validate(auth.revoke_token(app, token_id, principal.actor))

@@ -17,11 +17,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 Username = Annotated[str, Path(min_length=1, max_length=USERNAME_MAX, examples=["auditor"])]
 
 
-@router.get(
-    "",
-    summary="List users",
-    responses=problem_responses(401),
-)
+@router.get("", summary="List users")
 def list_users(app: App, _: Viewer) -> list[User]:
     return [User.model_validate(view) for view in users.list_users(app)]
 
@@ -30,7 +26,7 @@ def list_users(app: App, _: Viewer) -> list[User]:
     "",
     summary="Add a user",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(409, 422),
 )
 def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> User:
     view = users.create_user(
@@ -44,7 +40,7 @@ def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> U
     "/{username}",
     summary="Remove a user",
     **NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def remove_user(app: App, principal: Admin, username: Username) -> None:
     """The user's sessions end. The last administrator cannot be removed (409 conflict)."""
@@ -55,7 +51,7 @@ def remove_user(app: App, principal: Admin, username: Username) -> None:
     "/{username}/password",
     summary="Change a user's password",
     **NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(404, 422),
 )
 def change_password(app: App, principal: Admin, username: Username, body: NewPassword) -> None:
     """Every session of that user ends."""
