@@ -20,6 +20,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     checked,
     identifiers,
@@ -165,8 +166,7 @@ async def apply_action(request: Request, principal: Poster) -> Response:
 
 @router.post(PAGE + "/delete")
 async def delete_certificates(request: Request, principal: Poster) -> Response:
-    principal.require_admin("deleting certificates")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "deleting certificates")
     reassign = checked(form, "reassign_to_factory")
     deleted: list[str] = []
     incomplete: list[str] = []

@@ -175,6 +175,13 @@ async def read_form(request: Request) -> FormData:
     return await request.form(max_files=MAX_IMPORT_FILES, max_part_size=MAX_FORM_BODY)
 
 
+async def admin_form(request: Request, principal: Principal, what: str) -> FormData:
+    """The posted form of a change only an administrator makes; an auditor is refused,
+    ``what`` naming the change (``"adding a user"``)."""
+    principal.require_admin(what)
+    return await read_form(request)
+
+
 def text(form: FormData, name: str, default: str = "") -> str:
     value = form.get(name)
     return value if isinstance(value, str) else default

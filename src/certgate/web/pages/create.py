@@ -23,6 +23,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     field_errors,
     notes,
@@ -99,8 +100,7 @@ def _values(form: FormData) -> dict[str, Any]:
 async def create(request: Request, principal: Poster) -> Response:
     """One form, four buttons: Add / Remove a SAN, Create Self-Signed Certificate, Create
     Certificate Request."""
-    principal.require_admin("creating a certificate")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "creating a certificate")
     values = _values(form)
     button = text(form, "button")
     answered = _edit_sans(request, principal, values, button, None)

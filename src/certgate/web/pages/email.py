@@ -14,12 +14,12 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     checked,
     field_errors,
     integer,
     notes,
-    read_form,
     redirect,
     render,
     text,
@@ -102,8 +102,7 @@ async def email_page(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE)
 async def save_email(request: Request, principal: Poster) -> Response:
-    principal.require_admin("changing the email configuration")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "changing the email configuration")
     values = {name: text(form, name).strip() for name in INPUTS if name != "password"}
     verify = checked(form, "verify_certificate")
     values["verify_certificate"] = str(verify)

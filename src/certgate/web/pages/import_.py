@@ -13,8 +13,8 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
-    read_form,
     render,
     text,
     uploads,
@@ -65,8 +65,7 @@ async def import_form(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE)
 async def upload(request: Request, principal: Poster) -> Response:
-    principal.require_admin("importing certificates")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "importing certificates")
     files = await uploads(form, "files")
     if not files:
         return _render(request, principal, error="choose one or more files", status_code=422)

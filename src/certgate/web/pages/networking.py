@@ -18,6 +18,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     checked,
     read_form,
@@ -109,8 +110,7 @@ async def networking_page(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE)
 async def add_address(request: Request, principal: Poster) -> Response:
-    principal.require_admin("adding an IP address")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "adding an IP address")
     value, names, node = text(form, "address"), text(form, "hostnames"), text(form, "node")
     try:
         added = await call(
@@ -157,8 +157,7 @@ async def add_address(request: Request, principal: Poster) -> Response:
 
 @router.post(PAGE + "/node")
 async def set_node(request: Request, principal: Poster) -> Response:
-    principal.require_admin("changing the node of an IP address")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "changing the node of an IP address")
     address, node = text(form, "address"), text(form, "node")
     try:
         view = await call(
@@ -190,8 +189,7 @@ def _node_note(view: networking.AddressView) -> str:
 
 @router.post(PAGE + "/hostnames")
 async def set_hostnames(request: Request, principal: Poster) -> Response:
-    principal.require_admin("changing the hostnames of an IP address")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "changing the hostnames of an IP address")
     address, names = text(form, "address"), text(form, "hostnames")
     try:
         view = await call(
@@ -216,8 +214,7 @@ def _flash_kind(view: networking.AddressView) -> str:
 
 @router.post(PAGE + "/remove")
 async def remove_address(request: Request, principal: Poster) -> Response:
-    principal.require_admin("removing an IP address")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "removing an IP address")
     address = text(form, "address")
     try:
         await call(

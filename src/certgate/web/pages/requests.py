@@ -11,6 +11,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     download,
     identifiers,
@@ -77,8 +78,8 @@ async def request_action(request: Request, principal: Poster) -> Response:
 @router.post(PREFIX + "/security/requests/delete")
 async def delete_requests(request: Request, principal: Poster) -> Response:
     """Delete the confirmed requests (a key goes too when nothing else uses it)."""
-    principal.require_admin("deleting certificate requests")
-    ids = identifiers(texts(await read_form(request), "id"))
+    form = await admin_form(request, principal, "deleting certificate requests")
+    ids = identifiers(texts(form, "id"))
     if not ids:
         return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     notes: list[str] = []

@@ -16,11 +16,11 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     checked,
     field_errors,
     integer,
-    read_form,
     redirect,
     render,
     text,
@@ -90,8 +90,7 @@ async def ssl_page(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE)
 async def save_ssl(request: Request, principal: Poster) -> Response:
-    principal.require_admin("changing the SSL configuration")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "changing the SSL configuration")
     values = {name: text(form, name).strip() for name in INPUTS}
     send_root = checked(form, "send_root")
     values["send_root"] = str(send_root)

@@ -13,10 +13,10 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     field_errors,
     integer,
-    read_form,
     redirect,
     render,
     text,
@@ -59,8 +59,7 @@ async def tokens_page(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE)
 async def create_token(request: Request, principal: Poster) -> Response:
-    principal.require_admin("creating an API token")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "creating an API token")
     try:
         value, _ = await call(
             request,

@@ -13,6 +13,7 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
+    admin_form,
     call,
     field_errors,
     read_form,
@@ -59,8 +60,7 @@ async def users_page(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE)
 async def add_user(request: Request, principal: Poster) -> Response:
-    principal.require_admin("adding a user")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "adding a user")
     values = {"username": text(form, "username"), "role": text(form, "role", "admin")}
     try:
         added = await call(
@@ -116,8 +116,7 @@ async def change_own_password(request: Request, principal: Poster) -> Response:
 
 @router.post(PAGE + "/{username}/password")
 async def change_password(request: Request, username: str, principal: Poster) -> Response:
-    principal.require_admin("changing a password")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "changing a password")
     try:
         await call(
             request,
