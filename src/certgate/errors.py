@@ -9,6 +9,7 @@ does not open a key, no store) is 5xx. No message ever contains key material.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -288,6 +289,15 @@ class AcmeError(CertgateError, code="acme", status=HTTPStatus.BAD_GATEWAY):
         self.document = document
         #: when the CA asked to be asked again (its ``Retry-After``), if it did
         self.retry_after: dt.datetime | None = None
+
+
+def problem_type(document: str | None) -> str | None:
+    """The ``type`` of a CA's problem document (RFC 7807 JSON), None if it has none."""
+    try:
+        parsed = json.loads(document or "null")
+    except ValueError:
+        return None
+    return str(parsed.get("type")) if isinstance(parsed, dict) else None
 
 
 class AcmeNotReadyError(CertgateError):

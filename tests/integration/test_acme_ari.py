@@ -121,6 +121,9 @@ def test_serve_renews_when_the_cas_window_has_begun_not_before(
         left = certificate.not_valid_after_utc - dt.datetime.now(dt.UTC)
         assert left > 4 * 365 * DAY  # far more than a third: the CA's word decided
         assert "the CA suggests renewing 'ari' at" in appliance.log_text()
+        # The renewal's order names the certificate it replaces (RFC 9773 5).
+        placed, renewing = proxy.new_orders
+        assert "replaces" not in placed and renewing["replaces"] == asked_for
         # The renewed certificate is asked about in turn (its own id): its window is ahead,
         # so it stays.
         renewed = handshake(ADDRESS, appliance.port)
@@ -143,11 +146,17 @@ def test_the_retry_after_of_the_cas_answer_is_honoured(
     with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=6) as (appliance, proxy):
         first = order(appliance.data_dir, "patient", "patient.example.test", ADDRESS)
         eventually(lambda: proxy.renewal_info_asked, timeout=30, what="ARI asked")
-        proxy.windows[proxy.renewal_info_asked[0]] = begun()
+        asked_for = proxy.renewal_info_asked[0]
+        proxy.windows[asked_for] = begun()
+        # The CA says another order replaced the certificate already: asked again without.
+        proxy.refuse_replaces = True
         [not_due] = json.loads(run_cli(appliance.data_dir, "acme", "renew", "--json").stdout)
         assert time.monotonic() - proxy.renewal_info_times[0] < 5, "the answer still stands"
         assert not_due["state"] == "not-due" and len(proxy.renewal_info_asked) == 1
         assert served_fingerprint(ADDRESS, appliance.port) == first["certificate_fingerprint"]
         renewal_of(appliance, first)
+        _, refused, renewing = proxy.new_orders
+        assert refused["replaces"] == asked_for and "replaces" not in renewing
+        assert f"the CA says {asked_for} was replaced already" in appliance.log_text()
         first_asked, second_asked = proxy.renewal_info_times[:2]
         assert second_asked - first_asked >= 5.0, proxy.renewal_info_times  # 6 s, less a check's

@@ -12,8 +12,11 @@ URL the client follows (and signs) is the proxy's. Only these are the proxy's ow
   (``suggestedWindow``), with ``Retry-After: retry_after``, and records CERT-ID in
   ``renewal_info_asked`` (when, on the monotonic clock, in ``renewal_info_times``);
 - each ``newOrder`` payload (the JWS payload is base64url JSON, readable without the key) is
-  recorded in ``new_orders``; with ``refuse_ip``, an order naming an IP address is refused
-  with a ``rejectedIdentifier`` problem document, as a CA that issues for DNS names only.
+  recorded in ``new_orders`` (once, though Pebble's ``badNonce`` has it sent again); with
+  ``refuse_ip``, an order naming an IP address is refused with a ``rejectedIdentifier``
+  problem document, as a CA that issues for DNS names only; with ``refuse_replaces``, an
+  order naming the certificate it ``replaces`` (RFC 9773 5) is refused with
+  ``alreadyReplaced``, as when another order replaced that certificate already.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from tests.support.pki import server_files
 
 RENEWAL_INFO = "/renewal-info/"
 REJECTED_IDENTIFIER = "urn:ietf:params:acme:error:rejectedIdentifier"
+ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced"
 #: Headers of one hop (RFC 9110 7.6.1): not passed on; the proxy frames each body itself.
 _HOP = {
     "connection",
@@ -74,6 +78,7 @@ class CaProxy:
     windows: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     retry_after: int = 21600
     refuse_ip: bool = False
+    refuse_replaces: bool = False
     renewal_info_asked: list[str] = field(default_factory=list)
     renewal_info_times: list[float] = field(default_factory=list)
     new_orders: list[dict[str, Any]] = field(default_factory=list)
@@ -121,9 +126,21 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
                     if entry.get("type") == "ip"
                 ]
                 if proxy.refuse_ip and addresses:
-                    self._refuse_addresses(addresses)
+                    self._refuse(
+                        400,
+                        REJECTED_IDENTIFIER,
+                        f"Cannot issue for {', '.join(addresses)}: IP addresses are not "
+                        "supported by this CA",
+                    )
                     return
-            self._answer(*self._forward(body))
+                if proxy.refuse_replaces and "replaces" in payload:
+                    said = f"The certificate {payload['replaces']} was replaced already"
+                    self._refuse(409, ALREADY_REPLACED, said)
+                    return
+            answer = self._forward(body)
+            if self.path == paths["newOrder"] and b"badNonce" in answer[2]:
+                proxy.new_orders.pop()  # sent again with a fresh nonce: one order
+            self._answer(*answer)
 
         def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
             connection = http.client.HTTPSConnection(*upstream, context=context, timeout=30)
@@ -163,17 +180,13 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
             ]
             self._answer(200, headers, json.dumps(document).encode())
 
-        def _refuse_addresses(self, addresses: list[str]) -> None:
-            document = {
-                "type": REJECTED_IDENTIFIER,
-                "detail": f"Cannot issue for {', '.join(addresses)}: IP addresses are not "
-                "supported by this CA",
-                "status": 400,
-            }
+        def _refuse(self, status: int, kind: str, detail: str) -> None:
+            """A problem document, with a fresh nonce from Pebble as a CA's refusal has."""
+            document = {"type": kind, "detail": detail, "status": status}
             _, nonce_headers, _ = _request(upstream, context, "HEAD", paths["newNonce"])
             headers = [(k, v) for k, v in nonce_headers if k.lower() == "replay-nonce"]
             headers.append(("Content-Type", "application/problem+json"))
-            self._answer(400, headers, json.dumps(document).encode())
+            self._answer(status, headers, json.dumps(document).encode())
 
     return Handler
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-import json
 import logging
 import re
 import secrets
@@ -39,6 +38,7 @@ from certgate.errors import (
     UnassignedCertificateError,
     UnconfirmedChangeError,
     ValidationError,
+    problem_type,
 )
 from certgate.fields import item
 from certgate.pki import tls_alpn
@@ -515,6 +515,7 @@ def place_order(
         key_pem = _account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
+        replaces = _certificate_der(repository, renewal_of)
     problem = responder_problem(app, kind)
     if problem is not None:
         raise AcmeNotReadyError(problem)
@@ -554,6 +555,7 @@ def place_order(
             placed=lambda url: _placed(app, order_id, url),
             publish=lambda answers: _publish(app, order_id, kind, answers),
             deadline=dt.datetime.now(dt.UTC) + deadline,
+            replaces=replaces,
         )
     except AcmeError as refused:
         # invalid: the CA refused it (its document says why); failed: it was never decided
@@ -569,6 +571,13 @@ def place_order(
     return _issued(app, actor, order_id, certificate_key_pem, fullchain, confirm)
 
 
+def _certificate_der(repository: Repository, order_id: int | None) -> bytes | None:
+    """The certificate of the order a renewal renews (which the new order replaces)."""
+    old = queries.order(repository, order_id) if order_id is not None else None
+    certificate = repository.certificate(old.certificate_id) if old and old.certificate_id else None
+    return certificate.der if certificate else None
+
+
 #: The CA's problem types for an identifier it will not issue for (RFC 8555 6.7).
 _REFUSED_IDENTIFIER = (
     "urn:ietf:params:acme:error:rejectedIdentifier",
@@ -580,7 +589,7 @@ def _explained(error: AcmeError, names: Sequence[str]) -> AcmeError:
     """The CA's refusal, with what it most likely means when the order has IP addresses and
     the CA refused an identifier: many CAs issue for DNS names only (RFC 8738 is optional)."""
     addresses = [name for name in names if _is_address(name)]
-    if not addresses or _problem_type(error.document) not in _REFUSED_IDENTIFIER:
+    if not addresses or problem_type(error.document) not in _REFUSED_IDENTIFIER:
         return error
     explained = AcmeError(
         f"{error}; this CA may not issue certificates for IP addresses (RFC 8738) such as "
@@ -597,14 +606,6 @@ def _is_address(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _problem_type(document: str | None) -> str | None:
-    try:
-        parsed = json.loads(document or "null")
-    except ValueError:
-        return None
-    return str(parsed.get("type")) if isinstance(parsed, dict) else None
 
 
 def _configured(repository: Repository, address: str) -> IpAddressRow:

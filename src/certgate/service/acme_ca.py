@@ -8,6 +8,7 @@ the event loop. Nothing here touches the store: ``service/acme.py`` decides, thi
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 import ipaddress
@@ -23,12 +24,14 @@ from typing import Any, cast
 import requests
 from acme import challenges, client, crypto_util, messages
 from acme import errors as acme_errors
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from josepy.json_util import field
 from josepy.jwa import ES256
 from josepy.jwk import JWK, JWKEC
 
 from certgate import __version__
-from certgate.errors import AcmeError, ValidationError
+from certgate.errors import AcmeError, ValidationError, problem_type
 
 log = logging.getLogger("certgate.acme")
 
@@ -142,6 +145,25 @@ class _Network(client.ClientNetwork):
         raise AssertionError("unreachable")
 
 
+class _ReplacingOrder(messages.NewOrder):
+    """A new order naming the certificate it renews (RFC 9773 5), which the library's
+    orders cannot say."""
+
+    replaces: str | None = field("replaces", omitempty=True)
+
+
+class _Client(client.ClientV2):
+    """The library's client, whose new orders name ``replaces`` while it is set."""
+
+    replaces: str | None = None
+
+    def _post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.replaces and len(args) > 1 and isinstance(args[1], messages.NewOrder):
+            said = {**args[1].to_json(), "replaces": self.replaces}
+            args = (args[0], _ReplacingOrder.from_json(said), *args[2:])
+        return super()._post(*args, **kwargs)
+
+
 def _jwk(key_pem: bytes) -> JWK:
     return JWKEC.load(key_pem)
 
@@ -169,7 +191,7 @@ def _session(
             )
             directory = client.ClientV2.get_directory(server.directory_url, network)
             try:
-                yield client.ClientV2(directory, network)
+                yield _Client(directory, network)
             except AcmeError as error:
                 error.retry_after = retry_after(network.refused_retry_after)
                 error.document = _as_sent(error.document, network.refused_document)
@@ -374,19 +396,21 @@ def order_certificate(
     placed: Callable[[str], None],
     publish: Callable[[list[Challenge]], None],
     deadline: dt.datetime,
+    replaces: bytes | None = None,
 ) -> str:
     """Order a certificate for ``domains`` (DNS names, and IP addresses as RFC 8738's ``ip``
     identifiers, iPAddress names in the request) by the challenge ``kind`` (http-01,
     tls-alpn-01): ``placed`` is told the order's URL, ``publish`` the answers to serve
     before the CA is asked to look; returns the PEM of the certificate and its chain, leaf
-    first."""
+    first. ``replaces``: the DER of the certificate a renewal replaces, named in the order
+    (RFC 9773 5) when the CA offers renewal information."""
     wanted = _CHALLENGES[kind]
     account = messages.RegistrationResource(
         uri=account_url, body=messages.Registration.from_json(document)
     )
     csr = _csr(certificate_key_pem, domains)
     with _session(server, key_pem, account) as acme, translated(server):
-        order = acme.new_order(csr)
+        order = _new_order(cast(_Client, acme), csr, replaces)
         placed(order.uri or "")
         answers: list[tuple[messages.ChallengeBody, challenges.ChallengeResponse]] = []
         published: list[Challenge] = []
@@ -406,6 +430,48 @@ def order_certificate(
             acme.answer_challenge(body, response)
         finished = acme.poll_and_finalize(order, _naive_local(deadline))
         return str(finished.fullchain_pem)
+
+
+#: The CA's answer to an order naming a certificate that another order replaced already.
+ALREADY_REPLACED = messages.ERROR_PREFIX + "alreadyReplaced"
+
+
+def _new_order(acme: _Client, csr: bytes, replaces: bytes | None) -> messages.OrderResource:
+    """The order, naming the certificate it replaces where the CA offers renewal
+    information; a CA that says that certificate was replaced already (an earlier renewal
+    the CA issued but this appliance did not keep) is asked again without it."""
+    acme.replaces = certificate_id(replaces) if replaces else None
+    if acme.replaces is None or "renewalInfo" not in acme.directory.to_partial_json():
+        return acme.new_order(csr)
+    try:
+        return acme.new_order(csr)
+    except (messages.Error, acme_errors.ConflictError):  # RFC 9773 names no status
+        if problem_type(cast(_Network, acme.net).refused_document) != ALREADY_REPLACED:
+            raise
+        log.info("the CA says %s was replaced already; ordering anew", acme.replaces)
+    finally:
+        acme.replaces = None
+    return acme.new_order(csr)
+
+
+def certificate_id(der: bytes) -> str | None:
+    """A certificate's id in the CA's renewal information (RFC 9773 4.1): base64url of its
+    authority key identifier, a dot, base64url of its serial number's DER content octets;
+    None for a certificate without a key identifier of its issuer."""
+    certificate = x509.load_der_x509_certificate(der)
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return None
+    if extension.value.key_identifier is None:
+        return None
+    serial = certificate.serial_number
+    octets = serial.to_bytes(serial.bit_length() // 8 + 1, "big", signed=True)
+    return f"{_base64url(extension.value.key_identifier)}.{_base64url(octets)}"
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def _csr(key_pem: bytes, identifiers: Sequence[str]) -> bytes:
