@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
-from certgate.cli.context import Options, confirm_change_option
-from certgate.cli.output import echo, emit_document, emit_documents, fields, json_option, table
+from certgate.cli.context import Options, command_options, confirm_change_option
+from certgate.cli.output import echo, emit_document, emit_documents, fields, report, table
 from certgate.errors import AcmeError
 from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
@@ -29,12 +29,10 @@ def account_group() -> None:
 
 
 @account_group.command("show")
-@json_option
-@click.pass_obj
+@command_options
 def account_show(options: Options, as_json: bool) -> None:
     """The account (its key is never shown)."""
-    with options.appliance() as app:
-        view = acme.get_account(app)
+    view = options.call(acme.get_account)
     if as_json:
         emit_document(AcmeAccount, view)
         return
@@ -75,8 +73,7 @@ def account_show(options: Options, as_json: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="External account binding: a file holding the HMAC key (base64url).",
 )
-@json_option
-@click.pass_obj
+@command_options
 def account_set(
     options: Options,
     directory: str | None,
@@ -93,21 +90,17 @@ def account_set(
     hmac_key = None
     if eab_hmac_key_file is not None:
         hmac_key = acme.hmac_key_from_file(eab_hmac_key_file.read_bytes())
-    with options.appliance() as app:
-        view = acme.set_account(
-            app,
-            directory=directory,
-            email=email,
-            agree_tos=agree_tos,
-            ca_bundle=roots,
-            eab_kid=eab_kid,
-            eab_hmac_key=hmac_key,
-            actor=options.actor,
-        )
-    if as_json:
-        emit_document(AcmeAccount, view)
-    else:
-        echo(f"account {view.account_url} at {view.directory_url}")
+    view = options.call(
+        acme.set_account,
+        directory=directory,
+        email=email,
+        agree_tos=agree_tos,
+        ca_bundle=roots,
+        eab_kid=eab_kid,
+        eab_hmac_key=hmac_key,
+        actor=options.actor,
+    )
+    report(as_json, AcmeAccount, view, f"account {view.account_url} at {view.directory_url}")
 
 
 @acme_group.command("order")
@@ -134,8 +127,7 @@ def account_set(
     "tls-alpn-01 on its HTTPS port (no HTTP port needed).",
 )
 @confirm_change_option
-@json_option
-@click.pass_obj
+@command_options
 def order_command(
     options: Options,
     name: str,
@@ -150,22 +142,21 @@ def order_command(
     assigned to the addresses given. Waits for the CA (at most 90 s). An assignment that
     would change the root an address's chain ends at (or leave its hostnames uncovered)
     needs --confirm, asked before the order is placed."""
-    with options.appliance() as app:
-        try:
-            view = acme.place_order(
-                app,
-                name=name,
-                domains=domains,
-                key=key,
-                assign=addresses,
-                challenge=challenge,
-                actor=options.actor,
-                confirm=confirm,
-            )
-        except AcmeError as error:
-            if error.document:
-                echo(f"the CA's problem document: {error.document}", err=True)
-            raise
+    try:
+        view = options.call(
+            acme.place_order,
+            name=name,
+            domains=domains,
+            key=key,
+            assign=addresses,
+            challenge=challenge,
+            actor=options.actor,
+            confirm=confirm,
+        )
+    except AcmeError as error:
+        if error.document:
+            echo(f"the CA's problem document: {error.document}", err=True)
+        raise
     if as_json:
         emit_document(AcmeOrder, view)
     else:
@@ -177,12 +168,10 @@ def order_command(
 
 
 @acme_group.command("orders")
-@json_option
-@click.pass_obj
+@command_options
 def orders_command(options: Options, as_json: bool) -> None:
     """Every order placed, newest first, with its state and the CA's error document."""
-    with options.appliance() as app:
-        views = acme.list_orders(app)
+    views = options.call(acme.list_orders)
     if as_json:
         emit_documents(AcmeOrder, views)
         return
@@ -231,14 +220,12 @@ _RENEWAL_STATES = {
 @acme_group.command("renew")
 @click.argument("certificate_id", metavar="[ID]", type=int, required=False)
 @click.option("--force", is_flag=True, help="Renew now, due or not (and despite a backoff).")
-@json_option
-@click.pass_obj
+@command_options
 def renew_command(options: Options, certificate_id: int | None, force: bool, as_json: bool) -> None:
     """Renew the ACME certificates that are due (a third of their validity left), or only
     certificate ID; the new one replaces the old on every address. 'certgate serve' does
     this by itself hourly. Exit status 1 when a renewal failed."""
-    with options.appliance() as app:
-        outcomes = acme.renew(app, certificate_id, force=force, actor=options.actor)
+    outcomes = options.call(acme.renew, certificate_id, force=force, actor=options.actor)
     if as_json:
         emit_documents(AcmeRenewal, outcomes)
     else:
