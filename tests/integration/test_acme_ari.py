@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from tests.api.client import Server
 from tests.support.ca_proxy import CaProxy, running_ca_proxy
 from tests.support.net import free_port
 from tests.support.pebble import order, orders, register, running_pebble
@@ -67,6 +69,11 @@ def ca_offering_renewal_info(
         yield appliance, proxy
 
 
+def shown_moment(text: str) -> dt.datetime:
+    """The moment at the end of ``text``, as the CLI and the page write it."""
+    return dt.datetime.strptime(text[-20:], "%Y-%m-%d %H:%M UTC").replace(tzinfo=dt.UTC)
+
+
 def begun() -> tuple[dt.datetime, dt.datetime]:
     """A window that began an hour ago and ends now."""
     now = dt.datetime.now(dt.UTC)
@@ -103,14 +110,18 @@ def test_serve_renews_when_the_cas_window_has_begun_not_before(
         suggested = dt.datetime.fromisoformat(str(listed["renewal_suggested_at"]))
         start, end = proxy.window or (None, None)
         assert start is not None and end is not None and start <= suggested <= end
-        # The CLI shows it (a moment picked again at each answer: another than the one above).
+        # The CLI and the ACME page show it (a moment picked again at each answer).
         [line] = [
             line
             for line in run_cli(appliance.data_dir, "acme", "orders").stdout.splitlines()
             if line.startswith(f"order {first['id']}: the CA suggests renewing at ")
         ]
-        shown = dt.datetime.strptime(line[-20:], "%Y-%m-%d %H:%M UTC").replace(tzinfo=dt.UTC)
-        assert start - dt.timedelta(minutes=1) <= shown <= end
+        assert start - dt.timedelta(minutes=1) <= shown_moment(line) <= end
+        server = Server(appliance, admin_token="")
+        with server.pages(server.login()) as pages:
+            page = pages.get("/security/acme").text
+        [said] = re.findall(r"The CA suggests renewing at [0-9-]+ [0-9:]+ UTC", page)
+        assert start - dt.timedelta(minutes=1) <= shown_moment(said) <= end
         assert served_fingerprint(ADDRESS, appliance.port) == first["certificate_fingerprint"]
 
         # The CA's window of this certificate begins: renewed at the next check, with years
