@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import (
     AcmeError,
@@ -24,11 +23,11 @@ from certgate.web.pages.common import (
     PREFIX,
     Poster,
     Viewer,
-    appliance,
+    admin_form,
+    call,
     checked,
     field_errors,
     number,
-    read_form,
     redirect,
     render,
     text,
@@ -52,10 +51,9 @@ async def _page(
     status_code: int = 200,
     confirmation: Confirmation | None = None,
 ) -> Response:
-    app = appliance(request)
-    account = await run_in_threadpool(acme.get_account, app)
-    orders = await run_in_threadpool(acme.list_orders, app)
-    addresses = await run_in_threadpool(networking.list_addresses, app)
+    account = await call(request, acme.get_account)
+    orders = await call(request, acme.list_orders)
+    addresses = await call(request, networking.list_addresses)
     if account_values is None:
         account_values = {
             "preset": account.preset or (CUSTOM if account.configured else "letsencrypt-staging"),
@@ -95,22 +93,20 @@ async def acme_page(request: Request, principal: Viewer) -> Response:
 
 @router.post(PAGE + "/account")
 async def save_account(request: Request, principal: Poster) -> Response:
-    principal.require_admin("changing the ACME account")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "changing the ACME account")
     values = {name: text(form, name).strip() for name in ("preset", *ACCOUNT_INPUTS)}
     directory = values["directory"] if values["preset"] == CUSTOM else values["preset"]
     try:
-        await run_in_threadpool(
-            lambda: acme.set_account(
-                appliance(request),
-                directory=directory,
-                email=values["email"],
-                agree_tos=checked(form, "agree_tos"),
-                ca_bundle=values["ca_bundle"],
-                eab_kid=values["eab_kid"] or None,
-                eab_hmac_key=values["eab_hmac_key"] or None,
-                actor=principal.actor,
-            )
+        await call(
+            request,
+            acme.set_account,
+            directory=directory,
+            email=values["email"],
+            agree_tos=checked(form, "agree_tos"),
+            ca_bundle=values["ca_bundle"],
+            eab_kid=values["eab_kid"] or None,
+            eab_hmac_key=values["eab_hmac_key"] or None,
+            actor=principal.actor,
         )
     except ValidationError as error:
         values.pop("eab_hmac_key")
@@ -124,23 +120,21 @@ async def save_account(request: Request, principal: Poster) -> Response:
 
 @router.post(PAGE + "/orders")
 async def place_order(request: Request, principal: Poster) -> Response:
-    principal.require_admin("ordering a certificate")
-    form = await read_form(request)
+    form = await admin_form(request, principal, "ordering a certificate")
     values = {name: text(form, name).strip() for name in ORDER_INPUTS}
     assign = texts(form, "assign")
     values["assign"] = " ".join(assign)
     try:
-        order = await run_in_threadpool(
-            lambda: acme.place_order(
-                appliance(request),
-                name=values["friendly_name"],
-                domains=values["domains"].split(),
-                key=values["key"] or DEFAULT_KEY_SPEC.value,
-                assign=assign,
-                challenge=values["challenge"] or acme.ChallengeType.HTTP_01.value,
-                actor=principal.actor,
-                confirm=checked(form, "confirm"),
-            )
+        order = await call(
+            request,
+            acme.place_order,
+            name=values["friendly_name"],
+            domains=values["domains"].split(),
+            key=values["key"] or DEFAULT_KEY_SPEC.value,
+            assign=assign,
+            challenge=values["challenge"] or acme.ChallengeType.HTTP_01.value,
+            actor=principal.actor,
+            confirm=checked(form, "confirm"),
         )
     except UnassignedCertificateError as error:
         return redirect(PAGE, f"{error}.", "error")
@@ -165,9 +159,7 @@ async def renew_now(request: Request, principal: Poster, certificate_id: str) ->
     wanted = number(certificate_id)
     if wanted is None:
         raise NotFoundError(f"there is no certificate {certificate_id!r}")
-    [outcome] = await run_in_threadpool(
-        lambda: acme.renew(appliance(request), wanted, force=True, actor=principal.actor)
-    )
+    [outcome] = await call(request, acme.renew, wanted, force=True, actor=principal.actor)
     if outcome.renewed_by is None:
         return redirect(
             PAGE,
