@@ -3,8 +3,8 @@ so a proxy in front of it (tests/support/ca_proxy.py) adds ``renewalInfo`` to it
 and answers each certificate's suggested window, everything else passed to Pebble as sent.
 ``certgate serve`` renews a certificate as soon as the CA's window has begun, though nearly
 all of its five years are left; not while the window is ahead; and asks again only once the
-answer's ``Retry-After`` has passed. (Without renewal information, a third of the validity
-left decides: test_acme.py's 30-second certificate.)"""
+answer's ``Retry-After`` has passed. Renewal information the CA cannot give (a 500), or
+none offered (test_acme.py's 30-second certificate), leaves it to a third of the validity."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.support.ca_proxy import CaProxy, running_ca_proxy
 from tests.support.net import free_port
 from tests.support.pebble import order, orders, register, running_pebble
 from tests.support.polling import eventually
-from tests.support.served import handshake, served_fingerprint
+from tests.support.served import handshake, served_fingerprint, wait_until_served
 from tests.support.server import RunningAppliance, run_cli, running_appliance
 
 ADDRESS = "127.0.0.74"
@@ -99,6 +99,7 @@ def test_serve_renews_when_the_cas_window_has_begun_not_before(
 ) -> None:
     with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=1) as (appliance, proxy):
         first = order(appliance.data_dir, "ari", "ari.example.test", ADDRESS)
+        wait_until_served(ADDRESS, appliance.port, str(first["certificate_fingerprint"]))
         leaf = handshake(ADDRESS, appliance.port)
         assert leaf.fingerprint == first["certificate_fingerprint"]
         asked_for = certificate_id(leaf.der)
@@ -171,3 +172,35 @@ def test_the_retry_after_of_the_cas_answer_is_honoured(
         assert f"the CA says {asked_for} was replaced already" in appliance.log_text()
         first_asked, second_asked = proxy.renewal_info_times[:2]
         assert second_asked - first_asked >= 5.0, proxy.renewal_info_times  # 6 s, less a check's
+
+
+def test_renewal_information_the_ca_cannot_give_leaves_it_to_a_third_of_the_validity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CA offers renewalInfo but answers 500: logged, not a failed renewal; the
+    30-second certificate is renewed when a third of it is left, not before."""
+    monkeypatch.setenv("CERTGATE_RENEWAL_INTERVAL", "1")
+    http_port = free_port()
+    with (
+        running_appliance(
+            tmp_path / "data", ADDRESS, serve_options=("--http-port", str(http_port))
+        ) as appliance,
+        running_pebble(tmp_path / "pebble", ADDRESS, http_port, validity=30) as pebble,
+        running_ca_proxy(tmp_path / "proxy", pebble) as proxy,
+    ):
+        proxy.window = begun()  # offered, but never answered
+        proxy.renewal_info_broken = True
+        register(appliance.data_dir, proxy)
+        first = order(appliance.data_dir, "fallback", "fallback.example.test", ADDRESS)
+        wait_until_served(ADDRESS, appliance.port, str(first["certificate_fingerprint"]))
+        leaf = x509.load_der_x509_certificate(handshake(ADDRESS, appliance.port).der)
+        eventually(lambda: len(proxy.renewal_info_asked) >= 2, timeout=30, what="ARI asked")
+        second = renewal_of(appliance, first)
+        renewed = dt.datetime.fromisoformat(str(second["created_at"]))
+        validity = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+        due = leaf.not_valid_after_utc - validity / 3
+        assert renewed >= due - dt.timedelta(seconds=1), (renewed, due)
+        listed = {entry["id"]: entry for entry in orders(appliance.data_dir)}
+        assert listed[first["id"]]["renewal_suggested_at"] is None
+        assert listed[first["id"]]["renewal_error"] is None  # the renewal did not fail
+        assert "no renewal information for 'fallback'" in appliance.log_text()

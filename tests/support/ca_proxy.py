@@ -10,7 +10,8 @@ URL the client follows (and signs) is the proxy's. Only these are the proxy's ow
 - the directory (``GET /dir``) gains ``renewalInfo`` while ``window`` is set;
 - ``GET /renewal-info/CERT-ID`` answers ``windows[CERT-ID]``, else ``window``
   (``suggestedWindow``), with ``Retry-After: retry_after``, and records CERT-ID in
-  ``renewal_info_asked`` (when, on the monotonic clock, in ``renewal_info_times``);
+  ``renewal_info_asked`` (when, on the monotonic clock, in ``renewal_info_times``); with
+  ``renewal_info_broken``, a 500;
 - each ``newOrder`` payload (the JWS payload is base64url JSON, readable without the key) is
   recorded in ``new_orders`` (once, though Pebble's ``badNonce`` has it sent again); with
   ``refuse_ip``, an order naming an IP address is refused with a ``rejectedIdentifier``
@@ -79,6 +80,8 @@ class CaProxy:
     retry_after: int = 21600
     refuse_ip: bool = False
     refuse_replaces: bool = False
+    #: renewal information asked for is answered 500, as by a CA that cannot say now
+    renewal_info_broken: bool = False
     renewal_info_asked: list[str] = field(default_factory=list)
     renewal_info_times: list[float] = field(default_factory=list)
     new_orders: list[dict[str, Any]] = field(default_factory=list)
@@ -172,6 +175,9 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
             assert proxy.window is not None
             proxy.renewal_info_times.append(time.monotonic())
             proxy.renewal_info_asked.append(certificate_id)
+            if proxy.renewal_info_broken:
+                self._answer(500, [("Content-Type", "text/plain")], b"renewal info unavailable")
+                return
             start, end = proxy.windows.get(certificate_id, proxy.window)
             document = {"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)}}
             headers = [
