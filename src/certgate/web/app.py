@@ -22,8 +22,8 @@ from certgate.web.hsts import Hsts
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
 from certgate.web.metrics import router as metrics_router
 from certgate.web.pages import router as pages_router
-from certgate.web.pages.common import STATIC
 from certgate.web.pages.import_ import PAGE as IMPORT_PAGE
+from certgate.web.pages.rendering import STATIC
 
 
 def create_app(appliance: Appliance) -> FastAPI:

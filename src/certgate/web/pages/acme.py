@@ -19,21 +19,10 @@ from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.service import acme, networking
 from certgate.service.auth import Principal
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    checked,
-    field_errors,
-    number,
-    redirect,
-    render,
-    text,
-    texts,
-)
+from certgate.web.pages.access import Poster, Viewer, call
 from certgate.web.pages.confirmation import Confirmation, confirmation_step
+from certgate.web.pages.forms import admin_form, checked, field_errors, number, text, texts
+from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/acme"

@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from certgate.web.pages.common import PREFIX, Viewer, redirect, render
+from certgate.web.pages.access import Viewer
+from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/api"

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 
 from certgate.errors import ValidationError
 from certgate.service import audit
-from certgate.web.pages.common import PREFIX, Viewer, appliance, call, render
+from certgate.web.pages.access import Viewer, appliance, call
+from certgate.web.pages.rendering import PREFIX, render
 
 router = APIRouter()
 

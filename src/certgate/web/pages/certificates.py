@@ -16,22 +16,17 @@ from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
 from certgate.service import certificates, guard, requests
 from certgate.service.certificates import ANY_WARNING, CertificateQuery, SortKey
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import (
     admin_form,
-    call,
     checked,
     identifiers,
-    is_htmx,
     number,
     read_form,
-    redirect,
-    render,
     text,
     texts,
 )
+from certgate.web.pages.rendering import PREFIX, is_htmx, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates"

@@ -19,20 +19,9 @@ from certgate.pki.names import SubjectFields, parse_san
 from certgate.service import certificates, renewal
 from certgate.service.auth import Principal
 from certgate.service.renewal import RenewalForm
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    field_errors,
-    notes,
-    read_form,
-    redirect,
-    render,
-    text,
-    texts,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, field_errors, read_form, text, texts
+from certgate.web.pages.rendering import PREFIX, notes, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/create"

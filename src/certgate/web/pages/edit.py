@@ -21,24 +21,10 @@ from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.auth import Principal
 from certgate.service.views import CertificateView
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    call,
-    checked,
-    field_errors,
-    notes,
-    number,
-    read_form,
-    redirect,
-    render,
-    sentence,
-    text,
-    texts,
-    uploads,
-)
+from certgate.web.pages.access import Poster, Viewer, call
 from certgate.web.pages.confirmation import Confirmation, confirmation_step
+from certgate.web.pages.forms import checked, field_errors, number, read_form, text, texts, uploads
+from certgate.web.pages.rendering import PREFIX, notes, redirect, render, sentence
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/{certificate_id}"

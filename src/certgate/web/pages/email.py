@@ -10,20 +10,9 @@ from certgate.errors import MailError, ValidationError
 from certgate.service import email
 from certgate.service.auth import Principal
 from certgate.service.smtp import MailSecurity
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    checked,
-    field_errors,
-    integer,
-    notes,
-    redirect,
-    render,
-    text,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text
+from certgate.web.pages.rendering import PREFIX, notes, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/email"

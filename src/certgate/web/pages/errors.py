@@ -16,7 +16,7 @@ from certgate.errors import (
     ThrottledError,
 )
 from certgate.service.serving import serving_without_store
-from certgate.web.pages.common import PREFIX, is_htmx, redirect, render
+from certgate.web.pages.rendering import PREFIX, is_htmx, redirect, render
 from certgate.web.security import appliance_of
 
 

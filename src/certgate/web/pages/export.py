@@ -15,17 +15,9 @@ from certgate.service.auth import Principal
 from certgate.service.certificates import show_certificate
 from certgate.service.exports import export_certificate
 from certgate.service.views import CertificateView
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    call,
-    checked,
-    download,
-    read_form,
-    render,
-    text,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import checked, read_form, text
+from certgate.web.pages.rendering import PREFIX, download, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/{certificate_id}/export"

@@ -9,16 +9,9 @@ from fastapi.responses import Response
 from certgate.service.auth import Principal
 from certgate.service.import_process import import_files_apart
 from certgate.service.imports import ImportEntry
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    render,
-    text,
-    uploads,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, text, uploads
+from certgate.web.pages.rendering import PREFIX, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/certificates/import"

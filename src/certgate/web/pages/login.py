@@ -15,16 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import AuthenticationError
 from certgate.service import auth
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    call,
-    read_form,
-    redirect,
-    render,
-    sentence,
-    text,
-)
+from certgate.web.pages.access import Poster, call
+from certgate.web.pages.forms import read_form, text
+from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
 from certgate.web.security import CSRF_FIELD, SESSION_COOKIE, client_address, principal_of
 
 router = APIRouter()

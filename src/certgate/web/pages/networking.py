@@ -14,18 +14,9 @@ from certgate.fields import input_name
 from certgate.service import networking
 from certgate.service.addresstest import AddressTest, probe_address
 from certgate.service.auth import Principal
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    checked,
-    read_form,
-    redirect,
-    render,
-    text,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, checked, read_form, text
+from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/networking"

@@ -7,20 +7,9 @@ from fastapi.responses import Response
 
 from certgate.errors import CertgateError
 from certgate.service import requests
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    download,
-    identifiers,
-    read_form,
-    redirect,
-    render,
-    text,
-    texts,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, identifiers, read_form, text, texts
+from certgate.web.pages.rendering import PREFIX, download, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/requests/{request_id}"

@@ -12,19 +12,9 @@ from certgate.errors import ValidationError
 from certgate.service import tls_settings
 from certgate.service.auth import Principal
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    checked,
-    field_errors,
-    integer,
-    redirect,
-    render,
-    text,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text
+from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/ssl"

@@ -9,7 +9,8 @@ from certgate.service.networking import list_addresses
 from certgate.service.nodes import list_nodes
 from certgate.service.status import appliance_status, statistics
 from certgate.service.support import EXTENSION, FILE_STEM, MEDIA_TYPE, build_support_package
-from certgate.web.pages.common import PREFIX, Poster, Viewer, call, download, redirect, render
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.rendering import PREFIX, download, redirect, render
 
 router = APIRouter()
 

@@ -9,18 +9,9 @@ from certgate.errors import ValidationError
 from certgate.service import auth
 from certgate.service.auth import Principal
 from certgate.service.users import ROLES
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    field_errors,
-    integer,
-    redirect,
-    render,
-    text,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, field_errors, integer, text
+from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
 PAGE = PREFIX + "/security/tokens"

@@ -9,19 +9,9 @@ from fastapi.responses import Response
 from certgate.errors import ConflictError, ValidationError
 from certgate.service import auth, users
 from certgate.service.auth import Principal
-from certgate.web.pages.common import (
-    PREFIX,
-    Poster,
-    Viewer,
-    admin_form,
-    call,
-    field_errors,
-    read_form,
-    redirect,
-    render,
-    sentence,
-    text,
-)
+from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.forms import admin_form, field_errors, read_form, text
+from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
 
 router = APIRouter()
 PAGE = PREFIX + "/users"
