@@ -3,10 +3,11 @@ and the service calls a page makes for them, in a worker thread."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from certgate.errors import AuthenticationError
@@ -34,6 +35,18 @@ async def poster(request: Request) -> Principal:
 
 Viewer = Annotated[Principal, Depends(viewer)]
 Poster = Annotated[Principal, Depends(poster)]
+
+
+def page_view(
+    page: Callable[[Request, Principal], Awaitable[Response]],
+) -> Callable[[Request, Principal], Awaitable[Response]]:
+    """A page's GET view: ``page`` as it stands, nothing typed and no error, for any
+    logged-in user (its forms' views call ``page`` again with what was typed)."""
+
+    async def view(request: Request, principal: Viewer) -> Response:
+        return await page(request, principal)
+
+    return view
 
 
 def appliance(request: Request) -> Appliance:

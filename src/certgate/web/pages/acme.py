@@ -19,7 +19,7 @@ from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.service import acme, networking
 from certgate.service.auth import Principal
-from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.confirmation import Confirmation, confirmation_step
 from certgate.web.pages.forms import admin_form, checked, field_errors, number, text, texts
 from certgate.web.pages.rendering import PREFIX, redirect, render
@@ -75,9 +75,7 @@ async def _page(
     )
 
 
-@router.get(PAGE)
-async def acme_page(request: Request, principal: Viewer) -> Response:
-    return await _page(request, principal)
+router.get(PAGE)(page_view(_page))
 
 
 @router.post(PAGE + "/account")

@@ -10,7 +10,7 @@ from certgate.errors import MailError, ValidationError
 from certgate.service import email
 from certgate.service.auth import Principal
 from certgate.service.smtp import MailSecurity
-from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text
 from certgate.web.pages.rendering import PREFIX, notes, redirect, render
 
@@ -84,9 +84,7 @@ def _days(value: str) -> list[int]:
     return days
 
 
-@router.get(PAGE)
-async def email_page(request: Request, principal: Viewer) -> Response:
-    return await _page(request, principal)
+router.get(PAGE)(page_view(_page))
 
 
 @router.post(PAGE)

@@ -14,7 +14,7 @@ from certgate.fields import input_name
 from certgate.service import networking
 from certgate.service.addresstest import AddressTest, probe_address
 from certgate.service.auth import Principal
-from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import admin_form, checked, read_form, text
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
@@ -94,9 +94,7 @@ async def _page(
     )
 
 
-@router.get(PAGE)
-async def networking_page(request: Request, principal: Viewer) -> Response:
-    return await _page(request, principal)
+router.get(PAGE)(page_view(_page))
 
 
 @router.post(PAGE)

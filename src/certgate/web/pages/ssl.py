@@ -12,7 +12,7 @@ from certgate.errors import ValidationError
 from certgate.service import tls_settings
 from certgate.service.auth import Principal
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS
-from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
@@ -73,9 +73,7 @@ def seconds(value: str, field: str) -> float | None:
         raise ValidationError(field, f"{value!r} is not a number of seconds") from None
 
 
-@router.get(PAGE)
-async def ssl_page(request: Request, principal: Viewer) -> Response:
-    return await _page(request, principal)
+router.get(PAGE)(page_view(_page))
 
 
 @router.post(PAGE)

@@ -9,7 +9,7 @@ from certgate.errors import ValidationError
 from certgate.service import auth
 from certgate.service.auth import Principal
 from certgate.service.users import ROLES
-from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import admin_form, field_errors, integer, text
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
@@ -43,9 +43,7 @@ async def _page(
     )
 
 
-@router.get(PAGE)
-async def tokens_page(request: Request, principal: Viewer) -> Response:
-    return await _page(request, principal)
+router.get(PAGE)(page_view(_page))
 
 
 @router.post(PAGE)

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from certgate.errors import ConflictError, ValidationError
 from certgate.service import auth, users
 from certgate.service.auth import Principal
-from certgate.web.pages.access import Poster, Viewer, call
+from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import admin_form, field_errors, read_form, text
 from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
 
@@ -43,9 +43,7 @@ async def _page(
     )
 
 
-@router.get(PAGE)
-async def users_page(request: Request, principal: Viewer) -> Response:
-    return await _page(request, principal)
+router.get(PAGE)(page_view(_page))
 
 
 @router.post(PAGE)
