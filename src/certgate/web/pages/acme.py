@@ -21,7 +21,7 @@ from certgate.service import acme, networking
 from certgate.service.auth import Principal
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.confirmation import Confirmation, confirmation_step
-from certgate.web.pages.forms import admin_form, checked, field_errors, number, text, texts
+from certgate.web.pages.forms import admin_form, checked, field_errors, number, texts, typed
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
@@ -81,7 +81,7 @@ router.get(PAGE)(page_view(_page))
 @router.post(PAGE + "/account")
 async def save_account(request: Request, principal: Poster) -> Response:
     form = await admin_form(request, principal, "changing the ACME account")
-    values = {name: text(form, name).strip() for name in ("preset", *ACCOUNT_INPUTS)}
+    values = typed(form, ("preset", *ACCOUNT_INPUTS))
     directory = values["directory"] if values["preset"] == CUSTOM else values["preset"]
     try:
         await call(
@@ -108,7 +108,7 @@ async def save_account(request: Request, principal: Poster) -> Response:
 @router.post(PAGE + "/orders")
 async def place_order(request: Request, principal: Poster) -> Response:
     form = await admin_form(request, principal, "ordering a certificate")
-    values = {name: text(form, name).strip() for name in ORDER_INPUTS}
+    values = typed(form, ORDER_INPUTS)
     assign = texts(form, "assign")
     values["assign"] = " ".join(assign)
     try:

@@ -20,7 +20,7 @@ from certgate.service import certificates, renewal
 from certgate.service.auth import Principal
 from certgate.service.renewal import RenewalForm
 from certgate.web.pages.access import Poster, Viewer, call
-from certgate.web.pages.forms import admin_form, field_errors, read_form, text, texts
+from certgate.web.pages.forms import admin_form, field_errors, read_form, text, texts, typed
 from certgate.web.pages.rendering import PREFIX, notes, redirect, render
 
 router = APIRouter()
@@ -80,7 +80,7 @@ async def create_form(request: Request, principal: Viewer) -> Response:
 
 
 def _values(form: FormData) -> dict[str, Any]:
-    values: dict[str, Any] = {name: text(form, name).strip() for name in TEXT_FIELDS}
+    values: dict[str, Any] = {**typed(form, TEXT_FIELDS)}
     values["sans"] = [san for san in (s.strip() for s in texts(form, "sans")) if san]
     return values
 

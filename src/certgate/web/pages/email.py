@@ -11,7 +11,7 @@ from certgate.service import email
 from certgate.service.auth import Principal
 from certgate.service.smtp import MailSecurity
 from certgate.web.pages.access import Poster, call, page_view
-from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text
+from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text, typed
 from certgate.web.pages.rendering import PREFIX, notes, redirect, render
 
 router = APIRouter()
@@ -90,7 +90,7 @@ router.get(PAGE)(page_view(_page))
 @router.post(PAGE)
 async def save_email(request: Request, principal: Poster) -> Response:
     form = await admin_form(request, principal, "changing the email configuration")
-    values = {name: text(form, name).strip() for name in INPUTS if name != "password"}
+    values = typed(form, (name for name in INPUTS if name != "password"))
     verify = checked(form, "verify_certificate")
     values["verify_certificate"] = str(verify)
     password = text(form, "password")

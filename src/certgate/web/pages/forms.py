@@ -4,7 +4,7 @@ numbers and ids; a validation error placed beside its input."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
@@ -31,6 +31,12 @@ async def admin_form(request: Request, principal: Principal, what: str) -> FormD
 def text(form: FormData, name: str, default: str = "") -> str:
     value = form.get(name)
     return value if isinstance(value, str) else default
+
+
+def typed(form: FormData, names: Iterable[str]) -> dict[str, str]:
+    """What was typed in each of these text inputs, trimmed: what a page reads, and shows
+    again beside an error."""
+    return {name: text(form, name).strip() for name in names}
 
 
 def texts(form: FormData, name: str) -> list[str]:

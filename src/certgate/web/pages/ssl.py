@@ -13,7 +13,7 @@ from certgate.service import tls_settings
 from certgate.service.auth import Principal
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS
 from certgate.web.pages.access import Poster, call, page_view
-from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text
+from certgate.web.pages.forms import admin_form, checked, field_errors, integer, typed
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
@@ -79,7 +79,7 @@ router.get(PAGE)(page_view(_page))
 @router.post(PAGE)
 async def save_ssl(request: Request, principal: Poster) -> Response:
     form = await admin_form(request, principal, "changing the SSL configuration")
-    values = {name: text(form, name).strip() for name in INPUTS}
+    values = typed(form, INPUTS)
     send_root = checked(form, "send_root")
     values["send_root"] = str(send_root)
     try:
