@@ -62,11 +62,14 @@ def command_options(command: Callable[Concatenate[Options, _P], _T]) -> Callable
     return json_option(click.pass_obj(command))
 
 
+def confirm_option(help_text: str) -> Callable[[_Command], _Command]:
+    """``--confirm``: do what is refused without it; ``help_text`` says what that is."""
+    return click.option("--confirm", is_flag=True, help=help_text)
+
+
 #: ``--confirm`` of the commands that change what an address presents (``service.guard``).
-confirm_change_option = click.option(
-    "--confirm",
-    is_flag=True,
-    help="Apply it even when an address's chain would end at another root, or its new "
+confirm_change_option = confirm_option(
+    "Apply it even when an address's chain would end at another root, or its new "
     "certificate is expired, not yet valid, has an incomplete chain or does not cover the "
-    "address's hostnames (refused otherwise, naming each).",
+    "address's hostnames (refused otherwise, naming each)."
 )

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import click
 
-from certgate.cli.context import Options, command_options, confirm_change_option
+from certgate.cli.context import Options, command_options, confirm_change_option, confirm_option
 from certgate.cli.output import (
     echo,
     emit_document,
@@ -71,11 +71,9 @@ def hostname_option(help_text: str) -> Callable[[F], F]:
 
 
 #: ``--confirm`` of the commands that pin an address to a node.
-confirm_node_option = click.option(
-    "--confirm",
-    is_flag=True,
-    help="Pin it even to a node that has never run on this store (one not started yet; "
-    "refused otherwise, naming the known nodes).",
+confirm_node_option = confirm_option(
+    "Pin it even to a node that has never run on this store (one not started yet; "
+    "refused otherwise, naming the known nodes)."
 )
 
 
@@ -179,11 +177,7 @@ def _say_hostnames(view: networking.AddressView) -> None:
 
 @ip.command("remove")
 @click.argument("address")
-@click.option(
-    "--confirm",
-    is_flag=True,
-    help="Remove even the last address (this locks the administrator out of the pages).",
-)
+@confirm_option("Remove even the last address (this locks the administrator out of the pages).")
 @command_options
 def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> None:
     """Remove an address; its listener closes."""
