@@ -21,7 +21,7 @@ import pytest
 from cryptography import x509
 
 from tests.api.client import Server
-from tests.support.ca_proxy import CaProxy, running_ca_proxy
+from tests.support.ca_proxy import ALREADY_REPLACED, UNAUTHORIZED, CaProxy, running_ca_proxy
 from tests.support.net import free_port
 from tests.support.pebble import order, orders, register, running_pebble
 from tests.support.polling import eventually
@@ -161,7 +161,7 @@ def test_the_retry_after_of_the_cas_answer_is_honoured(
         asked_for = proxy.renewal_info_asked[0]
         proxy.windows[asked_for] = begun()
         # The CA says another order replaced the certificate already: asked again without.
-        proxy.refuse_replaces = True
+        proxy.refuse_replaces = (409, ALREADY_REPLACED)
         [not_due] = json.loads(run_cli(appliance.data_dir, "acme", "renew", "--json").stdout)
         assert time.monotonic() - proxy.renewal_info_times[0] < 5, "the answer still stands"
         assert not_due["state"] == "not-due" and len(proxy.renewal_info_asked) == 1
@@ -169,7 +169,7 @@ def test_the_retry_after_of_the_cas_answer_is_honoured(
         renewal_of(appliance, first)
         _, refused, renewing = proxy.new_orders
         assert refused["replaces"] == asked_for and "replaces" not in renewing
-        assert f"the CA says {asked_for} was replaced already" in appliance.log_text()
+        assert f"the CA refused to replace {asked_for} ({ALREADY_REPLACED})" in appliance.log_text()
         first_asked, second_asked = proxy.renewal_info_times[:2]
         assert second_asked - first_asked >= 5.0, proxy.renewal_info_times  # 6 s, less a check's
 
@@ -204,3 +204,23 @@ def test_renewal_information_the_ca_cannot_give_leaves_it_to_a_third_of_the_vali
         assert listed[first["id"]]["renewal_suggested_at"] is None
         assert listed[first["id"]]["renewal_error"] is None  # the renewal did not fail
         assert "no renewal information for 'fallback'" in appliance.log_text()
+
+
+def test_a_renewal_the_ca_will_not_let_replace_the_old_certificate_is_ordered_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account registered anew since the first order (the CA lost the old one, an
+    external account binding, staging to production) may not name the old account's
+    certificate in ``replaces``: Let's Encrypt answers 403 ``unauthorized``. The renewal is
+    ordered once more without it, instead of failing until the certificate expires."""
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=3600) as (appliance, proxy):
+        first = order(appliance.data_dir, "moved", "moved.example.test", ADDRESS)
+        proxy.refuse_replaces = (403, UNAUTHORIZED)
+        renew = ("acme", "renew", str(first["certificate_id"]), "--force", "--json")
+        [renewed] = json.loads(run_cli(appliance.data_dir, *renew).stdout)
+        assert renewed["state"] == "renewed", renewed
+        _, refused, plain = proxy.new_orders
+        assert "replaces" in refused and "replaces" not in plain
+        [second] = [entry for entry in orders(appliance.data_dir) if entry["renewal_of"]]
+        assert second["state"] == "valid" and second["renewal_of"] == first["id"]
+        wait_until_served(ADDRESS, appliance.port, str(second["certificate_fingerprint"]))

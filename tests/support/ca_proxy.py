@@ -15,9 +15,10 @@ URL the client follows (and signs) is the proxy's. Only these are the proxy's ow
 - each ``newOrder`` payload (the JWS payload is base64url JSON, readable without the key) is
   recorded in ``new_orders`` (once, though Pebble's ``badNonce`` has it sent again); with
   ``refuse_ip``, an order naming an IP address is refused with a ``rejectedIdentifier``
-  problem document, as a CA that issues for DNS names only; with ``refuse_replaces``, an
-  order naming the certificate it ``replaces`` (RFC 9773 5) is refused with
-  ``alreadyReplaced``, as when another order replaced that certificate already.
+  problem document, as a CA that issues for DNS names only; with ``refuse_replaces`` (a
+  status and a problem type), an order naming the certificate it ``replaces`` (RFC 9773 5)
+  is refused so: ``alreadyReplaced`` when another order replaced that certificate already,
+  ``unauthorized`` (Boulder's answer) when another account ordered it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from tests.support.pki import server_files
 RENEWAL_INFO = "/renewal-info/"
 REJECTED_IDENTIFIER = "urn:ietf:params:acme:error:rejectedIdentifier"
 ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced"
+UNAUTHORIZED = "urn:ietf:params:acme:error:unauthorized"
 #: Headers of one hop (RFC 9110 7.6.1): not passed on; the proxy frames each body itself.
 _HOP = {
     "connection",
@@ -79,7 +81,7 @@ class CaProxy:
     windows: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     retry_after: int = 21600
     refuse_ip: bool = False
-    refuse_replaces: bool = False
+    refuse_replaces: tuple[int, str] | None = None
     #: renewal information asked for is answered 500, as by a CA that cannot say now
     renewal_info_broken: bool = False
     renewal_info_asked: list[str] = field(default_factory=list)
@@ -137,8 +139,8 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
                     )
                     return
                 if proxy.refuse_replaces and "replaces" in payload:
-                    said = f"The certificate {payload['replaces']} was replaced already"
-                    self._refuse(409, ALREADY_REPLACED, said)
+                    status, kind = proxy.refuse_replaces
+                    self._refuse(status, kind, f"Will not replace {payload['replaces']}")
                     return
             answer = self._forward(body)
             if self.path == paths["newOrder"] and b"badNonce" in answer[2]:

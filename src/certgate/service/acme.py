@@ -342,9 +342,9 @@ def _order_view(row: AcmeOrderRow) -> OrderView:
         renewal_of=row.renewal_of,
         renewed_by=row.renewed_by,
         renewal_attempts=row.renewal_attempts or 0,
-        renewal_next_at=row.renewal_next_at,
+        renewal_next_at=_utc(row.renewal_next_at) if row.renewal_next_at else None,
         renewal_error=row.renewal_error,
-        renewal_suggested_at=row.renewal_suggested_at,
+        renewal_suggested_at=_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None,
     )
 
 
@@ -515,7 +515,7 @@ def place_order(
         key_pem = _account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
-        replaces = _certificate_der(repository, renewal_of)
+        replaces = _certificate_der(repository, renewal_of, account.directory_url)
     problem = responder_problem(app, kind)
     if problem is not None:
         raise AcmeNotReadyError(problem)
@@ -571,10 +571,13 @@ def place_order(
     return _issued(app, actor, order_id, certificate_key_pem, fullchain, confirm)
 
 
-def _certificate_der(repository: Repository, order_id: int | None) -> bytes | None:
-    """The certificate of the order a renewal renews (which the new order replaces)."""
+def _certificate_der(repository: Repository, order_id: int | None, directory: str) -> bytes | None:
+    """The certificate of the order a renewal renews (which the new order replaces), when
+    that order went to the CA at ``directory`` (no other CA knows it)."""
     old = queries.order(repository, order_id) if order_id is not None else None
-    certificate = repository.certificate(old.certificate_id) if old and old.certificate_id else None
+    if old is None or old.certificate_id is None or old.directory_url != directory:
+        return None
+    certificate = repository.certificate(old.certificate_id)
     return certificate.der if certificate else None
 
 
@@ -970,13 +973,13 @@ def _suggested_renewal(
     instead, and the CA is asked again at the next check)."""
     from certgate.service import acme_ca
 
-    asked_at = row.renewal_info_next_at
-    if asked_at is not None and now < _utc(asked_at):
-        return _utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
     with app.store.reading() as repository:
         account = queries.account(repository)
         if account is None or account.directory_url != row.directory_url:
-            return None
+            return None  # another CA now: what the order's CA said no longer counts
+        asked_at = row.renewal_info_next_at
+        if asked_at is not None and now < _utc(asked_at):
+            return _utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
         key_pem = _account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
@@ -999,8 +1002,9 @@ def _suggested_renewal(
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive times (stored as UTC)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    """A stored moment in UTC: SQLite hands back naive times (stored as UTC), PostgreSQL
+    aware ones in its session's time zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def _renew_one(

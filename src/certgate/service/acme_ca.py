@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
+import josepy
 import requests
 from acme import challenges, client, crypto_util, messages
 from acme import errors as acme_errors
@@ -432,23 +433,21 @@ def order_certificate(
         return str(finished.fullchain_pem)
 
 
-#: The CA's answer to an order naming a certificate that another order replaced already.
-ALREADY_REPLACED = messages.ERROR_PREFIX + "alreadyReplaced"
-
-
 def _new_order(acme: _Client, csr: bytes, replaces: bytes | None) -> messages.OrderResource:
     """The order, naming the certificate it replaces where the CA offers renewal
-    information; a CA that says that certificate was replaced already (an earlier renewal
-    the CA issued but this appliance did not keep) is asked again without it."""
+    information. A CA that refuses the order so named is asked once more without it: the
+    certificate was replaced already (an earlier renewal the CA issued but this appliance
+    did not keep), or another account ordered it (the account was registered anew since),
+    which CAs refuse as ``unauthorized`` or ``malformed``; a refusal for any other reason
+    comes again, unnamed, and is reported then."""
     acme.replaces = certificate_id(replaces) if replaces else None
     if acme.replaces is None or "renewalInfo" not in acme.directory.to_partial_json():
         return acme.new_order(csr)
     try:
         return acme.new_order(csr)
     except (messages.Error, acme_errors.ConflictError):  # RFC 9773 names no status
-        if problem_type(cast(_Network, acme.net).refused_document) != ALREADY_REPLACED:
-            raise
-        log.info("the CA says %s was replaced already; ordering anew", acme.replaces)
+        said = problem_type(cast(_Network, acme.net).refused_document)
+        log.info("the CA refused to replace %s (%s); ordering anew", acme.replaces, said)
     finally:
         acme.replaces = None
     return acme.new_order(csr)
@@ -526,10 +525,13 @@ def renewal_info(
     with _session(server, key_pem, account) as acme, translated(server):
         try:
             when, _ = acme.renewal_time(cert_pem)
-        except acme_errors.ARIError as error:
+        except (acme_errors.ARIError, josepy.errors.Error, ValueError, KeyError) as error:
+            # a refusal, or an answer that is not a renewal information document
             raise AcmeError(f"the CA's renewal information could not be read: {error}") from None
         said = retry_after(cast(_Network, acme.net).last_retry_after, now)
     if when is None:
         return RenewalInfo(None, now + RENEWAL_INFO_DEFAULT)
     next_check = min(said or now + RENEWAL_INFO_DEFAULT, now + RENEWAL_INFO_MAX)
-    return RenewalInfo(when if when.tzinfo is not None else when.astimezone(), next_check)
+    # in UTC, as the store keeps every moment (SQLite keeps no offset)
+    suggested = when if when.tzinfo is not None else when.astimezone()
+    return RenewalInfo(suggested.astimezone(dt.UTC), next_check.astimezone(dt.UTC))
