@@ -27,13 +27,8 @@ from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.lint import RULES, LintSeverity
 from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from certgate.service import email as mail
-from certgate.service.acme import (
-    DOMAINS_MAX,
-    EAB_HMAC_KEY_MAX,
-    EAB_KID_MAX,
-    URL_MAX,
-    ChallengeType,
-)
+from certgate.service.acme_account import EAB_HMAC_KEY_MAX, EAB_KID_MAX, URL_MAX
+from certgate.service.acme_orders import DOMAINS_MAX, ChallengeType
 from certgate.service.addresstest import TrustStore
 from certgate.service.guard import ConcernCode
 from certgate.service.health import FindingCode, Severity

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from certgate.service import acme
+from certgate.service.acme_orders import ChallengeType, responder_problem
 from tests.api.client import ok, problem
 from tests.api.conftest import serve
 from tests.support.net import free_port
@@ -52,7 +52,7 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
         ok(api.put("/tls", json={"http_port": http_port}))
         appliance = server.service()
         eventually(
-            lambda: acme.responder_problem(appliance, acme.ChallengeType.HTTP_01) is None,
+            lambda: responder_problem(appliance, ChallengeType.HTTP_01) is None,
             what="the running serve opens its HTTP listener",
         )
         issued = ok(api.post("/acme/orders", json={**order, "assign": [ADDRESS]}), 201)

@@ -21,7 +21,7 @@ import pytest
 from cryptography import x509
 
 from certgate.pki.tls_alpn import ACME_IDENTIFIER, acme_identifier
-from certgate.service import acme as acme_service
+from certgate.service.acme_renewal import RENEWAL_LEASE
 from certgate.service.appliance import Appliance
 from certgate.store.acme import PENDING, claim_renewal, publish_tls, withdraw
 from certgate.store.models import AcmeOrderRow
@@ -408,16 +408,14 @@ def test_a_forced_renewal_replaces_the_served_certificate_without_a_failed_hands
     # The lease: of two renewers, one holds it until it ends or lapses.
     with closing(Appliance.open(appliance.data_dir)) as app:
         now = dt.datetime.now(dt.UTC)
-        lapsed = now - acme_service.RENEWAL_LEASE
+        lapsed = now - RENEWAL_LEASE
         with app.store.transaction() as repository:
             assert claim_renewal(repository, second["id"], "a", now, lapsed, force=True)
         with app.store.transaction() as repository:
             assert not claim_renewal(repository, second["id"], "b", now, lapsed, force=True)
-        later = now + acme_service.RENEWAL_LEASE + dt.timedelta(seconds=1)
+        later = now + RENEWAL_LEASE + dt.timedelta(seconds=1)
         with app.store.transaction() as repository:
-            assert claim_renewal(
-                repository, second["id"], "b", later, later - acme_service.RENEWAL_LEASE, True
-            )
+            assert claim_renewal(repository, second["id"], "b", later, later - RENEWAL_LEASE, True)
 
 
 def test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left(

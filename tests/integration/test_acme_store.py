@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from certgate.errors import AcmeNotReadyError, ValidationError
-from certgate.service import acme, nodes
+from certgate.service import nodes
+from certgate.service.acme_orders import (
+    ABANDONED_AFTER,
+    ORDER_DEADLINE,
+    ChallengeType,
+    end_abandoned_orders,
+    place_order,
+    responder_problem,
+    show_order,
+)
+from certgate.service.acme_renewal import RENEWAL_LEASE, failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.setup import initialise
 from certgate.service.tls_settings import update_settings
@@ -21,7 +31,7 @@ from certgate.store import acme as queries
 from certgate.store.models import AcmeOrderRow
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
-LAPSED = NOW - acme.RENEWAL_LEASE
+LAPSED = NOW - RENEWAL_LEASE
 
 
 @pytest.fixture
@@ -52,9 +62,7 @@ def issued_order(app: Appliance) -> int:
 
 def claim(app: Appliance, order_id: int, who: str, now: dt.datetime, force: bool) -> bool:
     with app.store.transaction() as repository:
-        return queries.claim_renewal(
-            repository, order_id, who, now, now - acme.RENEWAL_LEASE, force
-        )
+        return queries.claim_renewal(repository, order_id, who, now, now - RENEWAL_LEASE, force)
 
 
 def test_http01_answers_are_read_by_token_until_withdrawn(app: Appliance) -> None:
@@ -96,18 +104,18 @@ def test_tls_alpn_challenges_move_the_revision_serve_follows(app: Appliance) -> 
 def test_a_live_node_of_the_cluster_answers_for_this_appliance(app: Appliance) -> None:
     """No serve on this data directory: another node's heartbeat listing an HTTPS listener
     answers tls-alpn-01, and http-01 once the HTTP port (which every node reads) is set."""
-    tls, http = acme.ChallengeType.TLS_ALPN_01, acme.ChallengeType.HTTP_01
-    assert "no certgate serve is running" in str(acme.responder_problem(app, tls))
+    tls, http = ChallengeType.TLS_ALPN_01, ChallengeType.HTTP_01
+    assert "no certgate serve is running" in str(responder_problem(app, tls))
     listener = {"address": "192.0.2.7", "port": 443, "state": "failed", "error": "taken"}
     nodes.heartbeat(app, "node-b", app.now(), 5.0, [listener])
-    assert "listens on no address" in str(acme.responder_problem(app, tls))
+    assert "listens on no address" in str(responder_problem(app, tls))
     nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}])
-    assert acme.responder_problem(app, tls) is None
-    assert "without its plain HTTP listener" in str(acme.responder_problem(app, http))
+    assert responder_problem(app, tls) is None
+    assert "without its plain HTTP listener" in str(responder_problem(app, http))
     update_settings(app, http_port=8080)
-    assert acme.responder_problem(app, http) is None
+    assert responder_problem(app, http) is None
     nodes.stopped(app, "node-b", app.now(), 5.0)
-    assert "no certgate serve is running" in str(acme.responder_problem(app, tls))
+    assert "no certgate serve is running" in str(responder_problem(app, tls))
 
 
 def test_one_renewer_holds_the_lease_until_it_ends_or_lapses(app: Appliance) -> None:
@@ -116,7 +124,7 @@ def test_one_renewer_holds_the_lease_until_it_ends_or_lapses(app: Appliance) -> 
         assert [row.id for row in queries.in_service(repository)] == [order_id]
     assert claim(app, order_id, "worker-a", NOW, force=False)
     assert not claim(app, order_id, "node-b", NOW + dt.timedelta(minutes=9), force=True)
-    assert claim(app, order_id, "node-b", NOW + acme.RENEWAL_LEASE * 2, force=False)  # lapsed
+    assert claim(app, order_id, "node-b", NOW + RENEWAL_LEASE * 2, force=False)  # lapsed
 
     # node-b fails: the lease ends with a backoff, which only --force passes.
     with app.store.transaction() as repository:
@@ -130,7 +138,7 @@ def test_one_renewer_holds_the_lease_until_it_ends_or_lapses(app: Appliance) -> 
         )
     assert not claim(app, order_id, "worker-a", NOW + dt.timedelta(minutes=30), force=False)
     assert claim(app, order_id, "cli", NOW + dt.timedelta(minutes=30), force=True)
-    [failing] = acme.failing_renewals(app)
+    [failing] = failing_renewals(app)
     assert failing.renewal_error == "the CA said no" and failing.renewal_attempts == 1
 
 
@@ -157,16 +165,16 @@ def test_an_order_left_pending_by_a_stopped_process_ends_and_its_challenges_go(
         left = row.id
         queries.publish_tls(repository, left, [("left.example.test", "left.x")])
     published = app.store.revision()
-    assert acme.end_abandoned_orders(app, NOW + acme.ORDER_DEADLINE) == []  # may still run
-    later = NOW + acme.ABANDONED_AFTER + dt.timedelta(seconds=1)
-    assert acme.end_abandoned_orders(app, later) == [left]
+    assert end_abandoned_orders(app, NOW + ORDER_DEADLINE) == []  # may still run
+    later = NOW + ABANDONED_AFTER + dt.timedelta(seconds=1)
+    assert end_abandoned_orders(app, later) == [left]
     assert app.store.revision() > published  # every serve drops the challenge
     with app.store.reading() as repository:
         assert queries.tls_challenges(repository) == {}
-    shown = acme.show_order(app, left)
+    shown = show_order(app, left)
     assert shown.state == queries.FAILED and "abandoned" in str(shown.error)
-    assert acme.show_order(app, valid).state == queries.VALID
-    assert acme.end_abandoned_orders(app, later) == []
+    assert show_order(app, valid).state == queries.VALID
+    assert end_abandoned_orders(app, later) == []
 
 
 def test_an_order_names_dns_names_and_ip_addresses(app: Appliance) -> None:
@@ -180,8 +188,8 @@ def test_an_order_names_dns_names_and_ip_addresses(app: Appliance) -> None:
     }
     for written, reason in refused.items():
         with pytest.raises(ValidationError) as raised:
-            acme.place_order(app, name="x", domains=["ok.example.test", written])
+            place_order(app, name="x", domains=["ok.example.test", written])
         assert raised.value.field == "domains[1]" and reason in raised.value.reason
     # Accepted, the order stops at the missing account.
     with pytest.raises(AcmeNotReadyError, match="no ACME account"):
-        acme.place_order(app, name="x", domains=["2001:DB8:0::1", "192.0.2.10", "Shop.Test."])
+        place_order(app, name="x", domains=["2001:DB8:0::1", "192.0.2.10", "Shop.Test."])

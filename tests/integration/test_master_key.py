@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import LargeBinary, create_engine, inspect, text
 
 from certgate.errors import SealingError
-from certgate.service import acme, email, keystore
+from certgate.service import email, keystore
+from certgate.service.acme_account import ACCOUNT_KEY_SEALED_AS
 from certgate.service.appliance import Appliance
 from certgate.store.models import AcmeAccountRow, Base
 from certgate.store.sealing import MASTER_KEY_FILE, PENDING_KEY_FILE, Sealer
@@ -102,7 +103,7 @@ def with_secrets(a: Node, data_dir: Path, database_url: str | None, tmp_path: Pa
             AcmeAccountRow(
                 directory_url="https://ca.example.test/directory",
                 key_sealed=keystore.seal(
-                    repository, app.sealer, acme.ACCOUNT_KEY_SEALED_AS, ACCOUNT_KEY
+                    repository, app.sealer, ACCOUNT_KEY_SEALED_AS, ACCOUNT_KEY
                 ),
                 account_url="https://ca.example.test/account/1",
                 registration={},
@@ -135,7 +136,7 @@ def open_everything(app: Appliance) -> tuple[list[bytes], bytes, str | None]:
         ]
         [(account,)] = store_state(app)["acme"]
         _, relay = email.read_relay(repository, app.sealer)
-        account_key = keystore.unseal(repository, app.sealer, acme.ACCOUNT_KEY_SEALED_AS, account)
+        account_key = keystore.unseal(repository, app.sealer, ACCOUNT_KEY_SEALED_AS, account)
     return keys, account_key, relay.password
 
 
@@ -172,7 +173,7 @@ def test_rotate_reseals_every_secret_and_the_old_key_opens_none(
         with pytest.raises(SealingError):
             old.unseal(fingerprint, sealed)
     with pytest.raises(SealingError):
-        old.unseal(acme.ACCOUNT_KEY_SEALED_AS, after["acme"][0][0])
+        old.unseal(ACCOUNT_KEY_SEALED_AS, after["acme"][0][0])
     relay = _json(dict(after["settings"])["email"])
     with pytest.raises(SealingError):
         old.unseal(email.PASSWORD_SEALED_AS, base64.b64decode(relay["password_sealed"]))

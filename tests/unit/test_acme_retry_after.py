@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from certgate.service.acme import RATE_LIMITED_BACKOFF, backoff
 from certgate.service.acme_ca import RETRY_AFTER_MAX, retry_after
+from certgate.service.acme_renewal import RATE_LIMITED_BACKOFF, backoff
 
 NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 

@@ -14,7 +14,7 @@ from certgate.errors import AcmeError
 from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.schemas import AcmeAccount, AcmeOrder, AcmeRenewal
-from certgate.service import acme
+from certgate.service import acme_account, acme_orders, acme_renewal
 
 
 @click.group("acme")
@@ -32,7 +32,7 @@ def account_group() -> None:
 @command_options
 def account_show(options: Options, as_json: bool) -> None:
     """The account (its key is never shown)."""
-    view = options.call(acme.get_account)
+    view = options.call(acme_account.get_account)
     if as_json:
         emit_document(AcmeAccount, view)
         return
@@ -61,7 +61,7 @@ def account_show(options: Options, as_json: bool) -> None:
     "--directory",
     metavar="URL",
     help="The CA's ACME directory URL, or a preset: "
-    + ", ".join(preset.value for preset in acme.Preset)
+    + ", ".join(preset.value for preset in acme_account.Preset)
     + ". A new directory registers a new account.",
 )
 @click.option("--email", metavar="ADDR", help="The account's contact address ('' removes it).")
@@ -89,9 +89,9 @@ def account_set(
     roots = ca_bundle(ca_file, no_ca_file)
     hmac_key = None
     if eab_hmac_key_file is not None:
-        hmac_key = acme.hmac_key_from_file(eab_hmac_key_file.read_bytes())
+        hmac_key = acme_account.hmac_key_from_file(eab_hmac_key_file.read_bytes())
     view = options.call(
-        acme.set_account,
+        acme_account.set_account,
         directory=directory,
         email=email,
         agree_tos=agree_tos,
@@ -120,8 +120,8 @@ def account_set(
 )
 @click.option(
     "--challenge",
-    type=click.Choice([kind.value for kind in acme.ChallengeType]),
-    default=acme.ChallengeType.HTTP_01.value,
+    type=click.Choice([kind.value for kind in acme_orders.ChallengeType]),
+    default=acme_orders.ChallengeType.HTTP_01.value,
     show_default=True,
     help="How the CA checks the names: http-01 is answered on 'certgate serve --http-port', "
     "tls-alpn-01 on its HTTPS port (no HTTP port needed).",
@@ -144,7 +144,7 @@ def order_command(
     needs --confirm, asked before the order is placed."""
     try:
         view = options.call(
-            acme.place_order,
+            acme_orders.place_order,
             name=name,
             domains=domains,
             key=key,
@@ -171,7 +171,7 @@ def order_command(
 @command_options
 def orders_command(options: Options, as_json: bool) -> None:
     """Every order placed, newest first, with its state and the CA's error document."""
-    views = options.call(acme.list_orders)
+    views = options.call(acme_orders.list_orders)
     if as_json:
         emit_documents(AcmeOrder, views)
         return
@@ -225,7 +225,7 @@ def renew_command(options: Options, certificate_id: int | None, force: bool, as_
     """Renew the ACME certificates that are due (a third of their validity left), or only
     certificate ID; the new one replaces the old on every address. 'certgate serve' does
     this by itself hourly. Exit status 1 when a renewal failed."""
-    outcomes = options.call(acme.renew, certificate_id, force=force, actor=options.actor)
+    outcomes = options.call(acme_renewal.renew, certificate_id, force=force, actor=options.actor)
     if as_json:
         emit_documents(AcmeRenewal, outcomes)
     else:

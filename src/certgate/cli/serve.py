@@ -185,7 +185,7 @@ def _serve_in_this_process(
 ) -> None:
     import uvloop
 
-    from certgate.service.acme import RenewalSchedule
+    from certgate.service.acme_renewal import RenewalSchedule
     from certgate.service.notices import NoticeSchedule
     from certgate.service.serving import ApplianceServer, PlainHttp
     from certgate.web.server import asgi_protocol_factory, challenge_protocol_factory

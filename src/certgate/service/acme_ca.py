@@ -3,7 +3,8 @@ the one place that reads its errors: every failure becomes an ``AcmeError`` quot
 problem document, or saying which server could not be reached and why.
 
 Everything here blocks (HTTPS to the CA, polling), so callers run it on a thread, never on
-the event loop. Nothing here touches the store: ``service/acme.py`` decides, this carries out.
+the event loop. Nothing here touches the store: ``service/acme_account.py``,
+``service/acme_orders.py`` and ``service/acme_renewal.py`` decide, this carries out.
 """
 
 from __future__ import annotations

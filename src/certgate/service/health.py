@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from certgate.pki.diagnostics import WarningCode, format_time, validity_warnings
 from certgate.service import master_key
-from certgate.service.acme import failing_renewals
+from certgate.service.acme_renewal import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
 from certgate.service.nodes import NodeState, NodeView, list_nodes

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certgate.errors import SealingError
-from certgate.service import acme, email, keystore, master_key
+from certgate.service import acme_account, email, keystore, master_key
 from certgate.service.appliance import Appliance
 from certgate.store import master_key as records
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
@@ -72,7 +72,7 @@ def rotate(app: Appliance, actor: Actor = APPLIANCE) -> Rotated:
             write_master_key(pending, new.master_key)
             reseal = _Resealer(app.sealer, new)
             keys = keystore.reseal_keys(repository, reseal)
-            others = acme.reseal_account_key(repository, reseal)
+            others = acme_account.reseal_account_key(repository, reseal)
             others += email.reseal_password(repository, reseal)
             records.replace(repository, row, app.sealer.key_id, new.key_id, app.now(), made_at)
             repository.audit(

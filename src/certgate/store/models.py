@@ -214,7 +214,7 @@ class ApiTokenRow(Base):
 class AcmeAccountRow(Base):
     """The appliance's account with an ACME CA (RFC 8555): one row, the account in use.
 
-    The account key is sealed like a private key (``service/acme.py``, its own associated
+    The account key is sealed like a private key (``service/acme_account.py``, its own associated
     data); the EAB HMAC key is used once, at registration, and never stored.
     """
 

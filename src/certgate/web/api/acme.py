@@ -17,7 +17,7 @@ from certgate.schemas import (
     AcmeRenewal,
     AcmeRenewalRequest,
 )
-from certgate.service import acme
+from certgate.service import acme_account, acme_orders, acme_renewal
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
 
@@ -28,7 +28,7 @@ OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.get("/account", summary="Show the ACME account")
 def get_acme_account(app: App, _: Viewer) -> AcmeAccount:
     """``configured`` is false until an account is registered. The key is never shown."""
-    return AcmeAccount.model_validate(acme.get_account(app))
+    return AcmeAccount.model_validate(acme_account.get_account(app))
 
 
 @router.put(
@@ -39,7 +39,7 @@ def get_acme_account(app: App, _: Viewer) -> AcmeAccount:
 def put_acme_account(app: App, principal: Admin, body: AcmeAccountChange) -> AcmeAccount:
     """Registers with the CA at once (a new directory or an external account binding
     makes a new account with a new key); the CA's refusal is a 502 problem (type `acme`)."""
-    view = acme.set_account(
+    view = acme_account.set_account(
         app,
         directory=body.directory,
         email=body.email,
@@ -55,7 +55,7 @@ def put_acme_account(app: App, principal: Admin, body: AcmeAccountChange) -> Acm
 @router.get("/orders", summary="List the ACME orders")
 def list_acme_orders(app: App, _: Viewer) -> list[AcmeOrder]:
     """Newest first, each with its state and, when it failed, the CA's problem document."""
-    return [AcmeOrder.model_validate(view) for view in acme.list_orders(app)]
+    return [AcmeOrder.model_validate(view) for view in acme_orders.list_orders(app)]
 
 
 @router.get(
@@ -64,7 +64,7 @@ def list_acme_orders(app: App, _: Viewer) -> list[AcmeOrder]:
     responses=problem_responses(404, 422),
 )
 def get_acme_order(app: App, _: Viewer, order_id: OrderId) -> AcmeOrder:
-    return AcmeOrder.model_validate(acme.show_order(app, order_id))
+    return AcmeOrder.model_validate(acme_orders.show_order(app, order_id))
 
 
 @router.post(
@@ -81,7 +81,7 @@ def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeO
     would). An assignment the guard would stop (another root on an address, its hostnames
     not covered) is a 409 `unconfirmed-change` before the order is placed, unless
     `confirm`."""
-    view = acme.place_order(
+    view = acme_orders.place_order(
         app,
         name=body.friendly_name,
         domains=body.domains,
@@ -104,5 +104,5 @@ def post_acme_renewals(app: App, principal: Admin, body: AcmeRenewalRequest) -> 
     (a third of its validity left), every one with `force`, or only `certificate_id`'s. Each
     renewal is taken under a lease (`busy` when another renewer holds it); a failure is one
     entry (`failed`, with the CA's words), retried after a backoff."""
-    outcomes = acme.renew(app, body.certificate_id, force=body.force, actor=principal.actor)
+    outcomes = acme_renewal.renew(app, body.certificate_id, force=body.force, actor=principal.actor)
     return [AcmeRenewal.model_validate(outcome) for outcome in outcomes]

@@ -17,7 +17,7 @@ from certgate.errors import (
 )
 from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
-from certgate.service import acme, networking
+from certgate.service import acme_account, acme_orders, acme_renewal, networking
 from certgate.service.auth import Principal
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.confirmation import Confirmation, confirmation_step
@@ -40,8 +40,8 @@ async def _page(
     status_code: int = 200,
     confirmation: Confirmation | None = None,
 ) -> Response:
-    account = await call(request, acme.get_account)
-    orders = await call(request, acme.list_orders)
+    account = await call(request, acme_account.get_account)
+    orders = await call(request, acme_orders.list_orders)
     addresses = await call(request, networking.list_addresses)
     if account_values is None:
         account_values = {
@@ -61,9 +61,9 @@ async def _page(
             "account": account,
             "orders": orders,
             "addresses": [view.address for view in addresses],
-            "presets": list(acme.Preset),
+            "presets": list(acme_account.Preset),
             "key_specs": list(KeySpec),
-            "challenges": list(acme.ChallengeType),
+            "challenges": list(acme_orders.ChallengeType),
             "domains_help": ACME_NAMES_HELP,
             "account_values": account_values,
             "order_values": order_values or {"key": DEFAULT_KEY_SPEC.value, "assign": ""},
@@ -86,7 +86,7 @@ async def save_account(request: Request, principal: Poster) -> Response:
     try:
         await call(
             request,
-            acme.set_account,
+            acme_account.set_account,
             directory=directory,
             email=values["email"],
             agree_tos=checked(form, "agree_tos"),
@@ -114,12 +114,12 @@ async def place_order(request: Request, principal: Poster) -> Response:
     try:
         order = await call(
             request,
-            acme.place_order,
+            acme_orders.place_order,
             name=values["friendly_name"],
             domains=values["domains"].split(),
             key=values["key"] or DEFAULT_KEY_SPEC.value,
             assign=assign,
-            challenge=values["challenge"] or acme.ChallengeType.HTTP_01.value,
+            challenge=values["challenge"] or acme_orders.ChallengeType.HTTP_01.value,
             actor=principal.actor,
             confirm=checked(form, "confirm"),
         )
@@ -146,7 +146,7 @@ async def renew_now(request: Request, principal: Poster, certificate_id: str) ->
     wanted = number(certificate_id)
     if wanted is None:
         raise NotFoundError(f"there is no certificate {certificate_id!r}")
-    [outcome] = await call(request, acme.renew, wanted, force=True, actor=principal.actor)
+    [outcome] = await call(request, acme_renewal.renew, wanted, force=True, actor=principal.actor)
     if outcome.renewed_by is None:
         return redirect(
             PAGE,

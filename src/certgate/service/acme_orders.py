@@ -1,5 +1,4 @@
-"""Security > ACME: the appliance's account with an ACME CA (Let's Encrypt, its staging
-server, or any RFC 8555 CA), and certificates ordered from it.
+"""Security > ACME, the orders: certificates ordered from the account's CA.
 
 An order is answered by the appliance itself: the key authorizations go into the store, and
 the running ``certgate serve`` (any node of a cluster) answers them, whichever process placed
@@ -9,18 +8,14 @@ challenge certificate on the HTTPS port). The issued certificate and its chain a
 like any other (key linked, chain automatic) under the order's name, and assigned to the
 addresses asked for.
 
-The account key is sealed with the master key like a private key (its own associated data).
 Talking to the CA blocks (seconds to a minute): the faces call these on a thread.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ipaddress
 import logging
-import re
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +28,6 @@ from cryptography.hazmat.primitives import serialization
 from certgate.errors import (
     AcmeError,
     AcmeNotReadyError,
-    CertgateError,
     NotFoundError,
     UnassignedCertificateError,
     UnconfirmedChangeError,
@@ -44,20 +38,17 @@ from certgate.fields import item
 from certgate.pki import tls_alpn
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
 from certgate.pki.names import dns_name_to_ascii, ends_in_number
-from certgate.service import email, guard, imports, keystore, networking, nodes, smtp
+from certgate.service import guard, imports, networking, nodes
+from certgate.service.acme_account import unseal_account_key
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
-from certgate.service.email import checked_address, checked_ca_bundle
-from certgate.service.periodic import Periodic, interval_from
 from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
 from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
-from certgate.store.models import AcmeAccountRow, AcmeOrderRow, IpAddressRow, utcnow
+from certgate.store.models import AcmeOrderRow, IpAddressRow, utcnow
 from certgate.store.repository import Repository
-from certgate.store.sealing import Sealer
-from certgate.text import has_control
 from certgate.tls import probe as tls_probe
 from certgate.tls.policy import ACME_TLS_ALPN
 
@@ -66,43 +57,12 @@ if TYPE_CHECKING:  # imported when the CA is talked to: the acme library and req
     from certgate.service.acme_ca import Challenge
 
 log = logging.getLogger("certgate.acme")
-#: The associated data the account key is sealed with: a sealed key moved here does not open.
-ACCOUNT_KEY_SEALED_AS = "acme account key"
 #: How long an order may wait for the CA to validate and issue.
 ORDER_DEADLINE = dt.timedelta(seconds=90)
 #: An order pending this long was left by a process that stopped (killed, or a serve
 #: restarted) before it ended: its challenges would be answered for ever.
 ABANDONED_AFTER = 2 * ORDER_DEADLINE
 DOMAINS_MAX = 100  # Let's Encrypt's limit of names per certificate
-URL_MAX = 500
-EAB_KID_MAX = 200
-EAB_HMAC_KEY_MAX = 1000
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+=*")
-
-
-class Preset(StrEnum):
-    """Directories an administrator names instead of typing their URL."""
-
-    LETSENCRYPT = "letsencrypt"
-    LETSENCRYPT_STAGING = "letsencrypt-staging"
-
-    @property
-    def url(self) -> str:
-        return _PRESET_URLS[self]
-
-    @property
-    def label(self) -> str:
-        return _PRESET_LABELS[self]
-
-
-_PRESET_URLS = {
-    Preset.LETSENCRYPT: "https://acme-v02.api.letsencrypt.org/directory",
-    Preset.LETSENCRYPT_STAGING: "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
-_PRESET_LABELS = {
-    Preset.LETSENCRYPT: "Let's Encrypt",
-    Preset.LETSENCRYPT_STAGING: "Let's Encrypt staging (test certificates, generous limits)",
-}
 
 
 class ChallengeType(StrEnum):
@@ -110,23 +70,6 @@ class ChallengeType(StrEnum):
 
     HTTP_01 = "http-01"  # plain HTTP on port 80: certgate serve's HTTP listener
     TLS_ALPN_01 = "tls-alpn-01"  # ALPN acme-tls/1 on port 443: certgate serve's TLS front end
-
-
-@dataclass(frozen=True)
-class AccountView:
-    """What every face shows of the account: never its key."""
-
-    configured: bool
-    directory_url: str | None = None
-    preset: str | None = None
-    email: str | None = None
-    terms_agreed: str | None = None
-    eab_kid: str | None = None
-    ca_bundle: str | None = None
-    account_url: str | None = None
-    status: str | None = None
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -155,173 +98,7 @@ class OrderView:
     renewal_suggested_at: dt.datetime | None = None
 
 
-def directory_url(text: str) -> str:
-    """A preset's name, or an https URL (http only for a CA on this host)."""
-    value = text.strip()
-    for preset in Preset:
-        if value.lower() == preset.value:
-            return preset.url
-    if len(value) > URL_MAX or has_control(value) or " " in value:
-        raise ValidationError("directory", f"{value[:60]!r} is not a URL")
-    local = re.match(r"http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?/", value)
-    if not value.startswith("https://") and local is None:
-        choices = ", ".join(preset.value for preset in Preset)
-        raise ValidationError(
-            "directory", f"give the CA's https:// directory URL, or one of {choices}"
-        )
-    return value
-
-
-def _preset_of(url: str) -> str | None:
-    return next((preset.value for preset in Preset if preset.url == url), None)
-
-
-def _view(row: AcmeAccountRow | None) -> AccountView:
-    if row is None:
-        return AccountView(configured=False)
-    return AccountView(
-        configured=True,
-        directory_url=row.directory_url,
-        preset=_preset_of(row.directory_url),
-        email=row.email,
-        terms_agreed=row.terms_agreed,
-        eab_kid=row.eab_kid,
-        ca_bundle=row.ca_bundle,
-        account_url=row.account_url,
-        status=str(row.registration.get("status") or "valid"),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def get_account(app: Appliance) -> AccountView:
-    with app.store.reading() as repository:
-        return _view(queries.account(repository))
-
-
-def _email(value: str) -> str | None:
-    return checked_address(value, "email") if value.strip() else None
-
-
-def _ca_bundle(pem: str) -> str | None:
-    """A private ACME server's roots (the Email Configuration's rule); empty: none."""
-    return checked_ca_bundle(pem) if pem.strip() else None
-
-
-def _eab(kid: str | None, hmac_key: str | None) -> tuple[str, str] | None:
-    if not kid and not hmac_key:
-        return None
-    if not kid or not hmac_key:
-        raise ValidationError(
-            "eab_kid" if not kid else "eab_hmac_key",
-            "an external account binding needs both the key id and the HMAC key",
-        )
-    kid = kid.strip()
-    key = hmac_key.strip()
-    if len(kid) > EAB_KID_MAX or has_control(kid):
-        raise ValidationError("eab_kid", f"must be one line of at most {EAB_KID_MAX} characters")
-    if len(key) > EAB_HMAC_KEY_MAX or not _BASE64URL.fullmatch(key):
-        raise ValidationError("eab_hmac_key", "is not a base64url-encoded key")
-    return kid, key
-
-
-def _account_key(repository: Repository, sealer: Sealer, row: AcmeAccountRow) -> bytes:
-    return keystore.unseal(repository, sealer, ACCOUNT_KEY_SEALED_AS, row.key_sealed)
-
-
-def reseal_account_key(repository: Repository, reseal: keystore.Reseal) -> int:
-    """The account key under a new master key (a rotation); 1 if there is an account."""
-    row = queries.account(repository)
-    if row is None:
-        return 0
-    row.key_sealed = reseal(ACCOUNT_KEY_SEALED_AS, row.key_sealed, "the ACME account key")
-    repository.flush()
-    return 1
-
-
-def set_account(
-    app: Appliance,
-    *,
-    directory: str | None = None,
-    email: str | None = None,
-    agree_tos: bool = False,
-    ca_bundle: str | None = None,
-    eab_kid: str | None = None,
-    eab_hmac_key: str | None = None,
-    actor: Actor = APPLIANCE,
-) -> AccountView:
-    """Register an account with the CA, or change the one there is (None keeps a value).
-
-    A new directory, or an external account binding, registers a new account with a new
-    key, and so does the same directory when the CA no longer knows the account (a CA that
-    lost or deleted it refuses every order); a new e-mail address updates the account's
-    contact at the CA. An empty ``email``
-    removes the contact, an empty ``ca_bundle`` trusts the system's roots again.
-    """
-    with app.store.reading() as repository:
-        current = queries.account(repository)
-        key_pem = None if current is None else _account_key(repository, app.sealer, current)
-    url = directory_url(directory) if directory is not None else None
-    if current is None and url is None:
-        raise ValidationError("directory", "is required: the CA's directory URL or a preset")
-    new_email = _email(email) if email is not None else (current.email if current else None)
-    bundle = _ca_bundle(ca_bundle) if ca_bundle is not None else (current and current.ca_bundle)
-    binding = _eab(eab_kid, eab_hmac_key)
-    from certgate.service import acme_ca
-
-    server = acme_ca.Server(url or (current.directory_url if current else ""), bundle or None)
-    said: list[str] = []
-    register = url not in (None, current and current.directory_url) or binding is not None
-    known = acme_ca.account_known
-    if (
-        current is not None
-        and key_pem is not None
-        and not register
-        and not known(server, key_pem, current.account_url, current.registration)
-    ):
-        said.append(f"the CA no longer knew the account {current.account_url}")
-        register = True
-    if register or current is None:
-        key_pem = acme_ca.new_account_key()
-        registration = acme_ca.register(server, key_pem, new_email, agree_tos, binding)
-        said.insert(0, f"registered at {server.directory_url} as {registration.account_url}")
-    else:
-        assert key_pem is not None
-        registration = acme_ca.Registration(
-            current.account_url, current.registration, current.terms_agreed
-        )
-        if new_email != current.email:
-            registration = acme_ca.update_contact(
-                server, key_pem, current.account_url, current.registration, new_email
-            )
-    with app.store.transaction(actor) as repository:
-        row = queries.account(repository)
-        if row is None:
-            row = AcmeAccountRow()
-            repository.add(row)
-        before = _view(row) if row.id else AccountView(configured=False)
-        row.directory_url = server.directory_url
-        row.email = new_email
-        row.ca_bundle = server.ca_pem
-        if register:
-            row.key_sealed = keystore.seal(repository, app.sealer, ACCOUNT_KEY_SEALED_AS, key_pem)
-            row.terms_agreed = registration.terms
-            row.eab_kid = binding[0] if binding else None
-        row.account_url = registration.account_url
-        row.registration = registration.document
-        row.updated_at = utcnow()
-        if before.email != new_email:
-            said.append(f"contact {new_email or '(none)'}")
-        if before.ca_bundle != row.ca_bundle:
-            said.append("CA bundle " + ("set" if row.ca_bundle else "removed"))
-        repository.audit(
-            AuditAction.ACME_ACCOUNT, server.directory_url, ", ".join(said) or "unchanged"
-        )
-        repository.flush()
-        return _view(row)
-
-
-def _order_view(row: AcmeOrderRow) -> OrderView:
+def order_view(row: AcmeOrderRow) -> OrderView:
     return OrderView(
         id=row.id,
         friendly_name=row.friendly_name,
@@ -342,15 +119,21 @@ def _order_view(row: AcmeOrderRow) -> OrderView:
         renewal_of=row.renewal_of,
         renewed_by=row.renewed_by,
         renewal_attempts=row.renewal_attempts or 0,
-        renewal_next_at=_utc(row.renewal_next_at) if row.renewal_next_at else None,
+        renewal_next_at=as_utc(row.renewal_next_at) if row.renewal_next_at else None,
         renewal_error=row.renewal_error,
-        renewal_suggested_at=_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None,
+        renewal_suggested_at=as_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None,
     )
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """A stored moment in UTC: SQLite hands back naive times (stored as UTC), PostgreSQL
+    aware ones in its session's time zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def list_orders(app: Appliance) -> list[OrderView]:
     with app.store.reading() as repository:
-        return [_order_view(row) for row in queries.orders(repository)]
+        return [order_view(row) for row in queries.orders(repository)]
 
 
 def show_order(app: Appliance, order_id: int) -> OrderView:
@@ -358,7 +141,7 @@ def show_order(app: Appliance, order_id: int) -> OrderView:
         row = queries.order(repository, order_id)
         if row is None:
             raise NotFoundError(f"there is no ACME order {order_id}")
-        return _order_view(row)
+        return order_view(row)
 
 
 def _identifiers(values: Sequence[str]) -> list[str]:
@@ -512,7 +295,7 @@ def place_order(
                 ca_root,
                 confirm=confirm,
             )
-        key_pem = _account_key(repository, app.sealer, account)
+        key_pem = unseal_account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
         replaces = _certificate_der(repository, renewal_of, account.directory_url)
@@ -724,7 +507,7 @@ def _finish(
         row = queries.order(repository, order_id, for_update=if_pending)
         assert row is not None
         if if_pending and row.state != queries.PENDING:
-            return _order_view(row)
+            return order_view(row)
         queries.withdraw(repository, order_id)
         row.state = state
         row.finished_at = utcnow()
@@ -736,7 +519,23 @@ def _finish(
             row.friendly_name,
             f"order {order_id} {state}" + (f": {error}" if error is not None else ""),
         )
-        return _order_view(row)
+        return order_view(row)
+
+
+def end_abandoned_orders(app: Appliance, now: dt.datetime | None = None) -> list[int]:
+    """Fail the orders pending for longer than any order runs (``ABANDONED_AFTER``): the
+    process that placed them stopped before they ended, so nothing withdrew their
+    challenges, which every serve would otherwise answer for ever. Their ids."""
+    before = (now or app.now()) - ABANDONED_AFTER
+    with app.store.reading() as repository:
+        abandoned = queries.pending_since(repository, before)
+    said = AcmeError(
+        "abandoned: the process that placed it stopped before the order ended; its "
+        "challenges are withdrawn (order again)"
+    )
+    for order_id in abandoned:
+        _finish(app, APPLIANCE, order_id, queries.FAILED, said, if_pending=True)
+    return abandoned
 
 
 def _issued(
@@ -840,249 +639,6 @@ def _assign_issued(
         )
 
 
-def hmac_key_from_file(data: bytes) -> str:
-    """An EAB HMAC key file's first line (as CAs hand it out: base64url text)."""
-    text = data.decode("ascii", errors="replace").strip().splitlines()
-    if not text:
-        raise ValidationError("eab_hmac_key", "the file is empty")
-    key = text[0].strip()
-    try:
-        base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
-    except ValueError:
-        raise ValidationError("eab_hmac_key", "is not a base64url-encoded key") from None
-    return key
-
-
-# --- renewal ---------------------------------------------------------------------------------
-
-#: A renewer that has held a lease this long has died: another may take it.
-RENEWAL_LEASE = dt.timedelta(minutes=10)
-#: After a failed renewal: 5 minutes, doubled after each failure, at most a day; a CA's
-#: ``rateLimited`` waits at least 3 hours (no retry storm against its limits).
-BACKOFF_FIRST = dt.timedelta(minutes=5)
-BACKOFF_MAX = dt.timedelta(days=1)
-RATE_LIMITED_BACKOFF = dt.timedelta(hours=3)
-
-
-@dataclass(frozen=True)
-class RenewalOutcome:
-    """What one renewal check did for one certificate in service."""
-
-    order_id: int
-    friendly_name: str
-    certificate_id: int | None
-    state: str  # renewed, failed, not-due, busy (another renewer holds it), backoff
-    renewed_by: OrderView | None = None
-    error: str | None = None
-
-
-def renewal_due(not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime) -> bool:
-    """When a third of the validity is left (Let's Encrypt's advice; certbot's default for
-    90-day certificates is 30 days before expiry)."""
-    return now >= not_after - (not_after - not_before) / 3
-
-
-def backoff(attempts: int, rate_limited: bool) -> dt.timedelta:
-    delay: dt.timedelta = min(BACKOFF_FIRST * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_MAX)
-    return max(delay, RATE_LIMITED_BACKOFF) if rate_limited else delay
-
-
-def renew(
-    app: Appliance,
-    certificate_id: int | None = None,
-    *,
-    force: bool = False,
-    actor: Actor = APPLIANCE,
-    now: dt.datetime | None = None,
-) -> list[RenewalOutcome]:
-    """Renew the certificates in service that are due (every one with ``force``), or only
-    ``certificate_id``'s: each under a lease in the store, so that of several renewers
-    (workers, nodes, this command beside ``serve``) one renews it, once. The renewed
-    certificate replaces the old one on every address it secured, in one transaction."""
-    moment = now or app.now()
-    with app.store.reading() as repository:
-        rows = queries.in_service(repository)
-        if certificate_id is not None:
-            rows = [row for row in rows if row.certificate_id == certificate_id]
-            if not rows:
-                raise NotFoundError(
-                    f"certificate {certificate_id} was not issued by an ACME order still in "
-                    "service ('certgate acme orders' lists them)"
-                )
-        validity = {
-            row.id: _validity(repository, row.certificate_id)
-            for row in rows
-            if row.certificate_id is not None
-        }
-    outcomes = []
-    for row in rows:
-        found = validity.get(row.id)
-        if found is None:
-            continue
-        not_before, not_after, der = found
-        suggested = None if force else _suggested_renewal(app, row, der, moment)
-        due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
-        if not force and not due:
-            outcomes.append(
-                RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "not-due")
-            )
-            continue
-        outcomes.append(_renew_one(app, row, force, actor, moment))
-    return outcomes
-
-
-def end_abandoned_orders(app: Appliance, now: dt.datetime | None = None) -> list[int]:
-    """Fail the orders pending for longer than any order runs (``ABANDONED_AFTER``): the
-    process that placed them stopped before they ended, so nothing withdrew their
-    challenges, which every serve would otherwise answer for ever. Their ids."""
-    before = (now or app.now()) - ABANDONED_AFTER
-    with app.store.reading() as repository:
-        abandoned = queries.pending_since(repository, before)
-    said = AcmeError(
-        "abandoned: the process that placed it stopped before the order ended; its "
-        "challenges are withdrawn (order again)"
-    )
-    for order_id in abandoned:
-        _finish(app, APPLIANCE, order_id, queries.FAILED, said, if_pending=True)
-    return abandoned
-
-
-def failing_renewals(app: Appliance) -> list[OrderView]:
-    """Certificates in service whose last renewal failed (Status, the ACME page)."""
-    with app.store.reading() as repository:
-        return [_order_view(row) for row in queries.failing_renewals(repository)]
-
-
-def _validity(
-    repository: Repository, certificate_id: int | None
-) -> tuple[dt.datetime, dt.datetime, bytes] | None:
-    certificate = repository.certificate(certificate_id) if certificate_id else None
-    if certificate is None:
-        return None
-    parsed = x509.load_der_x509_certificate(certificate.der)
-    return parsed.not_valid_before_utc, parsed.not_valid_after_utc, certificate.der
-
-
-def _suggested_renewal(
-    app: Appliance, row: AcmeOrderRow, der: bytes, now: dt.datetime
-) -> dt.datetime | None:
-    """The CA's suggested renewal time (ARI) where it offers one for the account's directory,
-    else None: a third of the validity left decides. The CA is asked again only once its last
-    answer's ``Retry-After`` has passed (the answer is kept in the store until then, for every
-    renewer). A CA that cannot say now is not a failure of the renewal (the rule decides
-    instead, and the CA is asked again at the next check)."""
-    from certgate.service import acme_ca
-
-    with app.store.reading() as repository:
-        account = queries.account(repository)
-        if account is None or account.directory_url != row.directory_url:
-            return None  # another CA now: what the order's CA said no longer counts
-        asked_at = row.renewal_info_next_at
-        if asked_at is not None and now < _utc(asked_at):
-            return _utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
-        key_pem = _account_key(repository, app.sealer, account)
-        server = acme_ca.Server(account.directory_url, account.ca_bundle)
-        account_url, document = account.account_url, dict(account.registration)
-    pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-    try:
-        info = acme_ca.renewal_info(server, key_pem, account_url, document, pem, now)
-    except CertgateError as error:
-        log.info("no renewal information for %r: %s", row.friendly_name, error)
-        return None
-    with app.store.transaction() as repository:
-        queries.record_renewal_info(repository, row.id, info.suggested, info.next_check)
-    if info.suggested is not None:
-        log.info(
-            "the CA suggests renewing %r at %s (asked again from %s)",
-            row.friendly_name,
-            f"{info.suggested.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
-            f"{info.next_check.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
-        )
-    return info.suggested
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """A stored moment in UTC: SQLite hands back naive times (stored as UTC), PostgreSQL
-    aware ones in its session's time zone."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-
-
-def _renew_one(
-    app: Appliance, row: AcmeOrderRow, force: bool, actor: Actor, now: dt.datetime
-) -> RenewalOutcome:
-    claim = secrets.token_hex(16)
-    with app.store.transaction() as repository:
-        taken = queries.claim_renewal(repository, row.id, claim, now, now - RENEWAL_LEASE, force)
-    if not taken:
-        state = "backoff" if row.renewal_next_at and row.renewal_claim is None else "busy"
-        return RenewalOutcome(row.id, row.friendly_name, row.certificate_id, state)
-    try:
-        renewed = place_order(
-            app,
-            name=row.friendly_name,
-            domains=row.domains,
-            key=row.key_spec,
-            challenge=row.challenge,
-            actor=actor,
-            renewal_of=row.id,
-        )
-    except CertgateError as error:
-        attempts = (row.renewal_attempts or 0) + 1
-        limited = isinstance(error, AcmeError) and "rateLimited" in (error.document or "")
-        next_at = now + backoff(attempts, limited)
-        if isinstance(error, AcmeError) and error.retry_after is not None:
-            next_at = max(next_at, error.retry_after)  # the CA's Retry-After, honoured
-        with app.store.transaction() as repository:
-            queries.end_renewal(
-                repository,
-                row.id,
-                claim,
-                renewal_attempts=attempts,
-                renewal_next_at=next_at,
-                renewal_error=str(error),
-            )
-        log.error("renewal of %r (order %d) failed: %s", row.friendly_name, row.id, error)
-        _mail_failure(app, row, str(error), attempts, next_at)
-        return RenewalOutcome(
-            row.id, row.friendly_name, row.certificate_id, "failed", error=str(error)
-        )
-    with app.store.transaction() as repository:
-        queries.end_renewal(
-            repository, row.id, claim, renewal_attempts=0, renewal_next_at=None, renewal_error=None
-        )
-    log.info(
-        "renewed %r: order %d, certificate %s",
-        row.friendly_name,
-        renewed.id,
-        renewed.certificate_id,
-    )
-    return RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "renewed", renewed)
-
-
-def _mail_failure(
-    app: Appliance, row: AcmeOrderRow, error: str, attempts: int, next_at: dt.datetime
-) -> None:
-    """Tell the administrators, when Email Configuration exists (a failure to mail is logged:
-    the renewal's own failure is recorded already)."""
-    try:
-        with app.store.reading() as repository:
-            settings, relay = email.read_relay(repository, app.sealer)
-        if not settings.configured:
-            return
-        body = (
-            f"certgate could not renew the certificate {row.friendly_name!r} "
-            f"({', '.join(row.domains)}) from {row.directory_url}.\n\n"
-            f"Reason: {error}\n\n"
-            f"This was failure {attempts} in a row; the next try is at "
-            f"{next_at:%Y-%m-%d %H:%M} UTC ('certgate acme renew {row.certificate_id} --force' "
-            "tries now). Security > ACME and Status show it too.\n"
-        )
-        subject = f"certgate: ACME renewal of {row.friendly_name!r} failed"
-        smtp.send(relay, email.message(settings, subject, body), email.SEND_TIMEOUT)
-    except CertgateError as mail_error:
-        log.error("the renewal failure of %r was not mailed: %s", row.friendly_name, mail_error)
-
-
 def _succeed(
     app: Appliance, actor: Actor, old_order_id: int, new_order_id: int, new_certificate_id: int
 ) -> None:
@@ -1111,40 +667,3 @@ def _succeed(
             old.friendly_name,
             f"order {old_order_id} renewed by order {new_order_id}",
         )
-
-
-#: How often ``certgate serve`` checks for certificates due (``$CERTGATE_RENEWAL_INTERVAL``
-#: may ask for more often).
-RENEWAL_INTERVAL = 3600.0
-RENEWAL_INTERVAL_ENV = "CERTGATE_RENEWAL_INTERVAL"
-#: How long after its start ``certgate serve`` may take to open its HTTP listener before a
-#: due renewal is tried anyway (and fails, saying why).
-STARTUP_GRACE = 60.0
-
-
-class RenewalSchedule(Periodic):
-    """``certgate serve``'s renewal check, on a thread of its own in one process (the first
-    worker); the leases keep every renewal to one renewer even so."""
-
-    def __init__(self, app: Appliance) -> None:
-        super().__init__(
-            self._check,
-            "certgate-acme-renewal",
-            "ACME renewals not checked",
-            interval_from(RENEWAL_INTERVAL_ENV, RENEWAL_INTERVAL),
-        )
-        self.app = app
-        self._started = time.monotonic()
-
-    def _check(self) -> None:
-        """While the serve starting beside it has not opened the listeners its certificates'
-        challenges need yet, a renewal would fail (and be mailed) for nothing: wait for them,
-        but not for ever (an HTTP port that is not set must show as a failed renewal)."""
-        end_abandoned_orders(self.app)
-        starting = time.monotonic() - self._started < STARTUP_GRACE
-        if starting:
-            with self.app.store.reading() as repository:
-                kinds = {ChallengeType(row.challenge) for row in queries.in_service(repository)}
-            if any(responder_problem(self.app, kind) is not None for kind in kinds):
-                return
-        renew(self.app)
