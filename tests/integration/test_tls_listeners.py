@@ -21,6 +21,7 @@ from tests.integration._tls_helpers import (
     make_pki,
     plan,
 )
+from tests.support.ci import missing
 from tests.support.net import (
     AWAY_IPV4,
     AWAY_IPV6,
@@ -200,11 +201,12 @@ def test_a_floating_address_another_host_holds_is_bound_with_ip_freebind(
     assert handshake(A, port, client_context(pki.root_pem)).common_name == "alpha.test"
 
 
-@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this host")
 def test_a_port_taken_by_its_own_listener_is_not_blamed_on_another_program(
     server: ServerThread, pki: Pki
 ) -> None:
     """The same address written twice: the second bind fails on certgate's own listener."""
+    if not ipv6_loopback():
+        missing("no IPv6 loopback on this host")
     port = free_port()
     statuses = server.apply(
         plan(port, {"::1": pki["alpha.test"].served, "0:0::1": pki["bravo.test"].served})

@@ -11,8 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
+from tests.support.ci import missing
 from tests.support.polling import eventually
 
 
@@ -42,11 +41,12 @@ def _entered(pid: int) -> bool:
 @contextmanager
 def network_namespace() -> Iterator[NetworkNamespace]:
     """A new network namespace, its loopback up, held by a sleeping process until the end;
-    the test is skipped where none can be made (no ``unshare``, not permitted)."""
+    the test is skipped where none can be made (no ``unshare``, not permitted), and fails in
+    CI, where it must run."""
     if not (shutil.which("unshare") and shutil.which("nsenter") and shutil.which("ip")):
-        pytest.skip("needs unshare, nsenter and ip (util-linux, iproute2)")
+        missing("needs unshare, nsenter and ip (util-linux, iproute2)")
     if subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode:
-        pytest.skip("this user may not make a network namespace (unshare --net)")
+        missing("this user may not make a network namespace (unshare --net)")
     holder = subprocess.Popen(
         ["unshare", "--net", "--", "sleep", "infinity"], stdin=subprocess.DEVNULL
     )
