@@ -149,6 +149,34 @@ def test_serve_renews_when_the_cas_window_has_begun_not_before(
         assert served_fingerprint(ADDRESS, appliance.port) == second["certificate_fingerprint"]
 
 
+def test_a_window_that_ends_before_it_begins_is_no_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 9773 4.3.3: a suggested window whose end precedes its start is malformed and
+    treated as no answer. Read as given, its moments lie in the past, and the five-year
+    certificate would be renewed at once; instead the suggestion shown before is withdrawn
+    and the one-third rule keeps the certificate."""
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=1) as (appliance, proxy):
+        first = order(appliance.data_dir, "inverted", "inverted.example.test", ADDRESS)
+        eventually(
+            lambda: orders(appliance.data_dir)[0]["renewal_suggested_at"] is not None,
+            timeout=30,
+            what="the window ahead is shown",
+        )
+        start, end = begun()
+        proxy.window = (end, start)  # ends an hour before it starts
+        asked = len(proxy.renewal_info_asked)
+        eventually(
+            lambda: len(proxy.renewal_info_asked) >= asked + 3, timeout=30, what="ARI asked"
+        )
+        [listed] = orders(appliance.data_dir)
+        assert listed["renewed_by"] is None and listed["renewal_suggested_at"] is None
+        assert listed["renewal_error"] is None
+        assert "not after it starts" in appliance.log_text()
+        assert served_fingerprint(ADDRESS, appliance.port) == first["certificate_fingerprint"]
+        assert len(proxy.new_orders) == 1
+
+
 def test_the_retry_after_of_the_cas_answer_is_honoured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

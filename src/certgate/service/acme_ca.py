@@ -126,11 +126,13 @@ class _Network(client.ClientNetwork):
     refused_retry_after: str | None = None
     refused_document: str | None = None
     last_retry_after: str | None = None
+    last_response: requests.Response | None = None
 
     def _check_response(  # type: ignore[override]
         self, response: requests.Response, content_type: str | None = None
     ) -> requests.Response:
         self.last_retry_after = response.headers.get("Retry-After")
+        self.last_response = response
         if response.status_code >= 400:
             self.refused_retry_after = response.headers.get("Retry-After")
             self.refused_document = response.text[:DOCUMENT_MAX]
@@ -524,15 +526,30 @@ def renewal_info(
         uri=account_url, body=messages.Registration.from_json(document)
     )
     with _session(server, key_pem, account) as acme, translated(server):
+        network = cast(_Network, acme.net)
+        network.last_response = None
         try:
             when, _ = acme.renewal_time(cert_pem)
+            if network.last_response is not None:  # the CA was asked (not an expired one)
+                _check_window(network.last_response)
         except (acme_errors.ARIError, josepy.errors.Error, ValueError, KeyError) as error:
             # a refusal, or an answer that is not a renewal information document
             raise AcmeError(f"the CA's renewal information could not be read: {error}") from None
-        said = retry_after(cast(_Network, acme.net).last_retry_after, now)
+        said = retry_after(network.last_retry_after, now)
     if when is None:
         return RenewalInfo(None, now + RENEWAL_INFO_DEFAULT)
     next_check = min(said or now + RENEWAL_INFO_DEFAULT, now + RENEWAL_INFO_MAX)
     # in UTC, as the store keeps every moment (SQLite keeps no offset)
     suggested = when if when.tzinfo is not None else when.astimezone()
     return RenewalInfo(suggested.astimezone(dt.UTC), next_check.astimezone(dt.UTC))
+
+
+def _check_window(response: requests.Response) -> None:
+    """RFC 9773 4.3.3: a window whose end is not after its start is a malformed answer, to be
+    treated as no answer (the library picks a moment in it anyway)."""
+    window = messages.RenewalInfo.from_json(response.json()).suggested_window
+    if window.end <= window.start:
+        raise ValueError(
+            f"its suggested window ends ({window.end.isoformat()}) "
+            f"not after it starts ({window.start.isoformat()})"
+        )

@@ -154,6 +154,8 @@ def _suggested_renewal(
         info = acme_ca.renewal_info(server, key_pem, account_url, document, pem, now)
     except CertgateError as error:
         log.info("no renewal information for %r: %s", row.friendly_name, error)
+        with app.store.transaction() as repository:  # an earlier suggestion no longer stands
+            queries.record_renewal_info(repository, row.id, None, now)
         return None
     with app.store.transaction() as repository:
         queries.record_renewal_info(repository, row.id, info.suggested, info.next_check)
