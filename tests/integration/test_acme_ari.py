@@ -166,9 +166,7 @@ def test_a_window_that_ends_before_it_begins_is_no_answer(
         start, end = begun()
         proxy.window = (end, start)  # ends an hour before it starts
         asked = len(proxy.renewal_info_asked)
-        eventually(
-            lambda: len(proxy.renewal_info_asked) >= asked + 3, timeout=30, what="ARI asked"
-        )
+        eventually(lambda: len(proxy.renewal_info_asked) >= asked + 3, timeout=30, what="ARI asked")
         [listed] = orders(appliance.data_dir)
         assert listed["renewed_by"] is None and listed["renewal_suggested_at"] is None
         assert listed["renewal_error"] is None
