@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from certgate.errors import CertgateError
 from certgate.service import requests
+from certgate.service.auth import Principal
 from certgate.web.pages.access import Poster, Viewer, call
 from certgate.web.pages.forms import admin_form, identifiers, read_form, text, texts
 from certgate.web.pages.rendering import PREFIX, download, redirect, render
@@ -16,20 +17,27 @@ PAGE = PREFIX + "/security/requests/{request_id}"
 CERTIFICATES = PREFIX + "/security/certificates"
 
 
-@router.get(PAGE)
-async def request_page(request: Request, request_id: int, principal: Viewer) -> Response:
-    view = await call(request, requests.show_request, request_id)
+def _render(
+    request: Request, principal: Principal, template: str, title: str, **context: object
+) -> Response:
+    """A page of Security :: Certificate Requests (listed with the certificates)."""
     return render(
         request,
-        "request.html",
+        template,
         {
-            "title": "Security :: Certificate Requests :: Request Data",
+            "title": "Security :: Certificate Requests :: " + title,
             "section": "security",
             "subsection": "certificates",
-            "view": view,
+            **context,
         },
         principal=principal,
     )
+
+
+@router.get(PAGE)
+async def request_page(request: Request, request_id: int, principal: Viewer) -> Response:
+    view = await call(request, requests.show_request, request_id)
+    return _render(request, principal, "request.html", "Request Data", view=view)
 
 
 @router.get(PAGE + "/csr")
@@ -51,17 +59,7 @@ async def request_action(request: Request, principal: Poster) -> Response:
         return redirect(CERTIFICATES, "Check a request and choose Delete.", "error")
     principal.require_admin("deleting certificate requests")
     chosen = await call(request, requests.keys_after_deleting, ids)
-    return render(
-        request,
-        "request_delete_confirm.html",
-        {
-            "title": "Security :: Certificate Requests :: Delete",
-            "section": "security",
-            "subsection": "certificates",
-            "chosen": chosen,
-        },
-        principal=principal,
-    )
+    return _render(request, principal, "request_delete_confirm.html", "Delete", chosen=chosen)
 
 
 @router.post(PREFIX + "/security/requests/delete")
