@@ -9,7 +9,14 @@ import click
 
 from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
 from certgate.cli.context import Options, command_options, confirm_change_option
-from certgate.cli.output import echo, emit_document, emit_documents, fields, report, table
+from certgate.cli.output import (
+    echo,
+    emit_document,
+    emit_documents,
+    report,
+    report_fields,
+    report_table,
+)
 from certgate.errors import AcmeError
 from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
@@ -33,27 +40,26 @@ def account_group() -> None:
 def account_show(options: Options, as_json: bool) -> None:
     """The account (its key is never shown)."""
     view = options.call(acme_account.get_account)
-    if as_json:
-        emit_document(AcmeAccount, view)
-        return
-    if not view.configured:
+    if view.configured or as_json:
+        report_fields(as_json, AcmeAccount, view, _account_fields)
+    else:
         echo(
             "No ACME account: certgate acme account set --directory letsencrypt-staging "
             "--email ADDR --agree-tos"
         )
-        return
-    fields(
-        [
-            ("Directory", view.directory_url or ""),
-            ("Preset", view.preset or "(none)"),
-            ("Account", view.account_url or ""),
-            ("Status", view.status or ""),
-            ("Contact", view.email or "(none)"),
-            ("Terms agreed", view.terms_agreed or "(the CA has none)"),
-            ("EAB key id", view.eab_kid or "(none)"),
-            ("CA bundle", "set (private ACME server)" if view.ca_bundle else "system roots"),
-        ]
-    )
+
+
+def _account_fields(view: acme_account.AccountView) -> list[tuple[str, object]]:
+    return [
+        ("Directory", view.directory_url or ""),
+        ("Preset", view.preset or "(none)"),
+        ("Account", view.account_url or ""),
+        ("Status", view.status or ""),
+        ("Contact", view.email or "(none)"),
+        ("Terms agreed", view.terms_agreed or "(the CA has none)"),
+        ("EAB key id", view.eab_kid or "(none)"),
+        ("CA bundle", "set (private ACME server)" if view.ca_bundle else "system roots"),
+    ]
 
 
 @account_group.command("set")
@@ -172,27 +178,16 @@ def order_command(
 def orders_command(options: Options, as_json: bool) -> None:
     """Every order placed, newest first, with its state and the CA's error document."""
     views = options.call(acme_orders.list_orders)
-    if as_json:
-        emit_documents(AcmeOrder, views)
-        return
-    if not views:
-        echo("no ACME order yet")
-        return
-    table(
+    report_table(
+        as_json,
+        AcmeOrder,
+        views,
         ["ID", "Name", "Domains", "State", "Certificate", "Created", "Error"],
-        [
-            [
-                view.id,
-                view.friendly_name,
-                ", ".join(view.domains),
-                view.state,
-                view.certificate_id or "",
-                view.created_at.strftime("%Y-%m-%d %H:%M"),
-                view.error or "",
-            ]
-            for view in views
-        ],
+        _order_row,
+        empty="no ACME order yet",
     )
+    if as_json:
+        return
     for view in views:
         if view.renewal_suggested_at and view.renewed_by is None:
             echo(
@@ -206,6 +201,18 @@ def orders_command(options: Options, as_json: bool) -> None:
                 f"order {view.id}: renewal failed {view.renewal_attempts} time(s), next try "
                 f"{view.renewal_next_at:%Y-%m-%d %H:%M} UTC: {view.renewal_error}"
             )
+
+
+def _order_row(view: acme_orders.OrderView) -> list[object]:
+    return [
+        view.id,
+        view.friendly_name,
+        ", ".join(view.domains),
+        view.state,
+        view.certificate_id or "",
+        view.created_at.strftime("%Y-%m-%d %H:%M"),
+        view.error or "",
+    ]
 
 
 _RENEWAL_STATES = {

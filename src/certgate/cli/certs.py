@@ -18,8 +18,8 @@ from certgate.cli.output import (
     echo,
     emit_document,
     emit_json,
-    fields,
     report,
+    report_fields,
     report_table,
     table,
 )
@@ -100,36 +100,31 @@ def _list_row(view: CertificateView) -> list[object]:
 def show(options: Options, reference: str, as_json: bool) -> None:
     """The Edit Certificate Configuration fields of one certificate (id or fingerprint)."""
     view = options.call(certificates.show_certificate, reference)
-    if as_json:
-        emit_document(Certificate, view)
-        return
-    _print_view(view)
+    report_fields(as_json, Certificate, view, _view_fields)
 
 
-def _print_view(view: CertificateView) -> None:
-    fields(
-        [
-            ("ID", view.id),
-            ("Certificate Friendly Name", view.friendly_name),
-            ("Subject Name", view.subject),
-            ("Issuer Name", view.issuer),
-            ("Serial Number", view.serial),
-            ("Signature Type", view.signature_type),
-            ("Not Valid Before", format_time(view.not_before)),
-            ("Not Valid After", format_time(view.not_after)),
-            ("Public Key", view.public_key),
-            ("Private Key", "Available" if view.has_private_key else "Not available"),
-            ("Subject Alternative Names", view.sans or ["No Supported Names"]),
-            ("Authority Info Access", view.authority_info_access or ["None"]),
-            ("Role", view.role),
-            ("Certificate Chain", [view.chain_mode.title(), *view.chain_subjects]),
-            ("IP Addresses", view.ip_addresses or ["N/A"]),
-            ("SHA-256 Fingerprint", view.fingerprint_sha256),
-            ("SHA-1 Fingerprint", view.fingerprint_sha1),
-            ("Warnings", [f"[{w.code}] {w.message}" for w in view.warnings] or ["None"]),
-            *_lint_field(view),
-        ]
-    )
+def _view_fields(view: CertificateView) -> list[tuple[str, object]]:
+    return [
+        ("ID", view.id),
+        ("Certificate Friendly Name", view.friendly_name),
+        ("Subject Name", view.subject),
+        ("Issuer Name", view.issuer),
+        ("Serial Number", view.serial),
+        ("Signature Type", view.signature_type),
+        ("Not Valid Before", format_time(view.not_before)),
+        ("Not Valid After", format_time(view.not_after)),
+        ("Public Key", view.public_key),
+        ("Private Key", "Available" if view.has_private_key else "Not available"),
+        ("Subject Alternative Names", view.sans or ["No Supported Names"]),
+        ("Authority Info Access", view.authority_info_access or ["None"]),
+        ("Role", view.role),
+        ("Certificate Chain", [view.chain_mode.title(), *view.chain_subjects]),
+        ("IP Addresses", view.ip_addresses or ["N/A"]),
+        ("SHA-256 Fingerprint", view.fingerprint_sha256),
+        ("SHA-1 Fingerprint", view.fingerprint_sha1),
+        ("Warnings", [f"[{w.code}] {w.message}" for w in view.warnings] or ["None"]),
+        *_lint_field(view),
+    ]
 
 
 def _lint_field(view: CertificateView) -> list[tuple[str, list[str]]]:

@@ -8,7 +8,7 @@ import click
 
 from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
 from certgate.cli.context import Options, command_options
-from certgate.cli.output import echo, emit_document, fields, report
+from certgate.cli.output import echo, emit_document, report, report_fields
 from certgate.cli.secrets_input import Secret
 from certgate.errors import MailError
 from certgate.schemas import EmailSettings, EmailTestResult, NoticeCheck
@@ -40,23 +40,22 @@ def email_group() -> None:
 def email_show(options: Options, as_json: bool) -> None:
     """The email settings (the password is never shown, only whether one is set)."""
     settings = options.call(email.get_settings)
-    if as_json:
-        emit_document(EmailSettings, settings)
-        return
-    if not settings.configured:
+    if not (as_json or settings.configured):
         echo("Email is not configured: certgate email set --host H --from ADDR --to ADDR")
-    fields(
-        [
-            ("SMTP relay", f"{settings.host or '(none)'} port {settings.port}"),
-            ("Connection security", settings.security.value),
-            ("Relay certificate", _checked(settings)),
-            ("Username", settings.username or "(none)"),
-            ("Password", "set (not shown)" if settings.password_set else "(none)"),
-            ("From", settings.from_address or "(none)"),
-            ("To", list(settings.to_addresses) or ["(none)"]),
-            ("Expiry notices", email.describe_days(settings.notice_days)),
-        ]
-    )
+    report_fields(as_json, EmailSettings, settings, _settings_fields)
+
+
+def _settings_fields(settings: email.EmailSettings) -> list[tuple[str, object]]:
+    return [
+        ("SMTP relay", f"{settings.host or '(none)'} port {settings.port}"),
+        ("Connection security", settings.security.value),
+        ("Relay certificate", _checked(settings)),
+        ("Username", settings.username or "(none)"),
+        ("Password", "set (not shown)" if settings.password_set else "(none)"),
+        ("From", settings.from_address or "(none)"),
+        ("To", list(settings.to_addresses) or ["(none)"]),
+        ("Expiry notices", email.describe_days(settings.notice_days)),
+    ]
 
 
 def _checked(settings: email.EmailSettings) -> str:

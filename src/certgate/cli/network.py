@@ -14,6 +14,7 @@ from certgate.cli.output import (
     emit_documents,
     fields,
     report,
+    report_fields,
     report_table,
     table,
 )
@@ -266,25 +267,23 @@ def tls() -> None:
 @tls.command("show")
 @command_options
 def tls_show(options: Options, as_json: bool) -> None:
-    settings = options.call(tls_settings.get_settings)
-    if as_json:
-        emit_document(TlsSettings, settings)
-        return
-    fields(
-        [
-            ("Minimum TLS version", settings.minimum_version),
-            ("Maximum TLS version", settings.maximum_version),
-            ("TLS 1.2 ciphers", settings.tls12_ciphers),
-            ("HTTPS port", settings.https_port),
-            ("HTTP port", settings.http_port or "none"),
-            ("TLS groups", settings.groups),
-            ("Chain includes the root", "yes" if settings.send_root else "no"),
-            *(
-                (deadline.label, f"{getattr(settings, deadline.name):g} s")
-                for deadline in tls_settings.DEADLINE_SETTINGS
-            ),
-        ]
-    )
+    report_fields(as_json, TlsSettings, options.call(tls_settings.get_settings), _tls_fields)
+
+
+def _tls_fields(settings: tls_settings.TlsSettings) -> list[tuple[str, object]]:
+    return [
+        ("Minimum TLS version", settings.minimum_version),
+        ("Maximum TLS version", settings.maximum_version),
+        ("TLS 1.2 ciphers", settings.tls12_ciphers),
+        ("HTTPS port", settings.https_port),
+        ("HTTP port", settings.http_port or "none"),
+        ("TLS groups", settings.groups),
+        ("Chain includes the root", "yes" if settings.send_root else "no"),
+        *(
+            (deadline.label, f"{getattr(settings, deadline.name):g} s")
+            for deadline in tls_settings.DEADLINE_SETTINGS
+        ),
+    ]
 
 
 @tls.command("set")

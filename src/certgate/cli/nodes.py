@@ -7,7 +7,7 @@ import datetime as dt
 import click
 
 from certgate.cli.context import Options, command_options
-from certgate.cli.output import echo, emit_documents, report, table
+from certgate.cli.output import report, report_table
 from certgate.pki.diagnostics import format_time
 from certgate.schemas import Node, RemovedNode
 from certgate.service import nodes
@@ -26,31 +26,30 @@ def node_list(options: Options, as_json: bool) -> None:
     with options.appliance() as app:
         found = nodes.list_nodes(app)
         now = app.now()
-    if as_json:
-        emit_documents(Node, found)
-        return
-    if not found:
-        echo("No node has run on this store yet: start 'certgate serve'.")
-        return
-    table(
+    report_table(
+        as_json,
+        Node,
+        found,
         ["Node", "State", "Last seen", "Version", "Listening", "Holds", "Drift"],
-        [
-            [
-                view.name,
-                view.state.value,
-                f"{format_time(view.last_seen)} ({_seconds(now - view.last_seen)} s ago)",
-                view.version,
-                sum(listener.state == "listening" for listener in view.listeners),
-                ", ".join(view.holds),
-                ", ".join(
-                    f"{drift.address} presents {(drift.presented_fingerprint or 'nothing')[:16]}"
-                    f" instead of {drift.assigned_name!r}"
-                    for drift in view.drift
-                ),
-            ]
-            for view in found
-        ],
+        lambda view: _row(view, now),
+        empty="No node has run on this store yet: start 'certgate serve'.",
     )
+
+
+def _row(view: nodes.NodeView, now: dt.datetime) -> list[object]:
+    return [
+        view.name,
+        view.state.value,
+        f"{format_time(view.last_seen)} ({_seconds(now - view.last_seen)} s ago)",
+        view.version,
+        sum(listener.state == "listening" for listener in view.listeners),
+        ", ".join(view.holds),
+        ", ".join(
+            f"{drift.address} presents {(drift.presented_fingerprint or 'nothing')[:16]}"
+            f" instead of {drift.assigned_name!r}"
+            for drift in view.drift
+        ),
+    ]
 
 
 @node_group.command("remove")

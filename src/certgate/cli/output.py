@@ -76,13 +76,32 @@ def report_table(
     values: Sequence[_View],
     headers: Sequence[str],
     row: Callable[[_View], Sequence[object]],
+    *,
+    empty: str | None = None,
 ) -> None:
     """What a list command prints: with ``--json`` the API's list of documents, else a table
-    of one ``row`` a value."""
+    of one ``row`` a value (``empty``, where given, instead of a table without rows)."""
     if as_json:
         emit_documents(model, values)
         return
+    if not values and empty is not None:
+        echo(empty)
+        return
     table(headers, [row(value) for value in values])
+
+
+def report_fields(
+    as_json: bool,
+    model: type[BaseModel],
+    value: _View,
+    pairs: Callable[[_View], Sequence[tuple[str, object]]],
+) -> None:
+    """What a show command prints: with ``--json`` the API's document for ``value``, else
+    its ``pairs``, one labelled line (or more, for a list) a field."""
+    if as_json:
+        emit_document(model, value)
+        return
+    fields(pairs(value))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -9,15 +9,15 @@ from certgate.cli.context import Options, command_options
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
     echo,
-    emit_document,
-    fields,
     report,
+    report_fields,
     report_table,
 )
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 from certgate.pki.names import SubjectFields
 from certgate.schemas import CertificateRequest, DeletedRequest
 from certgate.service import certificates, renewal, requests
+from certgate.service.views import RequestView
 
 
 @click.group()
@@ -96,24 +96,25 @@ def list_(options: Options, as_json: bool) -> None:
 def show(options: Options, reference: str, as_json: bool) -> None:
     """One request with its PEM Request Data, to paste to a certificate authority."""
     view = options.call(requests.show_request, reference)
+    report_fields(as_json, CertificateRequest, view, _request_fields)
     if as_json:
-        emit_document(CertificateRequest, view)
         return
-    fields(
-        [
-            ("ID", view.id),
-            ("Friendly Name", view.friendly_name),
-            ("Subject", view.subject),
-            ("Alternative Name(s)", view.sans or ["None"]),
-            ("SHA-256 Fingerprint", view.fingerprint_sha256),
-            ("SHA-1 Fingerprint", view.fingerprint_sha1),
-            ("Private Key", "Available" if view.has_private_key else "Not available"),
-            ("Renewal of", [str(i) for i in view.renews] or ["None"]),
-            ("Issued certificates", [str(i) for i in view.certificate_ids] or ["None yet"]),
-        ]
-    )
     echo("\nRequest Data:")
     echo(view.pem, nl=False)
+
+
+def _request_fields(view: RequestView) -> list[tuple[str, object]]:
+    return [
+        ("ID", view.id),
+        ("Friendly Name", view.friendly_name),
+        ("Subject", view.subject),
+        ("Alternative Name(s)", view.sans or ["None"]),
+        ("SHA-256 Fingerprint", view.fingerprint_sha256),
+        ("SHA-1 Fingerprint", view.fingerprint_sha1),
+        ("Private Key", "Available" if view.has_private_key else "Not available"),
+        ("Renewal of", [str(i) for i in view.renews] or ["None"]),
+        ("Issued certificates", [str(i) for i in view.certificate_ids] or ["None yet"]),
+    ]
 
 
 @request.command()
