@@ -11,7 +11,7 @@ from certgate.service import email
 from certgate.service.auth import Principal
 from certgate.service.smtp import MailSecurity
 from certgate.web.pages.access import Poster, call, page_view
-from certgate.web.pages.forms import admin_form, checked, field_errors, integer, text, typed
+from certgate.web.pages.forms import FRESH, FormState, admin_form, checked, integer, text, typed
 from certgate.web.pages.rendering import PREFIX, notes, redirect, render
 
 router = APIRouter()
@@ -29,14 +29,9 @@ INPUTS = (
 )
 
 
-async def _page(
-    request: Request,
-    principal: Principal,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+async def _page(request: Request, principal: Principal, state: FormState = FRESH) -> Response:
     current = await call(request, email.get_settings)
+    values = state.values
     if values is None:
         values = {
             "host": current.host,
@@ -60,10 +55,10 @@ async def _page(
             "settings": current,
             "securities": list(MailSecurity),
             "notices": email.describe_days(current.notice_days),
-            "errors": errors or {},
+            "errors": state.errors,
         },
         principal=principal,
-        status_code=status_code,
+        status_code=state.status_code,
     )
 
 
@@ -112,7 +107,7 @@ async def save_email(request: Request, principal: Poster) -> Response:
             actor=principal.actor,
         )
     except ValidationError as error:
-        return await _page(request, principal, values, field_errors(error, INPUTS), 422)
+        return await _page(request, principal, FormState.refused(values, error, INPUTS))
     return redirect(PAGE, "Email configuration saved." + notes(saved.notices))
 
 

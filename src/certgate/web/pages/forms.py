@@ -4,7 +4,8 @@ numbers and ids; a validation error placed beside its input."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
@@ -90,3 +91,29 @@ def field_errors(
     ``prefix``: the ids of a form's inputs on a page with two forms of the same names."""
     name = input_name(error.field)
     return {prefix + name if name in inputs else "form": error.reason}
+
+
+@dataclass(frozen=True)
+class FormState:
+    """What a form page shows: what was typed (``values``; None: what is stored), each error
+    beside its input (``errors``) and the status it answers with."""
+
+    values: Mapping[str, str] | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+    status_code: int = 200
+
+    @classmethod
+    def refused(
+        cls,
+        values: Mapping[str, str] | None,
+        error: ValidationError,
+        inputs: Collection[str],
+        prefix: str = "",
+    ) -> FormState:
+        """A form the service refused: shown again as typed, the error beside its input
+        (``field_errors``), 422."""
+        return cls(values, field_errors(error, inputs, prefix), 422)
+
+
+#: A form page as it stands: what is stored, no error.
+FRESH = FormState()

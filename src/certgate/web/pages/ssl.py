@@ -13,7 +13,7 @@ from certgate.service import tls_settings
 from certgate.service.auth import Principal
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS
 from certgate.web.pages.access import Poster, call, page_view
-from certgate.web.pages.forms import admin_form, checked, field_errors, integer, typed
+from certgate.web.pages.forms import FRESH, FormState, admin_form, checked, integer, typed
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
@@ -29,13 +29,8 @@ INPUTS = (
 )
 
 
-async def _page(
-    request: Request,
-    principal: Principal,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+async def _page(request: Request, principal: Principal, state: FormState = FRESH) -> Response:
+    values = state.values
     if values is None:
         current = await call(request, tls_settings.get_settings)
         values = {name: _shown(value) for name, value in dataclasses.asdict(current).items()}
@@ -52,10 +47,10 @@ async def _page(
             "default_groups": DEFAULT_GROUPS,
             "deadlines": tls_settings.DEADLINE_SETTINGS,
             "maximum_deadline": tls_settings.MAXIMUM_DEADLINE,
-            "errors": errors or {},
+            "errors": state.errors,
         },
         principal=principal,
-        status_code=status_code,
+        status_code=state.status_code,
     )
 
 
@@ -100,5 +95,5 @@ async def save_ssl(request: Request, principal: Poster) -> Response:
             actor=principal.actor,
         )
     except ValidationError as error:
-        return await _page(request, principal, values, field_errors(error, INPUTS), 422)
+        return await _page(request, principal, FormState.refused(values, error, INPUTS))
     return redirect(PAGE, "SSL configuration saved; the listeners use it for new connections.")

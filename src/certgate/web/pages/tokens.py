@@ -10,7 +10,7 @@ from certgate.service import auth
 from certgate.service.auth import Principal
 from certgate.service.users import ROLES
 from certgate.web.pages.access import Poster, call, page_view
-from certgate.web.pages.forms import admin_form, field_errors, integer, text
+from certgate.web.pages.forms import FRESH, FormState, admin_form, integer, text
 from certgate.web.pages.rendering import PREFIX, redirect, render
 
 router = APIRouter()
@@ -18,12 +18,7 @@ PAGE = PREFIX + "/security/tokens"
 
 
 async def _page(
-    request: Request,
-    principal: Principal,
-    *,
-    new_token: str = "",
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
+    request: Request, principal: Principal, state: FormState = FRESH, *, new_token: str = ""
 ) -> Response:
     tokens = await call(request, auth.list_tokens)
     return render(
@@ -36,10 +31,10 @@ async def _page(
             "tokens": tokens,
             "roles": ROLES,
             "new_token": new_token,
-            "errors": errors or {},
+            "errors": state.errors,
         },
         principal=principal,
-        status_code=status_code,
+        status_code=state.status_code,
     )
 
 
@@ -58,8 +53,8 @@ async def create_token(request: Request, principal: Poster) -> Response:
             principal.actor,
         )
     except ValidationError as error:
-        errors = field_errors(error, ("name", "role"), prefix="token-")
-        return await _page(request, principal, errors=errors, status_code=422)
+        refused = FormState.refused(None, error, ("name", "role"), prefix="token-")
+        return await _page(request, principal, refused)
     # Shown once, in this response only (never stored, never redirected through a cookie).
     return await _page(request, principal, new_token=value)
 

@@ -10,7 +10,7 @@ from certgate.errors import ConflictError, ValidationError
 from certgate.service import auth, users
 from certgate.service.auth import Principal
 from certgate.web.pages.access import Poster, call, page_view
-from certgate.web.pages.forms import admin_form, field_errors, read_form, text
+from certgate.web.pages.forms import FRESH, FormState, admin_form, read_form, text
 from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
 
 router = APIRouter()
@@ -18,13 +18,7 @@ PAGE = PREFIX + "/users"
 ADD_INPUTS = ("username", "password", "role")
 
 
-async def _page(
-    request: Request,
-    principal: Principal,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+async def _page(request: Request, principal: Principal, state: FormState = FRESH) -> Response:
     accounts = await call(request, users.list_users)
     return render(
         request,
@@ -34,12 +28,12 @@ async def _page(
             "section": "users",
             "users": accounts,
             "roles": users.ROLES,
-            "errors": errors or {},
-            "values": values or {},
+            "errors": state.errors,
+            "values": state.values or {},
             "min_password": users.MIN_PASSWORD_LENGTH,
         },
         principal=principal,
-        status_code=status_code,
+        status_code=state.status_code,
     )
 
 
@@ -60,8 +54,7 @@ async def add_user(request: Request, principal: Poster) -> Response:
             principal.actor,
         )
     except ValidationError as error:
-        errors = field_errors(error, ADD_INPUTS)
-        return await _page(request, principal, errors, values, 422)
+        return await _page(request, principal, FormState.refused(values, error, ADD_INPUTS))
     return redirect(PAGE, f"User {added.username} ({added.role}) added.")
 
 
@@ -96,9 +89,8 @@ async def change_own_password(request: Request, principal: Poster) -> Response:
             throttle,
         )
     except ValidationError as error:
-        return await _page(
-            request, principal, field_errors(error, OWN_PASSWORD_INPUTS, "own-"), {}, 422
-        )
+        refused = FormState.refused(None, error, OWN_PASSWORD_INPUTS, "own-")
+        return await _page(request, principal, refused)
     return redirect(PREFIX + "/login", "Your password was changed: log in again.")
 
 
@@ -114,7 +106,8 @@ async def change_password(request: Request, username: str, principal: Poster) ->
             principal.actor,
         )
     except ValidationError as error:
-        return await _page(request, principal, {f"password-{username}": error.reason}, {}, 422)
+        refused = FormState(errors={f"password-{username}": error.reason}, status_code=422)
+        return await _page(request, principal, refused)
     if username == principal.username:
         return redirect(PREFIX + "/login", "Your password was changed: log in again.")
     return redirect(PAGE, f"The password of {username} was changed; their sessions ended.")
