@@ -67,6 +67,10 @@ def test_a_backup_taken_while_serving_restores_to_the_same_certificates_on_the_s
             target, "restore", str(backup), "--passphrase-file", str(passphrase), **target_env
         )
         assert "2 certificate(s)" in restored.stdout
+        # The source's node (its serve above) is not carried over: restored on another host,
+        # it would be listed as a lost node until removed by hand.
+        nodes = run_cli(target, "node", "list", "--json", **target_env).stdout
+        assert json.loads(nodes) == []
         with running_appliance(target, address="127.0.0.2", database_url=target_url) as again:
             assert served_fingerprint("127.0.0.2", again.port) == fingerprint
             relisted = json.loads(run_cli(target, "cert", "list", "--json", **target_env).stdout)

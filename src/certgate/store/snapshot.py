@@ -5,7 +5,8 @@ it is the online backup of the database (one read transaction, consistent while 
 write); on PostgreSQL every table is read in one REPEATABLE READ transaction through
 SQLAlchemy and written into a freshly migrated SQLite file (no ``pg_dump`` needed, and the
 columns' types are SQLAlchemy's both ways). Loading one into PostgreSQL creates the schema and
-inserts every row in one transaction, so a failed load leaves the database as it was.
+inserts every row in one transaction, so a failed load leaves the database as it was. The
+nodes' heartbeats stay behind: they describe the machines, not the appliance.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from certgate.store.database import (
     make_engine,
     migrate,
 )
-from certgate.store.models import Base, CertificateRow, KeyRow, MasterKeyRow
+from certgate.store.models import Base, CertificateRow, KeyRow, MasterKeyRow, NodeRow
 from certgate.store.repository import Store
 
 _BATCH = 1000
@@ -65,7 +66,17 @@ def take_snapshot(store: Store, target: Path) -> dict[str, int]:
                 reading.backup(writing)  # all pages in one step: one consistent read
         else:
             _copy_into_sqlite(store, target)
+    _forget_nodes(target)
     return snapshot_counts(target)
+
+
+def _forget_nodes(image: Path) -> None:
+    """The nodes' heartbeats are what the machines running the store last did, not the
+    appliance's configuration: restored elsewhere, the old cluster's nodes would show as lost
+    until removed by hand. Pinned addresses keep their node's name; each node is listed again
+    from its first heartbeat after the restore."""
+    with closing(sqlite3.connect(image)) as connection, connection:
+        connection.execute(f"DELETE FROM {NodeRow.__tablename__}")
 
 
 def _copy_into_sqlite(store: Store, target: Path) -> None:
