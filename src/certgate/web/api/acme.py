@@ -5,9 +5,7 @@ waits for the CA's validation, up to 90 s) never holds the event loop."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from certgate.schemas import (
     AcmeAccount,
@@ -20,9 +18,9 @@ from certgate.schemas import (
 from certgate.service import acme_account, acme_orders, acme_renewal
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
+from certgate.web.api.paths import RowId
 
 router = APIRouter(prefix="/acme", tags=["acme"])
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("/account", summary="Show the ACME account")
@@ -63,7 +61,7 @@ def list_acme_orders(app: App, _: Viewer) -> list[AcmeOrder]:
     summary="Show one ACME order",
     responses=problem_responses(404, 422),
 )
-def get_acme_order(app: App, _: Viewer, order_id: OrderId) -> AcmeOrder:
+def get_acme_order(app: App, _: Viewer, order_id: RowId) -> AcmeOrder:
     return AcmeOrder.model_validate(acme_orders.show_order(app, order_id))
 
 

@@ -13,6 +13,7 @@ from certgate.schemas import AuditPage
 from certgate.service import audit
 from certgate.web.api.deps import App, Viewer
 from certgate.web.api.openapi import problem_responses
+from certgate.web.api.paths import ROW_ID_MAX
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -42,7 +43,7 @@ async def list_events(
     until: Annotated[str, Query(max_length=64, description="Before then. " + _TIME)] = "",
     before: Annotated[
         int,
-        Query(ge=0, le=2**63 - 1, description="Only events older than this id (0: the newest)."),
+        Query(ge=0, le=ROW_ID_MAX, description="Only events older than this id (0: the newest)."),
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_LIMIT)] = audit.DEFAULT_LIMIT,
 ) -> AuditPage:

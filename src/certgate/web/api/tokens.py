@@ -3,18 +3,15 @@ has a role and shows when it was last used; a revoked token is refused at once."
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from certgate.schemas import CreatedToken, NewToken, Token
 from certgate.service import auth
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import problem_responses
+from certgate.web.api.paths import RowId
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
-
-TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("", summary="List API tokens")
@@ -37,6 +34,6 @@ def create_token(app: App, principal: Admin, body: NewToken, response: Response)
 
 
 @router.delete("/{token_id}", summary="Revoke an API token", responses=problem_responses(404, 422))
-def revoke_token(app: App, principal: Admin, token_id: TokenId) -> Token:
+def revoke_token(app: App, principal: Admin, token_id: RowId) -> Token:
     """The token is refused from now on; it stays listed as revoked."""
     return Token.model_validate(auth.revoke_token(app, token_id, principal.actor))
