@@ -31,6 +31,10 @@ def user_list(options: Options, as_json: bool) -> None:
     )
 
 
+#: ``--role`` of an account and of a token.
+role_option = click.option(
+    "--role", type=click.Choice(users.ROLES), default="auditor", show_default=True
+)
 USER_PASSWORD = Secret("--password-file", "the password", "CERTGATE_USER_PASSWORD")
 
 
@@ -43,7 +47,7 @@ def _password(password_file: Path | None) -> str:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
+@role_option
 @USER_PASSWORD.option
 @command_options
 def user_add(
@@ -83,7 +87,7 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="What the token is for.")
-@click.option("--role", type=click.Choice(users.ROLES), default="auditor", show_default=True)
+@role_option
 @command_options
 def token_create(options: Options, name: str, role: str, as_json: bool) -> None:
     """Create a token; its value is printed once and never stored."""

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
-from certgate.cli.context import Options, command_options, confirm_change_option
+from certgate.cli.context import EXISTING_FILE, Options, command_options, confirm_change_option
+from certgate.cli.forms import KEY_TYPES
 from certgate.cli.output import (
     echo,
     emit_document,
@@ -19,7 +20,7 @@ from certgate.cli.output import (
 )
 from certgate.errors import AcmeError
 from certgate.fields import ACME_NAMES_HELP
-from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
+from certgate.pki.keys import DEFAULT_KEY_SPEC
 from certgate.schemas import AcmeAccount, AcmeOrder, AcmeRenewal
 from certgate.service import acme_account, acme_orders, acme_renewal
 
@@ -76,7 +77,7 @@ def _account_fields(view: acme_account.AccountView) -> list[tuple[str, object]]:
 @click.option("--eab-kid", metavar="ID", help="External account binding: the key id.")
 @click.option(
     "--eab-hmac-key-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=EXISTING_FILE,
     help="External account binding: a file holding the HMAC key (base64url).",
 )
 @command_options
@@ -116,7 +117,7 @@ def account_set(
 )
 @click.option(
     "--key",
-    type=click.Choice([spec.value for spec in KeySpec]),
+    type=KEY_TYPES,
     default=DEFAULT_KEY_SPEC.value,
     show_default=True,
     help="The certificate's key type.",

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from certgate.cli.context import EXISTING_FILE
+
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
@@ -22,7 +24,7 @@ def ca_bundle_options(whose: str) -> Callable[[_Command], _Command]:
         )(command)
         return click.option(
             "--ca-file",
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            type=EXISTING_FILE,
             help=f"PEM roots to trust for {whose} instead of the system's.",
         )(command)
 

@@ -17,6 +17,8 @@ from certgate.service.auth import cli_principal
 
 #: A file a command reads or writes (click refuses a directory).
 FILE = click.Path(path_type=Path, dir_okay=False)
+#: A file a command reads, refused by click before the command runs when it is not there.
+EXISTING_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

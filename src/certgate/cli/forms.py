@@ -12,6 +12,9 @@ from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The ``--key`` choices: the values of the Create page's Key dropdown.
+KEY_TYPES = click.Choice([spec.value for spec in KeySpec])
+
 #: The subject options: (option, parameter, help), in the guide's order.
 SUBJECT_OPTIONS = (
     ("--country", "country", "Two-letter ISO 3166 country code."),
@@ -36,7 +39,7 @@ def form_options(*, required: bool) -> Callable[[F], F]:
             "key_spec",
             default=DEFAULT_KEY_SPEC.value if required else None,
             show_default=required,
-            type=click.Choice([spec.value for spec in KeySpec]),
+            type=KEY_TYPES,
             help="Key type and size of the new key.",
         ),
         click.option(
