@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from certgate.errors import KeyMissingError, SealingError
 from certgate.pki.keys import (
@@ -27,6 +27,8 @@ from certgate.store.sealing import Sealer
 
 #: Re-seals one secret under a new master key: (associated data, sealed, what it is) -> sealed.
 Reseal = Callable[[str, bytes, str], bytes]
+#: Keys read and re-sealed at a time by a rotation: a few MiB of sealed keys in memory.
+RESEAL_BATCH = 1000
 
 
 def seal(repository: Repository, sealer: Sealer, associated: str, plaintext: bytes) -> bytes:
@@ -76,17 +78,33 @@ def get_private_key(
 
 
 def reseal_keys(repository: Repository, reseal: Reseal) -> int:
-    """Every private key under the new master key (a rotation); returns how many."""
-    rows = repository.session.scalars(select(KeyRow).order_by(KeyRow.id)).all()
-    names = repository.certificate_names_by_public_key([row.public_key_fingerprint for row in rows])
-    for row in rows:
-        fingerprint = row.public_key_fingerprint
-        what = f"the private key {fingerprint[:16]}"
-        if fingerprint in names:
-            what += f" (of the certificate {names[fingerprint]!r})"
-        row.sealed = reseal(fingerprint, row.sealed, what)
-        repository.flush()  # each row written as it goes: one that fails undoes them all
-    return len(rows)
+    """Every private key under the new master key (a rotation); returns how many. Read and
+    written a batch at a time, by primary key: 100,000 keys took 20 s one flush each, while
+    the store's write lock was held."""
+    count = 0
+    last_id = 0
+    while batch := repository.session.execute(
+        select(KeyRow.id, KeyRow.public_key_fingerprint, KeyRow.sealed)
+        .where(KeyRow.id > last_id)
+        .order_by(KeyRow.id)
+        .limit(RESEAL_BATCH)
+    ).all():
+        names = repository.certificate_names_by_public_key([row[1] for row in batch])
+        values = [
+            {"id": key_id, "sealed": reseal(fingerprint, sealed, _key_named(fingerprint, names))}
+            for key_id, fingerprint, sealed in batch
+        ]
+        repository.session.execute(update(KeyRow), values)
+        count += len(batch)
+        last_id = batch[-1][0]
+    return count
+
+
+def _key_named(fingerprint: str, names: dict[str, str]) -> str:
+    what = f"the private key {fingerprint[:16]}"
+    if fingerprint in names:
+        what += f" (of the certificate {names[fingerprint]!r})"
+    return what
 
 
 def remove_unused_key(repository: Repository, public_key_fingerprint: str) -> bool:
