@@ -47,7 +47,7 @@ from certgate.service.serving import read_status
 from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
-from certgate.store.models import AcmeOrderRow, IpAddressRow, utcnow
+from certgate.store.models import AcmeOrderRow, utcnow
 from certgate.store.repository import Repository
 from certgate.tls import probe as tls_probe
 from certgate.tls.policy import ACME_TLS_ALPN
@@ -283,7 +283,7 @@ def place_order(
                 "there is no ACME account yet: register one first with 'certgate acme account "
                 "set --directory URL --email ADDR --agree-tos' (or on Security > ACME)"
             )
-        rows = [_configured(repository, address) for address in addresses]
+        rows = [networking.configured_address(repository, address) for address in addresses]
         if rows:
             ca_root = _ca_root(repository, account.directory_url)
             guard.check_order(
@@ -392,13 +392,6 @@ def _is_address(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _configured(repository: Repository, address: str) -> IpAddressRow:
-    row = repository.ip_address(address)
-    if row is None:
-        raise NotFoundError(f"the address {address} is not configured: add it first")
-    return row
 
 
 def _ca_root(repository: Repository, directory: str) -> guard.Root | None:
@@ -617,7 +610,7 @@ def _assign_issued(
     with app.store.transaction(actor) as repository:
         certificate = repository.certificate(certificate_id)
         assert certificate is not None
-        rows = [_configured(repository, address) for address in addresses]
+        rows = [networking.configured_address(repository, address) for address in addresses]
         moves = [guard.Move(row, certificate) for row in rows]
         concerns = guard.check_moves(repository, moves, confirm=True, now=app.now())
         asked = [concern for concern in concerns if concern.code not in _CA_CHAIN]

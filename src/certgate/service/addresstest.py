@@ -20,13 +20,12 @@ from enum import StrEnum
 
 from cryptography import x509
 
-from certgate.errors import NotFoundError
 from certgate.limits import HOSTNAMES_PER_ADDRESS_MAX
 from certgate.pki import trust
 from certgate.pki.certinfo import read_certificate
 from certgate.pki.names import client_hostname
 from certgate.service.appliance import Appliance
-from certgate.service.networking import normalise_address
+from certgate.service.networking import configured_address, normalise_address
 from certgate.service.serving import read_status
 from certgate.service.tls_settings import get_settings
 from certgate.tls.probe import Presented, ProbeFailure, probe
@@ -102,9 +101,7 @@ def probe_address(
     address = normalise_address(text)
     wanted = client_hostname(hostname) if hostname is not None else None
     with app.store.reading() as repository:
-        row = repository.ip_address(address)
-        if row is None:
-            raise NotFoundError(f"the address {address} is not configured: add it first")
+        row = configured_address(repository, address)
         assigned = repository.certificate(row.certificate_id)
         assert assigned is not None  # a foreign key: an address always has its certificate
         roots = [x509.load_der_x509_certificate(r.der) for r in repository.self_issued_cas()]

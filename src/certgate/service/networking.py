@@ -120,7 +120,7 @@ def list_addresses(app: Appliance) -> list[AddressView]:
 def show_address(app: Appliance, text: str) -> AddressView:
     address = normalise_address(text)
     with app.store.reading() as repository:
-        row = _existing(repository, address)
+        row = configured_address(repository, address)
         return _view(row, _certificate_of(repository, row))
 
 
@@ -204,7 +204,7 @@ def change_address(
     names = None if hostnames is None else checked_hostnames(hostnames)
     name = None if node is None else checked_node(node)
     with app.store.transaction(actor) as repository:
-        row = _existing(repository, address)
+        row = configured_address(repository, address)
         if (name is not None or floating) and row.node != name:
             _require_known(repository, name, address, confirm)
             row.node = name
@@ -304,7 +304,7 @@ def remove_address(
     out of the pages: no listener is left)."""
     address = normalise_address(text)
     with app.store.transaction(actor) as repository:
-        row = _existing(repository, address)
+        row = configured_address(repository, address)
         if not confirm and len(repository.ip_addresses(for_update=True)) == 1:
             raise ConfirmationRequiredError(lockout_warning(address))
         repository.delete(row)
@@ -339,7 +339,7 @@ def assign(
     with app.store.transaction(actor) as repository:
         certificate = find_certificate(repository, reference)
         require_assignable(repository, certificate)
-        rows = [_existing(repository, address) for address in wanted]
+        rows = [configured_address(repository, address) for address in wanted]
         moves = [guard.Move(row, certificate) for row in rows]
         confirmed = guard.check_moves(repository, moves, confirm=confirm, now=app.now())
         for row in rows:
@@ -357,7 +357,8 @@ def require_assignable(repository: Repository, certificate: CertificateRow) -> N
     )
 
 
-def _existing(repository: Repository, address: str) -> IpAddressRow:
+def configured_address(repository: Repository, address: str) -> IpAddressRow:
+    """The row of ``address`` (as normalise_address gives it); NotFoundError: not configured."""
     row = repository.ip_address(address)
     if row is None:
         raise NotFoundError(f"the address {address} is not configured: add it first")
@@ -412,7 +413,10 @@ def set_addresses_of(
                 "present another certificate, check the address on that certificate's Edit "
                 "page; to stop serving it, remove it under Networking",
             )
-    moves = [guard.Move(_existing(repository, address), certificate) for address in sorted(wanted)]
+    moves = [
+        guard.Move(configured_address(repository, address), certificate)
+        for address in sorted(wanted)
+    ]
     moves += [
         guard.Move(row, factory)
         for row in repository.ip_addresses_of(certificate.id)
