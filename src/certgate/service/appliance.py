@@ -28,6 +28,9 @@ from certgate.store.sealing import MASTER_KEY_FILE, PENDING_KEY_FILE, Sealer, se
 
 DATA_DIR_ENV = "CERTGATE_DATA_DIR"
 DATABASE_URL_ENV = "CERTGATE_DATABASE_URL"
+#: The store's settings that name the appliance, made by ``certgate init``.
+SERIAL_SETTING = "appliance.serial"
+GUID_SETTING = "appliance.guid"
 
 
 #: Every file certgate keeps in a data directory besides the master key: the SQLite database

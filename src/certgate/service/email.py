@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certgate.errors import ValidationError
 from certgate.fields import item
 from certgate.service import keystore, smtp
-from certgate.service.appliance import Appliance
+from certgate.service.appliance import SERIAL_SETTING, Appliance
 from certgate.service.smtp import MailSecurity, Relay
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
@@ -360,7 +360,7 @@ def send_test(app: Appliance, timeout: float = SEND_TIMEOUT) -> TestResult:
     """Send a test mail now; ``MailError`` with the relay's answer when it fails."""
     with app.store.reading() as repository:
         settings, relay = read_relay(repository, app.sealer)
-        serial = repository.setting("appliance.serial", "")
+        serial = repository.setting(SERIAL_SETTING, "")
     if not settings.configured:
         raise ValidationError(
             "host", "is not configured yet: set the relay, the From address and a recipient"

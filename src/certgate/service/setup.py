@@ -24,7 +24,14 @@ from certgate.pki.certinfo import read_certificate
 from certgate.pki.keys import KeySpec, generate_private_key
 from certgate.pki.names import SubjectFields, build_subject, parse_san
 from certgate.service import master_key
-from certgate.service.appliance import DATABASE_URL_ENV, Appliance, secure_data_dir, store_url
+from certgate.service.appliance import (
+    DATABASE_URL_ENV,
+    GUID_SETTING,
+    SERIAL_SETTING,
+    Appliance,
+    secure_data_dir,
+    store_url,
+)
 from certgate.service.keystore import put_private_key
 from certgate.service.linking import new_certificate_row
 from certgate.service.networking import (
@@ -37,7 +44,7 @@ from certgate.service.users import create_user, list_users
 from certgate.store import master_key as master_key_records
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.database import default_url, describe_database
-from certgate.store.repository import Store
+from certgate.store.repository import Repository, Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer, write_master_key
 
 FACTORY_NAME = "certgate Appliance"
@@ -124,13 +131,7 @@ def join(data_dir: Path, database_url: str | None, key_file: Path) -> Initialise
                     "'certgate init' did not finish): run it again on the first node"
                 )
             row = master_key.check(repository, given, label)
-            done = Initialised(
-                data_dir,
-                False,
-                factory.id,
-                repository.setting("appliance.serial"),
-                repository.setting("appliance.guid"),
-            )
+            done = _initialised_already(data_dir, repository, factory.id)
         try:
             data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as error:
@@ -163,17 +164,11 @@ def _ensure_factory(app: Appliance, actor: Actor) -> Initialised:
     with app.store.transaction(actor) as repository:
         factory = repository.factory_certificate()
         if factory is not None:
-            return Initialised(
-                data_dir,
-                False,
-                factory.id,
-                repository.setting("appliance.serial"),
-                repository.setting("appliance.guid"),
-            )
+            return _initialised_already(data_dir, repository, factory.id)
         serial = "CG" + secrets.token_hex(6).upper()
         guid = uuid.uuid4().hex
-        repository.set_setting("appliance.serial", serial)
-        repository.set_setting("appliance.guid", guid)
+        repository.set_setting(SERIAL_SETTING, serial)
+        repository.set_setting(GUID_SETTING, guid)
         key = generate_private_key(KeySpec.RSA_2048)
         subject, _ = build_subject(SubjectFields(common_name=FACTORY_NAME))
         sans = _factory_sans()
@@ -186,6 +181,18 @@ def _ensure_factory(app: Appliance, actor: Actor) -> Initialised:
             AuditAction.APPLIANCE_INIT, certificate_target(FACTORY_NAME, row.fingerprint)
         )
         return Initialised(data_dir, True, row.id, serial, guid)
+
+
+def _initialised_already(data_dir: Path, repository: Repository, factory_id: int) -> Initialised:
+    """What a store that ``certgate init`` made holds: its factory certificate and the
+    appliance's serial number and GUID."""
+    return Initialised(
+        data_dir,
+        False,
+        factory_id,
+        repository.setting(SERIAL_SETTING),
+        repository.setting(GUID_SETTING),
+    )
 
 
 def _factory_sans() -> list[x509.GeneralName]:

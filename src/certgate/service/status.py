@@ -18,7 +18,7 @@ import cryptography
 from cryptography.hazmat.backends.openssl.backend import backend as cryptography_backend
 
 from certgate import __version__
-from certgate.service.appliance import Appliance
+from certgate.service.appliance import GUID_SETTING, SERIAL_SETTING, Appliance
 from certgate.service.health import Finding, diagnose
 from certgate.service.networking import list_addresses
 from certgate.service.serving import read_status
@@ -47,8 +47,8 @@ class ApplianceStatus:
 
 def appliance_status(app: Appliance) -> ApplianceStatus:
     with app.store.reading() as repository:
-        serial = repository.setting("appliance.serial", "")
-        guid = repository.setting("appliance.guid", "")
+        serial = repository.setting(SERIAL_SETTING, "")
+        guid = repository.setting(GUID_SETTING, "")
     now = dt.datetime.now().astimezone()
     serving = read_status(app)
     diagnosis = diagnose(app, list_addresses(app), serving)
