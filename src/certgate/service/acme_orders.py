@@ -46,7 +46,7 @@ from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
 from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
-from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
+from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import AcmeOrderRow, utcnow
 from certgate.store.repository import Repository
 from certgate.tls import probe as tls_probe
@@ -618,17 +618,8 @@ def _assign_issued(
             raise UnconfirmedChangeError(guard.refusal(asked), asked)
         for row in rows:
             row.certificate_id = certificate.id
-        shown = ", ".join(addresses)
-        repository.audit(
-            AuditAction.ADDRESS_ASSIGN,
-            certificate_target(certificate.friendly_name, certificate.fingerprint),
-            f"{shown} (ACME order {order_id})" + guard.confirmed_note(concerns),
-        )
-        repository.audit_key_use(
-            AuditAction.KEY_SERVE,
-            certificate.friendly_name,
-            certificate.public_key_fingerprint,
-            f"on {shown}",
+        networking.record_assignment(
+            repository, certificate, addresses, concerns, note=f" (ACME order {order_id})"
         )
 
 

@@ -344,7 +344,7 @@ def assign(
         confirmed = guard.check_moves(repository, moves, confirm=confirm, now=app.now())
         for row in rows:
             row.certificate_id = certificate.id
-        _record_assignment(repository, certificate, wanted, confirmed)
+        record_assignment(repository, certificate, wanted, confirmed)
         return [_view(row, certificate) for row in rows]
 
 
@@ -425,24 +425,34 @@ def set_addresses_of(
     confirmed = guard.check_moves(repository, moves, confirm=confirm, now=now)
     for move in moves:
         move.address.certificate_id = move.new.id
-    _record_assignment(repository, certificate, sorted(wanted), confirmed)
+    record_assignment(repository, certificate, sorted(wanted), confirmed)
 
 
-def _record_assignment(
+def record_assignment(
     repository: Repository,
     certificate: CertificateRow,
     addresses: Sequence[str],
     confirmed: Sequence[guard.Concern],
+    *,
+    note: str = "",
 ) -> None:
-    """The change (with what was confirmed), and the use of the certificate's key it makes
-    (served on addresses)."""
+    """The audit events of an assignment: the change (``note`` after the addresses: what made
+    it; then what was confirmed), and the use of the certificate's key it makes."""
     target = certificate_target(certificate.friendly_name, certificate.fingerprint)
     shown = ", ".join(addresses) or "no address"
-    repository.audit(AuditAction.ADDRESS_ASSIGN, target, shown + guard.confirmed_note(confirmed))
+    detail = shown + note + guard.confirmed_note(confirmed)
+    repository.audit(AuditAction.ADDRESS_ASSIGN, target, detail)
     if addresses:
-        repository.audit_key_use(
-            AuditAction.KEY_SERVE,
-            certificate.friendly_name,
-            certificate.public_key_fingerprint,
-            f"on {shown}",
-        )
+        record_key_served(repository, certificate, addresses)
+
+
+def record_key_served(
+    repository: Repository, certificate: CertificateRow, addresses: Sequence[str]
+) -> None:
+    """The audit event of the certificate's key put to use: served on ``addresses``."""
+    repository.audit_key_use(
+        AuditAction.KEY_SERVE,
+        certificate.friendly_name,
+        certificate.public_key_fingerprint,
+        f"on {', '.join(addresses)}",
+    )

@@ -21,6 +21,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.certificates import cached_certificate_views
 from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
+from certgate.service.networking import record_key_served
 from certgate.service.views import CertificateView, info_from_json
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow
@@ -124,9 +125,7 @@ def apply_replacement(
         + OLD_CERTIFICATE_NOTE
         + guard.confirmed_note(confirmed),
     )
-    repository.audit_key_use(
-        AuditAction.KEY_SERVE, new.friendly_name, new.public_key_fingerprint, f"on {shown}"
-    )
+    record_key_served(repository, new, replacement.addresses)
 
 
 def _party(row: CertificateRow) -> Party:
