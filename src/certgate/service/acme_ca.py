@@ -176,8 +176,9 @@ def _jwk(key_pem: bytes) -> JWK:
 def _session(
     server: Server, key_pem: bytes, account: messages.RegistrationResource | None = None
 ) -> Iterator[client.ClientV2]:
-    """A client of the CA, its errors translated; a private CA bundle is a file only for
-    the length of the session (``requests`` reads roots from a path)."""
+    """A client of the CA, signing as ``account`` where given; its errors, and those of
+    what is done with it, translated (``translated``). A private CA bundle is a file only
+    for the length of the session (``requests`` reads roots from a path)."""
     bundle = None
     try:
         if server.ca_pem:
@@ -195,7 +196,8 @@ def _session(
             )
             directory = client.ClientV2.get_directory(server.directory_url, network)
             try:
-                yield _Client(directory, network)
+                with translated(server):
+                    yield _Client(directory, network)
             except AcmeError as error:
                 error.retry_after = retry_after(network.refused_retry_after)
                 error.document = _as_sent(error.document, network.refused_document)
@@ -203,6 +205,13 @@ def _session(
     finally:
         if bundle:
             os.unlink(bundle)
+
+
+def _account(account_url: str, document: dict[str, Any]) -> messages.RegistrationResource:
+    """The registered account as the library takes it: its URL and its stored document."""
+    return messages.RegistrationResource(
+        uri=account_url, body=messages.Registration.from_json(document)
+    )
 
 
 @contextmanager
@@ -324,7 +333,7 @@ def register(
 ) -> Registration:
     """A new account for ``key_pem``; refused before anything is sent when the CA has
     terms that were not agreed to, or requires an external account binding not given."""
-    with _session(server, key_pem) as acme, translated(server):
+    with _session(server, key_pem) as acme:
         meta = acme.directory.meta
         terms = str(meta.terms_of_service) if meta.terms_of_service else None
         if terms and not agree_terms:
@@ -361,10 +370,8 @@ def update_contact(
     server: Server, key_pem: bytes, account_url: str, document: dict[str, Any], email: str | None
 ) -> Registration:
     """The account's contact changed at the CA."""
-    account = messages.RegistrationResource(
-        uri=account_url, body=messages.Registration.from_json(document)
-    )
-    with _session(server, key_pem, account) as acme, translated(server):
+    account = _account(account_url, document)
+    with _session(server, key_pem, account) as acme:
         contact = (f"mailto:{email}",) if email else ()
         regr = acme.update_registration(account, account.body.update(contact=contact))
         terms = acme.directory.meta.terms_of_service
@@ -376,10 +383,8 @@ def account_known(
 ) -> bool:
     """Whether the CA still knows the account: one that lost or deleted it answers
     ``accountDoesNotExist`` to everything the account signs, orders included."""
-    account = messages.RegistrationResource(
-        uri=account_url, body=messages.Registration.from_json(document)
-    )
-    with _session(server, key_pem, account) as acme, translated(server):
+    account = _account(account_url, document)
+    with _session(server, key_pem, account) as acme:
         try:
             acme.query_registration(account)
         except messages.Error as error:
@@ -409,11 +414,8 @@ def order_certificate(
     first. ``replaces``: the DER of the certificate a renewal replaces, named in the order
     (RFC 9773 5) when the CA offers renewal information."""
     wanted = _CHALLENGES[kind]
-    account = messages.RegistrationResource(
-        uri=account_url, body=messages.Registration.from_json(document)
-    )
     csr = _csr(certificate_key_pem, domains)
-    with _session(server, key_pem, account) as acme, translated(server):
+    with _session(server, key_pem, _account(account_url, document)) as acme:
         order = _new_order(cast(_Client, acme), csr, replaces)
         placed(order.uri or "")
         answers: list[tuple[messages.ChallengeBody, challenges.ChallengeResponse]] = []
@@ -522,10 +524,7 @@ def renewal_info(
     """Ask the CA when to renew the certificate: its directory's ``renewalInfo``, fetched for
     the certificate's id (base64url of its authority key identifier, a dot, base64url of its
     serial number's DER bytes)."""
-    account = messages.RegistrationResource(
-        uri=account_url, body=messages.Registration.from_json(document)
-    )
-    with _session(server, key_pem, account) as acme, translated(server):
+    with _session(server, key_pem, _account(account_url, document)) as acme:
         network = cast(_Network, acme.net)
         network.last_response = None
         try:
