@@ -776,7 +776,11 @@ class Node(Out):
         description="Seconds: alive while its last heartbeat is at most this old (three of "
         "its heartbeat intervals)."
     )
-    listeners: list[NodeListener]
+    listeners: list[NodeListener] = Field(description="Its HTTPS listeners.")
+    http_listeners: list[NodeListener] = Field(
+        description="Its plain HTTP listeners (ACME http-01 challenges, the redirect to "
+        "HTTPS): none without an HTTP port."
+    )
     holds: list[str] = Field(
         description="The floating addresses this node (when alive) holds now: of a failover "
         "pair, the active node's."

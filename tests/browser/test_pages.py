@@ -118,7 +118,8 @@ def test_status_cluster_shows_each_node_alive_and_the_drift_of_another(
     app = Appliance.open(appliance.data_dir)
     try:
         other = [{"address": "127.0.0.2", "port": 8443, "state": "listening", "fingerprint": OTHER}]
-        assert nodes.heartbeat(app, "node-b", app.now(), 60.0, other)
+        plain = [{"address": "127.0.0.2", "port": 8080, "state": "failed", "error": "taken"}]
+        assert nodes.heartbeat(app, "node-b", app.now(), 60.0, other, plain)
     finally:
         app.close()
     ui.goto("/appliance/status")
@@ -131,9 +132,14 @@ def test_status_cluster_shows_each_node_alive_and_the_drift_of_another(
     expect(drifting).to_contain_text(
         f"127.0.0.2: presents {OTHER[:16]}…, assigned certgate Appliance"
     )
-    findings = page.locator("#diagnostics li")
+    expect(drifting.get_by_role("cell").nth(5)).to_have_text("0")  # HTTP: none listening
+    findings = page.locator("#diagnostics")
     expect(findings).to_contain_text(
         f"node 'node-b' presents another certificate ({OTHER[:16]}) on 127.0.0.2"
+    )
+    expect(findings).to_contain_text(
+        "on node 'node-b', 127.0.0.2 port 8080 (plain HTTP: ACME http-01 challenges and the "
+        "redirect to HTTPS) is not listening: taken"
     )
 
 

@@ -103,7 +103,8 @@ def test_tls_alpn_challenges_move_the_revision_serve_follows(app: Appliance) -> 
 
 def test_a_live_node_of_the_cluster_answers_for_this_appliance(app: Appliance) -> None:
     """No serve on this data directory: another node's heartbeat listing an HTTPS listener
-    answers tls-alpn-01, and http-01 once the HTTP port (which every node reads) is set."""
+    answers tls-alpn-01, and one listing a plain HTTP listener that listens answers http-01
+    (the HTTP port set is not enough: the port may be taken there)."""
     tls, http = ChallengeType.TLS_ALPN_01, ChallengeType.HTTP_01
     assert "no certgate serve is running" in str(responder_problem(app, tls))
     listener = {"address": "192.0.2.7", "port": 443, "state": "failed", "error": "taken"}
@@ -113,6 +114,11 @@ def test_a_live_node_of_the_cluster_answers_for_this_appliance(app: Appliance) -
     assert responder_problem(app, tls) is None
     assert "without its plain HTTP listener" in str(responder_problem(app, http))
     update_settings(app, http_port=8080)
+    plain = {"address": "192.0.2.7", "port": 8080, "state": "failed", "error": "taken"}
+    nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}], [plain])
+    assert "without its plain HTTP listener" in str(responder_problem(app, http))
+    plain["state"] = "listening"
+    nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}], [plain])
     assert responder_problem(app, http) is None
     nodes.stopped(app, "node-b", app.now(), 5.0)
     assert "no certgate serve is running" in str(responder_problem(app, tls))

@@ -15,7 +15,16 @@ from sqlalchemy import text
 
 from certgate.errors import UnknownNodeError, ValidationError
 from certgate.pki.names import SubjectFields
-from certgate.service import audit, certificates, networking, nodes, served_state, serving
+from certgate.service import (
+    acme_orders,
+    audit,
+    certificates,
+    networking,
+    nodes,
+    served_state,
+    serving,
+)
+from certgate.service.acme_orders import ChallengeType
 from certgate.service.appliance import Appliance
 from certgate.service.health import FindingCode, Severity, diagnose
 from certgate.service.serving import ServeReport
@@ -286,3 +295,48 @@ def test_which_node_holds_a_floating_address_and_when_none_does(appliance: Appli
     nodes.stopped(appliance, "node-a", appliance.now(), 5.0)
     assert codes() == [FindingCode.NODE_NOT_ALIVE, FindingCode.NOT_HELD]
     assert {node.name: node.holds for node in nodes.list_nodes(appliance)}["node-a"] == []
+
+
+def test_another_nodes_plain_http_listeners_are_in_its_heartbeat_and_judged(
+    appliance: Appliance,
+) -> None:
+    """Another node's plain HTTP listener (ACME http-01, the redirect) that failed to bind is
+    a warning naming the node; an http-01 order is placed only where some node answers."""
+    networking.add_address(appliance, FLOATING)
+    factory = networking.list_addresses(appliance)[0].certificate_fingerprint
+    here = ServeReport(1, [_listening(FLOATING, factory)], node="node-a")
+
+    def findings() -> list[tuple[FindingCode, str]]:
+        addresses = networking.list_addresses(appliance)
+        diagnosis = diagnose(appliance, addresses, here)
+        return [(finding.code, finding.message) for finding in diagnosis.findings]
+
+    def beat_b(http_state: str) -> None:
+        http = {"address": FLOATING, "port": 80, "state": http_state, "fingerprint": None}
+        http["error"] = "the port is taken" if http_state == "failed" else None
+        listeners = [_listening(FLOATING, factory)]
+        assert nodes.heartbeat(appliance, "node-b", appliance.now(), 5.0, listeners, [http])
+
+    _beat(appliance, "node-a", [_listening(FLOATING, factory)])
+    beat_b("listening")
+    listed = {node.name: node for node in nodes.list_nodes(appliance)}
+    assert [(item.address, item.port) for item in listed["node-b"].http_listeners] == [
+        (FLOATING, 80)
+    ]
+    assert [item.port for item in listed["node-b"].listeners] == [8443]  # HTTPS only
+    assert listed["node-a"].http_listeners == [] and findings() == []
+    # This data directory's serve has no HTTP listener; node B's answers http-01.
+    assert acme_orders.responder_problem(appliance, ChallengeType.HTTP_01) is None
+
+    beat_b("failed")
+    [(code, message)] = findings()
+    assert code is FindingCode.HTTP_LISTENER_FAILED
+    assert message == (
+        f"on node 'node-b', {FLOATING} port 80 (plain HTTP: ACME http-01 challenges and the "
+        "redirect to HTTPS) is not listening: the port is taken"
+    )
+    problem = acme_orders.responder_problem(appliance, ChallengeType.HTTP_01)
+    assert problem is not None and "without its plain HTTP listener" in problem
+    # A stopped node's last word is history.
+    nodes.stopped(appliance, "node-b", appliance.now(), 5.0)
+    assert findings() == []

@@ -20,12 +20,14 @@ from certgate.service.appliance import Appliance
 from certgate.service.health import FindingCode, Severity, diagnose
 from certgate.service.serving import ServeReport
 from tests.support.guide import APPLIANCE_STATISTICS
+from tests.support.net import free_port
 from tests.support.pki import TestCA, fingerprint, issue, make_chain, pem
 from tests.support.polling import eventually
 from tests.support.server import RunningAppliance, import_with_key, run_cli, running_appliance
 
 ADDRESS = "127.0.0.2"
 TAKEN = "127.0.0.3"  # bound by the test before certgate serve may listen there
+HTTP_TAKEN = "127.0.0.66"  # its HTTP port bound by the test before certgate serve starts
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +229,35 @@ def test_a_hostname_the_certificate_does_not_cover_is_an_error(
     assert "does not cover portal.example.test" in finding.message
     networking.set_hostnames(app, "127.0.0.9", [])
     assert diagnose(app, networking.list_addresses(app), _serving_all(app)).findings == []
+
+
+def test_a_plain_http_listener_that_cannot_bind_is_a_warning(tmp_path: Path) -> None:
+    """The HTTP port (ACME http-01, the redirect to HTTPS) taken on the address by another
+    program: HTTPS is served, but the Diagnostic Status says what no longer works."""
+    http_port = free_port()
+    with socket.socket() as squatter:
+        squatter.bind((HTTP_TAKEN, http_port))
+        squatter.listen()
+        options = ("--http-port", str(http_port))
+        with running_appliance(tmp_path / "data", HTTP_TAKEN, serve_options=options) as app:
+            document = status(app)
+            assert document["diagnostic_status"] == "Needs attention: 1 warning(s)"
+            [finding] = document["diagnostics"]  # type: ignore[misc]
+            assert finding["code"] == FindingCode.HTTP_LISTENER_FAILED
+            assert finding["message"].startswith(
+                f"{HTTP_TAKEN} port {http_port} (plain HTTP: ACME http-01 challenges and the "
+                "redirect to HTTPS) is not listening: "
+            )
+            shown = run_cli(app.data_dir, "status").stdout
+            assert f"warning: {HTTP_TAKEN} port {http_port} (plain HTTP" in shown
+            # The node's heartbeat says so too, for the other nodes of a cluster.
+            [node] = json.loads(run_cli(app.data_dir, "node", "list", "--json").stdout)
+            [plain] = node["http_listeners"]
+            assert (plain["address"], plain["port"], plain["state"]) == (
+                HTTP_TAKEN,
+                http_port,
+                "failed",
+            )
+            assert [listener["state"] for listener in node["listeners"]] == ["listening"]
+            listed = run_cli(app.data_dir, "node", "list").stdout
+            assert f"0 ({HTTP_TAKEN} failed)" in listed

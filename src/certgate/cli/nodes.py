@@ -30,7 +30,7 @@ def node_list(options: Options, as_json: bool) -> None:
         as_json,
         Node,
         found,
-        ["Node", "State", "Last seen", "Version", "Listening", "Holds", "Drift"],
+        ["Node", "State", "Last seen", "Version", "Listening", "HTTP", "Holds", "Drift"],
         lambda view: _row(view, now),
         empty="No node has run on this store yet: start 'certgate serve'.",
     )
@@ -42,7 +42,8 @@ def _row(view: nodes.NodeView, now: dt.datetime) -> list[object]:
         view.state.value,
         f"{format_time(view.last_seen)} ({_seconds(now - view.last_seen)} s ago)",
         view.version,
-        sum(listener.state == "listening" for listener in view.listeners),
+        _listening(view.listeners),
+        _listening(view.http_listeners),
         ", ".join(view.holds),
         ", ".join(
             f"{drift.address} presents {(drift.presented_fingerprint or 'nothing')[:16]}"
@@ -59,6 +60,13 @@ def node_remove(options: Options, name: str, as_json: bool) -> None:
     """Forget a stopped or lost node (retired or renamed); an alive one is refused."""
     options.call(nodes.remove_node, name, options.actor)
     report(as_json, RemovedNode, {"name": name}, f"removed node {name}")
+
+
+def _listening(listeners: list[nodes.NodeListener]) -> str:
+    """How many listen, and which failed: an address taken by another program."""
+    failed = [listener.address for listener in listeners if listener.state != "listening"]
+    count = str(len(listeners) - len(failed))
+    return f"{count} ({', '.join(failed)} failed)" if failed else count
 
 
 def _seconds(elapsed: dt.timedelta) -> int:

@@ -44,7 +44,6 @@ from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
-from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import AcmeOrderRow, utcnow
@@ -192,19 +191,19 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
 
     The serve of this data directory answers when its status file lists a listener of the
     kind listening (plain HTTP for http-01, HTTPS for tls-alpn-01); in a cluster, so does any
-    other live node (its heartbeat lists its HTTPS listeners; its plain HTTP ones follow the
-    HTTP port setting, which every node reads). This serve's own heartbeat does not count:
-    its status file says more (a plain HTTP listener that failed to bind, say).
+    other live node whose heartbeat lists one (a plain HTTP listener that failed to bind
+    there does not count). This serve's own heartbeat does not count: its status file is
+    written first.
     """
+    http = kind is ChallengeType.HTTP_01
     report = read_status(app)
-    if report is not None and _listening(
-        report.http_listeners if kind is ChallengeType.HTTP_01 else report.listeners
-    ):
+    if report is not None and _listening(report.http_listeners if http else report.listeners):
         return None
     own = report.node if report is not None else None
     alive = [node for node in nodes.list_nodes(app) if node.alive and node.name != own]
-    serving = [node for node in alive if _listening(map(vars, node.listeners))]
-    if serving and (kind is ChallengeType.TLS_ALPN_01 or _http_port(app)):
+    if any(
+        _listening(map(vars, node.http_listeners if http else node.listeners)) for node in alive
+    ):
         return None
     nothing = (
         f"no certgate serve is running on this appliance (nor on a live node of its cluster), "
@@ -232,11 +231,6 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
 
 def _listening(listeners: Iterable[Mapping[str, object]]) -> bool:
     return any(listener.get("state") == "listening" for listener in listeners)
-
-
-def _http_port(app: Appliance) -> int:
-    with app.store.reading() as repository:
-        return read_settings(repository).http_port
 
 
 def place_order(

@@ -1,7 +1,8 @@
 """Diagnostic Status: what on this appliance needs an administrator's attention now.
 
 The guide's Status > Basics has a "Diagnostic Status" line; certgate fills it with the faults a
-user would notice first: an address nobody serves, a listener that failed, an address that
+user would notice first: an address nobody serves, a listener that failed (HTTPS, or the plain
+HTTP one that answers ACME http-01 challenges, here or on another node), an address that
 presents another certificate than the one assigned, an assigned certificate (or one of its
 chain) that has expired or soon will, an address whose certificate does not cover a
 hostname clients use to reach it; and in a cluster, a node whose heartbeat stopped without a
@@ -13,7 +14,7 @@ addresses it should serve: the floating ones and those pinned to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,6 +37,7 @@ class Severity(StrEnum):
 class FindingCode(StrEnum):
     NOT_SERVED = "not-served"
     LISTENER_FAILED = "listener-failed"
+    HTTP_LISTENER_FAILED = "http-listener-failed"  # plain HTTP: ACME http-01, the redirect
     SERVING_OTHER_CERTIFICATE = "serving-other-certificate"
     CERTIFICATE_EXPIRED = "certificate-expired"
     CERTIFICATE_EXPIRING = "certificate-expiring"
@@ -148,7 +150,25 @@ def _serving_findings(
                     + ": a change is applied within seconds; if this stays, see the serve log",
                 )
             )
-    return found
+    return found + _http_findings(serving.http_listeners, "")
+
+
+def _http_findings(listeners: Iterable[Mapping[str, object]], node: str) -> list[Finding]:
+    """Plain HTTP listeners that failed (``node``: on another node, its name): HTTPS is
+    served, but a CA's http-01 challenge that reaches the address is not answered, so
+    ordering or renewing by http-01 fails, and plain HTTP visitors get no redirect."""
+    where = f"on node {node!r}, " if node else ""
+    return [
+        Finding(
+            Severity.WARNING,
+            FindingCode.HTTP_LISTENER_FAILED,
+            f"{where}{listener.get('address')} port {listener.get('port')} (plain HTTP: ACME "
+            f"http-01 challenges and the redirect to HTTPS) is not listening: "
+            f"{listener.get('error') or listener.get('state')}",
+        )
+        for listener in listeners
+        if listener.get("state") != "listening"
+    ]
 
 
 def _validity_findings(app: Appliance, addresses: Sequence[AddressView]) -> list[Finding]:
@@ -310,6 +330,8 @@ def _node_findings(cluster: Sequence[NodeView], serving: ServeReport | None) -> 
             continue
         if node.name == local:
             continue
+        if node.alive:
+            found += _http_findings(map(vars, node.http_listeners), node.name)
         if node.master_key_stale:
             found.append(
                 Finding(

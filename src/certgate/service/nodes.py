@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +37,8 @@ HEARTBEAT_INTERVAL = 5.0
 HEARTBEAT_ENV = "CERTGATE_HEARTBEAT_INTERVAL"
 #: A node is alive while its last beat is at most this many of its intervals old.
 MISSED_BEATS = 3
+#: How a heartbeat marks a plain HTTP listener among the HTTPS ones.
+HTTP_KIND = "http"
 
 
 class NodeState(StrEnum):
@@ -76,12 +78,15 @@ class NodeView:
     last_seen: dt.datetime
     state: NodeState
     alive_within: float  # seconds: alive while last seen at most this long ago
-    listeners: list[NodeListener]
+    listeners: list[NodeListener]  # HTTPS
     drift: list[Drift]  # only for a node that is alive
     #: the generation of the master key it runs with (None: not known, or none of the store's)
     master_key_generation: int | None = None
     #: it runs with a key that ``certgate key rotate`` replaced: it loads nothing new
     master_key_stale: bool = False
+    #: its plain HTTP listeners (ACME http-01, the redirect): none without an HTTP port, and
+    #: none said by a node from before they were
+    http_listeners: list[NodeListener] = field(default_factory=list)
 
     @property
     def holds(self) -> list[str]:
@@ -114,15 +119,18 @@ def heartbeat(
     started_at: dt.datetime,
     interval: float,
     listeners: Sequence[Mapping[str, Any]],
+    http_listeners: Sequence[Mapping[str, Any]] = (),
 ) -> bool:
-    """Record that the node runs and what it presents; False when skipped (store busy)."""
+    """Record that the node runs and what it presents; False when skipped (store busy).
+    The plain HTTP listeners are kept in the same list, marked ``kind: http``."""
     values = {
         "version": __version__,
         "started_at": started_at,
         "last_seen": app.now(),
         "interval": interval,
         "stopped_at": None,
-        "listeners": [_listener_document(listener) for listener in listeners],
+        "listeners": [_listener_document(listener) for listener in listeners]
+        + [{**_listener_document(listener), "kind": HTTP_KIND} for listener in http_listeners],
         "master_key_id": app.sealer.key_id,
     }
     return app.store.touch(lambda repository: nodes.beat(repository, name, values))
@@ -201,7 +209,9 @@ def _view(
     # a node (or a store) from before key ids were recorded cannot be told stale
     untold = row.master_key_id is None or not generations
     generation, current = generations.get(row.master_key_id or "", (None, untold))
-    listeners = [NodeListener(**_listener_document(entry)) for entry in row.listeners or []]
+    entries = row.listeners or []
+    listeners = [NodeListener(**_listener_document(e)) for e in entries if _is_https(e)]
+    http_listeners = [NodeListener(**_listener_document(e)) for e in entries if not _is_https(e)]
     return NodeView(
         name=row.name,
         version=row.version,
@@ -213,7 +223,12 @@ def _view(
         drift=_drift(row.name, listeners, assigned) if state is NodeState.ALIVE else [],
         master_key_generation=generation,
         master_key_stale=state is NodeState.ALIVE and not current,
+        http_listeners=http_listeners,
     )
+
+
+def _is_https(entry: Mapping[str, Any]) -> bool:
+    return entry.get("kind") != HTTP_KIND
 
 
 def _drift(

@@ -426,10 +426,11 @@ class ApplianceServer:
         failing = False
         while True:
             listeners = [dict(vars(status)) for status in self.server.status()]
+            http_listeners = [dict(vars(status)) for status in self._http_statuses]
             floating = self._plan.freebind if self._plan is not None else frozenset()
             try:
                 await asyncio.to_thread(
-                    _beat, self.app, node, started, interval, listeners, floating
+                    _beat, self.app, node, started, interval, listeners, http_listeners, floating
                 )
             except (CertgateError, SQLAlchemyError) as error:
                 if not failing:
@@ -572,7 +573,7 @@ class ApplianceServer:
         ]
         self._http_statuses = http_statuses
         _report([s for s in http_changed if s in http_statuses], "http")
-        if changed:
+        if changed or http_changed:
             self._beat_now.set()  # the cluster sees what this node presents at once
         if (changed or http_changed or status_changed) and self.worker.publishes_status:
             await self._publish_status(statuses, http_statuses)
@@ -609,6 +610,7 @@ def _beat(
     started: dt.datetime,
     interval: float,
     listeners: list[dict[str, object]],
+    http_listeners: list[dict[str, object]],
     floating: frozenset[str],
 ) -> None:
     """One heartbeat. Each listening floating address says whether this node holds it
@@ -618,7 +620,7 @@ def _beat(
         address = str(listener["address"])
         if address in floating and listener["state"] == "listening":
             listener["held"] = on_this_host(address)
-    nodes.heartbeat(app, node, started, interval, listeners)
+    nodes.heartbeat(app, node, started, interval, listeners, http_listeners)
 
 
 async def _said_stopped(app: Appliance, node: str, started: dt.datetime, interval: float) -> None:
