@@ -12,7 +12,6 @@ from certgate.cli.context import EXISTING_FILE, Options, command_options, confir
 from certgate.cli.forms import KEY_TYPES
 from certgate.cli.output import (
     echo,
-    emit_document,
     emit_documents,
     report,
     report_fields,
@@ -164,14 +163,9 @@ def order_command(
         if error.document:
             echo(f"the CA's problem document: {error.document}", err=True)
         raise
-    if as_json:
-        emit_document(AcmeOrder, view)
-    else:
-        assigned = f", assigned to {', '.join(view.assign)}" if view.assign else ""
-        echo(
-            f"order {view.id} valid: certificate {view.certificate_id} "
-            f"{view.friendly_name!r}{assigned}"
-        )
+    assigned = f", assigned to {', '.join(view.assign)}" if view.assign else ""
+    said = f"order {view.id} valid: certificate {view.certificate_id} {view.friendly_name!r}"
+    report(as_json, AcmeOrder, view, said + assigned)
 
 
 @acme_group.command("orders")

@@ -407,5 +407,4 @@ def rename(options: Options, reference: str, friendly_name: str, as_json: bool) 
     with options.appliance() as app:
         certificates.rename(app, reference, friendly_name, options.actor)
         view = certificates.show_certificate(app, reference)
-    if as_json:
-        emit_document(Certificate, view)
+    report(as_json, Certificate, view)
