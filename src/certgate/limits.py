@@ -23,6 +23,8 @@ EXPORT_PASSPHRASE_MIN = 8
 HOSTNAME_MAX = 253
 #: A node's name (``certgate serve --node``; by default the host's name).
 NODE_NAME_MAX = 64
+#: The name of the host a node runs on, as kept (the kernel's is at most 64; 255 for a DNS name).
+NODE_HOST_MAX = 255
 
 #: Hostnames of one IP address (Networking); the address test makes one handshake for each.
 HOSTNAMES_PER_ADDRESS_MAX = 20

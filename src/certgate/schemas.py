@@ -764,6 +764,9 @@ class Node(Out):
     """A ``certgate serve`` node of this store and its heartbeat."""
 
     name: str
+    host: str | None = Field(
+        description="The host it runs on (null: a node from before it was recorded)."
+    )
     version: str
     started_at: Instant
     last_seen: Instant = Field(description="Its last heartbeat.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,34 @@ def test_the_addresses_a_store_had_before_nodes_stay_floating(
         command.upgrade(config, "head")
 
 
+def test_the_nodes_a_store_had_before_hosts_were_recorded_have_none(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Migration 0014 adds the host column to a store at 0013 holding a node (no host:
+    never judged as holding an address on another host), down and up again, on SQLite and
+    PostgreSQL."""
+    from alembic import command
+
+    with store_at("0013", tmp_path, database_url) as (engine, config):
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO nodes (name, version, started_at, last_seen, interval, "
+                    "listeners) VALUES ('node-a', '1', '2026-12-01 00:00:00+00:00', "
+                    "'2026-12-01 00:00:00+00:00', 5.0, '[]')"
+                )
+            )
+        command.upgrade(config, "0014")
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT name, host FROM nodes")).all()
+            assert [tuple(row) for row in rows] == [("node-a", None)]
+        command.downgrade(config, "0013")
+        with engine.begin() as connection:
+            columns = connection.execute(text("SELECT * FROM nodes")).keys()
+            assert "host" not in columns
+        command.upgrade(config, "head")
+
+
 def test_which_node_holds_a_floating_address_and_when_none_does(appliance: Appliance) -> None:
     networking.add_address(appliance, FLOATING)
     networking.add_address(appliance, PINNED_A, node="node-a", confirm=True)
@@ -340,3 +369,44 @@ def test_another_nodes_plain_http_listeners_are_in_its_heartbeat_and_judged(
     # A stopped node's last word is history.
     nodes.stopped(appliance, "node-b", appliance.now(), 5.0)
     assert findings() == []
+
+
+def test_a_floating_address_held_on_two_hosts_at_once_is_an_error(appliance: Appliance) -> None:
+    """Split brain: two nodes on different hosts both hold the shared address (their
+    keepalived instances cannot hear each other). Two nodes of one host holding it (as in a
+    test, or two serves on one machine) are no fault; nor is a node whose host is not known."""
+    networking.add_address(appliance, FLOATING)
+    factory = networking.list_addresses(appliance)[0].certificate_fingerprint
+    here = ServeReport(1, [_listening(FLOATING, factory)], node="node-a")
+
+    def beat(name: str, host: str | None) -> None:
+        held = [{**_listening(FLOATING, factory), "held": True}]
+        assert nodes.heartbeat(appliance, name, appliance.now(), 5.0, held, host=host)
+
+    def findings() -> list[tuple[FindingCode, Severity, str]]:
+        addresses = networking.list_addresses(appliance)
+        diagnosis = diagnose(appliance, addresses, here)
+        return [(f.code, f.severity, f.message) for f in diagnosis.findings]
+
+    beat("node-a", "host-1")
+    beat("node-b", "host-1")
+    assert findings() == []
+    beat("node-b", "host-2")
+    assert {node.name: node.host for node in nodes.list_nodes(appliance)} == {
+        "node-a": "host-1",
+        "node-b": "host-2",
+    }
+    [(code, severity, message)] = findings()
+    assert (code, severity) == (FindingCode.HELD_TWICE, Severity.ERROR)
+    assert message.startswith(
+        f"{FLOATING} is floating and held on 2 hosts at once (node 'node-a' on 'host-1', "
+        "node 'node-b' on 'host-2'): each client reaches either"
+    )
+    # Once one of them lets it go (or stops), the error ends with its next heartbeat.
+    nodes.stopped(appliance, "node-b", appliance.now(), 5.0)
+    assert findings() == []
+    # A heartbeat that names no host is this host's.
+    beat("node-b", None)
+    assert {node.name: node.host for node in nodes.list_nodes(appliance)}["node-b"] == (
+        socket.gethostname()
+    )

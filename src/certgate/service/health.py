@@ -7,9 +7,10 @@ presents another certificate than the one assigned, an assigned certificate (or 
 chain) that has expired or soon will, an address whose certificate does not cover a
 hostname clients use to reach it; and in a cluster, a node whose heartbeat stopped without a
 clean stop (lost), a node that presents another certificate than the assigned one (drift),
-an address pinned to a node that is not alive (no node serves it), and a floating address
-no node holds (every node listens on it, none has it). Each node is judged only on the
-addresses it should serve: the floating ones and those pinned to it.
+an address pinned to a node that is not alive (no node serves it), a floating address
+no node holds (every node listens on it, none has it), and one held on two hosts at once.
+Each node is judged only on the addresses it should serve: the floating ones and those
+pinned to it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class FindingCode(StrEnum):
     NODE_DRIFT = "node-drift"
     NODE_NOT_ALIVE = "address-node-not-alive"  # an address pinned to a node not running
     NOT_HELD = "address-not-held"  # a floating address on no alive node's host
+    HELD_TWICE = "address-held-twice"  # a floating address on two hosts at once (split brain)
     MASTER_KEY_STALE = "master-key-stale"  # this node's master key: rotated elsewhere, or wrong
     NODE_MASTER_KEY_STALE = "node-master-key-stale"  # another node's
 
@@ -309,7 +311,37 @@ def _holding_findings(
         )
         for address in addresses
         if address.node is None and said.get(address.address) and not any(said[address.address])
-    ]
+    ] + _held_twice(addresses, cluster)
+
+
+def _held_twice(addresses: Sequence[AddressView], cluster: Sequence[NodeView]) -> list[Finding]:
+    """A floating address that alive nodes on two hosts or more hold at once: both hosts
+    answer ARP for it (a failover pair whose keepalived/VRRP instances cannot hear each
+    other), so each client reaches either, and connections break when the answer flips.
+    Nodes whose host is not recorded (older ones) are not counted."""
+    holders: dict[str, dict[str, list[str]]] = {}  # address -> host -> nodes
+    for node in cluster:
+        if node.host is not None:
+            for held in node.holds:
+                holders.setdefault(held, {}).setdefault(node.host, []).append(node.name)
+    found: list[Finding] = []
+    for address in addresses:
+        hosts = holders.get(address.address, {})
+        if address.node is None and len(hosts) > 1:
+            held_by = ", ".join(
+                f"node {name!r} on {host!r}" for host, names in hosts.items() for name in names
+            )
+            found.append(
+                Finding(
+                    Severity.ERROR,
+                    FindingCode.HELD_TWICE,
+                    f"{address.address} is floating and held on {len(hosts)} hosts at once "
+                    f"({held_by}): each client reaches either, and connections break when "
+                    "the address flips. Check that what moves it (keepalived/VRRP, the "
+                    "cloud's floating IP) gives it to one host only",
+                )
+            )
+    return found
 
 
 def _node_findings(cluster: Sequence[NodeView], serving: ServeReport | None) -> list[Finding]:

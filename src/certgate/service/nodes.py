@@ -23,7 +23,7 @@ from typing import Any
 
 from certgate import __version__
 from certgate.errors import ConflictError, NotFoundError
-from certgate.limits import NODE_NAME_MAX
+from certgate.limits import NODE_HOST_MAX, NODE_NAME_MAX
 from certgate.pki.diagnostics import format_time
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, list_addresses
@@ -87,6 +87,8 @@ class NodeView:
     #: its plain HTTP listeners (ACME http-01, the redirect): none without an HTTP port, and
     #: none said by a node from before they were
     http_listeners: list[NodeListener] = field(default_factory=list)
+    #: the host it runs on (None: a node from before it was recorded)
+    host: str | None = None
 
     @property
     def holds(self) -> list[str]:
@@ -120,10 +122,13 @@ def heartbeat(
     interval: float,
     listeners: Sequence[Mapping[str, Any]],
     http_listeners: Sequence[Mapping[str, Any]] = (),
+    host: str | None = None,
 ) -> bool:
-    """Record that the node runs and what it presents; False when skipped (store busy).
-    The plain HTTP listeners are kept in the same list, marked ``kind: http``."""
+    """Record that the node runs, on which host (``host``: this one's name), and what it
+    presents; False when skipped (store busy). The plain HTTP listeners are kept in the same
+    list, marked ``kind: http``."""
     values = {
+        "host": (host or socket.gethostname())[:NODE_HOST_MAX],
         "version": __version__,
         "started_at": started_at,
         "last_seen": app.now(),
@@ -224,6 +229,7 @@ def _view(
         master_key_generation=generation,
         master_key_stale=state is NodeState.ALIVE and not current,
         http_listeners=http_listeners,
+        host=row.host,
     )
 
 

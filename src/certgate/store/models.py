@@ -24,6 +24,7 @@ from certgate.limits import (
     AUDIT_SOURCE_MAX,
     AUDIT_TARGET_MAX,
     FRIENDLY_NAME_MAX,
+    NODE_HOST_MAX,
     NODE_NAME_MAX,
 )
 
@@ -336,6 +337,9 @@ class NodeRow(Base):
     #: ``Sealer.key_id`` of the master key the node runs with (None: a node from before it
     #: was recorded): another than the store's means the node's key is stale
     master_key_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: the name of the host it runs on (None: a node from before it was recorded): the
+    #: floating addresses it holds are on that host
+    host: Mapped[str | None] = mapped_column(String(NODE_HOST_MAX), default=None)
 
 
 class MasterKeyRow(Base):
