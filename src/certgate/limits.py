@@ -25,6 +25,8 @@ HOSTNAME_MAX = 253
 NODE_NAME_MAX = 64
 #: The name of the host a node runs on, as kept (the kernel's is at most 64; 255 for a DNS name).
 NODE_HOST_MAX = 255
+#: The kernel's boot id of a node's host (a UUID: 36 characters).
+BOOT_ID_MAX = 36
 
 #: Hostnames of one IP address (Networking); the address test makes one handshake for each.
 HOSTNAMES_PER_ADDRESS_MAX = 20

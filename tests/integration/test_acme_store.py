@@ -116,7 +116,10 @@ def test_a_live_node_of_the_cluster_answers_for_this_appliance(app: Appliance) -
     update_settings(app, http_port=8080)
     plain = {"address": "192.0.2.7", "port": 8080, "state": "failed", "error": "taken"}
     nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}], [plain])
-    assert "without its plain HTTP listener" in str(responder_problem(app, http))
+    assert str(responder_problem(app, http)).startswith(
+        "certgate serve's plain HTTP listener cannot listen (192.0.2.7 port 8080: taken; see "
+        "http-listener-failed in Diagnostic Status)"
+    )
     plain["state"] = "listening"
     nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}], [plain])
     assert responder_problem(app, http) is None

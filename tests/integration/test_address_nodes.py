@@ -262,9 +262,9 @@ def test_the_addresses_a_store_had_before_nodes_stay_floating(
 def test_the_nodes_a_store_had_before_hosts_were_recorded_have_none(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    """Migration 0014 adds the host column to a store at 0013 holding a node (no host:
-    never judged as holding an address on another host), down and up again, on SQLite and
-    PostgreSQL."""
+    """Migration 0014 adds the host, boot id and plain HTTP listener columns to a store at
+    0013 holding a node (none: never judged as holding an address on another host), down and
+    up again, on SQLite and PostgreSQL."""
     from alembic import command
 
     with store_at("0013", tmp_path, database_url) as (engine, config):
@@ -278,12 +278,14 @@ def test_the_nodes_a_store_had_before_hosts_were_recorded_have_none(
             )
         command.upgrade(config, "0014")
         with engine.begin() as connection:
-            rows = connection.execute(text("SELECT name, host FROM nodes")).all()
-            assert [tuple(row) for row in rows] == [("node-a", None)]
+            rows = connection.execute(
+                text("SELECT name, host, boot_id, http_listeners FROM nodes")
+            ).all()
+            assert [tuple(row) for row in rows] == [("node-a", None, None, None)]
         command.downgrade(config, "0013")
         with engine.begin() as connection:
             columns = connection.execute(text("SELECT * FROM nodes")).keys()
-            assert "host" not in columns
+            assert not {"host", "boot_id", "http_listeners"} & set(columns)
         command.upgrade(config, "head")
 
 
@@ -365,7 +367,7 @@ def test_another_nodes_plain_http_listeners_are_in_its_heartbeat_and_judged(
         "redirect to HTTPS) is not listening: the port is taken"
     )
     problem = acme_orders.responder_problem(appliance, ChallengeType.HTTP_01)
-    assert problem is not None and "without its plain HTTP listener" in problem
+    assert problem is not None and f"cannot listen ({FLOATING} port 80: the port is" in problem
     # A stopped node's last word is history.
     nodes.stopped(appliance, "node-b", appliance.now(), 5.0)
     assert findings() == []
@@ -373,13 +375,14 @@ def test_another_nodes_plain_http_listeners_are_in_its_heartbeat_and_judged(
 
 def test_a_floating_address_held_on_two_hosts_at_once_is_an_error(appliance: Appliance) -> None:
     """Split brain: two nodes on different hosts both hold the shared address (their
-    keepalived instances cannot hear each other). Two nodes of one host holding it (as in a
-    test, or two serves on one machine) are no fault; nor is a node whose host is not known."""
+    keepalived instances cannot hear each other). Hosts are told apart by their boot id, so
+    two clones with one host name count as two; two nodes of one host holding it (as in a
+    test, or two serves on one machine) are no fault."""
     networking.add_address(appliance, FLOATING)
     factory = networking.list_addresses(appliance)[0].certificate_fingerprint
     here = ServeReport(1, [_listening(FLOATING, factory)], node="node-a")
 
-    def beat(name: str, host: str | None) -> None:
+    def beat(name: str, host: tuple[str, str | None] | None) -> None:
         held = [{**_listening(FLOATING, factory), "held": True}]
         assert nodes.heartbeat(appliance, name, appliance.now(), 5.0, held, host=host)
 
@@ -388,25 +391,26 @@ def test_a_floating_address_held_on_two_hosts_at_once_is_an_error(appliance: App
         diagnosis = diagnose(appliance, addresses, here)
         return [(f.code, f.severity, f.message) for f in diagnosis.findings]
 
-    beat("node-a", "host-1")
-    beat("node-b", "host-1")
+    beat("node-a", ("certgate", "boot-1"))
+    beat("node-b", ("certgate", "boot-1"))
     assert findings() == []
-    beat("node-b", "host-2")
-    assert {node.name: node.host for node in nodes.list_nodes(appliance)} == {
-        "node-a": "host-1",
-        "node-b": "host-2",
-    }
+    beat("node-b", ("certgate", "boot-2"))  # a clone: same name, another machine
+    listed = {node.name: (node.host, node.boot_id) for node in nodes.list_nodes(appliance)}
+    assert listed == {"node-a": ("certgate", "boot-1"), "node-b": ("certgate", "boot-2")}
     [(code, severity, message)] = findings()
     assert (code, severity) == (FindingCode.HELD_TWICE, Severity.ERROR)
     assert message.startswith(
-        f"{FLOATING} is floating and held on 2 hosts at once (node 'node-a' on 'host-1', "
-        "node 'node-b' on 'host-2'): each client reaches either"
+        f"{FLOATING} is floating and held on 2 hosts at once (node 'node-a' on 'certgate' "
+        "(boot boot-1), node 'node-b' on 'certgate' (boot boot-2)): each client reaches either"
     )
-    # Once one of them lets it go (or stops), the error ends with its next heartbeat.
+    # Once one of them stops (or lets it go), the error ends with its next heartbeat.
     nodes.stopped(appliance, "node-b", appliance.now(), 5.0)
     assert findings() == []
-    # A heartbeat that names no host is this host's.
+    # Without a boot id, hosts are told apart by name.
+    beat("node-b", ("standby", None))
+    assert [code for code, _, _ in findings()] == [FindingCode.HELD_TWICE]
+    # A heartbeat that names no host is this host's, with its boot id.
     beat("node-b", None)
-    assert {node.name: node.host for node in nodes.list_nodes(appliance)}["node-b"] == (
-        socket.gethostname()
-    )
+    [node_b] = [node for node in nodes.list_nodes(appliance) if node.name == "node-b"]
+    assert node_b.host == socket.gethostname()
+    assert node_b.boot_id == nodes.BOOT_ID_FILE.read_text().strip()

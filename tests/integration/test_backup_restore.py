@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import nullcontext
+import sqlite3
+import tarfile
+from collections.abc import Callable
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import pytest
 
+from certgate.service import backup, nodes
+from certgate.service.appliance import Appliance
+from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD
+from certgate.store.sealing import MASTER_KEY_FILE
+from certgate.store.snapshot import take_snapshot
 from tests.conftest import postgresql_schema
 from tests.integration.conftest import Certgate
 from tests.support.pki import make_chain
@@ -199,3 +207,38 @@ def test_a_postgresql_backup_restores_into_sqlite(tmp_path: Path, postgresql_url
     pinned = {a["address"]: a["node"] for a in restored.json("ip", "list")}
     assert (pinned["127.0.0.7"], pinned["127.0.0.8"]) == (None, "node-b")
     assert "portal.example.test (127.0.0.7)" in str(restored.json("cert", "list"))
+
+
+def test_a_backup_from_before_nodes_were_left_behind_restores_without_them(
+    new_appliance: Callable[[], Appliance], tmp_path: Path
+) -> None:
+    """A backup made by an earlier certgate holds the nodes' heartbeats: the restore leaves
+    them out all the same (a restored appliance on another host would list the old cluster's
+    nodes as lost). The old file is made as that version wrote it: the store's snapshot with
+    its nodes, in the same encrypted tar."""
+    app = new_appliance()
+    assert nodes.heartbeat(app, "old-node", app.now(), 5.0, [])
+    image = tmp_path / DATABASE_FILE
+    take_snapshot(app.store, image)
+    with closing(sqlite3.connect(image)) as connection, connection:
+        connection.execute(
+            "INSERT INTO nodes (name, version, started_at, last_seen, interval, listeners) "
+            "VALUES ('old-node', '0.9', '2026-11-01 00:00:00', '2026-11-01 00:00:00', 5.0, '[]')"
+        )
+    old = tmp_path / "old.cgbackup"
+    manifest = {"format": backup.FORMAT, "certgate": "0.9", "schema": SCHEMA_HEAD}
+    with (
+        old.open("wb") as handle,
+        backup._Encrypting(handle, PASSPHRASE.encode()) as sink,
+        tarfile.open(fileobj=sink, mode="w|") as tar,
+    ):
+        backup._add_bytes(tar, backup.MANIFEST, json.dumps(manifest).encode())
+        backup._add_bytes(tar, MASTER_KEY_FILE, (app.data_dir / MASTER_KEY_FILE).read_bytes())
+        tar.add(image, arcname=DATABASE_FILE)
+    restored = tmp_path / "restored"
+    backup.restore_backup(restored, None, old, PASSPHRASE.encode())
+    again = Appliance.open(restored)
+    try:
+        assert nodes.list_nodes(again) == []
+    finally:
+        again.close()

@@ -511,6 +511,8 @@ class RenewalInfo:
     suggested: dt.datetime | None
     #: when to ask again: the answer's ``Retry-After``, within a day
     next_check: dt.datetime
+    #: why an answer the CA gave is not used (RFC 9773 4.3.3: a malformed one counts as none)
+    malformed: str | None = None
 
 
 def renewal_info(
@@ -523,20 +525,27 @@ def renewal_info(
 ) -> RenewalInfo:
     """Ask the CA when to renew the certificate: its directory's ``renewalInfo``, fetched for
     the certificate's id (base64url of its authority key identifier, a dot, base64url of its
-    serial number's DER bytes)."""
+    serial number's DER bytes).
+
+    A CA that cannot be asked or refuses raises :class:`AcmeError` (what it said before still
+    stands); an answer that is not a usable renewal information document is no answer
+    (``malformed``), asked again after its ``Retry-After``."""
     with _session(server, key_pem, _account(account_url, document)) as acme:
         network = cast(_Network, acme.net)
         network.last_response = None
+        malformed = None
         try:
             when, _ = acme.renewal_time(cert_pem)
             if network.last_response is not None:  # the CA was asked (not an expired one)
                 _check_window(network.last_response)
-        except (acme_errors.ARIError, josepy.errors.Error, ValueError, KeyError) as error:
-            # a refusal, or an answer that is not a renewal information document
+        except acme_errors.ARIError as error:
             raise AcmeError(f"the CA's renewal information could not be read: {error}") from None
+        except (josepy.errors.Error, ValueError, KeyError) as error:
+            when, malformed = None, f"the CA's renewal information is malformed: {error}"
         said = retry_after(network.last_retry_after, now)
     if when is None:
-        return RenewalInfo(None, now + RENEWAL_INFO_DEFAULT)
+        next_check = now + RENEWAL_INFO_DEFAULT if malformed is None else said or now
+        return RenewalInfo(None, min(next_check, now + RENEWAL_INFO_MAX), malformed)
     next_check = min(said or now + RENEWAL_INFO_DEFAULT, now + RENEWAL_INFO_MAX)
     # in UTC, as the store keeps every moment (SQLite keeps no offset)
     suggested = when if when.tzinfo is not None else when.astimezone()

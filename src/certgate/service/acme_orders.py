@@ -222,6 +222,22 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
             f"{nothing}: start 'certgate serve --http-port 80' (or set the HTTP port with "
             "'certgate tls set --http-port 80') and order again, or order by tls-alpn-01"
         )
+    failed = [
+        listener
+        for listener in [
+            *(report.http_listeners if report is not None else []),
+            *(vars(listener) for node in alive for listener in node.http_listeners),
+        ]
+        if listener.get("state") != "listening"
+    ]
+    if failed:
+        first = failed[0]
+        return (
+            f"certgate serve's plain HTTP listener cannot listen ({first.get('address')} port "
+            f"{first.get('port')}: {first.get('error')}; see http-listener-failed in Diagnostic "
+            "Status), so nothing would answer the CA's http-01 challenge: free the port or set "
+            "another HTTP port ('certgate tls set --http-port N'), or order by tls-alpn-01"
+        )
     return (
         "certgate serve runs without its plain HTTP listener, so nothing would answer the "
         "CA's http-01 challenge: set the HTTP port with 'certgate tls set --http-port 80' "

@@ -154,9 +154,9 @@ def _suggested_renewal(
         info = acme_ca.renewal_info(server, key_pem, account_url, document, pem, now)
     except CertgateError as error:
         log.info("no renewal information for %r: %s", row.friendly_name, error)
-        with app.store.transaction() as repository:  # an earlier suggestion no longer stands
-            queries.record_renewal_info(repository, row.id, None, now)
         return None
+    if info.malformed is not None:  # an earlier suggestion no longer stands
+        log.info("no renewal information for %r: %s", row.friendly_name, info.malformed)
     with app.store.transaction() as repository:
         queries.record_renewal_info(repository, row.id, info.suggested, info.next_check)
     if info.suggested is not None:

@@ -48,6 +48,7 @@ from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD, default_url, des
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer
 from certgate.store.snapshot import (
     check_snapshot,
+    forget_nodes,
     is_empty_store,
     load_snapshot,
     snapshot_counts,
@@ -214,6 +215,7 @@ def _restore(
         image = restored / DATABASE_FILE
         check_snapshot(image)
         upgrade_snapshot(image)
+        forget_nodes(image)
         counts = snapshot_counts(image)
         if database_url is not None:
             load_snapshot(image, database_url)

@@ -318,18 +318,23 @@ def _held_twice(addresses: Sequence[AddressView], cluster: Sequence[NodeView]) -
     """A floating address that alive nodes on two hosts or more hold at once: both hosts
     answer ARP for it (a failover pair whose keepalived/VRRP instances cannot hear each
     other), so each client reaches either, and connections break when the answer flips.
-    Nodes whose host is not recorded (older ones) are not counted."""
-    holders: dict[str, dict[str, list[str]]] = {}  # address -> host -> nodes
+    Hosts are told apart by their boot id (two clones may share a name), else by name; nodes
+    whose host is not recorded (older ones) are not counted."""
+    holders: dict[str, dict[str, list[NodeView]]] = {}  # address -> host -> nodes
     for node in cluster:
-        if node.host is not None:
+        host = node.boot_id or node.host
+        if host is not None:
             for held in node.holds:
-                holders.setdefault(held, {}).setdefault(node.host, []).append(node.name)
+                holders.setdefault(held, {}).setdefault(host, []).append(node)
     found: list[Finding] = []
     for address in addresses:
         hosts = holders.get(address.address, {})
         if address.node is None and len(hosts) > 1:
             held_by = ", ".join(
-                f"node {name!r} on {host!r}" for host, names in hosts.items() for name in names
+                f"node {node.name!r} on {node.host!r}"
+                + (f" (boot {node.boot_id[:8]})" if node.boot_id else "")
+                for holding in hosts.values()
+                for node in holding
             )
             found.append(
                 Finding(

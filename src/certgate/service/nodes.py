@@ -19,11 +19,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from certgate import __version__
 from certgate.errors import ConflictError, NotFoundError
-from certgate.limits import NODE_HOST_MAX, NODE_NAME_MAX
+from certgate.limits import BOOT_ID_MAX, NODE_HOST_MAX, NODE_NAME_MAX
 from certgate.pki.diagnostics import format_time
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, list_addresses
@@ -37,8 +38,9 @@ HEARTBEAT_INTERVAL = 5.0
 HEARTBEAT_ENV = "CERTGATE_HEARTBEAT_INTERVAL"
 #: A node is alive while its last beat is at most this many of its intervals old.
 MISSED_BEATS = 3
-#: How a heartbeat marks a plain HTTP listener among the HTTPS ones.
-HTTP_KIND = "http"
+#: Unique to one boot of one machine: two nodes with it run on one host, whatever its name
+#: (a failover pair cloned from one image may share its host name, even its machine-id).
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
 
 class NodeState(StrEnum):
@@ -89,6 +91,8 @@ class NodeView:
     http_listeners: list[NodeListener] = field(default_factory=list)
     #: the host it runs on (None: a node from before it was recorded)
     host: str | None = None
+    #: its host's boot id: which nodes share a host (None: not recorded)
+    boot_id: str | None = None
 
     @property
     def holds(self) -> list[str]:
@@ -122,23 +126,32 @@ def heartbeat(
     interval: float,
     listeners: Sequence[Mapping[str, Any]],
     http_listeners: Sequence[Mapping[str, Any]] = (),
-    host: str | None = None,
+    host: tuple[str, str | None] | None = None,
 ) -> bool:
-    """Record that the node runs, on which host (``host``: this one's name), and what it
-    presents; False when skipped (store busy). The plain HTTP listeners are kept in the same
-    list, marked ``kind: http``."""
+    """Record that the node runs, on which host (``host``: name and boot id; this one's by
+    default), and what its HTTPS and plain HTTP listeners present; False when skipped (store
+    busy)."""
+    host_name, boot_id = host or (socket.gethostname(), _boot_id())
     values = {
-        "host": (host or socket.gethostname())[:NODE_HOST_MAX],
+        "host": host_name[:NODE_HOST_MAX],
+        "boot_id": boot_id,
         "version": __version__,
         "started_at": started_at,
         "last_seen": app.now(),
         "interval": interval,
         "stopped_at": None,
-        "listeners": [_listener_document(listener) for listener in listeners]
-        + [{**_listener_document(listener), "kind": HTTP_KIND} for listener in http_listeners],
+        "listeners": [_listener_document(listener) for listener in listeners],
+        "http_listeners": [_listener_document(listener) for listener in http_listeners],
         "master_key_id": app.sealer.key_id,
     }
     return app.store.touch(lambda repository: nodes.beat(repository, name, values))
+
+
+def _boot_id() -> str | None:
+    try:
+        return BOOT_ID_FILE.read_text().strip()[:BOOT_ID_MAX] or None
+    except OSError:
+        return None
 
 
 def stopped(app: Appliance, name: str, started_at: dt.datetime, interval: float) -> None:
@@ -151,6 +164,7 @@ def stopped(app: Appliance, name: str, started_at: dt.datetime, interval: float)
         "interval": interval,
         "stopped_at": now,
         "listeners": [],
+        "http_listeners": [],
     }
     with app.store.transaction() as repository:
         nodes.beat(repository, name, values)
@@ -214,9 +228,10 @@ def _view(
     # a node (or a store) from before key ids were recorded cannot be told stale
     untold = row.master_key_id is None or not generations
     generation, current = generations.get(row.master_key_id or "", (None, untold))
-    entries = row.listeners or []
-    listeners = [NodeListener(**_listener_document(e)) for e in entries if _is_https(e)]
-    http_listeners = [NodeListener(**_listener_document(e)) for e in entries if not _is_https(e)]
+    listeners = [NodeListener(**_listener_document(entry)) for entry in row.listeners or []]
+    http_listeners = [
+        NodeListener(**_listener_document(entry)) for entry in row.http_listeners or []
+    ]
     return NodeView(
         name=row.name,
         version=row.version,
@@ -230,11 +245,8 @@ def _view(
         master_key_stale=state is NodeState.ALIVE and not current,
         http_listeners=http_listeners,
         host=row.host,
+        boot_id=row.boot_id,
     )
-
-
-def _is_https(entry: Mapping[str, Any]) -> bool:
-    return entry.get("kind") != HTTP_KIND
 
 
 def _drift(

@@ -23,6 +23,7 @@ from certgate.limits import (
     AUDIT_ACTOR_MAX,
     AUDIT_SOURCE_MAX,
     AUDIT_TARGET_MAX,
+    BOOT_ID_MAX,
     FRIENDLY_NAME_MAX,
     NODE_HOST_MAX,
     NODE_NAME_MAX,
@@ -337,9 +338,13 @@ class NodeRow(Base):
     #: ``Sealer.key_id`` of the master key the node runs with (None: a node from before it
     #: was recorded): another than the store's means the node's key is stale
     master_key_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    #: the name of the host it runs on (None: a node from before it was recorded): the
-    #: floating addresses it holds are on that host
+    #: the name of the host it runs on, and the boot id that tells hosts apart whatever their
+    #: names (None: a node from before they were recorded)
     host: Mapped[str | None] = mapped_column(String(NODE_HOST_MAX), default=None)
+    boot_id: Mapped[str | None] = mapped_column(String(BOOT_ID_MAX), default=None)
+    #: its plain HTTP listeners (ACME http-01, the redirect), as ``listeners`` (None: a node
+    #: from before they were recorded)
+    http_listeners: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
 
 
 class MasterKeyRow(Base):

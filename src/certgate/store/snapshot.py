@@ -66,15 +66,16 @@ def take_snapshot(store: Store, target: Path) -> dict[str, int]:
                 reading.backup(writing)  # all pages in one step: one consistent read
         else:
             _copy_into_sqlite(store, target)
-    _forget_nodes(target)
+    forget_nodes(target)
     return snapshot_counts(target)
 
 
-def _forget_nodes(image: Path) -> None:
+def forget_nodes(image: Path) -> None:
     """The nodes' heartbeats are what the machines running the store last did, not the
     appliance's configuration: restored elsewhere, the old cluster's nodes would show as lost
     until removed by hand. Pinned addresses keep their node's name; each node is listed again
-    from its first heartbeat after the restore."""
+    from its first heartbeat after the restore. Done when a snapshot is taken, and again when
+    one is restored (a backup made before it was done still holds them)."""
     with closing(sqlite3.connect(image)) as connection, connection:
         connection.execute(f"DELETE FROM {NodeRow.__tablename__}")
 
