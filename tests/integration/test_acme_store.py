@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from certgate.errors import AcmeNotReadyError, ValidationError
 from certgate.service import nodes
@@ -120,6 +121,13 @@ def test_a_live_node_of_the_cluster_answers_for_this_appliance(app: Appliance) -
         "certgate serve's plain HTTP listener cannot listen (192.0.2.7 port 8080: taken; see "
         "http-listener-failed in Diagnostic Status)"
     )
+    # A node of an earlier version lists no plain HTTP listener: the HTTP port set counts.
+    with app.store.transaction() as repository:
+        repository.session.execute(text("UPDATE nodes SET http_listeners = NULL"))
+    assert responder_problem(app, http) is None
+    update_settings(app, http_port=0)
+    assert "without its plain HTTP listener" in str(responder_problem(app, http))
+    update_settings(app, http_port=8080)
     plain["state"] = "listening"
     nodes.heartbeat(app, "node-b", app.now(), 5.0, [{**listener, "state": "listening"}], [plain])
     assert responder_problem(app, http) is None

@@ -44,6 +44,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
+from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import AcmeOrderRow, utcnow
@@ -192,7 +193,8 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
     The serve of this data directory answers when its status file lists a listener of the
     kind listening (plain HTTP for http-01, HTTPS for tls-alpn-01); in a cluster, so does any
     other live node whose heartbeat lists one (a plain HTTP listener that failed to bind
-    there does not count). This serve's own heartbeat does not count: its status file is
+    there does not count; a node of an earlier version lists none, and counts when the HTTP
+    port is set). This serve's own heartbeat does not count: its status file is
     written first.
     """
     http = kind is ChallengeType.HTTP_01
@@ -204,6 +206,12 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
     if any(
         _listening(map(vars, node.http_listeners if http else node.listeners)) for node in alive
     ):
+        return None
+    # A node of an earlier version does not say: it listens on plain HTTP if the port is set.
+    untold = [
+        node for node in alive if not node.http_said and _listening(map(vars, node.listeners))
+    ]
+    if http and untold and _http_port(app):
         return None
     nothing = (
         f"no certgate serve is running on this appliance (nor on a live node of its cluster), "
@@ -247,6 +255,11 @@ def responder_problem(app: Appliance, kind: ChallengeType) -> str | None:
 
 def _listening(listeners: Iterable[Mapping[str, object]]) -> bool:
     return any(listener.get("state") == "listening" for listener in listeners)
+
+
+def _http_port(app: Appliance) -> int:
+    with app.store.reading() as repository:
+        return read_settings(repository).http_port
 
 
 def place_order(

@@ -89,6 +89,8 @@ class NodeView:
     #: its plain HTTP listeners (ACME http-01, the redirect): none without an HTTP port, and
     #: none said by a node from before they were
     http_listeners: list[NodeListener] = field(default_factory=list)
+    #: whether its heartbeat lists them (False: a node of an earlier version, which does not)
+    http_said: bool = True
     #: the host it runs on (None: a node from before it was recorded)
     host: str | None = None
     #: its host's boot id: which nodes share a host (None: not recorded)
@@ -244,6 +246,7 @@ def _view(
         master_key_generation=generation,
         master_key_stale=state is NodeState.ALIVE and not current,
         http_listeners=http_listeners,
+        http_said=row.http_listeners is not None,
         host=row.host,
         boot_id=row.boot_id,
     )
