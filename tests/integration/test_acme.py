@@ -344,7 +344,12 @@ def test_a_serve_whose_http_listener_failed_is_no_http_01_responder(tmp_path: Pa
             check=False,
         )
         assert refused.returncode == 1
-        assert "certgate serve runs without its plain HTTP listener" in refused.stderr
+        # The refusal names what failed, not "set the HTTP port": it is set.
+        assert (
+            f"certgate serve's plain HTTP listener cannot listen ({ADDRESS} port {port}: "
+            f"cannot listen on {ADDRESS}:{port}"
+        ) in refused.stderr
+        assert "see http-listener-failed in Diagnostic Status" in refused.stderr
         assert orders(appliance.data_dir) == []
 
 
