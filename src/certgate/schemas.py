@@ -166,6 +166,12 @@ class ConcernRoot(Out):
         "short of it, at a certificate issued by this name)."
     )
     public_key_fingerprint: str | None
+    key_id: str | None = Field(
+        description="The root's subject key identifier (hex); for a root not in the store, "
+        "the authority key identifier the chain names it by; null when the certificates "
+        "carry none. Two roots of one subject are different roots when their key "
+        "identifiers differ."
+    )
 
 
 class Concern(Out):

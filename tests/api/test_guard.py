@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from cryptography import x509
 
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import import_ok
@@ -24,6 +25,12 @@ def _issued(api: httpx.Client, ca: TestCA, host: str, days: int = 365) -> dict[s
     import_ok(api, [(f"{host}.pem", pem(leaf, ca.intermediate, ca.root, key))])
     certificate: dict[str, Any] = ok(api.get(f"/certificates/{fingerprint(leaf)}"))
     return certificate
+
+
+def _key_id(certificate: x509.Certificate) -> str:
+    """The subject key identifier, in hex, as the API gives a root's."""
+    extension = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    return extension.value.digest.hex()
 
 
 def test_a_change_of_root_is_409_until_confirmed(primary: Server) -> None:
@@ -54,11 +61,13 @@ def test_a_change_of_root_is_409_until_confirmed(primary: Server) -> None:
                     "subject": "CN=Guard Root A",
                     "fingerprint_sha256": fingerprint(a.root),
                     "public_key_fingerprint": concern["current_root"]["public_key_fingerprint"],
+                    "key_id": _key_id(a.root),
                 },
                 "new_root": {
                     "subject": "CN=Guard Root B",
                     "fingerprint_sha256": fingerprint(b.root),
                     "public_key_fingerprint": concern["new_root"]["public_key_fingerprint"],
+                    "key_id": _key_id(b.root),
                 },
                 "hostnames": [],
             }

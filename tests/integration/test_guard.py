@@ -127,6 +127,43 @@ def test_a_change_of_root_waits_for_confirmation_a_same_root_renewal_does_not(
     )
 
 
+def test_a_root_of_the_same_name_and_another_key_is_another_root(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    """Chains that stop short of their root are told apart by the key their top names its
+    issuer by, not by the issuer's name alone. (Such a chain is incomplete, which needs
+    confirming anyway; the change of root is said beside it.)"""
+    first, _ = roots
+    twin = TestCA.make(root_name="Root A", intermediate_name="Issuing A")  # another key
+
+    def codes(certificate_id: int) -> list[ConcernCode]:
+        refused = _refused(lambda: networking.assign(appliance, [ADDRESS], certificate_id))
+        return sorted(concern.code for concern in refused.concerns)
+
+    networking.add_address(appliance, ADDRESS)
+    site = _import(appliance, pem(*first.leaf("a.example.test"), first.intermediate))
+    networking.assign(appliance, [ADDRESS], site, confirm=True)
+    renewed = _import(appliance, pem(*first.leaf("a.example.test", days=730)))
+    assert codes(renewed) == [ConcernCode.CHAIN_INCOMPLETE]  # the same root
+    other = _import(appliance, pem(*twin.leaf("a.example.test"), twin.intermediate))
+    assert codes(other) == [ConcernCode.CHAIN_INCOMPLETE, ConcernCode.ROOT_CHANGE]
+
+    refused = _refused(lambda: networking.assign(appliance, [ADDRESS], other))
+    [concern] = [c for c in refused.concerns if c.code is ConcernCode.ROOT_CHANGE]
+    assert concern.current_root.subject == concern.new_root.subject == "CN=Root A"
+    assert concern.current_root.key_id != concern.new_root.key_id
+    assert f"key identifier {concern.new_root.key_id}" in concern.message
+    assert _assigned(appliance) == site
+
+    # Once the first root is in the store, its key decides against the other's identifier;
+    # the first chain is complete now, the other's root still unknown.
+    _import(appliance, pem(first.root))
+    refused = _refused(lambda: networking.assign(appliance, [ADDRESS], other))
+    [concern] = [c for c in refused.concerns if c.code is ConcernCode.ROOT_CHANGE]
+    assert concern.current_root.fingerprint_sha256 == fingerprint(first.root)
+    assert concern.new_root.fingerprint_sha256 is None
+
+
 def test_self_signed_to_ca_signed_and_back_to_the_factory_certificate(
     appliance: Appliance, roots: tuple[TestCA, TestCA]
 ) -> None:

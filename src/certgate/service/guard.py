@@ -75,13 +75,23 @@ class Root:
     fingerprint_sha256: str | None  # None: not in the store (the chain ends short of it)
     public_key_fingerprint: str | None
     name_hash: str
+    #: The root's subject key identifier; for one not in the store, the authority key
+    #: identifier its chain's top names it by. None: the certificates carry none.
+    key_id: str | None = None
 
     def same_as(self, other: Root) -> bool:
-        """A client that trusts one accepts a chain ending at the other: the same name and,
-        where both are known, the same key (a root re-issued with its key is the same
-        anchor; one found only by name, beyond an incomplete chain, is taken at its name)."""
+        """A client that trusts one accepts a chain ending at the other: the same name and
+        the same key, compared by the keys where both are in the store, else by key
+        identifier where both are known (a root re-issued with its key is the same anchor;
+        two roots of one name and other keys are not, even beyond incomplete chains). Known
+        by name alone, a root is taken at its name."""
+        if self.name_hash != other.name_hash:
+            return False
         keys = (self.public_key_fingerprint, other.public_key_fingerprint)
-        return self.name_hash == other.name_hash and (None in keys or keys[0] == keys[1])
+        if None not in keys:
+            return keys[0] == keys[1]
+        key_ids = (self.key_id, other.key_id)
+        return None in key_ids or key_ids[0] == key_ids[1]
 
 
 @dataclass(frozen=True)
@@ -260,10 +270,17 @@ def _root(row: CertificateRow, chain: Sequence[CertificateRow], infos: RowInfoCa
     info: CertInfo = infos(top)
     if info.self_signed:
         return Root(
-            info.subject, top.fingerprint, info.public_key_fingerprint, info.subject_name_hash
+            info.subject,
+            top.fingerprint,
+            info.public_key_fingerprint,
+            info.subject_name_hash,
+            info.subject_key_id,
         )
-    return Root(info.issuer, None, None, info.issuer_name_hash)
+    return Root(info.issuer, None, None, info.issuer_name_hash, info.authority_key_id)
 
 
 def _named(root: Root) -> str:
-    return repr(root.subject) + ("" if root.fingerprint_sha256 else " (not in the store)")
+    if root.fingerprint_sha256:
+        return repr(root.subject)
+    key_id = f", key identifier {root.key_id}" if root.key_id else ""
+    return f"{root.subject!r} (not in the store{key_id})"
