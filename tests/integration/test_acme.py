@@ -490,8 +490,12 @@ def test_a_failed_renewal_waits_and_is_shown(
     assert entry["renewal_attempts"] == 1 and "cannot reach" in str(entry["renewal_error"])
     waiting = run_cli(appliance.data_dir, "acme", "renew", "--json").stdout
     assert json.loads(waiting)[0]["state"] in ("not-due", "backoff")
+    # The CLI's order list and Status say the failure in the same words.
+    said = f"renewal failed 1 time(s); next try {entry['renewal_next_at'][:10]}"
+    listed = run_cli(appliance.data_dir, "acme", "orders").stdout
+    assert f"order {first['id']}: {said}" in listed and "cannot reach" in listed
     status = json.loads(run_cli(appliance.data_dir, "status", "--json").stdout)
-    assert "acme-renewal-failed" in json.dumps(status)
+    assert "acme-renewal-failed" in json.dumps(status) and said in json.dumps(status)
 
 
 def test_a_ca_requiring_external_account_binding(tmp_path: Path) -> None:

@@ -191,11 +191,8 @@ def orders_command(options: Options, as_json: bool) -> None:
             )
         if view.error_document:
             echo(f"order {view.id}, the CA's problem document: {view.error_document}")
-        if view.renewal_error:
-            echo(
-                f"order {view.id}: renewal failed {view.renewal_attempts} time(s), next try "
-                f"{view.renewal_next_at:%Y-%m-%d %H:%M} UTC: {view.renewal_error}"
-            )
+        if view.renewal_failure:
+            echo(f"order {view.id}: {view.renewal_failure}")
 
 
 def _order_row(view: acme_orders.OrderView) -> list[object]:

@@ -97,6 +97,20 @@ class OrderView:
     renewal_error: str | None = None
     renewal_suggested_at: dt.datetime | None = None
 
+    @property
+    def renewal_failure(self) -> str | None:
+        """The last renewal's failure as the CLI, Status and the ACME page say it; None
+        while the renewals succeed."""
+        if self.renewal_error is None:
+            return None
+        next_try = (
+            f"{self.renewal_next_at:%Y-%m-%d %H:%M} UTC" if self.renewal_next_at else "not planned"
+        )
+        return (
+            f"renewal failed {self.renewal_attempts} time(s); next try {next_try}: "
+            f"{self.renewal_error}"
+        )
+
 
 def order_view(row: AcmeOrderRow) -> OrderView:
     return OrderView(

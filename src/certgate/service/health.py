@@ -245,9 +245,8 @@ def _renewal_findings(app: Appliance) -> list[Finding]:
         Finding(
             Severity.WARNING,
             FindingCode.ACME_RENEWAL_FAILED,
-            f"the ACME renewal of {order.friendly_name!r} (certificate {order.certificate_id}) "
-            f"failed {order.renewal_attempts} time(s); next try "
-            f"{order.renewal_next_at:%Y-%m-%d %H:%M} UTC: {order.renewal_error}",
+            f"the ACME certificate {order.friendly_name!r} (certificate "
+            f"{order.certificate_id}): {order.renewal_failure}",
         )
         for order in failing_renewals(app)
     ]
