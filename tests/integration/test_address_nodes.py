@@ -33,6 +33,7 @@ from certgate.tls import ListenerPlan
 from tests.support.migration import store_at
 
 PINNED_A, PINNED_B, FLOATING = "127.0.0.51", "127.0.0.52", "127.0.0.53"
+SHARED = "192.0.2.10"  # a failover pair's address (not loopback: each host has its own)
 
 
 def _beat(app: Appliance, name: str, listeners: list[dict[str, object]] | None = None) -> None:
@@ -377,13 +378,14 @@ def test_a_floating_address_held_on_two_hosts_at_once_is_an_error(appliance: App
     """Split brain: two nodes on different hosts both hold the shared address (their
     keepalived instances cannot hear each other). Hosts are told apart by their boot id, so
     two clones with one host name count as two; two nodes of one host holding it (as in a
-    test, or two serves on one machine) are no fault."""
-    networking.add_address(appliance, FLOATING)
+    test, or two serves on one machine) are no fault. (A shared address, not a loopback one:
+    each host has its own.)"""
+    networking.add_address(appliance, SHARED)
     factory = networking.list_addresses(appliance)[0].certificate_fingerprint
-    here = ServeReport(1, [_listening(FLOATING, factory)], node="node-a")
+    here = ServeReport(1, [_listening(SHARED, factory)], node="node-a")
 
     def beat(name: str, host: tuple[str, str | None] | None) -> None:
-        held = [{**_listening(FLOATING, factory), "held": True}]
+        held = [{**_listening(SHARED, factory), "held": True}]
         assert nodes.heartbeat(appliance, name, appliance.now(), 5.0, held, host=host)
 
     def findings() -> list[tuple[FindingCode, Severity, str]]:
@@ -400,7 +402,7 @@ def test_a_floating_address_held_on_two_hosts_at_once_is_an_error(appliance: App
     [(code, severity, message)] = findings()
     assert (code, severity) == (FindingCode.HELD_TWICE, Severity.ERROR)
     assert message.startswith(
-        f"{FLOATING} is floating and held on 2 hosts at once (node 'node-a' on 'certgate' "
+        f"{SHARED} is floating and held on 2 hosts at once (node 'node-a' on 'certgate' "
         "(boot boot-1), node 'node-b' on 'certgate' (boot boot-2)): each client reaches either"
     )
     # Once one of them stops (or lets it go), the error ends with its next heartbeat.
@@ -414,3 +416,35 @@ def test_a_floating_address_held_on_two_hosts_at_once_is_an_error(appliance: App
     [node_b] = [node for node in nodes.list_nodes(appliance) if node.name == "node-b"]
     assert node_b.host == socket.gethostname()
     assert node_b.boot_id == nodes.BOOT_ID_FILE.read_text().strip()
+
+
+def test_a_floating_loopback_address_every_host_holds_is_no_split_brain(
+    appliance: Appliance,
+) -> None:
+    """'certgate init' configures 127.0.0.1 (floating): on a failover pair each host has its
+    own loopback, so both nodes hold it, and no client can reach either through it from
+    another host. Only a shared address held on two hosts is split brain."""
+    everywhere = ["127.0.0.1", "::1", SHARED]
+    for address in everywhere:
+        networking.add_address(appliance, address)
+    factory = networking.list_addresses(appliance)[0].certificate_fingerprint
+    here = ServeReport(1, [_listening(address, factory) for address in everywhere], node="node-a")
+
+    def beat(name: str, boot_id: str, held: list[str]) -> None:
+        listeners = [
+            {**_listening(address, factory), "held": address in held} for address in everywhere
+        ]
+        assert nodes.heartbeat(
+            appliance, name, appliance.now(), 5.0, listeners, host=(name, boot_id)
+        )
+
+    def findings() -> list[tuple[FindingCode, str]]:
+        diagnosis = diagnose(appliance, networking.list_addresses(appliance), here)
+        return [(finding.code, finding.message) for finding in diagnosis.findings]
+
+    beat("node-a", "boot-1", ["127.0.0.1", "::1", SHARED])
+    beat("node-b", "boot-2", ["127.0.0.1", "::1"])
+    assert findings() == []
+    beat("node-b", "boot-2", ["127.0.0.1", "::1", SHARED])
+    [(code, message)] = findings()
+    assert code is FindingCode.HELD_TWICE and message.startswith(f"{SHARED} is floating")

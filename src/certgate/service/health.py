@@ -15,6 +15,7 @@ pinned to it.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -318,7 +319,8 @@ def _held_twice(addresses: Sequence[AddressView], cluster: Sequence[NodeView]) -
     answer ARP for it (a failover pair whose keepalived/VRRP instances cannot hear each
     other), so each client reaches either, and connections break when the answer flips.
     Hosts are told apart by their boot id (two clones may share a name), else by name; nodes
-    whose host is not recorded (older ones) are not counted."""
+    whose host is not recorded (older ones) are not counted. A loopback address (127.0.0.1,
+    which ``certgate init`` configures) is every host's own: held everywhere, by no fault."""
     holders: dict[str, dict[str, list[NodeView]]] = {}  # address -> host -> nodes
     for node in cluster:
         host = node.boot_id or node.host
@@ -328,7 +330,8 @@ def _held_twice(addresses: Sequence[AddressView], cluster: Sequence[NodeView]) -
     found: list[Finding] = []
     for address in addresses:
         hosts = holders.get(address.address, {})
-        if address.node is None and len(hosts) > 1:
+        loopback = ipaddress.ip_address(address.address).is_loopback  # each host's own
+        if address.node is None and len(hosts) > 1 and not loopback:
             held_by = ", ".join(
                 f"node {node.name!r} on {node.host!r}"
                 + (f" (boot {node.boot_id[:8]})" if node.boot_id else "")
