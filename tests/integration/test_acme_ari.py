@@ -3,8 +3,9 @@ so a proxy in front of it (tests/support/ca_proxy.py) adds ``renewalInfo`` to it
 and answers each certificate's suggested window, everything else passed to Pebble as sent.
 ``certgate serve`` renews a certificate as soon as the CA's window has begun, though nearly
 all of its five years are left; not while the window is ahead; and asks again only once the
-answer's ``Retry-After`` has passed. Renewal information the CA cannot give (a 500), or
-none offered (test_acme.py's 30-second certificate), leaves it to a third of the validity."""
+answer's ``Retry-After`` has passed. Renewal information the CA cannot give (a 500) keeps
+its last suggestion; with none given before, or none offered (test_acme.py's 30-second
+certificate), a third of the validity decides."""
 
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ def certificate_id(der: bytes) -> str:
 
 @contextmanager
 def ca_offering_renewal_info(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retry_after: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retry_after: int, interval: int = 1
 ) -> Iterator[tuple[RunningAppliance, CaProxy]]:
-    """A serve checking for renewals every second, registered with the proxy in front of
-    Pebble (certificates valid five years), whose window is a month ahead."""
-    monkeypatch.setenv("CERTGATE_RENEWAL_INTERVAL", "1")
+    """A serve checking for renewals every ``interval`` seconds, registered with the proxy in
+    front of Pebble (certificates valid five years), whose window is a month ahead."""
+    monkeypatch.setenv("CERTGATE_RENEWAL_INTERVAL", str(interval))
     http_port = free_port()
     now = dt.datetime.now(dt.UTC)
     with (
@@ -198,6 +199,41 @@ def test_the_retry_after_of_the_cas_answer_is_honoured(
         assert f"the CA refused to replace {asked_for} ({ALREADY_REPLACED})" in appliance.log_text()
         first_asked, second_asked = proxy.renewal_info_times[:2]
         assert second_asked - first_asked >= 5.0, proxy.renewal_info_times  # 6 s, less a check's
+
+
+def test_a_suggestion_stands_while_the_ca_cannot_be_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CA suggested renewing a few seconds from now, then its renewal information
+    breaks (500): the suggestion shown is the one kept, and ``certgate acme renew`` renews
+    the five-year certificate once that moment has passed, without a new answer."""
+    only_acme_renew_asks = 3600  # serve's own check waits an hour
+    with ca_offering_renewal_info(
+        tmp_path, monkeypatch, retry_after=1, interval=only_acme_renew_asks
+    ) as (appliance, proxy):
+        first = order(appliance.data_dir, "steady", "steady.example.test", ADDRESS)
+        now = dt.datetime.now(dt.UTC)
+        proxy.window = (now + dt.timedelta(seconds=4), now + dt.timedelta(seconds=5))
+        [not_due] = json.loads(run_cli(appliance.data_dir, "acme", "renew", "--json").stdout)
+        assert not_due["state"] == "not-due"
+        [listed] = orders(appliance.data_dir)
+        suggested = dt.datetime.fromisoformat(str(listed["renewal_suggested_at"]))
+        assert now < suggested <= proxy.window[1]  # the window, sent to the second
+
+        proxy.renewal_info_broken = True
+        asked = len(proxy.renewal_info_asked)
+
+        def renewed() -> bool:
+            [outcome] = json.loads(run_cli(appliance.data_dir, "acme", "renew", "--json").stdout)
+            assert outcome["state"] in ("not-due", "renewed"), outcome
+            return bool(outcome["state"] == "renewed")
+
+        eventually(renewed, timeout=30, what="acme renew keeps to the CA's suggestion")
+        assert dt.datetime.now(dt.UTC) >= suggested
+        assert len(proxy.renewal_info_asked) > asked  # asked, and it could not say
+        [second] = [entry for entry in orders(appliance.data_dir) if entry["renewal_of"]]
+        assert second["renewal_of"] == first["id"] and second["state"] == "valid"
+        wait_until_served(ADDRESS, appliance.port, str(second["certificate_fingerprint"]))
 
 
 def test_renewal_information_the_ca_cannot_give_leaves_it_to_a_third_of_the_validity(

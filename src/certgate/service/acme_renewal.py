@@ -135,8 +135,9 @@ def _suggested_renewal(
     """The CA's suggested renewal time (ARI) where it offers one for the account's directory,
     else None: a third of the validity left decides. The CA is asked again only once its last
     answer's ``Retry-After`` has passed (the answer is kept in the store until then, for every
-    renewer). A CA that cannot say now is not a failure of the renewal (the rule decides
-    instead, and the CA is asked again at the next check)."""
+    renewer). A CA that cannot say now is not a failure of the renewal: its last suggestion
+    stands (the one shown), the rule deciding where it made none, and it is asked again at the
+    next check."""
     from certgate.service import acme_ca
 
     with app.store.reading() as repository:
@@ -154,7 +155,7 @@ def _suggested_renewal(
         info = acme_ca.renewal_info(server, key_pem, account_url, document, pem, now)
     except CertgateError as error:
         log.info("no renewal information for %r: %s", row.friendly_name, error)
-        return None
+        return as_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
     if info.malformed is not None:  # an earlier suggestion no longer stands
         log.info("no renewal information for %r: %s", row.friendly_name, info.malformed)
     with app.store.transaction() as repository:
