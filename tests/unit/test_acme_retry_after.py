@@ -14,6 +14,11 @@ NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 def test_seconds_and_dates() -> None:
     assert retry_after("120", NOW) == NOW + dt.timedelta(seconds=120)
     assert retry_after("Fri, 04 Dec 2026 13:30:00 GMT", NOW) == NOW + dt.timedelta(minutes=90)
+    # A date with an offset (HTTP allows only GMT; some servers send one) comes out in UTC,
+    # the store's zone: SQLite would keep 14:30 and drop the offset.
+    offset = retry_after("Fri, 04 Dec 2026 14:30:00 +0100", NOW)
+    assert offset == NOW + dt.timedelta(minutes=90) and offset is not None
+    assert offset.utcoffset() == dt.timedelta(0)
 
 
 def test_bounds_and_nonsense() -> None:

@@ -249,7 +249,8 @@ RETRY_AFTER_MAX = dt.timedelta(days=7)
 
 
 def retry_after(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
-    """A ``Retry-After`` header (seconds, or an HTTP date) as a moment, at most a week on."""
+    """A ``Retry-After`` header (seconds, or an HTTP date) as a moment in UTC (as the store
+    keeps every moment: SQLite keeps no offset), at most a week on."""
     if not value:
         return None
     moment = now or dt.datetime.now(dt.UTC)
@@ -263,7 +264,7 @@ def retry_after(value: str | None, now: dt.datetime | None = None) -> dt.datetim
             return None
         if when.tzinfo is None:
             return None
-    return min(max(when, moment), moment + RETRY_AFTER_MAX)
+    return min(max(when, moment), moment + RETRY_AFTER_MAX).astimezone(dt.UTC)
 
 
 def _reason(error: BaseException) -> str:
