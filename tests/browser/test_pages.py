@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import text
 
 from certgate.service import nodes
 from certgate.service.appliance import Appliance
@@ -120,6 +121,12 @@ def test_status_cluster_shows_each_node_alive_and_the_drift_of_another(
         other = [{"address": "127.0.0.2", "port": 8443, "state": "listening", "fingerprint": OTHER}]
         plain = [{"address": "127.0.0.2", "port": 8080, "state": "failed", "error": "taken"}]
         assert nodes.heartbeat(app, "node-b", app.now(), 60.0, other, plain)
+        # node-c ran an earlier version, whose heartbeat listed no plain HTTP listener.
+        nodes.stopped(app, "node-c", app.now(), 60.0)
+        with app.store.transaction() as repository:
+            repository.session.execute(
+                text("UPDATE nodes SET http_listeners = NULL WHERE name = 'node-c'")
+            )
     finally:
         app.close()
     ui.goto("/appliance/status")
@@ -133,6 +140,8 @@ def test_status_cluster_shows_each_node_alive_and_the_drift_of_another(
         f"127.0.0.2: presents {OTHER[:16]}…, assigned certgate Appliance"
     )
     expect(drifting.get_by_role("cell").nth(5)).to_have_text("0")  # HTTP: none listening
+    earlier = cluster.get_by_role("row", name=re.compile("node-c"))
+    expect(earlier.get_by_role("cell").nth(5)).to_have_text("not reported")
     findings = page.locator("#diagnostics")
     expect(findings).to_contain_text(
         f"node 'node-b' presents another certificate ({OTHER[:16]}) on 127.0.0.2"

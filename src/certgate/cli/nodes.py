@@ -43,7 +43,7 @@ def _row(view: nodes.NodeView, now: dt.datetime) -> list[object]:
         f"{format_time(view.last_seen)} ({_seconds(now - view.last_seen)} s ago)",
         view.version,
         _listening(view.listeners),
-        _listening(view.http_listeners),
+        _listening(view.http_listeners) if view.http_said else NOT_REPORTED,
         ", ".join(view.holds),
         ", ".join(
             f"{drift.address} presents {(drift.presented_fingerprint or 'nothing')[:16]}"
@@ -60,6 +60,11 @@ def node_remove(options: Options, name: str, as_json: bool) -> None:
     """Forget a stopped or lost node (retired or renamed); an alive one is refused."""
     options.call(nodes.remove_node, name, options.actor)
     report(as_json, RemovedNode, {"name": name}, f"removed node {name}")
+
+
+#: The HTTP column of a node of an earlier version, whose heartbeat lists no plain HTTP
+#: listener (an http-01 order counts it while the HTTP port is set).
+NOT_REPORTED = "not reported"
 
 
 def _listening(listeners: list[nodes.NodeListener]) -> str:
