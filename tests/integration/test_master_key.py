@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import shutil
+import threading
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import LargeBinary, create_engine, inspect, text
 
 from certgate.errors import SealingError
-from certgate.service import email, keystore
+from certgate.service import email, keystore, rotation
 from certgate.service.acme_account import ACCOUNT_KEY_SEALED_AS
 from certgate.service.appliance import Appliance
 from certgate.store.models import AcmeAccountRow, Base
 from certgate.store.sealing import MASTER_KEY_FILE, PENDING_KEY_FILE, Sealer
 from tests.conftest import postgresql_schema
 from tests.integration.conftest import Certgate, Run
+from tests.support.polling import eventually
 
 PASSWORD = "correct horse battery"
 SMTP_PASSWORD = "relay secret"
@@ -395,3 +397,52 @@ def test_a_stale_node_seals_nothing_and_backs_up_nothing(
     b("key", "install", "--master-key-file", a_dir / MASTER_KEY_FILE)
     b("cert", "create", "--name", "On B", "--cn", "b.example.test")
     b("backup", "-o", backup, "--passphrase-file", passphrase)
+
+
+def test_a_key_deleted_while_the_rotation_runs_is_left_out(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """PostgreSQL: another transaction deletes a private key (a certificate's deletion takes
+    its key along) while the rotation reads the keys. The rotation waits for it, leaves the
+    deleted key out and re-seals the rest; it neither stops with a database error nor brings
+    the key back."""
+    data_dir = tmp_path / "data"
+    a = Node(data_dir, postgresql_url)
+    a("init", "--no-address")
+    for number in range(3):
+        a("cert", "create", "--name", f"Site {number}", "--cn", f"s{number}.example.test")
+    outcome: dict[str, Any] = {}
+
+    def rotate() -> None:
+        with closing(opened(data_dir, postgresql_url)) as app:
+            try:
+                outcome["rotated"] = rotation.rotate(app)
+            except Exception as error:  # the finding: reported below, in the test's thread
+                outcome["error"] = error
+
+    with closing(opened(data_dir, postgresql_url)) as app:
+        with app.store.engine.connect() as deleter, app.store.engine.connect() as observer:
+            victim = deleter.execute(text("SELECT max(id) FROM private_keys")).scalar_one()
+            deleter.execute(text("DELETE FROM private_keys WHERE id = :id"), {"id": victim})
+            rotating = threading.Thread(target=rotate)
+            rotating.start()
+
+            def waiting() -> bool:  # the rotation is blocked by the deleter's row lock
+                observer.rollback()  # a fresh snapshot of pg_stat_activity each look
+                query = text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%private_keys%'"
+                )
+                return bool(observer.execute(query).scalar_one())
+
+            eventually(waiting, what="the rotation waits for the deleting transaction")
+            deleter.commit()
+            rotating.join(60)
+        assert "error" not in outcome, outcome
+        assert outcome["rotated"].private_keys == 3  # the factory's and three, less one
+    with closing(opened(data_dir, postgresql_url)) as app:
+        remaining = store_state(app)["keys"]
+        assert len(remaining) == 3
+        with app.store.reading() as repository:
+            for fingerprint, sealed in remaining:
+                keystore.unseal(repository, app.sealer, fingerprint, sealed)  # the new key

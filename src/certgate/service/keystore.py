@@ -80,7 +80,8 @@ def get_private_key(
 def reseal_keys(repository: Repository, reseal: Reseal) -> int:
     """Every private key under the new master key (a rotation); returns how many. Read and
     written a batch at a time, by primary key: 100,000 keys took 20 s one flush each, while
-    the store's write lock was held."""
+    the store's write lock was held. Each batch is read locked (PostgreSQL): a key another
+    transaction deletes meanwhile is waited for and left out, not updated after it is gone."""
     count = 0
     last_id = 0
     while batch := repository.session.execute(
@@ -88,6 +89,7 @@ def reseal_keys(repository: Repository, reseal: Reseal) -> int:
         .where(KeyRow.id > last_id)
         .order_by(KeyRow.id)
         .limit(RESEAL_BATCH)
+        .with_for_update()
     ).all():
         names = repository.certificate_names_by_public_key([row[1] for row in batch])
         values = [
