@@ -167,9 +167,10 @@ class ConcernRoot(Out):
     )
     public_key_fingerprint: str | None
     key_id: str | None = Field(
-        description="The root's subject key identifier (hex); for a root not in the store, "
-        "the authority key identifier the chain names it by; null when the certificates "
-        "carry none. Two roots of one subject are different roots when their key "
+        description="The root's subject key identifier (hex; for a root in the store that "
+        "carries none, the SHA-1 of its public key, RFC 5280's first method); for a root not "
+        "in the store, the authority key identifier the chain names it by; null when it "
+        "names none. Two roots of one subject are different roots when their key "
         "identifiers differ."
     )
 

@@ -30,7 +30,8 @@ from certgate.service.guard import GUIDE_CA_WARNING, ConcernCode
 from certgate.service.setup import FACTORY_NAME
 from certgate.store.audit import AuditAction, AuditFilter
 from tests.integration.conftest import Certgate
-from tests.support.pki import TestCA, fingerprint, pem
+from tests.support.pki import TestCA, fingerprint, issue, new_key, pem
+from tests.support.pki import name as named
 
 ADDRESS = "127.0.0.2"
 
@@ -162,6 +163,32 @@ def test_a_root_of_the_same_name_and_another_key_is_another_root(
     [concern] = [c for c in refused.concerns if c.code is ConcernCode.ROOT_CHANGE]
     assert concern.current_root.fingerprint_sha256 == fingerprint(first.root)
     assert concern.new_root.fingerprint_sha256 is None
+
+
+def test_a_root_without_a_key_identifier_is_told_apart_by_its_key(appliance: Appliance) -> None:
+    """A root in the store that carries no subject key identifier (an older or hand-made
+    one) is known by its key, which its issuers name it by: a chain whose top names another
+    key for a root of that name ends at another root; its own CA's renewal does not."""
+    root_key, intermediate_key = new_key(), new_key()
+    root = issue(
+        named("Root C"), root_key.public_key(), named("Root C"), root_key, ca=True, key_ids=False
+    )
+    intermediate = issue(
+        named("Issuing C"), intermediate_key.public_key(), root.subject, root_key, ca=True
+    )
+    bare = TestCA(root_key, root, intermediate_key, intermediate)
+    twin = TestCA.make(root_name="Root C", intermediate_name="Issuing C")  # another key
+
+    networking.add_address(appliance, ADDRESS)
+    site = _issued(appliance, bare, "c.example.test")
+    networking.assign(appliance, [ADDRESS], site)
+    renewed = _issued(appliance, bare, "c.example.test", days=730)
+    networking.assign(appliance, [ADDRESS], renewed)  # the same root: no question
+    other = _import(appliance, pem(*twin.leaf("c.example.test"), twin.intermediate))
+    refused = _refused(lambda: networking.assign(appliance, [ADDRESS], other))
+    codes = sorted(concern.code for concern in refused.concerns)
+    assert codes == [ConcernCode.CHAIN_INCOMPLETE, ConcernCode.ROOT_CHANGE]
+    assert _assigned(appliance) == renewed
 
 
 def test_self_signed_to_ca_signed_and_back_to_the_factory_certificate(

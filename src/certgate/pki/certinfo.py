@@ -245,6 +245,17 @@ def _authority_key_id(extensions: _Extensions) -> str | None:
     return None
 
 
+def derived_key_id(der_bytes: bytes) -> str | None:
+    """The key identifier RFC 5280 (4.2.1.2) makes first, the SHA-1 of the public key: how
+    OpenSSL and cryptography name an issuer that carries no subject key identifier. None
+    when the key cannot be read."""
+    try:
+        public_key = x509.load_der_x509_certificate(der_bytes).public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    return x509.SubjectKeyIdentifier.from_public_key(public_key).digest.hex()
+
+
 def _aia(extensions: _Extensions) -> tuple[str, ...]:
     value = extensions.get(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
     if not isinstance(value, x509.AuthorityInformationAccess):

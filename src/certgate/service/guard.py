@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from certgate.errors import UnconfirmedChangeError
-from certgate.pki.certinfo import CertInfo
+from certgate.pki.certinfo import CertInfo, derived_key_id
 from certgate.pki.diagnostics import ChainState, WarningCode, derive_warnings, uncovered_hostnames
 from certgate.pki.trust import matches_any
 from certgate.service.views import RowInfoCache, chain_rows
@@ -75,8 +75,9 @@ class Root:
     fingerprint_sha256: str | None  # None: not in the store (the chain ends short of it)
     public_key_fingerprint: str | None
     name_hash: str
-    #: The root's subject key identifier; for one not in the store, the authority key
-    #: identifier its chain's top names it by. None: the certificates carry none.
+    #: The root's subject key identifier (derived from its key when it carries none); for one
+    #: not in the store, the authority key identifier its chain's top names it by. None: not
+    #: known.
     key_id: str | None = None
 
     def same_as(self, other: Root) -> bool:
@@ -265,7 +266,9 @@ def _refused(
 
 def _root(row: CertificateRow, chain: Sequence[CertificateRow], infos: RowInfoCache) -> Root:
     """The root ``row``'s chain ends at: its top when self-signed (a self-signed certificate
-    is its own root), else the issuer the top names, which is not in the store."""
+    is its own root), else the issuer the top names, which is not in the store. A root
+    without a subject key identifier is still known by its key: by name alone, a chain that
+    stops short at its name would pass for it whatever key its top names."""
     top = chain[-1] if chain else row
     info: CertInfo = infos(top)
     if info.self_signed:
@@ -274,7 +277,7 @@ def _root(row: CertificateRow, chain: Sequence[CertificateRow], infos: RowInfoCa
             top.fingerprint,
             info.public_key_fingerprint,
             info.subject_name_hash,
-            info.subject_key_id,
+            info.subject_key_id or derived_key_id(top.der),
         )
     return Root(info.issuer, None, None, info.issuer_name_hash, info.authority_key_id)
 
