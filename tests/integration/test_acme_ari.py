@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from certgate.service import acme_renewal
+from certgate.service.appliance import Appliance
 from tests.api.client import Server
 from tests.support.ca_proxy import ALREADY_REPLACED, UNAUTHORIZED, CaProxy, running_ca_proxy
 from tests.support.net import free_port
@@ -286,3 +288,28 @@ def test_a_renewal_the_ca_will_not_let_replace_the_old_certificate_is_ordered_pl
         [second] = [entry for entry in orders(appliance.data_dir) if entry["renewal_of"]]
         assert second["state"] == "valid" and second["renewal_of"] == first["id"]
         wait_until_served(ADDRESS, appliance.port, str(second["certificate_fingerprint"]))
+
+
+def test_a_suggestion_after_the_certificate_expires_leaves_it_to_a_third_of_the_validity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CA that suggests renewing after the certificate has expired (its window beyond the
+    five years) is not followed into the lapse: a day before the end, a third of the
+    validity decides, and the renewal is placed."""
+    now = dt.datetime.now(dt.UTC)
+    serve_waits = {"retry_after": 1, "interval": 3600}  # only this test asks
+    with ca_offering_renewal_info(tmp_path, monkeypatch, **serve_waits) as (appliance, proxy):
+        proxy.window = (now + 2000 * DAY, now + 2001 * DAY)
+        first = order(appliance.data_dir, "late", "late.example.test", ADDRESS)
+        app = Appliance.open(appliance.data_dir)
+        try:
+            with app.store.reading() as repository:
+                certificate = repository.certificate(int(str(first["certificate_id"])))
+                assert certificate is not None
+            expires = x509.load_der_x509_certificate(certificate.der).not_valid_after_utc
+            assert expires < proxy.window[0]
+            [outcome] = acme_renewal.renew(app, now=expires - DAY)
+        finally:
+            app.close()
+        assert outcome.state == "renewed", outcome
+        assert proxy.renewal_info_asked  # the CA was asked, and said after the expiry

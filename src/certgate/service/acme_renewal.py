@@ -103,6 +103,8 @@ def renew(
             continue
         not_before, not_after, der = found
         suggested = None if force else _suggested_renewal(app, row, der, moment)
+        if suggested is not None and suggested >= not_after:
+            suggested = None  # followed, the certificate would lapse first: the rule decides
         due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
         if not force and not due:
             outcomes.append(
@@ -137,7 +139,8 @@ def _suggested_renewal(
     answer's ``Retry-After`` has passed (the answer is kept in the store until then, for every
     renewer). A CA that cannot say now is not a failure of the renewal: its last suggestion
     stands (the one shown), the rule deciding where it made none, and it is asked again at the
-    next check."""
+    next check. (A suggestion at or after the certificate's expiry is left to the rule by the
+    caller.)"""
     from certgate.service import acme_ca
 
     with app.store.reading() as repository:
