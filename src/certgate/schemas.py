@@ -791,6 +791,11 @@ class Node(Out):
         description="Its plain HTTP listeners (ACME http-01 challenges, the redirect to "
         "HTTPS): none without an HTTP port."
     )
+    http_said: bool = Field(
+        description="Whether its heartbeat lists its plain HTTP listeners: false for a node "
+        "of an earlier version, which does not (http_listeners is then empty whatever it "
+        "listens on; 'not reported' in the node list and on the Status page)."
+    )
     holds: list[str] = Field(
         description="The floating addresses this node (when alive) holds now: of a failover "
         "pair, the active node's."

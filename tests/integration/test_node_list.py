@@ -1,5 +1,6 @@
 """``certgate node list`` tells a node that says it has no plain HTTP listener from one of an
-earlier version, whose heartbeat does not say (its HTTP column: "not reported")."""
+earlier version, whose heartbeat does not say (its HTTP column: "not reported"; in JSON,
+``http_said`` false)."""
 
 from __future__ import annotations
 
@@ -29,5 +30,7 @@ def test_a_node_of_an_earlier_version_has_its_http_listeners_not_reported(
     rows = {line.split()[0]: line for line in certgate("node", "list").stdout.splitlines()}
     assert "0 (192.0.2.8 failed)" in rows["node-new"] and "not reported" not in rows["node-new"]
     assert "not reported" in rows["node-old"]
-    old = next(node for node in certgate.json("node", "list") if node["name"] == "node-old")
-    assert old["http_listeners"] == []
+    # --json (the API's document) says so too: an empty list alone reads as "none".
+    listed = {node["name"]: node for node in certgate.json("node", "list")}
+    assert listed["node-old"]["http_listeners"] == [] and listed["node-old"]["http_said"] is False
+    assert listed["node-new"]["http_said"] is True
