@@ -424,16 +424,17 @@ def test_a_key_deleted_while_the_rotation_runs_is_left_out(
         with app.store.engine.connect() as deleter, app.store.engine.connect() as observer:
             victim = deleter.execute(text("SELECT max(id) FROM private_keys")).scalar_one()
             deleter.execute(text("DELETE FROM private_keys WHERE id = :id"), {"id": victim})
+            blocker = deleter.execute(text("SELECT pg_backend_pid()")).scalar_one()
             rotating = threading.Thread(target=rotate)
             rotating.start()
 
             def waiting() -> bool:  # the rotation is blocked by the deleter's row lock
                 observer.rollback()  # a fresh snapshot of pg_stat_activity each look
-                query = text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%private_keys%'"
+                query = text(  # this deleter's, not another test's on the shared server
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%private_keys%' "
+                    "AND :blocker = ANY(pg_blocking_pids(pid))"
                 )
-                return bool(observer.execute(query).scalar_one())
+                return bool(observer.execute(query, {"blocker": blocker}).scalar_one())
 
             eventually(waiting, what="the rotation waits for the deleting transaction")
             deleter.commit()
