@@ -163,6 +163,9 @@ def test_a_root_of_the_same_name_and_another_key_is_another_root(
     [concern] = [c for c in refused.concerns if c.code is ConcernCode.ROOT_CHANGE]
     assert concern.current_root.fingerprint_sha256 == fingerprint(first.root)
     assert concern.new_root.fingerprint_sha256 is None
+    # Two roots of one name: the message tells them apart (fingerprint, key identifier).
+    assert f"'CN=Root A' (SHA-256 {fingerprint(first.root)[:16]}…)" in concern.message
+    assert f"(not in the store, key identifier {concern.new_root.key_id})" in concern.message
 
 
 def test_a_root_without_a_key_identifier_is_told_apart_by_its_key(appliance: Appliance) -> None:

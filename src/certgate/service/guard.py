@@ -164,9 +164,10 @@ def check_order(
                 found.append(Concern(*where, ConcernCode.ROOT_CHANGE, message, before))
             elif not before.same_as(ca_root):
                 message = (
-                    f"presents {where[1]!r}, whose chain ends at the root {_named(before)}; "
-                    f"the ACME CA at {ca} issues certificates ending at another root, "
-                    f"{_named(ca_root)}: clients that trust only the first will refuse them"
+                    f"presents {where[1]!r}, whose chain ends at the root "
+                    f"{_named(before, ca_root)}; the ACME CA at {ca} issues certificates "
+                    f"ending at another root, {_named(ca_root, before)}: clients that trust "
+                    "only the first will refuse them"
                 )
                 found.append(Concern(*where, ConcernCode.ROOT_CHANGE, message, before, ca_root))
         missed = [name for name in address.hostnames if not matches_any(names, name)]
@@ -229,9 +230,9 @@ def _concerns(repository: Repository, moves: Sequence[Move], now: dt.datetime) -
             after = _root(move.new, chain_of(move.new), infos)
             if not before.same_as(after):
                 message = (
-                    f"presents {names[1]!r}, whose chain ends at the root {_named(before)}; "
-                    f"{names[2]!r} ends at another root, {_named(after)}: clients that trust "
-                    "only the first will refuse it"
+                    f"presents {names[1]!r}, whose chain ends at the root "
+                    f"{_named(before, after)}; {names[2]!r} ends at another root, "
+                    f"{_named(after, before)}: clients that trust only the first will refuse it"
                 )
                 found.append(Concern(*names, ConcernCode.ROOT_CHANGE, message, before, after))
         for code, message in _refused(move.new, chain_of(move.new), infos, now):
@@ -282,8 +283,12 @@ def _root(row: CertificateRow, chain: Sequence[CertificateRow], infos: RowInfoCa
     return Root(info.issuer, None, None, info.issuer_name_hash, info.authority_key_id)
 
 
-def _named(root: Root) -> str:
+def _named(root: Root, beside: Root | None = None) -> str:
+    """The root as a message names it; beside another root of the same name, a root in the
+    store is told apart by its fingerprint (one not in the store always is, by key)."""
     if root.fingerprint_sha256:
+        if beside is not None and beside.subject == root.subject:
+            return f"{root.subject!r} (SHA-256 {root.fingerprint_sha256[:16]}…)"
         return repr(root.subject)
     key_id = f", key identifier {root.key_id}" if root.key_id else ""
     return f"{root.subject!r} (not in the store{key_id})"
