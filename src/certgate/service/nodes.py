@@ -14,6 +14,7 @@ the next one, and no beat ever waits behind an import.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -149,6 +150,7 @@ def heartbeat(
     return app.store.touch(lambda repository: nodes.beat(repository, name, values))
 
 
+@functools.cache  # one per boot: a reboot ends the process
 def _boot_id() -> str | None:
     try:
         return BOOT_ID_FILE.read_text().strip()[:BOOT_ID_MAX] or None
