@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -291,11 +292,14 @@ def test_a_renewal_the_ca_will_not_let_replace_the_old_certificate_is_ordered_pl
 
 
 def test_a_suggestion_after_the_certificate_expires_leaves_it_to_a_third_of_the_validity(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A CA that suggests renewing after the certificate has expired (its window beyond the
     five years) is not followed into the lapse: a day before the end, a third of the
-    validity decides, and the renewal is placed."""
+    validity decides, and the renewal is placed. The suggestion is logged as not followed,
+    and not kept to be shown (the ACME page and ``acme orders`` would name a moment that
+    decides nothing)."""
+    caplog.set_level(logging.INFO, logger="certgate")
     now = dt.datetime.now(dt.UTC)
     serve_waits = {"retry_after": 1, "interval": 3600}  # only this test asks
     with ca_offering_renewal_info(tmp_path, monkeypatch, **serve_waits) as (appliance, proxy):
@@ -313,3 +317,6 @@ def test_a_suggestion_after_the_certificate_expires_leaves_it_to_a_third_of_the_
             app.close()
         assert outcome.state == "renewed", outcome
         assert proxy.renewal_info_asked  # the CA was asked, and said after the expiry
+        assert "suggests renewing 'late'" in caplog.text and "once it has expired" in caplog.text
+        listed = {entry["id"]: entry for entry in orders(appliance.data_dir)}
+        assert listed[first["id"]]["renewal_suggested_at"] is None

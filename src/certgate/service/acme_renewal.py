@@ -102,9 +102,7 @@ def renew(
         if found is None:
             continue
         not_before, not_after, der = found
-        suggested = None if force else _suggested_renewal(app, row, der, moment)
-        if suggested is not None and suggested >= not_after:
-            suggested = None  # followed, the certificate would lapse first: the rule decides
+        suggested = None if force else _suggested_renewal(app, row, der, not_after, moment)
         due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
         if not force and not due:
             outcomes.append(
@@ -132,15 +130,15 @@ def _validity(
 
 
 def _suggested_renewal(
-    app: Appliance, row: AcmeOrderRow, der: bytes, now: dt.datetime
+    app: Appliance, row: AcmeOrderRow, der: bytes, not_after: dt.datetime, now: dt.datetime
 ) -> dt.datetime | None:
     """The CA's suggested renewal time (ARI) where it offers one for the account's directory,
     else None: a third of the validity left decides. The CA is asked again only once its last
     answer's ``Retry-After`` has passed (the answer is kept in the store until then, for every
     renewer). A CA that cannot say now is not a failure of the renewal: its last suggestion
     stands (the one shown), the rule deciding where it made none, and it is asked again at the
-    next check. (A suggestion at or after the certificate's expiry is left to the rule by the
-    caller.)"""
+    next check. A suggestion at or after the certificate's expiry is not followed into the
+    lapse, nor kept to be shown: the rule decides."""
     from certgate.service import acme_ca
 
     with app.store.reading() as repository:
@@ -149,7 +147,7 @@ def _suggested_renewal(
             return None  # another CA now: what the order's CA said no longer counts
         asked_at = row.renewal_info_next_at
         if asked_at is not None and now < as_utc(asked_at):
-            return as_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
+            return _before(not_after, row.renewal_suggested_at)
         key_pem = unseal_account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
         account_url, document = account.account_url, dict(account.registration)
@@ -158,19 +156,35 @@ def _suggested_renewal(
         info = acme_ca.renewal_info(server, key_pem, account_url, document, pem, now)
     except CertgateError as error:
         log.info("no renewal information for %r: %s", row.friendly_name, error)
-        return as_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None
+        return _before(not_after, row.renewal_suggested_at)
     if info.malformed is not None:  # an earlier suggestion no longer stands
         log.info("no renewal information for %r: %s", row.friendly_name, info.malformed)
+    suggested = _before(not_after, info.suggested)
+    if suggested is None and info.suggested is not None:
+        log.info(
+            "the CA suggests renewing %r at %s, once it has expired: a third of its validity "
+            "left decides",
+            row.friendly_name,
+            f"{info.suggested.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+        )
     with app.store.transaction() as repository:
-        queries.record_renewal_info(repository, row.id, info.suggested, info.next_check)
-    if info.suggested is not None:
+        queries.record_renewal_info(repository, row.id, suggested, info.next_check)
+    if suggested is not None:
         log.info(
             "the CA suggests renewing %r at %s (asked again from %s)",
             row.friendly_name,
-            f"{info.suggested.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
+            f"{suggested:%Y-%m-%d %H:%M:%S} UTC",
             f"{info.next_check.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
         )
-    return info.suggested
+    return suggested
+
+
+def _before(not_after: dt.datetime, suggested: dt.datetime | None) -> dt.datetime | None:
+    """The suggestion in UTC where it comes before the expiry, else None (followed, the
+    certificate would lapse first)."""
+    if suggested is None or as_utc(suggested) >= not_after:
+        return None
+    return as_utc(suggested)
 
 
 def _renew_one(
