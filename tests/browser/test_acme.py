@@ -2,10 +2,12 @@
 the account registered on the page, a certificate ordered with the form and assigned, the
 order listed as valid with a link to the issued certificate, which the Certificates table
 shows; an order by tls-alpn-01 the guard asks to confirm first (the address's hostname not
-covered), confirmed; an order the CA cannot validate listed with the CA's problem document."""
+covered), confirmed; an order the CA cannot validate listed with the CA's problem document;
+a renewal that fails said on the page and on its order's row."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +88,20 @@ def test_acme_page_registers_orders_and_lists_the_issued_certificate(
     page.get_by_role("button", name="Order Certificate").click()
     expect(page.locator(".flash.error")).to_contain_text("cannot reach the ACME server")
     expect(page.locator("#acme-orders tbody tr").first).to_contain_text("failed")
+    # A renewal that fails is said on the page and, with its next try, on the order's row.
+    alpn = page.locator("#acme-orders tbody tr").filter(
+        has_text="alpn.example.test", has=page.get_by_role("button", name="Renew Now")
+    )
+    alpn.get_by_role("button", name="Renew Now").click()
+    expect(page.locator(".flash.error")).to_contain_text(
+        re.compile(r"^'browser-alpn' was not renewed: ACME order \d+ failed: cannot reach the")
+    )
+    expect(alpn.locator("p.warn")).to_contain_text(
+        re.compile(
+            r"^Renewal failed 1 time\(s\); next try \d{4}-\d\d-\d\d \d\d:\d\d UTC: "
+            r"ACME order \d+ failed: cannot reach"
+        )
+    )
 
     page.locator("#acme-orders").get_by_role("link", name="browser-shop").first.click()
     expect(
