@@ -17,7 +17,7 @@ from certgate.schemas import (
 )
 from certgate.service import acme_account, acme_orders, acme_renewal
 from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import CREATED, problem_responses
 from certgate.web.api.paths import RowId
 
 router = APIRouter(prefix="/acme", tags=["acme"])
@@ -68,7 +68,7 @@ def get_acme_order(app: App, _: Viewer, order_id: RowId) -> AcmeOrder:
 @router.post(
     "/orders",
     summary="Order a certificate from the ACME CA",
-    status_code=201,
+    **CREATED,
     responses=problem_responses(404, 409, 422, 502),
 )
 def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeOrder:

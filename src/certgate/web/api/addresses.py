@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response
 
 from certgate.schemas import (
     Address,
@@ -21,7 +21,8 @@ from certgate.schemas import (
 )
 from certgate.service import addresstest, networking
 from certgate.web.api.deps import Admin, App, Caller, Viewer
-from certgate.web.api.openapi import NO_CONTENT, problem_responses
+from certgate.web.api.openapi import CREATED, NO_CONTENT, problem_responses
+from certgate.web.api.paths import locate
 
 router = APIRouter(prefix="/addresses", tags=["addresses"])
 
@@ -41,12 +42,7 @@ def list_addresses(app: App, _: Viewer) -> list[Address]:
     return [Address.model_validate(view) for view in networking.list_addresses(app)]
 
 
-@router.post(
-    "",
-    summary="Add an IP address",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
-)
+@router.post("", summary="Add an IP address", **CREATED, responses=problem_responses(409, 422))
 def add_address(app: App, principal: Admin, body: NewAddress, response: Response) -> Address:
     """The new address presents the factory certificate until a certificate is assigned.
     ``hostnames``: the DNS names clients will use to reach it. ``node``: the one node that
@@ -55,7 +51,7 @@ def add_address(app: App, principal: Admin, body: NewAddress, response: Response
     view = networking.add_address(
         app, body.address, principal.actor, body.hostnames, body.node, confirm=body.confirm
     )
-    response.headers["Location"] = f"{router.prefix}/{view.address}"
+    locate(response, router.prefix, view.address)
     return Address.model_validate(view)
 
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response
 
 from certgate.errors import ValidationError
 from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
 from certgate.schemas import (
-    REFERENCE_DESCRIPTION,
-    REFERENCE_PATTERN,
     Address,
     Certificate,
     CertificateAddresses,
@@ -33,14 +31,10 @@ from certgate.service import certificates, networking, renewal, replacement
 from certgate.service.certificates import SortKey
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.forms import create_form, created_request
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import CREATED, problem_responses
+from certgate.web.api.paths import CertificateRef, locate
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
-
-#: The path parameter naming one certificate.
-CertificateRef = Annotated[
-    str, Path(pattern=REFERENCE_PATTERN, description=REFERENCE_DESCRIPTION, examples=["1"])
-]
 
 
 MOMENT_PATTERN = (
@@ -116,10 +110,7 @@ def list_certificates(
 
 
 @router.post(
-    "",
-    summary="Create a self-signed certificate",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(422),
+    "", summary="Create a self-signed certificate", **CREATED, responses=problem_responses(422)
 )
 def create_self_signed(
     app: App, principal: Admin, body: CreateCertificateBody, response: Response
@@ -127,7 +118,7 @@ def create_self_signed(
     """The Create page's "Create Self-Signed Certificate": a new key and certificate. It
     secures no address until assigned."""
     created = certificates.create(app, create_form(body), "self-signed", principal.actor)
-    response.headers["Location"] = f"{router.prefix}/{created.id}"
+    locate(response, router.prefix, created.id)
     view = certificates.show_certificate(app, created.id)
     return CreatedCertificate(certificate=Certificate.model_validate(view), notices=created.notices)
 
@@ -216,7 +207,7 @@ def set_addresses(
 @router.post(
     "/{reference}/renewal-request",
     summary="Create a renewal request from a certificate",
-    status_code=status.HTTP_201_CREATED,
+    **CREATED,
     responses=problem_responses(404, 422),
 )
 def create_renewal_request(

@@ -16,7 +16,6 @@ from certgate.schemas import ExportBody
 from certgate.service import certificates, exports
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
-from certgate.web.api.certificates import CertificateRef
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.downloads import (
     EXPORT_FORMAT_HEADER,
@@ -26,6 +25,7 @@ from certgate.web.api.downloads import (
     download,
 )
 from certgate.web.api.openapi import problem_responses
+from certgate.web.api.paths import CertificateRef
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 

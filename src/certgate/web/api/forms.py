@@ -17,6 +17,7 @@ from certgate.schemas import (
 from certgate.service import requests
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import Created, CreateForm
+from certgate.web.api.paths import locate
 
 
 def create_form(body: CreateRequestBody) -> CreateForm:
@@ -40,6 +41,6 @@ def create_form(body: CreateRequestBody) -> CreateForm:
 def created_request(app: Appliance, created: Created, response: Response) -> CreatedRequest:
     """What a new request answers (Create Certificate Request, or a renewal request from a
     certificate): its place (``Location``), the request and the notices."""
-    response.headers["Location"] = f"/requests/{created.id}"
+    locate(response, "/requests", created.id)
     view = requests.show_request(app, created.id)
     return CreatedRequest(request=CertificateRequest.model_validate(view), notices=created.notices)

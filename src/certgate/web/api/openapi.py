@@ -52,6 +52,8 @@ PROBLEM_STATUSES: dict[int, str] = {
 
 #: The settings of an operation that answers 204 with no body (its function returns None).
 NO_CONTENT: dict[str, Any] = {"status_code": 204, "response_class": Response}
+#: The settings of an operation that makes an item: 201 (the item's place: ``paths.locate``).
+CREATED: dict[str, Any] = {"status_code": 201}
 
 
 OVERVIEW = (

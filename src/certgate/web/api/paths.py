@@ -1,10 +1,13 @@
-"""The path parameter that names a stored row by its number (an ACME order, an API token)."""
+"""How a path names a stored item (a row by its number; a certificate or a request by its id
+or fingerprint), and where a route that made one says it now lives."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Path, Response
+
+from certgate.schemas import REFERENCE_DESCRIPTION, REFERENCE_PATTERN
 
 #: The largest id a row has: what a 64-bit database column holds (a larger one is a 422,
 #: not a database error).
@@ -12,3 +15,26 @@ ROW_ID_MAX = 2**63 - 1
 
 #: A row's id in a path: 1 to ``ROW_ID_MAX``.
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+
+
+def _reference(description: str) -> Any:
+    """An id or (a prefix of) a SHA-256 fingerprint in a path: what ``service.lookup`` reads."""
+    return Path(pattern=REFERENCE_PATTERN, description=description, examples=["1"])
+
+
+#: The path parameter naming one certificate.
+CertificateRef = Annotated[str, _reference(REFERENCE_DESCRIPTION)]
+#: The path parameter naming one certificate request.
+RequestRef = Annotated[
+    str,
+    _reference(
+        "The request's id, or its SHA-256 fingerprint (or an unambiguous prefix of at least 8 "
+        "hex digits)."
+    ),
+]
+
+
+def locate(response: Response, collection: str, key: object) -> None:
+    """The ``Location`` of a 201 answer: the new item's place, its collection's path (a
+    router's prefix) and its key. Said once, so every route that creates agrees."""
+    response.headers["Location"] = f"{collection}/{key}"

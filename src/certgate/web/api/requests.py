@@ -7,32 +7,18 @@ from typing import Annotated, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response
 
-from certgate.schemas import (
-    REFERENCE_PATTERN,
-    CertificateRequest,
-    CreatedRequest,
-    CreateRequestBody,
-    DeletedRequest,
-)
+from certgate.schemas import CertificateRequest, CreatedRequest, CreateRequestBody, DeletedRequest
 from certgate.service import certificates, requests
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.downloads import binary_responses, content_disposition, download
 from certgate.web.api.forms import create_form, created_request
-from certgate.web.api.openapi import problem_responses
+from certgate.web.api.openapi import CREATED, problem_responses
+from certgate.web.api.paths import RequestRef
 
 router = APIRouter(prefix="/requests", tags=["requests"])
 
-RequestRef = Annotated[
-    str,
-    Path(
-        pattern=REFERENCE_PATTERN,
-        description="The request's id, or its SHA-256 fingerprint (or an unambiguous prefix "
-        "of at least 8 hex digits).",
-        examples=["1"],
-    ),
-]
 CSR_MEDIA_TYPES = {"pem": "application/x-pem-file", "der": "application/pkcs10"}
 
 
@@ -42,10 +28,7 @@ def list_requests(app: App, _: Viewer) -> list[CertificateRequest]:
 
 
 @router.post(
-    "",
-    summary="Create a certificate request",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(422),
+    "", summary="Create a certificate request", **CREATED, responses=problem_responses(422)
 )
 def create_request(
     app: App, principal: Admin, body: CreateRequestBody, response: Response

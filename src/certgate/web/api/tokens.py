@@ -3,13 +3,13 @@ has a role and shows when it was last used; a revoked token is refused at once."
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Response
 
 from certgate.schemas import CreatedToken, NewToken, Token
 from certgate.service import auth
 from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.openapi import problem_responses
-from certgate.web.api.paths import RowId
+from certgate.web.api.openapi import CREATED, problem_responses
+from certgate.web.api.paths import RowId, locate
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -19,16 +19,11 @@ def list_tokens(app: App, _: Viewer) -> list[Token]:
     return [Token.model_validate(view) for view in auth.list_tokens(app)]
 
 
-@router.post(
-    "",
-    summary="Create an API token",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(422),
-)
+@router.post("", summary="Create an API token", **CREATED, responses=problem_responses(422))
 def create_token(app: App, principal: Admin, body: NewToken, response: Response) -> CreatedToken:
     """The response holds the token itself; it cannot be shown again."""
     value, view = auth.create_token(app, body.name, body.role, created_by=principal.actor)
-    response.headers["Location"] = f"{router.prefix}/{view.id}"
+    locate(response, router.prefix, view.id)
     response.headers["Cache-Control"] = "no-store"
     return CreatedToken.model_validate({**Token.model_validate(view).model_dump(), "token": value})
 

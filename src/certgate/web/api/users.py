@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Response
 
 from certgate.schemas import NewPassword, NewUser, User
 from certgate.service import users
 from certgate.service.users import USERNAME_MAX
 from certgate.web.api.deps import Admin, App, Viewer
-from certgate.web.api.openapi import NO_CONTENT, problem_responses
+from certgate.web.api.openapi import CREATED, NO_CONTENT, problem_responses
+from certgate.web.api.paths import locate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -22,17 +23,12 @@ def list_users(app: App, _: Viewer) -> list[User]:
     return [User.model_validate(view) for view in users.list_users(app)]
 
 
-@router.post(
-    "",
-    summary="Add a user",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
-)
+@router.post("", summary="Add a user", **CREATED, responses=problem_responses(409, 422))
 def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> User:
     view = users.create_user(
         app, body.username, body.password.get_secret_value(), body.role, principal.actor
     )
-    response.headers["Location"] = f"{router.prefix}/{view.username}"
+    locate(response, router.prefix, view.username)
     return User.model_validate(view)
 
 
