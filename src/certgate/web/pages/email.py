@@ -12,7 +12,7 @@ from certgate.service.auth import Principal
 from certgate.service.smtp import MailSecurity
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import FRESH, FormState, admin_form, checked, integer, text, typed
-from certgate.web.pages.rendering import PREFIX, notes, redirect, render
+from certgate.web.pages.rendering import PREFIX, notes, redirect, render_form
 
 router = APIRouter()
 PAGE = PREFIX + "/security/email"
@@ -44,7 +44,7 @@ async def _page(request: Request, principal: Principal, state: FormState = FRESH
             "username": current.username or "",
             "notice_days": ", ".join(str(day) for day in current.notice_days),
         }
-    return render(
+    return render_form(
         request,
         "email.html",
         {
@@ -55,10 +55,9 @@ async def _page(request: Request, principal: Principal, state: FormState = FRESH
             "settings": current,
             "securities": list(MailSecurity),
             "notices": email.describe_days(current.notice_days),
-            "errors": state.errors,
         },
+        state,
         principal=principal,
-        status_code=state.status_code,
     )
 
 

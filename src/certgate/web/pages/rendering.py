@@ -18,6 +18,7 @@ from certgate import __version__
 from certgate.pki.diagnostics import format_time
 from certgate.service.auth import Principal
 from certgate.web.api.downloads import content_disposition
+from certgate.web.pages.forms import FormState
 from certgate.web.security import CSRF_FIELD
 
 PREFIX = "/appliance"
@@ -68,6 +69,25 @@ def render(
     if values["flash"] is not None:
         response.delete_cookie(FLASH_COOKIE, path=PREFIX, secure=True, httponly=True)
     return response
+
+
+def render_form(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    state: FormState,
+    *,
+    principal: Principal,
+) -> HTMLResponse:
+    """A page with a form: ``context`` and the form's state, each error beside its input,
+    answered with the state's status (422 when the service refused what was typed)."""
+    return render(
+        request,
+        template,
+        {**context, "errors": state.errors},
+        principal=principal,
+        status_code=state.status_code,
+    )
 
 
 def is_htmx(request: Request) -> bool:

@@ -14,7 +14,7 @@ from certgate.service.auth import Principal
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import FRESH, FormState, admin_form, checked, integer, typed
-from certgate.web.pages.rendering import PREFIX, redirect, render
+from certgate.web.pages.rendering import PREFIX, redirect, render_form
 
 router = APIRouter()
 PAGE = PREFIX + "/security/ssl"
@@ -34,7 +34,7 @@ async def _page(request: Request, principal: Principal, state: FormState = FRESH
     if values is None:
         current = await call(request, tls_settings.get_settings)
         values = {name: _shown(value) for name, value in dataclasses.asdict(current).items()}
-    return render(
+    return render_form(
         request,
         "ssl.html",
         {
@@ -47,10 +47,9 @@ async def _page(request: Request, principal: Principal, state: FormState = FRESH
             "default_groups": DEFAULT_GROUPS,
             "deadlines": tls_settings.DEADLINE_SETTINGS,
             "maximum_deadline": tls_settings.MAXIMUM_DEADLINE,
-            "errors": state.errors,
         },
+        state,
         principal=principal,
-        status_code=state.status_code,
     )
 
 

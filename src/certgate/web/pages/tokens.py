@@ -11,7 +11,7 @@ from certgate.service.auth import Principal
 from certgate.service.users import ROLES
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import FRESH, FormState, admin_form, integer, text
-from certgate.web.pages.rendering import PREFIX, redirect, render
+from certgate.web.pages.rendering import PREFIX, redirect, render_form
 
 router = APIRouter()
 PAGE = PREFIX + "/security/tokens"
@@ -21,7 +21,7 @@ async def _page(
     request: Request, principal: Principal, state: FormState = FRESH, *, new_token: str = ""
 ) -> Response:
     tokens = await call(request, auth.list_tokens)
-    return render(
+    return render_form(
         request,
         "tokens.html",
         {
@@ -31,10 +31,9 @@ async def _page(
             "tokens": tokens,
             "roles": ROLES,
             "new_token": new_token,
-            "errors": state.errors,
         },
+        state,
         principal=principal,
-        status_code=state.status_code,
     )
 
 

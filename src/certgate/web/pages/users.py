@@ -11,7 +11,7 @@ from certgate.service import auth, users
 from certgate.service.auth import Principal
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import FRESH, FormState, admin_form, read_form, text
-from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
+from certgate.web.pages.rendering import PREFIX, redirect, render_form, sentence
 
 router = APIRouter()
 PAGE = PREFIX + "/users"
@@ -20,7 +20,7 @@ ADD_INPUTS = ("username", "password", "role")
 
 async def _page(request: Request, principal: Principal, state: FormState = FRESH) -> Response:
     accounts = await call(request, users.list_users)
-    return render(
+    return render_form(
         request,
         "users.html",
         {
@@ -28,12 +28,11 @@ async def _page(request: Request, principal: Principal, state: FormState = FRESH
             "section": "users",
             "users": accounts,
             "roles": users.ROLES,
-            "errors": state.errors,
             "values": state.values or {},
             "min_password": users.MIN_PASSWORD_LENGTH,
         },
+        state,
         principal=principal,
-        status_code=state.status_code,
     )
 
 
