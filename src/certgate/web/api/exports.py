@@ -16,6 +16,7 @@ from certgate.schemas import ExportBody
 from certgate.service import certificates, exports
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
+from certgate.web.api.certificates import router as collection
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.downloads import (
     EXPORT_FORMAT_HEADER,
@@ -27,7 +28,8 @@ from certgate.web.api.downloads import (
 from certgate.web.api.openapi import problem_responses
 from certgate.web.api.paths import CertificateRef
 
-router = APIRouter(prefix="/certificates", tags=["certificates"])
+#: A certificate's export is part of the certificates collection: its path and its tag.
+router = APIRouter(prefix=collection.prefix, tags=list(collection.tags))
 
 _FORMATS = (
     "The guide's rules pick the format: DER (`application/pkix-cert`, .cer) for the "
