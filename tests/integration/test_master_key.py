@@ -447,3 +447,58 @@ def test_a_key_deleted_while_the_rotation_runs_is_left_out(
         with app.store.reading() as repository:
             for fingerprint, sealed in remaining:
                 keystore.unseal(repository, app.sealer, fingerprint, sealed)  # the new key
+
+
+def test_two_inits_at_once_on_one_new_store_record_one_master_key(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """PostgreSQL: 'certgate init' (without --join) on two nodes at once, on a store with no
+    key recorded yet. Each makes a master key of its own; the store must end with one of them
+    recorded, every sealed key opening with it, and the other init refused. Both read the
+    record before either writes it (held here by a transaction locking its row)."""
+    from certgate.store.repository import Store
+
+    store = Store(postgresql_url)
+    store.migrate()  # made by neither init: the schema of a new store
+    store.close()
+    runs: dict[str, Run] = {}
+    environment = {"CERTGATE_ADMIN_PASSWORD": PASSWORD, "CERTGATE_DATABASE_URL": postgresql_url}
+
+    def init(name: str) -> None:
+        node = Certgate(tmp_path / name, subprocess=True)
+        runs[name] = node("init", "--no-address", expect=None, env=environment)
+
+    engine = create_engine(postgresql_url)
+    with engine.connect() as blocker, engine.connect() as observer:
+        blocker.execute(text("SELECT key_id FROM master_key FOR UPDATE"))
+        blocking = blocker.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        threads = [threading.Thread(target=init, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+
+        def both_waiting() -> bool:  # for the blocker's row: the second one behind the first
+            observer.rollback()  # a fresh snapshot of pg_stat_activity each look
+            query = text(
+                "WITH first AS (SELECT pid FROM pg_stat_activity "
+                "WHERE :blocker = ANY(pg_blocking_pids(pid))) "
+                "SELECT (SELECT count(*) FROM first) + (SELECT count(*) FROM pg_stat_activity "
+                "WHERE pg_blocking_pids(pid) && ARRAY(SELECT pid FROM first))"
+            )
+            return observer.execute(query, {"blocker": blocking}).scalar_one() == 2
+
+        eventually(both_waiting, timeout=60, what=f"both inits wait for the key record {runs}")
+        blocker.commit()
+        for thread in threads:
+            thread.join(60)
+    engine.dispose()
+    refused_runs = [name for name, run in runs.items() if run.returncode != 0]
+    assert len(refused_runs) == 1, runs
+    [loser] = refused_runs
+    refused(runs[loser], "does not open this store")
+    winner = "b" if loser == "a" else "a"
+    with closing(opened(tmp_path / winner, postgresql_url)) as app:
+        state = store_state(app)
+        assert state["master_key"][0][1] == app.sealer.key_id
+        with app.store.reading() as repository:
+            for fingerprint, sealed in state["keys"]:
+                keystore.unseal(repository, app.sealer, fingerprint, sealed)

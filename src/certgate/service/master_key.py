@@ -86,7 +86,10 @@ def settle(app: Appliance) -> None:
     """At ``certgate init``: the data directory's key opens the store, and the store records
     it (once, for a store made before the record)."""
     with app.store.transaction() as repository:
-        row = check(repository, app.sealer, f"the master key {app.data_dir / MASTER_KEY_FILE}")
+        # Locked before it is read: of two inits at once on a new store, the second waits
+        # and then sees the first one's key, instead of recording its own over it.
+        label = f"the master key {app.data_dir / MASTER_KEY_FILE}"
+        row = check(repository, app.sealer, label, lock="update")
         if row.key_id is None:
             records.record_key_id(repository, app.sealer.key_id, made_at(app.data_dir))
 
@@ -125,7 +128,7 @@ def install(data_dir: Path, database_url: str, key_file: Path) -> Installed:
                 "than this certgate: install a key on a node of an initialised store"
             )
         with store.transaction() as repository:
-            row = check(repository, given, f"the master key file {key_file}")
+            row = check(repository, given, f"the master key file {key_file}", lock="update")
             if row.key_id is None:
                 records.record_key_id(repository, given.key_id, made_at(data_dir))
             installed = Installed(data_dir / MASTER_KEY_FILE, row.generation)

@@ -25,8 +25,10 @@ _CHECKED = "certgate.master-key-checked"
 
 def record(repository: Repository, lock: Literal["share", "update"] | None = None) -> MasterKeyRow:
     query = select(MasterKeyRow).where(MasterKeyRow.id == _ROW)
-    if lock is not None:
-        query = query.with_for_update(read=lock == "share")
+    if lock is not None:  # and what the lock's read sees, not a copy read before it
+        query = query.with_for_update(read=lock == "share").execution_options(
+            populate_existing=True
+        )
     with repository.session.no_autoflush:  # a row being filled in is not flushed half-made
         row = repository.session.scalar(query)
     if row is None:  # a store migrated before the row was seeded cannot be: 0012 seeds it
