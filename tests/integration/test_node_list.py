@@ -4,11 +4,19 @@ earlier version, whose heartbeat does not say (its HTTP column: "not reported"; 
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from pathlib import Path
+
+import httpx
 from sqlalchemy import text
 
-from certgate.service import nodes
+from certgate.service import auth, nodes
 from certgate.service.appliance import Appliance
+from certgate.service.auth import LoginThrottle
+from certgate.web.security import SESSION_COOKIE
 from tests.integration.conftest import Certgate
+from tests.support.server import running_appliance
 
 LISTENING = [{"address": "192.0.2.7", "port": 443, "state": "listening"}]
 
@@ -34,3 +42,30 @@ def test_a_node_of_an_earlier_version_has_its_http_listeners_not_reported(
     listed = {node["name"]: node for node in certgate.json("node", "list")}
     assert listed["node-old"]["http_listeners"] == [] and listed["node-old"]["http_said"] is False
     assert listed["node-new"]["http_said"] is True
+
+
+def test_status_says_when_a_node_was_last_seen_in_gmt_whatever_the_database_time_zone(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """PostgreSQL gives times back in its session's time zone (Debian's initdb takes the
+    host's): Status > Cluster's "last seen", labelled GMT, is in GMT all the same."""
+    tokyo = postgresql_url + "%20-cTimeZone%3DAsia/Tokyo"  # nine hours from GMT, no DST
+    with running_appliance(tmp_path / "data", database_url=tokyo) as running:
+        app = Appliance.open(running.data_dir, tokyo)
+        try:
+            session = auth.login(app, "admin", running.admin_password, "tests", LoginThrottle())
+        finally:
+            app.close()
+        with httpx.Client(
+            base_url=running.base_url,
+            verify=False,
+            cookies={SESSION_COOKIE: session.cookie_value},
+            timeout=60,
+        ) as pages:
+            page = pages.get("/appliance/status")
+    assert page.status_code == 200, page.text
+    shown = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT</td>", page.text)
+    assert shown, page.text
+    for text_ in shown:
+        moment = dt.datetime.strptime(text_, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+        assert abs((dt.datetime.now(dt.UTC) - moment).total_seconds()) < 600, text_
