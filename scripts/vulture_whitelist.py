@@ -17,6 +17,10 @@ _.trim_blocks
 _.lstrip_blocks
 type_annotation_map
 model_config
+impl  # SQLAlchemy's TypeDecorator (store/models.py UtcDateTime), and its hooks:
+cache_ok
+_.process_bind_param
+_.process_result_value
 
 # asyncio's Transport interface (tls/handoff.py): called by the event loop and protocols.
 _.can_write_eof

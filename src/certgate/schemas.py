@@ -21,6 +21,7 @@ from certgate.limits import (
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
 )
+from certgate.moments import utc
 from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec
@@ -46,14 +47,8 @@ from certgate.text import NAME_PATTERN
 from certgate.tls.plan import ListenerState
 from certgate.tls.policy import TlsVersionName
 
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-#: A moment in time, always with its offset (RFC 3339).
-Instant = Annotated[dt.datetime, AfterValidator(_utc)]
+#: A moment in time, in UTC with its offset (RFC 3339).
+Instant = Annotated[dt.datetime, AfterValidator(utc)]
 #: The closed sets of the layers below; strict models still take their values from JSON.
 CertificateRole = Annotated[Role, Field(strict=False)]
 KeyType = Annotated[KeySpec, Field(strict=False)]

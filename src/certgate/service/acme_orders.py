@@ -133,16 +133,10 @@ def order_view(row: AcmeOrderRow) -> OrderView:
         renewal_of=row.renewal_of,
         renewed_by=row.renewed_by,
         renewal_attempts=row.renewal_attempts or 0,
-        renewal_next_at=as_utc(row.renewal_next_at) if row.renewal_next_at else None,
+        renewal_next_at=row.renewal_next_at,
         renewal_error=row.renewal_error,
-        renewal_suggested_at=as_utc(row.renewal_suggested_at) if row.renewal_suggested_at else None,
+        renewal_suggested_at=row.renewal_suggested_at,
     )
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """A stored moment in UTC: SQLite hands back naive times (stored as UTC), PostgreSQL
-    aware ones in its session's time zone."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def list_orders(app: Appliance) -> list[OrderView]:

@@ -23,7 +23,6 @@ from certgate.service.acme_account import unseal_account_key
 from certgate.service.acme_orders import (
     ChallengeType,
     OrderView,
-    as_utc,
     end_abandoned_orders,
     order_view,
     place_order,
@@ -146,7 +145,7 @@ def _suggested_renewal(
         if account is None or account.directory_url != row.directory_url:
             return None  # another CA now: what the order's CA said no longer counts
         asked_at = row.renewal_info_next_at
-        if asked_at is not None and now < as_utc(asked_at):
+        if asked_at is not None and now < asked_at:
             return _before(not_after, row.renewal_suggested_at)
         key_pem = unseal_account_key(repository, app.sealer, account)
         server = acme_ca.Server(account.directory_url, account.ca_bundle)
@@ -180,11 +179,9 @@ def _suggested_renewal(
 
 
 def _before(not_after: dt.datetime, suggested: dt.datetime | None) -> dt.datetime | None:
-    """The suggestion in UTC where it comes before the expiry, else None (followed, the
+    """The suggestion where it comes before the expiry, else None (followed, the
     certificate would lapse first)."""
-    if suggested is None or as_utc(suggested) >= not_after:
-        return None
-    return as_utc(suggested)
+    return suggested if suggested is not None and suggested < not_after else None
 
 
 def _renew_one(

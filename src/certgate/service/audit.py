@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from certgate.errors import ValidationError
+from certgate.moments import utc
 from certgate.service.appliance import Appliance
 from certgate.store import audit
 from certgate.store.audit import APPLIANCE, KEY_USES, Actor, AuditAction, AuditFilter
@@ -71,8 +72,7 @@ def list_events(app: Appliance, wanted: AuditFilter, limit: int = DEFAULT_LIMIT)
 
 
 def _event(row: AuditEventRow) -> AuditEvent:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)  # SQLite: stored as UTC
-    return AuditEvent(row.id, at, row.actor, row.source, row.action, row.target, row.detail)
+    return AuditEvent(row.id, row.at, row.actor, row.source, row.action, row.target, row.detail)
 
 
 def wanted_events(
@@ -118,7 +118,7 @@ def parse_time(text: str, field: str, now: dt.datetime) -> dt.datetime:
         if match := _RELATIVE.match(text):
             return now - dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
         moment = dt.datetime.fromisoformat(text.strip())
-        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        return utc(moment)
     except (ValueError, OverflowError):
         shown = text[:40].encode("unicode_escape").decode("ascii")
         raise ValidationError(

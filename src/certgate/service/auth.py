@@ -149,7 +149,7 @@ class LoginThrottle:
             failures = accounts.login_failures_since(repository, keys.both, now - self.window)
             from_client = failures[keys.client]
             if len(from_client) >= self.limit:
-                wait = self.window - (now - _aware(from_client[-self.limit]))
+                wait = self.window - (now - from_client[-self.limit])
                 minutes = int(wait.total_seconds()) // 60 + 1
                 raise ThrottledError(f"too many failed logins: try again in {minutes} minute(s)")
             accounts.add_login_failures(repository, keys.both, now)
@@ -289,7 +289,7 @@ def resolve_session(app: Appliance, cookie_value: str, source: str) -> Principal
         if session is None:
             return None
         user = accounts.user_by_id(repository, session.user_id)
-        last_seen, created = _aware(session.last_seen_at), _aware(session.created_at)
+        last_seen, created = session.last_seen_at, session.created_at
     expired = now - last_seen > SESSION_IDLE or now - created > SESSION_ABSOLUTE
     if expired or user is None:
         _write_session(app, token_hash, None)
@@ -332,11 +332,6 @@ def csrf_matches(principal: Principal, presented: str | None) -> bool:
     return bool(presented and principal.csrf_token) and hmac.compare_digest(
         str(presented), str(principal.csrf_token)
     )
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 # --- API tokens ------------------------------------------------------------------------------
@@ -412,7 +407,7 @@ def resolve_token(app: Appliance, value: str, source: str) -> Principal | None:
         if row is None or row.revoked_at is not None:
             return None
         principal = Principal(f"token:{row.name}", check_role(row.role), "token", source)
-        stale = row.last_used_at is None or now - _aware(row.last_used_at) > _TOUCH_EVERY
+        stale = row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY
     if stale:
 
         def record(repository: Repository) -> None:

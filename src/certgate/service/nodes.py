@@ -197,7 +197,7 @@ def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
         if _state(app, row) is NodeState.ALIVE:
             raise ConflictError(
                 f"node {name!r} is alive (its last heartbeat was at "
-                f"{format_time(_aware(row.last_seen))}): stop its 'certgate serve' first"
+                f"{format_time(row.last_seen)}): stop its 'certgate serve' first"
             )
         repository.delete(row)
         repository.audit(AuditAction.NODE_REMOVE, name)
@@ -206,7 +206,7 @@ def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
 def _state(app: Appliance, row: NodeRow) -> NodeState:
     if row.stopped_at is not None:
         return NodeState.STOPPED
-    if (app.now() - _aware(row.last_seen)).total_seconds() <= MISSED_BEATS * row.interval:
+    if (app.now() - row.last_seen).total_seconds() <= MISSED_BEATS * row.interval:
         return NodeState.ALIVE
     return NodeState.LOST
 
@@ -239,8 +239,8 @@ def _view(
     return NodeView(
         name=row.name,
         version=row.version,
-        started_at=_aware(row.started_at),
-        last_seen=_aware(row.last_seen),
+        started_at=row.started_at,
+        last_seen=row.last_seen,
         state=state,
         alive_within=MISSED_BEATS * row.interval,
         listeners=listeners,
@@ -275,8 +275,3 @@ def _drift(
         if address.served_by(node)
         and presented.get(address.address) != address.certificate_fingerprint
     ]
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive times (stored as UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)

@@ -97,15 +97,11 @@ class _Due:
             self.row.fingerprint,
             self.row.friendly_name,
             self.threshold,
-            _utc(self.row.not_after),
+            self.row.not_after,
             state,
             attempts,
             error,
         )
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
@@ -170,7 +166,7 @@ def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
                 row.certificate_fingerprint,
                 row.friendly_name,
                 row.threshold,
-                _utc(row.not_after),
+                row.not_after,
                 row.state,
                 row.attempts,
                 row.last_error,
@@ -197,7 +193,7 @@ def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> lis
     presented = _presented_on(repository)
     due: list[_Due] = []
     for row in rows:
-        not_after = _utc(row.not_after)
+        not_after = row.not_after
         crossed = sorted(d for d in days if now >= not_after - d * _DAY)
         if not crossed:
             continue
@@ -216,7 +212,7 @@ def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> lis
 def _takeable(record: NoticeRow, now: dt.datetime) -> bool:
     if record.state == store.FAILED:
         return True
-    return record.state == store.SENDING and _utc(record.claimed_at) < now - CLAIM_LEASE
+    return record.state == store.SENDING and record.claimed_at < now - CLAIM_LEASE
 
 
 def _presented_on(repository: Repository) -> dict[int, list[str]]:
@@ -255,7 +251,7 @@ def _claim(app: Appliance, item: _Due) -> str | None:
         row = item.row
         common = {
             "certificate_fingerprint": row.fingerprint,
-            "not_after": _utc(row.not_after),
+            "not_after": row.not_after,
             "friendly_name": row.friendly_name,
             "claimed_at": now,
         }
@@ -285,7 +281,7 @@ def _mail(
     settings: email.EmailSettings, item: _Due, infos: RowInfoCache, now: dt.datetime
 ) -> EmailMessage:
     row, info = item.row, infos(item.row)
-    not_after = _utc(row.not_after)
+    not_after = row.not_after
     left = not_after - now
     if left.total_seconds() <= 0:
         subject = f"certgate: the certificate {row.friendly_name!r} has expired"

@@ -11,10 +11,9 @@ nodes' heartbeats stay behind: they describe the machines, not the appliance.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,7 @@ def _copy_into_sqlite(store: Store, target: Path) -> None:
             _clear_seeded(writing)
             for table in Base.metadata.sorted_tables:
                 rows = source.execution_options(yield_per=_BATCH).execute(select(table))
-                _insert(writing, table, (_in_utc(row._mapping) for row in rows))
+                _insert(writing, table, (dict(row._mapping) for row in rows))
     finally:
         image.dispose()
 
@@ -187,7 +186,7 @@ def load_snapshot(image: Path, url: str) -> None:
             _clear_seeded(writing)
             for table in Base.metadata.sorted_tables:
                 rows = reading.execution_options(yield_per=_BATCH).execute(select(table))
-                _insert(writing, table, (_as_utc(row._mapping) for row in rows))
+                _insert(writing, table, (dict(row._mapping) for row in rows))
             for table in Base.metadata.sorted_tables:
                 _continue_sequence(writing, table)
     finally:
@@ -215,24 +214,6 @@ def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
             batch = []
     if batch:
         yield batch
-
-
-def _in_utc(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """Times as SQLite keeps them: UTC (it stores no offset)."""
-    return {
-        key: value.astimezone(dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo else value
-        for key, value in row.items()
-    }
-
-
-def _as_utc(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """SQLite's times (UTC, without an offset) as the aware times PostgreSQL stores."""
-    return {
-        key: value.replace(tzinfo=dt.UTC)
-        if isinstance(value, dt.datetime) and value.tzinfo is None
-        else value
-        for key, value in row.items()
-    }
 
 
 def _continue_sequence(connection: Connection, table: Table) -> None:

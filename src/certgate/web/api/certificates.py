@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Response
 
 from certgate.errors import ValidationError
+from certgate.moments import utc
 from certgate.pki.chain import Role
 from certgate.pki.diagnostics import WarningCode
 from certgate.schemas import (
@@ -51,7 +52,7 @@ def _moment(text: str | None) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError("expiring_before", f"{text!r} is not a valid moment") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return utc(moment)
 
 
 @router.get("", summary="List certificates", responses=problem_responses(422))
