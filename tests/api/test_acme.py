@@ -55,11 +55,13 @@ def test_account_order_and_orders_through_the_api(tmp_path: Path) -> None:
             lambda: responder_problem(appliance, ChallengeType.HTTP_01) is None,
             what="the running serve opens its HTTP listener",
         )
-        issued = ok(api.post("/acme/orders", json={**order, "assign": [ADDRESS]}), 201)
+        answer = api.post("/acme/orders", json={**order, "assign": [ADDRESS]})
+        issued = ok(answer, 201)
         assert issued["state"] == "valid" and issued["key"] == "p384"
+        assert answer.headers["location"] == f"/api/v1/acme/orders/{issued['id']}"
         wait_until_served(ADDRESS, server.port, issued["certificate_fingerprint"])
         [listed] = ok(api.get("/acme/orders"))
-        assert listed == issued == ok(api.get(f"/acme/orders/{issued['id']}"))
+        assert listed == issued == ok(api.get(answer.url.join(answer.headers["location"])))
         problem(api.get("/acme/orders/999"), 404, "not-found")
 
         [not_due] = ok(api.post("/acme/renewals", json={}))

@@ -37,7 +37,10 @@ def test_a_change_of_root_is_409_until_confirmed(primary: Server) -> None:
     a = TestCA.make(root_name="Guard Root A", intermediate_name="Guard Issuing A")
     b = TestCA.make(root_name="Guard Root B", intermediate_name="Guard Issuing B")
     with primary.client() as api:
-        ok(api.post("/addresses", json={"address": ADDRESS}), 201)
+        added = api.post("/addresses", json={"address": ADDRESS})
+        ok(added, 201)
+        assert added.headers["location"] == f"/api/v1/addresses/{ADDRESS}"  # the new address
+        assert ok(api.get(added.url.join(added.headers["location"])))["address"] == ADDRESS
         try:
             site_a = _issued(api, a, "a.api.example.test")
             site_b = _issued(api, b, "b.api.example.test")

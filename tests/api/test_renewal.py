@@ -32,7 +32,8 @@ def test_a_renewal_request_has_the_key_and_the_names_of_its_certificate(
 
         answer = api.post(path, json={"subject": {"organizational_unit": "Renewals"}})
         request = ok(answer, 201)["request"]
-        assert answer.headers["location"] == f"/requests/{request['id']}"
+        assert answer.headers["location"] == f"/api/v1/requests/{request['id']}"
+        assert ok(api.get(answer.url.join(answer.headers["location"])))["id"] == request["id"]
         assert request["subject"] == old["subject"].replace("OU=Support", "OU=Renewals")
         assert request["sans"] == old["sans"]
         assert request["friendly_name"] == old["friendly_name"] + " (renewal)"

@@ -5,7 +5,7 @@ waits for the CA's validation, up to 90 s) never holds the event loop."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from certgate.schemas import (
     AcmeAccount,
@@ -18,7 +18,7 @@ from certgate.schemas import (
 from certgate.service import acme_account, acme_orders, acme_renewal
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import CREATED, problem_responses
-from certgate.web.api.paths import RowId
+from certgate.web.api.paths import RowId, locate
 
 router = APIRouter(prefix="/acme", tags=["acme"])
 
@@ -71,7 +71,9 @@ def get_acme_order(app: App, _: Viewer, order_id: RowId) -> AcmeOrder:
     **CREATED,
     responses=problem_responses(404, 409, 422, 502),
 )
-def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeOrder:
+def post_acme_order(
+    app: App, principal: Admin, body: AcmeOrderRequest, response: Response
+) -> AcmeOrder:
     """Answers when the order has ended: 201 with the issued certificate imported (and
     assigned to `assign`), or a 502 problem (type `acme`) with the CA's document; the
     order is listed either way. The running `certgate serve` answers the challenge: http-01
@@ -89,6 +91,7 @@ def post_acme_order(app: App, principal: Admin, body: AcmeOrderRequest) -> AcmeO
         actor=principal.actor,
         confirm=body.confirm,
     )
+    locate(response, router.prefix + "/orders", view.id)
     return AcmeOrder.model_validate(view)
 
 

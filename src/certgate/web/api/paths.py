@@ -4,10 +4,12 @@ or fingerprint), and where a route that made one says it now lives."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Path, Response
 
 from certgate.schemas import REFERENCE_DESCRIPTION, REFERENCE_PATTERN
+from certgate.web.api.openapi import API_PREFIX
 
 #: The largest id a row has: what a 64-bit database column holds (a larger one is a 422,
 #: not a database error).
@@ -35,6 +37,7 @@ RequestRef = Annotated[
 
 
 def locate(response: Response, collection: str, key: object) -> None:
-    """The ``Location`` of a 201 answer: the new item's place, its collection's path (a
-    router's prefix) and its key. Said once, so every route that creates agrees."""
-    response.headers["Location"] = f"{collection}/{key}"
+    """The ``Location`` of a 201 answer: the new item's place under the API, its
+    collection's path (a router's prefix) and its key. Said once, so every route that
+    creates agrees (a path without the API's prefix named a page that does not exist)."""
+    response.headers["Location"] = f"{API_PREFIX}{collection}/{quote(str(key), safe=':')}"
