@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from certgate.errors import StoreUnavailableError
 from certgate.service import (
@@ -24,6 +26,7 @@ from certgate.service import (
     tls_settings,
 )
 from certgate.service.appliance import Appliance
+from certgate.service.setup import initialise
 from certgate.store.sealing import Sealer
 from tests.support.aio import run_on_own_loop
 from tests.support.pki import Key, TestChain, issue, make_chain, name, new_key
@@ -245,3 +248,37 @@ def test_a_store_whose_schema_is_behind_says_so_not_unreachable(appliance: Appli
     message = str(caught.value)
     assert "its schema is older than this certgate; run 'certgate init'" in message
     assert "cannot be reached" not in message
+
+
+def test_a_plan_read_while_another_node_deletes_a_served_certificate_is_one_state(
+    data_dir: Path, postgresql_url: str
+) -> None:
+    """PostgreSQL: another node deletes a served certificate (its address going back to the
+    factory certificate, one commit) just after this node read which certificate each address
+    presents, and before it read the certificates. The plan is one committed state, the one
+    before the delete (the next commit's read brings the one after), never a mix of both,
+    where an address presents a certificate that no longer exists."""
+    initialise(data_dir, postgresql_url)
+    here, other = Appliance.open(data_dir, postgresql_url), Appliance.open(data_dir, postgresql_url)
+    try:
+        chain = _served_leaf(here, "gone.example.com", "127.0.0.11")
+        deleted: list[int] = []
+
+        def delete_on_the_other_node(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+            if not deleted and "FROM ip_addresses" in statement:  # the served links: read
+                deleted.append(certificates.delete_certificate(
+                    other, _fingerprint(chain.leaf), reassign_to_factory=True
+                ).id)  # fmt: skip
+
+        event.listen(here.store.engine, "after_cursor_execute", delete_on_the_other_node)
+        try:
+            plan = serving.read_state(here).plan()
+        finally:
+            event.remove(here.store.engine, "after_cursor_execute", delete_on_the_other_node)
+        assert deleted  # the delete was committed in the middle of the read
+        assert plan.assignments["127.0.0.11"].fingerprint == _fingerprint(chain.leaf)
+        after = serving.read_state(here).plan()
+        assert after.assignments["127.0.0.11"].fingerprint != _fingerprint(chain.leaf)
+    finally:
+        here.close()
+        other.close()

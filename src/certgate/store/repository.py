@@ -117,7 +117,16 @@ class Store:
         self._toucher: Engine = make_engine(url, immediate=True, wait=False)
         for engine in {self.engine, self._writer, self._toucher}:
             revision.follow(engine)
-        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # A read sees one committed state, as SQLite's read transactions do: under
+        # PostgreSQL's READ COMMITTED each statement would see the commits made since the
+        # one before (another node deleting a certificate between the read of an address
+        # and the read of its certificate). Read-only, it never fails to serialize.
+        reader = (
+            self.engine
+            if url.startswith("sqlite")
+            else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        )
+        self._read_sessions = sessionmaker(reader, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._touch_sessions = sessionmaker(self._toucher, expire_on_commit=False)
 
