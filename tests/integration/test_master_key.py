@@ -334,6 +334,27 @@ def test_join_checks_the_key_before_writing_anything(tmp_path: Path, postgresql_
     )
 
 
+def test_a_key_copy_that_is_missing_or_damaged_is_to_be_copied_again_not_restored(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """The file given to 'init --join' or 'key install' is a copy of a node's key: when it is
+    not there (a mistyped path) or not whole, the way out is to copy it again from a node, not
+    to restore this store from a backup."""
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a, b = Node(a_dir, postgresql_url), Node(b_dir, postgresql_url)
+    a("init", "--no-address")
+    missing = tmp_path / "no-such.key"
+    damaged = key_file(tmp_path / "damaged.key", (a_dir / MASTER_KEY_FILE).read_bytes()[:31])
+    for run in (
+        b("init", "--join", "--master-key-file", missing, expect=None),
+        b("init", "--join", "--master-key-file", damaged, expect=None),
+        a("key", "install", "--master-key-file", damaged, expect=None),
+    ):
+        line = refused(run, "copy master.key again from a node of the cluster")
+        assert "backup" not in line, line
+    assert not b_dir.exists()
+
+
 def test_a_store_that_records_no_key_is_checked_by_opening_a_sealed_key(
     tmp_path: Path, postgresql_url: str
 ) -> None:

@@ -37,6 +37,9 @@ from certgate.store.repository import Repository, Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer, settle_pending, write_master_key
 
 INSTALL = "certgate key install --master-key-file FILE"
+#: What to do with a copy of a node's key ('init --join', 'key install') that is missing or
+#: damaged: the data directory's own key is restored from a backup, a copy is made again.
+COPY_AGAIN = "copy master.key again from a node of the cluster (then chmod 600)"
 OWN_KEY = "this node's master key"
 _SAMPLES = 3  # sealed keys tried on a store that records no key id: any one opening is enough
 
@@ -119,7 +122,7 @@ def install(data_dir: Path, database_url: str, key_file: Path) -> Installed:
             f"{data_dir} is not a data directory: to add a new node, run 'certgate init --join "
             "--master-key-file FILE'"
         )
-    given = Sealer.from_file(key_file)
+    given = Sealer.from_file(key_file, todo=COPY_AGAIN)
     store = Store(database_url)
     try:
         if not store.is_ready():

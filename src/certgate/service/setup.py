@@ -108,7 +108,7 @@ def join(data_dir: Path, database_url: str | None, key_file: Path) -> Initialise
             "is required to join: the shared store's URL (--database-url or "
             f"${DATABASE_URL_ENV}), as the other nodes use it",
         )
-    given = Sealer.from_file(key_file)
+    given = Sealer.from_file(key_file, todo=master_key.COPY_AGAIN)
     label = f"the master key file {key_file}"
     own = data_dir / MASTER_KEY_FILE
     if os.path.lexists(own) and Sealer.from_file(own).key_id != given.key_id:

@@ -31,17 +31,17 @@ PENDING_KEY_FILE = "master.key.new"
 _RESTORE = "put the master.key of this store back from your backup ('certgate restore')"
 
 
-def _read_master_key(path: Path) -> bytes:
+def _read_master_key(path: Path, todo: str = _RESTORE) -> bytes:
     try:
         status = os.stat(path)
     except FileNotFoundError:
-        raise MasterKeyMissingError(f"the master key file {path} is missing: {_RESTORE}") from None
+        raise MasterKeyMissingError(f"the master key file {path} is missing: {todo}") from None
     except OSError as error:
         raise SealingError(f"cannot read the master key file {path}: {error.strerror}") from None
     if stat.S_ISDIR(status.st_mode):
-        raise SealingError(f"the master key {path} is a directory, not a file: {_RESTORE}")
+        raise SealingError(f"the master key {path} is a directory, not a file: {todo}")
     if not stat.S_ISREG(status.st_mode):
-        raise SealingError(f"the master key {path} is not a regular file: {_RESTORE}")
+        raise SealingError(f"the master key {path} is not a regular file: {todo}")
     if status.st_mode & 0o077:
         raise SealingError(
             f"the master key file {path} is open to other users (mode "
@@ -61,7 +61,7 @@ def _read_master_key(path: Path) -> bytes:
     if len(master_key) != _MASTER_KEY_SIZE:
         raise SealingError(
             f"the master key file {path} is damaged (it must hold exactly "
-            f"{_MASTER_KEY_SIZE} bytes): {_RESTORE}"
+            f"{_MASTER_KEY_SIZE} bytes): {todo}"
         )
     return master_key
 
@@ -121,11 +121,12 @@ class Sealer:
         self._master_key = master_key
 
     @classmethod
-    def from_file(cls, path: Path, *, create: bool = False) -> Sealer:
+    def from_file(cls, path: Path, *, create: bool = False, todo: str = _RESTORE) -> Sealer:
         """Read the master key file (mode 0600), making it first if ``create``.
 
         Every way the file can be unusable is said with its name and what to do: the
-        master key is the one thing that opens every stored private key.
+        master key is the one thing that opens every stored private key. ``todo``: what to
+        do when it is missing or damaged (a data directory's own key: restore it).
         """
         if create and not os.path.lexists(path):
             try:
@@ -136,7 +137,7 @@ class Sealer:
                 ) from None
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(AESGCM.generate_key(bit_length=256))
-        return cls(_read_master_key(path))
+        return cls(_read_master_key(path, todo))
 
     @classmethod
     def generate(cls) -> Sealer:
