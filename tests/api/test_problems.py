@@ -140,6 +140,11 @@ def test_malformed_requests(primary: Server) -> None:
             )["field"]
             == "expiring_before"
         )
+        # in UTC, a moment before year 1 (not a crash)
+        early = {"expiring_before": "0001-01-01T00:00:00+01:00"}
+        assert problem(api.get("/certificates", params=early), 422, "validation")["field"] == (
+            "expiring_before"
+        )
         problem(api.get("/certificates/not-a-reference"), 422, "validation")
         problem(api.get("/tokens/x"), 405, "method-not-allowed")
         problem(api.delete("/tokens/0"), 422, "validation")

@@ -48,11 +48,10 @@ def _moment(text: str | None) -> dt.datetime | None:
     """An RFC 3339 moment; without an offset it is taken as UTC."""
     if text is None:
         return None
-    try:
-        moment = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
+    try:  # in UTC, a moment of year 1 or 9999 may fall outside the calendar
+        return utc(dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
         raise ValidationError("expiring_before", f"{text!r} is not a valid moment") from None
-    return utc(moment)
 
 
 @router.get("", summary="List certificates", responses=problem_responses(422))
