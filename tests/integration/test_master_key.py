@@ -26,6 +26,7 @@ from certgate.store.models import AcmeAccountRow, Base
 from certgate.store.sealing import MASTER_KEY_FILE, PENDING_KEY_FILE, Sealer
 from tests.conftest import postgresql_schema
 from tests.integration.conftest import Certgate, Run
+from tests.support.pglocks import backend_pid, waiting_for
 from tests.support.polling import eventually
 
 PASSWORD = "correct horse battery"
@@ -492,20 +493,13 @@ def test_two_inits_at_once_on_one_new_store_record_one_master_key(
     engine = create_engine(postgresql_url)
     with engine.connect() as blocker, engine.connect() as observer:
         blocker.execute(text("SELECT key_id FROM master_key FOR UPDATE"))
-        blocking = blocker.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        blocking = backend_pid(blocker)
         threads = [threading.Thread(target=init, args=(name,)) for name in ("a", "b")]
         for thread in threads:
             thread.start()
 
         def both_waiting() -> bool:  # for the blocker's row: the second one behind the first
-            observer.rollback()  # a fresh snapshot of pg_stat_activity each look
-            query = text(
-                "WITH first AS (SELECT pid FROM pg_stat_activity "
-                "WHERE :blocker = ANY(pg_blocking_pids(pid))) "
-                "SELECT (SELECT count(*) FROM first) + (SELECT count(*) FROM pg_stat_activity "
-                "WHERE pg_blocking_pids(pid) && ARRAY(SELECT pid FROM first))"
-            )
-            return observer.execute(query, {"blocker": blocking}).scalar_one() == 2
+            return waiting_for(observer, blocking) == 2
 
         eventually(both_waiting, timeout=60, what=f"both inits wait for the key record {runs}")
         blocker.commit()

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
+from certgate.errors import ConflictError
 from certgate.service import auth, nodes
 from certgate.service.appliance import Appliance
 from certgate.service.auth import LoginThrottle
+from certgate.service.setup import initialise
 from certgate.web.security import SESSION_COOKIE
 from tests.integration.conftest import Certgate
+from tests.support.pglocks import backend_pid, waiting_for
+from tests.support.polling import eventually
 from tests.support.server import running_appliance
 
 LISTENING = [{"address": "192.0.2.7", "port": 443, "state": "listening"}]
@@ -69,3 +74,44 @@ def test_status_says_when_a_node_was_last_seen_in_gmt_whatever_the_database_time
     for text_ in shown:
         moment = dt.datetime.strptime(text_, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
         assert abs((dt.datetime.now(dt.UTC) - moment).total_seconds()) < 600, text_
+
+
+def test_a_node_whose_heartbeat_lands_while_it_is_removed_is_refused_not_removed(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """PostgreSQL: 'node remove' of a lost node while that node comes back, its heartbeat
+    written but not yet committed. The remove waits for the heartbeat and then refuses the
+    node, alive again; it does not delete it on what it read before the beat."""
+    initialise(tmp_path / "data", postgresql_url)
+    app = Appliance.open(tmp_path / "data", postgresql_url)
+    try:
+        long_ago = app.now() - dt.timedelta(minutes=5)
+        app.clock = lambda: long_ago
+        assert nodes.heartbeat(app, "node-b", long_ago, 1.0, LISTENING)
+        app.clock = lambda: dt.datetime.now(dt.UTC)
+        assert [node.state for node in nodes.list_nodes(app)] == [nodes.NodeState.LOST]
+        outcome: dict[str, object] = {}
+
+        def remove() -> None:
+            try:
+                nodes.remove_node(app, "node-b")
+                outcome["removed"] = True
+            except ConflictError as error:
+                outcome["refused"] = error
+
+        engine = create_engine(postgresql_url)
+        with engine.connect() as beat, engine.connect() as observer:
+            beat.execute(text("UPDATE nodes SET last_seen = now() WHERE name = 'node-b'"))
+            beating = backend_pid(beat)
+            removing = threading.Thread(target=remove)
+            removing.start()
+            eventually(
+                lambda: waiting_for(observer, beating), what="the remove waits for the heartbeat"
+            )
+            beat.commit()
+            removing.join(30)
+        engine.dispose()
+        assert "refused" in outcome, outcome
+        assert [node.name for node in nodes.list_nodes(app)] == ["node-b"]
+    finally:
+        app.close()

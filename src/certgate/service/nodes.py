@@ -191,7 +191,7 @@ def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
     """Forget a node that is stopped or lost (retired, renamed); an alive one is refused:
     its next heartbeat would register it again."""
     with app.store.transaction(actor) as repository:
-        row = nodes.node(repository, name)
+        row = nodes.node(repository, name, for_update=True)  # judged on its latest beat
         if row is None:
             raise NotFoundError(f"no node is named {name!r} ('certgate node list' lists them)")
         if _state(app, row) is NodeState.ALIVE:

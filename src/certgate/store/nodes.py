@@ -11,8 +11,12 @@ from certgate.store.models import NodeRow
 from certgate.store.repository import Repository
 
 
-def node(repository: Repository, name: str) -> NodeRow | None:
-    return repository.session.scalar(select(NodeRow).where(NodeRow.name == name))
+def node(repository: Repository, name: str, *, for_update: bool = False) -> NodeRow | None:
+    """``for_update``: locked, so a heartbeat committed meanwhile is waited for and seen."""
+    query = select(NodeRow).where(NodeRow.name == name)
+    if for_update:
+        query = query.with_for_update()
+    return repository.session.scalar(query)
 
 
 def beat(repository: Repository, name: str, values: dict[str, Any]) -> None:
