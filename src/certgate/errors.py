@@ -219,6 +219,11 @@ class NotInitialisedError(
     """The data directory holds no store yet (``certgate init`` was not run)."""
 
 
+class SchemaNewerError(CertgateError, code="schema-newer", status=HTTPStatus.SERVICE_UNAVAILABLE):
+    """The store's schema is newer than this certgate's: a newer certgate (another node of
+    the cluster, upgraded first) migrated it. Upgrading this one is the way out."""
+
+
 class SealingError(CertgateError, code="sealing", status=HTTPStatus.INTERNAL_SERVER_ERROR):
     """The master key is unusable or does not open a sealed private key."""
 

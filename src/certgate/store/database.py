@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from certgate.errors import StoreUnavailableError
+from certgate.errors import SchemaNewerError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -224,12 +224,19 @@ def migrate(engine: Engine | Connection) -> None:
     command.upgrade(_alembic_config(engine), "head")
 
 
-def is_current(engine: Engine) -> bool:
-    """True when the database exists and is at the newest migration."""
+def is_current(engine: Engine, url: str) -> bool:
+    """True when the database exists and is at the newest migration; a schema newer than
+    this certgate's is refused (``SchemaNewerError``): neither an upgrade nor 'init' helps."""
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return False
         current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if current is not None and current.isdigit() and int(current) > int(SCHEMA_HEAD):
+        raise SchemaNewerError(
+            f"the database {describe_database(url)} has a newer schema ({current}) than this "
+            f"certgate knows ({SCHEMA_HEAD}): a newer certgate migrated it (another node, "
+            "upgraded first); upgrade certgate on this node to that version"
+        )
     return current == SCHEMA_HEAD
 
 

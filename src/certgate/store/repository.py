@@ -132,11 +132,12 @@ class Store:
 
     def migrate(self) -> None:
         with database_errors(self.url):
+            is_current(self.engine, self.url)  # a newer schema: refused, not left to Alembic
             migrate(self.engine)
 
     def is_ready(self) -> bool:
         with database_errors(self.url):
-            return is_current(self.engine)
+            return is_current(self.engine, self.url)
 
     def holds_sealed_keys(self) -> bool:
         """True when the database has a schema with at least one sealed private key: what a
