@@ -356,6 +356,24 @@ def test_a_key_copy_that_is_missing_or_damaged_is_to_be_copied_again_not_restore
     assert not b_dir.exists()
 
 
+def test_a_new_node_given_a_key_a_rotation_replaced_is_told_to_join_with_the_new_one(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """'init --join' with a copy made before a 'key rotate': what to do is to join with the
+    new key, not 'certgate key install', which a node without a data directory refuses."""
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a, b = Node(a_dir, postgresql_url), Node(b_dir, postgresql_url)
+    a("init", "--no-address")
+    old = key_file(tmp_path / "old.key", (a_dir / MASTER_KEY_FILE).read_bytes())
+    a("key", "rotate")
+    line = refused(
+        b("init", "--join", "--master-key-file", old, expect=None),
+        "stale master key", "generation 1", "certgate init --join --master-key-file FILE",
+    )  # fmt: skip
+    assert "key install" not in line, line
+    assert not b_dir.exists()
+
+
 def test_a_store_that_records_no_key_is_checked_by_opening_a_sealed_key(
     tmp_path: Path, postgresql_url: str
 ) -> None:

@@ -37,6 +37,8 @@ from certgate.store.repository import Repository, Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer, settle_pending, write_master_key
 
 INSTALL = "certgate key install --master-key-file FILE"
+#: What a new node runs with the new key (it has no data directory to install a key in).
+JOIN = "certgate init --join --master-key-file FILE"
 #: What to do with a copy of a node's key ('init --join', 'key install') that is missing or
 #: damaged: the data directory's own key is restored from a backup, a copy is made again.
 COPY_AGAIN = "copy master.key again from a node of the cluster (then chmod 600)"
@@ -54,16 +56,18 @@ def check(
     sealer: Sealer,
     label: str = OWN_KEY,
     lock: Literal["share", "update"] | None = None,
+    then: str = INSTALL,
 ) -> MasterKeyRow:
     """The store's record, if ``sealer`` is its current key; else ``StaleMasterKeyError`` (a
     key it replaced) or ``WrongMasterKeyError`` (none of its keys). ``label`` names the key
-    in the message; ``lock``: "share" (a writer about to seal) or "update" (a rotation)."""
+    in the message, ``then`` the command to run with the new one; ``lock``: "share" (a
+    writer about to seal) or "update" (a rotation)."""
     row = records.record(repository, lock)
     if row.key_id is None:
         _open_a_sample(repository, sealer, label)
         return row
     if row.key_id != sealer.key_id:
-        raise _mismatch(row, sealer, label)
+        raise _mismatch(row, sealer, label, then)
     return row
 
 
@@ -169,7 +173,7 @@ def follow(app: Appliance) -> Following:
     return Following(picked_up=row.generation)
 
 
-def _mismatch(row: MasterKeyRow, sealer: Sealer, label: str) -> SealingError:
+def _mismatch(row: MasterKeyRow, sealer: Sealer, label: str, then: str = INSTALL) -> SealingError:
     retired = {entry.get("key_id"): entry for entry in row.retired or []}
     replaced = retired.get(sealer.key_id)
     current = f"generation {row.generation}"
@@ -180,7 +184,7 @@ def _mismatch(row: MasterKeyRow, sealer: Sealer, label: str) -> SealingError:
         return StaleMasterKeyError(
             f"stale master key: {label} is generation {replaced.get('generation')}, which "
             f"'certgate key rotate' replaced ({current}): copy the new key file from {where} "
-            f"to this node and run '{INSTALL}'"
+            f"to this node and run '{then}'"
         )
     return WrongMasterKeyError(
         f"{label} does not open this store: it is neither the store's master key ({current}) "

@@ -130,7 +130,7 @@ def join(data_dir: Path, database_url: str | None, key_file: Path) -> Initialise
                     f"the store {describe_database(url)} is not initialised (its first "
                     "'certgate init' did not finish): run it again on the first node"
                 )
-            row = master_key.check(repository, given, label)
+            row = master_key.check(repository, given, label, then=master_key.JOIN)
             done = _initialised_already(data_dir, repository, factory.id)
         try:
             data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
