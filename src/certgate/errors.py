@@ -132,7 +132,8 @@ class UnassignedCertificateError(ConflictError, code="certificate-unassigned"):
 
 
 class AlreadyServingError(ConflictError, code="already-serving"):
-    """A ``certgate serve`` already runs on this data directory."""
+    """A ``certgate serve`` already runs on this data directory, or as this node on another
+    host."""
 
 
 class KeyMissingError(CertgateError, code="key-missing", status=HTTPStatus.UNPROCESSABLE_ENTITY):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -16,7 +17,7 @@ import click
 from certgate.cli.context import Options
 from certgate.cli.output import VisibleFormatter, echo
 from certgate.cli.supervisor import CANNOT_SERVE, SUPERVISOR_VARIABLE, Supervisor
-from certgate.errors import NothingToServeError
+from certgate.errors import NothingToServeError, StoreUnavailableError
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 
 if TYPE_CHECKING:  # imported when serving: the web stack costs other commands ~0.3 s
@@ -97,6 +98,7 @@ def serve(
         _run_worker(options, https_port, http_port, worker_index, workers, name)
         return
     with options.appliance(store_may_be_away=_has_cached_state(options)) as app, serving_lock(app):
+        _claim_name(app, name)
         reset_counts(app.data_dir / COUNTS_FILE)  # this serve's /metrics counters from zero
         if workers == 1:
             _serve_in_this_process(app, https_port, http_port, name)
@@ -114,6 +116,15 @@ def serve(
         code = Supervisor(command, workers, environment, lambda: shutdown_grace(app)).run()
     if code:
         sys.exit(code)
+
+
+def _claim_name(app: Appliance, name: str) -> None:
+    """Refused when an alive node of another host has the name; not judged while the store
+    is away (the serve starts on its saved state, as it would have)."""
+    from certgate.service.nodes import claim_name
+
+    with contextlib.suppress(StoreUnavailableError):
+        claim_name(app, name)
 
 
 SWITCH_INTERVAL = 0.001  # seconds: see _serve_in_this_process

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from certgate import __version__
-from certgate.errors import ConflictError, NotFoundError
+from certgate.errors import AlreadyServingError, ConflictError, NotFoundError
 from certgate.limits import BOOT_ID_MAX, NODE_HOST_MAX, NODE_NAME_MAX
 from certgate.pki.diagnostics import format_time
 from certgate.service.appliance import Appliance
@@ -33,6 +35,8 @@ from certgate.store import master_key, nodes
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.models import MasterKeyRow, NodeRow
 from certgate.text import check_name
+
+log = logging.getLogger("certgate.nodes")
 
 #: Seconds between two heartbeats (``$CERTGATE_HEARTBEAT_INTERVAL`` may ask for another).
 HEARTBEAT_INTERVAL = 5.0
@@ -148,6 +152,41 @@ def heartbeat(
         "master_key_id": app.sealer.key_id,
     }
     return app.store.touch(lambda repository: nodes.beat(repository, name, values))
+
+
+def claim_name(app: Appliance, name: str, boot_id: str | None = None) -> None:
+    """Refuse to start a node under a name a node of another host is using: both would
+    write one heartbeat row, so the node list, Status and the floating addresses' holders
+    would flip between them (cloned hosts share a host name, the default name). A row of
+    another boot that is still alive may also be this host's own, from before a quick
+    reboot: its heartbeat is watched until it beats again (another node: refused) or its
+    time runs out (up to ``MISSED_BEATS`` of its intervals). A restart on the same boot is
+    no conflict, nor is a node that stopped or was lost."""
+    mine = boot_id if boot_id is not None else _boot_id()
+    seen: dt.datetime | None = None
+    while True:
+        with app.store.reading() as repository:
+            row = nodes.node(repository, name)
+        if row is None or mine is None or row.boot_id is None or row.boot_id == mine:
+            return
+        if _state(app, row) is not NodeState.ALIVE:
+            return
+        if seen is not None and row.last_seen > seen:
+            raise AlreadyServingError(
+                f"node name {name!r} is in use by the 'certgate serve' on host "
+                f"{row.host or 'unknown'!r} (boot {row.boot_id[:8]}, last heartbeat at "
+                f"{format_time(row.last_seen)}): give this node its own name with --node"
+            )
+        if seen is None:
+            log.info(
+                "node %r last beat on another boot (host %r) at %s: waiting for its next "
+                "heartbeat or its end",
+                name,
+                row.host,
+                format_time(row.last_seen),
+            )
+        seen = row.last_seen
+        time.sleep(min(row.interval, 1.0))
 
 
 @functools.cache  # one per boot: a reboot ends the process
