@@ -153,13 +153,15 @@ def test_a_node_plans_the_floating_addresses_and_its_own_with_freebind_on_the_fl
     # one saved before addresses had nodes floats them all, as they were then.
     networking.set_node(appliance, PINNED_A, "node-a")
     state = serving.read_state(appliance, node="node-a")
-    served_state.save(appliance.data_dir, state, 1, appliance.now())
-    cached = served_state.load(appliance.data_dir, appliance.sealer)
+    served_state.save(appliance.data_dir, state, 1, appliance.now(), node="node-a")
+    cached = served_state.load(appliance.data_dir, appliance.sealer, node="node-a")
     assert cached is not None and cached.state.plan() == state.plan()
     assert cached.state.plan().freebind == {FLOATING}
+    # Started as another node, it would bind node-a's pinned address: not used.
+    assert served_state.load(appliance.data_dir, appliance.sealer, node="node-b") is None
     path = served_state.state_path(appliance.data_dir)
     document = json.loads(path.read_text())
-    del document["floating"]
+    del document["floating"], document["node"]
     path.write_text(json.dumps(document))
     older = served_state.load(appliance.data_dir, appliance.sealer)
     assert older is not None and older.state.plan().freebind == {FLOATING, PINNED_A}

@@ -91,9 +91,16 @@ def state_path(data_dir: Path) -> Path:
     return data_dir / STATE_FILE
 
 
-def save(data_dir: Path, state: ServedState, revision: int, saved_at: dt.datetime) -> None:
+def save(
+    data_dir: Path,
+    state: ServedState,
+    revision: int,
+    saved_at: dt.datetime,
+    node: str | None = None,
+) -> None:
     """Replace the cached state with ``state`` at once: a crash leaves the old file or the
-    new one, never half of either."""
+    new one, never half of either. ``node``: the node it was read for (the addresses pinned
+    to it, none pinned to another)."""
     certificates: dict[str, dict[str, str]] = {}
     for served in state.served.values():
         sealed = state.sealed[served.fingerprint]
@@ -106,6 +113,7 @@ def save(data_dir: Path, state: ServedState, revision: int, saved_at: dt.datetim
         "format": FORMAT,
         "revision": revision,
         "saved_at": saved_at.isoformat(),
+        "node": node,
         "settings": asdict(state.settings),
         "certificates": certificates,
         "addresses": {address: served.fingerprint for address, served in state.served.items()},
@@ -135,15 +143,20 @@ def _write_atomically(path: Path, content: bytes) -> None:
         os.close(directory)
 
 
-def load(data_dir: Path, sealer: Sealer) -> CachedState | None:
+def load(data_dir: Path, sealer: Sealer, node: str | None = None) -> CachedState | None:
     """The cached state, its keys unsealed; None when there is none or it cannot be read
-    (said in the log). A key that does not unseal (the master key was rotated since)
-    refuses the addresses of its certificate only, as a plan read from the store would."""
+    (said in the log), or when it was read for another node than ``node`` (it would bind
+    the addresses pinned to that node's name). A key that does not unseal (the master key
+    was rotated since) refuses the addresses of its certificate only, as a plan read from
+    the store would."""
     path = state_path(data_dir)
     try:
         document = json.loads(path.read_bytes())
         if document.get("format") != FORMAT:
             raise ValueError(f"format {document.get('format')!r}, not {FORMAT}")
+        saved_for = document.get("node")  # None: saved before it was recorded
+        if node is not None and saved_for is not None and saved_for != node:
+            raise ValueError(f"it was saved for node {saved_for!r}; this serve runs as {node!r}")
         revision = int(document["revision"])
         saved_at = dt.datetime.fromisoformat(document["saved_at"])
         settings = settings_from(document["settings"])

@@ -506,7 +506,9 @@ class ApplianceServer:
         """Serve the state this node saved last (``service/served_state.py``), until the
         store answers: the revision watch reconnects in the background, and its first read
         replaces it with the committed state."""
-        cached = await asyncio.to_thread(served_state.load, self.app.data_dir, self.app.sealer)
+        cached = await asyncio.to_thread(
+            served_state.load, self.app.data_dir, self.app.sealer, self.node
+        )
         stale = self._key_problem is not None  # else the store cannot be reached
         if cached is None:
             log.error(
@@ -533,7 +535,7 @@ class ApplianceServer:
             return
         try:
             await asyncio.to_thread(
-                served_state.save, self.app.data_dir, state, revision, self.app.now()
+                served_state.save, self.app.data_dir, state, revision, self.app.now(), self.node
             )
         except OSError as error:
             log.error("cannot save the served state for a start without the store: %s", error)
