@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Certgate
+from tests.support import asn1
 from tests.support.openssl import (
     OpensslCA,
     fingerprint,
@@ -178,6 +179,38 @@ def test_pkcs12_from_openssl_imports_with_its_password(
     assert view["warnings"] == []
     assert view["friendly_name"] == "IIS site \u2013 2026"  # the name the file gives it
     assert len(certgate.certificates()) == len(before) + 3
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["aes-256", "legacy-3des"])
+def test_pkcs12_with_several_keys_imports_every_key(
+    certgate: Certgate, openssl_ca: OpensslCA, tmp_path: Path, legacy: bool
+) -> None:
+    """Windows and Java export several certificates with their keys in one file; the
+    library certgate reads PKCS#12 with returns the first key only."""
+    pairs, leaves = [], []
+    for host in ("one.example.com", "two.example.com"):
+        leaf, key = openssl_ca.issue(host, [host], tmp_path / host)
+        encrypted = tmp_path / f"{host}.p8"
+        cipher = ["-v1", "PBE-SHA1-3DES"] if legacy else ["-v2", "aes-256-cbc"]
+        openssl(
+            "pkcs8", "-topk8", *cipher, "-in", key, "-outform", "DER", "-out", encrypted,
+            "-passout", f"pass:{PASSWORD}",
+        )  # fmt: skip
+        der = to_der(leaf, tmp_path / f"{host}.der")
+        pairs.append((der.read_bytes(), encrypted.read_bytes()))
+        leaves.append(leaf)
+    p12 = tmp_path / "both.pfx"
+    p12.write_bytes(asn1.pfx_of_pairs(pairs))
+    listed = openssl("pkcs12", "-in", p12, "-passin", f"pass:{PASSWORD}", "-nodes")
+    assert listed.count("BEGIN PRIVATE KEY") == 2  # the file is what openssl says it is
+
+    entries = imported(certgate, "--password-file", secret_file(tmp_path, PASSWORD), p12)
+
+    assert sorted(e["kind"] for e in entries) == ["certificate"] * 2 + ["private-key"] * 2
+    for leaf in leaves:
+        entry = certificate_entry(entries, leaf)
+        assert entry["status"] == "linked"
+        assert certgate.show(entry["id"])["has_private_key"] is True
 
 
 @pytest.mark.parametrize("der", [False, True], ids=["pem", "der"])

@@ -96,3 +96,25 @@ def pfx(
         integer(mac_iterations),
     )
     return sequence(integer(3), auth_safe, mac)
+
+
+CERT_BAG = "1.2.840.113549.1.12.10.1.3"
+X509_CERTIFICATE = "1.2.840.113549.1.9.22.1"
+LOCAL_KEY_ID = "1.2.840.113549.1.9.21"
+
+
+def pfx_of_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """A PFX without MAC holding several (certificate DER, encrypted PKCS#8 DER) pairs, each
+    pair sharing a localKeyID, as Windows or Java export several certificates with their keys
+    (``openssl pkcs12 -export`` writes one key only)."""
+
+    def key_id(number: int) -> bytes:
+        return _element(0x31, sequence(oid(LOCAL_KEY_ID), _element(0x31, octets(bytes([number])))))
+
+    bags = []
+    for number, (certificate, key) in enumerate(pairs, start=1):
+        bags.append(sequence(oid(SHROUDED_KEY_BAG), explicit(0, key), key_id(number)))
+        value = sequence(oid(X509_CERTIFICATE), explicit(0, octets(certificate)))
+        bags.append(sequence(oid(CERT_BAG), explicit(0, value), key_id(number)))
+    auth_safe = sequence(sequence(oid(DATA), explicit(0, octets(sequence(*bags)))))
+    return sequence(integer(3), sequence(oid(DATA), explicit(0, octets(auth_safe))))

@@ -11,6 +11,9 @@ rounds; a count of 10 million would stall everything else for 1.5 s per derivati
 What is visible without the password is checked: the MAC, every encrypted content's and
 every shrouded key bag's algorithm, and an encrypted PKCS#8 key's. A key bag inside an
 encrypted content is only seen by the library once that content is decrypted.
+
+The same walk finds a PFX's visible key bags (:func:`pkcs12_key_bags`): the library returns
+only the first key of a file that holds several.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _PBKDF2 = "1.2.840.113549.1.5.12"
 _SCRYPT = "1.3.6.1.4.1.11591.4.11"
 _DATA = "1.2.840.113549.1.7.1"
 _ENCRYPTED_DATA = "1.2.840.113549.1.7.6"
+_KEY_BAG = "1.2.840.113549.1.12.10.1.1"
 _SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2"
 _SAFE_CONTENTS_BAG = "1.2.840.113549.1.12.10.1.6"
 _CONSTRUCTED_OCTET_STRING = 0x24
@@ -69,6 +73,31 @@ def _check(counts: list[int], what: str) -> None:
             f"the {what} asks for {sum(counts):,} key derivation iterations in all; certgate "
             f"accepts up to {MAX_FILE_ITERATIONS:,} per file"
         )
+
+
+def pkcs12_key_bags(data: bytes) -> list[tuple[bytes, bool]]:
+    """Each key bag in a PFX's unencrypted contents: (its PKCS#8 DER, True when encrypted)."""
+    bags = []
+    for contents in _data_contents(data):
+        for kind, bag_data, wrapper, value in _bags(contents, der.read_tlv(contents, 0), 0):
+            if kind in (_KEY_BAG, _SHROUDED_KEY_BAG):
+                bags.append((bag_data[wrapper.start : value.after], kind == _SHROUDED_KEY_BAG))
+    return bags
+
+
+def _data_contents(data: bytes) -> Iterator[bytes]:
+    """The SafeContents of each unencrypted ContentInfo of a PFX's AuthenticatedSafe."""
+    outer = der.read_tlv(data, 0)
+    kids = der.children(data, outer, limit=3) if outer is not None else None
+    safe = _content_info(data, kids[1]) if kids and len(kids) >= 2 else None
+    if safe is None:
+        return
+    for info in _elements(safe, der.read_tlv(safe, 0)):
+        kinds = der.children(safe, info, limit=1) if info.tag == der.SEQUENCE else None
+        if kinds and der.oid(safe, kinds[0]) == _DATA:
+            contents = _content_info(safe, info)
+            if contents is not None:
+                yield contents
 
 
 def _pkcs12_counts(data: bytes) -> Iterator[int]:
@@ -130,7 +159,16 @@ def _authenticated_safe(data: bytes) -> Iterator[int]:
 
 
 def _safe_contents(data: bytes, outer: Tlv | None, depth: int) -> Iterator[int]:
-    """SafeContents ::= SEQUENCE OF SafeBag { bagId, [0] bagValue, attributes }."""
+    for kind, _, _, value in _bags(data, outer, depth):
+        if kind == _SHROUDED_KEY_BAG:  # EncryptedPrivateKeyInfo
+            info = der.children(data, value, limit=1) or []
+            if info:
+                yield from _algorithm_counts(data, info[0])
+
+
+def _bags(data: bytes, outer: Tlv | None, depth: int) -> Iterator[tuple[str, bytes, Tlv, Tlv]]:
+    """SafeContents ::= SEQUENCE OF SafeBag { bagId, [0] bagValue, attributes }: each bag's
+    kind, the buffer, its [0] wrapper and the value in it, nested SafeContents bags opened."""
     if depth > _MAX_NESTING:
         return
     for bag in _elements(data, outer):
@@ -139,12 +177,10 @@ def _safe_contents(data: bytes, outer: Tlv | None, depth: int) -> Iterator[int]:
             continue
         kind = der.oid(data, kids[0])
         value = der.children(data, kids[1], limit=1) or []
-        if kind == _SHROUDED_KEY_BAG and value:  # EncryptedPrivateKeyInfo
-            info = der.children(data, value[0], limit=1) or []
-            if info:
-                yield from _algorithm_counts(data, info[0])
-        elif kind == _SAFE_CONTENTS_BAG and value:
-            yield from _safe_contents(data, value[0], depth + 1)
+        if kind == _SAFE_CONTENTS_BAG and value:
+            yield from _bags(data, value[0], depth + 1)
+        elif value:
+            yield kind, data, kids[1], value[0]
 
 
 def _elements(data: bytes, outer: Tlv | None) -> list[Tlv]:

@@ -7,6 +7,7 @@ knows which of those means a wrong password, a damaged file or an unsupported ob
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from certgate.pki.foreign import (
     describe_shape,
     nothing_loaded_error,
 )
-from certgate.pki.keys import PrivateKey, as_supported_private_key
+from certgate.pki.keys import PrivateKey, as_supported_private_key, public_key_fingerprint
 
 KEY_SHAPES = frozenset(
     {Shape.PKCS8, Shape.ENCRYPTED_PKCS8, Shape.RSA_KEY, Shape.EC_KEY, Shape.DSA_KEY}
@@ -275,8 +276,11 @@ def _add_pkcs7(found: Found, blob: bytes, password: bytes | None) -> None:
 def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
     pbe.check_pkcs12(blob)
     bundle = _open_pkcs12(found, blob, password)
-    if bundle.key is not None:
-        found.private_keys.append(as_supported_private_key(bundle.key))
+    first = [as_supported_private_key(bundle.key)] if bundle.key is not None else []
+    found.private_keys.extend(first)
+    bags = pbe.pkcs12_key_bags(blob)
+    if len(bags) > 1:
+        _add_other_pkcs12_keys(found, bags, password, first)
     items = ([bundle.cert] if bundle.cert is not None else []) + list(bundle.additional_certs)
     for item in items:
         name = _friendly_name(item.friendly_name)
@@ -285,6 +289,27 @@ def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
         _accept_certificate(found, item.certificate, [])
     if bundle.key is None and not items:
         found.skipped.append(Foreign("an empty PKCS#12 file"))
+
+
+def _add_other_pkcs12_keys(
+    found: Found, bags: list[tuple[bytes, bool]], password: bytes | None, first: list[PrivateKey]
+) -> None:
+    """The library returns a PKCS#12 file's first key only: the others (a file exported
+    with several certificates and their keys) are read from their bags, each the PKCS#8
+    it holds, so that no certificate of the file arrives without its key."""
+    seen = {public_key_fingerprint(key.public_key()) for key in first}
+    for bag, shrouded in bags:
+        key = as_supported_private_key(
+            _open_key(
+                functools.partial(serialization.load_der_private_key, bag),
+                password if shrouded else None,
+                encrypted=shrouded,
+            )
+        )
+        fingerprint = public_key_fingerprint(key.public_key())
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            found.private_keys.append(key)
 
 
 def _friendly_name(value: bytes | None) -> str:
