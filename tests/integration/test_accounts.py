@@ -113,6 +113,34 @@ def test_twenty_addresses_of_one_network_count_as_one_client(appliance: Applianc
     assert auth.finish_login(appliance, attempt, PASSWORD, throttle).principal.username
 
 
+def test_logging_in_as_oneself_does_not_reset_the_network_s_guesses(
+    appliance: Appliance,
+) -> None:
+    """A successful login forgets its own username's failures, not the guesses its network
+    made at another account: else a guesser with an account of their own reset the count
+    every four guesses by logging in as themselves."""
+    users.create_user(appliance, "alice", PASSWORD, "admin")
+    users.create_user(appliance, "mallory", "mallory's own password", "auditor")
+    throttle = auth.LoginThrottle(limit=5)
+    for host in range(1, 5):
+        with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+            auth.login(appliance, "alice", f"guess {host}", f"203.0.113.{host}", throttle)
+    auth.login(appliance, "mallory", "mallory's own password", "203.0.113.9", throttle)
+    with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+        auth.login(appliance, "alice", "guess 5", "203.0.113.5", throttle)
+    with pytest.raises(auth.ThrottledError):
+        auth.login(appliance, "alice", "guess 6", "203.0.113.6", throttle)
+    # One's own mistakes are forgotten on logging in: four more may follow.
+    for _ in range(4):
+        with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+            auth.login(appliance, "alice", "mistyped", "10.0.0.2", throttle)
+    auth.login(appliance, "alice", PASSWORD, "10.0.0.2", throttle)
+    for _ in range(4):
+        with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+            auth.login(appliance, "alice", "mistyped", "10.0.0.2", throttle)
+    assert auth.login(appliance, "alice", PASSWORD, "10.0.0.2", throttle).principal.username
+
+
 def test_many_networks_together_slow_the_account_down_but_never_lock_it(
     appliance: Appliance,
 ) -> None:

@@ -125,7 +125,8 @@ class LoginThrottle:
     (and a restart) counts the same ones: kept in each process, N workers would allow N
     times as many guesses. Each attempt is counted before its password is checked, in one
     serialised transaction, so that parallel guesses cannot all pass a count made before
-    any of them failed; a successful login forgets them.
+    any of them failed; a successful login forgets that username's failures (and its network's
+    only as far as they were guesses at that username).
     """
 
     limit: int = 5
@@ -156,7 +157,7 @@ class LoginThrottle:
         return self.slowdown if len(failures[keys.user]) >= self.account_limit else 0.0
 
     def succeeded(self, repository: Repository, keys: LoginKeys) -> None:
-        accounts.delete_login_failures(repository, keys.both)
+        accounts.forget_login_failures(repository, keys.user, keys.client)
 
 
 # --- sessions --------------------------------------------------------------------------------

@@ -98,13 +98,18 @@ def add_login_failures(repository: Repository, keys: Sequence[str], at: dt.datet
     repository.session.add_all(LoginFailureRow(key=key, at=at) for key in keys)
 
 
-def delete_login_failures(
-    repository: Repository, keys: Sequence[str] = (), before: dt.datetime | None = None
-) -> None:
-    """Forget the failures of ``keys`` (a successful login), or all older than ``before``."""
-    statement = delete(LoginFailureRow)
-    if keys:
-        statement = statement.where(LoginFailureRow.key.in_(list(keys)))
-    if before is not None:
-        statement = statement.where(LoginFailureRow.at < before)
-    repository.session.execute(statement)
+def delete_login_failures(repository: Repository, before: dt.datetime) -> None:
+    """Forget every failure older than ``before`` (out of the throttle's window)."""
+    repository.session.execute(delete(LoginFailureRow).where(LoginFailureRow.at < before))
+
+
+def forget_login_failures(repository: Repository, user: str, client: str) -> None:
+    """A successful login: forget the failures of ``user`` and, of ``client``'s, only those
+    that were attempts on ``user`` (an attempt records both keys at the same moment).
+    Forgetting all of ``client``'s let a guesser with an account of their own reset their
+    network's count by logging in as themselves every four guesses."""
+    theirs = select(LoginFailureRow.at).where(LoginFailureRow.key == user)
+    repository.session.execute(
+        delete(LoginFailureRow).where(LoginFailureRow.key == client, LoginFailureRow.at.in_(theirs))
+    )
+    repository.session.execute(delete(LoginFailureRow).where(LoginFailureRow.key == user))
