@@ -4,6 +4,7 @@ Certificate" read back by openssl, and the failover copy to a second appliance."
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from pathlib import Path
@@ -248,6 +249,26 @@ def key_file(key: Path, form: str, tmp_path: Path) -> Path:
             "-passout", f"pass:{PASSWORD}",
         )  # fmt: skip
     return out
+
+
+@pytest.mark.parametrize("cipher", ["aes128", "aes192", "aes256", "des3"])
+def test_traditional_encrypted_key_of_each_genrsa_cipher_imports(
+    certgate: Certgate, tmp_path: Path, cipher: str
+) -> None:
+    """``openssl genrsa -aes128|-aes192|-aes256|-des3``: BEGIN RSA PRIVATE KEY, DEK-Info."""
+    key = tmp_path / "server.key"
+    openssl("genrsa", f"-{cipher}", "-passout", f"pass:{PASSWORD}", "-traditional", "-out", key)
+    assert "Proc-Type: 4,ENCRYPTED" in key.read_text()
+
+    wrong = secret_file(tmp_path, "not the password", "wrong.txt")
+    (refused,) = imported(certgate, "--password-file", wrong, key, expect=1)
+    assert refused["error_code"] == "wrong-password"
+    (entry,) = imported(certgate, key, env={"CERTGATE_IMPORT_PASSWORD": PASSWORD})
+    assert (entry["kind"], entry["status"]) == ("private-key", "added")
+    public = tmp_path / "server.pub"
+    openssl("pkey", "-in", key, "-passin", f"pass:{PASSWORD}", "-pubout", "-outform", "DER",
+            "-out", public)  # fmt: skip
+    assert entry["fingerprint_sha256"] == hashlib.sha256(public.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("form", ["traditional-pem", "pkcs8-der", "encrypted-pkcs8"])

@@ -155,7 +155,7 @@ def _load_pem_block(found: Found, block: pem.PemBlock, password: bytes | None) -
     if block.defect:
         raise CorruptDataError(f"the PEM block '{block.label}' is damaged: {block.defect}")
     if block.encrypted and expected in KEY_SHAPES:
-        add_private_key_pem(found, block.to_pem(), password)
+        add_private_key_pem(found, block, password)
         return expected
     blob = block.der()
     if block.label == "TRUSTED CERTIFICATE":

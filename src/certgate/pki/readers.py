@@ -27,7 +27,7 @@ from certgate.errors import (
     WrongPasswordError,
 )
 from certgate.limits import fitted_friendly_name
-from certgate.pki import der, pbe, pem
+from certgate.pki import der, pbe, pem, traditional
 from certgate.pki.captured import captured_warnings
 from certgate.pki.der import Shape
 from certgate.pki.foreign import (
@@ -362,13 +362,25 @@ def _add_encrypted_der_key(found: Found, blob: bytes, password: bytes | None) ->
     )
 
 
-def add_private_key_pem(found: Found, pem_block: bytes, password: bytes | None) -> None:
+def add_private_key_pem(found: Found, block: pem.PemBlock, password: bytes | None) -> None:
     """An OpenSSL traditional key with ``Proc-Type: 4,ENCRYPTED`` (only the PEM form exists)."""
+    cipher = traditional.cipher_of(block.headers)
+    if cipher is None:
+        pem_block = block.to_pem()
+        _add_key(
+            found,
+            lambda pw: serialization.load_pem_private_key(pem_block, pw),
+            password,
+            encrypted=True,
+        )
+        return
+    if password is None:
+        raise PasswordRequiredError("the private key is encrypted; enter its password")
+    plain = traditional.decrypt(*cipher, block.der(), password)
+    if plain is None:
+        raise WrongPasswordError("the password does not open the private key")
     _add_key(
-        found,
-        lambda pw: serialization.load_pem_private_key(pem_block, pw),
-        password,
-        encrypted=True,
+        found, lambda _: serialization.load_der_private_key(plain, None), password, encrypted=True
     )
 
 
