@@ -31,6 +31,29 @@ def test_not_found(primary: Server) -> None:
         assert problem(api.patch("/tokens"), 405, "method-not-allowed")
 
 
+def test_a_method_the_path_does_not_take_is_answered_with_the_methods_it_takes(
+    primary: Server,
+) -> None:
+    """405 names the path's methods in ``Allow`` (RFC 9110 requires it; docs/api.md says
+    so), for the API's problems and the pages' error pages alike."""
+    with primary.client() as api:
+        for method, path, allowed in (
+            ("PATCH", "/tokens", "GET, POST"),
+            ("GET", "/tokens/1", "DELETE"),
+            ("POST", "/me/password", "PUT"),
+            ("PUT", "/certificates/1/export", "GET, POST"),
+        ):
+            answer = api.request(method, path)
+            problem(answer, 405, "method-not-allowed")
+            assert answer.headers.get("allow") == allowed, (method, path)
+    with primary.pages(primary.login()) as pages:
+        for method, path, allowed in (("GET", "/logout", "POST"), ("PUT", "/login", "GET, POST")):
+            answer = pages.request(method, path)
+            assert answer.status_code == 405, (method, path)
+            assert answer.headers["content-type"].startswith("text/html")
+            assert answer.headers.get("allow") == allowed, (method, path)
+
+
 @pytest.mark.parametrize("address", ["0.0.0.0", "::", "239.1.2.3", "fe80::1"])
 def test_an_address_that_is_not_one_address_of_this_host_is_refused(
     primary: Server, address: str

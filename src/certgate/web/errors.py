@@ -7,6 +7,8 @@ other path with a problem+json document.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -14,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from certgate.errors import CertgateError
 from certgate.web.api.errors import (
+    allowed_methods,
     certgate_problem,
     http_problem,
     problem_response,
@@ -33,7 +36,10 @@ async def answer(request: Request, error: Exception) -> Response:
         return page_error(request, error) if page else certgate_problem(error)
     if isinstance(error, HTTPException):
         if page:
-            return error_page(request, error.status_code, str(error.detail))
+            response = error_page(request, error.status_code, str(error.detail))
+            if error.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+                response.headers["Allow"] = ", ".join(allowed_methods(request))
+            return response
         return http_problem(request, error)
     if isinstance(error, RequestValidationError):
         if page:
