@@ -5,14 +5,17 @@ Certificate" read back by openssl, and the failover copy to a second appliance."
 from __future__ import annotations
 
 import hashlib
+import os
+import pty
 import re
+import select
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Certgate
+from tests.integration.conftest import CERTGATE, Certgate
 from tests.support import asn1
 from tests.support.openssl import (
     OpensslCA,
@@ -180,6 +183,55 @@ def test_pkcs12_from_openssl_imports_with_its_password(
     assert view["warnings"] == []
     assert view["friendly_name"] == "IIS site \u2013 2026"  # the name the file gives it
     assert len(certgate.certificates()) == len(before) + 3
+
+
+def on_a_terminal(argv: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
+    """``certgate`` run on a terminal of its own (a pty), ``answer`` typed at its password
+    prompt once it asks; its exit code and all it wrote."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: certgate, its stdin and stdout the terminal
+        os.execve(str(CERTGATE), [str(CERTGATE), *argv], env)
+    output, answered = b"", False
+    try:
+        while select.select([terminal], [], [], 60)[0]:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: certgate has exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            if not answered and b"Password:" in output:
+                os.write(terminal, answer.encode() + b"\n")
+                answered = True
+    finally:
+        os.close(terminal)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_a_password_typed_at_the_prompt_imports_the_other_files_once(
+    certgate: Certgate,
+    openssl_ca: OpensslCA,
+    outside_leaf: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    """On a terminal, a file that needs a password is asked for it after the others are
+    imported; the others are not imported again (they were reported "present", as if an
+    earlier command had added them)."""
+    leaf, key = outside_leaf
+    p12 = pkcs12(tmp_path / "iis.pfx", leaf, key, [], password=PASSWORD)
+    plain = openssl_ca.intermediate
+    environment = {"PATH": "/usr/bin:/bin", "CERTGATE_DATA_DIR": str(certgate.data_dir)}
+    before = len(certgate.certificates())
+    code, said = on_a_terminal(["cert", "import", str(plain), str(p12)], environment, PASSWORD)
+    assert code == 0, said
+    rows = [line for line in said.splitlines() if str(tmp_path) in line or "intermediate" in line]
+    [plain_row] = [row for row in rows if str(plain) in row]
+    assert " added " in plain_row, said  # not "present": this command added it
+    assert sum(" present " in row for row in rows) == 0, said
+    assert len(certgate.certificates()) == before + 2
+    assert certgate.show(certificate_entry(imported(certgate, leaf), leaf)["id"])["has_private_key"]
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes-256", "legacy-3des"])

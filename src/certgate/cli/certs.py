@@ -216,10 +216,17 @@ def import_(
     password = IMPORT_PASSWORD.read(password_file)
     with options.appliance() as app:
         entries = imports.import_files(app, contents, password, options.actor)
-        if password is None and any(e.error_code == "password-required" for e in entries):
+        locked = {e.file for e in entries if e.error_code == "password-required"}
+        if password is None and locked:
             password = IMPORT_PASSWORD.read(None, "Password")
-            if password is not None:
-                entries = imports.import_files(app, contents, password, options.actor)
+            if password is not None:  # only the files that asked: the others are in
+                retried = [(name, data) for name, data in contents if name in locked]
+                again = imports.import_files(app, retried, password, options.actor)
+                order = {name: index for index, (name, _) in enumerate(contents)}
+                entries = sorted(
+                    [e for e in entries if e.file not in locked] + again,
+                    key=lambda entry: order[entry.file],
+                )
     if as_json:
         emit_document(ImportResult, {"entries": entries})
     else:
