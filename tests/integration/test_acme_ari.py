@@ -24,6 +24,7 @@ from cryptography import x509
 
 from certgate.service import acme_renewal
 from certgate.service.appliance import Appliance
+from certgate.store.acme import claim_renewal
 from tests.api.client import Server
 from tests.support.ca_proxy import ALREADY_REPLACED, UNAUTHORIZED, CaProxy, running_ca_proxy
 from tests.support.net import free_port
@@ -320,3 +321,47 @@ def test_a_suggestion_after_the_certificate_expires_leaves_it_to_a_third_of_the_
         assert "suggests renewing 'late'" in caplog.text and "once it has expired" in caplog.text
         listed = {entry["id"]: entry for entry in orders(appliance.data_dir)}
         assert listed[first["id"]]["renewal_suggested_at"] is None
+
+
+def test_a_lease_taken_after_a_long_renewal_dates_from_when_it_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One check renews the certificates due one after another, each as long as the CA takes
+    (up to a minute and a half). The lease on the next one dates from when it was taken, not
+    from when the check began: else, after renewals longer than the lease in all, another
+    renewer (a node whose check came later) takes it as lapsed while it is being renewed,
+    and the certificate is renewed twice."""
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=3600, interval=3600) as (
+        appliance,
+        proxy,
+    ):
+        order(appliance.data_dir, "slow", "slow.example.test")
+        second = order(appliance.data_dir, "next", "next.example.test")
+        elapsed = [dt.timedelta(0)]
+
+        def clock() -> dt.datetime:
+            return dt.datetime.now(dt.UTC) + elapsed[0]
+
+        app, other = Appliance.open(appliance.data_dir), Appliance.open(appliance.data_dir)
+        app.clock = other.clock = clock
+        taken: list[bool] = []
+
+        def meanwhile(payload: dict[str, object]) -> None:
+            if "slow.example.test" in json.dumps(payload):  # the CA takes its time
+                elapsed[0] += acme_renewal.RENEWAL_LEASE + dt.timedelta(minutes=1)
+                return
+            now = other.now()  # another renewer, while this one renews "next"
+            with other.store.transaction() as repository:
+                lapsed = now - acme_renewal.RENEWAL_LEASE
+                taken.append(
+                    claim_renewal(repository, int(str(second["id"])), "b", now, lapsed, True)
+                )
+
+        proxy.on_new_order = meanwhile
+        try:
+            outcomes = acme_renewal.renew(app, force=True)
+        finally:
+            app.close()
+            other.close()
+        assert [outcome.state for outcome in outcomes] == ["renewed", "renewed"], outcomes
+        assert taken and not any(taken)

@@ -18,7 +18,8 @@ URL the client follows (and signs) is the proxy's. Only these are the proxy's ow
   problem document, as a CA that issues for DNS names only; with ``refuse_replaces`` (a
   status and a problem type), an order naming the certificate it ``replaces`` (RFC 9773 5)
   is refused so: ``alreadyReplaced`` when another order replaced that certificate already,
-  ``unauthorized`` (Boulder's answer) when another account ordered it.
+  ``unauthorized`` (Boulder's answer) when another account ordered it; ``on_new_order`` is
+  called with the payload first (what a test does meanwhile).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,6 +88,8 @@ class CaProxy:
     renewal_info_asked: list[str] = field(default_factory=list)
     renewal_info_times: list[float] = field(default_factory=list)
     new_orders: list[dict[str, Any]] = field(default_factory=list)
+    #: called with each ``newOrder`` payload before it goes to Pebble (on the proxy's thread)
+    on_new_order: Callable[[dict[str, Any]], None] | None = None
 
     def root_pem(self) -> bytes:
         """The root of the certificates Pebble issues."""
@@ -125,6 +128,8 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
             if self.path == paths["newOrder"]:
                 payload = jws_payload(body)
                 proxy.new_orders.append(payload)
+                if proxy.on_new_order is not None:
+                    proxy.on_new_order(payload)
                 addresses = [
                     entry["value"]
                     for entry in payload.get("identifiers", [])

@@ -108,7 +108,7 @@ def renew(
                 RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "not-due")
             )
             continue
-        outcomes.append(_renew_one(app, row, force, actor, moment))
+        outcomes.append(_renew_one(app, row, force, actor))
     return outcomes
 
 
@@ -184,9 +184,11 @@ def _before(not_after: dt.datetime, suggested: dt.datetime | None) -> dt.datetim
     return suggested if suggested is not None and suggested < not_after else None
 
 
-def _renew_one(
-    app: Appliance, row: AcmeOrderRow, force: bool, actor: Actor, now: dt.datetime
-) -> RenewalOutcome:
+def _renew_one(app: Appliance, row: AcmeOrderRow, force: bool, actor: Actor) -> RenewalOutcome:
+    """Renew under the lease, which dates from now, when it is taken: the renewals before
+    this one in a check may have taken longer than a lease, and another renewer would take
+    one dated from the check's start as lapsed (the certificate renewed twice)."""
+    now = app.now()
     claim = secrets.token_hex(16)
     with app.store.transaction() as repository:
         taken = queries.claim_renewal(repository, row.id, claim, now, now - RENEWAL_LEASE, force)
