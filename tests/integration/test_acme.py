@@ -18,11 +18,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from acme import client, messages
 from cryptography import x509
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
 
 from certgate.pki.tls_alpn import ACME_IDENTIFIER, acme_identifier
+from certgate.service.acme_account import unseal_account_key
 from certgate.service.acme_renewal import RENEWAL_LEASE
 from certgate.service.appliance import Appliance
+from certgate.store import acme as acme_store
 from certgate.store.acme import PENDING, claim_renewal, publish_tls, withdraw
 from certgate.store.models import AcmeOrderRow
 from tests.api.client import mint_token
@@ -321,6 +326,37 @@ def test_an_order_while_no_serve_answers_says_so(tmp_path: Path) -> None:
             assert "no certgate serve is running on this appliance" in refused.stderr
             assert f"the CA's {kind} challenge" in refused.stderr
     assert orders(data_dir) == []
+
+
+def test_an_account_deactivated_at_the_ca_is_registered_anew(tmp_path: Path) -> None:
+    """An account deactivated at the CA (by its owner with another client, or by the CA)
+    refuses every order as ``unauthorized`` (RFC 8555 7.3.6): ``acme account set`` with the
+    same directory registers a new one, as for an account the CA no longer knows, rather
+    than failing on the deactivated one for good."""
+    data_dir = tmp_path / "data"
+    run_cli(data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD="correct horse battery")
+    with running_pebble(tmp_path / "pebble", ADDRESS, free_port(), nonce_reject=0) as pebble:
+        first = register(data_dir, pebble)
+        with closing(Appliance.open(data_dir)) as app, app.store.reading() as repository:
+            row = acme_store.account(repository)
+            assert row is not None
+            key = JWKEC.load(unseal_account_key(repository, app.sealer, row))
+            account = messages.RegistrationResource(
+                uri=row.account_url, body=messages.Registration.from_json(row.registration)
+            )
+        network = client.ClientNetwork(
+            key,
+            account=account,
+            alg=ES256,
+            verify_ssl=str(pebble.ca_file),  # type: ignore[arg-type]
+        )
+        directory = client.ClientV2.get_directory(pebble.directory_url, network)
+        client.ClientV2(directory, network).deactivate_registration(account)
+
+        second = register(data_dir, pebble)
+        assert second["account_url"] != first["account_url"]
+        audit = run_cli(data_dir, "audit", "list", "--action", "acme.account").stdout
+        assert f"the account {first['account_url']} is deactivated at the CA" in audit
 
 
 def test_a_serve_whose_http_listener_failed_is_no_http_01_responder(tmp_path: Path) -> None:

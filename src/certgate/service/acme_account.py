@@ -173,8 +173,8 @@ def set_account(
     """Register an account with the CA, or change the one there is (None keeps a value).
 
     A new directory, or an external account binding, registers a new account with a new
-    key, and so does the same directory when the CA no longer knows the account (a CA that
-    lost or deleted it refuses every order); a new e-mail address updates the account's
+    key, and so does the same directory when the CA no longer knows the account or it was
+    deactivated there (a CA refuses its every order); a new e-mail address updates the account's
     contact at the CA. An empty ``email``
     removes the contact, an empty ``ca_bundle`` trusts the system's roots again.
     """
@@ -192,15 +192,11 @@ def set_account(
     server = acme_ca.Server(url or (current.directory_url if current else ""), bundle or None)
     said: list[str] = []
     register = url not in (None, current and current.directory_url) or binding is not None
-    known = acme_ca.account_known
-    if (
-        current is not None
-        and key_pem is not None
-        and not register
-        and not known(server, key_pem, current.account_url, current.registration)
-    ):
-        said.append(f"the CA no longer knew the account {current.account_url}")
-        register = True
+    if current is not None and key_pem is not None and not register:
+        gone = acme_ca.account_gone(server, key_pem, current.account_url, current.registration)
+        if gone is not None:
+            said.append(gone)
+            register = True
     if register or current is None:
         key_pem = acme_ca.new_account_key()
         registration = acme_ca.register(server, key_pem, new_email, agree_tos, binding)

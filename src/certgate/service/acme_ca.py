@@ -379,20 +379,27 @@ def update_contact(
         return Registration(regr.uri, regr.body.to_json(), str(terms) if terms else None)
 
 
-def account_known(
+def account_gone(
     server: Server, key_pem: bytes, account_url: str, document: dict[str, Any]
-) -> bool:
-    """Whether the CA still knows the account: one that lost or deleted it answers
-    ``accountDoesNotExist`` to everything the account signs, orders included."""
+) -> str | None:
+    """Why the account can no longer order, or None while it can: a CA that lost or deleted
+    it answers ``accountDoesNotExist`` to everything it signs, orders included, and one where
+    it was deactivated (by its owner with another client, or by the CA) ``unauthorized``
+    (RFC 8555 7.3.6; Let's Encrypt: "An account with the provided public key exists but is
+    deactivated")."""
     account = _account(account_url, document)
     with _session(server, key_pem, account) as acme:
         try:
-            acme.query_registration(account)
+            found = acme.query_registration(account)
         except messages.Error as error:
             if error.code == "accountDoesNotExist":
-                return False
+                return f"the CA no longer knew the account {account_url}"
+            if error.code == "unauthorized":
+                return f"the account {account_url} is deactivated at the CA ({_said(error)})"
             raise
-    return True
+    if found.body.status in ("deactivated", "revoked"):  # a CA that still answers for it
+        return f"the account {account_url} is {found.body.status} at the CA"
+    return None
 
 
 def order_certificate(
