@@ -54,6 +54,17 @@ def test_a_method_the_path_does_not_take_is_answered_with_the_methods_it_takes(
             assert answer.headers.get("allow") == allowed, (method, path)
 
 
+def test_a_username_that_is_a_dot_segment_is_refused(primary: Server) -> None:
+    """A browser resolves "/users/../delete" to "/delete": a user named ".." or "." could
+    be neither removed nor given a password from the pages (nor by curl, which does too)."""
+    with primary.client() as api:
+        for name in (".", ".."):
+            body = {"username": name, "password": "0123456789ab", "role": "auditor"}
+            refused = problem(api.post("/users", json=body), 422, "validation")
+            assert refused["field"] == "username", refused
+        assert not {".", ".."} & {user["username"] for user in ok(api.get("/users"))}
+
+
 @pytest.mark.parametrize("address", ["0.0.0.0", "::", "239.1.2.3", "fe80::1"])
 def test_an_address_that_is_not_one_address_of_this_host_is_refused(
     primary: Server, address: str

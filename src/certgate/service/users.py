@@ -103,6 +103,8 @@ def create_user(
     name = username.strip()
     if len(name) > USERNAME_MAX or not _USERNAME.match(name):
         raise ValidationError("username", f"use 1 to {USERNAME_MAX} letters, digits or . _ @ -")
+    if name in (".", ".."):  # dot segments: a browser makes /users/../delete /delete
+        raise ValidationError("username", f"{name!r} cannot name a page's URL")
     row = UserRow(username=name, password_hash=hash_password(password), role=check_role(role))
     with app.store.transaction(actor) as repository:
         if accounts.user_by_name(repository, name) is not None:
