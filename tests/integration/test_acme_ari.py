@@ -16,13 +16,14 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from certgate.service import acme_renewal
+from certgate.errors import AcmeError
+from certgate.service import acme_orders, acme_renewal
 from certgate.service.appliance import Appliance
 from certgate.store.acme import claim_renewal
 from tests.api.client import Server
@@ -365,3 +366,25 @@ def test_a_lease_taken_after_a_long_renewal_dates_from_when_it_was_taken(
             other.close()
         assert [outcome.state for outcome in outcomes] == ["renewed", "renewed"], outcomes
         assert taken and not any(taken)
+
+
+def test_an_order_the_ca_validated_but_did_not_issue_in_time_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CA that validated the names but is still ``processing`` the order at the deadline
+    (issuing slowly, RFC 8555 7.1.6) has validated it: the order fails saying so, not that
+    the CA did not validate it and that it is still pending."""
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=3600, interval=3600) as (
+        appliance,
+        proxy,
+    ):
+        proxy.processing = True
+        with closing(Appliance.open(appliance.data_dir)) as app, pytest.raises(AcmeError) as failed:
+            acme_orders.place_order(
+                app, name="slow", domains=["slow.example.test"], deadline=dt.timedelta(seconds=10)
+            )
+        said = str(failed.value)
+        assert "validated the order but did not issue the certificate in time" in said, said
+        assert "pending" not in said
+        [listed] = orders(appliance.data_dir)
+        assert listed["state"] == "failed" and listed["error"] == said.split(": ", 1)[1]

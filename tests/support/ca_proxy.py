@@ -19,7 +19,8 @@ URL the client follows (and signs) is the proxy's. Only these are the proxy's ow
   status and a problem type), an order naming the certificate it ``replaces`` (RFC 9773 5)
   is refused so: ``alreadyReplaced`` when another order replaced that certificate already,
   ``unauthorized`` (Boulder's answer) when another account ordered it; ``on_new_order`` is
-  called with the payload first (what a test does meanwhile).
+  called with the payload first (what a test does meanwhile); with ``processing``, an order
+  Pebble issued is answered as still ``processing`` (RFC 8555 7.1.6), its certificate unsaid.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ RENEWAL_INFO = "/renewal-info/"
 REJECTED_IDENTIFIER = "urn:ietf:params:acme:error:rejectedIdentifier"
 ALREADY_REPLACED = "urn:ietf:params:acme:error:alreadyReplaced"
 UNAUTHORIZED = "urn:ietf:params:acme:error:unauthorized"
+#: Where Pebble answers an order, and its finalization, with the order's document.
+ORDER_PATHS = ("/my-order/", "/finalize-order/")
 #: Headers of one hop (RFC 9110 7.6.1): not passed on; the proxy frames each body itself.
 _HOP = {
     "connection",
@@ -88,6 +91,8 @@ class CaProxy:
     renewal_info_asked: list[str] = field(default_factory=list)
     renewal_info_times: list[float] = field(default_factory=list)
     new_orders: list[dict[str, Any]] = field(default_factory=list)
+    #: orders Pebble has issued are answered as still ``processing`` (a CA slow to issue)
+    processing: bool = False
     #: called with each ``newOrder`` payload before it goes to Pebble (on the proxy's thread)
     on_new_order: Callable[[dict[str, Any]], None] | None = None
 
@@ -148,6 +153,13 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
                     self._refuse(status, kind, f"Will not replace {payload['replaces']}")
                     return
             answer = self._forward(body)
+            if proxy.processing and self.path.startswith(ORDER_PATHS):
+                status, headers, data = answer
+                order = json.loads(data)
+                if order.get("status") == "valid":
+                    order["status"] = "processing"
+                    order.pop("certificate", None)
+                    answer = status, headers, json.dumps(order).encode()
             if self.path == paths["newOrder"] and b"badNonce" in answer[2]:
                 proxy.new_orders.pop()  # sent again with a fresh nonce: one order
             self._answer(*answer)

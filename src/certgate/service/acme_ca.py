@@ -442,7 +442,15 @@ def order_certificate(
         publish(published)
         for body, response in answers:
             acme.answer_challenge(body, response)
-        finished = acme.poll_and_finalize(order, _naive_local(deadline))
+        until = _naive_local(deadline)
+        order = acme.poll_authorizations(order, until)  # its TimeoutError: still pending
+        try:
+            finished = acme.finalize_order(order, until)
+        except acme_errors.TimeoutError:
+            raise AcmeError(
+                "the ACME CA validated the order but did not issue the certificate in time "
+                "(the order is still processing at the CA)"
+            ) from None
         return str(finished.fullchain_pem)
 
 
