@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 from argon2 import PasswordHasher
 
-from certgate.errors import ConflictError, ValidationError
+from certgate.errors import ConflictError, NotFoundError, ValidationError
 from certgate.service import auth, users
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
@@ -139,6 +139,21 @@ def test_logging_in_as_oneself_does_not_reset_the_network_s_guesses(
         with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
             auth.login(appliance, "alice", "mistyped", "10.0.0.2", throttle)
     assert auth.login(appliance, "alice", PASSWORD, "10.0.0.2", throttle).principal.username
+
+
+def test_a_username_no_user_can_have_is_unknown_not_a_store_failure(
+    appliance: Appliance,
+) -> None:
+    """A NUL (typed into the login form, or in a /users/NAME URL) or a lone surrogate is
+    no user's: PostgreSQL refused the query and the answer was 503 "store unavailable"."""
+    throttle = auth.LoginThrottle()
+    for name in ("admin\x00", "a\x00b", "a\ud800b"):
+        with pytest.raises(auth.AuthenticationError, match="wrong username or password"):
+            auth.login(appliance, name, "any password at all", "192.0.2.1", throttle)
+        with pytest.raises(NotFoundError):
+            users.delete_user(appliance, name)
+        with pytest.raises(NotFoundError):
+            users.change_password(appliance, name, PASSWORD)
 
 
 def test_many_networks_together_slow_the_account_down_but_never_lock_it(

@@ -136,9 +136,8 @@ class LoginThrottle:
 
     def keys(self, username: str, client: str) -> LoginKeys:
         """The counters an attempt is made against."""
-        return LoginKeys(
-            f"user:{username.strip().lower()}"[:300], f"client:{client_network(client)}"[:300]
-        )
+        name = "".join(c for c in username.strip().lower() if c.isprintable())  # no NUL
+        return LoginKeys(f"user:{name}"[:300], f"client:{client_network(client)}"[:300])
 
     def attempt(self, app: Appliance, keys: LoginKeys) -> float:
         """Count an attempt, or refuse it (ThrottledError) when its network is at its limit;
@@ -206,13 +205,13 @@ def finish_login(
     usernames exist)."""
     username, client = attempt.username.strip(), attempt.client
     with app.store.reading() as repository:
-        user = accounts.user_by_name(repository, username)
+        user = users.find_user(repository, username)
         known = password_matches(user.password_hash if user is not None else None, password)
     if not known:  # the attempt stays counted
         _record_failed_login(app, user.username if user is not None else None, client)
         raise AuthenticationError("wrong username or password")
     with app.store.transaction(Actor(username, client)) as repository:
-        user = accounts.user_by_name(repository, username)
+        user = users.find_user(repository, username)
         if user is None:  # removed in the meantime
             raise AuthenticationError("wrong username or password")
         throttle.succeeded(repository, attempt.keys)

@@ -154,8 +154,17 @@ def change_own_password(
         repository.audit(AuditAction.USER_PASSWORD, row.username)
 
 
+def find_user(repository: Repository, username: str) -> UserRow | None:
+    """The user of that name; a name no user can have is not looked up (PostgreSQL refuses
+    a NUL in a query: a login or a URL holding one answered 503 "store unavailable")."""
+    name = username.strip()
+    if len(name) > USERNAME_MAX or not _USERNAME.match(name):
+        return None
+    return accounts.user_by_name(repository, name)
+
+
 def _existing(repository: Repository, username: str) -> UserRow:
-    row = accounts.user_by_name(repository, username.strip())
+    row = find_user(repository, username)
     if row is None:
         raise NotFoundError(f"no user named {username!r}")
     return row
