@@ -9,12 +9,16 @@ from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import create_engine, text
 
 from certgate.errors import ConflictError, NotFoundError, ValidationError
 from certgate.service import auth, users
 from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
+from certgate.service.setup import initialise
 from certgate.store.models import UserRow
+from tests.support.pglocks import backend_pid, waiting_for
+from tests.support.polling import eventually
 
 PASSWORD = "correct horse battery"
 
@@ -42,6 +46,45 @@ def test_user_rules(appliance: Appliance) -> None:
         users.create_user(appliance, "bob", PASSWORD, "auditor")
     with pytest.raises(ConflictError, match="last administrator"):
         users.delete_user(appliance, "admin")
+
+
+def test_two_administrators_removed_at_once_leave_one(tmp_path: Path, postgresql_url: str) -> None:
+    """PostgreSQL: bob's removal (another node's, not committed yet) while admin is removed
+    here. The removal waits for the other and then refuses: it must not count two
+    administrators from before the other commits and leave none."""
+    initialise(tmp_path / "data", postgresql_url)
+    app = Appliance.open(tmp_path / "data", postgresql_url)
+    try:
+        users.create_user(app, "bob", PASSWORD, "admin")
+        outcome: dict[str, object] = {}
+
+        def remove() -> None:
+            try:
+                users.delete_user(app, "admin")
+                outcome["removed"] = True
+            except ConflictError as error:
+                outcome["refused"] = error
+
+        engine = create_engine(postgresql_url)
+        with engine.connect() as other, engine.connect() as observer:
+            other.execute(text("DELETE FROM users WHERE username = 'bob'"))
+            removing = threading.Thread(target=remove)
+            removing.start()
+            try:
+                eventually(
+                    lambda: "removed" in outcome or waiting_for(observer, backend_pid(other)),
+                    what="the removal waits for the other",
+                )
+            finally:
+                other.commit()
+                removing.join(30)
+        engine.dispose()
+        assert "refused" in outcome, outcome
+        assert [(user.username, user.role) for user in users.list_users(app)] == [
+            ("admin", "admin")
+        ]
+    finally:
+        app.close()
 
 
 def test_login_session_and_logout(appliance: Appliance) -> None:

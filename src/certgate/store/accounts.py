@@ -39,8 +39,11 @@ def all_users(repository: Repository) -> list[UserRow]:
 
 
 def count_admins(repository: Repository) -> int:
-    query = select(func.count()).select_from(UserRow).where(UserRow.role == "admin")
-    return repository.session.scalar(query) or 0
+    """How many administrators there are, their rows locked until the transaction ends: on
+    PostgreSQL two removals counted two administrators each and left none (SQLite's
+    writers already take turns)."""
+    query = select(UserRow.id).where(UserRow.role == "admin").with_for_update()
+    return len(repository.session.scalars(query).all())
 
 
 def session_by_hash(repository: Repository, token_hash: str) -> SessionRow | None:
