@@ -9,7 +9,6 @@ from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, text
 
 from certgate.errors import ConflictError, NotFoundError, ValidationError
 from certgate.service import auth, users
@@ -17,8 +16,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.setup import initialise
 from certgate.store.models import UserRow
-from tests.support.pglocks import backend_pid, waiting_for
-from tests.support.polling import eventually
+from tests.support.pglocks import behind_uncommitted
 
 PASSWORD = "correct horse battery"
 
@@ -56,30 +54,12 @@ def test_two_administrators_removed_at_once_leave_one(tmp_path: Path, postgresql
     app = Appliance.open(tmp_path / "data", postgresql_url)
     try:
         users.create_user(app, "bob", PASSWORD, "admin")
-        outcome: dict[str, object] = {}
-
-        def remove() -> None:
-            try:
-                users.delete_user(app, "admin")
-                outcome["removed"] = True
-            except ConflictError as error:
-                outcome["refused"] = error
-
-        engine = create_engine(postgresql_url)
-        with engine.connect() as other, engine.connect() as observer:
-            other.execute(text("DELETE FROM users WHERE username = 'bob'"))
-            removing = threading.Thread(target=remove)
-            removing.start()
-            try:
-                eventually(
-                    lambda: "removed" in outcome or waiting_for(observer, backend_pid(other)),
-                    what="the removal waits for the other",
-                )
-            finally:
-                other.commit()
-                removing.join(30)
-        engine.dispose()
-        assert "refused" in outcome, outcome
+        removal = behind_uncommitted(
+            postgresql_url,
+            "DELETE FROM users WHERE username = 'bob'",
+            lambda: users.delete_user(app, "admin"),
+        )
+        assert isinstance(removal, ConflictError), removal
         assert [(user.username, user.role) for user in users.list_users(app)] == [
             ("admin", "admin")
         ]

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from certgate.errors import ConflictError
 from certgate.service import auth, nodes
@@ -19,8 +18,7 @@ from certgate.service.auth import LoginThrottle
 from certgate.service.setup import initialise
 from certgate.web.security import SESSION_COOKIE
 from tests.integration.conftest import Certgate
-from tests.support.pglocks import backend_pid, waiting_for
-from tests.support.polling import eventually
+from tests.support.pglocks import behind_uncommitted
 from tests.support.server import running_appliance
 
 LISTENING = [{"address": "192.0.2.7", "port": 443, "state": "listening"}]
@@ -90,28 +88,12 @@ def test_a_node_whose_heartbeat_lands_while_it_is_removed_is_refused_not_removed
         assert nodes.heartbeat(app, "node-b", long_ago, 1.0, LISTENING)
         app.clock = lambda: dt.datetime.now(dt.UTC)
         assert [node.state for node in nodes.list_nodes(app)] == [nodes.NodeState.LOST]
-        outcome: dict[str, object] = {}
-
-        def remove() -> None:
-            try:
-                nodes.remove_node(app, "node-b")
-                outcome["removed"] = True
-            except ConflictError as error:
-                outcome["refused"] = error
-
-        engine = create_engine(postgresql_url)
-        with engine.connect() as beat, engine.connect() as observer:
-            beat.execute(text("UPDATE nodes SET last_seen = now() WHERE name = 'node-b'"))
-            beating = backend_pid(beat)
-            removing = threading.Thread(target=remove)
-            removing.start()
-            eventually(
-                lambda: waiting_for(observer, beating), what="the remove waits for the heartbeat"
-            )
-            beat.commit()
-            removing.join(30)
-        engine.dispose()
-        assert "refused" in outcome, outcome
+        removal = behind_uncommitted(
+            postgresql_url,
+            "UPDATE nodes SET last_seen = now() WHERE name = 'node-b'",
+            lambda: nodes.remove_node(app, "node-b"),
+        )
+        assert isinstance(removal, ConflictError), removal
         assert [node.name for node in nodes.list_nodes(app)] == ["node-b"]
     finally:
         app.close()
