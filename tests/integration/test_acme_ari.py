@@ -388,3 +388,32 @@ def test_an_order_the_ca_validated_but_did_not_issue_in_time_says_so(
         assert "pending" not in said
         [listed] = orders(appliance.data_dir)
         assert listed["state"] == "failed" and listed["error"] == said.split(": ", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"<html>Bad Gateway</html>", "answered with something that is not JSON"),
+        (b'{"status": 5, "identifiers": "x"}', "answered with something that is not ACME"),
+    ],
+    ids=["not-json", "not-an-order"],
+)
+def test_a_ca_answering_nonsense_fails_the_renewal_and_is_tried_again_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: bytes, said: str
+) -> None:
+    """A CA (or a proxy in front of it) answering an order with a page that is not JSON, or
+    JSON that is not an order: the renewal fails with that said, and is tried again after
+    its backoff, as any failed renewal (no traceback; its lease is not left held)."""
+    with ca_offering_renewal_info(tmp_path, monkeypatch, retry_after=3600, interval=3600) as (
+        appliance,
+        proxy,
+    ):
+        first = order(appliance.data_dir, "garbled", "garbled.example.test", ADDRESS)
+        proxy.garbled_new_order = body
+        renew = ("acme", "renew", str(first["certificate_id"]), "--force", "--json")
+        failed = run_cli(appliance.data_dir, *renew, check=False)
+        assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+        [outcome] = json.loads(failed.stdout)
+        assert outcome["state"] == "failed" and said in outcome["error"], outcome
+        [entry] = [e for e in orders(appliance.data_dir) if e["id"] == first["id"]]
+        assert entry["renewal_attempts"] == 1 and said in str(entry["renewal_error"])

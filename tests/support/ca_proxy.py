@@ -20,7 +20,8 @@ URL the client follows (and signs) is the proxy's. Only these are the proxy's ow
   is refused so: ``alreadyReplaced`` when another order replaced that certificate already,
   ``unauthorized`` (Boulder's answer) when another account ordered it; ``on_new_order`` is
   called with the payload first (what a test does meanwhile); with ``processing``, an order
-  Pebble issued is answered as still ``processing`` (RFC 8555 7.1.6), its certificate unsaid.
+  Pebble issued is answered as still ``processing`` (RFC 8555 7.1.6), its certificate unsaid;
+  with ``garbled_new_order``, Pebble's answer to ``newOrder`` has that body instead.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class CaProxy:
     processing: bool = False
     #: called with each ``newOrder`` payload before it goes to Pebble (on the proxy's thread)
     on_new_order: Callable[[dict[str, Any]], None] | None = None
+    #: the body of Pebble's answer to ``newOrder`` replaced by this (a CA answering nonsense)
+    garbled_new_order: bytes | None = None
 
     def root_pem(self) -> bytes:
         """The root of the certificates Pebble issues."""
@@ -162,6 +165,8 @@ def _handler(proxy: CaProxy, upstream: tuple[str, int], context: ssl.SSLContext)
                     answer = status, headers, json.dumps(order).encode()
             if self.path == paths["newOrder"] and b"badNonce" in answer[2]:
                 proxy.new_orders.pop()  # sent again with a fresh nonce: one order
+            elif self.path == paths["newOrder"] and proxy.garbled_new_order is not None:
+                answer = answer[0], answer[1], proxy.garbled_new_order
             self._answer(*answer)
 
         def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -238,8 +238,18 @@ def translated(server: Server) -> Iterator[None]:
             f"the ACME server {where} presented a certificate that is not trusted "
             f"({_reason(error)}); for a private ACME server give its CA bundle"
         ) from None
+    except requests.exceptions.JSONDecodeError:  # a RequestException: it was reached
+        raise AcmeError(
+            f"the ACME server {where} answered with something that is not JSON (a proxy's "
+            "error page?)"
+        ) from None
     except requests.exceptions.RequestException as error:
         raise AcmeError(f"cannot reach the ACME server {where}: {_reason(error)}") from None
+    except josepy.errors.DeserializationError as error:
+        raise AcmeError(
+            f"the ACME server {where} answered with something that is not ACME (RFC 8555): "
+            f"{str(error)[:300]}"
+        ) from None
     except acme_errors.Error as error:
         raise AcmeError(f"the ACME exchange with {where} failed: {error}") from None
 
