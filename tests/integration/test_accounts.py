@@ -67,6 +67,27 @@ def test_two_administrators_removed_at_once_leave_one(tmp_path: Path, postgresql
         app.close()
 
 
+def test_a_user_added_twice_at_once_is_a_conflict(tmp_path: Path, postgresql_url: str) -> None:
+    """PostgreSQL: carol added here while another node's addition of carol is not committed
+    yet: a conflict (409), not the unique key's IntegrityError (a 500)."""
+    initialise(tmp_path / "data", postgresql_url)
+    app = Appliance.open(tmp_path / "data", postgresql_url)
+    try:
+        added = behind_uncommitted(
+            postgresql_url,
+            "INSERT INTO users (username, password_hash, role, created_at) "
+            "VALUES ('carol', 'elsewhere', 'auditor', now())",
+            lambda: users.create_user(app, "carol", PASSWORD, "admin"),
+        )
+        assert isinstance(added, ConflictError), added
+        assert {(user.username, user.role) for user in users.list_users(app)} == {
+            ("admin", "admin"),
+            ("carol", "auditor"),
+        }
+    finally:
+        app.close()
+
+
 def test_login_session_and_logout(appliance: Appliance) -> None:
     users.create_user(appliance, "alice", PASSWORD, "auditor")
     throttle = auth.LoginThrottle()
