@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -38,16 +39,20 @@ def test_a_method_the_path_does_not_take_is_answered_with_the_methods_it_takes(
     so), for the API's problems and the pages' error pages alike."""
     with primary.client() as api:
         for method, path, allowed in (
-            ("PATCH", "/tokens", "GET, POST"),
+            ("PATCH", "/tokens", "GET, HEAD, POST"),
             ("GET", "/tokens/1", "DELETE"),
             ("POST", "/me/password", "PUT"),
-            ("PUT", "/certificates/1/export", "GET, POST"),
+            ("PUT", "/certificates/1/export", "GET, HEAD, POST"),
         ):
             answer = api.request(method, path)
             problem(answer, 405, "method-not-allowed")
             assert answer.headers.get("allow") == allowed, (method, path)
     with primary.pages(primary.login()) as pages:
-        for method, path, allowed in (("GET", "/logout", "POST"), ("PUT", "/login", "GET, POST")):
+        for method, path, allowed in (
+            ("GET", "/logout", "POST"),
+            ("HEAD", "/logout", "POST"),
+            ("PUT", "/login", "GET, HEAD, POST"),
+        ):
             answer = pages.request(method, path)
             assert answer.status_code == 405, (method, path)
             assert answer.headers["content-type"].startswith("text/html")
@@ -63,6 +68,21 @@ def test_a_username_that_is_a_dot_segment_is_refused(primary: Server) -> None:
             refused = problem(api.post("/users", json=body), 422, "validation")
             assert refused["field"] == "username", refused
         assert not {".", ".."} & {user["username"] for user in ok(api.get("/users"))}
+
+
+def test_head_is_answered_as_get_without_the_body(primary: Server) -> None:
+    """``curl -I`` and monitors ask with HEAD: the GET's status and headers, no body."""
+    with primary.client() as api:
+        got, head = api.get("/status"), api.head("/status")
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["content-type"] == got.headers["content-type"] == "application/json"
+        assert api.head("/no-such-resource").status_code == 404
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as browser:
+        page = browser.head("/appliance/login")
+        assert (page.status_code, page.content) == (200, b""), page.status_code
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["cache-control"] == "no-store"
+        assert browser.head("/appliance/static/certgate.css").status_code == 200
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", "::", "239.1.2.3", "fe80::1"])

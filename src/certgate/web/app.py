@@ -17,6 +17,7 @@ from certgate.service.auth import LoginThrottle
 from certgate.web.api import router as api_router
 from certgate.web.api.openapi import API_PREFIX
 from certgate.web.errors import install_error_handlers
+from certgate.web.head import HeadAsGet
 from certgate.web.headers import ApiHeaders
 from certgate.web.hsts import Hsts
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, BodyLimit
@@ -49,6 +50,7 @@ def create_app(appliance: Appliance) -> FastAPI:
     app.include_router(metrics_router)
     app.add_middleware(BodyLimit, limit_for=_body_limit)
     app.add_middleware(ApiHeaders, prefix=API_PREFIX)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(Hsts)  # outermost of ours: every answer, errors too
     return app
 

@@ -121,13 +121,16 @@ def allowed_methods(request: Request) -> list[str]:
     Each is asked of the routes themselves: FastAPI's included routers hold their routes'
     methods out of sight (reading ``route.methods`` gave an empty ``Allow``)."""
     routes = request.app.router.routes
-    return [
+    allowed = {
         method
         for method in _METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
-    ]
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")  # answered as GET: web/head.py
+    return sorted(allowed)
 
 
 def certgate_problem(error: CertgateError) -> Response:
