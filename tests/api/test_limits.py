@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 
 from certgate.pki.loader import MAX_FILE_SIZE
-from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY
+from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, MAX_IMPORT_FILES
 from tests.api.client import Server, ok, problem
 
 CHUNK = b"A" * (1024 * 1024)
@@ -52,6 +52,16 @@ def test_the_api_refuses_an_import_over_the_limit_and_stores_nothing(primary: Se
             api.post("/addresses", json={"address": "x" * MAX_FORM_BODY}), 413, "payload-too-large"
         )
         assert certificate_count(api) == before
+
+
+def test_an_import_of_too_many_files_says_so(primary: Server) -> None:
+    """More files than an import takes: the form parser's reason, not "cannot be read as
+    JSON" (the body is a multipart form, as the operation asks)."""
+    files = [("files", (f"leaf-{number}.pem", b"x")) for number in range(MAX_IMPORT_FILES + 1)]
+    with primary.client() as api:
+        refused = problem(api.post("/imports", files=files), 422, "validation")
+    assert refused["field"] == "body", refused
+    assert "JSON" not in refused["detail"] and str(MAX_IMPORT_FILES) in refused["detail"], refused
 
 
 def test_the_pages_refuse_bodies_over_their_limits(primary: Server) -> None:

@@ -97,10 +97,11 @@ def validation_problem(error: RequestValidationError) -> dict[str, object]:
 def http_problem(request: Request, error: StarletteHTTPException) -> Response:
     """Starlette's and FastAPI's own HTTP errors as problems."""
     if error.status_code == HTTPStatus.BAD_REQUEST:  # FastAPI could not read the body
+        said = "cannot be read as JSON"
+        if request.headers.get("content-type", "").lower().startswith("multipart/"):
+            said = f"cannot be read as a multipart form: {error.detail}"  # 65 files, say
         body = validation_problem(
-            RequestValidationError(
-                [{"type": "body", "loc": ("body",), "msg": "cannot be read as JSON"}]
-            )
+            RequestValidationError([{"type": "body", "loc": ("body",), "msg": said}])
         )
         return problem_response(body)
     status = HTTPStatus(error.status_code)
