@@ -130,6 +130,18 @@ def test_bad_filters_are_refused_clearly(
     assert run.returncode != 0 and message in run.stderr
 
 
+def test_who_and_what_match_any_part_whatever_the_case_of_any_letter(
+    appliance: Appliance,
+) -> None:
+    """SQLite's lower() folds only A-Z: "Ärzte" as typed was lowered to "ärzte" and found no
+    event named "Ärzte"."""
+    auth.create_token(appliance, "Ärzte-Portal Überwachung", "auditor")
+    for typed in ("Ärzte", "ärzte", "ÜBERWACHUNG", "portal üb"):
+        wanted = audit.wanted_events(appliance.now(), target=typed)
+        found = audit.list_events(appliance, wanted).events
+        assert [event.target for event in found] == ["Ärzte-Portal Überwachung"], typed
+
+
 def test_the_database_refuses_to_change_or_remove_an_event(appliance: Appliance) -> None:
     networking.add_address(appliance, "127.0.0.90", audit.Actor("admin", "192.0.2.1"))
     assert audit.list_events(appliance, audit.AuditFilter(action="address.add")).events

@@ -201,6 +201,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout: int = 300
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
     cursor.close()
+    # lower() as PostgreSQL's: SQLite's folds only A-Z, so the audit trail's "any part,
+    # any case" filters found no "Ärzte" when "Ärzte" was typed
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_pragmas_no_wait(dbapi_connection: Any, record: Any) -> None:
