@@ -156,6 +156,32 @@ def test_the_browser_session_needs_its_csrf_token(primary: Server) -> None:
         ok(browser.delete("/addresses/127.0.0.97", headers=headers), 204)
 
 
+def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_500(primary: Server) -> None:
+    """``hmac.compare_digest`` refuses a str that is not ASCII: "é" as the CSRF token of the
+    login form, of a page's form or in the API's header was answered 500."""
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as anonymous:
+        anonymous.get("/appliance/login")  # its double-submit cookie
+        form = {"csrf_token": "é", "username": "admin", "password": "not the password"}
+        refused = anonymous.post("/appliance/login", data=form)
+        assert refused.status_code == 403 and "had expired" in refused.text, refused.status_code
+    session = primary.login()
+    with primary.pages(session) as pages:
+        page = pages.post("/users", data={"csrf_token": "é", "username": "x", "role": "admin"})
+        assert page.status_code == 403, page.status_code
+    with httpx.Client(
+        base_url=primary.base_url + "/api/v1",
+        verify=False,
+        cookies={"certgate_session": session.cookie_value},
+        timeout=60,
+    ) as browser:
+        forged = {"X-CSRF-Token": b"\xc3\xa9"}
+        problem(
+            browser.post("/addresses", json={"address": "127.0.0.96"}, headers=forged),
+            403,
+            "forbidden",
+        )
+
+
 def test_api_answers_are_neither_cached_nor_sniffed(primary: Server) -> None:
     with primary.client() as api, primary.client(token="") as stranger:
         for response in (

@@ -329,9 +329,19 @@ def logout(app: Appliance, cookie_value: str, source: str) -> None:
 def csrf_matches(principal: Principal, presented: str | None) -> bool:
     if principal.via != "session":
         return True  # Bearer tokens are not sent by browsers on their own
-    return bool(presented and principal.csrf_token) and hmac.compare_digest(
-        str(presented), str(principal.csrf_token)
-    )
+    return secret_matches(presented, principal.csrf_token)
+
+
+def secret_matches(presented: str | None, expected: str | None) -> bool:
+    """In constant time; compared as UTF-8 (``hmac.compare_digest`` refuses a str that is
+    not ASCII: a form or header holding "é" was a 500)."""
+    if not (presented and expected):
+        return False
+    return hmac.compare_digest(_utf8(presented), _utf8(expected))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "replace")  # "?" for a lone surrogate: no token holds one
 
 
 # --- API tokens ------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ Strict: another site cannot post a login into someone's browser)."""
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 import anyio
@@ -63,7 +62,7 @@ async def login(request: Request) -> Response:
     next_url = safe_next(text(form, "next", PREFIX))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     presented = text(form, CSRF_FIELD)
-    if not (expected and presented and hmac.compare_digest(expected, presented)):
+    if not auth.secret_matches(presented, expected):
         return _login_page(
             request, next_url, "The login form had expired. Please try again.", status=403
         )
