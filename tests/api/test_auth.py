@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -179,6 +180,27 @@ def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_500(primary: Server) ->
             browser.post("/addresses", json={"address": "127.0.0.96"}, headers=forged),
             403,
             "forbidden",
+        )
+
+
+def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(primary: Server) -> None:
+    """Not to its action, which answers a GET with 405 once logged in again."""
+    ended = {"certgate_session": "a session that has ended"}
+    with httpx.Client(base_url=primary.base_url, verify=False, cookies=ended, timeout=60) as old:
+        for action, page in (
+            ("/appliance/security/tokens/3/revoke", "/appliance/security/tokens"),
+            ("/appliance/users/bob/delete", "/appliance/users"),
+            ("/appliance/users", "/appliance/users"),
+            ("/appliance/logout", "/appliance"),
+        ):
+            answer = old.post(action, data={"csrf_token": "x"})
+            assert answer.status_code == 303, (action, answer.status_code)
+            assert answer.headers["location"] == "/appliance/login?next=" + quote(page, safe=""), (
+                action
+            )
+        moved = old.get("/appliance/audit?action=key.")
+        assert moved.headers["location"] == "/appliance/login?next=" + quote(
+            "/appliance/audit?action=key.", safe=""
         )
 
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.routing import Match
 
 from certgate.errors import (
     AuthenticationError,
@@ -29,7 +30,22 @@ def login_url(request: Request) -> str:
     target = request.url.path
     if request.method == "GET" and request.url.query:
         target += "?" + request.url.query
+    elif request.method != "GET":
+        target = _page_of(request)
     return f"{PREFIX}/login?next={quote(target, safe='')}"
+
+
+def _page_of(request: Request) -> str:
+    """The nearest page at or above a form's action: where a form posted after the session
+    ended leads back after the login (its action itself, /tokens/3/revoke say, answered a
+    GET with 405)."""
+    path = request.url.path
+    while path.startswith(PREFIX + "/"):
+        scope = {**request.scope, "method": "GET", "path": path}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            return path
+        path = path.rsplit("/", 1)[0]
+    return PREFIX
 
 
 def page_error(request: Request, error: CertgateError) -> Response:
