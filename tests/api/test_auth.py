@@ -3,6 +3,7 @@ with its CSRF token; and the tokens' "last used"."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 from urllib.parse import quote
@@ -202,6 +203,16 @@ def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(primary: S
         assert moved.headers["location"] == "/appliance/login?next=" + quote(
             "/appliance/audit?action=key.", safe=""
         )
+
+
+def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) -> None:
+    """A cookie is the client's (or a sibling subdomain's) to send: a flash message that is
+    JSON but no pair (5, null) made every page a 500, the login page included."""
+    for value in (b"5", b"null", b"[1, 2, 3]", b"not json"):
+        flash = {"certgate_flash": base64.urlsafe_b64encode(value).decode()}
+        with httpx.Client(base_url=primary.base_url, verify=False, cookies=flash, timeout=60) as c:
+            page = c.get("/appliance/login")
+            assert page.status_code == 200, (value, page.status_code)
 
 
 def test_api_answers_are_neither_cached_nor_sniffed(primary: Server) -> None:

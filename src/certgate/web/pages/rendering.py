@@ -116,7 +116,7 @@ def _read_flash(request: Request) -> dict[str, str] | None:
         return None
     try:
         kind, message = json.loads(base64.urlsafe_b64decode(raw.encode()))
-    except ValueError:
+    except (ValueError, TypeError):  # not one this module wrote ("5", null: a 500 on every page)
         return None
     return {"kind": kind if kind in _FLASH_KINDS else "ok", "message": str(message)}
 
