@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from certgate.errors import SchemaNewerError, StoreUnavailableError
+from certgate.errors import ConflictError, SchemaNewerError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -83,6 +83,23 @@ def database_errors(url: str) -> Iterator[None]:
         if isinstance(error, IntegrityError):
             raise
         raise unavailable(error, url) from None
+
+
+def concurrent_change(error: IntegrityError) -> ConflictError | None:
+    """A write that another transaction, committed meanwhile, made break a unique key (the
+    same address, user, certificate or key added at once on two nodes) or a reference (what
+    it refers to deleted at once): a conflict (409) to look at again, not a fault. None for
+    any other constraint (a bug: it stays the driver's error)."""
+    said = (str(error.orig) if error.orig is not None else str(error)).lower()
+    if "unique" in said or "duplicate key" in said:
+        happened = "another change added the same item at the same moment"
+    elif "foreign key" in said:
+        happened = "another change removed what this one refers to at the same moment"
+    else:
+        return None
+    return ConflictError(
+        f"{happened} (another node or command): nothing was changed; look again and retry"
+    )
 
 
 def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -41,6 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from certgate.store import audit, revision
 from certgate.store.audit import Actor, AuditAction
 from certgate.store.database import (
+    concurrent_change,
     database_errors,
     is_current,
     make_engine,
@@ -149,11 +150,19 @@ class Store:
 
     @contextmanager
     def transaction(self, actor: Actor | None = None) -> Iterator[Repository]:
-        """A write transaction; ``actor`` is needed only by one that records audit events."""
-        with database_errors(self.url), self._write_sessions.begin() as session:
-            repository = Repository(session, actor)
-            yield repository
-            repository.commit_revision()
+        """A write transaction; ``actor`` is needed only by one that records audit events.
+        A unique key or a reference broken by another transaction committed meanwhile is a
+        ``ConflictError`` (``database.concurrent_change``)."""
+        try:
+            with database_errors(self.url), self._write_sessions.begin() as session:
+                repository = Repository(session, actor)
+                yield repository
+                repository.commit_revision()
+        except IntegrityError as error:
+            conflict = concurrent_change(error)
+            if conflict is None:
+                raise
+            raise conflict from None
 
     def touch(self, work: Callable[[Repository], None]) -> bool:
         """Do a small bookkeeping write now if nobody holds the write lock, else nothing
