@@ -192,7 +192,8 @@ def _strength_warnings(info: CertInfo) -> list[Warning]:
 
 def _name_warnings(info: CertInfo) -> list[Warning]:
     found: list[Warning] = []
-    dns_names = [san.value.lower() for san in info.sans if san.type == "dNSName"]
+    # a Common Name that is an IP address is repeated as an iPAddress SAN (the same text)
+    names = [san.value.lower() for san in info.sans if san.type in ("dNSName", "iPAddress")]
     if not info.sans:
         found.append(
             Warning(
@@ -205,7 +206,7 @@ def _name_warnings(info: CertInfo) -> list[Warning]:
         info.common_name
         and "." in info.common_name
         and " " not in info.common_name
-        and info.common_name.lower() not in dns_names
+        and info.common_name.lower() not in names
     ):
         found.append(
             Warning(
