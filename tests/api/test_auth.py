@@ -257,3 +257,21 @@ def test_the_current_password_is_guessed_no_faster_than_at_the_login_page(
                 problem(me.put("/me/password", json=wrong), 422, "validation")
             right = {**wrong, "current_password": server.running.admin_password}
             problem(me.put("/me/password", json=right), 429, "throttled")
+
+
+def test_a_new_user_and_token_are_where_location_says(primary: Server) -> None:
+    """The Location of a 201 is the new item's place: a GET there shows it (the token
+    without its value, which is shown once)."""
+    with primary.client() as admin:
+        body = {"username": "located", "password": "correct horse battery", "role": "auditor"}
+        made = admin.post("/users", json=body)
+        user = ok(made, 201)
+        assert made.headers["location"] == "/api/v1/users/located"
+        assert ok(admin.get(made.url.join(made.headers["location"]))) == user
+        made = admin.post("/tokens", json={"name": "located", "role": "auditor"})
+        token = ok(made, 201)
+        assert made.headers["location"] == f"/api/v1/tokens/{token['id']}"
+        shown = ok(admin.get(made.url.join(made.headers["location"])))
+        assert shown == {key: value for key, value in token.items() if key != "token"}
+        ok(admin.delete(f"/tokens/{token['id']}"))
+        ok(admin.delete("/users/located"), 204)

@@ -53,10 +53,12 @@ EXPECTED = {
     ("PUT", "/me/password"),
     ("GET", "/users"),
     ("POST", "/users"),
+    ("GET", "/users/{username}"),
     ("DELETE", "/users/{username}"),
     ("PUT", "/users/{username}/password"),
     ("GET", "/tokens"),
     ("POST", "/tokens"),
+    ("GET", "/tokens/{token_id}"),
     ("DELETE", "/tokens/{token_id}"),
     ("GET", "/audit"),
 }

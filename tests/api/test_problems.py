@@ -40,7 +40,7 @@ def test_a_method_the_path_does_not_take_is_answered_with_the_methods_it_takes(
     with primary.client() as api:
         for method, path, allowed in (
             ("PATCH", "/tokens", "GET, HEAD, POST"),
-            ("GET", "/tokens/1", "DELETE"),
+            ("PUT", "/tokens/1", "DELETE, GET, HEAD"),
             ("POST", "/me/password", "PUT"),
             ("PUT", "/certificates/1/export", "GET, HEAD, POST"),
         ):
@@ -200,7 +200,9 @@ def test_malformed_requests(primary: Server) -> None:
             "expiring_before"
         )
         problem(api.get("/certificates/not-a-reference"), 422, "validation")
-        problem(api.get("/tokens/x"), 405, "method-not-allowed")
+        problem(api.get("/tokens/x"), 422, "validation")
+        problem(api.get("/tokens/999999"), 404, "not-found")
+        problem(api.get("/users/nobody"), 404, "not-found")
         problem(api.delete("/tokens/0"), 422, "validation")
         problem(api.post("/addresses", json={"address": "999.1.1.1"}), 422, "validation")
         problem(api.put("/tls", json={"tls12_ciphers": "NOTHING-KNOWN"}), 422, "validation")

@@ -390,11 +390,21 @@ def list_tokens(app: Appliance) -> list[TokenView]:
         return [_token_view(row) for row in accounts.all_tokens(repository)]
 
 
+def show_token(app: Appliance, token_id: int) -> TokenView:
+    with app.store.reading() as repository:
+        return _token_view(_existing_token(repository, token_id))
+
+
+def _existing_token(repository: Repository, token_id: int) -> ApiTokenRow:
+    row = accounts.token_by_id(repository, token_id)
+    if row is None:
+        raise NotFoundError(f"no API token with id {token_id}")
+    return row
+
+
 def revoke_token(app: Appliance, token_id: int, actor: Actor = APPLIANCE) -> TokenView:
     with app.store.transaction(actor) as repository:
-        row = accounts.token_by_id(repository, token_id)
-        if row is None:
-            raise NotFoundError(f"no API token with id {token_id}")
+        row = _existing_token(repository, token_id)
         if row.revoked_at is None:
             row.revoked_at = app.now()
             repository.audit(AuditAction.TOKEN_REVOKE, row.name, f"id {row.id}")

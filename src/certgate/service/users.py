@@ -97,6 +97,11 @@ def list_users(app: Appliance) -> list[UserView]:
         return [user_view(row) for row in accounts.all_users(repository)]
 
 
+def show_user(app: Appliance, username: str) -> UserView:
+    with app.store.reading() as repository:
+        return user_view(_existing(repository, username))
+
+
 def create_user(
     app: Appliance, username: str, password: str, role: str, actor: Actor = APPLIANCE
 ) -> UserView:

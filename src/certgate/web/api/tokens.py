@@ -19,6 +19,12 @@ def list_tokens(app: App, _: Viewer) -> list[Token]:
     return [Token.model_validate(view) for view in auth.list_tokens(app)]
 
 
+@router.get("/{token_id}", summary="Show an API token", responses=problem_responses(404, 422))
+def show_token(app: App, _: Viewer, token_id: RowId) -> Token:
+    """The token's name, role and use; never its value (shown once, when it was made)."""
+    return Token.model_validate(auth.show_token(app, token_id))
+
+
 @router.post("", summary="Create an API token", **CREATED, responses=problem_responses(422))
 def create_token(app: App, principal: Admin, body: NewToken, response: Response) -> CreatedToken:
     """The response holds the token itself; it cannot be shown again."""

@@ -23,6 +23,11 @@ def list_users(app: App, _: Viewer) -> list[User]:
     return [User.model_validate(view) for view in users.list_users(app)]
 
 
+@router.get("/{username}", summary="Show a user", responses=problem_responses(404, 422))
+def show_user(app: App, _: Viewer, username: Username) -> User:
+    return User.model_validate(users.show_user(app, username))
+
+
 @router.post("", summary="Add a user", **CREATED, responses=problem_responses(409, 422))
 def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> User:
     view = users.create_user(
