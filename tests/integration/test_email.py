@@ -138,6 +138,19 @@ def test_a_plain_relay_that_refuses_the_recipients_is_quoted(certgate: Certgate)
     ) in refused.stderr
 
 
+def test_a_recipient_the_relay_refuses_fails_the_test_though_the_others_got_it(
+    certgate: Certgate,
+) -> None:
+    """smtplib raises only when every recipient is refused: one refused of two is said."""
+    with smtp_relay("none", refuse={ADMINS[1]}) as relay:
+        configure(certgate, relay.port, "none")
+        refused = certgate("email", "test", expect=1)
+        assert [message["To"] for message in relay.messages] == [", ".join(ADMINS)]
+    assert refused.returncode == 1
+    assert f"refused the recipients: {ADMINS[1]}: 550 5.1.1 <{ADMINS[1]}>: " in refused.stderr
+    assert ADMINS[0] + ":" not in refused.stderr
+
+
 def test_a_relay_that_is_down_or_silent_is_named(certgate: Certgate) -> None:
     port = free_port()
     configure(certgate, port, "none")

@@ -1,8 +1,9 @@
 """A real SMTP relay for the tests: aiosmtpd on a free loopback port (its own thread), plain,
 with STARTTLS or implicit TLS (a certificate from the test PKI), with or without AUTH; it
 keeps every mail it accepts, parsed, for the test to read back. ``refuse`` makes it refuse
-every recipient the way Postfix does; ``on_mail`` is awaited on the relay's loop after each
-mail is kept (a slow relay: the test moves its clock or runs a check meanwhile)."""
+every recipient (or those given) the way Postfix does; ``on_mail`` is awaited on the relay's
+loop after each mail is kept (a slow relay: the test moves its clock or runs a check
+meanwhile)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import email
 import email.policy
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -42,7 +43,10 @@ class Relay:
 
 class _Handler:
     def __init__(
-        self, relay: Relay, refuse: bool, on_mail: Callable[[Relay], Awaitable[None]] | None
+        self,
+        relay: Relay,
+        refuse: bool | Collection[str],
+        on_mail: Callable[[Relay], Awaitable[None]] | None,
     ) -> None:
         self.relay = relay
         self.refuse = refuse
@@ -51,7 +55,7 @@ class _Handler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
-        if self.refuse:
+        if self.refuse is True or (not isinstance(self.refuse, bool) and address in self.refuse):
             return REFUSAL.format(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -71,7 +75,7 @@ def smtp_relay(
     security: str = "none",
     *,
     users: dict[str, str] | None = None,
-    refuse: bool = False,
+    refuse: bool | Collection[str] = False,
     host: str = "127.0.0.1",
     on_mail: Callable[[Relay], Awaitable[None]] | None = None,
 ) -> Iterator[Relay]:

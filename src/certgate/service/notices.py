@@ -145,11 +145,13 @@ def _send(relay: smtp.Relay, mail: EmailMessage, timeout: float) -> str | None:
     than leave its claim "sending" (sent again at every lease); a fault that is not a
     ``MailError`` is named by its type only: its text could quote the password."""
     try:
-        smtp.send(relay, mail, timeout)
+        refused = smtp.send(relay, mail, timeout)
     except MailError as error:
         return str(error)
     except Exception as error:
         return f"mail to the relay {relay.where} failed: {type(error).__name__} (a fault)"
+    if refused:  # sent to the others: sent again, it would reach them twice
+        log.warning("%s (the other recipients got the notice)", smtp.refusal(relay, refused))
     return None
 
 

@@ -65,17 +65,15 @@ def tls_context(relay: Relay) -> ssl.SSLContext:
     return context
 
 
-def send(relay: Relay, message: EmailMessage, timeout: float) -> None:
+def send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, str]:
     """Hand ``message`` to the relay (its From and To headers name sender and recipients).
-    Raises ``MailError`` naming the relay and quoting its answer."""
+    Raises ``MailError`` naming the relay and quoting its answer. The relay may take it for
+    some recipients and refuse others (smtplib raises only when it refuses them all): the
+    answer is those it refused, each with the relay's answer."""
     try:
-        _send(relay, message, timeout)
+        refused = _send(relay, message, timeout)
     except smtplib.SMTPRecipientsRefused as error:
-        refused = "; ".join(
-            f"{recipient}: {_answer(code, text)}"
-            for recipient, (code, text) in error.recipients.items()
-        )
-        raise _failure(relay, f"the relay refused the recipients: {refused}") from None
+        raise refusal(relay, _answers(error.recipients)) from None
     except smtplib.SMTPAuthenticationError as error:
         raise _failure(
             relay,
@@ -122,9 +120,20 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> None:
         raise _failure(relay, "the connection was refused (nothing listens there)") from None
     except OSError as error:
         raise _failure(relay, f"cannot connect ({error.strerror or error})") from None
+    return _answers(refused)
 
 
-def _send(relay: Relay, message: EmailMessage, timeout: float) -> None:
+def refusal(relay: Relay, refused: dict[str, str]) -> MailError:
+    """The relay refused these recipients (recipient -> its answer)."""
+    said = "; ".join(f"{recipient}: {answer}" for recipient, answer in refused.items())
+    return _failure(relay, f"the relay refused the recipients: {said}")
+
+
+def _answers(refused: dict[str, tuple[int, bytes]]) -> dict[str, str]:
+    return {recipient: _answer(code, text) for recipient, (code, text) in refused.items()}
+
+
+def _send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, tuple[int, bytes]]:
     smtp: smtplib.SMTP
     if relay.security is MailSecurity.TLS:
         smtp = smtplib.SMTP_SSL(relay.host, relay.port, timeout=timeout, context=tls_context(relay))
@@ -139,7 +148,7 @@ def _send(relay: Relay, message: EmailMessage, timeout: float) -> None:
             smtp.ehlo()
         if relay.username:
             smtp.login(relay.username, relay.password or "")
-        smtp.send_message(message)
+        return smtp.send_message(message)
 
 
 def _timed_out(timeout: float) -> str:
