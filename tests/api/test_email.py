@@ -81,3 +81,41 @@ def test_the_stored_password_is_not_redirected_to_another_relay(primary: Server)
             "the stored SMTP password was removed: the relay changed (host); give it again"
         ]
         ok(api.put("/email", json={"username": ""}))
+
+
+def test_the_page_moves_a_default_port_it_shows_to_the_new_security(primary: Server) -> None:
+    """The page posts every field: the port as it showed it (587) beside Implicit TLS is
+    the port following the security, as on the API, not 587 kept for TLS."""
+    with primary.client() as api:
+        shown = ok(
+            api.put(
+                "/email",
+                json={
+                    "host": "relay.example.com",
+                    "port": 587,
+                    "security": "starttls",
+                    "from_address": "appliance@example.com",
+                    "to_addresses": ["ops@example.com"],
+                },
+            )
+        )
+    session = primary.login()
+    form = {
+        "csrf_token": session.principal.csrf_token,
+        **{name: str(shown[name]) for name in ("host", "port", "from_address")},
+        "security": "tls",
+        "verify_certificate": "on",
+        "ca_bundle": "",
+        "to_addresses": "ops@example.com",
+        "username": "",
+        "password": "",
+        "notice_days": "30, 14, 7, 1, 0",
+    }
+    with primary.pages(session) as pages:
+        assert pages.post("/security/email", data=form).status_code == 303
+        with primary.client() as api:
+            assert ok(api.get("/email"))["port"] == 465
+        form |= {"port": "2525", "security": "starttls"}  # a port typed is kept
+        assert pages.post("/security/email", data=form).status_code == 303
+        with primary.client() as api:
+            assert ok(api.get("/email"))["port"] == 2525

@@ -89,12 +89,20 @@ async def save_email(request: Request, principal: Poster) -> Response:
     values["verify_certificate"] = str(verify)
     password = text(form, "password")
     remove_password = checked(form, "remove_password")
+    shown = await call(request, email.get_settings)
     try:
+        # the port as the page showed it is no change: a new security moves a default port
+        # to its own (587 -> 465), as on the API
+        port = (
+            None
+            if values["port"].strip() == str(shown.port)
+            else integer(values["port"], "port", _default_port(values["security"]))
+        )
         saved = await call(
             request,
             email.update_settings,
             host=values["host"],
-            port=integer(values["port"], "port", _default_port(values["security"])),
+            port=port,
             security=values["security"],
             verify_certificate=verify,
             ca_bundle=values["ca_bundle"],
