@@ -209,7 +209,7 @@ def _serve_in_this_process(
         https_port,
         worker,
         protocols.finish,
-        PlainHttp(plain, plain.finish, http_port),
+        PlainHttp(plain, plain.finish, http_port, plain.set_deadlines),
         node,
     )
     # Expiry notices: one process checks (the first worker); the store's claims keep every

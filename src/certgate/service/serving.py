@@ -41,7 +41,7 @@ from certgate.store import acme as acme_queries
 from certgate.store.models import CertificateRow
 from certgate.store.repository import ChainLink, KnownLinks, Repository, ServedLink
 from certgate.store.watch import RevisionWatch
-from certgate.tls import ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
+from certgate.tls import Deadlines, ListenerPlan, ListenerStatus, ServedCertificate, TlsServer
 from certgate.tls.counts import CountsSlot
 from certgate.tls.listener import on_this_host
 from certgate.tls.plain import PlainListeners
@@ -272,12 +272,14 @@ def _served(
 
 @dataclass(frozen=True)
 class PlainHttp:
-    """The plain HTTP listeners' protocol factory, its stop call, and the port asked for
-    on the command line (None: the stored setting's)."""
+    """The plain HTTP listeners' protocol factory, its stop call, the port asked for
+    on the command line (None: the stored setting's), and how its protocols are given the
+    plan's deadlines (their connections come through no front end that would carry them)."""
 
     protocol_factory: Callable[[], asyncio.BaseProtocol]
     finish: Callable[[], None] | None = None
     port: int | None = None
+    set_deadlines: Callable[[Deadlines], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -597,8 +599,19 @@ class ApplianceServer:
 
     async def _apply_http(self, plan: ListenerPlan) -> list[ListenerStatus]:
         """The plain HTTP listeners on the addresses served, when the plan has a port."""
-        if self.plain is None:
+        if self.plain is None or self.http is None:
             return []
+        if self.http.set_deadlines is not None:
+            self.http.set_deadlines(plan.deadlines)
+        if plan.http_port == plan.port:  # serve --http-port/--https-port against the setting
+            # Bound beside the HTTPS listeners (SO_REUSEPORT with several workers), they would
+            # take a share of the HTTPS connections: none, and each address says why.
+            await self.plain.apply((), 0)
+            why = f"the HTTP port {plan.http_port} is the HTTPS port: no plain HTTP listener"
+            return [
+                ListenerStatus(address, plan.http_port, "failed", why, None)
+                for address in sorted(plan.assignments)
+            ]
         return await self.plain.apply(plan.assignments.keys(), plan.http_port, plan.freebind)
 
     def https_port(self) -> int:

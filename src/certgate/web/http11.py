@@ -81,10 +81,12 @@ class Http11(H11Protocol):
         server_state: ServerState,
         app_state: dict[str, Any],
         stopping: Callable[[], bool],
+        deadlines: Deadlines | None = None,
     ) -> None:
+        """``deadlines``: for a connection whose transport carries none (plain HTTP)."""
         super().__init__(config, server_state, app_state)
         self._stopping = stopping
-        self._deadlines = Deadlines()
+        self._deadlines = deadlines or Deadlines()
         self._timer: asyncio.TimerHandle | None = None
         self._phase: str | None = None  # what the timer is for: "header" or "body"
         self._input_ended = False

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 from uvicorn.server import ServerState
 
 from certgate.service.appliance import Appliance
+from certgate.tls import Deadlines
 from certgate.web.app import create_app
 from certgate.web.challenge import ChallengeApp
 from certgate.web.http11 import HEADER_MAX, Http11
@@ -33,9 +34,15 @@ class HttpProtocols:
         self._config.load()
         self._state = ServerState()
         self._stopping = False
+        #: for connections that do not bring theirs (the plain HTTP listeners': no front end)
+        self.deadlines = Deadlines()
 
     def __call__(self) -> asyncio.Protocol:
-        return Http11(self._config, self._state, {}, lambda: self._stopping)
+        return Http11(self._config, self._state, {}, lambda: self._stopping, self.deadlines)
+
+    def set_deadlines(self, deadlines: Deadlines) -> None:
+        """The TLS settings' deadlines, for the connections that arrive from now on."""
+        self.deadlines = deadlines
 
     def finish(self) -> None:
         """Stopping: idle connections close now, requests in flight are answered and then
