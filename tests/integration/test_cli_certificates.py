@@ -161,6 +161,10 @@ VALID_FORM = {
         ({"--cn": "c" * 65}, "Name (Common Name)"),
         ({"--name": "   "}, "Certificate Friendly Name"),
         ({"--ou": "line\nbreak"}, "Organizational Unit"),
+        # a name browsers read as an IPv4 address never matches a dNSName
+        ({"--san": "127.1"}, "Subject Alternative Names"),
+        ({"--san": "DNS:192.0.2.10"}, "Subject Alternative Names"),
+        ({"--san": "IP:fe80::1%eth0"}, "Subject Alternative Names"),  # a zone is not encoded
     ],
 )
 @pytest.mark.parametrize("kind", ["--self-signed", "--request"])
@@ -272,6 +276,22 @@ def test_common_name_that_is_a_label_adds_no_san(certgate: Certgate) -> None:
         "--san", "support.example.com",
     )  # fmt: skip
     assert certgate.show(created["certificate"]["id"])["sans"] == ["dNSName - support.example.com"]
+    assert created["notices"] == []
+
+
+def test_common_name_that_is_a_numbered_label_adds_no_san(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    """A label such as 'Release.2026' is no host name (browsers read a last label that is a
+    number as an IPv4 address): it stays the Common Name and is not made a dNSName."""
+    created = certgate.json(
+        "cert", "create", "--name", "Numbered", "--key", "p256", "--cn", "Release.2026",
+        "--san", "support.example.com",
+    )  # fmt: skip
+
+    der = export_der(certgate, created["certificate"]["id"], tmp_path / "n.cer")
+    text = openssl("x509", "-inform", "DER", "-in", der, "-noout", "-ext", "subjectAltName")
+    assert text.split("\n")[1].strip() == "DNS:support.example.com"
     assert created["notices"] == []
 
 

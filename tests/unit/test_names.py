@@ -231,6 +231,8 @@ def test_an_ip_address_san_is_accepted_with_a_notice() -> None:
         ("Example Company", False),
         ("intranet", False),
         ("bad..example.com", False),
+        ("Release.2026", False),  # a last label that is a number: browsers read an address
+        ("12.12.1.52", True),  # an iPAddress SAN
     ],
 )
 def test_a_common_name_that_names_a_host_is_recognised(common_name: str, host: bool) -> None:

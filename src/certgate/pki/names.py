@@ -164,9 +164,29 @@ def parse_san(text: str, index: int | None = None) -> tuple[x509.GeneralName, Su
             if kind == "IP":
                 raise ValidationError(field, f"{raw!r} is not an IP address") from None
         else:
+            if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+                raise ValidationError(
+                    field, f"{raw!r}: a certificate names an address without its zone"
+                )
             return x509.IPAddress(address), SubjectAltName("iPAddress", str(address))
     a_label = dns_name_to_ascii(raw, field)
+    if ends_in_number(a_label):
+        raise ValidationError(
+            field,
+            f"{text.strip()!r} is read as an IP address (its last label is a number), which "
+            "no client matches against a DNS name: enter an IP address as IP:192.0.2.10, "
+            "or the DNS name",
+        )
     return x509.DNSName(a_label), SubjectAltName("dNSName", a_label)
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address as written."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def dns_name_to_ascii(name: str, field: str = SANS) -> str:
@@ -233,14 +253,16 @@ def _refuse_address(written: str, text: str, field: str) -> None:
 
 
 def looks_like_dns_name(text: str) -> bool:
-    """True for names a Common Name could mean as a host (has a dot, parses as DNS)."""
+    """True for names a Common Name could mean as a host (has a dot, parses as DNS, or is an
+    IP address); not a label such as ``Release.2024``, which no client reads as a host name."""
     if "." not in text or " " in text:
         return False
+    if is_ip_address(text):
+        return True  # becomes an iPAddress SAN
     try:
-        dns_name_to_ascii(text)
+        return not ends_in_number(dns_name_to_ascii(text))
     except ValidationError:
         return False
-    return True
 
 
 def san_notices(sans: list[SubjectAltName]) -> list[str]:

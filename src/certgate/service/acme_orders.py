@@ -37,7 +37,7 @@ from certgate.errors import (
 from certgate.fields import item
 from certgate.pki import tls_alpn
 from certgate.pki.keys import DEFAULT_KEY_SPEC, KeySpec, generate_private_key
-from certgate.pki.names import dns_name_to_ascii, ends_in_number
+from certgate.pki.names import dns_name_to_ascii, ends_in_number, is_ip_address
 from certgate.service import guard, imports, networking, nodes
 from certgate.service.acme_account import unseal_account_key
 from certgate.service.appliance import Appliance
@@ -405,7 +405,7 @@ _REFUSED_IDENTIFIER = (
 def _explained(error: AcmeError, names: Sequence[str]) -> AcmeError:
     """The CA's refusal, with what it most likely means when the order has IP addresses and
     the CA refused an identifier: many CAs issue for DNS names only (RFC 8738 is optional)."""
-    addresses = [name for name in names if _is_address(name)]
+    addresses = [name for name in names if is_ip_address(name)]
     if not addresses or problem_type(error.document) not in _REFUSED_IDENTIFIER:
         return error
     explained = AcmeError(
@@ -415,14 +415,6 @@ def _explained(error: AcmeError, names: Sequence[str]) -> AcmeError:
     )
     explained.retry_after = error.retry_after
     return explained
-
-
-def _is_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _ca_root(repository: Repository, directory: str) -> guard.Root | None:
