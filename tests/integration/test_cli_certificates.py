@@ -165,6 +165,9 @@ VALID_FORM = {
         ({"--san": "127.1"}, "Subject Alternative Names"),
         ({"--san": "DNS:192.0.2.10"}, "Subject Alternative Names"),
         ({"--san": "IP:fe80::1%eth0"}, "Subject Alternative Names"),  # a zone is not encoded
+        # the rule of every typed name: no C1 or bidirectional control either
+        ({"--org": "Example\u202eoC"}, "Organization"),
+        ({"--cn": "Valid\x85Site"}, "Name (Common Name)"),
     ],
 )
 @pytest.mark.parametrize("kind", ["--self-signed", "--request"])

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from certgate.errors import ValidationError
 from certgate.fields import item
 from certgate.limits import HOSTNAME_MAX
+from certgate.text import has_control
 
 SanType = Literal["dNSName", "iPAddress", "rfc822Name", "uniformResourceIdentifier", "other"]
 
@@ -122,7 +123,7 @@ def _checked_text(field: str, value: str, *, required: bool = False) -> str:
         return ""
     if len(text) > SUBJECT_MAX_LENGTHS[field]:
         raise ValidationError(key, f"is longer than {SUBJECT_MAX_LENGTHS[field]} characters")
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+    if has_control(text):  # the rule of every typed name: C1 and bidi controls too
         raise ValidationError(key, "contains control characters")
     return text
 
