@@ -211,6 +211,10 @@ def test_a_username_or_password_smtplib_cannot_send_is_refused(
     assert "pässwörd" not in password.stderr + password.stdout
     username = certgate("email", "set", *relay, "--username", "mäiler", expect=1)
     assert "SMTP username: must be ASCII (SMTP AUTH sends nothing else)" in username.stderr
+    # a byte that is not UTF-8 in the environment (Python keeps it as a lone surrogate)
+    unreadable = {"CERTGATE_SMTP_PASSWORD": "pass\udcffword"}
+    environment = certgate("email", "set", *relay, "--username", "mailer", env=unreadable, expect=2)
+    assert "$CERTGATE_SMTP_PASSWORD is not UTF-8 text" in environment.stderr
     assert json.loads(certgate("email", "show", "--json").stdout)["configured"] is False
 
 

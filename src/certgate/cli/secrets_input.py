@@ -48,7 +48,10 @@ def read_secret(file: Path | None, env_var: str, prompt: str | None) -> bytes | 
         return text.splitlines()[0].encode() if text else b""
     value = os.environ.get(env_var)
     if value is not None:
-        return value.encode()
+        try:
+            return value.encode()
+        except UnicodeEncodeError:  # a byte that is not UTF-8 (a lone surrogate to Python)
+            raise click.UsageError(f"${env_var} is not UTF-8 text") from None
     if prompt and sys.stdin.isatty():
         return str(click.prompt(prompt, hide_input=True, default="", show_default=False)).encode()
     return None
