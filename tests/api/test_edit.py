@@ -122,6 +122,15 @@ def test_the_factory_certificate_refuses_an_unchecked_address_and_says_why(
         )
         assert found["field"] == "addresses", found
         assert "127.0.0.46 cannot be unchecked on the factory certificate" in found["detail"]
+        wrong = problem(
+            api.put(
+                f"/certificates/{factory['id']}/addresses",
+                json={"addresses": ["127.0.0.46", "127.0.0.300"]},
+            ),
+            422,
+            "validation",
+        )
+        assert wrong["field"] == "addresses[1]", wrong  # as the body spells it
         assert "goes back to the factory certificate" in found["detail"]
         (address,) = ok(api.get("/addresses"))
         assert address["is_factory_certificate"]

@@ -394,7 +394,9 @@ def set_addresses_of(
     the factory certificate (an address never stays without a certificate). Either move
     is guarded (``guard.check_moves``): back to the factory certificate is a change of
     root too."""
-    wanted = {normalise_address(text) for text in addresses}
+    wanted = {
+        normalise_address(text, item("addresses", index)) for index, text in enumerate(addresses)
+    }
     if wanted:
         require_assignable(repository, certificate)
     factory = repository.factory_certificate()
