@@ -175,6 +175,20 @@ def test_a_failed_send_is_retried_and_shown_until_it_goes(
         assert notices.check(again).sent == [] and after_restart.messages == []
 
 
+def test_a_failed_notice_names_the_certificate_as_it_is_named_now(appliance: Appliance) -> None:
+    """Renamed after its notice failed: Diagnostic Status names what the Certificates page
+    shows (and the retried mail will say), not the name it had at the first attempt."""
+    fingerprint_ = add_expiring(appliance, "old-name.example.test", 5)
+    with smtp_relay("none", refuse=True) as refusing:
+        configure(appliance, refusing.port)
+        notices.check(appliance)
+    certificates.rename(appliance, fingerprint_, "Portal 2026")
+    [finding] = diagnose(appliance, [], None).findings
+    assert "the expiry notice for 'Portal 2026' (7 day(s) before expiry)" in finding.message
+    [unsent] = notices.unsent_notices(appliance)
+    assert unsent.friendly_name == "Portal 2026"
+
+
 def test_a_failed_notice_is_not_shown_for_ever(appliance: Appliance) -> None:
     """A failed notice that a more urgent one superseded, or whose certificate was deleted or
     expired over FORGOTTEN_AFTER ago, is never retried: not shown, not counted as failed."""

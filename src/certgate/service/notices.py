@@ -166,14 +166,14 @@ def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
         found = [
             Notice(
                 row.certificate_fingerprint,
-                row.friendly_name,
+                friendly_name,
                 row.threshold,
                 row.not_after,
                 row.state,
                 row.attempts,
                 row.last_error,
             )
-            for row in store.unsent(repository, now - FORGOTTEN_AFTER)
+            for row, friendly_name in store.unsent(repository, now - FORGOTTEN_AFTER)
         ]
         if include_due and not settings.configured:
             found += [item.notice("due") for item in _due(repository, settings.notice_days, now)]

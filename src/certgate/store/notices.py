@@ -115,12 +115,16 @@ def _remembered(forgotten_before: dt.datetime) -> ColumnElement[bool]:
     return (NoticeRow.not_after > forgotten_before) & present
 
 
-def unsent(repository: Repository, forgotten_before: dt.datetime) -> list[NoticeRow]:
-    """Notices claimed but not sent: failed ones, and ones being sent (or abandoned)."""
-    query = select(NoticeRow).where(
-        NoticeRow.state.in_((FAILED, SENDING)), _remembered(forgotten_before)
+def unsent(repository: Repository, forgotten_before: dt.datetime) -> list[tuple[NoticeRow, str]]:
+    """Notices claimed but not sent: failed ones, and ones being sent (or abandoned); each
+    with its certificate's friendly name now (the row keeps the one it had when claimed)."""
+    query = (
+        select(NoticeRow, CertificateRow.friendly_name)
+        .join(CertificateRow, CertificateRow.fingerprint == NoticeRow.certificate_fingerprint)
+        .where(NoticeRow.state.in_((FAILED, SENDING)), NoticeRow.not_after > forgotten_before)
     )
-    return list(repository.session.scalars(query.order_by(NoticeRow.not_after)))
+    found = repository.session.execute(query.order_by(NoticeRow.not_after))
+    return [(row, friendly_name) for row, friendly_name in found]
 
 
 def counts_by_state(repository: Repository, forgotten_before: dt.datetime) -> dict[str, int]:
