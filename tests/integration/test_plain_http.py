@@ -4,9 +4,7 @@ TLS settings' deadlines, and an HTTP port that is the HTTPS port takes nothing f
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from certgate.service.appliance import STATUS_FILE
 from tests.support.net import free_port
 from tests.support.polling import eventually
 from tests.support.served import handshake_succeeds
-from tests.support.server import CERTGATE, run_cli, running_appliance, stop, wait_for_tls
+from tests.support.server import running_appliance
 
 #: The header deadline set, and the slack a busy machine gets (the default is 60 s).
 DEADLINE = 1.0
@@ -47,25 +45,17 @@ def test_an_http_port_that_is_the_https_port_takes_no_https_connection(tmp_path:
     HTTP listeners bound there too (SO_REUSEPORT) took a share of the TLS connections."""
     address, port = "127.0.0.72", free_port()
     data_dir = tmp_path / "data"
-    run_cli(data_dir, "init", "--no-address", CERTGATE_ADMIN_PASSWORD="correct horse battery")
-    run_cli(data_dir, "ip", "add", address)
-    run_cli(data_dir, "tls", "set", "--http-port", str(port))
-    with (data_dir / "serve.log").open("w") as log:
-        process = subprocess.Popen(
-            [CERTGATE, "serve", "--https-port", str(port), "--workers", "2"],
-            env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_tls(address, port)
-            eventually(lambda: (data_dir / STATUS_FILE).exists(), what="the status file")
-            # Connections are spread over every socket on the port: 20 in a row would reach
-            # a plain HTTP one with probability 1 - (2/4)**20.
-            assert all(handshake_succeeds(address, port) for _ in range(20))
-            [listener] = http_listeners(data_dir)
-            assert listener["state"] == "failed"
-            assert f"the HTTP port {port} is the HTTPS port" in str(listener["error"])
-        finally:
-            stop(process)
+    with running_appliance(
+        data_dir,
+        address,
+        tls_settings=("--http-port", str(port)),
+        serve_options=("--workers", "2"),
+        port=port,
+    ):
+        eventually(lambda: (data_dir / STATUS_FILE).exists(), what="the status file")
+        # Connections are spread over every socket on the port: 20 in a row would reach
+        # a plain HTTP one with probability 1 - (2/4)**20.
+        assert all(handshake_succeeds(address, port) for _ in range(20))
+        [listener] = http_listeners(data_dir)
+        assert listener["state"] == "failed"
+        assert f"the HTTP port {port} is the HTTPS port" in str(listener["error"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.net import connection_refused
+from tests.support.net import connection_refused, free_port
 from tests.support.openssl import s_client
 from tests.support.pki import make_chain, pem
 from tests.support.polling import eventually
@@ -92,3 +93,25 @@ def test_a_restart_serves_the_last_committed_state(tmp_path: Path) -> None:
         assert first.process.wait(timeout=10) == 0  # a clean shutdown
     with running_appliance(data_dir, address="127.0.0.2") as second:
         assert "restart.example.test" in leaf_subject("127.0.0.2", second.port)
+
+
+def test_an_address_whose_port_was_taken_is_listened_on_once_it_is_free(tmp_path: Path) -> None:
+    """Another program held the HTTPS port on one address when serve started: once it lets
+    go, serve listens there by itself (it waited for the next commit)."""
+    held, port = "127.0.0.75", free_port()
+    holder = socket.socket()
+    holder.bind((held, port))
+    holder.listen()
+    try:
+        with running_appliance(tmp_path / "data", "127.0.0.74", port=port) as running:
+            run_cli(running.data_dir, "ip", "add", held)
+            eventually(lambda: "127.0.0.75:" in running.log_text(), what="the bind failure")
+            assert "already in use by another program" in running.log_text()
+            holder.close()
+            eventually(
+                lambda: leaf_subject(held, port) != "",
+                timeout=10,
+                what=f"serve listens on {held} once the port is free",
+            )
+    finally:
+        holder.close()

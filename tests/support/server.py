@@ -111,9 +111,10 @@ def running_appliance(
     database_url: str | None = None,
     tls_settings: tuple[str, ...] = (),
     first_start: bool = False,
+    port: int | None = None,
 ) -> Iterator[RunningAppliance]:
     """``certgate init`` + ``ip add ADDRESS`` (+ ``tls set TLS_SETTINGS``) + ``serve`` on a
-    free port; stopped with SIGTERM.
+    free port (or ``port``); stopped with SIGTERM.
 
     ``database_url``: the store (PostgreSQL) instead of the SQLite file of ``data_dir``.
     ``first_start``: no ``ip add``; ``certgate init`` configures the address (127.0.0.1).
@@ -128,7 +129,7 @@ def running_appliance(
         run_cli(data_dir, "ip", "add", address, check=False, **database)
     if tls_settings:
         run_cli(data_dir, "tls", "set", *tls_settings, **database)
-    with serving(data_dir, address, admin_password, serve_options, database_url) as running:
+    with serving(data_dir, address, admin_password, serve_options, database_url, port) as running:
         yield running
 
 
@@ -179,10 +180,12 @@ def serving(
     admin_password: str,
     serve_options: tuple[str, ...] = (),
     database_url: str | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningAppliance]:
-    """``certgate serve`` on an initialised data directory, on a free port, until SIGTERM."""
+    """``certgate serve`` on an initialised data directory, on a free port (or ``port``),
+    until SIGTERM."""
     database = {"CERTGATE_DATABASE_URL": database_url} if database_url else {}
-    port = free_port()
+    port = port or free_port()
     # The server's log goes to a file: a pipe nobody reads would stall a chatty server.
     log = (data_dir / "serve.log").open("w")
     process = subprocess.Popen(

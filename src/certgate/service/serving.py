@@ -56,6 +56,9 @@ WATCH_ENV = "CERTGATE_REVISION_WATCH"
 #: node holding the same master key resumes the others' tickets.
 TICKET_SECRET = "tls session tickets"
 RETRY_INTERVAL = 1.0  # seconds before a plan that could not be read is read again
+#: seconds between two binds of an address that failed to bind (the port taken by another
+#: program, the address not on this host yet): retried until it listens, commit or not
+BIND_RETRY_INTERVAL = 1.0
 COUNTS_INTERVAL = 1.0  # seconds between publications of the front end's counts (/metrics)
 #: Said when the plan has no address at all: the server runs on, listening nowhere, and
 #: binds an address as soon as one is added.
@@ -398,6 +401,7 @@ class ApplianceServer:
             if self.node is not None and self.worker.publishes_status:
                 beating = asyncio.create_task(self._heartbeat(self.node, started, interval))
             watch.start()
+            retry = self._retry_binds(loop, wake, None)
             while True:
                 await wake.wait()
                 wake.clear()
@@ -405,6 +409,7 @@ class ApplianceServer:
                     break
                 if not await self._apply_if_changed():
                     loop.call_later(RETRY_INTERVAL, wake.set)
+                retry = self._retry_binds(loop, wake, retry)
         finally:
             stopping.cancel()
             publishing.cancel()
@@ -453,12 +458,38 @@ class ApplianceServer:
             )
             await asyncio.sleep(COUNTS_INTERVAL)
 
+    def _retry_binds(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        wake: asyncio.Event,
+        pending: asyncio.TimerHandle | None,
+    ) -> asyncio.TimerHandle | None:
+        """Wake the loop again soon while a planned address failed to bind (TLS or plain
+        HTTP): nothing else would bind it before the next commit. Returns the timer."""
+        if pending is not None:
+            pending.cancel()
+        if self._bind_failed():
+            return loop.call_later(BIND_RETRY_INTERVAL, wake.set)
+        return None
+
+    def _bind_failed(self) -> bool:
+        plan = self._plan
+        if plan is None:
+            return False
+        if any(s.state == "failed" and s.address in plan.assignments for s in self._statuses):
+            return True
+        clash = plan.http_port == plan.port  # no plain listener is bound: nothing to retry
+        return not clash and any(s.state == "failed" for s in self._http_statuses)
+
     async def _apply_if_changed(self) -> bool:
         """Apply the committed state if it changed; False when it could not be read, or this
-        node's master key is stale (both retried: the listeners keep what they serve)."""
+        node's master key is stale (both retried: the listeners keep what they serve). With
+        no change, the last plan is applied again while an address failed to bind."""
         try:
             revision = await asyncio.to_thread(self.app.store.revision)
             if revision == self.revision and self._key_problem is None:
+                if self._plan is not None and self._bind_failed():
+                    await self._apply(self._plan, revision, status_changed=False)
                 return True
             following = await asyncio.to_thread(master_key.follow, self.app)
             if not self._key_followed(following):
