@@ -321,6 +321,37 @@ def test_delete_relinks_children_to_another_issuer(appliance: Appliance) -> None
     assert chain_of(appliance, pki["leaf"]) == [fp["leaf"], fp["via_a"], fp["root_a"]]
 
 
+def test_a_renewed_intermediate_takes_over_the_chains_of_the_expired_one(
+    appliance: Appliance,
+) -> None:
+    """The guide: a warning under a certificate means the CA's intermediate is missing;
+    importing the CA's renewed intermediate (same name and key, valid longer) clears the
+    chain-expired warning: the leaf's chain goes through the new copy, under the same root."""
+    root_key, intermediate_key, leaf_key = new_key(), new_key(), new_key()
+    root = issue(name("Renewing Root"), root_key.public_key(), name("Renewing Root"), root_key,
+                 ca=True, days=3650)  # fmt: skip
+    subject = name("Renewing Intermediate")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    expired = issue(subject, intermediate_key.public_key(), root.subject, root_key, ca=True,
+                    not_before=long_ago, days=300)  # fmt: skip
+    renewed = issue(subject, intermediate_key.public_key(), root.subject, root_key, ca=True,
+                    days=1000)  # fmt: skip
+    leaf = issue(name("renewing.example.test"), leaf_key.public_key(), subject,
+                 intermediate_key, ca=False, sans=["renewing.example.test"])  # fmt: skip
+    import_ok(
+        appliance, ("r.pem", pem(root)), ("i.pem", pem(expired)), ("l.pem", pem(leaf, leaf_key))
+    )
+    before = certificates.show_certificate(appliance, fingerprint(leaf))
+    assert before.chain[1] == fingerprint(expired)
+    assert "chain-expired" in {w.code for w in before.warnings}
+
+    import_ok(appliance, ("renewed.pem", pem(renewed)))
+
+    after = certificates.show_certificate(appliance, fingerprint(leaf))
+    assert after.chain == [fingerprint(leaf), fingerprint(renewed), fingerprint(root)]
+    assert "chain-expired" not in {w.code for w in after.warnings}
+
+
 def test_manual_chain_overrides_and_automatic_restores(appliance: Appliance) -> None:
     pki = cross_signed()
     fp = {k: fingerprint(c) for k, c in pki.items()}

@@ -342,9 +342,44 @@ def _reroute_dead_ends(repository: Repository, changed: Sequence[_Node], parsed:
         return
     stored = {row.id: row.issuer_id for row in children if row.issuer_id is not None}
     links = _choose(repository, [parsed.node(row) for row in children], parsed, current=stored)
+    links.update(_reissued_issuers(repository, links, changed, parsed))
     repository.set_issuers(
         {row_id: issuer for row_id, issuer in links.items() if stored.get(row_id) != issuer}
     )
+
+
+def _reissued_issuers(
+    repository: Repository, links: dict[int, int], changed: Sequence[_Node], parsed: _Parsed
+) -> dict[int, int]:
+    """Children whose issuer ``changed`` re-issued (the same subject and key under the same
+    issuer, valid longer: a CA's renewed intermediate) take the copy that lasts longest, as
+    ``choose_issuer`` would have linked them: left on the old copy, a leaf kept its expired
+    chain, and its warning, after the renewed intermediate was imported. The chain above
+    is the same, so no root changes."""
+    copies: dict[tuple[str, str], list[tuple[_Node, int | None]]] = defaultdict(list)
+    for node in changed:
+        row = repository.certificate(node.id)
+        if row is not None and node.info.is_ca:
+            key = (node.info.subject_name_hash, node.info.public_key_fingerprint)
+            copies[key].append((node, row.issuer_id))
+    if not copies:
+        return {}
+    moved: dict[int, int] = {}
+    for child_id, issuer_id in links.items():
+        issuer = repository.certificate(issuer_id)
+        if issuer is None:
+            continue
+        info = parsed.info(issuer)
+        longer = [
+            node
+            for node, above in copies.get((info.subject_name_hash, info.public_key_fingerprint), [])
+            if above == issuer.issuer_id
+            and node.info.issuer_name_hash == info.issuer_name_hash
+            and node.info.not_after > info.not_after
+        ]
+        if longer:
+            moved[child_id] = max(longer, key=lambda node: node.info.not_after).id
+    return moved
 
 
 def chains_broken_by_deleting(
