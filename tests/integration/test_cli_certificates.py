@@ -267,6 +267,27 @@ def test_cert_list_has_the_guides_alternative_names_column(certgate: Certgate) -
     assert "dNSName - support.example.com, dNSName - remote.example.com" in listed
 
 
+def test_a_self_signed_certificate_openssl_marks_ca_is_warned_about_once_assigned(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    """``openssl req -x509`` without a SAN makes a CA:TRUE certificate: kept alone it may be
+    a root, but one an address presents is a server certificate a browser refuses."""
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+        "cert.pem", "-subj", "/CN=portal.example.com", "-days", "90", cwd=tmp_path,
+    )  # fmt: skip
+    both = tmp_path / "both.pem"
+    both.write_bytes((tmp_path / "cert.pem").read_bytes() + (tmp_path / "key.pem").read_bytes())
+    entries = certgate.json("cert", "import", both)["entries"]
+    [imported] = [entry for entry in entries if entry["kind"] == "certificate"]
+    assert codes(certgate.show(imported["id"])) == set()  # a root, as far as anyone can tell
+    certgate("ip", "add", "127.0.0.79")
+    certgate("ip", "assign", "127.0.0.79", "--cert", str(imported["id"]), "--confirm")
+    assert codes(certgate.show(imported["id"])) == {"self-signed", "no-san"}
+    listed = [c for c in certgate.certificates() if c["id"] == imported["id"]]
+    assert [codes(view) for view in listed] == [{"self-signed", "no-san"}]
+
+
 def test_create_help_carries_the_guides_common_name_caveats(certgate: Certgate) -> None:
     shown = " ".join(certgate("cert", "create", "--help").stdout.split())
     assert "simply a human-readable label" in shown

@@ -72,10 +72,13 @@ def derive_warnings(
     has_private_key: bool,
     now: dt.datetime,
     hostnames: Mapping[str, Sequence[str]] | None = None,
+    presented: bool = False,
 ) -> list[Warning]:
     """``hostnames``: the hostnames of each address the certificate secures (address ->
-    the DNS names clients use to reach it)."""
-    role = role_of(info, has_private_key=has_private_key)
+    the DNS names clients use to reach it). ``presented``: an address presents it, so it is
+    judged as a server certificate whatever its flags (``openssl req -x509`` without a SAN
+    makes a CA:TRUE certificate that ``role_of`` takes for a root)."""
+    role = Role.SERVER if presented else role_of(info, has_private_key=has_private_key)
     found: list[Warning] = []
     found += _chain_warnings(info, chain, role)
     found += validity_warnings(info, now)

@@ -189,7 +189,12 @@ def certificate_view(
         chain_subjects=[link_info.subject for link_info in chain_infos],
         warnings=_factory_noted(
             derive_warnings(
-                info, state, has_private_key=has_private_key, now=now, hostnames=hostnames
+                info,
+                state,
+                has_private_key=has_private_key,
+                now=now,
+                hostnames=hostnames,
+                presented=bool(ip_addresses),
             ),
             is_factory=row.is_factory,
         ),
