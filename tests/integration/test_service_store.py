@@ -351,6 +351,12 @@ def test_a_renewed_intermediate_takes_over_the_chains_of_the_expired_one(
     assert after.chain == [fingerprint(leaf), fingerprint(renewed), fingerprint(root)]
     assert "chain-expired" not in {w.code for w in after.warnings}
 
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    ahead = issue(subject, intermediate_key.public_key(), root.subject, root_key, ca=True,
+                  not_before=later, days=2000)  # fmt: skip
+    import_ok(appliance, ("ahead.pem", pem(ahead)))  # not valid yet: clients would refuse it
+    assert certificates.show_certificate(appliance, fingerprint(leaf)).chain == after.chain
+
 
 def test_manual_chain_overrides_and_automatic_restores(appliance: Appliance) -> None:
     pki = cross_signed()

@@ -12,6 +12,7 @@ certificates under such subjects.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -365,6 +366,7 @@ def _reissued_issuers(
     if not copies:
         return {}
     moved: dict[int, int] = {}
+    now = dt.datetime.now(dt.UTC)  # a copy issued ahead of its time waits for it
     for child_id, issuer_id in links.items():
         issuer = repository.certificate(issuer_id)
         if issuer is None:
@@ -376,6 +378,7 @@ def _reissued_issuers(
             if above == issuer.issuer_id
             and node.info.issuer_name_hash == info.issuer_name_hash
             and node.info.not_after > info.not_after
+            and node.info.not_before <= now
         ]
         if longer:
             moved[child_id] = max(longer, key=lambda node: node.info.not_after).id
