@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.net import connection_refused, free_port
+from certgate.service.appliance import STATUS_FILE
+from tests.support.net import AWAY_IPV4, connection_refused, free_port
 from tests.support.openssl import s_client
 from tests.support.pki import make_chain, pem
 from tests.support.polling import eventually
@@ -115,3 +116,46 @@ def test_an_address_whose_port_was_taken_is_listened_on_once_it_is_free(tmp_path
             )
     finally:
         holder.close()
+
+
+def test_a_floating_address_pinned_to_a_host_that_lacks_it_stops_listening_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """Floating, the address is bound with IP_FREEBIND while no interface has it; pinned to
+    this node, it is bound plainly and fails as "not configured on this host" (it went on
+    listening there, reported as served, while nothing could reach it)."""
+    http_port = free_port()
+    with running_appliance(
+        tmp_path / "data",
+        "127.0.0.76",
+        serve_options=("--node", "n1"),
+        tls_settings=("--http-port", str(http_port)),
+    ) as running:
+        run_cli(running.data_dir, "ip", "add", AWAY_IPV4)
+
+        def states() -> dict[tuple[str, str], tuple[str, str]]:
+            report = json.loads((running.data_dir / STATUS_FILE).read_text())
+            return {
+                (kind, str(item["address"])): (str(item["state"]), str(item["error"]))
+                for kind in ("listeners", "http_listeners")
+                for item in report[kind]
+            }
+
+        eventually(
+            lambda: (
+                {states().get((k, AWAY_IPV4), ("",))[0] for k in ("listeners", "http_listeners")}
+                == {"listening"}
+            ),
+            what="the floating address listened on",
+        )
+        run_cli(running.data_dir, "ip", "set", AWAY_IPV4, "--node", "n1")
+        eventually(
+            lambda: (
+                {states().get((k, AWAY_IPV4), ("",))[0] for k in ("listeners", "http_listeners")}
+                == {"failed"}
+            ),
+            what="the pinned address that is not on this host fails",
+        )
+        for kind in ("listeners", "http_listeners"):
+            assert "is not configured on this host" in states()[kind, AWAY_IPV4][1]
+        assert leaf_subject("127.0.0.76", running.port) != ""  # the others go on

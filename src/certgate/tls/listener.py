@@ -38,6 +38,7 @@ class Listener:
         self.port = port
         self.fingerprint: str | None = None
         self.context: Context | None = None
+        self.freebind = False  # bound with IP_FREEBIND (a floating address)
         self._socket = sock
         self._front: Front | None = None
         self._front_id: int | None = None
@@ -58,7 +59,9 @@ class Listener:
         when the address is not on this host (yet).
         """
         sock = listening_socket(address, port, backlog, reuse_port, freebind)
-        return cls(address, port, sock)
+        listener = cls(address, port, sock)
+        listener.freebind = freebind
+        return listener
 
     @property
     def serving(self) -> bool:
@@ -119,6 +122,13 @@ def on_this_host(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def no_longer_here(address: str, freebind: bool, floating: bool) -> bool:
+    """Whether a listener bound with ``IP_FREEBIND`` (``freebind``) must be bound again because
+    its address is pinned now (not ``floating``) and is not on this host: bound plainly, it
+    fails and says so, instead of listening where nothing arrives."""
+    return freebind and not floating and not on_this_host(address)
 
 
 def listening_socket(

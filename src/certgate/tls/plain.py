@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from certgate.tls.listener import BindError, listening_socket
+from certgate.tls.listener import BindError, listening_socket, no_longer_here
 from certgate.tls.plan import ListenerStatus
 
 log = logging.getLogger("certgate.serve")
@@ -29,6 +29,7 @@ class PlainListeners:
         self._servers: dict[str, asyncio.Server] = {}
         self._port = 0
         self._failed: dict[str, str] = {}
+        self._freebind: set[str] = set()  # the addresses bound with IP_FREEBIND
 
     async def apply(
         self, addresses: Iterable[str], port: int, freebind: frozenset[str] = frozenset()
@@ -40,6 +41,9 @@ class PlainListeners:
             await self._close(set(self._servers))
             self._port = port
         await self._close(set(self._servers) - wanted)
+        await self._close(
+            {a for a in self._servers if no_longer_here(a, a in self._freebind, a in freebind)}
+        )
         self._failed = {address: why for address, why in self._failed.items() if address in wanted}
         loop = asyncio.get_running_loop()
         for address in sorted(wanted - set(self._servers)):
@@ -52,6 +56,8 @@ class PlainListeners:
                 continue
             self._failed.pop(address, None)
             self._servers[address] = await loop.create_server(self._factory, sock=sock)
+            if address in freebind:
+                self._freebind.add(address)
         return self.status()
 
     def status(self) -> list[ListenerStatus]:
@@ -72,5 +78,6 @@ class PlainListeners:
     async def _close(self, addresses: set[str]) -> None:
         for address in addresses:
             server = self._servers.pop(address)
+            self._freebind.discard(address)
             server.close()
         # Connections in flight end by themselves (deadlines, one small answer each).

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from certgate.tls.contexts import ContextCache, ContextError, ContextKey, context_key
 from certgate.tls.counts import FrontCounts
 from certgate.tls.handoff import Handoff, ProtocolFactory
-from certgate.tls.listener import BindError, Listener
+from certgate.tls.listener import BindError, Listener, no_longer_here
 from certgate.tls.native import front_class
 from certgate.tls.plan import Deadlines, ListenerPlan, ListenerStatus
 from certgate.tls.tickets import next_rotation, ticket_keys
@@ -144,6 +144,12 @@ class TlsServer:
             if before is not certificate and before != certificate:
                 changing.add(address)
         changing.update(a for a, reason in plan.refused.items() if last.refused.get(a) != reason)
+        # floating before, pinned now: bound again plainly if the address is not here
+        changing.update(
+            a
+            for a, listener in self._listeners.items()
+            if listener.freebind and a not in plan.freebind
+        )
         return changing
 
     def _start(self, deadlines: Deadlines) -> Front:
@@ -216,8 +222,11 @@ class TlsServer:
                 continue
             built = contexts[context_key(certificate)]
             listener = previous.get(address)
-            if listener is not None and listener.port != plan.port:
-                listener = None  # a port change rebinds; the old listener closes afterwards
+            if listener is not None and (
+                listener.port != plan.port
+                or no_longer_here(address, listener.freebind, address in plan.freebind)
+            ):
+                listener = None  # bound again; the old listener closes afterwards
             if listener is None:
                 if isinstance(built, ContextError):
                     statuses[address] = _failed(address, plan.port, str(built))
