@@ -208,6 +208,10 @@ def test_idna_san_is_stored_in_its_ascii_form(certgate: Certgate, tmp_path: Path
     der = export_der(certgate, created["certificate"]["id"], tmp_path / "b.cer")
     text = openssl("x509", "-inform", "DER", "-in", der, "-noout", "-ext", "subjectAltName")
     assert "DNS:xn--bcher-kva.example, DNS:*.xn--strae-oqa.example" in text
+    # a Common Name that is an IDN is added as its A-label: it is among the SANs
+    idn = certgate.json("cert", "create", "--name", "IDN", "--cn", "bücher.example")
+    assert any("was added as the first SAN" in notice for notice in idn["notices"])
+    assert "cn-not-in-san" not in codes(certgate.show(idn["certificate"]["id"]))
 
 
 @pytest.mark.parametrize(

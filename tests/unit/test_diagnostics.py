@@ -133,6 +133,7 @@ def test_server_names_browsers_would_not_match_are_flagged() -> None:
     assert _codes(_leaf("www.example.com", sans=["example.com"])) == [WarningCode.CN_NOT_IN_SAN]
     assert _codes(_leaf("WWW.Example.com", sans=["www.example.com"])) == []
     assert _codes(_leaf("Example Web Server", sans=["www.example.com"])) == []  # not a host
+    assert _codes(_leaf("bücher.example", sans=["xn--bcher-kva.example"])) == []  # its A-label
     ip_san = [WarningCode.IP_SAN]  # a Common Name that is an IP address, repeated as its SAN
     assert _codes(_leaf("192.0.2.10", sans=["192.0.2.10"])) == ip_san
     assert _codes(_leaf("192.0.2.10", sans=["192.0.2.11"])) == [WarningCode.CN_NOT_IN_SAN, *ip_san]

@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from certgate.errors import ValidationError
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import Role, role_of
+from certgate.pki.names import dns_name_to_ascii
 from certgate.pki.trust import matches_any
 
 EXPIRING_SOON = dt.timedelta(days=30)
@@ -209,7 +211,7 @@ def _name_warnings(info: CertInfo) -> list[Warning]:
         info.common_name
         and "." in info.common_name
         and " " not in info.common_name
-        and info.common_name.lower() not in names
+        and not _common_name_among(info.common_name, names)
     ):
         found.append(
             Warning(
@@ -227,6 +229,18 @@ def _name_warnings(info: CertInfo) -> list[Warning]:
             )
         )
     return found
+
+
+def _common_name_among(common_name: str, names: Sequence[str]) -> bool:
+    """Whether the SANs (lower case) repeat the Common Name: as written, or in the A-label
+    form a SAN carries (a Common Name ``bücher.example`` is the SAN ``xn--bcher-kva.example``,
+    as ``certgate cert create`` writes them)."""
+    if common_name.lower() in names:
+        return True
+    try:
+        return dns_name_to_ascii(common_name).lower() in names
+    except ValidationError:
+        return False
 
 
 def format_time(moment: dt.datetime) -> str:
