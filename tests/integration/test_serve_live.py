@@ -107,7 +107,11 @@ def test_an_address_whose_port_was_taken_is_listened_on_once_it_is_free(tmp_path
         with running_appliance(tmp_path / "data", "127.0.0.74", port=port) as running:
             run_cli(running.data_dir, "ip", "add", held)
             eventually(lambda: "127.0.0.75:" in running.log_text(), what="the bind failure")
-            assert "already in use by another program" in running.log_text()
+            where = f"{held}:{port}"
+            assert f"cannot listen on {where}: port {port} on {held} is already in use" in (
+                running.log_text()
+            )
+            assert f"{where}: cannot listen on" not in running.log_text()  # said once
             holder.close()
             eventually(
                 lambda: leaf_subject(held, port) != "",

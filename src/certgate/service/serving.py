@@ -705,7 +705,9 @@ def _report(statuses: list[ListenerStatus], kind: str = "") -> None:
             else:
                 log.info("listening on %s, presenting %s", where, (status.fingerprint or "")[:16])
         else:
-            log.error("%scannot listen on %s: %s", prefix, where, status.error)
+            said = f"cannot listen on {where}: "  # a bind failure says so itself
+            error = (status.error or "").removeprefix(said)
+            log.error("%s%s%s", prefix, said, error)
 
 
 def _status_path(app: Appliance) -> Path:
