@@ -175,6 +175,22 @@ def test_a_failed_send_is_retried_and_shown_until_it_goes(
         assert notices.check(again).sent == [] and after_restart.messages == []
 
 
+def test_a_notice_one_recipient_refused_is_sent_once_and_the_refusal_logged(
+    appliance: Appliance, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The relay took it for the other administrator: sent again, it would reach them twice."""
+    add_expiring(appliance, "partly.example.test", 5)
+    with smtp_relay("none", refuse={"typo@example.com"}) as relay:
+        configure(appliance, relay.port)
+        email.update_settings(appliance, to_addresses=[ADMIN, "typo@example.com"])
+        with caplog.at_level(logging.WARNING, logger="certgate.notices"):
+            [sent] = notices.check(appliance).sent
+        assert notices.check(appliance).sent == [] and len(relay.messages) == 1
+    assert sent.friendly_name == "partly.example.test"
+    assert "refused the recipients: typo@example.com: 550 5.1.1" in caplog.text
+    assert notices.unsent_notices(appliance) == []
+
+
 def test_a_failed_notice_names_the_certificate_as_it_is_named_now(appliance: Appliance) -> None:
     """Renamed after its notice failed: Diagnostic Status names what the Certificates page
     shows (and the retried mail will say), not the name it had at the first attempt."""
