@@ -24,6 +24,7 @@ from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from certgate.pki.tls_alpn import ACME_IDENTIFIER, acme_identifier
+from certgate.service import email, notices
 from certgate.service.acme_account import unseal_account_key
 from certgate.service.acme_renewal import RENEWAL_LEASE
 from certgate.service.appliance import Appliance
@@ -457,6 +458,37 @@ def test_a_forced_renewal_replaces_the_served_certificate_without_a_failed_hands
         later = now + RENEWAL_LEASE + dt.timedelta(seconds=1)
         with app.store.transaction() as repository:
             assert claim_renewal(repository, second["id"], "b", later, later - RENEWAL_LEASE, True)
+
+
+def test_a_certificate_a_renewal_replaced_gets_no_expiry_notice(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    """Renewed and on no address: its successor is the one to be told about, not a mail
+    a week later asking to renew what certgate renewed."""
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        register(appliance.data_dir, pebble)
+        first = order(appliance.data_dir, "renewed", "notice.example.test", ADDRESS)
+        renewed = run_cli(
+            appliance.data_dir, "acme", "renew", str(first["certificate_id"]), "--force", "--json"
+        )
+        second = json.loads(renewed.stdout)[0]["renewed_by"]
+    with closing(Appliance.open(appliance.data_dir)) as app, smtp_relay("none") as relay:
+        email.update_settings(
+            app,
+            host="127.0.0.1",
+            port=relay.port,
+            security="none",
+            from_address="certgate@example.com",
+            to_addresses=["ops@example.com"],
+        )
+        with app.store.reading() as repository:
+            old = repository.certificate_by_fingerprint(str(first["certificate_fingerprint"]))
+            assert old is not None
+            end = old.not_after
+        app.clock = lambda: end - dt.timedelta(days=3)  # both have crossed 7 days
+        sent = notices.check(app).sent
+    assert [n.fingerprint for n in sent] == [second["certificate_fingerprint"]]
+    assert len(relay.messages) == 1
 
 
 def test_serve_renews_a_certificate_when_a_third_of_its_validity_is_left(

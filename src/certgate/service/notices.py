@@ -21,7 +21,8 @@ notice of the certificate is claimed, its failed ones are recorded "skipped".
 A certificate that has crossed several thresholds at its first check (imported 5 days
 before it expires) gets one mail for the most urgent; the others are recorded "skipped".
 Certificates that expired more than ``FORGOTTEN_AFTER`` ago get none: an old root kept for a
-chain, or a certificate imported long expired, is history, not news.
+chain, or a certificate imported long expired, is history, not news. Nor does one an ACME
+renewal replaced while no address presents it: its successor is told about.
 """
 
 from __future__ import annotations
@@ -193,8 +194,11 @@ def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> lis
     for record in store.notices_of(repository, [row.fingerprint for row in rows]):
         records.setdefault(record.certificate_fingerprint, []).append(record)
     presented = _presented_on(repository)
+    replaced = store.renewed_certificates(repository)
     due: list[_Due] = []
     for row in rows:
+        if row.id in replaced and row.id not in presented:
+            continue  # renewed: its successor is the one that will expire
         not_after = row.not_after
         crossed = sorted(d for d in days if now >= not_after - d * _DAY)
         if not crossed:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, update
 
-from certgate.store.models import CertificateRow, NoticeRow
+from certgate.store.models import AcmeOrderRow, CertificateRow, NoticeRow
 from certgate.store.repository import Repository
 
 SENDING, SENT, FAILED, SKIPPED = "sending", "sent", "failed", "skipped"
@@ -29,6 +29,16 @@ def certificates_expiring(
         CertificateRow.not_after > after, CertificateRow.not_after <= before
     )
     return list(repository.session.scalars(query.order_by(CertificateRow.not_after)))
+
+
+def renewed_certificates(repository: Repository) -> set[int]:
+    """Certificates an ACME renewal replaced (their order is ``renewed_by`` another)."""
+    query = select(AcmeOrderRow.certificate_id).where(
+        AcmeOrderRow.renewed_by.is_not(None), AcmeOrderRow.certificate_id.is_not(None)
+    )
+    return {
+        certificate_id for certificate_id in repository.session.scalars(query) if certificate_id
+    }
 
 
 def notices_of(repository: Repository, fingerprints: Sequence[str]) -> list[NoticeRow]:
