@@ -24,7 +24,7 @@ from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from certgate.pki.tls_alpn import ACME_IDENTIFIER, acme_identifier
-from certgate.service import email, notices
+from certgate.service import notices
 from certgate.service.acme_account import unseal_account_key
 from certgate.service.acme_renewal import RENEWAL_LEASE
 from certgate.service.appliance import Appliance
@@ -45,7 +45,7 @@ from tests.support.served import (
     wait_until_served,
 )
 from tests.support.server import RunningAppliance, run_cli, running_appliance
-from tests.support.smtp import smtp_relay
+from tests.support.smtp import configure_plain, smtp_relay
 
 ADDRESS = "127.0.0.61"
 
@@ -468,25 +468,23 @@ def test_a_certificate_a_renewal_replaced_gets_no_expiry_notice(
     with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
         register(appliance.data_dir, pebble)
         first = order(appliance.data_dir, "renewed", "notice.example.test", ADDRESS)
+        with closing(Appliance.open(appliance.data_dir)) as app, smtp_relay(refuse=True) as down:
+            configure_plain(app, down.port)
+            with app.store.reading() as repository:
+                old = repository.certificate_by_fingerprint(str(first["certificate_fingerprint"]))
+                assert old is not None
+                end = old.not_after
+            app.clock = lambda: end - dt.timedelta(days=20)  # its 30-day notice fails
+            assert len(notices.check(app).failed) == 1
         renewed = run_cli(
             appliance.data_dir, "acme", "renew", str(first["certificate_id"]), "--force", "--json"
         )
         second = json.loads(renewed.stdout)[0]["renewed_by"]
     with closing(Appliance.open(appliance.data_dir)) as app, smtp_relay("none") as relay:
-        email.update_settings(
-            app,
-            host="127.0.0.1",
-            port=relay.port,
-            security="none",
-            from_address="certgate@example.com",
-            to_addresses=["ops@example.com"],
-        )
-        with app.store.reading() as repository:
-            old = repository.certificate_by_fingerprint(str(first["certificate_fingerprint"]))
-            assert old is not None
-            end = old.not_after
+        configure_plain(app, relay.port)
         app.clock = lambda: end - dt.timedelta(days=3)  # both have crossed 7 days
         sent = notices.check(app).sent
+        assert notices.unsent_notices(app) == []  # the old one's failed notice is not retried
     assert [n.fingerprint for n in sent] == [second["certificate_fingerprint"]]
     assert len(relay.messages) == 1
 

@@ -28,20 +28,10 @@ from tests.support.pki import fingerprint, make_chain, pem
 from tests.support.polling import eventually
 from tests.support.server import run_cli, running_appliance
 from tests.support.smtp import Relay, smtp_relay
+from tests.support.smtp import configure_plain as configure
 
 ADDRESS = "127.0.0.2"
 ADMIN = "ops@example.com"
-
-
-def configure(app: Appliance, port: int) -> None:
-    email.update_settings(
-        app,
-        host="127.0.0.1",
-        port=port,
-        security="none",
-        from_address="certgate@example.com",
-        to_addresses=[ADMIN],
-    )
 
 
 def add_expiring(app: Appliance, host: str, days_left: int) -> str:

@@ -21,6 +21,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from certgate.service import email as email_settings
+from certgate.service.appliance import Appliance
 from tests.support.net import free_port
 from tests.support.pki import TestCA, pem
 
@@ -117,3 +119,15 @@ def smtp_relay(
             yield relay
         finally:
             controller.stop()
+
+
+def configure_plain(app: Appliance, port: int) -> None:
+    """Email settings for a plain relay on 127.0.0.1:``port``, to ops@example.com."""
+    email_settings.update_settings(
+        app,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        from_address="certgate@example.com",
+        to_addresses=["ops@example.com"],
+    )

@@ -111,6 +111,11 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
     with app.store.reading() as repository:
         settings, relay = email.read_relay(repository, app.sealer)
         due = _due(repository, settings.notice_days, now)
+        retired = _retired(repository, now)
+    if retired:  # never taken again: not shown as failed for ever either
+        with app.store.transaction() as repository:
+            for fingerprint in retired:
+                store.skip_superseded(repository, fingerprint, -1)
     if not settings.configured:
         return CheckResult(False, [], [], [item.notice("due") for item in due])
     sent: list[Notice] = []
@@ -213,6 +218,17 @@ def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> lis
         due.append(_Due(row, threshold, others, tuple(presented.get(row.id, ())), existing))
     due.sort(key=lambda item: (not item.presented_on, item.row.not_after))
     return due
+
+
+def _retired(repository: Repository, now: dt.datetime) -> set[str]:
+    """Fingerprints of the certificates ``_due`` passes over as renewed (on no address) that
+    have a notice failed or being sent: it is recorded "skipped"."""
+    replaced = store.renewed_certificates(repository) - set(_presented_on(repository))
+    if not replaced:
+        return set()
+    fingerprints = {row.fingerprint for row in repository.certificates_by_id(replaced).values()}
+    unsent = store.unsent(repository, now - FORGOTTEN_AFTER)
+    return {row.certificate_fingerprint for row, _ in unsent} & fingerprints
 
 
 def _takeable(record: NoticeRow, now: dt.datetime) -> bool:
