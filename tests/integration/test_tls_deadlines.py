@@ -354,18 +354,8 @@ def test_requests_in_flight_at_sigterm_are_answered_whole(tmp_path: Path) -> Non
 # --- descriptors ----------------------------------------------------------------------------
 
 
-def test_running_out_of_descriptors_is_logged_and_survived(tmp_path: Path) -> None:
-    """The soft descriptor limit is raised to the hard one at start; when even that runs out,
-    the server says so as nginx does, keeps answering once the holders are let go, and does
-    not spin meanwhile."""
-    data_dir = tmp_path / "data"
-    address = "127.0.0.15"
-    run_cli(data_dir, "init", "--no-address")
-    run_cli(data_dir, "ip", "add", address)
-    header = 5.0  # long enough for all the clients to connect before the first is let go
-    run_cli(data_dir, "tls", "set", "--header-timeout", str(header))
-    port = free_port()
-    limit = 64  # about 25 in use when idle
+def serve_with_descriptors(data_dir: Path, address: str, port: int, limit: int) -> RunningAppliance:
+    """``certgate serve`` on ``port`` with a hard descriptor limit of ``limit`` (soft: half)."""
 
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit // 2, limit))
@@ -379,21 +369,44 @@ def test_running_out_of_descriptors_is_logged_and_survived(tmp_path: Path) -> No
             stdin=subprocess.DEVNULL,
             preexec_fn=limited,
         )
-    running = RunningAppliance(data_dir, address, port, "", process)
+    return RunningAppliance(data_dir, address, port, "", process)
+
+
+def hold_half_requests(running: RunningAppliance) -> list[ssl.SSLSocket]:
+    """Half requests until the server takes no more (or 30: each holds three of its
+    descriptors, more than enough)."""
+    clients: list[ssl.SSLSocket] = []
+    for _ in range(30):
+        try:
+            tls = connect(running, timeout=2)
+            tls.sendall(b"GET / HTTP/1.1\r\n")
+            clients.append(tls)
+        except OSError:
+            break
+    return clients
+
+
+def test_running_out_of_descriptors_is_logged_and_survived(tmp_path: Path) -> None:
+    """The soft descriptor limit is raised to the hard one at start; when even that runs out,
+    the server says so as nginx does, keeps answering once the holders are let go, and does
+    not spin meanwhile."""
+    data_dir = tmp_path / "data"
+    address = "127.0.0.15"
+    run_cli(data_dir, "init", "--no-address")
+    run_cli(data_dir, "ip", "add", address)
+    header = 5.0  # long enough for all the clients to connect before the first is let go
+    run_cli(data_dir, "tls", "set", "--header-timeout", str(header))
+    port = free_port()
+    limit = 64  # about 25 in use when idle
+    running = serve_with_descriptors(data_dir, address, port, limit)
+    process = running.process
     clients: list[ssl.SSLSocket] = []
     try:
         wait_for_tls(address, port)
         limits = Path(f"/proc/{process.pid}/limits").read_text()
         [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
         assert line.split()[3:5] == [str(limit), str(limit)]
-        # Each half request holds three of the server's descriptors: 30 are more than enough.
-        for _ in range(30):
-            try:
-                tls = connect(running, timeout=2)
-                tls.sendall(b"GET / HTTP/1.1\r\n")
-                clients.append(tls)
-            except OSError:
-                break
+        clients = hold_half_requests(running)
         # The front end fails to accept, or to make a connection's socket pair, whichever
         # comes first; either is logged in nginx's words.
         eventually(
@@ -403,6 +416,46 @@ def test_running_out_of_descriptors_is_logged_and_survived(tmp_path: Path) -> No
             timeout=10,
         )
         eventually(lambda: answers(running), timeout=header + SLACK)
+    finally:
+        for tls in clients:
+            tls.close()
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+def test_an_address_added_while_out_of_descriptors_waits_and_the_others_serve_on(
+    tmp_path: Path,
+) -> None:
+    """A commit that adds an address while every descriptor is held (a flood of clients):
+    its listener cannot be made now; serve said "internal error" and exited, taking every
+    address down. It is bound once descriptors are free again."""
+    data_dir = tmp_path / "data"
+    first, second = "127.0.0.16", "127.0.0.17"
+    run_cli(data_dir, "init", "--no-address")
+    run_cli(data_dir, "ip", "add", first)
+    port = free_port()
+    running = serve_with_descriptors(data_dir, first, port, 64)
+    process = running.process
+    clients: list[ssl.SSLSocket] = []
+    try:
+        wait_for_tls(first, port)
+        clients = hold_half_requests(running)  # held for the header deadline (60 s)
+        eventually(lambda: "(24: Too many open files)" in running.log_text(), timeout=10)
+        run_cli(data_dir, "ip", "add", second)
+        seen = (  # the new address cannot be bound, or the store cannot even be read
+            f"cannot listen on {second}:{port}: Too many open files",
+            "keeping the current listeners",
+        )
+        eventually(
+            lambda: process.poll() is not None or any(s in running.log_text() for s in seen),
+            timeout=10,
+            what="the commit seen",
+        )
+        assert process.poll() is None, running.log_text()
+        for tls in clients:
+            tls.close()
+        wait_for_tls(second, port)
+        wait_for_tls(first, port)
     finally:
         for tls in clients:
             tls.close()

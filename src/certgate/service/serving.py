@@ -618,15 +618,18 @@ class ApplianceServer:
         self, statuses: list[ListenerStatus], http_statuses: list[ListenerStatus]
     ) -> None:
         # Off the event loop: 1,000 listeners make a file of ~200 KB.
-        await asyncio.to_thread(
-            _write_status,
-            self.app,
-            statuses,
-            self.worker.count,
-            http_statuses,
-            self.node,
-            self._cached,
-        )
+        try:
+            await asyncio.to_thread(
+                _write_status,
+                self.app,
+                statuses,
+                self.worker.count,
+                http_statuses,
+                self.node,
+                self._cached,
+            )
+        except OSError as error:  # out of descriptors, disk full: the listeners serve on
+            log.error("cannot write the status file for 'certgate status': %s", error)
 
     async def _apply_http(self, plan: ListenerPlan) -> list[ListenerStatus]:
         """The plain HTTP listeners on the addresses served, when the plan has a port."""

@@ -147,7 +147,11 @@ def listening_socket(
         raise BindError(f"{address!r} is not an IPv4 or IPv6 address") from None
     where = f"[{address}]:{port}" if ip.version == 6 else f"{address}:{port}"
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # out of descriptors (a flood of clients), or no IPv6 in this kernel: this address fails
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        raise BindError(f"cannot listen on {where}: {_explain(error, address, port)}") from None
     try:
         # Rebinding right after a restart must not wait for TIME_WAIT connections.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
