@@ -397,6 +397,7 @@ class ChainBody(In):
         max_length=200_000,
         description="For 'manual': the chain in PEM, nearest issuer first.",
     )
+    confirm: bool = Field(default=False, description=CONFIRM_DESCRIPTION)
 
 
 class CertificateAddresses(In):

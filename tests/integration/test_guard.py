@@ -301,6 +301,19 @@ def test_the_cli_refuses_naming_both_roots_until_confirm(
     [event] = certgate.json("audit", "list", "--action", "certificate.replace")["events"]
     assert event["detail"].endswith(f"; confirmed despite: {ADDRESS} root-change")
 
+    # A chain through Issuing A cross-signed by Root B: the address's root changes.
+    cross = issue(
+        a.intermediate.subject, a.intermediate_key.public_key(), b.root.subject, b.root_key,
+        ca=True,
+    )  # fmt: skip
+    chain_file = tmp_path / "via-b.pem"
+    chain_file.write_bytes(pem(cross, b.root))
+    refused = certgate("cert", "chain", ids["a"], "--manual", chain_file, expect=1)
+    assert "'CN=Root A'" in refused.stderr and "'CN=Root B'" in refused.stderr
+    assert certgate.show(ids["a"])["chain_mode"] == "automatic"
+    certgate("cert", "chain", ids["a"], "--manual", chain_file, "--confirm")
+    assert certgate.show(ids["a"])["chain"][-1] == fingerprint(b.root)
+
 
 def test_deleting_with_its_addresses_handed_to_the_factory_certificate_notes_the_root_change(
     appliance: Appliance, roots: tuple[TestCA, TestCA]
@@ -358,3 +371,45 @@ def test_an_acme_order_is_asked_before_it_is_placed(
     refused = _refused(lambda: check(["www.example.test"], from_b))
     assert "'CN=Root A'" in str(refused) and "'CN=Root B'" in str(refused)
     assert check(["www.example.test"], from_b, confirm=True) == [ConcernCode.ROOT_CHANGE]
+
+
+def test_a_chain_that_ends_at_another_root_waits_for_confirmation(
+    appliance: Appliance, roots: tuple[TestCA, TestCA]
+) -> None:
+    """A certificate securing an address, given a manually specified chain through a
+    cross-signed intermediate (Issuing A signed by Root B), or back to the automatic one,
+    changes the root the address's chain ends at: on every face (the service here, the
+    Edit page's save below), only when confirmed. A certificate on no address is free."""
+    a, b = roots
+    cross = issue(
+        a.intermediate.subject, a.intermediate_key.public_key(), b.root.subject, b.root_key,
+        ca=True,
+    )  # fmt: skip
+    networking.add_address(appliance, ADDRESS)
+    site = _issued(appliance, a, "cross.example.test")
+    spare = _issued(appliance, a, "spare.example.test")
+    networking.assign(appliance, [ADDRESS], site)
+    via_b = pem(cross, b.root)
+
+    refused = _refused(lambda: certificates.set_manual_chain(appliance, site, via_b))
+    [concern] = refused.concerns
+    assert (concern.address, concern.code) == (ADDRESS, ConcernCode.ROOT_CHANGE)
+    assert (concern.current_root.subject, concern.new_root.subject) == ("CN=Root A", "CN=Root B")
+    assert certificates.show_certificate(appliance, site).chain_mode == "automatic"  # unchanged
+    saving = configuration.Configuration("cross.example.test", "manual", [ADDRESS], via_b)
+    _refused(lambda: configuration.save_configuration(appliance, site, saving))
+    assert certificates.show_certificate(appliance, site).chain_mode == "automatic"
+
+    certificates.set_manual_chain(appliance, site, via_b, confirm=True)
+    view = certificates.show_certificate(appliance, site)
+    assert view.chain_mode == "manual" and view.chain[-1] == fingerprint(b.root)
+    assert _details(appliance, AuditAction.CERTIFICATE_CHAIN)[0].endswith(
+        f"; confirmed despite: {ADDRESS} root-change"
+    )
+    back = _refused(lambda: certificates.set_automatic_chain(appliance, site))
+    assert [c.code for c in back.concerns] == [ConcernCode.ROOT_CHANGE]
+    certificates.set_automatic_chain(appliance, site, confirm=True)
+    assert certificates.show_certificate(appliance, site).chain[-1] == fingerprint(a.root)
+
+    certificates.set_manual_chain(appliance, spare, via_b)  # secures nothing: no question
+    assert certificates.show_certificate(appliance, spare).chain[-1] == fingerprint(b.root)

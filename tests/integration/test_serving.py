@@ -139,9 +139,10 @@ def test_an_issuer_arriving_later_changes_the_served_chain(appliance: Appliance)
         "CN=Test Root",
     ]
     tls_settings.update_settings(appliance, send_root=False)
-    # A manual chain of the intermediate only: the plan follows it too.
+    # A manual chain of the intermediate only: the plan follows it too (confirmed: a chain
+    # that stops short of its root is incomplete, which the guard asks about).
     leaf = certificates.show_certificate(appliance, _fingerprint(chain.leaf))
-    certificates.set_manual_chain(appliance, leaf.id, _pem(chain.intermediate))
+    certificates.set_manual_chain(appliance, leaf.id, _pem(chain.intermediate), confirm=True)
     manual = serving.read_state(appliance, cache).plan()
     assert _subjects(manual.assignments["127.0.0.11"].chain_pem) == [
         "CN=one.example.com",

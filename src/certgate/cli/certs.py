@@ -375,11 +375,20 @@ def replace(options: Options, old: str, new: str, confirm: bool, as_json: bool) 
     type=FILE,
     help="Use this PEM chain, in any order (it is put nearest issuer first).",
 )
+@confirm_change_option
 @command_options
 def chain(
-    options: Options, reference: str, mode: str | None, manual_file: Path | None, as_json: bool
+    options: Options,
+    reference: str,
+    mode: str | None,
+    manual_file: Path | None,
+    confirm: bool,
+    as_json: bool,
 ) -> None:
-    """Choose the certificate chain: automatic or manually specified (PEM)."""
+    """Choose the certificate chain: automatic or manually specified (PEM).
+
+    For a certificate that secures addresses, a chain ending at another root, or one
+    clients will refuse, needs --confirm."""
     if (mode is None) == (manual_file is None):
         raise click.UsageError("give exactly one of --automatic or --manual PEMFILE")
     chain_pem = None
@@ -391,9 +400,11 @@ def chain(
     notices: list[str] = []
     with options.appliance() as app:
         if chain_pem is not None:
-            notices = certificates.set_manual_chain(app, reference, chain_pem, options.actor)
+            notices = certificates.set_manual_chain(
+                app, reference, chain_pem, options.actor, confirm=confirm
+            )
         else:
-            certificates.set_automatic_chain(app, reference, options.actor)
+            certificates.set_automatic_chain(app, reference, options.actor, confirm=confirm)
         view = certificates.show_certificate(app, reference)
     if as_json:
         emit_json({**document(ChainedCertificate, view), "notices": notices})

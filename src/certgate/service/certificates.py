@@ -297,20 +297,32 @@ def rename(
         rename_row(repository, find_certificate(repository, reference), friendly_name)
 
 
-def set_automatic_chain(app: Appliance, reference: str | int, actor: Actor = APPLIANCE) -> None:
+def set_automatic_chain(
+    app: Appliance, reference: str | int, actor: Actor = APPLIANCE, *, confirm: bool = False
+) -> None:
+    """Build the chain from the store again; guarded as a manual chain is."""
     with app.store.transaction(actor) as repository:
-        use_automatic_chain(repository, find_certificate(repository, reference))
+        row = find_certificate(repository, reference)
+        use_automatic_chain(repository, row, confirm=confirm, now=app.now())
 
 
 def set_manual_chain(
-    app: Appliance, reference: str | int, pem_chain: bytes, actor: Actor = APPLIANCE
+    app: Appliance,
+    reference: str | int,
+    pem_chain: bytes,
+    actor: Actor = APPLIANCE,
+    *,
+    confirm: bool = False,
 ) -> list[str]:
     """Use the given PEM chain, in any order (put nearest issuer first). Each link must really
     have signed the certificate before it; chain certificates are added to the store. Returns
-    notices (the chain was put in order)."""
+    notices (the chain was put in order). A chain that ends at another root, or that clients
+    refuse, for a certificate securing addresses only with ``confirm`` (``guard``)."""
     chain = read_manual_chain(pem_chain)
     with app.store.transaction(actor) as repository:
-        return use_manual_chain(repository, find_certificate(repository, reference), chain)
+        row = find_certificate(repository, reference)
+        notices, _ = use_manual_chain(repository, row, chain, confirm=confirm, now=app.now())
+        return notices
 
 
 # The steps below work inside a caller's transaction, so that one page's Save Configuration
@@ -333,13 +345,19 @@ def rename_row(repository: Repository, row: CertificateRow, friendly_name: str) 
     )
 
 
-def use_automatic_chain(repository: Repository, row: CertificateRow) -> None:
+def use_automatic_chain(
+    repository: Repository, row: CertificateRow, *, confirm: bool, now: dt.datetime
+) -> list[guard.Concern]:
+    """The concerns confirmed (``guard.check_chain``)."""
+    before = guard.chain_before(repository, row, now)
     row.chain_mode, row.manual_chain = "automatic", None
+    concerns = guard.check_chain(repository, row, before, confirm=confirm, now=now)
     repository.audit(
         AuditAction.CERTIFICATE_CHAIN,
         certificate_target(row.friendly_name, row.fingerprint),
-        "automatic",
+        "automatic" + guard.confirmed_note(concerns),
     )
+    return concerns
 
 
 def read_manual_chain(pem_chain: bytes) -> list[x509.Certificate]:
@@ -354,9 +372,16 @@ _MANUAL = "pem"  # the field of the manually specified chain
 
 
 def use_manual_chain(
-    repository: Repository, row: CertificateRow, certificates: list[x509.Certificate]
-) -> list[str]:
-    """Returns notices: what was done to the file's order."""
+    repository: Repository,
+    row: CertificateRow,
+    certificates: list[x509.Certificate],
+    *,
+    confirm: bool,
+    now: dt.datetime,
+) -> tuple[list[str], list[guard.Concern]]:
+    """Returns notices (what was done to the file's order) and the concerns confirmed
+    (``guard.check_chain``)."""
+    before = guard.chain_before(repository, row, now)
     given = _unique(
         [c for c in certificates if read_certificate(c).fingerprint_sha256 != row.fingerprint]
     )
@@ -390,12 +415,13 @@ def use_manual_chain(
             new.setdefault(info.fingerprint_sha256, NewCertificate(link, info, values))
     add_certificates(repository, list(new.values()))  # linked as an import links them
     row.chain_mode, row.manual_chain = "manual", fingerprints
+    concerns = guard.check_chain(repository, row, before, confirm=confirm, now=now)
     repository.audit(
         AuditAction.CERTIFICATE_CHAIN,
         certificate_target(row.friendly_name, row.fingerprint),
-        f"manually specified, {len(chain)} certificate(s)",
+        f"manually specified, {len(chain)} certificate(s)" + guard.confirmed_note(concerns),
     )
-    return notices
+    return notices, concerns
 
 
 # --- querying (the Certificates table and the API's list) -------------------------------------

@@ -9,7 +9,7 @@ from typing import Literal
 
 from certgate.errors import ValidationError
 from certgate.fields import item
-from certgate.service import certificates, networking
+from certgate.service import certificates, guard, networking
 from certgate.service.appliance import Appliance
 from certgate.service.lookup import find_certificate
 from certgate.store.audit import APPLIANCE, Actor
@@ -45,17 +45,24 @@ def save_configuration(
         if wanted.chain_mode == "manual" and wanted.manual_chain_pem
         else None
     )
+    now = app.now()
     with app.store.transaction(actor) as repository:
         row = find_certificate(repository, reference)
         changed: list[str] = []
         notices: list[str] = []
+        # Each change's concerns are gathered (as if confirmed) and refused together, so
+        # that a confirmation confirms everything it showed, and nothing it did not.
+        concerns: list[guard.Concern] = []
         if new_chain is not None:
-            notices += certificates.use_manual_chain(repository, row, new_chain)
+            ordered, concerns = certificates.use_manual_chain(
+                repository, row, new_chain, confirm=True, now=now
+            )
+            notices += ordered
             changed.append("chain")
         elif wanted.chain_mode == "manual" and row.chain_mode != "manual":
             raise ValidationError("pem", "choose the PEM file of the chain")
         elif wanted.chain_mode == "automatic" and row.chain_mode == "manual":
-            certificates.use_automatic_chain(repository, row)
+            concerns = certificates.use_automatic_chain(repository, row, confirm=True, now=now)
             changed.append("chain")
         if wanted.friendly_name.strip() != row.friendly_name:
             certificates.rename_row(repository, row, wanted.friendly_name)
@@ -66,8 +73,9 @@ def save_configuration(
             for index, text in enumerate(wanted.addresses)
         }
         if wanted_addresses != current:
-            networking.set_addresses_of(
-                repository, row, wanted.addresses, confirm=confirm, now=app.now()
+            concerns += networking.set_addresses_of(
+                repository, row, wanted.addresses, confirm=True, now=now
             )
             changed.append("addresses")
+        guard.require_confirmation(concerns, confirm=confirm)
         return Saved(changed, notices)

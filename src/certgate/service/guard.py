@@ -3,8 +3,9 @@
 The guide warns: "If this CA is changed without preparing the clients beforehand, then it is
 possible to permanently lose connectivity to the clients due to failed SSL validation", and
 "you should not assign an IP address to a new certificate if your appliance is currently in
-production with active connections". So an assignment or a replacement that would make an
-address present a chain ending at another root than it presents now (self-signed to
+production with active connections". So an assignment, a replacement, or another chain for
+a certificate that addresses present (``check_chain``), that would make an address present a
+chain ending at another root than it presents now (self-signed to
 CA-signed and back included), or a certificate that clients will refuse (expired, not yet
 valid, an incomplete or expired chain, a hostname of the address not covered), is applied
 only when the caller confirms it.
@@ -123,10 +124,63 @@ def check_moves(
     """The concerns of the moves; unless ``confirm``, refuse (nothing is changed here) when
     there is one. The caller applies the moves in the same transaction and notes the
     concerns confirmed in its audit event (``confirmed_note``)."""
-    concerns = _concerns(repository, moves, now)
+    return require_confirmation(_concerns(repository, moves, now), confirm=confirm)
+
+
+def require_confirmation(concerns: list[Concern], *, confirm: bool) -> list[Concern]:
+    """``concerns`` when confirmed (or none); else the refusal that lists them all."""
     if concerns and not confirm:
         raise UnconfirmedChangeError(refusal(concerns), concerns)
     return concerns
+
+
+@dataclass(frozen=True)
+class ChainBefore:
+    """A certificate's chain before it is changed: the root it ends at, and why clients
+    refuse it already (those are no news)."""
+
+    root: Root
+    refused: frozenset[tuple[ConcernCode, str]]
+
+
+def chain_before(repository: Repository, row: CertificateRow, now: dt.datetime) -> ChainBefore:
+    chain = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
+    infos = RowInfoCache()
+    return ChainBefore(_root(row, chain, infos), frozenset(_refused(row, chain, infos, now)))
+
+
+def check_chain(
+    repository: Repository,
+    row: CertificateRow,
+    before: ChainBefore,
+    *,
+    confirm: bool,
+    now: dt.datetime,
+) -> list[Concern]:
+    """The concerns of ``row`` given another chain (manually specified, or automatic again)
+    while it secures addresses, for each of them: its chain now ends at another root, or
+    clients would refuse it for a reason they did not before. Unless ``confirm``, refuse
+    (the caller's transaction then changes nothing)."""
+    addresses = repository.ip_addresses_of(row.id)
+    if not addresses or row.is_factory:
+        return []
+    chain = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
+    infos = RowInfoCache()
+    after = _root(row, chain, infos)
+    news = [found for found in _refused(row, chain, infos, now) if found not in before.refused]
+    concerns: list[Concern] = []
+    for address in addresses:
+        names = (address.address, row.friendly_name, row.friendly_name)
+        if not before.root.same_as(after):
+            message = (
+                f"presents {names[1]!r}, whose chain ends at the root "
+                f"{_named(before.root, after)}; its new chain ends at another root, "
+                f"{_named(after, before.root)}: clients that trust only the first will refuse it"
+            )
+            concerns.append(Concern(*names, ConcernCode.ROOT_CHANGE, message, before.root, after))
+        for code, message in news:
+            concerns.append(Concern(*names, code, f"{names[1]!r}: {message}"))
+    return require_confirmation(concerns, confirm=confirm)
 
 
 def check_order(

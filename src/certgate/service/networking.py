@@ -389,11 +389,11 @@ def set_addresses_of(
     *,
     confirm: bool,
     now: dt.datetime,
-) -> None:
+) -> list[guard.Concern]:
     """The checked addresses present this certificate; unchecked ones that did go back to
     the factory certificate (an address never stays without a certificate). Either move
     is guarded (``guard.check_moves``): back to the factory certificate is a change of
-    root too."""
+    root too. Returns the concerns confirmed."""
     wanted = {
         normalise_address(text, item("addresses", index)) for index, text in enumerate(addresses)
     }
@@ -428,6 +428,7 @@ def set_addresses_of(
     for move in moves:
         move.address.certificate_id = move.new.id
     record_assignment(repository, certificate, sorted(wanted), confirmed)
+    return confirmed
 
 
 def record_assignment(

@@ -166,21 +166,24 @@ def delete_certificate(
 @router.put(
     "/{reference}/chain",
     summary="Set the certificate chain",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 409, 422),
 )
 def set_chain(
     app: App, principal: Admin, reference: CertificateRef, body: ChainBody
 ) -> ChainedCertificate:
     """Certificate Chain: Automatic (built from the certificates in the store) or Manually
     Specified (a PEM chain in any order: put nearest issuer first, each link checked, the
-    reordering said in ``notices``)."""
+    reordering said in ``notices``). For a certificate securing addresses, a chain that ends
+    at another root, or that clients refuse, is a 409 `unconfirmed-change` unless `confirm`."""
     notices: list[str] = []
     if body.mode == "automatic":
-        certificates.set_automatic_chain(app, reference, principal.actor)
+        certificates.set_automatic_chain(app, reference, principal.actor, confirm=body.confirm)
     else:
         if not body.pem:
             raise ValidationError("pem", "give the chain in PEM for a manually specified chain")
-        notices = certificates.set_manual_chain(app, reference, body.pem.encode(), principal.actor)
+        notices = certificates.set_manual_chain(
+            app, reference, body.pem.encode(), principal.actor, confirm=body.confirm
+        )
     view = ChainedCertificate.model_validate(certificates.show_certificate(app, reference))
     return view.model_copy(update={"notices": notices})
 
