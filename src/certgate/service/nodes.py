@@ -154,7 +154,7 @@ def heartbeat(
     return app.store.touch(lambda repository: nodes.beat(repository, name, values))
 
 
-def claim_name(app: Appliance, name: str, boot_id: str | None = None) -> None:
+def claim_name(app: Appliance, name: str) -> None:
     """Refuse to start a node under a name a node of another host is using: both would
     write one heartbeat row, so the node list, Status and the floating addresses' holders
     would flip between them (cloned hosts share a host name, the default name). A row of
@@ -162,7 +162,7 @@ def claim_name(app: Appliance, name: str, boot_id: str | None = None) -> None:
     reboot: its heartbeat is watched until it beats again (another node: refused) or its
     time runs out (up to ``MISSED_BEATS`` of its intervals). A restart on the same boot is
     no conflict, nor is a node that stopped or was lost."""
-    mine = boot_id if boot_id is not None else _boot_id()
+    mine = _boot_id()
     seen: dt.datetime | None = None
     while True:
         with app.store.reading() as repository:

@@ -110,14 +110,13 @@ def create_user(
         raise ValidationError("username", f"use 1 to {USERNAME_MAX} letters, digits or . _ @ -")
     if name in (".", ".."):  # dot segments: a browser makes /users/../delete /delete
         raise ValidationError("username", f"{name!r} cannot name a page's URL")
-    values = {"username": name, "password_hash": hash_password(password), "role": check_role(role)}
+    row = UserRow(username=name, password_hash=hash_password(password), role=check_role(role))
+    # The same name added at once on another node meets the unique key at the commit: a
+    # conflict too (Store.transaction, database.concurrent_change).
     with app.store.transaction(actor) as repository:
-        # ON CONFLICT: the same name added at once elsewhere (PostgreSQL) is a conflict too,
-        # not the unique key's error
-        added = repository.insert_unless_present(UserRow, values)
-        row = accounts.user_by_id(repository, added) if added is not None else None
-        if row is None:
+        if accounts.user_by_name(repository, name) is not None:
             raise ConflictError(f"the user {name!r} already exists")
+        accounts.add_quietly(repository, row)
         repository.audit(AuditAction.USER_CREATE, name, f"role {row.role}")
         return user_view(row)
 
