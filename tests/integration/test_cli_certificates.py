@@ -366,3 +366,18 @@ def test_request_data_is_a_pem_request_openssl_verifies(
     (listed,) = certgate_exe.reader.json("request", "list")
     assert listed["pem"] == request_data
     assert listed["has_private_key"] is True and listed["certificate_ids"] == []
+
+
+def test_a_request_with_a_validity_is_refused_as_the_api_refuses_days(certgate: Certgate) -> None:
+    """A request has no validity (its CA sets one): ``--days`` with ``--request`` was dropped
+    without a word; POST /requests refuses ``days`` (422) and the page has no such input."""
+    before = certgate.json("request", "list")
+
+    refused = certgate(
+        "cert", "create", "--request", "--name", "CSR", "--cn", "csr.example.test",
+        "--key", "p256", "--days", "30", expect=2,
+    )  # fmt: skip
+
+    assert refused.stdout == ""
+    assert "--days" in refused.error_lines[-1] and "request" in refused.error_lines[-1]
+    assert certgate.json("request", "list") == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from certgate.cli.context import (
     FILE,
@@ -141,7 +142,7 @@ def _lint_field(view: CertificateView) -> list[tuple[str, list[str]]]:
     default=DEFAULT_VALIDITY_DAYS,
     show_default=True,
     type=click.IntRange(VALIDITY_DAYS_MIN, VALIDITY_DAYS_MAX),
-    help="Validity (self-signed).",
+    help="Validity of a self-signed certificate (a request has none: its CA sets it).",
 )
 @click.option(
     "--self-signed",
@@ -167,6 +168,9 @@ def create(
     **subject: str,
 ) -> None:
     """Create a key with a self-signed certificate or a certificate signing request."""
+    given = click.get_current_context().get_parameter_source("days")
+    if kind == "request" and given is not ParameterSource.DEFAULT:
+        raise click.UsageError("--days is for a self-signed certificate: a request has no validity")
     form = certificates.CreateForm(
         friendly_name=friendly_name,
         subject=SubjectFields(common_name=common_name, **subject),
