@@ -8,6 +8,10 @@ from certgate.text import name_from
 #: A certificate's or request's friendly name, as typed (a derived one is shortened to fit).
 FRIENDLY_NAME_MAX = 200
 
+#: Subject alternative names typed for one certificate or request (the Common Name's, added
+#: as the first, aside).
+SANS_MAX = 100
+
 #: Validity of a self-signed certificate, in days.
 VALIDITY_DAYS_MIN = 1
 VALIDITY_DAYS_MAX = 3650

@@ -18,6 +18,7 @@ from certgate.limits import (
     HOSTNAME_MAX,
     HOSTNAMES_PER_ADDRESS_MAX,
     NODE_NAME_MAX,
+    SANS_MAX,
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
 )
@@ -297,7 +298,7 @@ class CreateRequestBody(In):
     subject: SubjectName
     subject_alternative_names: list[SanText] = Field(
         default_factory=list,
-        max_length=100,
+        max_length=SANS_MAX,
         description="DNS names ('access.example.com', '*.example.com') or IP addresses; "
         "'DNS:' or 'IP:' prefixes are accepted.",
     )
@@ -336,7 +337,7 @@ class RenewalRequestBody(In):
     subject: SubjectChanges = Field(default_factory=SubjectChanges)
     subject_alternative_names: list[SanText] | None = Field(
         default=None,
-        max_length=100,
+        max_length=SANS_MAX,
         description="Every SAN of the request, instead of the certificate's.",
     )
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from certgate.fields import LABELS, base_key
+from certgate.limits import SANS_MAX
 from certgate.pki.diagnostics import WarningCode
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
@@ -145,6 +146,21 @@ def test_validation_names_the_field(primary: Server, body: object, field: str) -
         assert set(error) == {"field", "location", "message"}
 
 
+def create_on_the_page(primary: Server, **fields: str | list[str]) -> httpx.Response:
+    """Create Certificate Request on the Create page, as the administrator, with ``fields``."""
+    session = primary.login()
+    with primary.pages(session) as pages:
+        return pages.post(
+            "/security/certificates/create",
+            data={
+                "csrf_token": session.principal.csrf_token,
+                "key": "p256",
+                "button": "request",
+                **fields,
+            },
+        )
+
+
 def test_no_subject_alternative_name_is_refused_on_the_api_and_the_page(primary: Server) -> None:
     """The guide: a server certificate or request has "one or more subject alternative
     names"; a Common Name that is a label gives none, so nothing is made."""
@@ -155,23 +171,41 @@ def test_no_subject_alternative_name_is_refused_on_the_api_and_the_page(primary:
             found = problem(api.post(path, json=label_only), 422, "validation")
             assert found["field"] == "subject_alternative_names", found
             assert "one or more subject alternative names" in found["detail"]
-        session = primary.login()
-        with primary.pages(session) as pages:
-            page = pages.post(
-                "/security/certificates/create",
-                data={
-                    "csrf_token": session.principal.csrf_token,
-                    "friendly_name": "no san",
-                    "key": "p256",
-                    "common_name": "Support Portal",
-                    "button": "request",
-                },
-            )
+        page = create_on_the_page(primary, friendly_name="no san", common_name="Support Portal")
         assert page.status_code == 422, page.text
         assert "one or more subject alternative names" in page.text
         # The Common Name's help carries the guide's caveats.
         assert "simply a human-readable label" in page.text
         assert "Some certificate authorities require your fully qualified DNS name" in page.text
+        assert (ok(api.get("/certificates")), ok(api.get("/requests"))) == before
+
+
+def test_every_face_takes_at_most_the_same_number_of_sans(primary: Server) -> None:
+    """One limit of subject alternative names for the API, the Create page and the CLI: the
+    API refused the 101st while the page and ``cert create`` made a request of any number."""
+    sans = [f"san-{number}.example.test" for number in range(SANS_MAX + 1)]
+    with primary.client() as api:
+        before = (ok(api.get("/certificates")), ok(api.get("/requests")))
+        body = {
+            "friendly_name": "too many sans",
+            "subject": {"common_name": "Support Portal"},
+            "subject_alternative_names": sans,
+        }
+        found = problem(api.post("/requests", json=body), 422, "validation")
+        assert found["field"] == "subject_alternative_names", found
+        page = create_on_the_page(
+            primary, friendly_name="too many sans", common_name="Support Portal", sans=sans
+        )
+        assert page.status_code == 422, page.text
+        assert f"at most {SANS_MAX}" in page.text
+        args = [x for san in sans for x in ("--san", san)]
+        refused = run_cli(
+            primary.running.data_dir, "cert", "create", "--request", "--name", "too many sans",
+            "--cn", "Support Portal", "--key", "p256", *args, check=False, **primary.running.env,
+        )  # fmt: skip
+        assert refused.returncode == 1, refused
+        assert refused.stderr.startswith("error: Subject Alternative Names: "), refused.stderr
+        assert f"at most {SANS_MAX}" in refused.stderr
         assert (ok(api.get("/certificates")), ok(api.get("/requests"))) == before
 
 

@@ -15,6 +15,7 @@ from certgate.errors import InUseError, ProtectedError, ValidationError
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
     FRIENDLY_NAME_MAX,
+    SANS_MAX,
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
     fitted_friendly_name,
@@ -181,7 +182,12 @@ def check_form(form: CreateForm) -> CheckedForm:
             f"validity must be between {VALIDITY_DAYS_MIN} and {VALIDITY_DAYS_MAX} days",
         )
     subject, notices = build_subject(form.subject)
-    parsed = [parse_san(text, index) for index, text in enumerate(form.sans) if text.strip()]
+    typed = [(index, text) for index, text in enumerate(form.sans) if text.strip()]
+    if len(typed) > SANS_MAX:
+        raise ValidationError(
+            "subject_alternative_names", f"{len(typed)} entries: at most {SANS_MAX} are allowed"
+        )
+    parsed = [parse_san(text, index) for index, text in typed]
     common_name = form.subject.common_name.strip()
     if looks_like_dns_name(common_name):
         parsed = _common_name_first(parse_san(common_name), parsed, notices)
