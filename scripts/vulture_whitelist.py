@@ -7,6 +7,8 @@ pyproject.toml); add a name here only with the reason beside it."""
 
 # Signatures a caller imposes: signal handlers, __exit__, SQLAlchemy event listeners.
 frame
+ei  # logging.Formatter.formatException's, overridden (cli/output.py TerminalFormatter)
+_.formatException
 trace
 executemany
 

@@ -312,3 +312,9 @@ class AcmeNotReadyError(CertgateError):
 
     code = "acme-not-ready"
     status = HTTPStatus.CONFLICT
+
+
+def internal_error(error: BaseException) -> str:
+    """What a user is told of a fault that is no CertgateError: its kind only (its message
+    could carry anything), the details left to the log."""
+    return f"internal error ({type(error).__name__}); please report it"

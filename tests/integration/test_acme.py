@@ -9,6 +9,7 @@ import datetime as dt
 import http.client
 import json
 import socket
+import sqlite3
 import ssl
 import threading
 import urllib.request
@@ -672,3 +673,31 @@ def test_a_certificate_under_a_new_root_at_the_ca_is_issued_but_kept_off_its_add
         )  # fmt: skip
         wait_until_served(ADDRESS, appliance.port, str(renewed["certificate_fingerprint"]))
         assert len(orders(appliance.data_dir)) == 2
+
+
+def test_one_damaged_order_row_fails_its_own_renewal_and_not_the_others(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    """A row a bad day damaged (a name that is no text) fails that renewal, recorded and
+    said; the renewal after it in the same round still happens."""
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        register(appliance.data_dir, pebble)
+        damaged = order(appliance.data_dir, "damaged", "damaged.example.test")
+        healthy = order(appliance.data_dir, "healthy", "healthy.example.test", ADDRESS)
+        with closing(sqlite3.connect(appliance.data_dir / "certgate.db")) as db, db:
+            db.execute("UPDATE acme_orders SET domains = '[5]' WHERE id = ?", (damaged["id"],))
+        done = run_cli(appliance.data_dir, "acme", "renew", "--force", "--json", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    outcomes = {outcome["order_id"]: outcome for outcome in json.loads(done.stdout)}
+    assert outcomes[healthy["id"]]["state"] == "renewed"
+    failed = outcomes[damaged["id"]]
+    assert (
+        failed["state"] == "failed"
+        and failed["error"] == "internal error (AttributeError); please report it"
+    )
+    with closing(sqlite3.connect(appliance.data_dir / "certgate.db")) as db:
+        recorded = db.execute(
+            "SELECT renewal_attempts, renewal_error, renewal_claim FROM acme_orders WHERE id = ?",
+            (damaged["id"],),
+        ).fetchone()
+    assert recorded == (1, failed["error"], None)  # recorded, backed off, its lease ended

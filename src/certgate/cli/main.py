@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -18,12 +19,12 @@ from certgate.cli.email import email_group, notify_command
 from certgate.cli.keys import key_group, master_key_file_option
 from certgate.cli.network import ip, status_command, tls
 from certgate.cli.nodes import node_group
-from certgate.cli.output import echo, emit_json
+from certgate.cli.output import TerminalFormatter, echo, emit_json
 from certgate.cli.requests import request
 from certgate.cli.secrets_input import read_secret
 from certgate.cli.serve import serve
 from certgate.cli.support import support_package_command
-from certgate.errors import CertgateError
+from certgate.errors import CertgateError, internal_error
 from certgate.service.appliance import DATA_DIR_ENV, DATABASE_URL_ENV
 from certgate.service.networking import LOOPBACK
 from certgate.service.setup import initialise
@@ -170,6 +171,8 @@ for command in (
 
 def main() -> None:
     """Run the CLI; a CertgateError becomes one line on stderr, never a traceback."""
+    if logging.lastResort is not None:  # what a command logs, until ``serve`` sets a log up
+        logging.lastResort.setFormatter(TerminalFormatter())
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -184,5 +187,5 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # the promise: no traceback reaches a user
-        echo(f"internal error ({type(error).__name__}); please report it", err=True)
+        echo(internal_error(error), err=True)
         sys.exit(70)

@@ -45,6 +45,14 @@ class VisibleFormatter(logging.Formatter):
         return "\n".join(visible(line) for line in super().format(record).split("\n"))
 
 
+class TerminalFormatter(VisibleFormatter):
+    """A command's warnings on stderr, one line each: never a traceback (the promise), which
+    ``certgate serve``'s log keeps for a report."""
+
+    def formatException(self, ei: object) -> str:
+        return ""
+
+
 def emit_json(value: Any) -> None:
     """A JSON document (from ``certgate.schemas`` documents)."""
     text = json.dumps(value, indent=2, ensure_ascii=False)

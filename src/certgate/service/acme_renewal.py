@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certgate.errors import AcmeError, CertgateError, NotFoundError
+from certgate.errors import AcmeError, CertgateError, NotFoundError, internal_error
 from certgate.service import email, smtp
 from certgate.service.acme_account import unseal_account_key
 from certgate.service.acme_orders import (
@@ -206,25 +206,10 @@ def _renew_one(app: Appliance, row: AcmeOrderRow, force: bool, actor: Actor) -> 
             renewal_of=row.id,
         )
     except CertgateError as error:
-        attempts = (row.renewal_attempts or 0) + 1
-        limited = isinstance(error, AcmeError) and "rateLimited" in (error.document or "")
-        next_at = now + backoff(attempts, limited)
-        if isinstance(error, AcmeError) and error.retry_after is not None:
-            next_at = max(next_at, error.retry_after)  # the CA's Retry-After, honoured
-        with app.store.transaction() as repository:
-            queries.end_renewal(
-                repository,
-                row.id,
-                claim,
-                renewal_attempts=attempts,
-                renewal_next_at=next_at,
-                renewal_error=str(error),
-            )
-        log.error("renewal of %r (order %d) failed: %s", row.friendly_name, row.id, error)
-        _mail_failure(app, row, str(error), attempts, next_at)
-        return RenewalOutcome(
-            row.id, row.friendly_name, row.certificate_id, "failed", error=str(error)
-        )
+        return _failed(app, row, claim, now, error, str(error))
+    except Exception as error:  # a damaged row or a fault: confined to this one renewal
+        log.exception("renewal of %r (order %d) failed", row.friendly_name, row.id)
+        return _failed(app, row, claim, now, error, internal_error(error))
     with app.store.transaction() as repository:
         queries.end_renewal(
             repository, row.id, claim, renewal_attempts=0, renewal_next_at=None, renewal_error=None
@@ -236,6 +221,35 @@ def _renew_one(app: Appliance, row: AcmeOrderRow, force: bool, actor: Actor) -> 
         renewed.certificate_id,
     )
     return RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "renewed", renewed)
+
+
+def _failed(
+    app: Appliance,
+    row: AcmeOrderRow,
+    claim: str,
+    now: dt.datetime,
+    error: Exception,
+    said: str,
+) -> RenewalOutcome:
+    """Record the failure with the next try backed off (the CA's Retry-After honoured), end
+    the lease, tell the administrators."""
+    attempts = (row.renewal_attempts or 0) + 1
+    limited = isinstance(error, AcmeError) and "rateLimited" in (error.document or "")
+    next_at = now + backoff(attempts, limited)
+    if isinstance(error, AcmeError) and error.retry_after is not None:
+        next_at = max(next_at, error.retry_after)
+    with app.store.transaction() as repository:
+        queries.end_renewal(
+            repository,
+            row.id,
+            claim,
+            renewal_attempts=attempts,
+            renewal_next_at=next_at,
+            renewal_error=said,
+        )
+    log.error("renewal of %r (order %d) failed: %s", row.friendly_name, row.id, said)
+    _mail_failure(app, row, said, attempts, next_at)
+    return RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "failed", error=said)
 
 
 def _mail_failure(
