@@ -204,7 +204,12 @@ class AuthenticationError(CertgateError, code="unauthenticated", status=HTTPStat
 
 
 class ThrottledError(AuthenticationError, code="throttled", status=HTTPStatus.TOO_MANY_REQUESTS):
-    """Too many failed logins from this client or for this username."""
+    """Too many failed logins from this client or for this username; ``retry_after``: in
+    how many seconds the next attempt is counted again (every face's ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ForbiddenError(CertgateError, code="forbidden", status=HTTPStatus.FORBIDDEN):

@@ -12,9 +12,11 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
 from tests.api.workflows import self_signed, upload
+from tests.support.login_page import log_in
 from tests.support.pki import make_chain
 
 SAMPLE_BODY = {"friendly_name": "x", "subject": {"common_name": "x.example.test"}}
@@ -248,7 +250,9 @@ def test_the_api_docs_page_is_for_logged_in_users_and_comes_from_the_appliance(
 def test_the_current_password_is_guessed_no_faster_than_at_the_login_page(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """Its own appliance: the throttle then refuses this whole network for 15 minutes."""
+    """Its own appliance: the throttle then refuses this whole network for 15 minutes, and
+    the API and the login page both say so (429, and when to try again in Retry-After; the
+    login page answered 401, as for a wrong password)."""
     with serve(tmp_path_factory.mktemp("throttle") / "data", "127.0.0.85") as server:
         session = server.login()
         with server.browser(session) as me:
@@ -256,7 +260,14 @@ def test_the_current_password_is_guessed_no_faster_than_at_the_login_page(
             for _ in range(5):
                 problem(me.put("/me/password", json=wrong), 422, "validation")
             right = {**wrong, "current_password": server.running.admin_password}
-            problem(me.put("/me/password", json=right), 429, "throttled")
+            throttled = me.put("/me/password", json=right)
+            problem(throttled, 429, "throttled")
+            assert 14 * 60 < int(throttled.headers["retry-after"]) <= 15 * 60
+        page = log_in(server.running, server.running.admin_password)
+        assert page.status_code == 429, page.status_code
+        assert 14 * 60 < int(page.headers["retry-after"]) <= 15 * 60
+        assert "Too many failed logins: try again in 15 minute(s)." in page.text
+        assert SESSION_COOKIE not in page.cookies
 
 
 def test_a_new_user_and_token_are_where_location_says(primary: Server) -> None:

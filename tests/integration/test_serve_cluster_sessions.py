@@ -5,41 +5,9 @@ A; failed logins through either node count against the same limit."""
 
 from __future__ import annotations
 
-import re
-
-import httpx
-
-from certgate.web.pages.login import LOGIN_CSRF_COOKIE
 from certgate.web.security import CSRF_FIELD, SESSION_COOKIE
+from tests.support.login_page import browser, form_token, log_in
 from tests.support.server import RunningAppliance
-
-
-def browser(node: RunningAppliance, session: str | None = None) -> httpx.Client:
-    """A browser's requests to one node (its own cookie jar); redirects are not followed."""
-    cookies = {SESSION_COOKIE: session} if session else {}
-    return httpx.Client(base_url=node.base_url, verify=False, cookies=cookies, timeout=60)
-
-
-def _form_token(page: httpx.Response) -> str:
-    found = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
-
-
-def log_in(node: RunningAppliance, password: str) -> httpx.Response:
-    """The login page's form, filled and posted as a browser does."""
-    with browser(node) as client:
-        form = client.get("/appliance/login")
-        assert form.status_code == 200 and LOGIN_CSRF_COOKIE in client.cookies
-        return client.post(
-            "/appliance/login",
-            data={
-                CSRF_FIELD: _form_token(form),
-                "next": "/appliance",
-                "username": "admin",
-                "password": password,
-            },
-        )  # the form's double-submit cookie goes back from the client's jar
 
 
 def test_a_session_opened_on_one_node_works_and_ends_on_every_node(
@@ -55,7 +23,7 @@ def test_a_session_opened_on_one_node_works_and_ends_on_every_node(
         assert me.status_code == 200 and me.json()["via"] == "session"
         page = on_b.get("/appliance/status")
         assert page.status_code == 200  # not the login page
-        logout = on_b.post("/appliance/logout", data={CSRF_FIELD: _form_token(page)})
+        logout = on_b.post("/appliance/logout", data={CSRF_FIELD: form_token(page)})
         assert logout.status_code == 303 and logout.headers["location"] == "/appliance/login"
         assert on_b.get("/api/v1/me").status_code == 401
 
@@ -77,6 +45,6 @@ def test_failed_logins_through_either_node_count_against_one_limit(
         assert "wrong username or password" in refused.text.lower(), refused.text
     for node in (a, b):
         throttled = log_in(node, a.admin_password)
-        assert throttled.status_code == 401
+        assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
         assert "too many failed logins" in throttled.text.lower(), throttled.text
         assert SESSION_COOKIE not in throttled.cookies

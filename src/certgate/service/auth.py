@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import pwd
 import secrets
@@ -149,9 +150,12 @@ class LoginThrottle:
             failures = accounts.login_failures_since(repository, keys.both, now - self.window)
             from_client = failures[keys.client]
             if len(from_client) >= self.limit:
-                wait = self.window - (now - from_client[-self.limit])
-                minutes = int(wait.total_seconds()) // 60 + 1
-                raise ThrottledError(f"too many failed logins: try again in {minutes} minute(s)")
+                wait = (self.window - (now - from_client[-self.limit])).total_seconds()
+                minutes = int(wait) // 60 + 1
+                raise ThrottledError(
+                    f"too many failed logins: try again in {minutes} minute(s)",
+                    max(math.ceil(wait), 1),
+                )
             accounts.add_login_failures(repository, keys.both, now)
         return self.slowdown if len(failures[keys.user]) >= self.account_limit else 0.0
 

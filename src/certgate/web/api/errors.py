@@ -19,6 +19,7 @@ from starlette.routing import Match
 from certgate.errors import (
     AcmeError,
     CertgateError,
+    ThrottledError,
     UnassignedCertificateError,
     UnconfirmedChangeError,
     ValidationError,
@@ -145,7 +146,14 @@ def certgate_problem(error: CertgateError) -> Response:
         body["concerns"] = [document(Concern, concern) for concern in error.concerns]
     if isinstance(error, UnassignedCertificateError):
         body["certificate_id"] = error.certificate_id
-    headers = {}
+    headers = retry_after(error)
     if error.status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="certgate"'
     return problem_response(body, headers)
+
+
+def retry_after(error: CertgateError) -> dict[str, str]:
+    """The ``Retry-After`` header of a throttled answer (API and pages alike), else none."""
+    if isinstance(error, ThrottledError):
+        return {"Retry-After": str(error.retry_after)}
+    return {}

@@ -40,7 +40,8 @@ PROBLEM_STATUSES: dict[int, str] = {
     431: "The request line and header fields exceed 16 KiB (type `header-too-large`); "
     "the connection is closed.",
     429: "Too many wrong passwords from the caller's network (type `throttled`): the current "
-    "password is guessed no faster than at the login page.",
+    "password is guessed no faster than at the login page; `Retry-After` says in how many "
+    "seconds to try again.",
     502: "The mail relay could not be reached or refused the mail (type `mail`): the "
     "detail quotes its answer (refused connection, TLS failure, wrong username or password, "
     "refused recipient, timeout). Or the ACME CA could not be reached or refused the account "

@@ -17,6 +17,7 @@ from certgate.errors import (
     ThrottledError,
 )
 from certgate.service.serving import serving_without_store
+from certgate.web.api.errors import retry_after
 from certgate.web.pages.rendering import PREFIX, is_htmx, redirect, render
 from certgate.web.security import appliance_of
 
@@ -57,7 +58,9 @@ def page_error(request: Request, error: CertgateError) -> Response:
     note = None
     if isinstance(error, StoreUnavailableError):  # what the listeners do meanwhile
         note = serving_without_store(appliance_of(request))
-    return error_page(request, error.status, str(error), note)
+    response = error_page(request, error.status, str(error), note)
+    response.headers.update(retry_after(error))
+    return response
 
 
 def error_page(

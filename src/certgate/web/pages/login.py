@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from certgate.errors import AuthenticationError
+from certgate.errors import AuthenticationError, ThrottledError
 from certgate.service import auth
+from certgate.web.api.errors import retry_after
 from certgate.web.pages.access import Poster, call
 from certgate.web.pages.forms import read_form, text
 from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
@@ -73,8 +74,12 @@ async def login(request: Request) -> Response:
         )
         await anyio.sleep(attempt.delay)  # slowed down, not locked: no thread is held
         session = await call(request, auth.finish_login, attempt, text(form, "password"), throttle)
-    except AuthenticationError as error:  # wrong password, or throttled
-        return _login_page(request, next_url, sentence(str(error)), 401)
+    except ThrottledError as error:  # even the right password, until the wait is over
+        refused = _login_page(request, next_url, sentence(str(error)), error.status)
+        refused.headers.update(retry_after(error))
+        return refused
+    except AuthenticationError as error:  # wrong username or password
+        return _login_page(request, next_url, sentence(str(error)), error.status)
     response = redirect(next_url)
     response.set_cookie(
         SESSION_COOKIE,
