@@ -535,3 +535,27 @@ def test_two_inits_at_once_on_one_new_store_record_one_master_key(
         with app.store.reading() as repository:
             for fingerprint, sealed in state["keys"]:
                 keystore.unseal(repository, app.sealer, fingerprint, sealed)
+
+
+def test_a_second_rotation_refused_meanwhile_leaves_the_first_ones_new_key(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Two 'certgate key rotate' at once on one node: the second, opened with the key the
+    first replaces, is refused as stale. It must not remove master.key.new, which the first
+    has committed the store to and is about to put in place (here: was killed before it
+    could); else no file holds the key that opens the store."""
+    data_dir = tmp_path / "data"
+    a = Node(data_dir, database_url)
+    a("init", "--no-address")
+    old_key = (data_dir / MASTER_KEY_FILE).read_bytes()
+    with closing(opened(data_dir, database_url)) as second:  # opened before the first commits
+        a("key", "rotate")
+        new_key = (data_dir / MASTER_KEY_FILE).read_bytes()
+        # The first rotation between its commit and its rename: the new key still pending.
+        (data_dir / MASTER_KEY_FILE).rename(data_dir / PENDING_KEY_FILE)
+        key_file(data_dir / MASTER_KEY_FILE, old_key)
+        with pytest.raises(SealingError, match="stale master key"):
+            rotation.rotate(second)
+    out = tmp_path / "factory.pem"
+    a("cert", "export", "1", "--key", "--unencrypted-private-key", "--pem", "-o", out)
+    assert (data_dir / MASTER_KEY_FILE).read_bytes() == new_key

@@ -65,11 +65,12 @@ def rotate(app: Appliance, actor: Actor = APPLIANCE) -> Rotated:
     new = Sealer.generate()
     pending = app.data_dir / PENDING_KEY_FILE
     made_at = master_key.made_at(app.data_dir)
-    committing = False
+    written = committing = False
     try:
         with app.store.transaction(actor) as repository:
             row = master_key.check(repository, app.sealer, lock="update")
             write_master_key(pending, new.master_key)
+            written = True
             reseal = _Resealer(app.sealer, new)
             keys = keystore.reseal_keys(repository, reseal)
             others = acme_account.reseal_account_key(repository, reseal)
@@ -86,7 +87,9 @@ def rotate(app: Appliance, actor: Actor = APPLIANCE) -> Rotated:
             )
             committing = True
     except BaseException:
-        if not committing:  # rolled back for sure: the new key opens nothing
+        # Rolled back for sure: the new key opens nothing. A rotation refused before it wrote
+        # leaves master.key.new alone: it may be the key another one has just committed.
+        if written and not committing:
             with contextlib.suppress(OSError):
                 pending.unlink()
         # else the commit may have happened: master.key.new is kept, and settled by the
