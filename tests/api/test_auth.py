@@ -16,7 +16,7 @@ from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
 from tests.api.workflows import self_signed, upload
-from tests.support.login_page import log_in
+from tests.support.login_page import browser, log_in
 from tests.support.pki import make_chain
 
 SAMPLE_BODY = {"friendly_name": "x", "subject": {"common_name": "x.example.test"}}
@@ -205,6 +205,22 @@ def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(primary: S
         assert moved.headers["location"] == "/appliance/login?next=" + quote(
             "/appliance/audit?action=key.", safe=""
         )
+
+
+def test_logging_in_again_ends_the_session_the_browser_held(primary: Server) -> None:
+    """A login form opened before another tab logged in, then posted: the browser's earlier
+    session ends (it stayed open beside the new one, usable by whoever had its cookie)."""
+    first = log_in(primary.running, primary.running.admin_password)
+    assert first.status_code == 303, first.text
+    held = first.cookies[SESSION_COOKIE]
+    again = log_in(primary.running, primary.running.admin_password, held=held)
+    assert again.status_code == 303, again.text
+    with (
+        browser(primary.running, held) as before,
+        browser(primary.running, again.cookies[SESSION_COOKIE]) as now,
+    ):
+        problem(before.get("/api/v1/me"), 401, "unauthenticated")
+        assert ok(now.get("/api/v1/me"))["via"] == "session"
 
 
 def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) -> None:

@@ -73,7 +73,14 @@ async def login(request: Request) -> Response:
             request, auth.begin_login, text(form, "username"), client_address(request), throttle
         )
         await anyio.sleep(attempt.delay)  # slowed down, not locked: no thread is held
-        session = await call(request, auth.finish_login, attempt, text(form, "password"), throttle)
+        session = await call(
+            request,
+            auth.finish_login,
+            attempt,
+            text(form, "password"),
+            throttle,
+            request.cookies.get(SESSION_COOKIE),
+        )
     except ThrottledError as error:  # even the right password, until the wait is over
         refused = _login_page(request, next_url, sentence(str(error)), error.status)
         refused.headers.update(retry_after(error))
