@@ -9,7 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 
 from certgate.fields import ACME_NAMES_HELP, COMMON_NAME_HELP
 from certgate.limits import (
@@ -70,13 +78,25 @@ Reference = Annotated[
     int | Annotated[str, Field(pattern=REFERENCE_PATTERN)],
     Field(description=REFERENCE_DESCRIPTION, examples=[3, "5f0c3a9e"]),
 ]
+
+
+def _trimmed(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+#: Text typed in a field the service layer trims (``str.strip``, as the pages and the CLI
+#: pass it on): trimmed before its length and pattern are checked, so that every face takes
+#: the same text. It goes after the constraints in ``Annotated`` (it wraps what is before it).
+Trimmed = BeforeValidator(_trimmed)
 #: What a body's fields take, each rule said once (the limits are their owners'):
 #: a friendly name as typed;
 FriendlyName = Annotated[
-    str, Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN)
+    str, Field(min_length=1, max_length=FRIENDLY_NAME_MAX, pattern=NAME_PATTERN), Trimmed
 ]
 #: a subject alternative name as typed ('DNS:' or 'IP:' prefix allowed);
-SanText = Annotated[str, Field(max_length=300)]
+SanText = Annotated[str, Field(max_length=300), Trimmed]
+#: a DNS name as typed;
+HostnameText = Annotated[str, Field(max_length=HOSTNAME_MAX), Trimmed]
 #: an IP address as typed;
 AddressText = Annotated[str, Field(max_length=64)]
 #: a mailbox (local@domain);
@@ -280,16 +300,22 @@ class CertificatePage(BaseModel):
 class SubjectName(In):
     """The guide's Subject Name fields; empty means not given."""
 
-    common_name: str = Field(
-        max_length=_SUBJECT["common_name"], description=f"Name (Common Name). {COMMON_NAME_HELP}"
+    common_name: Annotated[str, Field(max_length=_SUBJECT["common_name"]), Trimmed] = Field(
+        description=f"Name (Common Name). {COMMON_NAME_HELP}"
     )
-    country: str = Field(default="", max_length=16, description="Two-letter ISO 3166 code.")
-    state: str = Field(
-        default="", max_length=_SUBJECT["state"], description="State/Province, in full."
+    country: Annotated[str, Field(max_length=16), Trimmed] = Field(
+        default="", description="Two-letter ISO 3166 code."
     )
-    city: str = Field(default="", max_length=_SUBJECT["city"], description="City (Locality).")
-    organization: str = Field(default="", max_length=_SUBJECT["organization"])
-    organizational_unit: str = Field(default="", max_length=_SUBJECT["organizational_unit"])
+    state: Annotated[str, Field(max_length=_SUBJECT["state"]), Trimmed] = Field(
+        default="", description="State/Province, in full."
+    )
+    city: Annotated[str, Field(max_length=_SUBJECT["city"]), Trimmed] = Field(
+        default="", description="City (Locality)."
+    )
+    organization: Annotated[str, Field(max_length=_SUBJECT["organization"]), Trimmed] = ""
+    organizational_unit: Annotated[
+        str, Field(max_length=_SUBJECT["organizational_unit"]), Trimmed
+    ] = ""
 
 
 class CreateRequestBody(In):
@@ -317,14 +343,14 @@ class SubjectChanges(In):
     """Subject Name fields to change: a field left out keeps the certificate's value, an
     empty one is removed."""
 
-    common_name: str | None = Field(default=None, max_length=_SUBJECT["common_name"])
-    country: str | None = Field(default=None, max_length=16)
-    state: str | None = Field(default=None, max_length=_SUBJECT["state"])
-    city: str | None = Field(default=None, max_length=_SUBJECT["city"])
-    organization: str | None = Field(default=None, max_length=_SUBJECT["organization"])
-    organizational_unit: str | None = Field(
-        default=None, max_length=_SUBJECT["organizational_unit"]
-    )
+    common_name: Annotated[str, Field(max_length=_SUBJECT["common_name"]), Trimmed] | None = None
+    country: Annotated[str, Field(max_length=16), Trimmed] | None = None
+    state: Annotated[str, Field(max_length=_SUBJECT["state"]), Trimmed] | None = None
+    city: Annotated[str, Field(max_length=_SUBJECT["city"]), Trimmed] | None = None
+    organization: Annotated[str, Field(max_length=_SUBJECT["organization"]), Trimmed] | None = None
+    organizational_unit: (
+        Annotated[str, Field(max_length=_SUBJECT["organizational_unit"]), Trimmed] | None
+    ) = None
 
 
 class RenewalRequestBody(In):
@@ -546,17 +572,15 @@ class AddressTest(Out):
 
 
 class AddressTestOptions(In):
-    hostname: str | None = Field(
+    hostname: Annotated[str, Field(min_length=1, max_length=HOSTNAME_MAX), Trimmed] | None = Field(
         default=None,
-        min_length=1,
-        max_length=HOSTNAME_MAX,
         description="Default: the address's hostnames, else each DNS name of its certificate.",
     )
     port: int | None = Field(default=None, ge=1, le=65535)
 
 
 Hostnames = Annotated[
-    list[Annotated[str, Field(max_length=HOSTNAME_MAX)]],
+    list[HostnameText],
     Field(
         max_length=HOSTNAMES_PER_ADDRESS_MAX,
         description="DNS names (an internationalised name is stored as its A-labels); no "
@@ -581,6 +605,7 @@ NodeName = Annotated[
         description="A node's name, as certgate serve --node NAME runs it.",
         examples=["node-a"],
     ),
+    Trimmed,
 ]
 
 
@@ -883,7 +908,7 @@ class Token(Out):
 
 
 class NewToken(In):
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATTERN), Trimmed]
     role: UserRole
 
 
@@ -1013,7 +1038,7 @@ class AcmeOrder(Out):
 
 class AcmeOrderRequest(In):
     friendly_name: FriendlyName
-    domains: list[Annotated[str, Field(max_length=HOSTNAME_MAX)]] = Field(
+    domains: list[HostnameText] = Field(
         min_length=1, max_length=DOMAINS_MAX, description=ACME_NAMES_HELP
     )
     key: KeyType = DEFAULT_KEY_SPEC

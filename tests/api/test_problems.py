@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from certgate.fields import LABELS, base_key
-from certgate.limits import SANS_MAX
+from certgate.limits import FRIENDLY_NAME_MAX, SANS_MAX
 from certgate.pki.diagnostics import WarningCode
+from certgate.pki.names import SUBJECT_MAX_LENGTHS
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
 from tests.api.workflows import self_signed, upload
@@ -207,6 +208,32 @@ def test_every_face_takes_at_most_the_same_number_of_sans(primary: Server) -> No
         assert refused.stderr.startswith("error: Subject Alternative Names: "), refused.stderr
         assert f"at most {SANS_MAX}" in refused.stderr
         assert (ok(api.get("/certificates")), ok(api.get("/requests"))) == before
+
+
+def test_every_face_trims_a_field_before_checking_its_length(primary: Server) -> None:
+    """Spaces (or a line break) around a field are trimmed before its length is checked, on
+    every face: the API counted them, refusing what the page and the CLI accept."""
+    name, common_name = "n" * FRIENDLY_NAME_MAX, "c" * SUBJECT_MAX_LENGTHS["common_name"]
+    padded = {"friendly_name": f" {name}\n", "common_name": f"  {common_name} "}
+    san = " trimmed.example.test "
+    with primary.client() as api:
+        body = {
+            "friendly_name": padded["friendly_name"],
+            "subject": {"common_name": padded["common_name"]},
+            "subject_alternative_names": [san],
+        }
+        by_api = ok(api.post("/requests", json=body), 201)["request"]
+        page = create_on_the_page(primary, **padded, sans=[san])
+        assert page.status_code == 303, page.text
+        by_cli = run_cli(
+            primary.running.data_dir, "cert", "create", "--request", "--json", "--key", "p256",
+            "--name", padded["friendly_name"], "--cn", padded["common_name"], "--san", san,
+            **primary.running.env,
+        )  # fmt: skip
+        made = [by_api, *(r for r in ok(api.get("/requests")) if r["id"] > by_api["id"])]
+    assert json.loads(by_cli.stdout)["request"] in made
+    assert len(made) == 3
+    assert {(r["friendly_name"], r["subject"]) for r in made} == {(name, f"CN={common_name}")}
 
 
 def test_malformed_requests(primary: Server) -> None:
