@@ -63,6 +63,28 @@ def test_a_revoked_token_is_refused(primary: Server) -> None:
         problem(stranger.get("/me"), 401, "unauthenticated")
 
 
+def test_removing_a_user_revokes_the_tokens_they_made(primary: Server) -> None:
+    """A removed user's API tokens kept working: whoever was removed kept a way in."""
+    password = "a leaver's long password"
+    with primary.client() as admin:
+        body = {"username": "leaver", "password": password, "role": "admin"}
+        ok(admin.post("/users", json=body), 201)
+        with primary.browser(primary.login("leaver", password)) as leaver:
+            made = ok(leaver.post("/tokens", json={"name": "leaver's job", "role": "admin"}), 201)
+        assert made["created_by"] == "leaver"
+        kept = ok(admin.post("/tokens", json={"name": "someone else's", "role": "admin"}), 201)
+        with primary.client(made["token"]) as job, primary.client(kept["token"]) as other:
+            ok(job.get("/me"))
+            ok(admin.delete("/users/leaver"), 204)
+            problem(job.get("/me"), 401, "unauthenticated")
+            ok(other.get("/me"))
+        listed = {token["id"]: token for token in ok(admin.get("/tokens"))}
+        assert listed[made["id"]]["revoked"] and not listed[kept["id"]]["revoked"]
+        trail = ok(admin.get("/audit", params={"target": "leaver's job"}))["events"]
+    assert [event["action"] for event in trail] == ["token.revoke", "token.create"]
+    assert trail[0]["actor"] == "token:tests" and "removed user leaver" in trail[0]["detail"]
+
+
 def test_token_last_used_is_shown(primary: Server) -> None:
     with primary.client() as admin:
         created = ok(admin.post("/tokens", json={"name": "monitoring", "role": "auditor"}), 201)

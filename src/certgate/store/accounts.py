@@ -68,6 +68,14 @@ def token_by_id(repository: Repository, token_id: int) -> ApiTokenRow | None:
     return repository.session.get(ApiTokenRow, token_id)
 
 
+def live_tokens_created_by(repository: Repository, name: str) -> list[ApiTokenRow]:
+    """The tokens ``name`` (a user, as the audit trail names them) created, not revoked."""
+    query = select(ApiTokenRow).where(
+        ApiTokenRow.created_by == name, ApiTokenRow.revoked_at.is_(None)
+    )
+    return list(repository.session.scalars(query.order_by(ApiTokenRow.id)))
+
+
 def all_tokens(repository: Repository) -> list[ApiTokenRow]:
     return list(repository.session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id)))
 

@@ -44,7 +44,8 @@ def add_user(app: App, principal: Admin, body: NewUser, response: Response) -> U
     responses=problem_responses(404, 409, 422),
 )
 def remove_user(app: App, principal: Admin, username: Username) -> None:
-    """The user's sessions end. The last administrator cannot be removed (409 conflict)."""
+    """The user's sessions end and the API tokens they created are revoked. The last
+    administrator cannot be removed (409 conflict)."""
     users.delete_user(app, username, principal.actor)
 
 
