@@ -54,6 +54,11 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return None if value is None else utc(value)
 
 
+#: A table whose ids people and other rows refer to: an id is never given twice (SQLite gives
+#: the next row the highest id a deletion freed without it; migration 0015).
+NEVER_REUSED_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dt.datetime: UtcDateTime(),
@@ -65,6 +70,7 @@ class KeyRow(Base):
     """A private key, sealed; found by the SHA-256 of its SubjectPublicKeyInfo."""
 
     __tablename__ = "private_keys"
+    __table_args__ = NEVER_REUSED_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_key_fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     algorithm: Mapped[str] = mapped_column(String(64))
@@ -79,6 +85,8 @@ _FIRST = -1
 class StoredDer:
     """What a certificate and a request are stored as: their DER, found by its SHA-256
     fingerprint, the name people gave it, and the public-key fingerprint that finds its key."""
+
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=_FIRST)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True, sort_order=_FIRST)
@@ -189,6 +197,7 @@ class UserRow(Base):
     """An account of the /appliance interface; the password only as an Argon2 hash."""
 
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSED_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -223,6 +232,7 @@ class ApiTokenRow(Base):
     """An API token for automation; only the SHA-256 of the token is stored."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = NEVER_REUSED_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -262,6 +272,7 @@ class AcmeOrderRow(Base):
     the CA's error document verbatim when it failed."""
 
     __tablename__ = "acme_orders"
+    __table_args__ = NEVER_REUSED_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     friendly_name: Mapped[str] = mapped_column(String(FRIENDLY_NAME_MAX))
     #: the identifiers (DNS names), in the order given

@@ -4,18 +4,56 @@ one transaction)."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 from alembic import context
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from certgate.store.models import Base
 
-bind = context.config.attributes["engine"]
-with nullcontext(bind) if isinstance(bind, Connection) else bind.begin() as connection:
+
+@contextmanager
+def _without_foreign_key_actions(connection: Connection) -> Iterator[None]:
+    """SQLite's foreign keys off while a migration rebuilds a table others refer to: with
+    them on, dropping the old table deletes its rows first, and that sets the references to
+    it to NULL or deletes the rows holding them (sessions, ACME challenges) or refuses. The
+    pragma only works outside a transaction; the references are checked before the commit."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    [enforced] = driver.execute("PRAGMA foreign_keys").fetchone()
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute(f"PRAGMA foreign_keys={int(enforced)}")
+
+
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     context.run_migrations()
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise RuntimeError(f"a migration broke references: {broken}")
+
+
+bind = context.config.attributes["engine"]
+if isinstance(bind, Engine):
+    with (
+        bind.connect() as connection,
+        _without_foreign_key_actions(connection),
+        connection.begin(),
+    ):
+        _run(connection)
+else:
+    with nullcontext(bind) as connection:
+        _run(connection)
