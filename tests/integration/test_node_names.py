@@ -9,12 +9,18 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import insert
+
+from certgate.errors import AlreadyServingError
 from certgate.service import nodes
 from certgate.service.appliance import Appliance
+from certgate.store.database import make_engine
+from certgate.store.models import NodeRow
 from tests.support.net import free_port
 from tests.support.server import CERTGATE, node_list, run_cli, serving
 
@@ -87,3 +93,53 @@ def test_a_name_whose_other_boot_went_quiet_is_taken_over(tmp_path: Path) -> Non
         twin = node_list(running)["twin"]
         assert twin["state"] == "alive" and twin["host"] == socket.gethostname()
         assert "waiting for its next heartbeat or its end" in running.log_text()
+
+
+def test_of_two_starts_under_one_name_at_the_same_moment_the_second_is_refused(
+    appliance: Appliance,
+) -> None:
+    """Both found no row under the name and both started: on PostgreSQL the second's first
+    heartbeat failed on the unique name (a raw error in its log), on SQLite it took over the
+    first's row. The other host's start is a real transaction, its row written but not yet
+    committed while this one claims; this one is then refused as if it had come later."""
+    interval = 0.5
+    other_host, other_boot = OTHER_HOST
+    engine = make_engine(appliance.store.url, immediate=True)
+    refused: list[BaseException] = []
+
+    def claim() -> None:
+        try:
+            nodes.claim_name(appliance, "twin")
+        except AlreadyServingError as error:
+            refused.append(error)
+
+    claiming = threading.Thread(target=claim)
+    try:
+        with engine.begin() as other:
+            now = appliance.now()
+            other.execute(
+                insert(NodeRow).values(
+                    name="twin",
+                    version="1",
+                    started_at=now,
+                    last_seen=now,
+                    interval=interval,
+                    listeners=[],
+                    host=other_host,
+                    boot_id=other_boot,
+                )
+            )
+            claiming.start()
+            time.sleep(0.5)  # the claim reads no row and writes its own, held by this one's
+        for _ in range(10):  # the other node beats on while this one looks
+            if not claiming.is_alive():
+                break
+            nodes.heartbeat(appliance, "twin", now, interval, [], host=OTHER_HOST)
+            claiming.join(interval)
+    finally:
+        claiming.join()
+        engine.dispose()
+    [error] = refused
+    assert "node name 'twin' is in use by the 'certgate serve' on host 'cloned-gw'" in str(error)
+    [row] = [view for view in nodes.list_nodes(appliance) if view.name == "twin"]
+    assert row.host == "cloned-gw"

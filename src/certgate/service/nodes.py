@@ -138,8 +138,20 @@ def heartbeat(
     """Record that the node runs, on which host (``host``: name and boot id; this one's by
     default), and what its HTTPS and plain HTTP listeners present; False when skipped (store
     busy)."""
+    values = _beat_values(app, started_at, interval, listeners, http_listeners, host)
+    return app.store.touch(lambda repository: nodes.beat(repository, name, values))
+
+
+def _beat_values(
+    app: Appliance,
+    started_at: dt.datetime,
+    interval: float,
+    listeners: Sequence[Mapping[str, Any]] = (),
+    http_listeners: Sequence[Mapping[str, Any]] = (),
+    host: tuple[str, str | None] | None = None,
+) -> dict[str, Any]:
     host_name, boot_id = host or (socket.gethostname(), _boot_id())
-    values = {
+    return {
         "host": host_name[:NODE_HOST_MAX],
         "boot_id": boot_id,
         "version": __version__,
@@ -151,7 +163,6 @@ def heartbeat(
         "http_listeners": [_listener_document(listener) for listener in http_listeners],
         "master_key_id": app.sealer.key_id,
     }
-    return app.store.touch(lambda repository: nodes.beat(repository, name, values))
 
 
 def claim_name(app: Appliance, name: str) -> None:
@@ -165,8 +176,7 @@ def claim_name(app: Appliance, name: str) -> None:
     mine = _boot_id()
     seen: dt.datetime | None = None
     while True:
-        with app.store.reading() as repository:
-            row = nodes.node(repository, name)
+        row = _held_or_claimed(app, name)
         if row is None or mine is None or row.boot_id is None or row.boot_id == mine:
             return
         if _state(app, row) is not NodeState.ALIVE:
@@ -187,6 +197,24 @@ def claim_name(app: Appliance, name: str) -> None:
             )
         seen = row.last_seen
         time.sleep(min(row.interval, 1.0))
+
+
+def _held_or_claimed(app: Appliance, name: str) -> NodeRow | None:
+    """The row under ``name``, or None when there was none and this node's first heartbeat
+    now holds it: of two starts that found none at the same moment, the one whose row was
+    written second reads the other's, and is judged by it."""
+    with app.store.reading() as repository:
+        row = nodes.node(repository, name)
+    if row is not None:
+        return row
+    try:
+        with app.store.transaction() as repository:
+            row = nodes.node(repository, name, for_update=True)
+            if row is None:
+                nodes.beat(repository, name, _beat_values(app, app.now(), heartbeat_interval()))
+            return row
+    except ConflictError:  # the other start's row, written meanwhile
+        return _held_or_claimed(app, name)
 
 
 @functools.cache  # one per boot: a reboot ends the process
