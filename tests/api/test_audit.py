@@ -104,3 +104,19 @@ def test_the_audit_log_page_answers_any_filter_without_a_fault(
     assert answer.status_code in (200, 422), answer.text[:500]
     assert answer.headers["content-type"].startswith("text/html")
     assert "Status :: Audit Log" in answer.text
+
+
+def test_a_head_of_a_download_records_nothing(primary: Server) -> None:
+    """``curl -I`` (a monitor's HEAD) of an export or of the support package downloads
+    nothing: the trail recorded it as a certificate exported, a support package taken."""
+    with primary.client() as api:
+        created = self_signed(api, "asked with HEAD", "head.example.test")
+        newest = ok(api.get("/audit", params={"limit": 1}))["events"]
+        for path in (f"/certificates/{created['id']}/export", "/support-package"):
+            asked = api.head(path)
+            assert asked.status_code == 200 and asked.content == b"", path
+            assert asked.headers["content-disposition"].startswith("attachment"), path
+        assert ok(api.get("/audit", params={"limit": 1}))["events"] == newest
+        api.get(f"/certificates/{created['id']}/export")
+        exported = ok(api.get("/audit", params={"limit": 1}))["events"]
+    assert exported[0]["action"] == "certificate.export"

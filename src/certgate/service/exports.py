@@ -14,9 +14,15 @@ from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_targ
 
 
 def export_certificate(
-    app: Appliance, reference: str | int, options: ExportOptions, actor: Actor = APPLIANCE
+    app: Appliance,
+    reference: str | int,
+    options: ExportOptions,
+    actor: Actor = APPLIANCE,
+    *,
+    audited: bool = True,
 ) -> ExportedFile:
-    """Encode the certificate as the guide's rules say; the export is written to the audit."""
+    """Encode the certificate as the guide's rules say; the export is written to the audit
+    unless not ``audited`` (a HEAD of the download: nothing leaves)."""
     with app.store.transaction(actor) as repository:
         row = find_certificate(repository, reference)
         chain = [
@@ -31,6 +37,8 @@ def export_certificate(
         exported = export(
             x509.load_der_x509_certificate(row.der), key, chain, options, row.friendly_name
         )
+        if not audited:
+            return exported
         if options.include_private_key:
             repository.audit_key_use(
                 AuditAction.KEY_EXPORT,

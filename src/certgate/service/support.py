@@ -60,9 +60,12 @@ class SupportPackage:
     members: list[str]
 
 
-def build_support_package(app: Appliance, actor: Actor = APPLIANCE) -> SupportPackage:
-    """The zip, in memory; the download is recorded in the audit trail. CPU work (a PEM and a
-    chain per certificate): faces on an event loop call it in a worker thread."""
+def build_support_package(
+    app: Appliance, actor: Actor = APPLIANCE, *, audited: bool = True
+) -> SupportPackage:
+    """The zip, in memory; the download is recorded in the audit trail unless not ``audited``
+    (a HEAD of the download: nothing leaves). CPU work (a PEM and a chain per certificate):
+    faces on an event loop call it in a worker thread."""
     created = app.now()
     status = appliance_status(app)
     settings = get_settings(app)
@@ -91,10 +94,11 @@ def build_support_package(app: Appliance, actor: Actor = APPLIANCE) -> SupportPa
             add(f"certificates/{stem}.pem", _pem(ders[view.fingerprint_sha256]))
             chain = [ders[fingerprint] for fingerprint in view.chain if fingerprint in ders]
             add(f"chains/{stem}.pem", "".join(_pem(der) for der in chain))
-    with app.store.transaction(actor) as repository:
-        repository.audit(
-            AuditAction.SUPPORT_PACKAGE, "appliance", f"{len(views)} certificate(s), no keys"
-        )
+    if audited:
+        with app.store.transaction(actor) as repository:
+            repository.audit(
+                AuditAction.SUPPORT_PACKAGE, "appliance", f"{len(views)} certificate(s), no keys"
+            )
     return SupportPackage(
         data=buffer.getvalue(),
         name=f"{FILE_STEM}-{created:%Y-%m-%d}",

@@ -5,7 +5,11 @@ HEAD, sends the GET's headers and leaves its body out."""
 
 from __future__ import annotations
 
+from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+#: The scope's mark of a GET that answers a HEAD.
+_HEAD = "certgate.head"
 
 
 class HeadAsGet:
@@ -14,5 +18,11 @@ class HeadAsGet:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "HEAD":
-            scope = {**scope, "method": "GET"}
+            scope = {**scope, "method": "GET", _HEAD: True}
         await self.app(scope, receive, send)
+
+
+def is_head(request: Request) -> bool:
+    """Whether this GET answers a HEAD, which downloads nothing: a download's view records
+    no audit event for it (``curl -I`` of an export was recorded as an export)."""
+    return bool(request.scope.get(_HEAD))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from certgate.pki.export import ExportOptions
 from certgate.schemas import ExportBody
@@ -27,6 +27,7 @@ from certgate.web.api.downloads import (
 )
 from certgate.web.api.openapi import problem_responses
 from certgate.web.api.paths import CertificateRef
+from certgate.web.head import is_head
 
 #: A certificate's export is part of the certificates collection: its path and its tag.
 router = APIRouter(prefix=collection.prefix, tags=list(collection.tags))
@@ -46,8 +47,10 @@ _RESPONSES = {
 }
 
 
-def _export(app: Appliance, reference: str, options: ExportOptions, actor: Actor) -> Response:
-    exported = exports.export_certificate(app, reference, options, actor)
+def _export(
+    app: Appliance, reference: str, options: ExportOptions, actor: Actor, audited: bool = True
+) -> Response:
+    exported = exports.export_certificate(app, reference, options, actor, audited=audited)
     name = certificates.show_certificate(app, reference).friendly_name
     return download(
         exported.data,
@@ -65,6 +68,7 @@ def _export(app: Appliance, reference: str, options: ExportOptions, actor: Actor
     description=_FORMATS,
 )
 def export_public(
+    request: Request,
     app: App,
     principal: Viewer,
     reference: CertificateRef,
@@ -75,7 +79,7 @@ def export_public(
     options = ExportOptions(
         include_certificate=include_certificate, include_chain=include_chain, pem=pem
     )
-    return _export(app, reference, options, principal.actor)
+    return _export(app, reference, options, principal.actor, audited=not is_head(request))
 
 
 @router.post(

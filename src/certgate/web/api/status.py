@@ -12,6 +12,7 @@ from certgate.service import auth, status, support
 from certgate.web.api.deps import App, Caller, Viewer
 from certgate.web.api.downloads import binary_responses, content_disposition, download
 from certgate.web.api.openapi import NO_CONTENT, problem_responses
+from certgate.web.head import is_head
 
 router = APIRouter(tags=["status"])
 
@@ -29,11 +30,12 @@ def get_status(app: App, _: Viewer) -> ApplianceStatus:
         **binary_responses([support.MEDIA_TYPE], "The support package (.zip)."),
     },
 )
-def get_support_package(app: App, principal: Viewer) -> Response:
+def get_support_package(request: Request, app: App, principal: Viewer) -> Response:
     """The guide's "Update the Appliance" zip: Status > Basics, TLS settings, every
     certificate and its chain (PEM), their warnings and the address assignments. Never a
-    private key, password or token value. The download is recorded in the audit trail."""
-    package = support.build_support_package(app, principal.actor)
+    private key, password or token value. The download is recorded in the audit trail
+    (a HEAD is not)."""
+    package = support.build_support_package(app, principal.actor, audited=not is_head(request))
     return download(
         package.data,
         support.MEDIA_TYPE,
