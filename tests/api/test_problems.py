@@ -87,6 +87,29 @@ def test_head_is_answered_as_get_without_the_body(primary: Server) -> None:
         assert browser.head("/appliance/static/certgate.css").status_code == 200
 
 
+def test_a_path_with_a_trailing_slash_leads_to_the_page_on_this_appliance(
+    primary: Server,
+) -> None:
+    """The redirect to the path without (or with) the slash named the request's Host in its
+    Location: a request with another Host was sent to that site. Now a relative Location."""
+    forged = {"Host": "evil.example"}
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as browser:
+        for path, location in (
+            ("/appliance/login/", "/appliance/login"),
+            (
+                "/appliance/login/?next=%2Fappliance%2Fusers",
+                "/appliance/login?next=%2Fappliance%2Fusers",
+            ),
+            ("/api/v1/status/", "/api/v1/status"),
+        ):
+            moved = browser.get(path, headers=forged)
+            assert moved.status_code == 307, (path, moved.status_code)
+            assert moved.headers["location"] == location, path
+        assert browser.get("/appliance/login/").next_request is not None
+        problem(browser.get("/api/v1/no-such-thing/", headers=forged), 404, "not-found")
+        assert browser.get("/appliance/static/no-such.css/").status_code == 404
+
+
 @pytest.mark.parametrize("address", ["0.0.0.0", "::", "239.1.2.3", "fe80::1"])
 def test_an_address_that_is_not_one_address_of_this_host_is_refused(
     primary: Server, address: str

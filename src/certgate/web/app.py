@@ -34,6 +34,7 @@ def create_app(appliance: Appliance) -> FastAPI:
         openapi_url=API_PREFIX + "/openapi.json",
         docs_url=None,  # a page of the appliance instead: web/pages/api_docs.py
         redoc_url=None,
+        redirect_slashes=False,  # web/slashes.py: a relative Location, not the Host's
     )
     app.state.appliance = appliance
     app.state.throttle = LoginThrottle()

@@ -24,6 +24,7 @@ from certgate.web.api.errors import (
 )
 from certgate.web.api.openapi import document_problems
 from certgate.web.pages.errors import error_page, is_page, page_error
+from certgate.web.slashes import slash_redirect
 
 #: What a page says when the request is not one of its forms (a crafted or stale request).
 _NOT_UNDERSTOOD = "the request is not one this page understands"
@@ -35,6 +36,8 @@ async def answer(request: Request, error: Exception) -> Response:
     if isinstance(error, CertgateError):
         return page_error(request, error) if page else certgate_problem(error)
     if isinstance(error, HTTPException):
+        if error.status_code == HTTPStatus.NOT_FOUND and (moved := slash_redirect(request)):
+            return moved  # no route has the path; one has it with(out) a trailing slash
         if page:
             response = error_page(request, error.status_code, str(error.detail))
             if error.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
