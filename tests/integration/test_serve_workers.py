@@ -115,6 +115,28 @@ def test_sigterm_stops_every_worker_and_frees_the_data_directory(
     assert "No 'certgate serve' is running" in status.stdout
 
 
+REREAD = "SIGHUP: reading the store again"
+
+
+def test_sighup_rereads_the_store_in_every_worker_and_stops_nothing(
+    two_workers: RunningAppliance,
+) -> None:
+    """As nginx takes it (and as a closed terminal or a log rotation sends it): no stop."""
+    workers = worker_pids(two_workers)
+    two_workers.process.send_signal(signal.SIGHUP)
+    eventually(lambda: two_workers.log_text().count(REREAD) == 2, timeout=20)
+    assert two_workers.process.poll() is None and worker_pids(two_workers) == workers
+    assert handshake(ADDRESS, two_workers.port).common_name == "certgate Appliance"
+
+
+def test_sighup_does_not_stop_a_single_process_serve(tmp_path: Path) -> None:
+    with running_appliance(tmp_path / "data", ADDRESS) as running:
+        running.process.send_signal(signal.SIGHUP)
+        eventually(lambda: REREAD in running.log_text(), timeout=20)
+        assert running.process.poll() is None
+        assert handshake(ADDRESS, running.port).common_name == "certgate Appliance"
+
+
 def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
     two_workers: RunningAppliance,
 ) -> None:

@@ -236,6 +236,7 @@ async def _serve(server: ApplianceServer, supervisor: int | None) -> None:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, server.reread)
     watch = None if supervisor is None else asyncio.create_task(_orphaned(stop, supervisor))
     try:
         await server.run(stop)

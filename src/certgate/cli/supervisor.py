@@ -2,7 +2,8 @@
 
 Each worker is a whole ``certgate serve`` (listeners, pages, API) that follows the committed
 store by itself; the kernel spreads connections over their ``SO_REUSEPORT`` sockets. The
-supervisor only starts them, restarts one that dies, and stops them all on SIGTERM/SIGINT.
+supervisor only starts them, restarts one that dies, stops them all on SIGTERM/SIGINT and
+passes SIGHUP on (each reads the store again).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Supervisor:
             number: signal.signal(number, self._request_stop)
             for number in (signal.SIGTERM, signal.SIGINT)
         }
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._pass_on)
         try:
             for index in range(self.count):  # one by one: a failed start stops the others
                 self.workers.append(self._start(index))
@@ -101,6 +103,12 @@ class Supervisor:
 
     def _request_stop(self, number: int, frame: FrameType | None) -> None:
         self._stopping = True
+
+    def _pass_on(self, number: int, frame: FrameType | None) -> None:
+        """SIGHUP: each worker reads the store again; none stops."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(number)
 
     def _stop_all(self) -> None:
         for worker in self.workers:

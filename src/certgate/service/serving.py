@@ -369,11 +369,12 @@ class ApplianceServer:
         self._key_problem: str | None = None  # this node's master key is stale
         self._key_said: str | None = None  # what was logged about its key last
         self._key_changed = False  # a new master key taken: the cached state is saved again
+        self._wake: asyncio.Event | None = None  # set to look at the store now
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the committed state until ``stop`` is set, applying every new commit."""
         loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
+        wake = self._wake = asyncio.Event()
         watch = RevisionWatch(
             self.app.store.engine,
             lambda: loop.call_soon_threadsafe(wake.set),
@@ -426,6 +427,15 @@ class ApplianceServer:
                 _status_path(self.app).unlink(missing_ok=True)
             if beating is not None and self.node is not None:
                 await _said_stopped(self.app, self.node, started, interval)
+
+    def reread(self) -> None:
+        """Read the store again now and build every certificate anew, as if it had changed
+        (SIGHUP, as nginx reloads); the listeners serve on meanwhile."""
+        log.info("SIGHUP: reading the store again")
+        self.revision = -1
+        self._cache = PlanCache()
+        if self._wake is not None:
+            self._wake.set()
 
     async def _heartbeat(self, node: str, started: dt.datetime, interval: float) -> None:
         """This node's heartbeat: now, after every change applied, and every ``interval``;
