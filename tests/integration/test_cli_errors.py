@@ -11,6 +11,8 @@ import pytest
 from tests.integration.conftest import Certgate, Run
 
 NOT_FOUND = "/nonexistent/certgate-test/file.pem"
+#: A file that is there and answers every read with an I/O error, even to root.
+UNREADABLE = "/proc/self/mem"
 
 
 def assert_one_clear_error(run: Run, *, says: str | None = None) -> None:
@@ -55,6 +57,12 @@ IN_PROCESS = [
     (["request", "delete", "999"], "no certificate request with id 999"),
     (["ip", "add", "::"], "the wildcard address"),
     (["ip", "add", "255.255.255.255"], "the broadcast address"),
+    # a file that exists and cannot be read (EIO): "internal error (OSError)", exit 70
+    (
+        ["acme", "account", "set", "--eab-kid", "k", "--eab-hmac-key-file", UNREADABLE],
+        "cannot read",
+    ),
+    (["cert", "import", UNREADABLE], "cannot read"),
 ]
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from certgate.cli.ca_bundle import ca_bundle, ca_bundle_options
-from certgate.cli.context import EXISTING_FILE, Options, command_options, confirm_change_option
+from certgate.cli.context import (
+    EXISTING_FILE,
+    Options,
+    command_options,
+    confirm_change_option,
+    read_file,
+)
 from certgate.cli.forms import KEY_TYPES
 from certgate.cli.output import (
     echo,
@@ -95,7 +101,7 @@ def account_set(
     roots = ca_bundle(ca_file, no_ca_file)
     hmac_key = None
     if eab_hmac_key_file is not None:
-        hmac_key = acme_account.hmac_key_from_file(eab_hmac_key_file.read_bytes())
+        hmac_key = acme_account.hmac_key_from_file(read_file(eab_hmac_key_file))
     view = options.call(
         acme_account.set_account,
         directory=directory,

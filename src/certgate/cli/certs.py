@@ -13,6 +13,7 @@ from certgate.cli.context import (
     command_options,
     confirm_change_option,
     output_option,
+    read_file,
 )
 from certgate.cli.forms import form_options
 from certgate.cli.output import (
@@ -209,14 +210,8 @@ def import_(
     options: Options, files: tuple[Path, ...], password_file: Path | None, as_json: bool
 ) -> None:
     """Import certificates, keys and requests from files in any supported format."""
-    contents: list[tuple[str, bytes]] = []
-    for path in files:
-        try:
-            with path.open("rb") as handle:
-                # One byte over the limit is enough for the loader to say "too large".
-                contents.append((str(path), handle.read(MAX_FILE_SIZE + 1)))
-        except OSError as error:
-            raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
+    # One byte over the limit is enough for the loader to say "too large".
+    contents = [(str(path), read_file(path, MAX_FILE_SIZE + 1)) for path in files]
     password = IMPORT_PASSWORD.read(password_file)
     with options.appliance() as app:
         entries = imports.import_files(app, contents, password, options.actor)
@@ -395,12 +390,7 @@ def chain(
     clients will refuse, needs --confirm."""
     if (mode is None) == (manual_file is None):
         raise click.UsageError("give exactly one of --automatic or --manual PEMFILE")
-    chain_pem = None
-    if manual_file is not None:
-        try:
-            chain_pem = manual_file.read_bytes()
-        except OSError as error:
-            raise click.UsageError(f"cannot read {manual_file}: {error.strerror}") from None
+    chain_pem = None if manual_file is None else read_file(manual_file)
     notices: list[str] = []
     with options.appliance() as app:
         if chain_pem is not None:

@@ -24,6 +24,16 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+def read_file(path: Path, limit: int = -1) -> bytes:
+    """The bytes of a file a command was given (at most ``limit``); one that cannot be read
+    is a usage error naming it, never a traceback."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(limit)
+    except OSError as error:
+        raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
+
+
 def output_option(what: str) -> Callable[[_Command], _Command]:
     """``-o/--output``: the file a command writes, ``what`` in its help."""
     return click.option(
