@@ -381,3 +381,11 @@ def test_a_request_with_a_validity_is_refused_as_the_api_refuses_days(certgate: 
     assert refused.stdout == ""
     assert "--days" in refused.error_lines[-1] and "request" in refused.error_lines[-1]
     assert certgate.json("request", "list") == before
+
+
+def test_rename_says_what_it_did(certgate: Certgate) -> None:
+    """Every change says what it did; ``cert rename`` printed nothing."""
+    renamed = certgate("cert", "rename", "1", "  Factory, renamed ")
+
+    assert renamed.stdout == "renamed certificate 1 to 'Factory, renamed'\n"
+    assert certgate.show(1)["friendly_name"] == "Factory, renamed"

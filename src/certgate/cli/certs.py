@@ -419,4 +419,4 @@ def rename(options: Options, reference: str, friendly_name: str, as_json: bool) 
     with options.appliance() as app:
         certificates.rename(app, reference, friendly_name, options.actor)
         view = certificates.show_certificate(app, reference)
-    report(as_json, Certificate, view)
+    report(as_json, Certificate, view, f"renamed certificate {view.id} to {view.friendly_name!r}")
