@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import tarfile
 from collections.abc import Callable
 from contextlib import closing, nullcontext
@@ -21,7 +22,8 @@ from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD
 from certgate.store.sealing import MASTER_KEY_FILE
 from certgate.store.snapshot import take_snapshot
 from tests.conftest import postgresql_schema
-from tests.integration.conftest import Certgate
+from tests.integration.conftest import CERTGATE, Certgate
+from tests.integration.test_data_dir_safety import AS_A_USER
 from tests.support.pki import make_chain
 from tests.support.served import served_fingerprint
 from tests.support.server import import_with_key, run_cli, running_appliance
@@ -163,6 +165,34 @@ def test_a_restore_goes_only_into_an_empty_data_directory(
     run = certgate("restore", backed_up, "--passphrase-file", _passphrase_file(tmp_path), expect=1)
     assert "is not empty" in run.error_lines[0]
     assert _tree(certgate.data_dir) == before
+
+
+def test_a_restore_goes_into_the_empty_data_directory_prepared_for_it(
+    certgate: Certgate, backed_up: Path, tmp_path: Path
+) -> None:
+    """/var/lib/certgate made for the service's user in a directory only root may write (or
+    a volume mounted there): 'certgate init' works in it, and so does a restore, again after
+    one was killed half-way."""
+    parent = tmp_path / "var-lib"
+    data_dir = parent / "certgate"
+    left = data_dir / ".restore-killed"  # what a restore killed half-way leaves
+    left.mkdir(parents=True)
+    (left / MASTER_KEY_FILE).write_bytes(os.urandom(32))
+    parent.chmod(0o555)
+    try:
+        done = subprocess.run(
+            [*AS_A_USER, str(CERTGATE), "restore", str(backed_up), "--passphrase-file",
+             str(_passphrase_file(tmp_path))],
+            env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        parent.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in data_dir.iterdir()) == [DATABASE_FILE, MASTER_KEY_FILE]
+    assert oct(data_dir.stat().st_mode & 0o777) == "0o700"
+    restored = Certgate(data_dir, subprocess=False)
+    assert restored.json("cert", "list") == certgate.json("cert", "list")
 
 
 def test_a_restore_goes_only_into_an_empty_database(

@@ -15,8 +15,9 @@ of ``manifest.json``, ``master.key`` and ``certgate.db`` (a snapshot of the stor
 ``store/snapshot.py``), written and read chunk by chunk, never whole in memory.
 
 A restore goes into an empty data directory (and an empty PostgreSQL database with
-``database_url``). Everything is decrypted, checked and put together beside it first; the
-data directory appears by one rename, so a wrong passphrase or a damaged file changes nothing.
+``database_url``). Everything is decrypted, checked and put together in a private directory
+inside it first, then moved into place, so a wrong passphrase or a damaged file changes
+nothing.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ _HEADER = struct.Struct(">8sBBBBB16s7sB16s")
 _TAG = 16
 MANIFEST = "manifest.json"
 _MEMBERS = {MANIFEST: 1 << 20, MASTER_KEY_FILE: 32, DATABASE_FILE: 1 << 40}
+#: A restore's work directory inside the data directory (one a killed restore left is removed)
+_STAGING = ".restore-"
 
 
 @dataclass(frozen=True)
@@ -205,14 +208,20 @@ def restore_backup(
 def _restore(
     source: BinaryIO, passphrase: bytes, data_dir: Path, database_url: str | None
 ) -> tuple[dict[str, Any], dict[str, int]]:
-    """Everything put together beside ``data_dir`` first; it appears by one rename."""
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=data_dir.parent))
+    """Everything put together in a private directory inside ``data_dir`` first (which may be
+    a mount point, or in a directory only root may write, as 'certgate init' allows); the
+    files are moved into place last, the master key after the store."""
     try:
-        restored = staging / "data"
-        restored.mkdir(mode=0o700)
-        manifest = _unpack(source, passphrase, restored)
-        image = restored / DATABASE_FILE
+        data_dir.mkdir(parents=True, mode=0o700)
+        made = True
+    except FileExistsError:  # empty, as checked, but for what a killed restore left
+        made = False
+        for left in data_dir.glob(f"{_STAGING}*"):
+            shutil.rmtree(left, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=data_dir))
+    try:
+        manifest = _unpack(source, passphrase, staging)
+        image = staging / DATABASE_FILE
         check_snapshot(image)
         upgrade_snapshot(image)
         forget_nodes(image)
@@ -220,17 +229,21 @@ def _restore(
         if database_url is not None:
             load_snapshot(image, database_url)
             image.unlink()
-        secure_data_dir(restored)
-        if data_dir.exists():
-            data_dir.rmdir()  # empty, as checked: only its place is taken
-        restored.rename(data_dir)
-    finally:
+        for name in (DATABASE_FILE, MASTER_KEY_FILE):
+            if (staging / name).exists():
+                (staging / name).rename(data_dir / name)
+        secure_data_dir(data_dir)
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if made:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    staging.rmdir()
     return manifest, counts
 
 
 def _require_empty_data_dir(data_dir: Path) -> None:
-    if data_dir.is_dir() and not any(data_dir.iterdir()):
+    if data_dir.is_dir() and all(entry.name.startswith(_STAGING) for entry in data_dir.iterdir()):
         return
     if os.path.lexists(data_dir):
         raise BackupError(
