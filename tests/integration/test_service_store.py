@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, event, inspect, text
 
 from certgate.errors import CertgateError, InUseError, ProtectedError, ValidationError
 from certgate.pki.export import ExportOptions
@@ -27,7 +27,7 @@ from certgate.pki.names import SubjectFields
 from certgate.service import certificates, exports, imports
 from certgate.service.appliance import Appliance
 from certgate.store.sealing import MASTER_KEY_FILE
-from tests.support.pki import fingerprint, issue, make_chain, name, new_key, pem
+from tests.support.pki import Key, fingerprint, issue, make_chain, name, new_key, pem
 
 if TYPE_CHECKING:
     from tests.support.pki import TestChain
@@ -321,23 +321,39 @@ def test_delete_relinks_children_to_another_issuer(appliance: Appliance) -> None
     assert chain_of(appliance, pki["leaf"]) == [fp["leaf"], fp["via_a"], fp["root_a"]]
 
 
+class _RenewingCa:
+    """A root and its intermediate twice: expired, and renewed (same name and key, valid
+    longer)."""
+
+    def __init__(self, label: str) -> None:
+        self.root_key, self.key = new_key(), new_key()
+        root_name, self.subject = name(f"{label} Root"), name(f"{label} Intermediate")
+        self.root = issue(root_name, self.root_key.public_key(), root_name, self.root_key,
+                          ca=True, days=3650)  # fmt: skip
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+        self.expired = self.intermediate(not_before=long_ago, days=300)
+        self.renewed = self.intermediate(days=1000)
+
+    def intermediate(self, **validity: Any) -> x509.Certificate:
+        public_key = self.key.public_key()
+        return issue(self.subject, public_key, self.root.subject, self.root_key, ca=True,
+                     **validity)  # fmt: skip
+
+    def leaf(self, host: str, key: Key) -> x509.Certificate:
+        return issue(name(host), key.public_key(), self.subject, self.key, ca=False,
+                     sans=[host])  # fmt: skip
+
+
 def test_a_renewed_intermediate_takes_over_the_chains_of_the_expired_one(
     appliance: Appliance,
 ) -> None:
     """The guide: a warning under a certificate means the CA's intermediate is missing;
     importing the CA's renewed intermediate (same name and key, valid longer) clears the
     chain-expired warning: the leaf's chain goes through the new copy, under the same root."""
-    root_key, intermediate_key, leaf_key = new_key(), new_key(), new_key()
-    root = issue(name("Renewing Root"), root_key.public_key(), name("Renewing Root"), root_key,
-                 ca=True, days=3650)  # fmt: skip
-    subject = name("Renewing Intermediate")
-    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
-    expired = issue(subject, intermediate_key.public_key(), root.subject, root_key, ca=True,
-                    not_before=long_ago, days=300)  # fmt: skip
-    renewed = issue(subject, intermediate_key.public_key(), root.subject, root_key, ca=True,
-                    days=1000)  # fmt: skip
-    leaf = issue(name("renewing.example.test"), leaf_key.public_key(), subject,
-                 intermediate_key, ca=False, sans=["renewing.example.test"])  # fmt: skip
+    ca = _RenewingCa("Renewing")
+    root, expired, renewed = ca.root, ca.expired, ca.renewed
+    leaf_key = new_key()
+    leaf = ca.leaf("renewing.example.test", leaf_key)
     import_ok(
         appliance, ("r.pem", pem(root)), ("i.pem", pem(expired)), ("l.pem", pem(leaf, leaf_key))
     )
@@ -352,10 +368,35 @@ def test_a_renewed_intermediate_takes_over_the_chains_of_the_expired_one(
     assert "chain-expired" not in {w.code for w in after.warnings}
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    ahead = issue(subject, intermediate_key.public_key(), root.subject, root_key, ca=True,
-                  not_before=later, days=2000)  # fmt: skip
+    ahead = ca.intermediate(not_before=later, days=2000)
     import_ok(appliance, ("ahead.pem", pem(ahead)))  # not valid yet: clients would refuse it
     assert certificates.show_certificate(appliance, fingerprint(leaf)).chain == after.chain
+
+
+def test_a_renewed_intermediate_imported_with_many_leaves_reads_no_row_per_leaf(
+    appliance: Appliance,
+) -> None:
+    """The renewed copy takes over the stored leaf's chain, and the new leaves are linked to
+    it, in statements that do not grow with the leaves (each leaf's row was read back to
+    learn it was no CA: 2,000 leaves took 1.7 s instead of 1.0 s)."""
+    ca = _RenewingCa("Busy")
+    root, expired, renewed, leaf_key = ca.root, ca.expired, ca.renewed, new_key()
+    leaves = [ca.leaf(f"busy{index}.example.test", leaf_key) for index in range(41)]
+    import_ok(appliance, ("old.pem", pem(root) + pem(expired) + pem(leaves[0])))
+    statements: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        import_ok(appliance, ("new.pem", pem(renewed) + b"".join(map(pem, leaves[1:]))))
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert len(statements) < len(leaves) - 1, statements
+    for leaf in (leaves[0], leaves[-1]):
+        chain = certificates.show_certificate(appliance, fingerprint(leaf)).chain
+        assert chain == [fingerprint(leaf), fingerprint(renewed), fingerprint(root)]
 
 
 def test_manual_chain_overrides_and_automatic_restores(appliance: Appliance) -> None:

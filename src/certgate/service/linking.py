@@ -359,8 +359,10 @@ def _reissued_issuers(
     is the same, so no root changes."""
     copies: dict[tuple[str, str], list[tuple[_Node, int | None]]] = defaultdict(list)
     for node in changed:
+        if not node.info.is_ca:  # only a CA has children: a leaf's row is never loaded
+            continue
         row = repository.certificate(node.id)
-        if row is not None and node.info.is_ca:
+        if row is not None:
             key = (node.info.subject_name_hash, node.info.public_key_fingerprint)
             copies[key].append((node, row.issuer_id))
     if not copies:
