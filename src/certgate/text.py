@@ -7,7 +7,8 @@ separators, and the bidirectional embeddings, overrides, isolates and marks (whi
 what a reader sees). Names people type (friendly names, token names) holding any of them are
 refused (:func:`check_name`); names taken from a certificate or a file have each of them
 replaced by its visible escape (:func:`name_from`); the CLI prints every text through
-:func:`visible`, so no stored or derived text reaches a terminal raw.
+:func:`visible`, so no stored or derived text reaches a terminal raw, and the pages show every
+text through it too (``web/pages/rendering.py``: a subject ``x\\u202egnp.exe`` read "xexe.png").
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-def visible(text: str) -> str:
-    """``text`` with each control character as its escape (``\\x1b``, ``\\u202e``)."""
-    return _CONTROL.sub(_escape, text)
+def visible(text: str, keep: str = "") -> str:
+    """``text`` with each control character as its escape (``\\x1b``, ``\\u202e``), but
+    those in ``keep`` (a page's line breaks and tabs)."""
+    if not keep:
+        return _CONTROL.sub(_escape, text)
+    return _CONTROL.sub(
+        lambda match: match.group() if match.group() in keep else _escape(match), text
+    )
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -8,9 +8,12 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from tests.api.client import Server, ok, problem
-from tests.api.workflows import self_signed
+from tests.api.workflows import import_ok, self_signed
+from tests.support.pki import fingerprint, issue, new_key, pem
 from tests.support.server import run_cli
 
 NAME = "证书 Ωmega Zürich"  # none of it is Latin-1 but the ü
@@ -126,6 +129,44 @@ def test_a_kept_alive_connection_survives_refusals(primary: Server) -> None:
             assert answer.status_code in (404, 422)
         assert pages.get("/security/certificates").status_code == 200
     assert isinstance(pages, httpx.Client)
+
+
+def test_a_hostile_certificate_subject_is_shown_as_text_on_every_page(primary: Server) -> None:
+    """Markup in a subject is shown as text, and a bidirectional override as its escape, as
+    the CLI prints it: "x\u202egnp.exe" read "xexe.png" on the Certificates list, the
+    certificate's page, its issuer's, the Export page and the renewal request's form."""
+    issuer_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Org\u202e<b>bold</b>"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "<script>alert(1)</script>x\u202egnp.exe"),
+        ]
+    )
+    issuer_key, leaf_key = new_key(), new_key()
+    root = issue(issuer_name, issuer_key.public_key(), issuer_name, issuer_key, ca=True)
+    leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf\u202e<i>x</i>")])
+    leaf = issue(
+        leaf_name, leaf_key.public_key(), issuer_name, issuer_key, ca=False, sans=["h.example"]
+    )
+    with primary.client() as api:
+        import_ok(api, [("hostile.pem", pem(leaf, leaf_key, root))])
+        found = {
+            certificate["fingerprint_sha256"]: certificate["id"]
+            for certificate in ok(api.get("/certificates", params={"limit": 1000}))["items"]
+        }
+    leaf_id, root_id = found[fingerprint(leaf)], found[fingerprint(root)]
+    with primary.pages(primary.login()) as pages:
+        for path in (
+            "/security/certificates",
+            f"/security/certificates/{leaf_id}",
+            f"/security/certificates/{root_id}",
+            f"/security/certificates/{leaf_id}/export",
+            f"/security/certificates/{leaf_id}/renewal-request",
+        ):
+            page = pages.get(path)
+            assert page.status_code == 200, path
+            assert "\u202e" not in page.text and "\\u202e" in page.text, path
+            for markup in ("<script>", "<b>", "<i>"):
+                assert markup not in page.text, (path, markup)
 
 
 @pytest.mark.parametrize("name", ["a\r\nb", "nul\x00", "esc\x1b[2J", "bidi\u202eevil"])

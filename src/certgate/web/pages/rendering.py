@@ -13,10 +13,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from certgate import __version__
 from certgate.pki.diagnostics import format_time
 from certgate.service.auth import Principal
+from certgate.text import visible
 from certgate.web.api.downloads import content_disposition
 from certgate.web.pages.forms import FormState
 from certgate.web.security import CSRF_FIELD
@@ -26,6 +28,19 @@ STATIC = PREFIX + "/static"
 FLASH_COOKIE = "certgate_flash"
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+
+
+def _shown(value: object) -> object:
+    """What an expression shows: a text's control characters as their visible escapes, as
+    the CLI prints them (a certificate's subject ``x\\u202egnp.exe`` read "xexe.png" on
+    every page that shows it); its line breaks and tabs kept (a PEM block). HTML a macro
+    made (``Markup``) is left as it is: its own expressions came through here."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value, keep="\t\n\r")
+    return value
+
+
+TEMPLATES.env.finalize = _shown  # before any template is compiled
 TEMPLATES.env.trim_blocks = True
 TEMPLATES.env.lstrip_blocks = True
 TEMPLATES.env.filters["gmt"] = format_time
