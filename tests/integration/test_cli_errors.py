@@ -63,6 +63,8 @@ IN_PROCESS = [
         "cannot read",
     ),
     (["cert", "import", UNREADABLE], "cannot read"),
+    # a byte that is not UTF-8 (a lone surrogate to Python): "internal error", exit 70
+    (["node", "remove", "node-\udcff"], "node name"),
 ]
 
 

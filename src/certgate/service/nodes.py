@@ -257,6 +257,7 @@ def list_nodes(app: Appliance) -> list[NodeView]:
 def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
     """Forget a node that is stopped or lost (retired, renamed); an alive one is refused:
     its next heartbeat would register it again."""
+    name = node_name(name)
     with app.store.transaction(actor) as repository:
         row = nodes.node(repository, name, for_update=True)  # judged on its latest beat
         if row is None:
