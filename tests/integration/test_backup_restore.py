@@ -255,16 +255,9 @@ def test_a_backup_from_before_nodes_were_left_behind_restores_without_them(
             "INSERT INTO nodes (name, version, started_at, last_seen, interval, listeners) "
             "VALUES ('old-node', '0.9', '2026-11-01 00:00:00', '2026-11-01 00:00:00', 5.0, '[]')"
         )
-    old = tmp_path / "old.cgbackup"
     manifest = {"format": backup.FORMAT, "certgate": "0.9", "schema": SCHEMA_HEAD}
-    with (
-        old.open("wb") as handle,
-        backup._Encrypting(handle, PASSPHRASE.encode()) as sink,
-        tarfile.open(fileobj=sink, mode="w|") as tar,
-    ):
-        backup._add_bytes(tar, backup.MANIFEST, json.dumps(manifest).encode())
-        backup._add_bytes(tar, MASTER_KEY_FILE, (app.data_dir / MASTER_KEY_FILE).read_bytes())
-        tar.add(image, arcname=DATABASE_FILE)
+    key = (app.data_dir / MASTER_KEY_FILE).read_bytes()
+    old = _crafted(tmp_path / "old.cgbackup", json.dumps(manifest).encode(), key, image)
     restored = tmp_path / "restored"
     backup.restore_backup(restored, None, old, PASSPHRASE.encode())
     again = Appliance.open(restored)
@@ -272,3 +265,60 @@ def test_a_backup_from_before_nodes_were_left_behind_restores_without_them(
         assert nodes.list_nodes(again) == []
     finally:
         again.close()
+
+
+def _crafted(path: Path, manifest: bytes, master_key: bytes, image: Path) -> Path:
+    """A backup file holding these members, encrypted as 'certgate backup' does."""
+    with (
+        path.open("wb") as handle,
+        backup._Encrypting(handle, PASSPHRASE.encode()) as sink,
+        tarfile.open(fileobj=sink, mode="w|") as tar,
+    ):
+        backup._add_bytes(tar, backup.MANIFEST, manifest)
+        backup._add_bytes(tar, MASTER_KEY_FILE, master_key)
+        tar.add(image, arcname=DATABASE_FILE)
+    return path
+
+
+def _no_tables(image: Path) -> None:
+    image.unlink()
+    with closing(sqlite3.connect(image)) as connection, connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+        connection.execute(f"INSERT INTO alembic_version VALUES ('{SCHEMA_HEAD}')")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "other_key", "spoil", "says"),
+    [
+        (b"[1]", False, None, "the backup's manifest is damaged"),
+        (b"null", False, None, "the backup's manifest is damaged"),
+        (None, False, _no_tables, "the backup's database is damaged"),
+        (None, True, None, "the backup's master key does not open its store"),
+    ],
+)
+def test_a_backup_not_made_whole_by_certgate_is_refused_and_changes_nothing(
+    certgate: Certgate,
+    tmp_path: Path,
+    manifest: bytes | None,
+    other_key: bool,
+    spoil: Callable[[Path], None] | None,
+    says: str,
+) -> None:
+    """A file that decrypts (its maker knew the passphrase) but whose members do not make an
+    appliance: one line saying so, not an internal error, nor a restore that "succeeds" into
+    an appliance whose every private key fails to open."""
+    image = tmp_path / DATABASE_FILE
+    with closing(Appliance.open(certgate.data_dir)) as app:
+        take_snapshot(app.store, image)
+    if spoil is not None:
+        spoil(image)
+    key = os.urandom(32) if other_key else (certgate.data_dir / MASTER_KEY_FILE).read_bytes()
+    plain = json.dumps({"format": backup.FORMAT, "certgate": "0.9", "schema": SCHEMA_HEAD})
+    made = _crafted(tmp_path / "crafted.cgbackup", manifest or plain.encode(), key, image)
+    target = tmp_path / "target"
+    run = Certgate(target, subprocess=False)(
+        "restore", made, "--passphrase-file", _passphrase_file(tmp_path), expect=1
+    )
+    [line] = run.error_lines
+    assert says in line, line
+    assert not target.exists()

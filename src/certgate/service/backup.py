@@ -40,12 +40,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from certgate import __version__
-from certgate.errors import BackupError, WrongPassphraseError
+from certgate.errors import BackupError, SealingError, WrongPassphraseError
 from certgate.limits import EXPORT_PASSPHRASE_MIN as PASSPHRASE_MIN
 from certgate.service import master_key as master_key_state
 from certgate.service.appliance import Appliance, secure_data_dir
 from certgate.store.audit import Actor, AuditAction
 from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD, default_url, describe_database
+from certgate.store.repository import Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer
 from certgate.store.snapshot import (
     check_snapshot,
@@ -224,6 +225,7 @@ def _restore(
         image = staging / DATABASE_FILE
         check_snapshot(image)
         upgrade_snapshot(image)
+        _require_opens(image, Sealer.from_file(staging / MASTER_KEY_FILE))
         forget_nodes(image)
         counts = snapshot_counts(image)
         if database_url is not None:
@@ -240,6 +242,21 @@ def _restore(
         raise
     staging.rmdir()
     return manifest, counts
+
+
+def _require_opens(image: Path, sealer: Sealer) -> None:
+    """The backup's master key is the one its store's secrets are sealed with."""
+    store = Store(f"sqlite:///{image}")
+    try:
+        with store.reading() as repository:
+            master_key_state.check(repository, sealer)
+    except SealingError:
+        raise BackupError(
+            "the backup's master key does not open its store: this file was not made whole by "
+            "'certgate backup'; restore another backup"
+        ) from None
+    finally:
+        store.close()
 
 
 def _require_empty_data_dir(data_dir: Path) -> None:
@@ -276,7 +293,7 @@ def _unpack(source: BinaryIO, passphrase: bytes, into: Path) -> dict[str, Any]:
         raise BackupError(f"the backup is incomplete: it has no {', '.join(sorted(missing))}")
     try:
         manifest: dict[str, Any] = json.loads(found[MANIFEST] or b"")
-        if manifest.get("format") != FORMAT:
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ValueError
     except ValueError:
         raise BackupError("the backup's manifest is damaged") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, inspect, make_url, select, text
+from sqlalchemy.exc import DBAPIError
 
 from certgate.errors import StoreUnavailableError
 from certgate.store.database import (
@@ -156,12 +157,21 @@ def check_snapshot(image: Path) -> None:
 
 
 def upgrade_snapshot(image: Path) -> None:
-    """Bring a snapshot made by an older certgate to this one's schema."""
+    """Bring a snapshot made by an older certgate to this one's schema; it must then hold
+    every table of this certgate's models."""
     engine = make_engine(f"sqlite:///{image}")
     try:
         migrate(engine)
+        with engine.connect() as connection:
+            missing = set(Base.metadata.tables) - set(inspect(connection).get_table_names())
+    except DBAPIError as error:
+        raise SnapshotError(f"the backup's database is damaged ({error.orig})") from None
     finally:
         engine.dispose()
+    if missing:
+        raise SnapshotError(
+            f"the backup's database is damaged (it has no {', '.join(sorted(missing))})"
+        )
 
 
 def is_empty_store(url: str) -> bool:
