@@ -245,6 +245,15 @@ def test_logging_in_again_ends_the_session_the_browser_held(primary: Server) -> 
         assert ok(now.get("/api/v1/me"))["via"] == "session"
 
 
+def test_a_refused_login_keeps_the_username_typed_never_the_password(primary: Server) -> None:
+    """After a wrong password the login form came back empty: the username typed again."""
+    refused = log_in(primary.running, "not the password at all", username="admin")
+    assert refused.status_code == 401, refused.status_code
+    username = re.search(r'<input id="username"[^>]*>', refused.text)
+    assert username and 'value="admin"' in username.group(0), refused.text
+    assert "not the password at all" not in refused.text
+
+
 def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) -> None:
     """A cookie is the client's (or a sibling subdomain's) to send: a flash message that is
     JSON but no pair (5, null) made every page a 500, the login page included."""

@@ -31,14 +31,19 @@ def safe_next(target: str) -> str:
     return PREFIX
 
 
-def _login_page(request: Request, next_url: str, error: str = "", status: int = 200) -> Response:
+def _login_page(
+    request: Request, next_url: str, error: str = "", status: int = 200, username: str = ""
+) -> Response:
+    """The form; after a refused attempt, with the username typed (never the password)."""
     token = secrets.token_urlsafe(32)
-    response = render(
-        request,
-        "login.html",
-        {"title": "Log in", "login_csrf": token, "next_url": next_url, "error": error},
-        status_code=status,
-    )
+    context = {
+        "title": "Log in",
+        "login_csrf": token,
+        "next_url": next_url,
+        "error": error,
+        "username": username,
+    }
+    response = render(request, "login.html", context, status_code=status)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -60,18 +65,15 @@ async def login_form(request: Request, next: str = PREFIX) -> Response:
 @router.post(PREFIX + "/login")
 async def login(request: Request) -> Response:
     form = await read_form(request)
-    next_url = safe_next(text(form, "next", PREFIX))
+    next_url, username = safe_next(text(form, "next", PREFIX)), text(form, "username")
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     presented = text(form, CSRF_FIELD)
     if not auth.secret_matches(presented, expected):
-        return _login_page(
-            request, next_url, "The login form had expired. Please try again.", status=403
-        )
+        expired = "The login form had expired. Please try again."
+        return _login_page(request, next_url, expired, 403, username)
     throttle = request.app.state.throttle
     try:
-        attempt = await call(
-            request, auth.begin_login, text(form, "username"), client_address(request), throttle
-        )
+        attempt = await call(request, auth.begin_login, username, client_address(request), throttle)
         await anyio.sleep(attempt.delay)  # slowed down, not locked: no thread is held
         session = await call(
             request,
@@ -82,11 +84,11 @@ async def login(request: Request) -> Response:
             request.cookies.get(SESSION_COOKIE),
         )
     except ThrottledError as error:  # even the right password, until the wait is over
-        refused = _login_page(request, next_url, sentence(str(error)), error.status)
+        refused = _login_page(request, next_url, sentence(str(error)), error.status, username)
         refused.headers.update(retry_after(error))
         return refused
     except AuthenticationError as error:  # wrong username or password
-        return _login_page(request, next_url, sentence(str(error)), error.status)
+        return _login_page(request, next_url, sentence(str(error)), error.status, username)
     response = redirect(next_url)
     response.set_cookie(
         SESSION_COOKIE,
