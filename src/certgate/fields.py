@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-#: Key (index removed) -> the label people see, where it differs from the key.
+#: Key (index removed) -> the label people see, where it differs from the key. A key two
+#: bodies share (``username``, ``password``: a user's and the SMTP relay's) keeps its own name.
 LABELS: dict[str, str] = {
     "friendly_name": "Certificate Friendly Name",
     "subject.common_name": "Name (Common Name)",
@@ -55,8 +56,6 @@ LABELS: dict[str, str] = {
     "ca_bundle": "CA bundle",
     "from_address": "From address",
     "to_addresses": "administrator addresses",
-    "username": "SMTP username",
-    "password": "SMTP password",
     "notice_days": "expiry notice days",
 }
 

@@ -122,3 +122,17 @@ def test_broken_data_directories_are_explained(certgate_exe: Certgate) -> None:
 
     (data_dir / "certgate.db").rename(data_dir / "moved.db")
     assert_one_clear_error(in_process("cert", "list", expect=1), says="database is not initialised")
+
+
+def test_a_users_username_and_password_are_not_the_smtp_relays(certgate: Certgate) -> None:
+    """Adding a user with a short password said "SMTP password: ..." (the email settings'
+    label of the same key)."""
+    before = certgate.json("user", "list")
+    short = {"CERTGATE_USER_PASSWORD": "short"}
+    refused = certgate("user", "add", "bob", "--role", "auditor", env=short, expect=1)
+    assert refused.error_lines == ["error: password: must be at least 10 characters"]
+
+    long_enough = {"CERTGATE_USER_PASSWORD": "long enough password"}
+    refused = certgate("user", "add", "bob smith", "--role", "auditor", env=long_enough, expect=1)
+    assert refused.error_lines == ["error: username: use 1 to 64 letters, digits or . _ @ -"]
+    assert certgate.json("user", "list") == before

@@ -207,10 +207,10 @@ def test_a_username_or_password_smtplib_cannot_send_is_refused(
         "email", "set", *relay, "--username", "mailer", "--password-file", secret, expect=1
     )
     assert password.returncode == 1
-    assert "SMTP password: must be ASCII (SMTP AUTH sends nothing else)" in password.stderr
+    assert "password: must be ASCII (SMTP AUTH sends nothing else)" in password.stderr
     assert "pässwörd" not in password.stderr + password.stdout
     username = certgate("email", "set", *relay, "--username", "mäiler", expect=1)
-    assert "SMTP username: must be ASCII (SMTP AUTH sends nothing else)" in username.stderr
+    assert "username: must be ASCII (SMTP AUTH sends nothing else)" in username.stderr
     # a byte that is not UTF-8 in the environment (Python keeps it as a lone surrogate)
     unreadable = {"CERTGATE_SMTP_PASSWORD": "pass\udcffword"}
     environment = certgate("email", "set", *relay, "--username", "mailer", env=unreadable, expect=2)
