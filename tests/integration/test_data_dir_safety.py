@@ -7,19 +7,27 @@ data directory and whatever the umask, it ends up 0700 and every file in it 0600
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import signal
 import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
+from sqlalchemy import Engine, event
 
+from certgate.errors import StoreUnavailableError
+from certgate.service import certificates, imports
+from certgate.service.appliance import Appliance
 from tests.integration.conftest import CERTGATE, Certgate, Run
 from tests.support.net import free_port
+from tests.support.pki import issue, name, new_key, pem
 from tests.support.polling import eventually
 from tests.support.server import wait_for_tls
 
@@ -199,3 +207,75 @@ def test_a_read_only_postgresql_store_is_named_with_what_to_do(
     line = _single_error(_certgate(data_dir, read_only)("ip", "add", "127.0.0.9", expect=None))
     assert "is read-only (cannot execute INSERT in a read-only transaction)" in line, line
     assert "give certgate's database role write access" in line
+
+
+def _leaves(count: int) -> bytes:
+    key = new_key()
+    root = issue(name("Full Root"), key.public_key(), name("Full Root"), key, ca=True)
+    return pem(root) + b"".join(
+        pem(issue(name(f"h{index}.test"), key.public_key(), root.subject, key, ca=False))
+        for index in range(count)
+    )
+
+
+def test_a_store_that_cannot_be_written_any_more_says_so_and_keeps_what_it_had(
+    initialised_template: Path, tmp_path: Path
+) -> None:
+    """The disk refuses the write (here: a file size limit, as a full or failing disk would):
+    the import says what to look at, not only SQLite's "disk I/O error", and nothing of it
+    is stored."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(initialised_template, data_dir)
+    bundle = tmp_path / "many.pem"
+    bundle.write_bytes(_leaves(300))
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+
+    done = subprocess.run(
+        [str(CERTGATE), "cert", "import", str(bundle)],
+        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=limited,
+    )
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert f"the database {data_dir}/certgate.db could not be written or read (disk I/O" in line
+    assert "check the disk that holds it (full, failing, or a file size limit)" in line, line
+    listed = Certgate(data_dir, subprocess=False)("cert", "list", "--json")
+    assert len(json.loads(listed.stdout)) == 1  # the factory certificate alone
+
+
+def test_a_full_store_says_so_and_keeps_what_it_had(
+    initialised_template: Path, tmp_path: Path
+) -> None:
+    """SQLite's "database or disk is full" (here: the file may grow no more): named with what
+    to do, and the import left nothing behind."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(initialised_template, data_dir)
+
+    def no_more_pages(connection: Any, _record: Any) -> None:
+        [pages] = connection.execute("PRAGMA page_count").fetchone()
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    event.listen(Engine, "connect", no_more_pages)
+    try:
+        full = Appliance.open(data_dir, None)
+        try:
+            with pytest.raises(StoreUnavailableError) as refused:
+                imports.import_files(full, [("many.pem", _leaves(300))])
+        finally:
+            full.close()
+    finally:
+        event.remove(Engine, "connect", no_more_pages)
+    said = str(refused.value)
+    assert "certgate.db is full (database or disk is full)" in said, said
+    assert "free space on the disk that holds it" in said, said
+    app = Appliance.open(data_dir, None)
+    try:
+        assert len(certificates.list_certificates(app)) == 1  # the factory certificate alone
+    finally:
+        app.close()

@@ -122,6 +122,15 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
     elif "unable to open" in lowered:
         todo = "check that it and its directory exist and this user may write them"
         problem = f"cannot be opened ({said}): {todo}"
+    elif _state(error) == _DISK_FULL_STATE or "disk is full" in lowered:
+        todo = "free space on the disk that holds it; nothing was changed"
+        problem = f"is full ({said}): {todo}"
+    elif "disk i/o error" in lowered:
+        todo = (
+            "check the disk that holds it (full, failing, or a file size limit); "
+            "nothing was changed"
+        )
+        problem = f"could not be written or read ({said}): {todo}"
     elif "locked" in lowered or "busy" in lowered:
         problem = f"is busy ({said}): another process holds it too long; try again"
     elif _schema_behind(error, lowered):
@@ -142,6 +151,10 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
 _UNREACHABLE_STATES = ("08", "57P")
 
 
+#: PostgreSQL's SQLSTATE for "could not extend file: No space left on device".
+_DISK_FULL_STATE = "53100"
+
+
 #: SQLSTATEs of a statement naming what the schema lacks: no such table, no such column.
 _SCHEMA_BEHIND_STATES = ("42P01", "42703")
 
@@ -149,9 +162,8 @@ _SCHEMA_BEHIND_STATES = ("42P01", "42703")
 def _schema_behind(error: DBAPIError, lowered: str) -> bool:
     """The store's schema is older than the code (a node upgraded while its database was
     away, say): PostgreSQL's SQLSTATE, SQLite's words."""
-    state = getattr(error.orig, "sqlstate", None) or ""
     return (
-        state in _SCHEMA_BEHIND_STATES
+        _state(error) in _SCHEMA_BEHIND_STATES
         or "no such table" in lowered
         or ("no such column" in lowered)
     )
@@ -160,8 +172,12 @@ def _schema_behind(error: DBAPIError, lowered: str) -> bool:
 def _unreachable(error: DBAPIError) -> bool:
     """The server is stopped, restarting or out of reach (not a fault of the statement):
     SQLAlchemy saw the connection die, or the server said so with its SQLSTATE."""
-    state = getattr(error.orig, "sqlstate", None) or ""
-    return error.connection_invalidated or state.startswith(_UNREACHABLE_STATES)
+    return error.connection_invalidated or _state(error).startswith(_UNREACHABLE_STATES)
+
+
+def _state(error: DBAPIError) -> str:
+    """PostgreSQL's SQLSTATE of the error ("" from SQLite)."""
+    return getattr(error.orig, "sqlstate", None) or ""
 
 
 def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engine:
