@@ -14,7 +14,7 @@ from certgate.errors import NotFoundError
 from certgate.pki.names import SubjectFields
 from certgate.service import certificates, requests
 from certgate.service.appliance import Appliance
-from certgate.store.database import default_url, make_engine, migrate
+from certgate.store.database import SCHEMA_HEAD, default_url, make_engine, migrate
 from certgate.store.models import Base
 from tests.support.migration import STAMP, store_at
 
@@ -217,3 +217,25 @@ def test_the_tables_the_models_say_never_reuse_ids_are_the_ones_migrated_so(
             "acme_orders",
         }
     )
+
+
+@pytest.mark.parametrize("revision", [f"{number:04d}" for number in range(1, int(SCHEMA_HEAD))])
+def test_a_populated_store_of_every_older_schema_upgrades_to_the_newest(
+    revision: str, tmp_path: Path
+) -> None:
+    with store_at(revision, tmp_path, None):
+        pass
+    engine = make_engine(default_url(tmp_path))
+    try:
+        migrate(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT a.address, c.fingerprint FROM ip_addresses a "
+                    "JOIN certificates c ON c.id = a.certificate_id"
+                )
+            ).all()
+            assert [tuple(row) for row in rows] == [("192.0.2.10", "f")]
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    finally:
+        engine.dispose()
