@@ -4,6 +4,8 @@ identifiers that are neither DNS names nor IP addresses."""
 
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import unquote
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from certgate.text import visible
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import import_ok, self_signed
 from tests.support.pki import fingerprint, issue, new_key, pem
@@ -190,8 +193,15 @@ def test_the_edit_and_token_pages_refuse_control_characters_in_names_as_the_api_
         )
         assert edit.status_code == 422 and "control character" in edit.text
         assert ok(api.get(f"/certificates/{certificate['id']}"))["friendly_name"] == "plain name"
-        token = pages.post("/security/tokens", data={"csrf_token": csrf, "name": name})
+        token = pages.post(
+            "/security/tokens", data={"csrf_token": csrf, "name": name, "role": "admin"}
+        )
         assert token.status_code == 422 and "control character" in token.text
+        # The form shows what was typed (its control character as its escape), role too.
+        typed = re.search(r'<input id="token-name"[^>]*>', token.text)
+        shown = html.escape(visible(name, keep="\t\n\r"))
+        assert typed and f'value="{shown}"' in typed.group(0), token.text
+        assert '<option value="admin" selected>' in token.text
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ async def _page(
             "tokens": tokens,
             "roles": ROLES,
             "new_token": new_token,
+            "values": state.values or {},
         },
         state,
         principal=principal,
@@ -43,16 +44,13 @@ router.get(PAGE)(page_view(_page))
 @router.post(PAGE)
 async def create_token(request: Request, principal: Poster) -> Response:
     form = await admin_form(request, principal, "creating an API token")
+    values = {"name": text(form, "name"), "role": text(form, "role", "auditor")}
     try:
         value, _ = await call(
-            request,
-            auth.create_token,
-            text(form, "name"),
-            text(form, "role", "auditor"),
-            principal.actor,
+            request, auth.create_token, values["name"], values["role"], principal.actor
         )
-    except ValidationError as error:
-        refused = FormState.refused(None, error, ("name", "role"), prefix="token-")
+    except ValidationError as error:  # shown again as typed
+        refused = FormState.refused(values, error, ("name", "role"), prefix="token-")
         return await _page(request, principal, refused)
     # Shown once, in this response only (never stored, never redirected through a cookie).
     return await _page(request, principal, new_token=value)
