@@ -167,6 +167,46 @@ def test_a_relay_that_is_down_or_silent_is_named(certgate: Certgate) -> None:
     assert "no answer within 0.5 seconds (timeout)" in str(raised.value)
 
 
+def test_a_relay_that_never_finishes_its_answer_is_given_up_on(certgate: Certgate) -> None:
+    """A relay (or a tarpit in front of it) that keeps sending continuation lines of its
+    greeting, each well within the per-step timeout, never ends the answer: the test email
+    (and every expiry notice behind it) waited for ever."""
+    with socket.socket() as tarpit:
+        tarpit.bind(("127.0.0.1", 0))
+        tarpit.listen()
+        stop = threading.Event()
+
+        def trickle() -> None:
+            connection, _ = tarpit.accept()
+            with connection:
+                while not stop.wait(0.1):
+                    try:
+                        connection.sendall(b"220-please wait\r\n")
+                    except OSError:
+                        return
+
+        threading.Thread(target=trickle, daemon=True).start()
+        port = tarpit.getsockname()[1]
+        configure(certgate, port, "none")
+        outcome: list[BaseException] = []
+
+        def send() -> None:
+            with closing(Appliance.open(certgate.data_dir)) as app:
+                try:
+                    email.send_test(app, timeout=0.5)
+                except MailError as error:
+                    outcome.append(error)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        sender.join(timeout=15)
+        stop.set()
+    assert not sender.is_alive(), "the test email is still waiting for the relay"
+    [error] = outcome
+    assert str(error).startswith(f"mail to the relay 127.0.0.1:{port} failed")
+    assert "no complete answer within 3 seconds (timeout)" in str(error)
+
+
 def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> None:
     unset = certgate("email", "test", expect=1)
     assert unset.returncode == 1 and "SMTP relay host: is not configured yet" in unset.stderr

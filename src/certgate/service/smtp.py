@@ -3,19 +3,28 @@ can fail said as a ``MailError`` carrying the relay's own answer (code and text)
 
 Blocking: callers run it on a thread (the pages through ``run_in_threadpool``, the API's plain
 views on FastAPI's pool, the notices on their own thread), never on the event loop. Every
-step of the conversation is bounded by ``timeout`` (smtplib's socket timeout).
+step of the conversation is bounded by ``timeout`` (smtplib's socket timeout), and the whole
+of it by ``CONVERSATION_STEPS`` times that: a relay that keeps an answer going (a tarpit
+sending continuation lines, each within a step's timeout) is cut off, not waited for for
+ever with the page's test email or every expiry notice behind it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
 
 from certgate.errors import MailError
+
+#: The whole conversation may take this many steps' ``timeout`` (connect, greeting, EHLO,
+#: STARTTLS, AUTH, MAIL, RCPT, DATA, the message, QUIT: each far quicker on a working relay).
+CONVERSATION_STEPS = 6
 
 
 class MailSecurity(StrEnum):
@@ -72,6 +81,8 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, str]:
     answer is those it refused, each with the relay's answer."""
     try:
         refused = _send(relay, message, timeout)
+    except _ConversationTimeout as error:
+        raise _failure(relay, f"no complete answer within {error} seconds (timeout)") from None
     except smtplib.SMTPRecipientsRefused as error:
         raise refusal(relay, _answers(error.recipients)) from None
     except smtplib.SMTPAuthenticationError as error:
@@ -133,13 +144,51 @@ def _answers(refused: dict[str, tuple[int, bytes]]) -> dict[str, str]:
     return {recipient: _answer(code, text) for recipient, (code, text) in refused.items()}
 
 
+class _ConversationTimeout(Exception):
+    """The conversation outlived its deadline (the text: its seconds)."""
+
+
 def _send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, tuple[int, bytes]]:
+    """The conversation, cut off after ``CONVERSATION_STEPS`` timeouts: a timer shuts the
+    socket down (which wakes a blocked read, as closing it would not), and whatever that made
+    smtplib raise is ``_ConversationTimeout``."""
     smtp: smtplib.SMTP
     if relay.security is MailSecurity.TLS:
-        smtp = smtplib.SMTP_SSL(relay.host, relay.port, timeout=timeout, context=tls_context(relay))
+        smtp = smtplib.SMTP_SSL(timeout=timeout, context=tls_context(relay))
     else:
-        smtp = smtplib.SMTP(relay.host, relay.port, timeout=timeout)
+        smtp = smtplib.SMTP(timeout=timeout)
+    # the name TLS checks the certificate for: smtplib sets it only when it connects itself
+    smtp._host = relay.host  # type: ignore[attr-defined]
+    seconds = timeout * CONVERSATION_STEPS
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = getattr(smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # the plain socket's: an SSLSocket's drops
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # its state under the reader
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        return _converse(smtp, relay, message)
+    except Exception:
+        if expired.is_set():
+            raise _ConversationTimeout(f"{seconds:g}") from None
+        raise
+    finally:
+        timer.cancel()
+
+
+def _converse(
+    smtp: smtplib.SMTP, relay: Relay, message: EmailMessage
+) -> dict[str, tuple[int, bytes]]:
     with smtp:
+        code, greeting = smtp.connect(relay.host, relay.port)
+        if code != 220:  # as smtplib's constructor says it
+            raise smtplib.SMTPConnectError(code, greeting)
         smtp.ehlo()
         if relay.security is MailSecurity.STARTTLS:
             if not smtp.has_extn("starttls"):
