@@ -130,6 +130,27 @@ def test_a_check_longer_than_the_lease_keeps_its_later_claims(appliance: Applian
     assert len(relay.messages) == 2
 
 
+def test_a_certificate_deleted_while_a_check_runs_is_not_told_about(appliance: Appliance) -> None:
+    """The administrator deletes a certificate while the relay takes the notice before it:
+    no mail announces the expiry of a certificate that is no longer on the appliance."""
+    add_expiring(appliance, "first.example.test", 3)
+    doomed = add_expiring(appliance, "doomed.example.test", 5)
+
+    async def meanwhile(relay: Relay) -> None:
+        if len(relay.messages) == 1:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, certificates.delete_certificate, appliance, doomed)
+
+    with smtp_relay("none", on_mail=meanwhile) as relay:
+        configure(appliance, relay.port)
+        result = notices.check(appliance)
+    assert [str(m["Subject"]) for m in relay.messages] == [
+        "certgate: the certificate 'first.example.test' expires in 2 day(s)"
+    ]
+    assert [n.friendly_name for n in result.sent] == ["first.example.test"]
+    assert notices.notice_counts(appliance) == {"sent": 1, "failed": 0, "sending": 0}
+
+
 def test_a_failed_send_is_retried_and_shown_until_it_goes(
     appliance: Appliance, data_dir: Path
 ) -> None:

@@ -257,12 +257,16 @@ def _presented_on(repository: Repository) -> dict[int, list[str]]:
 
 
 def _claim(app: Appliance, item: _Due) -> str | None:
-    """Take the notice for this sender (a fresh token), or None if another has it. The claim
-    is dated now, not when the check began: a check longer than the lease (a slow relay, many
-    notices) would else make claims that look abandoned at birth and are taken mid-send."""
+    """Take the notice for this sender (a fresh token), or None if another has it or its
+    certificate was deleted since the check read it (the sends before it took that long).
+    The claim is dated now, not when the check began: a check longer than the lease (a slow
+    relay, many notices) would else make claims that look abandoned at birth and are taken
+    mid-send."""
     claim = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(8)}"
     now = app.now()
     with app.store.transaction() as repository:
+        if repository.certificate_by_fingerprint(item.row.fingerprint) is None:
+            return None
         if item.existing is not None:
             if not store.claim_again(
                 repository, item.existing.id, item.existing.claim, claim, now, now - CLAIM_LEASE
