@@ -315,6 +315,14 @@ def test_the_current_password_is_guessed_no_faster_than_at_the_login_page(
         assert 14 * 60 < int(page.headers["retry-after"]) <= 15 * 60
         assert "Too many failed logins: try again in 15 minute(s)." in page.text
         assert SESSION_COOKIE not in page.cookies
+        # The Users page's own form says so beside the current password (not an error page).
+        with server.pages(session) as pages:
+            form = {"csrf_token": session.principal.csrf_token, **right}
+            own = pages.post("/users/password", data=form)
+        assert own.status_code == 429 and int(own.headers["retry-after"]) > 0
+        assert re.search(
+            r'id="own-current_password-error">Too many failed logins: try again in 1[45] ', own.text
+        ), own.text
 
 
 def test_a_new_user_and_token_are_where_location_says(primary: Server) -> None:

@@ -6,9 +6,10 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from certgate.errors import ConflictError, ValidationError
+from certgate.errors import ConflictError, ThrottledError, ValidationError
 from certgate.service import auth, users
 from certgate.service.auth import Principal
+from certgate.web.api.errors import retry_after
 from certgate.web.pages.access import Poster, call, page_view
 from certgate.web.pages.forms import FRESH, FormState, admin_form, read_form, text
 from certgate.web.pages.rendering import PREFIX, redirect, render_form, sentence
@@ -90,6 +91,11 @@ async def change_own_password(request: Request, principal: Poster) -> Response:
     except ValidationError as error:
         refused = FormState.refused(None, error, OWN_PASSWORD_INPUTS, "own-")
         return await _page(request, principal, refused)
+    except ThrottledError as error:  # beside the current password, as the login page says it
+        errors = {"own-current_password": sentence(str(error))}
+        page = await _page(request, principal, FormState(errors=errors, status_code=error.status))
+        page.headers.update(retry_after(error))
+        return page
     return redirect(PREFIX + "/login", "Your password was changed: log in again.")
 
 
