@@ -18,6 +18,7 @@ import pytest
 
 from certgate.service import backup, nodes
 from certgate.service.appliance import Appliance
+from certgate.store.audit import APPLIANCE
 from certgate.store.database import DATABASE_FILE, SCHEMA_HEAD
 from certgate.store.sealing import MASTER_KEY_FILE
 from certgate.store.snapshot import take_snapshot
@@ -158,6 +159,18 @@ def test_a_wrong_passphrase_or_damaged_backup_is_refused_and_changes_nothing(
     )
 
 
+def test_a_restore_is_in_the_restored_audit_trail(backed_up: Path, tmp_path: Path) -> None:
+    """Who restored the appliance, when, and from which file: the trail says it after the
+    events the backup held."""
+    restored = Certgate(tmp_path / "restored", subprocess=False)
+    restored("restore", backed_up, "--passphrase-file", _passphrase_file(tmp_path))
+    [event] = restored.json("audit", "list", "--action", "appliance.restore")["events"]
+    assert event["target"] == str(backed_up)
+    assert event["actor"].startswith("cli:")
+    assert "1 certificates, 1 private keys" in event["detail"]
+    assert max(e["id"] for e in restored.json("audit", "list")["events"]) == event["id"]
+
+
 def test_a_restore_goes_only_into_an_empty_data_directory(
     certgate: Certgate, backed_up: Path, tmp_path: Path
 ) -> None:
@@ -259,7 +272,7 @@ def test_a_backup_from_before_nodes_were_left_behind_restores_without_them(
     key = (app.data_dir / MASTER_KEY_FILE).read_bytes()
     old = _crafted(tmp_path / "old.cgbackup", json.dumps(manifest).encode(), key, image)
     restored = tmp_path / "restored"
-    backup.restore_backup(restored, None, old, PASSPHRASE.encode())
+    backup.restore_backup(restored, None, old, PASSPHRASE.encode(), APPLIANCE)
     again = Appliance.open(restored)
     try:
         assert nodes.list_nodes(again) == []

@@ -57,7 +57,9 @@ def restore_command(
     """Restore a backup into an empty data directory (and, with --database-url, an empty
     PostgreSQL database); then 'certgate serve' serves what the backup held."""
     passphrase = _passphrase(passphrase_file)
-    report = backups.restore_backup(options.data_dir, options.database_url, backup_file, passphrase)
+    report = backups.restore_backup(
+        options.data_dir, options.database_url, backup_file, passphrase, options.actor
+    )
     if as_json:
         emit_json(report.to_json())
         return

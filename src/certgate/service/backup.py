@@ -174,10 +174,11 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
 
 
 def restore_backup(
-    data_dir: Path, database_url: str | None, backup: Path, passphrase: bytes
+    data_dir: Path, database_url: str | None, backup: Path, passphrase: bytes, actor: Actor
 ) -> RestoreReport:
     """Make ``data_dir`` (empty or absent) the appliance in ``backup``; with ``database_url``
-    the store goes into that (empty) database, else into the data directory's SQLite file."""
+    the store goes into that (empty) database, else into the data directory's SQLite file.
+    The restored store records the restore in its audit trail."""
     data_dir = data_dir.absolute()
     _require_empty_data_dir(data_dir)
     if database_url is not None and not is_empty_store(database_url):
@@ -191,7 +192,7 @@ def restore_backup(
         raise BackupError(f"cannot read {backup}: {error.strerror}") from None
     with source:
         try:
-            manifest, counts = _restore(source, passphrase, data_dir, database_url)
+            manifest, counts = _restore(source, passphrase, data_dir, database_url, actor, backup)
         except OSError as error:
             raise BackupError(
                 f"cannot restore into {data_dir} ({error.filename}: {error.strerror}): "
@@ -207,7 +208,12 @@ def restore_backup(
 
 
 def _restore(
-    source: BinaryIO, passphrase: bytes, data_dir: Path, database_url: str | None
+    source: BinaryIO,
+    passphrase: bytes,
+    data_dir: Path,
+    database_url: str | None,
+    actor: Actor,
+    backup: Path,
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Everything put together in a private directory inside ``data_dir`` first (which may be
     a mount point, or in a directory only root may write, as 'certgate init' allows); the
@@ -228,6 +234,13 @@ def _restore(
         _require_opens(image, Sealer.from_file(staging / MASTER_KEY_FILE))
         forget_nodes(image)
         counts = snapshot_counts(image)
+        _record_restore(
+            image,
+            actor,
+            backup,
+            f"the backup of {manifest.get('created_at')}: "
+            f"{counts['certificates']} certificates, {counts['private_keys']} private keys",
+        )
         if database_url is not None:
             load_snapshot(image, database_url)
             image.unlink()
@@ -242,6 +255,16 @@ def _restore(
         raise
     staging.rmdir()
     return manifest, counts
+
+
+def _record_restore(image: Path, actor: Actor, backup: Path, detail: str) -> None:
+    """The restore's audit event, in the restored store before it goes anywhere."""
+    store = Store(f"sqlite:///{image}")
+    try:
+        with store.transaction(actor) as repository:
+            repository.audit(AuditAction.APPLIANCE_RESTORE, str(backup.absolute()), detail)
+    finally:
+        store.close()
 
 
 def _require_opens(image: Path, sealer: Sealer) -> None:

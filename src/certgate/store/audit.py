@@ -68,6 +68,7 @@ class AuditAction(StrEnum):
     LOGIN_FAILED = "session.login-failed"
     LOGOUT = "session.logout"
     APPLIANCE_BACKUP = "appliance.backup"  # every sealed key and the master key, encrypted
+    APPLIANCE_RESTORE = "appliance.restore"  # recorded in the restored store, from which file
     MASTER_KEY_ROTATE = "master-key.rotate"  # every sealed secret re-sealed with a new key
     SUPPORT_PACKAGE = "appliance.support-package"  # certificates and status, no key
     # Uses of a private key (see record_key_use).
