@@ -335,3 +335,36 @@ def test_a_backup_not_made_whole_by_certgate_is_refused_and_changes_nothing(
     [line] = run.error_lines
     assert says in line, line
     assert not target.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("source_on", "target_on"),
+    [("sqlite", "postgresql"), ("postgresql", "sqlite"), ("postgresql", "postgresql")],
+)
+def test_a_restored_store_never_gives_a_deleted_certificates_id_to_another(
+    tmp_path: Path, postgresql_url: str, source_on: str, target_on: str
+) -> None:
+    """The newest certificate deleted before the backup: after the restore (into either
+    backend) the next one gets a new id, not the deleted one's, which the audit trail and
+    any bookmark still name."""
+    with postgresql_schema() as other_url:
+        urls = {"sqlite": {}, "postgresql": {"CERTGATE_DATABASE_URL": postgresql_url}}
+        source_env, passphrase = urls[source_on], _passphrase_file(tmp_path)
+        target_env = {"CERTGATE_DATABASE_URL": other_url} if target_on == "postgresql" else {}
+        source = Certgate(tmp_path / "source", subprocess=False)
+        source("init", "--no-address", env=source_env)
+
+        def create(certgate: Certgate, name: str, env: dict[str, str]) -> int:
+            made = certgate.json(
+                "cert", "create", "--name", name, "--cn", f"{name}.example.test", env=env
+            )
+            return int(made["certificate"]["id"])
+
+        deleted = max(create(source, name, source_env) for name in ("kept", "deleted"))
+        source("cert", "delete", str(deleted), env=source_env)
+        backup = tmp_path / "appliance.cgbackup"
+        source("backup", "-o", backup, "--passphrase-file", passphrase, env=source_env)
+        restored = Certgate(tmp_path / "restored", subprocess=False)
+        restored("restore", backup, "--passphrase-file", passphrase, env=target_env)
+        assert create(restored, "new", target_env) > deleted

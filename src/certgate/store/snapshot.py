@@ -93,6 +93,8 @@ def _copy_into_sqlite(store: Store, target: Path) -> None:
             for table in Base.metadata.sorted_tables:
                 rows = source.execution_options(yield_per=_BATCH).execute(select(table))
                 _insert(writing, table, (dict(row._mapping) for row in rows))
+            for name in _NEVER_REUSED:
+                _keep_highest_id(writing, name, _sequence_used(source, name))
     finally:
         image.dispose()
 
@@ -197,8 +199,10 @@ def load_snapshot(image: Path, url: str) -> None:
             for table in Base.metadata.sorted_tables:
                 rows = reading.execution_options(yield_per=_BATCH).execute(select(table))
                 _insert(writing, table, (dict(row._mapping) for row in rows))
+            given = reading.execute(text("SELECT name, seq FROM sqlite_sequence"))
+            used: dict[str, int] = {name: seq for name, seq in given}
             for table in Base.metadata.sorted_tables:
-                _continue_sequence(writing, table)
+                _continue_sequence(writing, table, used.get(table.name, 0))
     finally:
         source.dispose()
         target.dispose()
@@ -226,14 +230,47 @@ def _batches(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def _continue_sequence(connection: Connection, table: Table) -> None:
-    """PostgreSQL's serial keys: the next id after the restored rows, not 1."""
+#: The tables whose ids are never given twice (``models.NEVER_REUSED_IDS``): a snapshot
+#: carries the highest id each ever gave (SQLite's ``sqlite_sequence``), deleted rows' too.
+_NEVER_REUSED = [
+    table.name
+    for table in Base.metadata.sorted_tables
+    if table.dialect_options["sqlite"]["autoincrement"]
+]
+
+
+def _sequence_used(connection: Connection, name: str) -> int:
+    """The highest id PostgreSQL's sequence of ``name`` has given (0: none)."""
+    used = connection.execute(
+        text(f"SELECT pg_sequence_last_value(pg_get_serial_sequence('{name}', 'id'))")
+    ).scalar()
+    return int(used or 0)
+
+
+def _keep_highest_id(connection: Connection, name: str, used: int) -> None:
+    """The snapshot's ``sqlite_sequence`` for ``name``: at least ``used``."""
+    raised = connection.execute(
+        text("UPDATE sqlite_sequence SET seq = MAX(seq, :used) WHERE name = :name"),
+        {"name": name, "used": used},
+    )
+    if raised.rowcount == 0 and used:
+        connection.execute(
+            text("INSERT INTO sqlite_sequence (name, seq) VALUES (:name, :used)"),
+            {"name": name, "used": used},
+        )
+
+
+def _continue_sequence(connection: Connection, table: Table, used: int) -> None:
+    """PostgreSQL's serial keys: the next id after the restored rows and after every id the
+    snapshot's store ever gave (``used``; a deleted row's id is not given again), not 1."""
     if connection.dialect.name != "postgresql" or "id" not in table.c:
         return
     name = table.name
     connection.execute(
         text(
             f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-            f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {name}"
-        )
+            "GREATEST(COALESCE(MAX(id), 0), :used, 1), "
+            f"GREATEST(COALESCE(MAX(id), 0), :used) > 0) FROM {name}"
+        ),
+        {"used": used},
     )
