@@ -100,7 +100,7 @@ HostnameText = Annotated[str, Field(max_length=HOSTNAME_MAX), Trimmed]
 #: an IP address as typed;
 AddressText = Annotated[str, Field(max_length=64)]
 #: a mailbox (local@domain);
-Mailbox = Annotated[str, Field(max_length=mail.ADDRESS_MAX)]
+Mailbox = Annotated[str, Field(max_length=mail.ADDRESS_MAX), Trimmed]
 #: PEM roots to trust instead of the system's;
 CaBundle = Annotated[str, Field(max_length=mail.CA_BUNDLE_MAX)]
 #: a new password of an account.
@@ -715,14 +715,19 @@ class EmailSettingsChange(In):
     ``ca_bundle`` trusts the system's roots again; an empty ``username`` removes the username
     and the password; an empty ``password`` removes the password."""
 
-    host: str | None = Field(default=None, max_length=mail.HOST_MAX, pattern=r"^[A-Za-z0-9._:\-]*$")
+    host: (
+        Annotated[str, Field(max_length=mail.HOST_MAX, pattern=r"^[A-Za-z0-9._:\-]*$"), Trimmed]
+        | None
+    ) = None
     port: int | None = Field(default=None, ge=1, le=65535)
     security: MailSecurityField | None = None
     verify_certificate: bool | None = None
     ca_bundle: CaBundle | None = None
     from_address: Mailbox | None = None
     to_addresses: list[Mailbox] | None = Field(default=None, max_length=mail.RECIPIENTS_MAX)
-    username: str | None = Field(default=None, max_length=mail.USERNAME_MAX, pattern=NAME_PATTERN)
+    username: (
+        Annotated[str, Field(max_length=mail.USERNAME_MAX, pattern=NAME_PATTERN), Trimmed] | None
+    ) = None
     password: SecretStr | None = Field(default=None, max_length=mail.PASSWORD_MAX)
     notice_days: list[Annotated[int, Field(ge=0, le=mail.NOTICE_DAYS_MAX)]] | None = Field(
         default=None, max_length=mail.NOTICE_THRESHOLDS_MAX
@@ -884,7 +889,9 @@ class User(Out):
 
 
 class NewUser(In):
-    username: str = Field(min_length=1, max_length=USERNAME_MAX, pattern=USERNAME_PATTERN)
+    username: Annotated[
+        str, Field(min_length=1, max_length=USERNAME_MAX, pattern=USERNAME_PATTERN), Trimmed
+    ]
     password: NewPasswordText
     role: UserRole
 
@@ -996,7 +1003,9 @@ class AcmeAccountChange(In):
     email: Mailbox | None = None
     agree_tos: bool = Field(default=False, description="Agree to the CA's terms of service.")
     ca_bundle: CaBundle | None = None
-    eab_kid: str | None = Field(default=None, max_length=EAB_KID_MAX, pattern=NAME_PATTERN)
+    eab_kid: Annotated[str, Field(max_length=EAB_KID_MAX, pattern=NAME_PATTERN), Trimmed] | None = (
+        None
+    )
     eab_hmac_key: SecretStr | None = Field(default=None, max_length=EAB_HMAC_KEY_MAX)
 
 

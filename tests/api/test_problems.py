@@ -259,6 +259,27 @@ def test_every_face_trims_a_field_before_checking_its_length(primary: Server) ->
     assert {(r["friendly_name"], r["subject"]) for r in made} == {(name, f"CN={common_name}")}
 
 
+def test_every_face_trims_a_username_or_a_relay_host(primary: Server) -> None:
+    """The API refused " dave " (its pattern saw the spaces) while ``user add`` and the
+    Users page trim it, as the service does; the same for the relay's host and addresses."""
+    user = {"username": " dave ", "password": "long enough password", "role": "auditor"}
+    relay = {
+        "host": " smtp.example.test ",
+        "from_address": "certgate@example.test\n",
+        "to_addresses": [" ops@example.test "],
+    }
+    with primary.client() as api:
+        added = ok(api.post("/users", json=user), 201)
+        ok(api.delete("/users/dave"), 204)
+        saved = ok(api.put("/email", json=relay))
+    assert added["username"] == "dave"
+    assert (saved["host"], saved["from_address"], saved["to_addresses"]) == (
+        "smtp.example.test",
+        "certgate@example.test",
+        ["ops@example.test"],
+    )
+
+
 def test_malformed_requests(primary: Server) -> None:
     with primary.client() as api:
         broken = api.post(
