@@ -17,6 +17,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from certgate.errors import MailError
 from certgate.service import certificates, email, imports, networking, notices
@@ -24,7 +26,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.health import FindingCode, diagnose
 from certgate.service.setup import initialise
 from tests.support.net import free_port
-from tests.support.pki import fingerprint, make_chain, pem
+from tests.support.pki import fingerprint, issue, make_chain, new_key, pem
 from tests.support.polling import eventually
 from tests.support.server import run_cli, running_appliance
 from tests.support.smtp import Relay, smtp_relay
@@ -149,6 +151,30 @@ def test_a_certificate_deleted_while_a_check_runs_is_not_told_about(appliance: A
     ]
     assert [n.friendly_name for n in result.sent] == ["first.example.test"]
     assert notices.notice_counts(appliance) == {"sent": 1, "failed": 0, "sending": 0}
+
+
+def test_a_hostile_subject_reaches_the_mail_visibly_escaped(
+    appliance: Appliance, relay: Relay
+) -> None:
+    """A certificate's subject and issuer are the CA's text: escape sequences (read in a
+    terminal mail client) and a line break that forges a line of the notice are shown as
+    their escapes, as on every other face."""
+    key = new_key()
+    hostile = "esc\x1b]0;PWNED\x07\x1b[2J\nNot valid after      never"
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostile)])
+    issuer = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "right\u202eleft\x9b")])
+    certificate = issue(subject, key.public_key(), issuer, key, ca=False, days=6)
+    imports.import_files(appliance, [("hostile.pem", pem(certificate))])
+    configure(appliance, relay.port)
+    assert len(notices.check(appliance).sent) == 1
+    [mail] = relay.messages
+    body = mail.get_content()
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in body + str(mail["Subject"])
+    assert "Subject              CN=esc\\x1b]0\\;PWNED\\x07\\x1b[2J\\x0aNot valid after" in body
+    assert "Issuer               O=right\\u202eleft\\x9b\n" in body
+    dates = [line for line in body.splitlines() if line.strip().startswith("Not valid after")]
+    assert len(dates) == 1 and "never" not in dates[0]  # no forged line
 
 
 def test_a_failed_send_is_retried_and_shown_until_it_goes(

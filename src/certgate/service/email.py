@@ -30,7 +30,7 @@ from certgate.service.smtp import MailSecurity, Relay
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
 from certgate.store.sealing import Sealer
-from certgate.text import has_control
+from certgate.text import has_control, visible
 
 SETTING = "email"
 #: The associated data the password is sealed with: a sealed key moved here does not open.
@@ -344,15 +344,17 @@ def describe_days(days: Sequence[int]) -> str:
 
 
 def message(settings: EmailSettings, subject: str, body: str) -> EmailMessage:
-    """A plain-text mail from the configured sender to every administrator."""
+    """A plain-text mail from the configured sender to every administrator. Mail is a face
+    like the others: every control character but the body's line breaks is shown as its
+    escape (``text.visible``), whatever a certificate or a CA's answer put in the text."""
     mail = EmailMessage()
-    mail["Subject"] = subject
+    mail["Subject"] = visible(subject)
     mail["From"] = settings.from_address
     mail["To"] = ", ".join(settings.to_addresses)
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = make_msgid("certgate", domain=settings.from_address.rsplit("@", 1)[-1])
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
-    mail.set_content(body)
+    mail.set_content(visible(body, keep="\n"))
     return mail
 
 

@@ -44,6 +44,7 @@ from certgate.service.views import RowInfoCache, chain_rows
 from certgate.store import notices as store
 from certgate.store.models import CertificateRow, NoticeRow
 from certgate.store.repository import Repository
+from certgate.text import visible
 
 log = logging.getLogger("certgate.notices")
 
@@ -326,8 +327,8 @@ def _mail(
     body = (
         f"The certificate {row.friendly_name!r} {when}.\n\n"
         f"  Friendly name        {row.friendly_name}\n"
-        f"  Subject              {info.subject}\n"
-        f"  Issuer               {info.issuer}\n"
+        f"  Subject              {visible(info.subject)}\n"
+        f"  Issuer               {visible(info.issuer)}\n"
         f"  SHA-256 fingerprint  {row.fingerprint}\n"
         f"  Not valid after      {format_time(not_after)}\n\n"
         f"{where}\n"
