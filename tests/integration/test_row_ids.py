@@ -12,11 +12,12 @@ from sqlalchemy import Connection, inspect, text
 
 from certgate.errors import NotFoundError
 from certgate.pki.names import SubjectFields
-from certgate.service import certificates, requests
+from certgate.service import certificates, imports, requests
 from certgate.service.appliance import Appliance
 from certgate.store.database import SCHEMA_HEAD, default_url, make_engine, migrate
 from certgate.store.models import Base
 from tests.support.migration import STAMP, store_at
+from tests.support.pki import issue, name, new_key, pem
 
 
 def test_a_deleted_certificates_or_requests_id_never_names_another(appliance: Appliance) -> None:
@@ -26,13 +27,29 @@ def test_a_deleted_certificates_or_requests_id_never_names_another(appliance: Ap
     )
     for kind, delete, show in kinds:
         made = []
-        for name in (f"{kind}-first", f"{kind}-second"):
-            form = certificates.CreateForm(name, SubjectFields(common_name=f"{name}.test"))
+        for label in (f"{kind}-first", f"{kind}-second"):
+            form = certificates.CreateForm(label, SubjectFields(common_name=f"{label}.test"))
             made.append(certificates.create(appliance, form, kind).id)  # type: ignore[arg-type]
             delete(appliance, made[-1])
         assert made[1] > made[0]
         with pytest.raises(NotFoundError):
             show(appliance, made[0])
+
+
+def test_a_deleted_imported_certificates_id_never_names_the_next_import(
+    appliance: Appliance,
+) -> None:
+    """An import writes its rows with ids it reserves (each with its issuer's in it): they
+    came after the highest id present, so after the one it had."""
+    made = []
+    for host in ("first.example.test", "second.example.test"):
+        key = new_key()
+        certificate = issue(name(host), key.public_key(), name(host), key, ca=False)
+        [entry] = imports.import_files(appliance, [(f"{host}.pem", pem(certificate))])
+        assert entry.id is not None, entry
+        made.append(entry.id)
+        certificates.delete_certificate(appliance, made[-1])
+    assert made[1] > made[0]
 
 
 def _fill(connection: Connection) -> None:

@@ -198,6 +198,12 @@ class Store:
         self._toucher.dispose()
 
 
+#: The largest id SQLite's AUTOINCREMENT gave a certificate (migration 0015).
+_CERTIFICATES_GIVEN = text(
+    f"SELECT seq FROM sqlite_sequence WHERE name = '{CertificateRow.__tablename__}'"
+)
+
+
 def _is_busy(error: OperationalError) -> bool:
     """The write lock (SQLite) or a row lock (PostgreSQL's lock_timeout) was taken."""
     text_ = str(error.orig).lower()
@@ -437,9 +443,13 @@ class Repository:
                 " FROM generate_series(1, :count)"
             )
             return sorted(self.session.scalars(query, {"count": count}))
-        # SQLite gives a new row the largest id + 1; writers hold the write lock from BEGIN
-        # IMMEDIATE (Store.transaction), so nobody else takes these before we use them.
-        start = (self.session.scalar(select(func.max(CertificateRow.id))) or 0) + 1
+        # SQLite gives a new row the id after the largest it ever gave (AUTOINCREMENT: its
+        # sqlite_sequence, a deleted row's id included), or after the largest present;
+        # writers hold the write lock from BEGIN IMMEDIATE (Store.transaction), so nobody
+        # else takes these before we use them.
+        given = self.session.scalar(_CERTIFICATES_GIVEN) or 0
+        present = self.session.scalar(select(func.max(CertificateRow.id))) or 0
+        start = max(given, present) + 1
         return list(range(start, start + count))
 
     def insert_certificates(self, rows: Sequence[dict[str, Any]]) -> None:
