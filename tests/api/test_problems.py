@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -345,6 +346,49 @@ def test_conflicts(primary: Server) -> None:
         moved = next(a for a in ok(api.get("/addresses")) if a["address"] == "127.0.0.96")
         assert moved["is_factory_certificate"]
         ok(api.delete("/addresses/127.0.0.96"), 204)
+
+
+def _input(page: str, input_id: str) -> str:
+    """The page's input of that id, as the HTML writes it."""
+    found = re.search(rf'<input [^>]*id="{input_id}"[^>]*>', page)
+    assert found, page
+    return found.group(0)
+
+
+def test_a_form_refused_by_a_conflict_or_an_unreadable_file_comes_back_as_typed(
+    primary: Server,
+) -> None:
+    """A user name taken, an address already configured, a chain file that is no
+    certificate: each answered with a bare error page ("use your browser's Back button")
+    and what was typed gone. Now the form again, as typed, the reason beside its input."""
+    with primary.client() as api:
+        certificate = self_signed(api, "typed again", "typed-again.example.test")
+    session = primary.login()
+    csrf = str(session.principal.csrf_token)
+    with primary.pages(session) as pages:
+        typed = {"username": "admin", "password": "long enough password", "role": "auditor"}
+        user = pages.post("/users", data={"csrf_token": csrf, **typed})
+        assert user.status_code == 409, user.status_code
+        assert 'value="admin"' in _input(user.text, "username")
+        assert 'id="username-error">the user &#39;admin&#39; already exists' in user.text
+        assert '<option value="auditor" selected>' in user.text
+
+        form = {"csrf_token": csrf, "address": primary.address, "hostnames": "a.example.test"}
+        address = pages.post("/networking", data=form)
+        assert address.status_code == 409, address.status_code
+        assert f'value="{primary.address}"' in _input(address.text, "address")
+        assert 'value="a.example.test"' in _input(address.text, "hostnames")
+        taken = f'id="address-error">the address {primary.address} is already configured'
+        assert taken in address.text
+
+        form = {"csrf_token": csrf, "friendly_name": "renamed as typed", "chain_mode": "manual"}
+        chain = [("chain_file", ("chain.pem", b"not a certificate", "application/x-pem-file"))]
+        edit = pages.post(f"/security/certificates/{certificate['id']}", data=form, files=chain)
+        assert edit.status_code == 422, edit.status_code
+        assert 'value="renamed as typed"' in _input(edit.text, "friendly_name")
+        assert 'id="pem-error">' in edit.text and "certificate" in edit.text
+    with primary.client() as api:
+        assert ok(api.get(f"/certificates/{certificate['id']}"))["friendly_name"] == "typed again"
 
 
 def test_key_missing(primary: Server, ca: OpensslCA) -> None:

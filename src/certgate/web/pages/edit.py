@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from certgate.errors import (
+    ImportFormatError,
     KeyMissingError,
     NothingToReplaceError,
     UnconfirmedChangeError,
@@ -113,14 +114,15 @@ async def save_configuration(request: Request, certificate_id: int, principal: P
         return await _render(
             request, principal, view, values=values, errors=errors, status_code=422
         )
-    except KeyMissingError as error:
+    except (KeyMissingError, ImportFormatError) as error:  # beside the addresses, the file
+        input_id = "addresses" if isinstance(error, KeyMissingError) else "pem"
         return await _render(
             request,
             principal,
             view,
             values=values,
-            errors={"addresses": str(error)},
-            status_code=422,
+            errors={input_id: str(error)},
+            status_code=error.status,
         )
     message = "Configuration saved." if saved.changed else "Nothing changed."
     message += " The change was confirmed." if confirm and saved.changed else ""

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from certgate.errors import ConfirmationRequiredError, UnknownNodeError, ValidationError
+from certgate.errors import (
+    ConfirmationRequiredError,
+    ConflictError,
+    UnknownNodeError,
+    ValidationError,
+)
 from certgate.fields import input_name
 from certgate.service import networking
 from certgate.service.addresstest import AddressTest, probe_address
@@ -116,6 +121,16 @@ async def add_address(request: Request, principal: Poster) -> Response:
             value, node, confirm=True, adding=True, hostnames=names, known=error.known
         )
         return await _page(request, principal, value=value, status_code=409, node_choice=choice)
+    except ConflictError as error:  # already configured: beside the address, as typed
+        return await _page(
+            request,
+            principal,
+            str(error),
+            value,
+            error.status,
+            hostnames_value=names,
+            node_choice=NodeChoice(value, node, adding=True, hostnames=names),
+        )
     except ValidationError as error:
         field = input_name(error.field)
         return await _page(

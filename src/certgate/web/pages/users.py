@@ -55,6 +55,9 @@ async def add_user(request: Request, principal: Poster) -> Response:
         )
     except ValidationError as error:
         return await _page(request, principal, FormState.refused(values, error, ADD_INPUTS))
+    except ConflictError as error:  # the name is taken: beside it, the form as typed
+        taken = FormState(values, {"username": str(error)}, error.status)
+        return await _page(request, principal, taken)
     return redirect(PAGE, f"User {added.username} ({added.role}) added.")
 
 
