@@ -368,3 +368,21 @@ def test_a_restored_store_never_gives_a_deleted_certificates_id_to_another(
         restored = Certgate(tmp_path / "restored", subprocess=False)
         restored("restore", backup, "--passphrase-file", passphrase, env=target_env)
         assert create(restored, "new", target_env) > deleted
+
+
+@pytest.mark.parametrize("own_file", [MASTER_KEY_FILE, DATABASE_FILE])
+@pytest.mark.parametrize(
+    "command", [["backup", "--passphrase-file", "{passphrase}"], ["cert", "export", "1"]]
+)
+def test_an_output_onto_the_data_directorys_own_files_is_refused(
+    certgate: Certgate, tmp_path: Path, own_file: str, command: list[str]
+) -> None:
+    """'-o' given the data directory's master key or database (a slip of the shell) would
+    replace the key that opens every private key, or the store, with the file written."""
+    before = _tree(certgate.data_dir)
+    passphrase = str(_passphrase_file(tmp_path))
+    argv = [arg.format(passphrase=passphrase) for arg in command]
+    run = certgate(*argv, "-o", certgate.data_dir / own_file, expect=2)
+    assert f"{certgate.data_dir / own_file} is a file of the data directory" in run.stderr
+    assert _tree(certgate.data_dir) == before
+    certgate("cert", "list")

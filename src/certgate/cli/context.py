@@ -11,7 +11,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import click
 
 from certgate.cli.output import json_option
-from certgate.service.appliance import Appliance
+from certgate.service.appliance import Appliance, is_data_file
 from certgate.service.audit import Actor
 from certgate.service.auth import cli_principal
 
@@ -35,10 +35,27 @@ def read_file(path: Path, limit: int = -1) -> bytes:
 
 
 def output_option(what: str) -> Callable[[_Command], _Command]:
-    """``-o/--output``: the file a command writes, ``what`` in its help."""
+    """``-o/--output``: the file a command writes, ``what`` in its help; never one of the data
+    directory's own files (the master key, the database), which it would replace."""
     return click.option(
-        "-o", "--output", required=True, type=FILE, help=f"{what} to write (replaced if it exists)."
+        "-o",
+        "--output",
+        required=True,
+        type=FILE,
+        callback=_not_a_data_file,
+        help=f"{what} to write (replaced if it exists).",
     )
+
+
+def _not_a_data_file(context: click.Context, _: click.Parameter, path: Path) -> Path:
+    options = context.find_object(Options)
+    if options is None:
+        return path
+    if is_data_file(options.data_dir, path):
+        raise click.BadParameter(
+            f"{path} is a file of the data directory {options.data_dir}: write elsewhere"
+        )
+    return path
 
 
 @dataclass(frozen=True)

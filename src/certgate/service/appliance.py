@@ -48,6 +48,15 @@ DATA_FILES = (
     COUNTS_FILE,
     STATE_FILE,
 )
+
+
+def is_data_file(data_dir: Path, path: Path) -> bool:
+    """``path`` is one of the files certgate keeps in ``data_dir`` (its master key, its
+    database): a command's output must never replace it."""
+    names = (MASTER_KEY_FILE, PENDING_KEY_FILE, *DATA_FILES)
+    return path.resolve() in {(data_dir / name).resolve() for name in names}
+
+
 _PUT_IT_BACK = "Put master.key back from your backup ('certgate restore' restores both)."
 
 
