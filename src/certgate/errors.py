@@ -234,6 +234,11 @@ class SealingError(CertgateError, code="sealing", status=HTTPStatus.INTERNAL_SER
     """The master key is unusable or does not open a sealed private key."""
 
 
+class DamagedRowError(CertgateError, code="damaged", status=HTTPStatus.INTERNAL_SERVER_ERROR):
+    """A row of the store no longer holds what was written (a failing disk, a hand edit):
+    named, so that it can be deleted or restored from a backup; nothing else is touched."""
+
+
 class DataDirectoryError(
     CertgateError, code="data-directory", status=HTTPStatus.SERVICE_UNAVAILABLE
 ):

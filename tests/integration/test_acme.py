@@ -701,3 +701,22 @@ def test_one_damaged_order_row_fails_its_own_renewal_and_not_the_others(
             (damaged["id"],),
         ).fetchone()
     assert recorded == (1, failed["error"], None)  # recorded, backed off, its lease ended
+
+
+def test_a_certificate_in_service_whose_stored_der_is_damaged_is_renewed_at_once(
+    tmp_path: Path, appliance: RunningAppliance, http_port: int
+) -> None:
+    """Unreadable, it cannot be presented: its renewal is due, whatever its dates said."""
+    with running_pebble(tmp_path / "pebble", ADDRESS, http_port) as pebble:
+        register(appliance.data_dir, pebble)
+        first = order(appliance.data_dir, "rotten", "rotten.example.test", ADDRESS)
+        with closing(sqlite3.connect(appliance.data_dir / "certgate.db")) as db, db:
+            db.execute(
+                "UPDATE certificates SET der = ? WHERE id = ?",
+                (bytes.fromhex("3082010a0201"), first["certificate_id"]),
+            )
+        done = run_cli(appliance.data_dir, "acme", "renew", "--json")
+        [outcome] = json.loads(done.stdout)
+        assert outcome["state"] == "renewed", outcome
+        assert f"certificate {first['certificate_id']} ('rotten') is damaged" in done.stderr
+        wait_until_served(ADDRESS, appliance.port, outcome["renewed_by"]["certificate_fingerprint"])

@@ -123,11 +123,10 @@ def _request_fields(view: RequestView) -> list[tuple[str, object]]:
 def delete(options: Options, reference: str, as_json: bool) -> None:
     """Delete a request (its key too, unless a certificate or another request uses it)."""
     with options.appliance() as app:
-        request_id = requests.show_request(app, reference).id
-        key_deleted = requests.delete_request(app, reference, options.actor)
+        deleted = requests.delete_request(app, reference, options.actor)
     report(
         as_json,
         DeletedRequest,
-        {"id": request_id, "private_key_deleted": key_deleted},
-        "deleted request" + (" and its unused private key" if key_deleted else ""),
+        deleted,
+        "deleted request" + (" and its unused private key" if deleted.private_key_deleted else ""),
     )

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from certgate.errors import (
     AcmeError,
     AcmeNotReadyError,
+    DamagedRowError,
     NotFoundError,
     UnassignedCertificateError,
     UnconfirmedChangeError,
@@ -44,6 +45,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.certificates import checked_friendly_name
 from certgate.service.replacement import apply_replacement, plan_replacement
 from certgate.service.serving import read_status
+from certgate.service.stored import stored_certificate
 from certgate.service.tls_settings import read_settings
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
@@ -392,7 +394,13 @@ def _certificate_der(repository: Repository, order_id: int | None, directory: st
     if old is None or old.certificate_id is None or old.directory_url != directory:
         return None
     certificate = repository.certificate(old.certificate_id)
-    return certificate.der if certificate else None
+    if certificate is None:
+        return None
+    try:
+        stored_certificate(certificate)
+    except DamagedRowError:  # the CA cannot be told which one it replaces: ordered anew
+        return None
+    return certificate.der
 
 
 #: The CA's problem types for an identifier it will not issue for (RFC 8555 6.7).

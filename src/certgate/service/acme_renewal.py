@@ -13,11 +13,18 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certgate.errors import AcmeError, CertgateError, NotFoundError, internal_error
+from certgate.errors import (
+    AcmeError,
+    CertgateError,
+    DamagedRowError,
+    NotFoundError,
+    internal_error,
+)
 from certgate.service import email, smtp
 from certgate.service.acme_account import unseal_account_key
 from certgate.service.acme_orders import (
@@ -30,6 +37,7 @@ from certgate.service.acme_orders import (
 )
 from certgate.service.appliance import Appliance
 from certgate.service.periodic import Periodic, interval_from
+from certgate.service.stored import stored_certificate
 from certgate.store import acme as queries
 from certgate.store.audit import APPLIANCE, Actor
 from certgate.store.models import AcmeOrderRow
@@ -100,9 +108,12 @@ def renew(
         found = validity.get(row.id)
         if found is None:
             continue
-        not_before, not_after, der = found
-        suggested = None if force else _suggested_renewal(app, row, der, not_after, moment)
-        due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
+        if found == DAMAGED:
+            due = True
+        else:
+            not_before, not_after, der = found
+            suggested = None if force else _suggested_renewal(app, row, der, not_after, moment)
+            due = moment >= suggested if suggested else renewal_due(not_before, not_after, moment)
         if not force and not due:
             outcomes.append(
                 RenewalOutcome(row.id, row.friendly_name, row.certificate_id, "not-due")
@@ -118,13 +129,22 @@ def failing_renewals(app: Appliance) -> list[OrderView]:
         return [order_view(row) for row in queries.failing_renewals(repository)]
 
 
+#: A certificate in service whose stored DER no longer parses: due (its renewal replaces it).
+DAMAGED: Final = "damaged"
+
+
 def _validity(
     repository: Repository, certificate_id: int | None
-) -> tuple[dt.datetime, dt.datetime, bytes] | None:
+) -> tuple[dt.datetime, dt.datetime, bytes] | Literal["damaged"] | None:
+    """None: the order's certificate is gone. A damaged one is due (its renewal replaces it)."""
     certificate = repository.certificate(certificate_id) if certificate_id else None
     if certificate is None:
         return None
-    parsed = x509.load_der_x509_certificate(certificate.der)
+    try:
+        parsed = stored_certificate(certificate)
+    except DamagedRowError as error:
+        log.warning("renewing it: %s", error)
+        return DAMAGED
     return parsed.not_valid_before_utc, parsed.not_valid_after_utc, certificate.der
 
 

@@ -27,6 +27,7 @@ from certgate.pki.names import client_hostname
 from certgate.service.appliance import Appliance
 from certgate.service.networking import configured_address, normalise_address
 from certgate.service.serving import read_status
+from certgate.service.stored import stored_certificate
 from certgate.service.tls_settings import get_settings
 from certgate.tls.probe import Presented, ProbeFailure, probe
 
@@ -104,8 +105,9 @@ def probe_address(
         row = configured_address(repository, address)
         assigned = repository.certificate(row.certificate_id)
         assert assigned is not None  # a foreign key: an address always has its certificate
-        roots = [x509.load_der_x509_certificate(r.der) for r in repository.self_issued_cas()]
-        assigned_der, assigned_id = assigned.der, assigned.id
+        roots = [stored_certificate(r) for r in repository.self_issued_cas()]
+        leaf, assigned_id = stored_certificate(assigned), assigned.id
+        assigned_fingerprint = assigned.fingerprint
         assigned_name = assigned.friendly_name
         stored = list(row.hostnames)
     names: list[str | None] = [None]
@@ -114,7 +116,6 @@ def probe_address(
     elif stored:
         names = list(stored[:MAX_NAMES])
     else:
-        leaf = x509.load_der_x509_certificate(assigned_der)
         dns = [name for name in trust.names_of(leaf) if not _is_ip(name)]
         names = list(dns[:MAX_NAMES]) or [None]
     port = port or _serving_port(app, address) or get_settings(app).https_port
@@ -139,7 +140,6 @@ def probe_address(
     }
     with app.store.reading() as repository:
         known = set(repository.certificate_ids_with_fingerprints(sorted(presented)))
-    assigned_fingerprint = _fingerprint(assigned_der)
     now = app.clock()
     results = tuple(
         _judge(address, name, outcome, roots, known, assigned_fingerprint, now)

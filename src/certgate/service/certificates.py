@@ -47,6 +47,7 @@ from certgate.service.linking import (
 )
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
+from certgate.service.stored import stored_certificate
 from certgate.service.view_cache import Listed, Listing, ViewCache
 from certgate.service.views import (
     CertificateView,
@@ -397,7 +398,7 @@ def use_manual_chain(
         raise ValidationError(
             _MANUAL, f"a chain holds at most {MAX_CHAIN_DEPTH - 1} certificates above this one"
         )
-    chain = order_chain(x509.load_der_x509_certificate(row.der), given)
+    chain = order_chain(stored_certificate(row), given)
     if len(chain) < len(given):
         position, stray = next((n, c) for n, c in enumerate(given, start=1) if c not in chain)
         raise ValidationError(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from cryptography import x509
-
 from certgate.pki.export import ExportedFile, ExportOptions, export
 from certgate.pki.keys import PrivateKey
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import get_private_key
 from certgate.service.lookup import find_certificate
+from certgate.service.stored import stored_certificate
 from certgate.service.views import chain_rows
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 
@@ -26,7 +25,7 @@ def export_certificate(
     with app.store.transaction(actor) as repository:
         row = find_certificate(repository, reference)
         chain = [
-            x509.load_der_x509_certificate(link.der)
+            stored_certificate(link)
             for link in chain_rows(
                 row, repository.certificate, repository.certificate_by_fingerprint
             )
@@ -34,9 +33,7 @@ def export_certificate(
         key: PrivateKey | None = None
         if options.include_private_key:
             key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
-        exported = export(
-            x509.load_der_x509_certificate(row.der), key, chain, options, row.friendly_name
-        )
+        exported = export(stored_certificate(row), key, chain, options, row.friendly_name)
         if not audited:
             return exported
         if options.include_private_key:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certgate.pki.certinfo import CertInfo
 from certgate.pki.chain import MAX_CHAIN_DEPTH, KnownSignatures, choose_issuer
 from certgate.pki.der import certificate_parts
+from certgate.service.stored import stored_certificate
 from certgate.service.views import RowInfoCache, info_to_json
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
@@ -100,7 +101,7 @@ class _Parsed:
     def __call__(self, row: CertificateRow) -> tuple[x509.Certificate, CertInfo]:
         cert = self._certs.get(row.id)
         if cert is None:
-            cert = self._certs[row.id] = x509.load_der_x509_certificate(row.der)
+            cert = self._certs[row.id] = stored_certificate(row)
         return cert, self.info(row)
 
     def node(self, row: CertificateRow) -> _Node:

@@ -30,6 +30,7 @@ from certgate.service import guard
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
+from certgate.service.stored import stored_certificate
 from certgate.service.views import info_from_json
 from certgate.store import nodes
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
@@ -349,6 +350,8 @@ def assign(
 
 
 def require_assignable(repository: Repository, certificate: CertificateRow) -> None:
+    """It can be presented: its key is stored, and its own DER is whole."""
+    stored_certificate(certificate)
     require_key(
         repository,
         certificate,

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cryptography import x509
-
 from certgate.limits import fitted_friendly_name
 from certgate.pki.builders import build_request
 from certgate.pki.certinfo import read_certificate
@@ -24,6 +22,7 @@ from certgate.service.certificates import Created, CreateForm, check_form
 from certgate.service.keystore import get_private_key, require_key
 from certgate.service.lookup import find_certificate
 from certgate.service.requests import new_request_row
+from certgate.service.stored import stored_certificate
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
@@ -71,7 +70,7 @@ def renewal_form(app: Appliance, reference: str | int) -> RenewalForm:
 
 
 def _prefill(row: CertificateRow) -> RenewalForm:
-    certificate = x509.load_der_x509_certificate(row.der)
+    certificate = stored_certificate(row)
     info = read_certificate(certificate)
     subject, left_out = subject_fields_of(certificate.subject)
     sans, other_names = san_entries(info.sans)

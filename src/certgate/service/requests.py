@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certgate.errors import DamagedRowError
 from certgate.pki.certinfo import sha1_fingerprint
 from certgate.pki.dnames import format_name
 from certgate.pki.keys import public_key_fingerprint
@@ -16,10 +18,13 @@ from certgate.pki.names import describe_san
 from certgate.service.appliance import Appliance
 from certgate.service.keystore import remove_unused_key
 from certgate.service.lookup import find_request
+from certgate.service.stored import stored_request
 from certgate.service.views import RequestView
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import RequestRow
 from certgate.store.repository import Repository
+
+log = logging.getLogger("certgate.requests")
 
 
 def new_request_row(csr: x509.CertificateSigningRequest, friendly_name: str) -> RequestRow:
@@ -42,10 +47,18 @@ def request_sans(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
     return list(extension.value)
 
 
-def _view(repository: Repository, row: RequestRow) -> RequestView:
+def _view(repository: Repository, row: RequestRow, *, whole: bool = True) -> RequestView:
     """Certificates with the request's key stored before it was made are those it renews (a
-    renewal request is signed with their key); those that arrived later were issued for it."""
-    csr = x509.load_der_x509_csr(row.der)
+    renewal request is signed with their key); those that arrived later were issued for it.
+    A request whose DER is damaged is refused, unless not ``whole``: then (in a list, on the
+    way to its deletion) it is shown from its row, without the PEM it no longer has."""
+    try:
+        pem = stored_request(row).public_bytes(Encoding.PEM).decode("ascii")
+    except DamagedRowError as error:
+        if whole:
+            raise
+        log.warning("%s", error)
+        pem = ""
     with_key = repository.certificates_with_public_key(row.public_key_fingerprint)
     return RequestView(
         id=row.id,
@@ -58,13 +71,13 @@ def _view(repository: Repository, row: RequestRow) -> RequestView:
         certificate_ids=[cert.id for cert in with_key if cert.created_at >= row.created_at],
         renews=[cert.id for cert in with_key if cert.created_at < row.created_at],
         created_at=row.created_at,
-        pem=csr.public_bytes(Encoding.PEM).decode("ascii"),
+        pem=pem,
     )
 
 
 def list_requests(app: Appliance) -> list[RequestView]:
     with app.store.reading() as repository:
-        return [_view(repository, row) for row in repository.all_requests()]
+        return [_view(repository, row, whole=False) for row in repository.all_requests()]
 
 
 def show_request(app: Appliance, reference: str | int) -> RequestView:
@@ -90,7 +103,7 @@ def keys_after_deleting(app: Appliance, request_ids: Sequence[int]) -> list[KeyA
     with app.store.reading() as repository:
         for request_id in request_ids:
             row = find_request(repository, request_id)
-            view = _view(repository, row)
+            view = _view(repository, row, whole=False)
             fingerprint = row.public_key_fingerprint
             used_by = [
                 f"certificate {cert.friendly_name!r}"
@@ -104,9 +117,17 @@ def keys_after_deleting(app: Appliance, request_ids: Sequence[int]) -> list[KeyA
     return found
 
 
-def delete_request(app: Appliance, reference: str | int, actor: Actor = APPLIANCE) -> bool:
-    """Delete a request; its key goes too unless a certificate or another request uses it.
-    True if the key was deleted."""
+@dataclass(frozen=True)
+class DeletedRequest:
+    id: int
+    private_key_deleted: bool
+
+
+def delete_request(
+    app: Appliance, reference: str | int, actor: Actor = APPLIANCE
+) -> DeletedRequest:
+    """Delete a request (a damaged one too); its key goes too unless a certificate or
+    another request uses it."""
     with app.store.transaction(actor) as repository:
         row = find_request(repository, reference)
         repository.delete(row)
@@ -117,4 +138,4 @@ def delete_request(app: Appliance, reference: str | int, actor: Actor = APPLIANC
             certificate_target(row.friendly_name, row.fingerprint),
             "its private key too" if key_deleted else "",
         )
-        return key_deleted
+        return DeletedRequest(row.id, key_deleted)

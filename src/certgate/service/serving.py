@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,6 +34,7 @@ from certgate.service.appliance import COUNTS_FILE, LOCK_FILE, STATUS_FILE, Appl
 from certgate.service.keystore import get_private_key
 from certgate.service.networking import check_address
 from certgate.service.served_state import CachedState, SealedKey, ServedState
+from certgate.service.stored import stored_certificate
 from certgate.service.tls_settings import read_settings
 from certgate.service.views import chain_rows
 from certgate.store import acme as acme_queries
@@ -247,7 +247,7 @@ def _served_or_reason(
     assert row is not None  # the foreign key guarantees it
     try:
         return _served(app, repository, row, send_root)
-    except (CertgateError, ValueError) as error:
+    except CertgateError as error:
         return (
             f"certificate {row.friendly_name!r} (id {row.id}, {row.fingerprint[:16]}) "
             f"cannot be presented: {error}"
@@ -260,12 +260,12 @@ def _served(
     """The leaf, its issuers nearest first, and the root only if ``send_root``: a client
     that trusts the root has it already, and one that does not cannot trust it for being sent."""
     links = chain_rows(row, repository.certificate, repository.certificate_by_fingerprint)
-    issuers = [x509.load_der_x509_certificate(link.der) for link in links]
+    issuers = [stored_certificate(link) for link in links]
     if not send_root:
         issuers = [issuer for issuer in issuers if issuer.subject != issuer.issuer]
     pem = b"".join(
         certificate.public_bytes(serialization.Encoding.PEM)
-        for certificate in [x509.load_der_x509_certificate(row.der), *issuers]
+        for certificate in [stored_certificate(row), *issuers]
     )
     key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
     return ServedCertificate(

@@ -86,6 +86,5 @@ def download_request(
 def delete_request(app: App, principal: Admin, reference: RequestRef) -> DeletedRequest:
     """Delete the request; its private key goes too unless a certificate or another request
     uses it (a renewal request shares its certificate's key)."""
-    request_id = requests.show_request(app, reference).id
-    key_deleted = requests.delete_request(app, request_id, principal.actor)
-    return DeletedRequest(id=request_id, private_key_deleted=key_deleted)
+    deleted = requests.delete_request(app, reference, principal.actor)
+    return DeletedRequest(id=deleted.id, private_key_deleted=deleted.private_key_deleted)

@@ -73,8 +73,8 @@ async def delete_requests(request: Request, principal: Poster) -> Response:
     failed = False
     for request_id in ids:
         try:
-            key_gone = await call(request, requests.delete_request, request_id, principal.actor)
-            key = " and its private key" if key_gone else ""
+            deleted = await call(request, requests.delete_request, request_id, principal.actor)
+            key = " and its private key" if deleted.private_key_deleted else ""
             notes.append(f"Request {request_id} deleted{key}.")
         except CertgateError as error:
             failed = True

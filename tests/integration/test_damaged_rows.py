@@ -1,0 +1,83 @@
+"""One row a bad day damaged (a failing disk, a hand edit): what uses it says so, naming
+it, and changes nothing; everything else goes on."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from tests.api.client import Server, mint_token, problem
+from tests.support.server import run_cli, running_appliance
+
+ADDRESS = "127.0.0.71"
+#: The start of a DER SEQUENCE that ends short: no certificate parses from it.
+DAMAGED_DER = bytes.fromhex("3082010a0201")
+
+
+def test_a_certificate_whose_stored_der_is_damaged_is_named_and_the_others_serve(
+    tmp_path: Path,
+) -> None:
+    with running_appliance(tmp_path / "data", ADDRESS) as running:
+        data_dir = running.data_dir
+        made = [
+            json.loads(
+                run_cli(
+                    data_dir, "cert", "create", "--name", name, "--cn", f"{name}.test", "--json"
+                ).stdout
+            )
+            for name in ("damaged", "healthy")
+        ]
+        damaged, healthy = (entry["certificate"]["id"] for entry in made)
+        with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+            db.execute("UPDATE certificates SET der = ? WHERE id = ?", (DAMAGED_DER, damaged))
+
+        said = f"certificate {damaged} ('damaged') is damaged in the store"
+        target = tmp_path / "out.der"
+        export = run_cli(data_dir, "cert", "export", str(damaged), "-o", str(target), check=False)
+        assert export.returncode == 1 and said in export.stderr, export
+        assert not target.exists()
+        run_cli(data_dir, "cert", "export", str(healthy), "-o", str(target))
+        assert target.read_bytes()[:1] == b"\x30"
+
+        assign = run_cli(
+            data_dir, "ip", "assign", ADDRESS, "--cert", str(damaged), "--confirm", check=False
+        )
+        assert assign.returncode == 1 and said in assign.stderr, assign
+
+        server = Server(running, mint_token(data_dir, "tests", "admin"))
+        with server.client() as api:
+            answer = api.get(f"/certificates/{damaged}/export")
+            assert said in problem(answer, 500, "damaged")["detail"]
+            assert api.get(f"/certificates/{healthy}/export").status_code == 200
+            assert api.get("/certificates").status_code == 200
+    assert "Traceback" not in running.log_text()
+
+
+def test_a_request_whose_stored_der_is_damaged_is_listed_named_and_deletable(
+    tmp_path: Path,
+) -> None:
+    with running_appliance(tmp_path / "data", ADDRESS) as running:
+        data_dir = running.data_dir
+        for name in ("damaged", "healthy"):
+            run_cli(data_dir, "cert", "create", "--request", "--name", name, "--cn", f"{name}.test")
+        requests = json.loads(run_cli(data_dir, "request", "list", "--json").stdout)
+        damaged = next(entry["id"] for entry in requests if entry["friendly_name"] == "damaged")
+        with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+            db.execute(
+                "UPDATE certificate_requests SET der = ? WHERE id = ?", (DAMAGED_DER, damaged)
+            )
+
+        listed = run_cli(data_dir, "request", "list").stdout
+        assert "damaged.test" in listed and "healthy.test" in listed
+        shown = run_cli(data_dir, "request", "show", str(damaged), check=False)
+        assert shown.returncode == 1
+        assert f"request {damaged} ('damaged') is damaged in the store" in shown.stderr
+        server = Server(running, mint_token(data_dir, "tests", "admin"))
+        with server.client() as api:
+            assert len(api.get("/requests").json()) == 2
+        run_cli(data_dir, "request", "delete", str(damaged))
+        [left] = json.loads(run_cli(data_dir, "request", "list", "--json").stdout)
+        assert left["friendly_name"] == "healthy" and "BEGIN CERTIFICATE REQUEST" in left["pem"]
+    assert "Traceback" not in running.log_text()
