@@ -23,6 +23,9 @@ DEFAULT_VALIDITY_DAYS = 397
 EXPORT_PASSPHRASE_MIN = 8
 
 
+#: A manually specified chain's PEM (MAX_CHAIN_DEPTH certificates fit many times over).
+MANUAL_CHAIN_MAX = 200_000
+
 #: A DNS name as typed (RFC 1035: 253 characters in text form).
 HOSTNAME_MAX = 253
 #: A node's name (``certgate serve --node``; by default the host's name).

@@ -25,6 +25,7 @@ from certgate.limits import (
     FRIENDLY_NAME_MAX,
     HOSTNAME_MAX,
     HOSTNAMES_PER_ADDRESS_MAX,
+    MANUAL_CHAIN_MAX,
     NODE_NAME_MAX,
     SANS_MAX,
     VALIDITY_DAYS_MAX,
@@ -421,7 +422,7 @@ class ChainBody(In):
     mode: Literal["automatic", "manual"]
     pem: str | None = Field(
         default=None,
-        max_length=200_000,
+        max_length=MANUAL_CHAIN_MAX,
         description="For 'manual': the chain in PEM, nearest issuer first.",
     )
     confirm: bool = Field(default=False, description=CONFIRM_DESCRIPTION)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from certgate.limits import MANUAL_CHAIN_MAX
 from tests.integration.conftest import Certgate, Run
 
 NOT_FOUND = "/nonexistent/certgate-test/file.pem"
@@ -136,3 +137,19 @@ def test_a_users_username_and_password_are_not_the_smtp_relays(certgate: Certgat
     refused = certgate("user", "add", "bob smith", "--role", "auditor", env=long_enough, expect=1)
     assert refused.error_lines == ["error: username: use 1 to 64 letters, digits or . _ @ -"]
     assert certgate.json("user", "list") == before
+
+
+def test_a_manual_chain_over_the_apis_limit_is_refused_by_its_size(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    """The API refuses a manual chain over MANUAL_CHAIN_MAX characters; ``cert chain
+    --manual`` read any file whole (/dev/zero until memory ran out)."""
+    huge = tmp_path / "huge.pem"
+    huge.write_bytes(b"x" * (MANUAL_CHAIN_MAX + 1))
+    before = certgate.show(1)
+    for source in (huge, Path("/dev/zero")):
+        refused = certgate("cert", "chain", "1", "--manual", source, expect=1)
+        assert refused.error_lines == [
+            f"error: Manually Specified: is larger than {MANUAL_CHAIN_MAX} characters"
+        ]
+    assert certgate.show(1) == before

@@ -26,7 +26,12 @@ from certgate.cli.output import (
     table,
 )
 from certgate.cli.secrets_input import Secret
-from certgate.limits import DEFAULT_VALIDITY_DAYS, VALIDITY_DAYS_MAX, VALIDITY_DAYS_MIN
+from certgate.limits import (
+    DEFAULT_VALIDITY_DAYS,
+    MANUAL_CHAIN_MAX,
+    VALIDITY_DAYS_MAX,
+    VALIDITY_DAYS_MIN,
+)
 from certgate.pki.diagnostics import format_time
 from certgate.pki.export import ExportOptions
 from certgate.pki.keys import KeySpec
@@ -390,7 +395,8 @@ def chain(
     clients will refuse, needs --confirm."""
     if (mode is None) == (manual_file is None):
         raise click.UsageError("give exactly one of --automatic or --manual PEMFILE")
-    chain_pem = None if manual_file is None else read_file(manual_file)
+    # One byte over the limit is enough for the service to say "larger than".
+    chain_pem = None if manual_file is None else read_file(manual_file, MANUAL_CHAIN_MAX + 1)
     notices: list[str] = []
     with options.appliance() as app:
         if chain_pem is not None:

@@ -15,6 +15,7 @@ from certgate.errors import InUseError, ProtectedError, ValidationError
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
     FRIENDLY_NAME_MAX,
+    MANUAL_CHAIN_MAX,
     SANS_MAX,
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
@@ -369,6 +370,8 @@ def use_automatic_chain(
 
 def read_manual_chain(pem_chain: bytes) -> list[x509.Certificate]:
     """The certificates of a manually specified chain; only PEM is accepted, as in the guide."""
+    if len(pem_chain) > MANUAL_CHAIN_MAX:
+        raise ValidationError(_MANUAL, f"is larger than {MANUAL_CHAIN_MAX} characters")
     loaded = load_file(pem_chain)
     if loaded.format != "PEM" or loaded.private_keys or loaded.requests:
         raise ValidationError(_MANUAL, "only certificate chains in PEM format are accepted")
