@@ -209,7 +209,8 @@ def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_500(primary: Server) ->
 
 
 def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(primary: Server) -> None:
-    """Not to its action, which answers a GET with 405 once logged in again."""
+    """Not to its action, which answers a GET with 405 once logged in again; and the login
+    page says why it is there (it appeared with no word)."""
     ended = {"certgate_session": "a session that has ended"}
     with httpx.Client(base_url=primary.base_url, verify=False, cookies=ended, timeout=60) as old:
         for action, page in (
@@ -227,6 +228,12 @@ def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(primary: S
         assert moved.headers["location"] == "/appliance/login?next=" + quote(
             "/appliance/audit?action=key.", safe=""
         )
+        login = old.get(moved.headers["location"])
+        assert "Your session has ended: log in again to continue." in login.text
+        assert "session has ended" not in old.get("/appliance/login").text  # said once
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as first_visit:
+        moved = first_visit.get("/appliance/audit")
+        assert "session has ended" not in first_visit.get(moved.headers["location"]).text
 
 
 def test_logging_in_again_ends_the_session_the_browser_held(primary: Server) -> None:

@@ -18,8 +18,10 @@ from certgate.errors import (
 )
 from certgate.service.serving import serving_without_store
 from certgate.web.api.errors import retry_after
-from certgate.web.pages.rendering import PREFIX, is_htmx, redirect, render
-from certgate.web.security import appliance_of
+from certgate.web.pages.rendering import PREFIX, is_htmx, redirect, render, set_flash
+from certgate.web.security import SESSION_COOKIE, appliance_of
+
+SESSION_ENDED = "Your session has ended: log in again to continue."
 
 
 def is_page(request: Request) -> bool:
@@ -52,9 +54,15 @@ def _page_of(request: Request) -> str:
 def page_error(request: Request, error: CertgateError) -> Response:
     if isinstance(error, AuthenticationError) and not isinstance(error, ThrottledError):
         url = login_url(request)
+        # A browser that still sends a session cookie had a session that ended (idle,
+        # its 12 hours, a password change): the login page says so, not just appears.
+        ended = SESSION_ENDED if request.cookies.get(SESSION_COOKIE) else None
         if is_htmx(request):
-            return Response(status_code=204, headers={"HX-Redirect": url})
-        return redirect(url)
+            response = Response(status_code=204, headers={"HX-Redirect": url})
+            if ended:
+                set_flash(response, ended, "warn")
+            return response
+        return redirect(url, ended, "warn")
     note = None
     if isinstance(error, StoreUnavailableError):  # what the listeners do meanwhile
         note = serving_without_store(appliance_of(request))

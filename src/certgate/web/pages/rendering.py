@@ -118,11 +118,16 @@ def redirect(url: str, flash: str | None = None, kind: str = "ok") -> RedirectRe
     ``_FLASH_KINDS``)."""
     response = RedirectResponse(url, status_code=303)
     if flash:
-        payload = base64.urlsafe_b64encode(json.dumps([kind, flash[:1500]]).encode()).decode()
-        response.set_cookie(
-            FLASH_COOKIE, payload, path=PREFIX, secure=True, httponly=True, samesite="strict"
-        )
+        set_flash(response, flash, kind)
     return response
+
+
+def set_flash(response: Response, flash: str, kind: str = "ok") -> None:
+    """The message the next page shows once (``redirect``, or htmx's ``HX-Redirect``)."""
+    payload = base64.urlsafe_b64encode(json.dumps([kind, flash[:1500]]).encode()).decode()
+    response.set_cookie(
+        FLASH_COOKIE, payload, path=PREFIX, secure=True, httponly=True, samesite="strict"
+    )
 
 
 def _read_flash(request: Request) -> dict[str, str] | None:
