@@ -163,3 +163,6 @@ def test_serve_exits_non_zero_only_when_it_can_serve_nothing(tmp_path: Path, wor
     assert "not serving 127.0.0.2: certificate 'certgate Appliance'" in done.stderr
     assert "error: certgate serve cannot serve any of its addresses" in done.stderr
     assert "Traceback" not in done.stderr
+    # The name it claimed at its start is not left to look alive, then lost: it stopped.
+    listed = json.loads(run_cli(data_dir, "node", "list", "--json").stdout)
+    assert [node["state"] for node in listed] == ["stopped"], listed

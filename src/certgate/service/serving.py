@@ -425,7 +425,8 @@ class ApplianceServer:
             counts.close()
             if self.worker.publishes_status:
                 _status_path(self.app).unlink(missing_ok=True)
-            if beating is not None and self.node is not None:
+            if self.node is not None and self.worker.publishes_status:
+                # also when it never beat (it could serve nothing): its name was claimed
                 await _said_stopped(self.app, self.node, started, interval)
 
     def reread(self) -> None:
