@@ -9,6 +9,7 @@ import json
 import platform
 import re
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from cryptography import x509
 
 from certgate.service import certificates, imports, networking
-from certgate.service.appliance import Appliance
+from certgate.service.appliance import STATUS_FILE, Appliance
 from certgate.service.health import FindingCode, Severity, diagnose
 from certgate.service.serving import ServeReport
 from tests.support.guide import APPLIANCE_STATISTICS
@@ -127,6 +128,27 @@ def test_addresses_with_no_serve_running_are_an_error(
     assert finding.code is FindingCode.NOT_SERVED and finding.severity is Severity.ERROR
     assert "none of the 1 address(es) is served" in finding.message
     assert diagnosis.summary == "Needs attention: 1 error(s)"
+
+
+def test_a_serve_killed_is_not_taken_for_the_process_that_got_its_pid(tmp_path: Path) -> None:
+    """A power cut kills ``certgate serve``; its status file stays in the data directory, and
+    after the reboot its process id belongs to another program. Status must say that no
+    serve runs, not show the listeners of the dead one as healthy."""
+    with running_appliance(tmp_path / "data", "127.0.0.12") as app:
+        assert eventually(lambda: status(app)["listeners"])
+        app.process.kill()
+        app.process.wait()
+        with subprocess.Popen(["sleep", "60"]) as other:  # the program the pid went to
+            try:
+                path = app.data_dir / STATUS_FILE
+                left = json.loads(path.read_text())
+                path.write_text(json.dumps({**left, "pid": other.pid}))
+                document = status(app)
+            finally:
+                other.kill()
+    assert document["listeners"] is None
+    assert FindingCode.NOT_SERVED in codes(document)
+    assert str(document["diagnostic_status"]).startswith("Needs attention")
 
 
 def test_what_is_served_is_compared_with_what_is_assigned(

@@ -150,7 +150,7 @@ def _beat_values(
     http_listeners: Sequence[Mapping[str, Any]] = (),
     host: tuple[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    host_name, boot_id = host or (socket.gethostname(), _boot_id())
+    host_name, boot_id = host or (socket.gethostname(), current_boot_id())
     return {
         "host": host_name[:NODE_HOST_MAX],
         "boot_id": boot_id,
@@ -173,7 +173,7 @@ def claim_name(app: Appliance, name: str) -> None:
     reboot: its heartbeat is watched until it beats again (another node: refused) or its
     time runs out (up to ``MISSED_BEATS`` of its intervals). A restart on the same boot is
     no conflict, nor is a node that stopped or was lost."""
-    mine = _boot_id()
+    mine = current_boot_id()
     seen: dt.datetime | None = None
     while True:
         row = _held_or_claimed(app, name)
@@ -218,7 +218,7 @@ def _held_or_claimed(app: Appliance, name: str) -> NodeRow | None:
 
 
 @functools.cache  # one per boot: a reboot ends the process
-def _boot_id() -> str | None:
+def current_boot_id() -> str | None:
     try:
         return BOOT_ID_FILE.read_text().strip()[:BOOT_ID_MAX] or None
     except OSError:

@@ -741,6 +741,7 @@ def _write_status(
     temporary = path.with_suffix(".tmp")
     report = {
         "pid": os.getpid(),
+        "started": _started(os.getpid()),
         "workers": workers,
         "node": node,
         "listeners": [dict(vars(s)) for s in statuses],  # flat: asdict's deep copies cost
@@ -753,6 +754,17 @@ def _write_status(
     with os.fdopen(descriptor, "w") as handle:
         handle.write(json.dumps(report, indent=1))
     temporary.replace(path)
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started: the boot and the clock tick of its start (field 22 of
+    Linux's ``/proc/PID/stat``, after the command name, which may hold anything); None where
+    that cannot be read. A pid alone names another process after a serve died."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return f"{nodes.current_boot_id()}:{fields[19]}"
+    except (OSError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -773,7 +785,11 @@ def read_status(app: Appliance) -> ServeReport | None:
     """The report of a running ``certgate serve`` on this data directory, if any."""
     try:
         data = json.loads(_status_path(app).read_text())
-        os.kill(int(data["pid"]), 0)
+        pid = int(data["pid"])
+        os.kill(pid, 0)
+        started = _started(pid)
+        if started is not None and data.get("started") not in (None, started):
+            return None  # its serve died (a power cut) and the pid went to another process
         node = data.get("node")
         cached = data.get("cached_state")
         return ServeReport(
