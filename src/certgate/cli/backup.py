@@ -16,8 +16,8 @@ from certgate.service import backup as backups
 PASSPHRASE = Secret("--passphrase-file", "the backup's passphrase", "CERTGATE_BACKUP_PASSPHRASE")
 
 
-def _passphrase(file: Path | None) -> bytes:
-    secret = PASSPHRASE.read(file, "Backup passphrase")
+def _passphrase(file: Path | None, *, new: bool) -> bytes:
+    secret = PASSPHRASE.read(file, "Backup passphrase", new=new)
     if not secret:
         raise BackupError(
             f"a backup needs a passphrase: {PASSPHRASE.option_name}, ${PASSPHRASE.env_var} or "
@@ -35,7 +35,7 @@ def backup_command(
 ) -> None:
     """Write an encrypted copy of the whole appliance (store and master key); safe while
     'certgate serve' runs."""
-    passphrase = _passphrase(passphrase_file)
+    passphrase = _passphrase(passphrase_file, new=True)
     report = options.call(backups.create_backup, output, passphrase, options.actor)
     if as_json:
         emit_json(report.to_json())
@@ -56,7 +56,7 @@ def restore_command(
 ) -> None:
     """Restore a backup into an empty data directory (and, with --database-url, an empty
     PostgreSQL database); then 'certgate serve' serves what the backup held."""
-    passphrase = _passphrase(passphrase_file)
+    passphrase = _passphrase(passphrase_file, new=False)
     report = backups.restore_backup(
         options.data_dir, options.database_url, backup_file, passphrase, options.actor
     )

@@ -274,7 +274,7 @@ def export(
     passphrase = None
     if include_key:
         prompt = None if unencrypted_private_key else "Passphrase"
-        passphrase = EXPORT_PASSPHRASE.read(passphrase_file, prompt)
+        passphrase = EXPORT_PASSPHRASE.read(passphrase_file, prompt, new=True)
     export_options = ExportOptions(
         include_certificate=not no_certificate,
         include_private_key=include_key,

@@ -30,14 +30,19 @@ class Secret:
         help = f"File whose first line is {self.what}. Env: {self.env_var}."
         return click.option(self.option_name, type=FILE, help=help)(command)
 
-    def read(self, file: Path | None, prompt: str | None = None) -> bytes | None:
+    def read(
+        self, file: Path | None, prompt: str | None = None, *, new: bool = False
+    ) -> bytes | None:
         """See :func:`read_secret`."""
-        return read_secret(file, self.env_var, prompt)
+        return read_secret(file, self.env_var, prompt, new=new)
 
 
-def read_secret(file: Path | None, env_var: str, prompt: str | None) -> bytes | None:
+def read_secret(
+    file: Path | None, env_var: str, prompt: str | None, *, new: bool = False
+) -> bytes | None:
     """The secret from ``file`` (first line), else ``$env_var``, else a prompt if ``prompt``
-    and a terminal is attached; None when none is given."""
+    and a terminal is attached; None when none is given. ``new``: a secret that something
+    is encrypted with now is typed twice (a typo would make it open nothing)."""
     if file is not None:
         try:
             text = file.read_text(encoding="utf-8")
@@ -53,5 +58,8 @@ def read_secret(file: Path | None, env_var: str, prompt: str | None) -> bytes | 
         except UnicodeEncodeError:  # a byte that is not UTF-8 (a lone surrogate to Python)
             raise click.UsageError(f"${env_var} is not UTF-8 text") from None
     if prompt and sys.stdin.isatty():
-        return str(click.prompt(prompt, hide_input=True, default="", show_default=False)).encode()
+        typed = click.prompt(
+            prompt, hide_input=True, default="", show_default=False, confirmation_prompt=new
+        )
+        return str(typed).encode()
     return None
