@@ -127,6 +127,15 @@ def _extended(backup: Path, tmp_path: Path) -> Path:
     return longer
 
 
+def _greedy_kdf(backup: Path, tmp_path: Path) -> Path:
+    """A header asking scrypt for r = 16, p = 4 at n = 2^20: 2 GiB and 40 s of work."""
+    data = bytearray(backup.read_bytes())
+    data[10:13] = bytes([20, 16, 4])  # log2(n), r, p
+    greedy = tmp_path / "greedy.cgbackup"
+    greedy.write_bytes(bytes(data))
+    return greedy
+
+
 def _not_a_backup(_: Path, tmp_path: Path) -> Path:
     other = tmp_path / "other.bin"
     other.write_bytes(os.urandom(4096))
@@ -141,6 +150,7 @@ def _not_a_backup(_: Path, tmp_path: Path) -> Path:
         (_truncated, PASSPHRASE, "the backup file is damaged or truncated"),
         (_extended, PASSPHRASE, "the backup file is damaged or truncated"),
         (_not_a_backup, PASSPHRASE, "this file is not a certgate backup"),
+        (_greedy_kdf, PASSPHRASE, "its key derivation is not valid"),
     ],
 )
 def test_a_wrong_passphrase_or_damaged_backup_is_refused_and_changes_nothing(

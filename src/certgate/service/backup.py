@@ -65,8 +65,9 @@ FORMAT = 1
 _SCRYPT = 1
 #: scrypt n = 2^17, r = 8, p = 1: 128 MiB and ~0.3 s here, once per backup or restore.
 _LOG2_N, _R, _P = 17, 8, 1
-#: What a file may ask of the KDF, read before any work (2^20 x 8 is 1 GiB of memory).
-_MAX_LOG2_N, _MAX_R, _MAX_P = 20, 16, 4
+#: What a file may ask of the KDF, read before any work: n = 2^20 with r = 8 is 1 GiB of
+#: memory and 2 s here (r = 16, p = 4 was 2 GiB and 40 s for a hostile file).
+_MAX_LOG2_N, _MAX_R, _MAX_P = 20, 8, 1
 _CHUNK_LOG2 = 16  # 64 KiB
 _HEADER = struct.Struct(">8sBBBBB16s7sB16s")
 _TAG = 16
