@@ -177,6 +177,35 @@ def test_a_hostile_subject_reaches_the_mail_visibly_escaped(
     assert len(dates) == 1 and "never" not in dates[0]  # no forged line
 
 
+def test_a_check_made_while_the_clock_was_ahead_does_not_silence_the_real_notices(
+    appliance: Appliance, relay: Relay
+) -> None:
+    """The appliance booted with its clock 25 days ahead (a dead RTC battery, a bad NTP
+    answer) and a check ran: the certificate, 20 days from expiry, looked expired and its
+    "has expired" mail went. Once the clock is right, its notices must still go when due, not
+    be taken as sent already (by that clock's records) and never sent at all."""
+    moment = [appliance.now()]
+    appliance.clock = lambda: moment[0]
+    add_expiring(appliance, "site.example.test", 20)
+    configure(appliance, relay.port)
+    right = moment[0]
+
+    moment[0] = right + dt.timedelta(days=25)
+    [early] = notices.check(appliance).sent
+    assert early.threshold == 0  # what the wrong clock said: nothing to undo
+
+    moment[0] = right  # the clock is set right
+    [sent] = notices.check(appliance).sent
+    assert (sent.threshold, len(relay.messages)) == (30, 2)
+    assert "expires in 19 day(s)" in str(relay.messages[-1]["Subject"])
+    assert notices.check(appliance).sent == []  # once
+    moment[0] = right + dt.timedelta(days=6, hours=12)  # 14 days crossed
+    assert [n.threshold for n in notices.check(appliance).sent] == [14]
+    moment[0] = right + dt.timedelta(days=20, hours=1)  # expired
+    assert [n.threshold for n in notices.check(appliance).sent] == [0]
+    assert notices.unsent_notices(appliance) == []
+
+
 def test_a_failed_send_is_retried_and_shown_until_it_goes(
     appliance: Appliance, data_dir: Path
 ) -> None:

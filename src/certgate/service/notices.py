@@ -56,6 +56,11 @@ INTERVAL_ENV = "CERTGATE_NOTICE_INTERVAL"
 #: far longer than a send can take (a few steps of ``email.SEND_TIMEOUT`` each).
 CLAIM_LEASE = dt.timedelta(minutes=10)
 FORGOTTEN_AFTER = dt.timedelta(days=30)
+#: A notice claimed more than this after now was claimed by a clock that was ahead (a dead
+#: RTC battery, a bad NTP answer, another node's clock): it does not count as sent, and is
+#: taken again when due by this clock (else one check made by a clock a month ahead, which
+#: found every certificate expired, would silence every real notice).
+CLOCK_SLACK = dt.timedelta(hours=1)
 _DAY = dt.timedelta(days=1)
 
 
@@ -199,6 +204,7 @@ def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> lis
     records: dict[str, list[NoticeRow]] = {}
     for record in store.notices_of(repository, [row.fingerprint for row in rows]):
         records.setdefault(record.certificate_fingerprint, []).append(record)
+    ahead = now + CLOCK_SLACK
     presented = _presented_on(repository)
     replaced = store.renewed_certificates(repository)
     due: list[_Due] = []
@@ -209,11 +215,12 @@ def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> lis
         crossed = sorted(d for d in days if now >= not_after - d * _DAY)
         if not crossed:
             continue
-        threshold, kept = crossed[0], records.get(row.fingerprint, [])
+        threshold, recorded = crossed[0], records.get(row.fingerprint, [])
+        kept = [r for r in recorded if r.claimed_at <= ahead]
         if any(r.state == store.SENT and r.threshold <= threshold for r in kept):
             continue  # as urgent a notice went already
-        existing = next((r for r in kept if r.threshold == threshold), None)
-        if existing is not None and not _takeable(existing, now):
+        existing = next((r for r in recorded if r.threshold == threshold), None)
+        if existing is not None and existing.claimed_at <= ahead and not _takeable(existing, now):
             continue
         others = tuple(d for d in crossed[1:] if all(r.threshold != d for r in kept))
         due.append(_Due(row, threshold, others, tuple(presented.get(row.id, ())), existing))
@@ -270,7 +277,13 @@ def _claim(app: Appliance, item: _Due) -> str | None:
             return None
         if item.existing is not None:
             if not store.claim_again(
-                repository, item.existing.id, item.existing.claim, claim, now, now - CLAIM_LEASE
+                repository,
+                item.existing.id,
+                item.existing.claim,
+                claim,
+                now,
+                now - CLAIM_LEASE,
+                now + CLOCK_SLACK,
             ):
                 return None
             store.skip_superseded(repository, item.row.fingerprint, item.threshold)

@@ -64,9 +64,11 @@ def claim_again(
     claim: str,
     now: dt.datetime,
     abandoned_before: dt.datetime,
+    ahead_after: dt.datetime,
 ) -> bool:
-    """Take a failed notice, or one whose sender has held it since ``abandoned_before``,
-    if nobody took it since it was read as ``seen_claim``. True if taken."""
+    """Take a failed notice, one whose sender has held it since ``abandoned_before``, or one
+    in any state claimed after ``ahead_after`` (by a clock that was ahead), if nobody took it
+    since it was read as ``seen_claim``. True if taken."""
     statement = (
         update(NoticeRow)
         .where(
@@ -75,6 +77,7 @@ def claim_again(
             or_(
                 NoticeRow.state == FAILED,
                 (NoticeRow.state == SENDING) & (NoticeRow.claimed_at < abandoned_before),
+                NoticeRow.claimed_at > ahead_after,
             ),
         )
         .values(state=SENDING, claim=claim, claimed_at=now, attempts=NoticeRow.attempts + 1)
