@@ -21,6 +21,7 @@ DEFAULT_VALIDITY_DAYS = 397
 #: An exported private key's passphrase: the rule is its length in characters (8, as NIST
 #: SP 800-63B's floor for a memorised secret); "no encryption" is a separate, explicit choice.
 EXPORT_PASSPHRASE_MIN = 8
+EXPORT_PASSPHRASE_MAX = 1024
 
 
 #: A manually specified chain's PEM (MAX_CHAIN_DEPTH certificates fit many times over).

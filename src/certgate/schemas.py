@@ -22,6 +22,7 @@ from pydantic import (
 from certgate.fields import ACME_NAMES_HELP, COMMON_NAME_HELP
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
+    EXPORT_PASSPHRASE_MAX,
     FRIENDLY_NAME_MAX,
     HOSTNAME_MAX,
     HOSTNAMES_PER_ADDRESS_MAX,
@@ -456,7 +457,7 @@ class ExportBody(In):
     include_private_key: bool = False
     include_chain: bool = False
     passphrase: SecretStr | None = Field(
-        default=None, max_length=1024, description="Encrypts the private key."
+        default=None, max_length=EXPORT_PASSPHRASE_MAX, description="Encrypts the private key."
     )
     pem: bool = Field(default=False, description="PEM variants instead of binary files.")
     legacy_pkcs12: bool = Field(

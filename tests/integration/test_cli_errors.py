@@ -14,6 +14,8 @@ from tests.integration.conftest import Certgate, Run
 NOT_FOUND = "/nonexistent/certgate-test/file.pem"
 #: A file that is there and answers every read with an I/O error, even to root.
 UNREADABLE = "/proc/self/mem"
+#: A file that never ends.
+ENDLESS = "/dev/zero"
 
 
 def assert_one_clear_error(run: Run, *, says: str | None = None) -> None:
@@ -64,6 +66,11 @@ IN_PROCESS = [
         "cannot read",
     ),
     (["cert", "import", UNREADABLE], "cannot read"),
+    # a file of no end: read whole until memory ran out ("internal error (MemoryError)")
+    (["cert", "export", "1", "--key", "--passphrase-file", ENDLESS, "-o", "k"], "Passphrase"),
+    (["user", "add", "zed", "--role", "auditor", "--password-file", ENDLESS], "password"),
+    (["email", "set", "--ca-file", ENDLESS], "CA bundle"),
+    (["acme", "account", "set", "--eab-kid", "k", "--eab-hmac-key-file", ENDLESS], None),
     # a byte that is not UTF-8 (a lone surrogate to Python): "internal error", exit 70
     (["node", "remove", "node-\udcff"], "node name"),
 ]

@@ -23,6 +23,7 @@ from certgate.cli.output import (
     report_fields,
     report_table,
 )
+from certgate.cli.secrets_input import SECRET_FILE_MAX
 from certgate.errors import AcmeError
 from certgate.fields import ACME_NAMES_HELP
 from certgate.pki.keys import DEFAULT_KEY_SPEC
@@ -101,7 +102,7 @@ def account_set(
     roots = ca_bundle(ca_file, no_ca_file)
     hmac_key = None
     if eab_hmac_key_file is not None:
-        hmac_key = acme_account.hmac_key_from_file(read_file(eab_hmac_key_file))
+        hmac_key = acme_account.hmac_key_from_file(read_file(eab_hmac_key_file, SECRET_FILE_MAX))
     view = options.call(
         acme_account.set_account,
         directory=directory,

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from certgate.cli.context import EXISTING_FILE
+from certgate.cli.context import EXISTING_FILE, read_file
+from certgate.service.email import CA_BUNDLE_MAX
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -38,7 +39,8 @@ def ca_bundle(ca_file: Path | None, no_ca_file: bool) -> str | None:
         raise click.UsageError("--ca-file and --no-ca-file exclude each other")
     if ca_file is None:
         return "" if no_ca_file else None
+    # One byte over the limit is enough for the service to say "too large".
     try:
-        return ca_file.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as error:
+        return read_file(ca_file, CA_BUNDLE_MAX + 1).decode("ascii")
+    except UnicodeDecodeError as error:
         raise click.UsageError(f"cannot read {ca_file} as a PEM file: {error}") from None

@@ -24,12 +24,13 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-def read_file(path: Path, limit: int = -1) -> bytes:
-    """The bytes of a file a command was given (at most ``limit``); one that cannot be read
-    is a usage error naming it, never a traceback."""
+def read_file(path: Path, limit: int = -1, *, first_line: bool = False) -> bytes:
+    """The bytes of a file a command was given (at most ``limit``; with ``first_line``, up
+    to its first line break); one that cannot be read is a usage error naming it, never a
+    traceback."""
     try:
         with path.open("rb") as handle:
-            return handle.read(limit)
+            return handle.readline(limit) if first_line else handle.read(limit)
     except OSError as error:
         raise click.UsageError(f"cannot read {path}: {error.strerror}") from None
 

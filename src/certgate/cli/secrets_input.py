@@ -11,9 +11,13 @@ from typing import Any, TypeVar
 
 import click
 
-from certgate.cli.context import FILE
+from certgate.cli.context import FILE, read_file
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
+#: The most of a secret's file read: far over any password, passphrase or key certgate takes
+#: (a longer one is refused by its own rule), and a file that holds none (/dev/zero, an
+#: image) is never read whole.
+SECRET_FILE_MAX = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,7 @@ def read_secret(
     is encrypted with now is typed twice (a typo would make it open nothing)."""
     if file is not None:
         try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise click.UsageError(f"cannot read {file}: {error.strerror}") from None
+            text = read_file(file, SECRET_FILE_MAX, first_line=True).decode("utf-8")
         except UnicodeDecodeError:
             raise click.UsageError(f"{file} is not UTF-8 text") from None
         return text.splitlines()[0].encode() if text else b""

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certgate.errors import ExportError, KeyMissingError, ValidationError
-from certgate.limits import EXPORT_PASSPHRASE_MIN
+from certgate.limits import EXPORT_PASSPHRASE_MAX, EXPORT_PASSPHRASE_MIN
 from certgate.pki.keys import PrivateKey, spki_der
 
 _PEM_MEDIA_TYPE = "application/x-pem-file"
@@ -186,14 +186,17 @@ def _require_protection(options: ExportOptions) -> bytes | None:
             "a private key is never exported unencrypted by default: give a passphrase, "
             "or explicitly choose to export the private key without encryption"
         )
-    if passphrase is not None and (
-        len(passphrase.decode("utf-8", errors="replace")) < EXPORT_PASSPHRASE_MIN
-    ):
+    if passphrase is None:
+        return None
+    length = len(passphrase.decode("utf-8", errors="replace"))
+    if length < EXPORT_PASSPHRASE_MIN:
         raise ValidationError(
             "passphrase",
             f"a passphrase needs at least {EXPORT_PASSPHRASE_MIN} characters, "
             "or explicitly choose to export the private key without encryption",
         )
+    if length > EXPORT_PASSPHRASE_MAX:
+        raise ValidationError("passphrase", f"is longer than {EXPORT_PASSPHRASE_MAX} characters")
     return passphrase
 
 
