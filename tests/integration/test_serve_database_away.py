@@ -89,6 +89,16 @@ def test_a_change_while_the_database_is_stopped_is_refused_on_every_face(
             run_cli(a.data_dir, "ip", "add", "127.0.0.9", check=False, **a.env), postgres.port
         )
         refused_line(run_cli(a.data_dir, "cert", "list", check=False, **a.env), postgres.port)
+        # Status, a read: the store is away, and what the listeners do meanwhile (as on the
+        # Status page), not only the error.
+        down = run_cli(a.data_dir, "status", check=False, **a.env)
+        assert down.returncode == 1, down
+        [error, note] = down.stderr.splitlines()
+        assert error.startswith("error: " + UNAVAILABLE.format(port=postgres.port)), error
+        assert note == (
+            "note: this node's certgate serve goes on presenting the last state it read, "
+            "until the store can be reached again"
+        )
 
         # The API: 503 problem+json, for a change and for a read.
         with server.client() as api:

@@ -18,9 +18,11 @@ from certgate.cli.output import (
     report_table,
     table,
 )
+from certgate.errors import StoreUnavailableError
 from certgate.pki.diagnostics import WarningCode
 from certgate.schemas import Address, AddressTest, ApplianceStatus, RemovedAddress, TlsSettings
 from certgate.service import addresstest, networking, status, tls_settings
+from certgate.service.serving import serving_without_store
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -338,7 +340,16 @@ def tls_set(
 @command_options
 def status_command(options: Options, as_json: bool) -> None:
     """Status > Basics: the appliance's statistics and what each listener serves."""
-    state = options.call(status.appliance_status)
+    try:
+        state = options.call(status.appliance_status)
+    except StoreUnavailableError as error:  # and what the listeners do meanwhile, as the page
+        with options.appliance(store_may_be_away=True) as app:
+            meanwhile = serving_without_store(app)
+        if meanwhile is None:
+            raise
+        echo(f"error: {error}", err=True)
+        echo(f"note: {meanwhile}", err=True)
+        raise SystemExit(1) from None
     if as_json:
         emit_document(ApplianceStatus, state)
         return
