@@ -26,7 +26,7 @@ from certgate.store.sealing import MASTER_KEY_FILE
 from certgate.store.snapshot import take_snapshot
 from tests.conftest import postgresql_schema
 from tests.integration.conftest import CERTGATE, Certgate
-from tests.integration.test_data_dir_safety import AS_A_USER
+from tests.integration.test_data_dir_safety import AS_A_USER, with_file_size_limit
 from tests.support.pki import make_chain
 from tests.support.served import served_fingerprint
 from tests.support.server import import_with_key, run_cli, running_appliance
@@ -449,3 +449,28 @@ def test_a_backup_passphrase_typed_at_the_prompt_is_asked_twice(
     assert out.exists(), shown
     restored = Certgate(tmp_path / "restored", subprocess=False)
     restored("restore", out, "--passphrase-file", _passphrase_file(tmp_path))
+
+
+@pytest.mark.parametrize("where", ["beside the backup", "in the data directory"])
+def test_a_backup_that_finds_no_room_says_so_and_leaves_nothing(
+    certgate: Certgate, tmp_path: Path, where: str
+) -> None:
+    """No room for the encrypted file where it goes, or for the snapshot staged in the data
+    directory (here: a file size limit, as a full disk): one line saying where, not 'internal
+    error', and no partial file left on either side."""
+    store = certgate.data_dir / DATABASE_FILE
+    room = store.stat().st_size + 1024 if where == "beside the backup" else 64 * 1024
+    out = tmp_path / "out" / "appliance.cgbackup"
+    out.parent.mkdir()
+    passphrase = _passphrase_file(tmp_path)
+    before = sorted(path.name for path in certgate.data_dir.iterdir())
+    done = with_file_size_limit(
+        room, certgate.data_dir, "backup", "-o", out, "--passphrase-file", passphrase
+    )
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    place = out.parent if where == "beside the backup" else certgate.data_dir
+    assert line.startswith(f"error: cannot write the backup in {place} ("), line
+    assert "free space on its disk" in line and "nothing was kept" in line, line
+    assert list(out.parent.iterdir()) == []
+    assert sorted(path.name for path in certgate.data_dir.iterdir()) == before

@@ -209,6 +209,26 @@ def test_a_read_only_postgresql_store_is_named_with_what_to_do(
     assert "give certgate's database role write access" in line
 
 
+def with_file_size_limit(
+    limit: int, data_dir: Path, *args: str | Path
+) -> subprocess.CompletedProcess[str]:
+    """``certgate`` run where no file may grow past ``limit`` bytes: its writes then fail as
+    on a full disk (with "File too large")."""
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    return subprocess.run(
+        [str(CERTGATE), *map(str, args)],
+        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=limited,
+    )
+
+
 def _leaves(count: int) -> bytes:
     key = new_key()
     root = issue(name("Full Root"), key.public_key(), name("Full Root"), key, ca=True)
@@ -229,18 +249,7 @@ def test_a_store_that_cannot_be_written_any_more_says_so_and_keeps_what_it_had(
     bundle = tmp_path / "many.pem"
     bundle.write_bytes(_leaves(300))
 
-    def limited() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
-
-    done = subprocess.run(
-        [str(CERTGATE), "cert", "import", str(bundle)],
-        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        preexec_fn=limited,
-    )
+    done = with_file_size_limit(64 * 1024, data_dir, "cert", "import", bundle)
     assert done.returncode == 1, done
     [line] = done.stderr.splitlines()
     assert f"the database {data_dir}/certgate.db could not be written or read (disk I/O" in line

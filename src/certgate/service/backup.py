@@ -28,6 +28,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import struct
 import tarfile
 import tempfile
@@ -129,7 +130,10 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
     partial = out.parent / f".{out.name}.{os.urandom(6).hex()}.partial"
     try:
         image = staging / DATABASE_FILE
-        counts = take_snapshot(app.store, image)
+        try:
+            counts = take_snapshot(app.store, image)
+        except (OSError, sqlite3.Error) as error:  # writing the copy: the store was just read
+            raise _no_room(app.data_dir, getattr(error, "strerror", None) or str(error)) from None
         if snapshot_key_id(image) not in (None, key_id):
             raise BackupError(
                 "the master key was rotated while the backup was taken ('certgate key "
@@ -148,16 +152,19 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
             descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as error:
             raise BackupError(f"cannot write in {out.parent}: {error.strerror}") from None
-        with os.fdopen(descriptor, "wb") as handle:
-            with (
-                _Encrypting(handle, passphrase) as sink,
-                tarfile.open(fileobj=sink, mode="w|") as tar,
-            ):
-                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-                _add_bytes(tar, MASTER_KEY_FILE, master_key)
-                tar.add(image, arcname=DATABASE_FILE, recursive=False, filter=_plain)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                with (
+                    _Encrypting(handle, passphrase) as sink,
+                    tarfile.open(fileobj=sink, mode="w|") as tar,
+                ):
+                    _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+                    _add_bytes(tar, MASTER_KEY_FILE, master_key)
+                    tar.add(image, arcname=DATABASE_FILE, recursive=False, filter=_plain)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            raise _no_room(out.parent, error.strerror) from None
         try:
             partial.replace(out)
         except OSError as error:
@@ -266,6 +273,12 @@ def _record_restore(image: Path, actor: Actor, backup: Path, detail: str) -> Non
             repository.audit(AuditAction.APPLIANCE_RESTORE, str(backup.absolute()), detail)
     finally:
         store.close()
+
+
+def _no_room(where: Path, said: str | None) -> BackupError:
+    return BackupError(
+        f"cannot write the backup in {where} ({said}): free space on its disk; nothing was kept"
+    )
 
 
 def _require_opens(image: Path, sealer: Sealer) -> None:
