@@ -12,6 +12,7 @@ import json
 import stat
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,23 @@ def cached_state(running: RunningAppliance) -> dict[str, Any]:
     return document
 
 
+@contextmanager
+def started_with_the_database_down(
+    postgres: PostgresServer, node: RunningAppliance
+) -> Iterator[RunningAppliance]:
+    """node-b, stopped, started again once the database is stopped."""
+    postgres.stop("immediate")
+    with serving(
+        node.data_dir, ADDRESS, node.admin_password, ("--node", "node-b"), node.database_url
+    ) as again:
+        yield again
+
+
+def presented_leaf(running: RunningAppliance) -> str:
+    [presented, *_] = served_chain(ADDRESS, running.port)
+    return fingerprint(x509.load_pem_x509_certificate(presented))
+
+
 def test_a_node_started_while_the_database_is_down_serves_its_cached_state(
     postgres: PostgresServer,
     nodes: tuple[RunningAppliance, RunningAppliance],
@@ -285,13 +303,9 @@ def test_a_node_started_while_the_database_is_down_serves_its_cached_state(
 
     b.process.terminate()
     assert b.process.wait(timeout=30) == 0
-    postgres.stop("immediate")
-    with serving(
-        b.data_dir, ADDRESS, b.admin_password, ("--node", "node-b"), b.database_url
-    ) as again:
+    with started_with_the_database_down(postgres, b) as again:
         # openssl, an independent client, sees the cached certificate on the wire.
-        [presented, *_] = served_chain(ADDRESS, again.port)
-        assert fingerprint(x509.load_pem_x509_certificate(presented)) == leaf
+        assert presented_leaf(again) == leaf
         status_path = again.data_dir / STATUS_FILE
         assert json.loads(status_path.read_text())["cached_state"]["revision"] == revision
         log = again.log_text()
@@ -315,6 +329,25 @@ def test_a_node_started_while_the_database_is_down_serves_its_cached_state(
         other = assign_new_certificate(a, tmp_path, "after-cache.example.test")
         wait_until_served(ADDRESS, again.port, other)
         assert "Traceback" not in again.log_text()
+
+
+def test_a_node_whose_key_was_rotated_while_it_was_stopped_still_serves_its_cache(
+    postgres: PostgresServer,
+    nodes: tuple[RunningAppliance, RunningAppliance],
+    tmp_path: Path,
+) -> None:
+    """'certgate key rotate' on node B while its serve is stopped, then B started while the
+    database is down: the cached state opens with B's new key (it was re-sealed with it), so
+    B presents its certificate rather than refusing every address."""
+    a, b = nodes
+    leaf = assign_new_certificate(a, tmp_path, "rotated.example.test")
+    wait_until_served(ADDRESS, b.port, leaf)
+    eventually(lambda: cached_state(b)["addresses"] == {ADDRESS: leaf}, what="B saved it")
+    b.process.terminate()
+    assert b.process.wait(timeout=30) == 0
+    run_cli(b.data_dir, "key", "rotate", **b.env)
+    with started_with_the_database_down(postgres, b) as again:
+        assert presented_leaf(again) == leaf
 
 
 # --- several hosts in one connection string: libpq tries them in turn --------------------------

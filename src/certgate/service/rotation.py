@@ -4,7 +4,8 @@ with it in one transaction (issue 12, point 5).
 The order makes every crash safe. The new key is written beside the old one first
 (``master.key.new``, 0600, flushed to disk); then one transaction locks the store's key record,
 re-seals every private key, the ACME account key and the SMTP relay's password, and records the
-new key; only after its commit does the new file replace ``master.key``. A crash before the
+new key; only after its commit does the new file replace ``master.key`` (and the keys of
+``certgate serve``'s cached state become the store's, sealed with it). A crash before the
 commit leaves the store and ``master.key`` as they were (the stray ``master.key.new`` is
 overwritten by the next rotation); a crash after it leaves a store sealed with the key in
 ``master.key.new``, which the next command on this data directory puts in place
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certgate.errors import SealingError
-from certgate.service import acme_account, email, keystore, master_key
+from certgate.service import acme_account, email, keystore, master_key, served_state
 from certgate.service.appliance import Appliance
 from certgate.store import master_key as records
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
+from certgate.store.repository import Repository
 from certgate.store.sealing import (
     MASTER_KEY_FILE,
     PENDING_KEY_FILE,
@@ -97,4 +99,13 @@ def rotate(app: Appliance, actor: Actor = APPLIANCE) -> Rotated:
         raise
     settle_pending(app.data_dir, new.key_id)
     app.sealer = new
+    with app.store.reading() as repository:
+        served_state.replace_sealed(
+            app.data_dir, lambda fingerprint: _sealed(repository, fingerprint)
+        )
     return rotated
+
+
+def _sealed(repository: Repository, fingerprint: str) -> bytes | None:
+    row = repository.key(fingerprint)
+    return None if row is None else row.sealed

@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,25 @@ def save(
         "floating": sorted(state.floating),
     }
     _write_atomically(state_path(data_dir), json.dumps(document, indent=1).encode())
+
+
+def replace_sealed(data_dir: Path, sealed_now: Callable[[str], bytes | None]) -> None:
+    """After 'certgate key rotate' on this node: each cached key replaced by the store's,
+    ``sealed_now(fingerprint)``, sealed with the new master key; else a serve started while
+    the store is away would open none of them and refuse every address. A cache that cannot
+    be read is left for serve to replace (said in the log)."""
+    path = state_path(data_dir)
+    try:
+        document = json.loads(path.read_bytes())
+        for entry in document["certificates"].values():
+            sealed = sealed_now(entry["key_id"])
+            if sealed is not None:
+                entry["sealed_key"] = base64.b64encode(sealed).decode("ascii")
+        _write_atomically(path, json.dumps(document, indent=1).encode())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        log.error("cannot re-seal the cached state %s: %s", path, error)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
