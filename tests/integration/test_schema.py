@@ -3,12 +3,17 @@ another node's newer certgate migrated from one that needs 'certgate init'."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from certgate.store.database import SCHEMA_HEAD, make_engine, newest_migration
 from tests.integration.conftest import Certgate
+from tests.support.migration import store_at
+from tests.support.pglocks import backend_pid, waiting_for
+from tests.support.polling import eventually
 
 
 def test_schema_head_is_the_newest_migration(tmp_path: Path) -> None:
@@ -38,3 +43,34 @@ def test_a_store_a_newer_certgate_migrated_is_said_to_be_newer_not_to_need_init(
         [line] = run.error_lines
         assert f"newer schema ({newer})" in line and "upgrade" in line, line
         assert "run 'certgate init'" not in line, line
+
+
+_UPGRADE = "import sys; from certgate.store.repository import Store; Store(sys.argv[1]).migrate()"
+
+
+def test_two_nodes_upgrading_one_store_at_once_both_succeed(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """A rolling upgrade run on every node together ('certgate init' on each): both read the
+    old schema version, and the second's ALTER TABLE failed on the column the first had just
+    added ('store unavailable: ... already exists'). The second now waits for the first and
+    finds the store upgraded."""
+    with store_at("0013", tmp_path, postgresql_url) as (engine, _config):
+        with engine.connect() as holder, engine.connect() as observer:
+            holder.execute(text("LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE"))  # 0014 alters it
+            upgrades = [
+                subprocess.Popen(
+                    [sys.executable, "-c", _UPGRADE, postgresql_url],
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(2)
+            ]
+            pid = backend_pid(holder)
+            eventually(lambda: waiting_for(observer, pid) == 2, what="both upgrades waiting")
+            holder.rollback()
+            said = [upgrade.communicate(timeout=60)[1] for upgrade in upgrades]
+        assert [upgrade.returncode for upgrade in upgrades] == [0, 0], said
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert version.scalar() == SCHEMA_HEAD

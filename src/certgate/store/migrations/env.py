@@ -33,12 +33,21 @@ def _without_foreign_key_actions(connection: Connection) -> Iterator[None]:
         driver.execute(f"PRAGMA foreign_keys={int(enforced)}")
 
 
+#: PostgreSQL's advisory lock that lets one migration run at a time ("certgate" in ASCII).
+_ONE_AT_A_TIME = 0x6365727467617465
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
     )
+    if connection.dialect.name == "postgresql":
+        # Two nodes upgraded at once ('certgate init' on each): the second waits until the
+        # first commits, then reads the version it left, instead of altering a table the
+        # first already altered.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ONE_AT_A_TIME})")
     context.run_migrations()
     if connection.dialect.name == "sqlite":
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
