@@ -192,6 +192,11 @@ class MailError(CertgateError, code="mail", status=HTTPStatus.BAD_GATEWAY):
     message gives the relay's own answer verbatim; never the password."""
 
 
+class MessageRefusedError(MailError):
+    """The relay refused this message at the end of its conversation (a content filter, its
+    size): another message may still go."""
+
+
 class ExportError(CertgateError, code="export"):
     """The requested export cannot be produced (nothing included, no passphrase...)."""
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -239,6 +241,52 @@ def test_a_failed_send_is_retried_and_shown_until_it_goes(
     with closing(again), smtp_relay("none") as after_restart:
         configure(again, after_restart.port)
         assert notices.check(again).sent == [] and after_restart.messages == []
+
+
+def test_a_relay_that_fails_one_notice_is_not_tried_for_each_of_the_others(
+    appliance: Appliance,
+) -> None:
+    """Forty certificates due at once and a relay that does not answer: the check waited the
+    timeout for each of them in turn (20 s each by default: 13 minutes here, hours for a
+    large import), and a relay that said "421 try again later" got every other mail anyway.
+    The first failure is the answer for the check: the others are recorded failed with it
+    (shown, retried at the next check) without a connection each."""
+    for index in range(40):
+        add_expiring(appliance, f"batch{index}.example.test", 5)
+    with socket.socket() as silent:  # accepts, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        configure(appliance, silent.getsockname()[1])
+        result = notices.check(appliance, timeout=0.5)
+        silent.setblocking(False)
+        accepted = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                accepted.append(silent.accept()[0])
+        for connection in accepted:
+            connection.close()
+    assert len(result.failed) == 40 and result.sent == []
+    assert len(accepted) == 1
+    first, *others = result.failed
+    assert "no answer within 0.5 seconds (timeout)" in str(first.error)
+    assert all("no answer within 0.5 seconds (timeout)" in str(n.error) for n in others)
+    assert len(notices.unsent_notices(appliance)) == 40
+
+
+def test_a_message_the_relay_refuses_does_not_hold_back_the_others(appliance: Appliance) -> None:
+    """A content filter refuses one notice (it comes first: it expires soonest); the relay
+    itself works, so the next notices go, at every check."""
+    add_expiring(appliance, "filtered.example.test", 3)
+    add_expiring(appliance, "fine.example.test", 5)
+    with smtp_relay("none", refuse_content="filtered") as relay:
+        configure(appliance, relay.port)
+        result = notices.check(appliance)
+        assert [n.friendly_name for n in result.sent] == ["fine.example.test"]
+        [failed] = result.failed
+        assert "the relay refused the message: 554 5.7.1 Message rejected" in str(failed.error)
+        again = notices.check(appliance)
+        assert (again.sent, len(again.failed)) == ([], 1)
+    assert len(relay.messages) == 1
 
 
 def test_a_notice_one_recipient_refused_is_sent_once_and_the_refusal_logged(

@@ -1,9 +1,10 @@
 """A real SMTP relay for the tests: aiosmtpd on a free loopback port (its own thread), plain,
 with STARTTLS or implicit TLS (a certificate from the test PKI), with or without AUTH; it
 keeps every mail it accepts, parsed, for the test to read back. ``refuse`` makes it refuse
-every recipient (or those given) the way Postfix does; ``on_mail`` is awaited on the relay's
-loop after each mail is kept (a slow relay: the test moves its clock or runs a check
-meanwhile)."""
+every recipient (or those given) the way Postfix does; ``refuse_content`` every mail whose
+Subject holds it, at the end of DATA, as a content filter does; ``on_mail`` is awaited on
+the relay's loop after each mail is kept (a slow relay: the test moves its clock or runs a
+check meanwhile)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.support.net import free_port
 from tests.support.pki import TestCA, pem
 
 REFUSAL = "550 5.1.1 <{}>: Recipient address rejected: User unknown in local recipient table"
+CONTENT_REFUSAL = "554 5.7.1 Message rejected: content policy"
 
 
 @dataclass
@@ -49,10 +51,12 @@ class _Handler:
         relay: Relay,
         refuse: bool | Collection[str],
         on_mail: Callable[[Relay], Awaitable[None]] | None,
+        refuse_content: str | None = None,
     ) -> None:
         self.relay = relay
         self.refuse = refuse
         self.on_mail = on_mail
+        self.refuse_content = refuse_content
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -66,6 +70,8 @@ class _Handler:
         content = envelope.content.replace(b"\r\n", b"\n")  # as the recipient reads it
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
+        if self.refuse_content is not None and self.refuse_content in str(parsed["Subject"]):
+            return CONTENT_REFUSAL
         self.relay.messages.append(parsed)
         if self.on_mail is not None:
             await self.on_mail(self.relay)
@@ -80,6 +86,7 @@ def smtp_relay(
     refuse: bool | Collection[str] = False,
     host: str = "127.0.0.1",
     on_mail: Callable[[Relay], Awaitable[None]] | None = None,
+    refuse_content: str | None = None,
 ) -> Iterator[Relay]:
     """A relay on ``host`` and a free port: ``security`` none, starttls (STARTTLS required
     before MAIL) or tls (implicit); ``users`` (username -> password) makes AUTH required."""
@@ -112,7 +119,7 @@ def smtp_relay(
                 return AuthResult(success=good, handled=False)
 
             options.update(authenticator=authenticate, auth_required=True)
-        handler = _Handler(relay, refuse, on_mail)
+        handler = _Handler(relay, refuse, on_mail, refuse_content)
         controller = Controller(handler, hostname=host, port=port, **options)
         controller.start()
         try:

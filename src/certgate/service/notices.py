@@ -16,7 +16,11 @@ after ``CLAIM_LEASE`` (longer than any send can take) the next check takes it ag
 a crash in the middle of a send can make that one mail go twice, or late. A failed send
 (relay refused or down) is recorded "failed" with the relay's answer and taken again by the
 next check; ``unsent_notices`` lists them for Status > Diagnostic Status. When a more urgent
-notice of the certificate is claimed, its failed ones are recorded "skipped".
+notice of the certificate is claimed, its failed ones are recorded "skipped". A check's first
+send the relay fails (not one message it refused) is the answer for the rest of it: the
+notices after it are recorded failed with that answer, not sent each to a relay that is down,
+silent (the timeout for each: hours for a large import) or asking to be left alone ("421 try
+again later").
 
 A certificate that has crossed several thresholds at its first check (imported 5 days
 before it expires) gets one mail for the most urgent; the others are recorded "skipped".
@@ -35,7 +39,7 @@ import socket
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from certgate.errors import MailError
+from certgate.errors import MailError, MessageRefusedError
 from certgate.pki.diagnostics import format_time
 from certgate.service import email, smtp
 from certgate.service.appliance import Appliance
@@ -127,11 +131,16 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
     sent: list[Notice] = []
     failed: list[Notice] = []
     infos = RowInfoCache()
+    refused: str | None = None  # the relay's answer to the first send it failed (not a message)
     for item in due:
         claim = _claim(app, item)
         if claim is None:
             continue  # another sender has it
-        error = _send(relay, _mail(settings, item, infos, now), timeout)
+        if refused is not None:  # the others would fail so too: not one connection each
+            error: str | None = refused
+        else:
+            error, every = _send(relay, _mail(settings, item, infos, now), timeout)
+            refused = error if every else None
         _finish(app, item, claim, error)
         if error is not None:
             failed.append(item.notice("failed", error))
@@ -152,19 +161,21 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
     return CheckResult(True, sent, failed, [])
 
 
-def _send(relay: smtp.Relay, mail: EmailMessage, timeout: float) -> str | None:
-    """None when the relay took it, else what went wrong. Any fault fails the notice rather
-    than leave its claim "sending" (sent again at every lease); a fault that is not a
-    ``MailError`` is named by its type only: its text could quote the password."""
+def _send(relay: smtp.Relay, mail: EmailMessage, timeout: float) -> tuple[str | None, bool]:
+    """(None, False) when the relay took it, else what went wrong and whether every other
+    mail would fail so too (the relay, not this message: all but a refused message). Any
+    fault fails the notice rather than leave its claim "sending" (sent again at every lease);
+    a fault that is not a ``MailError`` is named by its type only: its text could quote the
+    password."""
     try:
         refused = smtp.send(relay, mail, timeout)
     except MailError as error:
-        return str(error)
+        return str(error), not isinstance(error, MessageRefusedError)
     except Exception as error:
-        return f"mail to the relay {relay.where} failed: {type(error).__name__} (a fault)"
+        return f"mail to the relay {relay.where} failed: {type(error).__name__} (a fault)", False
     if refused:  # sent to the others: sent again, it would reach them twice
         log.warning("%s (the other recipients got the notice)", smtp.refusal(relay, refused))
-    return None
+    return None, False
 
 
 def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
 
-from certgate.errors import MailError
+from certgate.errors import MailError, MessageRefusedError
 
 #: The whole conversation may take this many steps' ``timeout`` (connect, greeting, EHLO,
 #: STARTTLS, AUTH, MAIL, RCPT, DATA, the message, QUIT: each far quicker on a working relay).
@@ -90,6 +90,12 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, str]:
             relay,
             "the relay refused the username and password: "
             + _answer(error.smtp_code, error.smtp_error),
+        ) from None
+    except smtplib.SMTPDataError as error:
+        raise _failure(
+            relay,
+            "the relay refused the message: " + _answer(error.smtp_code, error.smtp_error),
+            MessageRefusedError,
         ) from None
     except smtplib.SMTPSenderRefused as error:
         raise _failure(
@@ -210,8 +216,8 @@ def _answer(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(said.split())}".strip()
 
 
-def _failure(relay: Relay, what: str) -> MailError:
+def _failure(relay: Relay, what: str, kind: type[MailError] = MailError) -> MailError:
     message = f"mail to the relay {relay.where} failed: {what}"
     if relay.password and relay.password in message:  # never, but a relay could echo it
         message = message.replace(relay.password, "********")
-    return MailError(message)
+    return kind(message)
