@@ -13,7 +13,9 @@ text through it too (``web/pages/rendering.py``: a subject ``x\\u202egnp.exe`` r
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from certgate.errors import ValidationError
 
@@ -38,6 +40,18 @@ def visible(text: str, keep: str = "") -> str:
     return _CONTROL.sub(
         lambda match: match.group() if match.group() in keep else _escape(match), text
     )
+
+
+#: What json.dumps leaves raw in strings (it escapes C0 itself; its own line breaks stay).
+_RAW_IN_JSON = re.compile(f"(?!\n)[{CONTROL_CLASS}\ud800-\udfff]")
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON that a terminal shows as it is: every control character in
+    a string as its JSON escape (``\\u009b``), which json.dumps leaves raw (C1, the
+    bidirectional controls) when not asked for ASCII; it reads back the same."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+from cryptography.x509.oid import NameOID
 
 from tests.integration.conftest import Certgate
 from tests.support.openssl import OpensslCA
+from tests.support.pki import issue, new_key, pem
 
 ADMIN_PASSWORD = "Adm1n password for the support test"
 AUDITOR_PASSWORD = "Aud1tor password for the support test"
@@ -133,3 +135,26 @@ def test_member_names_stay_inside_the_zip_whatever_the_friendly_name(
     for name in names:
         assert ".." not in name and "\\" not in name and not name.startswith("/"), name
     assert '../../etc/passwd \\"Zürich\\"' in _members(package)["certificates.json"].decode()
+
+
+def test_no_member_holds_a_control_character_raw(certgate: Certgate, tmp_path: Path) -> None:
+    """A certificate's subject and issuer are the CA's text: in a support package read with
+    ``cat`` or ``less`` a C1 CSI or a right-to-left override must be shown as its escape, as
+    the CLI's --json does, and the JSON still reads back as the certificate says."""
+    key = new_key()
+    hostile = "esc\x1b]0;PWNED\x07\x1b[2J"
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostile)])
+    issuer = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "right\u202eleft\x9b")])
+    path = tmp_path / "hostile.pem"
+    path.write_bytes(pem(issue(subject, key.public_key(), issuer, key, ca=False)))
+    certgate("cert", "import", path)
+    package = tmp_path / "support.zip"
+
+    certgate("support-package", "-o", package)
+
+    for name, data in _members(package).items():
+        text = data.decode()
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert raw not in text, (name, raw)
+    listed = json.loads(_members(package)["certificates.json"])
+    assert "O=right\u202eleft\x9b" in [c["issuer"] for c in listed]

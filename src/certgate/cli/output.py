@@ -8,9 +8,7 @@ raw (a certificate's subject or name could otherwise retitle or clear it): :func
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -18,12 +16,9 @@ import click
 from pydantic import BaseModel
 
 from certgate.schemas import document
-from certgate.text import CONTROL_CLASS, visible
+from certgate.text import json_text, visible
 
 _View = TypeVar("_View")
-
-#: What json.dumps leaves raw in strings (it escapes C0 itself; its own line breaks stay).
-_RAW_IN_JSON = re.compile(f"(?!\n)[{CONTROL_CLASS}\ud800-\udfff]")
 
 #: Every command's --json: the document the API gives for the same thing.
 json_option = click.option(
@@ -55,8 +50,7 @@ class TerminalFormatter(VisibleFormatter):
 
 def emit_json(value: Any) -> None:
     """A JSON document (from ``certgate.schemas`` documents)."""
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    click.echo(_RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text))
+    click.echo(json_text(value))
 
 
 def emit_document(model: type[BaseModel], value: object) -> None:

@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import enum
 import io
-import json
 import re
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from certgate.service.status import ApplianceStatus, appliance_status, statistic
 from certgate.service.tls_settings import get_settings
 from certgate.service.views import CertificateView
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
+from certgate.text import json_text
 
 #: The file name a download gets (the date is added: ``certgate-support-2026-12-04.zip``).
 FILE_STEM = "certgate-support"
@@ -143,7 +143,7 @@ def _plain(value: Any) -> Any:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    return json_text(value) + "\n"
 
 
 def _status_text(report: ApplianceStatus) -> str:
