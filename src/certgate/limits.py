@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from certgate.text import name_from
 
+#: The largest id a row has: what a 64-bit database column holds (a larger one is refused as
+#: input, not a database error).
+ROW_ID_MAX = 2**63 - 1
+
 #: A certificate's or request's friendly name, as typed (a derived one is shortened to fit).
 FRIENDLY_NAME_MAX = 200
 

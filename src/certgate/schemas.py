@@ -28,6 +28,7 @@ from certgate.limits import (
     HOSTNAMES_PER_ADDRESS_MAX,
     MANUAL_CHAIN_MAX,
     NODE_NAME_MAX,
+    ROW_ID_MAX,
     SANS_MAX,
     VALIDITY_DAYS_MAX,
     VALIDITY_DAYS_MIN,
@@ -1083,6 +1084,6 @@ class AcmeRenewal(Out):
 
 class AcmeRenewalRequest(In):
     certificate_id: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="Only this certificate (else every one)."
+        default=None, ge=1, le=ROW_ID_MAX, description="Only this certificate (else every one)."
     )
     force: bool = Field(default=False, description="Renew now, due or not, despite a backoff.")

@@ -9,6 +9,7 @@ import click
 from certgate.cli.context import Options, command_options
 from certgate.cli.output import report, report_table
 from certgate.cli.secrets_input import Secret
+from certgate.limits import ROW_ID_MAX
 from certgate.schemas import CreatedToken, PasswordChanged, RemovedUser, Token, User, document
 from certgate.service import auth, users
 
@@ -116,7 +117,7 @@ def token_list(options: Options, as_json: bool) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=click.IntRange(1, ROW_ID_MAX))
 @command_options
 def token_revoke(options: Options, token_id: int, as_json: bool) -> None:
     view = options.call(auth.revoke_token, token_id, options.actor)

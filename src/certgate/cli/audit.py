@@ -6,6 +6,7 @@ import click
 
 from certgate.cli.context import Options, command_options
 from certgate.cli.output import echo, emit_document, table
+from certgate.limits import ROW_ID_MAX
 from certgate.pki.diagnostics import format_time
 from certgate.schemas import AuditPage
 from certgate.service import audit
@@ -26,7 +27,7 @@ def audit_group() -> None:
 @click.option("--until", help="Before this time (same forms as --since).")
 @click.option(
     "--before",
-    type=click.IntRange(1, 2**63 - 1),
+    type=click.IntRange(1, ROW_ID_MAX),
     help="Only events older than this event id (the next page).",
 )
 @click.option(

@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from certgate.limits import AUDIT_ACTOR_MAX, AUDIT_TARGET_MAX
+from certgate.limits import AUDIT_ACTOR_MAX, AUDIT_TARGET_MAX, ROW_ID_MAX
 from certgate.schemas import AuditPage
 from certgate.service import audit
 from certgate.web.api.deps import App, Viewer
 from certgate.web.api.openapi import problem_responses
-from certgate.web.api.paths import ROW_ID_MAX
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

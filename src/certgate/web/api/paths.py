@@ -8,12 +8,9 @@ from urllib.parse import quote
 
 from fastapi import Path, Response
 
+from certgate.limits import ROW_ID_MAX
 from certgate.schemas import REFERENCE_DESCRIPTION, REFERENCE_PATTERN
 from certgate.web.api.openapi import API_PREFIX
-
-#: The largest id a row has: what a 64-bit database column holds (a larger one is a 422,
-#: not a database error).
-ROW_ID_MAX = 2**63 - 1
 
 #: A row's id in a path: 1 to ``ROW_ID_MAX``.
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
