@@ -331,21 +331,29 @@ def test_a_node_started_while_the_database_is_down_serves_its_cached_state(
         assert "Traceback" not in again.log_text()
 
 
+@pytest.mark.parametrize("rotated_on", ["node-b", "node-a"])
 def test_a_node_whose_key_was_rotated_while_it_was_stopped_still_serves_its_cache(
     postgres: PostgresServer,
     nodes: tuple[RunningAppliance, RunningAppliance],
     tmp_path: Path,
+    rotated_on: str,
 ) -> None:
-    """'certgate key rotate' on node B while its serve is stopped, then B started while the
-    database is down: the cached state opens with B's new key (it was re-sealed with it), so
-    B presents its certificate rather than refusing every address."""
+    """'certgate key rotate' on node B while its serve is stopped (or on node A, and 'key
+    install' on B), then B started while the database is down: the cached state opens with
+    B's new key (it was re-sealed with it), so B presents its certificate rather than
+    refusing every address."""
     a, b = nodes
     leaf = assign_new_certificate(a, tmp_path, "rotated.example.test")
     wait_until_served(ADDRESS, b.port, leaf)
     eventually(lambda: cached_state(b)["addresses"] == {ADDRESS: leaf}, what="B saved it")
     b.process.terminate()
     assert b.process.wait(timeout=30) == 0
-    run_cli(b.data_dir, "key", "rotate", **b.env)
+    if rotated_on == "node-b":
+        run_cli(b.data_dir, "key", "rotate", **b.env)
+    else:
+        run_cli(a.data_dir, "key", "rotate", **a.env)
+        new_key = a.data_dir / "master.key"
+        run_cli(b.data_dir, "key", "install", "--master-key-file", str(new_key), **b.env)
     with started_with_the_database_down(postgres, b) as again:
         assert presented_leaf(again) == leaf
 

@@ -29,6 +29,7 @@ from certgate.errors import (
     WrongMasterKeyError,
 )
 from certgate.pki.diagnostics import format_time
+from certgate.service import served_state
 from certgate.service.appliance import Appliance
 from certgate.store import master_key as records
 from certgate.store.database import describe_database
@@ -139,9 +140,11 @@ def install(data_dir: Path, database_url: str, key_file: Path) -> Installed:
             if row.key_id is None:
                 records.record_key_id(repository, given.key_id, made_at(data_dir))
             installed = Installed(data_dir / MASTER_KEY_FILE, row.generation)
+        write_master_key(installed.key_file, given.master_key)
+        with store.reading() as repository:
+            served_state.replace_sealed(data_dir, repository.key)
     finally:
         store.close()
-    write_master_key(installed.key_file, given.master_key)
     return installed
 
 

@@ -24,7 +24,6 @@ from certgate.service import acme_account, email, keystore, master_key, served_s
 from certgate.service.appliance import Appliance
 from certgate.store import master_key as records
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
-from certgate.store.repository import Repository
 from certgate.store.sealing import (
     MASTER_KEY_FILE,
     PENDING_KEY_FILE,
@@ -100,12 +99,5 @@ def rotate(app: Appliance, actor: Actor = APPLIANCE) -> Rotated:
     settle_pending(app.data_dir, new.key_id)
     app.sealer = new
     with app.store.reading() as repository:
-        served_state.replace_sealed(
-            app.data_dir, lambda fingerprint: _sealed(repository, fingerprint)
-        )
+        served_state.replace_sealed(app.data_dir, repository.key)
     return rotated
-
-
-def _sealed(repository: Repository, fingerprint: str) -> bytes | None:
-    row = repository.key(fingerprint)
-    return None if row is None else row.sealed

@@ -31,6 +31,7 @@ from certgate.errors import CertgateError
 from certgate.pki.keys import private_key_from_pkcs8_der, private_key_to_pkcs8_pem
 from certgate.service.appliance import STATE_FILE
 from certgate.service.tls_settings import TlsSettings, settings_from
+from certgate.store.models import KeyRow
 from certgate.store.sealing import Sealer
 from certgate.tls import ListenerPlan, ServedCertificate
 
@@ -123,18 +124,18 @@ def save(
     _write_atomically(state_path(data_dir), json.dumps(document, indent=1).encode())
 
 
-def replace_sealed(data_dir: Path, sealed_now: Callable[[str], bytes | None]) -> None:
-    """After 'certgate key rotate' on this node: each cached key replaced by the store's,
-    ``sealed_now(fingerprint)``, sealed with the new master key; else a serve started while
-    the store is away would open none of them and refuse every address. A cache that cannot
-    be read is left for serve to replace (said in the log)."""
+def replace_sealed(data_dir: Path, stored: Callable[[str], KeyRow | None]) -> None:
+    """After this node's master key changed ('certgate key rotate', 'certgate key install'):
+    each cached key replaced by the store's, ``stored(fingerprint)``, sealed with the new
+    key; else a serve started while the store is away would open none of them and refuse
+    every address. A cache that cannot be read is left for serve to replace (logged)."""
     path = state_path(data_dir)
     try:
         document = json.loads(path.read_bytes())
         for entry in document["certificates"].values():
-            sealed = sealed_now(entry["key_id"])
-            if sealed is not None:
-                entry["sealed_key"] = base64.b64encode(sealed).decode("ascii")
+            row = stored(entry["key_id"])
+            if row is not None:
+                entry["sealed_key"] = base64.b64encode(row.sealed).decode("ascii")
         _write_atomically(path, json.dumps(document, indent=1).encode())
     except FileNotFoundError:
         return
