@@ -289,6 +289,24 @@ def test_a_message_the_relay_refuses_does_not_hold_back_the_others(appliance: Ap
     assert len(relay.messages) == 1
 
 
+def test_a_relay_that_took_the_notice_and_answered_quit_oddly_is_not_sent_it_again(
+    appliance: Appliance,
+) -> None:
+    """The relay queued the notice ("250 Ok: queued"), then answered QUIT with something other
+    than 221: the notice went, and must not be recorded failed and mailed again at every
+    check."""
+    add_expiring(appliance, "queued.example.test", 5)
+    with smtp_relay("none", quit_answer="250 2.0.0 Bye") as relay:
+        configure(appliance, relay.port)
+        result = notices.check(appliance)
+        assert [n.friendly_name for n in result.sent] == ["queued.example.test"]
+        assert result.failed == []
+        assert notices.check(appliance).sent == []
+        email.send_test(appliance)
+    assert len(relay.messages) == 2  # the notice once, and the test email
+    assert notices.unsent_notices(appliance) == []
+
+
 def test_a_notice_one_recipient_refused_is_sent_once_and_the_refusal_logged(
     appliance: Appliance, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -2,7 +2,8 @@
 with STARTTLS or implicit TLS (a certificate from the test PKI), with or without AUTH; it
 keeps every mail it accepts, parsed, for the test to read back. ``refuse`` makes it refuse
 every recipient (or those given) the way Postfix does; ``refuse_content`` every mail whose
-Subject holds it, at the end of DATA, as a content filter does; ``on_mail`` is awaited on
+Subject holds it, at the end of DATA, as a content filter does; ``quit_answer`` is what it
+says to QUIT instead of ``221 Bye``; ``on_mail`` is awaited on
 the relay's loop after each mail is kept (a slow relay: the test moves its clock or runs a
 check meanwhile)."""
 
@@ -52,11 +53,18 @@ class _Handler:
         refuse: bool | Collection[str],
         on_mail: Callable[[Relay], Awaitable[None]] | None,
         refuse_content: str | None = None,
+        quit_answer: str | None = None,
     ) -> None:
         self.relay = relay
         self.refuse = refuse
         self.on_mail = on_mail
         self.refuse_content = refuse_content
+        if quit_answer is not None:
+            self.handle_QUIT = self._quit
+            self.quit_answer = quit_answer
+
+    async def _quit(self, server: Any, session: Any, envelope: Any) -> str:
+        return self.quit_answer
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -87,6 +95,7 @@ def smtp_relay(
     host: str = "127.0.0.1",
     on_mail: Callable[[Relay], Awaitable[None]] | None = None,
     refuse_content: str | None = None,
+    quit_answer: str | None = None,
 ) -> Iterator[Relay]:
     """A relay on ``host`` and a free port: ``security`` none, starttls (STARTTLS required
     before MAIL) or tls (implicit); ``users`` (username -> password) makes AUTH required."""
@@ -119,7 +128,7 @@ def smtp_relay(
                 return AuthResult(success=good, handled=False)
 
             options.update(authenticator=authenticate, auth_required=True)
-        handler = _Handler(relay, refuse, on_mail, refuse_content)
+        handler = _Handler(relay, refuse, on_mail, refuse_content, quit_answer)
         controller = Controller(handler, hostname=host, port=port, **options)
         controller.start()
         try:

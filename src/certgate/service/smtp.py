@@ -191,7 +191,7 @@ def _send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, tupl
 def _converse(
     smtp: smtplib.SMTP, relay: Relay, message: EmailMessage
 ) -> dict[str, tuple[int, bytes]]:
-    with smtp:
+    try:
         code, greeting = smtp.connect(relay.host, relay.port)
         if code != 220:  # as smtplib's constructor says it
             raise smtplib.SMTPConnectError(code, greeting)
@@ -204,6 +204,10 @@ def _converse(
         if relay.username:
             smtp.login(relay.username, relay.password or "")
         return smtp.send_message(message)
+    finally:  # the mail was taken or not before QUIT: its answer (not always 221) changes nothing
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.quit()
+        smtp.close()
 
 
 def _timed_out(timeout: float) -> str:
