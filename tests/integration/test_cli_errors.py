@@ -162,3 +162,16 @@ def test_a_manual_chain_over_the_apis_limit_is_refused_by_its_size(
             f"error: Manually Specified: is larger than {MANUAL_CHAIN_MAX} characters"
         ]
     assert certgate.show(1) == before
+
+
+def test_a_database_url_libpq_cannot_parse_is_not_quoted_with_its_password(
+    certgate: Certgate,
+) -> None:
+    """libpq quotes a URL it cannot parse; the error line (and serve's log) showed its
+    password."""
+    url = "postgresql://certgate:s3cret-pw@[::1/certgate"
+
+    run = certgate("--database-url", url, "cert", "list", expect=1)
+
+    assert_one_clear_error(run, says="store unavailable")
+    assert "s3cret-pw" not in run.stderr and "certgate:***@" in run.stderr

@@ -6,6 +6,7 @@ The schema is owned by Alembic migrations; ``migrate`` brings any database to he
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,7 +108,7 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
     X cannot be reached (the driver's first line): what to do"."""
     where = describe_database(url)
     said = (str(error.orig) if error.orig is not None else str(error)).strip()
-    said = said.splitlines()[0] if said else type(error.orig).__name__
+    said = _without_password(said.splitlines()[0], url) if said else type(error.orig).__name__
     lowered = said.lower()
     if "readonly" in lowered or "read-only" in lowered:
         todo = (
@@ -144,6 +145,17 @@ def unavailable(error: DBAPIError, url: str) -> StoreUnavailableError:
     else:
         problem = f"cannot be used: {said}"
     return StoreUnavailableError(f"store unavailable: the database {where} {problem}")
+
+
+#: A password in a URL (``postgresql://user:PASSWORD@host``) or in libpq's keyword form.
+_PASSWORD = re.compile(r"://[^/@:]*:([^/@]+)@|password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def _without_password(said: str, url: str) -> str:
+    """The driver's words without the URL's password: libpq quotes a URL it cannot parse."""
+    for found in _PASSWORD.finditer(url):
+        said = said.replace(found.group(1) or found.group(2), "***")
+    return said
 
 
 #: SQLSTATE classes of a server that cannot be reached or talked to now: 08 (connection
