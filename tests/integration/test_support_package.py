@@ -117,6 +117,9 @@ def test_an_unwritable_output_is_one_clear_error(certgate: Certgate, tmp_path: P
 
     assert run.error_lines == [f"error: cannot write {tmp_path / 'missing' / 'support.zip'}: "
                                "No such file or directory"]  # fmt: skip
+    # Nothing left the appliance: the audit trail does not say a package was taken.
+    events = certgate.json("audit", "list", "--action", "appliance.support-package")["events"]
+    assert events == []
 
 
 def test_member_names_stay_inside_the_zip_whatever_the_friendly_name(

@@ -8,7 +8,7 @@ import click
 
 from certgate.cli.context import Options, command_options, output_option
 from certgate.cli.output import echo, emit_json
-from certgate.service.support import build_support_package, write_support_package
+from certgate.service.support import save_support_package
 
 
 @click.command("support-package")
@@ -18,8 +18,7 @@ def support_package_command(options: Options, output: Path, as_json: bool) -> No
     """Write the support package: Status > Basics, the TLS settings, every certificate and
     its chain (PEM), their warnings and the address assignments. Never a private key or a
     password."""
-    package = options.call(build_support_package, options.actor)
-    write_support_package(package, output)
+    package = options.call(save_support_package, output, options.actor)
     if as_json:
         emit_json(
             {

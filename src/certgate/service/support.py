@@ -95,10 +95,7 @@ def build_support_package(
             chain = [ders[fingerprint] for fingerprint in view.chain if fingerprint in ders]
             add(f"chains/{stem}.pem", "".join(_pem(der) for der in chain))
     if audited:
-        with app.store.transaction(actor) as repository:
-            repository.audit(
-                AuditAction.SUPPORT_PACKAGE, "appliance", f"{len(views)} certificate(s), no keys"
-            )
+        _record(app, actor, len(views))
     return SupportPackage(
         data=buffer.getvalue(),
         name=f"{FILE_STEM}-{created:%Y-%m-%d}",
@@ -107,12 +104,23 @@ def build_support_package(
     )
 
 
-def write_support_package(package: SupportPackage, out: Path) -> None:
-    """Write the zip to ``out`` (replaced if it exists), or say why it cannot be written."""
+def save_support_package(app: Appliance, out: Path, actor: Actor = APPLIANCE) -> SupportPackage:
+    """Write the zip to ``out`` (replaced if it exists), or say why it cannot be written; the
+    audit event only once it is written (a package that was not has left nothing)."""
+    package = build_support_package(app, actor, audited=False)
     try:
         out.write_bytes(package.data)
     except OSError as error:
         raise ExportError(f"cannot write {out}: {error.strerror}") from None
+    _record(app, actor, package.certificates)
+    return package
+
+
+def _record(app: Appliance, actor: Actor, certificates: int) -> None:
+    with app.store.transaction(actor) as repository:
+        repository.audit(
+            AuditAction.SUPPORT_PACKAGE, "appliance", f"{certificates} certificate(s), no keys"
+        )
 
 
 def _member_stem(identifier: int, friendly_name: str) -> str:
