@@ -474,3 +474,20 @@ def test_a_backup_that_finds_no_room_says_so_and_leaves_nothing(
     assert "free space on its disk" in line and "nothing was kept" in line, line
     assert list(out.parent.iterdir()) == []
     assert sorted(path.name for path in certgate.data_dir.iterdir()) == before
+
+
+def test_a_restore_that_finds_no_room_says_where_and_leaves_nothing(
+    backed_up: Path, tmp_path: Path
+) -> None:
+    """No room for the store being restored (a file size limit, as a full disk): one line
+    naming the data directory and why, and no data directory left half made."""
+    target = tmp_path / "restored"
+    passphrase = _passphrase_file(tmp_path)
+    done = with_file_size_limit(
+        64 * 1024, target, "restore", backed_up, "--passphrase-file", passphrase
+    )
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: cannot restore into {target} ("), line
+    assert "None" not in line, line
+    assert not target.exists()

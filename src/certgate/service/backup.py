@@ -202,8 +202,9 @@ def restore_backup(
         try:
             manifest, counts = _restore(source, passphrase, data_dir, database_url, actor, backup)
         except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""  # a write names no file
             raise BackupError(
-                f"cannot restore into {data_dir} ({error.filename}: {error.strerror}): "
+                f"cannot restore into {data_dir} ({where}{error.strerror}): "
                 "choose a place this user may write, with room for the store"
             ) from None
     return RestoreReport(
