@@ -9,6 +9,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tests.api.client import Server, mint_token, problem
+from tests.support.served import wait_until_served
 from tests.support.server import run_cli, running_appliance
 
 ADDRESS = "127.0.0.71"
@@ -80,4 +81,37 @@ def test_a_request_whose_stored_der_is_damaged_is_listed_named_and_deletable(
         run_cli(data_dir, "request", "delete", str(damaged))
         [left] = json.loads(run_cli(data_dir, "request", "list", "--json").stdout)
         assert left["friendly_name"] == "healthy" and "BEGIN CERTIFICATE REQUEST" in left["pem"]
+    assert "Traceback" not in running.log_text()
+
+
+def test_a_certificate_whose_stored_details_are_damaged_is_read_again_from_its_der(
+    tmp_path: Path,
+) -> None:
+    """The details kept beside the DER (a cache of it) no longer read: every face reads them
+    from the DER again, as they were."""
+    with running_appliance(tmp_path / "data", ADDRESS) as running:
+        data_dir = running.data_dir
+        made = run_cli(data_dir, "cert", "create", "--name", "kept", "--cn", "kept.test", "--json")
+        certificate = json.loads(made.stdout)["certificate"]
+        shown = json.loads(
+            run_cli(data_dir, "cert", "show", str(certificate["id"]), "--json").stdout
+        )
+        with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+            db.execute(
+                "UPDATE certificates SET info = '{\"fingerprint_sha256\": 1}' WHERE id = ?",
+                (certificate["id"],),
+            )
+        run_cli(data_dir, "ip", "assign", ADDRESS, "--cert", str(certificate["id"]), "--confirm")
+        again = json.loads(
+            run_cli(data_dir, "cert", "show", str(certificate["id"]), "--json").stdout
+        )
+        assert again == {**shown, "ip_addresses": [ADDRESS]}
+        listed = run_cli(data_dir, "cert", "list").stdout
+        assert "kept.test" in listed and "certgate Appliance" in listed
+        server = Server(running, mint_token(data_dir, "tests", "admin"))
+        with server.client() as api:
+            listing = api.get("/certificates").json()["items"]
+            [entry] = [e for e in listing if e["friendly_name"] == "kept"]
+            assert entry["not_after"] == certificate["not_after"]
+        wait_until_served(ADDRESS, running.port, certificate["fingerprint_sha256"])
     assert "Traceback" not in running.log_text()

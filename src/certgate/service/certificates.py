@@ -55,7 +55,7 @@ from certgate.service.views import (
     RowInfoCache,
     certificate_view,
     chain_rows,
-    info_from_json,
+    row_info,
 )
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow, RequestRow
@@ -80,7 +80,7 @@ def show_certificate(app: Appliance, reference: str | int) -> CertificateView:
     with app.store.reading() as repository:
         row = find_certificate(repository, reference)
         view = view_of(app, repository, row)
-    if view.role != Role.SERVER or info_from_json(row.info).self_signed:
+    if view.role != Role.SERVER or row_info(row).self_signed:
         return view  # the Baseline Requirements are for what a CA issues to a server
     return dataclasses.replace(view, lint=lint_server_certificate(row.der))
 

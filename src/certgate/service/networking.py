@@ -31,7 +31,7 @@ from certgate.service.appliance import Appliance
 from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
 from certgate.service.stored import stored_certificate
-from certgate.service.views import info_from_json
+from certgate.service.views import row_info
 from certgate.store import nodes
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow, IpAddressRow
@@ -104,9 +104,7 @@ def _view(address: IpAddressRow, certificate: CertificateRow) -> AddressView:
         certificate.fingerprint,
         certificate.is_factory,
         list(address.hostnames),
-        uncovered_hostnames(info_from_json(certificate.info), address.hostnames)
-        if address.hostnames
-        else [],
+        uncovered_hostnames(row_info(certificate), address.hostnames) if address.hostnames else [],
         address.node,
     )
 
@@ -274,7 +272,7 @@ def hostnames_not_covered_by(app: Appliance, reference: str | int) -> dict[str, 
     """For each address with hostnames, those the certificate would not cover if it were
     assigned there (the Edit page shows them beside each address before it is checked)."""
     with app.store.reading() as repository:
-        info = info_from_json(find_certificate(repository, reference).info)
+        info = row_info(find_certificate(repository, reference))
         found = {
             row.address: uncovered_hostnames(info, row.hostnames)
             for row in repository.ip_addresses()

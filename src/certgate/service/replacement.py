@@ -22,7 +22,7 @@ from certgate.service.certificates import cached_certificate_views
 from certgate.service.keystore import require_key
 from certgate.service.lookup import find_certificate
 from certgate.service.networking import record_key_served
-from certgate.service.views import CertificateView, info_from_json
+from certgate.service.views import CertificateView, row_info
 from certgate.store.audit import APPLIANCE, Actor, AuditAction, certificate_target
 from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
@@ -92,7 +92,7 @@ def plan_replacement(
         f"cannot replace {old.friendly_name!r}",
         "choose a certificate whose Private Key is Available",
     )
-    role = role_of(info_from_json(new.info), has_private_key=True)
+    role = role_of(row_info(new), has_private_key=True)
     if role is not Role.SERVER:
         raise ValidationError(
             "with",

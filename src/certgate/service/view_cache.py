@@ -26,10 +26,12 @@ from certgate.pki.certinfo import CertInfo, sha1_fingerprint
 from certgate.pki.chain import Role, role_of
 from certgate.service.collector import collector_paused
 from certgate.service.views import (
+    UNREADABLE_INFO,
     CertificateView,
     certificate_view,
     chain_rows,
     info_from_json,
+    row_info,
     san_texts,
     valid_until,
 )
@@ -155,7 +157,12 @@ class Listing:
         infos = self._cache.infos
         with collector_paused():
             for fingerprint, info in repository.certificate_infos(e.id for e in missing):
-                infos[fingerprint] = info_from_json(info)
+                try:
+                    infos[fingerprint] = info_from_json(info)
+                except UNREADABLE_INFO:  # read from its DER again
+                    row = repository.certificate_by_fingerprint(fingerprint)
+                    assert row is not None  # read in this transaction
+                    infos[fingerprint] = row_info(row)
             for entry in missing:
                 entry.info = infos[entry.summary.fingerprint]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from certgate.pki.certinfo import CertInfo
+from certgate.pki.certinfo import CertInfo, read_certificate
 from certgate.pki.chain import role_of, walk_chain
 from certgate.pki.diagnostics import (
     EXPIRING_SOON,
@@ -19,7 +20,10 @@ from certgate.pki.diagnostics import (
 )
 from certgate.pki.lint import LintFinding
 from certgate.pki.names import SubjectAltName
+from certgate.service.stored import stored_certificate
 from certgate.store.models import CertificateRow
+
+log = logging.getLogger("certgate.views")
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,25 @@ def info_from_json(data: dict[str, Any]) -> CertInfo:
     return CertInfo(**values)
 
 
+#: What ``info_from_json`` raises for details that do not read.
+UNREADABLE_INFO = (KeyError, TypeError, ValueError, AttributeError)
+
+
+def row_info(row: CertificateRow, cached: Any = None) -> CertInfo:
+    """The certificate's details from the copy kept beside its DER (``cached``: read by the
+    caller already); where that copy no longer reads (a damaged row, fields another version
+    wrote), from the DER again, as they were when it was stored."""
+    try:
+        return info_from_json(row.info if cached is None else cached)
+    except UNREADABLE_INFO:
+        log.warning(
+            "the details kept for certificate %d (%r) do not read: read from its DER again",
+            row.id,
+            row.friendly_name,
+        )
+        return read_certificate(stored_certificate(row), row.der)
+
+
 class RowInfoCache:
     """Parses each row's ``info`` once per operation."""
 
@@ -103,7 +126,7 @@ class RowInfoCache:
     def __call__(self, row: CertificateRow) -> CertInfo:
         info = self._infos.get(row.id)
         if info is None:
-            info = self._infos[row.id] = info_from_json(row.info)
+            info = self._infos[row.id] = row_info(row)
         return info
 
 
