@@ -261,6 +261,29 @@ def test_a_refused_login_keeps_the_username_typed_never_the_password(primary: Se
     assert "not the password at all" not in refused.text
 
 
+def test_the_login_form_takes_only_a_token_this_host_set(primary: Server) -> None:
+    """A sibling subdomain is the same site (SameSite lets its posts through) and could set
+    the login form's double-submit cookie for the parent domain, then post a login with its
+    own account into a visitor's browser. The cookie is now ``__Host-`` (Secure, Path=/, no
+    Domain: only this host sets it); a token under the name a sibling could set is refused."""
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as browser:
+        form = browser.get("/appliance/login")
+        cookies = [c for c in form.headers.get_list("set-cookie") if "login_csrf" in c]
+        assert len(cookies) == 1 and cookies[0].startswith("__Host-certgate_login_csrf=")
+        attributes = {part.split("=")[0].lower() for part in cookies[0].split("; ")[1:]}
+        assert "path=/" in cookies[0].lower().split("; ") and "domain" not in attributes
+        assert "secure" in attributes
+    planted = {"certgate_login_csrf": "planted by a sibling"}
+    with httpx.Client(base_url=primary.base_url, verify=False, cookies=planted, timeout=60) as c:
+        form = {
+            "csrf_token": "planted by a sibling",
+            "username": "admin",
+            "password": primary.running.admin_password,
+        }
+        refused = c.post("/appliance/login", data=form)
+        assert refused.status_code == 403 and SESSION_COOKIE not in refused.cookies
+
+
 def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) -> None:
     """A cookie is the client's (or a sibling subdomain's) to send: a flash message that is
     JSON but no pair (5, null) made every page a 500, the login page included."""

@@ -1,7 +1,10 @@
 """Login and logout.
 
 The login form has no session yet, so its CSRF token is a double-submit cookie (SameSite=
-Strict: another site cannot post a login into someone's browser)."""
+Strict: another site cannot post a login into someone's browser). Its name is ``__Host-``
+prefixed, so only this host sets it: a sibling subdomain is the same site (SameSite lets its
+posts through) and could set ``certgate_login_csrf`` for the parent domain, then post a
+login with that token and its own account's password into a visitor's browser."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
 from certgate.web.security import CSRF_FIELD, SESSION_COOKIE, client_address, principal_of
 
 router = APIRouter()
-LOGIN_CSRF_COOKIE = "certgate_login_csrf"
+LOGIN_CSRF_COOKIE = "__Host-certgate_login_csrf"  # Secure, Path=/, no Domain: this host's
 
 
 def safe_next(target: str) -> str:
@@ -47,7 +50,7 @@ def _login_page(
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
-        path=PREFIX + "/login",
+        path="/",
         secure=True,
         httponly=True,
         samesite="strict",
@@ -98,7 +101,7 @@ async def login(request: Request) -> Response:
         httponly=True,
         samesite="strict",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path=PREFIX + "/login", secure=True, httponly=True)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True)
     return response
 
 
