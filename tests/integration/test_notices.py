@@ -271,6 +271,9 @@ def test_a_relay_that_fails_one_notice_is_not_tried_for_each_of_the_others(
     assert "no answer within 0.5 seconds (timeout)" in str(first.error)
     assert all("no answer within 0.5 seconds (timeout)" in str(n.error) for n in others)
     assert len(notices.unsent_notices(appliance)) == 40
+    [finding] = diagnose(appliance, [], None).findings  # one fault, not forty warnings
+    assert finding.message.startswith("40 expiry notices could not be sent ('batch")
+    assert " and 35 more; retried at the next check): mail to the relay" in finding.message
 
 
 def test_a_message_the_relay_refuses_does_not_hold_back_the_others(appliance: Appliance) -> None:

@@ -26,7 +26,7 @@ from certgate.service.acme_renewal import failing_renewals
 from certgate.service.appliance import Appliance
 from certgate.service.networking import AddressView, coverage_note
 from certgate.service.nodes import NodeState, NodeView, list_nodes
-from certgate.service.notices import unsent_notices
+from certgate.service.notices import Notice, unsent_notices
 from certgate.service.serving import ServeReport
 from certgate.service.views import RowInfoCache, chain_rows
 
@@ -227,18 +227,38 @@ def _hostname_findings(addresses: Sequence[AddressView]) -> list[Finding]:
     ]
 
 
+#: The notices a finding names when several failed with one answer; the rest are counted.
+_NOTICES_NAMED = 5
+
+
 def _notice_findings(app: Appliance) -> list[Finding]:
-    """Expiry notices whose send failed (retried at the next check): the relay's answer."""
-    return [
-        Finding(
-            Severity.WARNING,
-            FindingCode.NOTICE_NOT_SENT,
-            f"the expiry notice for {notice.friendly_name!r} ({notice.when}) could not be "
-            f"sent ({notice.attempts} attempt(s); retried at the next check): {notice.error}",
-        )
-        for notice in unsent_notices(app, include_due=False)
-        if notice.state == "failed"
-    ]
+    """Expiry notices whose send failed (retried at the next check): the relay's answer, one
+    finding per answer (a relay that was down failed every notice of the check: one fault,
+    not forty warnings)."""
+    by_error: dict[str, list[Notice]] = {}
+    for notice in unsent_notices(app, include_due=False):
+        if notice.state == "failed":
+            by_error.setdefault(notice.error or "", []).append(notice)
+    findings = []
+    for error, failed in by_error.items():
+        if len(failed) == 1:
+            [notice] = failed
+            said = (
+                f"the expiry notice for {notice.friendly_name!r} ({notice.when}) could not be "
+                f"sent ({notice.attempts} attempt(s); retried at the next check)"
+            )
+        else:
+            named = ", ".join(
+                f"{notice.friendly_name!r} ({notice.when})" for notice in failed[:_NOTICES_NAMED]
+            )
+            more = len(failed) - _NOTICES_NAMED
+            named += f" and {more} more" if more > 0 else ""
+            said = (
+                f"{len(failed)} expiry notices could not be sent ({named}; retried at the "
+                "next check)"
+            )
+        findings.append(Finding(Severity.WARNING, FindingCode.NOTICE_NOT_SENT, f"{said}: {error}"))
+    return findings
 
 
 def _renewal_findings(app: Appliance) -> list[Finding]:
