@@ -16,7 +16,9 @@ from certgate.service.appliance import Appliance
 from certgate.service.audit import Actor
 from certgate.service.setup import initialise
 from certgate.store.models import UserRow
+from tests.integration.conftest import Certgate
 from tests.support.pglocks import behind_uncommitted
+from tests.support.terminal import on_a_terminal
 
 PASSWORD = "correct horse battery"
 
@@ -342,3 +344,22 @@ def test_logins_do_not_bump_the_listeners_revision(appliance: Appliance) -> None
     session = auth.login(appliance, "admin", PASSWORD, "c", auth.LoginThrottle())
     auth.resolve_session(appliance, session.cookie_value, "127.0.0.1")
     assert appliance.store.revision() == before
+
+
+@pytest.mark.parametrize("command", [["user", "add", "carol"], ["user", "password", "admin"]])
+def test_a_password_typed_at_the_prompt_is_asked_twice(
+    certgate: Certgate, command: list[str]
+) -> None:
+    """A typo in a password typed once made an account no one can log in to (the only
+    administrator's, with ``user password admin``)."""
+    typed = [PASSWORD, PASSWORD + "x", PASSWORD, PASSWORD]
+
+    shown = on_a_terminal(certgate.data_dir, command, typed)
+
+    assert "do not match" in shown, shown
+    app = Appliance.open(certgate.data_dir)
+    try:
+        user = command[2]
+        auth.login(app, user, PASSWORD, "tests", auth.LoginThrottle())
+    finally:
+        app.close()

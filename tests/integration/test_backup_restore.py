@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import sqlite3
 import subprocess
 import tarfile
@@ -30,6 +28,7 @@ from tests.integration.test_data_dir_safety import AS_A_USER, with_file_size_lim
 from tests.support.pki import make_chain
 from tests.support.served import served_fingerprint
 from tests.support.server import import_with_key, run_cli, running_appliance
+from tests.support.terminal import on_a_terminal
 
 PASSPHRASE = "backup passphrase for tests"
 
@@ -400,49 +399,13 @@ def test_an_output_onto_the_data_directorys_own_files_is_refused(
     certgate("cert", "list")
 
 
-def _on_a_terminal(data_dir: Path, argv: list[str], typed: list[str]) -> str:
-    """``certgate`` run with a terminal of its own (a pty), each of ``typed`` entered at the
-    next prompt; what it showed."""
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: certgate, its controlling terminal the pty
-        os.environ["CERTGATE_DATA_DIR"] = str(data_dir)
-        os.execv(str(CERTGATE), [str(CERTGATE), *argv])
-    shown = b""
-    for line in typed:
-        shown += _read_until(terminal, b": ")
-        os.write(terminal, line.encode() + b"\n")
-    while True:
-        try:
-            chunk = os.read(terminal, 4096)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.waitpid(pid, 0)
-    os.close(terminal)
-    return shown.decode(errors="replace")
-
-
-def _read_until(terminal: int, prompt: bytes) -> bytes:
-    shown = b""
-    while not shown.rstrip(b" \r\n").endswith(prompt.strip()):
-        ready, _, _ = select.select([terminal], [], [], 60)
-        assert ready, f"no prompt; certgate showed {shown!r}"
-        try:
-            shown += os.read(terminal, 4096)
-        except OSError:  # it ended instead of asking
-            raise AssertionError(f"no prompt; certgate showed {shown!r}") from None
-    return shown
-
-
 def test_a_backup_passphrase_typed_at_the_prompt_is_asked_twice(
     certgate: Certgate, tmp_path: Path
 ) -> None:
     """A typo in a passphrase typed once would make the backup one that nothing opens."""
     out = tmp_path / "typed.cgbackup"
     argv = ["backup", "-o", str(out)]
-    shown = _on_a_terminal(
+    shown = on_a_terminal(
         certgate.data_dir, argv, [PASSPHRASE, PASSPHRASE + "x"] + [PASSPHRASE] * 2
     )
     assert "do not match" in shown, shown
