@@ -559,3 +559,25 @@ def test_a_second_rotation_refused_meanwhile_leaves_the_first_ones_new_key(
     out = tmp_path / "factory.pem"
     a("cert", "export", "1", "--key", "--unencrypted-private-key", "--pem", "-o", out)
     assert (data_dir / MASTER_KEY_FILE).read_bytes() == new_key
+
+
+def test_a_rotation_writes_the_new_key_where_a_linked_master_key_lives(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """master.key a symbolic link to the key kept on another volume: the rotation puts the
+    new key there, the file it tells the administrator to copy to the other nodes, rather
+    than replacing the link and leaving the old key where it points."""
+    data_dir = tmp_path / "data"
+    a = Node(data_dir, database_url)
+    a("init", "--no-address")
+    kept = tmp_path / "key-volume" / MASTER_KEY_FILE
+    kept.parent.mkdir(mode=0o700)
+    (data_dir / MASTER_KEY_FILE).rename(kept)
+    (data_dir / MASTER_KEY_FILE).symlink_to(kept)
+    rotated = a("key", "rotate", "--json").json()
+    assert rotated["key_file"] == str(kept)
+    assert (data_dir / MASTER_KEY_FILE).is_symlink()
+    with closing(opened(data_dir, database_url)) as app:
+        assert Sealer.from_file(kept).key_id == app.sealer.key_id
+    out = tmp_path / "factory.pem"
+    a("cert", "export", "1", "--key", "--unencrypted-private-key", "--pem", "-o", out)

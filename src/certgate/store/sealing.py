@@ -69,9 +69,11 @@ def _read_master_key(path: Path, todo: str = _RESTORE) -> bytes:
 def write_master_key(path: Path, master_key: bytes) -> None:
     """Put ``master_key`` at ``path`` (mode 0600) all at once: written beside it, flushed to
     disk, renamed over it, the directory flushed. A crash leaves the old file or the new one,
-    never half of either."""
+    never half of either. A ``path`` that is a symbolic link (the key kept on another
+    volume) is written where it points, the link left in place."""
     if len(master_key) != _MASTER_KEY_SIZE:
         raise SealingError(f"the master key must be {_MASTER_KEY_SIZE} bytes")
+    path = path.resolve()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -101,15 +103,16 @@ def settle_pending(data_dir: Path, store_key_id: str | None) -> bool:
     if store_key_id is None or not os.path.lexists(pending):
         return False
     try:
-        if Sealer.from_file(pending).key_id != store_key_id:
-            return False
-        os.replace(pending, data_dir / MASTER_KEY_FILE)
-    except (SealingError, FileNotFoundError):  # unusable, or put in place by its rotation
+        settled = Sealer.from_file(pending)
+    except SealingError:  # unusable, or put in place meanwhile by its rotation
         return False
-    except OSError as error:
-        raise SealingError(
-            f"cannot put the rotated master key {pending} in place: {error.strerror}"
-        ) from None
+    if settled.key_id != store_key_id:
+        return False
+    # Written over master.key (where it points, if a link), then the pending copy removed:
+    # a crash in between leaves both the same key, settled again by the next command.
+    write_master_key(data_dir / MASTER_KEY_FILE, settled.master_key)
+    with contextlib.suppress(FileNotFoundError):
+        pending.unlink()
     return True
 
 
