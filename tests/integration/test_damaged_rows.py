@@ -4,13 +4,15 @@ it, and changes nothing; everything else goes on."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 from tests.api.client import Server, mint_token, problem
-from tests.support.served import wait_until_served
-from tests.support.server import run_cli, running_appliance
+from tests.support.polling import eventually
+from tests.support.served import handshake, wait_until_served
+from tests.support.server import run_cli, running_appliance, serving
 
 ADDRESS = "127.0.0.71"
 #: The start of a DER SEQUENCE that ends short: no certificate parses from it.
@@ -115,3 +117,28 @@ def test_a_certificate_whose_stored_details_are_damaged_is_read_again_from_its_d
             assert entry["not_after"] == certificate["not_after"]
         wait_until_served(ADDRESS, running.port, certificate["fingerprint_sha256"])
     assert "Traceback" not in running.log_text()
+
+
+def test_a_damaged_tls_setting_is_logged_and_its_default_serves(tmp_path: Path) -> None:
+    """A value that is no setting, and a field only a newer certgate knows: the listeners
+    serve on (after a re-read, and from a new start), the rest of the settings kept."""
+    data_dir = tmp_path / "data"
+    with running_appliance(data_dir, ADDRESS) as running:
+        run_cli(data_dir, "tls", "set", "--handshake-timeout", "9")
+        with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+            db.execute(
+                "UPDATE settings SET value = json_set(value, '$.minimum_version', 7,"
+                " '$.from_a_newer_certgate', 1) WHERE name = 'tls'"
+            )
+        running.process.send_signal(signal.SIGHUP)
+        said = "the stored TLS setting minimum_version (7) is not valid: the default, '1.2'"
+        eventually(lambda: said in running.log_text(), timeout=20)
+        assert handshake(ADDRESS, running.port).common_name == "certgate Appliance"
+        shown = run_cli(data_dir, "tls", "show")
+        assert "Minimum TLS version      1.2" in shown.stdout and said in shown.stderr
+        assert "Handshake timeout        9 s" in shown.stdout
+    with serving(data_dir, ADDRESS, running.admin_password, (), None, running.port) as again:
+        assert handshake(ADDRESS, again.port).common_name == "certgate Appliance"
+        run_cli(data_dir, "tls", "set", "--min-version", "1.3")  # the setting made whole
+        assert "Minimum TLS version      1.3" in run_cli(data_dir, "tls", "show").stdout
+    assert "Traceback" not in again.log_text()

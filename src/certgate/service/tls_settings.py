@@ -8,6 +8,9 @@ serves); these settings are the stored, user-facing form of it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +25,8 @@ from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
 from certgate.tls import Deadlines, TlsPolicy
 from certgate.tls.policy import DEFAULT_GROUPS, DEFAULT_TLS12_CIPHERS, TlsVersionName
+
+log = logging.getLogger("certgate.tls")
 
 #: TLS 1.0 and 1.1 cannot be chosen: see ``certgate.tls.policy.TlsVersionName``.
 VERSIONS = tuple(version.value for version in TlsVersionName)
@@ -137,12 +142,47 @@ def read_settings(repository: Repository, *, for_update: bool = False) -> TlsSet
 
 def settings_from(stored: Mapping[str, Any]) -> TlsSettings:
     """Settings from their stored form (the store's row, or serve's cached state:
-    ``service/served_state.py``); what is not there is the default."""
-    values = dict(stored)
+    ``service/served_state.py``); what is not there is the default. A value that is no
+    valid setting (a damaged row) is logged and its default applies, and a field this
+    certgate does not know (written by a newer one, another node) is left out: the
+    listeners go on serving either way."""
+    return _settings_from(json.dumps(dict(stored), sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=16)  # read at each plan and page; checked once per content
+def _settings_from(text: str) -> TlsSettings:
+    values = json.loads(text)
+    known = {field.name for field in dataclasses.fields(TlsSettings)}
+    for name in sorted(set(values) - known):
+        log.info("the stored TLS settings hold %r, which this certgate does not know", name)
+        del values[name]
     for name in ("minimum_version", "maximum_version"):
         if values.get(name) in RETIRED_VERSIONS:
             values[name] = "1.2"
-    return TlsSettings(**{**dataclasses.asdict(TlsSettings()), **values})
+    default = TlsSettings()
+    stored = _checked(dataclasses.replace(default, **values))
+    if stored is not None:
+        return stored
+    for name, value in values.items():  # the one value that spoils them, else all
+        repaired = _checked(
+            dataclasses.replace(default, **{**values, name: getattr(default, name)})
+        )
+        if repaired is not None:
+            log.error(_DAMAGED, name, value, getattr(default, name))
+            return repaired
+    log.error("the stored TLS settings are not valid (%s): the defaults apply", text)
+    return default
+
+
+_DAMAGED = "the stored TLS setting %s (%r) is not valid: the default, %r, applies"
+
+
+def _checked(settings: TlsSettings) -> TlsSettings | None:
+    try:
+        validate(settings)
+    except (ValidationError, TypeError, ValueError):
+        return None
+    return settings
 
 
 def get_settings(app: Appliance) -> TlsSettings:
