@@ -72,6 +72,17 @@ def test_init_is_idempotent_and_the_factory_certificate_cannot_be_deleted(tmp_pa
 # --- creating self-signed certificates ----------------------------------------------------------
 
 
+def test_a_data_directory_whose_name_is_not_utf8_is_initialised(tmp_path: Path) -> None:
+    """A directory name Linux allows (a byte that is not UTF-8): ``init`` said 'internal
+    error (UnicodeEncodeError)' recording where the master key was made."""
+    certgate = Certgate(tmp_path / "data-\udcff", subprocess=True)
+
+    certgate("init", "--no-address")
+
+    assert certgate("cert", "list", "--json").json()[0]["is_factory"] is True
+    assert "master key generation 2" in certgate("key", "rotate").stdout
+
+
 @pytest.mark.parametrize(
     ("key", "public_key", "signature", "openssl_says"),
     [

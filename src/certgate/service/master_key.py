@@ -36,6 +36,7 @@ from certgate.store.database import describe_database
 from certgate.store.models import KeyRow, MasterKeyRow
 from certgate.store.repository import Repository, Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer, settle_pending, write_master_key
+from certgate.text import visible
 
 INSTALL = "certgate key install --master-key-file FILE"
 #: What a new node runs with the new key (it has no data directory to install a key in).
@@ -48,8 +49,9 @@ _SAMPLES = 3  # sealed keys tried on a store that records no key id: any one ope
 
 
 def made_at(data_dir: Path) -> str:
-    """Where a key was made, as the store records it: the host and its key file."""
-    return f"{socket.gethostname()}:{(data_dir / MASTER_KEY_FILE).resolve()}"
+    """Where a key was made, as the store records it: the host and its key file (a byte of
+    its path that is not UTF-8 as its escape: the store keeps text)."""
+    return visible(f"{socket.gethostname()}:{(data_dir / MASTER_KEY_FILE).resolve()}")
 
 
 def check(
