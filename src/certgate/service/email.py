@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.errors import ValidationError
 from certgate.fields import item
+from certgate.pki.names import is_ip_address
 from certgate.service import keystore, smtp
 from certgate.service.appliance import SERIAL_SETTING, Appliance
 from certgate.service.smtp import MailSecurity, Relay
@@ -319,7 +320,8 @@ def _check(settings: EmailSettings) -> None:
     host = settings.host
     if not host:
         raise ValidationError("host", "is required")
-    if len(host) > HOST_MAX or not _HOST.fullmatch(host):
+    # an IP address as written too: ::1 begins with no letter or digit
+    if len(host) > HOST_MAX or not (_HOST.fullmatch(host) or is_ip_address(host)):
         raise ValidationError("host", f"{host[:60]!r} is not a host name or IP address")
     if not 1 <= settings.port <= 65535:
         raise ValidationError("port", "must be between 1 and 65535")
