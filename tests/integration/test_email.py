@@ -207,6 +207,13 @@ def test_a_relay_that_never_finishes_its_answer_is_given_up_on(certgate: Certgat
     assert "no complete answer within 3 seconds (timeout)" in str(error)
 
 
+def test_notify_says_what_it_found_before_email_is_configured(certgate: Certgate) -> None:
+    """Run from a timer before Email Configuration exists, with nothing due: it printed
+    nothing at all, not even that mail is not set up."""
+    run = certgate("notify")
+    assert run.stdout.strip() == "no notice due (email is not configured)"
+
+
 def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> None:
     unset = certgate("email", "test", expect=1)
     assert unset.returncode == 1 and "SMTP relay host: is not configured yet" in unset.stderr

@@ -163,8 +163,8 @@ def notify_command(options: Options, as_json: bool) -> None:
                 "(certgate email set ...)",
                 err=True,
             )
-        if result.configured and not (result.sent or result.failed):
-            echo("no notice due")
+        if not (result.sent or result.failed or result.waiting):
+            echo("no notice due" + ("" if result.configured else " (email is not configured)"))
     if result.failed:
         raise MailError(f"{len(result.failed)} notice(s) not sent; the next check retries them")
     if result.waiting:
