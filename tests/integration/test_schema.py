@@ -3,15 +3,22 @@ another node's newer certgate migrated from one that needs 'certgate init'."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from certgate.store.database import SCHEMA_HEAD, make_engine, newest_migration
+from certgate.store.database import (
+    DATABASE_FILE,
+    SCHEMA_HEAD,
+    default_url,
+    make_engine,
+    newest_migration,
+)
 from tests.integration.conftest import Certgate
-from tests.support.migration import store_at
+from tests.support.migration import STAMP, store_at
 from tests.support.pglocks import backend_pid, waiting_for
 from tests.support.polling import eventually
 
@@ -74,3 +81,41 @@ def test_two_nodes_upgrading_one_store_at_once_both_succeed(
         with engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version"))
             assert version.scalar() == SCHEMA_HEAD
+
+
+def _waiting_or_ended(process: subprocess.Popen[str]) -> bool:
+    """The process sleeps (SQLite's busy handler, waiting for the write lock: nothing else in
+    an upgrade does), or has ended."""
+    asleep = Path(f"/proc/{process.pid}/wchan").read_text() == "hrtimer_nanosleep"
+    return asleep or process.poll() is not None
+
+
+def test_an_upgrade_while_the_old_serve_writes_waits_its_turn(tmp_path: Path) -> None:
+    """One node, SQLite: 'certgate init' upgrades the store while the old serve writes (a
+    heartbeat, an import). The upgrade had read the schema version when it came to write, so
+    SQLite refused it at once ('is busy ... try again') instead of letting it wait; it now
+    takes the write lock before it reads, waiting its turn."""
+    with store_at("0014", tmp_path, None):
+        pass
+    serve = sqlite3.connect(tmp_path / DATABASE_FILE, isolation_level=None)
+    try:
+        serve.execute("PRAGMA journal_mode=WAL")  # as every certgate connection sets it
+        serve.execute("BEGIN IMMEDIATE")
+        serve.execute(
+            "INSERT INTO nodes (name, version, started_at, last_seen, interval, listeners) "
+            "VALUES ('old', '1', :at, :at, 5.0, '[]')",
+            {"at": STAMP},
+        )
+        upgrade = subprocess.Popen(
+            [sys.executable, "-c", _UPGRADE, default_url(tmp_path)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        eventually(lambda: _waiting_or_ended(upgrade), what="the upgrade waiting for the lock")
+        serve.execute("COMMIT")  # the old serve's heartbeat
+        said = upgrade.communicate(timeout=60)[1]
+        assert upgrade.returncode == 0, said
+        version = serve.execute("SELECT version_num FROM alembic_version").fetchone()
+        assert version == (SCHEMA_HEAD,)
+    finally:
+        serve.close()

@@ -134,7 +134,9 @@ class Store:
     def migrate(self) -> None:
         with database_errors(self.url):
             is_current(self.engine, self.url)  # a newer schema: refused, not left to Alembic
-            migrate(self.engine)
+            # as a writer: on SQLite the write lock is taken before the schema version is
+            # read, so a serve's write meanwhile is waited for, not a refusal ("busy")
+            migrate(self._writer)
 
     def is_ready(self) -> bool:
         with database_errors(self.url):
