@@ -581,3 +581,17 @@ def test_a_rotation_writes_the_new_key_where_a_linked_master_key_lives(
         assert Sealer.from_file(kept).key_id == app.sealer.key_id
     out = tmp_path / "factory.pem"
     a("cert", "export", "1", "--key", "--unencrypted-private-key", "--pem", "-o", out)
+
+
+def test_a_linked_master_key_whose_volume_is_away_is_named_as_such(tmp_path: Path) -> None:
+    """master.key a link to a key on a volume not mounted (yet): every command names the
+    link and where it points, not "restore it from your backup", which would bring back an
+    old store when the key is only out of reach."""
+    data_dir = tmp_path / "data"
+    a = Node(data_dir, None)
+    a("init", "--no-address")
+    away = tmp_path / "key-volume" / MASTER_KEY_FILE
+    (data_dir / MASTER_KEY_FILE).unlink()
+    (data_dir / MASTER_KEY_FILE).symlink_to(away)
+    line = refused(a("cert", "list", expect=None), f"is a link to {away}, which is missing")
+    assert "backup" not in line, line

@@ -35,6 +35,11 @@ def _read_master_key(path: Path, todo: str = _RESTORE) -> bytes:
     try:
         status = os.stat(path)
     except FileNotFoundError:
+        if path.is_symlink():  # its volume not mounted: the key is out of reach, not lost
+            raise MasterKeyMissingError(
+                f"the master key file {path} is a link to {path.readlink()}, which is missing: "
+                "mount the volume that holds it (or link to where it is)"
+            ) from None
         raise MasterKeyMissingError(f"the master key file {path} is missing: {todo}") from None
     except OSError as error:
         raise SealingError(f"cannot read the master key file {path}: {error.strerror}") from None
