@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 import zipfile
 from pathlib import Path
 
@@ -140,6 +142,13 @@ def test_member_names_stay_inside_the_zip_whatever_the_friendly_name(
     assert '../../etc/passwd \\"Zürich\\"' in _members(package)["certificates.json"].decode()
 
 
+def _refuse(relay: socket.socket) -> None:
+    connection, _ = relay.accept()
+    with connection:
+        connection.sendall(b"554 \x1b]0;PWNED\x07\x1b[2J go away\r\n")
+        connection.recv(1024)
+
+
 def test_no_member_holds_a_control_character_raw(certgate: Certgate, tmp_path: Path) -> None:
     """A certificate's subject and issuer are the CA's text: in a support package read with
     ``cat`` or ``less`` a C1 CSI or a right-to-left override must be shown as its escape, as
@@ -149,11 +158,22 @@ def test_no_member_holds_a_control_character_raw(certgate: Certgate, tmp_path: P
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostile)])
     issuer = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "right\u202eleft\x9b")])
     path = tmp_path / "hostile.pem"
-    path.write_bytes(pem(issue(subject, key.public_key(), issuer, key, ca=False)))
+    path.write_bytes(pem(issue(subject, key.public_key(), issuer, key, ca=False, days=6)))
     certgate("cert", "import", path)
+    with socket.socket() as relay:  # a relay whose refusal holds escape sequences
+        relay.bind(("127.0.0.1", 0))
+        relay.listen()
+        answer = threading.Thread(target=_refuse, args=(relay,), daemon=True)
+        answer.start()
+        port = str(relay.getsockname()[1])
+        certgate("email", "set", "--host", "127.0.0.1", "--port", port, "--security", "none",
+                 "--from", "c@example.com", "--to", "ops@example.com")  # fmt: skip
+        assert "PWNED" in certgate("notify", expect=1).stderr  # Diagnostic Status quotes it
+        answer.join()
     package = tmp_path / "support.zip"
 
     certgate("support-package", "-o", package)
+    assert "go away" in _members(package)["status.txt"].decode()
 
     for name, data in _members(package).items():
         text = data.decode()

@@ -27,7 +27,7 @@ from certgate.service.status import ApplianceStatus, appliance_status, statistic
 from certgate.service.tls_settings import get_settings
 from certgate.service.views import CertificateView
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
-from certgate.text import json_text
+from certgate.text import json_text, visible
 
 #: The file name a download gets (the date is added: ``certgate-support-2026-12-04.zip``).
 FILE_STEM = "certgate-support"
@@ -78,8 +78,8 @@ def build_support_package(
     members: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
 
-        def add(name: str, content: str) -> None:
-            archive.writestr(name, content)
+        def add(name: str, content: str) -> None:  # read with cat and less: controls escaped
+            archive.writestr(name, visible(content, keep="\n"))
             members.append(name)
 
         add("README.txt", _README.format(created=created.isoformat(timespec="seconds")))
