@@ -175,3 +175,16 @@ def test_a_database_url_libpq_cannot_parse_is_not_quoted_with_its_password(
 
     assert_one_clear_error(run, says="store unavailable")
     assert "s3cret-pw" not in run.stderr and "certgate:***@" in run.stderr
+
+
+def test_an_export_that_could_not_be_written_leaves_no_audit_event(certgate: Certgate) -> None:
+    """The audit trail recorded the private key exported while no file was written."""
+    before = certgate.json("audit", "list")["events"]
+    out = "/nonexistent/certgate-test/factory.p12"
+
+    run = certgate(
+        "cert", "export", "1", "--key", "--unencrypted-private-key", "-o", out, expect=None
+    )  # fmt: skip
+
+    assert_one_clear_error(run, says=f"cannot write {out}")
+    assert certgate.json("audit", "list")["events"] == before

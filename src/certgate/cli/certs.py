@@ -26,6 +26,7 @@ from certgate.cli.output import (
     table,
 )
 from certgate.cli.secrets_input import Secret
+from certgate.errors import ExportError
 from certgate.limits import (
     DEFAULT_VALIDITY_DAYS,
     MANUAL_CHAIN_MAX,
@@ -284,8 +285,13 @@ def export(
         legacy_pkcs12=legacy,
         unencrypted_private_key=unencrypted_private_key,
     )
-    exported = options.call(exports.export_certificate, reference, export_options, options.actor)
-    _write_private(output, exported.data)
+    exported = options.call(
+        exports.export_certificate,
+        reference,
+        export_options,
+        options.actor,
+        deliver=lambda done: _write_private(output, done.data),
+    )
     result = {
         "file": str(output),
         "format": exported.format.value,
@@ -309,7 +315,7 @@ def _write_private(path: Path, data: bytes) -> None:
             os.fchmod(handle.fileno(), 0o600)
             handle.write(data)
     except OSError as error:
-        raise click.UsageError(f"cannot write {path}: {error.strerror}") from None
+        raise ExportError(f"cannot write {path}: {error.strerror}") from None
 
 
 @cert.command()

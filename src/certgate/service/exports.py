@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from certgate.pki.export import ExportedFile, ExportOptions, export
 from certgate.pki.keys import PrivateKey
 from certgate.service.appliance import Appliance
@@ -19,9 +21,11 @@ def export_certificate(
     actor: Actor = APPLIANCE,
     *,
     audited: bool = True,
+    deliver: Callable[[ExportedFile], None] | None = None,
 ) -> ExportedFile:
     """Encode the certificate as the guide's rules say; the export is written to the audit
-    unless not ``audited`` (a HEAD of the download: nothing leaves)."""
+    unless not ``audited`` (a HEAD of the download: nothing leaves). ``deliver``: where it
+    goes (the CLI's file), in the same transaction: one not delivered is not recorded."""
     with app.store.transaction(actor) as repository:
         row = find_certificate(repository, reference)
         chain = [
@@ -34,6 +38,8 @@ def export_certificate(
         if options.include_private_key:
             key = get_private_key(repository, app.sealer, row.public_key_fingerprint)
         exported = export(stored_certificate(row), key, chain, options, row.friendly_name)
+        if deliver is not None:
+            deliver(exported)
         if not audited:
             return exported
         if options.include_private_key:
