@@ -595,3 +595,19 @@ def test_a_linked_master_key_whose_volume_is_away_is_named_as_such(tmp_path: Pat
     (data_dir / MASTER_KEY_FILE).symlink_to(away)
     line = refused(a("cert", "list", expect=None), f"is a link to {away}, which is missing")
     assert "backup" not in line, line
+
+
+def test_a_cluster_node_that_lost_its_key_is_told_to_install_it_from_another_node(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """Node B of a shared store lost master.key: a restore cannot help (the store is shared
+    and not empty); the other nodes hold the key, and 'certgate key install' takes it."""
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a, b = Node(a_dir, postgresql_url), Node(b_dir, postgresql_url)
+    a("init", "--no-address")
+    copied = key_file(tmp_path / "copied.key", (a_dir / MASTER_KEY_FILE).read_bytes())
+    b("init", "--join", "--master-key-file", copied)
+    (b_dir / MASTER_KEY_FILE).unlink()
+    refused(b("cert", "list", expect=None), "certgate key install --master-key-file FILE")
+    b("key", "install", "--master-key-file", copied)
+    b("cert", "list")

@@ -58,6 +58,9 @@ def is_data_file(data_dir: Path, path: Path) -> bool:
 
 
 _PUT_IT_BACK = "Put master.key back from your backup ('certgate restore' restores both)."
+#: What a node of a shared store runs with the cluster's current key (after a rotation
+#: elsewhere, or to replace a key it lost).
+INSTALL = "certgate key install --master-key-file FILE"
 
 
 def secure_data_dir(data_dir: Path) -> None:
@@ -96,9 +99,15 @@ def _without_master_key(data_dir: Path, url: str) -> CertgateError:
     store = Store(url)
     try:
         if store.holds_sealed_keys():
+            todo = _PUT_IT_BACK
+            if url != default_url(data_dir):  # a shared store: its other nodes hold the key
+                todo = (
+                    "Copy master.key from another node of the cluster and run "
+                    f"'{INSTALL}'; with no other node, put it back from your backup"
+                )
             return MasterKeyMissingError(
                 f"the master key file {master_key} is missing: the private keys in the "
-                f"database {describe_database(url)} cannot be opened without it. {_PUT_IT_BACK}"
+                f"database {describe_database(url)} cannot be opened without it. {todo}"
             )
     finally:
         store.close()

@@ -30,7 +30,7 @@ from certgate.errors import (
 )
 from certgate.pki.diagnostics import format_time
 from certgate.service import served_state
-from certgate.service.appliance import Appliance
+from certgate.service.appliance import INSTALL, Appliance
 from certgate.store import master_key as records
 from certgate.store.database import describe_database
 from certgate.store.models import KeyRow, MasterKeyRow
@@ -38,7 +38,6 @@ from certgate.store.repository import Repository, Store
 from certgate.store.sealing import MASTER_KEY_FILE, Sealer, settle_pending, write_master_key
 from certgate.text import visible
 
-INSTALL = "certgate key install --master-key-file FILE"
 #: What a new node runs with the new key (it has no data directory to install a key in).
 JOIN = "certgate init --join --master-key-file FILE"
 #: What to do with a copy of a node's key ('init --join', 'key install') that is missing or
