@@ -12,7 +12,7 @@ import click
 from certgate.cli.context import FILE, Options, command_options
 from certgate.cli.output import echo, emit_json
 from certgate.service import master_key, rotation
-from certgate.service.appliance import store_url
+from certgate.service.appliance import INSTALL, store_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,7 +42,7 @@ def key_rotate(options: Options, as_json: bool) -> None:
     echo(
         f"master key generation {rotated.generation}: {rotated.private_keys} private key(s) and "
         f"{rotated.other_secrets} other secret(s) re-sealed. The new key is {rotated.made_at}: "
-        f"copy it (mode 0600) to every other node and run '{master_key.INSTALL}' there; "
+        f"copy it (mode 0600) to every other node and run '{INSTALL}' there; "
         "until then they serve what they had loaded and load no change"
     )
 

@@ -23,7 +23,7 @@ from enum import StrEnum
 from certgate.pki.diagnostics import WarningCode, format_time, validity_warnings
 from certgate.service import master_key
 from certgate.service.acme_renewal import failing_renewals
-from certgate.service.appliance import Appliance
+from certgate.service.appliance import INSTALL, Appliance
 from certgate.service.networking import AddressView, coverage_note
 from certgate.service.nodes import NodeState, NodeView, list_nodes
 from certgate.service.notices import Notice, unsent_notices
@@ -403,7 +403,7 @@ def _node_findings(cluster: Sequence[NodeView], serving: ServeReport | None) -> 
                         else "a master key that is not the store's"
                     )
                     + f", not the current one: it loads no change until the new key is copied "
-                    f"to it and installed there ('{master_key.INSTALL}')",
+                    f"to it and installed there ('{INSTALL}')",
                 )
             )
         found.extend(
