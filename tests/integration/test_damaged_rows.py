@@ -142,3 +142,21 @@ def test_a_damaged_tls_setting_is_logged_and_its_default_serves(tmp_path: Path) 
         run_cli(data_dir, "tls", "set", "--min-version", "1.3")  # the setting made whole
         assert "Minimum TLS version      1.3" in run_cli(data_dir, "tls", "show").stdout
     assert "Traceback" not in again.log_text()
+
+
+def test_a_stored_address_that_is_no_address_is_refused_alone_and_removable(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    with running_appliance(data_dir, ADDRESS) as running:
+        run_cli(data_dir, "ip", "add", "127.0.0.72")
+        with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+            db.execute("UPDATE ip_addresses SET address = 'garbage' WHERE address = '127.0.0.72'")
+        running.process.send_signal(signal.SIGHUP)
+        said = "not serving garbage: IP address: 'garbage' is not an IPv4 or IPv6 address"
+        eventually(lambda: said in running.log_text(), timeout=20)
+        assert handshake(ADDRESS, running.port).common_name == "certgate Appliance"
+        assert run_cli(data_dir, "ip", "remove", "garbage").stdout == "removed garbage\n"
+        assert "garbage" not in run_cli(data_dir, "ip", "list").stdout
+    with serving(data_dir, ADDRESS, running.admin_password, (), None, running.port) as again:
+        assert handshake(ADDRESS, again.port).common_name == "certgate Appliance"

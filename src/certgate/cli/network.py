@@ -184,9 +184,8 @@ def _say_hostnames(view: networking.AddressView) -> None:
 @command_options
 def ip_remove(options: Options, address: str, confirm: bool, as_json: bool) -> None:
     """Remove an address; its listener closes."""
-    options.call(networking.remove_address, address, options.actor, confirm=confirm)
-    removed = {"address": networking.normalise_address(address)}
-    report(as_json, RemovedAddress, removed, f"removed {address}")
+    removed = options.call(networking.remove_address, address, options.actor, confirm=confirm)
+    report(as_json, RemovedAddress, {"address": removed}, f"removed {removed}")
 
 
 @ip.command("test")

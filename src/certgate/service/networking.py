@@ -57,8 +57,12 @@ class AddressView:
 
 def normalise_address(text: str, field: str = "address") -> str:
     """The canonical text of an IPv4 or IPv6 address (so ``::1`` and ``0::1`` are one)."""
+    return str(_parsed(text.strip(), field))
+
+
+def _parsed(text: str, field: str = "address") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        return ipaddress.ip_address(text)
     except ValueError:
         raise ValidationError(field, f"{text!r} is not an IPv4 or IPv6 address") from None
 
@@ -80,7 +84,7 @@ def check_address(address: str) -> None:
     address; multicast and broadcast addresses cannot be listened on; an IPv6 link-local
     address is ambiguous without its interface (``fe80::1%eth0``).
     """
-    ip = ipaddress.ip_address(address)
+    ip = _parsed(address)  # a stored row that is none (damaged) stops only itself
     reason = None
     if ip.is_unspecified:
         reason = "is the wildcard address (every interface); name one address of this host"
@@ -298,16 +302,29 @@ def _hostnames_detail(names: Sequence[str]) -> str:
 
 def remove_address(
     app: Appliance, text: str, actor: Actor = APPLIANCE, *, confirm: bool = False
-) -> None:
-    """Remove an address; the last one only with ``confirm`` (it locks the administrator
-    out of the pages: no listener is left)."""
-    address = normalise_address(text)
+) -> str:
+    """Remove an address (returned as stored); the last one only with ``confirm`` (it locks
+    the administrator out of the pages: no listener is left)."""
     with app.store.transaction(actor) as repository:
-        row = configured_address(repository, address)
+        row = _address_to_remove(repository, text)
+        address = row.address
         if not confirm and len(repository.ip_addresses(for_update=True)) == 1:
             raise ConfirmationRequiredError(lockout_warning(address))
         repository.delete(row)
         repository.audit(AuditAction.ADDRESS_REMOVE, address)
+        return address
+
+
+def _address_to_remove(repository: Repository, text: str) -> IpAddressRow:
+    """The address's row; one stored that is no address (a damaged row, which the
+    listeners refuse) is found by its very text, so that it can be removed."""
+    try:
+        return configured_address(repository, normalise_address(text))
+    except ValidationError:
+        row = repository.ip_address(text.strip())
+        if row is None:
+            raise
+        return row
 
 
 def lockout_warning(address: str) -> str:
