@@ -185,6 +185,22 @@ def test_pkcs12_from_openssl_imports_with_its_password(
     assert len(certgate.certificates()) == len(before) + 3
 
 
+def test_a_file_that_needs_a_password_says_how_to_give_one(
+    certgate: Certgate, outside_leaf: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """With no terminal to ask on, "protected by a password; enter it" left the user to
+    guess how."""
+    leaf, key = outside_leaf
+    p12 = pkcs12(tmp_path / "iis.pfx", leaf, key, [], password=PASSWORD)
+
+    refused = certgate("cert", "import", p12, expect=1)
+
+    assert "protected by a password" in refused.stdout
+    assert refused.error_lines == [
+        "give the password with --password-file FILE or CERTGATE_IMPORT_PASSWORD"
+    ]
+
+
 def on_a_terminal(argv: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
     """``certgate`` run on a terminal of its own (a pty), ``answer`` typed at its password
     prompt once it asks; its exit code and all it wrote."""

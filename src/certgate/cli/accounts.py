@@ -42,7 +42,7 @@ USER_PASSWORD = Secret("--password-file", "the password", "CERTGATE_USER_PASSWOR
 def _password(password_file: Path | None) -> str:
     secret = USER_PASSWORD.read(password_file, "Password", new=True)
     if secret is None:
-        raise click.UsageError("give --password-file, CERTGATE_USER_PASSWORD or a terminal")
+        raise click.UsageError(f"give {USER_PASSWORD.given_by}, or run on a terminal")
     return secret.decode()
 
 

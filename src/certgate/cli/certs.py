@@ -239,6 +239,8 @@ def import_(
             ["File", "Status", "Kind", "ID", "Message"],
             [[e.file, e.status, e.kind, e.id or "", e.message] for e in entries],
         )
+    if password is None and any(e.error_code == "password-required" for e in entries):
+        echo(f"give the password with {IMPORT_PASSWORD.given_by}", err=True)
     if any(entry.status == "error" for entry in entries):
         raise SystemExit(1)
 

@@ -29,6 +29,11 @@ class Secret:
     what: str  #: ``the SMTP password``: the help's words
     env_var: str
 
+    @property
+    def given_by(self) -> str:
+        """How it is given without a terminal: ``--password-file FILE or CERTGATE_...``."""
+        return f"{self.option_name} FILE or {self.env_var}"
+
     def option(self, command: _Command) -> _Command:
         """The ``--...-file`` option, as a decorator of the command."""
         help = f"File whose first line is {self.what}. Env: {self.env_var}."
