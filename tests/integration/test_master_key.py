@@ -609,5 +609,6 @@ def test_a_cluster_node_that_lost_its_key_is_told_to_install_it_from_another_nod
     b("init", "--join", "--master-key-file", copied)
     (b_dir / MASTER_KEY_FILE).unlink()
     refused(b("cert", "list", expect=None), "certgate key install --master-key-file FILE")
+    refused(b("init", expect=None), "lost its key, copy it likewise and run 'certgate key install")
     b("key", "install", "--master-key-file", copied)
     b("cert", "list")

@@ -127,7 +127,7 @@ def _refuse_a_second_key(data_dir: Path, url: str) -> None:
                 "no master key: 'certgate init' will not make a new one, which would open none "
                 "of the store's keys. To add this node to the cluster, copy master.key from one "
                 "of its nodes and run 'certgate init --join --master-key-file FILE'; if this "
-                f"node lost its key: {_PUT_IT_BACK}"
+                f"node lost its key, copy it likewise and run '{INSTALL}'"
             )
     finally:
         store.close()
