@@ -320,6 +320,9 @@ def tls_set(
     **deadlines: float | None,
 ) -> None:
     """Change the SSL configuration; running listeners apply it on the next handshake."""
+    given = (min_version, max_version, ciphers, https_port, http_port, groups, send_root)
+    if all(value is None for value in (*given, *deadlines.values())):
+        raise click.UsageError("give a setting to change ('certgate tls show' shows them)")
     settings = options.call(
         tls_settings.update_settings,
         minimum_version=min_version,
