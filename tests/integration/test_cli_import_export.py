@@ -250,6 +250,22 @@ def test_a_password_typed_at_the_prompt_imports_the_other_files_once(
     assert certgate.show(certificate_entry(imported(certgate, leaf), leaf)["id"])["has_private_key"]
 
 
+def test_ctrl_c_at_the_password_prompt_exits_130_and_imports_nothing(
+    certgate: Certgate, outside_leaf: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Ctrl-C exited 1, as a refused import does: a script could not tell the two apart."""
+    leaf, key = outside_leaf
+    p12 = pkcs12(tmp_path / "iis.pfx", leaf, key, [], password=PASSWORD)
+    environment = {"PATH": "/usr/bin:/bin", "CERTGATE_DATA_DIR": str(certgate.data_dir)}
+    before = certgate.certificates()
+
+    code, said = on_a_terminal(["cert", "import", str(p12)], environment, "\x03")
+
+    assert code == 130, said
+    assert "aborted" in said and "Traceback" not in said, said
+    assert certgate.certificates() == before
+
+
 @pytest.mark.parametrize("legacy", [False, True], ids=["aes-256", "legacy-3des"])
 def test_pkcs12_with_several_keys_imports_every_key(
     certgate: Certgate, openssl_ca: OpensslCA, tmp_path: Path, legacy: bool

@@ -175,9 +175,10 @@ def main() -> None:
         logging.lastResort.setFormatter(TerminalFormatter())
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as error:
         echo("aborted", err=True)
-        sys.exit(1)
+        # Ctrl-C (at a prompt too, where click hides it): the shell's 130, not a failure's 1
+        sys.exit(130 if isinstance(error.__context__, KeyboardInterrupt) else 1)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
