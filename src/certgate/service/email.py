@@ -224,7 +224,7 @@ def update_settings(
                 value.pop("password_sealed", None)
         repository.set_setting(SETTING, value)
         said = [
-            f"{name}={getattr(updated, name)!r}"
+            f"{name}={_audited(name, getattr(updated, name))}"
             for name in changes
             if getattr(updated, name) != getattr(current, name)
         ]
@@ -235,6 +235,14 @@ def update_settings(
         repository.audit(AuditAction.EMAIL_UPDATE, "Email settings", ", ".join(said))
         notices = [f"the stored SMTP password was removed: {because}; give it again"] * dropped
         return dataclasses.replace(read_settings(repository), notices=tuple(notices))
+
+
+def _audited(name: str, value: object) -> str:
+    """A changed setting as the audit trail says it: a CA bundle by its count of certificates
+    (a corporate bundle is hundreds of kilobytes of PEM), the others as they are."""
+    if name == "ca_bundle" and isinstance(value, str):
+        return f"{value.count('-----BEGIN CERTIFICATE-----')} certificate(s)"
+    return repr(value)
 
 
 #: The settings that say where the password goes: a change of any removes it
