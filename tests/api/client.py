@@ -11,6 +11,7 @@ import httpx
 
 from certgate.service import auth
 from certgate.service.appliance import Appliance
+from certgate.web.security import SESSION_COOKIE
 from tests.support.server import RunningAppliance
 
 PROBLEM = "https://certgate.invalid/problems/"
@@ -67,7 +68,7 @@ class Server:
         return httpx.Client(
             base_url=self.base_url + "/api/v1",
             verify=False,
-            cookies={"certgate_session": session.cookie_value},
+            cookies={SESSION_COOKIE: session.cookie_value},
             headers={"X-CSRF-Token": str(session.principal.csrf_token)},
             timeout=60,
         )
@@ -78,7 +79,7 @@ class Server:
         return httpx.Client(
             base_url=self.base_url + "/appliance",
             verify=False,
-            cookies={"certgate_session": session.cookie_value},
+            cookies={SESSION_COOKIE: session.cookie_value},
             timeout=60,
         )
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok, problem
 from tests.api.workflows import self_signed
 from tests.integration.conftest import Certgate
@@ -98,7 +99,7 @@ def test_the_audit_log_page_answers_any_filter_without_a_fault(
 ) -> None:
     session = page_session
     with httpx.Client(
-        base_url=primary.base_url, verify=False, cookies={"certgate_session": session}
+        base_url=primary.base_url, verify=False, cookies={SESSION_COOKIE: session}
     ) as browser:
         answer = browser.get("/appliance/audit", params=query)
     assert answer.status_code in (200, 422), answer.text[:500]

@@ -12,11 +12,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certgate.web.pages.login import LOGIN_CSRF_COOKIE
 from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
 from tests.api.workflows import self_signed, upload
-from tests.support.login_page import browser, log_in
+from tests.support.login_page import browser, form_token, log_in
 from tests.support.pki import make_chain
 
 SAMPLE_BODY = {"friendly_name": "x", "subject": {"common_name": "x.example.test"}}
@@ -164,7 +165,7 @@ def test_an_auditor_changes_nothing_and_exports_no_private_key(
 
 def test_the_browser_session_needs_its_csrf_token(primary: Server) -> None:
     session = primary.login()
-    cookies = {"certgate_session": session.cookie_value}
+    cookies = {SESSION_COOKIE: session.cookie_value}
     with httpx.Client(
         base_url=primary.base_url + "/api/v1", verify=False, cookies=cookies, timeout=30
     ) as browser:
@@ -197,7 +198,7 @@ def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_500(primary: Server) ->
     with httpx.Client(
         base_url=primary.base_url + "/api/v1",
         verify=False,
-        cookies={"certgate_session": session.cookie_value},
+        cookies={SESSION_COOKIE: session.cookie_value},
         timeout=60,
     ) as browser:
         forged = {"X-CSRF-Token": b"\xc3\xa9"}
@@ -211,7 +212,7 @@ def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_500(primary: Server) ->
 def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(primary: Server) -> None:
     """Not to its action, which answers a GET with 405 once logged in again; and the login
     page says why it is there (it appeared with no word)."""
-    ended = {"certgate_session": "a session that has ended"}
+    ended = {SESSION_COOKIE: "a session that has ended"}
     with httpx.Client(base_url=primary.base_url, verify=False, cookies=ended, timeout=60) as old:
         for action, page in (
             ("/appliance/security/tokens/3/revoke", "/appliance/security/tokens"),
@@ -282,6 +283,40 @@ def test_the_login_form_takes_only_a_token_this_host_set(primary: Server) -> Non
         }
         refused = c.post("/appliance/login", data=form)
         assert refused.status_code == 403 and SESSION_COOKIE not in refused.cookies
+
+
+def test_the_session_and_flash_cookies_are_this_hosts_only(primary: Server) -> None:
+    """A sibling subdomain could set ``certgate_session`` (its own account's session: the
+    visitor then works in the sibling's account) or a flash message for the parent domain.
+    Both are ``__Host-`` cookies (Secure, Path=/, no Domain): only this host sets them; a
+    cookie under the old name is ignored (a browser logs in once more after the upgrade)."""
+    with httpx.Client(base_url=primary.base_url, verify=False, timeout=60) as client:
+        client.get("/appliance/login")
+        form = {
+            "csrf_token": client.cookies[LOGIN_CSRF_COOKIE],
+            "username": "admin",
+            "password": primary.running.admin_password,
+        }
+        logged_in = client.post("/appliance/login", data=form)
+        logged_out = client.post(
+            "/appliance/logout",
+            data={"csrf_token": form_token(client.get("/appliance/security/certificates"))},
+        )
+    for answer, name in ((logged_in, "certgate_session"), (logged_out, "certgate_flash")):
+        [cookie] = [c for c in answer.headers.get_list("set-cookie") if name + "=" in c]
+        assert cookie.startswith("__Host-" + name + "="), cookie
+        attributes = [part.lower() for part in cookie.split("; ")[1:]]
+        assert "path=/" in attributes and "secure" in attributes
+        assert not any(part.startswith("domain") for part in attributes)
+    session = primary.login()
+    planted = {
+        "certgate_session": session.cookie_value,
+        "certgate_flash": base64.urlsafe_b64encode(b'["ok", "planted"]').decode(),
+    }
+    with httpx.Client(base_url=primary.base_url, verify=False, cookies=planted, timeout=60) as c:
+        page = c.get("/appliance/security/certificates")
+        assert page.status_code == 303 and "/appliance/login" in page.headers["location"]
+        assert "planted" not in c.get("/appliance/login").text
 
 
 def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) -> None:

@@ -9,6 +9,7 @@ import httpx
 
 from certgate.pki.loader import MAX_FILE_SIZE
 from certgate.web.limits import MAX_FORM_BODY, MAX_IMPORT_BODY, MAX_IMPORT_FILES
+from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok, problem
 
 CHUNK = b"A" * (1024 * 1024)
@@ -70,7 +71,7 @@ def test_the_pages_refuse_bodies_over_their_limits(primary: Server) -> None:
     with httpx.Client(
         base_url=primary.base_url,
         verify=False,
-        cookies={"certgate_session": session.cookie_value},
+        cookies={SESSION_COOKIE: session.cookie_value},
         timeout=60,
     ) as browser:
         page = "/appliance/security/certificates/import"

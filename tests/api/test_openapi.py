@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from certgate.service.health import FindingCode
+from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok
 
 EXPECTED = {
@@ -92,9 +93,7 @@ def test_every_operation_documents_auth_and_its_problems(document: dict[str, Any
         "scheme": "bearer",
         "description": schemes["token"]["description"],
     }
-    assert schemes["session"]["in"] == "cookie" and schemes["session"]["name"] == (
-        "certgate_session"
-    )
+    assert schemes["session"]["in"] == "cookie" and schemes["session"]["name"] == (SESSION_COOKIE)
     for (method, path), operation in _operations(document).items():
         label = f"{method} {path}"
         assert operation["summary"] and operation["tags"], label

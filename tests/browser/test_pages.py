@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from certgate.service import nodes
 from certgate.service.appliance import Appliance
+from certgate.web.security import SESSION_COOKIE
 from tests.browser.ui import UI
 from tests.support.guide import APPLIANCE_STATISTICS
 from tests.support.pki import issue, name, new_key
@@ -44,7 +45,7 @@ def test_login_sets_a_strict_session_cookie_and_logout_ends_it(
     expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
 
     ui.login("admin", appliance.admin_password)
-    session = next(c for c in page.context.cookies() if c["name"] == "certgate_session")
+    session = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
     assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict"
     # After login, the page first asked for (Security > Certificates) is where we land.
     ui.goto("/appliance/login?next=%2Fappliance%2Fsecurity%2Fcertificates")

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import expect
 
+from certgate.web.security import SESSION_COOKIE
 from tests.browser.ui import UI
 from tests.support.server import RunningAppliance
 
@@ -29,8 +30,8 @@ def test_rsa_4096_key_generation_does_not_block_other_pages(
 ) -> None:
     ui.goto("/appliance/security/certificates/create")
     token = ui.csrf_token()
-    session = next(c for c in ui.page.context.cookies() if c["name"] == "certgate_session")
-    cookie = f"certgate_session={session['value']}"
+    session = next(c for c in ui.page.context.cookies() if c["name"] == SESSION_COOKIE)
+    cookie = f"{SESSION_COOKIE}={session['value']}"
     created: list[int] = []
 
     def create_three() -> None:

@@ -8,7 +8,9 @@ from certgate.errors import AuthenticationError, ForbiddenError
 from certgate.service import auth
 from certgate.service.appliance import Appliance
 
-SESSION_COOKIE = "certgate_session"
+#: ``__Host-``: Secure, Path=/, no Domain, so only this host sets it (a sibling subdomain
+#: could set a plain name for the parent domain); one under the old name is ignored.
+SESSION_COOKIE = "__Host-certgate_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

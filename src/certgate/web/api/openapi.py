@@ -18,7 +18,7 @@ PROBLEM_STATUSES: dict[int, str] = {
     400: "The request cannot be served as asked (type `export`: nothing to export, no "
     "passphrase for a private key...).",
     401: "No valid credentials (type `unauthenticated`): send `Authorization: Bearer <token>` "
-    "or the `certgate_session` cookie; a revoked token is refused.",
+    "or the `__Host-certgate_session` cookie; a revoked token is refused.",
     403: "Not allowed (type `forbidden`): an auditor changes nothing and exports no private "
     "key; a session-authenticated change needs its `X-CSRF-Token` header.",
     404: "Not found (type `not-found`).",

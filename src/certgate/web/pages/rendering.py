@@ -25,7 +25,7 @@ from certgate.web.security import CSRF_FIELD
 
 PREFIX = "/appliance"
 STATIC = PREFIX + "/static"
-FLASH_COOKIE = "certgate_flash"
+FLASH_COOKIE = "__Host-certgate_flash"  # Secure, Path=/, no Domain: this host's alone
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 
@@ -82,7 +82,7 @@ def render(
     response = TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
     if values["flash"] is not None:
-        response.delete_cookie(FLASH_COOKIE, path=PREFIX, secure=True, httponly=True)
+        response.delete_cookie(FLASH_COOKIE, path="/", secure=True, httponly=True)
     return response
 
 
@@ -126,7 +126,7 @@ def set_flash(response: Response, flash: str, kind: str = "ok") -> None:
     """The message the next page shows once (``redirect``, or htmx's ``HX-Redirect``)."""
     payload = base64.urlsafe_b64encode(json.dumps([kind, flash[:1500]]).encode()).decode()
     response.set_cookie(
-        FLASH_COOKIE, payload, path=PREFIX, secure=True, httponly=True, samesite="strict"
+        FLASH_COOKIE, payload, path="/", secure=True, httponly=True, samesite="strict"
     )
 
 
