@@ -160,3 +160,21 @@ def test_a_stored_address_that_is_no_address_is_refused_alone_and_removable(
         assert "garbage" not in run_cli(data_dir, "ip", "list").stdout
     with serving(data_dir, ADDRESS, running.admin_password, (), None, running.port) as again:
         assert handshake(ADDRESS, again.port).common_name == "certgate Appliance"
+
+
+def test_json_text_that_no_longer_parses_is_read_as_missing(tmp_path: Path) -> None:
+    """SQLite keeps JSON as text: a damaged one reads as missing, logged, and its reader falls
+    back (the TLS settings to their defaults, a certificate's details to its DER)."""
+    data_dir = tmp_path / "data"
+    with running_appliance(data_dir, ADDRESS) as running:
+        run_cli(data_dir, "tls", "set", "--handshake-timeout", "9")
+        with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+            db.execute("UPDATE settings SET value = '{damaged' WHERE name = 'tls'")
+            db.execute("UPDATE certificates SET info = '{damaged' WHERE is_factory")
+    with serving(data_dir, ADDRESS, running.admin_password, (), None, running.port) as again:
+        assert handshake(ADDRESS, again.port).common_name == "certgate Appliance"
+        shown = run_cli(data_dir, "tls", "show")
+        assert "Handshake timeout        10 s" in shown.stdout
+        assert "a JSON value in the store is damaged" in shown.stderr
+        assert "certgate Appliance (factory)" in run_cli(data_dir, "cert", "list").stdout
+    assert "Traceback" not in again.log_text()

@@ -146,6 +146,9 @@ def settings_from(stored: Mapping[str, Any]) -> TlsSettings:
     valid setting (a damaged row) is logged and its default applies, and a field this
     certgate does not know (written by a newer one, another node) is left out: the
     listeners go on serving either way."""
+    if not isinstance(stored, Mapping):  # a damaged row (store.database._json_or_none)
+        log.error("the stored TLS settings are not valid (%r): the defaults apply", stored)
+        return TlsSettings()
     return _settings_from(json.dumps(dict(stored), sort_keys=True, default=str))
 
 

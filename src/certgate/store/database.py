@@ -5,6 +5,8 @@ The schema is owned by Alembic migrations; ``migrate`` brings any database to he
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 DATABASE_FILE = "certgate.db"
+log = logging.getLogger("certgate.store")
+
 #: The newest migration. Every command checks the database against it; importing Alembic
 #: for that check alone would cost each CLI call ~0.2 s (a test keeps the two in step).
 SCHEMA_HEAD = "0015"
@@ -200,7 +204,9 @@ def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engi
     """
     if is_sqlite(url):
         timeout = 30 if wait else 0
-        engine = create_engine(url, connect_args={"timeout": timeout})
+        engine = create_engine(
+            url, connect_args={"timeout": timeout}, json_deserializer=_json_or_none
+        )
         event.listen(engine, "connect", _sqlite_pragmas if wait else _sqlite_pragmas_no_wait)
         # pysqlite's own transaction handling defers BEGIN; take it over so that every
         # service operation is one real transaction (BEGIN IMMEDIATE for writers).
@@ -236,6 +242,17 @@ def _names_connect_timeout(conninfo: str) -> bool:
         return "connect_timeout" in conninfo_to_dict(conninfo)
     except psycopg.Error:  # refused when connecting, with libpq's reason
         return True
+
+
+def _json_or_none(text: str) -> Any:
+    """A JSON column's value; None, logged, where SQLite holds text that is no JSON (a damaged
+    row: PostgreSQL refuses to store such text): the row's reader then falls back as for a
+    missing value, instead of every query that reads it failing."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        log.error("a JSON value in the store is damaged (it does not parse): read as missing")
+        return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout: int = 30000) -> None:
