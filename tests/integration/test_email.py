@@ -216,6 +216,34 @@ def test_notify_says_what_it_found_before_email_is_configured(certgate: Certgate
     assert run.stdout.strip() == "no notice due (email is not configured)"
 
 
+def test_a_port_that_is_not_a_plain_smtp_relay_is_said_so(certgate: Certgate) -> None:
+    """The usual slips: the SSH port (the answer quoted as '-1 2.0-OpenSSH_9.6'), and
+    implicit TLS against a relay that speaks plain SMTP first (OpenSSL's 'WRONG_VERSION_NUMBER'
+    alone), each said as what to change."""
+    with socket.socket() as ssh:
+        ssh.bind(("127.0.0.1", 0))
+        ssh.listen()
+
+        def greet() -> None:
+            connection, _ = ssh.accept()
+            with connection:
+                connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+                connection.recv(1024)
+
+        threading.Thread(target=greet, daemon=True).start()
+        port = ssh.getsockname()[1]
+        configure(certgate, port, "none")
+        said = certgate("email", "test", expect=1).stderr
+    assert f"mail to the relay 127.0.0.1:{port} failed: its answer is not SMTP" in said, said
+    assert "-1 " not in said and "is it the relay's SMTP port?" in said
+
+    with smtp_relay("none") as plain:
+        configure(certgate, plain.port, "tls", "--no-verify")
+        said = certgate("email", "test", expect=1).stderr
+    assert "TLS failed: WRONG_VERSION_NUMBER" in said
+    assert "the relay does not speak TLS from its first byte: choose starttls or none" in said
+
+
 def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> None:
     unset = certgate("email", "test", expect=1)
     assert unset.returncode == 1 and "SMTP relay host: is not configured yet" in unset.stderr

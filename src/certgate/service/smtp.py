@@ -104,6 +104,11 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, str]:
             + _answer(error.smtp_code, error.smtp_error),
         ) from None
     except smtplib.SMTPResponseException as error:
+        if error.smtp_code == -1:  # smtplib's code for a line without one (its first 4 cut)
+            said = _answer(error.smtp_code, error.smtp_error).removeprefix("-1 ")
+            raise _failure(
+                relay, f"its answer is not SMTP ('...{said}'): is it the relay's SMTP port?"
+            ) from None
         raise _failure(
             relay, "the relay answered " + _answer(error.smtp_code, error.smtp_error)
         ) from None
@@ -128,7 +133,12 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, str]:
             "give the CA bundle of an internal relay",
         ) from None
     except ssl.SSLError as error:
-        raise _failure(relay, f"TLS failed: {error.reason or error}") from None
+        hint = (
+            ": the relay does not speak TLS from its first byte: choose starttls or none"
+            if relay.security is MailSecurity.TLS and error.reason == "WRONG_VERSION_NUMBER"
+            else ""
+        )
+        raise _failure(relay, f"TLS failed: {error.reason or error}{hint}") from None
     except TimeoutError:
         raise _failure(relay, _timed_out(timeout)) from None
     except socket.gaierror as error:
