@@ -179,6 +179,25 @@ def test_a_hostile_subject_reaches_the_mail_visibly_escaped(
     assert len(dates) == 1 and "never" not in dates[0]  # no forged line
 
 
+def test_a_friendly_name_stored_with_a_line_break_forges_no_line_of_the_notice(
+    appliance: Appliance, relay: Relay
+) -> None:
+    """A name an older certgate stored before names were checked (as
+    test_names_stored_before_the_rule_are_printed_visibly): the body's Friendly name line
+    shows its line break as an escape."""
+    site = add_expiring(appliance, "legacy.example.test", 5)
+    with appliance.store.transaction("test") as repository:
+        row = repository.certificate_by_fingerprint(site)
+        assert row is not None
+        row.friendly_name = "legacy\nNot valid after      never"
+    configure(appliance, relay.port)
+    assert len(notices.check(appliance).sent) == 1
+    body = relay.messages[0].get_content()
+    assert "  Friendly name        legacy\\x0aNot valid after      never\n" in body
+    dates = [line for line in body.splitlines() if line.strip().startswith("Not valid after")]
+    assert len(dates) == 1 and "never" not in dates[0]
+
+
 def test_a_check_made_while_the_clock_was_ahead_does_not_silence_the_real_notices(
     appliance: Appliance, relay: Relay
 ) -> None:

@@ -350,7 +350,7 @@ def _mail(
         where = "No IP address presents it (it is not assigned, nor in an assigned chain).\n"
     body = (
         f"The certificate {row.friendly_name!r} {when}.\n\n"
-        f"  Friendly name        {row.friendly_name}\n"
+        f"  Friendly name        {visible(row.friendly_name)}\n"
         f"  Subject              {visible(info.subject)}\n"
         f"  Issuer               {visible(info.issuer)}\n"
         f"  SHA-256 fingerprint  {row.fingerprint}\n"
