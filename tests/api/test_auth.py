@@ -319,6 +319,23 @@ def test_the_session_and_flash_cookies_are_this_hosts_only(primary: Server) -> N
         assert "planted" not in c.get("/appliance/login").text
 
 
+def test_a_login_leads_only_to_a_page(primary: Server) -> None:
+    """A link to the login page with ``next=/appliance/logout`` (or a form's action) led
+    after the login to a 405 page: only a page that answers a GET is where a login leads;
+    anything else leads to the default page."""
+    password = primary.running.admin_password
+    for target in ("/appliance/logout", "/appliance/security/tokens/3/revoke", "/appliance/x"):
+        answer = log_in(primary.running, password, next_url=target)
+        assert answer.status_code == 303 and answer.headers["location"] == "/appliance", target
+        session = answer.cookies[SESSION_COOKIE]
+        with browser(primary.running, session) as again:
+            form = again.get("/appliance/login", params={"next": target})
+            assert form.headers["location"] == "/appliance", target
+    page = "/appliance/security/certificates?page=2"
+    answer = log_in(primary.running, password, next_url=page)
+    assert answer.status_code == 303 and answer.headers["location"] == page
+
+
 def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) -> None:
     """A cookie is the client's (or a sibling subdomain's) to send: a flash message that is
     JSON but no pair (5, null) made every page a 500, the login page included."""

@@ -25,11 +25,15 @@ def form_token(page: httpx.Response) -> str:
 
 
 def log_in(
-    node: RunningAppliance, password: str, username: str = "admin", held: str | None = None
+    node: RunningAppliance,
+    password: str,
+    username: str = "admin",
+    held: str | None = None,
+    next_url: str = "/appliance",
 ) -> httpx.Response:
     """The login page's form, filled and posted as a browser does. ``held``: the session
     cookie the browser holds by the time it posts (the form was opened before a login in
-    another tab)."""
+    another tab); ``next_url``: the page the form leads to (its ``next`` field)."""
     with browser(node) as client:
         form = client.get("/appliance/login")
         assert form.status_code == 200 and LOGIN_CSRF_COOKIE in client.cookies
@@ -39,7 +43,7 @@ def log_in(
             "/appliance/login",
             data={
                 CSRF_FIELD: form_token(form),
-                "next": "/appliance",
+                "next": next_url,
                 "username": username,
                 "password": password,
             },

@@ -44,11 +44,16 @@ def _page_of(request: Request) -> str:
     GET with 405)."""
     path = request.url.path
     while path.startswith(PREFIX + "/"):
-        scope = {**request.scope, "method": "GET", "path": path}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+        if answers_get(request, path):
             return path
         path = path.rsplit("/", 1)[0]
     return PREFIX
+
+
+def answers_get(request: Request, path: str) -> bool:
+    """Whether a route of the app answers a GET of ``path``: a page, not a form's action."""
+    scope = {**request.scope, "method": "GET", "path": path}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
 
 
 def page_error(request: Request, error: CertgateError) -> Response:

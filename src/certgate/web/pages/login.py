@@ -9,6 +9,7 @@ login with that token and its own account's password into a visitor's browser.""
 from __future__ import annotations
 
 import secrets
+from urllib.parse import unquote, urlsplit
 
 import anyio
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from certgate.errors import AuthenticationError, ThrottledError
 from certgate.service import auth
 from certgate.web.api.errors import retry_after
 from certgate.web.pages.access import Poster, call
+from certgate.web.pages.errors import answers_get
 from certgate.web.pages.forms import read_form, text
 from certgate.web.pages.rendering import PREFIX, redirect, render, sentence
 from certgate.web.security import CSRF_FIELD, SESSION_COOKIE, client_address, principal_of
@@ -27,11 +29,12 @@ router = APIRouter()
 LOGIN_CSRF_COOKIE = "__Host-certgate_login_csrf"  # Secure, Path=/, no Domain: this host's
 
 
-def safe_next(target: str) -> str:
-    """Only a path of this interface: never another site (``//host``, ``/\\host``)."""
-    if target.startswith(PREFIX) and not target.startswith(("//", "/\\")) and "\\" not in target:
-        return target
-    return PREFIX
+def safe_next(request: Request, target: str) -> str:
+    """Only a page of this interface: never another site (``//host``, ``/\\host``), nor a
+    path no GET answers (``/appliance/logout``, a form's action: a 405 after the login)."""
+    if not target.startswith(PREFIX) or target.startswith(("//", "/\\")) or "\\" in target:
+        return PREFIX
+    return target if answers_get(request, unquote(urlsplit(target).path)) else PREFIX
 
 
 def _login_page(
@@ -61,14 +64,14 @@ def _login_page(
 @router.get(PREFIX + "/login")
 async def login_form(request: Request, next: str = PREFIX) -> Response:
     if await run_in_threadpool(principal_of, request) is not None:
-        return redirect(safe_next(next))
-    return _login_page(request, safe_next(next))
+        return redirect(safe_next(request, next))
+    return _login_page(request, safe_next(request, next))
 
 
 @router.post(PREFIX + "/login")
 async def login(request: Request) -> Response:
     form = await read_form(request)
-    next_url, username = safe_next(text(form, "next", PREFIX)), text(form, "username")
+    next_url, username = safe_next(request, text(form, "next", PREFIX)), text(form, "username")
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     presented = text(form, CSRF_FIELD)
     if not auth.secret_matches(presented, expected):
