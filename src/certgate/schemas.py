@@ -101,7 +101,7 @@ SanText = Annotated[str, Field(max_length=300), Trimmed]
 #: a DNS name as typed;
 HostnameText = Annotated[str, Field(max_length=HOSTNAME_MAX), Trimmed]
 #: an IP address as typed;
-AddressText = Annotated[str, Field(max_length=64)]
+AddressText = Annotated[str, Field(max_length=64), Trimmed]
 #: a mailbox (local@domain);
 Mailbox = Annotated[str, Field(max_length=mail.ADDRESS_MAX), Trimmed]
 #: PEM roots to trust instead of the system's;

@@ -262,7 +262,8 @@ def test_every_face_trims_a_field_before_checking_its_length(primary: Server) ->
 
 def test_every_face_trims_a_username_or_a_relay_host(primary: Server) -> None:
     """The API refused " dave " (its pattern saw the spaces) while ``user add`` and the
-    Users page trim it, as the service does; the same for the relay's host and addresses."""
+    Users page trim it, as the service does; the same for the relay's host and addresses,
+    and an IP address."""
     user = {"username": " dave ", "password": "long enough password", "role": "auditor"}
     relay = {
         "host": " smtp.example.test ",
@@ -273,6 +274,10 @@ def test_every_face_trims_a_username_or_a_relay_host(primary: Server) -> None:
         added = ok(api.post("/users", json=user), 201)
         ok(api.delete("/users/dave"), 204)
         saved = ok(api.put("/email", json=relay))
+        padded = " " * 60 + "192.0.2.77 "  # as 'ip add' takes it: 71 characters, trimmed
+        address = ok(api.post("/addresses", json={"address": padded}), 201)
+        ok(api.delete("/addresses/192.0.2.77"), 204)
+    assert address["address"] == "192.0.2.77"
     assert added["username"] == "dave"
     assert (saved["host"], saved["from_address"], saved["to_addresses"]) == (
         "smtp.example.test",
