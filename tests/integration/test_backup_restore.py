@@ -24,7 +24,7 @@ from certgate.store.sealing import MASTER_KEY_FILE
 from certgate.store.snapshot import take_snapshot
 from tests.conftest import postgresql_schema
 from tests.integration.conftest import CERTGATE, Certgate
-from tests.integration.test_data_dir_safety import AS_A_USER, with_file_size_limit
+from tests.integration.test_data_dir_safety import AS_A_USER, as_a_user, with_file_size_limit
 from tests.support.pki import make_chain
 from tests.support.served import served_fingerprint
 from tests.support.server import import_with_key, run_cli, running_appliance
@@ -454,3 +454,25 @@ def test_a_restore_that_finds_no_room_says_where_and_leaves_nothing(
     assert line.startswith(f"error: cannot restore into {target} ("), line
     assert "None" not in line, line
     assert not target.exists()
+
+
+def test_a_backup_the_audit_trail_cannot_record_is_not_kept(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    """A read-only store: the backup (every private key in it) could not be recorded in the
+    audit trail, and said so, yet it was written, over the backup already at that path. It
+    is now recorded before it is put in place: refused, the earlier file stays as it was."""
+    out = tmp_path / "out" / "appliance.cgbackup"
+    out.parent.mkdir(mode=0o777)
+    out.parent.chmod(0o777)
+    out.write_bytes(b"the backup of yesterday")
+    out.chmod(0o666)
+    passphrase = _passphrase_file(tmp_path)
+    passphrase.chmod(0o644)
+    (certgate.data_dir / DATABASE_FILE).chmod(0o400)
+    done = as_a_user(certgate.data_dir, "backup", "-o", out, "--passphrase-file", passphrase)
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert "is read-only" in line, line
+    assert out.read_bytes() == b"the backup of yesterday"
+    assert [path.name for path in out.parent.iterdir()] == [out.name]

@@ -121,14 +121,7 @@ def test_an_unusable_master_key_or_database_is_named_with_what_to_do(
     data_dir = tmp_path / "data"
     shutil.copytree(initialised_template, data_dir)
     damage(data_dir)
-    done = subprocess.run(
-        [*AS_A_USER, str(CERTGATE), "ip", "add", "127.0.0.9"],
-        env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = as_a_user(data_dir, "ip", "add", "127.0.0.9")
     assert done.returncode == 1, done
     [line] = done.stderr.splitlines()
     assert says.format(dir=data_dir) in line, line
@@ -184,14 +177,7 @@ def test_init_where_it_cannot_write_names_the_directory(tmp_path: Path) -> None:
     locked.mkdir(mode=0o500)
     locked.chmod(0o500)
     for data_dir in (locked, locked / "data"):
-        done = subprocess.run(
-            [*AS_A_USER, str(CERTGATE), "init"],
-            env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = as_a_user(data_dir, "init")
         assert done.returncode == 1, done
         [line] = done.stderr.splitlines()
         assert f"error: cannot make the data directory {data_dir}" in line, line
@@ -209,6 +195,11 @@ def test_a_read_only_postgresql_store_is_named_with_what_to_do(
     assert "give certgate's database role write access" in line
 
 
+def as_a_user(data_dir: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``certgate`` run on ``data_dir`` obeying the files' modes (``AS_A_USER``)."""
+    return _run(data_dir, args, AS_A_USER)
+
+
 def with_file_size_limit(
     limit: int, data_dir: Path, *args: str | Path
 ) -> subprocess.CompletedProcess[str]:
@@ -218,14 +209,23 @@ def with_file_size_limit(
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
+    return _run(data_dir, args, [], limited)
+
+
+def _run(
+    data_dir: Path,
+    args: tuple[str | Path, ...],
+    prefix: list[str],
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(CERTGATE), *map(str, args)],
+        [*prefix, str(CERTGATE), *map(str, args)],
         env={**os.environ, "CERTGATE_DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        preexec_fn=limited,
+        preexec_fn=preexec_fn,
     )
 
 

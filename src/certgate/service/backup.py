@@ -165,19 +165,23 @@ def create_backup(app: Appliance, out: Path, passphrase: bytes, actor: Actor) ->
                 os.fsync(handle.fileno())
         except OSError as error:
             raise _no_room(out.parent, error.strerror) from None
-        try:
-            partial.replace(out)
-        except OSError as error:
-            raise BackupError(f"cannot write {out}: {error.strerror}") from None
+        # recorded as it is put in place: a backup the audit trail cannot record (a read-only
+        # store) is not kept, the file at ``out`` stays as it was; one not put in place is
+        # not recorded
+        with app.store.transaction(actor) as repository:
+            repository.audit(
+                AuditAction.APPLIANCE_BACKUP,
+                str(out),
+                f"{counts['certificates']} certificates, {counts['private_keys']} private keys",
+            )
+            repository.flush()
+            try:
+                partial.replace(out)
+            except OSError as error:
+                raise BackupError(f"cannot write {out}: {error.strerror}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         partial.unlink(missing_ok=True)
-    with app.store.transaction(actor) as repository:
-        repository.audit(
-            AuditAction.APPLIANCE_BACKUP,
-            str(out),
-            f"{counts['certificates']} certificates, {counts['private_keys']} private keys",
-        )
     return BackupReport(str(out), out.stat().st_size, store_kind, created_at=created, **counts)
 
 
