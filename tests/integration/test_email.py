@@ -411,3 +411,14 @@ def _run_behind(
     for thread in threads:
         thread.join()
     return errors
+
+
+def test_to_replaces_the_administrators_as_its_help_says(certgate: Certgate) -> None:
+    """``--to`` said only "An administrator (repeatable)"; one --to replaced them all."""
+    relay = ("--host", "smtp.example.test", "--from", "certgate@example.test")
+    certgate("email", "set", *relay, "--to", "one@example.test", "--to", "two@example.test")
+
+    after = certgate.json("email", "set", "--to", "three@example.test")
+
+    assert after["to_addresses"] == ["three@example.test"]
+    assert "replace" in certgate("email", "set", "--help").stdout.split("--to ADDR")[1]

@@ -85,7 +85,11 @@ def _checked(settings: email.EmailSettings) -> str:
 @ca_bundle_options("an internal relay's certificate")
 @click.option("--from", "from_address", metavar="ADDR", help="The From address.")
 @click.option(
-    "--to", "to_addresses", metavar="ADDR", multiple=True, help="An administrator (repeatable)."
+    "--to",
+    "to_addresses",
+    metavar="ADDR",
+    multiple=True,
+    help="An administrator's address (repeatable): those given replace the list.",
 )
 @click.option("--username", help="SMTP username ('' removes username and password).")
 @PASSWORD.option
