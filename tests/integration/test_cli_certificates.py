@@ -69,6 +69,15 @@ def test_init_is_idempotent_and_the_factory_certificate_cannot_be_deleted(tmp_pa
     assert certgate.reader.certificates() == listed
 
 
+def test_deleting_a_certificate_says_whether_its_private_key_went_too(certgate: Certgate) -> None:
+    made = certgate.json("cert", "create", "--name", "brief", "--cn", "brief.test")["certificate"]
+
+    said = certgate("cert", "delete", str(made["id"])).stdout
+
+    key = "and its private key (nothing else used it)"
+    assert said == f"deleted certificate {made['id']} (brief) {key}\n"
+
+
 # --- creating self-signed certificates ----------------------------------------------------------
 
 

@@ -339,7 +339,8 @@ def delete(options: Options, reference: str, reassign_to_factory: bool, as_json:
     if as_json:
         emit_document(DeletedCertificate, deleted)
         return
-    echo(f"deleted certificate {deleted.id} ({deleted.friendly_name})")
+    key = " and its private key (nothing else used it)" if deleted.private_key_deleted else ""
+    echo(f"deleted certificate {deleted.id} ({deleted.friendly_name}){key}")
     if deleted.addresses_moved_to_factory:
         moved = ", ".join(deleted.addresses_moved_to_factory)
         echo(f"{moved} now served by the factory certificate")
