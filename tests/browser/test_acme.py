@@ -84,9 +84,18 @@ def test_acme_page_registers_orders_and_lists_the_issued_certificate(
         page.get_by_label("Domains").fill("nobody.invalid.test")
         screenshot(page, "acme")
 
-    # Pebble is gone: the CA cannot be reached, said on the page and kept with the order.
+    # Pebble is gone: the CA cannot be reached, said beside the order form, which keeps
+    # what was typed (it came back empty), and kept with the order.
+    page.get_by_label("Key", exact=True).select_option("p256")
+    page.get_by_label("Challenge").select_option("tls-alpn-01")
     page.get_by_role("button", name="Order Certificate").click()
-    expect(page.locator(".flash.error")).to_contain_text("cannot reach the ACME server")
+    expect(page.locator("#order-form-error")).to_contain_text(
+        "The certificate was not issued: ACME order 4 failed: cannot reach the ACME server"
+    )
+    expect(page.get_by_label("Certificate Friendly Name")).to_have_value("nobody-home")
+    expect(page.get_by_label("Domains")).to_have_value("nobody.invalid.test")
+    expect(page.get_by_label("Key", exact=True)).to_have_value("p256")
+    expect(page.get_by_label("Challenge")).to_have_value("tls-alpn-01")
     expect(page.locator("#acme-orders tbody tr").first).to_contain_text("failed")
     # A renewal that fails is said on the page and, with its next try, on the order's row.
     alpn = page.locator("#acme-orders tbody tr").filter(

@@ -133,8 +133,9 @@ async def place_order(request: Request, principal: Poster) -> Response:
     except ValidationError as error:
         errors = field_errors(error, ORDER_INPUTS, "order-")
         return await _page(request, principal, None, values, errors, 422)
-    except (AcmeError, AcmeNotReadyError, NotFoundError) as error:
-        return redirect(PAGE, f"The certificate was not issued: {error}", "error")
+    except (AcmeError, AcmeNotReadyError, NotFoundError) as error:  # beside it, as typed
+        errors = {"order-form": f"The certificate was not issued: {error}"}
+        return await _page(request, principal, None, values, errors, error.status)
     return redirect(
         PAGE, f"Certificate {order.friendly_name!r} issued (order {order.id}) and imported."
     )
