@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -119,3 +120,26 @@ def test_an_upgrade_while_the_old_serve_writes_waits_its_turn(tmp_path: Path) ->
         assert version == (SCHEMA_HEAD,)
     finally:
         serve.close()
+
+
+def test_a_reference_broken_before_an_upgrade_does_not_stop_it(tmp_path: Path) -> None:
+    """SQLite's references are checked after its migrations: only what they broke counts. A
+    session left behind by a user deleted while foreign keys were off (a hand edit) is no
+    reason to refuse the upgrade."""
+    with store_at("0014", tmp_path, None):
+        pass
+    with closing(sqlite3.connect(tmp_path / DATABASE_FILE)) as db, db:
+        db.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at) "
+            "VALUES ('orphan', 99, 'c', :at, :at)",
+            {"at": STAMP},
+        )
+    upgrade = subprocess.run(
+        [sys.executable, "-c", _UPGRADE, default_url(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    with closing(sqlite3.connect(tmp_path / DATABASE_FILE)) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
