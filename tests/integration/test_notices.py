@@ -343,6 +343,21 @@ def test_a_notice_one_recipient_refused_is_sent_once_and_the_refusal_logged(
     assert sent.friendly_name == "partly.example.test"
     assert "refused the recipients: typo@example.com: 550 5.1.1" in caplog.text
     assert notices.unsent_notices(appliance) == []
+    # Diagnostic Status says who was not told (a typo there loses every notice), until a
+    # later notice of the certificate reaches every administrator.
+    [finding] = diagnose(appliance, [], None).findings
+    assert finding.code is FindingCode.NOTICE_NOT_SENT
+    assert finding.message.startswith(
+        "the expiry notice for 'partly.example.test' (7 day(s) before expiry) went, but not "
+        "to every administrator: mail to the relay"
+    )
+    assert "refused the recipients: typo@example.com: 550 5.1.1" in finding.message
+    moment = appliance.now() + dt.timedelta(days=4, hours=12)
+    appliance.clock = lambda: moment
+    with smtp_relay("none") as fixed:
+        email.update_settings(appliance, port=fixed.port)
+        assert [n.threshold for n in notices.check(appliance).sent] == [1]
+    assert diagnose(appliance, [], None).findings == []
 
 
 def test_a_failed_notice_names_the_certificate_as_it_is_named_now(appliance: Appliance) -> None:

@@ -26,7 +26,7 @@ from certgate.service.acme_renewal import failing_renewals
 from certgate.service.appliance import INSTALL, Appliance
 from certgate.service.networking import AddressView, coverage_note
 from certgate.service.nodes import NodeState, NodeView, list_nodes
-from certgate.service.notices import Notice, unsent_notices
+from certgate.service.notices import Notice, partly_sent_notices, unsent_notices
 from certgate.service.serving import ServeReport
 from certgate.service.views import RowInfoCache, chain_rows
 
@@ -258,6 +258,15 @@ def _notice_findings(app: Appliance) -> list[Finding]:
                 "next check)"
             )
         findings.append(Finding(Severity.WARNING, FindingCode.NOTICE_NOT_SENT, f"{said}: {error}"))
+    findings += [
+        Finding(
+            Severity.WARNING,
+            FindingCode.NOTICE_NOT_SENT,
+            f"the expiry notice for {notice.friendly_name!r} ({notice.when}) went, but not to "
+            f"every administrator: {notice.error}",
+        )
+        for notice in partly_sent_notices(app)
+    ]
     return findings
 
 

@@ -137,11 +137,12 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
         if claim is None:
             continue  # another sender has it
         if refused is not None:  # the others would fail so too: not one connection each
-            error: str | None = refused
+            outcome = _Outcome(refused, every=True)
         else:
-            error, every = _send(relay, _mail(settings, item, infos, now), timeout)
-            refused = error if every else None
-        _finish(app, item, claim, error)
+            outcome = _send(relay, _mail(settings, item, infos, now), timeout)
+            refused = outcome.error if outcome.every else None
+        error = outcome.error
+        _finish(app, item, claim, error, outcome.partly)
         if error is not None:
             failed.append(item.notice("failed", error))
             log.warning(
@@ -161,21 +162,32 @@ def check(app: Appliance, timeout: float = email.SEND_TIMEOUT) -> CheckResult:
     return CheckResult(True, sent, failed, [])
 
 
-def _send(relay: smtp.Relay, mail: EmailMessage, timeout: float) -> tuple[str | None, bool]:
-    """(None, False) when the relay took it, else what went wrong and whether every other
-    mail would fail so too (the relay, not this message: all but a refused message). Any
-    fault fails the notice rather than leave its claim "sending" (sent again at every lease);
-    a fault that is not a ``MailError`` is named by its type only: its text could quote the
-    password."""
+@dataclass(frozen=True)
+class _Outcome:
+    """How a send went: ``error`` when it did not (``every``: every other mail would fail so
+    too: the relay, not this message); ``partly``: it went, but the relay refused these
+    recipients (sent again, it would reach the others twice)."""
+
+    error: str | None = None
+    every: bool = False
+    partly: str | None = None
+
+
+def _send(relay: smtp.Relay, mail: EmailMessage, timeout: float) -> _Outcome:
+    """Any fault fails the notice rather than leave its claim "sending" (sent again at every
+    lease); a fault that is not a ``MailError`` is named by its type only: its text could
+    quote the password."""
     try:
         refused = smtp.send(relay, mail, timeout)
     except MailError as error:
-        return str(error), not isinstance(error, MessageRefusedError)
+        return _Outcome(str(error), every=not isinstance(error, MessageRefusedError))
     except Exception as error:
-        return f"mail to the relay {relay.where} failed: {type(error).__name__} (a fault)", False
-    if refused:  # sent to the others: sent again, it would reach them twice
-        log.warning("%s (the other recipients got the notice)", smtp.refusal(relay, refused))
-    return None, False
+        return _Outcome(f"mail to the relay {relay.where} failed: {type(error).__name__} (a fault)")
+    if not refused:
+        return _Outcome()
+    said = str(smtp.refusal(relay, refused))
+    log.warning("%s (the other recipients got the notice)", said)
+    return _Outcome(partly=said)
 
 
 def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
@@ -187,20 +199,36 @@ def unsent_notices(app: Appliance, *, include_due: bool = True) -> list[Notice]:
     with app.store.reading() as repository:
         settings = email.read_settings(repository)
         found = [
-            Notice(
-                row.certificate_fingerprint,
-                friendly_name,
-                row.threshold,
-                row.not_after,
-                row.state,
-                row.attempts,
-                row.last_error,
-            )
+            _recorded(row, friendly_name)
             for row, friendly_name in store.unsent(repository, now - FORGOTTEN_AFTER)
         ]
         if include_due and not settings.configured:
             found += [item.notice("due") for item in _due(repository, settings.notice_days, now)]
     return found
+
+
+def partly_sent_notices(app: Appliance) -> list[Notice]:
+    """Notices that went, but not to every administrator (the relay refused some: a typo in
+    an address loses every notice), while no later notice of the certificate went; their
+    ``error`` names who was refused and why."""
+    with app.store.reading() as repository:
+        return [
+            _recorded(row, friendly_name)
+            for row, friendly_name in store.partly_sent(repository, app.now() - FORGOTTEN_AFTER)
+        ]
+
+
+def _recorded(row: NoticeRow, friendly_name: str) -> Notice:
+    """A stored notice, named as its certificate is named now."""
+    return Notice(
+        row.certificate_fingerprint,
+        friendly_name,
+        row.threshold,
+        row.not_after,
+        row.state,
+        row.attempts,
+        row.last_error,
+    )
 
 
 def _due(repository: Repository, days: tuple[int, ...], now: dt.datetime) -> list[_Due]:
@@ -316,7 +344,7 @@ def _claim(app: Appliance, item: _Due) -> str | None:
     return claim
 
 
-def _finish(app: Appliance, item: _Due, claim: str, error: str | None) -> None:
+def _finish(app: Appliance, item: _Due, claim: str, error: str | None, partly: str | None) -> None:
     with app.store.transaction() as repository:
         record = item.existing.id if item.existing is not None else None
         if record is None:
@@ -325,7 +353,7 @@ def _finish(app: Appliance, item: _Due, claim: str, error: str | None) -> None:
                 for r in store.notices_of(repository, [item.row.fingerprint])
                 if r.threshold == item.threshold
             ]
-        store.finish(repository, record, claim, app.now(), error)
+        store.finish(repository, record, claim, app.now(), error, partly)
 
 
 def _mail(

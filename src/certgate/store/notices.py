@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from certgate.store.models import AcmeOrderRow, CertificateRow, NoticeRow
 from certgate.store.repository import Repository
@@ -88,16 +89,22 @@ def claim_again(
 
 
 def finish(
-    repository: Repository, notice_id: int, claim: str, now: dt.datetime, error: str | None
+    repository: Repository,
+    notice_id: int,
+    claim: str,
+    now: dt.datetime,
+    error: str | None,
+    partly: str | None = None,
 ) -> None:
-    """Record how the send of a claim ended (sent, or failed with the relay's answer)."""
+    """Record how the send of a claim ended (sent, or failed with the relay's answer; sent
+    with ``partly``, the recipients the relay refused, as its ``last_error``)."""
     statement = (
         update(NoticeRow)
         .where(NoticeRow.id == notice_id, NoticeRow.claim == claim)
         .values(
             state=FAILED if error else SENT,
             sent_at=None if error else now,
-            last_error=error,
+            last_error=error or partly,
         )
         .execution_options(synchronize_session=False)
     )
@@ -135,6 +142,31 @@ def unsent(repository: Repository, forgotten_before: dt.datetime) -> list[tuple[
         select(NoticeRow, CertificateRow.friendly_name)
         .join(CertificateRow, CertificateRow.fingerprint == NoticeRow.certificate_fingerprint)
         .where(NoticeRow.state.in_((FAILED, SENDING)), NoticeRow.not_after > forgotten_before)
+    )
+    found = repository.session.execute(query.order_by(NoticeRow.not_after))
+    return [(row, friendly_name) for row, friendly_name in found]
+
+
+def partly_sent(
+    repository: Repository, forgotten_before: dt.datetime
+) -> list[tuple[NoticeRow, str]]:
+    """Notices sent while the relay refused some recipients (a sent row with an error), of
+    certificates still stored, that no later (more urgent) notice of theirs has followed."""
+    later = aliased(NoticeRow)
+    followed = exists().where(
+        later.certificate_fingerprint == NoticeRow.certificate_fingerprint,
+        later.state == SENT,
+        later.threshold < NoticeRow.threshold,
+    )
+    query = (
+        select(NoticeRow, CertificateRow.friendly_name)
+        .join(CertificateRow, CertificateRow.fingerprint == NoticeRow.certificate_fingerprint)
+        .where(
+            NoticeRow.state == SENT,
+            NoticeRow.last_error.is_not(None),
+            NoticeRow.not_after > forgotten_before,
+            ~followed,
+        )
     )
     found = repository.session.execute(query.order_by(NoticeRow.not_after))
     return [(row, friendly_name) for row, friendly_name in found]
