@@ -45,6 +45,7 @@ import httpx
 from bench_import import Shape, cached_bundle
 from certgate.service import auth
 from certgate.service.appliance import Appliance
+from certgate.web.security import SESSION_COOKIE
 
 ADDRESS = "127.0.0.61"
 CERTGATE = str(Path(sys.executable).with_name("certgate"))
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             base_url=base,
             verify=False,
             timeout=60,
-            cookies={"certgate_session": session.cookie_value},
+            cookies={SESSION_COOKIE: session.cookie_value},
         )
         api = httpx.Client(
             base_url=base, verify=False, timeout=60, headers={"Authorization": f"Bearer {token}"}
