@@ -288,3 +288,33 @@ def test_a_full_store_says_so_and_keeps_what_it_had(
         assert len(certificates.list_certificates(app)) == 1  # the factory certificate alone
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cert", "export", "1", "--key", "--unencrypted-private-key"],
+        ["support-package"],
+    ],
+    ids=["cert-export", "support-package"],
+)
+def test_a_file_the_audit_trail_cannot_record_is_not_written(
+    certgate: Certgate, tmp_path: Path, command: list[str]
+) -> None:
+    """A read-only store: the export (a private key in it) or the support package could not
+    be recorded in the audit trail, and said so, yet it was written, over the file already at
+    that path. Recorded before it is written, as a backup is: refused, the file stays."""
+    out = tmp_path / "out" / "file"
+    out.parent.mkdir(mode=0o777)
+    out.parent.chmod(0o777)
+    out.write_bytes(b"the file of yesterday")
+    out.chmod(0o666)
+    (certgate.data_dir / "certgate.db").chmod(0o400)
+
+    done = as_a_user(certgate.data_dir, *command, "-o", out)
+
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert "is read-only" in line, line
+    assert out.read_bytes() == b"the file of yesterday"
+    assert [path.name for path in out.parent.iterdir()] == [out.name]

@@ -27,6 +27,7 @@ from certgate.service.status import ApplianceStatus, appliance_status, statistic
 from certgate.service.tls_settings import get_settings
 from certgate.service.views import CertificateView
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
+from certgate.store.repository import Repository
 from certgate.text import json_text, visible
 
 #: The file name a download gets (the date is added: ``certgate-support-2026-12-04.zip``).
@@ -95,7 +96,8 @@ def build_support_package(
             chain = [ders[fingerprint] for fingerprint in view.chain if fingerprint in ders]
             add(f"chains/{stem}.pem", "".join(_pem(der) for der in chain))
     if audited:
-        _record(app, actor, len(views))
+        with app.store.transaction(actor) as repository:
+            _record(repository, len(views))
     return SupportPackage(
         data=buffer.getvalue(),
         name=f"{FILE_STEM}-{created:%Y-%m-%d}",
@@ -106,21 +108,23 @@ def build_support_package(
 
 def save_support_package(app: Appliance, out: Path, actor: Actor = APPLIANCE) -> SupportPackage:
     """Write the zip to ``out`` (replaced if it exists), or say why it cannot be written; the
-    audit event only once it is written (a package that was not has left nothing)."""
+    audit event in the transaction that writes it: a package not written is not recorded, and
+    one the audit trail refuses (a read-only store) is not written."""
     package = build_support_package(app, actor, audited=False)
-    try:
-        out.write_bytes(package.data)
-    except OSError as error:
-        raise ExportError(f"cannot write {out}: {error.strerror}") from None
-    _record(app, actor, package.certificates)
+    with app.store.transaction(actor) as repository:
+        _record(repository, package.certificates)
+        repository.flush()  # before the file: one the audit trail refuses is not written
+        try:
+            out.write_bytes(package.data)
+        except OSError as error:
+            raise ExportError(f"cannot write {out}: {error.strerror}") from None
     return package
 
 
-def _record(app: Appliance, actor: Actor, certificates: int) -> None:
-    with app.store.transaction(actor) as repository:
-        repository.audit(
-            AuditAction.SUPPORT_PACKAGE, "appliance", f"{certificates} certificate(s), no keys"
-        )
+def _record(repository: Repository, certificates: int) -> None:
+    repository.audit(
+        AuditAction.SUPPORT_PACKAGE, "appliance", f"{certificates} certificate(s), no keys"
+    )
 
 
 def _member_stem(identifier: int, friendly_name: str) -> str:
