@@ -68,12 +68,13 @@ TlsVersion = Annotated[TlsVersionName, Field(strict=False)]
 MailSecurityField = Annotated[MailSecurity, Field(strict=False)]
 WarningCodeField = Annotated[WarningCode, Field(strict=False)]
 _SUBJECT = SUBJECT_MAX_LENGTHS
-#: An id (up to 7 digits), or a SHA-256 fingerprint in hex (colons allowed) or an unambiguous
-#: prefix of it of at least 8 hex digits: what ``service.lookup`` accepts.
+#: An id (up to 7 digits; a negative number is one no item has: not found), or a SHA-256
+#: fingerprint in hex (colons allowed) or an unambiguous prefix of it of at least 8 hex
+#: digits: what ``service.lookup`` accepts.
 SHA1_DESCRIPTION = (
     "SHA-1 of the DER, as CA portals and Windows ('thumbprint') show it; for matching only."
 )
-REFERENCE_PATTERN = r"^([0-9]{1,7}|[0-9A-Fa-f:]{8,95})$"
+REFERENCE_PATTERN = r"^(-[0-9]{1,19}|[0-9]{1,7}|[0-9A-Fa-f:]{8,95})$"
 REFERENCE_DESCRIPTION = (
     "An id, or a SHA-256 fingerprint (or an unambiguous prefix of at least 8 hex digits)."
 )

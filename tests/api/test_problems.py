@@ -35,6 +35,25 @@ def test_not_found(primary: Server) -> None:
         assert problem(api.patch("/tokens"), 405, "method-not-allowed")
 
 
+@pytest.mark.parametrize("number", ["-1", "0", "-12345678901", "99999999999999999999"])
+def test_an_id_nothing_can_have_is_not_found_like_any_unknown_id(
+    primary: Server, number: str
+) -> None:
+    """``/appliance/security/certificates/-1`` answered 422 'not understood' and
+    ``/api/v1/tokens/0`` 422 'greater than or equal to 1': a number that no item has is
+    not found, as the id no item has yet is, on the pages and in the API."""
+    with primary.client() as api:
+        for path in ("/certificates", "/requests", "/tokens", "/acme/orders"):
+            problem(api.get(f"{path}/{number}"), 404, "not-found")
+        problem(api.delete(f"/tokens/{number}"), 404, "not-found")
+        problem(api.get(f"/requests/{number}/csr"), 404, "not-found")
+    with primary.pages(primary.login()) as pages:
+        for page in ("certificates/{}", "certificates/{}/export", "requests/{}"):
+            answer = pages.get("/security/" + page.format(number))
+            assert answer.status_code == 404, (page, answer.status_code)
+            assert "Not Found" in answer.text
+
+
 def test_a_method_the_path_does_not_take_is_answered_with_the_methods_it_takes(
     primary: Server,
 ) -> None:
@@ -314,7 +333,6 @@ def test_malformed_requests(primary: Server) -> None:
         problem(api.get("/tokens/x"), 422, "validation")
         problem(api.get("/tokens/999999"), 404, "not-found")
         problem(api.get("/users/nobody"), 404, "not-found")
-        problem(api.delete("/tokens/0"), 422, "validation")
         problem(api.post("/addresses", json={"address": "999.1.1.1"}), 422, "validation")
         problem(api.put("/tls", json={"tls12_ciphers": "NOTHING-KNOWN"}), 422, "validation")
         problem(

@@ -43,6 +43,9 @@ def _find(
 ) -> Row:
     text = str(reference).strip().lower().replace(":", "")
     # ASCII digits only: str.isdigit also accepts "²", which int() refuses.
+    negative = text.startswith("-") and text[1:].isascii() and text[1:].isdigit()
+    if negative:  # well formed, and no row has it: not found, as an id no row has yet
+        raise NotFoundError(f"no {noun} with id {text}")
     if text.isascii() and text.isdigit() and len(text) < 8:
         row = by_id(int(text))
         if row is None:

@@ -18,7 +18,7 @@ from certgate.schemas import (
 from certgate.service import acme_account, acme_orders, acme_renewal
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import CREATED, problem_responses
-from certgate.web.api.paths import RowId, locate
+from certgate.web.api.paths import OrderId, locate
 
 router = APIRouter(prefix="/acme", tags=["acme"])
 
@@ -61,7 +61,7 @@ def list_acme_orders(app: App, _: Viewer) -> list[AcmeOrder]:
     summary="Show one ACME order",
     responses=problem_responses(404, 422),
 )
-def get_acme_order(app: App, _: Viewer, order_id: RowId) -> AcmeOrder:
+def get_acme_order(app: App, _: Viewer, order_id: OrderId) -> AcmeOrder:
     return AcmeOrder.model_validate(acme_orders.show_order(app, order_id))
 
 

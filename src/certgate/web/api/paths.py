@@ -3,17 +3,36 @@ or fingerprint), and where a route that made one says it now lives."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Path, Response
+from pydantic import AfterValidator
 
+from certgate.errors import NotFoundError
 from certgate.limits import ROW_ID_MAX
 from certgate.schemas import REFERENCE_DESCRIPTION, REFERENCE_PATTERN
 from certgate.web.api.openapi import API_PREFIX
 
-#: A row's id in a path: 1 to ``ROW_ID_MAX``.
-RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+
+def _possible(not_found: str) -> Callable[[int], int]:
+    """A row's id in a path is a number; one no row can have (0, -1, past ``ROW_ID_MAX``,
+    which the database cannot hold) is not found, as one no row has yet is: ``not_found``
+    and the number, the service's words (a 422 said 'greater than or equal to 1')."""
+
+    def possible(number: int) -> int:
+        if not 1 <= number <= ROW_ID_MAX:
+            raise NotFoundError(f"{not_found} {number}")
+        return number
+
+    return possible
+
+
+#: The path parameter naming one API token.
+TokenId = Annotated[int, Path(), AfterValidator(_possible("no API token with id"))]
+#: The path parameter naming one ACME order.
+OrderId = Annotated[int, Path(), AfterValidator(_possible("there is no ACME order"))]
 
 
 def _reference(description: str) -> Any:

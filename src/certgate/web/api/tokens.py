@@ -9,7 +9,7 @@ from certgate.schemas import CreatedToken, NewToken, Token
 from certgate.service import auth
 from certgate.web.api.deps import Admin, App, Viewer
 from certgate.web.api.openapi import CREATED, problem_responses
-from certgate.web.api.paths import RowId, locate
+from certgate.web.api.paths import TokenId, locate
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -20,7 +20,7 @@ def list_tokens(app: App, _: Viewer) -> list[Token]:
 
 
 @router.get("/{token_id}", summary="Show an API token", responses=problem_responses(404, 422))
-def show_token(app: App, _: Viewer, token_id: RowId) -> Token:
+def show_token(app: App, _: Viewer, token_id: TokenId) -> Token:
     """The token's name, role and use; never its value (shown once, when it was made)."""
     return Token.model_validate(auth.show_token(app, token_id))
 
@@ -35,6 +35,6 @@ def create_token(app: App, principal: Admin, body: NewToken, response: Response)
 
 
 @router.delete("/{token_id}", summary="Revoke an API token", responses=problem_responses(404, 422))
-def revoke_token(app: App, principal: Admin, token_id: RowId) -> Token:
+def revoke_token(app: App, principal: Admin, token_id: TokenId) -> Token:
     """The token is refused from now on; it stays listed as revoked."""
     return Token.model_validate(auth.revoke_token(app, token_id, principal.actor))
