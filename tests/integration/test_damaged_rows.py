@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import zipfile
 from contextlib import closing
 from pathlib import Path
 
 from tests.api.client import Server, mint_token, problem
+from tests.integration.conftest import Certgate
 from tests.support.polling import eventually
 from tests.support.served import handshake, wait_until_served
 from tests.support.server import run_cli, running_appliance, serving
@@ -178,3 +180,25 @@ def test_json_text_that_no_longer_parses_is_read_as_missing(tmp_path: Path) -> N
         assert "a JSON value in the store is damaged" in shown.stderr
         assert "certgate Appliance (factory)" in run_cli(data_dir, "cert", "list").stdout
     assert "Traceback" not in again.log_text()
+
+
+def test_the_support_package_names_a_certificate_whose_stored_der_is_damaged(
+    certgate: Certgate, tmp_path: Path
+) -> None:
+    """What an administrator sends when something is wrong: it said 'internal error
+    (ValueError)' for one damaged row and held nothing."""
+    made = [
+        certgate.json("cert", "create", "--name", name, "--cn", f"{name}.test")["certificate"]
+        for name in ("damaged", "healthy")
+    ]
+    with closing(sqlite3.connect(certgate.data_dir / "certgate.db")) as db, db:
+        db.execute("UPDATE certificates SET der = ? WHERE id = ?", (DAMAGED_DER, made[0]["id"]))
+    out = tmp_path / "support.zip"
+
+    certgate("support-package", "-o", out)
+
+    with zipfile.ZipFile(out) as archive:
+        damaged = archive.read(f"certificates/{made[0]['id']}-damaged.pem").decode()
+        healthy = archive.read(f"certificates/{made[1]['id']}-healthy.pem").decode()
+    assert f"certificate {made[0]['id']} ('damaged') is damaged in the store" in damaged
+    assert healthy.startswith("-----BEGIN CERTIFICATE-----")

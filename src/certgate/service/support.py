@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certgate.errors import ExportError
+from certgate.errors import DamagedRowError, ExportError
 from certgate.service.appliance import Appliance
 from certgate.service.certificates import list_certificates
 from certgate.service.networking import list_addresses
 from certgate.service.status import ApplianceStatus, appliance_status, statistics
+from certgate.service.stored import stored_certificate
 from certgate.service.tls_settings import get_settings
 from certgate.service.views import CertificateView
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
+from certgate.store.models import CertificateRow
 from certgate.store.repository import Repository
 from certgate.text import json_text, visible
 
@@ -72,9 +73,9 @@ def build_support_package(
     settings = get_settings(app)
     addresses = list_addresses(app)
     with app.store.reading() as repository:
-        ders = {row.fingerprint: row.der for row in repository.all_certificates()}
+        pems = {row.fingerprint: _pem(row) for row in repository.all_certificates()}
     # listed after the DER was read: a certificate deleted in between is simply left out
-    views = [view for view in list_certificates(app) if view.fingerprint_sha256 in ders]
+    views = [view for view in list_certificates(app) if view.fingerprint_sha256 in pems]
     buffer = io.BytesIO()
     members: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -92,9 +93,9 @@ def build_support_package(
         add("warnings.txt", _warnings_text(views))
         for view in views:
             stem = _member_stem(view.id, view.friendly_name)
-            add(f"certificates/{stem}.pem", _pem(ders[view.fingerprint_sha256]))
-            chain = [ders[fingerprint] for fingerprint in view.chain if fingerprint in ders]
-            add(f"chains/{stem}.pem", "".join(_pem(der) for der in chain))
+            add(f"certificates/{stem}.pem", pems[view.fingerprint_sha256])
+            chain = [pems[fingerprint] for fingerprint in view.chain if fingerprint in pems]
+            add(f"chains/{stem}.pem", "".join(chain))
     if audited:
         with app.store.transaction(actor) as repository:
             _record(repository, len(views))
@@ -133,8 +134,13 @@ def _member_stem(identifier: int, friendly_name: str) -> str:
     return f"{identifier}-{name}" if name else str(identifier)
 
 
-def _pem(der: bytes) -> str:
-    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode("ascii")
+def _pem(row: CertificateRow) -> str:
+    """The certificate in PEM; one whose stored DER no longer parses, named as such."""
+    try:
+        certificate = stored_certificate(row)
+    except DamagedRowError as error:
+        return f"# {error}\n"
+    return certificate.public_bytes(Encoding.PEM).decode("ascii")
 
 
 def _plain(value: Any) -> Any:
