@@ -64,14 +64,23 @@ def test_a_revoked_token_is_refused(primary: Server) -> None:
         problem(stranger.get("/me"), 401, "unauthenticated")
 
 
+def _tokens_of_a_new_user(
+    primary: Server, admin: httpx.Client, username: str, *names: str
+) -> list[dict[str, Any]]:
+    """A new administrator ``username``, and the admin tokens ``names`` they made."""
+    password = f"{username}'s long password"
+    body = {"username": username, "password": password, "role": "admin"}
+    ok(admin.post("/users", json=body), 201)
+    with primary.browser(primary.login(username, password)) as user:
+        return [
+            ok(user.post("/tokens", json={"name": name, "role": "admin"}), 201) for name in names
+        ]
+
+
 def test_removing_a_user_revokes_the_tokens_they_made(primary: Server) -> None:
     """A removed user's API tokens kept working: whoever was removed kept a way in."""
-    password = "a leaver's long password"
     with primary.client() as admin:
-        body = {"username": "leaver", "password": password, "role": "admin"}
-        ok(admin.post("/users", json=body), 201)
-        with primary.browser(primary.login("leaver", password)) as leaver:
-            made = ok(leaver.post("/tokens", json={"name": "leaver's job", "role": "admin"}), 201)
+        [made] = _tokens_of_a_new_user(primary, admin, "leaver", "leaver's job")
         assert made["created_by"] == "leaver"
         kept = ok(admin.post("/tokens", json={"name": "someone else's", "role": "admin"}), 201)
         with primary.client(made["token"]) as job, primary.client(kept["token"]) as other:
@@ -84,6 +93,29 @@ def test_removing_a_user_revokes_the_tokens_they_made(primary: Server) -> None:
         trail = ok(admin.get("/audit", params={"target": "leaver's job"}))["events"]
     assert [event["action"] for event in trail] == ["token.revoke", "token.create"]
     assert trail[0]["actor"] == "token:tests" and "removed user leaver" in trail[0]["detail"]
+
+
+def test_removing_a_user_revokes_the_tokens_their_tokens_made(primary: Server) -> None:
+    """A token can make tokens (its ``created_by`` is ``token:<name>``): the tokens a removed
+    user's token had made kept working, down the line, even from a token of theirs that was
+    revoked before."""
+    with primary.client() as admin:
+        first, spent = _tokens_of_a_new_user(primary, admin, "mover", "mover job", "mover spent")
+        with primary.client(first["token"]) as job, primary.client(spent["token"]) as old:
+            child = ok(job.post("/tokens", json={"name": "mover child", "role": "admin"}), 201)
+            heir = ok(old.post("/tokens", json={"name": "mover heir", "role": "admin"}), 201)
+        with primary.client(child["token"]) as job:
+            grandchild = ok(
+                job.post("/tokens", json={"name": "mover grandchild", "role": "auditor"}), 201
+            )
+        assert grandchild["created_by"] == "token:mover child"
+        ok(admin.delete(f"/tokens/{spent['id']}"))
+        ok(admin.delete("/users/mover"), 204)
+        for made in (first, child, heir, grandchild):
+            with primary.client(made["token"]) as removed:
+                problem(removed.get("/me"), 401, "unauthenticated")
+        trail = ok(admin.get("/audit", params={"target": "mover grandchild"}))["events"]
+    assert trail[0]["action"] == "token.revoke" and "removed user mover" in trail[0]["detail"]
 
 
 def test_token_last_used_is_shown(primary: Server) -> None:

@@ -438,7 +438,9 @@ def resolve_token(app: Appliance, value: str, source: str) -> Principal | None:
         row = accounts.token_by_hash(repository, token_hash)
         if row is None or row.revoked_at is not None:
             return None
-        principal = Principal(f"token:{row.name}", check_role(row.role), "token", source)
+        principal = Principal(
+            accounts.token_caller(row.name), check_role(row.role), "token", source
+        )
         stale = row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY
     if stale:
 

@@ -122,16 +122,23 @@ def create_user(
 
 
 def delete_user(app: Appliance, username: str, actor: Actor = APPLIANCE) -> None:
-    """Remove a user: their sessions end and the API tokens they created are revoked (each
-    recorded), so a removed user keeps no way in (their tokens kept working)."""
+    """Remove a user: their sessions end and the API tokens they created are revoked, with
+    the tokens those made, down the line (each recorded), so a removed user keeps no way in
+    (their tokens, then their tokens' tokens, kept working)."""
     with app.store.transaction(actor) as repository:
         row = _existing(repository, username)
         if row.role == "admin" and accounts.count_admins(repository) == 1:
             raise ConflictError("the last administrator cannot be removed")
         accounts.delete_sessions_of(repository, row.id)
-        for token in accounts.live_tokens_created_by(repository, row.username):
+        for token in accounts.tokens_made_from(repository, row.username):
+            if token.revoked_at is not None:
+                continue
             token.revoked_at = app.now()
             detail = f"id {token.id}, made by the removed user {row.username}"
+            if token.created_by != row.username:
+                detail = (
+                    f"id {token.id}, made by {token.created_by} of the removed user {row.username}"
+                )
             repository.audit(AuditAction.TOKEN_REVOKE, token.name, detail)
         accounts.delete_quietly(repository, row)
         repository.audit(AuditAction.USER_DELETE, row.username)

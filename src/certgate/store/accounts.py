@@ -68,12 +68,23 @@ def token_by_id(repository: Repository, token_id: int) -> ApiTokenRow | None:
     return repository.session.get(ApiTokenRow, token_id)
 
 
-def live_tokens_created_by(repository: Repository, name: str) -> list[ApiTokenRow]:
-    """The tokens ``name`` (a user, as the audit trail names them) created, not revoked."""
-    query = select(ApiTokenRow).where(
-        ApiTokenRow.created_by == name, ApiTokenRow.revoked_at.is_(None)
-    )
-    return list(repository.session.scalars(query.order_by(ApiTokenRow.id)))
+def token_caller(name: str) -> str:
+    """A token as a caller: the audit trail's actor, the ``created_by`` of the tokens it made."""
+    return f"token:{name}"
+
+
+def tokens_made_from(repository: Repository, username: str) -> list[ApiTokenRow]:
+    """The tokens ``username`` created, those tokens created, and so on down the line (a
+    token can make tokens), revoked or not. Tokens are known by name only (``created_by``
+    is ``token:<name>``): what another token of the same name made is in the line too."""
+    found: dict[int, ApiTokenRow] = {}
+    makers = {username}
+    while makers:
+        query = select(ApiTokenRow).where(ApiTokenRow.created_by.in_(sorted(makers)))
+        made = [row for row in repository.session.scalars(query) if row.id not in found]
+        found.update((row.id, row) for row in made)
+        makers = {token_caller(row.name) for row in made}
+    return [found[token_id] for token_id in sorted(found)]
 
 
 def all_tokens(repository: Repository) -> list[ApiTokenRow]:
