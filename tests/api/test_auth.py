@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certgate.web.pages.login import LOGIN_CSRF_COOKIE
+from certgate.web.pages.rendering import FLASH_COOKIE
 from certgate.web.security import SESSION_COOKIE
 from tests.api.client import Server, ok, problem
 from tests.api.conftest import serve
@@ -372,7 +373,7 @@ def test_a_flash_cookie_the_appliance_did_not_write_is_ignored(primary: Server) 
     """A cookie is the client's (or a sibling subdomain's) to send: a flash message that is
     JSON but no pair (5, null) made every page a 500, the login page included."""
     for value in (b"5", b"null", b"[1, 2, 3]", b"not json"):
-        flash = {"certgate_flash": base64.urlsafe_b64encode(value).decode()}
+        flash = {FLASH_COOKIE: base64.urlsafe_b64encode(value).decode()}
         with httpx.Client(base_url=primary.base_url, verify=False, cookies=flash, timeout=60) as c:
             page = c.get("/appliance/login")
             assert page.status_code == 200, (value, page.status_code)
