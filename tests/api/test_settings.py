@@ -39,6 +39,18 @@ def test_tls_settings_reach_the_listeners(primary: Server) -> None:
         assert found["field"] == "tls12_ciphers"
 
 
+def test_a_tls_change_that_changes_nothing_records_no_change(primary: Server) -> None:
+    """'certgate tls set' with no option is refused; the API's PUT of no field rewrote the
+    settings all the same and recorded a TLS settings change with nothing in it."""
+    with primary.client() as api:
+        before = ok(api.get("/tls"))
+        recorded = ok(api.get("/audit", params={"action": "tls.update"}))["events"]
+
+        assert ok(api.put("/tls", json={})) == before
+
+        assert ok(api.get("/audit", params={"action": "tls.update"}))["events"] == recorded
+
+
 def test_tls_profile_settings_are_checked_and_kept(primary: Server) -> None:
     with primary.client() as api:
         before = ok(api.get("/tls"))

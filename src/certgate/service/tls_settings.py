@@ -233,6 +233,8 @@ def update_settings(
             }.items()
             if value is not None
         }
+        if not changes:  # nothing given (an API PUT of no field): nothing written or recorded
+            return current
         updated = dataclasses.replace(current, **changes)
         validate(updated)
         repository.set_setting("tls", dataclasses.asdict(updated))
