@@ -13,7 +13,7 @@ import random
 import subprocess
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cryptography_vectors
@@ -153,6 +153,32 @@ def test_der_certificate(ec_cert: x509.Certificate) -> None:
 
 def test_der_certificate_with_trailing_newline_loads(ec_cert: x509.Certificate) -> None:
     assert load_file(ec_cert.public_bytes(DER) + b"\r\n\x00").certificates == (ec_cert,)
+
+
+def certificate_block(content: bytes) -> bytes:
+    return (
+        b"-----BEGIN CERTIFICATE-----\n"
+        + base64.encodebytes(content)
+        + b"-----END CERTIFICATE-----\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda der: der + b"more bytes", "other data follows its end"),
+        (lambda der: b"\x30\x80" + der[4:] + b"\x00\x00", "a length is not in DER form"),
+        (lambda der: certificate_block(der[:4] + b"\x31" + der[5:]), "its structure is malformed"),
+    ],
+)
+def test_der_certificate_with_trailing_data_or_ber_lengths_says_so_in_words(
+    rsa_cert: x509.Certificate, damage: Callable[[bytes], bytes], reason: str
+) -> None:
+    """cryptography's own words were 'ParseError { kind: ExtraData }' and the like."""
+    with pytest.raises(CorruptDataError) as raised:
+        load_file(damage(rsa_cert.public_bytes(DER)))
+    assert str(raised.value).startswith(f"a certificate in the file cannot be read: {reason}")
+    assert "ParseError" not in str(raised.value) and "{" not in str(raised.value)
 
 
 def test_pem_with_text_around_crlf_and_bom_keeps_file_order(

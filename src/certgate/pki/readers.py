@@ -101,7 +101,25 @@ def _clean(text: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    return _clean(str(exc)) or type(exc).__name__
+    return _asn1_reason(str(exc)) or _clean(str(exc)) or type(exc).__name__
+
+
+# cryptography's ASN.1 parser speaks Rust: "error parsing asn1 value: ParseError { kind:
+# ExtraData }". Its kinds in words; any other kind is a malformed structure.
+_ASN1_ERROR = re.compile(r"ParseError \{ kind: (\w+)")
+_ASN1_KINDS = {
+    "ExtraData": "other data follows its end (is it two files in one?)",
+    "InvalidLength": "a length is not in DER form (BER indefinite or padded lengths)",
+    "ShortData": "it is cut short",
+}
+
+
+def _asn1_reason(message: str) -> str | None:
+    """The words for a parse error of cryptography's ASN.1 parser, None for other messages."""
+    match = _ASN1_ERROR.search(message)
+    if match is None:
+        return None
+    return _ASN1_KINDS.get(match.group(1), "its structure is malformed")
 
 
 def add_object(found: Found, blob: bytes, shape: Shape, password: bytes | None) -> None:
