@@ -10,6 +10,8 @@ import zipfile
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from tests.api.client import Server, mint_token, problem
 from tests.integration.conftest import Certgate
 from tests.support.polling import eventually
@@ -202,3 +204,25 @@ def test_the_support_package_names_a_certificate_whose_stored_der_is_damaged(
         healthy = archive.read(f"certificates/{made[1]['id']}-healthy.pem").decode()
     assert f"certificate {made[0]['id']} ('damaged') is damaged in the store" in damaged
     assert healthy.startswith("-----BEGIN CERTIFICATE-----")
+
+
+@pytest.mark.parametrize("stored", ["5", "[damaged"])
+def test_a_damaged_manual_chain_leaves_its_certificate_served_short(
+    tmp_path: Path, stored: str
+) -> None:
+    """No list of fingerprints (a hand edit): the chain reads as empty, so the certificate
+    is served alone and shown with an incomplete chain; nothing else is concerned."""
+    data_dir = tmp_path / "data"
+    with running_appliance(data_dir, ADDRESS) as running:
+        pass
+    with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+        db.execute(
+            "UPDATE certificates SET chain_mode = 'manual', manual_chain = ? WHERE is_factory",
+            (stored,),
+        )
+    with serving(data_dir, ADDRESS, running.admin_password, (), None, running.port) as again:
+        assert handshake(ADDRESS, again.port).common_name == "certgate Appliance"
+        listed = run_cli(data_dir, "cert", "list", "--json")
+        [factory] = json.loads(listed.stdout)
+        assert factory["chain_mode"] == "manual" and " is damaged " in listed.stderr
+    assert "Traceback" not in again.log_text()

@@ -22,6 +22,7 @@ from certgate.pki.lint import LintFinding
 from certgate.pki.names import SubjectAltName
 from certgate.service.stored import stored_certificate
 from certgate.store.models import CertificateRow
+from certgate.store.repository import manual_chain
 
 log = logging.getLogger("certgate.views")
 
@@ -151,7 +152,9 @@ def chain_rows(
 ) -> list[ChainedT]:
     """The issuers of ``row`` nearest first: its manual chain, or the automatic links."""
     if row.chain_mode == "manual" and row.manual_chain:
-        found = [by_fingerprint(fingerprint) for fingerprint in row.manual_chain]
+        found = [
+            by_fingerprint(fingerprint) for fingerprint in manual_chain(row.manual_chain) or ()
+        ]
         return [link for link in found if link is not None]
     return walk_chain(row, lambda node: lookup(node.issuer_id) if node.issuer_id else None)
 

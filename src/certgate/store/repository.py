@@ -9,6 +9,7 @@ is who the audit events of the transaction name.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar, TypeVarTuple, cast
@@ -58,6 +59,8 @@ from certgate.store.models import (
     RevisionRow,
     SettingRow,
 )
+
+log = logging.getLogger("certgate.store")
 
 _CHUNK = 500  # bound on IN (...) lists, under every backend's parameter limit
 RowT = TypeVar("RowT", bound=Base)
@@ -242,7 +245,27 @@ _SERVED_LINKS = (
 
 def _chain_link(row: Sequence[Any]) -> ChainLink:
     row_id, fingerprint, issuer_id, mode, manual, key = row
-    return ChainLink(row_id, fingerprint, issuer_id, mode, tuple(manual) if manual else None, key)
+    return ChainLink(row_id, fingerprint, issuer_id, mode, manual_chain(manual), key)
+
+
+def manual_chain(stored: Any) -> tuple[str, ...] | None:
+    """A certificate's manual chain as stored (the fingerprints, nearest issuer first), or
+    None. One that is damaged (no list of text: a hand edit) reads as empty: the chain ends
+    short of its root, shown as incomplete on that certificate alone."""
+    if not stored:
+        return None
+    if isinstance(stored, list | tuple) and all(isinstance(item, str) for item in stored):
+        return tuple(stored)
+    log.error("a stored manual chain is damaged (%.40r): read as empty", stored)
+    return ()
+
+
+def _json_text(text: str | None) -> Any:
+    """JSON a query cast to text; text that does not parse is passed on as it is (damaged)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -497,7 +520,9 @@ class Repository:
     def certificates_in_manual_chains(self, fingerprint: str) -> list[CertificateRow]:
         query = select(CertificateRow).where(CertificateRow.manual_chain.is_not(None))
         return [
-            row for row in self.session.scalars(query) if fingerprint in (row.manual_chain or [])
+            row
+            for row in self.session.scalars(query)
+            if fingerprint in (manual_chain(row.manual_chain) or ())
         ]
 
     def set_issuers(self, links: dict[int, int]) -> None:
@@ -568,8 +593,7 @@ class Repository:
             link = known.get(row) if known is not None else None
             if link is None:
                 address, certificate_id, fingerprint, issuer, mode, manual, key, sealed, at = row
-                listed = json.loads(manual) if manual else None  # NULL, or JSON null
-                chain = tuple(listed) if listed else None
+                chain = manual_chain(_json_text(manual))  # NULL, JSON null, or a list
                 certificate = ChainLink(certificate_id, fingerprint, issuer, mode, chain, key)
                 link = ServedLink(address, certificate, sealed, at)
             fresh[row] = link
