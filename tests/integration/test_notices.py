@@ -329,6 +329,23 @@ def test_a_relay_that_took_the_notice_and_answered_quit_oddly_is_not_sent_it_aga
     assert notices.unsent_notices(appliance) == []
 
 
+def test_a_relay_closing_its_service_at_the_end_of_a_mail_holds_back_the_others(
+    appliance: Appliance,
+) -> None:
+    """'421 try again later' after the first mail's content is the relay's answer, not a
+    refusal of that message (a content filter says 5xx): the next notices waited for the
+    next check instead of each going to a relay that asked to be left alone."""
+    add_expiring(appliance, "first.example.test", 3)
+    add_expiring(appliance, "second.example.test", 5)
+    closing_down = "421 4.3.2 Service shutting down, try again later"
+    with smtp_relay("none", refuse_content="first", content_refusal=closing_down) as relay:
+        configure(appliance, relay.port)
+        result = notices.check(appliance)
+    assert result.sent == [] and relay.messages == []
+    assert [n.friendly_name for n in result.failed] == ["first.example.test", "second.example.test"]
+    assert all("421 4.3.2 Service shutting down" in str(n.error) for n in result.failed)
+
+
 def test_a_notice_one_recipient_refused_is_sent_once_and_the_refusal_logged(
     appliance: Appliance, caplog: pytest.LogCaptureFixture
 ) -> None:

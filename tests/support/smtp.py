@@ -54,8 +54,10 @@ class _Handler:
         on_mail: Callable[[Relay], Awaitable[None]] | None,
         refuse_content: str | None = None,
         quit_answer: str | None = None,
+        content_refusal: str = CONTENT_REFUSAL,
     ) -> None:
         self.relay = relay
+        self.content_refusal = content_refusal
         self.refuse = refuse
         self.on_mail = on_mail
         self.refuse_content = refuse_content
@@ -79,7 +81,7 @@ class _Handler:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         if self.refuse_content is not None and self.refuse_content in str(parsed["Subject"]):
-            return CONTENT_REFUSAL
+            return self.content_refusal
         self.relay.messages.append(parsed)
         if self.on_mail is not None:
             await self.on_mail(self.relay)
@@ -96,6 +98,7 @@ def smtp_relay(
     on_mail: Callable[[Relay], Awaitable[None]] | None = None,
     refuse_content: str | None = None,
     quit_answer: str | None = None,
+    content_refusal: str = CONTENT_REFUSAL,
 ) -> Iterator[Relay]:
     """A relay on ``host`` and a free port: ``security`` none, starttls (STARTTLS required
     before MAIL) or tls (implicit); ``users`` (username -> password) makes AUTH required."""
@@ -128,7 +131,7 @@ def smtp_relay(
                 return AuthResult(success=good, handled=False)
 
             options.update(authenticator=authenticate, auth_required=True)
-        handler = _Handler(relay, refuse, on_mail, refuse_content, quit_answer)
+        handler = _Handler(relay, refuse, on_mail, refuse_content, quit_answer, content_refusal)
         controller = Controller(handler, hostname=host, port=port, **options)
         controller.start()
         try:

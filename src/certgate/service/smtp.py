@@ -22,6 +22,9 @@ from enum import StrEnum
 
 from certgate.errors import MailError, MessageRefusedError
 
+#: RFC 5321's "service not available, closing transmission channel": said after a mail's
+#: content, the relay's state (shutting down, overloaded), not a refusal of that message.
+_CLOSING = 421
 #: The whole conversation may take this many steps' ``timeout`` (connect, greeting, EHLO,
 #: STARTTLS, AUTH, MAIL, RCPT, DATA, the message, QUIT: each far quicker on a working relay).
 CONVERSATION_STEPS = 6
@@ -92,6 +95,10 @@ def send(relay: Relay, message: EmailMessage, timeout: float) -> dict[str, str]:
             + _answer(error.smtp_code, error.smtp_error),
         ) from None
     except smtplib.SMTPDataError as error:
+        if error.smtp_code == _CLOSING:  # the relay's, not this message's: the others wait
+            raise _failure(
+                relay, "the relay answered " + _answer(error.smtp_code, error.smtp_error)
+            ) from None
         raise _failure(
             relay,
             "the relay refused the message: " + _answer(error.smtp_code, error.smtp_error),
