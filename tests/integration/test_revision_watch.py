@@ -4,17 +4,19 @@ that listens makes its connection again when it is cut, catching up on what it m
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 
 import psycopg
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import create_engine, make_url, text
 
 from certgate.service import networking
 from certgate.service.appliance import Appliance
 from certgate.store import revision
 from certgate.store.revision import CHANNEL
-from certgate.store.watch import WATCH_NAME, RevisionWatch
+from certgate.store.watch import FALLBACK_INTERVAL, READ_DEADLINE, WATCH_NAME, RevisionWatch
 from tests.support.polling import eventually
 
 
@@ -95,3 +97,67 @@ def test_the_watch_reconnects_when_its_connection_is_cut_and_catches_up(
         eventually(lambda: app.store.revision() in changes, what="a commit heard after")
     finally:
         watch.stop()
+
+
+class _Blackhole:
+    """A TCP relay to PostgreSQL that can go silent: after ``cut()`` the connections it
+    carries stay open but carry nothing more, either way (a network cut, a firewall that
+    forgot them: no reset, no FIN); connections made after it are carried as before."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._cut: set[socket.socket] = set()
+        self._carried: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self._cut.update(self._carried)
+
+    def close(self) -> None:
+        self._server.close()
+        for carried in self._carried:
+            with contextlib.suppress(OSError):  # shut first: a pump may be waiting on it
+                carried.shutdown(socket.SHUT_RDWR)
+            carried.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._server.accept()
+                upstream = socket.create_connection(self._target)
+                self._carried += [client, upstream]
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if source not in self._cut:
+                    sink.sendall(data)
+
+
+def test_the_watch_reconnects_when_its_connection_goes_silent(appliance: Appliance) -> None:
+    """A connection that dies without a word (no reset: a cut network, a firewall or NAT that
+    dropped it) must not leave the node deaf to every later change."""
+    app = appliance
+    url = make_url(app.store.url)
+    relay = _Blackhole(url.host or "127.0.0.1", url.port or 5432)
+    engine = create_engine(url.set(host="127.0.0.1", port=relay.port))
+    changes: list[int] = []
+    watch = RevisionWatch(engine, lambda: changes.append(app.store.revision()), 0.01)
+    watch.start()
+    try:
+        eventually(lambda: changes, what="the first read")
+        relay.cut()
+        networking.add_address(app, "127.0.0.9")
+        eventually(
+            lambda: app.store.revision() in changes,
+            timeout=FALLBACK_INTERVAL + READ_DEADLINE + 10,
+            what="a commit made after the watch's connection went silent",
+        )
+    finally:
+        relay.close()  # before the stop: a watch still waiting on its read hears the close
+        watch.stop()
+        engine.dispose()

@@ -14,18 +14,23 @@ an idle server 6 % of a core. So the watch has its own thread and its own driver
   for longer, and a dead connection shows itself), and after every (re)connection, which
   catches up on whatever was committed while the connection was away. A connection that
   fails is made again with a growing pause (``RECONNECT_FIRST`` doubling to
-  ``RECONNECT_MAX``); meanwhile the node serves what it has. ``listen=False`` polls
-  PostgreSQL like SQLite instead (for a connection pooler that does not pass ``LISTEN``,
-  and as the benchmark's baseline).
+  ``RECONNECT_MAX``); meanwhile the node serves what it has. A read of the revision that
+  is not answered within ``READ_DEADLINE`` counts as a failed connection: one that went
+  silent (a cut network, a firewall or NAT that forgot it: no reset) would otherwise keep
+  the watch waiting until the kernel gives up, a quarter of an hour, deaf to every change.
+  ``listen=False`` polls PostgreSQL like SQLite instead (for a connection pooler that does
+  not pass ``LISTEN``, and as the benchmark's baseline).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from psycopg import sql
@@ -42,6 +47,8 @@ FALLBACK_INTERVAL = 2.0
 STOP_CHECK = 0.2
 RECONNECT_FIRST = 0.1
 RECONNECT_MAX = 5.0
+#: Seconds a read of the revision may go unanswered before its connection counts as dead.
+READ_DEADLINE = 5.0
 #: The listening connection's application_name, followed by its channel.
 WATCH_NAME = "certgate watch"
 
@@ -155,14 +162,39 @@ class RevisionWatch:
                 if data_version == self._data_version:
                     return False
                 self._data_version = data_version
-            cursor.execute(_REVISION)
-            row = cursor.fetchone()
+            with self._deadline():
+                cursor.execute(_REVISION)
+                row = cursor.fetchone()
         finally:
             cursor.close()
         revision = int(row[0]) if row else 0
         changed = revision != self._revision  # the first read counts: nothing is missed
         self._revision = revision
         return changed
+
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[None]:
+        """Shuts the connection's socket when the read inside takes ``READ_DEADLINE``, so
+        the read fails at once (and the watch connects again) instead of waiting on a
+        connection that went silent. SQLite's are files: nothing to wait for."""
+        if self._engine.dialect.name == "sqlite":
+            yield
+            return
+        timer = threading.Timer(READ_DEADLINE, self._shut_socket)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _shut_socket(self) -> None:
+        # A copy of the descriptor, shut both ways: the driver's own stays its to close.
+        with (
+            contextlib.suppress(Exception),  # closed meanwhile: nothing to shut
+            socket.socket(fileno=os.dup(self._driver.pgconn.socket)) as silent,
+        ):
+            silent.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> Any:
         if self._connection is None:
