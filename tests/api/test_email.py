@@ -119,3 +119,16 @@ def test_the_page_moves_a_default_port_it_shows_to_the_new_security(primary: Ser
         assert pages.post("/security/email", data=form).status_code == 303
         with primary.client() as api:
             assert ok(api.get("/email"))["port"] == 2525
+
+
+def test_an_email_change_that_changes_nothing_records_no_change(primary: Server) -> None:
+    """A PUT of no field (as 'certgate email set' with no option) rewrote the settings and
+    recorded an email settings change with nothing in it."""
+    with primary.client() as api:
+        settings = {"host": "relay.example.com", "from_address": "appliance@example.com"}
+        before = ok(api.put("/email", json={**settings, "to_addresses": ["ops@example.com"]}))
+        recorded = ok(api.get("/audit", params={"action": "email.update"}))["events"]
+
+        assert ok(api.put("/email", json={})) == before
+
+        assert ok(api.get("/audit", params={"action": "email.update"}))["events"] == recorded

@@ -73,6 +73,7 @@ IN_PROCESS = [
     (["acme", "account", "set", "--eab-kid", "k", "--eab-hmac-key-file", ENDLESS], None),
     # nothing to change: "saved", and a TLS settings change recorded in the audit trail
     (["tls", "set"], "give a setting to change"),
+    (["email", "set"], "give a setting to change"),
     # an id no database column holds: "internal error (OverflowError)", exit 70
     (["token", "revoke", "99999999999999999999"], "99999999999999999999"),
     # a byte that is not UTF-8 (a lone surrogate to Python): "internal error", exit 70

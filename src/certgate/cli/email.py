@@ -117,7 +117,10 @@ def email_set(
 ) -> None:
     """Change the email settings; options left out keep their value."""
     roots = ca_bundle(ca_file, no_ca_file)
-    secret = PASSWORD.read(password_file)
+    secret = PASSWORD.read(password_file)  # its file or its variable
+    given = (host, port, security, verify_certificate, roots, from_address, username, secret)
+    if all(v is None for v in (*given, notice_days)) and not to_addresses:
+        raise click.UsageError("give a setting to change ('certgate email show' shows them)")
     settings = options.call(
         email.update_settings,
         host=host,

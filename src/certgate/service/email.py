@@ -194,6 +194,8 @@ def update_settings(
             changes["notice_days"] = _notice_days(notice_days)
         updated = dataclasses.replace(current, **changes)
         _check(updated)
+        if not changes and password is None:  # nothing given (an API PUT of no field)
+            return current  # nothing written or recorded
         moved = [name for name in _RELAY if getattr(updated, name) != getattr(current, name)]
         dropped = bool(moved) and password is None and current.password_set
         if dropped:
