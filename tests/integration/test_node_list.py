@@ -97,3 +97,27 @@ def test_a_node_whose_heartbeat_lands_while_it_is_removed_is_refused_not_removed
         assert [node.name for node in nodes.list_nodes(app)] == ["node-b"]
     finally:
         app.close()
+
+
+def test_a_lost_node_with_addresses_pinned_to_it_is_not_removed(certgate: Certgate) -> None:
+    """Forgetting the node would leave its address served by nobody, and Status would call
+    it a node that never ran (a warning) instead of one lost (an error)."""
+    app = Appliance.open(certgate.data_dir)
+    try:
+        long_ago = app.now() - dt.timedelta(minutes=5)
+        app.clock = lambda: long_ago
+        assert nodes.heartbeat(app, "node-b", long_ago, 1.0, LISTENING)
+    finally:
+        app.close()
+    certgate("ip", "add", "127.0.0.9", "--node", "node-b")
+    refused = certgate("node", "remove", "node-b", expect=1)
+    assert "127.0.0.9 is pinned to node 'node-b'" in refused.stderr
+    assert "certgate ip set" in refused.stderr
+    assert [node["name"] for node in certgate.json("node", "list")] == ["node-b"]
+    diagnostics = certgate.json("status")["diagnostics"]
+    [pinned] = [found for found in diagnostics if found["code"] == "address-node-not-alive"]
+    assert pinned["severity"] == "error" and "lost" in pinned["message"]
+
+    certgate("ip", "set", "127.0.0.9", "--floating")
+    certgate("node", "remove", "node-b")
+    assert certgate.json("node", "list") == []

@@ -256,7 +256,8 @@ def list_nodes(app: Appliance) -> list[NodeView]:
 
 def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
     """Forget a node that is stopped or lost (retired, renamed); an alive one is refused:
-    its next heartbeat would register it again."""
+    its next heartbeat would register it again. So is one with addresses pinned to it: they
+    are served by nobody, and Status would say so of a node that never ran (a warning)."""
     name = node_name(name)
     with app.store.transaction(actor) as repository:
         row = nodes.node(repository, name, for_update=True)  # judged on its latest beat
@@ -266,6 +267,17 @@ def remove_node(app: Appliance, name: str, actor: Actor = APPLIANCE) -> None:
             raise ConflictError(
                 f"node {name!r} is alive (its last heartbeat was at "
                 f"{format_time(row.last_seen)}): stop its 'certgate serve' first"
+            )
+        pinned = [
+            address.address
+            for address in repository.ip_addresses(for_update=True)
+            if address.node == name
+        ]
+        if pinned:  # forgotten, it would read as a node that never ran: served by nobody
+            raise ConflictError(
+                f"{', '.join(pinned)} {'is' if len(pinned) == 1 else 'are'} pinned to node "
+                f"{name!r}: give {'it' if len(pinned) == 1 else 'them'} to another node or to "
+                "every node first ('certgate ip set ADDRESS --node NAME' or '--floating')"
             )
         repository.delete(row)
         repository.audit(AuditAction.NODE_REMOVE, name)
