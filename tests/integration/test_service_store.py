@@ -24,8 +24,9 @@ from certgate.errors import CertgateError, InUseError, ProtectedError, Validatio
 from certgate.pki.export import ExportOptions
 from certgate.pki.keys import KeySpec
 from certgate.pki.names import SubjectFields
-from certgate.service import certificates, exports, imports
+from certgate.service import audit, certificates, exports, imports
 from certgate.service.appliance import Appliance
+from certgate.store.audit import AuditAction, AuditFilter
 from certgate.store.sealing import MASTER_KEY_FILE
 from tests.support.pki import Key, fingerprint, issue, make_chain, name, new_key, pem
 
@@ -448,3 +449,13 @@ def test_a_key_imported_with_its_certificate_says_it_linked(appliance: Appliance
     assert by_kind["private-key"].status == "linked"
     assert "www.example.com" in by_kind["private-key"].message
     assert by_kind["certificate"].status == "linked"
+
+
+def test_a_file_name_with_a_nul_imports_and_is_recorded_visibly(appliance: Appliance) -> None:
+    """An upload's name is the client's to choose: one holding a NUL failed the whole import
+    on PostgreSQL as 'store unavailable: ... text fields cannot contain NUL (0x00) bytes'."""
+    chain = make_chain()
+    entries = import_ok(appliance, ("site\x00.pem", pem(chain.leaf)), ("root.pem", pem(chain.root)))
+    assert [entry.status for entry in entries] == ["added", "added"]
+    (event,) = audit.list_events(appliance, AuditFilter(action=AuditAction.IMPORT)).events
+    assert event.target == "site\\x00.pem, root.pem"

@@ -31,6 +31,7 @@ from certgate.service.prechecks import precheck_for
 from certgate.service.requests import new_request_row
 from certgate.store.audit import APPLIANCE, Actor, AuditAction
 from certgate.store.repository import Repository
+from certgate.text import visible
 
 Status = Literal["added", "present", "linked", "error"]
 Kind = Literal["certificate", "private-key", "request", "file"]
@@ -96,7 +97,7 @@ def _record_import(
     added = Counter(entry.kind for entry in entries if entry.status in ("added", "linked"))
     if not added:
         return
-    names = ", ".join(name for name, _ in files)
+    names = ", ".join(visible(name) for name, _ in files)  # a client's (a NUL fails PostgreSQL)
     summary = ", ".join(f"{count} {kind}(s)" for kind, count in sorted(added.items()))
     repository.audit(AuditAction.IMPORT, names, f"added {summary}")
 
