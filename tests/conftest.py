@@ -58,6 +58,7 @@ SLOW = {
     "integration/test_serve_cluster_doc.py",  # docs/cluster.md: two nodes, one killed
     "integration/test_floating_address.py",  # a serve in a network namespace: ~25 s
     "integration/test_serve_cluster_sessions.py",  # two nodes sharing logins: ~10 s each
+    "integration/test_store_silent_network.py",  # a PostgreSQL of its own, a cut: ~24 s
     "integration/test_serve_database_away.py",  # nodes on a PostgreSQL stopped and started
     "integration/test_serve_cluster_keys.py",  # two nodes, a rotation and an install: ~60 s
     "unit/test_loader.py::test_corpus_never_raises_anything_but_certgate_errors",  # every vector

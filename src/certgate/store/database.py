@@ -216,7 +216,11 @@ def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engi
     # The string goes to psycopg as given (libpq_conninfo), not through SQLAlchemy's URL:
     # the dialect's empty URL gives psycopg "" and its adapters, the string replaces "".
     conninfo = libpq_conninfo(url)
-    connect_args = {} if _names_connect_timeout(conninfo) else {"connect_timeout": CONNECT_TIMEOUT}
+    connect_args: dict[str, Any] = {}
+    if not _names_connect_timeout(conninfo):
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    if not _names(conninfo, "tcp_user_timeout"):
+        connect_args["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
     engine = create_engine("postgresql+psycopg://", connect_args=connect_args, pool_pre_ping=True)
 
     def as_given(_dialect: Any, _record: Any, cargs: list[Any], _cparams: Any) -> None:
@@ -232,14 +236,26 @@ def make_engine(url: str, *, immediate: bool = False, wait: bool = True) -> Engi
 CONNECT_TIMEOUT = 10
 
 
+#: Milliseconds what was sent to the server may go unacknowledged before the connection is
+#: given up (libpq's ``tcp_user_timeout``): a connection whose network went silent (a cut,
+#: a firewall or NAT that forgot it: no reset) fails like a stopped server, instead of each
+#: query on it waiting until the kernel gives up, a quarter of an hour.
+#: ``tcp_user_timeout`` in the string decides instead.
+TCP_USER_TIMEOUT_MS = 10_000
+
+
 def _names_connect_timeout(conninfo: str) -> bool:
+    return bool(os.environ.get("PGCONNECT_TIMEOUT")) or _names(conninfo, "connect_timeout")
+
+
+def _names(conninfo: str, keyword: str) -> bool:
+    """Whether the string sets libpq's ``keyword`` (True when libpq refuses the string: it
+    says why when connecting)."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    if os.environ.get("PGCONNECT_TIMEOUT"):
-        return True
     try:
-        return "connect_timeout" in conninfo_to_dict(conninfo)
+        return keyword in conninfo_to_dict(conninfo)
     except psycopg.Error:  # refused when connecting, with libpq's reason
         return True
 
