@@ -57,7 +57,8 @@ def _row(view: nodes.NodeView, now: dt.datetime) -> list[object]:
 @click.argument("name")
 @command_options
 def node_remove(options: Options, name: str, as_json: bool) -> None:
-    """Forget a stopped or lost node (retired or renamed); an alive one is refused."""
+    """Forget a stopped or lost node (retired or renamed); an alive one, or one with
+    addresses pinned to it, is refused."""
     options.call(nodes.remove_node, name, options.actor)
     report(as_json, RemovedNode, {"name": name}, f"removed node {name}")
 

@@ -28,5 +28,6 @@ def list_nodes(app: App, _: Viewer) -> list[Node]:
 )
 def remove_node(app: App, principal: Admin, name: str) -> None:
     """Forget a node that stopped or was lost (retired, renamed); an alive node is refused
-    (409): its next heartbeat would register it again."""
+    (409): its next heartbeat would register it again; so is one with addresses pinned to
+    it (409), which would be served by nobody: give them to another node first."""
     nodes.remove_node(app, name, principal.actor)
