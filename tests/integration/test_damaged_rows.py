@@ -226,3 +226,20 @@ def test_a_damaged_manual_chain_leaves_its_certificate_served_short(
         [factory] = json.loads(listed.stdout)
         assert factory["chain_mode"] == "manual" and " is damaged " in listed.stderr
     assert "Traceback" not in again.log_text()
+
+
+def test_a_certificate_row_damaged_unforeseen_refuses_its_address_alone(tmp_path: Path) -> None:
+    """A timestamp that is no timestamp: loading the row fails in a way no rule names. The
+    listeners refuse the address it secures, with the reason, and serve the others."""
+    data_dir = tmp_path / "data"
+    with running_appliance(data_dir, ADDRESS) as running:
+        run_cli(data_dir, "ip", "add", "127.0.0.73")
+        made = run_cli(data_dir, "cert", "create", "--name", "b", "--cn", "b.test", "--json")
+        healthy = json.loads(made.stdout)["certificate"]
+        run_cli(data_dir, "ip", "assign", "127.0.0.73", "--cert", str(healthy["id"]), "--confirm")
+    with closing(sqlite3.connect(data_dir / "certgate.db")) as db, db:
+        db.execute("UPDATE certificates SET not_after = 'damaged' WHERE is_factory")
+    with serving(data_dir, "127.0.0.73", running.admin_password, (), None, running.port) as again:
+        assert handshake("127.0.0.73", again.port).common_name == "b.test"
+        said = f"not serving {ADDRESS}: certificate 1 cannot be presented: internal error"
+        assert said in again.log_text()

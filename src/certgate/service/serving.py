@@ -25,6 +25,7 @@ from certgate.errors import (
     NothingToServeError,
     StaleMasterKeyError,
     StoreUnavailableError,
+    internal_error,
 )
 from certgate.pki.chain import MAX_CHAIN_DEPTH
 from certgate.pki.keys import private_key_to_pkcs8_pem
@@ -242,16 +243,21 @@ def _challenge_certificate(
 def _served_or_reason(
     app: Appliance, repository: Repository, certificate_id: int, send_root: bool
 ) -> ServedCertificate | str:
-    """The certificate ready to serve, or why it cannot be (naming it, never its key)."""
-    row = repository.certificate(certificate_id)
-    assert row is not None  # the foreign key guarantees it
+    """The certificate ready to serve, or why it cannot be (naming it, never its key). A
+    fault of another kind (a row damaged in a way not foreseen) refuses it alone too."""
+    named = f"certificate {certificate_id}"
     try:
+        row = repository.certificate(certificate_id)
+        assert row is not None  # the foreign key guarantees it
+        named = f"certificate {row.friendly_name!r} (id {row.id}, {row.fingerprint[:16]})"
         return _served(app, repository, row, send_root)
+    except (StoreUnavailableError, SQLAlchemyError):
+        raise  # the store, not this certificate: the whole read is tried again
     except CertgateError as error:
-        return (
-            f"certificate {row.friendly_name!r} (id {row.id}, {row.fingerprint[:16]}) "
-            f"cannot be presented: {error}"
-        )
+        return f"{named} cannot be presented: {error}"
+    except Exception as error:
+        log.exception("%s cannot be presented", named)
+        return f"{named} cannot be presented: {internal_error(error)}"
 
 
 def _served(
