@@ -885,6 +885,22 @@ def test_openssl_encrypted_file_password_errors(openssl_dir: Path, name: str) ->
     assert isinstance(raised(data, b"not the password"), WrongPasswordError)
 
 
+@pytest.mark.parametrize(
+    ("cipher", "named"), [("camellia256", "CAMELLIA-256-CBC"), ("aria128", "ARIA-128-CBC")]
+)
+def test_a_traditional_key_in_a_cipher_certgate_cannot_read_says_so_and_how_to_convert(
+    openssl_dir: Path, cipher: str, named: str
+) -> None:
+    """It was 'corrupt-data: ... Key encrypted with unknown cipher.': the file is not damaged."""
+    openssl(
+        openssl_dir, "rsa", "-in", "key.pem", "-traditional", f"-{cipher}",
+        "-passout", "pass:secret", "-out", f"{cipher}.pem",
+    )  # fmt: skip
+    error = raised((openssl_dir / f"{cipher}.pem").read_bytes(), b"secret")
+    assert isinstance(error, UnsupportedKeyError)
+    assert f"encrypted with {named}," in str(error) and "openssl pkcs8 -topk8" in str(error)
+
+
 # --- corpus: cryptography-vectors -------------------------------------------------------------
 
 VECTORS = Path(cryptography_vectors.__file__).parent

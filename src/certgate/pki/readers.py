@@ -390,6 +390,7 @@ def add_private_key_pem(found: Found, block: pem.PemBlock, password: bytes | Non
             lambda pw: serialization.load_pem_private_key(pem_block, pw),
             password,
             encrypted=True,
+            cipher=traditional.cipher_name(block.headers),
         )
         return
     if password is None:
@@ -405,14 +406,19 @@ def add_private_key_pem(found: Found, block: pem.PemBlock, password: bytes | Non
 _KeyReader = Callable[[bytes | None], PrivateKeyTypes]
 
 
-def _add_key(found: Found, load: _KeyReader, password: bytes | None, *, encrypted: bool) -> None:
+def _add_key(
+    found: Found, load: _KeyReader, password: bytes | None, *, encrypted: bool, cipher: str = ""
+) -> None:
     found.private_keys.append(
-        as_supported_private_key(_open_key(load, password, encrypted=encrypted))
+        as_supported_private_key(_open_key(load, password, encrypted=encrypted, cipher=cipher))
     )
 
 
-def _open_key(load: _KeyReader, password: bytes | None, *, encrypted: bool) -> PrivateKeyTypes:
-    """Map cryptography's key errors; a password given for a plain key is simply not used."""
+def _open_key(
+    load: _KeyReader, password: bytes | None, *, encrypted: bool, cipher: str = ""
+) -> PrivateKeyTypes:
+    """Map cryptography's key errors; a password given for a plain key is simply not used.
+    ``cipher``: the one a traditional PEM key names, for when cryptography cannot read it."""
     try:
         return load(password)
     except TypeError as exc:  # "Password was not given but..." / "Password was given but..."
@@ -429,6 +435,11 @@ def _open_key(load: _KeyReader, password: bytes | None, *, encrypted: bool) -> P
         # also decrypt to garbage whose padding happens to be valid (about 1 in 256 times
         # for CBC): the key inside then "cannot be deserialized", and no test tells the two
         # apart, so a readable encrypted envelope with garbage inside is a password problem.
+        if cipher and "unknown cipher" in str(exc).lower():  # e.g. openssl rsa -camellia256
+            raise UnsupportedKeyError(
+                f"the private key is encrypted with {cipher}, which certgate cannot read: "
+                "convert it with `openssl pkcs8 -topk8 -in <file> -out <file>.p8` and import that"
+            ) from exc
         if encrypted and password is not None:
             reason = str(exc).lower()
             if "password" in reason:

@@ -18,16 +18,23 @@ _CIPHERS = {"AES-192-CBC": (algorithms.AES, 24)}
 
 def cipher_of(headers: tuple[tuple[str, str], ...]) -> tuple[str, bytes] | None:
     """The DEK-Info's cipher and IV when this module (not cryptography) decrypts it."""
-    for name, value in headers:
-        if name.lower() == "dek-info":
-            cipher, _, iv = value.partition(",")
-            try:
-                raw_iv = binascii.unhexlify(iv.strip())
-            except (binascii.Error, ValueError):
-                return None
-            if cipher.strip().upper() in _CIPHERS and len(raw_iv) == 16:
-                return cipher.strip().upper(), raw_iv
+    cipher, _, iv = _dek_info(headers).partition(",")
+    try:
+        raw_iv = binascii.unhexlify(iv.strip())
+    except (binascii.Error, ValueError):
+        return None
+    if cipher.strip().upper() in _CIPHERS and len(raw_iv) == 16:
+        return cipher.strip().upper(), raw_iv
     return None
+
+
+def cipher_name(headers: tuple[tuple[str, str], ...]) -> str:
+    """The cipher the DEK-Info names (``CAMELLIA-256-CBC``), "" when there is none."""
+    return _dek_info(headers).partition(",")[0].strip().upper()[:40]
+
+
+def _dek_info(headers: tuple[tuple[str, str], ...]) -> str:
+    return next((value for name, value in headers if name.lower() == "dek-info"), "")
 
 
 def decrypt(cipher: str, iv: bytes, encrypted: bytes, password: bytes) -> bytes | None:
