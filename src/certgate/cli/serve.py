@@ -81,6 +81,9 @@ def serve(
     worker_index: int | None,
 ) -> None:
     """Run the appliance: a TLS listener on every configured address."""
+    # SIGHUP stops nothing, from the first moment: its handler (a re-read) comes with the
+    # event loop, and a SIGHUP before it (a log rotation during a start) must not end serve.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from certgate.service.appliance import COUNTS_FILE
     from certgate.service.nodes import node_name
     from certgate.service.serving import serving_lock
