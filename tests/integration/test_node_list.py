@@ -102,13 +102,7 @@ def test_a_node_whose_heartbeat_lands_while_it_is_removed_is_refused_not_removed
 def test_a_lost_node_with_addresses_pinned_to_it_is_not_removed(certgate: Certgate) -> None:
     """Forgetting the node would leave its address served by nobody, and Status would call
     it a node that never ran (a warning) instead of one lost (an error)."""
-    app = Appliance.open(certgate.data_dir)
-    try:
-        long_ago = app.now() - dt.timedelta(minutes=5)
-        app.clock = lambda: long_ago
-        assert nodes.heartbeat(app, "node-b", long_ago, 1.0, LISTENING)
-    finally:
-        app.close()
+    _lost_node(certgate, "node-b")
     certgate("ip", "add", "127.0.0.9", "--node", "node-b")
     refused = certgate("node", "remove", "node-b", expect=1)
     assert "127.0.0.9 is pinned to node 'node-b'" in refused.stderr
@@ -121,3 +115,28 @@ def test_a_lost_node_with_addresses_pinned_to_it_is_not_removed(certgate: Certga
     certgate("ip", "set", "127.0.0.9", "--floating")
     certgate("node", "remove", "node-b")
     assert certgate.json("node", "list") == []
+
+
+def test_pinning_an_address_to_a_lost_node_says_nobody_serves_it(certgate: Certgate) -> None:
+    """'ip set --node' of a node that is down said the address "is served by node-b only":
+    it says that node is lost and nobody serves the address, as Status will."""
+    _lost_node(certgate, "node-b")
+    certgate("ip", "add", "127.0.0.9")
+    said = certgate("ip", "set", "127.0.0.9", "--node", "node-b").stdout
+    assert "error (address-node-not-alive): 127.0.0.9 is pinned to node 'node-b', which is " in said
+    assert "lost" in said and "no node serves it" in said
+    said = certgate("ip", "add", "127.0.0.10", "--node", "node-b").stdout
+    assert "no node serves it" in said
+    said = certgate("ip", "set", "127.0.0.9", "--floating").stdout
+    assert "no node serves it" not in said
+
+
+def _lost_node(certgate: Certgate, name: str) -> None:
+    """A node that last beat five minutes ago, every second: lost."""
+    app = Appliance.open(certgate.data_dir)
+    try:
+        long_ago = app.now() - dt.timedelta(minutes=5)
+        app.clock = lambda: long_ago
+        assert nodes.heartbeat(app, name, long_ago, 1.0, LISTENING)
+    finally:
+        app.close()

@@ -21,7 +21,7 @@ from certgate.cli.output import (
 from certgate.errors import StoreUnavailableError
 from certgate.pki.diagnostics import WarningCode
 from certgate.schemas import Address, AddressTest, ApplianceStatus, RemovedAddress, TlsSettings
-from certgate.service import addresstest, networking, status, tls_settings
+from certgate.service import addresstest, health, networking, status, tls_settings
 from certgate.service.serving import serving_without_store
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -110,7 +110,7 @@ def ip_add(
     if view.hostnames:
         _say_hostnames(view)
     if view.node is not None:
-        _say_node(view)
+        _say_node(options, view)
 
 
 @ip.command("set")
@@ -158,14 +158,17 @@ def ip_set(
     if hostnames or clear:
         _say_hostnames(view)
     if node is not None or floating:
-        _say_node(view)
+        _say_node(options, view)
 
 
-def _say_node(view: networking.AddressView) -> None:
+def _say_node(options: Options, view: networking.AddressView) -> None:
     if view.node is None:
         echo(f"{view.address} is floating: every node listens on it")
-    else:
-        echo(f"{view.address} is served by node {view.node} only")
+        return
+    echo(f"{view.address} is served by node {view.node} only")
+    absent = options.call(health.node_not_alive, view)
+    if absent is not None:  # lost, stopped or never run: nobody serves it meanwhile
+        echo(f"{absent.severity} ({absent.code}): {absent.message}")
 
 
 def _say_hostnames(view: networking.AddressView) -> None:

@@ -282,6 +282,13 @@ def _renewal_findings(app: Appliance) -> list[Finding]:
     ]
 
 
+def node_not_alive(app: Appliance, address: AddressView) -> Finding | None:
+    """What Status will say of ``address``, just pinned, when no node serves it (its node is
+    lost, stopped or has never run): for the face that pinned it to say at once."""
+    found = _pinned_findings([address], list_nodes(app))
+    return found[0] if found else None
+
+
 def _pinned_findings(
     addresses: Sequence[AddressView], cluster: Sequence[NodeView]
 ) -> list[Finding]:
