@@ -15,6 +15,7 @@ from certgate.errors import ExcessiveWorkError, WrongPasswordError
 from certgate.pki.loader import load_file
 from certgate.pki.pbe import MAX_FILE_ITERATIONS, MAX_ITERATIONS, check_pkcs12
 from tests.support import asn1
+from tests.support.openssl import openssl
 from tests.support.pki import issue, name, new_key
 
 PASSWORD = b"secret"
@@ -89,3 +90,23 @@ def test_files_made_with_usual_counts_load() -> None:
         assert len(loaded.certificates) == 1 and len(loaded.private_keys) == 1
         with pytest.raises(WrongPasswordError):
             load_file(data, b"wrong")
+
+
+def test_a_pem_file_of_many_encrypted_keys_is_bounded_in_total() -> None:
+    """Each block at the bound was allowed: 50 of them (20 KB) took 8 s of derivations, a
+    1 MiB file (imported on a serving thread) seven minutes."""
+    plain = new_key("p256").private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    encrypted = openssl(
+        "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-iter", str(MAX_ITERATIONS),
+        "-passout", f"pass:{PASSWORD.decode()}", stdin=plain,
+    ).encode()  # fmt: skip
+    allowed = MAX_FILE_ITERATIONS // MAX_ITERATIONS
+    assert len(load_file(encrypted * allowed, PASSWORD).private_keys) == allowed
+    with pytest.raises(ExcessiveWorkError) as raised:
+        load_file(encrypted * (allowed + 1), PASSWORD)
+    total = (allowed + 1) * MAX_ITERATIONS
+    assert f"{total:,} key derivation iterations in all" in str(raised.value)

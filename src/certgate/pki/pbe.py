@@ -45,21 +45,23 @@ _MAX_NESTING = 8
 _TOO_BIG = 1 << 63  # stands for an INTEGER too long to be a plausible count
 
 
-def check_pkcs12(data: bytes) -> None:
-    """Refuse a PFX (its outer structure already recognised) whose counts are absurd."""
+def check_pkcs12(data: bytes, spent: int = 0) -> int:
+    """Refuse a PFX (its outer structure already recognised) whose counts are absurd.
+    ``spent``: what the file's objects before it asked for; returns the file's total."""
     counts = list(_pkcs12_counts(data))
-    _check(counts, "PKCS#12 file")
+    return _check(counts, "PKCS#12 file", spent)
 
 
-def check_encrypted_pkcs8(data: bytes) -> None:
-    """Refuse an EncryptedPrivateKeyInfo whose key derivation asks too much."""
+def check_encrypted_pkcs8(data: bytes, spent: int = 0) -> int:
+    """Refuse an EncryptedPrivateKeyInfo whose key derivation asks too much (``spent``: as
+    for :func:`check_pkcs12`; a PEM file holds many)."""
     outer = der.read_tlv(data, 0)
     kids = der.children(data, outer, limit=2) if outer is not None else None
     counts = list(_algorithm_counts(data, kids[0])) if kids else []
-    _check(counts, "encrypted private key")
+    return _check(counts, "encrypted private key", spent)
 
 
-def _check(counts: list[int], what: str) -> None:
+def _check(counts: list[int], what: str, spent: int) -> int:
     for count in counts:
         if count > MAX_ITERATIONS:
             shown = "more than 2^63" if count >= _TOO_BIG else f"{count:,}"
@@ -68,11 +70,14 @@ def _check(counts: list[int], what: str) -> None:
                 f"to {MAX_ITERATIONS:,} (files are usually made with 2,048 to 600,000): "
                 "export it again with a usual iteration count"
             )
-    if sum(counts) > MAX_FILE_ITERATIONS:
+    total = spent + sum(counts)
+    if total > MAX_FILE_ITERATIONS:
+        asking = f"the {what} asks" if not spent else "the file's encrypted objects ask"
         raise ExcessiveWorkError(
-            f"the {what} asks for {sum(counts):,} key derivation iterations in all; certgate "
+            f"{asking} for {total:,} key derivation iterations in all; certgate "
             f"accepts up to {MAX_FILE_ITERATIONS:,} per file"
         )
+    return total
 
 
 def pkcs12_key_bags(data: bytes) -> list[tuple[bytes, bool]]:

@@ -67,6 +67,8 @@ class Found:
     friendly_names: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     skipped: list[Foreign] = field(default_factory=list)
+    #: The key derivation iterations its encrypted objects asked for (pbe bounds the total)
+    iterations: int = 0
 
     def skip_pem_label(self, label: str) -> None:
         self.skipped.append(describe_pem_label(label))
@@ -292,7 +294,7 @@ def _add_pkcs7(found: Found, blob: bytes, password: bytes | None) -> None:
 
 
 def _add_pkcs12(found: Found, blob: bytes, password: bytes | None) -> None:
-    pbe.check_pkcs12(blob)
+    found.iterations = pbe.check_pkcs12(blob, found.iterations)
     bundle = _open_pkcs12(found, blob, password)
     first = [as_supported_private_key(bundle.key)] if bundle.key is not None else []
     found.private_keys.extend(first)
@@ -374,7 +376,7 @@ def _add_der_key(found: Found, blob: bytes, password: bytes | None) -> None:
 
 
 def _add_encrypted_der_key(found: Found, blob: bytes, password: bytes | None) -> None:
-    pbe.check_encrypted_pkcs8(blob)
+    found.iterations = pbe.check_encrypted_pkcs8(blob, found.iterations)
     _add_key(
         found, lambda pw: serialization.load_der_private_key(blob, pw), password, encrypted=True
     )
