@@ -138,7 +138,9 @@ class _Blackhole:
                     sink.sendall(data)
 
 
-def test_the_watch_reconnects_when_its_connection_goes_silent(appliance: Appliance) -> None:
+def test_the_watch_reconnects_when_its_connection_goes_silent(
+    appliance: Appliance, caplog: pytest.LogCaptureFixture
+) -> None:
     """A connection that dies without a word (no reset: a cut network, a firewall or NAT that
     dropped it) must not leave the node deaf to every later change."""
     app = appliance
@@ -157,6 +159,7 @@ def test_the_watch_reconnects_when_its_connection_goes_silent(appliance: Applian
             timeout=FALLBACK_INTERVAL + READ_DEADLINE + 10,
             what="a commit made after the watch's connection went silent",
         )
+        assert f"the database did not answer within {READ_DEADLINE:g} s" in caplog.text
     finally:
         relay.close()  # before the stop: a watch still waiting on its read hears the close
         watch.stop()

@@ -180,20 +180,28 @@ class RevisionWatch:
         if self._engine.dialect.name == "sqlite":
             yield
             return
-        timer = threading.Timer(READ_DEADLINE, self._shut_socket)
+        shut = threading.Event()
+        timer = threading.Timer(READ_DEADLINE, self._shut_socket, [shut])
         timer.daemon = True
         timer.start()
         try:
             yield
+        except Exception:
+            if shut.is_set():  # said as what happened, not as the shut socket's error
+                raise TimeoutError(
+                    f"the database did not answer within {READ_DEADLINE:g} s"
+                ) from None
+            raise
         finally:
             timer.cancel()
 
-    def _shut_socket(self) -> None:
+    def _shut_socket(self, shut: threading.Event) -> None:
         # A copy of the descriptor, shut both ways: the driver's own stays its to close.
         with (
             contextlib.suppress(Exception),  # closed meanwhile: nothing to shut
             socket.socket(fileno=os.dup(self._driver.pgconn.socket)) as silent,
         ):
+            shut.set()
             silent.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> Any:
