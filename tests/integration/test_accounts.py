@@ -363,3 +363,21 @@ def test_a_password_typed_at_the_prompt_is_asked_twice(
         auth.login(app, user, PASSWORD, "tests", auth.LoginThrottle())
     finally:
         app.close()
+
+
+def test_a_token_of_the_longest_name_makes_tokens_on_postgresql(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """A token records its maker as ``token:<name>``: with a name of 100 characters (the
+    limit) that is 106, which the column (64) refused on PostgreSQL."""
+    initialise(tmp_path / "data", postgresql_url)
+    app = Appliance.open(tmp_path / "data", postgresql_url)
+    try:
+        maker = "m" * 100
+        auth.create_token(app, maker, "admin")
+        _, made = auth.create_token(app, "child", "auditor", Actor(f"token:{maker}", "192.0.2.1"))
+        assert made.name == "child"
+        [child] = [token for token in auth.list_tokens(app) if token.name == "child"]
+        assert child.created_by == f"token:{maker}"
+    finally:
+        app.close()
