@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -289,13 +289,19 @@ def _copy_rows(connection: Connection, table: Table, rows: Sequence[dict[str, An
     names = ", ".join(quote(column.name) for column in columns)
     statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
     driver = connection.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            values = []
-            for column, process in zip(columns, processors, strict=True):
-                value = row[column.key] if column.key in row else _default(column)
-                values.append(value if process is None else process(value))
-            copy.write_row(values)
+    import psycopg  # a PostgreSQL store's: SQLite's commands need not load it
+
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                values = []
+                for column, process in zip(columns, processors, strict=True):
+                    value = row[column.key] if column.key in row else _default(column)
+                    values.append(value if process is None else process(value))
+                copy.write_row(values)
+    except psycopg.Error as error:  # as SQLAlchemy wraps it: the same row committed meanwhile
+        # by another import is a conflict (Store.transaction), not an internal error
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from None
 
 
 def _default(column: Column[Any]) -> Any:
