@@ -901,6 +901,19 @@ def test_a_traditional_key_in_a_cipher_certgate_cannot_read_says_so_and_how_to_c
     assert f"encrypted with {named}," in str(error) and "openssl pkcs8 -topk8" in str(error)
 
 
+@pytest.mark.parametrize("name", ["aes.p12", "rc2.p12"])
+def test_a_password_holding_a_nul_is_a_wrong_password_for_pkcs12(
+    openssl_dir: Path, name: str
+) -> None:
+    """cryptography panicked on a PKCS#12 password with a NUL character (as a form may send
+    one): a PanicException, which no ``except Exception`` catches."""
+    assert isinstance(raised((openssl_dir / name).read_bytes(), b"sec\x00ret"), WrongPasswordError)
+    loaded = load_file((openssl_dir / "empty.p12").read_bytes(), b"sec\x00ret")
+    assert loaded.warnings == (
+        "the PKCS#12 file has no password; the password given was not needed",
+    )
+
+
 # --- corpus: cryptography-vectors -------------------------------------------------------------
 
 VECTORS = Path(cryptography_vectors.__file__).parent

@@ -347,6 +347,8 @@ def _open_pkcs12(
     encrypted part; only "Could not deserialize" means the ASN.1 inside is broken.
     """
     try:
+        if password is not None and b"\x00" in password:  # cryptography panics on one
+            raise ValueError("no PKCS#12 password holds a NUL character")
         return pkcs12.load_pkcs12(blob, password)
     except TypeError as exc:  # cryptography 50 raises TypeError for a password that is not UTF-8
         raise WrongPasswordError("the password does not open the PKCS#12 file") from exc
