@@ -43,8 +43,8 @@ def test_a_renewal_request_shares_the_key_row_until_nothing_uses_it(appliance: A
     assert key_rows(appliance) == keys  # both requests still use it
     both = requests.keys_after_deleting(appliance, [first.id, second.id])
     assert [(f.used_by, f.deleted) for f in both] == [([], True), ([], True)]
-    assert requests.delete_request(appliance, first.id) is False
-    assert requests.delete_request(appliance, second.id) is True
+    assert requests.delete_request(appliance, first.id).private_key_deleted is False
+    assert requests.delete_request(appliance, second.id).private_key_deleted is True
     assert key_rows(appliance) == keys - 1
 
 
