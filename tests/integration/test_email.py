@@ -24,6 +24,7 @@ from certgate.service.audit import AuditFilter, list_events
 from certgate.service.setup import initialise
 from certgate.service.support import build_support_package
 from tests.integration.conftest import Certgate
+from tests.support.ci import missing
 from tests.support.net import free_port, ipv6_loopback
 from tests.support.polling import eventually
 from tests.support.smtp import Relay, smtp_relay
@@ -273,10 +274,11 @@ def test_the_settings_are_checked_before_they_are_kept(certgate: Certgate) -> No
     assert document["port"] == 465  # the default port followed the security
 
 
-@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
 def test_a_relay_on_the_ipv6_loopback_is_taken(certgate: Certgate) -> None:
     """A relay on ::1 (a local Postfix listening on IPv6) was refused as "not a host name or
     IP address": the check wanted a letter or digit first."""
+    if not ipv6_loopback():
+        missing("no IPv6 loopback on this host")
     with smtp_relay("none", host="::1") as relay:
         configure_host = ("email", "set", "--host", "::1", "--port", str(relay.port))
         certgate(*configure_host, "--security", "none", "--from", "certgate@example.com",
