@@ -103,12 +103,12 @@ def info_from_json(data: dict[str, Any]) -> CertInfo:
 UNREADABLE_INFO = (KeyError, TypeError, ValueError, AttributeError)
 
 
-def row_info(row: CertificateRow, cached: Any = None) -> CertInfo:
-    """The certificate's details from the copy kept beside its DER (``cached``: read by the
-    caller already); where that copy no longer reads (a damaged row, fields another version
-    wrote), from the DER again, as they were when it was stored."""
+def row_info(row: CertificateRow) -> CertInfo:
+    """The certificate's details from the copy kept beside its DER; where that copy no
+    longer reads (a damaged row, fields another version wrote), from the DER again, as they
+    were when it was stored."""
     try:
-        return info_from_json(row.info if cached is None else cached)
+        return info_from_json(row.info)
     except UNREADABLE_INFO:
         log.warning(
             "the details kept for certificate %d (%r) do not read: read from its DER again",
